@@ -1,0 +1,43 @@
+//! `pipework`: benchmarks, servers and clients for every pipework mechanism.
+
+mod bench;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The Windows interprocess-communication model on Linux.
+#[derive(Parser)]
+#[command(name = "pipework", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure every mechanism between real processes, beside its raw baseline.
+    Bench(bench::BenchArgs),
+    /// Internal: the far side of a benchmark, started by `pipework bench`.
+    #[command(name = "__bench-child", hide = true)]
+    BenchChild {
+        /// Mechanism, role and role arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(&args),
+        Command::BenchChild { args } => bench::child(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pipework: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

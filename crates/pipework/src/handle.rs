@@ -1,0 +1,206 @@
+//! Handles: inheritance flags, duplication, and passing a handle to another process.
+//!
+//! On Linux a Win32 handle is a file descriptor. Every descriptor pipework creates is
+//! close-on-exec from birth, so a child process receives only what it is explicitly given.
+//!
+//! | Win32 | pipework |
+//! |---|---|
+//! | `SetHandleInformation(h, HANDLE_FLAG_INHERIT, ..)` | [`set_inheritable`] |
+//! | `GetHandleInformation(h, ..)` | [`is_inheritable`] |
+//! | `DuplicateHandle` within a process | [`duplicate`], or `try_clone` on a pipe end |
+//! | `DuplicateHandle` into another process | [`send`] and [`recv`] over a Unix-domain socket |
+//! | `DuplicateHandle` out of another process | [`crate::process::Process::duplicate_handle`] |
+//! | a handle value received on the command line | [`take_inherited`] |
+//!
+//! Passing a pipe end to an unrelated process:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::os::unix::net::UnixStream;
+//!
+//! let (here, there) = UnixStream::pair()?; // normally: a listener both sides know by path
+//! let (reader, mut writer) = pipework::pipe::create()?;
+//! pipework::handle::send(&here, &reader)?;
+//! drop(reader);
+//!
+//! let received = pipework::handle::recv(&there)?;
+//! let mut reader = pipework::pipe::PipeReader::try_from(received)?;
+//! writer.write_all(b"through a socket")?;
+//! drop(writer);
+//! let mut text = String::new();
+//! reader.read_to_string(&mut text)?;
+//! assert_eq!(text, "through a socket");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io::{self, ErrorKind, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+
+use rustix::io::{fcntl_dupfd_cloexec, fcntl_getfd, fcntl_setfd, Errno, FdFlags};
+use rustix::net::{
+    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
+};
+
+/// Makes `handle` inheritable (or not) by child processes started afterwards
+/// (`SetHandleInformation(h, HANDLE_FLAG_INHERIT, ..)`): clears or sets close-on-exec.
+pub fn set_inheritable(handle: impl AsFd, inheritable: bool) -> io::Result<()> {
+    let fd = handle.as_fd();
+    let flags = fcntl_getfd(fd)?;
+    let flags = if inheritable {
+        flags - FdFlags::CLOEXEC
+    } else {
+        flags | FdFlags::CLOEXEC
+    };
+    fcntl_setfd(fd, flags)?;
+    Ok(())
+}
+
+/// Whether child processes would inherit `handle` (`GetHandleInformation`).
+///
+/// ```
+/// let (reader, _writer) = pipework::pipe::create()?;
+/// assert!(!pipework::handle::is_inheritable(&reader)?); // close-on-exec from birth
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn is_inheritable(handle: impl AsFd) -> io::Result<bool> {
+    Ok(!fcntl_getfd(handle.as_fd())?.contains(FdFlags::CLOEXEC))
+}
+
+/// A new handle to the same object (`DuplicateHandle` within this process, `DUPLICATE_SAME_ACCESS`),
+/// inheritable or not as asked.
+pub fn duplicate(handle: impl AsFd, inheritable: bool) -> io::Result<OwnedFd> {
+    let copy = fcntl_dupfd_cloexec(handle.as_fd(), 3)?;
+    if inheritable {
+        set_inheritable(&copy, true)?;
+    }
+    Ok(copy)
+}
+
+/// Adopts a handle this process inherited from its parent, by the number the parent passed on
+/// (for instance on the command line, as the Win32 sample does with handle values).
+///
+/// Fails with `NotFound` when no handle of that number is open. The handle is made close-on-exec
+/// again, so it goes no further than this process unless passed on explicitly.
+///
+/// # Safety
+/// Nothing else in this process may own `raw`: call this once per inherited handle, and never on a
+/// number held by a `File`, a socket or an `OwnedFd`.
+pub unsafe fn take_inherited(raw: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: the caller guarantees nothing else owns `raw`.
+    let fd = unsafe { crate::sys::own_raw_fd(raw) }?;
+    set_inheritable(&fd, false)?;
+    Ok(fd)
+}
+
+/// Sends a duplicate of `handle` over the Unix-domain socket `conn` (`SCM_RIGHTS`); the process at
+/// the other end takes it with [`recv`]. The sender keeps its own handle.
+///
+/// `conn` may be a `UnixStream`, a connected `UnixDatagram`, or anything else that is a
+/// connected Unix-domain socket.
+pub fn send(conn: impl AsFd, handle: impl AsFd) -> io::Result<()> {
+    send_with(conn, &[0], &[handle.as_fd()])
+}
+
+/// Receives one handle sent with [`send`]. It arrives close-on-exec.
+///
+/// Fails with `UnexpectedEof` if the peer closed the connection first, and `InvalidData` if the
+/// peer sent bytes without a handle.
+pub fn recv(conn: impl AsFd) -> io::Result<OwnedFd> {
+    let mut tag = [0u8; 1];
+    let (n, mut handles) = recv_with(conn, &mut tag, 1)?;
+    match (n, handles.pop()) {
+        (_, Some(fd)) => Ok(fd),
+        (0, None) => Err(io::Error::new(
+            ErrorKind::UnexpectedEof,
+            "the peer closed the connection before sending a handle",
+        )),
+        (_, None) => Err(io::Error::new(
+            ErrorKind::InvalidData,
+            "the peer sent data where a handle was expected",
+        )),
+    }
+}
+
+/// Sends `data` (at least one byte) with `handles` attached, in one message.
+///
+/// The building block for protocols that pass handles beside their own bytes.
+pub fn send_with(conn: impl AsFd, data: &[u8], handles: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if data.is_empty() {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "handles must travel with at least one byte of data",
+        ));
+    }
+    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(handles.len()))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(handles)) {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            format!("too many handles in one message: {}", handles.len()),
+        ));
+    }
+    let mut sent = 0;
+    while sent < data.len() {
+        let iov = [IoSlice::new(&data[sent..])];
+        let flags = SendFlags::NOSIGNAL;
+        // The handles ride on the first chunk only.
+        let result = if sent == 0 {
+            sendmsg(conn.as_fd(), &iov, &mut control, flags)
+        } else {
+            sendmsg(
+                conn.as_fd(),
+                &iov,
+                &mut SendAncillaryBuffer::default(),
+                flags,
+            )
+        };
+        match result {
+            Ok(n) => sent += n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Receives up to `buf.len()` bytes and at most `max_handles` handles from one message; the handles
+/// arrive close-on-exec. Returns the byte count (0: the peer closed) and the handles.
+///
+/// Fails with `InvalidData` (and closes whatever did arrive) when the peer sent more handles than
+/// `max_handles`.
+pub fn recv_with(
+    conn: impl AsFd,
+    buf: &mut [u8],
+    max_handles: usize,
+) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(max_handles.max(1)))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg(
+            conn.as_fd(),
+            &mut iov,
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => break msg,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut handles = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            handles.extend(fds);
+        }
+    }
+    if msg.flags.contains(ReturnFlags::CTRUNC) || handles.len() > max_handles {
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            format!("the peer sent more than {max_handles} handle(s) in one message"),
+        ));
+    }
+    Ok((msg.bytes, handles))
+}

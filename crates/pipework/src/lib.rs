@@ -1,0 +1,50 @@
+//! pipework: the Windows interprocess-communication model on Linux, behaviour for behaviour.
+//!
+//! Each Win32 mechanism is one module whose types read like the Win32 vocabulary, and whose
+//! behaviour (what blocks, what is kept, what is lost, what fails) follows Win32, while errors are
+//! `std::io::Error`s of the kind a Rust programmer expects and handles fit `std` (`Read`, `Write`,
+//! `OwnedFd`, `std::process::Stdio`) and tokio.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//!
+//! let (mut reader, mut writer) = pipework::pipe::create()?;
+//! writer.write_all(b"across")?;
+//! drop(writer);
+//! let mut text = String::new();
+//! reader.read_to_string(&mut text)?;
+//! assert_eq!(text, "across");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Mechanisms
+//!
+//! | Mechanism | Module | Status |
+//! |---|---|---|
+//! | Anonymous pipes | [`pipe`] | done |
+//! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
+//!
+//! # Win32 → pipework
+//!
+//! | Win32 | pipework |
+//! |---|---|
+//! | `CreatePipe` | [`pipe::create`], [`pipe::PipeOptions`] |
+//! | `ReadFile` / `WriteFile` on a pipe | [`std::io::Read`] / [`std::io::Write`] on [`pipe::PipeReader`] / [`pipe::PipeWriter`] |
+//! | `PeekNamedPipe` | [`pipe::PipeReader::peek`], [`pipe::PipeReader::bytes_available`] |
+//! | `CloseHandle` | `drop` |
+//! | `SetHandleInformation(HANDLE_FLAG_INHERIT)` | [`handle::set_inheritable`] |
+//! | `DuplicateHandle` | `try_clone`, [`handle::duplicate`], [`handle::send`] / [`handle::recv`], [`process::Process::duplicate_handle`] |
+//! | `CreateProcess` with inherited handles | [`process::CommandExt::inherit_handle`] |
+//! | `OpenProcess` / `WaitForSingleObject(process)` | [`process::Process`] |
+//!
+//! # Cargo features
+//!
+//! * `tokio`: async front-ends ([`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`]).
+
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+
+pub mod handle;
+pub mod pipe;
+pub mod process;
+
+mod sys;

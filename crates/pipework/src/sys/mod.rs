@@ -1,0 +1,76 @@
+//! The operating-system layer: the only place in pipework that holds `unsafe` or calls `libc`
+//! directly. Everything else goes through `rustix`'s safe wrappers or through this module.
+//!
+//! Each function here is one small, documented step; the modules above compose them.
+
+mod signal;
+
+pub(crate) use signal::without_sigpipe;
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt as _;
+use std::process::Command;
+
+use rustix::io::{fcntl_getfd, fcntl_setfd, FdFlags};
+
+/// Takes ownership of the descriptor number `raw`, after checking that it is open.
+///
+/// # Safety
+/// Nothing else in this process may own `raw`: it must be a descriptor this process inherited or
+/// was told about, not one held by a `File`, a socket or another `OwnedFd`.
+pub(crate) unsafe fn own_raw_fd(raw: RawFd) -> io::Result<OwnedFd> {
+    if raw < 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("handle {raw} is not a valid handle number"),
+        ));
+    }
+    // SAFETY: F_GETFD only inspects the descriptor table entry; on a closed number it fails with
+    // EBADF and touches nothing.
+    if unsafe { libc::fcntl(raw, libc::F_GETFD) } == -1 {
+        let err = io::Error::last_os_error();
+        return Err(if err.raw_os_error() == Some(libc::EBADF) {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("handle {raw} is not open in this process"),
+            )
+        } else {
+            err
+        });
+    }
+    // SAFETY: `raw` is open (checked above) and the caller guarantees nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Arranges for `fd`, close-on-exec in this process, to survive into the program that `command`
+/// executes, under the same number. The command owns `fd` until the command is dropped.
+///
+/// The flag is cleared only in the forked child, between `fork` and `exec`, so no other child
+/// started at the same moment by another thread can see the descriptor.
+pub(crate) fn keep_across_exec(command: &mut Command, fd: OwnedFd) {
+    let clear = move || -> io::Result<()> {
+        // In the child after fork: only async-signal-safe calls (fcntl) are made here. The
+        // descriptor table is the parent's copy, so `fd` names the same open pipe or socket.
+        let flags = fcntl_getfd(&fd)?;
+        fcntl_setfd(&fd, flags - FdFlags::CLOEXEC)?;
+        Ok(())
+    };
+    // SAFETY: the closure only calls fcntl(2), which is async-signal-safe, allocates nothing and
+    // takes no lock, as `pre_exec` requires.
+    unsafe {
+        command.pre_exec(clear);
+    }
+}
+
+/// Registers a pipework handle with the current tokio reactor.
+#[cfg(feature = "tokio")]
+pub(crate) fn register_async<T: std::os::fd::AsRawFd>(
+    inner: T,
+    interest: tokio::io::Interest,
+) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+    // SAFETY: `T` is one of pipework's handle types, which own their descriptor for their whole
+    // life and always report the same number; the AsyncFd owns `inner` from here on.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(inner, interest) }
+        .map_err(io::Error::from)
+}

@@ -1,0 +1,159 @@
+//! Shared test harness: every test file is its own binary (`harness = false`) that runs its tests
+//! through libtest-mimic and doubles as the child process its tests start.
+//!
+//! A test starts a child with [`child`]: the same binary, re-executed with `PIPEWORK_TEST_CHILD`
+//! naming the child function to run. Waits always have a deadline that fails the test.
+#![allow(dead_code)]
+
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// How long any wait on another process may take before the test fails.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+const CHILD_ENV: &str = "PIPEWORK_TEST_CHILD";
+
+/// A test: its name and its body (which panics on failure).
+pub type Test = (&'static str, fn());
+/// A child role: its name and its body, given the arguments after the binary name.
+pub type Role = (&'static str, fn(&[String]));
+
+/// Runs as the child named by `PIPEWORK_TEST_CHILD`, or else runs `tests`.
+pub fn main(tests: &[Test], roles: &[Role]) -> ! {
+    if let Ok(name) = std::env::var(CHILD_ENV) {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let role = roles
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no child role {name}"));
+        (role.1)(&args);
+        std::process::exit(0);
+    }
+    let args = Arguments::from_args();
+    let trials = tests
+        .iter()
+        .map(|&(name, body)| {
+            Trial::test(name, move || {
+                std::panic::catch_unwind(body).map_err(|panic| {
+                    let text = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "test panicked".into());
+                    Failed::from(text)
+                })
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// A command that starts this test binary as the child `role`.
+pub fn child(role: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("current exe"));
+    command.env(CHILD_ENV, role);
+    command
+}
+
+/// Waits for `child` to exit, failing (and killing it) after [`TIMEOUT`].
+pub fn wait(child: &mut Child) -> ExitStatus {
+    wait_within(child, TIMEOUT)
+}
+
+/// Waits for `child` to exit, failing (and killing it) after `timeout`.
+pub fn wait_within(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let process = pipework::process::Process::from_child(child).expect("open child");
+    if !process.wait_timeout(timeout).expect("wait child") {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("child {} still running after {timeout:?}", child.id());
+    }
+    child.wait().expect("reap child")
+}
+
+/// Waits until `fd` is readable (data, or the end of data), failing after [`TIMEOUT`].
+pub fn wait_readable(fd: impl AsFd) {
+    assert!(
+        readable_within(&fd, TIMEOUT),
+        "nothing to read after {TIMEOUT:?}"
+    );
+}
+
+/// Whether `fd` becomes readable (data, end of data, or an error) within `timeout`.
+pub fn readable_within(fd: &impl AsFd, timeout: Duration) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = Timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        let mut fds = [PollFd::new(fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => panic!("poll: {e}"),
+        }
+    }
+}
+
+/// Reads `reader` to its end, each read bounded by [`TIMEOUT`].
+pub fn read_to_end<R: Read + AsFd>(reader: &mut R) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        wait_readable(&*reader);
+        match reader.read(&mut buf) {
+            Ok(0) => return all,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+/// Reads exactly `n` bytes, each read bounded by [`TIMEOUT`].
+pub fn read_exact<R: Read + AsFd>(reader: &mut R, n: usize) -> Vec<u8> {
+    let mut all = vec![0; n];
+    let mut filled = 0;
+    while filled < n {
+        wait_readable(&*reader);
+        match reader.read(&mut all[filled..]) {
+            Ok(0) => panic!("end of data after {filled} of {n} bytes"),
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    all
+}
+
+/// The handle numbers open in this process, from `/proc/self/fd` (the listing's own handle left out).
+pub fn open_handles() -> Vec<i32> {
+    let dir = std::fs::read_dir("/proc/self/fd").expect("list /proc/self/fd");
+    let mut numbers: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    numbers.retain(|&n| rustix::io::fcntl_getfd(borrow(n)).is_ok());
+    numbers.sort();
+    numbers
+}
+
+fn borrow(n: i32) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: used only to query flags of a number listed in /proc/self/fd; a number closed in
+    // the meantime makes fcntl fail with EBADF, which is harmless.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(n) }
+}
+
+/// Takes a handle number passed to this child by its parent.
+pub fn inherited(arg: &str) -> std::os::fd::OwnedFd {
+    let raw: i32 = arg.parse().expect("handle number");
+    // SAFETY: the parent passed this number for this child to own; nothing else here owns it.
+    unsafe { pipework::handle::take_inherited(raw) }.expect("take inherited handle")
+}

@@ -1,0 +1,5 @@
+//! placeholder
+mod common;
+fn main() {
+    common::main(&[], &[])
+}
