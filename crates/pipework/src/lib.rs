@@ -23,6 +23,7 @@
 //! |---|---|---|
 //! | Anonymous pipes | [`pipe`] | done |
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
+//! | Named pipes | [`named_pipe`], names in [`name`] | done |
 //!
 //! # Win32 → pipework
 //!
@@ -36,6 +37,9 @@
 //! | `DuplicateHandle` | `try_clone`, [`handle::duplicate`], [`handle::send`] / [`handle::recv`], [`process::Process::duplicate_handle`] |
 //! | `CreateProcess` with inherited handles | [`process::CommandExt::inherit_handle`] |
 //! | `OpenProcess` / `WaitForSingleObject(process)` | [`process::Process`] |
+//! | `CreateNamedPipe` / `ConnectNamedPipe` / `DisconnectNamedPipe` | [`named_pipe::ServerOptions`], [`named_pipe::NamedPipeServer`] |
+//! | `CreateFile` on a pipe name / `WaitNamedPipe` / `CallNamedPipe` | [`named_pipe::NamedPipeClient`], [`named_pipe::wait`], [`named_pipe::call`] |
+//! | `TransactNamedPipe` / `PeekNamedPipe` (named) | [`named_pipe::NamedPipeClient::transact`], `peek` |
 //!
 //! # Cargo features
 //!
@@ -44,6 +48,8 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod handle;
+pub mod name;
+pub mod named_pipe;
 pub mod pipe;
 pub mod process;
 

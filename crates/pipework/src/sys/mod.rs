@@ -3,8 +3,10 @@
 //!
 //! Each function here is one small, documented step; the modules above compose them.
 
+mod lock;
 mod signal;
 
+pub(crate) use lock::{first_holder, set_lock, unread_by_peer, Lock};
 pub(crate) use signal::without_sigpipe;
 
 use std::io;
