@@ -124,7 +124,7 @@ impl Framer {
                 let result = if want >= self.buf.len() {
                     fill(&mut out[filled..filled + want])
                 } else {
-                    self.fill_buffer(fill).map(|more| usize::from(more))
+                    self.fill_buffer(fill).map(usize::from)
                 };
                 match result {
                     Ok(0) => return Err(mid_message()),
