@@ -1,6 +1,7 @@
 //! `pipework`: benchmarks, servers and clients for every pipework mechanism.
 
 mod bench;
+mod pipe_cmd;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,13 @@ struct Cli {
 enum Command {
     /// Measure every mechanism between real processes, beside its raw baseline.
     Bench(bench::BenchArgs),
+    /// Named pipes: serve, connect, call, path.
+    Pipe {
+        #[command(subcommand)]
+        command: pipe_cmd::PipeCommand,
+    },
+    /// List the named pipes that exist now (name, instances, mode).
+    List,
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
     BenchChild {
@@ -32,6 +40,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
         Command::BenchChild { args } => bench::child(&args),
+        Command::Pipe { command } => pipe_cmd::run(&command),
+        Command::List => pipe_cmd::list(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
