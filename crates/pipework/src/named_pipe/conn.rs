@@ -67,31 +67,42 @@ pub(crate) fn send_all(
     if total == 0 {
         return Ok(());
     }
-    let mut sent = 0;
-    let mut space =
-        vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(handles.len().max(1)))];
+    // Handles ride on the first chunk only; without handles nothing is allocated.
+    let mut space = if handles.is_empty() {
+        Vec::new()
+    } else {
+        vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(handles.len()))]
+    };
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !handles.is_empty() {
-        control.push(rustix::net::SendAncillaryMessage::ScmRights(handles));
+    if !handles.is_empty() && !control.push(rustix::net::SendAncillaryMessage::ScmRights(handles)) {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "too many handles in one message",
+        ));
     }
+    let mut sent = 0;
     while sent < total {
         let mut skip = sent;
-        let mut iov = Vec::with_capacity(parts.len());
+        let mut iov = [IoSlice::new(&[]), IoSlice::new(&[])];
+        let mut used = 0;
         for p in parts {
             if skip >= p.len() {
                 skip -= p.len();
                 continue;
             }
-            iov.push(IoSlice::new(&p[skip..]));
+            if used == iov.len() {
+                break;
+            }
+            iov[used] = IoSlice::new(&p[skip..]);
+            used += 1;
             skip = 0;
         }
-        // Handles ride on the first chunk only.
         let result = if sent == 0 {
-            sendmsg(fd, &iov, &mut control, SendFlags::NOSIGNAL)
+            sendmsg(fd, &iov[..used], &mut control, SendFlags::NOSIGNAL)
         } else {
             sendmsg(
                 fd,
-                &iov,
+                &iov[..used],
                 &mut SendAncillaryBuffer::default(),
                 SendFlags::NOSIGNAL,
             )
