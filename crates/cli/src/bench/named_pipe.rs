@@ -54,7 +54,7 @@ enum Impl {
 
 /// A connected pair: the parent's end and the process on the other side.
 enum Parent {
-    Pipe(pipework::named_pipe::NamedPipeServer),
+    Pipe(Box<pipework::named_pipe::NamedPipeServer>),
     Raw(UnixStream),
 }
 
@@ -77,7 +77,7 @@ fn start(
             let mut server = ServerOptions::new().pipe_type(pipe_type).create(&id)?;
             let child = spawn_child(NAME, &format!("{role}-pipework"), &[id], extra)?;
             server.connect()?;
-            Ok((Parent::Pipe(server), child))
+            Ok((Parent::Pipe(Box::new(server)), child))
         }
         Impl::Raw => {
             let path = std::env::temp_dir().join(id);
