@@ -79,6 +79,14 @@ fn main() {
                 foreign_client_gets_exact_bytes,
             ),
             ("list_shows_pipes", list_shows_pipes),
+            (
+                "async_server_serves_clients_at_once",
+                async_server_serves_clients_at_once,
+            ),
+            (
+                "async_client_bytes_and_messages",
+                async_client_bytes_and_messages,
+            ),
         ],
         &[
             ("client_echo", client_echo),
@@ -95,6 +103,7 @@ fn main() {
             ("client_wait_open", client_wait_open),
             ("client_read_all", client_read_all),
             ("client_write_close", client_write_close),
+            ("async_client", async_client),
         ],
     )
 }
@@ -1106,4 +1115,121 @@ fn list_shows_pipes() {
     assert_eq!(entry.instances, 2);
     assert_eq!(entry.listening, 2);
     assert_eq!(entry.max_instances, Some(4));
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn async_server_serves_clients_at_once() {
+    let name = unique("async-server");
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    runtime().block_on(async {
+        // One thread, four instances, each a task: the overlapped server's shape.
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let mut server = ServerOptions::new()
+                    .pipe_type(PipeType::Message)
+                    .create_async(&name)
+                    .unwrap();
+                let served = served.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 9000];
+                    loop {
+                        server.connect().await.unwrap();
+                        loop {
+                            match server.read_message(&mut buf).await.unwrap() {
+                                MessageRead::Complete(n) => {
+                                    server.write_message(&buf[..n]).await.unwrap()
+                                }
+                                MessageRead::End => break,
+                                other => panic!("{other:?}"),
+                            }
+                        }
+                        served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        server.disconnect().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut c = child("clients_many")
+            .args([name.as_str(), "12", "4", "9"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = c.stdout.take().unwrap();
+        let process = pipework::process::Process::from_child(&c).unwrap();
+        // Wait for the child without blocking the runtime's only thread.
+        let exited = tokio::task::spawn_blocking(move || process.wait_timeout(TIMEOUT).unwrap())
+            .await
+            .unwrap();
+        assert!(exited, "clients still running after {TIMEOUT:?}");
+        assert!(c.wait().unwrap().success());
+        let mut said = String::new();
+        BufReader::new(stdout).read_line(&mut said).unwrap();
+        assert_eq!(said.trim(), "ok");
+        for t in tasks {
+            t.abort();
+        }
+    });
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 12);
+}
+
+fn async_client(args: &[String]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    runtime().block_on(async {
+        let mut c = pipework::named_pipe::AsyncNamedPipeClient::open(&args[0])
+            .await
+            .unwrap();
+        assert_eq!(c.server().pid.to_string(), args[2]);
+        c.get_mut().set_read_mode(ReadMode::Message).unwrap();
+        let mut reply = [0u8; 16];
+        assert_eq!(
+            c.transact(b"async", &mut reply).await.unwrap(),
+            MessageRead::Complete(5)
+        );
+        assert_eq!(&reply[..5], b"ASYNC");
+        let big = pattern(200_000, 5);
+        c.write_message(&big).await.unwrap();
+        let mut back = vec![0u8; 200_000];
+        assert_eq!(
+            c.read_message(&mut back).await.unwrap(),
+            MessageRead::Complete(200_000)
+        );
+        assert!(back == big.to_ascii_uppercase());
+        drop(c);
+        let mut b = ClientOptions::new().open_async(&args[1]).await.unwrap();
+        b.write_all(b"bytes").await.unwrap();
+        let mut five = [0u8; 5];
+        b.read_exact(&mut five).await.unwrap();
+        assert_eq!(&five, b"bytes");
+    });
+    println!("ok");
+}
+
+fn async_client_bytes_and_messages() {
+    let messages = unique("async-client-m");
+    let bytes = unique("async-client-b");
+    let mut m = ServerOptions::new()
+        .pipe_type(PipeType::Message)
+        .create(&messages)
+        .unwrap();
+    let mut b = ServerOptions::new().create(&bytes).unwrap();
+    let me = std::process::id().to_string();
+    let (c, mut out) = spawn("async_client", &[&messages, &bytes, &me]);
+    accept(&mut m);
+    for _ in 0..2 {
+        let mut request = Vec::new();
+        m.read_message_to_end(&mut request).unwrap();
+        m.write_message(&request.to_ascii_uppercase()).unwrap();
+    }
+    accept(&mut b);
+    let mut five = [0u8; 5];
+    b.read_exact(&mut five).unwrap();
+    b.write_all(&five).unwrap();
+    assert_eq!(line(&mut out), "ok");
+    finish(c);
 }

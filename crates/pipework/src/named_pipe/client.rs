@@ -118,16 +118,69 @@ impl ClientOptions {
         }
     }
 
+    /// The wait asked for with [`wait`](Self::wait).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn wait_timeout(&self) -> Option<WaitTimeout> {
+        self.wait
+    }
+
     fn try_open(&self, name: &PipeName) -> io::Result<NamedPipeClient> {
+        let mut opening = Opening::new(self.clone(), name, false)?;
+        loop {
+            let Some(fd) = opening.next_socket()? else {
+                return Err(opening.exhausted());
+            };
+            let reply = read_reply(&fd)?;
+            if let Some(client) = opening.finish(fd, reply)? {
+                return Ok(client);
+            }
+        }
+    }
+}
+
+/// Reads the server's handshake reply, blocking; `None` when the connection ended first.
+fn read_reply(fd: &OwnedFd) -> io::Result<Option<[u8; REPLY_LEN]>> {
+    let mut reply = [0u8; REPLY_LEN];
+    let mut got = 0;
+    let mut none = Vec::new();
+    while got < REPLY_LEN {
+        match recv_into(fd.as_fd(), &mut reply[got..], &mut none)? {
+            0 => return Ok(None),
+            n => got += n,
+        }
+    }
+    Ok(Some(reply))
+}
+
+/// Opening a pipe by name, as a state machine both front-ends drive: it hands out connected
+/// sockets to try, one instance after the other, and turns a server's reply into a client.
+pub(crate) struct Opening {
+    options: ClientOptions,
+    what: String,
+    found: registry::Found,
+    slots: Vec<u64>,
+    next: usize,
+    denied: bool,
+    nonblocking_sockets: bool,
+}
+
+impl Opening {
+    /// Finds the pipe and checks the access asked for. `nonblocking_sockets`: leave the sockets
+    /// handed out nonblocking (for an async front-end).
+    pub(crate) fn new(
+        options: ClientOptions,
+        name: &PipeName,
+        nonblocking_sockets: bool,
+    ) -> io::Result<Opening> {
         let found = registry::find(name)?;
         let what = name.to_string();
-        if !handshake::access_fits(found.info.access, self.read, self.write) {
+        if !handshake::access_fits(found.info.access, options.read, options.write) {
             return Err(io::Error::new(
                 ErrorKind::PermissionDenied,
                 format!(
                     "named pipe {what} is {:?}: it cannot be opened for {}",
                     found.info.access,
-                    match (self.read, self.write) {
+                    match (options.read, options.write) {
                         (true, true) => "reading and writing",
                         (true, false) => "reading",
                         _ => "writing",
@@ -135,76 +188,96 @@ impl ClientOptions {
                 ),
             ));
         }
-        let mut denied = false;
-        for slot in registry::listening_slots(&found.dir)? {
-            let path = registry::socket_path(&found.dir, slot);
-            let Some(fd) = self.attempt(&path, &mut denied)? else {
-                continue;
-            };
-            let mut reply = [0u8; REPLY_LEN];
-            let mut got = 0;
-            let mut none = Vec::new();
-            while got < REPLY_LEN {
-                match recv_into(fd.as_fd(), &mut reply[got..], &mut none)? {
-                    0 => break,
-                    n => got += n,
-                }
+        let slots = registry::listening_slots(&found.dir)?;
+        Ok(Opening {
+            options,
+            what,
+            found,
+            slots,
+            next: 0,
+            denied: false,
+            nonblocking_sockets,
+        })
+    }
+
+    /// A socket connected to the next instance that had room, or `None` when none is left.
+    pub(crate) fn next_socket(&mut self) -> io::Result<Option<OwnedFd>> {
+        while let Some(&slot) = self.slots.get(self.next) {
+            self.next += 1;
+            let path = registry::socket_path(&self.found.dir, slot);
+            if let Some(fd) = self.attempt(&path)? {
+                return Ok(Some(fd));
             }
-            if got < REPLY_LEN {
-                continue; // the instance went away, or admitted another client first
-            }
-            let (status, pipe_type) = handshake::parse_reply(&reply, &what)?;
-            match status {
-                Status::Accepted => {}
-                Status::Denied => {
-                    return Err(io::Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!("named pipe {what}: the server does not admit this user"),
-                    ))
-                }
-                Status::AccessDenied => {
-                    return Err(io::Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!("named pipe {what}: the access asked for does not fit the pipe"),
-                    ))
-                }
-            }
-            let creds = sockopt::socket_peercred(&fd)?;
-            let server = Credentials {
-                pid: creds.pid.as_raw_nonzero().get() as u32,
-                uid: creds.uid.as_raw(),
-                gid: creds.gid.as_raw(),
-            };
-            if let Some(uid) = self.server_uid {
-                if server.uid != uid {
-                    return Err(io::Error::new(
-                        ErrorKind::PermissionDenied,
-                        format!(
-                            "named pipe {what}: the server runs as uid {}, not the expected {uid}",
-                            server.uid
-                        ),
-                    ));
-                }
-            }
-            let mut conn = Conn::new(fd, pipe_type, what);
-            conn.can_read = self.read;
-            conn.can_write = self.write;
-            if self.nonblocking {
-                conn.set_nonblocking(true)?;
-            }
-            return Ok(NamedPipeClient { conn, server });
         }
-        if denied {
-            return Err(io::Error::new(
+        Ok(None)
+    }
+
+    /// The error once every instance was tried: denied, or busy.
+    pub(crate) fn exhausted(&self) -> io::Error {
+        if self.denied {
+            io::Error::new(
                 ErrorKind::PermissionDenied,
-                format!("named pipe {what}: access denied to this user"),
-            ));
+                format!("named pipe {}: access denied to this user", self.what),
+            )
+        } else {
+            busy_error(&self.what, self.found.info.max_instances)
         }
-        Err(busy_error(name, found.info.max_instances))
+    }
+
+    /// The client, once the server's `reply` on `fd` came; `None` when the connection ended
+    /// before a reply (the instance went, or admitted another client first): try the next.
+    pub(crate) fn finish(
+        &self,
+        fd: OwnedFd,
+        reply: Option<[u8; REPLY_LEN]>,
+    ) -> io::Result<Option<NamedPipeClient>> {
+        let Some(reply) = reply else { return Ok(None) };
+        let what = &self.what;
+        let (status, pipe_type) = handshake::parse_reply(&reply, what)?;
+        match status {
+            Status::Accepted => {}
+            Status::Denied => {
+                return Err(io::Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!("named pipe {what}: the server does not admit this user"),
+                ))
+            }
+            Status::AccessDenied => {
+                return Err(io::Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!("named pipe {what}: the access asked for does not fit the pipe"),
+                ))
+            }
+        }
+        let creds = sockopt::socket_peercred(&fd)?;
+        let server = Credentials {
+            pid: creds.pid.as_raw_nonzero().get() as u32,
+            uid: creds.uid.as_raw(),
+            gid: creds.gid.as_raw(),
+        };
+        if let Some(uid) = self.options.server_uid {
+            if server.uid != uid {
+                return Err(io::Error::new(
+                    ErrorKind::PermissionDenied,
+                    format!(
+                        "named pipe {what}: the server runs as uid {}, not the expected {uid}",
+                        server.uid
+                    ),
+                ));
+            }
+        }
+        let mut conn = Conn::new(fd, pipe_type, what.clone());
+        conn.can_read = self.options.read;
+        conn.can_write = self.options.write;
+        conn.nonblocking = self.nonblocking_sockets;
+        if self.options.nonblocking {
+            conn.set_nonblocking(true)?;
+        }
+        Ok(Some(NamedPipeClient { conn, server }))
     }
 
     /// Connects to one instance's socket; `None` when it is gone or already has a client waiting.
-    fn attempt(&self, path: &std::path::Path, denied: &mut bool) -> io::Result<Option<OwnedFd>> {
+    fn attempt(&mut self, path: &std::path::Path) -> io::Result<Option<OwnedFd>> {
         let fd = socket_with(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -214,7 +287,8 @@ impl ClientOptions {
         let mut tries = 0;
         loop {
             let me = SocketAddrUnix::new_abstract_name(&handshake::client_address(
-                self.read, self.write,
+                self.options.read,
+                self.options.write,
             ))?;
             match bind(&fd, &me) {
                 Ok(()) => break,
@@ -229,13 +303,15 @@ impl ClientOptions {
                 Err(Errno::INTR) => {}
                 Err(Errno::AGAIN) | Err(Errno::CONNREFUSED) | Err(Errno::NOENT) => return Ok(None),
                 Err(Errno::ACCESS) | Err(Errno::PERM) => {
-                    *denied = true;
+                    self.denied = true;
                     return Ok(None);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        rustix::io::ioctl_fionbio(&fd, false)?;
+        if !self.nonblocking_sockets {
+            rustix::io::ioctl_fionbio(&fd, false)?;
+        }
         Ok(Some(fd))
     }
 }

@@ -45,6 +45,7 @@
 //! | `ERROR_PIPE_BUSY` | [`std::io::ErrorKind::ResourceBusy`], [`is_busy`] |
 //! | `DuplicateHandle` to the peer | `send_handle` / `recv_handle` |
 //! | PipeList | [`list`] |
+//! | overlapped I/O (`FILE_FLAG_OVERLAPPED`) | feature `tokio`: `AsyncNamedPipeServer`, `AsyncNamedPipeClient` |
 //!
 //! # How it maps to Linux
 //!
@@ -65,6 +66,8 @@
 //! (Win32 completes it as soon as an instance is listening); after `disconnect` or the server's
 //! close, the client still reads what it had received, then the end of data.
 
+#[cfg(feature = "tokio")]
+mod async_io;
 mod client;
 mod conn;
 mod framing;
@@ -72,6 +75,8 @@ mod handshake;
 mod registry;
 mod server;
 
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncNamedPipeClient, AsyncNamedPipeServer};
 pub use client::{call, ClientOptions, NamedPipeClient};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
 
@@ -176,7 +181,7 @@ pub fn is_busy(err: &io::Error) -> bool {
     err.kind() == ErrorKind::ResourceBusy
 }
 
-fn busy_error(name: &PipeName, max: Option<u32>) -> io::Error {
+fn busy_error(name: &impl std::fmt::Display, max: Option<u32>) -> io::Error {
     let text = match max {
         Some(1) => format!("named pipe {name}: its instance is busy"),
         Some(n) => format!("named pipe {name}: all {n} instances are busy"),
