@@ -333,8 +333,8 @@ pub enum Connected {
 
 /// One instance of a named pipe, server side (the handle `CreateNamedPipe` returns).
 ///
-/// Reads and writes go to the connected client ([`Read`], [`Write`], [`read_message`]
-/// (Self::read_message), ...); without a client they fail with `NotConnected`.
+/// Reads and writes go to the connected client ([`Read`], [`Write`],
+/// [`read_message`](Self::read_message), ...); without a client they fail with `NotConnected`.
 /// Dropping the last instance removes the name.
 pub struct NamedPipeServer {
     name: PipeName,
