@@ -361,6 +361,62 @@ mod tests {
     }
 
     #[test]
+    fn refuses_directories_others_could_have_prepared() {
+        let base = std::env::temp_dir().join(format!("pipework-name-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        fs::create_dir(&base).unwrap();
+        // Ours but opened up: closed again.
+        let mine = base.join("mine");
+        fs::DirBuilder::new().mode(0o777).create(&mine).unwrap();
+        fs::set_permissions(&mine, fs::Permissions::from_mode(0o777)).unwrap();
+        private_dir(&mine).unwrap();
+        assert_eq!(fs::metadata(&mine).unwrap().mode() & 0o777, 0o700);
+        // A symlink is no directory of ours.
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&mine, &link).unwrap();
+        assert_eq!(
+            private_dir(&link).unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
+        // World-writable without the sticky bit: refused as a shared directory.
+        let open = base.join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            shared_dir(&open).unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        shared_dir(&open).unwrap();
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn refuses_another_users_directory() {
+        assert_eq!(
+            euid(),
+            0,
+            "this test gives a directory to uid nobody: it must run as root (as CI does)"
+        );
+        let theirs =
+            std::env::temp_dir().join(format!("pipework-name-theirs-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&theirs);
+        fs::create_dir(&theirs).unwrap();
+        fs::set_permissions(&theirs, fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        assert_eq!(
+            private_dir(&theirs).unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
+        fs::set_permissions(&theirs, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(
+            shared_dir(&theirs).unwrap_err().kind(),
+            ErrorKind::PermissionDenied
+        );
+        fs::remove_dir_all(&theirs).unwrap();
+    }
+
+    #[test]
     fn keys_fit_and_differ() {
         assert_eq!(file_key("jobs"), "jobs");
         let long = file_key(&"y".repeat(256));

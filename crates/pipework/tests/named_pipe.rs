@@ -79,6 +79,7 @@ fn main() {
                 foreign_client_gets_exact_bytes,
             ),
             ("list_shows_pipes", list_shows_pipes),
+            ("instances_across_processes", instances_across_processes),
             (
                 "async_server_serves_clients_at_once",
                 async_server_serves_clients_at_once,
@@ -1232,4 +1233,24 @@ fn async_client_bytes_and_messages() {
     b.write_all(&five).unwrap();
     assert_eq!(line(&mut out), "ok");
     finish(c);
+}
+
+fn instances_across_processes() {
+    let name = unique("shared");
+    let first = ServerOptions::new().max_instances(2).create(&name).unwrap();
+    // Another process adds the second instance (its own parameters give way to the first's).
+    let (mut c, mut out) = spawn("server_and_block", &[&name]);
+    assert_eq!(line(&mut out), "ready");
+    assert_eq!(first.instances().unwrap(), 2);
+    let e = ServerOptions::new()
+        .max_instances(2)
+        .create(&name)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ResourceBusy);
+    // The other process dies: its instance is gone with it, and its slot is free again.
+    c.kill().unwrap();
+    wait(&mut c);
+    assert_eq!(first.instances().unwrap(), 1);
+    let again = ServerOptions::new().max_instances(2).create(&name).unwrap();
+    assert_eq!(again.instances().unwrap(), 2);
 }

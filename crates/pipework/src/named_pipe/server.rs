@@ -369,6 +369,14 @@ impl NamedPipeServer {
         self.info.pipe_type
     }
 
+    /// How many instances of this pipe exist now, in all processes (`GetNamedPipeHandleState`'s
+    /// `lpCurInstances`).
+    pub fn instances(&self) -> io::Result<u64> {
+        let lock = self.lock.as_ref().expect("lock");
+        // This instance's own lock is no conflict for its own file description: add it.
+        Ok(registry::count_instances(lock, self.info.slots())? + 1)
+    }
+
     /// The pipe's maximum number of instances (`None`: unlimited): the first instance's.
     pub fn max_instances(&self) -> Option<u32> {
         self.info.max_instances
