@@ -157,3 +157,16 @@ pub fn inherited(arg: &str) -> std::os::fd::OwnedFd {
     // SAFETY: the parent passed this number for this child to own; nothing else here owns it.
     unsafe { pipework::handle::take_inherited(raw) }.expect("take inherited handle")
 }
+
+/// Sets this process's `SIGPIPE` disposition: the default (`true`, which kills on a write to a
+/// pipe without readers) or ignored.
+pub fn set_sigpipe(default: bool) {
+    let disposition = if default {
+        libc::SIG_DFL
+    } else {
+        libc::SIG_IGN
+    };
+    // SAFETY: installs a disposition constant (no handler function) for SIGPIPE in this child,
+    // which runs single-threaded at this point.
+    unsafe { libc::signal(libc::SIGPIPE, disposition) };
+}
