@@ -115,7 +115,7 @@ impl Samples {
     ) -> io::Result<Samples> {
         let mut samples = Samples::default();
         for run in 0..runs.max(1) {
-            if run % 2 == 0 {
+            if run.is_multiple_of(2) {
                 samples.raw.push(raw()?);
                 samples.ours.push(ours()?);
             } else {
@@ -135,7 +135,7 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
