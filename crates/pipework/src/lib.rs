@@ -48,3 +48,8 @@ pub mod pipe;
 pub mod process;
 
 mod sys;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
