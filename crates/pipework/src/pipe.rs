@@ -30,7 +30,10 @@
 //! * A write returns only when every byte is written; partial writes and interrupted system calls
 //!   are retried inside. A full pipe blocks the writer until the reader makes room.
 //! * A write after every reader is gone fails with [`ErrorKind::BrokenPipe`]; it never raises a
-//!   signal that kills the process, whatever the process's `SIGPIPE` disposition.
+//!   signal that kills the process, whatever the process's `SIGPIPE` disposition. (pipework reads
+//!   the disposition whenever it creates, clones or adopts a pipe end, and writes cost no extra
+//!   system call while `SIGPIPE` is ignored, as it is in Rust programs. A program that restores
+//!   the default disposition should do so before it makes its pipe ends.)
 //! * Every handle is close-on-exec from birth: a child process only receives the ends it is
 //!   given, through [`Stdio`] or [`crate::process::CommandExt::inherit_handle`].
 //!
@@ -151,6 +154,7 @@ impl PipeOptions {
         if let Some(bytes) = wanted {
             resize(&write, bytes)?;
         }
+        sys::refresh_sigpipe_disposition();
         if self.inheritable {
             crate::handle::set_inheritable(&read, true)?;
             crate::handle::set_inheritable(&write, true)?;
@@ -255,6 +259,7 @@ fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
 }
 
 fn clone_fd(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    sys::refresh_sigpipe_disposition();
     Ok(rustix::io::fcntl_dupfd_cloexec(fd, 3)?)
 }
 
@@ -515,6 +520,7 @@ macro_rules! fd_conversions {
 
         impl From<$std> for $ty {
             fn from(end: $std) -> $ty {
+                sys::refresh_sigpipe_disposition();
                 $ty {
                     fd: OwnedFd::from(end),
                 }
@@ -528,6 +534,7 @@ macro_rules! fd_conversions {
 
             fn try_from(fd: OwnedFd) -> io::Result<$ty> {
                 check_pipe_end(&fd, $end)?;
+                sys::refresh_sigpipe_disposition();
                 Ok($ty { fd })
             }
         }
