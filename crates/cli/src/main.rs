@@ -1,6 +1,7 @@
 //! `pipework`: benchmarks, servers and clients for every pipework mechanism.
 
 mod bench;
+mod mapping;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Measure every mechanism between real processes, beside its raw baseline.
     Bench(bench::BenchArgs),
+    /// Named file mappings: create, open, read, write, info, remove.
+    Mapping(mapping::MappingArgs),
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
     BenchChild {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Mapping(args) => mapping::run(&args),
         Command::BenchChild { args } => bench::child(&args),
     };
     match result {

@@ -23,6 +23,8 @@
 //! |---|---|---|
 //! | Anonymous pipes | [`pipe`] | done |
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
+//! | File mappings (shared memory) | [`mapping`] | done |
+//! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
 //!
 //! # Win32 → pipework
 //!
@@ -36,6 +38,12 @@
 //! | `DuplicateHandle` | `try_clone`, [`handle::duplicate`], [`handle::send`] / [`handle::recv`], [`process::Process::duplicate_handle`] |
 //! | `CreateProcess` with inherited handles | [`process::CommandExt::inherit_handle`] |
 //! | `OpenProcess` / `WaitForSingleObject(process)` | [`process::Process`] |
+//! | `CreateFileMapping` / `OpenFileMapping` | [`mapping::FileMapping`] |
+//! | `MapViewOfFile` / `FlushViewOfFile` / `UnmapViewOfFile` | [`mapping::FileMapping::map_view`], [`mapping::View::flush`], drop the [`mapping::View`] |
+//! | `CreateMutex` / `ReleaseMutex` | [`sync::Mutex`] |
+//! | `CreateSemaphore` / `ReleaseSemaphore` | [`sync::Semaphore`] |
+//! | `CreateEvent` / `SetEvent` / `ResetEvent` | [`sync::Event`] |
+//! | `WaitForMultipleObjects` | [`sync::wait_any`], [`sync::wait_all`] |
 //!
 //! # Cargo features
 //!
@@ -44,8 +52,10 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod handle;
+pub mod mapping;
 pub mod pipe;
 pub mod process;
+pub mod sync;
 
 mod sys;
 

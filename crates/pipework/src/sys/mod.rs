@@ -3,6 +3,7 @@
 //!
 //! Each function here is one small, documented step; the modules above compose them.
 
+pub(crate) mod shm;
 mod signal;
 
 pub(crate) use signal::{refresh_sigpipe_disposition, without_sigpipe};
