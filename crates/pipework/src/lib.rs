@@ -55,6 +55,7 @@ pub mod handle;
 pub mod mapping;
 pub mod pipe;
 pub mod process;
+pub mod shm_pipe;
 pub mod sync;
 
 mod sys;

@@ -7,8 +7,10 @@
 
 mod anonymous_pipe;
 mod plot;
+mod shm_pipe;
+mod stream;
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::OwnedFd;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -175,7 +177,7 @@ pub struct Mechanism {
 }
 
 /// Every mechanism, in table order.
-pub const MECHANISMS: &[Mechanism] = &[anonymous_pipe::MECHANISM];
+pub const MECHANISMS: &[Mechanism] = &[anonymous_pipe::MECHANISM, shm_pipe::MECHANISM];
 
 /// `pipework bench`.
 pub fn run(args: &BenchArgs) -> io::Result<()> {
@@ -318,21 +320,4 @@ pub fn inherited(arg: Option<&String>) -> io::Result<OwnedFd> {
     // SAFETY: the parent handed this number to this child alone, and nothing in this process has
     // taken ownership of it before.
     unsafe { pipework::handle::take_inherited(raw) }
-}
-
-/// A one-byte signal between the bench parent and its child ("ready", "done").
-pub fn signal(mut to: impl Write) -> io::Result<()> {
-    to.write_all(b"!")
-}
-
-/// Waits for a one-byte signal; the end of data before it is an error (the child failed).
-pub fn await_signal(mut from: impl Read) -> io::Result<()> {
-    let mut byte = [0u8; 1];
-    match from.read(&mut byte)? {
-        1 => Ok(()),
-        _ => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the benchmark's child process ended early",
-        )),
-    }
 }
