@@ -396,7 +396,8 @@ impl End {
                     self.spin = (self.spin * 2).min(self.max_spin);
                     return Ok(Woken::Recheck);
                 }
-                std::hint::spin_loop();
+                // No PAUSE here: under a hypervisor, PAUSE loops trigger pause-loop exits that
+                // deschedule this vCPU for microseconds, longer than the wait itself.
                 turns = turns.wrapping_add(1);
                 if turns.is_multiple_of(64) && start.elapsed() >= self.spin {
                     break;
