@@ -25,6 +25,8 @@
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
 //! | File mappings (shared memory) | [`mapping`] | done |
 //! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
+//! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
+//! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
 //!
 //! # Win32 → pipework
 //!
