@@ -6,6 +6,7 @@
 //! `pipework __bench-child MECHANISM ROLE ARGS...`).
 
 mod anonymous_pipe;
+mod mapping;
 mod sync;
 
 use std::io::{self, Read, Write};
@@ -154,7 +155,11 @@ pub struct Mechanism {
 }
 
 /// Every mechanism, in table order.
-pub const MECHANISMS: &[Mechanism] = &[anonymous_pipe::MECHANISM, sync::MECHANISM];
+pub const MECHANISMS: &[Mechanism] = &[
+    anonymous_pipe::MECHANISM,
+    mapping::MECHANISM,
+    sync::MECHANISM,
+];
 
 /// `pipework bench`.
 pub fn run(args: &BenchArgs) -> io::Result<()> {
