@@ -779,6 +779,38 @@ fn hostile_peer_cannot_break_the_reader() {
             );
         }
     }
+    // Something other than a file planted at a name: refused, never waited on.
+    let uid = rustix::process::getuid().as_raw();
+    for planted in ["fifo", "dir", "symlink"] {
+        let name = unique(&format!("planted-{planted}"));
+        let path = format!("/dev/shm/pipework-{uid}-{}", &name["Local\\".len()..]);
+        match planted {
+            "fifo" => rustix::fs::mknodat(
+                rustix::fs::CWD,
+                path.as_str(),
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap(),
+            "dir" => std::fs::create_dir(&path).unwrap(),
+            _ => std::os::unix::fs::symlink("/etc/passwd", &path).unwrap(),
+        }
+        assert_eq!(
+            Mutex::create(&name, false).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        assert_eq!(
+            Event::open(&name).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        assert_eq!(
+            FileMapping::open(&name, Access::Read).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&path);
+    }
     // A short file is refused before it is mapped.
     let memfd = rustix::fs::memfd_create("short", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
     rustix::fs::ftruncate(&memfd, 16).unwrap();
