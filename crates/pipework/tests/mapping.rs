@@ -29,6 +29,10 @@ fn main() {
                 "unnamed_mapping_travels_by_inheritance",
                 unnamed_mapping_travels_by_inheritance,
             ),
+            (
+                "unnamed_mapping_travels_by_handle_passing",
+                unnamed_mapping_travels_by_handle_passing,
+            ),
             ("file_backed_views_and_growth", file_backed_views_and_growth),
             (
                 "copy_on_write_pages_are_private",
@@ -208,6 +212,26 @@ fn unnamed_mapping_travels_by_inheritance() {
     cmd.arg(n.to_string());
     assert!(wait(&mut spawn(cmd)).success());
     assert_eq!(view.read_pod::<u32>(4).unwrap(), 0xdead_beef);
+}
+
+fn unnamed_mapping_travels_by_handle_passing() {
+    use std::os::unix::net::UnixStream;
+    let (here, there) = UnixStream::pair().unwrap();
+    let mapping = FileMapping::anonymous(8192).unwrap();
+    let view = mapping.map_view(Access::Write, 0, 0).unwrap();
+    pipework::handle::send(&here, &mapping).unwrap();
+    drop(mapping);
+    let received = FileMapping::try_from(pipework::handle::recv(&there).unwrap()).unwrap();
+    assert_eq!(received.size().unwrap(), 8192);
+    let other = received
+        .map_view(Access::Write, allocation_granularity(), 0)
+        .unwrap();
+    other.write(0, b"passed").unwrap();
+    assert_eq!(
+        view.read_pod::<[u8; 6]>(allocation_granularity() as usize)
+            .unwrap(),
+        *b"passed"
+    );
 }
 
 fn temp_file(tag: &str, contents: &[u8]) -> (std::fs::File, std::path::PathBuf) {

@@ -54,6 +54,10 @@ fn main() {
             ),
             ("wait_all_never_half_takes", wait_all_never_half_takes),
             (
+                "wait_all_reports_an_abandoned_mutex",
+                wait_all_reports_an_abandoned_mutex,
+            ),
+            (
                 "hostile_peer_cannot_break_the_reader",
                 hostile_peer_cannot_break_the_reader,
             ),
@@ -689,6 +693,44 @@ fn wait_all_never_half_takes() {
     );
     let view = mapping.map_view(Access::Read, 0, 0).unwrap();
     assert_eq!(view.read_pod::<[u32; 3]>(0).unwrap(), [0, 0, 0]);
+}
+
+fn wait_all_reports_an_abandoned_mutex() {
+    let name = unique("all-abandoned");
+    let mutex = Mutex::create(&name, false).unwrap();
+    let ready = Event::new(false, true).unwrap();
+    let mut cmd = child("hold_mutex");
+    cmd.arg(&name);
+    let mut signal = signal_pipe(&mut cmd);
+    let mut c = cmd.stdin(Stdio::piped()).spawn().unwrap();
+    drop(cmd);
+    await_byte(&mut signal);
+    let objects: [&dyn Waitable; 2] = [&ready, &mutex];
+    assert_eq!(
+        wait_all(&objects, Some(Duration::ZERO)).unwrap(),
+        WaitResult::TimedOut
+    );
+    assert_eq!(
+        ready.wait(Some(Duration::ZERO)).unwrap(),
+        WaitStatus::Signaled
+    );
+    ready.set().unwrap();
+    Process::from_child(&c).unwrap().kill().unwrap();
+    let _ = wait(&mut c);
+    assert_eq!(
+        wait_all(&objects, Some(TIMEOUT)).unwrap(),
+        WaitResult::Abandoned(1)
+    );
+    // Both were taken: the event reset itself and the mutex is this thread's.
+    assert_eq!(
+        ready.wait(Some(Duration::ZERO)).unwrap(),
+        WaitStatus::TimedOut
+    );
+    mutex.release().unwrap();
+    assert_eq!(
+        mutex.release().unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
 }
 
 // ---------------------------------------------------------------- hostile peers
