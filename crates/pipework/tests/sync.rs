@@ -40,6 +40,10 @@ fn main() {
             ),
             ("one_namespace_for_all_kinds", one_namespace_for_all_kinds),
             (
+                "local_is_per_user_global_is_shared",
+                local_is_per_user_global_is_shared,
+            ),
+            (
                 "unnamed_objects_travel_by_inheritance",
                 unnamed_objects_travel_by_inheritance,
             ),
@@ -74,6 +78,7 @@ fn main() {
             ("vandal", vandal),
             ("hold_objects", hold_objects),
             ("exit_on_event", exit_on_event),
+            ("other_user", other_user),
         ],
     )
 }
@@ -443,6 +448,40 @@ fn one_namespace_for_all_kinds() {
     assert_eq!(
         Mutex::create("Local\\", false).unwrap_err().kind(),
         ErrorKind::InvalidInput
+    );
+}
+
+/// Child, run as `nobody`: `other_user LOCAL GLOBAL`.
+fn other_user(args: &[String]) {
+    assert_eq!(
+        Event::open(&args[0]).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let global = Event::open(&args[1]).unwrap();
+    global.set().unwrap();
+}
+
+fn local_is_per_user_global_is_shared() {
+    use std::os::unix::process::CommandExt as _;
+    assert!(
+        rustix::process::getuid().is_root(),
+        "this test starts a process as user nobody, which needs root"
+    );
+    let tag = format!("pw-sync-test-{}-users", std::process::id());
+    let local = Event::create(&format!("Local\\{tag}"), true, false).unwrap();
+    let global = Event::create(&format!("Global\\{tag}"), true, false).unwrap();
+    let mut cmd = child("other_user");
+    cmd.arg(format!("Local\\{tag}"))
+        .arg(format!("Global\\{tag}"));
+    cmd.uid(65534).gid(65534);
+    assert!(wait(&mut spawn(cmd)).success());
+    assert_eq!(
+        global.wait(Some(Duration::ZERO)).unwrap(),
+        WaitStatus::Signaled
+    );
+    assert_eq!(
+        local.wait(Some(Duration::ZERO)).unwrap(),
+        WaitStatus::TimedOut
     );
 }
 
