@@ -58,3 +58,8 @@ pub mod process;
 pub mod sync;
 
 mod sys;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -5,12 +5,13 @@
 use std::hint::black_box;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::process::Child;
 use std::time::Instant;
 
 use pipework::sync::{Event, Mutex};
 use rustix::io::Errno;
 
-use super::{inherited, spawn_child, Figure, Mechanism, Samples, Settings};
+use super::{inherited, spawn_child, Figure, Mechanism, Settings};
 
 /// The `sync` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -21,12 +22,26 @@ pub const MECHANISM: Mechanism = Mechanism {
 
 const NAME: &str = "sync";
 const LOCKS: u32 = 5_000_000;
-const ROUND_TRIPS: usize = 20_000;
+const BATCH: usize = 5_000;
 const WARM_UP: usize = 1_000;
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let lock = Samples::collect(settings.runs, lock_pipework, lock_std)?;
-    let round_trip = Samples::collect(settings.runs, event_round_trip, pipe_round_trip)?;
+    let lock = settings.collect("sync lock+unlock", settings.runs, lock_pipework, lock_std)?;
+    // One child per implementation stays up for the whole measurement; samples alternate.
+    let batches = settings.runs * 4;
+    let total = WARM_UP + batches * BATCH;
+    let mut events = Echo::start(Impl::Event, total)?;
+    let mut pipes = Echo::start(Impl::Pipe, total)?;
+    events.round_trips(WARM_UP)?;
+    pipes.round_trips(WARM_UP)?;
+    let round_trip = settings.collect(
+        "sync event round trip",
+        batches,
+        || events.round_trips(BATCH),
+        || pipes.round_trips(BATCH),
+    )?;
+    events.finish()?;
+    pipes.finish()?;
     Ok(vec![
         Figure::lower_is_better(NAME, "lock_unlock", "ns", "std::sync::Mutex", &lock),
         Figure::lower_is_better(NAME, "event_rtt", "us", "raw pipe", &round_trip),
@@ -60,54 +75,81 @@ fn lock_std() -> io::Result<f64> {
     Ok(start.elapsed().as_nanos() as f64 / f64::from(LOCKS))
 }
 
-/// Microseconds per ping (set here, waited there) and pong (set there, waited here).
-fn event_round_trip() -> io::Result<f64> {
-    let ping = Event::new(false, false)?;
-    let pong = Event::new(false, false)?;
-    let rounds = (WARM_UP + ROUND_TRIPS).to_string();
-    let mut child = spawn_child(
-        NAME,
-        "echo-event",
-        &[rounds],
-        vec![ping.try_clone()?.into(), pong.try_clone()?.into()],
-    )?;
-    let once = || -> io::Result<()> {
-        ping.set()?;
-        pong.wait(None)?;
-        Ok(())
-    };
-    for _ in 0..WARM_UP {
-        once()?;
-    }
-    let start = Instant::now();
-    for _ in 0..ROUND_TRIPS {
-        once()?;
-    }
-    let elapsed = start.elapsed();
-    child.wait()?;
-    Ok(elapsed.as_secs_f64() * 1e6 / ROUND_TRIPS as f64)
+#[derive(Clone, Copy)]
+enum Impl {
+    Event,
+    Pipe,
 }
 
-/// The same with one byte each way over two pipes.
-fn pipe_round_trip() -> io::Result<f64> {
-    let (ping_r, ping_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let (pong_r, pong_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    let rounds = (WARM_UP + ROUND_TRIPS).to_string();
-    let mut child = spawn_child(NAME, "echo-pipe", &[rounds], vec![ping_r, pong_w])?;
-    let once = || -> io::Result<()> {
-        write_byte(&ping_w)?;
-        read_byte(&pong_r)
-    };
-    for _ in 0..WARM_UP {
-        once()?;
+/// The parent's side of an echoing child: two auto-reset events, or two pipes.
+struct Echo {
+    ping: Side,
+    pong: Side,
+    child: Child,
+}
+
+enum Side {
+    Event(Event),
+    Pipe(OwnedFd),
+}
+
+impl Echo {
+    fn start(which: Impl, total: usize) -> io::Result<Echo> {
+        let rounds = total.to_string();
+        match which {
+            Impl::Event => {
+                let ping = Event::new(false, false)?;
+                let pong = Event::new(false, false)?;
+                let child = spawn_child(
+                    NAME,
+                    "echo-event",
+                    &[rounds],
+                    vec![ping.try_clone()?.into(), pong.try_clone()?.into()],
+                )?;
+                Ok(Echo {
+                    ping: Side::Event(ping),
+                    pong: Side::Event(pong),
+                    child,
+                })
+            }
+            Impl::Pipe => {
+                let (ping_r, ping_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                let (pong_r, pong_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                let child = spawn_child(NAME, "echo-pipe", &[rounds], vec![ping_r, pong_w])?;
+                Ok(Echo {
+                    ping: Side::Pipe(ping_w),
+                    pong: Side::Pipe(pong_r),
+                    child,
+                })
+            }
+        }
     }
-    let start = Instant::now();
-    for _ in 0..ROUND_TRIPS {
-        once()?;
+
+    /// Microseconds per round trip, over `n` of them.
+    fn round_trips(&mut self, n: usize) -> io::Result<f64> {
+        let start = Instant::now();
+        for _ in 0..n {
+            match (&self.ping, &self.pong) {
+                (Side::Event(ping), Side::Event(pong)) => {
+                    ping.set()?;
+                    pong.wait(None)?;
+                }
+                (Side::Pipe(ping), Side::Pipe(pong)) => {
+                    write_byte(ping)?;
+                    read_byte(pong)?;
+                }
+                _ => return Err(io::Error::other("mixed echo sides")),
+            }
+        }
+        Ok(start.elapsed().as_secs_f64() * 1e6 / n as f64)
     }
-    let elapsed = start.elapsed();
-    child.wait()?;
-    Ok(elapsed.as_secs_f64() * 1e6 / ROUND_TRIPS as f64)
+
+    fn finish(mut self) -> io::Result<()> {
+        drop(self.ping);
+        drop(self.pong);
+        self.child.wait()?;
+        Ok(())
+    }
 }
 
 fn write_byte(fd: &OwnedFd) -> io::Result<()> {
