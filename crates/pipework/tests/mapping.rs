@@ -48,12 +48,17 @@ fn main() {
             ),
             ("accesses_are_checked", accesses_are_checked),
             ("list_shows_named_mappings", list_shows_named_mappings),
+            (
+                "handles_are_private_and_never_leak",
+                handles_are_private_and_never_leak,
+            ),
         ],
         &[
             ("reader", reader),
             ("writer", writer),
             ("inherited_writer", inherited_writer),
             ("hold_view", hold_view),
+            ("leak_check", leak_check),
         ],
     )
 }
@@ -476,4 +481,41 @@ fn list_shows_named_mappings() {
     );
     drop(mapping);
     assert!(!mapping::list().unwrap().iter().any(|e| e.name == name));
+}
+
+fn handles_are_private_and_never_leak() {
+    // In a child of its own: the other tests of this binary open handles meanwhile.
+    assert!(wait(&mut spawn(child("leak_check"))).success());
+}
+
+/// Child: creates, opens, maps and drops objects; checks that every handle is private and that
+/// none is left open.
+fn leak_check(_: &[String]) {
+    let before = common::open_handles();
+    for round in 0..3 {
+        let name = unique(&format!("leak-{round}"));
+        let named = FileMapping::create(&name, 4096).unwrap();
+        let opened = FileMapping::open(&name, Access::Read).unwrap();
+        let unnamed = FileMapping::anonymous(4096).unwrap();
+        let mutex =
+            pipework::sync::Mutex::create(&unique(&format!("leak-m-{round}")), false).unwrap();
+        let event = pipework::sync::Event::new(true, false).unwrap();
+        for handle in [
+            pipework::handle::is_inheritable(&named),
+            pipework::handle::is_inheritable(&opened),
+            pipework::handle::is_inheritable(&unnamed),
+            pipework::handle::is_inheritable(&mutex),
+            pipework::handle::is_inheritable(&event),
+        ] {
+            assert!(!handle.unwrap(), "close-on-exec from birth");
+        }
+        let views: Vec<_> = [&named, &opened, &unnamed]
+            .iter()
+            .map(|m| m.map_view(Access::Read, 0, 0).unwrap())
+            .collect();
+        let _ = mapping::list().unwrap();
+        let _ = pipework::sync::list().unwrap();
+        drop((named, opened, unnamed, mutex, event, views));
+    }
+    assert_eq!(common::open_handles(), before);
 }
