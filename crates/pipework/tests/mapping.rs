@@ -172,6 +172,17 @@ fn create_existing_says_it_existed() {
         FileMapping::create(&unique("zero"), 0).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
+    // One namespace with the sync objects: the name is a mapping's.
+    assert_eq!(
+        pipework::sync::Mutex::create(&name, false)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        pipework::sync::Event::open(&name).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
 }
 
 fn open_by_name_read_or_write() {
