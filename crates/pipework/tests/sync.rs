@@ -648,26 +648,32 @@ fn wait_all_changes_nothing_until_all() {
     );
 }
 
-const ROUNDS: usize = 300;
+const ROUNDS: usize = 1000;
 
-/// Child: `compete MUTEX SEMAPHORE EVENT MAPPING ROLE`: takes the three objects (all at once, or
-/// one at a time) many times, checking through counters in the mapping that no one else holds
-/// what it holds.
+/// Child: `compete MUTEX SEMAPHORE EVENT MAPPING GO READY ROLE`: once every competitor is
+/// ready, takes the three objects (all at once, or one or two at a time) many times, checking
+/// through counters in the mapping that no one else holds what it holds.
 fn compete(args: &[String]) {
     let mutex = Mutex::open(&args[0]).unwrap();
     let sem = Semaphore::open(&args[1]).unwrap();
     let event = Event::open(&args[2]).unwrap();
     let mapping = FileMapping::open(&args[3], Access::Write).unwrap();
+    let go = Event::open(&args[4]).unwrap();
+    let ready = Semaphore::open(&args[5]).unwrap();
+    let role: usize = args[6].parse().unwrap();
     let view = mapping.map_view(Access::Write, 0, 0).unwrap();
     let held: Vec<_> = (0..3).map(|i| view.atomic_u32(i * 4).unwrap()).collect();
+    let all_taken = view.atomic_u32(16).unwrap();
+    let all_timed_out = view.atomic_u32(20).unwrap();
     let take = |i: usize| assert_eq!(held[i].fetch_add(1, SeqCst), 0, "object {i} held twice");
     let give = |i: usize| assert_eq!(held[i].fetch_sub(1, SeqCst), 1);
     let objects: [&dyn Waitable; 3] = [&mutex, &sem, &event];
-    let role: usize = args[4].parse().unwrap();
+    ready.release(1).unwrap();
+    assert_eq!(go.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
     for round in 0..ROUNDS {
         match (role + round) % 4 {
             0 | 1 => {
-                // All three at once; a short timeout must leave everything untouched.
+                // All three at once; a timeout must leave everything untouched.
                 let timeout = if round % 3 == 0 {
                     Duration::ZERO
                 } else {
@@ -676,12 +682,15 @@ fn compete(args: &[String]) {
                 match wait_all(&objects, Some(timeout)).unwrap() {
                     WaitResult::Signaled(0) => {
                         (0..3).for_each(take);
+                        std::thread::yield_now();
                         (0..3).for_each(give);
+                        all_taken.fetch_add(1, SeqCst);
                         mutex.release().unwrap();
                         sem.release(1).unwrap();
                         event.set().unwrap();
                     }
                     WaitResult::TimedOut => {
+                        all_timed_out.fetch_add(1, SeqCst);
                         assert_eq!(
                             mutex.release().unwrap_err().kind(),
                             ErrorKind::PermissionDenied
@@ -691,18 +700,21 @@ fn compete(args: &[String]) {
                 }
             }
             2 => {
+                // Two of the three, one after the other: a wait-all must not slip in between.
                 let guard = mutex.lock().unwrap();
                 take(0);
-                give(0);
-                drop(guard);
                 assert_eq!(sem.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
                 take(1);
+                std::thread::yield_now();
                 give(1);
                 sem.release(1).unwrap();
+                give(0);
+                drop(guard);
             }
             _ => {
                 assert_eq!(event.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
                 take(2);
+                std::thread::yield_now();
                 give(2);
                 event.set().unwrap();
             }
@@ -711,7 +723,7 @@ fn compete(args: &[String]) {
 }
 
 fn wait_all_never_half_takes() {
-    let names: Vec<String> = ["m", "s", "e", "v"]
+    let names: Vec<String> = ["m", "s", "e", "v", "go", "ready"]
         .iter()
         .map(|t| unique(&format!("compete-{t}")))
         .collect();
@@ -719,6 +731,8 @@ fn wait_all_never_half_takes() {
     let sem = Semaphore::create(&names[1], 1, 1).unwrap();
     let event = Event::create(&names[2], false, true).unwrap();
     let mapping = FileMapping::create(&names[3], 4096).unwrap();
+    let go = Event::create(&names[4], true, false).unwrap();
+    let ready = Semaphore::create(&names[5], 0, 4).unwrap();
     let kids: Vec<Child> = (0..4)
         .map(|role| {
             let mut cmd = child("compete");
@@ -726,9 +740,18 @@ fn wait_all_never_half_takes() {
             spawn(cmd)
         })
         .collect();
+    // All start at once, so that they really compete.
+    for _ in 0..4 {
+        assert_eq!(ready.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
+    }
+    go.set().unwrap();
     for mut k in kids {
         assert!(wait(&mut k).success());
     }
+    let view = mapping.map_view(Access::Read, 0, 0).unwrap();
+    let [taken, timed_out] = view.read_pod::<[u32; 2]>(16).unwrap();
+    eprintln!("wait_all: {taken} took all three, {timed_out} timed out");
+    assert!(taken > 0);
     // Every token is back: a wait-all that had half-taken and given up would have lost one.
     let objects: [&dyn Waitable; 3] = [&mutex, &sem, &event];
     assert_eq!(
