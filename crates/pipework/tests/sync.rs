@@ -121,13 +121,18 @@ fn spawn(mut cmd: std::process::Command) -> Child {
 
 const INCREMENTS: u64 = 100_000;
 
-/// Child: `increment MUTEX MAPPING`: 100,000 times, under the mutex, read the counter, add one,
-/// write it back (two separate accesses: only the mutex keeps them together).
+/// Child: `increment MUTEX MAPPING GO READY`: once all are ready, 100,000 times, under the
+/// mutex, reads the counter, adds one, writes it back (two separate accesses: only the mutex
+/// keeps them together).
 fn increment(args: &[String]) {
     let mutex = Mutex::open(&args[0]).unwrap();
     let mapping = FileMapping::open(&args[1], Access::Write).unwrap();
     let view = mapping.map_view(Access::Write, 0, 8).unwrap();
     let counter = view.atomic_u64(0).unwrap();
+    // Everyone starts at once.
+    Semaphore::open(&args[3]).unwrap().release(1).unwrap();
+    let go = Event::open(&args[2]).unwrap();
+    assert_eq!(go.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
     for _ in 0..INCREMENTS {
         let guard = mutex.lock().unwrap();
         assert!(!guard.abandoned());
@@ -140,16 +145,23 @@ fn increment(args: &[String]) {
 fn four_processes_count_to_400000() {
     let mname = unique("counter-mutex");
     let vname = unique("counter-map");
+    let (gname, rname) = (unique("counter-go"), unique("counter-ready"));
     let mutex = Mutex::create(&mname, false).unwrap();
     let mapping = FileMapping::create(&vname, 4096).unwrap();
+    let go = Event::create(&gname, true, false).unwrap();
+    let ready = Semaphore::create(&rname, 0, 4).unwrap();
     let view = mapping.map_view(Access::Read, 0, 0).unwrap();
     let children: Vec<Child> = (0..4)
         .map(|_| {
             let mut cmd = child("increment");
-            cmd.arg(&mname).arg(&vname);
+            cmd.arg(&mname).arg(&vname).arg(&gname).arg(&rname);
             spawn(cmd)
         })
         .collect();
+    for _ in 0..4 {
+        assert_eq!(ready.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
+    }
+    go.set().unwrap();
     for mut c in children {
         assert!(wait(&mut c).success());
     }
