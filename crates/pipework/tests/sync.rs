@@ -71,6 +71,10 @@ fn main() {
                 "uncontended_paths_make_no_system_call",
                 uncontended_paths_make_no_system_call,
             ),
+            (
+                "a_forked_child_is_not_the_owner",
+                a_forked_child_is_not_the_owner,
+            ),
         ],
         &[
             ("increment", increment),
@@ -84,6 +88,7 @@ fn main() {
             ("exit_on_event", exit_on_event),
             ("other_user", other_user),
             ("no_syscalls", no_syscalls),
+            ("fork_while_owning", fork_while_owning),
         ],
     )
 }
@@ -1064,4 +1069,37 @@ fn uncontended_paths_make_no_system_call() {
     let got = common::read_to_end(&mut signal);
     let _ = wait(&mut c);
     assert_eq!(got, b"ok", "an uncontended operation made a system call");
+}
+
+/// Child (single-threaded, so it may fork): takes a mutex, forks; the forked process is another
+/// thread and must neither own nor release it. Exits 0 when all held.
+fn fork_while_owning(_: &[String]) {
+    let mutex = Mutex::new(false).unwrap();
+    let guard = mutex.lock().unwrap();
+    // SAFETY: this process has one thread; the child only uses the mutex and then _exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = mutex.wait(Some(Duration::ZERO)).ok() == Some(WaitStatus::TimedOut)
+            && mutex.release().map_err(|e| e.kind()) == Err(ErrorKind::PermissionDenied);
+        // SAFETY: ends the forked child at once, without running the parent's exit handlers.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let forked = Process::open(pid as u32).unwrap();
+    assert!(
+        forked.wait_timeout(TIMEOUT).unwrap(),
+        "the forked child hung"
+    );
+    let mut status = 0;
+    // SAFETY: reaps the child just forked; `status` is a valid out-pointer.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the forked child took or released the mutex"
+    );
+    drop(guard);
+}
+
+fn a_forked_child_is_not_the_owner() {
+    assert!(wait(&mut spawn(child("fork_while_owning"))).success());
 }

@@ -242,11 +242,14 @@ thread_local! {
     static ME: std::cell::Cell<Option<Me>> = const { std::cell::Cell::new(None) };
 }
 
-/// This thread's identity, found once per thread.
+/// This thread's identity, found once per thread (and again in a child made by `fork`).
+#[inline]
 pub(crate) fn me() -> Me {
     ME.with(|cell| match cell.get() {
         Some(me) => me,
         None => {
+            static FORGET_AFTER_FORK: std::sync::Once = std::sync::Once::new();
+            FORGET_AFTER_FORK.call_once(|| crate::sys::at_fork_in_child(forget_me));
             let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
             let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
             let start = start_time(pid, tid).unwrap_or(0);
@@ -255,6 +258,18 @@ pub(crate) fn me() -> Me {
             me
         }
     })
+}
+
+/// In a child just made by `fork`: its one thread is a new thread with its own id.
+extern "C" fn forget_me() {
+    // A plain write to a constant-initialised thread-local without destructor: allowed here.
+    let _ = ME.try_with(|cell| cell.set(None));
+}
+
+/// Whether `/proc` can tell which threads live; without it no owner is ever declared dead.
+fn proc_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| std::path::Path::new("/proc/self/stat").exists())
 }
 
 /// A thread's start time (clock ticks since boot), from `/proc/PID/task/TID/stat`.
@@ -271,6 +286,9 @@ fn start_time(pid: u32, tid: u32) -> Option<u64> {
 pub(crate) fn thread_is_dead(tid: u32, pid: u32, start: u64) -> bool {
     if tid == 0 || tid > VALUE {
         return true;
+    }
+    if !proc_available() {
+        return false;
     }
     if !std::path::Path::new(&format!("/proc/{tid}")).exists() {
         return true;
