@@ -6,9 +6,11 @@
 //! `pipework __bench-child MECHANISM ROLE ARGS...`).
 
 mod anonymous_pipe;
+mod mapping;
 mod plot;
 mod shm_pipe;
 mod stream;
+mod sync;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -177,7 +179,12 @@ pub struct Mechanism {
 }
 
 /// Every mechanism, in table order.
-pub const MECHANISMS: &[Mechanism] = &[anonymous_pipe::MECHANISM, shm_pipe::MECHANISM];
+pub const MECHANISMS: &[Mechanism] = &[
+    anonymous_pipe::MECHANISM,
+    shm_pipe::MECHANISM,
+    mapping::MECHANISM,
+    sync::MECHANISM,
+];
 
 /// `pipework bench`.
 pub fn run(args: &BenchArgs) -> io::Result<()> {
