@@ -271,12 +271,12 @@ fn memcpy_bandwidth() -> f64 {
 
 fn print_table(figures: &[Figure]) {
     println!(
-        "{:<16} {:<13} {:>12} {:>12}  {:<18} {:>8}",
+        "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>8}",
         "mechanism", "metric", "pipework", "baseline", "baseline is", "speedup"
     );
     for f in figures {
         println!(
-            "{:<16} {:<13} {:>12} {:>12}  {:<18} {:>7.3}x",
+            "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>7.3}x",
             f.mechanism,
             f.metric,
             format!("{:.3} {}", f.value, f.unit),
