@@ -9,7 +9,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use common::{child, output_of, read_to_end, wait};
+use common::{child, output_of, read_to_end};
 use pipework::handle;
 use pipework::pipe::{self, PipeReader, PipeWriter};
 
