@@ -34,7 +34,9 @@
 //!   `kill -9`), the kernel hangs up the other end's socket: that is how a side learns that its
 //!   peer vanished, without trusting process ids.
 //! * A side that finds nothing to do spins for a short, adaptive while (the other side is usually
-//!   about to act), then sleeps on a futex; the other side wakes it only when it is asleep. Sleeps
+//!   about to act), then sleeps on a futex. The spin budget doubles when spinning pays off and
+//!   drops to nothing when it keeps failing (a loaded machine, where the peer waits for a CPU),
+//!   with a short probe every 64 waits; the other side wakes it only when it is asleep. Sleeps
 //!   are bounded (50 ms) so a vanished peer is noticed through the lifeline: a writer that dies
 //!   without closing leaves the reader with `UnexpectedEof` after the data it published, and a
 //!   reader that dies leaves the writer with `BrokenPipe`; neither hangs.
@@ -76,6 +78,10 @@ const MIN_CAPACITY: usize = 4096;
 const MAX_CAPACITY: usize = 1 << 30;
 const DEFAULT_CAPACITY: usize = 1 << 20;
 const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+/// The shortest spin worth making; below it a side sleeps at once.
+const MIN_SPIN: Duration = Duration::from_micros(2);
+/// After this many waits without spinning, a side tries a short spin again.
+const PROBE_EVERY: u32 = 64;
 const SLEEP_SLICE: Duration = Duration::from_millis(50);
 
 /// Creates a shared-memory pipe with the default options: `(reader, writer)`.
@@ -322,6 +328,7 @@ struct End {
     pos: u64,
     max_spin: Duration,
     spin: Duration,
+    sleeps_since_probe: u32,
 }
 
 /// Why a wait ended.
@@ -340,6 +347,7 @@ impl End {
             pos: 0,
             max_spin: spin,
             spin,
+            sleeps_since_probe: 0,
         }
     }
 
@@ -359,6 +367,7 @@ impl End {
             pos,
             max_spin: DEFAULT_SPIN,
             spin: DEFAULT_SPIN,
+            sleeps_since_probe: 0,
         })
     }
 
@@ -387,6 +396,15 @@ impl End {
     /// Waits until `ready()` holds, or the peer is gone. Spins first (adapting the budget), then
     /// sleeps on the futex word at `waiting_off`, which the peer clears and wakes.
     fn wait(&mut self, waiting_off: usize, ready: impl Fn(&Ring) -> bool) -> io::Result<Woken> {
+        if self.spin.is_zero() && !self.max_spin.is_zero() {
+            // Spinning stopped paying off (a loaded machine): sleep at once, but probe again
+            // with a short spin now and then, in case the peer is back on a CPU of its own.
+            self.sleeps_since_probe += 1;
+            if self.sleeps_since_probe >= PROBE_EVERY {
+                self.sleeps_since_probe = 0;
+                self.spin = MIN_SPIN.min(self.max_spin);
+            }
+        }
         if !self.spin.is_zero() {
             let start = Instant::now();
             let mut turns = 0u32;
@@ -403,8 +421,12 @@ impl End {
                     break;
                 }
             }
-            // The peer was slower than the budget: spin less next time.
-            self.spin = (self.spin / 2).max(Duration::from_micros(1));
+            // The peer was slower than the budget: spin less next time, and not at all once
+            // the budget is down to nothing.
+            self.spin /= 4;
+            if self.spin < MIN_SPIN {
+                self.spin = Duration::ZERO;
+            }
         }
         let waiting = self.ring.word(waiting_off);
         waiting.store(1, Ordering::SeqCst);
