@@ -75,6 +75,39 @@ pub fn other(what: &str, e: impl std::fmt::Display) -> io::Error {
 
 /// Why the peer `id` is ahead of every pipework mechanism in `workload`, and what would fix it.
 pub fn why_ahead(id: &str, workload: Workload) -> &'static str {
-    let _ = (id, workload);
-    "No explanation has been written for this result yet."
+    match (id, workload) {
+        ("iceoryx2", Workload::Throughput) => {
+            "Its subscriber reads every sample in place in shared memory, so each byte is copied \
+             once (into the loaned sample); the shared-memory pipe copies it twice (into the ring \
+             by `write`, out of it by `read`) because its contract is `Read`/`Write` on the \
+             caller's buffers. Both iceoryx2 sides also poll without ever sleeping. What would fix \
+             it: a zero-copy interface on the shared-memory pipe, a `BufRead`-style \
+             `fill_buf`/`consume` on `ShmReader` lending slices of the ring (and a reserve/commit \
+             on `ShmWriter` for data produced in place), which takes it to one copy or none."
+        }
+        ("iceoryx2", Workload::RoundTrip) => {
+            "Both iceoryx2 sides poll for ever: each holds a whole core while it waits, so the \
+             reply is seen as soon as it lands. The shared-memory pipe spins at most 50 µs (less \
+             after spins that failed) and then sleeps on a futex; on this 2-core virtual machine \
+             shared with other work, a waiter that was descheduled or went to sleep pays a \
+             cross-CPU wake-up of tens of µs (the kernel pipe's round trip here). What would fix \
+             it: a spin budget that does not shrink when the peer was merely preempted, or a \
+             longer one chosen by the caller (`ShmPipeOptions::spin`) when a core can be spared; \
+             polling for ever, as measured here for iceoryx2, is the price of its figure."
+        }
+        (_, Workload::RoundTrip) => {
+            "This peer sleeps in the kernel on every wait, so its ranking above the shared-memory \
+             pipe means the pipe's spin failed in most samples (both processes descheduled on \
+             this 2-core machine shared with other work) and it paid the same futex wake-up; \
+             between two sleeping waits the order is noise. What would fix it: a spin budget \
+             that does not shrink when the peer was merely preempted."
+        }
+        (_, Workload::Throughput) => {
+            "Every byte crosses this peer through the kernel (a copy into a kernel buffer and one \
+             out) or through a single shared slot, which cannot beat a ring in shared memory \
+             unless the pipe's waits failed: on this shared machine, that points to samples \
+             disturbed by other work. What would fix it: more runs (`--runs`) on a quieter \
+             machine, and a zero-copy read path on the shared-memory pipe."
+        }
+    }
 }
