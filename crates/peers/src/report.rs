@@ -67,6 +67,14 @@ fn best_pipework(workload: Workload, rows: &[Row]) -> Option<f64> {
         .reduce(|a, b| if better(workload, a, b) { a } else { b })
 }
 
+fn best_pipework_id(workload: Workload, rows: &[Row]) -> Option<&'static str> {
+    rows.iter()
+        .filter(|r| r.implementation.pipework)
+        .filter_map(|r| Some((r.implementation.id, r.median()?)))
+        .reduce(|a, b| if better(workload, a.1, b.1) { a } else { b })
+        .map(|(id, _)| id)
+}
+
 fn value(workload: Workload, v: f64) -> String {
     match workload {
         Workload::Throughput => format!("{v:.2}"),
@@ -88,7 +96,7 @@ pub fn text(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
         );
         let _ = writeln!(
             out,
-            "  {:<32} {:>10}  {:>9}",
+            "  {:<40} {:>10}  {:>9}",
             "implementation",
             unit(workload),
             "/pipework"
@@ -98,13 +106,13 @@ pub fn text(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
             match (row.median(), &row.outcome) {
                 (Some(m), _) => {
                     let ratio = best.map(|b| format!("{:.2}×", m / b)).unwrap_or_default();
-                    let _ = writeln!(out, "  {label:<32} {:>10}  {ratio:>9}", value(workload, m));
+                    let _ = writeln!(out, "  {label:<40} {:>10}  {ratio:>9}", value(workload, m));
                 }
                 (None, Err(why)) => {
-                    let _ = writeln!(out, "  {label:<32} {:>10}  ({why})", "—");
+                    let _ = writeln!(out, "  {label:<40} {:>10}  ({why})", "—");
                 }
                 (None, Ok(_)) => {
-                    let _ = writeln!(out, "  {label:<32} {:>10}", "—");
+                    let _ = writeln!(out, "  {label:<40} {:>10}", "—");
                 }
             }
         }
@@ -192,6 +200,9 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
         let _ = writeln!(out);
         if ahead.is_empty() {
             let _ = writeln!(out, "pipework is first in this workload.\n");
+        }
+        if best_pipework_id(workload, rows) != Some(crate::peers::SHM_SPIN_ID) {
+            let _ = writeln!(out, "{}\n", crate::peers::why_spin_lost(workload));
         }
         for row in ahead {
             let _ = writeln!(

@@ -28,18 +28,32 @@ pub const IMPLEMENTATION: Implementation = Implementation {
     child,
 };
 
+/// The same, with each received sample copied out into the receiver's buffer before it is
+/// released, as the byte streams' `read` does: the like-for-like comparison with them.
+pub const COPIED: Implementation = Implementation {
+    id: "iceoryx2-copy",
+    label: "iceoryx2 (pub/sub, polling, copied out)",
+    pipework: false,
+    how: "as above, but the receiver copies each sample into its own buffer before releasing \
+          it, as a `read` into the caller's buffer does",
+    start,
+    child: child_copied,
+};
+
 /// Samples a subscriber's buffer holds before the publisher waits.
 const BUFFER: usize = 8;
 
 struct PubSub {
     publisher: Publisher<ipc::Service, [u8], ()>,
     subscriber: Subscriber<ipc::Service, [u8], ()>,
+    /// Where received samples are copied before use, if they are not read in place.
+    copy: Option<Vec<u8>>,
     _node: Node<ipc::Service>,
 }
 
 impl PubSub {
     /// Opens (or creates) the two services `{name}/to-child` and `{name}/to-parent`.
-    fn new(name: &str, parent: bool) -> io::Result<PubSub> {
+    fn new(name: &str, parent: bool, copy: bool) -> io::Result<PubSub> {
         set_log_level(LogLevel::Error);
         let node = NodeBuilder::new()
             .create::<ipc::Service>()
@@ -79,6 +93,7 @@ impl PubSub {
         Ok(PubSub {
             publisher,
             subscriber,
+            copy: copy.then(|| vec![0; CHUNK]),
             _node: node,
         })
     }
@@ -112,7 +127,15 @@ impl Link for PubSub {
                 if payload.is_empty() {
                     return Ok(false);
                 }
-                f(payload);
+                match &mut self.copy {
+                    Some(buf) => {
+                        let n = payload.len().min(buf.len());
+                        buf[..n].copy_from_slice(&payload[..n]);
+                        drop(sample);
+                        f(&buf[..n]);
+                    }
+                    None => f(payload),
+                }
                 return Ok(true);
             }
             std::hint::spin_loop();
@@ -126,7 +149,7 @@ impl Link for PubSub {
 
 fn start(me: &Implementation, workload: Workload) -> io::Result<Session> {
     let name = unique_name("pipework-peers");
-    let mut link = PubSub::new(&name, true)?;
+    let mut link = PubSub::new(&name, true, me.id == COPIED.id)?;
     let child = spawn_child(me.id, workload, std::slice::from_ref(&name), vec![])?;
     // The child says hello once its subscriber exists: samples sent before that would reach no
     // one. Then the publisher picks up the child's subscriber before the first sample.
@@ -139,8 +162,16 @@ fn start(me: &Implementation, workload: Workload) -> io::Result<Session> {
 }
 
 fn child(args: &[String]) -> io::Result<Box<dyn Link>> {
+    child_as(args, false)
+}
+
+fn child_copied(args: &[String]) -> io::Result<Box<dyn Link>> {
+    child_as(args, true)
+}
+
+fn child_as(args: &[String], copy: bool) -> io::Result<Box<dyn Link>> {
     let name = args.first().ok_or_else(|| missing("service name"))?;
-    let link = PubSub::new(name, false)?;
+    let link = PubSub::new(name, false, copy)?;
     link.publish(b"?")?;
     Ok(Box::new(link))
 }

@@ -40,7 +40,11 @@ pub const ALL: &[Implementation] = &[
     ipc_channel::IMPLEMENTATION,
     shmem::IMPLEMENTATION,
     iceoryx::IMPLEMENTATION,
+    iceoryx::COPIED,
 ];
+
+/// The id of the spinning shared-memory pipe, pipework's fastest mechanism by design.
+pub const SHM_SPIN_ID: &str = pipework::SHM_SPIN.id;
 
 /// The implementation whose child role is `id`.
 pub fn find(id: &str) -> io::Result<&'static Implementation> {
@@ -76,6 +80,11 @@ pub fn other(what: &str, e: impl std::fmt::Display) -> io::Error {
 /// Why the peer `id` is ahead of every pipework mechanism in `workload`, and what would fix it.
 pub fn why_ahead(id: &str, workload: Workload) -> &'static str {
     match (id, workload) {
+        ("std-pipe" | "os-pipe", _) => {
+            "It is the same kernel pipe as `pipework::pipe`, driven by the same `read(2)` and \
+             `write(2)` calls: the gap between them is this machine's noise, not a cost of \
+             either."
+        }
         ("iceoryx2", Workload::Throughput) => {
             "Its subscriber reads every sample in place in shared memory, so each byte is copied \
              once (into the loaned sample); the shared-memory pipe copies it twice (into the ring \
@@ -85,22 +94,30 @@ pub fn why_ahead(id: &str, workload: Workload) -> &'static str {
              `fill_buf`/`consume` on `ShmReader` lending slices of the ring (and a reserve/commit \
              on `ShmWriter` for data produced in place), which takes it to one copy or none."
         }
-        ("iceoryx2", Workload::RoundTrip) => {
+        ("iceoryx2-copy", Workload::Throughput) => {
+            "Even with each sample copied out, as `read` does, both iceoryx2 sides poll for ever \
+             and never sleep, and each 64 KiB sample is handed over whole with one index update, \
+             where the shared-memory pipe's writer and reader meet in a ring and may sleep on a \
+             futex when one gets ahead (on this shared 2-core machine, a sleeping side pays a \
+             cross-CPU wake-up). What would fix it: spinning that adapts to whether the peer is \
+             running (below), and the zero-copy `BufRead`-style read path."
+        }
+        ("iceoryx2" | "iceoryx2-copy", Workload::RoundTrip) => {
             "Both iceoryx2 sides poll for ever: each holds a whole core while it waits, so the \
              reply is seen as soon as it lands. The shared-memory pipe spins at most 50 µs (less \
              after spins that failed) and then sleeps on a futex; on this 2-core virtual machine \
              shared with other work, a waiter that was descheduled or went to sleep pays a \
-             cross-CPU wake-up of tens of µs (the kernel pipe's round trip here). What would fix \
-             it: a spin budget that does not shrink when the peer was merely preempted, or a \
-             longer one chosen by the caller (`ShmPipeOptions::spin`) when a core can be spared; \
-             polling for ever, as measured here for iceoryx2, is the price of its figure."
+             cross-CPU wake-up of several to tens of µs (the kernel pipe's round trip here). What \
+             would fix it: a spin budget that does not shrink when the peer was merely \
+             preempted, or a longer one chosen by the caller (`ShmPipeOptions::spin`) when a \
+             core can be spared; polling for ever, as measured here for iceoryx2, is the price of \
+             its figure."
         }
         (_, Workload::RoundTrip) => {
-            "This peer sleeps in the kernel on every wait, so its ranking above the shared-memory \
-             pipe means the pipe's spin failed in most samples (both processes descheduled on \
-             this 2-core machine shared with other work) and it paid the same futex wake-up; \
-             between two sleeping waits the order is noise. What would fix it: a spin budget \
-             that does not shrink when the peer was merely preempted."
+            "This peer sleeps in the kernel on every wait, as the kernel pipe does: being ahead of \
+             pipework's best means every figure of this run was bound by cross-CPU wake-ups, and \
+             the order among them is noise of this shared machine. What would fix it: a \
+             shared-memory pipe whose spinning survives a loaded machine (below)."
         }
         (_, Workload::Throughput) => {
             "Every byte crosses this peer through the kernel (a copy into a kernel buffer and one \
@@ -108,6 +125,28 @@ pub fn why_ahead(id: &str, workload: Workload) -> &'static str {
              unless the pipe's waits failed: on this shared machine, that points to samples \
              disturbed by other work. What would fix it: more runs (`--runs`) on a quieter \
              machine, and a zero-copy read path on the shared-memory pipe."
+        }
+    }
+}
+
+/// Why the spinning shared-memory pipe was not pipework's best figure in `workload`.
+pub fn why_spin_lost(workload: Workload) -> &'static str {
+    match workload {
+        Workload::RoundTrip => {
+            "The spinning shared-memory pipe was not pipework's best round trip in this run. \
+             Spinning only pays while the other process runs on the other core at the same time; \
+             on this 2-core machine shared with other work, a spinner often waits for a peer \
+             that is not scheduled, burns its budget, shrinks it, and ends up sleeping on the \
+             futex anyway: the kernel pipe's wake-up plus the wasted spin. What would fix it: \
+             spin only while the peer is known to be on a CPU (a running/sleeping flag each side \
+             publishes in the ring header, as adaptive mutexes check the owner), and sleep at \
+             once otherwise."
+        }
+        Workload::Throughput => {
+            "The spinning shared-memory pipe was not pipework's best throughput in this run: \
+             its writer and reader spin while the other catches up, which on this 2-core machine \
+             shared with other work steals the CPU the other side needs. What would fix it: \
+             spinning only while the peer is known to be on a CPU."
         }
     }
 }
