@@ -151,8 +151,10 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
     }
     let _ = writeln!(
         out,
-        "\nThe machine is shared: other work may run during a measurement, which the \
-         alternating samples spread over every implementation alike.\n"
+        "\nThe machine is a 2-core virtual machine shared with other work, which may run during \
+         a measurement: the alternating samples spread it over every implementation alike, but \
+         single samples vary widely (see the ranges), and cross-process wake-ups are slow \
+         under the hypervisor.\n"
     );
 
     for (workload, rows) in results {
@@ -162,10 +164,10 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
         let _ = writeln!(out, "{}.\n", capitalised(&description(workload)));
         let _ = writeln!(
             out,
-            "| # | Implementation | {} | Ratio to best pipework |",
+            "| # | Implementation | {} | Ratio to best pipework | Samples (min–max) |",
             unit(workload)
         );
-        let _ = writeln!(out, "|---|---|---:|---:|");
+        let _ = writeln!(out, "|---|---|---:|---:|---:|");
         let mut ahead = Vec::new();
         let mut pipework_seen = false;
         for (rank, row) in sorted(workload, rows).into_iter().enumerate() {
@@ -177,11 +179,16 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
             match (row.median(), &row.outcome) {
                 (Some(m), _) => {
                     let ratio = best.map(|b| format!("{:.2}×", m / b)).unwrap_or_default();
+                    let samples = row.outcome.as_deref().unwrap_or(&[]);
+                    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let _ = writeln!(
                         out,
-                        "| {} | {label} | {} | {ratio} |",
+                        "| {} | {label} | {} | {ratio} | {}–{} |",
                         rank + 1,
-                        value(workload, m)
+                        value(workload, m),
+                        value(workload, min),
+                        value(workload, max)
                     );
                     if row.implementation.pipework {
                         pipework_seen = true;
@@ -190,10 +197,10 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
                     }
                 }
                 (None, Err(why)) => {
-                    let _ = writeln!(out, "| — | {label} | did not run: {why} | |");
+                    let _ = writeln!(out, "| — | {label} | did not run: {why} | | |");
                 }
                 (None, Ok(_)) => {
-                    let _ = writeln!(out, "| — | {label} | no samples | |");
+                    let _ = writeln!(out, "| — | {label} | no samples | | |");
                 }
             }
         }

@@ -106,12 +106,12 @@ pub fn why_ahead(id: &str, workload: Workload) -> &'static str {
             "Both iceoryx2 sides poll for ever: each holds a whole core while it waits, so the \
              reply is seen as soon as it lands. The shared-memory pipe spins at most 50 µs (less \
              after spins that failed) and then sleeps on a futex; on this 2-core virtual machine \
-             shared with other work, a waiter that was descheduled or went to sleep pays a \
-             cross-CPU wake-up of several to tens of µs (the kernel pipe's round trip here). What \
-             would fix it: a spin budget that does not shrink when the peer was merely \
-             preempted, or a longer one chosen by the caller (`ShmPipeOptions::spin`) when a \
-             core can be spared; polling for ever, as measured here for iceoryx2, is the price of \
-             its figure."
+             shared with other work, a waiter that went to sleep pays a cross-CPU wake-up of \
+             several µs, and the pipe's adaptive budget is a ratchet: waits that outlast it halve \
+             it down to 1 µs, only waits won while spinning double it, so once both sides sleep \
+             on every wait it never grows back. What would fix it: a budget that recovers, or a \
+             longer one chosen by the caller (`ShmPipeOptions::spin`) when a core can be spared; polling \
+             for ever, as measured here for iceoryx2, is the price of its figure."
         }
         (_, Workload::RoundTrip) => {
             "This peer sleeps in the kernel on every wait, as the kernel pipe does: being ahead of \
@@ -133,14 +133,19 @@ pub fn why_ahead(id: &str, workload: Workload) -> &'static str {
 pub fn why_spin_lost(workload: Workload) -> &'static str {
     match workload {
         Workload::RoundTrip => {
-            "The spinning shared-memory pipe was not pipework's best round trip in this run. \
-             Spinning only pays while the other process runs on the other core at the same time; \
-             on this 2-core machine shared with other work, a spinner often waits for a peer \
-             that is not scheduled, burns its budget, shrinks it, and ends up sleeping on the \
-             futex anyway: the kernel pipe's wake-up plus the wasted spin. What would fix it: \
-             spin only while the peer is known to be on a CPU (a running/sleeping flag each side \
-             publishes in the ring header, as adaptive mutexes check the owner), and sleep at \
-             once otherwise."
+            "The spinning shared-memory pipe was not pipework's best round trip in this run \
+             (a range from a fraction of a µs to several µs shows connections that kept spinning \
+             and connections that stopped). Its \
+             adaptive spin is a ratchet: every wait that outlasts the budget halves it, down to \
+             1 µs, and only a wait that succeeds while spinning doubles it back. When a few \
+             waits fail (the peer was preempted by other work on this 2-core machine), both \
+             sides end up at 1 µs, both sleep on every wait, each reply then needs a futex \
+             wake-up that takes longer than 1 µs, so no spin ever succeeds again and the budget \
+             never grows back: the pipe runs as in blocking mode plus the wasted spin for the \
+             rest of the connection. What would fix it: let the budget grow back when a sleep \
+             ended soon (a wake-up within the maximum budget means a longer spin would have \
+             caught it), or reset it periodically; and spin only while the peer is known to be \
+             on a CPU (a running/sleeping flag each side publishes in the ring header)."
         }
         Workload::Throughput => {
             "The spinning shared-memory pipe was not pipework's best throughput in this run: \
