@@ -271,8 +271,10 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
          condition variables). iceoryx2 as measured here never sleeps at all.\n\
          - The receiving side of the throughput workload reads the data into its own buffer for \
          every byte stream and for shared_memory + raw_sync; iceoryx2's subscriber looks at each \
-         sample in place without copying it, which is how that crate is meant to be used; the \
-         \"copied out\" row copies each sample into the receiver's buffer like `read` does.\n\
+         sample in place without copying it, which is how that crate is meant to be used, and \
+         when each process has a core to itself it moves more data that way than a pipe that \
+         copies in and out (pipework's answer would be a `BufRead`-style read path lending \
+         slices of the ring); the \"copied out\" row copies each sample into the receiver's buffer like `read` does.\n\
          - Receivers that poll for ever (iceoryx2 here) are fastest when each process has a \
          core to itself and collapse when a third runnable process competes for the two cores: \
          a publisher retrying on a full buffer while its subscriber is descheduled, or the \
