@@ -23,6 +23,7 @@
 //! |---|---|---|
 //! | Anonymous pipes | [`pipe`] | done |
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
+//! | Mailslots | [`mailslot`] | done (local) |
 //!
 //! # Win32 → pipework
 //!
@@ -36,6 +37,8 @@
 //! | `DuplicateHandle` | `try_clone`, [`handle::duplicate`], [`handle::send`] / [`handle::recv`], [`process::Process::duplicate_handle`] |
 //! | `CreateProcess` with inherited handles | [`process::CommandExt::inherit_handle`] |
 //! | `OpenProcess` / `WaitForSingleObject(process)` | [`process::Process`] |
+//! | `CreateMailslot` / `GetMailslotInfo` / `SetMailslotInfo` | [`mailslot::Mailslot`] |
+//! | `CreateFile` + `WriteFile` on a mailslot | [`mailslot::MailslotClient`] |
 //!
 //! # Cargo features
 //!
@@ -44,6 +47,7 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod handle;
+pub mod mailslot;
 pub mod pipe;
 pub mod process;
 

@@ -1,0 +1,707 @@
+//! Mailslots: one-way message drops (Win32 `CreateMailslot`, `GetMailslotInfo`,
+//! `SetMailslotInfo`, and a client's `CreateFile` + `WriteFile`).
+//!
+//! A *mailslot server* creates a slot by name and reads messages from it; any number of *clients*
+//! in any processes open the slot by name and drop messages into it. Every message is kept, whole
+//! and in order, until the server reads it; no writer ever waits for the server.
+//!
+//! ```
+//! use std::time::Duration;
+//! use pipework::mailslot::{Mailslot, MailslotClient};
+//!
+//! # let name = format!(r"\\.\mailslot\doc\{}", std::process::id());
+//! // The server: any message size, reads wait up to one second.
+//! let mut slot = Mailslot::create(&name, 0, Some(Duration::from_secs(1)))?;
+//!
+//! // A client, normally in another process.
+//! let client = MailslotClient::open(&name)?;
+//! client.send(b"first")?;
+//! client.send(b"")?; // a 0-byte message is a message
+//!
+//! let info = slot.info()?;
+//! assert_eq!((info.message_count, info.next_message_size), (2, Some(5)));
+//! assert_eq!(slot.read_message()?, b"first");
+//! assert_eq!(slot.read_message()?, b"");
+//! // Empty and the timeout expires: TimedOut.
+//! slot.set_read_timeout(Some(Duration::ZERO));
+//! assert_eq!(slot.read_message().unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! | Win32 | pipework |
+//! |---|---|
+//! | `CreateMailslot(name, maxSize, readTimeout, sa)` | [`Mailslot::create`] |
+//! | `ReadFile(slot, ...)` | [`Mailslot::read`], [`Mailslot::read_message`] |
+//! | `GetMailslotInfo` | [`Mailslot::info`] → [`MailslotInfo`] |
+//! | `SetMailslotInfo(slot, readTimeout)` | [`Mailslot::set_read_timeout`] |
+//! | `MAILSLOT_WAIT_FOREVER` | `None` as the read timeout |
+//! | `MAILSLOT_NO_MESSAGE` | `next_message_size: None` |
+//! | `CreateFile(\\.\mailslot\x, GENERIC_WRITE, FILE_SHARE_READ, ...)` | [`MailslotClient::open`] |
+//! | `WriteFile(client, ...)` | [`MailslotClient::send`], or [`Write`] |
+//! | `CloseHandle` | `drop` |
+//! | `ERROR_ALREADY_EXISTS` / `ERROR_FILE_NOT_FOUND` | [`ErrorKind::AlreadyExists`] / [`ErrorKind::NotFound`] |
+//! | `ERROR_SEM_TIMEOUT` | [`ErrorKind::TimedOut`] |
+//! | `ERROR_INSUFFICIENT_BUFFER` | [`ErrorKind::InvalidInput`], size from [`required_size`] |
+//! | `ERROR_INVALID_NAME` | [`ErrorKind::InvalidInput`] |
+//!
+//! # Behaviour
+//!
+//! * Names are `\\.\mailslot\[path\]name`, compared without regard to case. Creating a name that
+//!   a living server holds fails with [`ErrorKind::AlreadyExists`]; opening a name nobody serves
+//!   fails with [`ErrorKind::NotFound`].
+//! * The slot lives as long as its [`Mailslot`]: dropping it removes the name and discards unread
+//!   messages. A server killed outright (`kill -9`) leaves nothing that blocks a new server of the
+//!   same name: the name is held by a lock the kernel releases with the process.
+//! * A read returns exactly one whole message, oldest first; 0-byte messages exist. A buffer too
+//!   small is an error ([`required_size`] tells the message's size) and the message stays queued.
+//!   An empty slot with read timeout zero, or once the timeout expires, gives
+//!   [`ErrorKind::TimedOut`].
+//! * A message larger than the slot's maximum is refused by the writer, with an error naming both
+//!   sizes.
+//!
+//! # Design: a spool file, drained by the reader
+//!
+//! Kernel datagram queues are short (`net.unix.max_dgram_qlen` and `fs.mqueue.msg_max` are often
+//! 10) and a full one makes writers wait or drop, while a mailslot must keep every message until
+//! it is read and never make a writer wait for the reader. So messages travel through a *spool*:
+//! a file in a private, per-user directory on tmpfs (`/dev/shm/pipework-<uid>/mailslot`, or
+//! `$PIPEWORK_RUNTIME_DIR/mailslot`), named by a hash of the folded slot name.
+//!
+//! * A writer takes the spool's append lock (an open-file-description lock on one byte, held for
+//!   the few microseconds of one `pwrite`), writes `[length][message]` after the committed end,
+//!   then moves the committed end in the shared header page. The lock makes records from many
+//!   writers in many processes whole and ordered; committing after writing means a writer killed
+//!   mid-append leaves nothing visible. A writer waits only for another writer's append or the
+//!   server's copy-out, never for the server to read, and the spool grows as far as memory lets it:
+//!   100,000 unread messages are 10 MB of tmpfs.
+//! * The server, in its own calls (read, info), takes the append lock, copies every committed
+//!   record out into its in-process queue and resets the spool to empty. No thread runs behind
+//!   the caller's back.
+//! * A server with nothing to read marks itself waiting in the header and sleeps on a Unix
+//!   datagram socket; a writer that sees the mark sends one byte to it. The mark is set and read
+//!   under the append lock, so no wakeup is lost; a full wakeup queue means the server is already
+//!   due to wake.
+//! * The server holds a lock on another byte of the spool for its whole life: the name is taken
+//!   while that lock is held, and a spool without it is stale (its server died) and is replaced by
+//!   the next server of that name.
+//! * Records are checked when taken out: a length that does not fit, or exceeds the slot's
+//!   maximum, ends the batch instead of being trusted.
+//!
+//! The directory is created `0700`; a directory owned by another user, or writable by others, is
+//! refused rather than used. Only processes of the same user reach a slot.
+
+mod name;
+mod spool;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, ErrorKind, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::{
+    bind, connect, recv, send, socket_with, AddressFamily, RecvFlags, SendFlags, SocketAddrUnix,
+    SocketFlags, SocketType,
+};
+
+use self::name::{Server, SlotName};
+use self::spool::{Spool, FLAG_CLOSED, FLAG_WAITING};
+
+/// The largest message any slot takes, whatever its maximum: lengths are 32-bit on the spool.
+pub const MAX_MESSAGE_SIZE: usize = u32::MAX as usize;
+
+/// What [`Mailslot::info`] reports (`GetMailslotInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailslotInfo {
+    /// The largest message the slot accepts; 0 means any size.
+    pub max_message_size: usize,
+    /// The size of the next message, `None` when the slot is empty (`MAILSLOT_NO_MESSAGE`).
+    pub next_message_size: Option<usize>,
+    /// Messages waiting to be read.
+    pub message_count: usize,
+    /// How long a read waits for a message; `None` waits forever.
+    pub read_timeout: Option<Duration>,
+}
+
+/// A mailslot of this user, as [`list`] sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailslotEntry {
+    /// Its name, `\\.\mailslot\...` as its server spelled it.
+    pub name: String,
+    /// Messages written and not yet read by the server.
+    pub queued: u64,
+}
+
+/// The error a read into a too-small buffer returns; [`required_size`] extracts the size.
+#[derive(Debug)]
+struct BufferTooSmall {
+    slot: String,
+    needed: usize,
+    given: usize,
+}
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "mailslot {}: the next message is {} bytes, the buffer holds {}; it stays queued",
+            self.slot, self.needed, self.given
+        )
+    }
+}
+
+impl std::error::Error for BufferTooSmall {}
+
+/// The size of the message that did not fit, when `error` came from [`Mailslot::read`] into a
+/// buffer too small (`ERROR_INSUFFICIENT_BUFFER`); `None` for any other error.
+pub fn required_size(error: &io::Error) -> Option<usize> {
+    error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<BufferTooSmall>())
+        .map(|e| e.needed)
+}
+
+/// The server end of a mailslot: it owns the name and reads the messages.
+///
+/// Dropping it removes the name and discards unread messages.
+pub struct Mailslot {
+    display: String,
+    spool: Spool,
+    spool_path: PathBuf,
+    wakeup: OwnedFd,
+    wakeup_path: PathBuf,
+    max_size: usize,
+    read_timeout: Option<Duration>,
+    queue: Queue,
+}
+
+impl fmt::Debug for Mailslot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailslot")
+            .field("name", &self.display)
+            .field("max_message_size", &self.max_size)
+            .field("read_timeout", &self.read_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn token() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    (u64::from(std::process::id()) << 32)
+        ^ nanos.rotate_left(17)
+        ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+fn with_context(e: io::Error, what: impl fmt::Display) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+impl Mailslot {
+    /// Creates the mailslot `\\.\mailslot\[path\]name` (`CreateMailslot`).
+    ///
+    /// `max_message_size` is the largest message writers may send (0: any size up to
+    /// [`MAX_MESSAGE_SIZE`]); `read_timeout` is how long a read waits for a message (`None`:
+    /// forever, `Some(Duration::ZERO)`: not at all).
+    ///
+    /// Fails with [`ErrorKind::AlreadyExists`] while another server holds the name (whatever its
+    /// case), [`ErrorKind::InvalidInput`] for a malformed or non-local name, and
+    /// [`ErrorKind::PermissionDenied`] when the per-user directory is not safely this user's.
+    pub fn create(
+        name: &str,
+        max_message_size: usize,
+        read_timeout: Option<Duration>,
+    ) -> io::Result<Mailslot> {
+        let parsed = name::parse(name)?;
+        if parsed.server != Server::Local {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    r"mailslot {name}: a server creates its slot on this computer, \\.\mailslot\..."
+                ),
+            ));
+        }
+        if max_message_size > MAX_MESSAGE_SIZE {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!("mailslot {name}: maximum message size {max_message_size} is above {MAX_MESSAGE_SIZE}"),
+            ));
+        }
+        let display = parsed.local_display();
+        let dir = spool::directory()?;
+        let path = spool::spool_path(&dir, &parsed);
+        let taken = || {
+            io::Error::new(
+                ErrorKind::AlreadyExists,
+                format!("mailslot {display} already exists"),
+            )
+        };
+        for _ in 0..64 {
+            match Spool::open(&path) {
+                Ok(existing) => {
+                    if !crate::sys::lock::try_lock_byte(existing.fd.as_fd(), spool::ALIVE_BYTE)? {
+                        return Err(taken());
+                    }
+                    // Its server is gone: unless someone replaced it meanwhile, remove it.
+                    if spool::still_at(&existing.fd, &path)? {
+                        if let Ok(header) = existing.header() {
+                            let _ = std::fs::remove_file(spool::socket_path(&path, header.token));
+                        }
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) if e.kind() == ErrorKind::InvalidData => {
+                    // A file too short or without the magic: a spool being created right now
+                    // never sits at the final path, so this is debris. Remove and retry.
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
+            }
+            let token = token();
+            let mut temp = path.clone().into_os_string();
+            temp.push(format!(".{token:016x}.new"));
+            let temp = PathBuf::from(temp);
+            let spool = Spool::create_new(&temp, &parsed, max_message_size as u64, token)
+                .map_err(|e| with_context(e, format_args!("mailslot {display}")))?;
+            let wakeup_path = spool::socket_path(&path, token);
+            let wakeup = match bind_wakeup(&wakeup_path) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&temp);
+                    return Err(with_context(e, format_args!("mailslot {display}")));
+                }
+            };
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &temp,
+                rustix::fs::CWD,
+                &path,
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => {
+                    return Ok(Mailslot {
+                        display,
+                        spool,
+                        spool_path: path,
+                        wakeup,
+                        wakeup_path,
+                        max_size: max_message_size,
+                        read_timeout,
+                        queue: Queue::default(),
+                    })
+                }
+                Err(Errno::EXIST) => {
+                    // Another server published the name first; the next round tells if it lives.
+                    let _ = std::fs::remove_file(&temp);
+                    let _ = std::fs::remove_file(&wakeup_path);
+                    continue;
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&temp);
+                    let _ = std::fs::remove_file(&wakeup_path);
+                    return Err(with_context(e.into(), format_args!("mailslot {display}")));
+                }
+            }
+        }
+        Err(io::Error::other(format!(
+            "mailslot {display}: the name keeps changing hands; giving up"
+        )))
+    }
+
+    /// The slot's name, `\\.\mailslot\...` as given to [`Mailslot::create`].
+    pub fn name(&self) -> &str {
+        &self.display
+    }
+
+    /// Reads the next message into `buf` and returns its size (`ReadFile`).
+    ///
+    /// Waits up to the read timeout for a message; an empty slot then gives
+    /// [`ErrorKind::TimedOut`]. A message larger than `buf` stays queued and the read fails with
+    /// [`ErrorKind::InvalidInput`]; [`required_size`] on the error gives the size needed.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.wait_for_message()?;
+        let size = self.queue.front_size().expect("a message is queued");
+        if size > buf.len() {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                BufferTooSmall {
+                    slot: self.display.clone(),
+                    needed: size,
+                    given: buf.len(),
+                },
+            ));
+        }
+        let n = self.queue.pop_into(buf);
+        self.spool.count_consumed();
+        Ok(n)
+    }
+
+    /// Reads the next message, whatever its size, into a new vector (waiting as [`Mailslot::read`]
+    /// does).
+    pub fn read_message(&mut self) -> io::Result<Vec<u8>> {
+        self.wait_for_message()?;
+        let size = self.queue.front_size().expect("a message is queued");
+        let mut message = vec![0; size];
+        let n = self.queue.pop_into(&mut message);
+        debug_assert_eq!(n, size);
+        self.spool.count_consumed();
+        Ok(message)
+    }
+
+    /// The slot's state (`GetMailslotInfo`): maximum size, next message size, count, timeout.
+    pub fn info(&mut self) -> io::Result<MailslotInfo> {
+        self.drain()?;
+        Ok(MailslotInfo {
+            max_message_size: self.max_size,
+            next_message_size: self.queue.front_size(),
+            message_count: self.queue.count,
+            read_timeout: self.read_timeout,
+        })
+    }
+
+    /// Changes how long reads wait (`SetMailslotInfo`): `None` forever, zero not at all.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// The current read timeout.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
+    }
+
+    /// Moves every message committed to the spool into the in-process queue.
+    fn drain(&mut self) -> io::Result<()> {
+        let bytes = {
+            let guard = self.spool.lock_append()?;
+            guard.take_all()?
+        };
+        self.queue.push_batch(bytes, self.max_size);
+        Ok(())
+    }
+
+    fn wait_for_message(&mut self) -> io::Result<()> {
+        let deadline = self.read_timeout.map(|t| Instant::now() + t);
+        loop {
+            if self.queue.count > 0 {
+                return Ok(());
+            }
+            self.drain()?;
+            if self.queue.count > 0 {
+                return Ok(());
+            }
+            let left = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(io::Error::new(
+                            ErrorKind::TimedOut,
+                            format!(
+                                "mailslot {}: no message within the read timeout",
+                                self.display
+                            ),
+                        ));
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            // Consume old wakeups, then look once more under the lock and mark the wait there,
+            // so that a writer either sees the mark or its message is seen here.
+            self.clear_wakeups();
+            {
+                let guard = self.spool.lock_append()?;
+                let bytes = guard.take_all()?;
+                if bytes.is_empty() {
+                    self.spool.flags().fetch_or(FLAG_WAITING, Ordering::AcqRel);
+                } else {
+                    drop(guard);
+                    self.queue.push_batch(bytes, self.max_size);
+                    continue;
+                }
+            }
+            let timeout = left.map(|l| Timespec {
+                tv_sec: l.as_secs() as _,
+                tv_nsec: l.subsec_nanos() as _,
+            });
+            let mut fds = [PollFd::new(&self.wakeup, PollFlags::IN)];
+            let polled = poll(&mut fds, timeout.as_ref());
+            self.spool
+                .flags()
+                .fetch_and(!FLAG_WAITING, Ordering::AcqRel);
+            match polled {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn clear_wakeups(&self) {
+        let mut byte = [0u8; 16];
+        while let Ok((_, _)) = recv(&self.wakeup, &mut byte[..], RecvFlags::DONTWAIT) {}
+    }
+}
+
+impl Drop for Mailslot {
+    fn drop(&mut self) {
+        self.spool.flags().fetch_or(FLAG_CLOSED, Ordering::AcqRel);
+        let _ = std::fs::remove_file(&self.spool_path);
+        let _ = std::fs::remove_file(&self.wakeup_path);
+    }
+}
+
+fn bind_wakeup(path: &Path) -> io::Result<OwnedFd> {
+    let fd = socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    let addr = SocketAddrUnix::new(path)?;
+    bind(&fd, &addr)?;
+    Ok(fd)
+}
+
+/// Messages taken out of the spool, waiting for the server's reads.
+#[derive(Default)]
+struct Queue {
+    batches: VecDeque<Batch>,
+    count: usize,
+}
+
+/// A run of records `[len u32 LE][message]`, all checked, read from `pos` on.
+struct Batch {
+    bytes: Vec<u8>,
+    pos: usize,
+}
+
+impl Queue {
+    /// Checks `bytes` record by record and queues the whole records; a record whose length does
+    /// not fit or exceeds `max` (when not 0) ends the batch.
+    fn push_batch(&mut self, mut bytes: Vec<u8>, max: usize) {
+        let mut pos = 0;
+        let mut count = 0;
+        while let Some(header) = bytes.get(pos..pos + 4) {
+            let len = u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize;
+            let fits = bytes.len() - pos - 4 >= len;
+            if !fits || (max != 0 && len > max) {
+                break;
+            }
+            pos += 4 + len;
+            count += 1;
+        }
+        bytes.truncate(pos);
+        if count > 0 {
+            self.batches.push_back(Batch { bytes, pos: 0 });
+            self.count += count;
+        }
+    }
+
+    fn front_size(&self) -> Option<usize> {
+        let batch = self.batches.front()?;
+        let header = batch.bytes.get(batch.pos..batch.pos + 4)?;
+        Some(u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize)
+    }
+
+    /// Copies the front message into `buf` (which must hold it) and removes it.
+    fn pop_into(&mut self, buf: &mut [u8]) -> usize {
+        let size = self.front_size().expect("a message is queued");
+        let batch = self.batches.front_mut().expect("a batch");
+        let start = batch.pos + 4;
+        buf[..size].copy_from_slice(&batch.bytes[start..start + size]);
+        batch.pos = start + size;
+        if batch.pos >= batch.bytes.len() {
+            self.batches.pop_front();
+        }
+        self.count -= 1;
+        size
+    }
+}
+
+/// A client's handle on a mailslot: it only writes (`CreateFile` on a mailslot name).
+///
+/// Each [`send`](MailslotClient::send) (or each `write` call of [`Write`]) is one message.
+pub struct MailslotClient {
+    display: String,
+    spool: Spool,
+    wakeup: OwnedFd,
+    max_size: usize,
+}
+
+impl fmt::Debug for MailslotClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailslotClient")
+            .field("name", &self.display)
+            .field("max_message_size", &self.max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailslotClient {
+    /// Opens the mailslot `name` for writing (`CreateFile`).
+    ///
+    /// Fails with [`ErrorKind::NotFound`] when no server holds a slot of that name, and with
+    /// [`ErrorKind::InvalidInput`] for a malformed name.
+    pub fn open(name: &str) -> io::Result<MailslotClient> {
+        let parsed = name::parse(name)?;
+        match parsed.server {
+            Server::Local => Self::open_local(&parsed),
+            _ => Err(io::Error::new(
+                ErrorKind::Unsupported,
+                format!("mailslot {name}: only local slots (\\\\.\\mailslot\\...) are supported"),
+            )),
+        }
+    }
+
+    fn open_local(parsed: &SlotName) -> io::Result<MailslotClient> {
+        let display = parsed.local_display();
+        let missing = || io::Error::new(ErrorKind::NotFound, format!("no mailslot {display}"));
+        let dir = spool::directory()?;
+        let path = spool::spool_path(&dir, parsed);
+        let spool = match Spool::open(&path) {
+            Ok(s) => s,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidData) => {
+                return Err(missing())
+            }
+            Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
+        };
+        let header = spool
+            .header()
+            .map_err(|e| with_context(e, format_args!("mailslot {display}")))?;
+        if header.name.to_lowercase() != parsed.folded || !spool.is_alive()? {
+            return Err(missing());
+        }
+        let wakeup = socket_with(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
+        let addr = SocketAddrUnix::new(spool::socket_path(&path, header.token))?;
+        match connect(&wakeup, &addr) {
+            Ok(()) => {}
+            Err(Errno::CONNREFUSED) | Err(Errno::NOENT) => return Err(missing()),
+            Err(e) => return Err(with_context(e.into(), format_args!("mailslot {display}"))),
+        }
+        Ok(MailslotClient {
+            display,
+            spool,
+            wakeup,
+            max_size: usize::try_from(header.max_size).unwrap_or(MAX_MESSAGE_SIZE),
+        })
+    }
+
+    /// The largest message the slot accepts; 0 means any size.
+    pub fn max_message_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// Drops one message into the slot (`WriteFile`); never waits for the server to read.
+    ///
+    /// A message larger than the slot's maximum fails with [`ErrorKind::InvalidInput`]; a slot
+    /// whose server has closed fails with [`ErrorKind::NotFound`].
+    pub fn send(&self, message: &[u8]) -> io::Result<()> {
+        let limit = if self.max_size == 0 {
+            MAX_MESSAGE_SIZE
+        } else {
+            self.max_size
+        };
+        if message.len() > limit {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "mailslot {}: a {}-byte message exceeds the slot's maximum of {limit} bytes",
+                    self.display,
+                    message.len()
+                ),
+            ));
+        }
+        let flags = {
+            let guard = self.spool.lock_append()?;
+            guard.append(message)?
+        };
+        if flags & FLAG_CLOSED != 0 {
+            return Err(self.gone());
+        }
+        if flags & FLAG_WAITING != 0 {
+            match send(
+                &self.wakeup,
+                &[1],
+                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+            ) {
+                // A full wakeup queue: the server has wakeups pending already.
+                Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
+                Err(e) => {
+                    return Err(with_context(
+                        e.into(),
+                        format_args!("mailslot {}", self.display),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn gone(&self) -> io::Error {
+        io::Error::new(
+            ErrorKind::NotFound,
+            format!("mailslot {}: the server has closed the slot", self.display),
+        )
+    }
+}
+
+impl Write for MailslotClient {
+    /// Sends `buf` as one message.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &MailslotClient {
+    /// Sends `buf` as one message.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// This user's living mailslots with their queued message counts, by name.
+pub fn list() -> io::Result<Vec<MailslotEntry>> {
+    let dir = spool::directory()?;
+    let mut entries = Vec::new();
+    for path in spool::spool_files(&dir)? {
+        let Ok(spool) = Spool::open(&path) else {
+            continue;
+        };
+        if !spool.is_alive().unwrap_or(false) {
+            continue;
+        }
+        let Ok(header) = spool.header() else { continue };
+        entries.push(MailslotEntry {
+            name: format!(r"\\.\mailslot\{}", header.name),
+            queued: spool.queued(),
+        });
+    }
+    entries.sort_by_key(|e| e.name.to_lowercase());
+    Ok(entries)
+}

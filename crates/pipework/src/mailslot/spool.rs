@@ -1,0 +1,386 @@
+//! The spool: the file in which a local mailslot's messages wait until the server drains them.
+//!
+//! Layout: one header page, then records `[length: u32 LE][message]` from [`DATA`] up to the
+//! committed end. Byte locks on the file (open-file-description locks, released by the kernel
+//! when the holder dies):
+//! * byte [`ALIVE_BYTE`]: held by the server for its whole life. A spool without it is stale.
+//! * byte [`APPEND_BYTE`]: the append lock, held by a writer while it adds a record and by the
+//!   server while it takes every record out.
+//!
+//! A writer appends its record past the committed end and only then moves the end, so a writer
+//! that dies mid-append leaves nothing the server can see (the next writer overwrites it).
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use rustix::fs::{fstat, ftruncate, open, Mode, OFlags};
+use rustix::io::{pread, pwrite, Errno};
+
+use super::name::SlotName;
+use crate::sys::lock;
+use crate::sys::shm::SharedPage;
+
+/// Where the records start (the header is one page).
+pub(crate) const DATA: u64 = 4096;
+/// Locked by the living server.
+pub(crate) const ALIVE_BYTE: u64 = 0;
+/// Locked while a record is appended or the records are taken out.
+pub(crate) const APPEND_BYTE: u64 = 1;
+
+const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT1");
+const OFF_MAGIC: usize = 0;
+const OFF_MAX_SIZE: usize = 8;
+const OFF_END: usize = 16;
+const OFF_FLAGS: usize = 24;
+const OFF_PRODUCED: usize = 32;
+const OFF_CONSUMED: usize = 40;
+const OFF_TOKEN: usize = 48;
+const OFF_NAME_LEN: usize = 56;
+const OFF_NAME: usize = 64;
+
+/// Flag: the server closed the slot.
+pub(crate) const FLAG_CLOSED: u64 = 1;
+/// Flag: the server is waiting for a message (writers wake it through its socket).
+pub(crate) const FLAG_WAITING: u64 = 2;
+
+/// A spool larger than this may not grow: a corrupt end offset is rejected, not followed.
+const MAX_END: u64 = 1 << 40;
+/// After draining more than this many bytes, the server gives the file's pages back.
+const SHRINK_ABOVE: u64 = 1 << 20;
+
+/// The directory holding this user's mailslots: `$PIPEWORK_RUNTIME_DIR/mailslot`, by default
+/// `/dev/shm/pipework-<uid>/mailslot` (or under `/tmp` without `/dev/shm`). Created 0700 when
+/// missing; refused when it or its parent is not a real directory owned by this user that no
+/// other user can write (a squatted directory).
+pub(crate) fn directory() -> io::Result<PathBuf> {
+    let uid = rustix::process::geteuid().as_raw();
+    let base = match std::env::var_os("PIPEWORK_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ if Path::new("/dev/shm").is_dir() => PathBuf::from(format!("/dev/shm/pipework-{uid}")),
+        _ => PathBuf::from(format!("/tmp/pipework-{uid}")),
+    };
+    let dir = base.join("mailslot");
+    private_dir(&base, uid)?;
+    private_dir(&dir, uid)?;
+    Ok(dir)
+}
+
+fn private_dir(path: &Path, uid: u32) -> io::Result<()> {
+    match rustix::fs::mkdir(path, Mode::RWXU) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => {
+            return Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!(
+                    "cannot create the mailslot directory {}: {e}",
+                    path.display()
+                ),
+            ))
+        }
+    }
+    let meta = fs::symlink_metadata(path)?;
+    let refuse = |why: String| {
+        Err(io::Error::new(
+            ErrorKind::PermissionDenied,
+            format!("refusing mailslot directory {}: {why}", path.display()),
+        ))
+    };
+    if !meta.file_type().is_dir() {
+        return refuse("not a directory".into());
+    }
+    if meta.uid() != uid {
+        return refuse(format!("owned by uid {}, not {uid}", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return refuse(format!(
+            "writable by others (mode {:o})",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+/// An open spool file and its mapped header.
+pub(crate) struct Spool {
+    pub(crate) fd: OwnedFd,
+    header: SharedPage,
+}
+
+/// What the header says about the slot.
+pub(crate) struct Header {
+    pub(crate) max_size: u64,
+    pub(crate) token: u64,
+    pub(crate) name: String,
+}
+
+fn errno_io(e: Errno, what: impl std::fmt::Display) -> io::Error {
+    let err = io::Error::from(e);
+    io::Error::new(err.kind(), format!("{what}: {err}"))
+}
+
+impl Spool {
+    /// Opens an existing spool file (for a writer, a server taking over a stale one, or `list`).
+    pub(crate) fn open(path: &Path) -> io::Result<Spool> {
+        let fd = open(
+            path,
+            OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)?;
+        let stat = fstat(&fd)?;
+        if (stat.st_mode & libc::S_IFMT) != libc::S_IFREG || (stat.st_size as u64) < DATA {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "not a mailslot spool",
+            ));
+        }
+        let header = SharedPage::map(fd.as_fd(), DATA as usize)?;
+        let spool = Spool { fd, header };
+        if spool.header.word(OFF_MAGIC).load(Ordering::Acquire) != MAGIC {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "not a mailslot spool",
+            ));
+        }
+        Ok(spool)
+    }
+
+    /// Creates a new spool file at `path` (which must not exist), header written, alive lock
+    /// held.
+    pub(crate) fn create_new(
+        path: &Path,
+        name: &SlotName,
+        max: u64,
+        token: u64,
+    ) -> io::Result<Spool> {
+        let fd = open(
+            path,
+            OFlags::RDWR | OFlags::CLOEXEC | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
+            Mode::RUSR | Mode::WUSR,
+        )
+        .map_err(|e| errno_io(e, format!("cannot create {}", path.display())))?;
+        ftruncate(&fd, DATA)?;
+        if !lock::try_lock_byte(fd.as_fd(), ALIVE_BYTE)? {
+            return Err(io::Error::other(
+                "a fresh spool file is locked by someone else",
+            ));
+        }
+        let header = SharedPage::map(fd.as_fd(), DATA as usize)?;
+        let bytes = name.path.as_bytes();
+        header.write(OFF_NAME, bytes)?;
+        header
+            .word(OFF_NAME_LEN)
+            .store(bytes.len() as u64, Ordering::Relaxed);
+        header.word(OFF_MAX_SIZE).store(max, Ordering::Relaxed);
+        header.word(OFF_END).store(DATA, Ordering::Relaxed);
+        header.word(OFF_TOKEN).store(token, Ordering::Relaxed);
+        header.word(OFF_MAGIC).store(MAGIC, Ordering::Release);
+        Ok(Spool { fd, header })
+    }
+
+    /// Reads the fixed part of the header, checking what another process could have spoiled.
+    pub(crate) fn header(&self) -> io::Result<Header> {
+        let len = self.header.word(OFF_NAME_LEN).load(Ordering::Relaxed);
+        if len > DATA - OFF_NAME as u64 {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "corrupt mailslot spool header",
+            ));
+        }
+        let mut name = vec![0; len as usize];
+        self.header.read(OFF_NAME, &mut name);
+        let name = String::from_utf8(name)
+            .map_err(|_| io::Error::new(ErrorKind::InvalidData, "corrupt mailslot spool header"))?;
+        Ok(Header {
+            max_size: self.header.word(OFF_MAX_SIZE).load(Ordering::Relaxed),
+            token: self.header.word(OFF_TOKEN).load(Ordering::Relaxed),
+            name,
+        })
+    }
+
+    /// Whether a server holds this spool.
+    pub(crate) fn is_alive(&self) -> io::Result<bool> {
+        lock::byte_is_locked(self.fd.as_fd(), ALIVE_BYTE)
+    }
+
+    /// Messages written and not yet read by the server (for `list`).
+    pub(crate) fn queued(&self) -> u64 {
+        let produced = self.header.word(OFF_PRODUCED).load(Ordering::Acquire);
+        let consumed = self.header.word(OFF_CONSUMED).load(Ordering::Acquire);
+        produced.saturating_sub(consumed)
+    }
+
+    pub(crate) fn flags(&self) -> &std::sync::atomic::AtomicU64 {
+        self.header.word(OFF_FLAGS)
+    }
+
+    /// Counts one message read by the server.
+    pub(crate) fn count_consumed(&self) {
+        self.header
+            .word(OFF_CONSUMED)
+            .fetch_add(1, Ordering::Release);
+    }
+
+    /// Holds the append lock for the life of the guard.
+    pub(crate) fn lock_append(&self) -> io::Result<AppendGuard<'_>> {
+        lock::lock_byte(self.fd.as_fd(), APPEND_BYTE)?;
+        Ok(AppendGuard { spool: self })
+    }
+
+    fn committed_end(&self) -> io::Result<u64> {
+        let end = self.header.word(OFF_END).load(Ordering::Acquire);
+        if !(DATA..=MAX_END).contains(&end) {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "corrupt mailslot spool end",
+            ));
+        }
+        Ok(end)
+    }
+}
+
+/// The append lock, released on drop.
+pub(crate) struct AppendGuard<'a> {
+    spool: &'a Spool,
+}
+
+impl AppendGuard<'_> {
+    /// Appends one record; on failure nothing is committed. Returns the flags seen while the lock
+    /// was held.
+    pub(crate) fn append(&self, message: &[u8]) -> io::Result<u64> {
+        let spool = self.spool;
+        let flags = spool.flags().load(Ordering::Acquire);
+        if flags & FLAG_CLOSED != 0 {
+            return Ok(flags);
+        }
+        let end = spool.committed_end()?;
+        let record = 4 + message.len() as u64;
+        if end + record > MAX_END {
+            return Err(io::Error::new(
+                ErrorKind::StorageFull,
+                "the mailslot spool is full",
+            ));
+        }
+        let header = (message.len() as u32).to_le_bytes();
+        write_all_at(&spool.fd, &[&header[..], message], end)?;
+        spool
+            .header
+            .word(OFF_END)
+            .store(end + record, Ordering::Release);
+        spool
+            .header
+            .word(OFF_PRODUCED)
+            .fetch_add(1, Ordering::Release);
+        Ok(flags)
+    }
+
+    /// Takes every committed record out of the spool: the bytes `[len][message]...`, empty when
+    /// there are none. The spool starts again from empty.
+    pub(crate) fn take_all(&self) -> io::Result<Vec<u8>> {
+        let spool = self.spool;
+        let end = spool.committed_end()?;
+        if end == DATA {
+            return Ok(Vec::new());
+        }
+        let mut bytes = vec![0u8; (end - DATA) as usize];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match pread(&spool.fd, &mut bytes[filled..], DATA + filled as u64) {
+                Ok(0) => {
+                    bytes.truncate(filled);
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        spool.header.word(OFF_END).store(DATA, Ordering::Release);
+        if end > SHRINK_ABOVE {
+            ftruncate(&spool.fd, DATA)?;
+        }
+        Ok(bytes)
+    }
+}
+
+impl Drop for AppendGuard<'_> {
+    fn drop(&mut self) {
+        let _ = lock::unlock_byte(self.spool.fd.as_fd(), APPEND_BYTE);
+    }
+}
+
+fn write_all_at(fd: &OwnedFd, parts: &[&[u8]], mut offset: u64) -> io::Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total <= 4096 {
+        // Small records: one pwrite from a stack-built copy.
+        let mut buf = [0u8; 4096];
+        let mut n = 0;
+        for p in parts {
+            buf[n..n + p.len()].copy_from_slice(p);
+            n += p.len();
+        }
+        return pwrite_all(fd, &buf[..n], offset);
+    }
+    for p in parts {
+        pwrite_all(fd, p, offset)?;
+        offset += p.len() as u64;
+    }
+    Ok(())
+}
+
+fn pwrite_all(fd: &OwnedFd, mut data: &[u8], mut offset: u64) -> io::Result<()> {
+    while !data.is_empty() {
+        match pwrite(fd, data, offset) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                data = &data[n..];
+                offset += n as u64;
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The spool file of a slot, and its wakeup socket for a server token.
+pub(crate) fn spool_path(dir: &Path, name: &SlotName) -> PathBuf {
+    dir.join(name.hashed())
+}
+
+/// The server's wakeup socket, named by the slot's hash and the server's token.
+pub(crate) fn socket_path(spool: &Path, token: u64) -> PathBuf {
+    let mut s: OsString = spool.as_os_str().to_owned();
+    s.push(format!(".{token:016x}.sock"));
+    PathBuf::from(s)
+}
+
+/// Whether `path` names the same file as `fd` (it was not replaced or removed meanwhile).
+pub(crate) fn still_at(fd: &OwnedFd, path: &Path) -> io::Result<bool> {
+    let here = fstat(fd)?;
+    match rustix::fs::lstat(path) {
+        Ok(there) => Ok(here.st_dev == there.st_dev && here.st_ino == there.st_ino),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Spool files in `dir` (not sockets or files being created).
+pub(crate) fn spool_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().into_vec();
+        if name.len() == 32 && name.iter().all(u8::is_ascii_hexdigit) {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
