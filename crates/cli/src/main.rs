@@ -1,6 +1,8 @@
 //! `pipework`: benchmarks, servers and clients for every pipework mechanism.
 
 mod bench;
+mod list;
+mod mailslot;
 
 use std::process::ExitCode;
 
@@ -18,6 +20,10 @@ struct Cli {
 enum Command {
     /// Measure every mechanism between real processes, beside its raw baseline.
     Bench(bench::BenchArgs),
+    /// Mailslots: `read` creates one and prints its messages, `send` drops messages into one.
+    Mailslot(mailslot::MailslotArgs),
+    /// This user's live named objects (mailslots with their queued message counts).
+    List,
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
     BenchChild {
@@ -31,6 +37,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Mailslot(args) => mailslot::run(&args),
+        Command::List => list::run(),
         Command::BenchChild { args } => bench::child(&args),
     };
     match result {
