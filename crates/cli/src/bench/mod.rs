@@ -6,6 +6,7 @@
 //! `pipework __bench-child MECHANISM ROLE ARGS...`).
 
 mod anonymous_pipe;
+mod mailslot;
 
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -153,7 +154,7 @@ pub struct Mechanism {
 }
 
 /// Every mechanism, in table order.
-pub const MECHANISMS: &[Mechanism] = &[anonymous_pipe::MECHANISM];
+pub const MECHANISMS: &[Mechanism] = &[anonymous_pipe::MECHANISM, mailslot::MECHANISM];
 
 /// `pipework bench`.
 pub fn run(args: &BenchArgs) -> io::Result<()> {

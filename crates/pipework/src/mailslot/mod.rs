@@ -396,14 +396,27 @@ impl Mailslot {
             if self.queue.count > 0 {
                 return Ok(());
             }
-            self.drain()?;
-            if self.queue.count > 0 {
-                return Ok(());
+            // Look under the append lock and, finding nothing, mark the wait there: a writer
+            // either sees the mark (and wakes this reader) or its message is seen here.
+            {
+                let guard = self.spool.lock_append()?;
+                let bytes = guard.take_all()?;
+                if !bytes.is_empty() {
+                    drop(guard);
+                    self.queue.push_batch(bytes, self.max_size);
+                    continue;
+                }
+                if deadline.is_none_or(|d| d > Instant::now()) {
+                    self.spool.flags().fetch_or(FLAG_WAITING, Ordering::AcqRel);
+                }
             }
             let left = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        self.spool
+                            .flags()
+                            .fetch_and(!FLAG_WAITING, Ordering::AcqRel);
                         return Err(io::Error::new(
                             ErrorKind::TimedOut,
                             format!(
@@ -416,20 +429,6 @@ impl Mailslot {
                 }
                 None => None,
             };
-            // Consume old wakeups, then look once more under the lock and mark the wait there,
-            // so that a writer either sees the mark or its message is seen here.
-            self.clear_wakeups();
-            {
-                let guard = self.spool.lock_append()?;
-                let bytes = guard.take_all()?;
-                if bytes.is_empty() {
-                    self.spool.flags().fetch_or(FLAG_WAITING, Ordering::AcqRel);
-                } else {
-                    drop(guard);
-                    self.queue.push_batch(bytes, self.max_size);
-                    continue;
-                }
-            }
             let timeout = left.map(|l| Timespec {
                 tv_sec: l.as_secs() as _,
                 tv_nsec: l.subsec_nanos() as _,
@@ -440,7 +439,8 @@ impl Mailslot {
                 .flags()
                 .fetch_and(!FLAG_WAITING, Ordering::AcqRel);
             match polled {
-                Ok(_) | Err(Errno::INTR) => {}
+                Ok(0) | Err(Errno::INTR) => {}
+                Ok(_) => self.clear_wakeups(),
                 Err(e) => return Err(e.into()),
             }
         }
