@@ -23,7 +23,7 @@
 //! |---|---|---|
 //! | Anonymous pipes | [`pipe`] | done |
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
-//! | Mailslots | [`mailslot`] | done (local) |
+//! | Mailslots (local and over UDP) | [`mailslot`] | done |
 //!
 //! # Win32 → pipework
 //!

@@ -69,13 +69,16 @@ fn rate(which: Impl, writers: u64) -> io::Result<f64> {
     let per_writer = MESSAGES / writers;
     let total = per_writer * writers;
     enum Reader {
-        Slot(Mailslot),
+        Slot(Box<Mailslot>),
         Socket(OwnedFd, std::path::PathBuf),
     }
     let (reader, target) = match which {
         Impl::Pipework => {
             let name = format!(r"\\.\mailslot\pipework-bench\{}", unique("rate"));
-            (Reader::Slot(Mailslot::create(&name, 0, None)?), name)
+            (
+                Reader::Slot(Box::new(Mailslot::create(&name, 0, None)?)),
+                name,
+            )
         }
         Impl::Raw => {
             let path = std::env::temp_dir().join(unique("pipework-bench-dgram"));

@@ -37,6 +37,8 @@
 //! | `MAILSLOT_WAIT_FOREVER` | `None` as the read timeout |
 //! | `MAILSLOT_NO_MESSAGE` | `next_message_size: None` |
 //! | `CreateFile(\\.\mailslot\x, GENERIC_WRITE, FILE_SHARE_READ, ...)` | [`MailslotClient::open`] |
+//! | `CreateFile(\\host\mailslot\x)`, `\\*\...`, `\\domain\...` | [`MailslotClient::open`], [`MailslotClient::open_with`] + [`NetworkConfig`] |
+//! | a server reachable from other computers | [`Mailslot::listen`] (opt-in) |
 //! | `WriteFile(client, ...)` | [`MailslotClient::send`], or [`Write`] |
 //! | `CloseHandle` | `drop` |
 //! | `ERROR_ALREADY_EXISTS` / `ERROR_FILE_NOT_FOUND` | [`ErrorKind::AlreadyExists`] / [`ErrorKind::NotFound`] |
@@ -87,11 +89,32 @@
 //! * Records are checked when taken out: a length that does not fit, or exceeds the slot's
 //!   maximum, ends the batch instead of being trusted.
 //!
+//! # Across machines
+//!
+//! A client of `\\host\mailslot\name` sends each message as one UDP datagram to that host; a
+//! client of `\\*\mailslot\name` or `\\domain\mailslot\name` sends it to a multicast group
+//! or broadcast address ([`NetworkConfig`]: port, group, interface, domain, TTL), where every
+//! listening server of that name (and domain) takes it. Those broadcasts carry at most
+//! [`MAX_BROADCAST_MESSAGE`] (424) bytes, refused at the writer above that. A server listens to the
+//! network only after [`Mailslot::listen`]: nothing opens a network socket by default.
+//!
+//! **Delivery over the network is datagram delivery**, as in Win32: no receipt, no
+//! retransmission, nothing kept for a server that is not listening, and a datagram the network
+//! or a full receive buffer drops is lost. Datagrams that are malformed, too large for the slot,
+//! or for another name or domain are dropped without disturbing the server. Several listening
+//! slots of one host share the port; a datagram sent to the host for another of them is handed
+//! over to it.
+//!
 //! The directory is created `0700`; a directory owned by another user, or writable by others, is
 //! refused rather than used. Only processes of the same user reach a slot.
 
 mod name;
+mod net;
 mod spool;
+
+pub use self::net::{
+    NetworkConfig, DEFAULT_DOMAIN, DEFAULT_GROUP, DEFAULT_PORT, MAX_BROADCAST_MESSAGE,
+};
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -109,7 +132,7 @@ use rustix::net::{
 };
 
 use self::name::{Server, SlotName};
-use self::spool::{Spool, FLAG_CLOSED, FLAG_WAITING};
+use self::spool::{Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_WAITING};
 
 /// The largest message any slot takes, whatever its maximum: lengths are 32-bit on the spool.
 pub const MAX_MESSAGE_SIZE: usize = u32::MAX as usize;
@@ -177,6 +200,15 @@ pub struct Mailslot {
     max_size: usize,
     read_timeout: Option<Duration>,
     queue: Queue,
+    folded: String,
+    network: Option<Listener>,
+}
+
+/// A server's UDP socket, when it listens to the network.
+struct Listener {
+    socket: std::net::UdpSocket,
+    domain: String,
+    buf: Box<[u8]>,
 }
 
 impl fmt::Debug for Mailslot {
@@ -299,6 +331,8 @@ impl Mailslot {
                         max_size: max_message_size,
                         read_timeout,
                         queue: Queue::default(),
+                        folded: parsed.folded.clone(),
+                        network: None,
                     })
                 }
                 Err(Errno::EXIST) => {
@@ -387,7 +421,62 @@ impl Mailslot {
             guard.take_all()?
         };
         self.queue.push_batch(bytes, self.max_size);
+        self.drain_network();
         Ok(())
+    }
+
+    /// Takes messages from the network too (Win32: a slot is reachable as
+    /// `\\thishost\mailslot\name` and by domain broadcasts). Off until called: a server that
+    /// never calls this opens no network socket. Binds UDP `config.port` on every address (shared
+    /// with other listening slots of this host) and joins `config.group` when it is a multicast
+    /// group.
+    ///
+    /// Delivery over the network is datagram delivery: no receipt, and messages the network or a
+    /// full receive buffer loses are lost. Datagrams that are malformed, for another name or
+    /// domain, or above this slot's maximum size are dropped.
+    pub fn listen(&mut self, config: &NetworkConfig) -> io::Result<()> {
+        let socket = net::listen(config)
+            .map_err(|e| with_context(e, format_args!("mailslot {}", self.display)))?;
+        self.network = Some(Listener {
+            socket,
+            domain: config.domain.to_lowercase(),
+            buf: vec![0u8; 1 << 16].into_boxed_slice(),
+        });
+        self.spool.flags().fetch_or(FLAG_NETWORK, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Queues every datagram waiting on the network socket that is for this slot.
+    fn drain_network(&mut self) {
+        let Some(listener) = self.network.as_mut() else {
+            return;
+        };
+        loop {
+            let n = match listener.socket.recv(&mut listener.buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // WouldBlock: drained. Other errors (a stray ICMP report) end this round only.
+                Err(_) => return,
+            };
+            let Some(datagram) = net::decode(&listener.buf[..n]) else {
+                continue;
+            };
+            let ours = datagram.name == self.folded
+                && match &datagram.kind {
+                    net::Kind::Host | net::Kind::Everyone => true,
+                    net::Kind::Domain(d) => *d == listener.domain,
+                };
+            if ours {
+                if self.max_size == 0 || datagram.message.len() <= self.max_size {
+                    self.queue.push_message(datagram.message);
+                    self.spool.count_produced();
+                }
+            } else if datagram.kind == net::Kind::Host {
+                // Sent to this host for another listening slot that shares the port: the kernel
+                // gives a unicast datagram to one socket only, so hand it over.
+                forward(datagram.name, datagram.message);
+            }
+        }
     }
 
     fn wait_for_message(&mut self) -> io::Result<()> {
@@ -433,16 +522,28 @@ impl Mailslot {
                 tv_sec: l.as_secs() as _,
                 tv_nsec: l.subsec_nanos() as _,
             });
-            let mut fds = [PollFd::new(&self.wakeup, PollFlags::IN)];
-            let polled = poll(&mut fds, timeout.as_ref());
+            let polled = match &self.network {
+                None => {
+                    let mut fds = [PollFd::new(&self.wakeup, PollFlags::IN)];
+                    poll(&mut fds, timeout.as_ref()).map(|n| n > 0 && !fds[0].revents().is_empty())
+                }
+                Some(listener) => {
+                    let mut fds = [
+                        PollFd::new(&self.wakeup, PollFlags::IN),
+                        PollFd::new(&listener.socket, PollFlags::IN),
+                    ];
+                    poll(&mut fds, timeout.as_ref()).map(|n| n > 0 && !fds[0].revents().is_empty())
+                }
+            };
             self.spool
                 .flags()
                 .fetch_and(!FLAG_WAITING, Ordering::AcqRel);
             match polled {
-                Ok(0) | Err(Errno::INTR) => {}
-                Ok(_) => self.clear_wakeups(),
+                Ok(false) | Err(Errno::INTR) => {}
+                Ok(true) => self.clear_wakeups(),
                 Err(e) => return Err(e.into()),
             }
+            self.drain_network();
         }
     }
 
@@ -460,6 +561,28 @@ impl Drop for Mailslot {
     }
 }
 
+/// Delivers a datagram for another local slot that listens to the network.
+fn forward(folded: &str, message: &[u8]) {
+    let Ok(parsed) = name::parse(&format!(r"\\.\mailslot\{folded}")) else {
+        return;
+    };
+    if parsed.folded != folded {
+        return;
+    }
+    if let Ok(client) = MailslotClient::open_local(&parsed) {
+        if client_listens(&client) && (client.max_size == 0 || message.len() <= client.max_size) {
+            let _ = client.send(message);
+        }
+    }
+}
+
+fn client_listens(client: &MailslotClient) -> bool {
+    match &client.target {
+        Target::Local { spool, .. } => spool.flags().load(Ordering::Acquire) & FLAG_NETWORK != 0,
+        Target::Remote { .. } => false,
+    }
+}
+
 fn bind_wakeup(path: &Path) -> io::Result<OwnedFd> {
     let fd = socket_with(
         AddressFamily::UNIX,
@@ -467,9 +590,33 @@ fn bind_wakeup(path: &Path) -> io::Result<OwnedFd> {
         SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
         None,
     )?;
-    let addr = SocketAddrUnix::new(path)?;
-    bind(&fd, &addr)?;
+    at_socket_path(path, |addr| Ok(bind(&fd, addr)?))?;
     Ok(fd)
+}
+
+/// Runs `f` with a socket address for `path`. A path too long for a socket address (108 bytes,
+/// which a long runtime directory can exceed) is reached through `/proc/self/fd/N/` of its
+/// directory, opened for the call.
+fn at_socket_path<T>(
+    path: &Path,
+    f: impl FnOnce(&SocketAddrUnix) -> io::Result<T>,
+) -> io::Result<T> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    if path.as_os_str().len() < 108 {
+        return f(&SocketAddrUnix::new(path)?);
+    }
+    let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
+        return f(&SocketAddrUnix::new(path)?);
+    };
+    let dir = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let mut short = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    short.extend_from_slice(file.as_bytes());
+    f(&SocketAddrUnix::new(short)?)
 }
 
 /// Messages taken out of the spool, waiting for the server's reads.
@@ -507,6 +654,15 @@ impl Queue {
         }
     }
 
+    /// Queues one message that came whole from elsewhere (the network).
+    fn push_message(&mut self, message: &[u8]) {
+        let mut bytes = Vec::with_capacity(4 + message.len());
+        bytes.extend_from_slice(&(message.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(message);
+        self.batches.push_back(Batch { bytes, pos: 0 });
+        self.count += 1;
+    }
+
     fn front_size(&self) -> Option<usize> {
         let batch = self.batches.front()?;
         let header = batch.bytes.get(batch.pos..batch.pos + 4)?;
@@ -533,9 +689,18 @@ impl Queue {
 /// Each [`send`](MailslotClient::send) (or each `write` call of [`Write`]) is one message.
 pub struct MailslotClient {
     display: String,
-    spool: Spool,
-    wakeup: OwnedFd,
     max_size: usize,
+    target: Target,
+}
+
+enum Target {
+    /// `\\.\mailslot\...`: the slot's spool on this computer.
+    Local { spool: Spool, wakeup: OwnedFd },
+    /// Another computer, or every slot of the name in a domain: UDP datagrams.
+    Remote {
+        sender: net::Sender,
+        header: Vec<u8>,
+    },
 }
 
 impl fmt::Debug for MailslotClient {
@@ -548,19 +713,38 @@ impl fmt::Debug for MailslotClient {
 }
 
 impl MailslotClient {
-    /// Opens the mailslot `name` for writing (`CreateFile`).
+    /// Opens the mailslot `name` for writing (`CreateFile`), with the default [`NetworkConfig`]
+    /// for names that reach the network.
     ///
-    /// Fails with [`ErrorKind::NotFound`] when no server holds a slot of that name, and with
-    /// [`ErrorKind::InvalidInput`] for a malformed name.
+    /// * `\\.\mailslot\x`: the slot on this computer. Fails with [`ErrorKind::NotFound`] when
+    ///   no server holds it.
+    /// * `\\host\mailslot\x`: the slot on that host (an address, or a name the resolver knows).
+    /// * `\\*\mailslot\x`, `\\domain\mailslot\x` (a name that does not resolve to a host):
+    ///   every listening slot of that name on the network segment, in that domain. Messages are
+    ///   at most [`MAX_BROADCAST_MESSAGE`] bytes.
+    ///
+    /// Network messages are datagrams: opening always succeeds and nothing tells whether a
+    /// server received them (as in Win32).
     pub fn open(name: &str) -> io::Result<MailslotClient> {
+        Self::open_with(name, &NetworkConfig::default())
+    }
+
+    /// Opens the mailslot `name` for writing, sending network messages as `config` says.
+    pub fn open_with(name: &str, config: &NetworkConfig) -> io::Result<MailslotClient> {
         let parsed = name::parse(name)?;
-        match parsed.server {
-            Server::Local => Self::open_local(&parsed),
-            _ => Err(io::Error::new(
-                ErrorKind::Unsupported,
-                format!("mailslot {name}: only local slots (\\\\.\\mailslot\\...) are supported"),
-            )),
-        }
+        let server = match &parsed.server {
+            Server::Local => return Self::open_local(&parsed),
+            Server::Everyone => None,
+            Server::Named(host) => Some(host.as_str()),
+        };
+        let sender = net::sender(server, config)
+            .map_err(|e| with_context(e, format_args!("mailslot {name}")))?;
+        let header = net::header(&parsed.folded, &sender.kind);
+        Ok(MailslotClient {
+            display: name.to_string(),
+            max_size: 0,
+            target: Target::Remote { sender, header },
+        })
     }
 
     fn open_local(parsed: &SlotName) -> io::Result<MailslotClient> {
@@ -587,30 +771,53 @@ impl MailslotClient {
             SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             None,
         )?;
-        let addr = SocketAddrUnix::new(spool::socket_path(&path, header.token))?;
-        match connect(&wakeup, &addr) {
+        match at_socket_path(&spool::socket_path(&path, header.token), |addr| {
+            Ok(connect(&wakeup, addr)?)
+        }) {
             Ok(()) => {}
-            Err(Errno::CONNREFUSED) | Err(Errno::NOENT) => return Err(missing()),
-            Err(e) => return Err(with_context(e.into(), format_args!("mailslot {display}"))),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNREFUSED) | Some(libc::ENOENT)
+                ) =>
+            {
+                return Err(missing())
+            }
+            Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
         }
         Ok(MailslotClient {
             display,
-            spool,
-            wakeup,
             max_size: usize::try_from(header.max_size).unwrap_or(MAX_MESSAGE_SIZE),
+            target: Target::Local { spool, wakeup },
         })
     }
 
-    /// The largest message the slot accepts; 0 means any size.
+    /// The largest message the slot accepts; 0 means any size (or, for a slot on the network,
+    /// unknown here: the datagram limits apply and the server drops what exceeds its maximum).
     pub fn max_message_size(&self) -> usize {
         self.max_size
     }
 
     /// Drops one message into the slot (`WriteFile`); never waits for the server to read.
     ///
-    /// A message larger than the slot's maximum fails with [`ErrorKind::InvalidInput`]; a slot
-    /// whose server has closed fails with [`ErrorKind::NotFound`].
+    /// A message larger than the slot's maximum (or, over the network, than one datagram, or
+    /// than [`MAX_BROADCAST_MESSAGE`] for a domain) fails with [`ErrorKind::InvalidInput`]; a
+    /// local slot whose server has closed fails with [`ErrorKind::NotFound`].
     pub fn send(&self, message: &[u8]) -> io::Result<()> {
+        match &self.target {
+            Target::Local { spool, wakeup } => self.send_local(spool, wakeup, message),
+            Target::Remote { sender, header } => {
+                net::check_size(&self.display, &sender.kind, message.len(), header.len())?;
+                let mut datagram = Vec::with_capacity(header.len() + message.len());
+                datagram.extend_from_slice(header);
+                datagram.extend_from_slice(message);
+                net::send(sender, &datagram)
+                    .map_err(|e| with_context(e, format_args!("mailslot {}", self.display)))
+            }
+        }
+    }
+
+    fn send_local(&self, spool: &Spool, wakeup: &OwnedFd, message: &[u8]) -> io::Result<()> {
         let limit = if self.max_size == 0 {
             MAX_MESSAGE_SIZE
         } else {
@@ -627,18 +834,14 @@ impl MailslotClient {
             ));
         }
         let flags = {
-            let guard = self.spool.lock_append()?;
+            let guard = spool.lock_append()?;
             guard.append(message)?
         };
         if flags & FLAG_CLOSED != 0 {
             return Err(self.gone());
         }
         if flags & FLAG_WAITING != 0 {
-            match send(
-                &self.wakeup,
-                &[1],
-                SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-            ) {
+            match send(wakeup, &[1], SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
                 // A full wakeup queue: the server has wakeups pending already.
                 Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
                 Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),

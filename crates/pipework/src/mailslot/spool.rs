@@ -46,6 +46,8 @@ const OFF_NAME: usize = 64;
 
 /// Flag: the server closed the slot.
 pub(crate) const FLAG_CLOSED: u64 = 1;
+/// Flag: the server takes messages from the network (others on its port forward to it).
+pub(crate) const FLAG_NETWORK: u64 = 4;
 /// Flag: the server is waiting for a message (writers wake it through its socket).
 pub(crate) const FLAG_WAITING: u64 = 2;
 
@@ -218,6 +220,13 @@ impl Spool {
 
     pub(crate) fn flags(&self) -> &std::sync::atomic::AtomicU64 {
         self.header.word(OFF_FLAGS)
+    }
+
+    /// Counts one message that reached the server another way than the spool (the network).
+    pub(crate) fn count_produced(&self) {
+        self.header
+            .word(OFF_PRODUCED)
+            .fetch_add(1, Ordering::Release);
     }
 
     /// Counts one message read by the server.
