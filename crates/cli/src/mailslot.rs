@@ -5,13 +5,45 @@ use std::io::{self, BufRead, Write};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use pipework::mailslot::{Mailslot, MailslotClient};
+use pipework::mailslot::{Mailslot, MailslotClient, NetworkConfig};
 
 /// `pipework mailslot ...`.
 #[derive(Args, Debug)]
 pub struct MailslotArgs {
     #[command(subcommand)]
     command: MailslotCommand,
+}
+
+/// Where network messages travel (names `\\host\...`, `\\*\...`, `\\domain\...`).
+#[derive(Args, Debug)]
+struct NetArgs {
+    /// UDP port of mailslot datagrams.
+    #[arg(long, default_value_t = pipework::mailslot::DEFAULT_PORT)]
+    port: u16,
+    /// Multicast group (or broadcast address) of `\\*` and domain messages.
+    #[arg(long, default_value_t = pipework::mailslot::DEFAULT_GROUP)]
+    group: std::net::Ipv4Addr,
+    /// Local address of the interface to send and join on (default: the kernel's choice).
+    #[arg(long)]
+    interface: Option<std::net::Ipv4Addr>,
+    /// Domain of this computer (a server in it receives `\\domain\mailslot\...`).
+    #[arg(long, default_value = pipework::mailslot::DEFAULT_DOMAIN)]
+    domain: String,
+    /// Multicast hops (1: this network segment only).
+    #[arg(long, default_value_t = 1)]
+    ttl: u32,
+}
+
+impl NetArgs {
+    fn config(&self) -> NetworkConfig {
+        NetworkConfig {
+            port: self.port,
+            group: self.group,
+            interface: self.interface.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            domain: self.domain.clone(),
+            ttl: self.ttl,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -29,13 +61,21 @@ enum MailslotCommand {
         /// Stop after this many messages (default: never).
         #[arg(long)]
         count: Option<u64>,
+        /// Also take messages from the network (UDP; off unless given).
+        #[arg(long)]
+        listen: bool,
+        #[command(flatten)]
+        net: NetArgs,
     },
     /// Drop each TEXT into the mailslot NAME as one message (without TEXT: each line of stdin).
     Send {
-        /// `\\.\mailslot\[path\]name`.
+        /// `\\.\mailslot\[path\]name`, `\\host\mailslot\...` (one host over UDP),
+        /// `\\*\mailslot\...` or `\\domain\mailslot\...` (every listening slot of the name).
         name: String,
         /// The messages.
         text: Vec<String>,
+        #[command(flatten)]
+        net: NetArgs,
     },
 }
 
@@ -47,18 +87,20 @@ pub fn run(args: &MailslotArgs) -> io::Result<()> {
             max_size,
             timeout,
             count,
-        } => read(name, *max_size, timeout.map(Duration::from_millis), *count),
-        MailslotCommand::Send { name, text } => send(name, text),
+            listen,
+            net,
+        } => {
+            let mut slot = Mailslot::create(name, *max_size, timeout.map(Duration::from_millis))?;
+            if *listen {
+                slot.listen(&net.config())?;
+            }
+            read(slot, *count)
+        }
+        MailslotCommand::Send { name, text, net } => send(name, text, &net.config()),
     }
 }
 
-fn read(
-    name: &str,
-    max_size: usize,
-    timeout: Option<Duration>,
-    count: Option<u64>,
-) -> io::Result<()> {
-    let mut slot = Mailslot::create(name, max_size, timeout)?;
+fn read(mut slot: Mailslot, count: Option<u64>) -> io::Result<()> {
     eprintln!("pipework: reading mailslot {}", slot.name());
     let stdout = io::stdout();
     let mut received = 0;
@@ -73,8 +115,8 @@ fn read(
     Ok(())
 }
 
-fn send(name: &str, text: &[String]) -> io::Result<()> {
-    let client = MailslotClient::open(name)?;
+fn send(name: &str, text: &[String], config: &NetworkConfig) -> io::Result<()> {
+    let client = MailslotClient::open_with(name, config)?;
     if text.is_empty() {
         for line in io::stdin().lock().lines() {
             client.send(line?.as_bytes())?;

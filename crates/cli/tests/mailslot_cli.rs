@@ -95,3 +95,40 @@ fn list_shows_queued_messages() {
     );
     drop(slot);
 }
+
+#[test]
+fn read_listens_and_send_reaches_it_over_loopback() {
+    // Unicast on loopback only; the group is loopback's broadcast address, so no multicast
+    // group is joined on any interface.
+    let name = format!(r"\\.\mailslot\pipework-cli-test\{}\net", std::process::id());
+    let port = (40_000 + std::process::id() % 20_000).to_string();
+    let net = ["--port", &port, "--group", "127.255.255.255"];
+    let mut reader = pipework()
+        .args(["mailslot", "read", &name, "--count", "1", "--listen"])
+        .args(net)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut announce = String::new();
+    BufReader::new(reader.stderr.take().unwrap())
+        .read_line(&mut announce)
+        .unwrap();
+    assert!(announce.contains("reading mailslot"), "{announce}");
+    let remote = name.replace(r"\\.\", r"\\127.0.0.1\");
+    let status = pipework()
+        .args(["mailslot", "send", &remote, "over udp"])
+        .args(net)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(finished(&mut reader).success());
+    let mut out = String::new();
+    reader
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "over udp\n");
+}
