@@ -3,6 +3,7 @@
 mod bench;
 mod list;
 mod mailslot;
+mod mapping;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Measure every mechanism between real processes, beside its raw baseline.
     Bench(bench::BenchArgs),
+    /// Named file mappings: create, open, read, write, info, remove.
+    Mapping(mapping::MappingArgs),
     /// Mailslots: `read` creates one and prints its messages, `send` drops messages into one.
     Mailslot(mailslot::MailslotArgs),
     /// This user's live named objects (mailslots with their queued message counts).
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Mapping(args) => mapping::run(&args),
         Command::Mailslot(args) => mailslot::run(&args),
         Command::List => list::run(),
         Command::BenchChild { args } => bench::child(&args),

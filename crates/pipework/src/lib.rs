@@ -23,6 +23,8 @@
 //! |---|---|---|
 //! | Anonymous pipes | [`pipe`] | done |
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
+//! | File mappings (shared memory) | [`mapping`] | done |
+//! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
 //! | Mailslots (local and over UDP) | [`mailslot`] | done |
 //!
 //! # Win32 → pipework
@@ -37,6 +39,12 @@
 //! | `DuplicateHandle` | `try_clone`, [`handle::duplicate`], [`handle::send`] / [`handle::recv`], [`process::Process::duplicate_handle`] |
 //! | `CreateProcess` with inherited handles | [`process::CommandExt::inherit_handle`] |
 //! | `OpenProcess` / `WaitForSingleObject(process)` | [`process::Process`] |
+//! | `CreateFileMapping` / `OpenFileMapping` | [`mapping::FileMapping`] |
+//! | `MapViewOfFile` / `FlushViewOfFile` / `UnmapViewOfFile` | [`mapping::FileMapping::map_view`], [`mapping::View::flush`], drop the [`mapping::View`] |
+//! | `CreateMutex` / `ReleaseMutex` | [`sync::Mutex`] |
+//! | `CreateSemaphore` / `ReleaseSemaphore` | [`sync::Semaphore`] |
+//! | `CreateEvent` / `SetEvent` / `ResetEvent` | [`sync::Event`] |
+//! | `WaitForMultipleObjects` | [`sync::wait_any`], [`sync::wait_all`] |
 //! | `CreateMailslot` / `GetMailslotInfo` / `SetMailslotInfo` | [`mailslot::Mailslot`] |
 //! | `CreateFile` + `WriteFile` on a mailslot | [`mailslot::MailslotClient`] |
 //!
@@ -48,7 +56,14 @@
 
 pub mod handle;
 pub mod mailslot;
+pub mod mapping;
 pub mod pipe;
 pub mod process;
+pub mod sync;
 
 mod sys;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

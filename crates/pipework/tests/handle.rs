@@ -47,6 +47,7 @@ fn main() {
         ],
         &[
             ("list_handles", list_handles),
+            ("inheritance_probe", inheritance_probe),
             ("receive_and_read", receive_and_read),
             ("send_write_end", send_write_end),
         ],
@@ -119,6 +120,18 @@ fn every_handle_is_close_on_exec_from_birth() {
 }
 
 fn a_child_inherits_exactly_the_inheritable_handles() {
+    // Run in a child of its own: inheritable handles made by tests running beside it in this
+    // process would reach its children too (as they would on Windows).
+    let c = child("inheritance_probe")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(output_of(c), "probed");
+}
+
+/// The body of `a_child_inherits_exactly_the_inheritable_handles`.
+fn inheritance_probe(_: &[String]) {
     let (r, _w) = pipe::create().unwrap();
     let (_r2, w2) = pipe::create().unwrap();
     handle::set_inheritable(&r, true).unwrap();
@@ -144,6 +157,7 @@ fn a_child_inherits_exactly_the_inheritable_handles() {
         .unwrap();
     assert_eq!(output_of(c), expected);
     drop(w2);
+    print!("probed");
 }
 
 fn duplicate_within_a_process_can_flip_inheritance() {

@@ -105,6 +105,22 @@ fn main() {
                 "std_pipe_types_convert_both_ways",
                 std_pipe_types_convert_both_ways,
             ),
+            (
+                "splice_from_a_file_feeds_a_child_without_a_user_space_copy",
+                splice_from_a_file_feeds_a_child_without_a_user_space_copy,
+            ),
+            (
+                "splice_all_moves_a_childs_output_into_a_socket",
+                splice_all_moves_a_childs_output_into_a_socket,
+            ),
+            (
+                "tee_to_copies_into_another_pipe_without_consuming",
+                tee_to_copies_into_another_pipe_without_consuming,
+            ),
+            (
+                "splice_to_a_vanished_reader_is_broken_pipe_with_default_sigpipe",
+                splice_to_a_vanished_reader_is_broken_pipe_with_default_sigpipe,
+            ),
             #[cfg(feature = "tokio")]
             (
                 "async_ends_read_and_write_across_processes",
@@ -119,6 +135,7 @@ fn main() {
             ("write_to_closed_pipe", write_to_closed_pipe),
             ("echo_stdin", echo_stdin),
             ("report_buffer_size", report_buffer_size),
+            ("splice_to_closed_socket", splice_to_closed_socket),
         ],
     )
 }
@@ -180,6 +197,18 @@ fn write_to_closed_pipe(args: &[String]) {
     let err = w.write(b"nobody reads this").unwrap_err();
     let again = w.write_all(b"nor this").unwrap_err();
     print!("alive {:?} {:?}", err.kind(), again.kind());
+}
+
+/// Sets SIGPIPE to its default, splices pipe data into a socket whose peer is gone, and prints
+/// the error kind: the process must live to print it.
+fn splice_to_closed_socket(_: &[String]) {
+    common::set_sigpipe(true);
+    let (r, mut w) = pipe::create().unwrap();
+    w.write_all(b"data").unwrap();
+    let (near, far) = std::os::unix::net::UnixStream::pair().unwrap();
+    drop(far);
+    let err = r.splice_to(&near, 4).unwrap_err();
+    print!("alive {:?}", err.kind());
 }
 
 /// Copies stdin to stdout (the child of the Win32 redirection sample).
@@ -590,4 +619,71 @@ fn async_ends_read_and_write_across_processes() {
         assert!(got == data);
         assert!(wait(&mut c).success());
     });
+}
+
+fn splice_from_a_file_feeds_a_child_without_a_user_space_copy() {
+    let path = std::env::temp_dir().join(format!("pipework-splice-{}", std::process::id()));
+    let content = pattern(2 * 1024 * 1024 + 5);
+    std::fs::write(&path, &content).unwrap();
+    let (child_in, to_child) = pipe::create().unwrap();
+    let (mut from_child, child_out) = pipe::create().unwrap();
+    let mut c = child("echo_stdin")
+        .stdin(Stdio::from(child_in))
+        .stdout(Stdio::from(child_out))
+        .spawn()
+        .unwrap();
+    let feeder = std::thread::spawn(move || {
+        let file = File::open(&path).unwrap();
+        let mut total = 0;
+        loop {
+            match to_child.splice_from(&file, 1 << 20).unwrap() {
+                0 => break,
+                n => total += n,
+            }
+        }
+        std::fs::remove_file(&path).unwrap();
+        total
+    });
+    let got = read_to_end(&mut from_child);
+    assert_eq!(feeder.join().unwrap(), content.len());
+    assert!(got == content);
+    assert!(wait(&mut c).success());
+}
+
+fn splice_all_moves_a_childs_output_into_a_socket() {
+    let (r, w) = pipe::create().unwrap();
+    let size = 3 * 1024 * 1024;
+    let mut c = start("write_and_exit", &[&size.to_string()], vec![w.into()]);
+    let (near, mut far) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mover = std::thread::spawn(move || pipe::splice_all(&r, &near).unwrap());
+    let mut got = Vec::new();
+    far.read_to_end(&mut got).unwrap();
+    assert_eq!(mover.join().unwrap(), size as u64);
+    assert!(got == pattern(size));
+    assert!(wait(&mut c).success());
+}
+
+fn tee_to_copies_into_another_pipe_without_consuming() {
+    let (mut r, w) = pipe::create().unwrap();
+    let mut c = start("write_and_exit", &["5000"], vec![w.into()]);
+    assert!(wait(&mut c).success());
+    let (mut copy_r, copy_w) = pipe::create().unwrap();
+    assert_eq!(r.tee_to(&copy_w, 100_000).unwrap(), 5000);
+    drop(copy_w);
+    assert_eq!(read_to_end(&mut copy_r), pattern(5000));
+    assert_eq!(
+        read_to_end(&mut r),
+        pattern(5000),
+        "the source kept its data"
+    );
+    let (_x, sink) = pipe::create().unwrap();
+    assert_eq!(r.tee_to(&sink, 10).unwrap(), 0, "end of data");
+}
+
+fn splice_to_a_vanished_reader_is_broken_pipe_with_default_sigpipe() {
+    let c = child("splice_to_closed_socket")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(output_of(c), "alive BrokenPipe");
 }

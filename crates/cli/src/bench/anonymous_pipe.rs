@@ -13,7 +13,7 @@ use std::time::Instant;
 use pipework::pipe::{self, PipeReader, PipeWriter};
 use rustix::io::Errno;
 
-use super::{await_signal, inherited, signal, spawn_child, Figure, Mechanism, Samples, Settings};
+use super::{await_signal, inherited, signal, spawn_child, Figure, Mechanism, Settings};
 
 /// The `anonymous-pipe` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -32,7 +32,12 @@ const WARM_UP: usize = 1_000;
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let mut ours = Stream::start(Impl::Pipework, "sink")?;
     let mut raw = Stream::start(Impl::Raw, "sink")?;
-    let throughput = Samples::collect(settings.runs, || ours.throughput(), || raw.throughput())?;
+    let throughput = settings.collect(
+        "anonymous-pipe throughput",
+        settings.runs,
+        || ours.throughput(),
+        || raw.throughput(),
+    )?;
     ours.finish()?;
     raw.finish()?;
 
@@ -40,7 +45,8 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let mut raw = Stream::start(Impl::Raw, "echo")?;
     ours.round_trips(WARM_UP)?;
     raw.round_trips(WARM_UP)?;
-    let round_trip = Samples::collect(
+    let round_trip = settings.collect(
+        "anonymous-pipe round trip",
         settings.runs * 4,
         || ours.round_trips(BATCH),
         || raw.round_trips(BATCH),

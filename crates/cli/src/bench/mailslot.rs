@@ -19,7 +19,7 @@ use rustix::net::{
     SocketFlags, SocketType,
 };
 
-use super::{await_signal, inherited, signal, spawn_child, Figure, Mechanism, Samples, Settings};
+use super::{await_signal, inherited, signal, spawn_child, Figure, Mechanism, Settings};
 
 /// The `mailslot` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -35,7 +35,8 @@ const MESSAGES: u64 = 100_000;
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let mut figures = Vec::new();
     for (writers, label) in [(1, "mailslot/1w"), (4, "mailslot/4w")] {
-        let samples = Samples::collect(
+        let samples = settings.collect(
+            label,
             settings.runs,
             || rate(Impl::Pipework, writers),
             || rate(Impl::Raw, writers),

@@ -24,7 +24,7 @@ use rustix::io::{pread, pwrite, Errno};
 
 use super::name::SlotName;
 use crate::sys::lock;
-use crate::sys::shm::SharedPage;
+use crate::sys::shm::{Protection, Region};
 
 /// Where the records start (the header is one page).
 pub(crate) const DATA: u64 = 4096;
@@ -111,7 +111,7 @@ fn private_dir(path: &Path, uid: u32) -> io::Result<()> {
 /// An open spool file and its mapped header.
 pub(crate) struct Spool {
     pub(crate) fd: OwnedFd,
-    header: SharedPage,
+    header: Region,
 }
 
 /// What the header says about the slot.
@@ -142,9 +142,9 @@ impl Spool {
                 "not a mailslot spool",
             ));
         }
-        let header = SharedPage::map(fd.as_fd(), DATA as usize)?;
+        let header = Region::map(fd.as_fd(), 0, DATA as usize, Protection::ReadWrite)?;
         let spool = Spool { fd, header };
-        if spool.header.word(OFF_MAGIC).load(Ordering::Acquire) != MAGIC {
+        if spool.word(OFF_MAGIC).load(Ordering::Acquire) != MAGIC {
             return Err(io::Error::new(
                 ErrorKind::InvalidData,
                 "not a mailslot spool",
@@ -173,22 +173,30 @@ impl Spool {
                 "a fresh spool file is locked by someone else",
             ));
         }
-        let header = SharedPage::map(fd.as_fd(), DATA as usize)?;
+        let header = Region::map(fd.as_fd(), 0, DATA as usize, Protection::ReadWrite)?;
+        let spool = Spool { fd, header };
         let bytes = name.path.as_bytes();
-        header.write(OFF_NAME, bytes)?;
-        header
+        spool.header.write_at(OFF_NAME, bytes)?;
+        spool
             .word(OFF_NAME_LEN)
             .store(bytes.len() as u64, Ordering::Relaxed);
-        header.word(OFF_MAX_SIZE).store(max, Ordering::Relaxed);
-        header.word(OFF_END).store(DATA, Ordering::Relaxed);
-        header.word(OFF_TOKEN).store(token, Ordering::Relaxed);
-        header.word(OFF_MAGIC).store(MAGIC, Ordering::Release);
-        Ok(Spool { fd, header })
+        spool.word(OFF_MAX_SIZE).store(max, Ordering::Relaxed);
+        spool.word(OFF_END).store(DATA, Ordering::Relaxed);
+        spool.word(OFF_TOKEN).store(token, Ordering::Relaxed);
+        spool.word(OFF_MAGIC).store(MAGIC, Ordering::Release);
+        Ok(spool)
+    }
+
+    /// The 64-bit header word at `offset` (one of this module's constants: in bounds, aligned).
+    fn word(&self, offset: usize) -> &std::sync::atomic::AtomicU64 {
+        self.header
+            .atomic_u64(offset)
+            .expect("header offsets are in bounds and aligned")
     }
 
     /// Reads the fixed part of the header, checking what another process could have spoiled.
     pub(crate) fn header(&self) -> io::Result<Header> {
-        let len = self.header.word(OFF_NAME_LEN).load(Ordering::Relaxed);
+        let len = self.word(OFF_NAME_LEN).load(Ordering::Relaxed);
         if len > DATA - OFF_NAME as u64 {
             return Err(io::Error::new(
                 ErrorKind::InvalidData,
@@ -196,12 +204,12 @@ impl Spool {
             ));
         }
         let mut name = vec![0; len as usize];
-        self.header.read(OFF_NAME, &mut name);
+        self.header.read_at(OFF_NAME, &mut name)?;
         let name = String::from_utf8(name)
             .map_err(|_| io::Error::new(ErrorKind::InvalidData, "corrupt mailslot spool header"))?;
         Ok(Header {
-            max_size: self.header.word(OFF_MAX_SIZE).load(Ordering::Relaxed),
-            token: self.header.word(OFF_TOKEN).load(Ordering::Relaxed),
+            max_size: self.word(OFF_MAX_SIZE).load(Ordering::Relaxed),
+            token: self.word(OFF_TOKEN).load(Ordering::Relaxed),
             name,
         })
     }
@@ -213,27 +221,23 @@ impl Spool {
 
     /// Messages written and not yet read by the server (for `list`).
     pub(crate) fn queued(&self) -> u64 {
-        let produced = self.header.word(OFF_PRODUCED).load(Ordering::Acquire);
-        let consumed = self.header.word(OFF_CONSUMED).load(Ordering::Acquire);
+        let produced = self.word(OFF_PRODUCED).load(Ordering::Acquire);
+        let consumed = self.word(OFF_CONSUMED).load(Ordering::Acquire);
         produced.saturating_sub(consumed)
     }
 
     pub(crate) fn flags(&self) -> &std::sync::atomic::AtomicU64 {
-        self.header.word(OFF_FLAGS)
+        self.word(OFF_FLAGS)
     }
 
     /// Counts one message that reached the server another way than the spool (the network).
     pub(crate) fn count_produced(&self) {
-        self.header
-            .word(OFF_PRODUCED)
-            .fetch_add(1, Ordering::Release);
+        self.word(OFF_PRODUCED).fetch_add(1, Ordering::Release);
     }
 
     /// Counts one message read by the server.
     pub(crate) fn count_consumed(&self) {
-        self.header
-            .word(OFF_CONSUMED)
-            .fetch_add(1, Ordering::Release);
+        self.word(OFF_CONSUMED).fetch_add(1, Ordering::Release);
     }
 
     /// Holds the append lock for the life of the guard.
@@ -243,7 +247,7 @@ impl Spool {
     }
 
     fn committed_end(&self) -> io::Result<u64> {
-        let end = self.header.word(OFF_END).load(Ordering::Acquire);
+        let end = self.word(OFF_END).load(Ordering::Acquire);
         if !(DATA..=MAX_END).contains(&end) {
             return Err(io::Error::new(
                 ErrorKind::InvalidData,
@@ -278,14 +282,8 @@ impl AppendGuard<'_> {
         }
         let header = (message.len() as u32).to_le_bytes();
         write_all_at(&spool.fd, &[&header[..], message], end)?;
-        spool
-            .header
-            .word(OFF_END)
-            .store(end + record, Ordering::Release);
-        spool
-            .header
-            .word(OFF_PRODUCED)
-            .fetch_add(1, Ordering::Release);
+        spool.word(OFF_END).store(end + record, Ordering::Release);
+        spool.word(OFF_PRODUCED).fetch_add(1, Ordering::Release);
         Ok(flags)
     }
 
@@ -310,7 +308,7 @@ impl AppendGuard<'_> {
                 Err(e) => return Err(e.into()),
             }
         }
-        spool.header.word(OFF_END).store(DATA, Ordering::Release);
+        spool.word(OFF_END).store(DATA, Ordering::Release);
         if end > SHRINK_ABOVE {
             ftruncate(&spool.fd, DATA)?;
         }

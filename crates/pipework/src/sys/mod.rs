@@ -7,7 +7,7 @@ pub(crate) mod lock;
 pub(crate) mod shm;
 mod signal;
 
-pub(crate) use signal::without_sigpipe;
+pub(crate) use signal::{refresh_sigpipe_disposition, without_sigpipe};
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
