@@ -52,6 +52,7 @@ fn main() {
                 "many_writers_in_many_processes",
                 many_writers_in_many_processes,
             ),
+            ("threads_sharing_one_client", threads_sharing_one_client),
             ("list_shows_slots_and_counts", list_shows_slots_and_counts),
             (
                 "write_after_the_server_closed_fails",
@@ -463,6 +464,33 @@ fn many_writers_in_many_processes() {
         0,
         "more messages than written"
     );
+}
+
+fn threads_sharing_one_client() {
+    let name = unique("threads");
+    let mut slot = server(&name);
+    let client = MailslotClient::open(&name).unwrap();
+    let (threads, each) = (4u32, 3_000u32);
+    std::thread::scope(|scope| {
+        for id in 0..threads {
+            let client = &client;
+            scope.spawn(move || {
+                for seq in 0..each {
+                    client.send(&numbered(id, seq, 64)).unwrap();
+                }
+            });
+        }
+    });
+    let mut next = vec![0u32; threads as usize];
+    for _ in 0..threads * each {
+        let (id, seq) = check_numbered(&slot.read_message().unwrap(), 64);
+        assert_eq!(
+            seq, next[id as usize],
+            "thread {id}: lost or duplicated message"
+        );
+        next[id as usize] += 1;
+    }
+    assert_eq!(slot.info().unwrap().message_count, 0);
 }
 
 fn list_shows_slots_and_counts() {

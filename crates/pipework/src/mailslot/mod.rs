@@ -695,7 +695,14 @@ pub struct MailslotClient {
 
 enum Target {
     /// `\\.\mailslot\...`: the slot's spool on this computer.
-    Local { spool: Spool, wakeup: OwnedFd },
+    ///
+    /// The spool's append lock belongs to the open file, which every thread using this client
+    /// shares, so `appending` keeps this process's threads to one append at a time.
+    Local {
+        spool: Spool,
+        wakeup: OwnedFd,
+        appending: std::sync::Mutex<()>,
+    },
     /// Another computer, or every slot of the name in a domain: UDP datagrams.
     Remote {
         sender: net::Sender,
@@ -788,7 +795,11 @@ impl MailslotClient {
         Ok(MailslotClient {
             display,
             max_size: usize::try_from(header.max_size).unwrap_or(MAX_MESSAGE_SIZE),
-            target: Target::Local { spool, wakeup },
+            target: Target::Local {
+                spool,
+                wakeup,
+                appending: std::sync::Mutex::new(()),
+            },
         })
     }
 
@@ -805,7 +816,16 @@ impl MailslotClient {
     /// local slot whose server has closed fails with [`ErrorKind::NotFound`].
     pub fn send(&self, message: &[u8]) -> io::Result<()> {
         match &self.target {
-            Target::Local { spool, wakeup } => self.send_local(spool, wakeup, message),
+            Target::Local {
+                spool,
+                wakeup,
+                appending,
+            } => {
+                // A thread that panicked while holding it left nothing half-done that matters:
+                // uncommitted bytes are overwritten by the next append.
+                let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
+                self.send_local(spool, wakeup, message)
+            }
             Target::Remote { sender, header } => {
                 net::check_size(&self.display, &sender.kind, message.len(), header.len())?;
                 let mut datagram = Vec::with_capacity(header.len() + message.len());
