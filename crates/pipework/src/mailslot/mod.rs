@@ -202,6 +202,8 @@ pub struct Mailslot {
     queue: Queue,
     folded: String,
     network: Option<Listener>,
+    /// How far into the spool this server has read.
+    read_pos: u64,
 }
 
 /// A server's UDP socket, when it listens to the network.
@@ -333,6 +335,7 @@ impl Mailslot {
                         queue: Queue::default(),
                         folded: parsed.folded.clone(),
                         network: None,
+                        read_pos: spool::DATA,
                     })
                 }
                 Err(Errno::EXIST) => {
@@ -414,13 +417,21 @@ impl Mailslot {
         self.read_timeout
     }
 
-    /// Moves every message committed to the spool into the in-process queue.
+    /// Moves every message committed to the spool (and waiting on the network) into the
+    /// in-process queue.
     fn drain(&mut self) -> io::Result<()> {
-        let bytes = {
+        let end = self.spool.committed_end()?;
+        if end > self.read_pos {
+            let bytes = self.spool.read_committed(self.read_pos, end)?;
+            self.read_pos = end;
+            self.queue.push_batch(bytes, self.max_size);
+        }
+        if self.read_pos > spool::REWIND_ABOVE {
             let guard = self.spool.lock_append()?;
-            guard.take_all()?
-        };
-        self.queue.push_batch(bytes, self.max_size);
+            if guard.rewind_if_read(self.read_pos)? {
+                self.read_pos = spool::DATA;
+            }
+        }
         self.drain_network();
         Ok(())
     }
@@ -485,16 +496,18 @@ impl Mailslot {
             if self.queue.count > 0 {
                 return Ok(());
             }
-            // Look under the append lock and, finding nothing, mark the wait there: a writer
-            // either sees the mark (and wakes this reader) or its message is seen here.
+            self.drain()?;
+            if self.queue.count > 0 {
+                return Ok(());
+            }
+            // Nothing: look again under the append lock and mark the wait there. A writer either
+            // sees the mark (and wakes this reader) or committed before and is seen here.
             {
                 let guard = self.spool.lock_append()?;
-                let bytes = guard.take_all()?;
-                if !bytes.is_empty() {
-                    drop(guard);
-                    self.queue.push_batch(bytes, self.max_size);
+                if !guard.rewind_if_read(self.read_pos)? {
                     continue;
                 }
+                self.read_pos = spool::DATA;
                 if deadline.is_none_or(|d| d > Instant::now()) {
                     self.spool.flags().fetch_or(FLAG_WAITING, Ordering::AcqRel);
                 }

@@ -9,6 +9,9 @@
 //!
 //! A writer appends its record past the committed end and only then moves the end, so a writer
 //! that dies mid-append leaves nothing the server can see (the next writer overwrites it).
+//! Committed records never change, so the server reads them without the lock; it takes the lock
+//! only to rewind the spool to empty once it has read everything (before it sleeps, or when the
+//! spool has grown past a megabyte).
 
 use std::ffi::OsString;
 use std::fs;
@@ -55,6 +58,9 @@ pub(crate) const FLAG_WAITING: u64 = 2;
 const MAX_END: u64 = 1 << 40;
 /// After draining more than this many bytes, the server gives the file's pages back.
 const SHRINK_ABOVE: u64 = 1 << 20;
+/// A server that keeps reading without ever finding the spool empty rewinds it once it has read
+/// past this offset, so the file does not grow without end.
+pub(crate) const REWIND_ABOVE: u64 = DATA + (1 << 20);
 
 /// The directory holding this user's mailslots: `$PIPEWORK_RUNTIME_DIR/mailslot`, by default
 /// `/dev/shm/pipework-<uid>/mailslot` (or under `/tmp` without `/dev/shm`). Created 0700 when
@@ -246,7 +252,28 @@ impl Spool {
         Ok(AppendGuard { spool: self })
     }
 
-    fn committed_end(&self) -> io::Result<u64> {
+    /// Reads the committed records in `from..to` (both committed ends seen by the caller). No
+    /// lock is needed: writers only write past the committed end, and only the server rewinds.
+    pub(crate) fn read_committed(&self, from: u64, to: u64) -> io::Result<Vec<u8>> {
+        let mut bytes = vec![0u8; to.saturating_sub(from) as usize];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match pread(&self.fd, &mut bytes[filled..], from + filled as u64) {
+                Ok(0) => {
+                    // Shorter than its header says: someone cut the file. Keep what is there.
+                    bytes.truncate(filled);
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Where the committed records end.
+    pub(crate) fn committed_end(&self) -> io::Result<u64> {
         let end = self.word(OFF_END).load(Ordering::Acquire);
         if !(DATA..=MAX_END).contains(&end) {
             return Err(io::Error::new(
@@ -287,32 +314,21 @@ impl AppendGuard<'_> {
         Ok(flags)
     }
 
-    /// Takes every committed record out of the spool: the bytes `[len][message]...`, empty when
-    /// there are none. The spool starts again from empty.
-    pub(crate) fn take_all(&self) -> io::Result<Vec<u8>> {
+    /// Starts the spool again from empty if nothing was committed past `read_to` (everything
+    /// the server has read); `false` when writers added more meanwhile.
+    pub(crate) fn rewind_if_read(&self, read_to: u64) -> io::Result<bool> {
         let spool = self.spool;
         let end = spool.committed_end()?;
-        if end == DATA {
-            return Ok(Vec::new());
+        if end != read_to {
+            return Ok(false);
         }
-        let mut bytes = vec![0u8; (end - DATA) as usize];
-        let mut filled = 0;
-        while filled < bytes.len() {
-            match pread(&spool.fd, &mut bytes[filled..], DATA + filled as u64) {
-                Ok(0) => {
-                    bytes.truncate(filled);
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
+        if end != DATA {
+            spool.word(OFF_END).store(DATA, Ordering::Release);
+            if end > SHRINK_ABOVE {
+                ftruncate(&spool.fd, DATA)?;
             }
         }
-        spool.word(OFF_END).store(DATA, Ordering::Release);
-        if end > SHRINK_ABOVE {
-            ftruncate(&spool.fd, DATA)?;
-        }
-        Ok(bytes)
+        Ok(true)
     }
 }
 
