@@ -61,33 +61,43 @@
 //! * A message larger than the slot's maximum is refused by the writer, with an error naming both
 //!   sizes.
 //!
-//! # Design: a spool file, drained by the reader
+//! # Design: a socket for speed, a spool so that nothing waits or is lost
 //!
 //! Kernel datagram queues are short (`net.unix.max_dgram_qlen` and `fs.mqueue.msg_max` are often
 //! 10) and a full one makes writers wait or drop, while a mailslot must keep every message until
-//! it is read and never make a writer wait for the reader. So messages travel through a *spool*:
-//! a file in a private, per-user directory on tmpfs (`/dev/shm/pipework-<uid>/mailslot`, or
-//! `$PIPEWORK_RUNTIME_DIR/mailslot`), named by a hash of the folded slot name.
+//! it is read and never make a writer wait for the reader. So a slot has two ways in, both in a
+//! private, per-user directory on tmpfs (`/dev/shm/pipework-<uid>/mailslot`, or
+//! `$PIPEWORK_RUNTIME_DIR/mailslot`), named by a hash of the folded slot name:
 //!
-//! * A writer takes the spool's append lock (an open-file-description lock on one byte, held for
-//!   the few microseconds of one `pwrite`), writes `[length][message]` after the committed end,
-//!   then moves the committed end in the shared header page. The lock makes records from many
-//!   writers in many processes whole and ordered; committing after writing means a writer killed
-//!   mid-append leaves nothing visible. A writer waits only for another writer's append or the
-//!   server's copy-out, never for the server to read, and the spool grows as far as memory lets it:
-//!   100,000 unread messages are 10 MB of tmpfs.
-//! * The server, in its own calls (read, info), takes the append lock, copies every committed
-//!   record out into its in-process queue and resets the spool to empty. No thread runs behind
-//!   the caller's back.
-//! * A server with nothing to read marks itself waiting in the header and sleeps on a Unix
-//!   datagram socket; a writer that sees the mark sends one byte to it. The mark is set and read
-//!   under the append lock, so no wakeup is lost; a full wakeup queue means the server is already
-//!   due to wake.
-//! * The server holds a lock on another byte of the spool for its whole life: the name is taken
-//!   while that lock is held, and a spool without it is stale (its server died) and is replaced by
-//!   the next server of that name.
-//! * Records are checked when taken out: a length that does not fit, or exceeds the slot's
-//!   maximum, ends the batch instead of being trusted.
+//! * **The socket** (a Unix datagram socket the server binds): a message of up to 2 KiB goes
+//!   there as one datagram when the queue has room: one system call, and a server waiting in
+//!   `poll` wakes for it.
+//! * **The spool** (a file): a message that finds the socket full, or is larger, is appended
+//!   to it. A writer takes the spool's append lock (an open-file-description lock on one byte,
+//!   held for one `pwrite`), writes `[length][sequence][message]` after the committed end, moves
+//!   the committed end in the shared header page, and sends an empty datagram to wake the
+//!   server (a full queue means it has datagrams to wake it already). Committing after writing
+//!   means a writer killed mid-append leaves nothing visible. The spool grows as far as memory
+//!   lets it: 100,000 unread 100-byte messages are 11 MB of tmpfs. A writer waits only for
+//!   another writer's append or the server's rewind, never for the server to read.
+//! * **The server drains both in its own calls** (read, info): no thread runs behind the
+//!   caller's back. Committed records never change, so it reads them without the lock; it takes
+//!   the lock only to rewind the spool to empty once it has read everything.
+//! * **Order.** Every message carries a sequence number from a counter in the header. A writer
+//!   that spooled a record sends nothing directly until the server has rewound the spool past it,
+//!   and the server notes the spool's end, empties the socket, reads the spool up to the noted
+//!   end and sorts that round by sequence: so each writer's messages arrive in the order it sent
+//!   them, each once and whole, whichever way each one took.
+//! * **Lifetime.** The server holds a lock on another byte of the spool for its whole life: the
+//!   name is taken while that lock is held, and a spool without it is stale (its server died)
+//!   and is replaced by the next server of that name. A direct write to a dead server's socket
+//!   fails, so a writer learns at once that a crashed server is gone.
+//! * **Distrust.** Records and datagrams are checked when taken in: a length that does not fit,
+//!   or exceeds the slot's maximum, is dropped instead of trusted.
+//!
+//! The directory is created `0700` (spool files `0600`); a directory owned by another user, or
+//! writable by others, is refused rather than used. Only processes of the same user reach a
+//! slot.
 //!
 //! # Across machines
 //!
@@ -104,9 +114,6 @@
 //! or for another name or domain are dropped without disturbing the server. Several listening
 //! slots of one host share the port; a datagram sent to the host for another of them is handed
 //! over to it.
-//!
-//! The directory is created `0700`; a directory owned by another user, or writable by others, is
-//! refused rather than used. Only processes of the same user reach a slot.
 
 mod name;
 mod net;
@@ -132,7 +139,7 @@ use rustix::net::{
 };
 
 use self::name::{Server, SlotName};
-use self::spool::{Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_WAITING};
+use self::spool::{Spool, FLAG_CLOSED, FLAG_NETWORK, RECORD_HEADER};
 
 /// The largest message any slot takes, whatever its maximum: lengths are 32-bit on the spool.
 pub const MAX_MESSAGE_SIZE: usize = u32::MAX as usize;
@@ -204,7 +211,18 @@ pub struct Mailslot {
     network: Option<Listener>,
     /// How far into the spool this server has read.
     read_pos: u64,
+    /// Receives one datagram from the slot's socket.
+    recv_buf: Box<[u8]>,
 }
+
+/// Messages up to this size travel as one datagram on the slot's socket while its queue has
+/// room; larger ones, and any that find the queue full, go through the spool.
+const DIRECT_MAX: usize = 2048;
+/// After finding the server's socket full, a client spools this many messages before it tries
+/// the socket again.
+const SPOOL_STREAK: u32 = 32;
+/// A direct datagram: `[sequence: u64 LE][message]`.
+const DIRECT_HEADER: usize = 8;
 
 /// A server's UDP socket, when it listens to the network.
 struct Listener {
@@ -336,6 +354,7 @@ impl Mailslot {
                         folded: parsed.folded.clone(),
                         network: None,
                         read_pos: spool::DATA,
+                        recv_buf: vec![0u8; DIRECT_HEADER + DIRECT_MAX + 1].into_boxed_slice(),
                     })
                 }
                 Err(Errno::EXIST) => {
@@ -417,14 +436,58 @@ impl Mailslot {
         self.read_timeout
     }
 
-    /// Moves every message committed to the spool (and waiting on the network) into the
-    /// in-process queue.
+    /// Moves every message waiting on the slot's socket, committed to the spool, or waiting on
+    /// the network into the in-process queue, each writer's messages in the order it sent them.
+    ///
+    /// A writer's messages take two ways (socket datagrams, spool records), so the order of one
+    /// round is: note the spool's committed end, empty the socket, read the spool up to the
+    /// noted end, and sort the round by the writers' sequence numbers. A writer that spooled a
+    /// record sends nothing directly until the server has read past it (the spool was rewound
+    /// since), so a datagram never overtakes that writer's spooled records; and a record within
+    /// the noted end was committed before the socket was emptied, so the datagrams its writer
+    /// sent before it are in this round too.
     fn drain(&mut self) -> io::Result<()> {
         let end = self.spool.committed_end()?;
-        if end > self.read_pos {
+        let mut direct = Vec::new();
+        loop {
+            match recv(
+                &self.wakeup,
+                &mut self.recv_buf[..],
+                RecvFlags::DONTWAIT | RecvFlags::TRUNC,
+            ) {
+                // An empty datagram only wakes the reader.
+                Ok((_, 0)) => {}
+                Ok((_, full)) => {
+                    // Shorter than a header or longer than any direct message: not from a
+                    // pipework writer. Dropped.
+                    if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
+                        continue;
+                    }
+                    let len = full - DIRECT_HEADER;
+                    if self.max_size != 0 && len > self.max_size {
+                        continue;
+                    }
+                    direct.extend_from_slice(&(len as u32).to_le_bytes());
+                    direct.extend_from_slice(&self.recv_buf[..full]);
+                }
+                Err(Errno::INTR) => {}
+                Err(_) => break, // empty (or an error that the next poll reports again)
+            }
+        }
+        let spooled = if end > self.read_pos {
             let bytes = self.spool.read_committed(self.read_pos, end)?;
             self.read_pos = end;
-            self.queue.push_batch(bytes, self.max_size);
+            bytes
+        } else {
+            Vec::new()
+        };
+        match (direct.is_empty(), spooled.is_empty()) {
+            (true, _) => self.queue.push_batch(spooled, self.max_size),
+            (false, true) => self.queue.push_batch(direct, self.max_size),
+            (false, false) => self.queue.push_batch(
+                merge_by_sequence(&spooled, &direct, self.max_size),
+                self.max_size,
+            ),
         }
         if self.read_pos > spool::REWIND_ABOVE {
             let guard = self.spool.lock_append()?;
@@ -500,25 +563,19 @@ impl Mailslot {
             if self.queue.count > 0 {
                 return Ok(());
             }
-            // Nothing: look again under the append lock and mark the wait there. A writer either
-            // sees the mark (and wakes this reader) or committed before and is seen here.
-            {
+            // Everything is read: start the spool again from empty, unless a writer has just
+            // committed more (then read that first).
+            if self.read_pos != spool::DATA {
                 let guard = self.spool.lock_append()?;
                 if !guard.rewind_if_read(self.read_pos)? {
                     continue;
                 }
                 self.read_pos = spool::DATA;
-                if deadline.is_none_or(|d| d > Instant::now()) {
-                    self.spool.flags().fetch_or(FLAG_WAITING, Ordering::AcqRel);
-                }
             }
             let left = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        self.spool
-                            .flags()
-                            .fetch_and(!FLAG_WAITING, Ordering::AcqRel);
                         return Err(io::Error::new(
                             ErrorKind::TimedOut,
                             format!(
@@ -535,35 +592,60 @@ impl Mailslot {
                 tv_sec: l.as_secs() as _,
                 tv_nsec: l.subsec_nanos() as _,
             });
+            // Every writer sends to the socket after its message is in (a datagram, or an empty
+            // one after a spooled message), so the socket turns readable for anything that came
+            // after the drain above.
             let polled = match &self.network {
                 None => {
                     let mut fds = [PollFd::new(&self.wakeup, PollFlags::IN)];
-                    poll(&mut fds, timeout.as_ref()).map(|n| n > 0 && !fds[0].revents().is_empty())
+                    poll(&mut fds, timeout.as_ref())
                 }
                 Some(listener) => {
                     let mut fds = [
                         PollFd::new(&self.wakeup, PollFlags::IN),
                         PollFd::new(&listener.socket, PollFlags::IN),
                     ];
-                    poll(&mut fds, timeout.as_ref()).map(|n| n > 0 && !fds[0].revents().is_empty())
+                    poll(&mut fds, timeout.as_ref())
                 }
             };
-            self.spool
-                .flags()
-                .fetch_and(!FLAG_WAITING, Ordering::AcqRel);
             match polled {
-                Ok(false) | Err(Errno::INTR) => {}
-                Ok(true) => self.clear_wakeups(),
+                Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
-            self.drain_network();
         }
     }
+}
 
-    fn clear_wakeups(&self) {
-        let mut byte = [0u8; 16];
-        while let Ok((_, _)) = recv(&self.wakeup, &mut byte[..], RecvFlags::DONTWAIT) {}
+/// Merges checked-or-not records `[len][seq][message]` of two runs into one run ordered by
+/// sequence number (stable: equal numbers keep their order). Malformed tails are left out.
+fn merge_by_sequence(first: &[u8], second: &[u8], max: usize) -> Vec<u8> {
+    let mut records: Vec<(u64, &[u8])> = Vec::new();
+    for run in [first, second] {
+        let mut pos = 0;
+        while let Some(size) = record_size(&run[pos..], max) {
+            let record = &run[pos..pos + size];
+            let seq = u64::from_le_bytes(record[4..12].try_into().expect("8 bytes"));
+            records.push((seq, record));
+            pos += size;
+        }
     }
+    records.sort_by_key(|&(seq, _)| seq);
+    let mut merged = Vec::with_capacity(first.len() + second.len());
+    for (_, record) in records {
+        merged.extend_from_slice(record);
+    }
+    merged
+}
+
+/// The size of the whole record at the start of `bytes`, if it is one: its length fits in
+/// `bytes` and is at most `max` (when not 0).
+fn record_size(bytes: &[u8], max: usize) -> Option<usize> {
+    let header = bytes.get(..RECORD_HEADER)?;
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    if bytes.len() - RECORD_HEADER < len || (max != 0 && len > max) {
+        return None;
+    }
+    Some(RECORD_HEADER + len)
 }
 
 impl Drop for Mailslot {
@@ -639,7 +721,7 @@ struct Queue {
     count: usize,
 }
 
-/// A run of records `[len u32 LE][message]`, all checked, read from `pos` on.
+/// A run of records `[len u32 LE][seq u64 LE][message]`, all checked, read from `pos` on.
 struct Batch {
     bytes: Vec<u8>,
     pos: usize,
@@ -651,13 +733,8 @@ impl Queue {
     fn push_batch(&mut self, mut bytes: Vec<u8>, max: usize) {
         let mut pos = 0;
         let mut count = 0;
-        while let Some(header) = bytes.get(pos..pos + 4) {
-            let len = u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize;
-            let fits = bytes.len() - pos - 4 >= len;
-            if !fits || (max != 0 && len > max) {
-                break;
-            }
-            pos += 4 + len;
+        while let Some(size) = record_size(&bytes[pos..], max) {
+            pos += size;
             count += 1;
         }
         bytes.truncate(pos);
@@ -669,8 +746,9 @@ impl Queue {
 
     /// Queues one message that came whole from elsewhere (the network).
     fn push_message(&mut self, message: &[u8]) {
-        let mut bytes = Vec::with_capacity(4 + message.len());
+        let mut bytes = Vec::with_capacity(RECORD_HEADER + message.len());
         bytes.extend_from_slice(&(message.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
         bytes.extend_from_slice(message);
         self.batches.push_back(Batch { bytes, pos: 0 });
         self.count += 1;
@@ -686,7 +764,7 @@ impl Queue {
     fn pop_into(&mut self, buf: &mut [u8]) -> usize {
         let size = self.front_size().expect("a message is queued");
         let batch = self.batches.front_mut().expect("a batch");
-        let start = batch.pos + 4;
+        let start = batch.pos + RECORD_HEADER;
         buf[..size].copy_from_slice(&batch.bytes[start..start + size]);
         batch.pos = start + size;
         if batch.pos >= batch.bytes.len() {
@@ -715,6 +793,12 @@ enum Target {
         spool: Spool,
         wakeup: OwnedFd,
         appending: std::sync::Mutex<()>,
+        /// Messages to spool without trying the socket, after the socket was found full.
+        spool_streak: std::sync::atomic::AtomicU32,
+        /// The server's rewind count when this client last spooled a record (`u64::MAX`:
+        /// never). Until the count moves past it, the server has not read that record, and
+        /// this client sends nothing directly, which could overtake it.
+        spooled_at: AtomicU64,
     },
     /// Another computer, or every slot of the name in a domain: UDP datagrams.
     Remote {
@@ -812,6 +896,8 @@ impl MailslotClient {
                 spool,
                 wakeup,
                 appending: std::sync::Mutex::new(()),
+                spool_streak: std::sync::atomic::AtomicU32::new(0),
+                spooled_at: AtomicU64::new(u64::MAX),
             },
         })
     }
@@ -833,11 +919,13 @@ impl MailslotClient {
                 spool,
                 wakeup,
                 appending,
+                spool_streak,
+                spooled_at,
             } => {
                 // A thread that panicked while holding it left nothing half-done that matters:
                 // uncommitted bytes are overwritten by the next append.
                 let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
-                self.send_local(spool, wakeup, message)
+                self.send_local(spool, wakeup, spool_streak, spooled_at, message)
             }
             Target::Remote { sender, header } => {
                 net::check_size(&self.display, &sender.kind, message.len(), header.len())?;
@@ -850,7 +938,14 @@ impl MailslotClient {
         }
     }
 
-    fn send_local(&self, spool: &Spool, wakeup: &OwnedFd, message: &[u8]) -> io::Result<()> {
+    fn send_local(
+        &self,
+        spool: &Spool,
+        wakeup: &OwnedFd,
+        spool_streak: &std::sync::atomic::AtomicU32,
+        spooled_at: &AtomicU64,
+        message: &[u8],
+    ) -> io::Result<()> {
         let limit = if self.max_size == 0 {
             MAX_MESSAGE_SIZE
         } else {
@@ -866,27 +961,44 @@ impl MailslotClient {
                 ),
             ));
         }
+        let seq = spool.next_seq();
+        let streak = spool_streak.load(Ordering::Relaxed);
+        let last_spooled = spooled_at.load(Ordering::Relaxed);
+        if streak > 0 {
+            // The server is behind: its socket was full a moment ago.
+            spool_streak.store(streak - 1, Ordering::Relaxed);
+        } else if last_spooled != u64::MAX && spool.rewinds() <= last_spooled {
+            // A record of ours may still be unread in the spool: a datagram could overtake it.
+        } else if message.len() <= DIRECT_MAX {
+            // The direct way: one datagram, while the server's socket queue has room.
+            let mut datagram = [0u8; DIRECT_HEADER + DIRECT_MAX];
+            datagram[..DIRECT_HEADER].copy_from_slice(&seq.to_le_bytes());
+            datagram[DIRECT_HEADER..DIRECT_HEADER + message.len()].copy_from_slice(message);
+            let datagram = &datagram[..DIRECT_HEADER + message.len()];
+            match send(wakeup, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+                Ok(_) => {
+                    spool.count_produced();
+                    return Ok(());
+                }
+                Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
+                // Full (or short of memory): the spool keeps it instead, and the next few.
+                Err(_) => spool_streak.store(SPOOL_STREAK, Ordering::Relaxed),
+            }
+        }
         let flags = {
             let guard = spool.lock_append()?;
-            guard.append(message)?
+            let flags = guard.append(seq, message)?;
+            spooled_at.store(guard.rewinds(), Ordering::Relaxed);
+            flags
         };
         if flags & FLAG_CLOSED != 0 {
             return Err(self.gone());
         }
-        if flags & FLAG_WAITING != 0 {
-            match send(wakeup, &[1], SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
-                // A full wakeup queue: the server has wakeups pending already.
-                Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
-                Err(e) => {
-                    return Err(with_context(
-                        e.into(),
-                        format_args!("mailslot {}", self.display),
-                    ))
-                }
-            }
+        // Wake the server. A full queue means it has datagrams to wake it already.
+        match send(wakeup, &[], SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+            Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => Err(self.gone()),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn gone(&self) -> io::Error {

@@ -1,7 +1,7 @@
 //! The spool: the file in which a local mailslot's messages wait until the server drains them.
 //!
-//! Layout: one header page, then records `[length: u32 LE][message]` from [`DATA`] up to the
-//! committed end. Byte locks on the file (open-file-description locks, released by the kernel
+//! Layout: one header page, then records `[length: u32 LE][sequence: u64 LE][message]` from
+//! [`DATA`] up to the committed end. Byte locks on the file (open-file-description locks, released by the kernel
 //! when the holder dies):
 //! * byte [`ALIVE_BYTE`]: held by the server for its whole life. A spool without it is stale.
 //! * byte [`APPEND_BYTE`]: the append lock, held by a writer while it adds a record and by the
@@ -36,7 +36,7 @@ pub(crate) const ALIVE_BYTE: u64 = 0;
 /// Locked while a record is appended or the records are taken out.
 pub(crate) const APPEND_BYTE: u64 = 1;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT1");
+const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT2");
 const OFF_MAGIC: usize = 0;
 const OFF_MAX_SIZE: usize = 8;
 const OFF_END: usize = 16;
@@ -45,14 +45,17 @@ const OFF_PRODUCED: usize = 32;
 const OFF_CONSUMED: usize = 40;
 const OFF_TOKEN: usize = 48;
 const OFF_NAME_LEN: usize = 56;
-const OFF_NAME: usize = 64;
+const OFF_SEQ: usize = 64;
+const OFF_REWINDS: usize = 72;
+const OFF_NAME: usize = 80;
+
+/// A record's header: `[length: u32 LE][sequence: u64 LE]`, then the message.
+pub(crate) const RECORD_HEADER: usize = 12;
 
 /// Flag: the server closed the slot.
 pub(crate) const FLAG_CLOSED: u64 = 1;
 /// Flag: the server takes messages from the network (others on its port forward to it).
 pub(crate) const FLAG_NETWORK: u64 = 4;
-/// Flag: the server is waiting for a message (writers wake it through its socket).
-pub(crate) const FLAG_WAITING: u64 = 2;
 
 /// A spool larger than this may not grow: a corrupt end offset is rejected, not followed.
 const MAX_END: u64 = 1 << 40;
@@ -236,6 +239,17 @@ impl Spool {
         self.word(OFF_FLAGS)
     }
 
+    /// The next message's sequence number: it orders one writer's messages that took different
+    /// ways (socket or spool) to the server.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.word(OFF_SEQ).fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How many times the server has rewound the spool.
+    pub(crate) fn rewinds(&self) -> u64 {
+        self.word(OFF_REWINDS).load(Ordering::Acquire)
+    }
+
     /// Counts one message that reached the server another way than the spool (the network).
     pub(crate) fn count_produced(&self) {
         self.word(OFF_PRODUCED).fetch_add(1, Ordering::Release);
@@ -291,23 +305,31 @@ pub(crate) struct AppendGuard<'a> {
 }
 
 impl AppendGuard<'_> {
+    /// How many times the server has rewound the spool (read everything in it); read under the
+    /// lock, it tells a writer when the server has read past the record it just appended.
+    pub(crate) fn rewinds(&self) -> u64 {
+        self.spool.word(OFF_REWINDS).load(Ordering::Acquire)
+    }
+
     /// Appends one record; on failure nothing is committed. Returns the flags seen while the lock
     /// was held.
-    pub(crate) fn append(&self, message: &[u8]) -> io::Result<u64> {
+    pub(crate) fn append(&self, seq: u64, message: &[u8]) -> io::Result<u64> {
         let spool = self.spool;
         let flags = spool.flags().load(Ordering::Acquire);
         if flags & FLAG_CLOSED != 0 {
             return Ok(flags);
         }
         let end = spool.committed_end()?;
-        let record = 4 + message.len() as u64;
+        let record = (RECORD_HEADER + message.len()) as u64;
         if end + record > MAX_END {
             return Err(io::Error::new(
                 ErrorKind::StorageFull,
                 "the mailslot spool is full",
             ));
         }
-        let header = (message.len() as u32).to_le_bytes();
+        let mut header = [0u8; RECORD_HEADER];
+        header[..4].copy_from_slice(&(message.len() as u32).to_le_bytes());
+        header[4..].copy_from_slice(&seq.to_le_bytes());
         write_all_at(&spool.fd, &[&header[..], message], end)?;
         spool.word(OFF_END).store(end + record, Ordering::Release);
         spool.word(OFF_PRODUCED).fetch_add(1, Ordering::Release);
@@ -324,6 +346,7 @@ impl AppendGuard<'_> {
         }
         if end != DATA {
             spool.word(OFF_END).store(DATA, Ordering::Release);
+            spool.word(OFF_REWINDS).fetch_add(1, Ordering::AcqRel);
             if end > SHRINK_ABOVE {
                 ftruncate(&spool.fd, DATA)?;
             }
