@@ -298,8 +298,12 @@ fn killed_server_leaves_nothing_in_the_way() {
     c.arg(&name);
     let mut holder = start_ready(c);
     assert_eq!(run(sender(&name, &["before"])).0, 0);
+    let opened_before = MailslotClient::open(&name).unwrap();
     holder.kill().unwrap(); // SIGKILL: no destructor runs
     holder.wait().unwrap();
+    // A client that had the slot open learns at its next write that the server is gone.
+    let e = opened_before.send(b"to nobody").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert_eq!(run(sender(&name, &["x"])).0, code_of(ErrorKind::NotFound));
     let mut slot = server(&name);
     assert_eq!(slot.info().unwrap().message_count, 0);
