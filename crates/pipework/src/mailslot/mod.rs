@@ -455,21 +455,7 @@ impl Mailslot {
                 &mut self.recv_buf[..],
                 RecvFlags::DONTWAIT | RecvFlags::TRUNC,
             ) {
-                // An empty datagram only wakes the reader.
-                Ok((_, 0)) => {}
-                Ok((_, full)) => {
-                    // Shorter than a header or longer than any direct message: not from a
-                    // pipework writer. Dropped.
-                    if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
-                        continue;
-                    }
-                    let len = full - DIRECT_HEADER;
-                    if self.max_size != 0 && len > self.max_size {
-                        continue;
-                    }
-                    direct.extend_from_slice(&(len as u32).to_le_bytes());
-                    direct.extend_from_slice(&self.recv_buf[..full]);
-                }
+                Ok((_, full)) => self.take_direct(full, &mut direct),
                 Err(Errno::INTR) => {}
                 Err(_) => break, // empty (or an error that the next poll reports again)
             }
@@ -497,6 +483,22 @@ impl Mailslot {
         }
         self.drain_network();
         Ok(())
+    }
+
+    /// Appends the datagram of `full` bytes in `recv_buf` to `records` as a record, if it is a
+    /// message: an empty datagram only wakes the reader, and one shorter than a header or
+    /// longer than any direct message (not from a pipework writer) or above the slot's maximum
+    /// is dropped.
+    fn take_direct(&self, full: usize, records: &mut Vec<u8>) {
+        if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
+            return;
+        }
+        let len = full - DIRECT_HEADER;
+        if self.max_size != 0 && len > self.max_size {
+            return;
+        }
+        records.extend_from_slice(&(len as u32).to_le_bytes());
+        records.extend_from_slice(&self.recv_buf[..full]);
     }
 
     /// Takes messages from the network too (Win32: a slot is reachable as
@@ -588,6 +590,22 @@ impl Mailslot {
                 }
                 None => None,
             };
+            if left.is_none() && self.network.is_none() {
+                // Waiting forever on the socket alone: sleep in `recv` and take what wakes it.
+                // This writer's earlier messages are all in already: those it spooled were read
+                // before the rewind that let it send directly, and those it sent directly came
+                // before this one on the socket.
+                match recv(&self.wakeup, &mut self.recv_buf[..], RecvFlags::TRUNC) {
+                    Ok((_, full)) => {
+                        let mut record = Vec::new();
+                        self.take_direct(full, &mut record);
+                        self.queue.push_batch(record, self.max_size);
+                    }
+                    Err(Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                continue;
+            }
             let timeout = left.map(|l| Timespec {
                 tv_sec: l.as_secs() as _,
                 tv_nsec: l.subsec_nanos() as _,
@@ -678,11 +696,13 @@ fn client_listens(client: &MailslotClient) -> bool {
     }
 }
 
+/// The server's socket: blocking, so that a read waiting forever sleeps in `recv` itself;
+/// every other receive passes `MSG_DONTWAIT`.
 fn bind_wakeup(path: &Path) -> io::Result<OwnedFd> {
     let fd = socket_with(
         AddressFamily::UNIX,
         SocketType::DGRAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        SocketFlags::CLOEXEC,
         None,
     )?;
     at_socket_path(path, |addr| Ok(bind(&fd, addr)?))?;
