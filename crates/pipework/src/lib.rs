@@ -25,6 +25,8 @@
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
 //! | File mappings (shared memory) | [`mapping`] | done |
 //! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
+//! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
+//! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
 //! | Mailslots (local and over UDP) | [`mailslot`] | done |
 //!
 //! # Win32 → pipework
@@ -59,6 +61,7 @@ pub mod mailslot;
 pub mod mapping;
 pub mod pipe;
 pub mod process;
+pub mod shm_pipe;
 pub mod sync;
 
 mod sys;

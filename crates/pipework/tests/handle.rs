@@ -3,13 +3,13 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use common::{child, read_to_end, wait};
+use common::{child, output_of, read_to_end};
 use pipework::handle;
 use pipework::pipe::{self, PipeReader, PipeWriter};
 
@@ -86,15 +86,6 @@ fn send_write_end(args: &[String]) {
     handle::send(&conn, &w).unwrap();
     drop(w);
     print!("{}", String::from_utf8(read_to_end(&mut r)).unwrap());
-}
-
-fn output_of(mut c: std::process::Child) -> String {
-    let mut out = c.stdout.take().expect("piped stdout");
-    let status = wait(&mut c);
-    let mut text = String::new();
-    out.read_to_string(&mut text).unwrap();
-    assert!(status.success(), "child failed: {status}, printed {text:?}");
-    text
 }
 
 fn every_handle_is_close_on_exec_from_birth() {

@@ -29,6 +29,10 @@ fn main() {
                 "unnamed_mapping_travels_by_inheritance",
                 unnamed_mapping_travels_by_inheritance,
             ),
+            (
+                "unnamed_mapping_travels_by_handle_passing",
+                unnamed_mapping_travels_by_handle_passing,
+            ),
             ("file_backed_views_and_growth", file_backed_views_and_growth),
             (
                 "copy_on_write_pages_are_private",
@@ -44,12 +48,17 @@ fn main() {
             ),
             ("accesses_are_checked", accesses_are_checked),
             ("list_shows_named_mappings", list_shows_named_mappings),
+            (
+                "handles_are_private_and_never_leak",
+                handles_are_private_and_never_leak,
+            ),
         ],
         &[
             ("reader", reader),
             ("writer", writer),
             ("inherited_writer", inherited_writer),
             ("hold_view", hold_view),
+            ("leak_check", leak_check),
         ],
     )
 }
@@ -163,6 +172,17 @@ fn create_existing_says_it_existed() {
         FileMapping::create(&unique("zero"), 0).unwrap_err().kind(),
         ErrorKind::InvalidInput
     );
+    // One namespace with the sync objects: the name is a mapping's.
+    assert_eq!(
+        pipework::sync::Mutex::create(&name, false)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        pipework::sync::Event::open(&name).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
 }
 
 fn open_by_name_read_or_write() {
@@ -208,6 +228,26 @@ fn unnamed_mapping_travels_by_inheritance() {
     cmd.arg(n.to_string());
     assert!(wait(&mut spawn(cmd)).success());
     assert_eq!(view.read_pod::<u32>(4).unwrap(), 0xdead_beef);
+}
+
+fn unnamed_mapping_travels_by_handle_passing() {
+    use std::os::unix::net::UnixStream;
+    let (here, there) = UnixStream::pair().unwrap();
+    let mapping = FileMapping::anonymous(8192).unwrap();
+    let view = mapping.map_view(Access::Write, 0, 0).unwrap();
+    pipework::handle::send(&here, &mapping).unwrap();
+    drop(mapping);
+    let received = FileMapping::try_from(pipework::handle::recv(&there).unwrap()).unwrap();
+    assert_eq!(received.size().unwrap(), 8192);
+    let other = received
+        .map_view(Access::Write, allocation_granularity(), 0)
+        .unwrap();
+    other.write(0, b"passed").unwrap();
+    assert_eq!(
+        view.read_pod::<[u8; 6]>(allocation_granularity() as usize)
+            .unwrap(),
+        *b"passed"
+    );
 }
 
 fn temp_file(tag: &str, contents: &[u8]) -> (std::fs::File, std::path::PathBuf) {
@@ -452,4 +492,41 @@ fn list_shows_named_mappings() {
     );
     drop(mapping);
     assert!(!mapping::list().unwrap().iter().any(|e| e.name == name));
+}
+
+fn handles_are_private_and_never_leak() {
+    // In a child of its own: the other tests of this binary open handles meanwhile.
+    assert!(wait(&mut spawn(child("leak_check"))).success());
+}
+
+/// Child: creates, opens, maps and drops objects; checks that every handle is private and that
+/// none is left open.
+fn leak_check(_: &[String]) {
+    let before = common::open_handles();
+    for round in 0..3 {
+        let name = unique(&format!("leak-{round}"));
+        let named = FileMapping::create(&name, 4096).unwrap();
+        let opened = FileMapping::open(&name, Access::Read).unwrap();
+        let unnamed = FileMapping::anonymous(4096).unwrap();
+        let mutex =
+            pipework::sync::Mutex::create(&unique(&format!("leak-m-{round}")), false).unwrap();
+        let event = pipework::sync::Event::new(true, false).unwrap();
+        for handle in [
+            pipework::handle::is_inheritable(&named),
+            pipework::handle::is_inheritable(&opened),
+            pipework::handle::is_inheritable(&unnamed),
+            pipework::handle::is_inheritable(&mutex),
+            pipework::handle::is_inheritable(&event),
+        ] {
+            assert!(!handle.unwrap(), "close-on-exec from birth");
+        }
+        let views: Vec<_> = [&named, &opened, &unnamed]
+            .iter()
+            .map(|m| m.map_view(Access::Read, 0, 0).unwrap())
+            .collect();
+        let _ = mapping::list().unwrap();
+        let _ = pipework::sync::list().unwrap();
+        drop((named, opened, unnamed, mutex, event, views));
+    }
+    assert_eq!(common::open_handles(), before);
 }

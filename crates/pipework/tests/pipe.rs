@@ -9,7 +9,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{child, inherited, read_exact, read_to_end, readable_within, wait, wait_readable};
+use common::{
+    child, inherited, output_of, read_exact, read_to_end, readable_within, wait, wait_readable,
+};
 use pipework::pipe::{self, PipeOptions, PipeReader, PipeWriter};
 use pipework::process::CommandExt;
 
@@ -222,15 +224,6 @@ fn echo_stdin(_: &[String]) {
 fn report_buffer_size(args: &[String]) {
     let r = PipeReader::try_from(inherited(&args[0])).unwrap();
     print!("{}", r.buffer_size().unwrap());
-}
-
-fn output_of(mut c: std::process::Child) -> String {
-    let mut out = c.stdout.take().expect("piped stdout");
-    let status = wait(&mut c);
-    let mut text = String::new();
-    out.read_to_string(&mut text).unwrap();
-    assert!(status.success(), "child failed: {status}, printed {text:?}");
-    text
 }
 
 // ---- tests ----

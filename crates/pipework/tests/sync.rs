@@ -40,6 +40,10 @@ fn main() {
             ),
             ("one_namespace_for_all_kinds", one_namespace_for_all_kinds),
             (
+                "local_is_per_user_global_is_shared",
+                local_is_per_user_global_is_shared,
+            ),
+            (
                 "unnamed_objects_travel_by_inheritance",
                 unnamed_objects_travel_by_inheritance,
             ),
@@ -54,11 +58,23 @@ fn main() {
             ),
             ("wait_all_never_half_takes", wait_all_never_half_takes),
             (
+                "wait_all_reports_an_abandoned_mutex",
+                wait_all_reports_an_abandoned_mutex,
+            ),
+            (
                 "hostile_peer_cannot_break_the_reader",
                 hostile_peer_cannot_break_the_reader,
             ),
             ("kill_9_leaves_nothing_stale", kill_9_leaves_nothing_stale),
             ("wait_argument_limits", wait_argument_limits),
+            (
+                "uncontended_paths_make_no_system_call",
+                uncontended_paths_make_no_system_call,
+            ),
+            (
+                "a_forked_child_is_not_the_owner",
+                a_forked_child_is_not_the_owner,
+            ),
         ],
         &[
             ("increment", increment),
@@ -70,6 +86,9 @@ fn main() {
             ("vandal", vandal),
             ("hold_objects", hold_objects),
             ("exit_on_event", exit_on_event),
+            ("other_user", other_user),
+            ("no_syscalls", no_syscalls),
+            ("fork_while_owning", fork_while_owning),
         ],
     )
 }
@@ -107,13 +126,18 @@ fn spawn(mut cmd: std::process::Command) -> Child {
 
 const INCREMENTS: u64 = 100_000;
 
-/// Child: `increment MUTEX MAPPING`: 100,000 times, under the mutex, read the counter, add one,
-/// write it back (two separate accesses: only the mutex keeps them together).
+/// Child: `increment MUTEX MAPPING GO READY`: once all are ready, 100,000 times, under the
+/// mutex, reads the counter, adds one, writes it back (two separate accesses: only the mutex
+/// keeps them together).
 fn increment(args: &[String]) {
     let mutex = Mutex::open(&args[0]).unwrap();
     let mapping = FileMapping::open(&args[1], Access::Write).unwrap();
     let view = mapping.map_view(Access::Write, 0, 8).unwrap();
     let counter = view.atomic_u64(0).unwrap();
+    // Everyone starts at once.
+    Semaphore::open(&args[3]).unwrap().release(1).unwrap();
+    let go = Event::open(&args[2]).unwrap();
+    assert_eq!(go.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
     for _ in 0..INCREMENTS {
         let guard = mutex.lock().unwrap();
         assert!(!guard.abandoned());
@@ -126,16 +150,23 @@ fn increment(args: &[String]) {
 fn four_processes_count_to_400000() {
     let mname = unique("counter-mutex");
     let vname = unique("counter-map");
+    let (gname, rname) = (unique("counter-go"), unique("counter-ready"));
     let mutex = Mutex::create(&mname, false).unwrap();
     let mapping = FileMapping::create(&vname, 4096).unwrap();
+    let go = Event::create(&gname, true, false).unwrap();
+    let ready = Semaphore::create(&rname, 0, 4).unwrap();
     let view = mapping.map_view(Access::Read, 0, 0).unwrap();
     let children: Vec<Child> = (0..4)
         .map(|_| {
             let mut cmd = child("increment");
-            cmd.arg(&mname).arg(&vname);
+            cmd.arg(&mname).arg(&vname).arg(&gname).arg(&rname);
             spawn(cmd)
         })
         .collect();
+    for _ in 0..4 {
+        assert_eq!(ready.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
+    }
+    go.set().unwrap();
     for mut c in children {
         assert!(wait(&mut c).success());
     }
@@ -442,6 +473,40 @@ fn one_namespace_for_all_kinds() {
     );
 }
 
+/// Child, run as `nobody`: `other_user LOCAL GLOBAL`.
+fn other_user(args: &[String]) {
+    assert_eq!(
+        Event::open(&args[0]).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let global = Event::open(&args[1]).unwrap();
+    global.set().unwrap();
+}
+
+fn local_is_per_user_global_is_shared() {
+    use std::os::unix::process::CommandExt as _;
+    assert!(
+        rustix::process::getuid().is_root(),
+        "this test starts a process as user nobody, which needs root"
+    );
+    let tag = format!("pw-sync-test-{}-users", std::process::id());
+    let local = Event::create(&format!("Local\\{tag}"), true, false).unwrap();
+    let global = Event::create(&format!("Global\\{tag}"), true, false).unwrap();
+    let mut cmd = child("other_user");
+    cmd.arg(format!("Local\\{tag}"))
+        .arg(format!("Global\\{tag}"));
+    cmd.uid(65534).gid(65534);
+    assert!(wait(&mut spawn(cmd)).success());
+    assert_eq!(
+        global.wait(Some(Duration::ZERO)).unwrap(),
+        WaitStatus::Signaled
+    );
+    assert_eq!(
+        local.wait(Some(Duration::ZERO)).unwrap(),
+        WaitStatus::TimedOut
+    );
+}
+
 /// Child: `wait_inherited MUTEX SEMAPHORE EVENT SIGNAL`.
 fn wait_inherited(args: &[String]) {
     let mutex = Mutex::try_from(inherited(&args[0])).unwrap();
@@ -600,26 +665,32 @@ fn wait_all_changes_nothing_until_all() {
     );
 }
 
-const ROUNDS: usize = 300;
+const ROUNDS: usize = 1000;
 
-/// Child: `compete MUTEX SEMAPHORE EVENT MAPPING ROLE`: takes the three objects (all at once, or
-/// one at a time) many times, checking through counters in the mapping that no one else holds
-/// what it holds.
+/// Child: `compete MUTEX SEMAPHORE EVENT MAPPING GO READY ROLE`: once every competitor is
+/// ready, takes the three objects (all at once, or one or two at a time) many times, checking
+/// through counters in the mapping that no one else holds what it holds.
 fn compete(args: &[String]) {
     let mutex = Mutex::open(&args[0]).unwrap();
     let sem = Semaphore::open(&args[1]).unwrap();
     let event = Event::open(&args[2]).unwrap();
     let mapping = FileMapping::open(&args[3], Access::Write).unwrap();
+    let go = Event::open(&args[4]).unwrap();
+    let ready = Semaphore::open(&args[5]).unwrap();
+    let role: usize = args[6].parse().unwrap();
     let view = mapping.map_view(Access::Write, 0, 0).unwrap();
     let held: Vec<_> = (0..3).map(|i| view.atomic_u32(i * 4).unwrap()).collect();
+    let all_taken = view.atomic_u32(16).unwrap();
+    let all_timed_out = view.atomic_u32(20).unwrap();
     let take = |i: usize| assert_eq!(held[i].fetch_add(1, SeqCst), 0, "object {i} held twice");
     let give = |i: usize| assert_eq!(held[i].fetch_sub(1, SeqCst), 1);
     let objects: [&dyn Waitable; 3] = [&mutex, &sem, &event];
-    let role: usize = args[4].parse().unwrap();
+    ready.release(1).unwrap();
+    assert_eq!(go.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
     for round in 0..ROUNDS {
         match (role + round) % 4 {
             0 | 1 => {
-                // All three at once; a short timeout must leave everything untouched.
+                // All three at once; a timeout must leave everything untouched.
                 let timeout = if round % 3 == 0 {
                     Duration::ZERO
                 } else {
@@ -628,12 +699,15 @@ fn compete(args: &[String]) {
                 match wait_all(&objects, Some(timeout)).unwrap() {
                     WaitResult::Signaled(0) => {
                         (0..3).for_each(take);
+                        std::thread::yield_now();
                         (0..3).for_each(give);
+                        all_taken.fetch_add(1, SeqCst);
                         mutex.release().unwrap();
                         sem.release(1).unwrap();
                         event.set().unwrap();
                     }
                     WaitResult::TimedOut => {
+                        all_timed_out.fetch_add(1, SeqCst);
                         assert_eq!(
                             mutex.release().unwrap_err().kind(),
                             ErrorKind::PermissionDenied
@@ -643,18 +717,21 @@ fn compete(args: &[String]) {
                 }
             }
             2 => {
+                // Two of the three, one after the other: a wait-all must not slip in between.
                 let guard = mutex.lock().unwrap();
                 take(0);
-                give(0);
-                drop(guard);
                 assert_eq!(sem.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
                 take(1);
+                std::thread::yield_now();
                 give(1);
                 sem.release(1).unwrap();
+                give(0);
+                drop(guard);
             }
             _ => {
                 assert_eq!(event.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
                 take(2);
+                std::thread::yield_now();
                 give(2);
                 event.set().unwrap();
             }
@@ -663,7 +740,7 @@ fn compete(args: &[String]) {
 }
 
 fn wait_all_never_half_takes() {
-    let names: Vec<String> = ["m", "s", "e", "v"]
+    let names: Vec<String> = ["m", "s", "e", "v", "go", "ready"]
         .iter()
         .map(|t| unique(&format!("compete-{t}")))
         .collect();
@@ -671,6 +748,8 @@ fn wait_all_never_half_takes() {
     let sem = Semaphore::create(&names[1], 1, 1).unwrap();
     let event = Event::create(&names[2], false, true).unwrap();
     let mapping = FileMapping::create(&names[3], 4096).unwrap();
+    let go = Event::create(&names[4], true, false).unwrap();
+    let ready = Semaphore::create(&names[5], 0, 4).unwrap();
     let kids: Vec<Child> = (0..4)
         .map(|role| {
             let mut cmd = child("compete");
@@ -678,9 +757,18 @@ fn wait_all_never_half_takes() {
             spawn(cmd)
         })
         .collect();
+    // All start at once, so that they really compete.
+    for _ in 0..4 {
+        assert_eq!(ready.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
+    }
+    go.set().unwrap();
     for mut k in kids {
         assert!(wait(&mut k).success());
     }
+    let view = mapping.map_view(Access::Read, 0, 0).unwrap();
+    let [taken, timed_out] = view.read_pod::<[u32; 2]>(16).unwrap();
+    eprintln!("wait_all: {taken} took all three, {timed_out} timed out");
+    assert!(taken > 0);
     // Every token is back: a wait-all that had half-taken and given up would have lost one.
     let objects: [&dyn Waitable; 3] = [&mutex, &sem, &event];
     assert_eq!(
@@ -689,6 +777,44 @@ fn wait_all_never_half_takes() {
     );
     let view = mapping.map_view(Access::Read, 0, 0).unwrap();
     assert_eq!(view.read_pod::<[u32; 3]>(0).unwrap(), [0, 0, 0]);
+}
+
+fn wait_all_reports_an_abandoned_mutex() {
+    let name = unique("all-abandoned");
+    let mutex = Mutex::create(&name, false).unwrap();
+    let ready = Event::new(false, true).unwrap();
+    let mut cmd = child("hold_mutex");
+    cmd.arg(&name);
+    let mut signal = signal_pipe(&mut cmd);
+    let mut c = cmd.stdin(Stdio::piped()).spawn().unwrap();
+    drop(cmd);
+    await_byte(&mut signal);
+    let objects: [&dyn Waitable; 2] = [&ready, &mutex];
+    assert_eq!(
+        wait_all(&objects, Some(Duration::ZERO)).unwrap(),
+        WaitResult::TimedOut
+    );
+    assert_eq!(
+        ready.wait(Some(Duration::ZERO)).unwrap(),
+        WaitStatus::Signaled
+    );
+    ready.set().unwrap();
+    Process::from_child(&c).unwrap().kill().unwrap();
+    let _ = wait(&mut c);
+    assert_eq!(
+        wait_all(&objects, Some(TIMEOUT)).unwrap(),
+        WaitResult::Abandoned(1)
+    );
+    // Both were taken: the event reset itself and the mutex is this thread's.
+    assert_eq!(
+        ready.wait(Some(Duration::ZERO)).unwrap(),
+        WaitStatus::TimedOut
+    );
+    mutex.release().unwrap();
+    assert_eq!(
+        mutex.release().unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
 }
 
 // ---------------------------------------------------------------- hostile peers
@@ -779,6 +905,38 @@ fn hostile_peer_cannot_break_the_reader() {
             );
         }
     }
+    // Something other than a file planted at a name: refused, never waited on.
+    let uid = rustix::process::getuid().as_raw();
+    for planted in ["fifo", "dir", "symlink"] {
+        let name = unique(&format!("planted-{planted}"));
+        let path = format!("/dev/shm/pipework-{uid}-{}", &name["Local\\".len()..]);
+        match planted {
+            "fifo" => rustix::fs::mknodat(
+                rustix::fs::CWD,
+                path.as_str(),
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o600),
+                0,
+            )
+            .unwrap(),
+            "dir" => std::fs::create_dir(&path).unwrap(),
+            _ => std::os::unix::fs::symlink("/etc/passwd", &path).unwrap(),
+        }
+        assert_eq!(
+            Mutex::create(&name, false).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        assert_eq!(
+            Event::open(&name).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        assert_eq!(
+            FileMapping::open(&name, Access::Read).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_dir(&path);
+    }
     // A short file is refused before it is mapped.
     let memfd = rustix::fs::memfd_create("short", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
     rustix::fs::ftruncate(&memfd, 16).unwrap();
@@ -866,4 +1024,82 @@ fn wait_argument_limits() {
         wait_any(&twice, Some(Duration::ZERO)).unwrap(),
         WaitResult::Signaled(0)
     );
+}
+
+/// Child: `no_syscalls SIGNAL`: makes its objects, then enters seccomp strict mode, where any
+/// system call but read, write and exit kills the process at once; runs every uncontended
+/// operation many times, and only then writes "ok".
+fn no_syscalls(args: &[String]) {
+    let mut signal = PipeWriter::try_from(inherited(&args[0])).unwrap();
+    let mutex = Mutex::new(false).unwrap();
+    let sem = Semaphore::new(1, 1).unwrap();
+    let manual = Event::new(true, false).unwrap();
+    let auto = Event::new(false, false).unwrap();
+    // Warm up: the thread's identity is looked up once, on first use.
+    drop(mutex.lock().unwrap());
+    let zero = Some(Duration::ZERO);
+    // SAFETY: prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) only restricts this process's own
+    // future system calls; it touches no memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_STRICT) };
+    assert_eq!(rc, 0);
+    for _ in 0..1000 {
+        let guard = mutex.lock().unwrap();
+        let again = mutex.lock().unwrap();
+        drop(again);
+        drop(guard);
+        assert_eq!(mutex.wait(zero).unwrap(), WaitStatus::Signaled);
+        mutex.release().unwrap();
+        assert_eq!(sem.wait(zero).unwrap(), WaitStatus::Signaled);
+        sem.release(1).unwrap();
+        manual.set().unwrap();
+        assert_eq!(manual.wait(zero).unwrap(), WaitStatus::Signaled);
+        manual.reset().unwrap();
+        auto.set().unwrap();
+        assert_eq!(auto.wait(None).unwrap(), WaitStatus::Signaled);
+    }
+    // write(2) is allowed; anything earlier would have killed the process before this.
+    let _ = signal.write_all(b"ok");
+    // Exiting is exit_group(2), which strict mode forbids: the process ends by SIGKILL here.
+}
+
+fn uncontended_paths_make_no_system_call() {
+    let mut cmd = child("no_syscalls");
+    let mut signal = signal_pipe(&mut cmd);
+    let mut c = spawn(cmd);
+    let got = common::read_to_end(&mut signal);
+    let _ = wait(&mut c);
+    assert_eq!(got, b"ok", "an uncontended operation made a system call");
+}
+
+/// Child (single-threaded, so it may fork): takes a mutex, forks; the forked process is another
+/// thread and must neither own nor release it. Exits 0 when all held.
+fn fork_while_owning(_: &[String]) {
+    let mutex = Mutex::new(false).unwrap();
+    let guard = mutex.lock().unwrap();
+    // SAFETY: this process has one thread; the child only uses the mutex and then _exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = mutex.wait(Some(Duration::ZERO)).ok() == Some(WaitStatus::TimedOut)
+            && mutex.release().map_err(|e| e.kind()) == Err(ErrorKind::PermissionDenied);
+        // SAFETY: ends the forked child at once, without running the parent's exit handlers.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let forked = Process::open(pid as u32).unwrap();
+    assert!(
+        forked.wait_timeout(TIMEOUT).unwrap(),
+        "the forked child hung"
+    );
+    let mut status = 0;
+    // SAFETY: reaps the child just forked; `status` is a valid out-pointer.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the forked child took or released the mutex"
+    );
+    drop(guard);
+}
+
+fn a_forked_child_is_not_the_owner() {
+    assert!(wait(&mut spawn(child("fork_while_owning"))).success());
 }

@@ -5,7 +5,7 @@
 //! Each sample starts its writers, lets them all open the slot (or connect), then gives them the
 //! go at once; the clock runs from the go until the reader has every message.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +19,7 @@ use rustix::net::{
     SocketFlags, SocketType,
 };
 
-use super::{await_signal, inherited, signal, spawn_child, Figure, Mechanism, Settings};
+use super::{inherited, spawn_child, Figure, Mechanism, Settings};
 
 /// The `mailslot` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -204,6 +204,23 @@ fn child(args: &[String]) -> io::Result<()> {
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("no {NAME} role {other:?}"),
+        )),
+    }
+}
+
+/// A one-byte "ready" from a writer to the parent.
+fn signal(mut to: impl Write) -> io::Result<()> {
+    to.write_all(b"!")
+}
+
+/// Waits for a writer's "ready"; the end of data before it means the writer failed.
+fn await_signal(mut from: impl Read) -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    match from.read(&mut byte)? {
+        1 => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "a mailslot benchmark writer ended early",
         )),
     }
 }

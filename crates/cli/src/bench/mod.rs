@@ -7,9 +7,13 @@
 
 mod anonymous_pipe;
 mod mailslot;
+mod mapping;
 mod plot;
+mod shm_pipe;
+mod stream;
+mod sync;
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::OwnedFd;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -176,7 +180,13 @@ pub struct Mechanism {
 }
 
 /// Every mechanism, in table order.
-pub const MECHANISMS: &[Mechanism] = &[anonymous_pipe::MECHANISM, mailslot::MECHANISM];
+pub const MECHANISMS: &[Mechanism] = &[
+    anonymous_pipe::MECHANISM,
+    shm_pipe::MECHANISM,
+    mailslot::MECHANISM,
+    mapping::MECHANISM,
+    sync::MECHANISM,
+];
 
 /// `pipework bench`.
 pub fn run(args: &BenchArgs) -> io::Result<()> {
@@ -263,12 +273,12 @@ fn memcpy_bandwidth() -> f64 {
 
 fn print_table(figures: &[Figure]) {
     println!(
-        "{:<16} {:<13} {:>12} {:>12}  {:<18} {:>8}",
+        "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>8}",
         "mechanism", "metric", "pipework", "baseline", "baseline is", "speedup"
     );
     for f in figures {
         println!(
-            "{:<16} {:<13} {:>12} {:>12}  {:<18} {:>7.3}x",
+            "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>7.3}x",
             f.mechanism,
             f.metric,
             format!("{:.3} {}", f.value, f.unit),
@@ -319,21 +329,4 @@ pub fn inherited(arg: Option<&String>) -> io::Result<OwnedFd> {
     // SAFETY: the parent handed this number to this child alone, and nothing in this process has
     // taken ownership of it before.
     unsafe { pipework::handle::take_inherited(raw) }
-}
-
-/// A one-byte signal between the bench parent and its child ("ready", "done").
-pub fn signal(mut to: impl Write) -> io::Result<()> {
-    to.write_all(b"!")
-}
-
-/// Waits for a one-byte signal; the end of data before it is an error (the child failed).
-pub fn await_signal(mut from: impl Read) -> io::Result<()> {
-    let mut byte = [0u8; 1];
-    match from.read(&mut byte)? {
-        1 => Ok(()),
-        _ => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the benchmark's child process ended early",
-        )),
-    }
 }

@@ -44,7 +44,11 @@
 //! `multiprocessing.shared_memory.SharedMemory(name=...)` attaches to it, and pipework opens
 //! Python's as `/name`. A mapping lives until its last handle and view are gone, in any order;
 //! after every holder died (even by `kill -9`) its name is reclaimed by the next create, open
-//! or [`list`], so the same name can be created afresh.
+//! or [`list`], so the same name can be created afresh. Only pipework processes count as holders
+//! (by a shared `flock` on the file): a Python process attached to a pipework mapping keeps its
+//! memory but not the name, and pipework never removes a segment another program created
+//! (only [`FileMapping::remove`] does). Named mappings are memory-backed; a file-backed mapping
+//! is shared by handing its handle (or the file itself) to the other process.
 //!
 //! # Safety of shared memory
 //! A view never lends out Rust references to its bytes, because another process may change them

@@ -46,7 +46,10 @@
 //! A mutex records its owner's thread id, process id and thread start time. A waiter that finds
 //! the mutex owned checks, while it waits (at growing intervals up to 100 ms), whether that thread
 //! still lives; if not, it takes the mutex with [`WaitStatus::Abandoned`]. (The kernel's robust
-//! futex lists would need the list that the C library already registers for each thread.)
+//! futex lists would need the list that the C library already registers for each thread.) The
+//! check reads `/proc`, so every process sharing a mutex must live in the same pid namespace
+//! (without `/proc`, no owner is ever declared dead). Each thread's identity is cached; a child
+//! made by `fork` finds its own again.
 //!
 //! [`wait_all`] is atomic across processes without any global lock: it sets a *guard* bit in each
 //! object's state word, in one order that every process shares (device, inode), checks that every

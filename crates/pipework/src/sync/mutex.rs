@@ -3,7 +3,7 @@
 use std::io::{self, ErrorKind};
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
 use super::namespace::Kind;
@@ -129,13 +129,12 @@ impl Mutex {
         if state != me.tid {
             return Err(self.not_owner());
         }
-        let depth = h.recursion.load(SeqCst);
+        let depth = h.recursion.load(Relaxed);
         if depth > 1 {
-            h.recursion.store(depth - 1, SeqCst);
+            h.recursion.store(depth - 1, Relaxed);
             return Ok(());
         }
-        h.recursion.store(0, SeqCst);
-        h.owner_tid.store(0, SeqCst);
+        h.recursion.store(0, Relaxed);
         self.object.update(|state| {
             if state != me.tid {
                 Err(self.not_owner())

@@ -20,8 +20,8 @@ use std::io::{self, ErrorKind};
 use std::os::fd::OwnedFd;
 
 use rustix::fs::{
-    fchmod, fgetxattr, flock, fsetxattr, fstat, linkat, openat, unlinkat, AtFlags, FlockOperation,
-    Mode, OFlags, XattrFlags, CWD,
+    fchmod, fgetxattr, flock, fsetxattr, fstat, linkat, openat, unlinkat, AtFlags, FileType,
+    FlockOperation, Mode, OFlags, XattrFlags, CWD,
 };
 use rustix::io::Errno;
 
@@ -228,11 +228,21 @@ fn open_existing(dir: &OwnedFd, name: &Name, write: bool) -> io::Result<Option<E
     let fd = match openat(
         dir,
         &name.file,
-        access | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        // NONBLOCK: a FIFO planted at the name must not hang the open.
+        access | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::empty(),
     ) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::LOOP) | Err(Errno::ISDIR) | Err(Errno::NXIO) => {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "{}: the name is held by something that is not an object",
+                    name.display
+                ),
+            ))
+        }
         Err(Errno::ACCESS) | Err(Errno::PERM) => {
             return Err(io::Error::new(
                 ErrorKind::PermissionDenied,
@@ -241,6 +251,15 @@ fn open_existing(dir: &OwnedFd, name: &Name, write: bool) -> io::Result<Option<E
         }
         Err(e) => return Err(e.into()),
     };
+    if !FileType::from_raw_mode(fstat(&fd)?.st_mode).is_file() {
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "{}: the name is held by something that is not an object",
+                name.display
+            ),
+        ));
+    }
     let (kind, owned) = kind_of(&fd).map_err(|e| with_name(e, name))?;
     if owned && is_unheld(&fd)? {
         // Every holder is gone (crashed, or closed while another process held the lock).

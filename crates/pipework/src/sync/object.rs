@@ -29,7 +29,8 @@ use std::fs;
 use std::io::{self, ErrorKind};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{fcntl_add_seals, fstat, ftruncate, memfd_create, MemfdFlags, SealFlags};
@@ -56,7 +57,8 @@ pub(crate) struct Header {
     param: AtomicU32,
     pub(crate) state: AtomicU32,
     pub(crate) waiters: AtomicU32,
-    /// Mutex: the owner's thread id, written after the owner's pid and start time.
+    /// Mutex: the last owner's thread id, written after its pid and start time (a record kept
+    /// after release: it is only believed while the state word names the same thread).
     pub(crate) owner_tid: AtomicU32,
     pub(crate) owner_pid: AtomicU32,
     pub(crate) owner_start: AtomicU64,
@@ -240,11 +242,14 @@ thread_local! {
     static ME: std::cell::Cell<Option<Me>> = const { std::cell::Cell::new(None) };
 }
 
-/// This thread's identity, found once per thread.
+/// This thread's identity, found once per thread (and again in a child made by `fork`).
+#[inline]
 pub(crate) fn me() -> Me {
     ME.with(|cell| match cell.get() {
         Some(me) => me,
         None => {
+            static FORGET_AFTER_FORK: std::sync::Once = std::sync::Once::new();
+            FORGET_AFTER_FORK.call_once(|| crate::sys::at_fork_in_child(forget_me));
             let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
             let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
             let start = start_time(pid, tid).unwrap_or(0);
@@ -253,6 +258,18 @@ pub(crate) fn me() -> Me {
             me
         }
     })
+}
+
+/// In a child just made by `fork`: its one thread is a new thread with its own id.
+extern "C" fn forget_me() {
+    // A plain write to a constant-initialised thread-local without destructor: allowed here.
+    let _ = ME.try_with(|cell| cell.set(None));
+}
+
+/// Whether `/proc` can tell which threads live; without it no owner is ever declared dead.
+fn proc_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| std::path::Path::new("/proc/self/stat").exists())
 }
 
 /// A thread's start time (clock ticks since boot), from `/proc/PID/task/TID/stat`.
@@ -269,6 +286,9 @@ fn start_time(pid: u32, tid: u32) -> Option<u64> {
 pub(crate) fn thread_is_dead(tid: u32, pid: u32, start: u64) -> bool {
     if tid == 0 || tid > VALUE {
         return true;
+    }
+    if !proc_available() {
+        return false;
     }
     if !std::path::Path::new(&format!("/proc/{tid}")).exists() {
         return true;
@@ -363,17 +383,28 @@ impl Object {
     }
 
     /// Bookkeeping after a take succeeded (the state word already changed).
+    ///
+    /// The owner record is a hint for other processes' liveness checks, written with plain
+    /// (release) stores: on the uncontended path it costs no locked instruction, and when this
+    /// thread took the mutex last time too, it is already right and is not written at all.
+    #[inline]
     pub(crate) fn after_take(&self, me: &Me, take: Take) {
         if let (Kind::Mutex, Take::Yes { recursive, .. }) = (self.kind, take) {
             let h = self.header();
             if recursive {
-                h.recursion
-                    .store(h.recursion.load(SeqCst).wrapping_add(1).max(1), SeqCst);
-            } else {
-                h.recursion.store(1, SeqCst);
-                h.owner_pid.store(me.pid, SeqCst);
-                h.owner_start.store(me.start, SeqCst);
-                h.owner_tid.store(me.tid, SeqCst);
+                let depth = h.recursion.load(Relaxed).wrapping_add(1).max(1);
+                h.recursion.store(depth, Relaxed);
+                return;
+            }
+            h.recursion.store(1, Relaxed);
+            if h.owner_tid.load(Relaxed) != me.tid
+                || h.owner_pid.load(Relaxed) != me.pid
+                || h.owner_start.load(Relaxed) != me.start
+            {
+                h.owner_tid.store(0, Release);
+                h.owner_pid.store(me.pid, Release);
+                h.owner_start.store(me.start, Release);
+                h.owner_tid.store(me.tid, Release);
             }
         }
     }

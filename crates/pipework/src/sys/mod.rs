@@ -76,3 +76,11 @@ pub(crate) fn register_async<T: std::os::fd::AsRawFd>(
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(inner, interest) }
         .map_err(io::Error::from)
 }
+
+/// Runs `handler` in the child after every `fork` of this process (`pthread_atfork`), so state
+/// cached per thread (such as a thread id) can be forgotten there.
+pub(crate) fn at_fork_in_child(handler: unsafe extern "C" fn()) {
+    // SAFETY: registers a handler with no prepare or parent part; `handler` is a plain function
+    // that lives for the whole program.
+    unsafe { libc::pthread_atfork(None, None, Some(handler)) };
+}

@@ -200,3 +200,14 @@ pub fn become_nobody() {
         assert_eq!(libc::setuid(65534), 0, "setuid");
     }
 }
+
+/// Waits for a child started with a piped stdout and returns what it printed; fails if it failed.
+pub fn output_of(mut child: Child) -> String {
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut text = String::new();
+    out.read_to_string(&mut text)
+        .expect("read the child's output");
+    let status = wait(&mut child);
+    assert!(status.success(), "child failed: {status}, printed {text:?}");
+    text
+}
