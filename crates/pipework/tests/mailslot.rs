@@ -49,6 +49,10 @@ fn main() {
                 backlog_of_100000_messages_is_kept,
             ),
             (
+                "a_backlog_larger_than_one_read_chunk",
+                a_backlog_larger_than_one_read_chunk,
+            ),
+            (
                 "many_writers_in_many_processes",
                 many_writers_in_many_processes,
             ),
@@ -432,6 +436,23 @@ fn backlog_of_100000_messages_is_kept() {
         assert_eq!(check_numbered(&buf[..n], 100), (7, expect));
     }
     assert_eq!(slot.info().unwrap().message_count, 0);
+}
+
+/// 19 MB of unread 60,000-byte messages: more than the server takes from its spool at once.
+fn a_backlog_larger_than_one_read_chunk() {
+    let name = unique("bulk");
+    let mut slot = server(&name);
+    let count = 320u32;
+    let mut c = child("flood");
+    c.arg(&name).arg(count.to_string()).arg("60000").arg("3");
+    let (code, out) = run(c);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(slot.info().unwrap().message_count, count as usize);
+    let mut buf = vec![0u8; 60_000];
+    for expect in 0..count {
+        let n = slot.read(&mut buf).unwrap();
+        assert_eq!(check_numbered(&buf[..n], 60_000), (3, expect));
+    }
 }
 
 fn many_writers_in_many_processes() {

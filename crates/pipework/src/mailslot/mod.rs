@@ -218,6 +218,8 @@ pub struct Mailslot {
 /// Messages up to this size travel as one datagram on the slot's socket while its queue has
 /// room; larger ones, and any that find the queue full, go through the spool.
 const DIRECT_MAX: usize = 2048;
+/// The most a server reads from its spool in one go (unless one record is larger).
+const DRAIN_CHUNK: u64 = 16 << 20;
 /// After finding the server's socket full, a client spools this many messages before it tries
 /// the socket again.
 const SPOOL_STREAK: u32 = 32;
@@ -460,20 +462,30 @@ impl Mailslot {
                 Err(_) => break, // empty (or an error that the next poll reports again)
             }
         }
-        let spooled = if end > self.read_pos {
-            let bytes = self.spool.read_committed(self.read_pos, end)?;
-            self.read_pos = end;
-            bytes
-        } else {
+        let mut chunks = Vec::new();
+        while self.read_pos < end {
+            let before = self.read_pos;
+            chunks.push(self.read_spool(end)?);
+            if self.read_pos == before {
+                break;
+            }
+        }
+        let spooled = if chunks.len() <= 1 {
+            chunks.pop().unwrap_or_default()
+        } else if direct.is_empty() {
+            for chunk in chunks {
+                self.queue.push_batch(chunk, self.max_size);
+            }
             Vec::new()
+        } else {
+            chunks.concat()
         };
         match (direct.is_empty(), spooled.is_empty()) {
             (true, _) => self.queue.push_batch(spooled, self.max_size),
             (false, true) => self.queue.push_batch(direct, self.max_size),
-            (false, false) => self.queue.push_batch(
-                merge_by_sequence(&spooled, &direct, self.max_size),
-                self.max_size,
-            ),
+            (false, false) => self
+                .queue
+                .push_batch(merge_by_sequence(&spooled, &direct), self.max_size),
         }
         if self.read_pos > spool::REWIND_ABOVE {
             let guard = self.spool.lock_append()?;
@@ -483,6 +495,45 @@ impl Mailslot {
         }
         self.drain_network();
         Ok(())
+    }
+
+    /// Reads the committed records from where this server stopped up to `end`, at most
+    /// [`DRAIN_CHUNK`] bytes (or one whole record, if larger) per call, so that neither a long
+    /// backlog nor a corrupt end offset makes one huge allocation. Leaves a record that the
+    /// chunk cuts for the next call; skips a malformed tail.
+    fn read_spool(&mut self, end: u64) -> io::Result<Vec<u8>> {
+        if end <= self.read_pos {
+            return Ok(Vec::new());
+        }
+        let mut to = end;
+        if end - self.read_pos > DRAIN_CHUNK {
+            // A long way to go: believe the end offset only as far as the file reaches.
+            let real_end = end.min(self.spool.file_len()?);
+            if real_end <= self.read_pos {
+                self.read_pos = end;
+                return Ok(Vec::new());
+            }
+            let head = self
+                .spool
+                .read_committed(self.read_pos, self.read_pos + RECORD_HEADER as u64)?;
+            let first = record_len(&head).map_or(0, |len| (RECORD_HEADER + len) as u64);
+            to = real_end.min(self.read_pos + DRAIN_CHUNK.max(first));
+        }
+        let mut bytes = self.spool.read_committed(self.read_pos, to)?;
+        let mut whole = 0;
+        while let Some(size) = record_size(&bytes[whole..]) {
+            whole += size;
+        }
+        if to < end && whole > 0 {
+            // The chunk cut a record (or the file ends early): read on from the cut next time.
+            bytes.truncate(whole);
+            self.read_pos += whole as u64;
+        } else {
+            // Read to the end (a tail that is not a whole record is skipped), or nothing whole
+            // where a record should be: the file was cut short, and what is missing is gone.
+            self.read_pos = end;
+        }
+        Ok(bytes)
     }
 
     /// Appends the datagram of `full` bytes in `recv_buf` to `records` as a record, if it is a
@@ -634,13 +685,13 @@ impl Mailslot {
     }
 }
 
-/// Merges checked-or-not records `[len][seq][message]` of two runs into one run ordered by
-/// sequence number (stable: equal numbers keep their order). Malformed tails are left out.
-fn merge_by_sequence(first: &[u8], second: &[u8], max: usize) -> Vec<u8> {
+/// Merges the whole records `[len][seq][message]` of two runs into one run ordered by sequence
+/// number (stable: equal numbers keep their order). Malformed tails are left out.
+fn merge_by_sequence(first: &[u8], second: &[u8]) -> Vec<u8> {
     let mut records: Vec<(u64, &[u8])> = Vec::new();
     for run in [first, second] {
         let mut pos = 0;
-        while let Some(size) = record_size(&run[pos..], max) {
+        while let Some(size) = record_size(&run[pos..]) {
             let record = &run[pos..pos + size];
             let seq = u64::from_le_bytes(record[4..12].try_into().expect("8 bytes"));
             records.push((seq, record));
@@ -655,15 +706,17 @@ fn merge_by_sequence(first: &[u8], second: &[u8], max: usize) -> Vec<u8> {
     merged
 }
 
-/// The size of the whole record at the start of `bytes`, if it is one: its length fits in
-/// `bytes` and is at most `max` (when not 0).
-fn record_size(bytes: &[u8], max: usize) -> Option<usize> {
-    let header = bytes.get(..RECORD_HEADER)?;
-    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-    if bytes.len() - RECORD_HEADER < len || (max != 0 && len > max) {
-        return None;
-    }
-    Some(RECORD_HEADER + len)
+/// The message length a record header at the start of `bytes` states.
+fn record_len(bytes: &[u8]) -> Option<usize> {
+    let len = bytes.get(..4)?;
+    Some(u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize)
+}
+
+/// The size of the whole record at the start of `bytes`, if one is there whole.
+fn record_size(bytes: &[u8]) -> Option<usize> {
+    let len = record_len(bytes)?;
+    let size = RECORD_HEADER.checked_add(len)?;
+    (bytes.len() >= size).then_some(size)
 }
 
 impl Drop for Mailslot {
@@ -748,16 +801,33 @@ struct Batch {
 }
 
 impl Queue {
-    /// Checks `bytes` record by record and queues the whole records; a record whose length does
-    /// not fit or exceeds `max` (when not 0) ends the batch.
+    /// Checks `bytes` record by record and queues the whole records: a record longer than `max`
+    /// (when not 0) is dropped, and a tail that is not a whole record is left out.
     fn push_batch(&mut self, mut bytes: Vec<u8>, max: usize) {
         let mut pos = 0;
         let mut count = 0;
-        while let Some(size) = record_size(&bytes[pos..], max) {
+        let mut oversized = false;
+        while let Some(size) = record_size(&bytes[pos..]) {
+            if max != 0 && size - RECORD_HEADER > max {
+                oversized = true;
+            } else {
+                count += 1;
+            }
             pos += size;
-            count += 1;
         }
         bytes.truncate(pos);
+        if oversized {
+            // Only a writer that ignored the slot's maximum sends these: drop them, keep the rest.
+            let mut kept = Vec::with_capacity(bytes.len());
+            let mut at = 0;
+            while let Some(size) = record_size(&bytes[at..]) {
+                if size - RECORD_HEADER <= max {
+                    kept.extend_from_slice(&bytes[at..at + size]);
+                }
+                at += size;
+            }
+            bytes = kept;
+        }
         if count > 0 {
             self.batches.push_back(Batch { bytes, pos: 0 });
             self.count += count;

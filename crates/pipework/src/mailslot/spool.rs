@@ -286,6 +286,11 @@ impl Spool {
         Ok(bytes)
     }
 
+    /// The spool file's size.
+    pub(crate) fn file_len(&self) -> io::Result<u64> {
+        Ok(fstat(&self.fd)?.st_size as u64)
+    }
+
     /// Where the committed records end.
     pub(crate) fn committed_end(&self) -> io::Result<u64> {
         let end = self.word(OFF_END).load(Ordering::Acquire);
