@@ -52,7 +52,7 @@
 //!
 //! # Cargo features
 //!
-//! * `tokio`: async front-ends ([`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`]).
+//! * `tokio`: async front-ends ([`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`], `mailslot::AsyncMailslot`).
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 

@@ -61,6 +61,8 @@ fn main() {
                 order_holds_while_the_socket_overflows,
             ),
             ("threads_sharing_one_client", threads_sharing_one_client),
+            #[cfg(feature = "tokio")]
+            ("async_reads", async_reads),
             ("list_shows_slots_and_counts", list_shows_slots_and_counts),
             (
                 "write_after_the_server_closed_fails",
@@ -553,6 +555,50 @@ fn threads_sharing_one_client() {
         next[id as usize] += 1;
     }
     assert_eq!(slot.info().unwrap().message_count, 0);
+}
+
+#[cfg(feature = "tokio")]
+fn async_reads() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let here = unique("async-ping");
+        let there = unique("async-pong");
+        let mut slot = server(&here).into_async().unwrap();
+        // An echo child in another process: each await below sleeps until its reply lands.
+        let rounds = 200;
+        let mut c = child("echo");
+        c.arg(&there).arg(&here).arg(rounds.to_string());
+        let mut echo = start_ready(c);
+        let out = MailslotClient::open(&there).unwrap();
+        for i in 0..rounds {
+            let m = format!("async round {i}");
+            out.send(m.as_bytes()).unwrap();
+            assert_eq!(slot.read_message().await.unwrap(), m.as_bytes());
+        }
+        drop(echo.stdin.take());
+        assert!(wait(&mut echo).success());
+        // The echo's slot went with it.
+        assert_eq!(out.send(b"x").unwrap_err().kind(), ErrorKind::NotFound);
+        // Buffer too small keeps the message, as in the blocking read.
+        MailslotClient::open(&here).unwrap().send(&[]).unwrap();
+        assert_eq!(run(sender(&here, &["0123456789"])).0, 0);
+        assert_eq!(slot.read(&mut []).await.unwrap(), 0);
+        let e = slot.read(&mut [0u8; 4]).await.unwrap_err();
+        assert_eq!(mailslot::required_size(&e), Some(10));
+        assert_eq!(slot.info().unwrap().message_count, 1);
+        assert_eq!(slot.read_message().await.unwrap(), b"0123456789");
+        slot.set_read_timeout(Some(Duration::from_millis(20)));
+        let e = slot.read_message().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TimedOut);
+        slot.set_read_timeout(Some(Duration::ZERO));
+        assert_eq!(
+            slot.read_message().await.unwrap_err().kind(),
+            ErrorKind::TimedOut
+        );
+    });
 }
 
 fn list_shows_slots_and_counts() {

@@ -39,6 +39,7 @@
 //! | `CreateFile(\\.\mailslot\x, GENERIC_WRITE, FILE_SHARE_READ, ...)` | [`MailslotClient::open`] |
 //! | `CreateFile(\\host\mailslot\x)`, `\\*\...`, `\\domain\...` | [`MailslotClient::open`], [`MailslotClient::open_with`] + [`NetworkConfig`] |
 //! | a server reachable from other computers | [`Mailslot::listen`] (opt-in) |
+//! | `ReadFile` with `FILE_FLAG_OVERLAPPED` | `AsyncMailslot` (feature `tokio`): `Mailslot::into_async` |
 //! | `WriteFile(client, ...)` | [`MailslotClient::send`], or [`Write`] |
 //! | `CloseHandle` | `drop` |
 //! | `ERROR_ALREADY_EXISTS` / `ERROR_FILE_NOT_FOUND` | [`ErrorKind::AlreadyExists`] / [`ErrorKind::NotFound`] |
@@ -115,10 +116,14 @@
 //! slots of one host share the port; a datagram sent to the host for another of them is handed
 //! over to it.
 
+#[cfg(feature = "tokio")]
+mod async_io;
 mod name;
 mod net;
 mod spool;
 
+#[cfg(feature = "tokio")]
+pub use self::async_io::AsyncMailslot;
 pub use self::net::{
     NetworkConfig, DEFAULT_DOMAIN, DEFAULT_GROUP, DEFAULT_PORT, MAX_BROADCAST_MESSAGE,
 };
@@ -606,15 +611,17 @@ impl Mailslot {
         }
     }
 
-    fn wait_for_message(&mut self) -> io::Result<()> {
-        let deadline = self.read_timeout.map(|t| Instant::now() + t);
+    /// Takes in everything waiting; `true` once a message is queued, `false` when nothing is
+    /// there and the spool is rewound, so that the caller may sleep until the slot's socket (or
+    /// network socket) turns readable: every writer sends to the socket after its message is in.
+    fn ready_or_idle(&mut self) -> io::Result<bool> {
         loop {
             if self.queue.count > 0 {
-                return Ok(());
+                return Ok(true);
             }
             self.drain()?;
             if self.queue.count > 0 {
-                return Ok(());
+                return Ok(true);
             }
             // Everything is read: start the spool again from empty, unless a writer has just
             // committed more (then read that first).
@@ -625,17 +632,31 @@ impl Mailslot {
                 }
                 self.read_pos = spool::DATA;
             }
+            return Ok(false);
+        }
+    }
+
+    fn timed_out(&self) -> io::Error {
+        io::Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "mailslot {}: no message within the read timeout",
+                self.display
+            ),
+        )
+    }
+
+    fn wait_for_message(&mut self) -> io::Result<()> {
+        let deadline = self.read_timeout.map(|t| Instant::now() + t);
+        loop {
+            if self.ready_or_idle()? {
+                return Ok(());
+            }
             let left = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(io::Error::new(
-                            ErrorKind::TimedOut,
-                            format!(
-                                "mailslot {}: no message within the read timeout",
-                                self.display
-                            ),
-                        ));
+                        return Err(self.timed_out());
                     }
                     Some(left)
                 }
