@@ -27,6 +27,10 @@ fn main() {
                 killed_server_leaves_nothing_in_the_way,
             ),
             (
+                "a_killed_server_leaves_no_files",
+                a_killed_server_leaves_no_files,
+            ),
+            (
                 "reads_return_whole_messages_in_order",
                 reads_return_whole_messages_in_order,
             ),
@@ -315,6 +319,45 @@ fn killed_server_leaves_nothing_in_the_way() {
     assert_eq!(slot.info().unwrap().message_count, 0);
     assert_eq!(run(sender(&name, &["after"])).0, 0);
     assert_eq!(slot.read_message().unwrap(), b"after");
+}
+
+/// Spools, sockets and unread messages of a server killed outright are removed by the next
+/// server created (or `list`) in that directory.
+fn a_killed_server_leaves_no_files() {
+    let dir = std::env::temp_dir().join(format!("pipework-ms-gc-{}", std::process::id()));
+    let files = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("mailslot"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let in_dir = |mut c: Command| {
+        c.env("PIPEWORK_RUNTIME_DIR", &dir);
+        c
+    };
+    let mut victim = child("create");
+    victim.arg(r"\\.\mailslot\gc\victim");
+    let mut victim = start_ready(in_dir(victim));
+    let (code, out) = run(in_dir(sender(
+        r"\\.\mailslot\gc\victim",
+        &["unread", "unread"],
+    )));
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(files().len(), 2, "a spool and a socket: {:?}", files());
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    assert_eq!(files().len(), 2, "kill -9 ran no destructor: {:?}", files());
+    let mut next = child("create");
+    next.arg(r"\\.\mailslot\gc\another");
+    let mut next = start_ready(in_dir(next));
+    let left = files();
+    assert_eq!(left.len(), 2, "only the new server's files: {left:?}");
+    drop(next.stdin.take());
+    assert!(wait(&mut next).success());
+    assert!(files().is_empty(), "{:?}", files());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn reads_return_whole_messages_in_order() {

@@ -54,7 +54,8 @@
 //!   fails with [`ErrorKind::NotFound`].
 //! * The slot lives as long as its [`Mailslot`]: dropping it removes the name and discards unread
 //!   messages. A server killed outright (`kill -9`) leaves nothing that blocks a new server of the
-//!   same name: the name is held by a lock the kernel releases with the process.
+//!   same name (the name is held by a lock the kernel releases with the process), and what it
+//!   left on disk is removed by the next server created or the next [`list`].
 //! * A read returns exactly one whole message, oldest first; 0-byte messages exist. A buffer too
 //!   small is an error ([`required_size`] tells the message's size) and the message stays queued.
 //!   An empty slot with read timeout zero, or once the timeout expires, gives
@@ -91,8 +92,9 @@
 //!   them, each once and whole, whichever way each one took.
 //! * **Lifetime.** The server holds a lock on another byte of the spool for its whole life: the
 //!   name is taken while that lock is held, and a spool without it is stale (its server died)
-//!   and is replaced by the next server of that name. A direct write to a dead server's socket
-//!   fails, so a writer learns at once that a crashed server is gone.
+//!   and is replaced by the next server of that name; the next server of *any* name (or
+//!   [`list`]) removes it with its socket and unread messages. A write to a dead server's socket
+//!   fails, so a writer learns at its next message that a crashed server is gone.
 //! * **Distrust.** Records and datagrams are checked when taken in: a length that does not fit,
 //!   or exceeds the slot's maximum, is dropped instead of trusted.
 //!
@@ -309,7 +311,9 @@ impl Mailslot {
                     if !crate::sys::lock::try_lock_byte(existing.fd.as_fd(), spool::ALIVE_BYTE)? {
                         return Err(taken());
                     }
-                    // Its server is gone: unless someone replaced it meanwhile, remove it.
+                    // Its server is gone. Wait out a collector removing it right now, then,
+                    // unless someone replaced it meanwhile, remove it.
+                    crate::sys::lock::lock_byte(existing.fd.as_fd(), spool::GC_BYTE)?;
                     if spool::still_at(&existing.fd, &path)? {
                         if let Ok(header) = existing.header() {
                             let _ = std::fs::remove_file(spool::socket_path(&path, header.token));
@@ -349,6 +353,8 @@ impl Mailslot {
                 rustix::fs::RenameFlags::NOREPLACE,
             ) {
                 Ok(()) => {
+                    // What servers killed outright left here goes now.
+                    spool::collect_stale(&dir, Some(&path));
                     return Ok(Mailslot {
                         display,
                         spool,
@@ -362,7 +368,7 @@ impl Mailslot {
                         network: None,
                         read_pos: spool::DATA,
                         recv_buf: vec![0u8; DIRECT_HEADER + DIRECT_MAX + 1].into_boxed_slice(),
-                    })
+                    });
                 }
                 Err(Errno::EXIST) => {
                     // Another server published the name first; the next round tells if it lives.
@@ -1147,6 +1153,7 @@ impl Write for &MailslotClient {
 /// This user's living mailslots with their queued message counts, by name.
 pub fn list() -> io::Result<Vec<MailslotEntry>> {
     let dir = spool::directory()?;
+    spool::collect_stale(&dir, None);
     let mut entries = Vec::new();
     for path in spool::spool_files(&dir)? {
         let Ok(spool) = Spool::open(&path) else {

@@ -5,7 +5,9 @@
 //! when the holder dies):
 //! * byte [`ALIVE_BYTE`]: held by the server for its whole life. A spool without it is stale.
 //! * byte [`APPEND_BYTE`]: the append lock, held by a writer while it adds a record and by the
-//!   server while it takes every record out.
+//!   server while it rewinds the spool.
+//! * byte [`GC_BYTE`]: held while a stale spool is removed ([`collect_stale`]) or taken over by
+//!   a new server of its name, so that neither removes what the other just put in place.
 //!
 //! A writer appends its record past the committed end and only then moves the end, so a writer
 //! that dies mid-append leaves nothing the server can see (the next writer overwrites it).
@@ -17,7 +19,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -35,6 +37,8 @@ pub(crate) const DATA: u64 = 4096;
 pub(crate) const ALIVE_BYTE: u64 = 0;
 /// Locked while a record is appended or the records are taken out.
 pub(crate) const APPEND_BYTE: u64 = 1;
+/// Locked while a stale spool is removed, by the collector or by a server taking the name over.
+pub(crate) const GC_BYTE: u64 = 2;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT2");
 const OFF_MAGIC: usize = 0;
@@ -434,4 +438,69 @@ pub(crate) fn spool_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Files of dead creators (or a spool published just now) are left alone this long.
+const DEBRIS_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Removes what servers killed outright left in `dir`: spools whose server is gone (with their
+/// unread messages and sockets), and, after a minute, sockets without a living spool and files of
+/// creators that died mid-way. `keep` is never touched. Errors only skip an entry.
+pub(crate) fn collect_stale(dir: &Path, keep: Option<&Path>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if Some(path.as_path()) == keep {
+            continue;
+        }
+        let name = entry.file_name().into_vec();
+        if name.len() == 32 && name.iter().all(u8::is_ascii_hexdigit) {
+            let _ = collect_spool(&path);
+        } else if name.len() > 33 && name[..32].iter().all(u8::is_ascii_hexdigit) {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > DEBRIS_AGE);
+            if old && !belongs_to_living_spool(dir, &name) {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+fn collect_spool(path: &Path) -> io::Result<()> {
+    let spool = Spool::open(path)?;
+    if !lock::try_lock_byte(spool.fd.as_fd(), GC_BYTE)? || spool.is_alive()? {
+        return Ok(());
+    }
+    if still_at(&spool.fd, path)? {
+        if let Ok(header) = spool.header() {
+            let _ = fs::remove_file(socket_path(path, header.token));
+        }
+        fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
+/// Whether `name` (`<hash>.<token>.sock` or `<hash>.<token>.new`) belongs to a spool whose
+/// server lives: the socket of that server, or a spool being created.
+fn belongs_to_living_spool(dir: &Path, name: &[u8]) -> bool {
+    let hash = String::from_utf8_lossy(&name[..32]).into_owned();
+    if name.ends_with(b".new") {
+        return Spool::open(&dir.join(std::ffi::OsStr::from_bytes(name)))
+            .and_then(|s| s.is_alive())
+            .unwrap_or(false);
+    }
+    let Ok(spool) = Spool::open(&dir.join(&hash)) else {
+        return false;
+    };
+    let Ok(header) = spool.header() else {
+        return false;
+    };
+    let own = format!("{hash}.{:016x}.sock", header.token);
+    own.as_bytes() == name && spool.is_alive().unwrap_or(false)
 }
