@@ -77,14 +77,16 @@
 //! * **The spool** (a file): a message that finds the socket full, or is larger, is appended
 //!   to it. A writer takes the spool's append lock (an open-file-description lock on one byte,
 //!   held for one `pwrite`), writes `[length][sequence][message]` after the committed end, moves
-//!   the committed end in the shared header page, and sends an empty datagram to wake the
-//!   server (a full queue means it has datagrams to wake it already). Committing after writing
+//!   the committed end in the shared header page, and, if the server has announced that it
+//!   sleeps, sends it an empty datagram (the announcement and the end are read and written
+//!   sequentially consistent on both sides, so no wakeup is lost). Committing after writing
 //!   means a writer killed mid-append leaves nothing visible. The spool grows as far as memory
 //!   lets it: 100,000 unread 100-byte messages are 11 MB of tmpfs. A writer waits only for
 //!   another writer's append or the server's rewind, never for the server to read.
 //! * **The server drains both in its own calls** (read, info): no thread runs behind the
 //!   caller's back. Committed records never change, so it reads them without the lock; it takes
-//!   the lock only to rewind the spool to empty once it has read everything.
+//!   the lock only to rewind the spool to empty once it has read everything. Servers read 16 MiB
+//!   of spool at a time at most, and believe the end offset only as far as the file reaches.
 //! * **Order.** Every message carries a sequence number from a counter in the header. A writer
 //!   that spooled a record sends nothing directly until the server has rewound the spool past it,
 //!   and the server notes the spool's end, empties the socket, reads the spool up to the noted
@@ -94,7 +96,8 @@
 //!   name is taken while that lock is held, and a spool without it is stale (its server died)
 //!   and is replaced by the next server of that name; the next server of *any* name (or
 //!   [`list`]) removes it with its socket and unread messages. A write to a dead server's socket
-//!   fails, so a writer learns at its next message that a crashed server is gone.
+//!   fails, so a writer that sends directly learns at its next message that a crashed server is
+//!   gone (one that is spooling learns when it next tries the socket).
 //! * **Distrust.** Records and datagrams are checked when taken in: a length that does not fit,
 //!   or exceeds the slot's maximum, is dropped instead of trusted.
 //!
@@ -146,7 +149,7 @@ use rustix::net::{
 };
 
 use self::name::{Server, SlotName};
-use self::spool::{Spool, FLAG_CLOSED, FLAG_NETWORK, RECORD_HEADER};
+use self::spool::{Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING, RECORD_HEADER};
 
 /// The largest message any slot takes, whatever its maximum: lengths are 32-bit on the spool.
 pub const MAX_MESSAGE_SIZE: usize = u32::MAX as usize;
@@ -621,6 +624,9 @@ impl Mailslot {
     /// there and the spool is rewound, so that the caller may sleep until the slot's socket (or
     /// network socket) turns readable: every writer sends to the socket after its message is in.
     fn ready_or_idle(&mut self) -> io::Result<bool> {
+        self.spool
+            .flags()
+            .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
         loop {
             if self.queue.count > 0 {
                 return Ok(true);
@@ -637,6 +643,17 @@ impl Mailslot {
                     continue;
                 }
                 self.read_pos = spool::DATA;
+            }
+            // Announce the sleep, then look once more: a writer that spools a record after
+            // this sees the flag and wakes the server; one that spooled before is seen here.
+            // (Sequentially consistent on both sides: one of the two must see the other.)
+            self.spool.flags().fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if self.spool.committed_end()? != self.read_pos {
+                self.spool
+                    .flags()
+                    .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
+                continue;
             }
             return Ok(false);
         }
@@ -1111,7 +1128,12 @@ impl MailslotClient {
         if flags & FLAG_CLOSED != 0 {
             return Err(self.gone());
         }
-        // Wake the server. A full queue means it has datagrams to wake it already.
+        // Wake the server if it sleeps (see `Mailslot::ready_or_idle`). A full queue means it has
+        // datagrams to wake it already.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if spool.flags().load(Ordering::SeqCst) & FLAG_SLEEPING == 0 {
+            return Ok(());
+        }
         match send(wakeup, &[], SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
             Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => Err(self.gone()),
             _ => Ok(()),

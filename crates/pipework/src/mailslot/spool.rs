@@ -60,6 +60,9 @@ pub(crate) const RECORD_HEADER: usize = 12;
 pub(crate) const FLAG_CLOSED: u64 = 1;
 /// Flag: the server takes messages from the network (others on its port forward to it).
 pub(crate) const FLAG_NETWORK: u64 = 4;
+/// Flag: the server is about to sleep, or sleeps, until its socket turns readable; a writer
+/// that spooled a record must then wake it.
+pub(crate) const FLAG_SLEEPING: u64 = 8;
 
 /// A spool larger than this may not grow: a corrupt end offset is rejected, not followed.
 const MAX_END: u64 = 1 << 40;
