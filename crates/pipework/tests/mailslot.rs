@@ -107,6 +107,15 @@ fn main() {
     )
 }
 
+/// Removes a test's directory when the test ends, passed or failed.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A name no other test (or test run) uses.
 fn unique(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -325,6 +334,7 @@ fn killed_server_leaves_nothing_in_the_way() {
 /// server created (or `list`) in that directory.
 fn a_killed_server_leaves_no_files() {
     let dir = std::env::temp_dir().join(format!("pipework-ms-gc-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(dir.clone());
     let files = || -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir.join("mailslot"))
             .unwrap()
@@ -357,7 +367,6 @@ fn a_killed_server_leaves_no_files() {
     drop(next.stdin.take());
     assert!(wait(&mut next).success());
     assert!(files().is_empty(), "{:?}", files());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn reads_return_whole_messages_in_order() {
@@ -677,6 +686,7 @@ fn squatted_directory_is_refused() {
     let base = std::env::temp_dir().join(format!("pipework-squat-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir(&base).unwrap();
+    let _cleanup = RemoveOnDrop(base.clone());
     let name = unique("squat");
     // A directory anyone may write.
     let open_dir = base.join("open");
@@ -708,7 +718,6 @@ fn squatted_directory_is_refused() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700);
-    std::fs::remove_dir_all(&base).unwrap();
 }
 
 fn long_names_work() {
@@ -1169,6 +1178,7 @@ fn line_from(out: &mut std::process::ChildStdout) -> String {
 fn example_server_and_client() {
     // A private directory: the sample's fixed name cannot meet anyone else's.
     let dir = std::env::temp_dir().join(format!("pipework-ms-example-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(dir.clone());
     let mut server = example("mailslot_server");
     server
         .arg("3")
@@ -1187,7 +1197,6 @@ fn example_server_and_client() {
     assert!(rest.contains("Message one for mailslot."), "{rest}");
     assert!(rest.contains("Message three for mailslot."), "{rest}");
     assert_eq!(rest.lines().count(), 3, "{rest}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn example_announcer() {
