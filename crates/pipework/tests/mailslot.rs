@@ -323,6 +323,9 @@ fn killed_server_leaves_nothing_in_the_way() {
     // A client that had the slot open learns at its next write that the server is gone.
     let e = opened_before.send(b"to nobody").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    // Also with a message too large for the socket, which would go to the spool.
+    let e = opened_before.send(&[b'L'; 10_000]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert_eq!(run(sender(&name, &["x"])).0, code_of(ErrorKind::NotFound));
     let mut slot = server(&name);
     assert_eq!(slot.info().unwrap().message_count, 0);

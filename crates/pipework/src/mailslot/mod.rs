@@ -96,8 +96,8 @@
 //!   name is taken while that lock is held, and a spool without it is stale (its server died)
 //!   and is replaced by the next server of that name; the next server of *any* name (or
 //!   [`list`]) removes it with its socket and unread messages. A write to a dead server's socket
-//!   fails, so a writer that sends directly learns at its next message that a crashed server is
-//!   gone (one that is spooling learns when it next tries the socket).
+//!   fails, so a writer learns at its next direct message that a crashed server is gone (a
+//!   spooling writer checks the server's lock at every large message and every 32nd).
 //! * **Distrust.** Records and datagrams are checked when taken in: a length that does not fit,
 //!   or exceeds the slot's maximum, is dropped instead of trusted.
 //!
@@ -233,6 +233,15 @@ const DRAIN_CHUNK: u64 = 16 << 20;
 /// After finding the server's socket full, a client spools this many messages before it tries
 /// the socket again.
 const SPOOL_STREAK: u32 = 32;
+/// A spooling client checks that the server lives every this many messages.
+const LIVENESS_EVERY: u32 = 32;
+/// A client's state for choosing between the socket and the spool.
+#[derive(Clone, Copy)]
+struct Ways<'a> {
+    spool_streak: &'a std::sync::atomic::AtomicU32,
+    spooled_at: &'a AtomicU64,
+    spooled: &'a std::sync::atomic::AtomicU32,
+}
 /// A direct datagram: `[sequence: u64 LE][message]`.
 const DIRECT_HEADER: usize = 8;
 
@@ -933,6 +942,10 @@ enum Target {
         /// never). Until the count moves past it, the server has not read that record, and
         /// this client sends nothing directly, which could overtake it.
         spooled_at: AtomicU64,
+        /// Messages this client spooled: every [`LIVENESS_EVERY`]th, and every large one, first
+        /// checks that the server still lives (a spooled message reaches no socket that could
+        /// tell).
+        spooled: std::sync::atomic::AtomicU32,
     },
     /// Another computer, or every slot of the name in a domain: UDP datagrams.
     Remote {
@@ -1032,6 +1045,7 @@ impl MailslotClient {
                 appending: std::sync::Mutex::new(()),
                 spool_streak: std::sync::atomic::AtomicU32::new(0),
                 spooled_at: AtomicU64::new(u64::MAX),
+                spooled: std::sync::atomic::AtomicU32::new(0),
             },
         })
     }
@@ -1055,11 +1069,17 @@ impl MailslotClient {
                 appending,
                 spool_streak,
                 spooled_at,
+                spooled,
             } => {
                 // A thread that panicked while holding it left nothing half-done that matters:
                 // uncommitted bytes are overwritten by the next append.
                 let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
-                self.send_local(spool, wakeup, spool_streak, spooled_at, message)
+                let ways = Ways {
+                    spool_streak,
+                    spooled_at,
+                    spooled,
+                };
+                self.send_local(spool, wakeup, &ways, message)
             }
             Target::Remote { sender, header } => {
                 net::check_size(&self.display, &sender.kind, message.len(), header.len())?;
@@ -1076,10 +1096,14 @@ impl MailslotClient {
         &self,
         spool: &Spool,
         wakeup: &OwnedFd,
-        spool_streak: &std::sync::atomic::AtomicU32,
-        spooled_at: &AtomicU64,
+        ways: &Ways<'_>,
         message: &[u8],
     ) -> io::Result<()> {
+        let Ways {
+            spool_streak,
+            spooled_at,
+            spooled,
+        } = *ways;
         let limit = if self.max_size == 0 {
             MAX_MESSAGE_SIZE
         } else {
@@ -1118,6 +1142,10 @@ impl MailslotClient {
                 // Full (or short of memory): the spool keeps it instead, and the next few.
                 Err(_) => spool_streak.store(SPOOL_STREAK, Ordering::Relaxed),
             }
+        }
+        let n = spooled.fetch_add(1, Ordering::Relaxed);
+        if (message.len() > DIRECT_MAX || n % LIVENESS_EVERY == 0) && !spool.is_alive()? {
+            return Err(self.gone());
         }
         let flags = {
             let guard = spool.lock_append()?;
