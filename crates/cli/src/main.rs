@@ -1,6 +1,8 @@
 //! `pipework`: benchmarks, servers and clients for every pipework mechanism.
 
 mod bench;
+mod list;
+mod mailslot;
 mod mapping;
 
 use std::process::ExitCode;
@@ -21,6 +23,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Named file mappings: create, open, read, write, info, remove.
     Mapping(mapping::MappingArgs),
+    /// Mailslots: `read` creates one and prints its messages, `send` drops messages into one.
+    Mailslot(mailslot::MailslotArgs),
+    /// This user's live named objects (mailslots with their queued message counts).
+    List,
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
     BenchChild {
@@ -35,6 +41,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
         Command::Mapping(args) => mapping::run(&args),
+        Command::Mailslot(args) => mailslot::run(&args),
+        Command::List => list::run(),
         Command::BenchChild { args } => bench::child(&args),
     };
     match result {

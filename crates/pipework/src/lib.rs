@@ -27,6 +27,7 @@
 //! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
 //! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
+//! | Mailslots (local and over UDP) | [`mailslot`] | done |
 //!
 //! # Win32 → pipework
 //!
@@ -46,14 +47,17 @@
 //! | `CreateSemaphore` / `ReleaseSemaphore` | [`sync::Semaphore`] |
 //! | `CreateEvent` / `SetEvent` / `ResetEvent` | [`sync::Event`] |
 //! | `WaitForMultipleObjects` | [`sync::wait_any`], [`sync::wait_all`] |
+//! | `CreateMailslot` / `GetMailslotInfo` / `SetMailslotInfo` | [`mailslot::Mailslot`] |
+//! | `CreateFile` + `WriteFile` on a mailslot | [`mailslot::MailslotClient`] |
 //!
 //! # Cargo features
 //!
-//! * `tokio`: async front-ends ([`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`]).
+//! * `tokio`: async front-ends ([`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`], `mailslot::AsyncMailslot`).
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod handle;
+pub mod mailslot;
 pub mod mapping;
 pub mod pipe;
 pub mod process;

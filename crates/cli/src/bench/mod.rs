@@ -6,6 +6,7 @@
 //! `pipework __bench-child MECHANISM ROLE ARGS...`).
 
 mod anonymous_pipe;
+mod mailslot;
 mod mapping;
 mod plot;
 mod shm_pipe;
@@ -182,6 +183,7 @@ pub struct Mechanism {
 pub const MECHANISMS: &[Mechanism] = &[
     anonymous_pipe::MECHANISM,
     shm_pipe::MECHANISM,
+    mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
 ];

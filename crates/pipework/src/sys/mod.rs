@@ -3,6 +3,7 @@
 //!
 //! Each function here is one small, documented step; the modules above compose them.
 
+pub(crate) mod lock;
 pub(crate) mod shm;
 mod signal;
 
