@@ -1,6 +1,9 @@
 //! `pipework`: benchmarks, servers and clients for every pipework mechanism.
 
 mod bench;
+mod list;
+mod mailslot;
+mod mapping;
 mod pipe_cmd;
 
 use std::process::ExitCode;
@@ -24,7 +27,12 @@ enum Command {
         #[command(subcommand)]
         command: pipe_cmd::PipeCommand,
     },
-    /// List the named pipes that exist now (name, instances, mode).
+    /// Named file mappings: create, open, read, write, info, remove.
+    Mapping(mapping::MappingArgs),
+    /// Mailslots: `read` creates one and prints its messages, `send` drops messages into one.
+    Mailslot(mailslot::MailslotArgs),
+    /// This user's live named objects: mailslots with their queued messages, named pipes with
+    /// their instances and mode.
     List,
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
@@ -39,9 +47,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Mapping(args) => mapping::run(&args),
+        Command::Mailslot(args) => mailslot::run(&args),
+        Command::List => list::run(),
         Command::BenchChild { args } => bench::child(&args),
         Command::Pipe { command } => pipe_cmd::run(&command),
-        Command::List => pipe_cmd::list(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -219,7 +219,7 @@ fn connect(name: &str, wait: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// `pipework list`: the pipes that exist now (PipeList).
+/// The pipes that exist now (PipeList), for `pipework list`.
 pub fn list() -> io::Result<()> {
     let pipes = named_pipe::list()?;
     let mut out = io::stdout().lock();

@@ -23,6 +23,11 @@
 //! |---|---|---|
 //! | Anonymous pipes | [`pipe`] | done |
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
+//! | File mappings (shared memory) | [`mapping`] | done |
+//! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
+//! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
+//! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
+//! | Mailslots (local and over UDP) | [`mailslot`] | done |
 //! | Named pipes | [`named_pipe`], names in [`name`] | done |
 //!
 //! # Win32 → pipework
@@ -37,20 +42,37 @@
 //! | `DuplicateHandle` | `try_clone`, [`handle::duplicate`], [`handle::send`] / [`handle::recv`], [`process::Process::duplicate_handle`] |
 //! | `CreateProcess` with inherited handles | [`process::CommandExt::inherit_handle`] |
 //! | `OpenProcess` / `WaitForSingleObject(process)` | [`process::Process`] |
+//! | `CreateFileMapping` / `OpenFileMapping` | [`mapping::FileMapping`] |
+//! | `MapViewOfFile` / `FlushViewOfFile` / `UnmapViewOfFile` | [`mapping::FileMapping::map_view`], [`mapping::View::flush`], drop the [`mapping::View`] |
+//! | `CreateMutex` / `ReleaseMutex` | [`sync::Mutex`] |
+//! | `CreateSemaphore` / `ReleaseSemaphore` | [`sync::Semaphore`] |
+//! | `CreateEvent` / `SetEvent` / `ResetEvent` | [`sync::Event`] |
+//! | `WaitForMultipleObjects` | [`sync::wait_any`], [`sync::wait_all`] |
+//! | `CreateMailslot` / `GetMailslotInfo` / `SetMailslotInfo` | [`mailslot::Mailslot`] |
+//! | `CreateFile` + `WriteFile` on a mailslot | [`mailslot::MailslotClient`] |
 //! | `CreateNamedPipe` / `ConnectNamedPipe` / `DisconnectNamedPipe` | [`named_pipe::ServerOptions`], [`named_pipe::NamedPipeServer`] |
 //! | `CreateFile` on a pipe name / `WaitNamedPipe` / `CallNamedPipe` | [`named_pipe::NamedPipeClient`], [`named_pipe::wait`], [`named_pipe::call`] |
 //! | `TransactNamedPipe` / `PeekNamedPipe` (named) | [`named_pipe::NamedPipeClient::transact`], `peek` |
 //!
 //! # Cargo features
 //!
-//! * `tokio`: async front-ends ([`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`]).
+//! * `tokio`: async front-ends ([`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`], `mailslot::AsyncMailslot`).
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod handle;
+pub mod mailslot;
+pub mod mapping;
 pub mod name;
 pub mod named_pipe;
 pub mod pipe;
 pub mod process;
+pub mod shm_pipe;
+pub mod sync;
 
 mod sys;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

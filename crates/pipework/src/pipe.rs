@@ -30,9 +30,33 @@
 //! * A write returns only when every byte is written; partial writes and interrupted system calls
 //!   are retried inside. A full pipe blocks the writer until the reader makes room.
 //! * A write after every reader is gone fails with [`ErrorKind::BrokenPipe`]; it never raises a
-//!   signal that kills the process, whatever the process's `SIGPIPE` disposition.
+//!   signal that kills the process, whatever the process's `SIGPIPE` disposition. (pipework reads
+//!   the disposition whenever it creates, clones or adopts a pipe end, and writes cost no extra
+//!   system call while `SIGPIPE` is ignored, as it is in Rust programs. A program that restores
+//!   the default disposition should do so before it makes its pipe ends.)
 //! * Every handle is close-on-exec from birth: a child process only receives the ends it is
 //!   given, through [`Stdio`] or [`crate::process::CommandExt::inherit_handle`].
+//!
+//! # Zero-copy paths
+//!
+//! Linux moves data between a pipe and a file or socket inside the kernel (`splice`, `tee`):
+//! [`PipeReader::splice_to`], [`PipeWriter::splice_from`], [`PipeReader::tee_to`] and
+//! [`splice_all`] never copy the bytes through this process.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//!
+//! let (reader, mut writer) = pipework::pipe::create()?;
+//! let (mut far, near) = std::os::unix::net::UnixStream::pair()?;
+//! writer.write_all(b"moved in the kernel")?;
+//! drop(writer);
+//! let moved = pipework::pipe::splice_all(&reader, &near)?; // pipe → socket, no user-space copy
+//! drop(near);
+//! let mut text = String::new();
+//! far.read_to_string(&mut text)?;
+//! assert_eq!((moved, text.as_str()), (19, "moved in the kernel"));
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! One difference is Linux's: nonblocking mode belongs to the pipe end's open file description,
 //! so clones of a handle and children that inherited it share it.
@@ -53,7 +77,7 @@ use std::sync::OnceLock;
 use rustix::fs::{fcntl_getfl, fcntl_setfl, fstat, FileType, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::{
-    fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, tee, PipeFlags, SpliceFlags,
+    fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, tee, PipeFlags, SpliceFlags,
 };
 
 use crate::sys;
@@ -130,6 +154,7 @@ impl PipeOptions {
         if let Some(bytes) = wanted {
             resize(&write, bytes)?;
         }
+        sys::refresh_sigpipe_disposition();
         if self.inheritable {
             crate::handle::set_inheritable(&read, true)?;
             crate::handle::set_inheritable(&write, true)?;
@@ -234,7 +259,34 @@ fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
 }
 
 fn clone_fd(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    sys::refresh_sigpipe_disposition();
     Ok(rustix::io::fcntl_dupfd_cloexec(fd, 3)?)
+}
+
+fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    sys::without_sigpipe(|| loop {
+        match splice(from, None, to, None, len, SpliceFlags::MOVE) {
+            Ok(n) => return Ok(n),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    })
+}
+
+/// Moves everything from `from` into `to` (a file, a socket or another pipe) until every writer of
+/// `from` is closed and it is drained, without copying through user space. Returns the byte count.
+///
+/// The zero-copy counterpart of [`std::io::copy`]. A file `to` must not be in append mode (the
+/// kernel refuses `splice` into `O_APPEND` files: `InvalidInput`).
+pub fn splice_all(from: &PipeReader, to: impl AsFd) -> io::Result<u64> {
+    let chunk = from.buffer_size().unwrap_or(1 << 16);
+    let mut total = 0u64;
+    loop {
+        match splice_once(from.as_fd(), to.as_fd(), chunk)? {
+            0 => return Ok(total),
+            n => total += n as u64,
+        }
+    }
 }
 
 /// Checks that `fd` is a pipe (or FIFO) opened for `want` ("read" or "write").
@@ -334,6 +386,27 @@ impl PipeReader {
         Ok(fcntl_getpipe_size(&self.fd)?)
     }
 
+    /// Moves up to `len` bytes from the pipe into `out` (a file at its current offset, a socket,
+    /// or another pipe) without copying them through this process (`splice`). Blocks like a read
+    /// while the pipe is empty; `Ok(0)` at the end of data. A socket or pipe `out` whose reader is
+    /// gone gives `BrokenPipe`, never a signal.
+    pub fn splice_to(&self, out: impl AsFd, len: usize) -> io::Result<usize> {
+        splice_once(self.fd.as_fd(), out.as_fd(), len)
+    }
+
+    /// Copies up to `len` bytes from the front of this pipe into the pipe `out` without consuming
+    /// them and without copying through this process (`tee`). Blocks while this pipe is empty;
+    /// `Ok(0)` at the end of data.
+    pub fn tee_to(&self, out: &PipeWriter, len: usize) -> io::Result<usize> {
+        loop {
+            match tee(&self.fd, &out.fd, len, SpliceFlags::empty()) {
+                Ok(n) => return Ok(n),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Switches nonblocking mode: an empty read becomes [`ErrorKind::WouldBlock`].
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         set_nonblocking(self.fd.as_fd(), nonblocking)
@@ -351,6 +424,13 @@ impl PipeWriter {
     /// The pipe's buffer capacity in bytes, as the kernel granted it.
     pub fn buffer_size(&self) -> io::Result<usize> {
         Ok(fcntl_getpipe_size(&self.fd)?)
+    }
+
+    /// Moves up to `len` bytes from `input` (a file at its current offset, a socket, or another
+    /// pipe) into this pipe without copying them through this process (`splice`). Blocks while
+    /// the pipe is full; `Ok(0)` at the end of `input`.
+    pub fn splice_from(&self, input: impl AsFd, len: usize) -> io::Result<usize> {
+        splice_once(input.as_fd(), self.fd.as_fd(), len)
     }
 
     /// Switches nonblocking mode: a write to a full pipe becomes [`ErrorKind::WouldBlock`], or
@@ -440,6 +520,7 @@ macro_rules! fd_conversions {
 
         impl From<$std> for $ty {
             fn from(end: $std) -> $ty {
+                sys::refresh_sigpipe_disposition();
                 $ty {
                     fd: OwnedFd::from(end),
                 }
@@ -453,6 +534,7 @@ macro_rules! fd_conversions {
 
             fn try_from(fd: OwnedFd) -> io::Result<$ty> {
                 check_pipe_end(&fd, $end)?;
+                sys::refresh_sigpipe_disposition();
                 Ok($ty { fd })
             }
         }

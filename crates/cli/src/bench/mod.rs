@@ -6,13 +6,21 @@
 //! `pipework __bench-child MECHANISM ROLE ARGS...`).
 
 mod anonymous_pipe;
+mod mailslot;
+mod mapping;
 mod named_pipe;
+mod plot;
+mod shm_pipe;
+mod stream;
+mod sync;
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::OwnedFd;
 use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use pipework::process::CommandExt;
 use serde::Serialize;
 
@@ -24,9 +32,15 @@ pub struct BenchArgs {
     /// One JSON object per figure and line, instead of the table.
     #[arg(long)]
     json: bool,
-    /// Runs per figure; the median is reported.
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
+    /// Runs per figure; the median is reported [default: 5, or 15 with --full].
+    #[arg(long)]
+    runs: Option<usize>,
+    /// More runs per figure (15) for steadier medians; the default is a quick pass.
+    #[arg(long)]
+    full: bool,
+    /// Also draw the comparison as SVG bar charts, one per metric, into this file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
     /// List the mechanisms and exit.
     #[arg(long)]
     list: bool,
@@ -36,6 +50,34 @@ pub struct BenchArgs {
 pub struct Settings {
     /// Runs per figure (each run measures the mechanism and its baseline back to back).
     pub runs: usize,
+    progress: ProgressBar,
+}
+
+impl Settings {
+    /// Measures `ours` and `raw` alternately, `runs` times each, alternating which goes first so
+    /// that neither always meets a warmer or colder machine; shows progress as `label`.
+    pub fn collect(
+        &self,
+        label: &str,
+        runs: usize,
+        mut ours: impl FnMut() -> io::Result<f64>,
+        mut raw: impl FnMut() -> io::Result<f64>,
+    ) -> io::Result<Samples> {
+        let mut samples = Samples::default();
+        for run in 0..runs.max(1) {
+            self.progress
+                .set_message(format!("{label} {}/{}", run + 1, runs.max(1)));
+            if run.is_multiple_of(2) {
+                samples.raw.push(raw()?);
+                samples.ours.push(ours()?);
+            } else {
+                samples.ours.push(ours()?);
+                samples.raw.push(raw()?);
+            }
+            self.progress.tick();
+        }
+        Ok(samples)
+    }
 }
 
 /// One measured figure beside its baseline.
@@ -55,6 +97,9 @@ pub struct Figure {
     pub baseline_value: f64,
     /// Above 1: pipework beat the baseline.
     pub speedup: f64,
+    /// Whether more is better (throughput) or less (latency); not part of the JSON form.
+    #[serde(skip)]
+    pub higher_is_better: bool,
 }
 
 impl Figure {
@@ -75,6 +120,7 @@ impl Figure {
             baseline,
             baseline_value,
             speedup: value / baseline_value,
+            higher_is_better: true,
         }
     }
 
@@ -95,6 +141,7 @@ impl Figure {
             baseline,
             baseline_value,
             speedup: baseline_value / value,
+            higher_is_better: false,
         }
     }
 }
@@ -107,26 +154,6 @@ pub struct Samples {
 }
 
 impl Samples {
-    /// Runs `ours` and `raw` alternately, `runs` times each, alternating which goes first so
-    /// that neither always meets a warmer or colder machine.
-    pub fn collect(
-        runs: usize,
-        mut ours: impl FnMut() -> io::Result<f64>,
-        mut raw: impl FnMut() -> io::Result<f64>,
-    ) -> io::Result<Samples> {
-        let mut samples = Samples::default();
-        for run in 0..runs.max(1) {
-            if run % 2 == 0 {
-                samples.raw.push(raw()?);
-                samples.ours.push(ours()?);
-            } else {
-                samples.ours.push(ours()?);
-                samples.raw.push(raw()?);
-            }
-        }
-        Ok(samples)
-    }
-
     fn medians(&self) -> (f64, f64) {
         (median(&self.ours), median(&self.raw))
     }
@@ -136,7 +163,7 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
@@ -154,7 +181,14 @@ pub struct Mechanism {
 }
 
 /// Every mechanism, in table order.
-pub const MECHANISMS: &[Mechanism] = &[anonymous_pipe::MECHANISM, named_pipe::MECHANISM];
+pub const MECHANISMS: &[Mechanism] = &[
+    anonymous_pipe::MECHANISM,
+    shm_pipe::MECHANISM,
+    named_pipe::MECHANISM,
+    mailslot::MECHANISM,
+    mapping::MECHANISM,
+    sync::MECHANISM,
+];
 
 /// `pipework bench`.
 pub fn run(args: &BenchArgs) -> io::Result<()> {
@@ -180,12 +214,21 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             })
             .collect::<io::Result<_>>()?
     };
-    let settings = Settings { runs: args.runs };
+    let progress = ProgressBar::new_spinner();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} measuring {msg}")
+            .map_err(io::Error::other)?,
+    );
+    progress.enable_steady_tick(Duration::from_millis(120));
+    let settings = Settings {
+        runs: args.runs.unwrap_or(if args.full { 15 } else { 5 }),
+        progress,
+    };
+    settings.progress.set_message("memory copy bandwidth");
+    let ceiling = memcpy_bandwidth();
     let mut figures = Vec::new();
     for mechanism in chosen {
-        if !args.json {
-            eprintln!("measuring {} ({} runs)...", mechanism.name, settings.runs);
-        }
+        settings.progress.set_message(mechanism.name);
         let got = (mechanism.run)(&settings)?;
         if args.json {
             for figure in &got {
@@ -197,20 +240,47 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
         }
         figures.extend(got);
     }
+    settings.progress.finish_and_clear();
     if !args.json {
+        println!(
+            "memory copy bandwidth on this machine: {ceiling:.2} GiB/s (the ceiling for a transport that copies once)"
+        );
         print_table(&figures);
+    }
+    if let Some(path) = &args.plot {
+        plot::draw(path, &figures)?;
+        if !args.json {
+            println!("charts written to {}", path.display());
+        }
     }
     Ok(())
 }
 
+/// GiB/s of a plain 64 MiB `memcpy` in this process, median of 7.
+fn memcpy_bandwidth() -> f64 {
+    const SIZE: usize = 64 << 20;
+    let source = vec![1u8; SIZE];
+    let mut target = vec![0u8; SIZE];
+    let mut samples: Vec<f64> = (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            target.copy_from_slice(std::hint::black_box(&source));
+            std::hint::black_box(&mut target);
+            SIZE as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
 fn print_table(figures: &[Figure]) {
     println!(
-        "{:<16} {:<13} {:>12} {:>12}  {:<18} {:>8}",
+        "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>8}",
         "mechanism", "metric", "pipework", "baseline", "baseline is", "speedup"
     );
     for f in figures {
         println!(
-            "{:<16} {:<13} {:>12} {:>12}  {:<18} {:>7.3}x",
+            "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>7.3}x",
             f.mechanism,
             f.metric,
             format!("{:.3} {}", f.value, f.unit),
@@ -261,21 +331,4 @@ pub fn inherited(arg: Option<&String>) -> io::Result<OwnedFd> {
     // SAFETY: the parent handed this number to this child alone, and nothing in this process has
     // taken ownership of it before.
     unsafe { pipework::handle::take_inherited(raw) }
-}
-
-/// A one-byte signal between the bench parent and its child ("ready", "done").
-pub fn signal(mut to: impl Write) -> io::Result<()> {
-    to.write_all(b"!")
-}
-
-/// Waits for a one-byte signal; the end of data before it is an error (the child failed).
-pub fn await_signal(mut from: impl Read) -> io::Result<()> {
-    let mut byte = [0u8; 1];
-    match from.read(&mut byte)? {
-        1 => Ok(()),
-        _ => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the benchmark's child process ended early",
-        )),
-    }
 }

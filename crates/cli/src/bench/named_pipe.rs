@@ -13,7 +13,7 @@ use pipework::named_pipe::{
 use pipework::pipe::{self, PipeWriter};
 use rustix::io::Errno;
 
-use super::{await_signal, inherited, signal, spawn_child, Figure, Mechanism, Samples, Settings};
+use super::{inherited, spawn_child, Figure, Mechanism, Settings};
 
 /// The `named-pipe` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -30,12 +30,14 @@ const ROUND_TRIPS: usize = 20_000;
 const WARM_UP: usize = 1_000;
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let throughput = Samples::collect(
+    let throughput = settings.collect(
+        "named-pipe throughput",
         settings.runs,
         || throughput(Impl::Pipework),
         || throughput(Impl::Raw),
     )?;
-    let round_trip = Samples::collect(
+    let round_trip = settings.collect(
+        "named-pipe round trip",
         settings.runs,
         || round_trip(Impl::Pipework),
         || round_trip(Impl::Raw),
@@ -228,6 +230,23 @@ fn child(args: &[String]) -> io::Result<()> {
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("no {NAME} role {other:?}"),
+        )),
+    }
+}
+
+/// A one-byte signal between the bench parent and its child ("ready", "done").
+fn signal(mut to: impl Write) -> io::Result<()> {
+    to.write_all(b"!")
+}
+
+/// Waits for a one-byte signal; the end of data before it is an error (the child failed).
+fn await_signal(mut from: impl Read) -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    match from.read(&mut byte)? {
+        1 => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the benchmark's child process ended early",
         )),
     }
 }

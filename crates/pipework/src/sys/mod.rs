@@ -3,11 +3,13 @@
 //!
 //! Each function here is one small, documented step; the modules above compose them.
 
-mod lock;
+pub(crate) mod lock;
+mod range_lock;
+pub(crate) mod shm;
 mod signal;
 
-pub(crate) use lock::{first_holder, set_lock, unread_by_peer, Lock};
-pub(crate) use signal::without_sigpipe;
+pub(crate) use range_lock::{first_holder, set_lock, unread_by_peer, Lock};
+pub(crate) use signal::{refresh_sigpipe_disposition, without_sigpipe};
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -75,4 +77,12 @@ pub(crate) fn register_async<T: std::os::fd::AsRawFd>(
     // life and always report the same number; the AsyncFd owns `inner` from here on.
     unsafe { tokio::io::unix::AsyncFd::register_with_interest(inner, interest) }
         .map_err(io::Error::from)
+}
+
+/// Runs `handler` in the child after every `fork` of this process (`pthread_atfork`), so state
+/// cached per thread (such as a thread id) can be forgotten there.
+pub(crate) fn at_fork_in_child(handler: unsafe extern "C" fn()) {
+    // SAFETY: registers a handler with no prepare or parent part; `handler` is a plain function
+    // that lives for the whole program.
+    unsafe { libc::pthread_atfork(None, None, Some(handler)) };
 }

@@ -5,19 +5,34 @@
 //! default and pipework may live inside a host that never ignored it. Win32 semantics are an error
 //! return, so every pipework write that can meet a vanished reader runs through
 //! [`without_sigpipe`].
+//!
+//! Asking the kernel for the disposition on every write would cost a system call per write (a
+//! tenth of a small message's round trip), so the answer is cached: [`refresh_sigpipe_disposition`]
+//! reads it again whenever pipework creates, clones or adopts a handle. A program that restores the
+//! default disposition before it makes its pipe ends (at the start of `main`, as programs do) is
+//! protected on every write.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether `SIGPIPE` was ignored when pipework last looked. Starts false: guarded until known.
+static IGNORED: AtomicBool = AtomicBool::new(false);
+
+/// Reads this process's `SIGPIPE` disposition again (one `rt_sigaction` query).
+pub(crate) fn refresh_sigpipe_disposition() {
+    IGNORED.store(sigpipe_ignored(), Ordering::Relaxed);
+}
 
 /// Runs `write` so that a `SIGPIPE` it raises is neither delivered nor left pending, whatever the
 /// process's disposition for `SIGPIPE` is. The write's own `EPIPE` result is returned untouched.
 ///
 /// When `SIGPIPE` is ignored (the Rust default) the kernel discards the signal itself and this
-/// costs one `rt_sigaction` query; otherwise the signal is blocked for this thread around the
-/// write and a `SIGPIPE` that the write raised is consumed before unblocking.
+/// costs nothing; otherwise the signal is blocked for this thread around the write and a
+/// `SIGPIPE` that the write raised is consumed before unblocking.
 pub(crate) fn without_sigpipe<T>(write: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
-    if sigpipe_ignored() {
+    if IGNORED.load(Ordering::Relaxed) {
         return write();
     }
     let mut pipe_only = empty_set();

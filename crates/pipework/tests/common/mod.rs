@@ -145,6 +145,25 @@ pub fn open_handles() -> Vec<i32> {
     numbers
 }
 
+/// What a child started now would inherit without being given anything: stdio plus the
+/// handles this process itself inherited without close-on-exec (a test runner may pass some,
+/// such as a build jobserver's), plus `named`, as the sorted list a child reports.
+pub fn expected_child_handles(named: &[i32]) -> String {
+    let mut numbers: Vec<i32> = open_handles()
+        .into_iter()
+        .filter(|&n| {
+            n < 3
+                || rustix::io::fcntl_getfd(borrow(n))
+                    .is_ok_and(|f| !f.contains(rustix::io::FdFlags::CLOEXEC))
+        })
+        .chain(named.iter().copied())
+        .collect();
+    numbers.sort();
+    numbers.dedup();
+    let text: Vec<String> = numbers.iter().map(|n| n.to_string()).collect();
+    text.join(" ")
+}
+
 fn borrow(n: i32) -> std::os::fd::BorrowedFd<'static> {
     // SAFETY: used only to query flags of a number listed in /proc/self/fd; a number closed in
     // the meantime makes fcntl fail with EBADF, which is harmless.
@@ -156,4 +175,39 @@ pub fn inherited(arg: &str) -> std::os::fd::OwnedFd {
     let raw: i32 = arg.parse().expect("handle number");
     // SAFETY: the parent passed this number for this child to own; nothing else here owns it.
     unsafe { pipework::handle::take_inherited(raw) }.expect("take inherited handle")
+}
+
+/// Sets this process's `SIGPIPE` disposition: the default (`true`, which kills on a write to a
+/// pipe without readers) or ignored.
+pub fn set_sigpipe(default: bool) {
+    let disposition = if default {
+        libc::SIG_DFL
+    } else {
+        libc::SIG_IGN
+    };
+    // SAFETY: installs a disposition constant (no handler function) for SIGPIPE in this child,
+    // which runs single-threaded at this point.
+    unsafe { libc::signal(libc::SIGPIPE, disposition) };
+}
+
+/// Drops this (root) child process to uid and gid `nobody` (65534).
+pub fn become_nobody() {
+    // SAFETY: plain system calls with integer arguments, in a single-threaded child; the
+    // results are checked.
+    unsafe {
+        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
+        assert_eq!(libc::setgid(65534), 0, "setgid");
+        assert_eq!(libc::setuid(65534), 0, "setuid");
+    }
+}
+
+/// Waits for a child started with a piped stdout and returns what it printed; fails if it failed.
+pub fn output_of(mut child: Child) -> String {
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut text = String::new();
+    out.read_to_string(&mut text)
+        .expect("read the child's output");
+    let status = wait(&mut child);
+    assert!(status.success(), "child failed: {status}, printed {text:?}");
+    text
 }

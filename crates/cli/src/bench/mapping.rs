@@ -1,0 +1,123 @@
+//! `mapping`: copying into a view (pipework's bounds-checked [`View::write`] beside a raw copy
+//! through the same view's pointer), and the life of a named mapping (create, map, write, unmap,
+//! close: pipework beside `shm_open`/`ftruncate`/`mmap`/`munmap`/`shm_unlink` by hand).
+
+use std::hint::black_box;
+use std::io;
+use std::time::Instant;
+
+use pipework::mapping::{Access, FileMapping, View};
+
+use super::{Figure, Mechanism, Settings};
+
+/// The `mapping` entry of the bench table.
+pub const MECHANISM: Mechanism = Mechanism {
+    name: "mapping",
+    run,
+    child,
+};
+
+const NAME: &str = "mapping";
+const SIZE: usize = 64 << 20;
+const CHUNK: usize = 64 << 10;
+const VOLUME: usize = 1 << 30;
+const LIVES: u32 = 2_000;
+
+fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
+    let mapping = FileMapping::anonymous(SIZE as u64)?;
+    let view = mapping.map_view(Access::Write, 0, 0)?;
+    // Fault every page in first, so neither side pays for that.
+    view.write(0, &vec![0u8; SIZE])?;
+    let copy = settings.collect(
+        "mapping copy-in",
+        settings.runs,
+        || copy_checked(&view),
+        || copy_raw(&view),
+    )?;
+    let life = settings.collect("mapping named life", settings.runs, life_pipework, life_raw)?;
+    Ok(vec![
+        Figure::higher_is_better(NAME, "copy_in", "GiB/s", "raw ptr copy", &copy),
+        Figure::lower_is_better(NAME, "named_life", "us", "raw shm_open", &life),
+    ])
+}
+
+fn copy_checked(view: &View) -> io::Result<f64> {
+    let chunk = vec![0x5au8; CHUNK];
+    let start = Instant::now();
+    for i in 0..VOLUME / CHUNK {
+        view.write((i * CHUNK) % SIZE, &chunk)?;
+    }
+    Ok(gib_per_s(start))
+}
+
+fn copy_raw(view: &View) -> io::Result<f64> {
+    let chunk = vec![0x5au8; CHUNK];
+    // SAFETY: the view is writable and SIZE bytes long; every copy below stays inside it, and no
+    // reference to its bytes is made.
+    let base = unsafe { view.as_ptr() };
+    let start = Instant::now();
+    for i in 0..VOLUME / CHUNK {
+        // SAFETY: (i * CHUNK) % SIZE + CHUNK <= SIZE, since SIZE is a multiple of CHUNK.
+        unsafe {
+            std::ptr::copy_nonoverlapping(chunk.as_ptr(), base.add((i * CHUNK) % SIZE), CHUNK)
+        };
+    }
+    black_box(base);
+    Ok(gib_per_s(start))
+}
+
+fn gib_per_s(start: Instant) -> f64 {
+    VOLUME as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Microseconds per create + map + write + unmap + close of a 64 KiB named mapping.
+fn life_pipework() -> io::Result<f64> {
+    let name = format!("Local\\pipework-bench-{}", std::process::id());
+    let start = Instant::now();
+    for _ in 0..LIVES {
+        let mapping = FileMapping::create(&name, CHUNK as u64)?;
+        let view = mapping.map_view(Access::Write, 0, 0)?;
+        view.write(0, b"x")?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(LIVES))
+}
+
+fn life_raw() -> io::Result<f64> {
+    use rustix::fs::Mode;
+    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
+    use rustix::shm;
+    let name = format!("/pipework-bench-raw-{}", std::process::id());
+    let start = Instant::now();
+    for _ in 0..LIVES {
+        let fd = shm::open(
+            name.as_str(),
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::from_raw_mode(0o600),
+        )?;
+        rustix::fs::ftruncate(&fd, CHUNK as u64)?;
+        // SAFETY: a fresh shared mapping of a file this loop owns; unmapped below before reuse.
+        let ptr = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                CHUNK,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
+        }?;
+        // SAFETY: the mapping is CHUNK bytes and writable.
+        unsafe { ptr.cast::<u8>().write_volatile(b'x') };
+        // SAFETY: unmaps exactly the mapping made above.
+        unsafe { munmap(ptr, CHUNK) }?;
+        shm::unlink(name.as_str())?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(LIVES))
+}
+
+fn child(_args: &[String]) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{NAME} has no child process"),
+    ))
+}

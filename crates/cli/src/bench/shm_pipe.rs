@@ -1,0 +1,96 @@
+//! `shm-pipe`: the shared-memory pipe beside the kernel's pipe read and written by hand:
+//! throughput (64 KiB writes, 1 GiB), 64-byte round trip with the default adaptive spin, and the
+//! same round trip in blocking mode (no spinning: every wait sleeps on a futex).
+
+use std::io;
+use std::time::Duration;
+
+use pipework::shm_pipe::{ShmPipeOptions, ShmReader, ShmWriter};
+
+use super::anonymous_pipe::{raw_child, raw_peer};
+use super::stream::{self, Peer};
+use super::{inherited, Figure, Mechanism, Settings};
+
+/// The `shm-pipe` entry of the bench table.
+pub const MECHANISM: Mechanism = Mechanism {
+    name: NAME,
+    run,
+    child,
+};
+
+const NAME: &str = "shm-pipe";
+const BASELINE: &str = "raw kernel pipe";
+
+fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
+    let (mut ours, mut raw) = (shm_peer("sink", true)?, raw_peer(NAME, "sink")?);
+    let throughput = stream::throughput(settings, "shm-pipe throughput", &mut ours, &mut raw)?;
+    ours.finish()?;
+    raw.finish()?;
+
+    let (mut ours, mut raw) = (shm_peer("echo", true)?, raw_peer(NAME, "echo")?);
+    let spinning = stream::round_trips(settings, "shm-pipe round trip", &mut ours, &mut raw)?;
+    ours.finish()?;
+    raw.finish()?;
+
+    let (mut ours, mut raw) = (shm_peer("echo", false)?, raw_peer(NAME, "echo")?);
+    let blocking = stream::round_trips(
+        settings,
+        "shm-pipe blocking round trip",
+        &mut ours,
+        &mut raw,
+    )?;
+    ours.finish()?;
+    raw.finish()?;
+    Ok(vec![
+        Figure::higher_is_better(NAME, "throughput", "GiB/s", BASELINE, &throughput),
+        Figure::lower_is_better(NAME, "round_trip", "us", BASELINE, &spinning),
+        Figure::lower_is_better(NAME, "round_trip_blocking", "us", BASELINE, &blocking),
+    ])
+}
+
+fn spin(spinning: bool) -> Duration {
+    if spinning {
+        ShmPipeOptions::default_spin()
+    } else {
+        Duration::ZERO
+    }
+}
+
+fn shm_peer(role: &str, spinning: bool) -> io::Result<Peer> {
+    let mut options = ShmPipeOptions::new();
+    options.spin(spin(spinning));
+    let (to_r, mut to_w) = options.create()?;
+    let (mut from_r, from_w) = options.create()?;
+    to_w.set_spin(spin(spinning));
+    from_r.set_spin(spin(spinning));
+    let mode = if spinning { "spin" } else { "block" };
+    Peer::start(
+        NAME,
+        &format!("{role}-{mode}"),
+        vec![to_r.into(), from_w.into()],
+        Box::new(to_w),
+        Box::new(from_r),
+    )
+}
+
+fn child(args: &[String]) -> io::Result<()> {
+    let role = args.first().map(String::as_str).unwrap_or("");
+    let input = inherited(args.get(1))?;
+    let output = inherited(args.get(2))?;
+    if let Some(result) = raw_child(role, input.try_clone()?, output.try_clone()?) {
+        return result;
+    }
+    let (workload, mode) = role.split_once('-').unwrap_or((role, ""));
+    let mut r = ShmReader::try_from(input)?;
+    let mut w = ShmWriter::try_from(output)?;
+    r.set_spin(spin(mode == "spin"));
+    w.set_spin(spin(mode == "spin"));
+    match workload {
+        "sink" => stream::sink(r, w),
+        "echo" => stream::echo(r, w),
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no {NAME} role {other:?}"),
+        )),
+    }
+}

@@ -1,0 +1,134 @@
+//! `pipework mailslot read|send` and `pipework list`, run as real processes.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn pipework() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pipework"))
+}
+
+fn finished(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let process = pipework::process::Process::from_child(child).unwrap();
+    if !process.wait_timeout(TIMEOUT).unwrap() {
+        let _ = child.kill();
+        panic!("pipework still running after {TIMEOUT:?}");
+    }
+    child.wait().unwrap()
+}
+
+#[test]
+fn read_send_and_list() {
+    let name = format!(r"\\.\mailslot\pipework-cli-test\{}\Box", std::process::id());
+    let mut reader = pipework()
+        .args([
+            "mailslot",
+            "read",
+            &name,
+            "--count",
+            "3",
+            "--timeout",
+            "30000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the server to announce its slot.
+    let mut announce = String::new();
+    BufReader::new(reader.stderr.take().unwrap())
+        .read_line(&mut announce)
+        .unwrap();
+    assert!(announce.contains("reading mailslot"), "{announce}");
+
+    let status = pipework()
+        .args([
+            "mailslot",
+            "send",
+            &name.to_uppercase(),
+            "hello",
+            "",
+            "world",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(finished(&mut reader).success());
+    let mut out = String::new();
+    reader
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "hello\n\nworld\n");
+
+    // Gone with its server.
+    let out = pipework()
+        .args(["mailslot", "send", &name, "late"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no mailslot"));
+}
+
+#[test]
+fn list_shows_queued_messages() {
+    let name = format!(
+        r"\\.\mailslot\pipework-cli-test\{}\listed",
+        std::process::id()
+    );
+    let slot = pipework::mailslot::Mailslot::create(&name, 0, None).unwrap();
+    let status = pipework()
+        .args(["mailslot", "send", &name, "a", "b"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = pipework().arg("list").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("mailslot") && l.contains(" 2  ") && l.ends_with(&name)),
+        "{text}"
+    );
+    drop(slot);
+}
+
+#[test]
+fn read_listens_and_send_reaches_it_over_loopback() {
+    // Unicast on loopback only; the group is loopback's broadcast address, so no multicast
+    // group is joined on any interface.
+    let name = format!(r"\\.\mailslot\pipework-cli-test\{}\net", std::process::id());
+    let port = (40_000 + std::process::id() % 20_000).to_string();
+    let net = ["--port", &port, "--group", "127.255.255.255"];
+    let mut reader = pipework()
+        .args(["mailslot", "read", &name, "--count", "1", "--listen"])
+        .args(net)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut announce = String::new();
+    BufReader::new(reader.stderr.take().unwrap())
+        .read_line(&mut announce)
+        .unwrap();
+    assert!(announce.contains("reading mailslot"), "{announce}");
+    let remote = name.replace(r"\\.\", r"\\127.0.0.1\");
+    let status = pipework()
+        .args(["mailslot", "send", &remote, "over udp"])
+        .args(net)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(finished(&mut reader).success());
+    let mut out = String::new();
+    reader
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "over udp\n");
+}

@@ -1,0 +1,86 @@
+//! pipework's own mechanisms: the anonymous pipe and the shared-memory pipe (default adaptive
+//! spin, and blocking mode with no spin), their ends handed to the child by inheritance.
+
+use std::io;
+use std::time::Duration;
+
+use pipework::shm_pipe::{ShmPipeOptions, ShmReader, ShmWriter};
+
+use super::Implementation;
+use crate::workload::{inherited, spawn_child, Link, Session, Stream, Workload};
+
+/// `pipework::pipe`.
+pub const PIPE: Implementation = Implementation {
+    id: "pipework-pipe",
+    label: "pipework::pipe",
+    pipework: true,
+    how: "anonymous pipe (`pipework::pipe::create`), ends inherited by the child",
+    start: start_pipe,
+    child: child_pipe,
+};
+
+/// `pipework::shm_pipe` with its default adaptive spin.
+pub const SHM_SPIN: Implementation = Implementation {
+    id: "pipework-shm-spin",
+    label: "pipework::shm_pipe",
+    pipework: true,
+    how: "shared-memory pipe, default adaptive spin before sleeping on a futex",
+    start: start_shm,
+    child: child_shm_spin,
+};
+
+/// `pipework::shm_pipe` in blocking mode.
+pub const SHM_BLOCK: Implementation = Implementation {
+    id: "pipework-shm-block",
+    label: "pipework::shm_pipe (blocking)",
+    pipework: true,
+    how: "shared-memory pipe, `ShmPipeOptions::spin(Duration::ZERO)`: every wait sleeps on a futex",
+    start: start_shm,
+    child: child_shm_block,
+};
+
+fn start_pipe(me: &Implementation, workload: Workload) -> io::Result<Session> {
+    let (to_r, to_w) = pipework::pipe::create()?;
+    let (from_r, from_w) = pipework::pipe::create()?;
+    let child = spawn_child(me.id, workload, &[], vec![to_r.into(), from_w.into()])?;
+    Ok(Session::new(me.label, Stream::boxed(from_r, to_w), child))
+}
+
+fn child_pipe(args: &[String]) -> io::Result<Box<dyn Link>> {
+    let input = pipework::pipe::PipeReader::try_from(inherited(args.first())?)?;
+    let output = pipework::pipe::PipeWriter::try_from(inherited(args.get(1))?)?;
+    Ok(Stream::boxed(input, output))
+}
+
+fn spin(me: &Implementation) -> Duration {
+    if me.id == SHM_BLOCK.id {
+        Duration::ZERO
+    } else {
+        ShmPipeOptions::default_spin()
+    }
+}
+
+fn start_shm(me: &Implementation, workload: Workload) -> io::Result<Session> {
+    let mut options = ShmPipeOptions::new();
+    options.spin(spin(me));
+    let (to_r, to_w) = options.create()?;
+    let (from_r, from_w) = options.create()?;
+    let child = spawn_child(me.id, workload, &[], vec![to_r.into(), from_w.into()])?;
+    Ok(Session::new(me.label, Stream::boxed(from_r, to_w), child))
+}
+
+fn child_shm(args: &[String], spin: Duration) -> io::Result<Box<dyn Link>> {
+    let mut input = ShmReader::try_from(inherited(args.first())?)?;
+    let mut output = ShmWriter::try_from(inherited(args.get(1))?)?;
+    input.set_spin(spin);
+    output.set_spin(spin);
+    Ok(Stream::boxed(input, output))
+}
+
+fn child_shm_spin(args: &[String]) -> io::Result<Box<dyn Link>> {
+    child_shm(args, ShmPipeOptions::default_spin())
+}
+
+fn child_shm_block(args: &[String]) -> io::Result<Box<dyn Link>> {
+    child_shm(args, Duration::ZERO)
+}

@@ -1,0 +1,312 @@
+//! The two workloads of `pipework bench` (crates/cli/src/bench/stream.rs), written once over a
+//! [`Link`] so that byte streams and message channels run exactly the same traffic: throughput
+//! ([`VOLUME`] bytes in [`CHUNK`]-byte writes or messages, timed until the child acknowledges it
+//! has them all) and round trips (a [`MESSAGE`]-byte message echoed back by the child).
+
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::process::{Child, Command};
+use std::time::Instant;
+
+use pipework::process::CommandExt;
+
+/// Bytes per write (or message) in the throughput workload.
+pub const CHUNK: usize = 64 * 1024;
+/// Bytes per throughput sample.
+pub const VOLUME: usize = 1 << 30;
+/// Bytes of a round-trip message.
+pub const MESSAGE: usize = 64;
+/// Round trips per sample.
+pub const BATCH: usize = 5_000;
+/// Round trips before measuring.
+pub const WARM_UP: usize = 1_000;
+
+/// What a sample measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// GiB/s of [`VOLUME`] bytes in [`CHUNK`] writes.
+    Throughput,
+    /// Microseconds per [`MESSAGE`]-byte round trip.
+    RoundTrip,
+}
+
+impl Workload {
+    /// The role argument a child is started with.
+    pub fn role(self) -> &'static str {
+        match self {
+            Workload::Throughput => "sink",
+            Workload::RoundTrip => "echo",
+        }
+    }
+
+    /// The workload a child's role argument names.
+    pub fn from_role(role: &str) -> io::Result<Workload> {
+        match role {
+            "sink" => Ok(Workload::Throughput),
+            "echo" => Ok(Workload::RoundTrip),
+            other => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("no workload role {other:?}"),
+            )),
+        }
+    }
+}
+
+/// One side of a two-way connection between the parent and the child, whatever carries it.
+pub trait Link {
+    /// Sends `data` as one write (streams) or one message (channels).
+    fn send(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Receives what is there (at most [`CHUNK`] bytes: one read or one message) and hands it to
+    /// `f`; `false` at the end of data.
+    fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool>;
+    /// Tells the other side there is no more data (streams: nothing, dropping closes them).
+    fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Receives exactly `buf.len()` bytes.
+    fn recv_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let mut copied = Ok(());
+            let open = self.recv(&mut |data| {
+                if filled + data.len() > buf.len() {
+                    copied = Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "peer sent more than was asked for",
+                    ));
+                } else {
+                    buf[filled..filled + data.len()].copy_from_slice(data);
+                    filled += data.len();
+                }
+            })?;
+            copied?;
+            if !open {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A link over a byte stream: a reader and a writer read and written as they are.
+pub struct Stream<R, W> {
+    reader: R,
+    writer: W,
+    buf: Vec<u8>,
+}
+
+impl<R: Read, W: Write> Stream<R, W> {
+    /// Reads from `reader`, writes to `writer`.
+    pub fn new(reader: R, writer: W) -> Self {
+        Stream {
+            reader,
+            writer,
+            buf: vec![0; CHUNK],
+        }
+    }
+
+    /// The same, boxed as a [`Link`].
+    pub fn boxed(reader: R, writer: W) -> Box<dyn Link>
+    where
+        R: 'static,
+        W: 'static,
+    {
+        Box::new(Stream::new(reader, writer))
+    }
+}
+
+impl<R: Read, W: Write> Link for Stream<R, W> {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.writer.write_all(data)
+    }
+
+    fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
+        loop {
+            match self.reader.read(&mut self.buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    f(&self.buf[..n]);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn recv_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.reader.read_exact(buf)
+    }
+}
+
+/// Starts this binary again as the child `role` of `implementation`, with `args` and `handles`
+/// (each handle's number is appended to the arguments).
+pub fn spawn_child(
+    implementation: &str,
+    workload: Workload,
+    args: &[String],
+    handles: Vec<OwnedFd>,
+) -> io::Result<Child> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("__child")
+        .arg(implementation)
+        .arg(workload.role())
+        .args(args);
+    for handle in handles {
+        let number = command.inherit_handle(handle);
+        command.arg(number.to_string());
+    }
+    command.spawn()
+}
+
+/// Takes the handle a child was given on its command line.
+pub fn inherited(arg: Option<&String>) -> io::Result<OwnedFd> {
+    let raw: i32 = arg
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing handle number"))?;
+    // SAFETY: the parent handed this number to this child alone, and nothing in this process has
+    // taken ownership of it before.
+    unsafe { pipework::handle::take_inherited(raw) }
+}
+
+/// The parent's side of one child that sinks or echoes.
+pub struct Session {
+    link: Option<Box<dyn Link>>,
+    child: Child,
+    name: &'static str,
+}
+
+impl Session {
+    /// Talks to `child` (which runs `name`) through `link`.
+    pub fn new(name: &'static str, link: Box<dyn Link>, child: Child) -> Session {
+        Session {
+            link: Some(link),
+            child,
+            name,
+        }
+    }
+
+    fn link(&mut self) -> &mut dyn Link {
+        &mut **self.link.as_mut().expect("open until finish")
+    }
+
+    /// GiB/s: [`VOLUME`] bytes in [`CHUNK`] sends, until the child says it has them all.
+    pub fn throughput(&mut self) -> io::Result<f64> {
+        let link = self.link();
+        let chunk = vec![0x5au8; CHUNK];
+        let start = Instant::now();
+        for _ in 0..VOLUME / CHUNK {
+            link.send(&chunk)?;
+        }
+        let mut ack = [0u8; 1];
+        link.recv_exact(&mut ack)?;
+        Ok(VOLUME as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64())
+    }
+
+    /// Microseconds per [`MESSAGE`]-byte request and reply, over `count` round trips.
+    pub fn round_trips(&mut self, count: usize) -> io::Result<f64> {
+        let link = self.link();
+        let mut message = [7u8; MESSAGE];
+        let start = Instant::now();
+        for _ in 0..count {
+            link.send(&message)?;
+            link.recv_exact(&mut message)?;
+        }
+        Ok(start.elapsed().as_secs_f64() * 1e6 / count as f64)
+    }
+
+    /// One sample of `workload`: a throughput figure, or round trips after a warm-up.
+    pub fn sample(&mut self, workload: Workload) -> io::Result<f64> {
+        match workload {
+            Workload::Throughput => self.throughput(),
+            Workload::RoundTrip => {
+                self.round_trips(WARM_UP)?;
+                self.round_trips(BATCH)
+            }
+        }
+    }
+
+    /// Tells the child the data is over, closes the link and waits for the child.
+    pub fn finish(mut self) -> io::Result<()> {
+        if let Some(mut link) = self.link.take() {
+            link.close()?;
+        }
+        let status = self.child.wait()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "{} child failed: {status}",
+                self.name
+            )))
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A session dropped on an error path: do not leave the child behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The child's side: runs `workload` over `link` until the end of data.
+pub fn serve(workload: Workload, mut link: Box<dyn Link>) -> io::Result<()> {
+    match workload {
+        Workload::Throughput => sink(&mut *link),
+        Workload::RoundTrip => echo(&mut *link),
+    }
+}
+
+/// Child side of the throughput workload: receives [`VOLUME`] bytes, acknowledges, again, until
+/// the end of data.
+fn sink(link: &mut dyn Link) -> io::Result<()> {
+    let mut got = 0;
+    loop {
+        if !link.recv(&mut |data| got += data.len())? {
+            return Ok(());
+        }
+        if got == VOLUME {
+            got = 0;
+            link.send(b"!")?;
+        }
+    }
+}
+
+/// Child side of the round-trip workload: echoes [`MESSAGE`]-byte messages until the end of data.
+fn echo(link: &mut dyn Link) -> io::Result<()> {
+    let mut message = [0u8; MESSAGE];
+    loop {
+        let mut filled = 0;
+        let mut overflow = false;
+        while filled < MESSAGE {
+            let open = link.recv(&mut |data| {
+                if filled + data.len() > MESSAGE {
+                    overflow = true;
+                } else {
+                    message[filled..filled + data.len()].copy_from_slice(data);
+                    filled += data.len();
+                }
+            })?;
+            if overflow {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "round-trip message longer than 64 bytes",
+                ));
+            }
+            if !open {
+                return if filled == 0 {
+                    Ok(())
+                } else {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                };
+            }
+        }
+        link.send(&message)?;
+    }
+}

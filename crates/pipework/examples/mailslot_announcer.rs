@@ -1,0 +1,65 @@
+//! A broadcast announcer: every computer on the network segment running `listen` learns who is
+//! there, through `\\*\mailslot\announce` (the classic use of domain mailslots).
+//!
+//! ```text
+//! mailslot_announcer listen [PORT GROUP]        # show announcements as they arrive
+//! mailslot_announcer announce [PORT GROUP]      # announce this computer every 2 seconds
+//! ```
+//!
+//! Announcements are datagrams of at most 424 bytes: some may be lost, none waits for a
+//! listener. This sends to the local network segment (TTL 1) when, and only when, it is run.
+
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pipework::mailslot::{Mailslot, MailslotClient, NetworkConfig};
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut config = NetworkConfig::default();
+    if let Some(port) = args.get(1) {
+        config.port = port.parse().map_err(io::Error::other)?;
+    }
+    if let Some(group) = args.get(2) {
+        config.group = group.parse().map_err(io::Error::other)?;
+    }
+    match args.first().map(String::as_str) {
+        Some("listen") => listen(&config),
+        Some("announce") => announce(&config),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "usage: mailslot_announcer listen|announce [PORT GROUP]",
+        )),
+    }
+}
+
+fn listen(config: &NetworkConfig) -> io::Result<()> {
+    // Announcements are short: refuse anything longer than a broadcast may be.
+    let mut slot = Mailslot::create(
+        r"\\.\mailslot\announce",
+        pipework::mailslot::MAX_BROADCAST_MESSAGE,
+        None,
+    )?;
+    slot.listen(config)?;
+    println!("listening for announcements on UDP port {}", config.port);
+    loop {
+        let message = slot.read_message()?;
+        println!("{}", String::from_utf8_lossy(&message));
+    }
+}
+
+fn announce(config: &NetworkConfig) -> io::Result<()> {
+    let everyone = MailslotClient::open_with(r"\\*\mailslot\announce", config)?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    loop {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let text = format!("{host} (pid {}) is here at {now}", std::process::id());
+        everyone.send(text.as_bytes())?;
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}

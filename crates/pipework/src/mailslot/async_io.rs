@@ -1,0 +1,143 @@
+//! The tokio front-end of a mailslot server: the same slot, its reads awaited instead of
+//! blocking a thread (Win32: `ReadFile` on a mailslot opened with `FILE_FLAG_OVERLAPPED`).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use pipework::mailslot::{Mailslot, MailslotClient};
+//!
+//! # let name = format!(r"\\.\mailslot\doc-async\{}", std::process::id());
+//! let mut slot = Mailslot::create(&name, 0, None)?.into_async()?;
+//! MailslotClient::open(&name)?.send(b"later")?;
+//! assert_eq!(slot.read_message().await?, b"later");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Everything but the waiting is the blocking server's own code: taking messages in, order,
+//! checks, timeouts. Writers never wait, so [`MailslotClient::send`](super::MailslotClient::send)
+//! needs no async twin.
+
+use std::future::poll_fn;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::task::Poll;
+
+use ::tokio::io::unix::AsyncFd;
+use ::tokio::io::Interest;
+
+use super::{Mailslot, MailslotInfo};
+
+/// A mailslot server whose reads are awaited ([`Mailslot::into_async`]).
+#[derive(Debug)]
+pub struct AsyncMailslot {
+    slot: Mailslot,
+    socket: AsyncFd<OwnedFd>,
+    network: Option<AsyncFd<OwnedFd>>,
+}
+
+impl Mailslot {
+    /// Registers the slot with the current tokio runtime for awaited reads. Call
+    /// [`Mailslot::listen`] first if the slot takes messages from the network. Must be called
+    /// within a tokio runtime.
+    pub fn into_async(self) -> io::Result<AsyncMailslot> {
+        let socket = crate::sys::register_async(self.wakeup.try_clone()?, Interest::READABLE)?;
+        let network = match &self.network {
+            Some(listener) => Some(crate::sys::register_async(
+                listener.socket.as_fd().try_clone_to_owned()?,
+                Interest::READABLE,
+            )?),
+            None => None,
+        };
+        Ok(AsyncMailslot {
+            slot: self,
+            socket,
+            network,
+        })
+    }
+}
+
+impl AsyncMailslot {
+    /// The slot's name.
+    pub fn name(&self) -> &str {
+        self.slot.name()
+    }
+
+    /// Waits for the next message and copies it into `buf`, as [`Mailslot::read`] does (same
+    /// errors: a buffer too small keeps the message queued; the read timeout gives `TimedOut`).
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.wait_for_message().await?;
+        self.slot.read(buf)
+    }
+
+    /// Waits for the next message and returns it, as [`Mailslot::read_message`] does.
+    pub async fn read_message(&mut self) -> io::Result<Vec<u8>> {
+        self.wait_for_message().await?;
+        self.slot.read_message()
+    }
+
+    /// The slot's state, as [`Mailslot::info`].
+    pub fn info(&mut self) -> io::Result<MailslotInfo> {
+        self.slot.info()
+    }
+
+    /// Changes how long reads wait, as [`Mailslot::set_read_timeout`].
+    pub fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.slot.set_read_timeout(timeout);
+    }
+
+    /// Back to the blocking server.
+    pub fn into_inner(self) -> Mailslot {
+        self.slot
+    }
+
+    async fn wait_for_message(&mut self) -> io::Result<()> {
+        match self.slot.read_timeout {
+            None => self.wait().await,
+            Some(timeout) => match ::tokio::time::timeout(timeout, self.wait()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // One last look: a message that came just at the deadline is not lost,
+                    // and an empty slot gives the blocking read's TimedOut.
+                    if self.slot.ready_or_idle()? {
+                        Ok(())
+                    } else {
+                        Err(self.slot.timed_out())
+                    }
+                }
+            },
+        }
+    }
+
+    /// Until a message is queued: take in what is there, else sleep until a socket turns
+    /// readable. Readiness is cleared before taking in, so a datagram that arrives after the
+    /// take-in marks the socket ready again.
+    async fn wait(&mut self) -> io::Result<()> {
+        loop {
+            if self.slot.ready_or_idle()? {
+                return Ok(());
+            }
+            let socket = &self.socket;
+            let network = self.network.as_ref();
+            poll_fn(|cx| {
+                let mut woke = false;
+                if let Poll::Ready(guard) = socket.poll_read_ready(cx) {
+                    guard?.clear_ready();
+                    woke = true;
+                }
+                if let Some(network) = network {
+                    if let Poll::Ready(guard) = network.poll_read_ready(cx) {
+                        guard?.clear_ready();
+                        woke = true;
+                    }
+                }
+                if woke {
+                    Poll::Ready(Ok::<(), io::Error>(()))
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await?;
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! Shared-memory pipes: the anonymous pipe's contract over a ring in a file mapping, faster than
+//! the kernel's pipe because a transfer is two plain memory copies and, while both sides are busy,
+//! no system call at all.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//!
+//! let (mut reader, mut writer) = pipework::shm_pipe::create()?;
+//! writer.write_all(b"through shared memory")?;
+//! drop(writer); // a clean close: the reader sees the end after the data
+//! let mut text = String::new();
+//! reader.read_to_string(&mut text)?;
+//! assert_eq!(text, "through shared memory");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The contract is the anonymous pipe's ([`crate::pipe`]): a reader and a writer end that are
+//! [`Read`] and [`Write`]; a read blocks while the ring is empty and returns what is there; a
+//! write returns once every byte is in the ring, blocking while it is full; `Ok(0)` once the writer
+//! has closed and the ring is drained; `BrokenPipe` for a write once the reader is gone. Ends
+//! travel to other processes as one handle each (`OwnedFd::from(end)` / `TryFrom<OwnedFd>`), by
+//! inheritance ([`crate::process::CommandExt::inherit_handle`]) or handle passing
+//! ([`crate::handle::send`]). There is one reader and one writer: ends cannot be cloned.
+//!
+//! # How it works
+//!
+//! * The ring lives in an unnamed [`FileMapping`] (a memfd): a header page holding the two
+//!   positions (total bytes written and read, each on its own cache line), two futex words and the
+//!   close flags, then `capacity` bytes of data (a power of two).
+//! * Each end's handle is one end of a Unix-domain socket pair, the *lifeline*. The ring's memfd
+//!   sits in each socket's receive queue, and an end adopted in another process takes a copy of it
+//!   from there without consuming it, so a handle can be passed on again and again. When every
+//!   copy of an end's handle is closed (including copies held by a process killed with
+//!   `kill -9`), the kernel hangs up the other end's socket: that is how a side learns that its
+//!   peer vanished, without trusting process ids.
+//! * A side that finds nothing to do spins for a short, adaptive while (the other side is usually
+//!   about to act), then sleeps on a futex. The spin budget doubles when spinning pays off and
+//!   drops to nothing when it keeps failing (a loaded machine, where the peer waits for a CPU),
+//!   with a short probe every 64 waits; the other side wakes it only when it is asleep. Sleeps
+//!   are bounded (50 ms) so a vanished peer is noticed through the lifeline: a writer that dies
+//!   without closing leaves the reader with `UnexpectedEof` after the data it published, and a
+//!   reader that dies leaves the writer with `BrokenPipe`; neither hangs.
+//! * The peer is never trusted: positions read from shared memory are checked against the
+//!   capacity this side validated when it attached, and a bad one is `InvalidData`, never an
+//!   out-of-bounds access.
+
+use std::fmt;
+use std::io::{self, ErrorKind, IoSlice, IoSliceMut, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::net::{
+    recvmsg, sendmsg, socketpair, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage,
+    RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+use rustix::thread::futex;
+
+use crate::mapping::{Access, FileMapping, View};
+
+const MAGIC: u64 = u64::from_le_bytes(*b"PWSHMPIP");
+const VERSION: u32 = 1;
+const HEADER: usize = 4096;
+const OFF_MAGIC: usize = 0;
+const OFF_VERSION: usize = 8;
+const OFF_CAPACITY: usize = 16;
+const OFF_WRITE_POS: usize = 64;
+const OFF_READ_POS: usize = 128;
+const OFF_READER_WAITING: usize = 192;
+const OFF_WRITER_WAITING: usize = 256;
+const OFF_WRITER_CLOSED: usize = 320;
+const OFF_READER_CLOSED: usize = 324;
+
+const MIN_CAPACITY: usize = 4096;
+const MAX_CAPACITY: usize = 1 << 30;
+const DEFAULT_CAPACITY: usize = 1 << 20;
+const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+/// The shortest spin worth making; below it a side sleeps at once.
+const MIN_SPIN: Duration = Duration::from_micros(2);
+/// After this many waits without spinning, a side tries a short spin again.
+const PROBE_EVERY: u32 = 64;
+const SLEEP_SLICE: Duration = Duration::from_millis(50);
+
+/// Creates a shared-memory pipe with the default options: `(reader, writer)`.
+pub fn create() -> io::Result<(ShmReader, ShmWriter)> {
+    ShmPipeOptions::new().create()
+}
+
+/// How to create a shared-memory pipe: ring capacity and spinning.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// // A 256 KiB ring whose ends never spin: they sleep on a futex at once (lowest CPU use).
+/// let (reader, writer) = pipework::shm_pipe::ShmPipeOptions::new()
+///     .capacity(256 * 1024)
+///     .spin(Duration::ZERO)
+///     .create()?;
+/// assert_eq!(reader.capacity(), 256 * 1024);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ShmPipeOptions {
+    capacity: usize,
+    spin: Duration,
+}
+
+impl Default for ShmPipeOptions {
+    fn default() -> Self {
+        ShmPipeOptions {
+            capacity: DEFAULT_CAPACITY,
+            spin: DEFAULT_SPIN,
+        }
+    }
+}
+
+impl ShmPipeOptions {
+    /// Default options: a 1 MiB ring, spinning up to 50 µs before sleeping.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The spin budget ends start with (50 µs).
+    pub fn default_spin() -> Duration {
+        DEFAULT_SPIN
+    }
+
+    /// The ring's capacity in bytes, rounded up to a power of two, at least 4 KiB. `create` fails
+    /// with `InvalidInput` above 1 GiB.
+    pub fn capacity(&mut self, bytes: usize) -> &mut Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// The longest a side spins waiting for its peer before it sleeps (it adapts below this when
+    /// spinning keeps failing). `Duration::ZERO` never spins: every wait sleeps on a futex.
+    /// This setting belongs to each end in its own process; an end adopted elsewhere uses the
+    /// default unless [`ShmReader::set_spin`] / [`ShmWriter::set_spin`] is called.
+    pub fn spin(&mut self, spin: Duration) -> &mut Self {
+        self.spin = spin;
+        self
+    }
+
+    /// Creates the pipe: `(reader, writer)`, both in this process.
+    pub fn create(&self) -> io::Result<(ShmReader, ShmWriter)> {
+        if self.capacity > MAX_CAPACITY {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "shared-memory pipe capacity {} is above the 1 GiB maximum",
+                    self.capacity
+                ),
+            ));
+        }
+        let capacity = self.capacity.max(MIN_CAPACITY).next_power_of_two();
+        let mapping = FileMapping::anonymous((HEADER + capacity) as u64)?;
+        let view = mapping.map_view(Access::Write, 0, 0)?;
+        view.atomic_u32(OFF_VERSION)?
+            .store(VERSION, Ordering::Relaxed);
+        view.atomic_u64(OFF_CAPACITY)?
+            .store(capacity as u64, Ordering::Relaxed);
+        view.atomic_u64(OFF_MAGIC)?.store(MAGIC, Ordering::Release);
+
+        let (reader_sock, writer_sock) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        // Queue the ring's handle in each socket's receive queue, for adopters of either end.
+        let ring_fd = OwnedFd::try_from(mapping)?;
+        queue_ring(&writer_sock, ring_fd.as_fd())?;
+        queue_ring(&reader_sock, ring_fd.as_fd())?;
+        drop(ring_fd);
+
+        // The reader maps the ring from the handle queued on its socket, which proves the queue
+        // holds what adopters of the handle will look for.
+        let reader_ring = Ring::validate(map_ring(peek_ring(reader_sock.as_fd())?)?)?;
+        let writer_ring = Ring::validate(view)?;
+        let reader = ShmReader {
+            end: End::new(reader_ring, reader_sock, self.spin),
+        };
+        let writer = ShmWriter {
+            end: End::new(writer_ring, writer_sock, self.spin),
+        };
+        Ok((reader, writer))
+    }
+}
+
+/// Sends `ring` through `sock` so that it waits in the peer socket's receive queue.
+fn queue_ring(sock: &OwnedFd, ring: BorrowedFd<'_>) -> io::Result<()> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [ring];
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    sendmsg(
+        sock,
+        &[IoSlice::new(b"R")],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    Ok(())
+}
+
+/// Takes a copy of the ring's handle queued for the end `sock`, leaving it queued.
+fn peek_ring(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let flags = RecvFlags::PEEK | RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT;
+    let got = recvmsg(sock, &mut iov, &mut control, flags).map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("not a shared-memory pipe end (no ring queued on it: {e})"),
+        )
+    })?;
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    match (got.bytes, byte[0], fds.pop()) {
+        (1, b'R', Some(fd)) if fds.is_empty() => Ok(fd),
+        _ => Err(io::Error::new(
+            ErrorKind::InvalidData,
+            "not a shared-memory pipe end (the queued message is not a ring)",
+        )),
+    }
+}
+
+fn map_ring(fd: OwnedFd) -> io::Result<View> {
+    let mapping = FileMapping::try_from(fd)?;
+    mapping.map_view(Access::Write, 0, 0)
+}
+
+/// One side's view of the ring, with the capacity it validated when it attached.
+struct Ring {
+    view: View,
+    capacity: u64,
+}
+
+impl Ring {
+    fn validate(view: View) -> io::Result<Ring> {
+        let bad = |what: &str| {
+            io::Error::new(
+                ErrorKind::InvalidData,
+                format!("shared-memory pipe: the ring's header is corrupt ({what})"),
+            )
+        };
+        if view.len() < HEADER + MIN_CAPACITY {
+            return Err(bad("too small"));
+        }
+        if view.atomic_u64(OFF_MAGIC)?.load(Ordering::Acquire) != MAGIC {
+            return Err(bad("bad magic"));
+        }
+        if view.atomic_u32(OFF_VERSION)?.load(Ordering::Relaxed) != VERSION {
+            return Err(bad("unknown version"));
+        }
+        let capacity = view.atomic_u64(OFF_CAPACITY)?.load(Ordering::Relaxed);
+        if !capacity.is_power_of_two() || capacity as usize != view.len() - HEADER {
+            return Err(bad("capacity does not match the mapping"));
+        }
+        Ok(Ring { view, capacity })
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        self.view
+            .atomic_u32(offset)
+            .expect("header offsets are in bounds and aligned (checked at attach)")
+    }
+
+    fn position(&self, offset: usize) -> &AtomicU64 {
+        self.view
+            .atomic_u64(offset)
+            .expect("header offsets are in bounds and aligned (checked at attach)")
+    }
+
+    /// Copies ring bytes from logical position `pos` into `buf` (wrapping around the end).
+    fn copy_out(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+        let start = (pos & (self.capacity - 1)) as usize;
+        let first = buf.len().min(self.capacity as usize - start);
+        let (a, b) = buf.split_at_mut(first);
+        self.view.read(HEADER + start, a)?;
+        if !b.is_empty() {
+            self.view.read(HEADER, b)?;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into the ring at logical position `pos` (wrapping around the end).
+    fn copy_in(&self, pos: u64, data: &[u8]) -> io::Result<()> {
+        let start = (pos & (self.capacity - 1)) as usize;
+        let first = data.len().min(self.capacity as usize - start);
+        let (a, b) = data.split_at(first);
+        self.view.write(HEADER + start, a)?;
+        if !b.is_empty() {
+            self.view.write(HEADER, b)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a count of bytes in the ring computed from a position the peer wrote.
+    fn checked_fill(&self, fill: u64) -> io::Result<u64> {
+        if fill > self.capacity {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "shared-memory pipe: the peer's position is corrupt ({fill} bytes in a {}-byte ring)",
+                    self.capacity
+                ),
+            ));
+        }
+        Ok(fill)
+    }
+}
+
+/// What one side holds: the ring, its lifeline socket, and its spin budget.
+struct End {
+    ring: Ring,
+    lifeline: Option<OwnedFd>,
+    /// This side's position (total bytes it has read or written): its own copy, never re-read
+    /// from shared memory after attaching.
+    pos: u64,
+    max_spin: Duration,
+    spin: Duration,
+    sleeps_since_probe: u32,
+}
+
+/// Why a wait ended.
+enum Woken {
+    /// The watched position or a close flag may have changed: look again.
+    Recheck,
+    /// The peer's every handle is closed.
+    PeerGone,
+}
+
+impl End {
+    fn new(ring: Ring, lifeline: OwnedFd, spin: Duration) -> End {
+        End {
+            ring,
+            lifeline: Some(lifeline),
+            pos: 0,
+            max_spin: spin,
+            spin,
+            sleeps_since_probe: 0,
+        }
+    }
+
+    fn lifeline(&self) -> BorrowedFd<'_> {
+        match &self.lifeline {
+            Some(fd) => fd.as_fd(),
+            None => unreachable!("an end holds its lifeline until it is dropped or converted"),
+        }
+    }
+
+    fn adopt(lifeline: OwnedFd, own_pos: usize) -> io::Result<End> {
+        let ring = Ring::validate(map_ring(peek_ring(lifeline.as_fd())?)?)?;
+        let pos = ring.position(own_pos).load(Ordering::Acquire);
+        Ok(End {
+            ring,
+            lifeline: Some(lifeline),
+            pos,
+            max_spin: DEFAULT_SPIN,
+            spin: DEFAULT_SPIN,
+            sleeps_since_probe: 0,
+        })
+    }
+
+    fn set_spin(&mut self, spin: Duration) {
+        self.max_spin = spin;
+        self.spin = spin;
+    }
+
+    /// Whether every handle of the other end is closed.
+    fn peer_gone(&self) -> io::Result<bool> {
+        let lifeline = self.lifeline();
+        let mut fds = [PollFd::new(&lifeline, PollFlags::RDHUP)];
+        loop {
+            match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
+                Ok(0) => return Ok(false),
+                Ok(_) => {
+                    let revents = fds[0].revents();
+                    return Ok(revents.intersects(PollFlags::RDHUP | PollFlags::HUP));
+                }
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Waits until `ready()` holds, or the peer is gone. Spins first (adapting the budget), then
+    /// sleeps on the futex word at `waiting_off`, which the peer clears and wakes.
+    fn wait(&mut self, waiting_off: usize, ready: impl Fn(&Ring) -> bool) -> io::Result<Woken> {
+        if self.spin.is_zero() && !self.max_spin.is_zero() {
+            // Spinning stopped paying off (a loaded machine): sleep at once, but probe again
+            // with a short spin now and then, in case the peer is back on a CPU of its own.
+            self.sleeps_since_probe += 1;
+            if self.sleeps_since_probe >= PROBE_EVERY {
+                self.sleeps_since_probe = 0;
+                self.spin = MIN_SPIN.min(self.max_spin);
+            }
+        }
+        if !self.spin.is_zero() {
+            let start = Instant::now();
+            let mut turns = 0u32;
+            loop {
+                if ready(&self.ring) {
+                    // Spinning paid off: let the budget grow back.
+                    self.spin = (self.spin * 2).min(self.max_spin);
+                    return Ok(Woken::Recheck);
+                }
+                // No PAUSE here: under a hypervisor, PAUSE loops trigger pause-loop exits that
+                // deschedule this vCPU for microseconds, longer than the wait itself.
+                turns = turns.wrapping_add(1);
+                if turns.is_multiple_of(64) && start.elapsed() >= self.spin {
+                    break;
+                }
+            }
+            // The peer was slower than the budget: spin less next time, and not at all once
+            // the budget is down to nothing.
+            self.spin /= 4;
+            if self.spin < MIN_SPIN {
+                self.spin = Duration::ZERO;
+            }
+        }
+        let waiting = self.ring.word(waiting_off);
+        waiting.store(1, Ordering::SeqCst);
+        if ready(&self.ring) {
+            waiting.store(0, Ordering::Relaxed);
+            return Ok(Woken::Recheck);
+        }
+        let slice = futex::Timespec {
+            tv_sec: 0,
+            tv_nsec: SLEEP_SLICE.as_nanos() as _,
+        };
+        let result = futex::wait(waiting, futex::Flags::empty(), 1, Some(&slice));
+        waiting.store(0, Ordering::Relaxed);
+        match result {
+            Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => Ok(Woken::Recheck),
+            Err(Errno::TIMEDOUT) => {
+                if ready(&self.ring) {
+                    Ok(Woken::Recheck)
+                } else if self.peer_gone()? {
+                    Ok(Woken::PeerGone)
+                } else {
+                    Ok(Woken::Recheck)
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Wakes the peer if it sleeps on the futex word at `waiting_off`. Called after publishing a
+    /// position or a close flag.
+    fn wake(&self, waiting_off: usize) {
+        fence(Ordering::SeqCst);
+        let waiting = self.ring.word(waiting_off);
+        if waiting.load(Ordering::SeqCst) != 0 && waiting.swap(0, Ordering::SeqCst) != 0 {
+            let _ = futex::wake(waiting, futex::Flags::empty(), 1);
+        }
+    }
+}
+
+/// The read end of a shared-memory pipe.
+pub struct ShmReader {
+    end: End,
+}
+
+/// The write end of a shared-memory pipe.
+pub struct ShmWriter {
+    end: End,
+}
+
+impl ShmReader {
+    /// The ring's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.end.ring.capacity as usize
+    }
+
+    /// Bytes that a read could take now without waiting.
+    pub fn bytes_available(&self) -> io::Result<usize> {
+        let written = self
+            .end
+            .ring
+            .position(OFF_WRITE_POS)
+            .load(Ordering::Acquire);
+        Ok(self
+            .end
+            .ring
+            .checked_fill(written.wrapping_sub(self.end.pos))? as usize)
+    }
+
+    /// Sets how long this end spins before it sleeps (see [`ShmPipeOptions::spin`]).
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.end.set_spin(spin);
+    }
+
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let available = self.bytes_available()?;
+            if available > 0 {
+                let n = available.min(buf.len());
+                self.end.ring.copy_out(self.end.pos, &mut buf[..n])?;
+                self.end.pos = self.end.pos.wrapping_add(n as u64);
+                self.end
+                    .ring
+                    .position(OFF_READ_POS)
+                    .store(self.end.pos, Ordering::SeqCst);
+                self.end.wake(OFF_WRITER_WAITING);
+                return Ok(n);
+            }
+            // The writer sets its flag after publishing its last bytes: seeing the flag, look at
+            // the position once more before calling it the end.
+            if self
+                .end
+                .ring
+                .word(OFF_WRITER_CLOSED)
+                .load(Ordering::Acquire)
+                != 0
+            {
+                if self.bytes_available()? > 0 {
+                    continue;
+                }
+                return Ok(0);
+            }
+            let pos = self.end.pos;
+            let ready = move |ring: &Ring| {
+                ring.position(OFF_WRITE_POS).load(Ordering::SeqCst) != pos
+                    || ring.word(OFF_WRITER_CLOSED).load(Ordering::SeqCst) != 0
+            };
+            if let Woken::PeerGone = self.end.wait(OFF_READER_WAITING, ready)? {
+                if self.bytes_available()? > 0
+                    || self
+                        .end
+                        .ring
+                        .word(OFF_WRITER_CLOSED)
+                        .load(Ordering::Acquire)
+                        != 0
+                {
+                    continue;
+                }
+                return Err(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "shared-memory pipe: the writer vanished without closing (killed?)",
+                ));
+            }
+        }
+    }
+}
+
+impl ShmWriter {
+    /// The ring's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.end.ring.capacity as usize
+    }
+
+    /// Sets how long this end spins before it sleeps (see [`ShmPipeOptions::spin`]).
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.end.set_spin(spin);
+    }
+
+    fn broken(&self) -> io::Error {
+        io::Error::new(
+            ErrorKind::BrokenPipe,
+            "shared-memory pipe: the reader is gone",
+        )
+    }
+
+    fn write_all_or_some(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < data.len() {
+            if self
+                .end
+                .ring
+                .word(OFF_READER_CLOSED)
+                .load(Ordering::Acquire)
+                != 0
+            {
+                return if done > 0 {
+                    Ok(done)
+                } else {
+                    Err(self.broken())
+                };
+            }
+            let read = self.end.ring.position(OFF_READ_POS).load(Ordering::Acquire);
+            let fill = self
+                .end
+                .ring
+                .checked_fill(self.end.pos.wrapping_sub(read))?;
+            let free = (self.end.ring.capacity - fill) as usize;
+            if free > 0 {
+                let n = free.min(data.len() - done);
+                self.end.ring.copy_in(self.end.pos, &data[done..done + n])?;
+                self.end.pos = self.end.pos.wrapping_add(n as u64);
+                self.end
+                    .ring
+                    .position(OFF_WRITE_POS)
+                    .store(self.end.pos, Ordering::SeqCst);
+                self.end.wake(OFF_READER_WAITING);
+                done += n;
+                continue;
+            }
+            let full_at = self.end.pos.wrapping_sub(self.end.ring.capacity);
+            let ready = move |ring: &Ring| {
+                ring.position(OFF_READ_POS).load(Ordering::SeqCst) != full_at
+                    || ring.word(OFF_READER_CLOSED).load(Ordering::SeqCst) != 0
+            };
+            if let Woken::PeerGone = self.end.wait(OFF_WRITER_WAITING, ready)? {
+                return if done > 0 {
+                    Ok(done)
+                } else {
+                    Err(self.broken())
+                };
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Read for ShmReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_some(buf)
+    }
+}
+
+impl Write for ShmWriter {
+    /// Returns once all of `buf` is in the ring (a partial count only when the reader went away
+    /// after part of it was accepted; the next write then fails with `BrokenPipe`).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all_or_some(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ShmReader {
+    fn drop(&mut self) {
+        if self.end.lifeline.is_some() {
+            self.end
+                .ring
+                .word(OFF_READER_CLOSED)
+                .store(1, Ordering::SeqCst);
+            self.end.wake(OFF_WRITER_WAITING);
+        }
+    }
+}
+
+impl Drop for ShmWriter {
+    fn drop(&mut self) {
+        if self.end.lifeline.is_some() {
+            self.end
+                .ring
+                .word(OFF_WRITER_CLOSED)
+                .store(1, Ordering::SeqCst);
+            self.end.wake(OFF_READER_WAITING);
+        }
+    }
+}
+
+impl From<ShmReader> for OwnedFd {
+    /// The end's handle, to hand to another process, which adopts it with `TryFrom<OwnedFd>`.
+    /// The end is not closed: whoever adopts the handle carries on from where this one stopped.
+    fn from(mut end: ShmReader) -> OwnedFd {
+        end.end.lifeline.take().expect("an end holds its lifeline")
+    }
+}
+
+impl From<ShmWriter> for OwnedFd {
+    /// The end's handle, to hand to another process, which adopts it with `TryFrom<OwnedFd>`.
+    fn from(mut end: ShmWriter) -> OwnedFd {
+        end.end.lifeline.take().expect("an end holds its lifeline")
+    }
+}
+
+impl TryFrom<OwnedFd> for ShmReader {
+    type Error = io::Error;
+
+    /// Adopts a reader handle made with `OwnedFd::from(reader)` in this or another process.
+    fn try_from(handle: OwnedFd) -> io::Result<ShmReader> {
+        Ok(ShmReader {
+            end: End::adopt(handle, OFF_READ_POS)?,
+        })
+    }
+}
+
+impl TryFrom<OwnedFd> for ShmWriter {
+    type Error = io::Error;
+
+    /// Adopts a writer handle made with `OwnedFd::from(writer)` in this or another process.
+    fn try_from(handle: OwnedFd) -> io::Result<ShmWriter> {
+        Ok(ShmWriter {
+            end: End::adopt(handle, OFF_WRITE_POS)?,
+        })
+    }
+}
+
+impl AsFd for ShmReader {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.end.lifeline()
+    }
+}
+
+impl AsFd for ShmWriter {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.end.lifeline()
+    }
+}
+
+impl AsRawFd for ShmReader {
+    fn as_raw_fd(&self) -> RawFd {
+        self.end.lifeline().as_raw_fd()
+    }
+}
+
+impl AsRawFd for ShmWriter {
+    fn as_raw_fd(&self) -> RawFd {
+        self.end.lifeline().as_raw_fd()
+    }
+}
+
+impl fmt::Debug for ShmReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShmReader")
+            .field("capacity", &self.end.ring.capacity)
+            .field("position", &self.end.pos)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ShmWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShmWriter")
+            .field("capacity", &self.end.ring.capacity)
+            .field("position", &self.end.pos)
+            .finish()
+    }
+}

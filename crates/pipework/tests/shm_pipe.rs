@@ -1,0 +1,396 @@
+//! Shared-memory pipes across real processes: the anonymous pipe's contract, peers that vanish,
+//! and peers that lie.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{child, inherited, wait};
+use pipework::process::{CommandExt, Process};
+use pipework::shm_pipe::{self, ShmPipeOptions, ShmReader, ShmWriter};
+
+fn main() {
+    common::main(
+        &[
+            (
+                "bytes_cross_processes_intact_and_end_after_a_clean_close",
+                bytes_cross_processes_intact_and_end_after_a_clean_close,
+            ),
+            (
+                "a_reader_in_a_child_reads_what_the_parent_writes",
+                a_reader_in_a_child_reads_what_the_parent_writes,
+            ),
+            (
+                "read_blocks_while_empty_then_returns_what_is_there",
+                read_blocks_while_empty_then_returns_what_is_there,
+            ),
+            (
+                "data_written_before_the_writer_exits_is_all_read",
+                data_written_before_the_writer_exits_is_all_read,
+            ),
+            (
+                "a_full_ring_blocks_the_writer_until_the_reader_makes_room",
+                a_full_ring_blocks_the_writer_until_the_reader_makes_room,
+            ),
+            (
+                "write_after_the_reader_is_gone_is_broken_pipe",
+                write_after_the_reader_is_gone_is_broken_pipe,
+            ),
+            (
+                "a_reader_killed_while_the_writer_waits_is_broken_pipe",
+                a_reader_killed_while_the_writer_waits_is_broken_pipe,
+            ),
+            (
+                "a_writer_killed_mid_write_leaves_the_reader_an_error_not_a_hang",
+                a_writer_killed_mid_write_leaves_the_reader_an_error_not_a_hang,
+            ),
+            (
+                "corrupt_positions_from_a_hostile_peer_are_invalid_data",
+                corrupt_positions_from_a_hostile_peer_are_invalid_data,
+            ),
+            (
+                "an_end_handle_can_be_passed_on_again",
+                an_end_handle_can_be_passed_on_again,
+            ),
+            (
+                "a_handle_that_is_not_a_shm_pipe_end_is_refused",
+                a_handle_that_is_not_a_shm_pipe_end_is_refused,
+            ),
+            (
+                "capacity_is_rounded_up_and_capped",
+                capacity_is_rounded_up_and_capped,
+            ),
+            (
+                "blocking_mode_without_spinning_works_across_processes",
+                blocking_mode_without_spinning_works_across_processes,
+            ),
+        ],
+        &[
+            ("write_pattern", write_pattern),
+            ("read_and_report", read_and_report),
+            ("write_on_go", write_on_go),
+            ("drop_reader", drop_reader),
+            ("hold_reader", hold_reader),
+            ("corrupt_write_position", corrupt_write_position),
+        ],
+    )
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn start(role: &str, args: &[&str], handle: OwnedFd, stdout: bool) -> std::process::Child {
+    let mut cmd = child(role);
+    cmd.args(args);
+    if stdout {
+        cmd.stdout(Stdio::piped());
+    }
+    let n = cmd.inherit_handle(handle);
+    cmd.arg(n.to_string());
+    cmd.spawn().expect("spawn child")
+}
+
+/// Reads to the end with a deadline on the whole transfer.
+fn read_all(reader: &mut ShmReader) -> std::io::Result<Vec<u8>> {
+    let deadline = Instant::now() + common::TIMEOUT;
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 100_000];
+    loop {
+        assert!(Instant::now() < deadline, "no end of data in time");
+        match reader.read(&mut buf)? {
+            0 => return Ok(all),
+            n => all.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+// ---- child roles ----
+
+/// args: COUNT HANDLE — writes COUNT pattern bytes in writes of varying sizes, then closes.
+fn write_pattern(args: &[String]) {
+    let n: usize = args[0].parse().unwrap();
+    let mut w = ShmWriter::try_from(inherited(&args[1])).unwrap();
+    let data = pattern(n);
+    let mut at = 0;
+    let mut size = 1;
+    while at < n {
+        let end = (at + size).min(n);
+        w.write_all(&data[at..end]).unwrap();
+        at = end;
+        size = size * 7 % 100_003 + 1;
+    }
+}
+
+/// args: HANDLE — reads to the end and prints the byte count and whether it matched the pattern.
+fn read_and_report(args: &[String]) {
+    let mut r = ShmReader::try_from(inherited(&args[0])).unwrap();
+    let got = read_all(&mut r).unwrap();
+    print!("{} {}", got.len(), got == pattern(got.len()));
+}
+
+/// args: GO HANDLE — waits for a byte on the pipe GO, then writes "hello" and waits for stdin's end.
+fn write_on_go(args: &[String]) {
+    let mut go = pipework::pipe::PipeReader::try_from(inherited(&args[0])).unwrap();
+    let mut w = ShmWriter::try_from(inherited(&args[1])).unwrap();
+    common::read_exact(&mut go, 1);
+    w.write_all(b"hello").unwrap();
+    let mut sink = Vec::new();
+    std::io::stdin().read_to_end(&mut sink).unwrap();
+}
+
+/// args: HANDLE — adopts the reader and drops it at once (a clean close).
+fn drop_reader(args: &[String]) {
+    drop(ShmReader::try_from(inherited(&args[0])).unwrap());
+}
+
+/// args: HANDLE — adopts the reader, says so, and waits for stdin's end (or a kill).
+fn hold_reader(args: &[String]) {
+    let _r = ShmReader::try_from(inherited(&args[0])).unwrap();
+    println!("holding");
+    let mut sink = Vec::new();
+    std::io::stdin().read_to_end(&mut sink).unwrap();
+}
+
+/// args: HANDLE — a hostile peer: takes the ring out of a writer handle and writes garbage into
+/// the write position.
+fn corrupt_write_position(args: &[String]) {
+    let handle = inherited(&args[0]);
+    let ring = peek_queued_handle(&handle);
+    let mapping = pipework::mapping::FileMapping::try_from(ring).unwrap();
+    let view = mapping
+        .map_view(pipework::mapping::Access::Write, 0, 0)
+        .unwrap();
+    view.atomic_u64(64)
+        .unwrap()
+        .store(0xdead_beef_dead_beef, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn peek_queued_handle(sock: &OwnedFd) -> OwnedFd {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    recvmsg(sock, &mut iov, &mut control, RecvFlags::PEEK).unwrap();
+    let fd = control.drain().find_map(|m| match m {
+        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+        _ => None,
+    });
+    fd.expect("a ring handle")
+}
+
+// ---- tests ----
+
+fn bytes_cross_processes_intact_and_end_after_a_clean_close() {
+    let (mut r, w) = ShmPipeOptions::new().capacity(64 * 1024).create().unwrap();
+    let size = 8 * 1024 * 1024 + 3;
+    let mut c = start("write_pattern", &[&size.to_string()], w.into(), false);
+    let got = read_all(&mut r).unwrap();
+    assert_eq!(got.len(), size);
+    assert!(got == pattern(size));
+    assert!(wait(&mut c).success());
+}
+
+fn a_reader_in_a_child_reads_what_the_parent_writes() {
+    let (r, mut w) = shm_pipe::create().unwrap();
+    let c = start("read_and_report", &[], r.into(), true);
+    let size = 5 * 1024 * 1024;
+    w.write_all(&pattern(size)).unwrap();
+    drop(w);
+    let mut c = c;
+    let mut out = String::new();
+    c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(wait(&mut c).success());
+    assert_eq!(out, format!("{size} true"));
+}
+
+fn read_blocks_while_empty_then_returns_what_is_there() {
+    let (mut r, w) = shm_pipe::create().unwrap();
+    let (go_r, mut go_w) = pipework::pipe::create().unwrap();
+    let mut cmd = child("write_on_go");
+    cmd.stdin(Stdio::piped());
+    let a = cmd.inherit_handle(go_r);
+    let b = cmd.inherit_handle(OwnedFd::from(w));
+    cmd.arg(a.to_string()).arg(b.to_string());
+    let mut c = cmd.spawn().unwrap();
+    drop(cmd);
+    assert_eq!(r.bytes_available().unwrap(), 0);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let n = r.read(&mut buf).unwrap();
+        (buf[..n].to_vec(), r)
+    });
+    go_w.write_all(b"!").unwrap();
+    let (got, mut r) = reader.join().unwrap();
+    assert_eq!(got, b"hello");
+    drop(c.stdin.take());
+    assert!(wait(&mut c).success());
+    assert_eq!(
+        read_all(&mut r).unwrap(),
+        b"",
+        "the child closed its writer"
+    );
+}
+
+fn data_written_before_the_writer_exits_is_all_read() {
+    let (mut r, w) = ShmPipeOptions::new().capacity(1 << 20).create().unwrap();
+    let mut c = start("write_pattern", &["1000000"], w.into(), false);
+    assert!(wait(&mut c).success());
+    assert_eq!(r.bytes_available().unwrap(), 1_000_000);
+    assert!(read_all(&mut r).unwrap() == pattern(1_000_000));
+}
+
+fn a_full_ring_blocks_the_writer_until_the_reader_makes_room() {
+    let (r, mut w) = ShmPipeOptions::new().capacity(4096).create().unwrap();
+    assert_eq!(w.capacity(), 4096);
+    let c = start("read_and_report", &[], r.into(), true);
+    // One write of 64 times the ring: it returns only once the child has read most of it.
+    let size = 4096 * 64;
+    assert_eq!(w.write(&pattern(size)).unwrap(), size);
+    drop(w);
+    let mut c = c;
+    let mut out = String::new();
+    c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(wait(&mut c).success());
+    assert_eq!(out, format!("{size} true"));
+}
+
+fn write_after_the_reader_is_gone_is_broken_pipe() {
+    let (r, mut w) = shm_pipe::create().unwrap();
+    let mut c = start("drop_reader", &[], r.into(), false);
+    assert!(wait(&mut c).success());
+    let err = w.write(b"nobody reads this").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+    // Dropped in this process too.
+    let (r, mut w) = shm_pipe::create().unwrap();
+    drop(r);
+    assert_eq!(w.write_all(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+}
+
+fn a_reader_killed_while_the_writer_waits_is_broken_pipe() {
+    let (r, mut w) = ShmPipeOptions::new().capacity(4096).create().unwrap();
+    let mut cmd = child("hold_reader");
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let n = cmd.inherit_handle(OwnedFd::from(r));
+    let mut c = cmd.arg(n.to_string()).spawn().unwrap();
+    drop(cmd);
+    let _keep_stdin_open = c.stdin.take();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(c.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "holding\n");
+    // Fill the ring, then kill the reader while the writer is blocked on a full ring.
+    w.write_all(&pattern(4096)).unwrap();
+    let process = Process::from_child(&c).unwrap();
+    let killer = std::thread::spawn(move || {
+        process.kill().unwrap();
+        process.wait_timeout(common::TIMEOUT).unwrap()
+    });
+    let started = Instant::now();
+    let err = w.write_all(&pattern(10_000)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+    assert!(started.elapsed() < common::TIMEOUT);
+    assert!(killer.join().unwrap());
+    let _ = c.wait();
+}
+
+fn a_writer_killed_mid_write_leaves_the_reader_an_error_not_a_hang() {
+    let (mut r, w) = ShmPipeOptions::new().capacity(64 * 1024).create().unwrap();
+    let mut c = start("write_pattern", &["100000000"], w.into(), false);
+    // Read a little, then kill the writer in the middle of its 100 MB.
+    let mut got = vec![0u8; 200_000];
+    r.read_exact(&mut got).unwrap();
+    Process::from_child(&c).unwrap().kill().unwrap();
+    let _ = wait(&mut c);
+    let mut rest = Vec::new();
+    let err = loop {
+        let mut buf = vec![0u8; 65536];
+        match r.read(&mut buf) {
+            Ok(0) => panic!("a killed writer must not look like a clean end"),
+            Ok(n) => rest.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+    assert!(err.to_string().contains("writer vanished"), "{err}");
+    got.extend_from_slice(&rest);
+    assert!(
+        got == pattern(got.len()),
+        "what was published arrived intact"
+    );
+}
+
+fn corrupt_positions_from_a_hostile_peer_are_invalid_data() {
+    let (mut r, w) = shm_pipe::create().unwrap();
+    let mut c = start("corrupt_write_position", &[], w.into(), false);
+    assert!(wait(&mut c).success());
+    let err = r.read(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidData);
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    assert_eq!(
+        r.bytes_available().unwrap_err().kind(),
+        ErrorKind::InvalidData
+    );
+}
+
+fn an_end_handle_can_be_passed_on_again() {
+    let (mut r, w) = shm_pipe::create().unwrap();
+    // Handle → end → handle → end, in this process, then to a child.
+    let mut w = ShmWriter::try_from(OwnedFd::from(w)).unwrap();
+    w.write_all(b"first ").unwrap();
+    let w = ShmWriter::try_from(OwnedFd::from(w)).unwrap();
+    let mut c = start("write_pattern", &["1000"], w.into(), false);
+    assert!(wait(&mut c).success());
+    let got = read_all(&mut r).unwrap();
+    assert_eq!(&got[..6], b"first ");
+    assert!(got[6..] == pattern(1000));
+}
+
+fn a_handle_that_is_not_a_shm_pipe_end_is_refused() {
+    let (pr, _pw) = pipework::pipe::create().unwrap();
+    let err = ShmReader::try_from(OwnedFd::from(pr)).unwrap_err();
+    assert!(
+        err.to_string().contains("not a shared-memory pipe end"),
+        "{err}"
+    );
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let err = ShmWriter::try_from(OwnedFd::from(a)).unwrap_err();
+    assert!(
+        err.to_string().contains("not a shared-memory pipe end"),
+        "{err}"
+    );
+}
+
+fn capacity_is_rounded_up_and_capped() {
+    let (r, w) = ShmPipeOptions::new().capacity(5000).create().unwrap();
+    assert_eq!((r.capacity(), w.capacity()), (8192, 8192));
+    let (r, _w) = ShmPipeOptions::new().capacity(1).create().unwrap();
+    assert_eq!(r.capacity(), 4096);
+    let err = ShmPipeOptions::new()
+        .capacity(2 << 30)
+        .create()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let _ = w.as_fd();
+}
+
+fn blocking_mode_without_spinning_works_across_processes() {
+    let (mut r, w) = ShmPipeOptions::new()
+        .capacity(16 * 1024)
+        .spin(Duration::ZERO)
+        .create()
+        .unwrap();
+    let size = 2 * 1024 * 1024;
+    let mut c = start("write_pattern", &[&size.to_string()], w.into(), false);
+    let got = read_all(&mut r).unwrap();
+    assert!(got == pattern(size));
+    assert!(wait(&mut c).success());
+}
