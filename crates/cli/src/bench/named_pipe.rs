@@ -1,63 +1,59 @@
-//! `named-pipe`: byte throughput (64 KiB writes, 1 GiB) and 64-byte message round trip between a
-//! server and a client process, pipework's named pipes beside a raw Unix-domain stream socket
-//! (bind/listen/accept/connect, write/read by hand) carrying the same bytes.
+//! `named-pipe`: byte throughput (64 KiB writes, 1 GiB per sample) and 64-byte message round
+//! trip between a server and a client process: pipework's named pipes beside a raw Unix-domain
+//! stream socket (bind/listen/accept/connect, write/read by hand) carrying the same bytes.
+//!
+//! Both connections stay up for the whole measurement and their samples alternate, so a burst of
+//! load on this shared machine hits both alike.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::Child;
 use std::time::Instant;
 
 use pipework::named_pipe::{
-    MessageRead, NamedPipeClient, PipeType, ReadMode, ServerOptions, WaitTimeout,
+    ClientOptions, MessageRead, NamedPipeClient, NamedPipeServer, PipeType, ReadMode, ServerOptions,
 };
-use pipework::pipe::{self, PipeWriter};
 use rustix::io::Errno;
 
-use super::{inherited, spawn_child, Figure, Mechanism, Settings};
+use super::stream::{BATCH, CHUNK, MESSAGE, VOLUME, WARM_UP};
+use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `named-pipe` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
-    name: "named-pipe",
+    name: NAME,
     run,
     child,
 };
 
 const NAME: &str = "named-pipe";
-const CHUNK: usize = 64 * 1024;
-const VOLUME: usize = 1 << 30;
-const MESSAGE: usize = 64;
-const ROUND_TRIPS: usize = 20_000;
-const WARM_UP: usize = 1_000;
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
+    let (mut ours, mut raw) = (Ours::start(PipeType::Byte, "sink")?, Raw::start("sink")?);
     let throughput = settings.collect(
         "named-pipe throughput",
         settings.runs,
-        || throughput(Impl::Pipework),
-        || throughput(Impl::Raw),
+        || ours.throughput(),
+        || raw.throughput(),
     )?;
+    ours.finish()?;
+    raw.finish()?;
+
+    let (mut ours, mut raw) = (Ours::start(PipeType::Message, "echo")?, Raw::start("echo")?);
+    ours.round_trips(WARM_UP)?;
+    raw.round_trips(WARM_UP)?;
     let round_trip = settings.collect(
         "named-pipe round trip",
-        settings.runs,
-        || round_trip(Impl::Pipework),
-        || round_trip(Impl::Raw),
+        settings.runs * 4,
+        || ours.round_trips(BATCH),
+        || raw.round_trips(BATCH),
     )?;
+    ours.finish()?;
+    raw.finish()?;
     Ok(vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", "raw unix socket", &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", "raw unix socket", &round_trip),
     ])
-}
-
-#[derive(Clone, Copy)]
-enum Impl {
-    Pipework,
-    Raw,
-}
-
-/// A connected pair: the parent's end and the process on the other side.
-enum Parent {
-    Pipe(Box<pipework::named_pipe::NamedPipeServer>),
-    Raw(UnixStream),
 }
 
 fn unique(what: &str) -> String {
@@ -66,110 +62,116 @@ fn unique(what: &str) -> String {
     format!("pipework-bench-{}-{what}-{n}", std::process::id())
 }
 
-/// Sets up the parent's end, starts the child `role` (a client of it) and connects to it.
-fn start(
-    which: Impl,
-    pipe_type: PipeType,
-    role: &str,
-    extra: Vec<OwnedFd>,
-) -> io::Result<(Parent, std::process::Child)> {
-    let id = unique(role);
-    match which {
-        Impl::Pipework => {
-            let mut server = ServerOptions::new().pipe_type(pipe_type).create(&id)?;
-            let child = spawn_child(NAME, &format!("{role}-pipework"), &[id], extra)?;
-            server.connect()?;
-            Ok((Parent::Pipe(Box::new(server)), child))
-        }
-        Impl::Raw => {
-            let path = std::env::temp_dir().join(id);
-            let listener = UnixListener::bind(&path)?;
-            let child = spawn_child(
-                NAME,
-                &format!("{role}-raw"),
-                &[path.to_string_lossy().into_owned()],
-                extra,
-            )?;
-            let accepted = listener.accept();
-            let _ = std::fs::remove_file(&path);
-            Ok((Parent::Raw(accepted?.0), child))
-        }
+fn gib_per_s(start: Instant) -> f64 {
+    VOLUME as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn per_trip_us(start: Instant, count: usize) -> f64 {
+    start.elapsed().as_secs_f64() * 1e6 / count as f64
+}
+
+fn wait_child(mut child: Child) -> io::Result<()> {
+    let status = child.wait()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "{NAME} bench child failed: {status}"
+        )))
     }
 }
 
-/// GiB/s: the parent writes [`VOLUME`] bytes in [`CHUNK`] writes; the child reads until the end
-/// and signals; the clock runs from the first write to that signal.
-fn throughput(which: Impl) -> io::Result<f64> {
-    let (status_r, status_w) = pipe::create()?;
-    let (parent, mut child) = start(which, PipeType::Byte, "sink", vec![status_w.into()])?;
-    let mut status = status_r;
-    await_signal(&mut status)?;
-    let chunk = vec![0x5au8; CHUNK];
-    let start = Instant::now();
-    match parent {
-        Parent::Pipe(mut server) => {
-            for _ in 0..VOLUME / CHUNK {
-                server.write_all(&chunk)?;
-            }
-            server.disconnect()?;
-        }
-        Parent::Raw(ref stream) => {
-            for _ in 0..VOLUME / CHUNK {
-                raw_write_all(stream, &chunk)?;
-            }
-            stream.shutdown(std::net::Shutdown::Write)?;
-        }
-    }
-    await_signal(&mut status)?;
-    let elapsed = start.elapsed().as_secs_f64();
-    child.wait()?;
-    Ok(VOLUME as f64 / (1u64 << 30) as f64 / elapsed)
+/// The parent as a named-pipe server, its child as the client.
+struct Ours {
+    server: NamedPipeServer,
+    child: Child,
 }
 
-/// Microseconds per 64-byte request and 64-byte reply: pipework's message pipe (each a message)
-/// beside 64-byte writes and exact reads on a raw socket.
-fn round_trip(which: Impl) -> io::Result<f64> {
-    let (parent, mut child) = start(which, PipeType::Message, "echo", Vec::new())?;
-    let mut message = [7u8; MESSAGE];
-    let elapsed = match parent {
-        Parent::Pipe(mut server) => {
-            let mut once = || -> io::Result<()> {
-                server.write_message(&message)?;
-                match server.read_message(&mut message)? {
-                    MessageRead::Complete(MESSAGE) => Ok(()),
-                    other => Err(io::Error::other(format!("echo: {other:?}"))),
-                }
-            };
-            for _ in 0..WARM_UP {
-                once()?;
-            }
-            let start = Instant::now();
-            for _ in 0..ROUND_TRIPS {
-                once()?;
-            }
-            let elapsed = start.elapsed();
-            server.disconnect()?;
-            elapsed
+impl Ours {
+    fn start(pipe_type: PipeType, role: &str) -> io::Result<Ours> {
+        let name = unique(role);
+        let mut server = ServerOptions::new().pipe_type(pipe_type).create(&name)?;
+        let child = spawn_child(NAME, &format!("{role}-pipework"), &[name], Vec::new())?;
+        server.connect()?;
+        Ok(Ours { server, child })
+    }
+
+    /// [`VOLUME`] bytes in [`CHUNK`] writes, until the child acknowledges them all.
+    fn throughput(&mut self) -> io::Result<f64> {
+        let chunk = vec![0x5au8; CHUNK];
+        let start = Instant::now();
+        for _ in 0..VOLUME / CHUNK {
+            self.server.write_all(&chunk)?;
         }
-        Parent::Raw(ref stream) => {
-            let mut once = || -> io::Result<()> {
-                raw_write_all(stream, &message)?;
-                raw_read_exact(stream, &mut message)
-            };
-            for _ in 0..WARM_UP {
-                once()?;
+        self.server.read_exact(&mut [0u8; 1])?;
+        Ok(gib_per_s(start))
+    }
+
+    fn round_trips(&mut self, count: usize) -> io::Result<f64> {
+        let mut message = [7u8; MESSAGE];
+        let start = Instant::now();
+        for _ in 0..count {
+            self.server.write_message(&message)?;
+            match self.server.read_message(&mut message)? {
+                MessageRead::Complete(MESSAGE) => {}
+                other => return Err(io::Error::other(format!("echo: {other:?}"))),
             }
-            let start = Instant::now();
-            for _ in 0..ROUND_TRIPS {
-                once()?;
-            }
-            let elapsed = start.elapsed();
-            stream.shutdown(std::net::Shutdown::Write)?;
-            elapsed
         }
-    };
-    child.wait()?;
-    Ok(elapsed.as_secs_f64() * 1e6 / ROUND_TRIPS as f64)
+        Ok(per_trip_us(start, count))
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        self.server.disconnect()?;
+        wait_child(self.child)
+    }
+}
+
+/// The parent as a raw socket listener, its child connected by hand.
+struct Raw {
+    stream: UnixStream,
+    child: Child,
+}
+
+impl Raw {
+    fn start(role: &str) -> io::Result<Raw> {
+        let path = std::env::temp_dir().join(unique(role));
+        let listener = UnixListener::bind(&path)?;
+        let child = spawn_child(
+            NAME,
+            &format!("{role}-raw"),
+            &[path.to_string_lossy().into_owned()],
+            Vec::new(),
+        );
+        let accepted = child.and_then(|child| Ok((listener.accept()?.0, child)));
+        let _ = std::fs::remove_file(&path);
+        let (stream, child) = accepted?;
+        Ok(Raw { stream, child })
+    }
+
+    fn throughput(&mut self) -> io::Result<f64> {
+        let chunk = vec![0x5au8; CHUNK];
+        let start = Instant::now();
+        for _ in 0..VOLUME / CHUNK {
+            raw_write_all(&self.stream, &chunk)?;
+        }
+        raw_read_exact(&self.stream, &mut [0u8; 1])?;
+        Ok(gib_per_s(start))
+    }
+
+    fn round_trips(&mut self, count: usize) -> io::Result<f64> {
+        let mut message = [7u8; MESSAGE];
+        let start = Instant::now();
+        for _ in 0..count {
+            raw_write_all(&self.stream, &message)?;
+            raw_read_exact(&self.stream, &mut message)?;
+        }
+        Ok(per_trip_us(start, count))
+    }
+
+    fn finish(self) -> io::Result<()> {
+        self.stream.shutdown(std::net::Shutdown::Both)?;
+        wait_child(self.child)
+    }
 }
 
 fn child(args: &[String]) -> io::Result<()> {
@@ -179,31 +181,31 @@ fn child(args: &[String]) -> io::Result<()> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing pipe name"))?;
     match role {
         "sink-pipework" => {
-            let mut status = PipeWriter::try_from(inherited(args.get(2))?)?;
             let mut client = NamedPipeClient::open(target)?;
-            signal(&mut status)?;
             let mut buf = vec![0u8; CHUNK];
-            while client.read(&mut buf)? != 0 {}
-            signal(&mut status)
-        }
-        "sink-raw" => {
-            let mut status = PipeWriter::try_from(inherited(args.get(2))?)?;
-            let stream = UnixStream::connect(target)?;
-            signal(&mut status)?;
-            let mut buf = vec![0u8; CHUNK];
+            sink(|b| client.read(b), &mut buf)?;
+            // Acknowledge each volume; the server's disconnect ends the loop.
             loop {
-                match rustix::io::read(&stream, &mut buf) {
-                    Ok(0) => break,
-                    Ok(_) | Err(Errno::INTR) => {}
-                    Err(e) => return Err(e.into()),
+                match client.write_all(b"!") {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+                if !sink(|b| client.read(b), &mut buf)? {
+                    return Ok(());
                 }
             }
-            signal(&mut status)
+        }
+        "sink-raw" => {
+            let stream = UnixStream::connect(target)?;
+            let mut buf = vec![0u8; CHUNK];
+            while sink(|b| Ok(rustix::io::read(&stream, &mut *b)?), &mut buf)? {
+                raw_write_all(&stream, b"!")?;
+            }
+            Ok(())
         }
         "echo-pipework" => {
-            let mut client = pipework::named_pipe::ClientOptions::new()
-                .wait(WaitTimeout::Forever)
-                .open(target)?;
+            let mut client = ClientOptions::new().open(target)?;
             client.set_read_mode(ReadMode::Message)?;
             let mut message = [0u8; MESSAGE];
             loop {
@@ -234,21 +236,20 @@ fn child(args: &[String]) -> io::Result<()> {
     }
 }
 
-/// A one-byte signal between the bench parent and its child ("ready", "done").
-fn signal(mut to: impl Write) -> io::Result<()> {
-    to.write_all(b"!")
-}
-
-/// Waits for a one-byte signal; the end of data before it is an error (the child failed).
-fn await_signal(mut from: impl Read) -> io::Result<()> {
-    let mut byte = [0u8; 1];
-    match from.read(&mut byte)? {
-        1 => Ok(()),
-        _ => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the benchmark's child process ended early",
-        )),
+/// Reads one [`VOLUME`]; `false` at a clean end of data before it.
+fn sink(mut read: impl FnMut(&mut [u8]) -> io::Result<usize>, buf: &mut [u8]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < VOLUME {
+        let want = buf.len().min(VOLUME - got);
+        match read(&mut buf[..want]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(true)
 }
 
 fn raw_write_all(fd: impl AsFd, mut data: &[u8]) -> io::Result<()> {
