@@ -436,6 +436,18 @@ fn byte_pipe_echo() {
     let mut server = ServerOptions::new().create(&name).unwrap();
     let (c, mut out) = spawn("client_echo", &[&name, "300000"]);
     accept(&mut server);
+    // Peek on a byte pipe: what is there, without consuming it.
+    let mut first = [0u8; 8];
+    let info = loop {
+        let info = server.peek(&mut first).unwrap();
+        if info.available > 0 {
+            break info;
+        }
+        common::wait_readable(&server);
+    };
+    assert_eq!(info.read, 8);
+    assert_eq!(info.left_in_message, 0);
+    assert_eq!(&first[..], &pattern(8, 7)[..]);
     let mut buf = vec![0u8; 300_000];
     server.read_exact(&mut buf).unwrap();
     server.write_all(&buf).unwrap();
