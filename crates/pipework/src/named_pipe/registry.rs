@@ -14,7 +14,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -165,6 +165,8 @@ pub(crate) fn write_info(dir: &Path, info: &Info) -> io::Result<()> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)?;
     file.write_all(info.encode().as_bytes())?;
+    // Readable by whoever may reach the directory, whatever the umask.
+    file.set_permissions(fs::Permissions::from_mode(0o644))?;
     drop(file);
     fs::rename(&tmp, dir.join("info"))
 }

@@ -299,6 +299,8 @@ impl ServerOptions {
             }
             // No instance is alive: whatever is here was left by a dead server.
             registry::clear(dir)?;
+            // Clients of other users open the lock file to see the pipe is alive.
+            lock.set_permissions(fs::Permissions::from_mode(0o644))?;
             let info = Info {
                 pipe_type: self.pipe_type,
                 access: self.access,
