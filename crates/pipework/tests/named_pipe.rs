@@ -80,6 +80,7 @@ fn main() {
             ),
             ("list_shows_pipes", list_shows_pipes),
             ("instances_across_processes", instances_across_processes),
+            ("async_wait", async_wait),
             (
                 "async_server_serves_clients_at_once",
                 async_server_serves_clients_at_once,
@@ -1265,4 +1266,51 @@ fn instances_across_processes() {
     assert_eq!(first.instances().unwrap(), 1);
     let again = ServerOptions::new().max_instances(2).create(&name).unwrap();
     assert_eq!(again.instances().unwrap(), 2);
+}
+
+fn async_wait() {
+    let name = unique("async-wait");
+    let rt = runtime();
+    let e = rt
+        .block_on(named_pipe::wait_async(&name, WaitTimeout::Forever))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let mut server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    rt.block_on(named_pipe::wait_async(&name, WaitTimeout::Default))
+        .unwrap();
+    let (c, mut out) = spawn("client_try_open", &[&name]);
+    accept(&mut server);
+    assert_eq!(line(&mut out), "ok");
+    let e = rt
+        .block_on(named_pipe::wait_async(
+            &name,
+            WaitTimeout::After(Duration::from_millis(30)),
+        ))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    let mut hello = [0u8; 5];
+    server.read_exact(&mut hello).unwrap();
+    finish(c);
+    server.disconnect().unwrap();
+    // An async client that waits gets in once the instance listens again.
+    let opening = std::thread::spawn({
+        let name = name.clone();
+        move || {
+            runtime().block_on(async {
+                let mut c = ClientOptions::new()
+                    .wait(WaitTimeout::After(TIMEOUT))
+                    .open_async(&name)
+                    .await
+                    .unwrap();
+                tokio::io::AsyncWriteExt::write_all(&mut c, b"in")
+                    .await
+                    .unwrap();
+            })
+        }
+    });
+    accept(&mut server);
+    let mut two = [0u8; 2];
+    server.read_exact(&mut two).unwrap();
+    assert_eq!(&two, b"in");
+    opening.join().unwrap();
 }

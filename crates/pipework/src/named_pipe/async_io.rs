@@ -266,11 +266,7 @@ impl ClientOptions {
                         }
                         other => other,
                     };
-                    // WaitNamedPipe watches the pipe's directory; its waits are short.
-                    let name = name.to_string();
-                    tokio::task::spawn_blocking(move || super::wait(&name, timeout))
-                        .await
-                        .map_err(io::Error::other)??;
+                    wait_async(name, timeout).await?;
                 }
                 other => return other,
             }
@@ -288,6 +284,20 @@ impl ClientOptions {
                 let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
                 return Ok(AsyncNamedPipeClient { inner, io });
             }
+        }
+    }
+}
+
+/// `WaitNamedPipe` without blocking the runtime: see [`super::wait`].
+pub async fn wait_async(name: &str, timeout: WaitTimeout) -> io::Result<()> {
+    let mut waiter = super::Waiter::new(name, timeout)?;
+    let watch = register(&waiter.watch, Interest::READABLE)?;
+    loop {
+        let Some(step) = waiter.check()? else {
+            return Ok(());
+        };
+        if let Ok(guard) = tokio::time::timeout(step, watch.readable()).await {
+            guard?.clear_ready();
         }
     }
 }

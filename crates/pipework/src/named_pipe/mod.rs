@@ -76,7 +76,7 @@ mod registry;
 mod server;
 
 #[cfg(feature = "tokio")]
-pub use async_io::{AsyncNamedPipeClient, AsyncNamedPipeServer};
+pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
 pub use client::{call, ClientOptions, NamedPipeClient};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
 
@@ -197,70 +197,104 @@ fn busy_error(name: &impl std::fmt::Display, max: Option<u32>) -> io::Error {
 /// and with `TimedOut` when the time runs out.
 pub fn wait(name: &str, timeout: WaitTimeout) -> io::Result<()> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    use rustix::fs::inotify;
 
-    let parsed = PipeName::parse(name)?;
-    let found = registry::find(&parsed)?;
-    let limit = match timeout {
-        WaitTimeout::Default if found.info.default_timeout.is_zero() => {
-            Some(Duration::from_millis(50))
-        }
-        WaitTimeout::Default => Some(found.info.default_timeout),
-        WaitTimeout::Forever => None,
-        WaitTimeout::After(d) => Some(d),
-    };
-    let deadline = limit.map(|d| Instant::now() + d);
-    let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
-    inotify::add_watch(
-        &watch,
-        &found.dir,
-        inotify::WatchFlags::CREATE
-            | inotify::WatchFlags::MOVED_TO
-            | inotify::WatchFlags::DELETE_SELF,
-    )?;
-    let gone = || {
-        io::Error::new(
-            ErrorKind::NotFound,
-            format!("named pipe {parsed} does not exist"),
-        )
-    };
+    let mut waiter = Waiter::new(name, timeout)?;
     loop {
-        if !registry::alive(&found.lock)? {
+        let Some(step) = waiter.check()? else {
+            return Ok(());
+        };
+        let ts = Timespec {
+            tv_sec: step.as_secs() as _,
+            tv_nsec: step.subsec_nanos() as _,
+        };
+        let mut fds = [PollFd::new(&waiter.watch, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `WaitNamedPipe` as a state machine both front-ends drive: it watches the pipe's directory
+/// (inotify) for a listening socket to appear, and says how long to wait for the next event.
+pub(crate) struct Waiter {
+    parsed: PipeName,
+    found: registry::Found,
+    deadline: Option<Instant>,
+    /// Readable when the pipe's directory changed.
+    pub(crate) watch: std::os::fd::OwnedFd,
+}
+
+impl Waiter {
+    pub(crate) fn new(name: &str, timeout: WaitTimeout) -> io::Result<Waiter> {
+        use rustix::fs::inotify;
+
+        let parsed = PipeName::parse(name)?;
+        let found = registry::find(&parsed)?;
+        let limit = match timeout {
+            WaitTimeout::Default if found.info.default_timeout.is_zero() => {
+                Some(Duration::from_millis(50))
+            }
+            WaitTimeout::Default => Some(found.info.default_timeout),
+            WaitTimeout::Forever => None,
+            WaitTimeout::After(d) => Some(d),
+        };
+        let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+        inotify::add_watch(
+            &watch,
+            &found.dir,
+            inotify::WatchFlags::CREATE
+                | inotify::WatchFlags::MOVED_TO
+                | inotify::WatchFlags::DELETE_SELF,
+        )?;
+        Ok(Waiter {
+            parsed,
+            found,
+            deadline: limit.map(|d| Instant::now() + d),
+            watch,
+        })
+    }
+
+    /// `None` once an instance listens; else how long to wait for the watch before checking
+    /// again. `NotFound` when the pipe is gone, `TimedOut` when the time ran out.
+    pub(crate) fn check(&mut self) -> io::Result<Option<Duration>> {
+        let mut drain = [0u8; 4096];
+        while let Ok(n) = rustix::io::read(&self.watch, &mut drain) {
+            if n == 0 {
+                break;
+            }
+        }
+        let gone = || {
+            io::Error::new(
+                ErrorKind::NotFound,
+                format!("named pipe {} does not exist", self.parsed),
+            )
+        };
+        if !registry::alive(&self.found.lock)? {
             return Err(gone());
         }
-        match registry::listening_slots(&found.dir) {
-            Ok(slots) if !slots.is_empty() => return Ok(()),
+        match registry::listening_slots(&self.found.dir) {
+            Ok(slots) if !slots.is_empty() => return Ok(None),
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(gone()),
             Err(e) => return Err(e),
         }
         // A killed server sends no event: look again at least every 100 ms.
         let mut step = Duration::from_millis(100);
-        if let Some(deadline) = deadline {
+        if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(io::Error::new(
                     ErrorKind::TimedOut,
-                    format!("named pipe {parsed}: no instance became free in time"),
+                    format!(
+                        "named pipe {}: no instance became free in time",
+                        self.parsed
+                    ),
                 ));
             }
             step = step.min(left);
         }
-        let ts = Timespec {
-            tv_sec: step.as_secs() as _,
-            tv_nsec: step.subsec_nanos() as _,
-        };
-        let mut fds = [PollFd::new(&watch, PollFlags::IN)];
-        match poll(&mut fds, Some(&ts)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let mut drain = [0u8; 4096];
-        while let Ok(n) = rustix::io::read(&watch, &mut drain) {
-            if n == 0 {
-                break;
-            }
-        }
+        Ok(Some(step))
     }
 }
 
