@@ -980,6 +980,12 @@ fn kill_9_server_then_new_server() {
         NamedPipeClient::open(&name).unwrap_err().kind(),
         ErrorKind::NotFound
     );
+    // ... and the files the killed server left are gone once anyone looked.
+    let dir =
+        pipework::name::directory(pipework::name::Namespace::Local, pipework::name::Kind::Pipe)
+            .unwrap()
+            .join(pipework::name::PipeName::parse(&name).unwrap().file_key());
+    assert!(!dir.exists(), "{} left behind", dir.display());
     let mut server = ServerOptions::new()
         .first_instance(true)
         .create(&name)

@@ -234,6 +234,7 @@ pub(crate) fn find(name: &PipeName) -> io::Result<Found> {
             Err(e) => return Err(e),
         };
         if !alive(&lock)? {
+            reap(&dir);
             continue;
         }
         let info = match read_info(&dir) {
@@ -252,6 +253,27 @@ pub(crate) fn find(name: &PipeName) -> io::Result<Found> {
             format!("named pipe {name} does not exist"),
         )
     }))
+}
+
+/// Removes the pipe directory `dir` if no instance holds it (one left by a killed server), under
+/// the same exclusive lock a creator takes, so a server starting meanwhile is never disturbed.
+pub(crate) fn reap(dir: &Path) {
+    let Ok(lock) = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.join("lock"))
+    else {
+        return;
+    };
+    let lock_path = dir.join("lock");
+    if set_lock(&lock, Lock::Write, 0, 1, false).unwrap_or(false)
+        && still_linked(&lock, &lock_path).unwrap_or(false)
+    {
+        let _ = clear(dir);
+        let _ = fs::remove_file(&lock_path);
+        let _ = fs::remove_dir(dir);
+    }
 }
 
 /// Takes the byte-0 lock: `Write` (first instance, or the last one cleaning up) or `Read`.
@@ -283,7 +305,8 @@ pub(crate) fn list_namespace(namespace: Namespace) -> io::Result<Vec<(Info, u64,
         let Ok(lock) = open_lock(&dir, false) else {
             continue;
         };
-        if !alive(&lock).unwrap_or(false) {
+        if !alive(&lock).unwrap_or(true) {
+            reap(&dir); // left by a killed server: nothing of it stays behind
             continue;
         }
         let Ok(info) = read_info(&dir) else { continue };
