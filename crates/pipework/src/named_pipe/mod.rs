@@ -62,9 +62,20 @@
 //! a peer sent. A peer that dies in the middle of a message gives `BrokenPipe`, never a
 //! truncated message.
 //!
-//! Where this differs from Win32: a client's open completes when the server's `connect` admits it
-//! (Win32 completes it as soon as an instance is listening); after `disconnect` or the server's
-//! close, the client still reads what it had received, then the end of data.
+//! Where this differs from Win32:
+//!
+//! * a client's open completes when the server's `connect` admits it (Win32 completes it as soon
+//!   as an instance is listening), so one thread cannot create an instance, open it and only
+//!   then call `connect`;
+//! * after `disconnect` or the server's close, the client still reads what it had received, then
+//!   the end of data (`Ok(0)`); its writes fail with `BrokenPipe` (Win32: `PIPE_NOT_CONNECTED`,
+//!   and a disconnect discards what the client had not read);
+//! * by default only the server's user (and root) may open a pipe, where Win32 lets everyone
+//!   read; other users need [`ServerOptions::global`] and [`ServerOptions::allow_user`] or
+//!   [`ServerOptions::allow_everyone`];
+//! * all instances of a pipe share the first instance's type and access, as in Win32, and may
+//!   live in different processes; a pipe left by a killed server is removed the next time a
+//!   client or [`list`] comes across it.
 
 #[cfg(feature = "tokio")]
 mod async_io;
