@@ -4,6 +4,7 @@ mod bench;
 mod list;
 mod mailslot;
 mod mapping;
+mod pipe_cmd;
 
 use std::process::ExitCode;
 
@@ -25,7 +26,12 @@ enum Command {
     Mapping(mapping::MappingArgs),
     /// Mailslots: `read` creates one and prints its messages, `send` drops messages into one.
     Mailslot(mailslot::MailslotArgs),
-    /// This user's live named objects (mailslots with their queued message counts).
+    /// Named pipes: serve, connect, call, path.
+    Pipe {
+        #[command(subcommand)]
+        command: pipe_cmd::PipeCommand,
+    },
+    /// This user's live named objects: pipes, mailslots, mappings, sync objects.
     List,
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
@@ -44,6 +50,7 @@ fn main() -> ExitCode {
         Command::Mailslot(args) => mailslot::run(&args),
         Command::List => list::run(),
         Command::BenchChild { args } => bench::child(&args),
+        Command::Pipe { command } => pipe_cmd::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,7 @@
 //! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
 //! | Mailslots (local and over UDP) | [`mailslot`] | done |
+//! | Named pipes | [`named_pipe`], names in [`name`] | done |
 //!
 //! # Win32 → pipework
 //!
@@ -49,6 +50,9 @@
 //! | `WaitForMultipleObjects` | [`sync::wait_any`], [`sync::wait_all`] |
 //! | `CreateMailslot` / `GetMailslotInfo` / `SetMailslotInfo` | [`mailslot::Mailslot`] |
 //! | `CreateFile` + `WriteFile` on a mailslot | [`mailslot::MailslotClient`] |
+//! | `CreateNamedPipe` / `ConnectNamedPipe` / `DisconnectNamedPipe` | [`named_pipe::ServerOptions`], [`named_pipe::NamedPipeServer`] |
+//! | `CreateFile` on a pipe name / `WaitNamedPipe` / `CallNamedPipe` | [`named_pipe::NamedPipeClient`], [`named_pipe::wait`], [`named_pipe::call`] |
+//! | `TransactNamedPipe` / `PeekNamedPipe` (named) | [`named_pipe::NamedPipeClient::transact`], `peek` |
 //!
 //! # Cargo features
 //!
@@ -59,6 +63,8 @@
 pub mod handle;
 pub mod mailslot;
 pub mod mapping;
+pub mod name;
+pub mod named_pipe;
 pub mod pipe;
 pub mod process;
 pub mod shm_pipe;

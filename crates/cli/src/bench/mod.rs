@@ -8,6 +8,7 @@
 mod anonymous_pipe;
 mod mailslot;
 mod mapping;
+mod named_pipe;
 mod plot;
 mod shm_pipe;
 mod stream;
@@ -183,6 +184,7 @@ pub struct Mechanism {
 pub const MECHANISMS: &[Mechanism] = &[
     anonymous_pipe::MECHANISM,
     shm_pipe::MECHANISM,
+    named_pipe::MECHANISM,
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
@@ -329,4 +331,21 @@ pub fn inherited(arg: Option<&String>) -> io::Result<OwnedFd> {
     // SAFETY: the parent handed this number to this child alone, and nothing in this process has
     // taken ownership of it before.
     unsafe { pipework::handle::take_inherited(raw) }
+}
+
+/// A one-byte signal between the bench parent and its child ("ready", "done").
+pub fn signal(mut to: impl std::io::Write) -> io::Result<()> {
+    to.write_all(b"!")
+}
+
+/// Waits for a one-byte signal; the end of data before it is an error (the child failed).
+pub fn await_signal(mut from: impl std::io::Read) -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    match from.read(&mut byte)? {
+        1 => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the benchmark's child process ended early",
+        )),
+    }
 }

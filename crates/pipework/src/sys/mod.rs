@@ -7,6 +7,7 @@ pub(crate) mod lock;
 pub(crate) mod shm;
 mod signal;
 
+pub(crate) use lock::{first_holder, set_lock, unread_by_peer, Lock};
 pub(crate) use signal::{refresh_sigpipe_disposition, without_sigpipe};
 
 use std::io;

@@ -1,0 +1,432 @@
+//! A connected pipe end: the socket, its framing state and its modes. Both the server's instance
+//! and the client hold one; the blocking I/O of both lives here.
+
+use std::io::{self, ErrorKind, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::net::{
+    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendFlags,
+};
+
+use super::framing::{self, Framer};
+use super::{MessageRead, PeekInfo, PipeType, ReadMode};
+
+/// Handles that may ride on one receive.
+const MAX_HANDLES: usize = 8;
+
+pub(crate) struct Conn {
+    pub(crate) fd: OwnedFd,
+    pub(crate) pipe_type: PipeType,
+    pub(crate) read_mode: ReadMode,
+    pub(crate) framer: Framer,
+    pub(crate) can_read: bool,
+    pub(crate) can_write: bool,
+    pub(crate) nonblocking: bool,
+    /// Handles received beside data, oldest first.
+    pub(crate) handles: Vec<OwnedFd>,
+    pub(crate) what: String,
+}
+
+/// Receives into `buf`, keeping any handles that arrive; retries interrupted calls.
+pub(crate) fn recv_into(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    handles: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_HANDLES))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut iov = [IoSliceMut::new(buf)];
+    loop {
+        match recvmsg(fd, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Ok(msg) => {
+                for message in control.drain() {
+                    if let RecvAncillaryMessage::ScmRights(fds) = message {
+                        handles.extend(fds);
+                    }
+                }
+                return Ok(msg.bytes);
+            }
+            Err(Errno::INTR) => {}
+            Err(Errno::CONNRESET) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Sends all of `parts` (blocking, waiting for room in nonblocking mode once something went).
+pub(crate) fn send_all(
+    fd: BorrowedFd<'_>,
+    parts: &[&[u8]],
+    handles: &[BorrowedFd<'_>],
+) -> io::Result<()> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total == 0 {
+        return Ok(());
+    }
+    // Handles ride on the first chunk only; without handles nothing is allocated.
+    let mut space = if handles.is_empty() {
+        Vec::new()
+    } else {
+        vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(handles.len()))]
+    };
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !handles.is_empty() && !control.push(rustix::net::SendAncillaryMessage::ScmRights(handles)) {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "too many handles in one message",
+        ));
+    }
+    let mut sent = 0;
+    while sent < total {
+        let mut skip = sent;
+        let mut iov = [IoSlice::new(&[]), IoSlice::new(&[])];
+        let mut used = 0;
+        for p in parts {
+            if skip >= p.len() {
+                skip -= p.len();
+                continue;
+            }
+            if used == iov.len() {
+                break;
+            }
+            iov[used] = IoSlice::new(&p[skip..]);
+            used += 1;
+            skip = 0;
+        }
+        let result = if sent == 0 {
+            sendmsg(fd, &iov[..used], &mut control, SendFlags::NOSIGNAL)
+        } else {
+            sendmsg(
+                fd,
+                &iov[..used],
+                &mut SendAncillaryBuffer::default(),
+                SendFlags::NOSIGNAL,
+            )
+        };
+        match result {
+            Ok(n) => sent += n,
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) if sent > 0 => wait_writable(fd)?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+    match poll(&mut fds, None) {
+        Ok(_) | Err(Errno::INTR) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Conn {
+    pub(crate) fn new(fd: OwnedFd, pipe_type: PipeType, what: String) -> Conn {
+        Conn {
+            fd,
+            pipe_type,
+            read_mode: ReadMode::Byte,
+            framer: Framer::new(),
+            can_read: true,
+            can_write: true,
+            nonblocking: false,
+            handles: Vec::new(),
+            what,
+        }
+    }
+
+    fn check_read(&self) -> io::Result<()> {
+        if self.can_read {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "named pipe {}: this end was not opened for reading",
+                    self.what
+                ),
+            ))
+        }
+    }
+
+    fn check_write(&self) -> io::Result<()> {
+        if self.can_write {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "named pipe {}: this end was not opened for writing",
+                    self.what
+                ),
+            ))
+        }
+    }
+
+    /// `Read::read`: one message's bytes in message-read mode, a stream otherwise.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check_read()?;
+        let Conn {
+            fd,
+            framer,
+            handles,
+            ..
+        } = self;
+        let mut fill = |b: &mut [u8]| recv_into(fd.as_fd(), b, handles);
+        match (self.pipe_type, self.read_mode) {
+            (PipeType::Byte, _) => fill(buf),
+            (PipeType::Message, ReadMode::Byte) => framer.read_bytes(buf, &mut fill),
+            (PipeType::Message, ReadMode::Message) => {
+                Ok(match framer.read_message(buf, &mut fill)? {
+                    MessageRead::Complete(n) | MessageRead::MoreData { read: n, .. } => n,
+                    MessageRead::End => 0,
+                })
+            }
+        }
+    }
+
+    /// `ReadFile` in message-read mode.
+    pub(crate) fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
+        self.check_read()?;
+        if self.pipe_type == PipeType::Byte {
+            return Err(self.not_message());
+        }
+        let Conn {
+            fd,
+            framer,
+            handles,
+            ..
+        } = self;
+        framer.read_message(buf, &mut |b: &mut [u8]| recv_into(fd.as_fd(), b, handles))
+    }
+
+    /// Reads one whole message, however long, growing `out` only as bytes actually arrive.
+    pub(crate) fn read_message_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<MessageRead> {
+        let start = out.len();
+        let mut chunk = 4096;
+        loop {
+            let at = out.len();
+            out.resize(at + chunk, 0);
+            match self.read_message(&mut out[at..]) {
+                Ok(MessageRead::Complete(n)) => {
+                    out.truncate(at + n);
+                    return Ok(MessageRead::Complete(out.len() - start));
+                }
+                Ok(MessageRead::MoreData { read, .. }) => {
+                    out.truncate(at + read);
+                    chunk = (chunk * 2).min(1 << 20);
+                }
+                Ok(MessageRead::End) => {
+                    out.truncate(at);
+                    return Ok(MessageRead::End);
+                }
+                Err(e) => {
+                    out.truncate(at);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn not_message(&self) -> io::Error {
+        io::Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "named pipe {} is a byte pipe: it has no messages",
+                self.what
+            ),
+        )
+    }
+
+    /// `Write::write`: a stream write on a byte pipe, one whole message on a message pipe.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check_write()?;
+        match self.pipe_type {
+            PipeType::Byte => loop {
+                match rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL) {
+                    Ok(n) => return Ok(n),
+                    Err(Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            },
+            PipeType::Message => {
+                self.write_message(buf)?;
+                Ok(buf.len())
+            }
+        }
+    }
+
+    /// One message (on a byte pipe: the bytes).
+    pub(crate) fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
+        self.check_write()?;
+        match self.pipe_type {
+            PipeType::Byte => send_all(self.fd.as_fd(), &[message], &[]),
+            PipeType::Message => {
+                let header = framing::header(message.len())?;
+                send_all(self.fd.as_fd(), &[&header, message], &[])
+            }
+        }
+    }
+
+    /// `PeekNamedPipe`.
+    pub(crate) fn peek(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
+        self.check_read()?;
+        let pending = rustix::io::ioctl_fionread(&self.fd)? as usize;
+        match self.pipe_type {
+            PipeType::Byte => {
+                let n = if pending == 0 || buf.is_empty() {
+                    0
+                } else {
+                    loop {
+                        match rustix::net::recv(
+                            &self.fd,
+                            &mut *buf,
+                            RecvFlags::PEEK | RecvFlags::DONTWAIT,
+                        ) {
+                            Ok((n, _)) => break n,
+                            Err(Errno::INTR) => {}
+                            Err(Errno::AGAIN) => break 0,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                };
+                Ok(PeekInfo {
+                    read: n,
+                    available: pending as u64,
+                    left_in_message: 0,
+                })
+            }
+            PipeType::Message => {
+                let Conn {
+                    fd,
+                    framer,
+                    handles,
+                    ..
+                } = self;
+                let mut fill = |b: &mut [u8]| loop {
+                    match rustix::net::recv(fd.as_fd(), &mut *b, RecvFlags::DONTWAIT) {
+                        Ok((n, _)) => return Ok(n),
+                        Err(Errno::INTR) => {}
+                        Err(e) => return Err(io::Error::from(e)),
+                    }
+                };
+                let _ = handles;
+                let (read, available, left) = framer.peek(buf, pending, &mut fill)?;
+                Ok(PeekInfo {
+                    read,
+                    available,
+                    left_in_message: left,
+                })
+            }
+        }
+    }
+
+    /// `TransactNamedPipe`.
+    pub(crate) fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<MessageRead> {
+        if self.pipe_type != PipeType::Message || self.read_mode != ReadMode::Message {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "named pipe {}: a transaction needs a message pipe in message-read mode",
+                    self.what
+                ),
+            ));
+        }
+        if self.framer.has_buffered() || rustix::io::ioctl_fionread(&self.fd)? > 0 {
+            return Err(io::Error::new(
+                ErrorKind::ResourceBusy,
+                format!(
+                    "named pipe {}: unread data is waiting: no transaction",
+                    self.what
+                ),
+            ));
+        }
+        self.write_message(request)?;
+        self.read_message(reply)
+    }
+
+    pub(crate) fn set_read_mode(&mut self, mode: ReadMode) -> io::Result<()> {
+        if mode == ReadMode::Message && self.pipe_type == PipeType::Byte {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "named pipe {} is a byte pipe: message-read mode needs a message pipe",
+                    self.what
+                ),
+            ));
+        }
+        self.read_mode = mode;
+        Ok(())
+    }
+
+    pub(crate) fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        rustix::io::ioctl_fionbio(&self.fd, nonblocking)?;
+        self.nonblocking = nonblocking;
+        Ok(())
+    }
+
+    /// Sends `handle` as a one-byte message (or byte) carrying it.
+    pub(crate) fn send_handle(&mut self, handle: BorrowedFd<'_>) -> io::Result<()> {
+        self.check_write()?;
+        match self.pipe_type {
+            PipeType::Byte => send_all(self.fd.as_fd(), &[b"H"], &[handle]),
+            PipeType::Message => {
+                let header = framing::header(1)?;
+                send_all(self.fd.as_fd(), &[&header, b"H"], &[handle])
+            }
+        }
+    }
+
+    /// Receives a handle sent with `send_handle`.
+    pub(crate) fn recv_handle(&mut self) -> io::Result<OwnedFd> {
+        let mut tag = [0u8; 1];
+        let got = match self.pipe_type {
+            PipeType::Byte => self.read(&mut tag)?,
+            PipeType::Message => match self.read_message(&mut tag)? {
+                MessageRead::Complete(n) => n,
+                MessageRead::End => 0,
+                MessageRead::MoreData { .. } => {
+                    return Err(io::Error::new(
+                        ErrorKind::InvalidData,
+                        format!(
+                            "named pipe {}: a message came where a handle was expected",
+                            self.what
+                        ),
+                    ))
+                }
+            },
+        };
+        if got == 0 {
+            return Err(io::Error::new(
+                ErrorKind::UnexpectedEof,
+                format!("named pipe {}: closed before a handle arrived", self.what),
+            ));
+        }
+        if self.handles.is_empty() {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "named pipe {}: data came where a handle was expected",
+                    self.what
+                ),
+            ));
+        }
+        Ok(self.handles.remove(0))
+    }
+
+    /// Waits until the peer has read everything written (`FlushFileBuffers`), or has gone.
+    pub(crate) fn flush_to_peer(&self) -> io::Result<()> {
+        let mut pause = Duration::from_micros(20);
+        while crate::sys::unread_by_peer(&self.fd)? > 0 {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,316 @@
+//! Named pipes: a server creates a pipe with a well-known name, unrelated clients open it by name
+//! (Win32 `CreateNamedPipe`, `ConnectNamedPipe`, `CreateFile`, `CallNamedPipe`, ...).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use pipework::named_pipe::{NamedPipeClient, ServerOptions};
+//!
+//! let name = format!(r"\\.\pipe\doc-echo-{}", std::process::id());
+//! let mut server = ServerOptions::new().create(&name)?;
+//! let client = std::thread::spawn(move || -> std::io::Result<String> {
+//!     let mut client = NamedPipeClient::open(&name)?;
+//!     client.write_all(b"ping")?;
+//!     let mut reply = [0u8; 4];
+//!     client.read_exact(&mut reply)?;
+//!     Ok(String::from_utf8_lossy(&reply).into_owned())
+//! });
+//! server.connect()?; // ConnectNamedPipe
+//! let mut request = [0u8; 4];
+//! server.read_exact(&mut request)?;
+//! server.write_all(&request)?;
+//! assert_eq!(client.join().unwrap()?, "ping");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! | Win32 | pipework |
+//! |---|---|
+//! | `CreateNamedPipe(name, openMode, pipeMode, max, out, in, timeout, sa)` | [`ServerOptions`] → [`NamedPipeServer`] |
+//! | `PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX` | [`Access`] |
+//! | `PIPE_TYPE_*`, `PIPE_READMODE_*`, `PIPE_NOWAIT` | [`PipeType`], [`ReadMode`], `nonblocking` |
+//! | `FILE_FLAG_FIRST_PIPE_INSTANCE` | [`ServerOptions::first_instance`] |
+//! | security attributes (who may connect) | [`ServerOptions::allow_user`], [`ServerOptions::allow_everyone`], [`ServerOptions::global`] |
+//! | `ConnectNamedPipe` | [`NamedPipeServer::connect`] ([`Connected`]) |
+//! | `DisconnectNamedPipe` | [`NamedPipeServer::disconnect`] |
+//! | `FlushFileBuffers` | [`std::io::Write::flush`] |
+//! | `CreateFile(name)` | [`NamedPipeClient::open`], [`ClientOptions`] |
+//! | `WaitNamedPipe` | [`wait`], [`ClientOptions::wait`] |
+//! | `ReadFile` / `WriteFile` | [`std::io::Read`] / [`std::io::Write`], `read_message` ([`MessageRead`]), `write_message` |
+//! | `ERROR_MORE_DATA` | [`MessageRead::MoreData`] |
+//! | `PeekNamedPipe` | `peek` ([`PeekInfo`]) |
+//! | `TransactNamedPipe` | [`NamedPipeClient::transact`] |
+//! | `CallNamedPipe` | [`call`] |
+//! | `SetNamedPipeHandleState` | `set_read_mode`, `set_nonblocking` |
+//! | `GetNamedPipeClientProcessId` / `ImpersonateNamedPipeClient` | [`NamedPipeServer::client`] |
+//! | `GetNamedPipeServerProcessId` | [`NamedPipeClient::server`] |
+//! | `ERROR_PIPE_BUSY` | [`std::io::ErrorKind::ResourceBusy`], [`is_busy`] |
+//! | `DuplicateHandle` to the peer | `send_handle` / `recv_handle` |
+//! | PipeList | [`list`] |
+//! | overlapped I/O (`FILE_FLAG_OVERLAPPED`) | feature `tokio`: `AsyncNamedPipeServer`, `AsyncNamedPipeClient` |
+//!
+//! # How it maps to Linux
+//!
+//! A pipe is a directory in the user's own namespace (or the global one, see [`crate::name`]);
+//! each instance listens on its own Unix-domain socket there, with room for one waiting client,
+//! and stops listening once it has admitted one: a client that finds no listening instance gets
+//! `ResourceBusy`. Instances hold byte-range locks on the pipe's lock file, so the pipe is gone
+//! the moment its last instance is (even after `kill -9`), and instance limits hold across
+//! processes. A pipework client tells the server what access it wants through its socket's
+//! abstract address, and the server answers with an 8-byte handshake; a foreign client (socat,
+//! Python) gets no handshake, so a byte pipe carries exactly the bytes written.
+//!
+//! Message pipes frame each message with a 4-byte length; readers never allocate from a length
+//! a peer sent. A peer that dies in the middle of a message gives `BrokenPipe`, never a
+//! truncated message.
+//!
+//! Where this differs from Win32: a client's open completes when the server's `connect` admits it
+//! (Win32 completes it as soon as an instance is listening); after `disconnect` or the server's
+//! close, the client still reads what it had received, then the end of data.
+
+#[cfg(feature = "tokio")]
+mod async_io;
+mod client;
+mod conn;
+mod framing;
+mod handshake;
+mod registry;
+mod server;
+
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncNamedPipeClient, AsyncNamedPipeServer};
+pub use client::{call, ClientOptions, NamedPipeClient};
+pub use server::{Connected, NamedPipeServer, ServerOptions};
+
+use std::io::{self, ErrorKind};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::name::{Namespace, PipeName};
+
+/// The direction data flows, seen from the server (`PIPE_ACCESS_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Clients write, the server reads (`PIPE_ACCESS_INBOUND`).
+    Inbound,
+    /// The server writes, clients read (`PIPE_ACCESS_OUTBOUND`).
+    Outbound,
+    /// Both ways (`PIPE_ACCESS_DUPLEX`).
+    Duplex,
+}
+
+impl Access {
+    fn server_reads(self) -> bool {
+        self != Access::Outbound
+    }
+
+    fn server_writes(self) -> bool {
+        self != Access::Inbound
+    }
+}
+
+/// Whether a pipe carries a stream of bytes or separate messages (`PIPE_TYPE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeType {
+    /// A byte stream.
+    Byte,
+    /// Messages that keep their boundaries.
+    Message,
+}
+
+/// How a handle reads a message pipe (`PIPE_READMODE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Reads run across message boundaries.
+    Byte,
+    /// Each read returns (part of) one message.
+    Message,
+}
+
+/// What a message read got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageRead {
+    /// A whole message (or its last part) of this many bytes.
+    Complete(usize),
+    /// The buffer was too small (`ERROR_MORE_DATA`): `read` bytes were read and `left` more of
+    /// this message wait for the next reads.
+    MoreData {
+        /// Bytes placed in the buffer.
+        read: usize,
+        /// Bytes of the message still to be read.
+        left: u64,
+    },
+    /// The peer closed the pipe; no message follows.
+    End,
+}
+
+/// What `peek` saw (`PeekNamedPipe`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeekInfo {
+    /// Bytes copied into the buffer (in message mode, from the next message only).
+    pub read: usize,
+    /// Bytes available to read now, all messages together (`lpTotalBytesAvail`).
+    pub available: u64,
+    /// Bytes of the next message beyond those copied (`lpBytesLeftThisMessage`; 0 on byte pipes).
+    pub left_in_message: u64,
+}
+
+/// The process at the other end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// Its process id.
+    pub pid: u32,
+    /// Its user.
+    pub uid: u32,
+    /// Its group.
+    pub gid: u32,
+}
+
+/// How long [`wait`] waits (`WaitNamedPipe`'s `nTimeOut`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitTimeout {
+    /// The pipe's default timeout, set by its server (`NMPWAIT_USE_DEFAULT_WAIT`; 50 ms if zero).
+    Default,
+    /// No limit (`NMPWAIT_WAIT_FOREVER`).
+    Forever,
+    /// At most this long.
+    After(Duration),
+}
+
+/// Whether `err` says every instance of a pipe was busy (`ERROR_PIPE_BUSY`): its kind is
+/// [`ErrorKind::ResourceBusy`].
+pub fn is_busy(err: &io::Error) -> bool {
+    err.kind() == ErrorKind::ResourceBusy
+}
+
+fn busy_error(name: &impl std::fmt::Display, max: Option<u32>) -> io::Error {
+    let text = match max {
+        Some(1) => format!("named pipe {name}: its instance is busy"),
+        Some(n) => format!("named pipe {name}: all {n} instances are busy"),
+        None => format!("named pipe {name}: every instance is busy"),
+    };
+    io::Error::new(ErrorKind::ResourceBusy, text)
+}
+
+/// Waits until an instance of `name` is listening (`WaitNamedPipe`). This reserves nothing:
+/// an open right after can still find the pipe busy.
+///
+/// Fails at once with `NotFound` when no such pipe exists (or when it disappears while waiting),
+/// and with `TimedOut` when the time runs out.
+pub fn wait(name: &str, timeout: WaitTimeout) -> io::Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::fs::inotify;
+
+    let parsed = PipeName::parse(name)?;
+    let found = registry::find(&parsed)?;
+    let limit = match timeout {
+        WaitTimeout::Default if found.info.default_timeout.is_zero() => {
+            Some(Duration::from_millis(50))
+        }
+        WaitTimeout::Default => Some(found.info.default_timeout),
+        WaitTimeout::Forever => None,
+        WaitTimeout::After(d) => Some(d),
+    };
+    let deadline = limit.map(|d| Instant::now() + d);
+    let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)?;
+    inotify::add_watch(
+        &watch,
+        &found.dir,
+        inotify::WatchFlags::CREATE
+            | inotify::WatchFlags::MOVED_TO
+            | inotify::WatchFlags::DELETE_SELF,
+    )?;
+    let gone = || {
+        io::Error::new(
+            ErrorKind::NotFound,
+            format!("named pipe {parsed} does not exist"),
+        )
+    };
+    loop {
+        if !registry::alive(&found.lock)? {
+            return Err(gone());
+        }
+        match registry::listening_slots(&found.dir) {
+            Ok(slots) if !slots.is_empty() => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(gone()),
+            Err(e) => return Err(e),
+        }
+        // A killed server sends no event: look again at least every 100 ms.
+        let mut step = Duration::from_millis(100);
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    ErrorKind::TimedOut,
+                    format!("named pipe {parsed}: no instance became free in time"),
+                ));
+            }
+            step = step.min(left);
+        }
+        let ts = Timespec {
+            tv_sec: step.as_secs() as _,
+            tv_nsec: step.subsec_nanos() as _,
+        };
+        let mut fds = [PollFd::new(&watch, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut drain = [0u8; 4096];
+        while let Ok(n) = rustix::io::read(&watch, &mut drain) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// The socket of an instance of `name` that is listening now, for a foreign client (`socat`,
+/// Python's `socket`) to connect to; on a byte pipe it carries exactly the bytes written.
+/// `ResourceBusy` when no instance listens.
+pub fn socket_path(name: &str) -> io::Result<PathBuf> {
+    let parsed = PipeName::parse(name)?;
+    let found = registry::find(&parsed)?;
+    match registry::listening_slots(&found.dir)?.first() {
+        Some(&slot) => Ok(registry::socket_path(&found.dir, slot)),
+        None => Err(busy_error(&parsed, found.info.max_instances)),
+    }
+}
+
+/// A pipe that exists now, as [`list`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipeEntry {
+    /// Its name, as its first instance gave it.
+    pub name: String,
+    /// Where it lives.
+    pub namespace: Namespace,
+    /// Byte or message pipe.
+    pub pipe_type: PipeType,
+    /// Its direction.
+    pub access: Access,
+    /// Instances that exist now.
+    pub instances: u64,
+    /// Of those, how many wait for a client.
+    pub listening: usize,
+    /// The maximum (`None`: unlimited).
+    pub max_instances: Option<u32>,
+}
+
+/// The pipes that exist now and that this user can see: its own, and the global ones.
+pub fn list() -> io::Result<Vec<PipeEntry>> {
+    let mut out = Vec::new();
+    for namespace in [Namespace::Local, Namespace::Global] {
+        for (info, instances, listening) in registry::list_namespace(namespace)? {
+            out.push(PipeEntry {
+                name: info.name,
+                namespace,
+                pipe_type: info.pipe_type,
+                access: info.access,
+                instances,
+                listening,
+                max_instances: info.max_instances,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
