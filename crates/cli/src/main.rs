@@ -22,17 +22,16 @@ struct Cli {
 enum Command {
     /// Measure every mechanism between real processes, beside its raw baseline.
     Bench(bench::BenchArgs),
+    /// Named file mappings: create, open, read, write, info, remove.
+    Mapping(mapping::MappingArgs),
+    /// Mailslots: `read` creates one and prints its messages, `send` drops messages into one.
+    Mailslot(mailslot::MailslotArgs),
     /// Named pipes: serve, connect, call, path.
     Pipe {
         #[command(subcommand)]
         command: pipe_cmd::PipeCommand,
     },
-    /// Named file mappings: create, open, read, write, info, remove.
-    Mapping(mapping::MappingArgs),
-    /// Mailslots: `read` creates one and prints its messages, `send` drops messages into one.
-    Mailslot(mailslot::MailslotArgs),
-    /// This user's live named objects: mailslots with their queued messages, named pipes with
-    /// their instances and mode.
+    /// This user's live named objects: pipes, mailslots, mappings, sync objects.
     List,
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]

@@ -218,30 +218,3 @@ fn connect(name: &str, wait: bool) -> io::Result<()> {
     }
     Ok(())
 }
-
-/// The pipes that exist now (PipeList), for `pipework list`.
-pub fn list() -> io::Result<()> {
-    let pipes = named_pipe::list()?;
-    let mut out = io::stdout().lock();
-    writeln!(
-        out,
-        "{:<40} {:<7} {:<8} {:<9} {:>9} {:>9}",
-        "name", "where", "type", "access", "instances", "listening"
-    )?;
-    for p in pipes {
-        let max = p
-            .max_instances
-            .map_or_else(|| "unlimited".to_string(), |m| m.to_string());
-        writeln!(
-            out,
-            "{:<40} {:<7} {:<8} {:<9} {:>9} {:>9}",
-            p.name,
-            format!("{:?}", p.namespace).to_lowercase(),
-            format!("{:?}", p.pipe_type).to_lowercase(),
-            format!("{:?}", p.access).to_lowercase(),
-            format!("{}/{}", p.instances, max),
-            p.listening
-        )?;
-    }
-    Ok(())
-}

@@ -90,7 +90,7 @@ fn list_shows_queued_messages() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.lines()
-            .any(|l| l.contains("mailslot") && l.contains(" 2  ") && l.ends_with(&name)),
+            .any(|l| l.starts_with("mailslot") && l.contains(&name) && l.ends_with(" 2 queued")),
         "{text}"
     );
     drop(slot);

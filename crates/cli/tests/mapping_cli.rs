@@ -103,3 +103,26 @@ fn a_mapping_lives_while_its_creator_holds_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no object named"));
 }
+
+#[test]
+fn list_shows_mappings_and_sync_objects_with_kind_and_size() {
+    let id = std::process::id();
+    let mapping_name = format!("Local\\pw-cli-list-map-{id}");
+    let mutex_name = format!("Local\\pw-cli-list-mutex-{id}");
+    let event_name = format!("Local\\pw-cli-list-event-{id}");
+    let _mapping = pipework::mapping::FileMapping::create(&mapping_name, 12288).unwrap();
+    let _mutex = pipework::sync::Mutex::create(&mutex_name, false).unwrap();
+    let _event = pipework::sync::Event::create(&event_name, true, false).unwrap();
+    let out = pipework(&["list"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = |kind: &str, name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(kind) && l.contains(name))
+            .unwrap_or_else(|| panic!("no {kind} {name} in:\n{text}"))
+            .to_string()
+    };
+    assert!(row("mapping", &mapping_name).contains("12288 bytes"));
+    row("mutex", &mutex_name);
+    row("event", &event_name);
+}

@@ -134,7 +134,7 @@ fn list_shows_name_instances_and_mode() {
     let out = String::from_utf8(run(pipework_list(), b"").stdout).unwrap();
     let row = out
         .lines()
-        .find(|l| l.starts_with(&name))
+        .find(|l| l.starts_with("pipe ") && l.contains(&name))
         .unwrap_or_else(|| panic!("{name} not in {out}"));
     assert!(row.contains("message"), "{row}");
     assert!(row.contains("3/3"), "{row}");

@@ -111,17 +111,7 @@ impl Figure {
         baseline: &'static str,
         samples: &Samples,
     ) -> Figure {
-        let (value, baseline_value) = samples.medians();
-        Figure {
-            mechanism,
-            metric,
-            unit,
-            value,
-            baseline,
-            baseline_value,
-            speedup: value / baseline_value,
-            higher_is_better: true,
-        }
+        Figure::new(mechanism, metric, unit, baseline, samples, true)
     }
 
     /// A figure where less is better (latency).
@@ -132,7 +122,23 @@ impl Figure {
         baseline: &'static str,
         samples: &Samples,
     ) -> Figure {
+        Figure::new(mechanism, metric, unit, baseline, samples, false)
+    }
+
+    fn new(
+        mechanism: &'static str,
+        metric: &'static str,
+        unit: &'static str,
+        baseline: &'static str,
+        samples: &Samples,
+        higher_is_better: bool,
+    ) -> Figure {
         let (value, baseline_value) = samples.medians();
+        let speedup = if higher_is_better {
+            value / baseline_value
+        } else {
+            baseline_value / value
+        };
         Figure {
             mechanism,
             metric,
@@ -140,8 +146,8 @@ impl Figure {
             value,
             baseline,
             baseline_value,
-            speedup: baseline_value / value,
-            higher_is_better: false,
+            speedup,
+            higher_is_better,
         }
     }
 }

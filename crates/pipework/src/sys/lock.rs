@@ -1,66 +1,111 @@
-//! Byte-range locks that belong to an open file description (`F_OFD_SETLK`, `F_OFD_SETLKW`,
-//! `F_OFD_GETLK`), one byte at a time.
+//! Byte-range locks owned by an open file description (`F_OFD_SETLK`, `F_OFD_GETLK`).
 //!
-//! Unlike `flock`, one file can carry several independent locks (one per byte), and unlike classic
-//! POSIX record locks they belong to the open file, not to the process: closing another descriptor
-//! of the same file does not drop them, and the kernel releases them when the last descriptor of
-//! the open file closes, including when the process is killed.
+//! The kernel drops them when the last descriptor of the description closes, including when the
+//! process is killed: they mark what is alive without leaving anything behind.
 
 use std::io;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
-fn request(kind: libc::c_short, offset: u64) -> libc::flock {
-    // SAFETY: `flock` is a plain C struct of integers, for which all-zero bytes are valid.
-    let mut lock: libc::flock = unsafe { MaybeUninit::zeroed().assume_init() };
-    lock.l_type = kind;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
-    lock.l_start = offset as libc::off_t;
-    lock.l_len = 1;
-    lock.l_pid = 0; // required by the OFD commands
-    lock
+/// What to do with a byte range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// A shared lock.
+    Read,
+    /// An exclusive lock.
+    Write,
+    /// Releases this description's lock on the range.
+    Unlock,
 }
 
-fn fcntl_lock(fd: BorrowedFd<'_>, command: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
+fn flock_for(lock: Lock, start: u64, len: u64) -> libc::flock {
+    // SAFETY: `flock` is plain old data; all-zero is a valid value (and l_pid must be 0 for OFD).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = match lock {
+        Lock::Read => libc::F_RDLCK,
+        Lock::Write => libc::F_WRLCK,
+        Lock::Unlock => libc::F_UNLCK,
+    } as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    fl.l_start = start as _;
+    fl.l_len = len as _;
+    fl
+}
+
+/// Sets `lock` on `[start, start + len)`. Without `wait`, returns `Ok(false)` when another
+/// description holds a conflicting lock; with `wait`, blocks until it can be taken.
+pub(crate) fn set_lock(
+    fd: impl AsFd,
+    lock: Lock,
+    start: u64,
+    len: u64,
+    wait: bool,
+) -> io::Result<bool> {
+    let fl = flock_for(lock, start, len);
+    let cmd = if wait {
+        libc::F_OFD_SETLKW
+    } else {
+        libc::F_OFD_SETLK
+    };
     loop {
-        // SAFETY: `lock` is a valid, initialised flock the call may read and (for GETLK) write.
-        let rc = unsafe { libc::fcntl(fd.as_raw_fd(), command, lock as *mut libc::flock) };
-        if rc != -1 {
-            return Ok(());
+        // SAFETY: `fl` is a valid, initialised `flock` that outlives the call; the descriptor is
+        // borrowed for the call's duration.
+        let rc = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), cmd, &fl) };
+        if rc == 0 {
+            return Ok(true);
         }
         let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::EACCES) if !wait => return Ok(false),
+            _ => return Err(err),
         }
     }
 }
 
-/// Takes an exclusive lock on byte `offset` of `fd` if nobody else holds one: `Ok(false)` when
-/// another open file holds a conflicting lock.
-pub(crate) fn try_lock_byte(fd: BorrowedFd<'_>, offset: u64) -> io::Result<bool> {
-    let mut lock = request(libc::F_WRLCK as libc::c_short, offset);
-    match fcntl_lock(fd, libc::F_OFD_SETLK, &mut lock) {
-        Ok(()) => Ok(true),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => Ok(false),
-        Err(e) => Err(e),
+/// The start of the first range within `[start, start + len)` on which another description holds
+/// a lock that would conflict with a write lock, if any.
+pub(crate) fn first_holder(fd: impl AsFd, start: u64, len: u64) -> io::Result<Option<(u64, u64)>> {
+    let mut fl = flock_for(Lock::Write, start, len);
+    // SAFETY: `fl` is a valid `flock` the kernel overwrites in place; it outlives the call.
+    let rc = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
+    if fl.l_type == libc::F_UNLCK as _ {
+        Ok(None)
+    } else {
+        Ok(Some((fl.l_start as u64, fl.l_len as u64)))
+    }
+}
+
+/// Bytes written to the socket `fd` that its peer has not read yet (`SIOCOUTQ`).
+pub(crate) fn unread_by_peer(fd: impl AsFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one `int` through the pointer, which is valid for the call.
+    let rc = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n.max(0) as usize)
+}
+
+/// Takes an exclusive lock on byte `offset` of `fd` if no other open file holds one: `Ok(false)`
+/// when another holds a conflicting lock.
+pub(crate) fn try_lock_byte(fd: impl AsFd, offset: u64) -> io::Result<bool> {
+    set_lock(fd, Lock::Write, offset, 1, false)
 }
 
 /// Takes an exclusive lock on byte `offset` of `fd`, waiting while another open file holds it.
-pub(crate) fn lock_byte(fd: BorrowedFd<'_>, offset: u64) -> io::Result<()> {
-    let mut lock = request(libc::F_WRLCK as libc::c_short, offset);
-    fcntl_lock(fd, libc::F_OFD_SETLKW, &mut lock)
+pub(crate) fn lock_byte(fd: impl AsFd, offset: u64) -> io::Result<()> {
+    set_lock(fd, Lock::Write, offset, 1, true).map(drop)
 }
 
 /// Releases this open file's lock on byte `offset` of `fd`.
-pub(crate) fn unlock_byte(fd: BorrowedFd<'_>, offset: u64) -> io::Result<()> {
-    let mut lock = request(libc::F_UNLCK as libc::c_short, offset);
-    fcntl_lock(fd, libc::F_OFD_SETLK, &mut lock)
+pub(crate) fn unlock_byte(fd: impl AsFd, offset: u64) -> io::Result<()> {
+    set_lock(fd, Lock::Unlock, offset, 1, false).map(drop)
 }
 
 /// Whether another open file holds a lock on byte `offset` of `fd` (takes nothing).
-pub(crate) fn byte_is_locked(fd: BorrowedFd<'_>, offset: u64) -> io::Result<bool> {
-    let mut lock = request(libc::F_WRLCK as libc::c_short, offset);
-    fcntl_lock(fd, libc::F_OFD_GETLK, &mut lock)?;
-    Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
+pub(crate) fn byte_is_locked(fd: impl AsFd, offset: u64) -> io::Result<bool> {
+    Ok(first_holder(fd, offset, 1)?.is_some())
 }

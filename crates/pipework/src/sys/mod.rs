@@ -4,11 +4,10 @@
 //! Each function here is one small, documented step; the modules above compose them.
 
 pub(crate) mod lock;
-mod range_lock;
 pub(crate) mod shm;
 mod signal;
 
-pub(crate) use range_lock::{first_holder, set_lock, unread_by_peer, Lock};
+pub(crate) use lock::{first_holder, set_lock, unread_by_peer, Lock};
 pub(crate) use signal::{refresh_sigpipe_disposition, without_sigpipe};
 
 use std::io;
