@@ -58,6 +58,7 @@ fn main() {
             ("writer", writer),
             ("inherited_writer", inherited_writer),
             ("hold_view", hold_view),
+            ("lifetime_probe", lifetime_probe),
             ("leak_check", leak_check),
         ],
     )
@@ -352,6 +353,18 @@ fn copy_on_write_pages_are_private() {
 }
 
 fn lives_until_last_handle_and_view() {
+    // Run in a child of its own: a child that another test of this process is starting holds
+    // copies of every handle between its fork and its exec, which would keep a name alive a
+    // moment longer than this test's own handles.
+    let c = child("lifetime_probe")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(common::output_of(c), "probed");
+}
+
+/// The body of `lives_until_last_handle_and_view`.
+fn lifetime_probe(_: &[String]) {
     // Handle first, then view.
     let name = unique("life-a");
     let mapping = FileMapping::create(&name, 4096).unwrap();
@@ -383,6 +396,7 @@ fn lives_until_last_handle_and_view() {
         FileMapping::open(&name, Access::Read).unwrap_err().kind(),
         ErrorKind::NotFound
     );
+    print!("probed");
 }
 
 /// Child: `hold_view NAME SIGNAL`: maps a view, drops the handle, waits to be killed.

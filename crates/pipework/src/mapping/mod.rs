@@ -48,7 +48,10 @@
 //! (by a shared `flock` on the file): a Python process attached to a pipework mapping keeps its
 //! memory but not the name, and pipework never removes a segment another program created
 //! (only [`FileMapping::remove`] does). Named mappings are memory-backed; a file-backed mapping
-//! is shared by handing its handle (or the file itself) to the other process.
+//! is shared by handing its handle (or the file itself) to the other process. A child that
+//! another thread is starting holds copies of every handle for the moment between its `fork` and
+//! its `exec` (they are close-on-exec): a name whose last handle is dropped in that moment lives
+//! on until the child has started its program.
 //!
 //! # Safety of shared memory
 //! A view never lends out Rust references to its bytes, because another process may change them
