@@ -35,8 +35,10 @@
 //!   peer vanished, without trusting process ids.
 //! * A side that finds nothing to do spins for a short, adaptive while (the other side is usually
 //!   about to act), then sleeps on a futex. The spin budget doubles when spinning pays off and
-//!   drops to nothing when it keeps failing (a loaded machine, where the peer waits for a CPU),
-//!   with a short probe every 64 waits; the other side wakes it only when it is asleep. Sleeps
+//!   drops to nothing when it keeps failing (a loaded machine, where the peer waits for a CPU);
+//!   it returns in full when a sleep ends sooner than the full budget, since a spin would have
+//!   caught that answer without paying for a wake-up (which, under a hypervisor, can take tens
+//!   of microseconds when the peer's CPU was idle); the other side wakes it only when it is asleep. Sleeps
 //!   are bounded (50 ms) so a vanished peer is noticed through the lifeline: a writer that dies
 //!   without closing leaves the reader with `UnexpectedEof` after the data it published, and a
 //!   reader that dies leaves the writer with `BrokenPipe`; neither hangs.
@@ -80,8 +82,6 @@ const DEFAULT_CAPACITY: usize = 1 << 20;
 const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// The shortest spin worth making; below it a side sleeps at once.
 const MIN_SPIN: Duration = Duration::from_micros(2);
-/// After this many waits without spinning, a side tries a short spin again.
-const PROBE_EVERY: u32 = 64;
 const SLEEP_SLICE: Duration = Duration::from_millis(50);
 
 /// Creates a shared-memory pipe with the default options: `(reader, writer)`.
@@ -328,7 +328,6 @@ struct End {
     pos: u64,
     max_spin: Duration,
     spin: Duration,
-    sleeps_since_probe: u32,
 }
 
 /// Why a wait ended.
@@ -347,7 +346,6 @@ impl End {
             pos: 0,
             max_spin: spin,
             spin,
-            sleeps_since_probe: 0,
         }
     }
 
@@ -367,7 +365,6 @@ impl End {
             pos,
             max_spin: DEFAULT_SPIN,
             spin: DEFAULT_SPIN,
-            sleeps_since_probe: 0,
         })
     }
 
@@ -396,17 +393,8 @@ impl End {
     /// Waits until `ready()` holds, or the peer is gone. Spins first (adapting the budget), then
     /// sleeps on the futex word at `waiting_off`, which the peer clears and wakes.
     fn wait(&mut self, waiting_off: usize, ready: impl Fn(&Ring) -> bool) -> io::Result<Woken> {
-        if self.spin.is_zero() && !self.max_spin.is_zero() {
-            // Spinning stopped paying off (a loaded machine): sleep at once, but probe again
-            // with a short spin now and then, in case the peer is back on a CPU of its own.
-            self.sleeps_since_probe += 1;
-            if self.sleeps_since_probe >= PROBE_EVERY {
-                self.sleeps_since_probe = 0;
-                self.spin = MIN_SPIN.min(self.max_spin);
-            }
-        }
+        let start = Instant::now();
         if !self.spin.is_zero() {
-            let start = Instant::now();
             let mut turns = 0u32;
             loop {
                 if ready(&self.ring) {
@@ -441,7 +429,14 @@ impl End {
         let result = futex::wait(waiting, futex::Flags::empty(), 1, Some(&slice));
         waiting.store(0, Ordering::Relaxed);
         match result {
-            Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => Ok(Woken::Recheck),
+            Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => {
+                if start.elapsed() <= self.max_spin {
+                    // The peer answered within what this side is willing to spin: a spin would
+                    // have caught it without the sleep and the wake-up, so spin in full again.
+                    self.spin = self.max_spin;
+                }
+                Ok(Woken::Recheck)
+            }
             Err(Errno::TIMEDOUT) => {
                 if ready(&self.ring) {
                     Ok(Woken::Recheck)
