@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// List the mechanisms and exit.
     #[arg(long)]
     list: bool,
+    /// Let the scheduler place the processes instead of pinning the parent to one CPU and its
+    /// children to another.
+    #[arg(long)]
+    no_pin: bool,
 }
 
 /// Settings every mechanism's measurements share.
@@ -226,6 +230,9 @@ pub fn run(args: &BenchArgs) -> io::Result<()> {
             .map_err(io::Error::other)?,
     );
     progress.enable_steady_tick(Duration::from_millis(120));
+    if !args.no_pin {
+        pin_parent_and_children()?;
+    }
     let settings = Settings {
         runs: args.runs.unwrap_or(if args.full { 15 } else { 5 }),
         progress,
@@ -299,6 +306,9 @@ fn print_table(figures: &[Figure]) {
 
 /// `pipework __bench-child MECHANISM ROLE ARGS...`.
 pub fn child(args: &[String]) -> io::Result<()> {
+    if let Some(cpu) = std::env::var(CHILD_CPU).ok().and_then(|v| v.parse().ok()) {
+        pin_to(cpu)?;
+    }
     let (name, rest) = args
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no mechanism"))?;
@@ -307,6 +317,35 @@ pub fn child(args: &[String]) -> io::Result<()> {
     })?;
     (mechanism.child)(rest)
 }
+
+/// The environment variable that tells a bench child which CPU to pin itself to.
+const CHILD_CPU: &str = "PIPEWORK_BENCH_CPU";
+
+fn pin_to(cpu: usize) -> io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    Ok(rustix::thread::sched_setaffinity(None, &set)?)
+}
+
+/// Pins this process to the first CPU it may use and tells children to take the second, so that
+/// pipework and its baseline always run with the same placement: on a virtual machine, whether a
+/// wake-up lands on the waker's CPU or on an idle one changes a round trip several times over,
+/// and left to the scheduler that placement differs from child to child. No-op with one CPU.
+fn pin_parent_and_children() -> io::Result<()> {
+    let allowed = rustix::thread::sched_getaffinity(None)?;
+    let cpus: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&c| allowed.is_set(c))
+        .take(2)
+        .collect();
+    if let [parent, children] = cpus[..] {
+        pin_to(parent)?;
+        let _ = CHILDREN_CPU.set(children);
+    }
+    Ok(())
+}
+
+/// The CPU bench children pin themselves to, when the parent pinned itself.
+static CHILDREN_CPU: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 /// Starts this binary as the child `role` of `mechanism`, handing it `handles`; their numbers in
 /// the child follow `args` on its command line.
@@ -317,6 +356,9 @@ pub fn spawn_child(
     handles: Vec<OwnedFd>,
 ) -> io::Result<Child> {
     let mut command = Command::new(std::env::current_exe()?);
+    if let Some(cpu) = CHILDREN_CPU.get() {
+        command.env(CHILD_CPU, cpu.to_string());
+    }
     command
         .arg("__bench-child")
         .arg(mechanism)
