@@ -3,14 +3,16 @@
 
 mod common;
 
+use common::{await_byte, spawn};
+
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::Ordering::SeqCst;
 
-use common::{child, inherited, wait, wait_readable};
+use common::{child, inherited, wait};
 use pipework::mapping::{self, allocation_granularity, Access, FileMapping, Protect};
-use pipework::pipe::{self, PipeReader, PipeWriter};
+use pipework::pipe::{self, PipeWriter};
 use pipework::process::{CommandExt, Process};
 
 fn main() {
@@ -66,23 +68,6 @@ fn main() {
 
 fn unique(tag: &str) -> String {
     format!("Local\\pw-map-test-{}-{tag}", std::process::id())
-}
-
-fn spawn(mut cmd: std::process::Command) -> Child {
-    let c = cmd.stdin(Stdio::null()).spawn().unwrap();
-    drop(cmd);
-    c
-}
-
-fn await_byte(r: &mut PipeReader) -> u8 {
-    wait_readable(&*r);
-    let mut b = [0u8; 1];
-    assert_eq!(
-        r.read(&mut b).unwrap(),
-        1,
-        "the child ended before signalling"
-    );
-    b[0]
 }
 
 /// Child: `reader NAME TEXT`: opens read-only and checks the text at offset 100.

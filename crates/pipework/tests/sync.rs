@@ -3,13 +3,15 @@
 
 mod common;
 
+use common::{await_byte, spawn};
+
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
 use std::process::{Child, Stdio};
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use common::{child, inherited, wait, wait_readable, TIMEOUT};
+use common::{child, inherited, wait, TIMEOUT};
 use pipework::mapping::{Access, FileMapping};
 use pipework::pipe::{self, PipeReader, PipeWriter};
 use pipework::process::{CommandExt, Process};
@@ -103,23 +105,6 @@ fn signal_pipe(cmd: &mut std::process::Command) -> PipeReader {
     let n = cmd.inherit_handle(w);
     cmd.arg(n.to_string());
     r
-}
-
-fn await_byte(r: &mut PipeReader) -> u8 {
-    wait_readable(&*r);
-    let mut b = [0u8; 1];
-    assert_eq!(
-        r.read(&mut b).unwrap(),
-        1,
-        "the child ended before signalling"
-    );
-    b[0]
-}
-
-fn spawn(mut cmd: std::process::Command) -> Child {
-    let c = cmd.stdin(Stdio::null()).spawn().unwrap();
-    drop(cmd);
-    c
 }
 
 // ---------------------------------------------------------------- mutex

@@ -211,3 +211,24 @@ pub fn output_of(mut child: Child) -> String {
     assert!(status.success(), "child failed: {status}, printed {text:?}");
     text
 }
+
+/// Reads the one-byte signal a child sends when it reached a point, failing if the child ended
+/// first or nothing came within [`TIMEOUT`].
+pub fn await_byte(r: &mut pipework::pipe::PipeReader) -> u8 {
+    wait_readable(&*r);
+    let mut b = [0u8; 1];
+    assert_eq!(
+        r.read(&mut b).unwrap(),
+        1,
+        "the child ended before signalling"
+    );
+    b[0]
+}
+
+/// Starts `cmd` with stdin closed, then drops it (closing the parent's copies of the handles it
+/// was given).
+pub fn spawn(mut cmd: Command) -> Child {
+    let c = cmd.stdin(std::process::Stdio::null()).spawn().unwrap();
+    drop(cmd);
+    c
+}
