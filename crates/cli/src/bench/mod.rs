@@ -58,6 +58,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Batches of round trips per implementation: two per run, so that a round-trip figure is a
+    /// median over as many alternations as its runs allow without doubling the bench's time.
+    pub fn round_trip_batches(&self) -> usize {
+        self.runs * 2
+    }
+
     /// Measures `ours` and `raw` alternately, `runs` times each, alternating which goes first so
     /// that neither always meets a warmer or colder machine; shows progress as `label`.
     pub fn collect(

@@ -44,7 +44,7 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     raw.round_trips(WARM_UP)?;
     let round_trip = settings.collect(
         "named-pipe round trip",
-        settings.runs * 4,
+        settings.round_trip_batches(),
         || ours.round_trips(BATCH),
         || raw.round_trips(BATCH),
     )?;

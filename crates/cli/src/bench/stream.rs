@@ -147,7 +147,7 @@ pub fn round_trips(
     raw.round_trips(WARM_UP)?;
     settings.collect(
         label,
-        settings.runs * 4,
+        settings.round_trip_batches(),
         || ours.round_trips(BATCH),
         || raw.round_trips(BATCH),
     )

@@ -28,7 +28,7 @@ const WARM_UP: usize = 1_000;
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let lock = settings.collect("sync lock+unlock", settings.runs, lock_pipework, lock_std)?;
     // One child per implementation stays up for the whole measurement; samples alternate.
-    let batches = settings.runs * 4;
+    let batches = settings.round_trip_batches();
     let total = WARM_UP + batches * BATCH;
     let mut events = Echo::start(Impl::Event, total)?;
     let mut pipes = Echo::start(Impl::Pipe, total)?;
