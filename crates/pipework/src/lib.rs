@@ -23,12 +23,13 @@
 //! |---|---|---|
 //! | Anonymous pipes | [`pipe`] | done |
 //! | Handle inheritance, duplication, passing | [`handle`], [`process`] | done |
+//! | Named pipes | [`named_pipe`], names in [`name`] | done |
+//! | Mailslots (local and over UDP) | [`mailslot`] | done |
 //! | File mappings (shared memory) | [`mapping`] | done |
 //! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
 //! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
-//! | Mailslots (local and over UDP) | [`mailslot`] | done |
-//! | Named pipes | [`named_pipe`], names in [`name`] | done |
+//! | Data copy, DDE, clipboard, RPC | | planned |
 //!
 //! # Win32 → pipework
 //!
@@ -56,7 +57,9 @@
 //!
 //! # Cargo features
 //!
-//! * `tokio`: async front-ends ([`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`], `mailslot::AsyncMailslot`).
+//! * `tokio`: async front-ends: [`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`],
+//!   `named_pipe::AsyncNamedPipeServer`, `named_pipe::AsyncNamedPipeClient`,
+//!   `mailslot::AsyncMailslot`.
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
