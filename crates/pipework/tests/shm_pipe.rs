@@ -17,6 +17,14 @@ fn main() {
     common::main(
         &[
             (
+                "messages_of_any_size_arrive_whole_across_processes",
+                messages_of_any_size_arrive_whole_across_processes,
+            ),
+            (
+                "a_writer_killed_mid_message_is_an_error_not_a_short_message",
+                a_writer_killed_mid_message_is_an_error_not_a_short_message,
+            ),
+            (
                 "bytes_cross_processes_intact_and_end_after_a_clean_close",
                 bytes_cross_processes_intact_and_end_after_a_clean_close,
             ),
@@ -71,6 +79,7 @@ fn main() {
         ],
         &[
             ("write_pattern", write_pattern),
+            ("send_messages", send_messages),
             ("read_and_report", read_and_report),
             ("write_on_go", write_on_go),
             ("drop_reader", drop_reader),
@@ -182,6 +191,30 @@ fn peek_queued_handle(sock: &OwnedFd) -> OwnedFd {
         _ => None,
     });
     fd.expect("a ring handle")
+}
+
+/// The size and bytes of message `i` of [`send_messages`].
+fn message(i: usize) -> Vec<u8> {
+    let size = (i * 7919 + i * i * 31) % 70_001;
+    (0..size).map(|j| ((i + j) % 253) as u8).collect()
+}
+
+/// args: COUNT HANDLE [HANG] — sends messages 0..COUNT, then (with HANG) the header of one more
+/// message and half of it, and waits to be killed.
+fn send_messages(args: &[String]) {
+    let count: usize = args[0].parse().unwrap();
+    let mut w = shm_pipe::ShmMessageWriter::new(ShmWriter::try_from(inherited(&args[1])).unwrap());
+    for i in 0..count {
+        w.send(&message(i)).unwrap();
+    }
+    if args.get(2).is_some() {
+        let mut raw = w.into_inner();
+        raw.write_all(&1000u32.to_le_bytes()).unwrap();
+        raw.write_all(&[7u8; 500]).unwrap();
+        println!("half sent");
+        let mut forever = Vec::new();
+        std::io::stdin().read_to_end(&mut forever).unwrap();
+    }
 }
 
 // ---- tests ----
@@ -393,4 +426,63 @@ fn blocking_mode_without_spinning_works_across_processes() {
     let got = read_all(&mut r).unwrap();
     assert!(got == pattern(size));
     assert!(wait(&mut c).success());
+}
+
+fn messages_of_any_size_arrive_whole_across_processes() {
+    use pipework::named_pipe::MessageRead;
+    let (r, w) = ShmPipeOptions::new().capacity(16 * 1024).create().unwrap();
+    let count = 600;
+    let mut c = start("send_messages", &[&count.to_string()], w.into(), false);
+    let mut reader = shm_pipe::ShmMessageReader::new(r);
+    let mut buf = vec![0u8; 4096];
+    for i in 0..count {
+        let mut got = Vec::new();
+        loop {
+            match reader.recv(&mut buf).unwrap() {
+                MessageRead::Complete(n) => {
+                    got.extend_from_slice(&buf[..n]);
+                    break;
+                }
+                MessageRead::MoreData { read, .. } => got.extend_from_slice(&buf[..read]),
+                MessageRead::End => panic!("end of data before message {i}"),
+            }
+        }
+        assert!(got == message(i), "message {i} arrived whole");
+    }
+    assert_eq!(reader.recv(&mut buf).unwrap(), MessageRead::End);
+    assert!(wait(&mut c).success());
+}
+
+fn a_writer_killed_mid_message_is_an_error_not_a_short_message() {
+    use pipework::named_pipe::MessageRead;
+    // A ring that holds everything the child sends, so it reaches its kill point unread.
+    let (r, w) = ShmPipeOptions::new().capacity(64 * 1024).create().unwrap();
+    let mut cmd = child("send_messages");
+    cmd.arg("3").stdin(Stdio::piped()).stdout(Stdio::piped());
+    let n = cmd.inherit_handle(OwnedFd::from(w));
+    let mut c = cmd.arg(n.to_string()).arg("hang").spawn().unwrap();
+    drop(cmd);
+    let _stdin = c.stdin.take();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(c.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "half sent\n");
+    Process::from_child(&c).unwrap().kill().unwrap();
+    let _ = wait(&mut c);
+    let mut reader = shm_pipe::ShmMessageReader::new(r);
+    let mut buf = vec![0u8; 100_000];
+    for i in 0..3 {
+        assert_eq!(
+            reader.recv(&mut buf).unwrap(),
+            MessageRead::Complete(message(i).len())
+        );
+    }
+    let err = reader.recv(&mut buf).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe),
+        "{err}"
+    );
 }

@@ -81,7 +81,7 @@
 mod async_io;
 mod client;
 mod conn;
-mod framing;
+pub(crate) mod framing;
 mod handshake;
 mod registry;
 mod server;
