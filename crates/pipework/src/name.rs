@@ -52,6 +52,8 @@ pub enum Kind {
     Mapping,
     /// Named synchronization objects.
     Sync,
+    /// Shared-memory pipes created by name.
+    ShmPipe,
 }
 
 impl Kind {
@@ -62,6 +64,7 @@ impl Kind {
             Kind::Mailslot => "mailslot",
             Kind::Mapping => "mapping",
             Kind::Sync => "sync",
+            Kind::ShmPipe => "shm-pipe",
         }
     }
 }

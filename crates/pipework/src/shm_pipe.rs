@@ -20,7 +20,8 @@
 //! has closed and the ring is drained; `BrokenPipe` for a write once the reader is gone. Ends
 //! travel to other processes as one handle each (`OwnedFd::from(end)` / `TryFrom<OwnedFd>`), by
 //! inheritance ([`crate::process::CommandExt::inherit_handle`]) or handle passing
-//! ([`crate::handle::send`]). There is one reader and one writer: ends cannot be cloned.
+//! ([`crate::handle::send`]), or meet by name: [`ShmPipeOptions::listen`] and
+//! [`ShmWriter::connect`]. There is one reader and one writer: ends cannot be cloned.
 //! [`ShmMessageWriter`] / [`ShmMessageReader`] carry whole messages over the same ring, with the
 //! named pipes' framing and "more data" outcomes.
 //!
@@ -52,6 +53,8 @@ use std::fmt;
 use std::io::{self, ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -148,6 +151,12 @@ impl ShmPipeOptions {
 
     /// Creates the pipe: `(reader, writer)`, both in this process.
     pub fn create(&self) -> io::Result<(ShmReader, ShmWriter)> {
+        let (mapping, view) = self.new_ring()?;
+        self.pair(mapping, view)
+    }
+
+    /// A fresh ring: its mapping and a view of it with the header written.
+    fn new_ring(&self) -> io::Result<(FileMapping, View)> {
         if self.capacity > MAX_CAPACITY {
             return Err(io::Error::new(
                 ErrorKind::InvalidInput,
@@ -165,7 +174,10 @@ impl ShmPipeOptions {
         view.atomic_u64(OFF_CAPACITY)?
             .store(capacity as u64, Ordering::Relaxed);
         view.atomic_u64(OFF_MAGIC)?.store(MAGIC, Ordering::Release);
+        Ok((mapping, view))
+    }
 
+    fn pair(&self, mapping: FileMapping, view: View) -> io::Result<(ShmReader, ShmWriter)> {
         let (reader_sock, writer_sock) = socketpair(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -192,6 +204,144 @@ impl ShmPipeOptions {
     }
 }
 
+impl ShmPipeOptions {
+    /// Creates the shared-memory pipe name `name` (this user's only: the socket lives in a 0700
+    /// directory) and listens on it: writers connect with [`ShmWriter::connect`], and each
+    /// [`ShmPipeListener::accept`] gives the reader end of a new pipe with these options.
+    ///
+    /// `AlreadyExists` when a live listener has the name; a name left by a listener that was
+    /// killed is taken over.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    ///
+    /// let name = format!("doc-{}", std::process::id());
+    /// let listener = pipework::shm_pipe::ShmPipeOptions::new().listen(&name)?;
+    /// let writer = std::thread::spawn({
+    ///     let name = name.clone();
+    ///     move || -> std::io::Result<()> {
+    ///         let mut writer = pipework::shm_pipe::ShmWriter::connect(&name)?;
+    ///         writer.write_all(b"by name")
+    ///     }
+    /// });
+    /// let mut reader = listener.accept()?;
+    /// let mut text = String::new();
+    /// reader.read_to_string(&mut text)?;
+    /// writer.join().unwrap()?;
+    /// assert_eq!(text, "by name");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn listen(&self, name: &str) -> io::Result<ShmPipeListener> {
+        let path = socket_path(name)?;
+        let listener = match UnixListener::bind(&path) {
+            Ok(listener) => listener,
+            Err(e) if e.kind() == ErrorKind::AddrInUse => {
+                // A live listener answers; a socket left by a killed one refuses.
+                match UnixStream::connect(&path) {
+                    Ok(_) => {
+                        return Err(io::Error::new(
+                            ErrorKind::AlreadyExists,
+                            format!("shared-memory pipe {name}: already listened on"),
+                        ))
+                    }
+                    Err(_) => {
+                        std::fs::remove_file(&path)?;
+                        UnixListener::bind(&path)?
+                    }
+                }
+            }
+            Err(e) => return Err(named(name, e)),
+        };
+        Ok(ShmPipeListener {
+            listener,
+            path,
+            name: name.to_string(),
+            options: self.clone(),
+        })
+    }
+}
+
+/// Where the listener of the shared-memory pipe `name` lives.
+fn socket_path(name: &str) -> io::Result<PathBuf> {
+    crate::name::check_name("shared-memory pipe", name)?;
+    let dir = crate::name::directory(crate::name::Namespace::Local, crate::name::Kind::ShmPipe)?;
+    Ok(dir.join(crate::name::file_key(&crate::name::fold(name))))
+}
+
+fn named(name: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("shared-memory pipe {name}: {e}"))
+}
+
+/// A shared-memory pipe's name, listened on: each writer that connects gets its own pipe, whose
+/// reader end [`ShmPipeListener::accept`] returns. The name goes when the listener is dropped.
+#[derive(Debug)]
+pub struct ShmPipeListener {
+    listener: UnixListener,
+    path: PathBuf,
+    name: String,
+    options: ShmPipeOptions,
+}
+
+impl ShmPipeListener {
+    /// Waits for a writer to connect and returns the reader end of its pipe. A writer that goes
+    /// away while connecting is skipped.
+    pub fn accept(&self) -> io::Result<ShmReader> {
+        loop {
+            let (conn, _) = self.listener.accept().map_err(|e| named(&self.name, e))?;
+            match self.set_up(OwnedFd::from(conn)) {
+                Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
+                result => return result,
+            }
+        }
+    }
+
+    /// Hands a new ring to the writer at the other end of `lifeline`, and waits until the writer
+    /// has queued it back on this side (where adopters of the reader's handle will look).
+    fn set_up(&self, lifeline: OwnedFd) -> io::Result<ShmReader> {
+        let (mapping, view) = self.options.new_ring()?;
+        drop(view);
+        let ring_fd = OwnedFd::try_from(mapping)?;
+        match queue_ring(&lifeline, ring_fd.as_fd()) {
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+                return Err(io::Error::new(ErrorKind::ConnectionAborted, e.to_string()))
+            }
+            other => other?,
+        }
+        let ring = Ring::validate(map_ring(peek_ring_waiting(lifeline.as_fd(), true)?)?)?;
+        Ok(ShmReader {
+            end: End::new(ring, lifeline, self.options.spin),
+        })
+    }
+}
+
+impl Drop for ShmPipeListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl ShmWriter {
+    /// Connects to the shared-memory pipe `name` and returns the write end of a new pipe to its
+    /// listener, once the listener has accepted (`ConnectNamedPipe`'s counterpart).
+    /// `NotFound` when nobody listens on the name.
+    pub fn connect(name: &str) -> io::Result<ShmWriter> {
+        let path = socket_path(name)?;
+        let conn = UnixStream::connect(&path).map_err(|e| match e.kind() {
+            ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
+                io::Error::new(ErrorKind::NotFound, format!("no shared-memory pipe {name}"))
+            }
+            _ => named(name, e),
+        })?;
+        let lifeline = OwnedFd::from(conn);
+        let ring_fd = peek_ring_waiting(lifeline.as_fd(), true).map_err(|e| named(name, e))?;
+        let ring = Ring::validate(map_ring(ring_fd.try_clone()?)?)?;
+        queue_ring(&lifeline, ring_fd.as_fd())?;
+        Ok(ShmWriter {
+            end: End::new(ring, lifeline, DEFAULT_SPIN),
+        })
+    }
+}
+
 /// Sends `ring` through `sock` so that it waits in the peer socket's receive queue.
 fn queue_ring(sock: &OwnedFd, ring: BorrowedFd<'_>) -> io::Result<()> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
@@ -209,11 +359,19 @@ fn queue_ring(sock: &OwnedFd, ring: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Takes a copy of the ring's handle queued for the end `sock`, leaving it queued.
 fn peek_ring(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    peek_ring_waiting(sock, false)
+}
+
+/// [`peek_ring`], waiting (with `wait`) until the peer has queued it.
+fn peek_ring_waiting(sock: BorrowedFd<'_>, wait: bool) -> io::Result<OwnedFd> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
-    let flags = RecvFlags::PEEK | RecvFlags::CMSG_CLOEXEC | RecvFlags::DONTWAIT;
+    let mut flags = RecvFlags::PEEK | RecvFlags::CMSG_CLOEXEC;
+    if !wait {
+        flags |= RecvFlags::DONTWAIT;
+    }
     let got = recvmsg(sock, &mut iov, &mut control, flags).map_err(|e| {
         io::Error::new(
             io::Error::from(e).kind(),
@@ -228,6 +386,10 @@ fn peek_ring(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     }
     match (got.bytes, byte[0], fds.pop()) {
         (1, b'R', Some(fd)) if fds.is_empty() => Ok(fd),
+        (0, _, None) => Err(io::Error::new(
+            ErrorKind::ConnectionAborted,
+            "shared-memory pipe: the other side went away before the pipe was set up",
+        )),
         _ => Err(io::Error::new(
             ErrorKind::InvalidData,
             "not a shared-memory pipe end (the queued message is not a ring)",

@@ -17,6 +17,14 @@ fn main() {
     common::main(
         &[
             (
+                "a_writer_in_another_process_finds_the_pipe_by_name",
+                a_writer_in_another_process_finds_the_pipe_by_name,
+            ),
+            (
+                "names_missing_taken_and_left_behind_by_a_killed_listener",
+                names_missing_taken_and_left_behind_by_a_killed_listener,
+            ),
+            (
                 "messages_of_any_size_arrive_whole_across_processes",
                 messages_of_any_size_arrive_whole_across_processes,
             ),
@@ -79,6 +87,8 @@ fn main() {
         ],
         &[
             ("write_pattern", write_pattern),
+            ("connect_and_write", connect_and_write),
+            ("listen_and_hold", listen_and_hold),
             ("send_messages", send_messages),
             ("read_and_report", read_and_report),
             ("write_on_go", write_on_go),
@@ -191,6 +201,20 @@ fn peek_queued_handle(sock: &OwnedFd) -> OwnedFd {
         _ => None,
     });
     fd.expect("a ring handle")
+}
+
+/// args: NAME COUNT — connects to NAME and writes COUNT pattern bytes.
+fn connect_and_write(args: &[String]) {
+    let mut w = ShmWriter::connect(&args[0]).unwrap();
+    w.write_all(&pattern(args[1].parse().unwrap())).unwrap();
+}
+
+/// args: NAME — listens on NAME, says so, and waits to be killed.
+fn listen_and_hold(args: &[String]) {
+    let _listener = ShmPipeOptions::new().listen(&args[0]).unwrap();
+    println!("listening");
+    let mut forever = Vec::new();
+    std::io::stdin().read_to_end(&mut forever).unwrap();
 }
 
 /// The size and bytes of message `i` of [`send_messages`].
@@ -484,5 +508,71 @@ fn a_writer_killed_mid_message_is_an_error_not_a_short_message() {
     assert!(
         matches!(err.kind(), ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe),
         "{err}"
+    );
+}
+
+fn a_writer_in_another_process_finds_the_pipe_by_name() {
+    let name = format!("shm-test-{}-by-name", std::process::id());
+    let listener = ShmPipeOptions::new()
+        .capacity(32 * 1024)
+        .listen(&name)
+        .unwrap();
+    let mut c = child("connect_and_write")
+        .arg(&name)
+        .arg("3000000")
+        .spawn()
+        .unwrap();
+    let mut r = listener.accept().unwrap();
+    assert_eq!(r.capacity(), 32 * 1024);
+    assert!(read_all(&mut r).unwrap() == pattern(3_000_000));
+    assert!(wait(&mut c).success());
+    // The reader's handle can be passed on after a named set-up too.
+    let mut c = child("connect_and_write")
+        .arg(&name)
+        .arg("10")
+        .spawn()
+        .unwrap();
+    let r = listener.accept().unwrap();
+    let mut r = ShmReader::try_from(OwnedFd::from(r)).unwrap();
+    assert_eq!(read_all(&mut r).unwrap(), pattern(10));
+    assert!(wait(&mut c).success());
+}
+
+fn names_missing_taken_and_left_behind_by_a_killed_listener() {
+    let name = format!("shm-test-{}-names", std::process::id());
+    let err = ShmWriter::connect(&name).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains(&name), "{err}");
+    let err = ShmPipeOptions::new().listen("back\\slash").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    // A live listener in another process holds the name.
+    let mut c = child("listen_and_hold")
+        .arg(&name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin = c.stdin.take();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(c.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "listening\n");
+    let err = ShmPipeOptions::new().listen(&name).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    // Killed with -9, it leaves its socket behind: a new listener takes the name over.
+    Process::from_child(&c).unwrap().kill().unwrap();
+    let _ = wait(&mut c);
+    assert_eq!(
+        ShmWriter::connect(&name).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let listener = ShmPipeOptions::new().listen(&name).unwrap();
+    drop(listener);
+    assert_eq!(
+        ShmWriter::connect(&name).unwrap_err().kind(),
+        ErrorKind::NotFound
     );
 }
