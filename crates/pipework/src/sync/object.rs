@@ -585,8 +585,13 @@ fn process_exited(fd: BorrowedFd<'_>) -> io::Result<bool> {
     }
 }
 
-/// Sleeps until one of `words` may have changed from `seen`, or the time is up.
-fn sleep_on(words: &[(&Object, u32)], timeout: Option<Duration>) -> io::Result<()> {
+/// Sleeps until one of `words` may have changed from `seen`, or the time is up. With no words to
+/// watch, sleeps until one of `processes` exits instead (a pidfd is readable once it has).
+fn sleep_on(
+    words: &[(&Object, u32)],
+    processes: &[BorrowedFd<'_>],
+    timeout: Option<Duration>,
+) -> io::Result<()> {
     for (object, _) in words {
         object.header().waiters.fetch_add(1, SeqCst);
     }
@@ -599,6 +604,16 @@ fn sleep_on(words: &[(&Object, u32)], timeout: Option<Duration>) -> io::Result<(
             seen,
             ts.as_ref(),
         )
+    } else if words.is_empty() && !processes.is_empty() {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let mut fds: Vec<PollFd<'_>> = processes
+            .iter()
+            .map(|fd| PollFd::new(fd, PollFlags::IN))
+            .collect();
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => Ok(()),
+            Err(e) => Err(e),
+        }
     } else if words.is_empty() {
         std::thread::sleep(timeout.unwrap_or(Duration::from_millis(100)));
         Ok(())
@@ -691,7 +706,14 @@ pub(crate) fn wait_any(members: &[Member<'_>], timeout: Option<Duration>) -> io:
             return Ok(Outcome::TimedOut);
         }
         let slice = needs_slice.then(|| slice(round));
-        sleep_on(&seen, sleep_for(deadline, slice))?;
+        let processes: Vec<BorrowedFd<'_>> = members
+            .iter()
+            .filter_map(|m| match m {
+                Member::Process(fd) => Some(*fd),
+                Member::Object(_) => None,
+            })
+            .collect();
+        sleep_on(&seen, &processes, sleep_for(deadline, slice))?;
         round = round.saturating_add(1);
     }
 }
@@ -812,7 +834,12 @@ pub(crate) fn wait_all(members: &[Member<'_>], timeout: Option<Duration>) -> io:
             })
             .collect();
         let slice = (needs_slice || !guarded_all).then(|| slice(round));
-        sleep_on(&seen, sleep_for(deadline, slice))?;
+        let running: Vec<BorrowedFd<'_>> = processes
+            .iter()
+            .copied()
+            .filter(|fd| !process_exited(*fd).unwrap_or(true))
+            .collect();
+        sleep_on(&seen, &running, sleep_for(deadline, slice))?;
         round = round.saturating_add(1);
     }
 }
