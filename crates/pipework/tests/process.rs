@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::thread;
@@ -155,14 +155,9 @@ fn duplicate_handle_takes_a_pipe_end_out_of_a_process_by_pid() {
         .spawn()
         .unwrap();
     // The child prints its read end's number on a line, then waits.
-    let mut number = String::new();
-    std::io::BufReader::new(c.stdout.take().unwrap())
-        .read_line(&mut number)
-        .unwrap();
+    let number = common::first_line(&mut c);
     let process = Process::open(c.id()).unwrap();
-    let fd = process
-        .duplicate_handle(number.trim().parse().unwrap())
-        .unwrap();
+    let fd = process.duplicate_handle(number.parse().unwrap()).unwrap();
     assert!(!pipework::handle::is_inheritable(&fd).unwrap());
     let mut r = PipeReader::try_from(fd).unwrap();
     assert_eq!(read_to_end(&mut r), b"from the owner");

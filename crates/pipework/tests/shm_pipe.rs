@@ -259,11 +259,7 @@ fn a_reader_in_a_child_reads_what_the_parent_writes() {
     let size = 5 * 1024 * 1024;
     w.write_all(&pattern(size)).unwrap();
     drop(w);
-    let mut c = c;
-    let mut out = String::new();
-    c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert!(wait(&mut c).success());
-    assert_eq!(out, format!("{size} true"));
+    assert_eq!(common::output_of(c), format!("{size} true"));
 }
 
 fn read_blocks_while_empty_then_returns_what_is_there() {
@@ -310,11 +306,7 @@ fn a_full_ring_blocks_the_writer_until_the_reader_makes_room() {
     let size = 4096 * 64;
     assert_eq!(w.write(&pattern(size)).unwrap(), size);
     drop(w);
-    let mut c = c;
-    let mut out = String::new();
-    c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert!(wait(&mut c).success());
-    assert_eq!(out, format!("{size} true"));
+    assert_eq!(common::output_of(c), format!("{size} true"));
 }
 
 fn write_after_the_reader_is_gone_is_broken_pipe() {
@@ -337,13 +329,7 @@ fn a_reader_killed_while_the_writer_waits_is_broken_pipe() {
     let mut c = cmd.arg(n.to_string()).spawn().unwrap();
     drop(cmd);
     let _keep_stdin_open = c.stdin.take();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(c.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "holding\n");
+    assert_eq!(common::first_line(&mut c), "holding");
     // Fill the ring, then kill the reader while the writer is blocked on a full ring.
     w.write_all(&pattern(4096)).unwrap();
     let process = Process::from_child(&c).unwrap();
@@ -487,13 +473,7 @@ fn a_writer_killed_mid_message_is_an_error_not_a_short_message() {
     let mut c = cmd.arg(n.to_string()).arg("hang").spawn().unwrap();
     drop(cmd);
     let _stdin = c.stdin.take();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(c.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "half sent\n");
+    assert_eq!(common::first_line(&mut c), "half sent");
     Process::from_child(&c).unwrap().kill().unwrap();
     let _ = wait(&mut c);
     let mut reader = shm_pipe::ShmMessageReader::new(r);
@@ -553,13 +533,7 @@ fn names_missing_taken_and_left_behind_by_a_killed_listener() {
         .spawn()
         .unwrap();
     let _stdin = c.stdin.take();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(c.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "listening\n");
+    assert_eq!(common::first_line(&mut c), "listening");
     let err = ShmPipeOptions::new().listen(&name).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists);
     // Killed with -9, it leaves its socket behind: a new listener takes the name over.

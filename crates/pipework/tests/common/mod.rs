@@ -232,3 +232,15 @@ pub fn spawn(mut cmd: Command) -> Child {
     drop(cmd);
     c
 }
+
+/// The first line a child started with a piped stdout prints (without its newline); the rest of
+/// its output stays unread. Fails if the child ends first.
+pub fn first_line(child: &mut Child) -> String {
+    let out = child.stdout.as_mut().expect("piped stdout");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).expect("read the child's output") == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    String::from_utf8(line).expect("a line of text")
+}
