@@ -41,7 +41,12 @@
 //!   drops to nothing when it keeps failing (a loaded machine, where the peer waits for a CPU);
 //!   it returns in full when a sleep ends sooner than the full budget, since a spin would have
 //!   caught that answer without paying for a wake-up (which, under a hypervisor, can take tens
-//!   of microseconds when the peer's CPU was idle); the other side wakes it only when it is asleep. Sleeps
+//!   of microseconds when the peer's CPU was idle); the other side wakes it only when it is asleep.
+//!   A side whose peer last acted on the same CPU does not spin at all: the answer cannot come
+//!   before the spinner gives the CPU up (one CPU for both, or two processes the scheduler put
+//!   together), and each side notes its CPU in the header for the other when it starts a wait
+//!   and when it wakes a sleeper (a hint: whatever a peer writes there only changes whether
+//!   this side spins). Sleeps
 //!   are bounded (50 ms) so a vanished peer is noticed through the lifeline: a writer that dies
 //!   without closing leaves the reader with `UnexpectedEof` after the data it published, and a
 //!   reader that dies leaves the writer with `BrokenPipe`; neither hangs.
@@ -80,6 +85,10 @@ const OFF_READER_WAITING: usize = 192;
 const OFF_WRITER_WAITING: usize = 256;
 const OFF_WRITER_CLOSED: usize = 320;
 const OFF_READER_CLOSED: usize = 324;
+/// The CPU each side last waited on, plus one (0: not known yet). A hint for the other side's
+/// spin, nothing more: any value a peer leaves there is harmless.
+const OFF_READER_CPU: usize = 384;
+const OFF_WRITER_CPU: usize = 448;
 
 const MIN_CAPACITY: usize = 4096;
 const MAX_CAPACITY: usize = 1 << 30;
@@ -554,11 +563,44 @@ impl End {
         }
     }
 
+    /// The header words holding this side's and the peer's CPU hints, for the side that sleeps
+    /// on the futex word at `waiting_off`.
+    fn cpu_words(&self, waiting_off: usize) -> (&AtomicU32, &AtomicU32) {
+        let (own, peer) = if waiting_off == OFF_READER_WAITING {
+            (OFF_READER_CPU, OFF_WRITER_CPU)
+        } else {
+            (OFF_WRITER_CPU, OFF_READER_CPU)
+        };
+        (self.ring.word(own), self.ring.word(peer))
+    }
+
+    /// Records the CPU this side runs on in `word` (written only when it changes, so the line
+    /// stays shared while nobody migrates) and returns it.
+    fn note_cpu(word: &AtomicU32) -> u32 {
+        let cpu = u32::try_from(rustix::thread::sched_getcpu())
+            .unwrap_or(u32::MAX - 1)
+            .saturating_add(1);
+        if word.load(Ordering::Relaxed) != cpu {
+            word.store(cpu, Ordering::Relaxed);
+        }
+        cpu
+    }
+
+    /// Whether the peer last acted on the CPU this side runs on. Spinning there only keeps the
+    /// peer from running (on one CPU, or with both processes placed on the same one, the answer
+    /// cannot come before the spinner gives the CPU up), so such a side sleeps at once and
+    /// leaves its spin budget as it was. Each side notes its CPU when it starts a wait and when
+    /// it wakes a sleeping peer, the two moments the other side's decision depends on.
+    fn peer_shares_cpu(&self, waiting_off: usize) -> bool {
+        let (own, peer) = self.cpu_words(waiting_off);
+        End::note_cpu(own) == peer.load(Ordering::Relaxed)
+    }
+
     /// Waits until `ready()` holds, or the peer is gone. Spins first (adapting the budget), then
     /// sleeps on the futex word at `waiting_off`, which the peer clears and wakes.
     fn wait(&mut self, waiting_off: usize, ready: impl Fn(&Ring) -> bool) -> io::Result<Woken> {
         let start = Instant::now();
-        if !self.spin.is_zero() {
+        if !self.spin.is_zero() && !self.peer_shares_cpu(waiting_off) {
             let mut turns = 0u32;
             loop {
                 if ready(&self.ring) {
@@ -620,6 +662,13 @@ impl End {
         fence(Ordering::SeqCst);
         let waiting = self.ring.word(waiting_off);
         if waiting.load(Ordering::SeqCst) != 0 && waiting.swap(0, Ordering::SeqCst) != 0 {
+            // This side is the one the sleeper waits for: tell it where this side runs.
+            let own_waiting = if waiting_off == OFF_READER_WAITING {
+                OFF_WRITER_WAITING
+            } else {
+                OFF_READER_WAITING
+            };
+            End::note_cpu(self.cpu_words(own_waiting).0);
             let _ = futex::wake(waiting, futex::Flags::empty(), 1);
         }
     }

@@ -84,6 +84,10 @@ fn main() {
                 "blocking_mode_without_spinning_works_across_processes",
                 blocking_mode_without_spinning_works_across_processes,
             ),
+            (
+                "ends_sharing_one_cpu_exchange_every_message",
+                ends_sharing_one_cpu_exchange_every_message,
+            ),
         ],
         &[
             ("write_pattern", write_pattern),
@@ -95,6 +99,7 @@ fn main() {
             ("drop_reader", drop_reader),
             ("hold_reader", hold_reader),
             ("corrupt_write_position", corrupt_write_position),
+            ("echo", echo),
         ],
     )
 }
@@ -129,6 +134,20 @@ fn read_all(reader: &mut ShmReader) -> std::io::Result<Vec<u8>> {
 }
 
 // ---- child roles ----
+
+/// args: IN OUT — echoes 64-byte messages from IN to OUT until the end of data.
+fn echo(args: &[String]) {
+    let mut r = ShmReader::try_from(inherited(&args[0])).unwrap();
+    let mut w = ShmWriter::try_from(inherited(&args[1])).unwrap();
+    let mut message = [0u8; 64];
+    loop {
+        match r.read_exact(&mut message) {
+            Ok(()) => w.write_all(&message).unwrap(),
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => return,
+            Err(e) => panic!("echo: {e}"),
+        }
+    }
+}
 
 /// args: COUNT HANDLE — writes COUNT pattern bytes in writes of varying sizes, then closes.
 fn write_pattern(args: &[String]) {
@@ -435,6 +454,39 @@ fn blocking_mode_without_spinning_works_across_processes() {
     let mut c = start("write_pattern", &[&size.to_string()], w.into(), false);
     let got = read_all(&mut r).unwrap();
     assert!(got == pattern(size));
+    assert!(wait(&mut c).success());
+}
+
+/// Both processes on one CPU (the child inherits this thread's affinity), with the default
+/// spin: a side must not spin while its peer needs that CPU to answer. Every message comes back
+/// intact; the bench's `round_trip_one_cpu` figure measures how fast.
+fn ends_sharing_one_cpu_exchange_every_message() {
+    use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
+    let allowed = sched_getaffinity(None).unwrap();
+    let cpu = (0..CpuSet::MAX_CPU).find(|&c| allowed.is_set(c)).unwrap();
+    let mut one = CpuSet::new();
+    one.set(cpu);
+    sched_setaffinity(None, &one).unwrap();
+    let (to_r, mut to_w) = shm_pipe::create().unwrap();
+    let (mut from_r, from_w) = shm_pipe::create().unwrap();
+    let mut cmd = child("echo");
+    let a = cmd.inherit_handle(OwnedFd::from(to_r));
+    let b = cmd.inherit_handle(OwnedFd::from(from_w));
+    let mut c = cmd.arg(a.to_string()).arg(b.to_string()).spawn().unwrap();
+    let deadline = Instant::now() + common::TIMEOUT;
+    let mut back = [0u8; 64];
+    for i in 0..3000u32 {
+        let sent = [i as u8; 64];
+        to_w.write_all(&sent).unwrap();
+        from_r.read_exact(&mut back).unwrap();
+        assert_eq!(back, sent, "message {i} came back intact");
+        assert!(
+            Instant::now() < deadline,
+            "3000 round trips on one CPU in time"
+        );
+    }
+    drop(to_w);
+    sched_setaffinity(None, &allowed).unwrap();
     assert!(wait(&mut c).success());
 }
 

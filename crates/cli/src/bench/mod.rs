@@ -6,6 +6,7 @@
 //! `pipework __bench-child MECHANISM ROLE ARGS...`).
 
 mod anonymous_pipe;
+mod doorbell;
 mod mailslot;
 mod mapping;
 mod named_pipe;
@@ -17,6 +18,7 @@ mod sync;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -345,13 +347,29 @@ fn pin_parent_and_children() -> io::Result<()> {
         .collect();
     if let [parent, children] = cpus[..] {
         pin_to(parent)?;
-        let _ = CHILDREN_CPU.set(children);
+        CHILDREN_CPU.store(children, Ordering::Relaxed);
     }
     Ok(())
 }
 
-/// The CPU bench children pin themselves to, when the parent pinned itself.
-static CHILDREN_CPU: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+/// The CPU bench children pin themselves to (`usize::MAX`: none, they go where the scheduler
+/// puts them).
+static CHILDREN_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Runs `f` with this process and every child it starts meanwhile on one CPU (the first this
+/// process may use), then puts this process and later children back where they were: the
+/// placement of a machine with one core free, or of two processes the scheduler put together.
+pub fn on_one_cpu<T>(f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    let allowed = rustix::thread::sched_getaffinity(None)?;
+    let cpu = (0..rustix::thread::CpuSet::MAX_CPU)
+        .find(|&c| allowed.is_set(c))
+        .ok_or_else(|| io::Error::other("this process may run on no CPU"))?;
+    let children = CHILDREN_CPU.swap(cpu, Ordering::Relaxed);
+    let result = pin_to(cpu).and_then(|()| f());
+    CHILDREN_CPU.store(children, Ordering::Relaxed);
+    rustix::thread::sched_setaffinity(None, &allowed)?;
+    result
+}
 
 /// Starts this binary as the child `role` of `mechanism`, handing it `handles`; their numbers in
 /// the child follow `args` on its command line.
@@ -362,7 +380,8 @@ pub fn spawn_child(
     handles: Vec<OwnedFd>,
 ) -> io::Result<Child> {
     let mut command = Command::new(std::env::current_exe()?);
-    if let Some(cpu) = CHILDREN_CPU.get() {
+    let cpu = CHILDREN_CPU.load(Ordering::Relaxed);
+    if cpu != usize::MAX {
         command.env(CHILD_CPU, cpu.to_string());
     }
     command

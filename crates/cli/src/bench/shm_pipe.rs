@@ -1,6 +1,9 @@
 //! `shm-pipe`: the shared-memory pipe beside the kernel's pipe read and written by hand:
-//! throughput (64 KiB writes, 1 GiB), 64-byte round trip with the default adaptive spin, and the
-//! same round trip in blocking mode (no spinning: every wait sleeps on a futex).
+//! throughput (64 KiB writes, 1 GiB), 64-byte round trip with the default adaptive spin, the
+//! same round trip in blocking mode (no spinning: every wait sleeps on a futex), and the default
+//! round trip with both processes on one CPU (where a spin can only delay the peer). One more
+//! figure puts the blocking round trip beside a bare futex ping-pong written by hand
+//! ([`super::doorbell`]): the floor of every design that sleeps on each wait.
 
 use std::io;
 use std::time::Duration;
@@ -9,7 +12,7 @@ use pipework::shm_pipe::{ShmPipeOptions, ShmReader, ShmWriter};
 
 use super::anonymous_pipe::{raw_child, raw_peer};
 use super::stream::{self, Peer};
-use super::{inherited, Figure, Mechanism, Settings};
+use super::{doorbell, inherited, on_one_cpu, Figure, Mechanism, Settings};
 
 /// The `shm-pipe` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -39,12 +42,41 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
         &mut ours,
         &mut raw,
     )?;
-    ours.finish()?;
     raw.finish()?;
+    let mut floor = doorbell::peer(NAME, "echo")?;
+    let beside_floor = stream::round_trips(
+        settings,
+        "shm-pipe blocking round trip beside a bare futex",
+        &mut ours,
+        &mut floor,
+    )?;
+    ours.finish()?;
+    floor.finish()?;
+
+    let one_cpu = on_one_cpu(|| {
+        let (mut ours, mut raw) = (shm_peer("echo", true)?, raw_peer(NAME, "echo")?);
+        let samples = stream::round_trips(
+            settings,
+            "shm-pipe round trip on one CPU",
+            &mut ours,
+            &mut raw,
+        )?;
+        ours.finish()?;
+        raw.finish()?;
+        Ok(samples)
+    })?;
     Ok(vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", BASELINE, &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", BASELINE, &spinning),
         Figure::lower_is_better(NAME, "round_trip_blocking", "us", BASELINE, &blocking),
+        Figure::lower_is_better(
+            NAME,
+            "blocking_vs_futex",
+            "us",
+            "raw futex ping-pong",
+            &beside_floor,
+        ),
+        Figure::lower_is_better(NAME, "round_trip_one_cpu", "us", BASELINE, &one_cpu),
     ])
 }
 
@@ -75,6 +107,10 @@ fn shm_peer(role: &str, spinning: bool) -> io::Result<Peer> {
 
 fn child(args: &[String]) -> io::Result<()> {
     let role = args.first().map(String::as_str).unwrap_or("");
+    if role == "echo-futex" {
+        let (from_parent, to_parent) = doorbell::child_ends(inherited(args.get(1))?)?;
+        return stream::echo(from_parent, to_parent);
+    }
     let input = inherited(args.get(1))?;
     let output = inherited(args.get(2))?;
     if let Some(result) = raw_child(role, input.try_clone()?, output.try_clone()?) {
