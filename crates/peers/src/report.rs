@@ -255,7 +255,9 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
                 }
             }
         }
-        if best_pipework_id(workload, rows) != Some(crate::peers::SHM_SPIN_ID) {
+        if !best_pipework_id(workload, rows)
+            .is_some_and(|id| crate::peers::SHM_SPIN_IDS.contains(&id))
+        {
             let _ = writeln!(out, "{}\n", crate::peers::why_spin_lost(workload));
         }
     }
@@ -270,11 +272,12 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
          peers that sleep in the kernel on every wait (pipes, sockets, ipc-channel, raw_sync's \
          condition variables). iceoryx2 as measured here never sleeps at all.\n\
          - The receiving side of the throughput workload reads the data into its own buffer for \
-         every byte stream and for shared_memory + raw_sync; iceoryx2's subscriber looks at each \
-         sample in place without copying it, which is how that crate is meant to be used, and \
-         when each process has a core to itself it moves more data that way than a pipe that \
-         copies in and out (pipework's answer would be a `BufRead`-style read path lending \
-         slices of the ring); the \"copied out\" row copies each sample into the receiver's buffer like `read` does.\n\
+         every byte stream and for shared_memory + raw_sync. iceoryx2's subscriber looks at each \
+         sample in place without copying it, which is how that crate is meant to be used; the \
+         shared-memory pipe's in-place row does the same with `fill_buf_in_place` / `consume` \
+         (an `unsafe` call: the caller vouches that the writing process is a pipework writer), \
+         and the \"copied out\" row of iceoryx2 copies each sample into the receiver's buffer \
+         like `read` does. Like for like: in place beside in place, copied beside copied.\n\
          - Receivers that poll for ever (iceoryx2 here) are fastest when each process has a \
          core to itself and collapse when a third runnable process competes for the two cores: \
          a publisher retrying on a full buffer while its subscriber is descheduled, or the \

@@ -25,6 +25,14 @@
 //! [`ShmMessageWriter`] / [`ShmMessageReader`] carry whole messages over the same ring, with the
 //! named pipes' framing and "more data" outcomes.
 //!
+//! `Read` and `Write` copy twice: into the ring, out of it. Between processes that trust each
+//! other the copies can go: [`ShmReader::fill_buf_in_place`] / [`ShmReader::consume`] lend the
+//! bytes where they lie in the ring, and [`ShmWriter::reserve_in_place`] /
+//! [`ShmWriter::commit`] lend free room to fill. They are `unsafe` because the lent memory is
+//! also mapped by the other process: Rust's references promise that nothing changes it, and
+//! only a well-behaved peer (a pipework end) keeps that promise; positions are checked either
+//! way, so a lying peer can never make a slice leave the ring.
+//!
 //! # How it works
 //!
 //! * The ring lives in an unnamed [`FileMapping`] (a memfd): a header page holding the two
@@ -712,28 +720,25 @@ impl ShmReader {
         if buf.is_empty() {
             return Ok(0);
         }
+        let n = self.wait_readable()?.min(buf.len());
+        if n > 0 {
+            self.end.ring.copy_out(self.end.pos, &mut buf[..n])?;
+            self.advance(n);
+        }
+        Ok(n)
+    }
+
+    /// Waits until the ring holds bytes, and returns how many (0: the writer closed and every
+    /// byte has been read).
+    fn wait_readable(&mut self) -> io::Result<usize> {
         loop {
             let available = self.bytes_available()?;
             if available > 0 {
-                let n = available.min(buf.len());
-                self.end.ring.copy_out(self.end.pos, &mut buf[..n])?;
-                self.end.pos = self.end.pos.wrapping_add(n as u64);
-                self.end
-                    .ring
-                    .position(OFF_READ_POS)
-                    .store(self.end.pos, Ordering::SeqCst);
-                self.end.wake(OFF_WRITER_WAITING);
-                return Ok(n);
+                return Ok(available);
             }
             // The writer sets its flag after publishing its last bytes: seeing the flag, look at
             // the position once more before calling it the end.
-            if self
-                .end
-                .ring
-                .word(OFF_WRITER_CLOSED)
-                .load(Ordering::Acquire)
-                != 0
-            {
+            if self.writer_closed() {
                 if self.bytes_available()? > 0 {
                     continue;
                 }
@@ -745,14 +750,7 @@ impl ShmReader {
                     || ring.word(OFF_WRITER_CLOSED).load(Ordering::SeqCst) != 0
             };
             if let Woken::PeerGone = self.end.wait(OFF_READER_WAITING, ready)? {
-                if self.bytes_available()? > 0
-                    || self
-                        .end
-                        .ring
-                        .word(OFF_WRITER_CLOSED)
-                        .load(Ordering::Acquire)
-                        != 0
-                {
+                if self.bytes_available()? > 0 || self.writer_closed() {
                     continue;
                 }
                 return Err(io::Error::new(
@@ -760,6 +758,84 @@ impl ShmReader {
                     "shared-memory pipe: the writer vanished without closing (killed?)",
                 ));
             }
+        }
+    }
+
+    fn writer_closed(&self) -> bool {
+        self.end
+            .ring
+            .word(OFF_WRITER_CLOSED)
+            .load(Ordering::Acquire)
+            != 0
+    }
+
+    /// Hands `n` read bytes back to the writer.
+    fn advance(&mut self, n: usize) {
+        self.end.pos = self.end.pos.wrapping_add(n as u64);
+        self.end
+            .ring
+            .position(OFF_READ_POS)
+            .store(self.end.pos, Ordering::SeqCst);
+        self.end.wake(OFF_WRITER_WAITING);
+    }
+
+    /// Waits like [`Read::read`] until there are bytes to read, then lends them where they lie
+    /// in the ring instead of copying them out: the zero-copy read. The slice holds what a read
+    /// could take now, up to the ring's end (the rest, after a wrap, comes with the next call);
+    /// it is empty once the writer has closed and everything has been read. Nothing is consumed
+    /// until [`ShmReader::consume`] says how much was used; until then the writer cannot reuse
+    /// those bytes.
+    ///
+    /// ```
+    /// use std::io::Write;
+    ///
+    /// let (mut reader, mut writer) = pipework::shm_pipe::create()?;
+    /// writer.write_all(b"in place")?;
+    /// drop(writer);
+    /// let mut total = 0;
+    /// loop {
+    ///     // SAFETY: the writer is this program's own ShmWriter, which never touches bytes it
+    ///     // has published.
+    ///     let data = unsafe { reader.fill_buf_in_place()? };
+    ///     if data.is_empty() {
+    ///         break;
+    ///     }
+    ///     assert_eq!(data, b"in place");
+    ///     let n = data.len();
+    ///     total += n;
+    ///     reader.consume(n);
+    /// }
+    /// assert_eq!(total, 8);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Safety
+    /// The slice is shared memory that the writing process can write, and a `&[u8]` promises
+    /// Rust that nothing changes it while it is borrowed. A [`ShmWriter`] never writes bytes it
+    /// has published until the reader consumes them, so with a pipework writer (in any process)
+    /// at the other end the promise holds. Call this only when the process holding the write
+    /// end is trusted to be such a writer; when it might be hostile or buggy, use
+    /// [`Read::read`], which copies the bytes out and checks nothing it reads twice. (Positions
+    /// are checked either way: a lying peer cannot make the slice leave the ring.)
+    pub unsafe fn fill_buf_in_place(&mut self) -> io::Result<&[u8]> {
+        let available = self.wait_readable()?;
+        let start = (self.end.pos & (self.end.ring.capacity - 1)) as usize;
+        let len = available.min(self.end.ring.capacity as usize - start);
+        // SAFETY: `HEADER + start + len` is within the view (`start + len` never passes the
+        // capacity, and the view is `HEADER + capacity` bytes, checked when attaching); the
+        // borrow of `self` keeps the view mapped; the caller vouches, per this function's
+        // contract, that the writer leaves these published bytes alone until `consume`.
+        Ok(unsafe {
+            std::slice::from_raw_parts(self.end.ring.view.as_ptr().add(HEADER + start), len)
+        })
+    }
+
+    /// Marks `n` bytes lent by [`ShmReader::fill_buf_in_place`] as read, giving their room back to
+    /// the writer. `n` is capped at the bytes there are to read.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.bytes_available().unwrap_or(0));
+        if n > 0 {
+            self.advance(n);
         }
     }
 }
@@ -785,6 +861,23 @@ impl ShmWriter {
     fn write_all_or_some(&mut self, data: &[u8]) -> io::Result<usize> {
         let mut done = 0;
         while done < data.len() {
+            let free = match self.wait_writable() {
+                Ok(free) => free,
+                Err(e) if done > 0 && e.kind() == ErrorKind::BrokenPipe => return Ok(done),
+                Err(e) => return Err(e),
+            };
+            let n = free.min(data.len() - done);
+            self.end.ring.copy_in(self.end.pos, &data[done..done + n])?;
+            self.publish(n);
+            done += n;
+        }
+        Ok(done)
+    }
+
+    /// Waits until the ring has room, and returns how much; `BrokenPipe` once the reader is
+    /// gone.
+    fn wait_writable(&mut self) -> io::Result<usize> {
+        loop {
             if self
                 .end
                 .ring
@@ -792,29 +885,11 @@ impl ShmWriter {
                 .load(Ordering::Acquire)
                 != 0
             {
-                return if done > 0 {
-                    Ok(done)
-                } else {
-                    Err(self.broken())
-                };
+                return Err(self.broken());
             }
-            let read = self.end.ring.position(OFF_READ_POS).load(Ordering::Acquire);
-            let fill = self
-                .end
-                .ring
-                .checked_fill(self.end.pos.wrapping_sub(read))?;
-            let free = (self.end.ring.capacity - fill) as usize;
+            let free = self.free()?;
             if free > 0 {
-                let n = free.min(data.len() - done);
-                self.end.ring.copy_in(self.end.pos, &data[done..done + n])?;
-                self.end.pos = self.end.pos.wrapping_add(n as u64);
-                self.end
-                    .ring
-                    .position(OFF_WRITE_POS)
-                    .store(self.end.pos, Ordering::SeqCst);
-                self.end.wake(OFF_READER_WAITING);
-                done += n;
-                continue;
+                return Ok(free);
             }
             let full_at = self.end.pos.wrapping_sub(self.end.ring.capacity);
             let ready = move |ring: &Ring| {
@@ -822,14 +897,93 @@ impl ShmWriter {
                     || ring.word(OFF_READER_CLOSED).load(Ordering::SeqCst) != 0
             };
             if let Woken::PeerGone = self.end.wait(OFF_WRITER_WAITING, ready)? {
-                return if done > 0 {
-                    Ok(done)
-                } else {
-                    Err(self.broken())
-                };
+                return Err(self.broken());
             }
         }
-        Ok(done)
+    }
+
+    /// Room in the ring now, from the reader's position (checked).
+    fn free(&self) -> io::Result<usize> {
+        let read = self.end.ring.position(OFF_READ_POS).load(Ordering::Acquire);
+        let fill = self
+            .end
+            .ring
+            .checked_fill(self.end.pos.wrapping_sub(read))?;
+        Ok((self.end.ring.capacity - fill) as usize)
+    }
+
+    /// Publishes `n` more bytes to the reader.
+    fn publish(&mut self, n: usize) {
+        self.end.pos = self.end.pos.wrapping_add(n as u64);
+        self.end
+            .ring
+            .position(OFF_WRITE_POS)
+            .store(self.end.pos, Ordering::SeqCst);
+        self.end.wake(OFF_READER_WAITING);
+    }
+
+    /// Waits like [`Write::write`] until the ring has room, then lends that room in place, for
+    /// data produced straight into the ring (read from a file or socket, serialized, computed)
+    /// instead of being copied in: the zero-copy write. The slice is the free room up to the
+    /// ring's end, at least one byte; what it held before is unspecified. Nothing reaches the
+    /// reader until [`ShmWriter::commit`] says how many bytes were filled.
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// let (mut reader, mut writer) = pipework::shm_pipe::create()?;
+    /// // SAFETY: the reader is this program's own ShmReader, which never writes ring bytes.
+    /// let room = unsafe { writer.reserve_in_place()? };
+    /// room[..5].copy_from_slice(b"hello");
+    /// writer.commit(5);
+    /// drop(writer);
+    /// let mut text = String::new();
+    /// reader.read_to_string(&mut text)?;
+    /// assert_eq!(text, "hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Safety
+    /// The slice is shared memory that the reading process can write, and a `&mut [u8]`
+    /// promises Rust that nothing else touches it while it is borrowed. A [`ShmReader`] never
+    /// writes into the ring's data, so with a pipework reader (in any process) at the other end
+    /// the promise holds. Call this only when the process holding the read end is trusted to be
+    /// such a reader; otherwise use [`Write::write`]. (Positions are checked either way: a
+    /// lying peer cannot make the slice leave the ring.)
+    pub unsafe fn reserve_in_place(&mut self) -> io::Result<&mut [u8]> {
+        let free = self.wait_writable()?;
+        let start = (self.end.pos & (self.end.ring.capacity - 1)) as usize;
+        let len = free.min(self.end.ring.capacity as usize - start);
+        // SAFETY: `HEADER + start + len` is within the view (`start + len` never passes the
+        // capacity, and the view is `HEADER + capacity` bytes, checked when attaching); the
+        // borrow of `self` keeps the view mapped; these bytes are free room the reader has
+        // handed back, and the caller vouches, per this function's contract, that the reading
+        // process never writes ring data.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(self.end.ring.view.as_ptr().add(HEADER + start), len)
+        })
+    }
+
+    /// Publishes `n` bytes filled in the room lent by [`ShmWriter::reserve_in_place`], waking
+    /// the reader. `n` is capped at the room there is; with the reader gone it is `BrokenPipe`.
+    pub fn commit(&mut self, n: usize) -> io::Result<()> {
+        if self
+            .end
+            .ring
+            .word(OFF_READER_CLOSED)
+            .load(Ordering::Acquire)
+            != 0
+        {
+            return Err(self.broken());
+        }
+        let start = (self.end.pos & (self.end.ring.capacity - 1)) as usize;
+        let n = n
+            .min(self.free()?)
+            .min(self.end.ring.capacity as usize - start);
+        if n > 0 {
+            self.publish(n);
+        }
+        Ok(())
     }
 }
 

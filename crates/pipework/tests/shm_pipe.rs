@@ -88,6 +88,10 @@ fn main() {
                 "ends_sharing_one_cpu_exchange_every_message",
                 ends_sharing_one_cpu_exchange_every_message,
             ),
+            (
+                "in_place_reads_and_writes_cross_processes_and_wrap",
+                in_place_reads_and_writes_cross_processes_and_wrap,
+            ),
         ],
         &[
             ("write_pattern", write_pattern),
@@ -100,6 +104,7 @@ fn main() {
             ("hold_reader", hold_reader),
             ("corrupt_write_position", corrupt_write_position),
             ("echo", echo),
+            ("write_pattern_in_place", write_pattern_in_place),
         ],
     )
 }
@@ -160,6 +165,27 @@ fn write_pattern(args: &[String]) {
         let end = (at + size).min(n);
         w.write_all(&data[at..end]).unwrap();
         at = end;
+        size = size * 7 % 100_003 + 1;
+    }
+}
+
+/// args: COUNT HANDLE — writes COUNT pattern bytes produced straight into the ring, committing
+/// them in pieces of varying sizes (some larger than the room lent, which commit caps).
+fn write_pattern_in_place(args: &[String]) {
+    let n: usize = args[0].parse().unwrap();
+    let mut w = ShmWriter::try_from(inherited(&args[1])).unwrap();
+    let mut at = 0;
+    let mut size = 1;
+    while at < n {
+        // SAFETY: the reader is the test's own ShmReader, which never writes ring data.
+        let room = unsafe { w.reserve_in_place() }.unwrap();
+        assert!(!room.is_empty());
+        let take = size.min(n - at).min(room.len());
+        for (i, b) in room[..take].iter_mut().enumerate() {
+            *b = ((at + i) % 251) as u8;
+        }
+        w.commit(take).unwrap();
+        at += take;
         size = size * 7 % 100_003 + 1;
     }
 }
@@ -401,6 +427,10 @@ fn corrupt_positions_from_a_hostile_peer_are_invalid_data() {
         r.bytes_available().unwrap_err().kind(),
         ErrorKind::InvalidData
     );
+    // The in-place read checks the same position: no slice outside the ring, ever.
+    // SAFETY: the slice is never produced (the position is refused first).
+    let lent = unsafe { r.fill_buf_in_place() }.map(|s| s.len());
+    assert_eq!(lent.unwrap_err().kind(), ErrorKind::InvalidData);
 }
 
 fn an_end_handle_can_be_passed_on_again() {
@@ -487,6 +517,44 @@ fn ends_sharing_one_cpu_exchange_every_message() {
     }
     drop(to_w);
     sched_setaffinity(None, &allowed).unwrap();
+    assert!(wait(&mut c).success());
+}
+
+/// A child produces bytes straight into a small ring (`reserve_in_place` / `commit`) and the
+/// parent consumes them where they lie (`fill_buf_in_place` / `consume`), in odd amounts so the
+/// ring wraps many times; every byte arrives in order, and the end of data is an empty slice.
+fn in_place_reads_and_writes_cross_processes_and_wrap() {
+    let (mut r, w) = ShmPipeOptions::new().capacity(16 * 1024).create().unwrap();
+    let size = 3_000_017;
+    let mut c = start(
+        "write_pattern_in_place",
+        &[&size.to_string()],
+        w.into(),
+        false,
+    );
+    let deadline = Instant::now() + common::TIMEOUT;
+    let mut got = 0usize;
+    let mut step = 1usize;
+    loop {
+        assert!(Instant::now() < deadline, "in-place transfer in time");
+        // SAFETY: the writer is the test's own child writing through a ShmWriter.
+        let data = unsafe { r.fill_buf_in_place() }.unwrap();
+        if data.is_empty() {
+            break;
+        }
+        assert!(data.len() <= 16 * 1024);
+        let take = step.min(data.len());
+        for (i, &b) in data[..take].iter().enumerate() {
+            assert_eq!(b, ((got + i) % 251) as u8, "byte {}", got + i);
+        }
+        r.consume(take);
+        got += take;
+        step = step * 5 % 20_011 + 1;
+    }
+    assert_eq!(got, size);
+    // Consuming more than there is takes nothing that is not there.
+    r.consume(1000);
+    assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
     assert!(wait(&mut c).success());
 }
 

@@ -34,6 +34,7 @@ pub const ALL: &[Implementation] = &[
     pipework::PIPE,
     pipework::SHM_SPIN,
     pipework::SHM_BLOCK,
+    pipework::SHM_IN_PLACE,
     std_pipe::IMPLEMENTATION,
     os_pipe::IMPLEMENTATION,
     interprocess::IMPLEMENTATION,
@@ -43,8 +44,9 @@ pub const ALL: &[Implementation] = &[
     iceoryx::COPIED,
 ];
 
-/// The id of the spinning shared-memory pipe, pipework's fastest mechanism by design.
-pub const SHM_SPIN_ID: &str = pipework::SHM_SPIN.id;
+/// The ids of the spinning shared-memory pipe, copying and in place: pipework's fastest
+/// mechanism by design.
+pub const SHM_SPIN_IDS: &[&str] = &[pipework::SHM_SPIN.id, pipework::SHM_IN_PLACE.id];
 
 /// The implementation whose child role is `id`.
 pub fn find(id: &str) -> io::Result<&'static Implementation> {
@@ -86,45 +88,45 @@ pub fn why_ahead(id: &str, workload: Workload) -> &'static str {
              either."
         }
         ("iceoryx2", Workload::Throughput) => {
-            "Its subscriber reads every sample in place in shared memory, so each byte is copied \
-             once (into the loaned sample); the shared-memory pipe copies it twice (into the ring \
-             by `write`, out of it by `read`) because its contract is `Read`/`Write` on the \
-             caller's buffers. Both iceoryx2 sides also poll without ever sleeping. What would fix \
-             it: a zero-copy interface on the shared-memory pipe, a `BufRead`-style \
-             `fill_buf`/`consume` on `ShmReader` lending slices of the ring (and a reserve/commit \
-             on `ShmWriter` for data produced in place), which takes it to one copy or none."
+            "Its subscriber looks at each sample where it lies in shared memory and both of its \
+             sides poll without ever sleeping; the in-place shared-memory pipe row does the same \
+             single copy (into the ring) and no copy out. Ahead of that row means the pipe's \
+             sides slept where iceoryx2's kept polling (one side got ahead and the other paid a \
+             cross-CPU wake-up on this shared machine), or its pool of 8 samples stayed in cache \
+             where a 1 MiB ring did not. What would fix it: a ring sized to the cache \
+             (`ShmPipeOptions::capacity`) and a longer spin (`ShmPipeOptions::spin`) when a \
+             core can be spared."
         }
         ("iceoryx2-copy", Workload::Throughput) => {
-            "Even with each sample copied out, as `read` does, both iceoryx2 sides poll for ever \
-             and never sleep, and each 64 KiB sample is handed over whole with one index update, \
-             where the shared-memory pipe's writer and reader meet in a ring and may sleep on a \
-             futex when one gets ahead (on this shared 2-core machine, a sleeping side pays a \
-             cross-CPU wake-up). What would fix it: spinning that adapts to whether the peer is \
-             running (below), and the zero-copy `BufRead`-style read path."
+            "Copied out, each sample costs what a `read` costs, but both iceoryx2 sides poll for \
+             ever and each 64 KiB sample is handed over whole with one index update, where the \
+             shared-memory pipe's writer and reader meet in a ring and sleep on a futex when one \
+             gets too far ahead (on this shared 2-core machine, a sleeping side pays a cross-CPU \
+             wake-up). What would fix it: a longer spin chosen by the caller \
+             (`ShmPipeOptions::spin`) when a core can be spared, or the in-place read path."
         }
         ("iceoryx2" | "iceoryx2-copy", Workload::RoundTrip) => {
             "Both iceoryx2 sides poll for ever: each holds a whole core while it waits, so the \
-             reply is seen as soon as it lands. The shared-memory pipe spins at most 50 µs (less \
-             after spins that failed) and then sleeps on a futex; on this 2-core virtual machine \
-             shared with other work, a waiter that went to sleep pays a cross-CPU wake-up of \
-             several µs, and the pipe's adaptive budget is a ratchet: waits that outlast it halve \
-             it down to 1 µs, only waits won while spinning double it, so once both sides sleep \
-             on every wait it never grows back. What would fix it: a budget that recovers, or a \
-             longer one chosen by the caller (`ShmPipeOptions::spin`) when a core can be spared; polling \
-             for ever, as measured here for iceoryx2, is the price of its figure."
+             reply is seen as soon as it lands. The shared-memory pipe spins at most 50 µs and \
+             less after spins that failed (a quarter each time), then sleeps on a futex; on \
+             this 2-core virtual machine shared with other work, a waiter that went to sleep \
+             pays a cross-CPU wake-up of tens of µs. What would fix it: a longer spin chosen by \
+             the caller (`ShmPipeOptions::spin`) when a core can be spared; polling for ever, as \
+             measured here for iceoryx2, is the price of its figure."
         }
         (_, Workload::RoundTrip) => {
             "This peer sleeps in the kernel on every wait, as the kernel pipe does: being ahead of \
-             pipework's best means every figure of this run was bound by cross-CPU wake-ups, and \
-             the order among them is noise of this shared machine. What would fix it: a \
-             shared-memory pipe whose spinning survives a loaded machine (below)."
+             pipework's best means every figure of this run was bound by cross-CPU wake-ups (the \
+             shared-memory pipe's spins kept failing because other work held the CPUs), and the \
+             order among them is noise of this shared machine. What would fix it: more runs \
+             (`--runs`) on a quieter machine."
         }
         (_, Workload::Throughput) => {
             "Every byte crosses this peer through the kernel (a copy into a kernel buffer and one \
              out) or through a single shared slot, which cannot beat a ring in shared memory \
              unless the pipe's waits failed: on this shared machine, that points to samples \
              disturbed by other work. What would fix it: more runs (`--runs`) on a quieter \
-             machine, and a zero-copy read path on the shared-memory pipe."
+             machine."
         }
     }
 }
@@ -134,24 +136,20 @@ pub fn why_spin_lost(workload: Workload) -> &'static str {
     match workload {
         Workload::RoundTrip => {
             "The spinning shared-memory pipe was not pipework's best round trip in this run \
-             (a range from a fraction of a µs to several µs shows connections that kept spinning \
-             and connections that stopped). Its \
-             adaptive spin is a ratchet: every wait that outlasts the budget halves it, down to \
-             1 µs, and only a wait that succeeds while spinning doubles it back. When a few \
-             waits fail (the peer was preempted by other work on this 2-core machine), both \
-             sides end up at 1 µs, both sleep on every wait, each reply then needs a futex \
-             wake-up that takes longer than 1 µs, so no spin ever succeeds again and the budget \
-             never grows back: the pipe runs as in blocking mode plus the wasted spin for the \
-             rest of the connection. What would fix it: let the budget grow back when a sleep \
-             ended soon (a wake-up within the maximum budget means a longer spin would have \
-             caught it), or reset it periodically; and spin only while the peer is known to be \
-             on a CPU (a running/sleeping flag each side publishes in the ring header)."
+             (a range from a fraction of a µs to tens of µs shows connections that kept \
+             spinning and connections that slept). Its adaptive spin gives up when spinning \
+             fails: a spin that outlasts the budget quarters it, down to none, and a sleep that \
+             ends within the full budget restores it. When other work on this 2-core machine \
+             holds the CPU the peer needs, spins fail, both sides sleep on every wait, and each \
+             reply pays a cross-CPU wake-up, as in blocking mode. What would fix it: a quieter \
+             machine, or a spin the caller sets longer (`ShmPipeOptions::spin`)."
         }
         Workload::Throughput => {
             "The spinning shared-memory pipe was not pipework's best throughput in this run: \
              its writer and reader spin while the other catches up, which on this 2-core machine \
-             shared with other work steals the CPU the other side needs. What would fix it: \
-             spinning only while the peer is known to be on a CPU."
+             shared with other work can take the CPU the other side needs. What would fix it: \
+             blocking mode (`ShmPipeOptions::spin(Duration::ZERO)`) on a machine without a core \
+             to spare."
         }
     }
 }

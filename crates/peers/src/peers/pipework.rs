@@ -1,13 +1,14 @@
 //! pipework's own mechanisms: the anonymous pipe and the shared-memory pipe (default adaptive
-//! spin, and blocking mode with no spin), their ends handed to the child by inheritance.
+//! spin, blocking mode with no spin, and zero-copy receiving in place), their ends handed to the
+//! child by inheritance.
 
-use std::io;
+use std::io::{self, Write};
 use std::time::Duration;
 
 use pipework::shm_pipe::{ShmPipeOptions, ShmReader, ShmWriter};
 
 use super::Implementation;
-use crate::workload::{inherited, spawn_child, Link, Session, Stream, Workload};
+use crate::workload::{inherited, spawn_child, Link, Session, Stream, Workload, CHUNK};
 
 /// `pipework::pipe`.
 pub const PIPE: Implementation = Implementation {
@@ -39,6 +40,16 @@ pub const SHM_BLOCK: Implementation = Implementation {
     child: child_shm_block,
 };
 
+/// `pipework::shm_pipe` with the receiver reading in place.
+pub const SHM_IN_PLACE: Implementation = Implementation {
+    id: "pipework-shm-in-place",
+    label: "pipework::shm_pipe (in place)",
+    pipework: true,
+    how: "shared-memory pipe, default adaptive spin; the receiver looks at each chunk where it lies in the ring (`fill_buf_in_place` / `consume`) instead of copying it out, as iceoryx2's subscriber does with its samples",
+    start: start_shm,
+    child: child_shm_in_place,
+};
+
 fn start_pipe(me: &Implementation, workload: Workload) -> io::Result<Session> {
     let (to_r, to_w) = pipework::pipe::create()?;
     let (from_r, from_w) = pipework::pipe::create()?;
@@ -66,7 +77,40 @@ fn start_shm(me: &Implementation, workload: Workload) -> io::Result<Session> {
     let (to_r, to_w) = options.create()?;
     let (from_r, from_w) = options.create()?;
     let child = spawn_child(me.id, workload, &[], vec![to_r.into(), from_w.into()])?;
-    Ok(Session::new(me.label, Stream::boxed(from_r, to_w), child))
+    let link: Box<dyn Link> = if me.id == SHM_IN_PLACE.id {
+        Box::new(InPlace {
+            reader: from_r,
+            writer: to_w,
+        })
+    } else {
+        Stream::boxed(from_r, to_w)
+    };
+    Ok(Session::new(me.label, link, child))
+}
+
+/// A shared-memory pipe pair whose receiving side lends each chunk in place.
+struct InPlace {
+    reader: ShmReader,
+    writer: ShmWriter,
+}
+
+impl Link for InPlace {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.writer.write_all(data)
+    }
+
+    fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
+        // SAFETY: the other end is this benchmark's own process writing through a ShmWriter,
+        // which never touches bytes it has published until they are consumed.
+        let data = unsafe { self.reader.fill_buf_in_place()? };
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let n = data.len().min(CHUNK);
+        f(&data[..n]);
+        self.reader.consume(n);
+        Ok(true)
+    }
 }
 
 fn child_shm(args: &[String], spin: Duration) -> io::Result<Box<dyn Link>> {
@@ -83,4 +127,11 @@ fn child_shm_spin(args: &[String]) -> io::Result<Box<dyn Link>> {
 
 fn child_shm_block(args: &[String]) -> io::Result<Box<dyn Link>> {
     child_shm(args, Duration::ZERO)
+}
+
+fn child_shm_in_place(args: &[String]) -> io::Result<Box<dyn Link>> {
+    Ok(Box::new(InPlace {
+        reader: ShmReader::try_from(inherited(args.first())?)?,
+        writer: ShmWriter::try_from(inherited(args.get(1))?)?,
+    }))
 }
