@@ -554,6 +554,13 @@ impl End {
         self.spin = spin;
     }
 
+    /// Where this side's position falls in the ring's data, and how many of `n` bytes from
+    /// there lie before the ring's end (what one slice can lend).
+    fn contiguous(&self, n: usize) -> (usize, usize) {
+        let start = (self.pos & (self.ring.capacity - 1)) as usize;
+        (start, n.min(self.ring.capacity as usize - start))
+    }
+
     /// Whether every handle of the other end is closed.
     fn peer_gone(&self) -> io::Result<bool> {
         let lifeline = self.lifeline();
@@ -819,8 +826,7 @@ impl ShmReader {
     /// are checked either way: a lying peer cannot make the slice leave the ring.)
     pub unsafe fn fill_buf_in_place(&mut self) -> io::Result<&[u8]> {
         let available = self.wait_readable()?;
-        let start = (self.end.pos & (self.end.ring.capacity - 1)) as usize;
-        let len = available.min(self.end.ring.capacity as usize - start);
+        let (start, len) = self.end.contiguous(available);
         // SAFETY: `HEADER + start + len` is within the view (`start + len` never passes the
         // capacity, and the view is `HEADER + capacity` bytes, checked when attaching); the
         // borrow of `self` keeps the view mapped; the caller vouches, per this function's
@@ -878,13 +884,7 @@ impl ShmWriter {
     /// gone.
     fn wait_writable(&mut self) -> io::Result<usize> {
         loop {
-            if self
-                .end
-                .ring
-                .word(OFF_READER_CLOSED)
-                .load(Ordering::Acquire)
-                != 0
-            {
+            if self.reader_closed() {
                 return Err(self.broken());
             }
             let free = self.free()?;
@@ -900,6 +900,14 @@ impl ShmWriter {
                 return Err(self.broken());
             }
         }
+    }
+
+    fn reader_closed(&self) -> bool {
+        self.end
+            .ring
+            .word(OFF_READER_CLOSED)
+            .load(Ordering::Acquire)
+            != 0
     }
 
     /// Room in the ring now, from the reader's position (checked).
@@ -952,8 +960,7 @@ impl ShmWriter {
     /// lying peer cannot make the slice leave the ring.)
     pub unsafe fn reserve_in_place(&mut self) -> io::Result<&mut [u8]> {
         let free = self.wait_writable()?;
-        let start = (self.end.pos & (self.end.ring.capacity - 1)) as usize;
-        let len = free.min(self.end.ring.capacity as usize - start);
+        let (start, len) = self.end.contiguous(free);
         // SAFETY: `HEADER + start + len` is within the view (`start + len` never passes the
         // capacity, and the view is `HEADER + capacity` bytes, checked when attaching); the
         // borrow of `self` keeps the view mapped; these bytes are free room the reader has
@@ -967,19 +974,11 @@ impl ShmWriter {
     /// Publishes `n` bytes filled in the room lent by [`ShmWriter::reserve_in_place`], waking
     /// the reader. `n` is capped at the room there is; with the reader gone it is `BrokenPipe`.
     pub fn commit(&mut self, n: usize) -> io::Result<()> {
-        if self
-            .end
-            .ring
-            .word(OFF_READER_CLOSED)
-            .load(Ordering::Acquire)
-            != 0
-        {
+        if self.reader_closed() {
             return Err(self.broken());
         }
-        let start = (self.end.pos & (self.end.ring.capacity - 1)) as usize;
-        let n = n
-            .min(self.free()?)
-            .min(self.end.ring.capacity as usize - start);
+        let free = self.free()?;
+        let (_, n) = self.end.contiguous(n.min(free));
         if n > 0 {
             self.publish(n);
         }
