@@ -1,0 +1,103 @@
+//! `pipework bench`, the main job, end to end: the mechanisms it knows, one JSON object per
+//! figure with every field filled, the SVG charts, and a clear error for an unknown mechanism.
+//! How fast anything is stays out of the tests: only the shape of what the bench reports.
+
+use std::process::{Command, Output, Stdio};
+
+fn pipework(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipework"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pipework")
+}
+
+#[test]
+fn list_names_every_mechanism() {
+    let out = pipework(&["bench", "--list"]);
+    assert!(out.status.success());
+    let listed = String::from_utf8(out.stdout).unwrap();
+    for name in [
+        "anonymous-pipe",
+        "shm-pipe",
+        "named-pipe",
+        "mailslot",
+        "mapping",
+        "sync",
+    ] {
+        assert!(listed.contains(name), "{name} missing from {listed}");
+    }
+}
+
+/// The whole main job, one sample per figure: every mechanism between real processes.
+#[test]
+fn every_mechanism_gives_json_lines_and_charts() {
+    let svg = std::env::temp_dir().join(format!("pipework-bench-test-{}.svg", std::process::id()));
+    let out = pipework(&[
+        "bench",
+        "--json",
+        "--runs",
+        "1",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let figures: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+        .collect();
+    let mut seen = Vec::new();
+    for f in &figures {
+        for key in ["mechanism", "metric", "unit", "baseline"] {
+            assert!(
+                f[key].as_str().is_some_and(|s| !s.is_empty()),
+                "{key} in {f}"
+            );
+        }
+        for key in ["value", "baseline_value", "speedup"] {
+            assert!(f[key].as_f64().is_some_and(|v| v > 0.0), "{key} in {f}");
+        }
+        seen.push(format!("{} {}", f["mechanism"], f["metric"]));
+    }
+    for (mechanism, metric) in [
+        ("anonymous-pipe", "throughput"),
+        ("anonymous-pipe", "round_trip"),
+        ("anonymous-pipe", "file_to_child"),
+        ("shm-pipe", "throughput"),
+        ("shm-pipe", "throughput_in_place"),
+        ("shm-pipe", "round_trip"),
+        ("shm-pipe", "round_trip_blocking"),
+        ("shm-pipe", "blocking_vs_futex"),
+        ("shm-pipe", "round_trip_one_cpu"),
+        ("named-pipe", "throughput"),
+        ("named-pipe", "round_trip"),
+        ("mailslot/1w", "message_rate"),
+        ("mailslot/4w", "message_rate"),
+        ("mapping", "copy_in"),
+        ("mapping", "named_life"),
+        ("sync", "lock_unlock"),
+        ("sync", "event_rtt"),
+    ] {
+        let want = format!("\"{mechanism}\" \"{metric}\"");
+        assert!(seen.contains(&want), "{want} in {seen:?}");
+    }
+    let chart = std::fs::read_to_string(&svg).expect("the chart file");
+    std::fs::remove_file(&svg).unwrap();
+    assert!(chart.contains("<svg"), "an SVG document");
+}
+
+#[test]
+fn an_unknown_mechanism_is_refused_with_the_known_ones() {
+    let out = pipework(&["bench", "no-such-thing"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-thing") && err.contains("shm-pipe"),
+        "{err}"
+    );
+}
