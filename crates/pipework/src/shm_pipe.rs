@@ -69,6 +69,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -81,8 +82,13 @@ use rustix::thread::futex;
 
 use crate::mapping::{Access, FileMapping, View};
 
+#[cfg(feature = "tokio")]
+mod async_io;
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncShmReader, AsyncShmWriter};
+
 const MAGIC: u64 = u64::from_le_bytes(*b"PWSHMPIP");
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 4096;
 const OFF_MAGIC: usize = 0;
 const OFF_VERSION: usize = 8;
@@ -201,15 +207,15 @@ impl ShmPipeOptions {
             SocketFlags::CLOEXEC,
             None,
         )?;
-        // Queue the ring's handle in each socket's receive queue, for adopters of either end.
-        let ring_fd = OwnedFd::try_from(mapping)?;
-        queue_ring(&writer_sock, ring_fd.as_fd())?;
-        queue_ring(&reader_sock, ring_fd.as_fd())?;
-        drop(ring_fd);
+        // Queue the ring's handles in each socket's receive queue, for adopters of either end.
+        let handles = Queued::new(mapping)?;
+        handles.queue(&writer_sock)?;
+        handles.queue(&reader_sock)?;
+        drop(handles);
 
         // The reader maps the ring from the handle queued on its socket, which proves the queue
         // holds what adopters of the handle will look for.
-        let reader_ring = Ring::validate(map_ring(peek_ring(reader_sock.as_fd())?)?)?;
+        let reader_ring = Ring::validate(map_ring(Queued::peek(reader_sock.as_fd())?.ring)?)?;
         let writer_ring = Ring::validate(view)?;
         let reader = ShmReader {
             end: End::new(reader_ring, reader_sock, self.spin),
@@ -317,14 +323,15 @@ impl ShmPipeListener {
     fn set_up(&self, lifeline: OwnedFd) -> io::Result<ShmReader> {
         let (mapping, view) = self.options.new_ring()?;
         drop(view);
-        let ring_fd = OwnedFd::try_from(mapping)?;
-        match queue_ring(&lifeline, ring_fd.as_fd()) {
+        match Queued::new(mapping)?.queue(&lifeline) {
             Err(e) if e.kind() == ErrorKind::BrokenPipe => {
                 return Err(io::Error::new(ErrorKind::ConnectionAborted, e.to_string()))
             }
             other => other?,
         }
-        let ring = Ring::validate(map_ring(peek_ring_waiting(lifeline.as_fd(), true)?)?)?;
+        let ring = Ring::validate(map_ring(
+            Queued::peek_waiting(lifeline.as_fd(), true)?.ring,
+        )?)?;
         Ok(ShmReader {
             end: End::new(ring, lifeline, self.options.spin),
         })
@@ -350,67 +357,110 @@ impl ShmWriter {
             _ => named(name, e),
         })?;
         let lifeline = OwnedFd::from(conn);
-        let ring_fd = peek_ring_waiting(lifeline.as_fd(), true).map_err(|e| named(name, e))?;
-        let ring = Ring::validate(map_ring(ring_fd.try_clone()?)?)?;
-        queue_ring(&lifeline, ring_fd.as_fd())?;
+        let handles = Queued::peek_waiting(lifeline.as_fd(), true).map_err(|e| named(name, e))?;
+        let ring = Ring::validate(map_ring(handles.ring.try_clone()?)?)?;
+        handles.queue(&lifeline)?;
         Ok(ShmWriter {
             end: End::new(ring, lifeline, DEFAULT_SPIN),
         })
     }
 }
 
-/// Sends `ring` through `sock` so that it waits in the peer socket's receive queue.
-fn queue_ring(sock: &OwnedFd, ring: BorrowedFd<'_>) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds = [ring];
-    control.push(SendAncillaryMessage::ScmRights(&fds));
-    sendmsg(
-        sock,
-        &[IoSlice::new(b"R")],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
-    Ok(())
+/// The handles queued on each end's lifeline: the ring's memfd and the two ends' bells, the
+/// eventfds that wake an end waiting under an async runtime (index [`READER_BELL`] or
+/// [`WRITER_BELL`]). An adopter peeks them, keeps the ring, and takes a bell only when it needs
+/// one.
+struct Queued {
+    ring: OwnedFd,
+    bells: [OwnedFd; 2],
 }
 
-/// Takes a copy of the ring's handle queued for the end `sock`, leaving it queued.
-fn peek_ring(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    peek_ring_waiting(sock, false)
-}
+const READER_BELL: usize = 0;
+const WRITER_BELL: usize = 1;
 
-/// [`peek_ring`], waiting (with `wait`) until the peer has queued it.
-fn peek_ring_waiting(sock: BorrowedFd<'_>, wait: bool) -> io::Result<OwnedFd> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut flags = RecvFlags::PEEK | RecvFlags::CMSG_CLOEXEC;
-    if !wait {
-        flags |= RecvFlags::DONTWAIT;
+impl Queued {
+    /// The handles of a new pipe whose ring is `mapping`, with two fresh bells.
+    fn new(mapping: FileMapping) -> io::Result<Queued> {
+        let bell = || {
+            rustix::event::eventfd(
+                0,
+                rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+            )
+        };
+        Ok(Queued {
+            ring: OwnedFd::try_from(mapping)?,
+            bells: [bell()?, bell()?],
+        })
     }
-    let got = recvmsg(sock, &mut iov, &mut control, flags).map_err(|e| {
-        io::Error::new(
-            io::Error::from(e).kind(),
-            format!("not a shared-memory pipe end (no ring queued on it: {e})"),
-        )
-    })?;
-    let mut fds = Vec::new();
-    for message in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(received) = message {
-            fds.extend(received);
+
+    /// Sends the handles through `sock` so that they wait in the peer socket's receive queue.
+    fn queue(&self, sock: &OwnedFd) -> io::Result<()> {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        let fds = [
+            self.ring.as_fd(),
+            self.bells[READER_BELL].as_fd(),
+            self.bells[WRITER_BELL].as_fd(),
+        ];
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+        sendmsg(
+            sock,
+            &[IoSlice::new(b"R")],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        )?;
+        Ok(())
+    }
+
+    /// Takes copies of the handles queued for the end `sock`, leaving them queued.
+    fn peek(sock: BorrowedFd<'_>) -> io::Result<Queued> {
+        Queued::peek_waiting(sock, false)
+    }
+
+    /// [`Queued::peek`], waiting (with `wait`) until the peer has queued them.
+    fn peek_waiting(sock: BorrowedFd<'_>, wait: bool) -> io::Result<Queued> {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let mut byte = [0u8; 1];
+        let mut iov = [IoSliceMut::new(&mut byte)];
+        let mut flags = RecvFlags::PEEK | RecvFlags::CMSG_CLOEXEC;
+        if !wait {
+            flags |= RecvFlags::DONTWAIT;
         }
-    }
-    match (got.bytes, byte[0], fds.pop()) {
-        (1, b'R', Some(fd)) if fds.is_empty() => Ok(fd),
-        (0, _, None) => Err(io::Error::new(
-            ErrorKind::ConnectionAborted,
-            "shared-memory pipe: the other side went away before the pipe was set up",
-        )),
-        _ => Err(io::Error::new(
-            ErrorKind::InvalidData,
-            "not a shared-memory pipe end (the queued message is not a ring)",
-        )),
+        let got = recvmsg(sock, &mut iov, &mut control, flags).map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("not a shared-memory pipe end (no ring queued on it: {e})"),
+            )
+        })?;
+        let mut fds = Vec::new();
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = message {
+                fds.extend(received);
+            }
+        }
+        if got.bytes == 0 && fds.is_empty() {
+            return Err(io::Error::new(
+                ErrorKind::ConnectionAborted,
+                "shared-memory pipe: the other side went away before the pipe was set up",
+            ));
+        }
+        let not_a_ring = || {
+            io::Error::new(
+                ErrorKind::InvalidData,
+                "not a shared-memory pipe end (the queued message is not a ring)",
+            )
+        };
+        if got.bytes != 1 || byte[0] != b'R' || got.flags.contains(rustix::net::ReturnFlags::CTRUNC)
+        {
+            return Err(not_a_ring());
+        }
+        let [ring, reader_bell, writer_bell]: [OwnedFd; 3] =
+            fds.try_into().map_err(|_| not_a_ring())?;
+        Ok(Queued {
+            ring,
+            bells: [reader_bell, writer_bell],
+        })
     }
 }
 
@@ -500,6 +550,22 @@ impl Ring {
     }
 }
 
+/// What a reader at `pos` waits for: the writer moved on from `pos`, or closed.
+fn readable_since(pos: u64) -> impl Fn(&Ring) -> bool {
+    move |ring: &Ring| {
+        ring.position(OFF_WRITE_POS).load(Ordering::SeqCst) != pos
+            || ring.word(OFF_WRITER_CLOSED).load(Ordering::SeqCst) != 0
+    }
+}
+
+/// What a writer facing a full ring waits for: the reader moved on from `full_at`, or closed.
+fn writable_since(full_at: u64) -> impl Fn(&Ring) -> bool {
+    move |ring: &Ring| {
+        ring.position(OFF_READ_POS).load(Ordering::SeqCst) != full_at
+            || ring.word(OFF_READER_CLOSED).load(Ordering::SeqCst) != 0
+    }
+}
+
 /// What one side holds: the ring, its lifeline socket, and its spin budget.
 struct End {
     ring: Ring,
@@ -509,7 +575,17 @@ struct End {
     pos: u64,
     max_spin: Duration,
     spin: Duration,
+    /// The peer's bell, taken from the lifeline the first time the peer waits under an async
+    /// runtime.
+    peer_bell: OnceLock<OwnedFd>,
 }
+
+/// What an end's waiting word holds: nobody waits, a thread sleeps on the word (futex), or a
+/// task waits for the end's bell (async).
+const NOT_WAITING: u32 = 0;
+const SLEEPING: u32 = 1;
+#[cfg(feature = "tokio")]
+const AWAITING_BELL: u32 = 2;
 
 /// Why a wait ended.
 enum Woken {
@@ -527,6 +603,7 @@ impl End {
             pos: 0,
             max_spin: spin,
             spin,
+            peer_bell: OnceLock::new(),
         }
     }
 
@@ -538,7 +615,7 @@ impl End {
     }
 
     fn adopt(lifeline: OwnedFd, own_pos: usize) -> io::Result<End> {
-        let ring = Ring::validate(map_ring(peek_ring(lifeline.as_fd())?)?)?;
+        let ring = Ring::validate(map_ring(Queued::peek(lifeline.as_fd())?.ring)?)?;
         let pos = ring.position(own_pos).load(Ordering::Acquire);
         Ok(End {
             ring,
@@ -546,6 +623,7 @@ impl End {
             pos,
             max_spin: DEFAULT_SPIN,
             spin: DEFAULT_SPIN,
+            peer_bell: OnceLock::new(),
         })
     }
 
@@ -638,17 +716,17 @@ impl End {
             }
         }
         let waiting = self.ring.word(waiting_off);
-        waiting.store(1, Ordering::SeqCst);
+        waiting.store(SLEEPING, Ordering::SeqCst);
         if ready(&self.ring) {
-            waiting.store(0, Ordering::Relaxed);
+            waiting.store(NOT_WAITING, Ordering::Relaxed);
             return Ok(Woken::Recheck);
         }
         let slice = futex::Timespec {
             tv_sec: 0,
             tv_nsec: SLEEP_SLICE.as_nanos() as _,
         };
-        let result = futex::wait(waiting, futex::Flags::empty(), 1, Some(&slice));
-        waiting.store(0, Ordering::Relaxed);
+        let result = futex::wait(waiting, futex::Flags::empty(), SLEEPING, Some(&slice));
+        waiting.store(NOT_WAITING, Ordering::Relaxed);
         match result {
             Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => {
                 if start.elapsed() <= self.max_spin {
@@ -671,21 +749,78 @@ impl End {
         }
     }
 
-    /// Wakes the peer if it sleeps on the futex word at `waiting_off`. Called after publishing a
-    /// position or a close flag.
+    /// Wakes the peer if it waits on the word at `waiting_off` (sleeping on it, or awaiting its
+    /// bell). Called after publishing a position or a close flag.
     fn wake(&self, waiting_off: usize) {
         fence(Ordering::SeqCst);
         let waiting = self.ring.word(waiting_off);
-        if waiting.load(Ordering::SeqCst) != 0 && waiting.swap(0, Ordering::SeqCst) != 0 {
-            // This side is the one the sleeper waits for: tell it where this side runs.
-            let own_waiting = if waiting_off == OFF_READER_WAITING {
-                OFF_WRITER_WAITING
-            } else {
-                OFF_READER_WAITING
-            };
-            End::note_cpu(self.cpu_words(own_waiting).0);
-            let _ = futex::wake(waiting, futex::Flags::empty(), 1);
+        if waiting.load(Ordering::SeqCst) == NOT_WAITING {
+            return;
         }
+        let was = waiting.swap(NOT_WAITING, Ordering::SeqCst);
+        if was == NOT_WAITING {
+            return;
+        }
+        // This side is the one the waiter waits for: tell it where this side runs.
+        let own_waiting = if waiting_off == OFF_READER_WAITING {
+            OFF_WRITER_WAITING
+        } else {
+            OFF_READER_WAITING
+        };
+        End::note_cpu(self.cpu_words(own_waiting).0);
+        if was == SLEEPING {
+            let _ = futex::wake(waiting, futex::Flags::empty(), 1);
+        } else {
+            // Any other value is a task awaiting its bell (or a peer's garbage, for which one
+            // spurious ring is harmless).
+            let bell = if waiting_off == OFF_READER_WAITING {
+                READER_BELL
+            } else {
+                WRITER_BELL
+            };
+            if let Ok(bell) = self.peer_bell_fd(bell) {
+                let _ = rustix::io::write(bell, &1u64.to_ne_bytes());
+            }
+        }
+    }
+
+    /// The peer's bell (`which`: [`READER_BELL`] or [`WRITER_BELL`]), taken from the lifeline
+    /// on first use and kept.
+    fn peer_bell_fd(&self, which: usize) -> io::Result<BorrowedFd<'_>> {
+        if let Some(bell) = self.peer_bell.get() {
+            return Ok(bell.as_fd());
+        }
+        let [reader_bell, writer_bell] = Queued::peek(self.lifeline())?.bells;
+        let bell = if which == READER_BELL {
+            reader_bell
+        } else {
+            writer_bell
+        };
+        Ok(self.peer_bell.get_or_init(|| bell).as_fd())
+    }
+
+    /// Announces that a task awaits this side's bell (word at `waiting_off`), unless `ready()`
+    /// already holds: `true` when the task should wait for the bell.
+    #[cfg(feature = "tokio")]
+    fn arm_bell(&self, waiting_off: usize, ready: impl Fn(&Ring) -> bool) -> bool {
+        let waiting = self.ring.word(waiting_off);
+        waiting.store(AWAITING_BELL, Ordering::SeqCst);
+        if ready(&self.ring) {
+            waiting.store(NOT_WAITING, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// A copy of this side's own bell (the one the peer rings), for an async front-end.
+    #[cfg(feature = "tokio")]
+    fn own_bell(&self, which: usize) -> io::Result<OwnedFd> {
+        let [reader_bell, writer_bell] = Queued::peek(self.lifeline())?.bells;
+        Ok(if which == READER_BELL {
+            reader_bell
+        } else {
+            writer_bell
+        })
     }
 }
 
@@ -735,6 +870,29 @@ impl ShmReader {
         Ok(n)
     }
 
+    /// Reads what is there without waiting: `None` when the ring is empty and the writer is
+    /// still open, `Some(0)` at the end of data.
+    #[cfg(feature = "tokio")]
+    fn try_read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut available = self.bytes_available()?;
+        // The writer sets its flag after publishing its last bytes: look again after seeing it.
+        if available == 0 && self.writer_closed() {
+            available = self.bytes_available()?;
+            if available == 0 {
+                return Ok(Some(0));
+            }
+        }
+        if available == 0 {
+            return Ok(None);
+        }
+        let n = available.min(buf.len());
+        if n > 0 {
+            self.end.ring.copy_out(self.end.pos, &mut buf[..n])?;
+            self.advance(n);
+        }
+        Ok(Some(n))
+    }
+
     /// Waits until the ring holds bytes, and returns how many (0: the writer closed and every
     /// byte has been read).
     fn wait_readable(&mut self) -> io::Result<usize> {
@@ -751,12 +909,10 @@ impl ShmReader {
                 }
                 return Ok(0);
             }
-            let pos = self.end.pos;
-            let ready = move |ring: &Ring| {
-                ring.position(OFF_WRITE_POS).load(Ordering::SeqCst) != pos
-                    || ring.word(OFF_WRITER_CLOSED).load(Ordering::SeqCst) != 0
-            };
-            if let Woken::PeerGone = self.end.wait(OFF_READER_WAITING, ready)? {
+            if let Woken::PeerGone = self
+                .end
+                .wait(OFF_READER_WAITING, readable_since(self.end.pos))?
+            {
                 if self.bytes_available()? > 0 || self.writer_closed() {
                     continue;
                 }
@@ -880,6 +1036,35 @@ impl ShmWriter {
         Ok(done)
     }
 
+    /// Writes what fits without waiting: `None` when the ring is full; `BrokenPipe` once the
+    /// reader is gone.
+    #[cfg(feature = "tokio")]
+    fn try_write_now(&mut self, data: &[u8]) -> io::Result<Option<usize>> {
+        if self.reader_closed() {
+            return Err(self.broken());
+        }
+        let free = self.free()?;
+        if free == 0 && !data.is_empty() {
+            return Ok(None);
+        }
+        let n = free.min(data.len());
+        if n > 0 {
+            self.end.ring.copy_in(self.end.pos, &data[..n])?;
+            self.publish(n);
+        }
+        Ok(Some(n))
+    }
+
+    /// Marks the write end closed for the reader (its end of data after what is in the ring),
+    /// as dropping it does.
+    fn close(&mut self) {
+        self.end
+            .ring
+            .word(OFF_WRITER_CLOSED)
+            .store(1, Ordering::SeqCst);
+        self.end.wake(OFF_READER_WAITING);
+    }
+
     /// Waits until the ring has room, and returns how much; `BrokenPipe` once the reader is
     /// gone.
     fn wait_writable(&mut self) -> io::Result<usize> {
@@ -892,11 +1077,7 @@ impl ShmWriter {
                 return Ok(free);
             }
             let full_at = self.end.pos.wrapping_sub(self.end.ring.capacity);
-            let ready = move |ring: &Ring| {
-                ring.position(OFF_READ_POS).load(Ordering::SeqCst) != full_at
-                    || ring.word(OFF_READER_CLOSED).load(Ordering::SeqCst) != 0
-            };
-            if let Woken::PeerGone = self.end.wait(OFF_WRITER_WAITING, ready)? {
+            if let Woken::PeerGone = self.end.wait(OFF_WRITER_WAITING, writable_since(full_at))? {
                 return Err(self.broken());
             }
         }
@@ -1019,11 +1200,7 @@ impl Drop for ShmReader {
 impl Drop for ShmWriter {
     fn drop(&mut self) {
         if self.end.lifeline.is_some() {
-            self.end
-                .ring
-                .word(OFF_WRITER_CLOSED)
-                .store(1, Ordering::SeqCst);
-            self.end.wake(OFF_READER_WAITING);
+            self.close();
         }
     }
 }

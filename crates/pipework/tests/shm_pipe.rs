@@ -92,6 +92,21 @@ fn main() {
                 "in_place_reads_and_writes_cross_processes_and_wrap",
                 in_place_reads_and_writes_cross_processes_and_wrap,
             ),
+            #[cfg(feature = "tokio")]
+            (
+                "an_async_reader_takes_what_a_blocking_writer_sends",
+                an_async_reader_takes_what_a_blocking_writer_sends,
+            ),
+            #[cfg(feature = "tokio")]
+            (
+                "an_async_writer_feeds_a_blocking_reader_through_a_small_ring",
+                an_async_writer_feeds_a_blocking_reader_through_a_small_ring,
+            ),
+            #[cfg(feature = "tokio")]
+            (
+                "async_ends_see_a_killed_peer_as_an_error",
+                async_ends_see_a_killed_peer_as_an_error,
+            ),
         ],
         &[
             ("write_pattern", write_pattern),
@@ -236,7 +251,7 @@ fn corrupt_write_position(args: &[String]) {
 
 fn peek_queued_handle(sock: &OwnedFd) -> OwnedFd {
     use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let mut byte = [0u8; 1];
     let mut iov = [std::io::IoSliceMut::new(&mut byte)];
@@ -556,6 +571,107 @@ fn in_place_reads_and_writes_cross_processes_and_wrap() {
     r.consume(1000);
     assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
     assert!(wait(&mut c).success());
+}
+
+#[cfg(feature = "tokio")]
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[cfg(feature = "tokio")]
+/// A writer in a child, blocking with the default spin, into a 16 KiB ring; the parent reads
+/// with tokio: every byte in order, then the end of data.
+fn an_async_reader_takes_what_a_blocking_writer_sends() {
+    use tokio::io::AsyncReadExt;
+    let (r, w) = ShmPipeOptions::new().capacity(16 * 1024).create().unwrap();
+    let size = 3_000_000;
+    let mut c = start("write_pattern", &[&size.to_string()], w.into(), false);
+    let got = runtime().block_on(async {
+        let mut r = r.into_async().unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(common::TIMEOUT, r.read_to_end(&mut got))
+            .await
+            .expect("the whole stream in time")
+            .unwrap();
+        got
+    });
+    assert_eq!(got.len(), size);
+    assert!(got == pattern(size));
+    assert!(wait(&mut c).success());
+}
+
+#[cfg(feature = "tokio")]
+/// The parent writes with tokio into a 16 KiB ring that a blocking reader in a child drains;
+/// shutting the writer down is the child's end of data.
+fn an_async_writer_feeds_a_blocking_reader_through_a_small_ring() {
+    use tokio::io::AsyncWriteExt;
+    let (r, w) = ShmPipeOptions::new().capacity(16 * 1024).create().unwrap();
+    let size = 3_000_000;
+    let c = start("read_and_report", &[], r.into(), true);
+    runtime().block_on(async {
+        let mut w = w.into_async().unwrap();
+        let data = pattern(size);
+        tokio::time::timeout(common::TIMEOUT, async {
+            w.write_all(&data).await.unwrap();
+            w.shutdown().await.unwrap();
+        })
+        .await
+        .expect("the whole stream in time");
+        assert_eq!(
+            w.write(b"x").await.unwrap_err().kind(),
+            ErrorKind::BrokenPipe
+        );
+    });
+    assert_eq!(common::output_of(c), format!("{size} true"));
+}
+
+#[cfg(feature = "tokio")]
+/// An async reader whose writer is killed mid-stream gets `UnexpectedEof` after the data, and
+/// an async writer whose reader is killed gets `BrokenPipe`: neither waits for ever.
+fn async_ends_see_a_killed_peer_as_an_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = runtime();
+
+    let (r, w) = ShmPipeOptions::new().capacity(64 * 1024).create().unwrap();
+    let mut c = start("write_pattern", &["100000000"], w.into(), false);
+    let err = rt.block_on(async {
+        let mut r = r.into_async().unwrap();
+        let mut first = vec![0u8; 200_000];
+        r.read_exact(&mut first).await.unwrap();
+        assert!(first == pattern(first.len()));
+        Process::from_child(&c).unwrap().kill().unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(common::TIMEOUT, r.read_to_end(&mut rest))
+            .await
+            .expect("an error in time, not a hang")
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+    assert!(err.to_string().contains("writer vanished"), "{err}");
+    let _ = wait(&mut c);
+
+    let (r, w) = ShmPipeOptions::new().capacity(4096).create().unwrap();
+    let mut cmd = child("hold_reader");
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let n = cmd.inherit_handle(OwnedFd::from(r));
+    let mut c = cmd.arg(n.to_string()).spawn().unwrap();
+    drop(cmd);
+    let _keep_stdin_open = c.stdin.take();
+    assert_eq!(common::first_line(&mut c), "holding");
+    let err = rt.block_on(async {
+        let mut w = w.into_async().unwrap();
+        w.write_all(&pattern(4096)).await.unwrap();
+        Process::from_child(&c).unwrap().kill().unwrap();
+        tokio::time::timeout(common::TIMEOUT, w.write_all(&pattern(10_000)))
+            .await
+            .expect("an error in time, not a hang")
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::BrokenPipe);
+    let _ = c.wait();
 }
 
 fn messages_of_any_size_arrive_whole_across_processes() {
