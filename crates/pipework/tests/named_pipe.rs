@@ -80,11 +80,14 @@ fn main() {
             ),
             ("list_shows_pipes", list_shows_pipes),
             ("instances_across_processes", instances_across_processes),
+            #[cfg(feature = "tokio")]
             ("async_wait", async_wait),
+            #[cfg(feature = "tokio")]
             (
                 "async_server_serves_clients_at_once",
                 async_server_serves_clients_at_once,
             ),
+            #[cfg(feature = "tokio")]
             (
                 "async_client_bytes_and_messages",
                 async_client_bytes_and_messages,
@@ -105,6 +108,7 @@ fn main() {
             ("client_wait_open", client_wait_open),
             ("client_read_all", client_read_all),
             ("client_write_close", client_write_close),
+            #[cfg(feature = "tokio")]
             ("async_client", async_client),
         ],
     )
@@ -1137,6 +1141,7 @@ fn list_shows_pipes() {
     assert_eq!(entry.max_instances, Some(4));
 }
 
+#[cfg(feature = "tokio")]
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1144,6 +1149,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+#[cfg(feature = "tokio")]
 fn async_server_serves_clients_at_once() {
     let name = unique("async-server");
     let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -1198,6 +1204,7 @@ fn async_server_serves_clients_at_once() {
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 12);
 }
 
+#[cfg(feature = "tokio")]
 fn async_client(args: &[String]) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     runtime().block_on(async {
@@ -1230,6 +1237,7 @@ fn async_client(args: &[String]) {
     println!("ok");
 }
 
+#[cfg(feature = "tokio")]
 fn async_client_bytes_and_messages() {
     let messages = unique("async-client-m");
     let bytes = unique("async-client-b");
@@ -1274,6 +1282,7 @@ fn instances_across_processes() {
     assert_eq!(again.instances().unwrap(), 2);
 }
 
+#[cfg(feature = "tokio")]
 fn async_wait() {
     let name = unique("async-wait");
     let rt = runtime();
