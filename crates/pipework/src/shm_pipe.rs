@@ -25,6 +25,10 @@
 //! [`ShmMessageWriter`] / [`ShmMessageReader`] carry whole messages over the same ring, with the
 //! named pipes' framing and "more data" outcomes.
 //!
+//! With the `tokio` feature, [`ShmReader::into_async`] and [`ShmWriter::into_async`] give
+//! `AsyncRead` / `AsyncWrite` ends over the same ring; a blocking end and an async end work
+//! together, in one process or two.
+//!
 //! `Read` and `Write` copy twice: into the ring, out of it. Between processes that trust each
 //! other the copies can go: [`ShmReader::fill_buf_in_place`] / [`ShmReader::consume`] lend the
 //! bytes where they lie in the ring, and [`ShmWriter::reserve_in_place`] /
@@ -58,6 +62,10 @@
 //!   are bounded (50 ms) so a vanished peer is noticed through the lifeline: a writer that dies
 //!   without closing leaves the reader with `UnexpectedEof` after the data it published, and a
 //!   reader that dies leaves the writer with `BrokenPipe`; neither hangs.
+//! * An end waiting under tokio cannot sleep on a futex: it marks its waiting word "awaiting the
+//!   bell" and waits for its bell, an eventfd queued on the lifelines with the ring; the side
+//!   that publishes rings the bell instead of waking the futex (`AsyncShmReader`'s module has
+//!   the details).
 //! * The peer is never trusted: positions read from shared memory are checked against the
 //!   capacity this side validated when it attached, and a bad one is `InvalidData`, never an
 //!   out-of-bounds access.
