@@ -558,6 +558,20 @@ impl Ring {
     }
 }
 
+/// A bell as queued by whoever set the pipe up, refused unless it is nonblocking: a bell is
+/// written and read while the ring's protocol runs, and a peer that queued a blocking pipe in
+/// its place must not be able to make this side wait for ever on it.
+fn checked_bell(bell: OwnedFd) -> io::Result<OwnedFd> {
+    if rustix::fs::fcntl_getfl(&bell)?.contains(rustix::fs::OFlags::NONBLOCK) {
+        Ok(bell)
+    } else {
+        Err(io::Error::new(
+            ErrorKind::InvalidData,
+            "shared-memory pipe: the queued bell is not a nonblocking handle",
+        ))
+    }
+}
+
 /// What a reader at `pos` waits for: the writer moved on from `pos`, or closed.
 fn readable_since(pos: u64) -> impl Fn(&Ring) -> bool {
     move |ring: &Ring| {
@@ -799,11 +813,11 @@ impl End {
             return Ok(bell.as_fd());
         }
         let [reader_bell, writer_bell] = Queued::peek(self.lifeline())?.bells;
-        let bell = if which == READER_BELL {
+        let bell = checked_bell(if which == READER_BELL {
             reader_bell
         } else {
             writer_bell
-        };
+        })?;
         Ok(self.peer_bell.get_or_init(|| bell).as_fd())
     }
 
@@ -824,7 +838,7 @@ impl End {
     #[cfg(feature = "tokio")]
     fn own_bell(&self, which: usize) -> io::Result<OwnedFd> {
         let [reader_bell, writer_bell] = Queued::peek(self.lifeline())?.bells;
-        Ok(if which == READER_BELL {
+        checked_bell(if which == READER_BELL {
             reader_bell
         } else {
             writer_bell

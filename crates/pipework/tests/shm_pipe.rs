@@ -69,6 +69,10 @@ fn main() {
                 corrupt_positions_from_a_hostile_peer_are_invalid_data,
             ),
             (
+                "a_blocking_handle_queued_as_a_bell_is_never_written",
+                a_blocking_handle_queued_as_a_bell_is_never_written,
+            ),
+            (
                 "an_end_handle_can_be_passed_on_again",
                 an_end_handle_can_be_passed_on_again,
             ),
@@ -446,6 +450,67 @@ fn corrupt_positions_from_a_hostile_peer_are_invalid_data() {
     // SAFETY: the slice is never produced (the position is refused first).
     let lent = unsafe { r.fill_buf_in_place() }.map(|s| s.len());
     assert_eq!(lent.unwrap_err().kind(), ErrorKind::InvalidData);
+}
+
+/// A hostile set-up: a writer handle whose queued bells are a full, blocking pipe instead of
+/// eventfds, and a reader's waiting word saying "awaiting the bell". The writer must publish
+/// without ringing that bell (a write to it would block for ever), and the data arrives.
+fn a_blocking_handle_queued_as_a_bell_is_never_written() {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    let (r, w) = shm_pipe::create().unwrap();
+    let reader_handle = OwnedFd::from(r);
+    let writer_handle = OwnedFd::from(w);
+    let ring = peek_queued_handle(&writer_handle);
+
+    // A pipe filled to the brim, then put back in blocking mode.
+    let (full_r, full_w) = rustix::pipe::pipe().unwrap();
+    rustix::fs::fcntl_setfl(&full_w, rustix::fs::OFlags::NONBLOCK).unwrap();
+    while rustix::io::write(&full_w, &[0u8; 4096]).is_ok() {}
+    rustix::fs::fcntl_setfl(&full_w, rustix::fs::OFlags::empty()).unwrap();
+
+    // The forged writer handle: the real ring, and the full pipe as both bells.
+    let (forged, queue) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [ring.as_fd(), full_w.as_fd(), full_w.as_fd()];
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    sendmsg(
+        &queue,
+        &[std::io::IoSlice::new(b"R")],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )
+    .unwrap();
+    let mut writer = ShmWriter::try_from(forged).unwrap();
+
+    // The reader "awaits its bell" (its waiting word, at offset 192 of the header, set to 2).
+    let mapping = pipework::mapping::FileMapping::try_from(ring).unwrap();
+    let view = mapping
+        .map_view(pipework::mapping::Access::Write, 0, 0)
+        .unwrap();
+    view.atomic_u32(192)
+        .unwrap()
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        writer.write_all(b"hello").unwrap();
+        done.send(writer).unwrap();
+    });
+    let _writer = finished
+        .recv_timeout(common::TIMEOUT)
+        .expect("the write returns instead of blocking on a forged bell");
+    let mut reader = ShmReader::try_from(reader_handle).unwrap();
+    let mut got = [0u8; 5];
+    reader.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    drop((full_r, queue, writer_handle));
 }
 
 fn an_end_handle_can_be_passed_on_again() {
