@@ -90,6 +90,35 @@ impl Settings {
         }
         Ok(samples)
     }
+
+    /// Measures three things in turn, `runs` times each, the order rotating every run: for two
+    /// figures that share a baseline (`[a, b]` beside `c`) or a subject (`a` beside `[b, c]`),
+    /// so the shared one is measured once. Samples of each, in the order given.
+    pub fn collect_three(
+        &self,
+        label: &str,
+        runs: usize,
+        measures: [&mut dyn FnMut() -> io::Result<f64>; 3],
+    ) -> io::Result<[Vec<f64>; 3]> {
+        let mut samples: [Vec<f64>; 3] = Default::default();
+        for run in 0..runs.max(1) {
+            self.progress
+                .set_message(format!("{label} {}/{}", run + 1, runs.max(1)));
+            for turn in 0..3 {
+                let which = (run + turn) % 3;
+                samples[which].push(measures[which]()?);
+            }
+            self.progress.tick();
+        }
+        Ok(samples)
+    }
+}
+
+impl Samples {
+    /// Samples of pipework beside samples of its baseline.
+    pub fn of(ours: Vec<f64>, raw: Vec<f64>) -> Samples {
+        Samples { ours, raw }
+    }
 }
 
 /// One measured figure beside its baseline.

@@ -13,7 +13,7 @@ use pipework::shm_pipe::{ShmPipeOptions, ShmReader, ShmWriter};
 
 use super::anonymous_pipe::{raw_child, raw_peer};
 use super::stream::{self, Peer};
-use super::{doorbell, inherited, on_one_cpu, Figure, Mechanism, Settings};
+use super::{doorbell, inherited, on_one_cpu, Figure, Mechanism, Samples, Settings};
 
 /// The `shm-pipe` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -26,43 +26,55 @@ const NAME: &str = "shm-pipe";
 const BASELINE: &str = "raw kernel pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let (mut ours, mut raw) = (shm_peer("sink", true)?, raw_peer(NAME, "sink")?);
-    let throughput = stream::throughput(settings, "shm-pipe throughput", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
-
-    let (mut ours, mut raw) = (shm_peer("sinkinplace", true)?, raw_peer(NAME, "sink")?);
-    let in_place = stream::throughput(
-        settings,
-        "shm-pipe throughput, read in place",
-        &mut ours,
-        &mut raw,
+    // The child reading with `read`, and reading in place, beside one kernel pipe.
+    let (mut copying, mut in_place, mut raw) = (
+        shm_peer("sink", true)?,
+        shm_peer("sinkinplace", true)?,
+        raw_peer(NAME, "sink")?,
+    );
+    let [copying_s, in_place_s, raw_s] = settings.collect_three(
+        "shm-pipe throughput",
+        settings.runs,
+        [
+            &mut || copying.throughput(),
+            &mut || in_place.throughput(),
+            &mut || raw.throughput(),
+        ],
     )?;
-    ours.finish()?;
+    copying.finish()?;
+    in_place.finish()?;
     raw.finish()?;
+    let throughput = Samples::of(copying_s, raw_s.clone());
+    let in_place = Samples::of(in_place_s, raw_s);
 
     let (mut ours, mut raw) = (shm_peer("echo", true)?, raw_peer(NAME, "echo")?);
     let spinning = stream::round_trips(settings, "shm-pipe round trip", &mut ours, &mut raw)?;
     ours.finish()?;
     raw.finish()?;
 
-    let (mut ours, mut raw) = (shm_peer("echo", false)?, raw_peer(NAME, "echo")?);
-    let blocking = stream::round_trips(
-        settings,
+    // Blocking mode beside the kernel pipe and beside a bare futex ping-pong.
+    let (mut ours, mut raw, mut floor) = (
+        shm_peer("echo", false)?,
+        raw_peer(NAME, "echo")?,
+        doorbell::peer(NAME, "echo")?,
+    );
+    for peer in [&mut ours, &mut raw, &mut floor] {
+        peer.round_trips(stream::WARM_UP)?;
+    }
+    let [blocking_s, raw_s, floor_s] = settings.collect_three(
         "shm-pipe blocking round trip",
-        &mut ours,
-        &mut raw,
-    )?;
-    raw.finish()?;
-    let mut floor = doorbell::peer(NAME, "echo")?;
-    let beside_floor = stream::round_trips(
-        settings,
-        "shm-pipe blocking round trip beside a bare futex",
-        &mut ours,
-        &mut floor,
+        settings.round_trip_batches(),
+        [
+            &mut || ours.round_trips(stream::BATCH),
+            &mut || raw.round_trips(stream::BATCH),
+            &mut || floor.round_trips(stream::BATCH),
+        ],
     )?;
     ours.finish()?;
+    raw.finish()?;
     floor.finish()?;
+    let blocking = Samples::of(blocking_s.clone(), raw_s);
+    let beside_floor = Samples::of(blocking_s, floor_s);
 
     let one_cpu = on_one_cpu(|| {
         let (mut ours, mut raw) = (shm_peer("echo", true)?, raw_peer(NAME, "echo")?);
