@@ -64,8 +64,10 @@ fn unique(tag: &str) -> String {
     format!("cli-{}-{tag}", std::process::id())
 }
 
+/// Interop suite: needs `socat`.
+#[cfg(feature = "interop")]
 #[test]
-fn socat_reaches_a_byte_pipe_through_its_path() {
+fn interop_socat_reaches_a_byte_pipe_through_its_path() {
     let name = unique("socat");
     let _server = serve(&name, &[]);
     let mut path = pipework();
@@ -84,6 +86,7 @@ fn socat_reaches_a_byte_pipe_through_its_path() {
     assert_eq!(out.stdout, b"hello from socat\n");
 }
 
+#[cfg(feature = "interop")]
 fn which_socat() -> Option<()> {
     Command::new("socat")
         .arg("-V")
