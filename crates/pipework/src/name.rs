@@ -394,8 +394,10 @@ mod tests {
         fs::remove_dir_all(&base).unwrap();
     }
 
+    /// Interop suite: needs root to give a directory to another user.
+    #[cfg(feature = "interop")]
     #[test]
-    fn refuses_another_users_directory() {
+    fn interop_refuses_another_users_directory() {
         assert_eq!(
             euid(),
             0,
