@@ -1147,18 +1147,10 @@ fn list_shows_pipes() {
 }
 
 #[cfg(feature = "tokio")]
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-#[cfg(feature = "tokio")]
 fn async_server_serves_clients_at_once() {
     let name = unique("async-server");
     let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         // One thread, four instances, each a task: the overlapped server's shape.
         let tasks: Vec<_> = (0..4)
             .map(|_| {
@@ -1212,7 +1204,7 @@ fn async_server_serves_clients_at_once() {
 #[cfg(feature = "tokio")]
 fn async_client(args: &[String]) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let mut c = pipework::named_pipe::AsyncNamedPipeClient::open(&args[0])
             .await
             .unwrap();
@@ -1290,7 +1282,7 @@ fn instances_across_processes() {
 #[cfg(feature = "tokio")]
 fn async_wait() {
     let name = unique("async-wait");
-    let rt = runtime();
+    let rt = common::runtime();
     let e = rt
         .block_on(named_pipe::wait_async(&name, WaitTimeout::Forever))
         .unwrap_err();
@@ -1316,7 +1308,7 @@ fn async_wait() {
     let opening = std::thread::spawn({
         let name = name.clone();
         move || {
-            runtime().block_on(async {
+            common::runtime().block_on(async {
                 let mut c = ClientOptions::new()
                     .wait(WaitTimeout::After(TIMEOUT))
                     .open_async(&name)

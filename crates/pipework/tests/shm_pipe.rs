@@ -243,14 +243,18 @@ fn hold_reader(args: &[String]) {
 /// the write position.
 fn corrupt_write_position(args: &[String]) {
     let handle = inherited(&args[0]);
-    let ring = peek_queued_handle(&handle);
-    let mapping = pipework::mapping::FileMapping::try_from(ring).unwrap();
-    let view = mapping
-        .map_view(pipework::mapping::Access::Write, 0, 0)
-        .unwrap();
+    let view = ring_view(peek_queued_handle(&handle));
     view.atomic_u64(64)
         .unwrap()
         .store(0xdead_beef_dead_beef, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A writable view of a ring taken out of a handle, as a hostile peer would map it.
+fn ring_view(ring: OwnedFd) -> pipework::mapping::View {
+    pipework::mapping::FileMapping::try_from(ring)
+        .unwrap()
+        .map_view(pipework::mapping::Access::Write, 0, 0)
+        .unwrap()
 }
 
 fn peek_queued_handle(sock: &OwnedFd) -> OwnedFd {
@@ -490,10 +494,7 @@ fn a_blocking_handle_queued_as_a_bell_is_never_written() {
     let mut writer = ShmWriter::try_from(forged).unwrap();
 
     // The reader "awaits its bell" (its waiting word, at offset 192 of the header, set to 2).
-    let mapping = pipework::mapping::FileMapping::try_from(ring).unwrap();
-    let view = mapping
-        .map_view(pipework::mapping::Access::Write, 0, 0)
-        .unwrap();
+    let view = ring_view(ring);
     view.atomic_u32(192)
         .unwrap()
         .store(2, std::sync::atomic::Ordering::SeqCst);
@@ -639,14 +640,6 @@ fn in_place_reads_and_writes_cross_processes_and_wrap() {
 }
 
 #[cfg(feature = "tokio")]
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-#[cfg(feature = "tokio")]
 /// A writer in a child, blocking with the default spin, into a 16 KiB ring; the parent reads
 /// with tokio: every byte in order, then the end of data.
 fn an_async_reader_takes_what_a_blocking_writer_sends() {
@@ -654,7 +647,7 @@ fn an_async_reader_takes_what_a_blocking_writer_sends() {
     let (r, w) = ShmPipeOptions::new().capacity(16 * 1024).create().unwrap();
     let size = 3_000_000;
     let mut c = start("write_pattern", &[&size.to_string()], w.into(), false);
-    let got = runtime().block_on(async {
+    let got = common::runtime().block_on(async {
         let mut r = r.into_async().unwrap();
         let mut got = Vec::new();
         tokio::time::timeout(common::TIMEOUT, r.read_to_end(&mut got))
@@ -676,7 +669,7 @@ fn an_async_writer_feeds_a_blocking_reader_through_a_small_ring() {
     let (r, w) = ShmPipeOptions::new().capacity(16 * 1024).create().unwrap();
     let size = 3_000_000;
     let c = start("read_and_report", &[], r.into(), true);
-    runtime().block_on(async {
+    common::runtime().block_on(async {
         let mut w = w.into_async().unwrap();
         let data = pattern(size);
         tokio::time::timeout(common::TIMEOUT, async {
@@ -698,7 +691,7 @@ fn an_async_writer_feeds_a_blocking_reader_through_a_small_ring() {
 /// an async writer whose reader is killed gets `BrokenPipe`: neither waits for ever.
 fn async_ends_see_a_killed_peer_as_an_error() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = runtime();
+    let rt = common::runtime();
 
     let (r, w) = ShmPipeOptions::new().capacity(64 * 1024).create().unwrap();
     let mut c = start("write_pattern", &["100000000"], w.into(), false);

@@ -244,3 +244,12 @@ pub fn first_line(child: &mut Child) -> String {
     }
     String::from_utf8(line).expect("a line of text")
 }
+
+/// A current-thread tokio runtime with I/O and timers, for the async tests.
+#[cfg(feature = "tokio")]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
