@@ -1151,6 +1151,8 @@ fn async_server_serves_clients_at_once() {
     let name = unique("async-server");
     let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     common::runtime().block_on(async {
+        // Each task says so when it has served a client to the end.
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
         // One thread, four instances, each a task: the overlapped server's shape.
         let tasks: Vec<_> = (0..4)
             .map(|_| {
@@ -1159,6 +1161,7 @@ fn async_server_serves_clients_at_once() {
                     .create_async(&name)
                     .unwrap();
                 let served = served.clone();
+                let done_tx = done_tx.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 9000];
                     loop {
@@ -1174,6 +1177,7 @@ fn async_server_serves_clients_at_once() {
                         }
                         served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         server.disconnect().unwrap();
+                        let _ = done_tx.send(());
                     }
                 })
             })
@@ -1194,6 +1198,14 @@ fn async_server_serves_clients_at_once() {
         let mut said = String::new();
         BufReader::new(stdout).read_line(&mut said).unwrap();
         assert_eq!(said.trim(), "ok");
+        // The clients are gone once the child has exited, but a task may still be finishing
+        // with the last one (seeing its end of data): wait for all twelve before stopping them.
+        for _ in 0..12 {
+            tokio::time::timeout(TIMEOUT, done_rx.recv())
+                .await
+                .expect("every client served to the end in time")
+                .expect("the tasks still run");
+        }
         for t in tasks {
             t.abort();
         }
