@@ -54,11 +54,12 @@
 //!   it returns in full when a sleep ends sooner than the full budget, since a spin would have
 //!   caught that answer without paying for a wake-up (which, under a hypervisor, can take tens
 //!   of microseconds when the peer's CPU was idle); the other side wakes it only when it is asleep.
-//!   A side whose peer last acted on the same CPU does not spin at all: the answer cannot come
-//!   before the spinner gives the CPU up (one CPU for both, or two processes the scheduler put
-//!   together), and each side notes its CPU in the header for the other when it starts a wait
-//!   and when it wakes a sleeper (a hint: whatever a peer writes there only changes whether
-//!   this side spins). Sleeps
+//!   A side whose peer last acted on the same CPU does not spin: the answer cannot come before
+//!   the spinner gives the CPU up (one CPU for both, or two processes the scheduler put
+//!   together), so for the same budget it yields the CPU (`sched_yield`) each turn instead,
+//!   which runs the peer at once and spares it a wake-up call, since nobody sleeps. Each side
+//!   notes its CPU in the header for the other when it starts a wait and when it wakes a
+//!   sleeper (a hint: whatever a peer writes there only changes how this side waits). Sleeps
 //!   are bounded (50 ms) so a vanished peer is noticed through the lifeline: a writer that dies
 //!   without closing leaves the reader with `UnexpectedEof` after the data it published, and a
 //!   reader that dies leaves the writer with `BrokenPipe`; neither hangs.
@@ -701,11 +702,10 @@ impl End {
         cpu
     }
 
-    /// Whether the peer last acted on the CPU this side runs on. Spinning there only keeps the
-    /// peer from running (on one CPU, or with both processes placed on the same one, the answer
-    /// cannot come before the spinner gives the CPU up), so such a side sleeps at once and
-    /// leaves its spin budget as it was. Each side notes its CPU when it starts a wait and when
-    /// it wakes a sleeping peer, the two moments the other side's decision depends on.
+    /// Whether the peer last acted on the CPU this side runs on: then spinning would only keep
+    /// the peer from running, and a waiting side yields the CPU instead. Each side notes its
+    /// CPU when it starts a wait and when it wakes a sleeping peer, the two moments the other
+    /// side's decision depends on.
     fn peer_shares_cpu(&self, waiting_off: usize) -> bool {
         let (own, peer) = self.cpu_words(waiting_off);
         End::note_cpu(own) == peer.load(Ordering::Relaxed)
@@ -715,7 +715,10 @@ impl End {
     /// sleeps on the futex word at `waiting_off`, which the peer clears and wakes.
     fn wait(&mut self, waiting_off: usize, ready: impl Fn(&Ring) -> bool) -> io::Result<Woken> {
         let start = Instant::now();
-        if !self.spin.is_zero() && !self.peer_shares_cpu(waiting_off) {
+        if !self.spin.is_zero() {
+            // With the peer on this CPU, a spin would only keep it from running: yield the CPU
+            // to it instead, each turn (no flag is raised, so the peer makes no wake-up call).
+            let shared = self.peer_shares_cpu(waiting_off);
             let mut turns = 0u32;
             loop {
                 if ready(&self.ring) {
@@ -726,7 +729,12 @@ impl End {
                 // No PAUSE here: under a hypervisor, PAUSE loops trigger pause-loop exits that
                 // deschedule this vCPU for microseconds, longer than the wait itself.
                 turns = turns.wrapping_add(1);
-                if turns.is_multiple_of(64) && start.elapsed() >= self.spin {
+                if shared {
+                    rustix::thread::sched_yield();
+                    if start.elapsed() >= self.spin {
+                        break;
+                    }
+                } else if turns.is_multiple_of(64) && start.elapsed() >= self.spin {
                     break;
                 }
             }

@@ -569,8 +569,9 @@ fn blocking_mode_without_spinning_works_across_processes() {
 }
 
 /// Both processes on one CPU (the child inherits this thread's affinity), with the default
-/// spin: a side must not spin while its peer needs that CPU to answer. Every message comes back
-/// intact; the bench's `round_trip_one_cpu` figure measures how fast.
+/// spin: a side must not spin while its peer needs that CPU to answer (it yields the CPU
+/// instead, and nobody sleeps). Every message comes back intact; the bench's
+/// `round_trip_one_cpu` figure measures how fast.
 fn ends_sharing_one_cpu_exchange_every_message() {
     use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
     let allowed = sched_getaffinity(None).unwrap();
