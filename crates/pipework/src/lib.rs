@@ -57,9 +57,11 @@
 //!
 //! # Cargo features
 //!
-//! * `tokio`: async front-ends: [`pipe::AsyncPipeReader`], [`pipe::AsyncPipeWriter`],
+//! * `tokio`: async front-ends: `pipe::AsyncPipeReader`, `pipe::AsyncPipeWriter`,
 //!   `named_pipe::AsyncNamedPipeServer`, `named_pipe::AsyncNamedPipeClient`,
-//!   `mailslot::AsyncMailslot`.
+//!   `mailslot::AsyncMailslot`, `shm_pipe::AsyncShmReader`, `shm_pipe::AsyncShmWriter`.
+//! * `interop`: builds the interop suite among the tests (foreign programs, root); the library
+//!   does not change.
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 

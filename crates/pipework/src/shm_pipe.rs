@@ -25,7 +25,7 @@
 //! [`ShmMessageWriter`] / [`ShmMessageReader`] carry whole messages over the same ring, with the
 //! named pipes' framing and "more data" outcomes.
 //!
-//! With the `tokio` feature, [`ShmReader::into_async`] and [`ShmWriter::into_async`] give
+//! With the `tokio` feature, `ShmReader::into_async` and `ShmWriter::into_async` give
 //! `AsyncRead` / `AsyncWrite` ends over the same ring; a blocking end and an async end work
 //! together, in one process or two.
 //!

@@ -3,7 +3,8 @@
 //!
 //! A *mailslot server* creates a slot by name and reads messages from it; any number of *clients*
 //! in any processes open the slot by name and drop messages into it. Every message is kept, whole
-//! and in order, until the server reads it; no writer ever waits for the server.
+//! and in order, until the server reads it; no writer waits for the server to read (at most a
+//! 50 µs retry when the slot's socket is momentarily full, then the spool takes the message).
 //!
 //! ```
 //! use std::time::Duration;
@@ -72,8 +73,9 @@
 //! `$PIPEWORK_RUNTIME_DIR/mailslot`), named by a hash of the folded slot name:
 //!
 //! * **The socket** (a Unix datagram socket the server binds): a message of up to 2 KiB goes
-//!   there as one datagram when the queue has room: one system call, and a server waiting in
-//!   `poll` wakes for it.
+//!   there as one datagram when the queue has room (a full queue is offered the datagram again
+//!   for up to 50 µs, since a reading server is emptying it right then): one system call, and a
+//!   server waiting in `poll` wakes for it.
 //! * **The spool** (a file): a message that finds the socket full, or is larger, is appended
 //!   to it. A writer takes the spool's append lock (an open-file-description lock on one byte,
 //!   held for one `pwrite`), writes `[length][sequence][message]` after the committed end, moves
@@ -233,6 +235,33 @@ const DRAIN_CHUNK: u64 = 16 << 20;
 /// After finding the server's socket full, a client spools this many messages before it tries
 /// the socket again.
 const SPOOL_STREAK: u32 = 32;
+/// How long a client keeps offering a datagram to a full socket before it spools the message:
+/// a server that reads is usually emptying the queue right then, and one datagram is one system
+/// call where a spooled record is three (lock, write, unlock). Short enough that no writer waits
+/// on the server in any sense that matters: a server that does not read costs a writer this
+/// much once per streak of spooled messages.
+const FULL_RETRY: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Sends `datagram` without blocking, offering it again for up to [`FULL_RETRY`] while the
+/// server's queue is full.
+fn send_retrying(socket: &OwnedFd, datagram: &[u8]) -> Result<usize, Errno> {
+    let mut since: Option<std::time::Instant> = None;
+    loop {
+        match send(socket, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+            Err(Errno::AGAIN) => {
+                let start = *since.get_or_insert_with(std::time::Instant::now);
+                if start.elapsed() >= FULL_RETRY {
+                    return Err(Errno::AGAIN);
+                }
+                // No yield between tries: measured, it helped one writer sharing a CPU with the
+                // server but cost several writers more, on one CPU or on two.
+                std::hint::spin_loop();
+            }
+            other => return other,
+        }
+    }
+}
+
 /// A spooling client checks that the server lives every this many messages.
 const LIVENESS_EVERY: u32 = 32;
 /// A client's state for choosing between the socket and the spool.
@@ -1056,7 +1085,8 @@ impl MailslotClient {
         self.max_size
     }
 
-    /// Drops one message into the slot (`WriteFile`); never waits for the server to read.
+    /// Drops one message into the slot (`WriteFile`); never waits for the server to read (a full
+    /// socket queue is retried for at most 50 µs before the message is spooled).
     ///
     /// A message larger than the slot's maximum (or, over the network, than one datagram, or
     /// than [`MAX_BROADCAST_MESSAGE`] for a domain) fails with [`ErrorKind::InvalidInput`]; a
@@ -1133,7 +1163,7 @@ impl MailslotClient {
             datagram[..DIRECT_HEADER].copy_from_slice(&seq.to_le_bytes());
             datagram[DIRECT_HEADER..DIRECT_HEADER + message.len()].copy_from_slice(message);
             let datagram = &datagram[..DIRECT_HEADER + message.len()];
-            match send(wakeup, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+            match send_retrying(wakeup, datagram) {
                 Ok(_) => {
                     spool.count_produced();
                     return Ok(());
