@@ -1,5 +1,6 @@
 //! `pipework list`: this user's named objects that are alive now, of every kind (like PipeList on
-//! Windows, for every mechanism): named pipes, mailslots, file mappings and sync objects.
+//! Windows, for every mechanism): named pipes, shared-memory pipes, mailslots, file mappings and
+//! sync objects.
 
 use std::io::{self, Write};
 
@@ -23,6 +24,9 @@ pub fn run() -> io::Result<()> {
                 p.listening
             ),
         ));
+    }
+    for name in pipework::shm_pipe::list()? {
+        rows.push(("shm-pipe".into(), name, "listening".into()));
     }
     for slot in pipework::mailslot::list()? {
         rows.push((

@@ -5,6 +5,7 @@ mod list;
 mod mailslot;
 mod mapping;
 mod pipe_cmd;
+mod shm_cmd;
 
 use std::process::ExitCode;
 
@@ -31,7 +32,13 @@ enum Command {
         #[command(subcommand)]
         command: pipe_cmd::PipeCommand,
     },
-    /// This user's live named objects: pipes, mailslots, mappings, sync objects.
+    /// Shared-memory pipes met by name: listen, send.
+    Shm {
+        #[command(subcommand)]
+        command: shm_cmd::ShmCommand,
+    },
+    /// This user's live named objects: pipes, shared-memory pipes, mailslots, mappings, sync
+    /// objects.
     List,
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
@@ -51,6 +58,7 @@ fn main() -> ExitCode {
         Command::List => list::run(),
         Command::BenchChild { args } => bench::child(&args),
         Command::Pipe { command } => pipe_cmd::run(&command),
+        Command::Shm { command } => shm_cmd::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -284,6 +284,10 @@ impl ShmPipeOptions {
             }
             Err(e) => return Err(named(name, e)),
         };
+        // The name as given, beside the socket, for `list` (the socket's own file name may be
+        // a hash of it). Written after the bind: whoever holds the socket owns the note.
+        let note = name_note(&path);
+        std::fs::write(&note, name).map_err(|e| named(name, e))?;
         Ok(ShmPipeListener {
             listener,
             path,
@@ -291,6 +295,69 @@ impl ShmPipeOptions {
             options: self.clone(),
         })
     }
+}
+
+/// Where the name of the listener at `socket` is written down: the socket's file name with a
+/// leading dot (file keys never start with one).
+fn name_note(socket: &std::path::Path) -> PathBuf {
+    let mut note = std::ffi::OsString::from(".");
+    note.push(socket.file_name().unwrap_or_default());
+    socket.with_file_name(note)
+}
+
+/// The names of this user's shared-memory pipes that are listened on now. A name whose
+/// listener was killed is not listed (its socket listens no more), and is taken over by the
+/// next listener.
+///
+/// ```
+/// let name = format!("listed-{}", std::process::id());
+/// let listener = pipework::shm_pipe::ShmPipeOptions::new().listen(&name)?;
+/// assert!(pipework::shm_pipe::list()?.contains(&name));
+/// drop(listener);
+/// assert!(!pipework::shm_pipe::list()?.contains(&name));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn list() -> io::Result<Vec<String>> {
+    let dir = crate::name::directory(crate::name::Namespace::Local, crate::name::Kind::ShmPipe)?;
+    let listening = listening_sockets()?;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let is_note = path
+            .file_name()
+            .is_some_and(|f| f.as_encoded_bytes().starts_with(b"."));
+        if is_note || !listening.contains(&path) {
+            continue;
+        }
+        // A listener between its bind and its note, or one that lost it: its file key.
+        let name = std::fs::read_to_string(name_note(&path)).unwrap_or_else(|_| {
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        });
+        names.push(name);
+    }
+    names.sort_by_key(|n| n.to_lowercase());
+    Ok(names)
+}
+
+/// The paths of the Unix-domain sockets listening now in this network namespace, from
+/// `/proc/net/unix` (flag `__SO_ACCEPTCON`).
+fn listening_sockets() -> io::Result<std::collections::HashSet<PathBuf>> {
+    const ACCEPTING: u32 = 1 << 16;
+    let table = std::fs::read_to_string("/proc/net/unix")?;
+    Ok(table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            // Num: RefCount Protocol Flags Type St Inode Path
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(fields.get(3)?, 16).ok()?;
+            let path = fields.get(7..)?.join(" ");
+            (flags & ACCEPTING != 0 && path.starts_with('/')).then(|| PathBuf::from(path))
+        })
+        .collect())
 }
 
 /// Where the listener of the shared-memory pipe `name` lives.
@@ -349,6 +416,7 @@ impl ShmPipeListener {
 
 impl Drop for ShmPipeListener {
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(name_note(&self.path));
         let _ = std::fs::remove_file(&self.path);
     }
 }

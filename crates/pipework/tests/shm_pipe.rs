@@ -831,17 +831,28 @@ fn names_missing_taken_and_left_behind_by_a_killed_listener() {
     assert_eq!(common::first_line(&mut c), "listening");
     let err = ShmPipeOptions::new().listen(&name).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-    // Killed with -9, it leaves its socket behind: a new listener takes the name over.
+    assert!(shm_pipe::list().unwrap().contains(&name));
+    // Killed with -9, it leaves its socket behind: not listed, and a new listener takes the
+    // name over.
     Process::from_child(&c).unwrap().kill().unwrap();
     let _ = wait(&mut c);
+    assert!(!shm_pipe::list().unwrap().contains(&name));
     assert_eq!(
         ShmWriter::connect(&name).unwrap_err().kind(),
         ErrorKind::NotFound
     );
     let listener = ShmPipeOptions::new().listen(&name).unwrap();
+    assert!(shm_pipe::list().unwrap().contains(&name));
     drop(listener);
+    assert!(!shm_pipe::list().unwrap().contains(&name));
     assert_eq!(
         ShmWriter::connect(&name).unwrap_err().kind(),
         ErrorKind::NotFound
     );
+    // A name the socket cannot carry as it is (long, mixed case, spaces) is listed as given.
+    let long = format!("Shm Test {} {}", std::process::id(), "x".repeat(200));
+    let listener = ShmPipeOptions::new().listen(&long).unwrap();
+    assert!(shm_pipe::list().unwrap().contains(&long));
+    drop(listener);
+    assert!(!shm_pipe::list().unwrap().contains(&long));
 }

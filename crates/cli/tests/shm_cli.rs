@@ -1,0 +1,98 @@
+//! `pipework shm listen|send` end to end: two senders in turn through one listener, every byte
+//! in order on the listener's output, and the name in `pipework list` while it is listened on.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn pipework() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pipework"))
+}
+
+/// Runs `pipework shm send NAME` with `input` on its standard input, within [`TIMEOUT`].
+fn send(name: &str, input: &[u8]) {
+    let mut child = pipework()
+        .args(["shm", "send", name])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipework shm send");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let process = pipework::process::Process::from_child(&child).unwrap();
+    assert!(
+        process.wait_timeout(TIMEOUT).unwrap(),
+        "send still running after {TIMEOUT:?}"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn two_senders_in_turn_through_one_listener() {
+    let name = format!("cli-shm-{}", std::process::id());
+    let mut listener = pipework()
+        .args(["shm", "listen", &name, "--count", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipework shm listen");
+    // It says so once writers can connect (or exits, which ends the line empty).
+    let mut line = String::new();
+    BufReader::new(listener.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "listening");
+    let mut stdout = listener.stdout.take().unwrap();
+    let collected = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        stdout.read_to_end(&mut all).unwrap();
+        all
+    });
+
+    let list = pipework().arg("list").output().unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("shm-pipe") && l.contains(&name)),
+        "{list}"
+    );
+
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    send(&name, &big);
+    send(&name, b"and a short one\n");
+
+    let process = pipework::process::Process::from_child(&listener).unwrap();
+    assert!(
+        process.wait_timeout(TIMEOUT).unwrap(),
+        "the listener did not stop after two writers"
+    );
+    assert!(listener.wait().unwrap().success());
+    let mut expected = big;
+    expected.extend_from_slice(b"and a short one\n");
+    assert!(
+        collected.join().unwrap() == expected,
+        "every byte, in order"
+    );
+
+    let list = pipework().arg("list").output().unwrap();
+    assert!(!String::from_utf8(list.stdout).unwrap().contains(&name));
+}
+
+#[test]
+fn sending_to_a_name_nobody_listens_on_fails_clearly() {
+    let name = format!("cli-shm-nobody-{}", std::process::id());
+    let out = pipework()
+        .args(["shm", "send", &name])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&name), "{err}");
+}
