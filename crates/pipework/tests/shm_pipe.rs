@@ -389,15 +389,22 @@ fn write_after_the_reader_is_gone_is_broken_pipe() {
     assert_eq!(w.write_all(b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
 }
 
-fn a_reader_killed_while_the_writer_waits_is_broken_pipe() {
-    let (r, mut w) = ShmPipeOptions::new().capacity(4096).create().unwrap();
+/// A child that holds the reader `r` (reading nothing) until its stdin closes, once it says
+/// so; the returned stdin keeps it alive.
+fn holding_reader(r: ShmReader) -> (std::process::Child, Option<std::process::ChildStdin>) {
     let mut cmd = child("hold_reader");
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
     let n = cmd.inherit_handle(OwnedFd::from(r));
     let mut c = cmd.arg(n.to_string()).spawn().unwrap();
     drop(cmd);
-    let _keep_stdin_open = c.stdin.take();
+    let stdin = c.stdin.take();
     assert_eq!(common::first_line(&mut c), "holding");
+    (c, stdin)
+}
+
+fn a_reader_killed_while_the_writer_waits_is_broken_pipe() {
+    let (r, mut w) = ShmPipeOptions::new().capacity(4096).create().unwrap();
+    let (mut c, _keep_stdin_open) = holding_reader(r);
     // Fill the ring, then kill the reader while the writer is blocked on a full ring.
     w.write_all(&pattern(4096)).unwrap();
     let process = Process::from_child(&c).unwrap();
@@ -713,13 +720,7 @@ fn async_ends_see_a_killed_peer_as_an_error() {
     let _ = wait(&mut c);
 
     let (r, w) = ShmPipeOptions::new().capacity(4096).create().unwrap();
-    let mut cmd = child("hold_reader");
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
-    let n = cmd.inherit_handle(OwnedFd::from(r));
-    let mut c = cmd.arg(n.to_string()).spawn().unwrap();
-    drop(cmd);
-    let _keep_stdin_open = c.stdin.take();
-    assert_eq!(common::first_line(&mut c), "holding");
+    let (mut c, _keep_stdin_open) = holding_reader(r);
     let err = rt.block_on(async {
         let mut w = w.into_async().unwrap();
         w.write_all(&pattern(4096)).await.unwrap();
