@@ -1,9 +1,9 @@
 //! `shm-pipe`: the shared-memory pipe beside the kernel's pipe read and written by hand:
 //! throughput (64 KiB writes, 1 GiB; the child reading with `read`, and reading in place with
 //! the zero-copy `fill_buf_in_place`), 64-byte round trip with the default adaptive spin, the
-//! same round trip in blocking mode (no spinning: every wait sleeps on a futex), and the default
+//! same round trip with the spin switched off (every wait sleeps on a futex), and the default
 //! round trip with both processes on one CPU (where a spin can only delay the peer). One more
-//! figure puts the blocking round trip beside a bare futex ping-pong written by hand
+//! figure puts the no-spin round trip beside a bare futex ping-pong written by hand
 //! ([`super::doorbell`]): the floor of every design that sleeps on each wait.
 
 use std::io::{self, Write};
@@ -52,7 +52,7 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     ours.finish()?;
     raw.finish()?;
 
-    // Blocking mode beside the kernel pipe and beside a bare futex ping-pong.
+    // No spin, beside the kernel pipe and beside a bare futex ping-pong.
     let (mut ours, mut raw, mut floor) = (
         shm_peer("echo", false)?,
         raw_peer(NAME, "echo")?,
@@ -61,8 +61,8 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     for peer in [&mut ours, &mut raw, &mut floor] {
         peer.round_trips(stream::WARM_UP)?;
     }
-    let [blocking_s, raw_s, floor_s] = settings.collect_three(
-        "shm-pipe blocking round trip",
+    let [no_spin_s, raw_s, floor_s] = settings.collect_three(
+        "shm-pipe no-spin round trip",
         settings.round_trip_batches(),
         [
             &mut || ours.round_trips(stream::BATCH),
@@ -73,8 +73,8 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     ours.finish()?;
     raw.finish()?;
     floor.finish()?;
-    let blocking = Samples::of(blocking_s.clone(), raw_s);
-    let beside_floor = Samples::of(blocking_s, floor_s);
+    let no_spin = Samples::of(no_spin_s.clone(), raw_s);
+    let beside_floor = Samples::of(no_spin_s, floor_s);
 
     let one_cpu = on_one_cpu(|| {
         let (mut ours, mut raw) = (shm_peer("echo", true)?, raw_peer(NAME, "echo")?);
@@ -92,10 +92,10 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
         Figure::higher_is_better(NAME, "throughput", "GiB/s", BASELINE, &throughput),
         Figure::higher_is_better(NAME, "throughput_in_place", "GiB/s", BASELINE, &in_place),
         Figure::lower_is_better(NAME, "round_trip", "us", BASELINE, &spinning),
-        Figure::lower_is_better(NAME, "round_trip_blocking", "us", BASELINE, &blocking),
+        Figure::lower_is_better(NAME, "round_trip_no_spin", "us", BASELINE, &no_spin),
         Figure::lower_is_better(
             NAME,
-            "blocking_vs_futex",
+            "no_spin_vs_futex",
             "us",
             "raw futex ping-pong",
             &beside_floor,

@@ -141,14 +141,14 @@ pub fn why_spin_lost(workload: Workload) -> &'static str {
              fails: a spin that outlasts the budget quarters it, down to none, and a sleep that \
              ends within the full budget restores it. When other work on this 2-core machine \
              holds the CPU the peer needs, spins fail, both sides sleep on every wait, and each \
-             reply pays a cross-CPU wake-up, as in blocking mode. What would fix it: a quieter \
+             reply pays a cross-CPU wake-up, as with no spin at all. What would fix it: a quieter \
              machine, or a spin the caller sets longer (`ShmPipeOptions::spin`)."
         }
         Workload::Throughput => {
             "The spinning shared-memory pipe was not pipework's best throughput in this run: \
              its writer and reader spin while the other catches up, which on this 2-core machine \
              shared with other work can take the CPU the other side needs. What would fix it: \
-             blocking mode (`ShmPipeOptions::spin(Duration::ZERO)`) on a machine without a core \
+             no spin (`ShmPipeOptions::spin(Duration::ZERO)`) on a machine without a core \
              to spare."
         }
     }

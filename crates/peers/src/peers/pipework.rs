@@ -1,5 +1,5 @@
 //! pipework's own mechanisms: the anonymous pipe and the shared-memory pipe (default adaptive
-//! spin, blocking mode with no spin, and zero-copy receiving in place), their ends handed to the
+//! spin, no spin at all, and zero-copy receiving in place), their ends handed to the
 //! child by inheritance.
 
 use std::io::{self, Write};
@@ -30,10 +30,10 @@ pub const SHM_SPIN: Implementation = Implementation {
     child: child_shm_spin,
 };
 
-/// `pipework::shm_pipe` in blocking mode.
+/// `pipework::shm_pipe` with its spin switched off.
 pub const SHM_BLOCK: Implementation = Implementation {
     id: "pipework-shm-block",
-    label: "pipework::shm_pipe (blocking)",
+    label: "pipework::shm_pipe (no spin)",
     pipework: true,
     how: "shared-memory pipe, `ShmPipeOptions::spin(Duration::ZERO)`: every wait sleeps on a futex",
     start: start_shm,
