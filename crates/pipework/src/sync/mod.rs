@@ -46,6 +46,7 @@ pub(crate) mod namespace;
 pub(crate) mod object;
 mod owner;
 mod semaphore;
+mod state;
 mod wait;
 
 use std::io;
