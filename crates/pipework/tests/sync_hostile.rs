@@ -75,6 +75,7 @@ fn main() {
             ("hold", hold),
             ("hold_inherited", hold_inherited),
             ("set_event", set_event),
+            ("exit", |_| {}),
         ],
     )
 }
@@ -443,7 +444,7 @@ fn duration_max_waits_never_panic_or_fail() {
                 WaitResult::Signaled(0)
             );
         }
-        let mut c = spawn(child("set_event"));
+        let mut c = spawn(child("exit"));
         assert!(Process::from_child(&c)
             .unwrap()
             .wait_timeout(Duration::MAX)

@@ -362,22 +362,23 @@ impl Object {
             rustix::thread::sched_yield();
             return Ok(GuardWait::Again);
         }
+        let holder = h.guard_tid.load(SeqCst);
+        let guarded = state::decode(raw).guarded;
+        if guarded && thread_is_dead(holder, 0, 0) {
+            // Its holder died between setting and clearing it: clear it, unless it changed.
+            let _ = h.state.compare_exchange(raw, raw & VALUE, SeqCst, SeqCst);
+            return Ok(GuardWait::Again);
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(GuardWait::DeadlinePassed);
         }
         let used = patience.used();
-        let holder = h.guard_tid.load(SeqCst);
-        if !state::decode(raw).guarded {
+        if !guarded {
             // Not guarded: the word changed under a compare-and-swap. Look again at once.
             if used >= GUARD_PATIENCE {
                 return Err(self.stuck(raw, holder));
             }
             rustix::thread::sched_yield();
-            return Ok(GuardWait::Again);
-        }
-        if thread_is_dead(holder, 0, 0) {
-            // Its holder died between setting and clearing it: clear it, unless it changed.
-            let _ = h.state.compare_exchange(raw, raw & VALUE, SeqCst, SeqCst);
             return Ok(GuardWait::Again);
         }
         let Some(left) = GUARD_PATIENCE.checked_sub(used).filter(|l| !l.is_zero()) else {
