@@ -108,6 +108,16 @@ mod tests {
     }
 
     #[test]
+    fn the_kernel_takes_the_largest_timeout() {
+        // The kernel checks the timeout before it compares the word: a word that differs answers
+        // EAGAIN with a timeout it accepts, EINVAL with one it refuses.
+        let word = AtomicU32::new(1);
+        let forever = super::super::time::timespec(Duration::MAX);
+        let answer = futex::wait(&word, futex::Flags::empty(), 0, Some(&forever));
+        assert_eq!(answer, Err(Errno::AGAIN));
+    }
+
+    #[test]
     fn waitv_sees_a_changed_word_times_out_and_saturates() {
         let a = AtomicU32::new(1);
         let b = AtomicU32::new(2);
