@@ -2,22 +2,23 @@
 
 use std::io::{self, Read, Write};
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use pipework::mapping::{Access, FileMapping};
 
 /// Options of `pipework mapping`.
-#[derive(Args, Debug)]
-pub struct MappingArgs {
+#[derive(clap::Args, Debug)]
+pub struct Args {
     #[command(subcommand)]
-    command: MappingCommand,
+    command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-enum MappingCommand {
+enum Command {
     /// Create a named memory-backed mapping (or open it if it exists) and hold it until standard
     /// input ends or the process is stopped: a mapping lives as long as someone holds it.
     Create {
-        /// `Local\name`, `Global\name`, or `/name` for a POSIX shared-memory name.
+        /// `Local\name` (or just `name`), `Global\name`, or `/name` for a POSIX shared-memory
+        /// name.
         name: String,
         /// Size in bytes.
         #[arg(long)]
@@ -75,10 +76,10 @@ enum MappingCommand {
     },
 }
 
-/// `pipework mapping ...`.
-pub fn run(args: &MappingArgs) -> io::Result<()> {
+/// Runs `pipework mapping ...`.
+pub fn run(args: &Args) -> io::Result<()> {
     match &args.command {
-        MappingCommand::Create {
+        Command::Create {
             name,
             size,
             no_hold,
@@ -100,14 +101,12 @@ pub fn run(args: &MappingArgs) -> io::Result<()> {
             }
             Ok(())
         }
-        MappingCommand::Open { name, write } => {
+        Command::Open { name, write } => {
             let access = if *write { Access::Write } else { Access::Read };
             print_info(&FileMapping::open(name, access)?, false)
         }
-        MappingCommand::Info { name, json } => {
-            print_info(&FileMapping::open(name, Access::Read)?, *json)
-        }
-        MappingCommand::Read {
+        Command::Info { name, json } => print_info(&FileMapping::open(name, Access::Read)?, *json),
+        Command::Read {
             name,
             offset,
             len,
@@ -137,7 +136,7 @@ pub fn run(args: &MappingArgs) -> io::Result<()> {
             }
             out.flush()
         }
-        MappingCommand::Write { name, data, offset } => {
+        Command::Write { name, data, offset } => {
             let bytes = match data {
                 Some(text) => text.as_bytes().to_vec(),
                 None => {
@@ -152,7 +151,7 @@ pub fn run(args: &MappingArgs) -> io::Result<()> {
             eprintln!("wrote {} bytes at offset {offset} of {name}", bytes.len());
             Ok(())
         }
-        MappingCommand::Remove { name } => FileMapping::remove(name),
+        Command::Remove { name } => FileMapping::remove(name),
     }
 }
 

@@ -1,24 +1,33 @@
-//! `pipework pipe ...` and `pipework list`: named-pipe servers and clients on the command line.
+//! `pipework pipe ...`: named-pipe servers and clients on the command line.
 
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::{self, Stdio};
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use pipework::named_pipe::{
     self, ClientOptions, MessageRead, NamedPipeServer, PipeType, ReadMode, ServerOptions,
     WaitTimeout,
 };
 
-/// `pipework pipe ...`.
+use crate::names;
+
+/// Options of `pipework pipe`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
 #[derive(Subcommand, Debug)]
-pub enum PipeCommand {
+enum Command {
     /// Serve a named pipe: echo every client's data back, or wire each client to a new CMD.
     Serve(ServeArgs),
     /// Connect to a named pipe: stdin goes into the pipe, what comes out goes to stdout. On a
     /// message pipe each input line is one message, and each reply message one output line.
     Connect {
         /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+        #[arg(value_parser = names::pipe)]
         name: String,
         /// Wait for a free instance instead of failing when all are busy.
         #[arg(long)]
@@ -26,22 +35,25 @@ pub enum PipeCommand {
     },
     /// Send TEXT as one message and print the reply (`CallNamedPipe`).
     Call {
-        /// Pipe name.
+        /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+        #[arg(value_parser = names::pipe)]
         name: String,
         /// The request.
         text: String,
     },
     /// Print the Unix-domain socket path of a listening instance, for socat, Python, ...
     Path {
-        /// Pipe name.
+        /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+        #[arg(value_parser = names::pipe)]
         name: String,
     },
 }
 
 /// Options of `pipework pipe serve`.
-#[derive(Args, Debug)]
-pub struct ServeArgs {
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
     /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+    #[arg(value_parser = names::pipe)]
     name: String,
     /// A message pipe (default: a byte pipe).
     #[arg(long)]
@@ -61,18 +73,18 @@ pub struct ServeArgs {
 }
 
 /// Runs `pipework pipe ...`.
-pub fn run(command: &PipeCommand) -> io::Result<()> {
-    match command {
-        PipeCommand::Serve(args) => serve(args),
-        PipeCommand::Connect { name, wait } => connect(name, *wait),
-        PipeCommand::Call { name, text } => {
+pub fn run(args: &Args) -> io::Result<()> {
+    match &args.command {
+        Command::Serve(args) => serve(args),
+        Command::Connect { name, wait } => connect(name, *wait),
+        Command::Call { name, text } => {
             let reply = named_pipe::call(name, text.as_bytes(), WaitTimeout::Default)?;
             let mut out = io::stdout().lock();
             out.write_all(&reply)?;
             out.write_all(b"\n")?;
             out.flush()
         }
-        PipeCommand::Path { name } => {
+        Command::Path { name } => {
             println!("{}", named_pipe::socket_path(name)?.display());
             Ok(())
         }
@@ -162,7 +174,7 @@ fn echo_messages(server: &mut NamedPipeServer) -> io::Result<()> {
 fn run_for_client(server: &NamedPipeServer, exec: &[String]) -> io::Result<()> {
     let stdin: OwnedFd = pipework::handle::duplicate(server.as_fd(), false)?;
     let stdout = pipework::handle::duplicate(server.as_fd(), false)?;
-    let status = Command::new(&exec[0])
+    let status = process::Command::new(&exec[0])
         .args(&exec[1..])
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))

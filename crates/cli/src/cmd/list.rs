@@ -4,8 +4,12 @@
 
 use std::io::{self, Write};
 
+/// Options of `pipework list`.
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
 /// Prints one line per object: its kind, its name, and what is worth knowing about it.
-pub fn run() -> io::Result<()> {
+pub fn run(_args: &Args) -> io::Result<()> {
     let mut rows: Vec<(String, String, String)> = Vec::new();
     for p in pipework::named_pipe::list()? {
         let max = p

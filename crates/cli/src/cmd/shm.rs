@@ -10,9 +10,15 @@ use pipework::shm_pipe::{ShmPipeOptions, ShmWriter};
 /// Bytes moved per read or write.
 const CHUNK: usize = 256 << 10;
 
-/// `pipework shm ...`.
+/// Options of `pipework shm`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
 #[derive(Subcommand, Debug)]
-pub enum ShmCommand {
+enum Command {
     /// Listen on NAME and copy what each writer sends to standard output, one writer after
     /// another (says "listening" on standard error once writers can connect).
     Listen {
@@ -32,10 +38,10 @@ pub enum ShmCommand {
     },
 }
 
-/// Runs one `pipework shm` command.
-pub fn run(command: &ShmCommand) -> io::Result<()> {
-    match command {
-        ShmCommand::Listen {
+/// Runs `pipework shm ...`.
+pub fn run(args: &Args) -> io::Result<()> {
+    match &args.command {
+        Command::Listen {
             name,
             count,
             capacity,
@@ -52,7 +58,7 @@ pub fn run(command: &ShmCommand) -> io::Result<()> {
             }
             Ok(())
         }
-        ShmCommand::Send { name } => {
+        Command::Send { name } => {
             let mut writer = ShmWriter::connect(name)?;
             copy(&mut io::stdin().lock(), &mut writer)
         }
