@@ -137,7 +137,15 @@ fn read_listens_and_send_reaches_it_over_loopback() {
 fn short_names_mean_this_computers_mailslot() {
     let short = format!("pipework-cli-test-{}-short", std::process::id());
     let mut reader = pipework()
-        .args(["mailslot", "read", &short, "--count", "2", "--timeout", "30000"])
+        .args([
+            "mailslot",
+            "read",
+            &short,
+            "--count",
+            "2",
+            "--timeout",
+            "30000",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
