@@ -1,11 +1,13 @@
 //! `pipework`: benchmarks, servers and clients for every pipework mechanism.
 //!
 //! One module per subcommand in [`cmd`], all the same shape; the measuring behind
-//! `pipework bench` in [`bench`]; short object names made full in [`names`].
+//! `pipework bench` in [`bench`]; short object names made full in [`names`]; everything printed
+//! goes through [`output`].
 
 mod bench;
 mod cmd;
 mod names;
+mod output;
 
 use std::process::ExitCode;
 
@@ -52,8 +54,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`pipework list | head -1`): the command ends
+        // quietly with status 0, as `ls | head` does from the caller's point of view. Not 141
+        // (128 + SIGPIPE): nothing failed, the reader simply wanted no more.
+        Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pipework: {e}");
+            output::note!("pipework: {e}");
             ExitCode::FAILURE
         }
     }

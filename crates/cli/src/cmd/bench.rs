@@ -2,12 +2,13 @@
 //! (the measuring is in [`crate::bench`]); prints the table, or one JSON object per figure, and
 //! draws the charts.
 
-use std::io;
+use std::io::{self, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::bench::{self, plot, Figure, Mechanism, Settings, MECHANISMS};
+use crate::output;
 
 /// Options of `pipework bench`.
 #[derive(clap::Args, Debug)]
@@ -17,8 +18,8 @@ pub struct Args {
     /// One JSON object per figure and line, instead of the table.
     #[arg(long)]
     json: bool,
-    /// Runs per figure; the median is reported [default: 5, or 15 with --full].
-    #[arg(long)]
+    /// Runs per figure, 1 to 1000; the median is reported [default: 5, or 15 with --full].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_RUNS))]
     runs: Option<usize>,
     /// More runs per figure (15) for steadier medians; the default is a quick pass.
     #[arg(long)]
@@ -35,13 +36,18 @@ pub struct Args {
     no_pin: bool,
 }
 
+/// The most runs per figure `--runs` takes: a full pass of every mechanism takes about a minute
+/// per run, so more than this would be hours (and 0 would measure nothing).
+const MAX_RUNS: u64 = 1000;
+
 /// Runs `pipework bench`.
 pub fn run(args: &Args) -> io::Result<()> {
+    let mut out = output::stdout();
     if args.list {
         for m in MECHANISMS {
-            println!("{}", m.name);
+            writeln!(out, "{}", m.name)?;
         }
-        return Ok(());
+        return out.flush();
     }
     let chosen: Vec<&Mechanism> = if args.mechanisms.is_empty() {
         MECHANISMS.iter().collect()
@@ -80,40 +86,42 @@ pub fn run(args: &Args) -> io::Result<()> {
         let got = (mechanism.run)(&settings)?;
         if args.json {
             for figure in &got {
-                println!(
-                    "{}",
-                    serde_json::to_string(figure).map_err(io::Error::other)?
-                );
+                let line = serde_json::to_string(figure).map_err(io::Error::other)?;
+                writeln!(out, "{line}")?;
             }
+            out.flush()?;
         }
         figures.extend(got);
     }
     settings.progress.finish_and_clear();
     if !args.json {
-        println!(
+        writeln!(
+            out,
             "memory copy bandwidth on this machine: {:.2} GiB/s in cache (64 KiB blocks round a 1 MiB buffer, \
              the byte streams' working set), {:.2} GiB/s from memory (64 MiB): the ceiling for a \
              transport that copies once",
             ceiling.0, ceiling.1
-        );
-        print_table(&figures);
+        )?;
+        print_table(&mut out, &figures)?;
     }
     if let Some(path) = &args.plot {
         plot::draw(path, &figures)?;
         if !args.json {
-            println!("charts written to {}", path.display());
+            writeln!(out, "charts written to {}", path.display())?;
         }
     }
-    Ok(())
+    out.flush()
 }
 
-fn print_table(figures: &[Figure]) {
-    println!(
+fn print_table(out: &mut impl Write, figures: &[Figure]) -> io::Result<()> {
+    writeln!(
+        out,
         "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>8}",
         "mechanism", "metric", "pipework", "baseline", "baseline is", "speedup"
-    );
+    )?;
     for f in figures {
-        println!(
+        writeln!(
+            out,
             "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>7.3}x",
             f.mechanism,
             f.metric,
@@ -121,6 +129,7 @@ fn print_table(figures: &[Figure]) {
             format!("{:.3} {}", f.baseline_value, f.unit),
             f.baseline,
             f.speedup
-        );
+        )?;
     }
+    Ok(())
 }

@@ -49,10 +49,10 @@ pub fn run(_args: &Args) -> io::Result<()> {
     for entry in pipework::sync::list()? {
         rows.push((entry.kind.to_string(), entry.name, String::new()));
     }
-    let mut out = io::stdout().lock();
+    let mut out = crate::output::stdout();
     writeln!(out, "{:<10} {:<40} details", "kind", "name")?;
     for (kind, name, details) in rows {
         writeln!(out, "{kind:<10} {name:<40} {details}")?;
     }
-    Ok(())
+    out.flush()
 }

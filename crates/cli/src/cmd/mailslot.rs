@@ -8,6 +8,7 @@ use clap::Subcommand;
 use pipework::mailslot::{Mailslot, MailslotClient, NetworkConfig};
 
 use crate::names;
+use crate::output::{self, note};
 
 /// Options of `pipework mailslot`.
 #[derive(clap::Args, Debug)]
@@ -106,12 +107,11 @@ pub fn run(args: &Args) -> io::Result<()> {
 }
 
 fn read(mut slot: Mailslot, count: Option<u64>) -> io::Result<()> {
-    eprintln!("pipework: reading mailslot {}", slot.name());
-    let stdout = io::stdout();
+    note!("pipework: reading mailslot {}", slot.name());
+    let mut out = output::stdout();
     let mut received = 0;
     while count.is_none_or(|c| received < c) {
         let message = slot.read_message()?;
-        let mut out = stdout.lock();
         out.write_all(&message)?;
         out.write_all(b"\n")?;
         out.flush()?;

@@ -11,6 +11,7 @@ use pipework::named_pipe::{
 };
 
 use crate::names;
+use crate::output::{self, note};
 
 /// Options of `pipework pipe`.
 #[derive(clap::Args, Debug)]
@@ -32,6 +33,11 @@ enum Command {
         /// Wait for a free instance instead of failing when all are busy.
         #[arg(long)]
         wait: bool,
+        /// Connect only to a server that runs as user UID (`pipework list` and `ps` show who
+        /// that is); a server of another user is refused. Worth giving for a `--global` pipe,
+        /// whose name any user could have created first.
+        #[arg(long, value_name = "UID")]
+        server_uid: Option<u32>,
     },
     /// Send TEXT as one message and print the reply (`CallNamedPipe`).
     Call {
@@ -59,7 +65,7 @@ struct ServeArgs {
     #[arg(long)]
     message: bool,
     /// Instances, each serving one client at a time (1 to 255).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = instances)]
     instances: u32,
     /// Put the pipe in the global namespace, where other users can find it.
     #[arg(long)]
@@ -72,21 +78,36 @@ struct ServeArgs {
     exec: Vec<String>,
 }
 
+/// Clap's parser of `--instances`: 1 to 255, the most `CreateNamedPipe` takes (255 is
+/// `PIPE_UNLIMITED_INSTANCES` there).
+fn instances(text: &str) -> Result<u32, String> {
+    match text.parse() {
+        Ok(n @ 1..=255) => Ok(n),
+        _ => Err("--instances must be 1 to 255 (Win32's PIPE_UNLIMITED_INSTANCES limit)".into()),
+    }
+}
+
 /// Runs `pipework pipe ...`.
 pub fn run(args: &Args) -> io::Result<()> {
     match &args.command {
         Command::Serve(args) => serve(args),
-        Command::Connect { name, wait } => connect(name, *wait),
+        Command::Connect {
+            name,
+            wait,
+            server_uid,
+        } => connect(name, *wait, *server_uid),
         Command::Call { name, text } => {
             let reply = named_pipe::call(name, text.as_bytes(), WaitTimeout::Default)?;
-            let mut out = io::stdout().lock();
+            let mut out = output::stdout();
             out.write_all(&reply)?;
             out.write_all(b"\n")?;
             out.flush()
         }
         Command::Path { name } => {
-            println!("{}", named_pipe::socket_path(name)?.display());
-            Ok(())
+            let path = named_pipe::socket_path(name)?;
+            let mut out = output::stdout();
+            writeln!(out, "{}", path.display())?;
+            out.flush()
         }
     }
 }
@@ -113,8 +134,10 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
     let servers = (0..args.instances)
         .map(|_| options.create(&args.name))
         .collect::<io::Result<Vec<_>>>()?;
-    println!("listening {}", servers[0].name());
-    io::stdout().flush()?;
+    let mut out = output::stdout();
+    writeln!(out, "listening {}", servers[0].name())?;
+    out.flush()?;
+    drop(out);
     let threads: Vec<_> = servers
         .into_iter()
         .map(|server| {
@@ -132,7 +155,7 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
 fn serve_instance(mut server: NamedPipeServer, exec: &[String]) -> io::Result<()> {
     loop {
         if let Err(e) = server.connect() {
-            eprintln!("pipework: {e}");
+            note!("pipework: {e}");
             continue;
         }
         let result = if !exec.is_empty() {
@@ -143,7 +166,7 @@ fn serve_instance(mut server: NamedPipeServer, exec: &[String]) -> io::Result<()
             echo_bytes(&mut server)
         };
         if let Err(e) = result {
-            eprintln!("pipework: {e}");
+            note!("pipework: {e}");
         }
         let _ = server.flush();
         server.disconnect()?;
@@ -180,20 +203,23 @@ fn run_for_client(server: &NamedPipeServer, exec: &[String]) -> io::Result<()> {
         .stdout(Stdio::from(stdout))
         .status()?;
     if !status.success() {
-        eprintln!("pipework: {} exited with {status}", exec[0]);
+        note!("pipework: {} exited with {status}", exec[0]);
     }
     Ok(())
 }
 
-fn connect(name: &str, wait: bool) -> io::Result<()> {
+fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
     let mut options = ClientOptions::new();
     if wait {
         options.wait(WaitTimeout::Forever);
     }
+    if let Some(uid) = server_uid {
+        options.server_uid(uid);
+    }
     let mut client = options.open(name)?;
     if client.pipe_type() == PipeType::Message {
         client.set_read_mode(ReadMode::Message)?;
-        let mut out = io::stdout().lock();
+        let mut out = output::stdout();
         for line in io::stdin().lock().lines() {
             client.write_message(line?.as_bytes())?;
             let mut reply = Vec::new();
@@ -213,7 +239,7 @@ fn connect(name: &str, wait: bool) -> io::Result<()> {
         io::copy(&mut io::stdin().lock(), &mut socket)?;
         socket.shutdown(std::net::Shutdown::Write)
     });
-    let mut out = io::stdout().lock();
+    let mut out = output::stdout();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = client.read(&mut buf)?;
