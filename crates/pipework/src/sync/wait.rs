@@ -9,8 +9,10 @@
 //!
 //! `wait_all` sets the [`GUARD`] on each of its objects in one order every process shares
 //! (device, inode), checks that all are signaled, then applies every change and clears the
-//! guards: it takes all or nothing, without a global lock. A guard whose holder died is cleared
-//! by the next process that meets it.
+//! guards: it takes all or nothing, without a global lock. It never sleeps holding guards: meeting
+//! one held elsewhere, it puts its own back and waits for that one alone. A guard whose holder
+//! died is cleared by the next process that meets it; one held by a live thread is waited for at
+//! most [`super::object::GUARD_PATIENCE`].
 
 use std::io;
 use std::os::fd::BorrowedFd;
