@@ -86,7 +86,7 @@ impl Process {
             Err(Errno::SRCH) => Err(error(
                 ErrorKind::NotFound,
                 format!("process {pid}"),
-                "no process with this id",
+                format!("no process with id {pid}"),
             )),
             Err(e) => Err(named(format!("process {pid}: cannot open it"), e)),
         }
