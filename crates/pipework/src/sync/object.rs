@@ -155,7 +155,10 @@ impl Object {
 
     pub(crate) fn try_clone(&self) -> io::Result<Object> {
         // The copy shares this open file, and so its hold on the name.
-        let fd = self.as_fd().try_clone_to_owned()?;
+        let fd = self
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| named(self.label(), e))?;
         Object::from_fd(fd, self.kind, self.name.clone(), true)
     }
 

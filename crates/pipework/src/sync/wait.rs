@@ -105,7 +105,10 @@ fn sleep_on(
                 .iter()
                 .map(|(object, seen)| (&object.header().state, *seen))
                 .collect();
-            futex::waitv(&watched, timeout).map(|_| ())
+            futex::waitv(&watched, timeout).map(|_| ()).map_err(|e| {
+                let first = words[0].0.label();
+                named(format!("{first} (and {} more)", words.len() - 1), e)
+            })
         }
     };
     for (object, _) in words {
