@@ -240,9 +240,9 @@ impl Patience {
         Patience::default()
     }
 
-    /// Whether the waits so far were only spins (no sleep, no clock).
+    /// Whether the next wait will only spin or yield (no sleep, no clock, no error).
     pub(crate) fn spinning(&self) -> bool {
-        self.rounds < SPINS + YIELDS
+        self.rounds.saturating_add(1) < SPINS + YIELDS
     }
 
     /// The time used so far, starting the clock on the first call.
