@@ -143,11 +143,19 @@ fn name_goes_with_last_handle_not_last_view() {
     assert_eq!(await_byte(&mut signalled), b'H');
     // Every handle is closed; a view of the object is still mapped in the keeper.
     let err = FileMapping::open(&name, Access::Read).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "ERROR_FILE_NOT_FOUND: {err}");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "ERROR_FILE_NOT_FOUND: {err}"
+    );
     let fresh = FileMapping::create(&name, 4096).unwrap();
     assert!(!fresh.already_existed(), "a fresh object, not the old one");
     let view = fresh.map_view(Access::Write, 0, 0).unwrap();
-    assert_eq!(view.read_pod::<[u8; 3]>(0).unwrap(), [0; 3], "zeroed, not 'old'");
+    assert_eq!(
+        view.read_pod::<[u8; 3]>(0).unwrap(),
+        [0; 3],
+        "zeroed, not 'old'"
+    );
     view.write(0, b"new").unwrap();
     // The keeper's view still shows the old object's memory.
     go_on(&mut keeper);
@@ -224,7 +232,10 @@ fn handle_probe(_: &[String]) {
 }
 
 fn duplicated_and_passed_handles_hold_the_name_views_do_not() {
-    let c = child("handle_probe").stdout(Stdio::piped()).spawn().unwrap();
+    let c = child("handle_probe")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     assert_eq!(output_of(c), "probed");
 }
 
@@ -283,7 +294,11 @@ fn file_mapping_keeps_its_created_size() {
     let size = g + 10;
     let mapping = FileMapping::from_file(&file, Protect::ReadWrite, size).unwrap();
     assert_eq!(mapping.size().unwrap(), size);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 3 * g, "never shrunk");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        3 * g,
+        "never shrunk"
+    );
     assert_eq!(
         mapping.map_view(Access::Read, 0, 0).unwrap().len() as u64,
         size
@@ -339,7 +354,11 @@ fn from_file_access(args: &[String]) {
     for protect in [Protect::ReadOnly, Protect::WriteCopy, Protect::ReadWrite] {
         for file in [&write_only, &path_only] {
             let err = FileMapping::from_file(file, protect, 0).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{protect:?}: {err}");
+            assert_eq!(
+                err.kind(),
+                ErrorKind::PermissionDenied,
+                "{protect:?}: {err}"
+            );
         }
     }
     let err = FileMapping::from_file(&read_only, Protect::ReadWrite, 0).unwrap_err();
@@ -439,7 +458,10 @@ fn create_beyond_memory_and_swap_fails_up_front() {
     assert!(err.to_string().contains(&name), "{err}");
     let mut cmd = child("missing");
     cmd.arg(&name);
-    assert!(wait(&mut spawn(cmd)).success(), "nothing left under the name");
+    assert!(
+        wait(&mut spawn(cmd)).success(),
+        "nothing left under the name"
+    );
     assert_eq!(
         FileMapping::create(&name, u64::MAX).unwrap_err().kind(),
         ErrorKind::InvalidInput
@@ -509,7 +531,11 @@ fn small_shm(_: &[String]) {
         .unwrap();
     let err = FileMapping::from_file(&file, Protect::ReadWrite, 10_000_000).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::StorageFull, "{err}");
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 10, "left as it was");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        10,
+        "left as it was"
+    );
     print!("reserved");
 }
 
@@ -600,5 +626,9 @@ fn view_of_a_named_mapping_cut_short_fails_a_copy_not_the_process() {
     set_len_elsewhere(Path::new(&path), 100);
     go_on(&mut viewer);
     assert_eq!(output_of(viewer), "survived", "no SIGBUS");
-    assert_eq!(mapping.size().unwrap(), 3 * g, "the size it was created with");
+    assert_eq!(
+        mapping.size().unwrap(),
+        3 * g,
+        "the size it was created with"
+    );
 }

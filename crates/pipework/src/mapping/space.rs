@@ -71,7 +71,7 @@ pub(super) fn reserve(
     };
     // Fail at once, without allocating first, when the room is plainly not there.
     if let Ok(fs) = fstatvfs(fd) {
-        let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+        let free = fs.f_bfree.saturating_mul(fs.f_frsize);
         if fs.f_blocks != 0 && more > free {
             return Err(full());
         }
