@@ -618,7 +618,8 @@ fn named_cut_short_viewer(args: &[String]) {
 
 fn view_of_a_named_mapping_cut_short_fails_a_copy_not_the_process() {
     let g = allocation_granularity();
-    let name = unique("cut");
+    // A `Global\` name: any user may write its file, and so cut it short.
+    let name = format!("Global\\pw-win32-test-{}-cut", std::process::id());
     let mapping = FileMapping::create(&name, 3 * g).unwrap();
     let path = format!("/dev/shm/{}", mapping.os_name().unwrap());
     let (mut viewer, mut signalled) = signalling_child("named_cut_short_viewer", &[&name]);

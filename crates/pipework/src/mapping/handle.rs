@@ -14,6 +14,7 @@ use std::sync::Arc;
 use rustix::fs::{fcntl_getfl, fstat, openat, Mode, OFlags, CWD};
 
 use crate::sync::namespace::{self, Name};
+use crate::sys::shm::Copies;
 
 /// One mapping object as this process holds it: shared by a handle and its clones.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub(super) struct Handle {
     name: Option<Name>,
     /// How errors name the object.
     label: Arc<str>,
+    /// How views copy (see the module docs' "When the file shrinks").
+    copies: Copies,
 }
 
 impl Handle {
@@ -38,11 +41,17 @@ impl Handle {
             None => "file mapping".into(),
         };
         let memory = if separate { reopen(&file) } else { None };
+        let copies = if private_local(&file, name.as_ref()) {
+            Copies::Direct
+        } else {
+            Copies::Safe
+        };
         Handle {
             file: Some(file),
             memory,
             name,
             label,
+            copies,
         }
     }
 
@@ -68,6 +77,10 @@ impl Handle {
 
     pub(super) fn label(&self) -> &Arc<str> {
         &self.label
+    }
+
+    pub(super) fn copies(&self) -> Copies {
+        self.copies
     }
 }
 
@@ -98,4 +111,16 @@ fn reopen(file: &OwnedFd) -> Option<OwnedFd> {
     .ok()?;
     let (was, is) = (fstat(file).ok()?, fstat(&fresh).ok()?);
     (was.st_dev == is.st_dev && was.st_ino == is.st_ino).then_some(fresh)
+}
+
+/// Whether `file` is a `Local\` named object that no one but this user can write, and so
+/// shrink: its views may copy directly, as only this user's own processes could cut it short
+/// (and they could as well kill this one). Everything else another user or program may shrink.
+fn private_local(file: &OwnedFd, name: Option<&Name>) -> bool {
+    let Some(name) = name else { return false };
+    if name.display.starts_with("Global\\") || name.display.starts_with('/') {
+        return false;
+    }
+    fstat(file)
+        .is_ok_and(|st| st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o022 == 0)
 }

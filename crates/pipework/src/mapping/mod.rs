@@ -107,15 +107,24 @@
 //! # When the file shrinks
 //! Windows refuses to truncate a file while it is mapped; Linux lets any process that may write
 //! the file cut it short, and then touching a page past its new end raises `SIGBUS`, which kills
-//! the process. pipework's copies never do: a view whose object cannot shrink (an unnamed mapping,
-//! a memfd sealed against shrinking) copies directly, and a view of anything else (a named
-//! mapping, a file) copies through the kernel, which reports a page that is gone as an error:
-//! [`View::read`], [`View::write`], [`View::read_pod`] and [`View::write_pod`] then fail with
-//! `UnexpectedEof`. That costs one system call per copy on such views. Atomics and
-//! [`View::as_ptr`] touch the memory directly, so a page cut away under them still raises
-//! `SIGBUS`: keep them to unnamed mappings, or to files no untrusted process can write. (No
-//! lease or seal can forbid the truncation of a shared file on Linux: a lease can't be taken on
-//! a file that others have open for writing, and only memfds take seals.)
+//! the process. No lease or seal can forbid that for a shared file (a lease can't be taken on a
+//! file others have open for writing, and only memfds take seals), so pipework's copies
+//! ([`View::read`], [`View::write`], [`View::read_pod`], [`View::write_pod`]) are made so that
+//! no one this user does not trust can kill the process through them:
+//!
+//! * Views of a file-backed mapping, of a `Global\` or `/x` name, or of a handle received from
+//!   another process copy through the kernel, which reports a page that is gone as an error: the
+//!   copy fails with `UnexpectedEof` and the process lives. That costs a system call per copy
+//!   (a few microseconds for a small one, against nanoseconds).
+//! * Views of an unnamed mapping copy directly: it is a memfd sealed against shrinking.
+//! * Views of a `Local\` name copy directly too, when its file is this user's and no one else
+//!   may write it (as pipework makes them): only this user's own processes could cut it short,
+//!   and those can as well end this one. Its memory was reserved at create, so a full `/dev/shm`
+//!   cannot take its pages away either.
+//!
+//! Atomics and [`View::as_ptr`] always touch the memory directly, so a page cut away under them
+//! raises `SIGBUS`: keep them to unnamed and `Local\` mappings, or to files no one untrusted
+//! can write.
 
 mod handle;
 mod space;
@@ -409,7 +418,14 @@ impl FileMapping {
                 ),
             ));
         }
-        View::map(self.handle.memory(), access, offset, len, label.clone())
+        View::map(
+            self.handle.memory(),
+            access,
+            offset,
+            len,
+            self.handle.copies(),
+            label.clone(),
+        )
     }
 
     fn check_access(&self, access: Access) -> io::Result<()> {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{Access, Pod};
 use crate::sys::error::named;
-use crate::sys::shm::{Protection, Region};
+use crate::sys::shm::{Copies, Protection, Region};
 
 /// A view of a [`super::FileMapping`], unmapped on drop (`UnmapViewOfFile`). It keeps the
 /// mapping's memory alive on its own, but not its name: once the last handle is closed the
@@ -17,7 +17,8 @@ use crate::sys::shm::{Protection, Region};
 /// Offsets below are from the start of the view. Every access is bounds-checked: an offset or
 /// length that does not fit is `InvalidInput`, a write to a read-only view `PermissionDenied`.
 /// A copy that finds its memory gone, because another process cut the file short, is
-/// `UnexpectedEof` (see [the module docs](super#when-the-file-shrinks)), never `SIGBUS`.
+/// `UnexpectedEof`, not `SIGBUS`, wherever someone this user does not trust could do that (see
+/// [the module docs](super#when-the-file-shrinks)).
 #[derive(Debug)]
 pub struct View {
     region: Region,
@@ -32,6 +33,7 @@ impl View {
         access: Access,
         offset: u64,
         len: usize,
+        copies: Copies,
         label: Arc<str>,
     ) -> io::Result<View> {
         let protection = match access {
@@ -39,7 +41,8 @@ impl View {
             Access::Write => Protection::ReadWrite,
             Access::Copy => Protection::Copy,
         };
-        let region = Region::map(memory, offset, len, protection).map_err(|e| named(&label, e))?;
+        let region = Region::map_with(memory, offset, len, protection, copies)
+            .map_err(|e| named(&label, e))?;
         Ok(View {
             region,
             offset,
@@ -101,8 +104,8 @@ impl View {
     /// same bytes (for [`Access::Copy`], until the page is copied). Writable views only.
     ///
     /// Atomics touch the memory directly: if another process cuts the file short under them,
-    /// using one raises `SIGBUS` (unnamed mappings cannot shrink; see [the module
-    /// docs](super#when-the-file-shrinks)).
+    /// using one raises `SIGBUS` (unnamed mappings cannot shrink, and only this user can shrink
+    /// a `Local\` one; see [the module docs](super#when-the-file-shrinks)).
     pub fn atomic_u32(&self, offset: usize) -> io::Result<&AtomicU32> {
         self.named(self.region.atomic_u32(offset))
     }

@@ -8,8 +8,9 @@
 //! # Files that shrink
 //! A page of a shared mapping that lies past its file's end (another process truncated the file,
 //! or a full tmpfs could not give the page) raises `SIGBUS` on access, which kills the process.
-//! A region whose file cannot shrink (a memfd sealed with `F_SEAL_SHRINK`) copies directly. Any
-//! other region copies through the kernel (`process_vm_readv` / `process_vm_writev` on this very
+//! A region whose file cannot shrink (a memfd sealed with `F_SEAL_SHRINK`), or whose mapper
+//! trusts everyone who could shrink it ([`Copies::Direct`]), copies directly. Any other region
+//! copies through the kernel (`process_vm_readv` / `process_vm_writev` on this very
 //! process), which reports such a page as `EFAULT`: the copy fails with `UnexpectedEof` and the
 //! process lives. That costs one system call per copy. Atomics and the raw pointer are direct in
 //! every region: their users take on the risk (or use sealed memory).
@@ -33,6 +34,16 @@ pub(crate) enum Protection {
     Copy,
 }
 
+/// How a region's copies reach its memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Copies {
+    /// Directly when the file cannot shrink (a memfd sealed against shrinking), else through the
+    /// kernel, so that a page cut away is an error and not `SIGBUS`.
+    Safe,
+    /// Directly: the caller trusts every process that could shrink the file not to.
+    Direct,
+}
+
 /// One `mmap` of a file: unmapped on drop.
 #[derive(Debug)]
 pub(crate) struct Region {
@@ -51,11 +62,24 @@ unsafe impl Sync for Region {}
 
 impl Region {
     /// Maps `len` bytes of `fd` from `offset` (a multiple of the page size).
+    ///
+    /// Its copies go through the kernel when the file may shrink ([`Copies::Safe`]).
     pub(crate) fn map(
         fd: impl AsFd,
         offset: u64,
         len: usize,
         protection: Protection,
+    ) -> io::Result<Region> {
+        Region::map_with(fd, offset, len, protection, Copies::Safe)
+    }
+
+    /// Like [`Region::map`], with copies made as `copies` says.
+    pub(crate) fn map_with(
+        fd: impl AsFd,
+        offset: u64,
+        len: usize,
+        protection: Protection,
+        copies: Copies,
     ) -> io::Result<Region> {
         if len == 0 {
             return Err(io::Error::new(
@@ -75,7 +99,7 @@ impl Region {
             ptr: NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?,
             len,
             protection,
-            guarded: may_shrink(fd),
+            guarded: copies == Copies::Safe && may_shrink(fd),
         })
     }
 
