@@ -83,8 +83,32 @@ fn unique(tag: &str) -> String {
     format!("Local\\pw-win32-test-{}-{tag}", std::process::id())
 }
 
-fn temp_path(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("pw-win32-test-{}-{tag}", std::process::id()))
+/// A file in the temporary directory, removed when dropped (even by a failing test).
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(tag: &str) -> TempFile {
+        TempFile(std::env::temp_dir().join(format!("pw-win32-test-{}-{tag}", std::process::id())))
+    }
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempFile {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A child of `role` with `args`, a pipe it signals on (its write end passed as the last
@@ -282,7 +306,7 @@ fn set_len_elsewhere(path: &Path, len: u64) {
 
 fn file_mapping_keeps_its_created_size() {
     let g = allocation_granularity();
-    let path = temp_path("size");
+    let path = TempFile::new("size");
     std::fs::write(&path, vec![7u8; 3 * g as usize]).unwrap();
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -340,7 +364,6 @@ fn file_mapping_keeps_its_created_size() {
         4 * g
     );
     assert_eq!(whole.size().unwrap(), 5 * g);
-    let _ = std::fs::remove_file(path);
 }
 
 // ---- 3. Access checked where Windows checks it ------------------------------------------------
@@ -383,7 +406,7 @@ fn from_file_access(args: &[String]) {
 }
 
 fn from_file_refuses_a_protection_the_file_cannot_give() {
-    let path = temp_path("access");
+    let path = TempFile::new("access");
     std::fs::write(&path, b"data").unwrap();
     let open = |read: bool, write: bool| {
         std::fs::OpenOptions::new()
@@ -406,7 +429,6 @@ fn from_file_refuses_a_protection_the_file_cannot_give() {
     drop(cmd);
     assert_eq!(output_of(c), "checked");
     assert_eq!(std::fs::read(&path).unwrap(), b"data");
-    let _ = std::fs::remove_file(path);
 }
 
 /// Child: `write_only_opener NAME`: opens NAME for writing only, then for reading only.
@@ -536,6 +558,13 @@ fn small_shm(_: &[String]) {
         10,
         "left as it was"
     );
+    drop(file);
+    let unmounted = std::process::Command::new("umount")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(unmounted.success());
+    std::fs::remove_dir(&dir).unwrap();
     print!("reserved");
 }
 
@@ -594,7 +623,7 @@ fn cut_short_viewer(args: &[String]) {
 
 fn view_of_a_file_cut_short_fails_a_copy_not_the_process() {
     let g = allocation_granularity() as usize;
-    let path = temp_path("cut");
+    let path = TempFile::new("cut");
     std::fs::write(&path, vec![1u8; 3 * g]).unwrap();
     let (mut viewer, mut signalled) =
         signalling_child("cut_short_viewer", &[path.to_str().unwrap()]);
@@ -602,7 +631,6 @@ fn view_of_a_file_cut_short_fails_a_copy_not_the_process() {
     set_len_elsewhere(&path, 100);
     go_on(&mut viewer);
     assert_eq!(output_of(viewer), "survived", "no SIGBUS");
-    let _ = std::fs::remove_file(path);
 }
 
 /// Child: `named_cut_short_viewer NAME SIGNAL`: like `cut_short_viewer`, for a named mapping.
