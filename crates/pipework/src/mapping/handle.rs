@@ -34,13 +34,20 @@ pub(super) struct Handle {
 
 impl Handle {
     /// Wraps `file`. With `separate`, views get a lock-free file of their own (for any file
-    /// that may carry a name's lock: one opened by name, received, or handed in by a caller).
+    /// that may carry a name's lock: one opened by name, received, or handed in by a caller;
+    /// never a file without a link, such as a memfd, which no name leads to).
     pub(super) fn new(file: OwnedFd, name: Option<Name>, separate: bool) -> Handle {
         let label: Arc<str> = match &name {
             Some(name) => format!("file mapping {}", name.display).into(),
             None => "file mapping".into(),
         };
-        let memory = if separate { reopen(&file) } else { None };
+        // A file with no link (a memfd) has no name whose lock views could keep: it serves as
+        // it is.
+        let memory = if separate && fstat(&file).is_ok_and(|st| st.st_nlink != 0) {
+            reopen(&file)
+        } else {
+            None
+        };
         let copies = if private_local(&file, name.as_ref()) {
             Copies::Direct
         } else {
