@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Write};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use pipework::mailslot::{Mailslot, MailslotClient, NetworkConfig};
+use pipework::mailslot::{Mailslot, MailslotClient, MailslotOptions, NetworkConfig};
 
 /// `pipework mailslot ...`.
 #[derive(Args, Debug)]
@@ -90,9 +90,12 @@ pub fn run(args: &MailslotArgs) -> io::Result<()> {
             listen,
             net,
         } => {
-            let mut slot = Mailslot::create(name, *max_size, timeout.map(Duration::from_millis))?;
+            let mut slot = MailslotOptions::new()
+                .max_message_size(*max_size)
+                .read_timeout(timeout.map(Duration::from_millis))
+                .create(name)?;
             if *listen {
-                slot.listen(&net.config())?;
+                slot.serve_network(&net.config())?;
             }
             read(slot, *count)
         }
@@ -105,7 +108,8 @@ fn read(mut slot: Mailslot, count: Option<u64>) -> io::Result<()> {
     let stdout = io::stdout();
     let mut received = 0;
     while count.is_none_or(|c| received < c) {
-        let message = slot.read_message()?;
+        let mut message = Vec::new();
+        slot.read_message_to_end(&mut message)?;
         let mut out = stdout.lock();
         out.write_all(&message)?;
         out.write_all(b"\n")?;
@@ -119,11 +123,11 @@ fn send(name: &str, text: &[String], config: &NetworkConfig) -> io::Result<()> {
     let client = MailslotClient::open_with(name, config)?;
     if text.is_empty() {
         for line in io::stdin().lock().lines() {
-            client.send(line?.as_bytes())?;
+            client.write_message(line?.as_bytes())?;
         }
     } else {
         for message in text {
-            client.send(message.as_bytes())?;
+            client.write_message(message.as_bytes())?;
         }
     }
     Ok(())

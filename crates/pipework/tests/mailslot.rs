@@ -13,7 +13,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{child, wait, TIMEOUT};
-use pipework::mailslot::{self, Mailslot, MailslotClient, NetworkConfig};
+use pipework::mailslot::{self, Mailslot, MailslotClient, MailslotOptions, NetworkConfig};
+
+/// The next whole message: the tests' shorthand for `read_message_to_end`.
+trait NextMessage {
+    fn next_message(&mut self) -> std::io::Result<Vec<u8>>;
+}
+
+impl NextMessage for Mailslot {
+    fn next_message(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut message = Vec::new();
+        self.read_message_to_end(&mut message)?;
+        Ok(message)
+    }
+}
+
+#[cfg(feature = "tokio")]
+async fn next_async(slot: &mut mailslot::AsyncMailslot) -> std::io::Result<Vec<u8>> {
+    let mut message = Vec::new();
+    slot.read_message_to_end(&mut message).await?;
+    Ok(message)
+}
 
 fn main() {
     common::main(
@@ -140,7 +160,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn server(name: &str) -> Mailslot {
-    Mailslot::create(name, 0, Some(TIMEOUT)).expect("create mailslot")
+    MailslotOptions::new().read_timeout(Some(TIMEOUT)).create(name).expect("create mailslot")
 }
 
 /// Exit codes by which a child reports an error kind.
@@ -163,13 +183,13 @@ fn fail(e: std::io::Error) -> ! {
 fn send_role(args: &[String]) {
     let client = MailslotClient::open(&args[0]).unwrap_or_else(|e| fail(e));
     for m in &args[1..] {
-        client.send(m.as_bytes()).unwrap_or_else(|e| fail(e));
+        client.write_message(m.as_bytes()).unwrap_or_else(|e| fail(e));
     }
 }
 
 /// Child: creates `args[0]`, says "ready", holds it until its stdin ends.
 fn create_role(args: &[String]) {
-    let _slot = Mailslot::create(&args[0], 0, None).unwrap_or_else(|e| fail(e));
+    let _slot = MailslotOptions::new().create(&args[0]).unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut line = String::new();
@@ -184,7 +204,7 @@ fn flood_role(args: &[String]) {
     let id: u32 = args[3].parse().unwrap();
     for seq in 0..count {
         client
-            .send(&numbered(id, seq, size))
+            .write_message(&numbered(id, seq, size))
             .unwrap_or_else(|e| fail(e));
     }
 }
@@ -216,14 +236,14 @@ fn check_numbered(m: &[u8], size: usize) -> (u32, u32) {
 /// Child: creates `args[0]`, says "ready", then for `args[2]` rounds reads a message and sends
 /// it back to `args[1]`.
 fn echo_role(args: &[String]) {
-    let mut slot = Mailslot::create(&args[0], 0, Some(TIMEOUT)).unwrap_or_else(|e| fail(e));
+    let mut slot = MailslotOptions::new().read_timeout(Some(TIMEOUT)).create(&args[0]).unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
     let back = MailslotClient::open(&args[1]).unwrap_or_else(|e| fail(e));
     let rounds: usize = args[2].parse().unwrap();
     for _ in 0..rounds {
-        let m = slot.read_message().unwrap_or_else(|e| fail(e));
-        back.send(&m).unwrap_or_else(|e| fail(e));
+        let m = slot.next_message().unwrap_or_else(|e| fail(e));
+        back.write_message(&m).unwrap_or_else(|e| fail(e));
     }
 }
 
@@ -270,7 +290,7 @@ fn names_are_case_insensitive() {
     let mut slot = server(&name);
     let other_case = name.replace("mailslot", "MAILSLOT").to_uppercase();
     assert_eq!(run(sender(&other_case, &["hello"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"hello");
+    assert_eq!(slot.next_message().unwrap(), b"hello");
     assert_eq!(slot.name(), name);
 }
 
@@ -283,7 +303,7 @@ fn existing_name_fails() {
     assert_eq!(code, code_of(ErrorKind::AlreadyExists), "{out}");
     assert!(out.to_lowercase().contains(&name.to_lowercase()), "{out}");
     // And in this process too.
-    let e = Mailslot::create(&name, 0, None).unwrap_err();
+    let e = MailslotOptions::new().create(&name).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
 }
 
@@ -295,7 +315,7 @@ fn malformed_names_are_refused() {
         r"\\.\mailslot\a\\b",
         r"\\host\mailslot\remote-create",
     ] {
-        let e = Mailslot::create(bad, 0, None).unwrap_err();
+        let e = MailslotOptions::new().create(bad).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}: {e}");
     }
     let e = MailslotClient::open("nonsense").unwrap_err();
@@ -334,16 +354,16 @@ fn killed_server_leaves_nothing_in_the_way() {
     holder.kill().unwrap(); // SIGKILL: no destructor runs
     holder.wait().unwrap();
     // A client that had the slot open learns at its next write that the server is gone.
-    let e = opened_before.send(b"to nobody").unwrap_err();
+    let e = opened_before.write_message(b"to nobody").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     // Also with a message too large for the socket, which would go to the spool.
-    let e = opened_before.send(&[b'L'; 10_000]).unwrap_err();
+    let e = opened_before.write_message(&[b'L'; 10_000]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert_eq!(run(sender(&name, &["x"])).0, code_of(ErrorKind::NotFound));
     let mut slot = server(&name);
     assert_eq!(slot.info().unwrap().message_count, 0);
     assert_eq!(run(sender(&name, &["after"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"after");
+    assert_eq!(slot.next_message().unwrap(), b"after");
 }
 
 /// Spools, sockets and unread messages of a server killed outright are removed by the next
@@ -415,25 +435,25 @@ fn small_buffer_keeps_the_message_and_tells_its_size() {
     let mut buf = [0u8; 100];
     assert_eq!(slot.read(&mut buf).unwrap(), 100);
     assert_eq!(&buf[..], hundred.as_bytes());
-    assert_eq!(slot.read_message().unwrap(), b"next");
+    assert_eq!(slot.next_message().unwrap(), b"next");
     assert_eq!(mailslot::required_size(&std::io::Error::other("x")), None);
 }
 
 fn oversized_message_is_refused_by_the_writer() {
     let name = unique("limited");
-    let mut slot = Mailslot::create(&name, 64, Some(TIMEOUT)).unwrap();
+    let mut slot = MailslotOptions::new().max_message_size(64).read_timeout(Some(TIMEOUT)).create(&name).unwrap();
     let fits = "f".repeat(64);
     let over = "o".repeat(65);
     let (code, out) = run(sender(&name, &[&fits, &over]));
     assert_eq!(code, code_of(ErrorKind::InvalidInput), "{out}");
     assert!(out.contains("65") && out.contains("64"), "{out}");
-    assert_eq!(slot.read_message().unwrap(), fits.as_bytes());
+    assert_eq!(slot.next_message().unwrap(), fits.as_bytes());
     assert_eq!(slot.info().unwrap().message_count, 0);
 }
 
 fn info_reports_the_slot() {
     let name = unique("info");
-    let mut slot = Mailslot::create(&name, 500, Some(Duration::from_millis(250))).unwrap();
+    let mut slot = MailslotOptions::new().max_message_size(500).read_timeout(Some(Duration::from_millis(250))).create(&name).unwrap();
     let info = slot.info().unwrap();
     assert_eq!(info.max_message_size, 500);
     assert_eq!(info.next_message_size, None);
@@ -442,7 +462,7 @@ fn info_reports_the_slot() {
     assert_eq!(run(sender(&name, &["12345", "", "1"])).0, 0);
     let info = slot.info().unwrap();
     assert_eq!((info.message_count, info.next_message_size), (3, Some(5)));
-    slot.read_message().unwrap();
+    slot.next_message().unwrap();
     let info = slot.info().unwrap();
     assert_eq!((info.message_count, info.next_message_size), (2, Some(0)));
     slot.set_read_timeout(None);
@@ -453,15 +473,15 @@ fn info_reports_the_slot() {
 
 fn empty_read_times_out() {
     let name = unique("empty");
-    let mut slot = Mailslot::create(&name, 0, Some(Duration::ZERO)).unwrap();
-    let e = slot.read_message().unwrap_err();
+    let mut slot = MailslotOptions::new().read_timeout(Some(Duration::ZERO)).create(&name).unwrap();
+    let e = slot.next_message().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
     assert!(e.to_string().contains(&name), "{e}");
     slot.set_read_timeout(Some(Duration::from_millis(20)));
-    assert_eq!(slot.read_message().unwrap_err().kind(), ErrorKind::TimedOut);
+    assert_eq!(slot.next_message().unwrap_err().kind(), ErrorKind::TimedOut);
     // A message that arrives is still read after timeouts.
     assert_eq!(run(sender(&name, &["late"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"late");
+    assert_eq!(slot.next_message().unwrap(), b"late");
 }
 
 fn blocked_reads_wake_for_each_message() {
@@ -477,8 +497,8 @@ fn blocked_reads_wake_for_each_message() {
     let out = MailslotClient::open(&there).unwrap();
     for i in 0..rounds {
         let m = format!("round {i}");
-        out.send(m.as_bytes()).unwrap();
-        assert_eq!(slot.read_message().unwrap(), m.as_bytes());
+        out.write_message(m.as_bytes()).unwrap();
+        assert_eq!(slot.next_message().unwrap(), m.as_bytes());
     }
     drop(echo.stdin.take());
     assert!(wait(&mut echo).success());
@@ -545,7 +565,7 @@ fn many_writers_in_many_processes() {
     // Read while they write.
     let mut next = vec![0u32; writers as usize];
     for _ in 0..writers * per_writer {
-        let m = slot.read_message().unwrap();
+        let m = slot.next_message().unwrap();
         let id = u32::from_le_bytes(m[0..4].try_into().unwrap());
         assert!(id < writers, "unknown writer {id}");
         let (id, seq) = check_numbered(&m, 8 + 40 * id as usize);
@@ -608,14 +628,14 @@ fn threads_sharing_one_client() {
             let client = &client;
             scope.spawn(move || {
                 for seq in 0..each {
-                    client.send(&numbered(id, seq, 64)).unwrap();
+                    client.write_message(&numbered(id, seq, 64)).unwrap();
                 }
             });
         }
     });
     let mut next = vec![0u32; threads as usize];
     for _ in 0..threads * each {
-        let (id, seq) = check_numbered(&slot.read_message().unwrap(), 64);
+        let (id, seq) = check_numbered(&slot.next_message().unwrap(), 64);
         assert_eq!(
             seq, next[id as usize],
             "thread {id}: lost or duplicated message"
@@ -643,27 +663,27 @@ fn async_reads() {
         let out = MailslotClient::open(&there).unwrap();
         for i in 0..rounds {
             let m = format!("async round {i}");
-            out.send(m.as_bytes()).unwrap();
-            assert_eq!(slot.read_message().await.unwrap(), m.as_bytes());
+            out.write_message(m.as_bytes()).unwrap();
+            assert_eq!(next_async(&mut slot).await.unwrap(), m.as_bytes());
         }
         drop(echo.stdin.take());
         assert!(wait(&mut echo).success());
         // The echo's slot went with it.
-        assert_eq!(out.send(b"x").unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(out.write_message(b"x").unwrap_err().kind(), ErrorKind::NotFound);
         // Buffer too small keeps the message, as in the blocking read.
-        MailslotClient::open(&here).unwrap().send(&[]).unwrap();
+        MailslotClient::open(&here).unwrap().write_message(&[]).unwrap();
         assert_eq!(run(sender(&here, &["0123456789"])).0, 0);
         assert_eq!(slot.read(&mut []).await.unwrap(), 0);
         let e = slot.read(&mut [0u8; 4]).await.unwrap_err();
         assert_eq!(mailslot::required_size(&e), Some(10));
         assert_eq!(slot.info().unwrap().message_count, 1);
-        assert_eq!(slot.read_message().await.unwrap(), b"0123456789");
+        assert_eq!(next_async(&mut slot).await.unwrap(), b"0123456789");
         slot.set_read_timeout(Some(Duration::from_millis(20)));
-        let e = slot.read_message().await.unwrap_err();
+        let e = next_async(&mut slot).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
         slot.set_read_timeout(Some(Duration::ZERO));
         assert_eq!(
-            slot.read_message().await.unwrap_err().kind(),
+            next_async(&mut slot).await.unwrap_err().kind(),
             ErrorKind::TimedOut
         );
     });
@@ -681,7 +701,7 @@ fn list_shows_slots_and_counts() {
             .map(|e| e.queued)
     };
     assert_eq!(find(), Some(3));
-    slot.read_message().unwrap();
+    slot.next_message().unwrap();
     assert_eq!(find(), Some(2));
     drop(slot);
     assert_eq!(find(), None);
@@ -691,9 +711,9 @@ fn write_after_the_server_closed_fails() {
     let name = unique("closed");
     let slot = server(&name);
     let client = MailslotClient::open(&name).unwrap();
-    client.send(b"fine").unwrap();
+    client.write_message(b"fine").unwrap();
     drop(slot);
-    let e = client.send(b"too late").unwrap_err();
+    let e = client.write_message(b"too late").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains(&name), "{e}");
 }
@@ -740,7 +760,7 @@ fn long_names_work() {
     let long = format!("{}{}", unique("long"), r"\deep".repeat(40));
     let mut slot = server(&long);
     assert_eq!(run(sender(&long.to_lowercase(), &["far"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"far");
+    assert_eq!(slot.next_message().unwrap(), b"far");
 }
 
 // ---- Across machines: two network namespaces joined by a veth pair ----
@@ -838,14 +858,14 @@ fn net_config(port: &str, group: &str, domain: &str) -> NetworkConfig {
 /// domain `args[3]`, says "ready", then prints `args[5]` messages, one per line.
 fn net_serve_role(args: &[String]) {
     let max: usize = args[4].parse().unwrap();
-    let mut slot = Mailslot::create(&args[0], max, Some(TIMEOUT)).unwrap_or_else(|e| fail(e));
-    slot.listen(&net_config(&args[1], &args[2], &args[3]))
+    let mut slot = MailslotOptions::new().max_message_size(max).read_timeout(Some(TIMEOUT)).create(&args[0]).unwrap_or_else(|e| fail(e));
+    slot.serve_network(&net_config(&args[1], &args[2], &args[3]))
         .unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
     let count: usize = args[5].parse().unwrap();
     for _ in 0..count {
-        let m = slot.read_message().unwrap_or_else(|e| fail(e));
+        let m = slot.next_message().unwrap_or_else(|e| fail(e));
         println!("{}", String::from_utf8_lossy(&m));
         std::io::stdout().flush().unwrap();
     }
@@ -857,7 +877,7 @@ fn net_send_role(args: &[String]) {
     let config = net_config(&args[1], &args[2], &args[3]);
     let client = MailslotClient::open_with(&args[0], &config).unwrap_or_else(|e| fail(e));
     for m in &args[4..] {
-        client.send(m.as_bytes()).unwrap_or_else(|e| fail(e));
+        client.write_message(m.as_bytes()).unwrap_or_else(|e| fail(e));
     }
 }
 
@@ -982,7 +1002,7 @@ fn network_is_opt_in() {
     let mut slot = server(&name);
     slot.info().unwrap();
     assert_eq!(run(sender(&name, &["local only"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"local only");
+    assert_eq!(slot.next_message().unwrap(), b"local only");
     assert!(
         my_udp_sockets() <= before,
         "a slot opened a UDP socket unasked"
@@ -1001,7 +1021,7 @@ fn broadcast_limit_is_enforced_by_the_writer() {
         r"\\WorkGroup\mailslot\big",
     ] {
         let client = MailslotClient::open_with(name, &config).unwrap();
-        let e = client.send(&[b'b'; 425]).unwrap_err();
+        let e = client.write_message(&[b'b'; 425]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}");
         assert!(e.to_string().contains("424"), "{e}");
     }
