@@ -62,6 +62,8 @@ mod async_io;
 mod client;
 mod name;
 mod net;
+#[cfg(test)]
+mod proptests;
 mod queue;
 mod server;
 mod spool;

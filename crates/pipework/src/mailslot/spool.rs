@@ -215,7 +215,7 @@ pub(crate) fn parse_header(page: &[u8]) -> Result<Header, &'static str> {
 }
 
 /// The header page for `header` (the inverse of [`parse_header`]).
-fn encode_header(header: &Header) -> Vec<u8> {
+pub(crate) fn encode_header(header: &Header) -> Vec<u8> {
     let mut page = vec![0u8; DATA as usize];
     let mut put = |offset: usize, value: u64| {
         page[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
