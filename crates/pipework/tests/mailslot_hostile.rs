@@ -196,12 +196,18 @@ fn serve_role(args: &[String]) {
         let answer = match line.as_str() {
             "read" => {
                 let mut message = Vec::new();
-                report(slot.read_message_to_end(&mut message).map(|_| message.len()))
+                report(
+                    slot.read_message_to_end(&mut message)
+                        .map(|_| message.len()),
+                )
             }
             "wait" => {
                 slot.set_read_timeout(Some(TIMEOUT));
                 let mut message = Vec::new();
-                let got = report(slot.read_message_to_end(&mut message).map(|_| message.len()));
+                let got = report(
+                    slot.read_message_to_end(&mut message)
+                        .map(|_| message.len()),
+                );
                 slot.set_read_timeout(Some(Duration::ZERO));
                 got
             }
@@ -402,13 +408,21 @@ fn a_lying_committed_end_is_invalid_data() {
     let mut writer = Driven::start(write);
     for lie in [1u64 << 39, 7] {
         let mut spoil = dir.command("spoil-end");
-        spoil.arg(server.child.id().to_string()).arg(lie.to_string());
+        spoil
+            .arg(server.child.id().to_string())
+            .arg(lie.to_string());
         assert!(wait(&mut spoil.spawn().unwrap()).success());
         let answer = writer.ask("10000");
-        assert!(answer.starts_with("err InvalidData mailslot "), "{lie}: {answer}");
+        assert!(
+            answer.starts_with("err InvalidData mailslot "),
+            "{lie}: {answer}"
+        );
         assert!(answer.contains(&name), "{answer}");
         let answer = server.ask("read");
-        assert!(answer.starts_with("err InvalidData mailslot "), "{lie}: {answer}");
+        assert!(
+            answer.starts_with("err InvalidData mailslot "),
+            "{lie}: {answer}"
+        );
         assert!(answer.contains(&name), "{answer}");
         assert_eq!(writer.ask("10000"), "ok 10000");
         assert_eq!(server.ask("read"), "ok 10000");
@@ -494,9 +508,15 @@ fn messages_are_read_in_parts_as_on_named_pipes() {
         MessageRead::MoreData { read: 4, left: 2 }
     );
     assert_eq!(&buf, b"4567");
-    assert_eq!(slot.read_message(&mut buf).unwrap(), MessageRead::Complete(2));
+    assert_eq!(
+        slot.read_message(&mut buf).unwrap(),
+        MessageRead::Complete(2)
+    );
     assert_eq!(&buf[..2], b"89");
-    assert_eq!(slot.read_message(&mut buf).unwrap(), MessageRead::Complete(4));
+    assert_eq!(
+        slot.read_message(&mut buf).unwrap(),
+        MessageRead::Complete(4)
+    );
     assert_eq!(&buf, b"next");
     slot.set_read_timeout(Some(Duration::ZERO));
     let e = slot.read_message(&mut buf).unwrap_err();
@@ -518,7 +538,9 @@ fn a_message_above_the_maximum_is_a_size_error() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(
         e.to_string(),
-        format!("mailslot {name}: a message holds at most 8 bytes (the slot's maximum); this one has 9")
+        format!(
+            "mailslot {name}: a message holds at most 8 bytes (the slot's maximum); this one has 9"
+        )
     );
     client.send(b"12345678").unwrap();
     assert_eq!(slot.info().unwrap().message_count, 1);

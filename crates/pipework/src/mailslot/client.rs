@@ -129,7 +129,8 @@ impl MailslotClient {
             Server::Everyone => None,
             Server::Named(host) => Some(host.as_str()),
         };
-        let sender = net::sender(server, config).map_err(|e| named(format_args!("mailslot {name}"), e))?;
+        let sender =
+            net::sender(server, config).map_err(|e| named(format_args!("mailslot {name}"), e))?;
         let header = net::header(&parsed.folded, &sender.kind);
         Ok(MailslotClient {
             display: name.to_string(),

@@ -160,8 +160,12 @@ pub(crate) fn listen(config: &NetworkConfig) -> io::Result<UdpSocket> {
     rustix::net::bind(&fd, &SocketAddr::V4(bind_to))
         .map_err(|e| named(format_args!("cannot serve on UDP port {}", config.port), e))?;
     if config.group.is_multicast() {
-        sockopt::set_ip_add_membership(&fd, &config.group, &config.interface)
-            .map_err(|e| named(format_args!("cannot join multicast group {}", config.group), e))?;
+        sockopt::set_ip_add_membership(&fd, &config.group, &config.interface).map_err(|e| {
+            named(
+                format_args!("cannot join multicast group {}", config.group),
+                e,
+            )
+        })?;
     }
     Ok(UdpSocket::from(fd))
 }

@@ -427,20 +427,17 @@ impl Mailslot {
             }
         };
         let mut direct = Vec::new();
-        loop {
-            match retry(|| {
-                recv(
-                    &self.wakeup,
-                    &mut self.recv_buf[..],
-                    RecvFlags::DONTWAIT | RecvFlags::TRUNC,
-                )
-            }) {
-                Ok((_, full)) => self.take_direct(full, &mut direct),
-                Err(_) => break, // empty (or an error that the next poll reports again)
-            }
+        // Until empty (or an error that the next poll reports again).
+        while let Ok((_, full)) = retry(|| {
+            recv(
+                &self.wakeup,
+                &mut self.recv_buf[..],
+                RecvFlags::DONTWAIT | RecvFlags::TRUNC,
+            )
+        }) {
+            self.take_direct(full, &mut direct);
         }
-        let spooled = self.read_spool(end);
-        let spooled = match spooled {
+        let spooled = match self.read_spool(end) {
             Ok(spooled) => spooled,
             Err(e) => {
                 // What came directly is not lost with the spool's fault.
@@ -630,7 +627,9 @@ impl Mailslot {
             // Announce the sleep, then look once more: a writer that spools a record after
             // this sees the flag and wakes the server; one that spooled before is seen here.
             // (Sequentially consistent on both sides: one of the two must see the other.)
-            self.shared.flags().fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
+            self.shared
+                .flags()
+                .fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
             std::sync::atomic::fence(Ordering::SeqCst);
             if self.shared.committed_end()? != self.read_pos {
                 self.shared
@@ -667,8 +666,9 @@ impl Mailslot {
                 // This writer's earlier messages are all in already: those it spooled were read
                 // before the rewind that let it send directly, and those it sent directly came
                 // before this one on the socket.
-                let (_, full) = retry(|| recv(&self.wakeup, &mut self.recv_buf[..], RecvFlags::TRUNC))
-                    .map_err(|e| named(self.context(), e))?;
+                let (_, full) =
+                    retry(|| recv(&self.wakeup, &mut self.recv_buf[..], RecvFlags::TRUNC))
+                        .map_err(|e| named(self.context(), e))?;
                 let mut record = Vec::new();
                 self.take_direct(full, &mut record);
                 self.queue.push_batch(record, self.max_size);

@@ -194,7 +194,8 @@ pub(crate) fn parse_header(page: &[u8]) -> Result<Header, &'static str> {
     let name = page
         .get(OFF_NAME..OFF_NAME + name_len as usize)
         .ok_or("the spool's header is cut short")?;
-    let name = std::str::from_utf8(name).map_err(|_| "the spool's header holds a name that is not UTF-8")?;
+    let name = std::str::from_utf8(name)
+        .map_err(|_| "the spool's header holds a name that is not UTF-8")?;
     let pid = u32::try_from(word(OFF_PID)?)
         .ok()
         .filter(|&p| p != 0 && p <= i32::MAX as u32)
@@ -277,7 +278,9 @@ impl Spool {
             OFlags::RDWR | OFlags::CLOEXEC | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
             Mode::RUSR | Mode::WUSR,
         )
-        .map_err(|e| crate::sys::error::named(format_args!("cannot create {}", path.display()), e))?;
+        .map_err(|e| {
+            crate::sys::error::named(format_args!("cannot create {}", path.display()), e)
+        })?;
         ftruncate(&fd, DATA)?;
         if !lock::try_lock_byte(fd.as_fd(), ALIVE_BYTE)? {
             return Err(io::Error::other(
@@ -378,14 +381,13 @@ impl Shared {
     /// sealed against shrinking and growing, and is large enough.
     fn attach(header: &Header) -> io::Result<Shared> {
         let path = format!("/proc/{}/fd/{}", header.pid, header.state_fd);
-        let fd = open(path.as_str(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(
-            |e| {
+        let fd =
+            open(path.as_str(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
                 crate::sys::error::named(
                     format_args!("cannot reach the slot's shared state ({path})"),
                     e,
                 )
-            },
-        )?;
+            })?;
         let stat = fstat(&fd)?;
         if stat.st_dev as u64 != header.state_dev || stat.st_ino as u64 != header.state_ino {
             return Err(invalid_data(
@@ -393,7 +395,9 @@ impl Shared {
             ));
         }
         let seals = fcntl_get_seals(&fd)?;
-        if !seals.contains(SealFlags::SHRINK | SealFlags::GROW) || (stat.st_size as u64) < STATE_LEN as u64 {
+        if !seals.contains(SealFlags::SHRINK | SealFlags::GROW)
+            || (stat.st_size as u64) < STATE_LEN as u64
+        {
             return Err(invalid_data(
                 "the slot's shared state is not sealed at its size",
             ));

@@ -185,7 +185,10 @@ fn unique(tag: &str) -> String {
 }
 
 fn server(name: &str) -> Mailslot {
-    MailslotOptions::new().read_timeout(Some(TIMEOUT)).create(name).expect("create mailslot")
+    MailslotOptions::new()
+        .read_timeout(Some(TIMEOUT))
+        .create(name)
+        .expect("create mailslot")
 }
 
 /// Exit codes by which a child reports an error kind.
@@ -208,13 +211,17 @@ fn fail(e: std::io::Error) -> ! {
 fn send_role(args: &[String]) {
     let client = MailslotClient::open(&args[0]).unwrap_or_else(|e| fail(e));
     for m in &args[1..] {
-        client.write_message(m.as_bytes()).unwrap_or_else(|e| fail(e));
+        client
+            .write_message(m.as_bytes())
+            .unwrap_or_else(|e| fail(e));
     }
 }
 
 /// Child: creates `args[0]`, says "ready", holds it until its stdin ends.
 fn create_role(args: &[String]) {
-    let _slot = MailslotOptions::new().create(&args[0]).unwrap_or_else(|e| fail(e));
+    let _slot = MailslotOptions::new()
+        .create(&args[0])
+        .unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut line = String::new();

@@ -15,7 +15,11 @@ fn net_config(port: &str, group: &str, domain: &str) -> NetworkConfig {
 /// domain `args[3]`, says "ready", then prints `args[5]` messages, one per line.
 pub(super) fn net_serve_role(args: &[String]) {
     let max: usize = args[4].parse().unwrap();
-    let mut slot = MailslotOptions::new().max_message_size(max).read_timeout(Some(TIMEOUT)).create(&args[0]).unwrap_or_else(|e| fail(e));
+    let mut slot = MailslotOptions::new()
+        .max_message_size(max)
+        .read_timeout(Some(TIMEOUT))
+        .create(&args[0])
+        .unwrap_or_else(|e| fail(e));
     slot.serve_network(&net_config(&args[1], &args[2], &args[3]))
         .unwrap_or_else(|e| fail(e));
     println!("ready");
@@ -34,7 +38,9 @@ pub(super) fn net_send_role(args: &[String]) {
     let config = net_config(&args[1], &args[2], &args[3]);
     let client = MailslotClient::open_with(&args[0], &config).unwrap_or_else(|e| fail(e));
     for m in &args[4..] {
-        client.write_message(m.as_bytes()).unwrap_or_else(|e| fail(e));
+        client
+            .write_message(m.as_bytes())
+            .unwrap_or_else(|e| fail(e));
     }
 }
 

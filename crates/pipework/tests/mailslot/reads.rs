@@ -6,7 +6,10 @@ use super::*;
 /// Child: creates `args[0]`, says "ready", then for `args[2]` rounds reads a message and sends
 /// it back to `args[1]`.
 pub(super) fn echo_role(args: &[String]) {
-    let mut slot = MailslotOptions::new().read_timeout(Some(TIMEOUT)).create(&args[0]).unwrap_or_else(|e| fail(e));
+    let mut slot = MailslotOptions::new()
+        .read_timeout(Some(TIMEOUT))
+        .create(&args[0])
+        .unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
     let back = MailslotClient::open(&args[1]).unwrap_or_else(|e| fail(e));
@@ -53,7 +56,11 @@ pub(super) fn small_buffer_keeps_the_message_and_tells_its_size() {
 
 pub(super) fn oversized_message_is_refused_by_the_writer() {
     let name = unique("limited");
-    let mut slot = MailslotOptions::new().max_message_size(64).read_timeout(Some(TIMEOUT)).create(&name).unwrap();
+    let mut slot = MailslotOptions::new()
+        .max_message_size(64)
+        .read_timeout(Some(TIMEOUT))
+        .create(&name)
+        .unwrap();
     let fits = "f".repeat(64);
     let over = "o".repeat(65);
     let (code, out) = run(sender(&name, &[&fits, &over]));
@@ -65,7 +72,11 @@ pub(super) fn oversized_message_is_refused_by_the_writer() {
 
 pub(super) fn info_reports_the_slot() {
     let name = unique("info");
-    let mut slot = MailslotOptions::new().max_message_size(500).read_timeout(Some(Duration::from_millis(250))).create(&name).unwrap();
+    let mut slot = MailslotOptions::new()
+        .max_message_size(500)
+        .read_timeout(Some(Duration::from_millis(250)))
+        .create(&name)
+        .unwrap();
     let info = slot.info().unwrap();
     assert_eq!(info.max_message_size, 500);
     assert_eq!(info.next_message_size, None);
@@ -85,7 +96,10 @@ pub(super) fn info_reports_the_slot() {
 
 pub(super) fn empty_read_times_out() {
     let name = unique("empty");
-    let mut slot = MailslotOptions::new().read_timeout(Some(Duration::ZERO)).create(&name).unwrap();
+    let mut slot = MailslotOptions::new()
+        .read_timeout(Some(Duration::ZERO))
+        .create(&name)
+        .unwrap();
     let e = slot.next_message().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
     assert!(e.to_string().contains(&name), "{e}");
@@ -140,9 +154,15 @@ pub(super) fn async_reads() {
         drop(echo.stdin.take());
         assert!(wait(&mut echo).success());
         // The echo's slot went with it.
-        assert_eq!(out.write_message(b"x").unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            out.write_message(b"x").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         // Buffer too small keeps the message, as in the blocking read.
-        MailslotClient::open(&here).unwrap().write_message(&[]).unwrap();
+        MailslotClient::open(&here)
+            .unwrap()
+            .write_message(&[])
+            .unwrap();
         assert_eq!(run(sender(&here, &["0123456789"])).0, 0);
         assert_eq!(slot.read(&mut []).await.unwrap(), 0);
         let e = slot.read(&mut [0u8; 4]).await.unwrap_err();
