@@ -297,7 +297,7 @@ fn send_messages(args: &[String]) {
     let count: usize = args[0].parse().unwrap();
     let mut w = shm_pipe::ShmMessageWriter::new(ShmWriter::try_from(inherited(&args[1])).unwrap());
     for i in 0..count {
-        w.send(&message(i)).unwrap();
+        w.write_message(&message(i)).unwrap();
     }
     if args.get(2).is_some() {
         let mut raw = w.into_inner();
@@ -744,7 +744,7 @@ fn messages_of_any_size_arrive_whole_across_processes() {
     for i in 0..count {
         let mut got = Vec::new();
         loop {
-            match reader.recv(&mut buf).unwrap() {
+            match reader.read_message(&mut buf).unwrap() {
                 MessageRead::Complete(n) => {
                     got.extend_from_slice(&buf[..n]);
                     break;
@@ -755,7 +755,7 @@ fn messages_of_any_size_arrive_whole_across_processes() {
         }
         assert!(got == message(i), "message {i} arrived whole");
     }
-    assert_eq!(reader.recv(&mut buf).unwrap(), MessageRead::End);
+    assert_eq!(reader.read_message(&mut buf).unwrap(), MessageRead::End);
     assert!(wait(&mut c).success());
 }
 
@@ -776,11 +776,11 @@ fn a_writer_killed_mid_message_is_an_error_not_a_short_message() {
     let mut buf = vec![0u8; 100_000];
     for i in 0..3 {
         assert_eq!(
-            reader.recv(&mut buf).unwrap(),
+            reader.read_message(&mut buf).unwrap(),
             MessageRead::Complete(message(i).len())
         );
     }
-    let err = reader.recv(&mut buf).unwrap_err();
+    let err = reader.read_message(&mut buf).unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe),
         "{err}"

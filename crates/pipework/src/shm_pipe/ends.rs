@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::layout::{OFF_READER_CLOSED, OFF_READ_POS, OFF_WRITER_CLOSED, OFF_WRITE_POS};
 use super::ring::Ring;
 use super::wait::Woken;
+use crate::sys::error::error;
 
 /// What one side holds: the ring, its lifeline socket, and its spin budget.
 pub(super) struct End {
@@ -143,12 +144,18 @@ impl ShmReader {
                 if self.bytes_available()? > 0 || self.writer_closed() {
                     continue;
                 }
-                return Err(io::Error::new(
-                    ErrorKind::UnexpectedEof,
-                    "shared-memory pipe: the writer vanished without closing (killed?)",
-                ));
+                return Err(self.vanished());
             }
         }
+    }
+
+    /// The error of a reader whose writer vanished without closing.
+    pub(super) fn vanished(&self) -> io::Error {
+        error(
+            ErrorKind::UnexpectedEof,
+            &*self.end.ring.what,
+            "the writer vanished without closing (killed?)",
+        )
     }
 
     pub(super) fn writer_closed(&self) -> bool {
@@ -183,10 +190,7 @@ impl ShmWriter {
     }
 
     pub(super) fn broken(&self) -> io::Error {
-        io::Error::new(
-            ErrorKind::BrokenPipe,
-            "shared-memory pipe: the reader is gone",
-        )
+        error(ErrorKind::BrokenPipe, &*self.end.ring.what, "the reader is gone")
     }
 
     fn write_all_or_some(&mut self, data: &[u8]) -> io::Result<usize> {
