@@ -107,6 +107,9 @@ impl Queued {
         ) {
             Ok(got) => got,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Peeked::NotYet),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                return Err(went_away(what));
+            }
             Err(e) => {
                 return Err(error(
                     e.kind(),
@@ -116,11 +119,7 @@ impl Queued {
             }
         };
         if got.bytes == 0 && got.handles.is_empty() {
-            return Err(error(
-                ErrorKind::ConnectionAborted,
-                what,
-                "the other side went away before the pipe was set up",
-            ));
+            return Err(went_away(what));
         }
         let not_a_ring = || {
             error(
@@ -139,6 +138,15 @@ impl Queued {
             bells: [reader_bell, writer_bell],
         }))
     }
+}
+
+/// The other side of a pipe being set up closed its connection (or was killed).
+fn went_away(what: &str) -> io::Error {
+    error(
+        ErrorKind::ConnectionAborted,
+        what,
+        "the other side went away before the pipe was set up",
+    )
 }
 
 /// Maps the ring whose memfd is `fd`, for reading and writing, once [`check_ring_file`] has
