@@ -25,9 +25,10 @@
 //! | `PeekNamedPipe` (bytes available) | [`ShmReader::bytes_available`] |
 //! | `CloseHandle` | `drop` (the reader sees the end after the data; a writer, `BrokenPipe`) |
 //! | `CreateNamedPipe` + `ConnectNamedPipe` | [`ShmPipeOptions::listen`], [`ShmPipeListener::accept`] |
-//! | `CreateFile` on a pipe name | [`ShmWriter::connect`] |
+//! | `CreateFile` on a pipe name (`WaitNamedPipe` for a bound) | [`ShmWriter::connect`] ([`ShmWriter::connect_timeout`]) |
 //! | PipeList | [`list`] |
-//! | `PIPE_TYPE_MESSAGE`, `ERROR_MORE_DATA` | [`ShmMessageWriter`], [`ShmMessageReader`] |
+//! | `PIPE_TYPE_MESSAGE`: `WriteFile` / `ReadFile` of a message | [`ShmMessageWriter::write_message`], [`ShmMessageReader::read_message`] |
+//! | `ERROR_MORE_DATA` | [`MessageRead::MoreData`](crate::named_pipe::MessageRead::MoreData) |
 //! | inheritance, `DuplicateHandle` | `OwnedFd::from(end)` / `TryFrom<OwnedFd>`, [`crate::process::CommandExt::inherit_handle`], [`crate::handle::send`] |
 //! | (no counterpart) zero-copy | [`ShmReader::fill_buf_in_place`], [`ShmWriter::reserve_in_place`] |
 //! | overlapped I/O | feature `tokio`: `ShmReader::into_async`, `ShmWriter::into_async` |
