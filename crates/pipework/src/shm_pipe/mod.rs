@@ -48,6 +48,8 @@ mod handover;
 mod layout;
 mod listener;
 mod message;
+#[cfg(test)]
+mod proptests;
 mod ring;
 mod wait;
 
