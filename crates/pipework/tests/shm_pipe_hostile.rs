@@ -42,6 +42,10 @@ fn main() {
                 connect_ends_when_the_listener_it_waits_for_is_killed,
             ),
             (
+                "a_spin_of_duration_max_still_notices_a_vanished_peer",
+                a_spin_of_duration_max_still_notices_a_vanished_peer,
+            ),
+            (
                 "capacity_and_timeouts_out_of_range_are_refused_or_saturate",
                 capacity_and_timeouts_out_of_range_are_refused_or_saturate,
             ),
@@ -108,8 +112,13 @@ fn queue(sock: BorrowedFd<'_>, fds: &[BorrowedFd<'_>]) {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
     assert!(control.push(rustix::net::SendAncillaryMessage::ScmRights(fds)));
-    rustix::net::sendmsg(sock, &[IoSlice::new(b"R")], &mut control, SendFlags::NOSIGNAL)
-        .expect("queue the forged ring");
+    rustix::net::sendmsg(
+        sock,
+        &[IoSlice::new(b"R")],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )
+    .expect("queue the forged ring");
 }
 
 /// A memfd of `size` bytes holding a copy of the header page of the ring `real` (so every
@@ -267,7 +276,11 @@ fn an_adopted_handle_whose_ring_could_change_size_is_refused() {
         ),
         (
             "growable",
-            forged_ring(offered[0].as_fd(), size, SealFlags::SHRINK | SealFlags::SEAL),
+            forged_ring(
+                offered[0].as_fd(),
+                size,
+                SealFlags::SHRINK | SealFlags::SEAL,
+            ),
             "sealed",
         ),
         (
@@ -401,4 +414,29 @@ fn capacity_and_timeouts_out_of_range_are_refused_or_saturate() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     let err = ShmWriter::connect_timeout(&name, Duration::ZERO).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// `spin(Duration::MAX)` neither panics nor spins for ever: a reader whose writer vanished gets
+/// `UnexpectedEof`, a writer whose reader vanished `BrokenPipe`.
+fn a_spin_of_duration_max_still_notices_a_vanished_peer() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let options = ShmPipeOptions::new()
+            .capacity(RING)
+            .spin(Duration::MAX)
+            .clone();
+        let (mut r, w) = options.create().unwrap();
+        drop(OwnedFd::from(w)); // gone without closing, as after kill -9
+        let read = r.read(&mut [0u8; 16]).map(drop);
+        let (r, mut w) = options.create().unwrap();
+        drop(OwnedFd::from(r));
+        w.set_spin(Duration::MAX);
+        let write = w.write_all(&pattern(3 * RING));
+        let _ = done.send((read, write));
+    });
+    let (read, write) = finished
+        .recv_timeout(common::TIMEOUT)
+        .expect("both calls return");
+    assert_eq!(read.unwrap_err().kind(), ErrorKind::UnexpectedEof);
+    assert_eq!(write.unwrap_err().kind(), ErrorKind::BrokenPipe);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::layout::{OFF_READER_CLOSED, OFF_READ_POS, OFF_WRITER_CLOSED, OFF_WRITE_POS};
 use super::ring::Ring;
-use super::wait::Woken;
+use super::wait::{Woken, MAX_SPIN};
 use crate::sys::error::error;
 
 /// What one side holds: the ring, its lifeline socket, and its spin budget.
@@ -30,6 +30,7 @@ pub(super) struct End {
 
 impl End {
     pub(super) fn new(ring: Ring, lifeline: OwnedFd, spin: Duration) -> End {
+        let spin = spin.min(MAX_SPIN);
         End {
             ring,
             lifeline: Some(lifeline),
@@ -49,6 +50,7 @@ impl End {
     }
 
     pub(super) fn set_spin(&mut self, spin: Duration) {
+        let spin = spin.min(MAX_SPIN);
         self.max_spin = spin;
         self.spin = spin;
     }
@@ -190,7 +192,11 @@ impl ShmWriter {
     }
 
     pub(super) fn broken(&self) -> io::Error {
-        error(ErrorKind::BrokenPipe, &*self.end.ring.what, "the reader is gone")
+        error(
+            ErrorKind::BrokenPipe,
+            &*self.end.ring.what,
+            "the reader is gone",
+        )
     }
 
     fn write_all_or_some(&mut self, data: &[u8]) -> io::Result<usize> {

@@ -19,7 +19,7 @@ use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
-use super::handover::{checked_bell, check_ring_file, map_ring, Peeked, Queued};
+use super::handover::{check_ring_file, checked_bell, map_ring, Peeked, Queued};
 use super::ring::Ring;
 use super::wait::DEFAULT_SPIN;
 use super::{End, ShmPipeOptions, ShmReader, ShmWriter};
@@ -258,12 +258,10 @@ impl ShmPipeListener {
                     .chain(pending.iter().map(|p| p.lifeline.as_fd()))
                     .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
                     .collect();
-                match poll(&mut fds, wait.as_ref()) {
-                    Ok(_) => {}
-                    Err(Errno::INTR) => continue,
-                    Err(e) => return Err(named(&self.what, e)),
-                }
-                fds.iter().map(|fd| !fd.revents().is_empty()).collect::<Vec<bool>>()
+                retry(|| poll(&mut fds, wait.as_ref())).map_err(|e| named(&self.what, e))?;
+                fds.iter()
+                    .map(|fd| !fd.revents().is_empty())
+                    .collect::<Vec<bool>>()
             };
             // Writers that answered (or went away) first, newest first so indices stay valid.
             for i in (0..pending.len()).rev() {
@@ -290,7 +288,6 @@ impl ShmPipeListener {
             let conn = match self.listener.accept() {
                 Ok((conn, _)) => conn,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if gone(&e) => continue,
                 Err(e) => return Err(named(&self.what, e)),
             };
@@ -309,10 +306,7 @@ impl ShmPipeListener {
 
     /// Offers a new ring to the writer at the other end of `conn`.
     fn offer(&self, conn: UnixStream) -> io::Result<Pending> {
-        let (mapping, view) = self
-            .options
-            .new_ring()
-            .map_err(|e| named(&self.what, e))?;
+        let (mapping, view) = self.options.new_ring().map_err(|e| named(&self.what, e))?;
         let ring = file_id(mapping.as_fd())?;
         let lifeline = OwnedFd::from(conn);
         Queued::new(mapping)?.queue(lifeline.as_fd())?;
@@ -428,13 +422,12 @@ impl ShmWriter {
                 Peeked::Ready(queued) => break queued,
                 Peeked::NotYet => {}
             }
+            if time::left(deadline) == Some(Duration::ZERO) {
+                return Err(timed_out());
+            }
             let left = time::left(deadline).map(time::timespec);
             let mut fds = [PollFd::new(&sock, PollFlags::IN)];
-            match poll(&mut fds, left.as_ref()) {
-                Ok(0) => return Err(timed_out()),
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(e) => return Err(named(&what, e)),
-            }
+            retry(|| poll(&mut fds, left.as_ref())).map_err(|e| named(&what, e))?;
         };
         let ring = Ring::validate(map_ring(queued.ring.try_clone()?, &what)?, what.clone())?;
         queued.queue(sock.as_fd()).map_err(|e| named(&what, e))?;

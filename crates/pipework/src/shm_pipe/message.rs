@@ -94,7 +94,9 @@ impl ShmMessageReader {
                     "the writer vanished in the middle of a message (killed?)",
                 ))
             }
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(named(&*self.inner.end.ring.what, e)),
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+                Err(named(&*self.inner.end.ring.what, e))
+            }
             other => other,
         }
     }

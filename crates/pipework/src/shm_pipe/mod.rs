@@ -122,7 +122,8 @@ impl ShmPipeOptions {
     }
 
     /// The longest a side spins waiting for its peer before it sleeps (it adapts below this when
-    /// spinning keeps failing). `Duration::ZERO` never spins: every wait sleeps on a futex.
+    /// spinning keeps failing). `Duration::ZERO` never spins: every wait sleeps on a futex; a
+    /// spin above 50 ms is taken as 50 ms.
     /// This setting belongs to each end in its own process; an end adopted elsewhere uses the
     /// default unless [`ShmReader::set_spin`] / [`ShmWriter::set_spin`] is called.
     pub fn spin(&mut self, spin: Duration) -> &mut Self {

@@ -229,9 +229,8 @@ fn run(mut side: Side, ops: &[Op], peer_alive: bool) -> Result<(), String> {
         side = match side {
             Side::None => return Ok(()),
             Side::Reader(mut r) => {
-                let would_wait = peer_alive
-                    && !r.writer_closed()
-                    && matches!(r.bytes_available(), Ok(0));
+                let would_wait =
+                    peer_alive && !r.writer_closed() && matches!(r.bytes_available(), Ok(0));
                 match op {
                     Op::Transfer(n) if !would_wait => {
                         let mut buf = vec![0u8; n.min(70_000)];
@@ -357,10 +356,9 @@ fn hostile_case(
     header.write(&view, traffic as u64);
     let (done, outcome) = mpsc::channel();
     std::thread::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run(side, &ops, peer_alive)
-        }))
-        .unwrap_or_else(|_| Err("a call panicked".to_string()));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(side, &ops, peer_alive)))
+                .unwrap_or_else(|_| Err("a call panicked".to_string()));
         let _ = done.send(result);
     });
     let result = outcome

@@ -44,6 +44,9 @@ pub(super) const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 const MIN_SPIN: Duration = Duration::from_micros(2);
 /// The longest a side sleeps before it looks at its lifeline for a vanished peer.
 pub(super) const SLEEP_SLICE: Duration = Duration::from_millis(50);
+/// The longest spin a caller may ask for: a spin does not look at the lifeline, so it is kept
+/// within one sleep slice (a longer one would also leave a vanished peer unnoticed longer).
+pub(super) const MAX_SPIN: Duration = SLEEP_SLICE;
 
 /// What a reader at `pos` waits for: the writer moved on from `pos`, or closed.
 fn readable_since(pos: u64) -> impl Fn(&Ring) -> bool {
@@ -182,7 +185,7 @@ impl End {
             loop {
                 if ready(&self.ring) {
                     // Spinning paid off: let the budget grow back.
-                    self.spin = (self.spin * 2).min(self.max_spin);
+                    self.spin = self.spin.saturating_mul(2).min(self.max_spin);
                     return Ok(Woken::Recheck);
                 }
                 // No PAUSE here: under a hypervisor, PAUSE loops trigger pause-loop exits that
