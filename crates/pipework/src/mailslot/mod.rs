@@ -125,7 +125,6 @@
 
 #[cfg(feature = "tokio")]
 mod async_io;
-mod name;
 mod net;
 mod spool;
 
@@ -150,7 +149,7 @@ use rustix::net::{
     SocketFlags, SocketType,
 };
 
-use self::name::{Server, SlotName};
+use crate::name::mailslot::{self as name, MailslotName as SlotName, MailslotServer as Server};
 use self::spool::{Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING, RECORD_HEADER};
 
 /// The largest message any slot takes, whatever its maximum: lengths are 32-bit on the spool.
@@ -1042,7 +1041,7 @@ impl MailslotClient {
         let header = spool
             .header()
             .map_err(|e| with_context(e, format_args!("mailslot {display}")))?;
-        if header.name.to_lowercase() != parsed.folded || !spool.is_alive()? {
+        if crate::name::fold(&header.name) != parsed.folded || !spool.is_alive()? {
             return Err(missing());
         }
         let wakeup = socket_with(

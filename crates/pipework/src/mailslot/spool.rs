@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering;
 use rustix::fs::{fstat, ftruncate, open, Mode, OFlags};
 use rustix::io::{pread, pwrite, Errno};
 
-use super::name::SlotName;
+use crate::name::MailslotName as SlotName;
 use crate::sys::lock;
 use crate::sys::shm::{Protection, Region};
 

@@ -74,7 +74,8 @@ use rustix::fs::{
 pub use bytemuck::Pod;
 pub use view::View;
 
-use crate::sync::namespace::{self, Entry, Kind, Name};
+use crate::name::object::{self as namespace, ObjectEntry as Entry, ObjectName as Name};
+use crate::name::{lease, Kind, Lease};
 
 /// How a mapping object may be viewed (`PAGE_READONLY`, `PAGE_READWRITE`, `PAGE_WRITECOPY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +110,8 @@ struct Backing {
     /// `Some` until dropped.
     file: Option<OwnedFd>,
     name: Option<Name>,
+    /// This process's hold on the name, released after the file and every view are closed.
+    lease: Option<Lease>,
 }
 
 impl Backing {
@@ -124,9 +127,7 @@ impl Drop for Backing {
     fn drop(&mut self) {
         // Close first: the namespace must see this process's hold gone.
         drop(self.file.take());
-        if let Some(name) = &self.name {
-            namespace::release(name);
-        }
+        drop(self.lease.take());
     }
 }
 
@@ -217,6 +218,7 @@ impl FileMapping {
         FileMapping {
             backing: Arc::new(Backing {
                 file: Some(fd),
+                lease: name.as_ref().map(|n| Lease::object(n, Kind::Mapping)),
                 name,
             }),
             protect,
@@ -303,7 +305,7 @@ impl FileMapping {
 
     /// Removes the name `name` at once (the objects' holders keep working; the name is free).
     pub fn remove(name: &str) -> io::Result<()> {
-        namespace::remove(&Name::parse(name)?)
+        lease::remove_object(&Name::parse(name)?)
     }
 }
 

@@ -179,7 +179,7 @@ static LOST: AtomicU64 = AtomicU64::new(0);
 /// At most this many failures are kept.
 const KEEP: usize = 32;
 
-fn keep(e: io::Error) {
+pub(crate) fn keep(e: io::Error) {
     match FAILED.try_lock() {
         Ok(mut failed) if failed.len() < KEEP => failed.push_back(e),
         _ => {

@@ -176,8 +176,6 @@ pub(crate) fn dir() -> io::Result<OwnedFd> {
 pub(crate) struct Existing {
     pub(crate) fd: OwnedFd,
     pub(crate) kind: Kind,
-    /// Whether pipework made it (it has the kind attribute): only such files are ever removed.
-    pub(crate) ours: bool,
     pub(crate) owner: u32,
     pub(crate) size: u64,
 }
@@ -288,7 +286,6 @@ fn inspect(dir: &OwnedFd, name: &ObjectName, write: bool) -> io::Result<Option<E
     Ok(Some(Existing {
         fd,
         kind,
-        ours,
         owner,
         size,
     }))

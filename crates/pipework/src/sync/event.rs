@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use super::namespace::Kind;
+use crate::name::Kind;
 use super::object::{me, Object, Take};
 use super::{WaitStatus, Waitable};
 

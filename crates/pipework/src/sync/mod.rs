@@ -67,7 +67,6 @@
 
 mod event;
 mod mutex;
-pub(crate) mod namespace;
 pub(crate) mod object;
 mod semaphore;
 
@@ -77,7 +76,7 @@ use std::time::Duration;
 
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
-pub use namespace::{Entry, Kind};
+pub use crate::name::{Kind, ObjectEntry as Entry};
 pub use semaphore::Semaphore;
 
 use object::{Member, Object, Outcome};
@@ -182,5 +181,5 @@ fn wait_one(object: &Object, timeout: Option<Duration>) -> io::Result<WaitStatus
 /// Every named mutex, semaphore and event this user can see (name, kind; size is the bytes of
 /// its shared page).
 pub fn list() -> io::Result<Vec<Entry>> {
-    namespace::list(&[Kind::Mutex, Kind::Semaphore, Kind::Event])
+    crate::name::object::list(&[Kind::Mutex, Kind::Semaphore, Kind::Event])
 }

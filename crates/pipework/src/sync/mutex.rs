@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
-use super::namespace::Kind;
+use crate::name::Kind;
 use super::object::{me, Object, Take};
 use super::{WaitStatus, Waitable};
 

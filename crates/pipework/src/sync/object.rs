@@ -37,7 +37,8 @@ use rustix::fs::{fcntl_add_seals, fstat, ftruncate, memfd_create, MemfdFlags, Se
 use rustix::io::Errno;
 use rustix::thread::futex;
 
-use super::namespace::{self, Kind, Name};
+use crate::name::object::{self as namespace, ObjectName as Name};
+use crate::name::{Kind, Lease};
 use crate::sys::shm::{Protection, Region};
 
 const MAGIC: u32 = 0x5057_534f;
@@ -68,7 +69,7 @@ pub(crate) struct Header {
 
 fn kind_code(kind: Kind) -> u32 {
     match kind {
-        Kind::Mapping => 0,
+        Kind::Mapping | Kind::Pipe | Kind::Mailslot | Kind::ShmPipe => 0,
         Kind::Mutex => 1,
         Kind::Semaphore => 2,
         Kind::Event => 3,
@@ -84,6 +85,8 @@ pub(crate) struct Object {
     pub(crate) kind: Kind,
     pub(crate) param: u32,
     pub(crate) name: Option<Name>,
+    /// This process's hold on the name, released after the view and the file are closed.
+    lease: Option<Lease>,
     pub(crate) existed: bool,
     pub(crate) identity: (u64, u64),
 }
@@ -136,6 +139,7 @@ impl Object {
             fd: Some(fd),
             kind,
             param: 0,
+            lease: name.as_ref().map(|n| Lease::object(n, kind)),
             name,
             existed,
             identity: (st.st_dev, st.st_ino),
@@ -184,6 +188,9 @@ impl Object {
     /// Gives up the object's file (its hold on the name goes with it).
     pub(crate) fn into_fd(mut self) -> OwnedFd {
         self.name = None;
+        if let Some(lease) = self.lease.take() {
+            lease.disarm();
+        }
         let fd = self.fd.take();
         drop(self);
         fd.expect("an object owns its file until dropped")
@@ -203,10 +210,8 @@ impl Drop for Object {
         // SAFETY: the region is dropped exactly once, here, and never used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.region) };
         drop(self.fd.take());
-        if let Some(name) = &self.name {
-            // This process's view and file are gone: the name goes too if no one else holds it.
-            namespace::release(name);
-        }
+        // This process's view and file are gone: the name goes too if no one else holds it.
+        drop(self.lease.take());
     }
 }
 
@@ -378,7 +383,7 @@ impl Object {
                     Take::No
                 }
             }
-            Kind::Mapping => Take::No,
+            Kind::Mapping | Kind::Pipe | Kind::Mailslot | Kind::ShmPipe => Take::No,
         }
     }
 

@@ -4,7 +4,7 @@ use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use super::namespace::Kind;
+use crate::name::Kind;
 use super::object::{me, Object, Take, VALUE};
 use super::{WaitStatus, Waitable};
 
