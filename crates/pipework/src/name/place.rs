@@ -273,6 +273,11 @@ pub(crate) fn shm_pipe_note(socket: &Path) -> PathBuf {
     socket.with_file_name(note)
 }
 
+/// Where a listener writes its note before renaming it into place (a dot file too).
+pub(crate) fn shm_pipe_note_temp(note: &Path) -> PathBuf {
+    with_suffix(note, ".new")
+}
+
 /// Whether `path` (an entry of the shared-memory pipe directory) is a note, not a socket.
 pub(crate) fn is_shm_pipe_note(path: &Path) -> bool {
     path.file_name()
