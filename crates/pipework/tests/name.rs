@@ -45,7 +45,10 @@ fn main() {
                 "a_lookup_creates_no_global_directory",
                 a_lookup_creates_no_global_directory,
             ),
-            ("a_closed_server_reports_its_release", a_closed_server_reports_its_release),
+            (
+                "a_closed_server_reports_its_release",
+                a_closed_server_reports_its_release,
+            ),
             #[cfg(feature = "interop")]
             (
                 "interop_local_objects_another_user_planted_are_refused",
@@ -251,7 +254,9 @@ fn a_pipe_planted_under_another_names_key_is_never_joined() {
         ErrorKind::NotFound
     );
     assert_eq!(
-        named_pipe::wait(&b, WaitTimeout::Default).unwrap_err().kind(),
+        named_pipe::wait(&b, WaitTimeout::Default)
+            .unwrap_err()
+            .kind(),
         ErrorKind::NotFound
     );
     assert_eq!(
@@ -270,7 +275,8 @@ fn a_listener_planted_under_another_names_key_is_never_reached() {
     let dir = name::directory(Namespace::Local, Kind::ShmPipe).unwrap();
     let key = |n: &str| name::file_key(&name::fold(n));
     let (socket_a, socket_b) = (dir.join(key(&a)), dir.join(key(&b)));
-    let note = |p: &PathBuf| p.with_file_name(format!(".{}", p.file_name().unwrap().to_string_lossy()));
+    let note =
+        |p: &PathBuf| p.with_file_name(format!(".{}", p.file_name().unwrap().to_string_lossy()));
     assert_ne!(socket_a, socket_b);
     std::fs::rename(&socket_a, &socket_b).unwrap();
     // Without a note at B's key, and then with A's note copied there: B is absent.
@@ -329,7 +335,10 @@ fn one_listing_of_every_kind() {
         );
     }
     let mapping_entry = all.iter().find(|e| e.name == mapping).unwrap();
-    assert!(mapping_entry.details.contains("4096 bytes"), "{mapping_entry:?}");
+    assert!(
+        mapping_entry.details.contains("4096 bytes"),
+        "{mapping_entry:?}"
+    );
 }
 
 // ---- global pipes: lookups create nothing ----
@@ -410,7 +419,9 @@ fn local_objects_another_user_planted_are_refused() {
             Event::open(&planted).map(drop).unwrap_err(),
             Mutex::create(&planted, false).map(drop).unwrap_err(),
             FileMapping::create(&planted, 4096).map(drop).unwrap_err(),
-            FileMapping::open(&planted, Access::Read).map(drop).unwrap_err(),
+            FileMapping::open(&planted, Access::Read)
+                .map(drop)
+                .unwrap_err(),
         ] {
             assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{planted}: {e}");
             assert!(e.to_string().contains("65534"), "{e}");
@@ -457,13 +468,17 @@ fn hold_files(args: &[String]) {
             .read(true)
             .write(true)
             .create(true)
+            .truncate(false)
             .mode(0o666)
             .open(path)
             .or_else(|_| std::fs::File::open(path));
         match file {
             Ok(file)
-                if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-                    .is_ok() =>
+                if rustix::fs::flock(
+                    &file,
+                    rustix::fs::FlockOperation::NonBlockingLockExclusive,
+                )
+                .is_ok() =>
             {
                 held.push(file);
                 println!("held");
@@ -574,7 +589,12 @@ fn another_users_lookups_claim_no_global_directory() {
     let after = pipework_dirs_in_tmp();
     for path in after.difference(&before) {
         let meta = std::fs::symlink_metadata(path).unwrap();
-        assert_ne!(meta.uid(), NOBODY, "{} claimed by the stranger", path.display());
+        assert_ne!(
+            meta.uid(),
+            NOBODY,
+            "{} claimed by the stranger",
+            path.display()
+        );
     }
     assert!(!global_pipe_dir(&pipe).exists());
     // Root then creates the global pipe, and the stranger, admitted, reaches it.

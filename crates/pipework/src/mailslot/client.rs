@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::io::Errno;
 use rustix::net::{connect, send, socket_with, AddressFamily, SendFlags, SocketFlags, SocketType};
 
-use crate::name::mailslot::{self as name, MailslotName as SlotName, MailslotServer as Server};
-use crate::name::place;
 use super::net::{self, NetworkConfig};
 use super::queue::{at_socket_path, DIRECT_HEADER, DIRECT_MAX};
 use super::spool::{Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
 use super::{with_context, MAX_MESSAGE_SIZE};
+use crate::name::mailslot::{self as name, MailslotName as SlotName, MailslotServer as Server};
+use crate::name::place;
 
 /// After finding the server's socket full, a client spools this many messages before it tries
 /// the socket again.

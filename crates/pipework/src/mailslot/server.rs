@@ -12,15 +12,15 @@ use rustix::io::Errno;
 use rustix::net::{recv, RecvFlags};
 
 use super::client::forward;
-use crate::name::lease::{self, Lease};
-use crate::name::mailslot::{self as name, MailslotServer as Server};
-use crate::name::{place, Kind};
 use super::net::{self, NetworkConfig};
 use super::queue::{
     bind_wakeup, merge_by_sequence, record_len, record_size, Queue, DIRECT_HEADER, DIRECT_MAX,
 };
 use super::spool::{self, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING, RECORD_HEADER};
 use super::{with_context, MAX_MESSAGE_SIZE};
+use crate::name::lease::{self, Lease};
+use crate::name::mailslot::{self as name, MailslotServer as Server};
+use crate::name::{place, Kind};
 
 /// What [`Mailslot::info`] reports (`GetMailslotInfo`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,10 +220,13 @@ impl Mailslot {
                     spool::collect_stale(&dir, Some(&path));
                     let anchor = lease::identity(&spool.fd)
                         .map_err(|e| with_context(e, format_args!("mailslot {display}")))?;
-                    let lease =
-                        Lease::sole(Kind::Mailslot, display.clone(), path, anchor, vec![
-                            wakeup_path,
-                        ]);
+                    let lease = Lease::sole(
+                        Kind::Mailslot,
+                        display.clone(),
+                        path,
+                        anchor,
+                        vec![wakeup_path],
+                    );
                     return Ok(Mailslot {
                         display,
                         spool,

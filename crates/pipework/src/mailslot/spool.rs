@@ -421,12 +421,13 @@ fn belongs_to_living_spool(dir: &Path, name: &[u8]) -> bool {
             .and_then(|s| s.is_alive())
             .unwrap_or(false);
     }
-    let Ok(spool) = Spool::open(&dir.join(&hash)) else {
+    let spool_path = dir.join(&hash);
+    let Ok(spool) = Spool::open(&spool_path) else {
         return false;
     };
     let Ok(header) = spool.header() else {
         return false;
     };
-    let own = format!("{hash}.{:016x}.sock", header.token);
-    own.as_bytes() == name && spool.is_alive().unwrap_or(false)
+    let own = place::mailslot_socket(&spool_path, header.token);
+    own.file_name().map(|f| f.as_bytes()) == Some(name) && spool.is_alive().unwrap_or(false)
 }

@@ -38,7 +38,11 @@ use crate::sys::{set_lock, Lock};
 /// holder's lease removes the name. Anchor: iceoryx2's `NamedConcept` (one concept for every
 /// named object: its name, where it lives, its removal).
 #[derive(Debug)]
-pub struct Lease {
+pub struct Lease(Box<Inner>);
+
+/// A lease's state, boxed: objects that hold a lease stay small.
+#[derive(Debug)]
+struct Inner {
     kind: Kind,
     name: String,
     path: PathBuf,
@@ -61,23 +65,23 @@ enum Hold {
 impl Lease {
     /// The lease of a holder of the object `name` (its file and views closed before release).
     pub(crate) fn object(name: &ObjectName, kind: Kind) -> Lease {
-        Lease {
+        Lease(Box::new(Inner {
             kind,
             name: name.display.clone(),
             path: name.path(),
             hold: Some(Hold::Object(name.clone())),
-        }
+        }))
     }
 
     /// The lease of the pipe instance that holds slot `slot` on the lock file `lock` of the pipe
     /// in `dir`.
     pub(crate) fn pipe(name: String, dir: PathBuf, lock: File, slot: u64) -> Lease {
-        Lease {
+        Lease(Box::new(Inner {
             kind: Kind::Pipe,
             name,
             path: dir,
             hold: Some(Hold::Pipe { lock, slot }),
-        }
+        }))
     }
 
     /// The lease of the sole owner of `path` (the file whose identity, device and inode, is
@@ -89,32 +93,32 @@ impl Lease {
         anchor: (u64, u64),
         others: Vec<PathBuf>,
     ) -> Lease {
-        Lease {
+        Lease(Box::new(Inner {
             kind,
             name,
             path,
             hold: Some(Hold::Sole { anchor, others }),
-        }
+        }))
     }
 
     /// What kind of object holds the name.
     pub fn kind(&self) -> Kind {
-        self.kind
+        self.0.kind
     }
 
     /// The name, as its holder gave it.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     /// Where the name lives: the object's file or directory.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.0.path
     }
 
     /// The pipe lock file of a pipe instance's lease.
     pub(crate) fn pipe_lock(&self) -> Option<&File> {
-        match &self.hold {
+        match &self.0.hold {
             Some(Hold::Pipe { lock, .. }) => Some(lock),
             _ => None,
         }
@@ -123,22 +127,24 @@ impl Lease {
     /// Lets go of the name: removes it if this was its last holder. Never waits for another
     /// process. The error says what could not be removed (the name is then reclaimed later).
     pub fn release(mut self) -> io::Result<()> {
-        match self.hold.take() {
-            Some(hold) => release(self.kind, &self.name, &self.path, hold),
+        let inner = &mut self.0;
+        match inner.hold.take() {
+            Some(hold) => release(inner.kind, &inner.name, &inner.path, hold),
             None => Ok(()),
         }
     }
 
     /// Gives the hold away with the handle that carries it (the name is not released here).
     pub(crate) fn disarm(mut self) {
-        self.hold = None;
+        self.0.hold = None;
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(hold) = self.hold.take() {
-            if let Err(e) = release(self.kind, &self.name, &self.path, hold) {
+        let inner = &mut self.0;
+        if let Some(hold) = inner.hold.take() {
+            if let Err(e) = release(inner.kind, &inner.name, &inner.path, hold) {
                 keep(e);
             }
         }
@@ -162,12 +168,12 @@ fn release(kind: Kind, name: &str, path: &Path, hold: Hold) -> io::Result<()> {
             reclaim_object(&dir, &object, &fd).map(drop)
         }
         Hold::Pipe { lock, slot } => {
-            set_lock(&lock, Lock::Unlock, 1 + slot, 1, false).map_err(|e| named(&what, e))?;
-            set_lock(&lock, Lock::Unlock, 0, 1, false).map_err(|e| named(&what, e))?;
-            remove_pipe_if_unheld(path, &lock).map_err(|e| named(&what, e))
+            set_lock(&lock, Lock::Unlock, 1 + slot, 1, false).map_err(|e| named(what, e))?;
+            set_lock(&lock, Lock::Unlock, 0, 1, false).map_err(|e| named(what, e))?;
+            remove_pipe_if_unheld(path, &lock).map_err(|e| named(what, e))
         }
         Hold::Sole { anchor, others } => {
-            remove_sole(anchor, path, &others).map_err(|e| named(&what, e))
+            remove_sole(anchor, path, &others).map_err(|e| named(what, e))
         }
     }
 }
@@ -319,7 +325,11 @@ pub(crate) fn identity(fd: &OwnedFd) -> io::Result<(u64, u64)> {
 /// Removes `others`, then `path`, if `path` is still the file whose identity is `anchor`: its
 /// sole owner is gone, or lets go. `Ok(false)` when another file has taken the name meanwhile.
 /// The caller makes sure no one replaces the file in between (the owner's own lock or socket).
-pub(crate) fn reclaim_sole(anchor: (u64, u64), path: &Path, others: &[PathBuf]) -> io::Result<bool> {
+pub(crate) fn reclaim_sole(
+    anchor: (u64, u64),
+    path: &Path,
+    others: &[PathBuf],
+) -> io::Result<bool> {
     match identity_of(path) {
         Ok(now) if now == anchor => {}
         Ok(_) => return Ok(false),
@@ -361,9 +371,13 @@ mod tests {
         fs::write(&main, b"x").unwrap();
         fs::write(&note, b"x").unwrap();
         let anchor = identity_of(&main).unwrap();
-        let lease = Lease::sole(Kind::ShmPipe, "main".into(), main.clone(), anchor, vec![
-            note.clone(),
-        ]);
+        let lease = Lease::sole(
+            Kind::ShmPipe,
+            "main".into(),
+            main.clone(),
+            anchor,
+            vec![note.clone()],
+        );
         assert_eq!(lease.kind(), Kind::ShmPipe);
         assert_eq!(lease.path(), main);
         lease.release().unwrap();

@@ -417,7 +417,13 @@ fn link(fd: &OwnedFd, dir: &OwnedFd, name: &ObjectName) -> Result<(), Errno> {
         Err(Errno::NOENT) | Err(Errno::PERM) => {
             use std::os::fd::AsRawFd;
             let proc_path = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
-            linkat(CWD, proc_path.as_str(), dir, &name.file, AtFlags::SYMLINK_FOLLOW)
+            linkat(
+                CWD,
+                proc_path.as_str(),
+                dir,
+                &name.file,
+                AtFlags::SYMLINK_FOLLOW,
+            )
         }
         other => other,
     }
@@ -529,7 +535,10 @@ mod tests {
         for name in [r"Local\a/b%c%2F", r"Global\x"] {
             let parsed = ObjectName::parse(name).unwrap();
             let back = display_of(parsed.os_name()).unwrap();
-            assert_eq!(ObjectName::parse(&back).unwrap().os_name(), parsed.os_name());
+            assert_eq!(
+                ObjectName::parse(&back).unwrap().os_name(),
+                parsed.os_name()
+            );
         }
     }
 }

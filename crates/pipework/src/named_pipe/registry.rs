@@ -383,7 +383,11 @@ mod tests {
             name: "a\nb".into(),
         };
         assert_eq!(Info::decode(&info.encode()), Some(info));
-        for bad in ["", "pipework-pipe 1\nbyte", "pipework-pipe 2\nbyte\ninbound\n0\n0\nx"] {
+        for bad in [
+            "",
+            "pipework-pipe 1\nbyte",
+            "pipework-pipe 2\nbyte\ninbound\n0\n0\nx",
+        ] {
             assert_eq!(Info::decode(bad), None);
         }
     }

@@ -73,9 +73,13 @@ impl ShmPipeOptions {
             Err(e) => return Err(named(name, e)),
         };
         let anchor = lease::identity_of(&path).map_err(|e| named(name, e))?;
-        let lease = Lease::sole(Kind::ShmPipe, name.to_string(), path, anchor, vec![
-            note.clone(),
-        ]);
+        let lease = Lease::sole(
+            Kind::ShmPipe,
+            name.to_string(),
+            path,
+            anchor,
+            vec![note.clone()],
+        );
         // The name as given, beside the socket: `list` shows it, and a writer checks it before
         // it connects (the socket's own file name may be a hash of it). Written after the bind,
         // whole (a temporary file renamed): whoever holds the socket owns the note.
@@ -236,7 +240,8 @@ impl ShmWriter {
     /// `NotFound` when nobody listens on the name.
     pub fn connect(name: &str) -> io::Result<ShmWriter> {
         let path = place::shm_pipe_socket(name)?;
-        let absent = || io::Error::new(ErrorKind::NotFound, format!("no shared-memory pipe {name}"));
+        let absent =
+            || io::Error::new(ErrorKind::NotFound, format!("no shared-memory pipe {name}"));
         // The socket under this name's key is this pipe's only if its note says this name: a
         // listener of another name found there (planted, or a hash collision) is never reached.
         match read_note(&place::shm_pipe_note(&path)) {

@@ -4,9 +4,9 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use crate::name::Kind;
 use super::object::{me, Object, Take};
 use super::{WaitStatus, Waitable};
+use crate::name::Kind;
 
 /// An event shared between processes.
 ///

@@ -51,9 +51,9 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
+pub use crate::name::{Kind, ObjectEntry as Entry};
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
-pub use crate::name::{Kind, ObjectEntry as Entry};
 pub use semaphore::Semaphore;
 
 use object::Object;

@@ -6,9 +6,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
-use crate::name::Kind;
 use super::object::{me, Object, Take};
 use super::{WaitStatus, Waitable};
+use crate::name::Kind;
 
 /// A mutex shared between processes: recursive, owned by one thread at a time, and abandoned
 /// (handed to the next waiter with [`WaitStatus::Abandoned`]) when its owner dies without

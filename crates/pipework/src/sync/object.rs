@@ -18,9 +18,9 @@ use std::time::Instant;
 use rustix::fs::{fcntl_add_seals, fstat, ftruncate, memfd_create, MemfdFlags, SealFlags};
 use rustix::thread::futex;
 
+use super::owner::{owner_is_dead, thread_is_dead, Me};
 use crate::name::object::{self as namespace, ObjectName as Name};
 use crate::name::{Kind, Lease};
-use super::owner::{owner_is_dead, thread_is_dead, Me};
 use crate::sys::shm::{Protection, Region};
 
 // The calling thread's identity lives in `owner.rs`; mutexes, semaphores and events take it

@@ -4,9 +4,9 @@ use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use crate::name::Kind;
 use super::object::{me, Object, Take, VALUE};
 use super::{WaitStatus, Waitable};
+use crate::name::Kind;
 
 /// A counting semaphore shared between processes, with a maximum count.
 ///

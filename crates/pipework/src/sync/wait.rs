@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use rustix::io::Errno;
 use rustix::thread::futex;
 
-use crate::name::Kind;
 use super::object::{Object, Take, GUARD, VALUE};
 use super::owner::me;
+use crate::name::Kind;
 
 /// The outcome of a wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
