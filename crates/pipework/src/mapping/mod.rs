@@ -142,7 +142,9 @@ use rustix::fs::{
 pub use bytemuck::Pod;
 pub use view::View;
 
-use crate::sync::namespace::{self, Entry, Kind, Name};
+use crate::name::lease;
+use crate::name::object::{self as namespace, ObjectEntry as Entry, ObjectName as Name};
+use crate::name::Kind;
 use crate::sys::error::{error, invalid, named};
 use handle::Handle;
 
@@ -460,7 +462,7 @@ impl FileMapping {
 
     /// Removes the name `name` at once (the objects' holders keep working; the name is free).
     pub fn remove(name: &str) -> io::Result<()> {
-        namespace::remove(&Name::parse(name)?)
+        lease::remove_object(&Name::parse(name)?)
     }
 }
 

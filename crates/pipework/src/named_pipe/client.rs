@@ -204,7 +204,10 @@ impl Opening {
     pub(crate) fn next_socket(&mut self) -> io::Result<Option<OwnedFd>> {
         while let Some(&slot) = self.slots.get(self.next) {
             self.next += 1;
-            let path = registry::socket_path(&self.found.dir, slot);
+            let path = crate::name::place::pipe_file(
+                &self.found.dir,
+                crate::name::place::PipeFile::Socket(slot),
+            );
             if let Some(fd) = self.attempt(&path)? {
                 return Ok(Some(fd));
             }

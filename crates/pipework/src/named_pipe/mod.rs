@@ -278,7 +278,7 @@ impl Waiter {
                 format!("named pipe {} does not exist", self.parsed),
             )
         };
-        if !registry::alive(&self.found.lock)? {
+        if !self.found.live.alive()? {
             return Err(gone());
         }
         match registry::listening_slots(&self.found.dir) {
@@ -313,7 +313,10 @@ pub fn socket_path(name: &str) -> io::Result<PathBuf> {
     let parsed = PipeName::parse(name)?;
     let found = registry::find(&parsed)?;
     match registry::listening_slots(&found.dir)?.first() {
-        Some(&slot) => Ok(registry::socket_path(&found.dir, slot)),
+        Some(&slot) => Ok(crate::name::place::pipe_file(
+            &found.dir,
+            crate::name::place::PipeFile::Socket(slot),
+        )),
         None => Err(busy_error(&parsed, found.info.max_instances)),
     }
 }

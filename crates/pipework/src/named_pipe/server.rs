@@ -17,8 +17,10 @@ use super::conn::Conn;
 use super::handshake::{self, Status};
 use super::registry::{self, Info};
 use super::{Access, Credentials, MessageRead, PeekInfo, PipeType, ReadMode};
+use crate::name::lease::{self, still_linked, Lease};
+use crate::name::place::{self, PipeFile};
 use crate::name::{Namespace, PipeName};
-use crate::sys::{set_lock, Lock};
+use crate::sys::Lock;
 
 /// Who may connect to a pipe, besides its owner (the server's user) and root.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -214,7 +216,7 @@ impl ServerOptions {
                 format!("named pipe {name}: message-read mode needs a message pipe"),
             ));
         }
-        let dir = registry::pipe_dir(self.namespace, &name)?;
+        let dir = place::pipe_dir(self.namespace, &name)?;
         let named = |e: io::Error| io::Error::new(e.kind(), format!("named pipe {name}: {e}"));
         let (lock, info, first) = loop {
             if let Some(found) = self.join_or_found(&name, &dir).map_err(named)? {
@@ -247,11 +249,12 @@ impl ServerOptions {
                 ),
             ));
         };
+        let lease = Lease::pipe(name.to_string(), dir.clone(), lock, slot);
         let mut server = NamedPipeServer {
             what: name.to_string(),
             name,
             dir,
-            lock: Some(lock),
+            lease: Some(lease),
             slot,
             listener: None,
             conn: None,
@@ -292,15 +295,16 @@ impl ServerOptions {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None), // removed meanwhile
             Err(e) => return Err(e),
         };
-        let lock_path = dir.join("lock");
+        let lock_path = place::pipe_file(dir, PipeFile::Lock);
         if registry::lock_alive(&lock, Lock::Write, false)? {
-            if !registry::still_linked(&lock, &lock_path)? {
+            if !still_linked(&lock, &lock_path)? {
                 return Ok(None);
             }
-            // No instance is alive: whatever is here was left by a dead server.
-            registry::clear(dir)?;
-            // Clients of other users open the lock file to see the pipe is alive.
-            lock.set_permissions(fs::Permissions::from_mode(0o644))?;
+            // No instance is alive: whatever is here was left by a dead server (of this name,
+            // or of another whose key this is).
+            lease::clear_pipe_leftovers(dir)?;
+            // The owner's alone: whoever could open it could lock it and pin the pipe.
+            lock.set_permissions(fs::Permissions::from_mode(0o600))?;
             let info = Info {
                 pipe_type: self.pipe_type,
                 access: self.access,
@@ -315,10 +319,22 @@ impl ServerOptions {
         } else {
             // Live instances hold it shared; a creator or remover holds it only briefly.
             registry::lock_alive(&lock, Lock::Read, true)?;
-            if !registry::still_linked(&lock, &lock_path)? {
+            if !still_linked(&lock, &lock_path)? {
                 return Ok(None);
             }
             let info = registry::read_info(dir)?;
+            if crate::name::fold(&info.name) != name.folded() {
+                // Another pipe's directory under this name's key (the key of a long name is a
+                // hash): never join it as more instances of this one.
+                return Err(io::Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "its place ({}) is held by another pipe, {:?}",
+                        dir.display(),
+                        info.name
+                    ),
+                ));
+            }
             Ok(Some((lock, info, false)))
         }
     }
@@ -342,7 +358,8 @@ pub struct NamedPipeServer {
     name: PipeName,
     what: String,
     dir: PathBuf,
-    lock: Option<File>,
+    /// The hold on the pipe's name: this instance's locks on the lock file.
+    lease: Option<Lease>,
     slot: u64,
     listener: Option<OwnedFd>,
     conn: Option<Conn>,
@@ -374,7 +391,7 @@ impl NamedPipeServer {
     /// How many instances of this pipe exist now, in all processes (`GetNamedPipeHandleState`'s
     /// `lpCurInstances`).
     pub fn instances(&self) -> io::Result<u64> {
-        let lock = self.lock.as_ref().expect("lock");
+        let lock = self.lock();
         // This instance's own lock is no conflict for its own file description: add it.
         Ok(registry::count_instances(lock, self.info.slots())? + 1)
     }
@@ -387,12 +404,35 @@ impl NamedPipeServer {
     /// This instance's listening socket, while it waits for a client: a foreign program can
     /// connect to it as to any Unix-domain socket (`pipework pipe path`).
     pub fn socket_path(&self) -> PathBuf {
-        registry::socket_path(&self.dir, self.slot)
+        place::pipe_file(&self.dir, PipeFile::Socket(self.slot))
+    }
+
+    fn lock(&self) -> &File {
+        self.lease
+            .as_ref()
+            .and_then(Lease::pipe_lock)
+            .expect("an instance holds its lease until dropped")
+    }
+
+    /// Closes this instance (`CloseHandle`), as dropping it does, but returns what went wrong
+    /// removing the pipe's name when this was its last instance (a name left behind is
+    /// reclaimed by the next server, client or list that meets it).
+    pub fn close(mut self) -> io::Result<()> {
+        self.conn = None;
+        let socket = match self.listener.take() {
+            Some(_) => lease::remove_part(&self.socket_path()),
+            None => Ok(()),
+        };
+        let released = match self.lease.take() {
+            Some(lease) => lease.release(),
+            None => Ok(()),
+        };
+        socket.and(released)
     }
 
     fn listen(&mut self) -> io::Result<()> {
         let path = self.socket_path();
-        let _ = fs::remove_file(&path); // a dead instance's, in our own slot
+        lease::remove_part(&path)?; // a dead instance's, in our own slot
         let fd = socket_with(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -492,7 +532,9 @@ impl NamedPipeServer {
             }
             // Admitted: this instance stops listening.
             self.listener = None;
-            let _ = fs::remove_file(self.socket_path());
+            if let Err(e) = lease::remove_part(&self.socket_path()) {
+                lease::keep(e);
+            }
             let came_and_went = match request {
                 Some(_) => send_reply(&fd, handshake::reply(Status::Accepted, pipe_type)).is_err(),
                 None => {
@@ -658,7 +700,7 @@ impl AsFd for NamedPipeServer {
         match (&self.conn, &self.listener) {
             (Some(conn), _) => conn.fd.as_fd(),
             (None, Some(l)) => l.as_fd(),
-            (None, None) => self.lock.as_ref().expect("lock").as_fd(),
+            (None, None) => self.lock().as_fd(),
         }
     }
 }
@@ -683,18 +725,12 @@ impl Drop for NamedPipeServer {
     fn drop(&mut self) {
         self.conn = None;
         if self.listener.take().is_some() {
-            let _ = fs::remove_file(self.socket_path());
+            if let Err(e) = lease::remove_part(&self.socket_path()) {
+                lease::keep(e);
+            }
         }
-        let Some(lock) = self.lock.take() else { return };
-        let _ = set_lock(&lock, Lock::Unlock, 1 + self.slot, 1, false);
-        let _ = set_lock(&lock, Lock::Unlock, 0, 1, false);
-        // The last instance removes the name (without waiting: if another holds it, it lives on).
-        if set_lock(&lock, Lock::Write, 0, 1, false).unwrap_or(false)
-            && registry::still_linked(&lock, &self.dir.join("lock")).unwrap_or(false)
-        {
-            let _ = registry::clear(&self.dir);
-            let _ = fs::remove_file(self.dir.join("lock"));
-            let _ = fs::remove_dir(&self.dir);
-        }
+        // The last instance removes the name (without waiting: if another holds it, it lives
+        // on); a failure is kept for `name::release_errors`.
+        drop(self.lease.take());
     }
 }
