@@ -64,6 +64,7 @@ pub struct ServerOptions {
     allow: Allow,
     namespace: Namespace,
     nonblocking: bool,
+    accept_handles: usize,
 }
 
 impl Default for ServerOptions {
@@ -80,6 +81,7 @@ impl Default for ServerOptions {
             allow: Allow::Owner,
             namespace: Namespace::Local,
             nonblocking: false,
+            accept_handles: 0,
         }
     }
 }
@@ -139,7 +141,16 @@ impl ServerOptions {
     /// What [`super::wait`] with [`super::WaitTimeout::Default`] waits (`nDefaultTimeOut`; zero
     /// means 50 ms).
     pub fn default_timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.default_timeout = timeout;
+        // Kept in whole milliseconds on disk: larger is no limit all the same.
+        self.default_timeout = timeout.min(Duration::from_millis(u64::MAX));
+        self
+    }
+
+    /// Keep up to `n` handles a client sends beside data until
+    /// [`NamedPipeServer::recv_handle`] takes them (default 0); more are never installed in this
+    /// process, and the data still arrives. `recv_handle` always accepts the one it asks for.
+    pub fn accept_handles(&mut self, n: usize) -> &mut Self {
+        self.accept_handles = n;
         self
     }
 
@@ -261,6 +272,7 @@ impl ServerOptions {
             read_mode,
             buffers: (self.in_buffer, self.out_buffer),
             nonblocking: self.nonblocking,
+            accept_handles: self.accept_handles,
             first,
         };
         server.listen()?;
@@ -352,6 +364,7 @@ pub struct NamedPipeServer {
     read_mode: ReadMode,
     buffers: (Option<usize>, Option<usize>),
     nonblocking: bool,
+    accept_handles: usize,
     first: bool,
 }
 
@@ -494,7 +507,12 @@ impl NamedPipeServer {
             self.listener = None;
             let _ = fs::remove_file(self.socket_path());
             let came_and_went = match request {
-                Some(_) => send_reply(&fd, handshake::reply(Status::Accepted, pipe_type)).is_err(),
+                // A pipework client gone before this reply (it may have refused this server's
+                // identity) is admitted all the same: it reads as a client that closed at once.
+                Some(_) => {
+                    let _ = send_reply(&fd, handshake::reply(Status::Accepted, pipe_type));
+                    false
+                }
                 None => {
                     let mut probe = [0u8; 1];
                     matches!(
@@ -519,6 +537,7 @@ impl NamedPipeServer {
             conn.read_mode = self.read_mode;
             conn.can_read = self.info.access.server_reads();
             conn.can_write = self.info.access.server_writes();
+            conn.accept_handles = self.accept_handles;
             if self.nonblocking {
                 conn.set_nonblocking(true)?;
             }
