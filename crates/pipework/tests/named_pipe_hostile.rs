@@ -113,8 +113,7 @@ fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 /// The error an open ends with (bounded), failing if it succeeds.
 fn open_error(name: &str, options: ClientOptions) -> io::Error {
     let name = name.to_string();
-    bounded(move || options.open(&name).map(drop))
-        .expect_err("the open should have been refused")
+    bounded(move || options.open(&name).map(drop)).expect_err("the open should have been refused")
 }
 
 /// `connect` bounded by the harness timeout.
@@ -344,7 +343,10 @@ fn huge_timeouts_saturate() {
         .unwrap();
     named_pipe::wait(&name, WaitTimeout::After(Duration::MAX)).unwrap();
     named_pipe::wait(&name, WaitTimeout::Default).unwrap();
-    assert!(named_pipe::list().unwrap().iter().any(|p| p.name.ends_with("-max")));
+    assert!(named_pipe::list()
+        .unwrap()
+        .iter()
+        .any(|p| p.name.ends_with("-max")));
 
     // A client that waits with the pipe's default (no limit) gets in.
     let opener = {

@@ -251,7 +251,8 @@ impl Backoff {
         if self.rounds == 1 {
             return None;
         }
-        let d = Duration::from_millis(1 << (self.rounds - 2).min(7)).min(Duration::from_millis(100));
+        let d =
+            Duration::from_millis(1 << (self.rounds - 2).min(7)).min(Duration::from_millis(100));
         Some(match limit.and_then(left) {
             Some(l) => d.min(l),
             None => d,
@@ -464,7 +465,9 @@ impl Opening {
         Err(match trust {
             Trust::Uid(expected) => io::Error::new(
                 ErrorKind::PermissionDenied,
-                format!("named pipe {what}: the server runs as uid {uid}, not the expected {expected}"),
+                format!(
+                    "named pipe {what}: the server runs as uid {uid}, not the expected {expected}"
+                ),
             ),
             _ => io::Error::new(
                 ErrorKind::PermissionDenied,

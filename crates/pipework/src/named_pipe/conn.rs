@@ -291,19 +291,17 @@ impl Conn {
                 } = self;
                 // The bytes move into the framer's buffer: handles riding on them are taken (as
                 // far as this end accepts them) as a read would.
-                let mut fill = |b: &mut [u8]| {
-                    match fdpass::recv(
-                        fd.as_fd(),
-                        &mut [IoSliceMut::new(b)],
-                        limit.saturating_sub(handles.len()),
-                        RecvFlags::DONTWAIT,
-                    ) {
-                        Ok(got) => {
-                            handles.extend(got.handles);
-                            Ok(got.bytes)
-                        }
-                        Err(e) => Err(e),
+                let mut fill = |b: &mut [u8]| match fdpass::recv(
+                    fd.as_fd(),
+                    &mut [IoSliceMut::new(b)],
+                    limit.saturating_sub(handles.len()),
+                    RecvFlags::DONTWAIT,
+                ) {
+                    Ok(got) => {
+                        handles.extend(got.handles);
+                        Ok(got.bytes)
                     }
+                    Err(e) => Err(e),
                 };
                 let (read, available, left) = framer.peek(buf, pending, &mut fill)?;
                 Ok(PeekInfo {

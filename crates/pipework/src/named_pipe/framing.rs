@@ -400,7 +400,11 @@ mod tests {
         /// Cases each property below runs.
         const CASES: u32 = 2_000;
         /// The most the framer may hold in memory, whatever it was sent.
-        const MEMORY_LIMIT: usize = if PEEK_LIMIT > BUFFER { PEEK_LIMIT } else { BUFFER };
+        const MEMORY_LIMIT: usize = if PEEK_LIMIT > BUFFER {
+            PEEK_LIMIT
+        } else {
+            BUFFER
+        };
 
         /// A peer's stream as the framer sees it: at most `steps[i]` bytes per receive (cycling),
         /// and a `WouldBlock` before a receive whenever the next of `blocks` says so.
@@ -415,7 +419,14 @@ mod tests {
 
         impl Source {
             fn new(data: Vec<u8>, steps: Vec<usize>, blocks: Vec<bool>) -> Source {
-                Source { data, at: 0, steps, blocks, calls: 0, empty_buffers: 0 }
+                Source {
+                    data,
+                    at: 0,
+                    steps,
+                    blocks,
+                    calls: 0,
+                    empty_buffers: 0,
+                }
             }
 
             fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {

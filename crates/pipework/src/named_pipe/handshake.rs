@@ -32,7 +32,11 @@ pub(crate) enum Status {
 
 /// The abstract address a client binds: what it asks for (`r`, `w` or `rw`) and `token`, random
 /// bytes that make the address one no other process can take first.
-pub(crate) fn client_address(want_read: bool, want_write: bool, token: &[u8; TOKEN_LEN]) -> Vec<u8> {
+pub(crate) fn client_address(
+    want_read: bool,
+    want_write: bool,
+    token: &[u8; TOKEN_LEN],
+) -> Vec<u8> {
     let access = match (want_read, want_write) {
         (true, true) => "rw",
         (true, false) => "r",
