@@ -15,6 +15,7 @@ use super::handshake::{self, ReplyReader, Status, REPLY_LEN, TOKEN_LEN};
 use super::registry;
 use super::{busy_error, Credentials, MessageRead, PeekInfo, PipeType, ReadMode, WaitTimeout};
 use crate::name::PipeName;
+use crate::sys::error::error;
 use crate::sys::time::{deadline, left};
 
 /// How long an open may take when its caller set no time limit of its own (no
@@ -262,9 +263,10 @@ impl Backoff {
 
 /// The error of an open whose time ran out.
 pub(crate) fn timed_out(what: &str) -> io::Error {
-    io::Error::new(
+    error(
         ErrorKind::TimedOut,
-        format!("named pipe {what}: the open's time ran out before a server admitted this client"),
+        format_args!("named pipe {what}"),
+        "the open's time ran out before a server admitted this client",
     )
 }
 
@@ -462,21 +464,20 @@ impl Opening {
             return Ok(());
         }
         let what = &self.what;
-        Err(match trust {
-            Trust::Uid(expected) => io::Error::new(
-                ErrorKind::PermissionDenied,
-                format!(
-                    "named pipe {what}: the server runs as uid {uid}, not the expected {expected}"
-                ),
+        let why = match trust {
+            Trust::Uid(expected) => {
+                format!("the server runs as uid {uid}, not the expected {expected}")
+            }
+            _ => format!(
+                "its server runs as uid {uid}, neither root nor this user: name that user with \
+                 ClientOptions::server_uid to trust it"
             ),
-            _ => io::Error::new(
-                ErrorKind::PermissionDenied,
-                format!(
-                    "named pipe {what}: its server runs as uid {uid}, neither root nor this \
-                     user: name that user with ClientOptions::server_uid to trust it"
-                ),
-            ),
-        })
+        };
+        Err(error(
+            ErrorKind::PermissionDenied,
+            format_args!("named pipe {what}"),
+            why,
+        ))
     }
 
     /// Connects to one instance's socket, from an address no one else can hold, and checks
@@ -523,12 +524,12 @@ impl Opening {
 
 /// The error for a pipe whose owner the client does not trust by default.
 fn untrusted_owner(what: &str, owner: u32) -> io::Error {
-    io::Error::new(
+    error(
         ErrorKind::PermissionDenied,
-        format!(
-            "named pipe {what} belongs to uid {owner}, neither root nor this user: open it with \
-             ClientOptions::server_uid({owner}) or ClientOptions::any_server_owner() to trust \
-             that user"
+        format_args!("named pipe {what} belongs to uid {owner}"),
+        format_args!(
+            "neither root nor this user: open it with ClientOptions::server_uid({owner}) or \
+             ClientOptions::any_server_owner() to trust that user"
         ),
     )
 }

@@ -452,8 +452,9 @@ impl NamedPipeServer {
     /// Waits for a client and connects it (`ConnectNamedPipe`).
     ///
     /// Returns [`Connected::AlreadyConnected`] when a client was there already. Fails with
-    /// `BrokenPipe` when the client came and went before it was admitted (`ERROR_NO_DATA`; the
-    /// instance listens again at the next call), and in nonblocking mode with `WouldBlock` while
+    /// `BrokenPipe` when a foreign client came and went before it was admitted (`ERROR_NO_DATA`;
+    /// the instance listens again at the next call; a pipework client that went is connected and
+    /// at its end of data), and in nonblocking mode with `WouldBlock` while
     /// no client is there (`ERROR_PIPE_LISTENING`). Clients the server does not admit are turned
     /// away here, and `connect` goes on waiting.
     pub fn connect(&mut self) -> io::Result<Connected> {
