@@ -13,13 +13,14 @@ use std::time::Instant;
 
 use pipework::mailslot::{Mailslot, MailslotClient};
 use pipework::pipe::{self, PipeReader, PipeWriter};
+use pipework_cli::workload::inherited;
 use rustix::io::Errno;
 use rustix::net::{
     bind, connect, recv, send, socket_with, AddressFamily, RecvFlags, SendFlags, SocketAddrUnix,
     SocketFlags, SocketType,
 };
 
-use super::{inherited, spawn_child, Figure, Mechanism, Settings};
+use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `mailslot` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
