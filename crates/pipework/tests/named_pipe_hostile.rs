@@ -59,6 +59,7 @@ fn main() {
         ],
         &[
             ("handle_counter", handle_counter),
+            ("handle_flooder", handle_flooder),
             ("client_on_go", client_on_go),
             ("address_squatter", address_squatter),
             ("squatter", squatter),
@@ -171,6 +172,18 @@ fn handle_counter(args: &[String]) {
     println!("bytes {total} tags {all_tags} baseline {baseline} highest {highest} last {last}");
 }
 
+/// A client that sends `FLOOD` one-byte writes, each carrying a handle.
+fn handle_flooder(args: &[String]) {
+    let mut client = ClientOptions::new()
+        .wait(WaitTimeout::After(TIMEOUT))
+        .open(&args[0])
+        .unwrap();
+    let (_r, w) = pipework::pipe::create().unwrap();
+    for _ in 0..FLOOD {
+        client.send_handle(&w).unwrap();
+    }
+}
+
 /// A client (of this user) that opens the pipe once told to on stdin, and writes `hello`.
 fn client_on_go(args: &[String]) {
     println!("started");
@@ -234,22 +247,16 @@ fn squatter(args: &[String]) {
 
 // ---- tests ----
 
-/// A client sends 10,000 one-byte writes, each with a handle. A server that accepts no handles
+/// A child sends 10,000 one-byte writes, each with a handle, to a server in another child. A server that accepts no handles
 /// keeps none: its handle count stays flat and every byte arrives. One that accepts 4 keeps 4.
 fn handles_are_refused_unless_asked_for() {
     for accept_n in [0usize, 4] {
         let name = unique(&format!("flood-{accept_n}"));
         let (c, mut out) = spawn("handle_counter", &[&name, &accept_n.to_string()], false);
         assert_eq!(line(&mut out), "ready");
-        let mut client = ClientOptions::new()
-            .wait(WaitTimeout::After(TIMEOUT))
-            .open(&name)
-            .unwrap();
-        let (_r, w) = pipework::pipe::create().unwrap();
-        for _ in 0..FLOOD {
-            client.send_handle(&w).unwrap();
-        }
+        let (flooder, _) = spawn("handle_flooder", &[&name], false);
         let report = line(&mut out);
+        finish(flooder);
         finish(c);
         assert_eq!(number(&report, "bytes"), FLOOD, "{report}");
         assert!(report.contains("tags true"), "{report}");
