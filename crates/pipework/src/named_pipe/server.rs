@@ -66,6 +66,7 @@ pub struct ServerOptions {
     allow: Allow,
     namespace: Namespace,
     nonblocking: bool,
+    accept_handles: usize,
 }
 
 impl Default for ServerOptions {
@@ -82,6 +83,7 @@ impl Default for ServerOptions {
             allow: Allow::Owner,
             namespace: Namespace::Local,
             nonblocking: false,
+            accept_handles: 0,
         }
     }
 }
@@ -141,7 +143,16 @@ impl ServerOptions {
     /// What [`super::wait`] with [`super::WaitTimeout::Default`] waits (`nDefaultTimeOut`; zero
     /// means 50 ms).
     pub fn default_timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.default_timeout = timeout;
+        // Kept in whole milliseconds on disk: larger is no limit all the same.
+        self.default_timeout = timeout.min(Duration::from_millis(u64::MAX));
+        self
+    }
+
+    /// Keep up to `n` handles a client sends beside data until
+    /// [`NamedPipeServer::recv_handle`] takes them (default 0); more are never installed in this
+    /// process, and the data still arrives. `recv_handle` always accepts the one it asks for.
+    pub fn accept_handles(&mut self, n: usize) -> &mut Self {
+        self.accept_handles = n;
         self
     }
 
@@ -264,6 +275,7 @@ impl ServerOptions {
             read_mode,
             buffers: (self.in_buffer, self.out_buffer),
             nonblocking: self.nonblocking,
+            accept_handles: self.accept_handles,
             first,
         };
         server.listen()?;
@@ -369,6 +381,7 @@ pub struct NamedPipeServer {
     read_mode: ReadMode,
     buffers: (Option<usize>, Option<usize>),
     nonblocking: bool,
+    accept_handles: usize,
     first: bool,
 }
 
@@ -479,8 +492,9 @@ impl NamedPipeServer {
     /// Waits for a client and connects it (`ConnectNamedPipe`).
     ///
     /// Returns [`Connected::AlreadyConnected`] when a client was there already. Fails with
-    /// `BrokenPipe` when the client came and went before it was admitted (`ERROR_NO_DATA`; the
-    /// instance listens again at the next call), and in nonblocking mode with `WouldBlock` while
+    /// `BrokenPipe` when a foreign client came and went before it was admitted (`ERROR_NO_DATA`;
+    /// the instance listens again at the next call; a pipework client that went is connected and
+    /// at its end of data), and in nonblocking mode with `WouldBlock` while
     /// no client is there (`ERROR_PIPE_LISTENING`). Clients the server does not admit are turned
     /// away here, and `connect` goes on waiting.
     pub fn connect(&mut self) -> io::Result<Connected> {
@@ -536,7 +550,12 @@ impl NamedPipeServer {
                 lease::keep(e);
             }
             let came_and_went = match request {
-                Some(_) => send_reply(&fd, handshake::reply(Status::Accepted, pipe_type)).is_err(),
+                // A pipework client gone before this reply (it may have refused this server's
+                // identity) is admitted all the same: it reads as a client that closed at once.
+                Some(_) => {
+                    let _ = send_reply(&fd, handshake::reply(Status::Accepted, pipe_type));
+                    false
+                }
                 None => {
                     let mut probe = [0u8; 1];
                     matches!(
@@ -561,6 +580,7 @@ impl NamedPipeServer {
             conn.read_mode = self.read_mode;
             conn.can_read = self.info.access.server_reads();
             conn.can_write = self.info.access.server_writes();
+            conn.accept_handles = self.accept_handles;
             if self.nonblocking {
                 conn.set_nonblocking(true)?;
             }
