@@ -354,7 +354,13 @@ impl Opening {
         let me = rustix::process::geteuid().as_raw();
         if options.trust() == Trust::RootOrSelf {
             let dir_owner = std::fs::symlink_metadata(&found.dir)?.uid();
-            let lock_owner = found.lock.metadata()?.uid();
+            let lock_owner = match &found.live {
+                registry::Liveness::Lock(lock) => lock.metadata()?.uid(),
+                registry::Liveness::Table { .. } => std::fs::symlink_metadata(
+                    crate::name::place::pipe_file(&found.dir, crate::name::place::PipeFile::Lock),
+                )?
+                .uid(),
+            };
             for owner in [dir_owner, lock_owner] {
                 if !Trust::RootOrSelf.admits(owner, me) {
                     return Err(untrusted_owner(&what, owner));
