@@ -65,63 +65,64 @@ pub fn run(args: &Args) -> io::Result<()> {
     out.flush()
 }
 
+/// The rows, from the library's one listing of every kind ([`pipework::name::list`]).
 fn rows() -> io::Result<Vec<Row>> {
+    use pipework::name::Facts;
     let mut rows = Vec::new();
-    for p in pipework::named_pipe::list()? {
-        let namespace = format!("{:?}", p.namespace).to_lowercase();
-        let pipe_type = format!("{:?}", p.pipe_type).to_lowercase();
-        let access = format!("{:?}", p.access).to_lowercase();
-        let max = p
-            .max_instances
-            .map_or_else(|| "unlimited".to_string(), |m| m.to_string());
-        rows.push(Row {
-            kind: "pipe".into(),
-            details: format!(
-                "{namespace} {pipe_type}, {access}, {}/{max} instances, {} listening",
-                p.instances, p.listening
-            ),
-            fields: json!({
-                "namespace": namespace,
-                "type": pipe_type,
-                "access": access,
-                "instances": p.instances,
-                "max_instances": p.max_instances,
-                "listening": p.listening,
-            }),
-            name: p.name,
-        });
-    }
-    for name in pipework::shm_pipe::list()? {
-        rows.push(Row {
-            kind: "shm-pipe".into(),
-            name,
-            details: "listening".into(),
-            fields: json!({}),
-        });
-    }
-    for slot in pipework::mailslot::list()? {
-        rows.push(Row {
-            kind: "mailslot".into(),
-            details: format!("{} queued", slot.queued),
-            fields: json!({ "queued": slot.queued }),
-            name: slot.name,
-        });
-    }
-    for entry in pipework::mapping::list()? {
-        rows.push(Row {
-            kind: entry.kind.to_string(),
-            details: format!("{} bytes, {}", entry.size, entry.path),
-            fields: json!({ "size": entry.size, "path": entry.path }),
-            name: entry.name,
-        });
-    }
-    for entry in pipework::sync::list()? {
-        rows.push(Row {
-            kind: entry.kind.to_string(),
-            name: entry.name,
-            details: String::new(),
-            fields: json!({}),
-        });
+    for entry in pipework::name::list()? {
+        let kind = entry.kind.as_str().to_string();
+        let owner = entry.owner;
+        let path = entry.path.display().to_string();
+        let row = match entry.facts {
+            Facts::Pipe(p) => {
+                let namespace = format!("{:?}", p.namespace).to_lowercase();
+                let pipe_type = format!("{:?}", p.pipe_type).to_lowercase();
+                let access = format!("{:?}", p.access).to_lowercase();
+                let max = p
+                    .max_instances
+                    .map_or_else(|| "unlimited".to_string(), |m| m.to_string());
+                Row {
+                    kind,
+                    details: format!(
+                        "{namespace} {pipe_type}, {access}, {}/{max} instances, {} listening",
+                        p.instances, p.listening
+                    ),
+                    fields: json!({
+                        "namespace": namespace,
+                        "type": pipe_type,
+                        "access": access,
+                        "instances": p.instances,
+                        "max_instances": p.max_instances,
+                        "listening": p.listening,
+                        "owner": owner,
+                    }),
+                    name: p.name,
+                }
+            }
+            Facts::Mailslot { queued } => Row {
+                kind,
+                details: format!("{queued} queued"),
+                fields: json!({ "queued": queued, "owner": owner }),
+                name: entry.name,
+            },
+            Facts::Mapping { size } => Row {
+                kind,
+                details: format!("{size} bytes, {path}"),
+                fields: json!({ "size": size, "path": path, "owner": owner }),
+                name: entry.name,
+            },
+            _ => Row {
+                details: if entry.kind == pipework::name::Kind::ShmPipe {
+                    "listening".into()
+                } else {
+                    String::new()
+                },
+                kind,
+                fields: json!({ "owner": owner }),
+                name: entry.name,
+            },
+        };
+        rows.push(row);
     }
     Ok(rows)
 }

@@ -21,6 +21,28 @@ pub struct Entry {
     pub path: PathBuf,
     /// What else is worth knowing, in a few words (instances, queued messages, size).
     pub details: String,
+    /// The same, as values.
+    pub facts: Facts,
+}
+
+/// What a [`list`] entry knows about its object beyond its name, by kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Facts {
+    /// A named pipe: its type, direction and instances.
+    Pipe(crate::named_pipe::PipeEntry),
+    /// A mailslot: messages waiting.
+    Mailslot {
+        /// Messages queued now.
+        queued: u64,
+    },
+    /// A file mapping: its size in bytes.
+    Mapping {
+        /// Bytes.
+        size: u64,
+    },
+    /// Nothing more (shared-memory pipes, sync objects).
+    None,
 }
 
 fn owner_of(path: &std::path::Path) -> u32 {
@@ -68,6 +90,7 @@ pub fn list() -> io::Result<Vec<Entry>> {
                 pipe.listening
             ),
             path,
+            facts: Facts::Pipe(pipe),
         });
     }
     for name in crate::shm_pipe::list()? {
@@ -81,6 +104,7 @@ pub fn list() -> io::Result<Vec<Entry>> {
             owner: place::euid(),
             path,
             details: "listening".into(),
+            facts: Facts::None,
         });
     }
     let slots = crate::mailslot::list()?;
@@ -97,6 +121,9 @@ pub fn list() -> io::Result<Vec<Entry>> {
                 owner: place::euid(),
                 path: place::mailslot_spool(&dir, &parsed),
                 details: format!("{} queued", slot.queued),
+                facts: Facts::Mailslot {
+                    queued: slot.queued,
+                },
             });
         }
     }
@@ -107,10 +134,13 @@ pub fn list() -> io::Result<Vec<Entry>> {
         } else {
             Namespace::Local
         };
-        let details = if entry.kind == Kind::Mapping {
-            format!("{} bytes", entry.size)
+        let (details, facts) = if entry.kind == Kind::Mapping {
+            (
+                format!("{} bytes", entry.size),
+                Facts::Mapping { size: entry.size },
+            )
         } else {
-            String::new()
+            (String::new(), Facts::None)
         };
         out.push(Entry {
             kind: entry.kind,
@@ -119,6 +149,7 @@ pub fn list() -> io::Result<Vec<Entry>> {
             owner,
             path: PathBuf::from(entry.path),
             details,
+            facts,
         });
     }
     out.sort_by(|a, b| (a.kind.as_str(), &a.name).cmp(&(b.kind.as_str(), &b.name)));

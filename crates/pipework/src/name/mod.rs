@@ -67,7 +67,7 @@ pub(crate) mod place;
 pub use fold::{fold, upcase};
 pub use key::{file_key, hash};
 pub use lease::{release_errors, Lease};
-pub use list::{list, Entry};
+pub use list::{list, Entry, Facts};
 pub use mailslot::{MailslotName, MailslotServer};
 pub use object::{ObjectEntry, ObjectName};
 pub use pipe::PipeName;
