@@ -77,7 +77,9 @@ use std::sync::OnceLock;
 
 use rustix::fs::{fcntl_getfl, fcntl_setfl, fstat, FileType, OFlags};
 use rustix::io::Errno;
-use rustix::pipe::{fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, tee, PipeFlags, SpliceFlags};
+use rustix::pipe::{
+    fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, tee, PipeFlags, SpliceFlags,
+};
 
 use crate::sys;
 
@@ -290,14 +292,25 @@ fn clone_fd(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     Ok(rustix::io::fcntl_dupfd_cloexec(fd, 3)?)
 }
 
-fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> Result<usize, Errno> {
     loop {
         match sys::splice_no_sigpipe(from, to, len, SpliceFlags::MOVE) {
-            Ok(n) => return Ok(n),
             Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
+            other => return other,
         }
     }
+}
+
+/// [`splice_once`] out of a pipe into `to`: a socket reset by its peer (which left with bytes
+/// unread) is, like a pipe without readers, a reader that is gone: `BrokenPipe`.
+fn splice_out(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    splice_once(from, to, len).map_err(|e| match e {
+        Errno::CONNRESET => io::Error::new(
+            ErrorKind::BrokenPipe,
+            format!("the reader of handle {} is gone ({e})", to.as_raw_fd()),
+        ),
+        e => e.into(),
+    })
 }
 
 /// Moves everything from `from` into `to` (a file, a socket or another pipe) until every writer of
@@ -309,7 +322,7 @@ pub fn splice_all(from: &PipeReader, to: impl AsFd) -> io::Result<u64> {
     let chunk = from.buffer_size().unwrap_or(1 << 16);
     let mut total = 0u64;
     loop {
-        match splice_once(from.as_fd(), to.as_fd(), chunk)? {
+        match splice_out(from.as_fd(), to.as_fd(), chunk)? {
             0 => return Ok(total),
             n => total += n as u64,
         }
@@ -339,7 +352,9 @@ fn check_pipe_end(fd: &OwnedFd, want: &str) -> io::Result<()> {
     if flags.contains(OFlags::PATH) {
         return Err(io::Error::new(
             ErrorKind::InvalidInput,
-            format!("handle {raw} names a pipe (O_PATH) but is open for neither reading nor writing"),
+            format!(
+                "handle {raw} names a pipe (O_PATH) but is open for neither reading nor writing"
+            ),
         ));
     }
     let (wanted, other) = if want == "read" {
@@ -430,7 +445,7 @@ impl PipeReader {
     /// while the pipe is empty; `Ok(0)` at the end of data. A socket or pipe `out` whose reader is
     /// gone gives `BrokenPipe`, never a signal.
     pub fn splice_to(&self, out: impl AsFd, len: usize) -> io::Result<usize> {
-        splice_once(self.fd.as_fd(), out.as_fd(), len)
+        splice_out(self.fd.as_fd(), out.as_fd(), len)
     }
 
     /// Copies up to `len` bytes from the front of this pipe into the pipe `out` without consuming
@@ -469,7 +484,7 @@ impl PipeWriter {
     /// pipe) into this pipe without copying them through this process (`splice`). Blocks while
     /// the pipe is full; `Ok(0)` at the end of `input`.
     pub fn splice_from(&self, input: impl AsFd, len: usize) -> io::Result<usize> {
-        splice_once(input.as_fd(), self.fd.as_fd(), len)
+        Ok(splice_once(input.as_fd(), self.fd.as_fd(), len)?)
     }
 
     /// Switches nonblocking mode: a write to a full pipe becomes [`ErrorKind::WouldBlock`], or
