@@ -34,14 +34,12 @@
 //! ```
 
 use std::io::{self, ErrorKind, IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
-use rustix::io::{fcntl_dupfd_cloexec, fcntl_getfd, fcntl_setfd, Errno, FdFlags};
-use rustix::net::{
-    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
-    SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
-};
+use rustix::io::{fcntl_dupfd_cloexec, fcntl_getfd, fcntl_setfd, FdFlags};
+use rustix::net::{RecvFlags, SendFlags};
+
+use crate::sys::fdpass;
 
 /// Makes `handle` inheritable (or not) by child processes started afterwards
 /// (`SetHandleInformation(h, HANDLE_FLAG_INHERIT, ..)`): clears or sets close-on-exec.
@@ -133,34 +131,20 @@ pub fn send_with(conn: impl AsFd, data: &[u8], handles: &[BorrowedFd<'_>]) -> io
             "handles must travel with at least one byte of data",
         ));
     }
-    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(handles.len()))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    if !control.push(SendAncillaryMessage::ScmRights(handles)) {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            format!("too many handles in one message: {}", handles.len()),
-        ));
-    }
-    let mut sent = 0;
+    // The handles ride on the first chunk only.
+    let mut sent = fdpass::send(
+        conn.as_fd(),
+        &[IoSlice::new(data)],
+        handles,
+        SendFlags::empty(),
+    )?;
     while sent < data.len() {
-        let iov = [IoSlice::new(&data[sent..])];
-        let flags = SendFlags::NOSIGNAL;
-        // The handles ride on the first chunk only.
-        let result = if sent == 0 {
-            sendmsg(conn.as_fd(), &iov, &mut control, flags)
-        } else {
-            sendmsg(
-                conn.as_fd(),
-                &iov,
-                &mut SendAncillaryBuffer::default(),
-                flags,
-            )
-        };
-        match result {
-            Ok(n) => sent += n,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
+        sent += fdpass::send(
+            conn.as_fd(),
+            &[IoSlice::new(&data[sent..])],
+            &[],
+            SendFlags::empty(),
+        )?;
     }
     Ok(())
 }
@@ -175,32 +159,17 @@ pub fn recv_with(
     buf: &mut [u8],
     max_handles: usize,
 ) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(max_handles.max(1)))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = loop {
-        match recvmsg(
-            conn.as_fd(),
-            &mut iov,
-            &mut control,
-            RecvFlags::CMSG_CLOEXEC,
-        ) {
-            Ok(msg) => break msg,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let mut handles = Vec::new();
-    for message in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(fds) = message {
-            handles.extend(fds);
-        }
-    }
-    if msg.flags.contains(ReturnFlags::CTRUNC) || handles.len() > max_handles {
+    let got = fdpass::recv(
+        conn.as_fd(),
+        &mut [IoSliceMut::new(buf)],
+        max_handles,
+        RecvFlags::empty(),
+    )?;
+    if got.refused_handles {
         return Err(io::Error::new(
             ErrorKind::InvalidData,
             format!("the peer sent more than {max_handles} handle(s) in one message"),
         ));
     }
-    Ok((msg.bytes, handles))
+    Ok((got.bytes, got.handles))
 }

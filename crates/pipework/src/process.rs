@@ -28,7 +28,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::process::{
     pidfd_getfd, pidfd_open, pidfd_send_signal, Pid, PidfdFlags, PidfdGetfdFlags, Signal,
@@ -146,18 +146,12 @@ impl Process {
 
     /// Waits at most `timeout` for the process to exit; `Ok(false)` when it is still running.
     pub fn wait_timeout(&self, timeout: Duration) -> io::Result<bool> {
-        self.wait_deadline(Some(Instant::now() + timeout))
+        self.wait_deadline(crate::sys::time::deadline(timeout))
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> io::Result<bool> {
         loop {
-            let timeout = deadline.map(|d| {
-                let left = d.saturating_duration_since(Instant::now());
-                Timespec {
-                    tv_sec: left.as_secs() as _,
-                    tv_nsec: left.subsec_nanos() as _,
-                }
-            });
+            let timeout = crate::sys::time::left(deadline).map(crate::sys::time::timespec);
             let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
             match poll(&mut fds, timeout.as_ref()) {
                 Ok(0) => return Ok(false),

@@ -297,17 +297,14 @@ impl Opening {
             }
         }
         let addr = SocketAddrUnix::new(path)?;
-        loop {
-            match connect(&fd, &addr) {
-                Ok(()) => break,
-                Err(Errno::INTR) => {}
-                Err(Errno::AGAIN) | Err(Errno::CONNREFUSED) | Err(Errno::NOENT) => return Ok(None),
-                Err(Errno::ACCESS) | Err(Errno::PERM) => {
-                    self.denied = true;
-                    return Ok(None);
-                }
-                Err(e) => return Err(e.into()),
+        match crate::sys::retry(|| connect(&fd, &addr)) {
+            Ok(()) => {}
+            Err(Errno::AGAIN) | Err(Errno::CONNREFUSED) | Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::ACCESS) | Err(Errno::PERM) => {
+                self.denied = true;
+                return Ok(None);
             }
+            Err(e) => return Err(e.into()),
         }
         if !self.nonblocking_sockets {
             rustix::io::ioctl_fionbio(&fd, false)?;

@@ -2,15 +2,13 @@
 //! and the client hold one; the blocking I/O of both lives here.
 
 use std::io::{self, ErrorKind, IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::io::Errno;
-use rustix::net::{
-    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendFlags,
-};
+use rustix::net::{RecvFlags, SendFlags};
+
+use crate::sys::{fdpass, retry};
 
 use super::framing::{self, Framer};
 use super::{MessageRead, PeekInfo, PipeType, ReadMode};
@@ -37,23 +35,18 @@ pub(crate) fn recv_into(
     buf: &mut [u8],
     handles: &mut Vec<OwnedFd>,
 ) -> io::Result<usize> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_HANDLES))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let mut iov = [IoSliceMut::new(buf)];
-    loop {
-        match recvmsg(fd, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) {
-            Ok(msg) => {
-                for message in control.drain() {
-                    if let RecvAncillaryMessage::ScmRights(fds) = message {
-                        handles.extend(fds);
-                    }
-                }
-                return Ok(msg.bytes);
-            }
-            Err(Errno::INTR) => {}
-            Err(Errno::CONNRESET) => return Ok(0),
-            Err(e) => return Err(e.into()),
+    match fdpass::recv(
+        fd,
+        &mut [IoSliceMut::new(buf)],
+        MAX_HANDLES,
+        RecvFlags::empty(),
+    ) {
+        Ok(got) => {
+            handles.extend(got.handles);
+            Ok(got.bytes)
         }
+        Err(e) if e.raw_os_error() == Some(Errno::CONNRESET.raw_os_error()) => Ok(0),
+        Err(e) => Err(e),
     }
 }
 
@@ -66,19 +59,6 @@ pub(crate) fn send_all(
     let total: usize = parts.iter().map(|p| p.len()).sum();
     if total == 0 {
         return Ok(());
-    }
-    // Handles ride on the first chunk only; without handles nothing is allocated.
-    let mut space = if handles.is_empty() {
-        Vec::new()
-    } else {
-        vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(handles.len()))]
-    };
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    if !handles.is_empty() && !control.push(rustix::net::SendAncillaryMessage::ScmRights(handles)) {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            "too many handles in one message",
-        ));
     }
     let mut sent = 0;
     while sent < total {
@@ -97,21 +77,12 @@ pub(crate) fn send_all(
             used += 1;
             skip = 0;
         }
-        let result = if sent == 0 {
-            sendmsg(fd, &iov[..used], &mut control, SendFlags::NOSIGNAL)
-        } else {
-            sendmsg(
-                fd,
-                &iov[..used],
-                &mut SendAncillaryBuffer::default(),
-                SendFlags::NOSIGNAL,
-            )
-        };
-        match result {
+        // Handles ride on the first chunk only.
+        let with = if sent == 0 { handles } else { &[] };
+        match fdpass::send(fd, &iov[..used], with, SendFlags::empty()) {
             Ok(n) => sent += n,
-            Err(Errno::INTR) => {}
-            Err(Errno::AGAIN) if sent > 0 => wait_writable(fd)?,
-            Err(e) => return Err(e.into()),
+            Err(e) if sent > 0 && e.kind() == ErrorKind::WouldBlock => wait_writable(fd)?,
+            Err(e) => return Err(e),
         }
     }
     Ok(())
@@ -248,13 +219,9 @@ impl Conn {
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check_write()?;
         match self.pipe_type {
-            PipeType::Byte => loop {
-                match rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL) {
-                    Ok(n) => return Ok(n),
-                    Err(Errno::INTR) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            },
+            PipeType::Byte => Ok(retry(|| {
+                rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL)
+            })?),
             PipeType::Message => {
                 self.write_message(buf)?;
                 Ok(buf.len())
@@ -283,17 +250,16 @@ impl Conn {
                 let n = if pending == 0 || buf.is_empty() {
                     0
                 } else {
-                    loop {
-                        match rustix::net::recv(
+                    match retry(|| {
+                        rustix::net::recv(
                             &self.fd,
                             &mut *buf,
                             RecvFlags::PEEK | RecvFlags::DONTWAIT,
-                        ) {
-                            Ok((n, _)) => break n,
-                            Err(Errno::INTR) => {}
-                            Err(Errno::AGAIN) => break 0,
-                            Err(e) => return Err(e.into()),
-                        }
+                        )
+                    }) {
+                        Ok((n, _)) => n,
+                        Err(Errno::AGAIN) => 0,
+                        Err(e) => return Err(e.into()),
                     }
                 };
                 Ok(PeekInfo {
@@ -309,12 +275,10 @@ impl Conn {
                     handles,
                     ..
                 } = self;
-                let mut fill = |b: &mut [u8]| loop {
-                    match rustix::net::recv(fd.as_fd(), &mut *b, RecvFlags::DONTWAIT) {
-                        Ok((n, _)) => return Ok(n),
-                        Err(Errno::INTR) => {}
-                        Err(e) => return Err(io::Error::from(e)),
-                    }
+                let mut fill = |b: &mut [u8]| {
+                    retry(|| rustix::net::recv(fd.as_fd(), &mut *b, RecvFlags::DONTWAIT))
+                        .map(|(n, _)| n)
+                        .map_err(io::Error::from)
                 };
                 let _ = handles;
                 let (read, available, left) = framer.peek(buf, pending, &mut fill)?;

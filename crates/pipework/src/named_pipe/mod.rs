@@ -207,17 +207,14 @@ fn busy_error(name: &impl std::fmt::Display, max: Option<u32>) -> io::Error {
 /// Fails at once with `NotFound` when no such pipe exists (or when it disappears while waiting),
 /// and with `TimedOut` when the time runs out.
 pub fn wait(name: &str, timeout: WaitTimeout) -> io::Result<()> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::event::{poll, PollFd, PollFlags};
 
     let mut waiter = Waiter::new(name, timeout)?;
     loop {
         let Some(step) = waiter.check()? else {
             return Ok(());
         };
-        let ts = Timespec {
-            tv_sec: step.as_secs() as _,
-            tv_nsec: step.subsec_nanos() as _,
-        };
+        let ts = crate::sys::time::timespec(step);
         let mut fds = [PollFd::new(&waiter.watch, PollFlags::IN)];
         match poll(&mut fds, Some(&ts)) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}

@@ -38,10 +38,8 @@ use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use ::tokio::time::{sleep, Instant, Sleep};
 
-use super::{
-    readable_since, writable_since, ShmReader, ShmWriter, OFF_READER_WAITING, OFF_WRITER_WAITING,
-    READER_BELL, SLEEP_SLICE, WRITER_BELL,
-};
+use super::wait::SLEEP_SLICE;
+use super::{End, ShmReader, ShmWriter};
 
 /// The read end of a shared-memory pipe, driven by tokio ([`ShmReader::into_async`]).
 #[derive(Debug)]
@@ -82,7 +80,7 @@ impl Waiting {
     }
 
     /// Waits for the bell (already armed by the caller) or for the watch to find the peer gone.
-    fn poll_wait(&mut self, cx: &mut Context<'_>, end: &super::End) -> Poll<io::Result<Waited>> {
+    fn poll_wait(&mut self, cx: &mut Context<'_>, end: &End) -> Poll<io::Result<Waited>> {
         if let Poll::Ready(guard) = self.bell.poll_read_ready(cx) {
             let mut guard = guard?;
             // Take the count back to zero; the next ring makes the bell ready again.
@@ -107,7 +105,7 @@ impl ShmReader {
     /// ring without blocking a thread. The writer may be blocking or async, in any process.
     /// Must be called within a tokio runtime.
     pub fn into_async(self) -> io::Result<AsyncShmReader> {
-        let bell = self.end.own_bell(READER_BELL)?;
+        let bell = self.end.reader_bell()?;
         Ok(AsyncShmReader {
             waiting: Waiting::new(bell)?,
             inner: self,
@@ -120,7 +118,7 @@ impl ShmWriter {
     /// same ring without blocking a thread. The reader may be blocking or async, in any process.
     /// Must be called within a tokio runtime.
     pub fn into_async(self) -> io::Result<AsyncShmWriter> {
-        let bell = self.end.own_bell(WRITER_BELL)?;
+        let bell = self.end.writer_bell()?;
         Ok(AsyncShmWriter {
             waiting: Waiting::new(bell)?,
             inner: self,
@@ -160,8 +158,7 @@ impl AsyncRead for AsyncShmReader {
                 buf.advance(n);
                 return Poll::Ready(Ok(()));
             }
-            let ready = readable_since(this.inner.end.pos);
-            if !this.inner.end.arm_bell(OFF_READER_WAITING, ready) {
+            if !this.inner.end.arm_reader_bell() {
                 continue;
             }
             match this.waiting.poll_wait(cx, &this.inner.end) {
@@ -200,16 +197,7 @@ impl AsyncWrite for AsyncShmWriter {
             if let Some(n) = this.inner.try_write_now(data)? {
                 return Poll::Ready(Ok(n));
             }
-            let full_at = this
-                .inner
-                .end
-                .pos
-                .wrapping_sub(this.inner.end.ring.capacity);
-            if !this
-                .inner
-                .end
-                .arm_bell(OFF_WRITER_WAITING, writable_since(full_at))
-            {
+            if !this.inner.end.arm_writer_bell() {
                 continue;
             }
             match this.waiting.poll_wait(cx, &this.inner.end) {

@@ -37,39 +37,16 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! # How it works
-//! Each object is one page of shared memory (a sealed memfd when unnamed) whose state is one
-//! 32-bit word: taking an uncontended object is a single compare-and-swap, and releasing one
-//! makes a system call only when someone waits. Waiters sleep on the word with `futex`, and on
-//! several words at once with `futex_waitv`.
-//!
-//! A mutex records its owner's thread id, process id and thread start time. A waiter that finds
-//! the mutex owned checks, while it waits (at growing intervals up to 100 ms), whether that thread
-//! still lives; if not, it takes the mutex with [`WaitStatus::Abandoned`]. (The kernel's robust
-//! futex lists would need the list that the C library already registers for each thread.) The
-//! check reads `/proc`, so every process sharing a mutex must live in the same pid namespace
-//! (without `/proc`, no owner is ever declared dead). Each thread's identity is cached; a child
-//! made by `fork` finds its own again.
-//!
-//! [`wait_all`] is atomic across processes without any global lock: it sets a *guard* bit in each
-//! object's state word, in one order that every process shares (device, inode), checks that every
-//! object is signaled, and then applies all the changes and clears the guards. Every other change
-//! to a state word is a compare-and-swap that expects the guard clear, so no other process can
-//! take one of the objects in between: the wait takes all of them or none. A guard whose holder
-//! died is cleared by the next process that meets it. Processes are waited on through their
-//! pidfd; a wait that includes processes re-checks them at growing intervals up to 100 ms.
-//!
-//! Another process that can open an object can write anything into its page. Its kind and
-//! limits are checked when it is opened (`InvalidData` if they are wrong) and kept in this
-//! process; nothing read from the page afterwards is used as an index or a length, so garbage can
-//! spoil the object's meaning but not make this process misbehave. (Shrinking the file of a named
-//! object under another process is not guarded against: unnamed objects are sealed memfds.)
+//! How it works (one page and one state word per object, abandoned mutexes, atomic
+//! [`wait_all`], what a hostile process can and cannot do): `docs/design/sync.md`.
 
 mod event;
 mod mutex;
 pub(crate) mod namespace;
 pub(crate) mod object;
+mod owner;
 mod semaphore;
+mod wait;
 
 use std::io;
 use std::os::fd::AsFd;
@@ -80,7 +57,8 @@ pub use mutex::{Mutex, MutexGuard};
 pub use namespace::{Entry, Kind};
 pub use semaphore::Semaphore;
 
-use object::{Member, Object, Outcome};
+use object::Object;
+use wait::{Member, Outcome};
 
 /// The outcome of waiting on one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,7 +128,7 @@ fn result(outcome: Outcome) -> WaitResult {
 /// `timeout`: `None` waits forever, `Some(Duration::ZERO)` only looks.
 pub fn wait_any(objects: &[&dyn Waitable], timeout: Option<Duration>) -> io::Result<WaitResult> {
     let members: Vec<Member<'_>> = objects.iter().map(|o| o.member()).collect();
-    object::wait_any(&members, timeout).map(result)
+    wait::wait_any(&members, timeout).map(result)
 }
 
 /// Waits until all of `objects` (1 to 64 distinct objects, of any kinds) are signaled at the same
@@ -161,22 +139,20 @@ pub fn wait_any(objects: &[&dyn Waitable], timeout: Option<Duration>) -> io::Res
 /// `InvalidInput`.
 pub fn wait_all(objects: &[&dyn Waitable], timeout: Option<Duration>) -> io::Result<WaitResult> {
     let members: Vec<Member<'_>> = objects.iter().map(|o| o.member()).collect();
-    object::wait_all(&members, timeout).map(result)
+    wait::wait_all(&members, timeout).map(result)
 }
 
 /// The slow path of a single-object wait.
 fn wait_one(object: &Object, timeout: Option<Duration>) -> io::Result<WaitStatus> {
-    Ok(
-        match object::wait_any(&[Member::Object(object)], timeout)? {
-            Outcome::Taken {
-                abandoned: false, ..
-            } => WaitStatus::Signaled,
-            Outcome::Taken {
-                abandoned: true, ..
-            } => WaitStatus::Abandoned,
-            Outcome::TimedOut => WaitStatus::TimedOut,
-        },
-    )
+    Ok(match wait::wait_any(&[Member::Object(object)], timeout)? {
+        Outcome::Taken {
+            abandoned: false, ..
+        } => WaitStatus::Signaled,
+        Outcome::Taken {
+            abandoned: true, ..
+        } => WaitStatus::Abandoned,
+        Outcome::TimedOut => WaitStatus::TimedOut,
+    })
 }
 
 /// Every named mutex, semaphore and event this user can see (name, kind; size is the bytes of

@@ -1,50 +1,39 @@
-//! The shared core of mutexes, semaphores and events: one page of shared memory per object, the
-//! state word that futexes wait on, and the wait algorithms (one object, any of many, all of
-//! many) that every kind shares.
+//! One sync object: its page of shared memory, the state word that futexes wait on, and the
+//! compare-and-swap steps that take and change it (mutexes, semaphores and events share them).
 //!
-//! # The state word
-//! Every object's whole waitable state is one 32-bit word, so taking an uncontended object is one
-//! compare-and-swap and no system call:
-//!
-//! * mutex: the owning thread's id (0: free);
-//! * semaphore: the count;
-//! * event: 1 signaled, 0 not.
-//!
-//! Bit 31 is the *guard*: a `wait_all` sets it on each of its objects (in a fixed order: device
-//! and inode), checks that all are signaled, then applies every change and clears the guards.
-//! Every other change to a word is a compare-and-swap that expects the guard clear, so while a
-//! wait-all holds the guards nothing else can change its objects: it takes all or nothing.
-//! A guard holder that dies is detected by its thread id and the guard is cleared.
-//!
-//! Waiters count themselves in a second word and sleep in `futex_wait` (one object) or
-//! `futex_waitv` (many) on the state words; a change that can satisfy a waiter wakes all the
-//! sleepers on that word if the count is not zero.
-//!
-//! # Trust
-//! Another process can write anything into the page. Everything read from it is treated as a
-//! hint: the kind and parameters are checked once when the object is opened and then kept in
-//! this process, arithmetic on shared values wraps, and no shared value is used as an index.
+//! The whole waitable state is one 32-bit word (mutex: the owner's thread id, 0 free;
+//! semaphore: the count; event: 1 signaled, 0 not), so taking an uncontended object is one
+//! compare-and-swap and no system call. Bit 31 is the [`GUARD`] that a `wait_all` holds (see
+//! [`super::wait`]). Another process can write anything into the page: the kind and parameters
+//! are checked once at open and kept here, arithmetic on shared values wraps, and no shared
+//! value is used as an index. More in `docs/design/sync.md`.
 
-use std::fs;
 use std::io::{self, ErrorKind};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustix::fs::{fcntl_add_seals, fstat, ftruncate, memfd_create, MemfdFlags, SealFlags};
-use rustix::io::Errno;
 use rustix::thread::futex;
 
 use super::namespace::{self, Kind, Name};
+use super::owner::{owner_is_dead, thread_is_dead, Me};
 use crate::sys::shm::{Protection, Region};
+
+// The calling thread's identity lives in `owner.rs`; mutexes, semaphores and events take it
+// from here with the object.
+pub(crate) use super::owner::me;
 
 const MAGIC: u32 = 0x5057_534f;
 const VERSION: u32 = 1;
 /// Bytes of an object's file.
 pub(crate) const OBJECT_SIZE: u64 = 4096;
+/// The state word's guard bit: set by a `wait_all` on each of its objects while it checks and
+/// takes them; every other change is a compare-and-swap that expects it clear.
 pub(crate) const GUARD: u32 = 1 << 31;
+/// The state word's value bits.
 pub(crate) const VALUE: u32 = !GUARD;
 
 /// The page every sync object lives in.
@@ -229,93 +218,6 @@ fn init(fd: &OwnedFd, kind: Kind, param: u32, state: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// The calling thread's identity: thread id, process id, and the thread's start time (which
-/// tells a live thread from a later one that reused its id).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Me {
-    pub(crate) tid: u32,
-    pub(crate) pid: u32,
-    pub(crate) start: u64,
-}
-
-thread_local! {
-    static ME: std::cell::Cell<Option<Me>> = const { std::cell::Cell::new(None) };
-}
-
-/// This thread's identity, found once per thread (and again in a child made by `fork`).
-#[inline]
-pub(crate) fn me() -> Me {
-    ME.with(|cell| match cell.get() {
-        Some(me) => me,
-        None => {
-            static FORGET_AFTER_FORK: std::sync::Once = std::sync::Once::new();
-            FORGET_AFTER_FORK.call_once(|| crate::sys::at_fork_in_child(forget_me));
-            let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-            let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-            let start = start_time(pid, tid).unwrap_or(0);
-            let me = Me { tid, pid, start };
-            cell.set(Some(me));
-            me
-        }
-    })
-}
-
-/// In a child just made by `fork`: its one thread is a new thread with its own id.
-extern "C" fn forget_me() {
-    // A plain write to a constant-initialised thread-local without destructor: allowed here.
-    let _ = ME.try_with(|cell| cell.set(None));
-}
-
-/// Whether `/proc` can tell which threads live; without it no owner is ever declared dead.
-fn proc_available() -> bool {
-    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| std::path::Path::new("/proc/self/stat").exists())
-}
-
-/// A thread's start time (clock ticks since boot), from `/proc/PID/task/TID/stat`.
-fn start_time(pid: u32, tid: u32) -> Option<u64> {
-    let stat = fs::read(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold anything: fields after the last ')'.
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    // After ')': field 3 (state) is the first; start time is field 22.
-    rest.split_ascii_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether the thread `tid` (which is on record as of process `pid`, started at `start`) is gone.
-pub(crate) fn thread_is_dead(tid: u32, pid: u32, start: u64) -> bool {
-    if tid == 0 || tid > VALUE {
-        return true;
-    }
-    if !proc_available() {
-        return false;
-    }
-    if !std::path::Path::new(&format!("/proc/{tid}")).exists() {
-        return true;
-    }
-    if pid == 0 || start == 0 {
-        return false;
-    }
-    match start_time(pid, tid) {
-        Some(now) => now != start,
-        None => !std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists(),
-    }
-}
-
-/// Whether a mutex owned by `owner` (a state value) has lost its owner.
-pub(crate) fn owner_is_dead(h: &Header, owner: u32) -> bool {
-    if h.owner_tid.load(SeqCst) == owner {
-        let pid = h.owner_pid.load(SeqCst);
-        let start = h.owner_start.load(SeqCst);
-        // Re-check that the record is still this owner's after reading it.
-        if h.owner_tid.load(SeqCst) == owner {
-            return thread_is_dead(owner, pid, start);
-        }
-    }
-    // The owner has not written its record yet (or is mid-change): dead only if its thread is.
-    thread_is_dead(owner, 0, 0)
-}
-
 /// What taking an object does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Take {
@@ -469,7 +371,7 @@ impl Object {
     }
 
     /// Waits a little for a guard on this object to clear; clears it if its holder died.
-    fn wait_guard(&self, spins: &mut u32, deadline: Option<Instant>) -> io::Result<()> {
+    pub(crate) fn wait_guard(&self, spins: &mut u32, deadline: Option<Instant>) -> io::Result<()> {
         let h = self.header();
         *spins = spins.wrapping_add(1);
         if *spins < 64 {
@@ -522,324 +424,5 @@ impl Object {
     /// Clears this process's guard, setting the state to `state`.
     pub(crate) fn unguard(&self, state: u32) {
         self.header().state.store(state & VALUE, SeqCst);
-    }
-}
-
-/// The outcome of a wait.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Taken { index: usize, abandoned: bool },
-    TimedOut,
-}
-
-/// How long one sleep lasts when something must be re-checked by hand (a mutex owner that may
-/// have died, a process among the objects): starts short, grows.
-fn slice(round: u32) -> Duration {
-    Duration::from_millis((1u64 << round.min(7)).min(100))
-}
-
-fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| {
-        Instant::now()
-            .checked_add(t)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365))
-    })
-}
-
-fn sleep_for(deadline: Option<Instant>, slice: Option<Duration>) -> Option<Duration> {
-    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    match (left, slice) {
-        (Some(l), Some(s)) => Some(l.min(s)),
-        (l, s) => l.or(s),
-    }
-}
-
-fn timespec(d: Duration) -> futex::Timespec {
-    futex::Timespec {
-        tv_sec: d.as_secs() as _,
-        tv_nsec: d.subsec_nanos() as _,
-    }
-}
-
-/// A member of a multiple-object wait.
-pub(crate) enum Member<'a> {
-    /// A mutex, semaphore or event.
-    Object(&'a Object),
-    /// A process, by pidfd.
-    Process(BorrowedFd<'a>),
-}
-
-fn process_exited(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    loop {
-        match poll(&mut fds, Some(&zero)) {
-            Ok(n) => return Ok(n > 0),
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Sleeps until one of `words` may have changed from `seen`, or the time is up. With no words to
-/// watch, sleeps until one of `processes` exits instead (a pidfd is readable once it has).
-fn sleep_on(
-    words: &[(&Object, u32)],
-    processes: &[BorrowedFd<'_>],
-    timeout: Option<Duration>,
-) -> io::Result<()> {
-    for (object, _) in words {
-        object.header().waiters.fetch_add(1, SeqCst);
-    }
-    let ts = timeout.map(timespec);
-    let result = if words.len() == 1 {
-        let (object, seen) = words[0];
-        futex::wait(
-            &object.header().state,
-            futex::Flags::empty(),
-            seen,
-            ts.as_ref(),
-        )
-    } else if words.is_empty() && !processes.is_empty() {
-        use rustix::event::{poll, PollFd, PollFlags};
-        let mut fds: Vec<PollFd<'_>> = processes
-            .iter()
-            .map(|fd| PollFd::new(fd, PollFlags::IN))
-            .collect();
-        match poll(&mut fds, ts.as_ref()) {
-            Ok(_) | Err(Errno::INTR) => Ok(()),
-            Err(e) => Err(e),
-        }
-    } else if words.is_empty() {
-        std::thread::sleep(timeout.unwrap_or(Duration::from_millis(100)));
-        Ok(())
-    } else {
-        let mut waits = Vec::with_capacity(words.len());
-        for (object, seen) in words {
-            let mut w = futex::Wait::new();
-            w.val = u64::from(*seen);
-            w.uaddr = futex::WaitPtr::new(object.header().state.as_ptr().cast());
-            w.flags = futex::WaitFlags::SIZE_U32;
-            waits.push(w);
-        }
-        // futex_waitv takes an absolute time on the monotonic clock.
-        let abs = timeout.map(|t| {
-            let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-            let ns = now.tv_nsec as u64 + u64::from(t.subsec_nanos());
-            futex::Timespec {
-                tv_sec: now.tv_sec + t.as_secs() as i64 + (ns / 1_000_000_000) as i64,
-                tv_nsec: (ns % 1_000_000_000) as _,
-            }
-        });
-        futex::waitv(
-            &waits,
-            futex::WaitvFlags::empty(),
-            abs.as_ref(),
-            futex::ClockId::Monotonic,
-        )
-        .map(|_| ())
-    };
-    for (object, _) in words {
-        object.header().waiters.fetch_sub(1, SeqCst);
-    }
-    match result {
-        Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) | Err(Errno::TIMEDOUT) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Waits for any of `members`: the lowest-index signaled one is taken.
-pub(crate) fn wait_any(members: &[Member<'_>], timeout: Option<Duration>) -> io::Result<Outcome> {
-    check_count(members.len())?;
-    let deadline = deadline_of(timeout);
-    let me = me();
-    let mut round = 0u32;
-    loop {
-        let mut seen = Vec::new();
-        let mut needs_slice = false;
-        for (index, member) in members.iter().enumerate() {
-            match member {
-                Member::Process(fd) => {
-                    needs_slice = true;
-                    if process_exited(*fd)? {
-                        return Ok(Outcome::Taken {
-                            index,
-                            abandoned: false,
-                        });
-                    }
-                }
-                Member::Object(object) => {
-                    let mut spins = 0;
-                    loop {
-                        match object.try_take(&me, true) {
-                            Ok(Take::Yes { abandoned, .. }) => {
-                                return Ok(Outcome::Taken { index, abandoned })
-                            }
-                            Ok(Take::No) => return Err(io::Error::other("internal: empty take")),
-                            Err(state) if state & GUARD != 0 => {
-                                match object.wait_guard(&mut spins, deadline) {
-                                    Ok(()) => {}
-                                    Err(e) if e.kind() == ErrorKind::TimedOut => {
-                                        seen.push((*object, state));
-                                        break;
-                                    }
-                                    Err(e) => return Err(e),
-                                }
-                            }
-                            Err(state) => {
-                                if object.kind == Kind::Mutex && state != 0 {
-                                    needs_slice = true;
-                                }
-                                seen.push((*object, state));
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(Outcome::TimedOut);
-        }
-        let slice = needs_slice.then(|| slice(round));
-        let processes: Vec<BorrowedFd<'_>> = members
-            .iter()
-            .filter_map(|m| match m {
-                Member::Process(fd) => Some(*fd),
-                Member::Object(_) => None,
-            })
-            .collect();
-        sleep_on(&seen, &processes, sleep_for(deadline, slice))?;
-        round = round.saturating_add(1);
-    }
-}
-
-fn check_count(n: usize) -> io::Result<()> {
-    if n == 0 || n > 64 {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            format!("a wait takes 1 to 64 objects, not {n}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Waits until every one of `members` is signaled at once, then takes them all in one step.
-pub(crate) fn wait_all(members: &[Member<'_>], timeout: Option<Duration>) -> io::Result<Outcome> {
-    check_count(members.len())?;
-    let deadline = deadline_of(timeout);
-    let me = me();
-    let mut objects: Vec<(usize, &Object)> = Vec::new();
-    let mut processes = Vec::new();
-    for (index, member) in members.iter().enumerate() {
-        match member {
-            Member::Object(o) => objects.push((index, *o)),
-            Member::Process(fd) => processes.push(*fd),
-        }
-    }
-    // Guards are taken in one global order (device, inode), so two wait-alls never deadlock.
-    objects.sort_by_key(|(_, o)| o.identity);
-    if objects
-        .windows(2)
-        .any(|w| w[0].1.identity == w[1].1.identity)
-    {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            "wait_all: the same object appears twice",
-        ));
-    }
-    let mut round = 0u32;
-    loop {
-        let mut all_exited = true;
-        for fd in &processes {
-            if !process_exited(*fd)? {
-                all_exited = false;
-            }
-        }
-        let mut states = Vec::with_capacity(objects.len());
-        let mut guarded_all = true;
-        if all_exited {
-            for (_, object) in &objects {
-                match object.guard(&me, deadline) {
-                    Ok(state) => states.push(state),
-                    Err(e) if e.kind() == ErrorKind::TimedOut => {
-                        guarded_all = false;
-                        break;
-                    }
-                    Err(e) => {
-                        for ((_, o), s) in objects.iter().zip(&states) {
-                            o.unguard(*s);
-                        }
-                        return Err(e);
-                    }
-                }
-            }
-        }
-        if all_exited && guarded_all {
-            let takes: Vec<Take> = objects
-                .iter()
-                .zip(&states)
-                .map(|((_, o), s)| o.take(*s, &me, true))
-                .collect();
-            if takes.iter().all(|t| *t != Take::No) {
-                let mut abandoned_index = None;
-                for (((index, object), take), _) in objects.iter().zip(&takes).zip(&states) {
-                    if let Take::Yes { new, abandoned, .. } = *take {
-                        object.after_take(&me, *take);
-                        object.unguard(new);
-                        if abandoned && abandoned_index.is_none_or(|i| *index < i) {
-                            abandoned_index = Some(*index);
-                        }
-                    }
-                }
-                return Ok(match abandoned_index {
-                    Some(index) => Outcome::Taken {
-                        index,
-                        abandoned: true,
-                    },
-                    None => Outcome::Taken {
-                        index: 0,
-                        abandoned: false,
-                    },
-                });
-            }
-        }
-        // Not all signaled: put every state back untouched.
-        for ((_, o), s) in objects.iter().zip(&states) {
-            o.unguard(*s);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(Outcome::TimedOut);
-        }
-        let needs_slice = !processes.is_empty()
-            || objects
-                .iter()
-                .zip(&states)
-                .any(|((_, o), s)| o.kind == Kind::Mutex && *s != 0);
-        let seen: Vec<(&Object, u32)> = objects
-            .iter()
-            .enumerate()
-            .map(|(i, (_, o))| {
-                (
-                    *o,
-                    states
-                        .get(i)
-                        .copied()
-                        .unwrap_or_else(|| o.header().state.load(SeqCst) & VALUE),
-                )
-            })
-            .collect();
-        let slice = (needs_slice || !guarded_all).then(|| slice(round));
-        let running: Vec<BorrowedFd<'_>> = processes
-            .iter()
-            .copied()
-            .filter(|fd| !process_exited(*fd).unwrap_or(true))
-            .collect();
-        sleep_on(&seen, &running, sleep_for(deadline, slice))?;
-        round = round.saturating_add(1);
     }
 }

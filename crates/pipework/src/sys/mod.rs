@@ -1,13 +1,39 @@
 //! The operating-system layer: the only place in pipework that holds `unsafe` or calls `libc`
 //! directly. Everything else goes through `rustix`'s safe wrappers or through this module.
 //!
-//! Each function here is one small, documented step; the modules above compose them.
+//! Each function here is one small, documented step; the modules above compose them:
+//!
+//! | block | file |
+//! |---|---|
+//! | an `io::Error` that names its object | [`error`] |
+//! | retry on `EINTR` | [`retry`] |
+//! | handles over a Unix socket (`SCM_RIGHTS`) | [`fdpass`] |
+//! | futex wait / wake on shared words | [`futex`] |
+//! | memory mapping and shared-memory access | [`shm`] |
+//! | file locks | [`lock`] |
+//! | deadlines and timeouts that saturate | [`time`] |
+//! | writes that never raise `SIGPIPE` | `signal` |
 
+// Blocks that the modules are moving onto; some callers are not converted yet.
+#[allow(dead_code)]
+pub(crate) mod error;
+// Blocks that the modules are moving onto; some callers are not converted yet.
+#[allow(dead_code)]
+pub(crate) mod fdpass;
+// Blocks that the modules are moving onto; some callers are not converted yet.
+#[allow(dead_code)]
+pub(crate) mod futex;
 pub(crate) mod lock;
+// Blocks that the modules are moving onto; some callers are not converted yet.
+#[allow(dead_code)]
+pub(crate) mod retry;
 pub(crate) mod shm;
 mod signal;
+pub(crate) mod time;
 
 pub(crate) use lock::{first_holder, set_lock, unread_by_peer, Lock};
+#[allow(unused_imports)]
+pub(crate) use retry::{retry, retry_io};
 pub(crate) use signal::{
     splice as splice_no_sigpipe, tee as tee_no_sigpipe, write as write_no_sigpipe,
     writev as writev_no_sigpipe,

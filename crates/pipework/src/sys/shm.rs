@@ -6,7 +6,9 @@
 //! change the values read but never make this process read outside the mapping.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
+
+use rustix::mm::{mmap, msync, munmap, MapFlags, MsyncFlags, ProtFlags};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -49,27 +51,14 @@ impl Region {
                 "cannot map an empty view",
             ));
         }
-        let offset = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "view offset too large"))?;
         let (prot, flags) = match protection {
-            Protection::Read => (libc::PROT_READ, libc::MAP_SHARED),
-            Protection::ReadWrite => (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED),
-            Protection::Copy => (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE),
+            Protection::Read => (ProtFlags::READ, MapFlags::SHARED),
+            Protection::ReadWrite => (ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED),
+            Protection::Copy => (ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE),
         };
-        // SAFETY: a fresh mapping at an address the kernel picks; it aliases no Rust object.
-        let ptr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                prot,
-                flags,
-                fd.as_fd().as_raw_fd(),
-                offset,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: a fresh mapping at an address the kernel picks (null hint, no MAP_FIXED); it
+        // aliases no Rust object.
+        let ptr = unsafe { mmap(ptr::null_mut(), len, prot, flags, fd.as_fd(), offset) }?;
         Ok(Region {
             ptr: NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?,
             len,
@@ -166,10 +155,7 @@ impl Region {
         let len = (offset + len - start).max(1);
         // SAFETY: the range lies inside this mapping (checked, start rounded down to its page,
         // which the mapping's page-aligned start contains).
-        let rc = unsafe { libc::msync(self.ptr.as_ptr().add(start).cast(), len, libc::MS_SYNC) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        unsafe { msync(self.ptr.as_ptr().add(start).cast(), len, MsyncFlags::SYNC) }?;
         Ok(())
     }
 }
@@ -178,7 +164,7 @@ impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are exactly one mapping made in `map`, unmapped only here; nothing
         // borrowed from the region outlives it (references are tied to `&self`).
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        let _ = unsafe { munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
 

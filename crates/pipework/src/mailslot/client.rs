@@ -1,0 +1,362 @@
+//! The client end, [`MailslotClient`]: opening a slot by name and dropping messages into it,
+//! by the socket while its queue has room, else by the spool; or over the network.
+
+use std::fmt;
+use std::io::{self, ErrorKind, Write};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::io::Errno;
+use rustix::net::{connect, send, socket_with, AddressFamily, SendFlags, SocketFlags, SocketType};
+
+use super::name::{self, Server, SlotName};
+use super::net::{self, NetworkConfig};
+use super::queue::{at_socket_path, DIRECT_HEADER, DIRECT_MAX};
+use super::spool::{self, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
+use super::{with_context, MAX_MESSAGE_SIZE};
+
+/// After finding the server's socket full, a client spools this many messages before it tries
+/// the socket again.
+const SPOOL_STREAK: u32 = 32;
+/// How long a client keeps offering a datagram to a full socket before it spools the message:
+/// a server that reads is usually emptying the queue right then, and one datagram is one system
+/// call where a spooled record is three (lock, write, unlock). Short enough that no writer waits
+/// on the server in any sense that matters: a server that does not read costs a writer this
+/// much once per streak of spooled messages.
+const FULL_RETRY: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Sends `datagram` without blocking, offering it again for up to [`FULL_RETRY`] while the
+/// server's queue is full.
+fn send_retrying(socket: &OwnedFd, datagram: &[u8]) -> Result<usize, Errno> {
+    let mut since: Option<std::time::Instant> = None;
+    loop {
+        match send(socket, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+            Err(Errno::AGAIN) => {
+                let start = *since.get_or_insert_with(std::time::Instant::now);
+                if start.elapsed() >= FULL_RETRY {
+                    return Err(Errno::AGAIN);
+                }
+                // No yield between tries: measured, it helped one writer sharing a CPU with the
+                // server but cost several writers more, on one CPU or on two.
+                std::hint::spin_loop();
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A spooling client checks that the server lives every this many messages.
+const LIVENESS_EVERY: u32 = 32;
+/// A client's state for choosing between the socket and the spool.
+#[derive(Clone, Copy)]
+struct Ways<'a> {
+    spool_streak: &'a std::sync::atomic::AtomicU32,
+    spooled_at: &'a AtomicU64,
+    spooled: &'a std::sync::atomic::AtomicU32,
+}
+
+/// A client's handle on a mailslot: it only writes (`CreateFile` on a mailslot name).
+///
+/// Each [`send`](MailslotClient::send) (or each `write` call of [`Write`]) is one message.
+pub struct MailslotClient {
+    display: String,
+    max_size: usize,
+    target: Target,
+}
+
+enum Target {
+    /// `\\.\mailslot\...`: the slot's spool on this computer.
+    ///
+    /// The spool's append lock belongs to the open file, which every thread using this client
+    /// shares, so `appending` keeps this process's threads to one append at a time.
+    Local {
+        spool: Spool,
+        wakeup: OwnedFd,
+        appending: std::sync::Mutex<()>,
+        /// Messages to spool without trying the socket, after the socket was found full.
+        spool_streak: std::sync::atomic::AtomicU32,
+        /// The server's rewind count when this client last spooled a record (`u64::MAX`:
+        /// never). Until the count moves past it, the server has not read that record, and
+        /// this client sends nothing directly, which could overtake it.
+        spooled_at: AtomicU64,
+        /// Messages this client spooled: every [`LIVENESS_EVERY`]th, and every large one, first
+        /// checks that the server still lives (a spooled message reaches no socket that could
+        /// tell).
+        spooled: std::sync::atomic::AtomicU32,
+    },
+    /// Another computer, or every slot of the name in a domain: UDP datagrams.
+    Remote {
+        sender: net::Sender,
+        header: Vec<u8>,
+    },
+}
+
+impl fmt::Debug for MailslotClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailslotClient")
+            .field("name", &self.display)
+            .field("max_message_size", &self.max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MailslotClient {
+    /// Opens the mailslot `name` for writing (`CreateFile`), with the default [`NetworkConfig`]
+    /// for names that reach the network.
+    ///
+    /// * `\\.\mailslot\x`: the slot on this computer. Fails with [`ErrorKind::NotFound`] when
+    ///   no server holds it.
+    /// * `\\host\mailslot\x`: the slot on that host (an address, or a name the resolver knows).
+    /// * `\\*\mailslot\x`, `\\domain\mailslot\x` (a name that does not resolve to a host):
+    ///   every listening slot of that name on the network segment, in that domain. Messages are
+    ///   at most [`MAX_BROADCAST_MESSAGE`](super::MAX_BROADCAST_MESSAGE) bytes.
+    ///
+    /// Network messages are datagrams: opening always succeeds and nothing tells whether a
+    /// server received them (as in Win32).
+    pub fn open(name: &str) -> io::Result<MailslotClient> {
+        Self::open_with(name, &NetworkConfig::default())
+    }
+
+    /// Opens the mailslot `name` for writing, sending network messages as `config` says.
+    pub fn open_with(name: &str, config: &NetworkConfig) -> io::Result<MailslotClient> {
+        let parsed = name::parse(name)?;
+        let server = match &parsed.server {
+            Server::Local => return Self::open_local(&parsed),
+            Server::Everyone => None,
+            Server::Named(host) => Some(host.as_str()),
+        };
+        let sender = net::sender(server, config)
+            .map_err(|e| with_context(e, format_args!("mailslot {name}")))?;
+        let header = net::header(&parsed.folded, &sender.kind);
+        Ok(MailslotClient {
+            display: name.to_string(),
+            max_size: 0,
+            target: Target::Remote { sender, header },
+        })
+    }
+
+    fn open_local(parsed: &SlotName) -> io::Result<MailslotClient> {
+        let display = parsed.local_display();
+        let missing = || io::Error::new(ErrorKind::NotFound, format!("no mailslot {display}"));
+        let dir = spool::directory()?;
+        let path = spool::spool_path(&dir, parsed);
+        let spool = match Spool::open(&path) {
+            Ok(s) => s,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidData) => {
+                return Err(missing())
+            }
+            Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
+        };
+        let header = spool
+            .header()
+            .map_err(|e| with_context(e, format_args!("mailslot {display}")))?;
+        if header.name.to_lowercase() != parsed.folded || !spool.is_alive()? {
+            return Err(missing());
+        }
+        let wakeup = socket_with(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
+        match at_socket_path(&spool::socket_path(&path, header.token), |addr| {
+            Ok(connect(&wakeup, addr)?)
+        }) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNREFUSED) | Some(libc::ENOENT)
+                ) =>
+            {
+                return Err(missing())
+            }
+            Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
+        }
+        Ok(MailslotClient {
+            display,
+            max_size: usize::try_from(header.max_size).unwrap_or(MAX_MESSAGE_SIZE),
+            target: Target::Local {
+                spool,
+                wakeup,
+                appending: std::sync::Mutex::new(()),
+                spool_streak: std::sync::atomic::AtomicU32::new(0),
+                spooled_at: AtomicU64::new(u64::MAX),
+                spooled: std::sync::atomic::AtomicU32::new(0),
+            },
+        })
+    }
+
+    /// The largest message the slot accepts; 0 means any size (or, for a slot on the network,
+    /// unknown here: the datagram limits apply and the server drops what exceeds its maximum).
+    pub fn max_message_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// Drops one message into the slot (`WriteFile`); never waits for the server to read (a full
+    /// socket queue is retried for at most 50 µs before the message is spooled).
+    ///
+    /// A message larger than the slot's maximum (or, over the network, than one datagram, or
+    /// than [`MAX_BROADCAST_MESSAGE`](super::MAX_BROADCAST_MESSAGE) for a domain) fails with
+    /// [`ErrorKind::InvalidInput`]; a local slot whose server has closed fails with
+    /// [`ErrorKind::NotFound`].
+    pub fn send(&self, message: &[u8]) -> io::Result<()> {
+        match &self.target {
+            Target::Local {
+                spool,
+                wakeup,
+                appending,
+                spool_streak,
+                spooled_at,
+                spooled,
+            } => {
+                // A thread that panicked while holding it left nothing half-done that matters:
+                // uncommitted bytes are overwritten by the next append.
+                let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
+                let ways = Ways {
+                    spool_streak,
+                    spooled_at,
+                    spooled,
+                };
+                self.send_local(spool, wakeup, &ways, message)
+            }
+            Target::Remote { sender, header } => {
+                net::check_size(&self.display, &sender.kind, message.len(), header.len())?;
+                let mut datagram = Vec::with_capacity(header.len() + message.len());
+                datagram.extend_from_slice(header);
+                datagram.extend_from_slice(message);
+                net::send(sender, &datagram)
+                    .map_err(|e| with_context(e, format_args!("mailslot {}", self.display)))
+            }
+        }
+    }
+
+    fn send_local(
+        &self,
+        spool: &Spool,
+        wakeup: &OwnedFd,
+        ways: &Ways<'_>,
+        message: &[u8],
+    ) -> io::Result<()> {
+        let Ways {
+            spool_streak,
+            spooled_at,
+            spooled,
+        } = *ways;
+        let limit = if self.max_size == 0 {
+            MAX_MESSAGE_SIZE
+        } else {
+            self.max_size
+        };
+        if message.len() > limit {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "mailslot {}: a {}-byte message exceeds the slot's maximum of {limit} bytes",
+                    self.display,
+                    message.len()
+                ),
+            ));
+        }
+        let seq = spool.next_seq();
+        let streak = spool_streak.load(Ordering::Relaxed);
+        let last_spooled = spooled_at.load(Ordering::Relaxed);
+        if streak > 0 {
+            // The server is behind: its socket was full a moment ago.
+            spool_streak.store(streak - 1, Ordering::Relaxed);
+        } else if last_spooled != u64::MAX && spool.rewinds() <= last_spooled {
+            // A record of ours may still be unread in the spool: a datagram could overtake it.
+        } else if message.len() <= DIRECT_MAX {
+            // The direct way: one datagram, while the server's socket queue has room.
+            let mut datagram = [0u8; DIRECT_HEADER + DIRECT_MAX];
+            datagram[..DIRECT_HEADER].copy_from_slice(&seq.to_le_bytes());
+            datagram[DIRECT_HEADER..DIRECT_HEADER + message.len()].copy_from_slice(message);
+            let datagram = &datagram[..DIRECT_HEADER + message.len()];
+            match send_retrying(wakeup, datagram) {
+                Ok(_) => {
+                    spool.count_produced();
+                    return Ok(());
+                }
+                Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
+                // Full (or short of memory): the spool keeps it instead, and the next few.
+                Err(_) => spool_streak.store(SPOOL_STREAK, Ordering::Relaxed),
+            }
+        }
+        let n = spooled.fetch_add(1, Ordering::Relaxed);
+        if (message.len() > DIRECT_MAX || n % LIVENESS_EVERY == 0) && !spool.is_alive()? {
+            return Err(self.gone());
+        }
+        let flags = {
+            let guard = spool.lock_append()?;
+            let flags = guard.append(seq, message)?;
+            spooled_at.store(guard.rewinds(), Ordering::Relaxed);
+            flags
+        };
+        if flags & FLAG_CLOSED != 0 {
+            return Err(self.gone());
+        }
+        // Wake the server if it sleeps (see `Mailslot::ready_or_idle`). A full queue means it has
+        // datagrams to wake it already.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if spool.flags().load(Ordering::SeqCst) & FLAG_SLEEPING == 0 {
+            return Ok(());
+        }
+        match send(wakeup, &[], SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+            Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => Err(self.gone()),
+            _ => Ok(()),
+        }
+    }
+
+    fn gone(&self) -> io::Error {
+        io::Error::new(
+            ErrorKind::NotFound,
+            format!("mailslot {}: the server has closed the slot", self.display),
+        )
+    }
+}
+
+impl Write for MailslotClient {
+    /// Sends `buf` as one message.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &MailslotClient {
+    /// Sends `buf` as one message.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Delivers a datagram for another local slot that listens to the network.
+pub(super) fn forward(folded: &str, message: &[u8]) {
+    let Ok(parsed) = name::parse(&format!(r"\\.\mailslot\{folded}")) else {
+        return;
+    };
+    if parsed.folded != folded {
+        return;
+    }
+    if let Ok(client) = MailslotClient::open_local(&parsed) {
+        if client_listens(&client) && (client.max_size == 0 || message.len() <= client.max_size) {
+            let _ = client.send(message);
+        }
+    }
+}
+
+fn client_listens(client: &MailslotClient) -> bool {
+    match &client.target {
+        Target::Local { spool, .. } => spool.flags().load(Ordering::Acquire) & FLAG_NETWORK != 0,
+        Target::Remote { .. } => false,
+    }
+}

@@ -1,0 +1,598 @@
+//! The server end, [`Mailslot`]: creating the slot by name, taking in what writers left on the
+//! socket, in the spool and on the network, and reading it one whole message at a time.
+
+use std::fmt;
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::net::{recv, RecvFlags};
+
+use super::client::forward;
+use super::name::{self, Server};
+use super::net::{self, NetworkConfig};
+use super::queue::{
+    bind_wakeup, merge_by_sequence, record_len, record_size, Queue, DIRECT_HEADER, DIRECT_MAX,
+};
+use super::spool::{self, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING, RECORD_HEADER};
+use super::{with_context, MAX_MESSAGE_SIZE};
+
+/// What [`Mailslot::info`] reports (`GetMailslotInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailslotInfo {
+    /// The largest message the slot accepts; 0 means any size.
+    pub max_message_size: usize,
+    /// The size of the next message, `None` when the slot is empty (`MAILSLOT_NO_MESSAGE`).
+    pub next_message_size: Option<usize>,
+    /// Messages waiting to be read.
+    pub message_count: usize,
+    /// How long a read waits for a message; `None` waits forever.
+    pub read_timeout: Option<Duration>,
+}
+
+/// The error a read into a too-small buffer returns; [`required_size`] extracts the size.
+#[derive(Debug)]
+struct BufferTooSmall {
+    slot: String,
+    needed: usize,
+    given: usize,
+}
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "mailslot {}: the next message is {} bytes, the buffer holds {}; it stays queued",
+            self.slot, self.needed, self.given
+        )
+    }
+}
+
+impl std::error::Error for BufferTooSmall {}
+
+/// The size of the message that did not fit, when `error` came from [`Mailslot::read`] into a
+/// buffer too small (`ERROR_INSUFFICIENT_BUFFER`); `None` for any other error.
+pub fn required_size(error: &io::Error) -> Option<usize> {
+    error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<BufferTooSmall>())
+        .map(|e| e.needed)
+}
+
+/// The server end of a mailslot: it owns the name and reads the messages.
+///
+/// Dropping it removes the name and discards unread messages.
+///
+/// * Names are `\\.\mailslot\[path\]name`, compared without regard to case. Creating a name that
+///   a living server holds fails with [`ErrorKind::AlreadyExists`]; opening a name nobody serves
+///   fails with [`ErrorKind::NotFound`].
+/// * The slot lives as long as its [`Mailslot`]: dropping it removes the name and discards unread
+///   messages. A server killed outright (`kill -9`) leaves nothing that blocks a new server of the
+///   same name (the name is held by a lock the kernel releases with the process), and what it
+///   left on disk is removed by the next server created or the next [`list`](super::list).
+/// * A read returns exactly one whole message, oldest first; 0-byte messages exist. A buffer too
+///   small is an error ([`required_size`] tells the message's size) and the message stays queued.
+///   An empty slot with read timeout zero, or once the timeout expires, gives
+///   [`ErrorKind::TimedOut`].
+/// * A message larger than the slot's maximum is refused by the writer, with an error naming both
+///   sizes.
+pub struct Mailslot {
+    display: String,
+    spool: Spool,
+    spool_path: PathBuf,
+    pub(super) wakeup: OwnedFd,
+    wakeup_path: PathBuf,
+    max_size: usize,
+    pub(super) read_timeout: Option<Duration>,
+    queue: Queue,
+    folded: String,
+    pub(super) network: Option<Listener>,
+    /// How far into the spool this server has read.
+    read_pos: u64,
+    /// Receives one datagram from the slot's socket.
+    recv_buf: Box<[u8]>,
+}
+
+/// The most a server reads from its spool in one go (unless one record is larger).
+const DRAIN_CHUNK: u64 = 16 << 20;
+
+/// A server's UDP socket, when it listens to the network.
+pub(super) struct Listener {
+    pub(super) socket: std::net::UdpSocket,
+    domain: String,
+    buf: Box<[u8]>,
+}
+
+impl fmt::Debug for Mailslot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailslot")
+            .field("name", &self.display)
+            .field("max_message_size", &self.max_size)
+            .field("read_timeout", &self.read_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn token() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    (u64::from(std::process::id()) << 32)
+        ^ nanos.rotate_left(17)
+        ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+impl Mailslot {
+    /// Creates the mailslot `\\.\mailslot\[path\]name` (`CreateMailslot`).
+    ///
+    /// `max_message_size` is the largest message writers may send (0: any size up to
+    /// [`MAX_MESSAGE_SIZE`]); `read_timeout` is how long a read waits for a message (`None`:
+    /// forever, `Some(Duration::ZERO)`: not at all).
+    ///
+    /// Fails with [`ErrorKind::AlreadyExists`] while another server holds the name (whatever its
+    /// case), [`ErrorKind::InvalidInput`] for a malformed or non-local name, and
+    /// [`ErrorKind::PermissionDenied`] when the per-user directory is not safely this user's.
+    pub fn create(
+        name: &str,
+        max_message_size: usize,
+        read_timeout: Option<Duration>,
+    ) -> io::Result<Mailslot> {
+        let parsed = name::parse(name)?;
+        if parsed.server != Server::Local {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    r"mailslot {name}: a server creates its slot on this computer, \\.\mailslot\..."
+                ),
+            ));
+        }
+        if max_message_size > MAX_MESSAGE_SIZE {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!("mailslot {name}: maximum message size {max_message_size} is above {MAX_MESSAGE_SIZE}"),
+            ));
+        }
+        let display = parsed.local_display();
+        let dir = spool::directory()?;
+        let path = spool::spool_path(&dir, &parsed);
+        let taken = || {
+            io::Error::new(
+                ErrorKind::AlreadyExists,
+                format!("mailslot {display} already exists"),
+            )
+        };
+        for _ in 0..64 {
+            match Spool::open(&path) {
+                Ok(existing) => {
+                    if !crate::sys::lock::try_lock_byte(existing.fd.as_fd(), spool::ALIVE_BYTE)? {
+                        return Err(taken());
+                    }
+                    // Its server is gone. Wait out a collector removing it right now, then,
+                    // unless someone replaced it meanwhile, remove it.
+                    crate::sys::lock::lock_byte(existing.fd.as_fd(), spool::GC_BYTE)?;
+                    if spool::still_at(&existing.fd, &path)? {
+                        if let Ok(header) = existing.header() {
+                            let _ = std::fs::remove_file(spool::socket_path(&path, header.token));
+                        }
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) if e.kind() == ErrorKind::InvalidData => {
+                    // A file too short or without the magic: a spool being created right now
+                    // never sits at the final path, so this is debris. Remove and retry.
+                    let _ = std::fs::remove_file(&path);
+                    continue;
+                }
+                Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
+            }
+            let token = token();
+            let mut temp = path.clone().into_os_string();
+            temp.push(format!(".{token:016x}.new"));
+            let temp = PathBuf::from(temp);
+            let spool = Spool::create_new(&temp, &parsed, max_message_size as u64, token)
+                .map_err(|e| with_context(e, format_args!("mailslot {display}")))?;
+            let wakeup_path = spool::socket_path(&path, token);
+            let wakeup = match bind_wakeup(&wakeup_path) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&temp);
+                    return Err(with_context(e, format_args!("mailslot {display}")));
+                }
+            };
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &temp,
+                rustix::fs::CWD,
+                &path,
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) => {
+                    // What servers killed outright left here goes now.
+                    spool::collect_stale(&dir, Some(&path));
+                    return Ok(Mailslot {
+                        display,
+                        spool,
+                        spool_path: path,
+                        wakeup,
+                        wakeup_path,
+                        max_size: max_message_size,
+                        read_timeout,
+                        queue: Queue::default(),
+                        folded: parsed.folded.clone(),
+                        network: None,
+                        read_pos: spool::DATA,
+                        recv_buf: vec![0u8; DIRECT_HEADER + DIRECT_MAX + 1].into_boxed_slice(),
+                    });
+                }
+                Err(Errno::EXIST) => {
+                    // Another server published the name first; the next round tells if it lives.
+                    let _ = std::fs::remove_file(&temp);
+                    let _ = std::fs::remove_file(&wakeup_path);
+                    continue;
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&temp);
+                    let _ = std::fs::remove_file(&wakeup_path);
+                    return Err(with_context(e.into(), format_args!("mailslot {display}")));
+                }
+            }
+        }
+        Err(io::Error::other(format!(
+            "mailslot {display}: the name keeps changing hands; giving up"
+        )))
+    }
+
+    /// The slot's name, `\\.\mailslot\...` as given to [`Mailslot::create`].
+    pub fn name(&self) -> &str {
+        &self.display
+    }
+
+    /// Reads the next message into `buf` and returns its size (`ReadFile`).
+    ///
+    /// Waits up to the read timeout for a message; an empty slot then gives
+    /// [`ErrorKind::TimedOut`]. A message larger than `buf` stays queued and the read fails with
+    /// [`ErrorKind::InvalidInput`]; [`required_size`] on the error gives the size needed.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.wait_for_message()?;
+        let size = self.queue.front_size().expect("a message is queued");
+        if size > buf.len() {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                BufferTooSmall {
+                    slot: self.display.clone(),
+                    needed: size,
+                    given: buf.len(),
+                },
+            ));
+        }
+        let n = self.queue.pop_into(buf);
+        self.spool.count_consumed();
+        Ok(n)
+    }
+
+    /// Reads the next message, whatever its size, into a new vector (waiting as [`Mailslot::read`]
+    /// does).
+    pub fn read_message(&mut self) -> io::Result<Vec<u8>> {
+        self.wait_for_message()?;
+        let size = self.queue.front_size().expect("a message is queued");
+        let mut message = vec![0; size];
+        let n = self.queue.pop_into(&mut message);
+        debug_assert_eq!(n, size);
+        self.spool.count_consumed();
+        Ok(message)
+    }
+
+    /// The slot's state (`GetMailslotInfo`): maximum size, next message size, count, timeout.
+    pub fn info(&mut self) -> io::Result<MailslotInfo> {
+        self.drain()?;
+        Ok(MailslotInfo {
+            max_message_size: self.max_size,
+            next_message_size: self.queue.front_size(),
+            message_count: self.queue.count,
+            read_timeout: self.read_timeout,
+        })
+    }
+
+    /// Changes how long reads wait (`SetMailslotInfo`): `None` forever, zero not at all.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout = timeout;
+    }
+
+    /// The current read timeout.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout
+    }
+
+    /// Moves every message waiting on the slot's socket, committed to the spool, or waiting on
+    /// the network into the in-process queue, each writer's messages in the order it sent them.
+    ///
+    /// A writer's messages take two ways (socket datagrams, spool records), so the order of one
+    /// round is: note the spool's committed end, empty the socket, read the spool up to the
+    /// noted end, and sort the round by the writers' sequence numbers. A writer that spooled a
+    /// record sends nothing directly until the server has read past it (the spool was rewound
+    /// since), so a datagram never overtakes that writer's spooled records; and a record within
+    /// the noted end was committed before the socket was emptied, so the datagrams its writer
+    /// sent before it are in this round too.
+    fn drain(&mut self) -> io::Result<()> {
+        let end = self.spool.committed_end()?;
+        let mut direct = Vec::new();
+        loop {
+            match recv(
+                &self.wakeup,
+                &mut self.recv_buf[..],
+                RecvFlags::DONTWAIT | RecvFlags::TRUNC,
+            ) {
+                Ok((_, full)) => self.take_direct(full, &mut direct),
+                Err(Errno::INTR) => {}
+                Err(_) => break, // empty (or an error that the next poll reports again)
+            }
+        }
+        let mut chunks = Vec::new();
+        while self.read_pos < end {
+            let before = self.read_pos;
+            chunks.push(self.read_spool(end)?);
+            if self.read_pos == before {
+                break;
+            }
+        }
+        let spooled = if chunks.len() <= 1 {
+            chunks.pop().unwrap_or_default()
+        } else if direct.is_empty() {
+            for chunk in chunks {
+                self.queue.push_batch(chunk, self.max_size);
+            }
+            Vec::new()
+        } else {
+            chunks.concat()
+        };
+        match (direct.is_empty(), spooled.is_empty()) {
+            (true, _) => self.queue.push_batch(spooled, self.max_size),
+            (false, true) => self.queue.push_batch(direct, self.max_size),
+            (false, false) => self
+                .queue
+                .push_batch(merge_by_sequence(&spooled, &direct), self.max_size),
+        }
+        if self.read_pos > spool::REWIND_ABOVE {
+            let guard = self.spool.lock_append()?;
+            if guard.rewind_if_read(self.read_pos)? {
+                self.read_pos = spool::DATA;
+            }
+        }
+        self.drain_network();
+        Ok(())
+    }
+
+    /// Reads the committed records from where this server stopped up to `end`, at most
+    /// [`DRAIN_CHUNK`] bytes (or one whole record, if larger) per call, so that neither a long
+    /// backlog nor a corrupt end offset makes one huge allocation. Leaves a record that the
+    /// chunk cuts for the next call; skips a malformed tail.
+    fn read_spool(&mut self, end: u64) -> io::Result<Vec<u8>> {
+        if end <= self.read_pos {
+            return Ok(Vec::new());
+        }
+        let mut to = end;
+        if end - self.read_pos > DRAIN_CHUNK {
+            // A long way to go: believe the end offset only as far as the file reaches.
+            let real_end = end.min(self.spool.file_len()?);
+            if real_end <= self.read_pos {
+                self.read_pos = end;
+                return Ok(Vec::new());
+            }
+            let head = self
+                .spool
+                .read_committed(self.read_pos, self.read_pos + RECORD_HEADER as u64)?;
+            let first = record_len(&head).map_or(0, |len| (RECORD_HEADER + len) as u64);
+            to = real_end.min(self.read_pos + DRAIN_CHUNK.max(first));
+        }
+        let mut bytes = self.spool.read_committed(self.read_pos, to)?;
+        let mut whole = 0;
+        while let Some(size) = record_size(&bytes[whole..]) {
+            whole += size;
+        }
+        if to < end && whole > 0 {
+            // The chunk cut a record (or the file ends early): read on from the cut next time.
+            bytes.truncate(whole);
+            self.read_pos += whole as u64;
+        } else {
+            // Read to the end (a tail that is not a whole record is skipped), or nothing whole
+            // where a record should be: the file was cut short, and what is missing is gone.
+            self.read_pos = end;
+        }
+        Ok(bytes)
+    }
+
+    /// Appends the datagram of `full` bytes in `recv_buf` to `records` as a record, if it is a
+    /// message: an empty datagram only wakes the reader, and one shorter than a header or
+    /// longer than any direct message (not from a pipework writer) or above the slot's maximum
+    /// is dropped.
+    fn take_direct(&self, full: usize, records: &mut Vec<u8>) {
+        if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
+            return;
+        }
+        let len = full - DIRECT_HEADER;
+        if self.max_size != 0 && len > self.max_size {
+            return;
+        }
+        records.extend_from_slice(&(len as u32).to_le_bytes());
+        records.extend_from_slice(&self.recv_buf[..full]);
+    }
+
+    /// Takes messages from the network too (Win32: a slot is reachable as
+    /// `\\thishost\mailslot\name` and by domain broadcasts). Off until called: a server that
+    /// never calls this opens no network socket. Binds UDP `config.port` on every address (shared
+    /// with other listening slots of this host) and joins `config.group` when it is a multicast
+    /// group.
+    ///
+    /// Delivery over the network is datagram delivery: no receipt, and messages the network or a
+    /// full receive buffer loses are lost. Datagrams that are malformed, for another name or
+    /// domain, or above this slot's maximum size are dropped.
+    pub fn listen(&mut self, config: &NetworkConfig) -> io::Result<()> {
+        let socket = net::listen(config)
+            .map_err(|e| with_context(e, format_args!("mailslot {}", self.display)))?;
+        self.network = Some(Listener {
+            socket,
+            domain: config.domain.to_lowercase(),
+            buf: vec![0u8; 1 << 16].into_boxed_slice(),
+        });
+        self.spool.flags().fetch_or(FLAG_NETWORK, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Queues every datagram waiting on the network socket that is for this slot.
+    fn drain_network(&mut self) {
+        let Some(listener) = self.network.as_mut() else {
+            return;
+        };
+        loop {
+            let n = match listener.socket.recv(&mut listener.buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // WouldBlock: drained. Other errors (a stray ICMP report) end this round only.
+                Err(_) => return,
+            };
+            let Some(datagram) = net::decode(&listener.buf[..n]) else {
+                continue;
+            };
+            let ours = datagram.name == self.folded
+                && match &datagram.kind {
+                    net::Kind::Host | net::Kind::Everyone => true,
+                    net::Kind::Domain(d) => *d == listener.domain,
+                };
+            if ours {
+                if self.max_size == 0 || datagram.message.len() <= self.max_size {
+                    self.queue.push_message(datagram.message);
+                    self.spool.count_produced();
+                }
+            } else if datagram.kind == net::Kind::Host {
+                // Sent to this host for another listening slot that shares the port: the kernel
+                // gives a unicast datagram to one socket only, so hand it over.
+                forward(datagram.name, datagram.message);
+            }
+        }
+    }
+
+    /// Takes in everything waiting; `true` once a message is queued, `false` when nothing is
+    /// there and the spool is rewound, so that the caller may sleep until the slot's socket (or
+    /// network socket) turns readable: every writer sends to the socket after its message is in.
+    pub(super) fn ready_or_idle(&mut self) -> io::Result<bool> {
+        self.spool
+            .flags()
+            .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
+        loop {
+            if self.queue.count > 0 {
+                return Ok(true);
+            }
+            self.drain()?;
+            if self.queue.count > 0 {
+                return Ok(true);
+            }
+            // Everything is read: start the spool again from empty, unless a writer has just
+            // committed more (then read that first).
+            if self.read_pos != spool::DATA {
+                let guard = self.spool.lock_append()?;
+                if !guard.rewind_if_read(self.read_pos)? {
+                    continue;
+                }
+                self.read_pos = spool::DATA;
+            }
+            // Announce the sleep, then look once more: a writer that spools a record after
+            // this sees the flag and wakes the server; one that spooled before is seen here.
+            // (Sequentially consistent on both sides: one of the two must see the other.)
+            self.spool.flags().fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if self.spool.committed_end()? != self.read_pos {
+                self.spool
+                    .flags()
+                    .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
+                continue;
+            }
+            return Ok(false);
+        }
+    }
+
+    pub(super) fn timed_out(&self) -> io::Error {
+        io::Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "mailslot {}: no message within the read timeout",
+                self.display
+            ),
+        )
+    }
+
+    fn wait_for_message(&mut self) -> io::Result<()> {
+        let deadline = self.read_timeout.map(|t| Instant::now() + t);
+        loop {
+            if self.ready_or_idle()? {
+                return Ok(());
+            }
+            let left = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.timed_out());
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            if left.is_none() && self.network.is_none() {
+                // Waiting forever on the socket alone: sleep in `recv` and take what wakes it.
+                // This writer's earlier messages are all in already: those it spooled were read
+                // before the rewind that let it send directly, and those it sent directly came
+                // before this one on the socket.
+                match recv(&self.wakeup, &mut self.recv_buf[..], RecvFlags::TRUNC) {
+                    Ok((_, full)) => {
+                        let mut record = Vec::new();
+                        self.take_direct(full, &mut record);
+                        self.queue.push_batch(record, self.max_size);
+                    }
+                    Err(Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                continue;
+            }
+            let timeout = left.map(|l| Timespec {
+                tv_sec: l.as_secs() as _,
+                tv_nsec: l.subsec_nanos() as _,
+            });
+            // Every writer sends to the socket after its message is in (a datagram, or an empty
+            // one after a spooled message), so the socket turns readable for anything that came
+            // after the drain above.
+            let polled = match &self.network {
+                None => {
+                    let mut fds = [PollFd::new(&self.wakeup, PollFlags::IN)];
+                    poll(&mut fds, timeout.as_ref())
+                }
+                Some(listener) => {
+                    let mut fds = [
+                        PollFd::new(&self.wakeup, PollFlags::IN),
+                        PollFd::new(&listener.socket, PollFlags::IN),
+                    ];
+                    poll(&mut fds, timeout.as_ref())
+                }
+            };
+            match polled {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl Drop for Mailslot {
+    fn drop(&mut self) {
+        self.spool.flags().fetch_or(FLAG_CLOSED, Ordering::AcqRel);
+        let _ = std::fs::remove_file(&self.spool_path);
+        let _ = std::fs::remove_file(&self.wakeup_path);
+    }
+}

@@ -1,0 +1,79 @@
+//! The ring's shared header: where each word lives in the first page of the mapping, and the
+//! checks a side makes before it trusts a header another process wrote.
+//!
+//! | offset | word | written by |
+//! |---|---|---|
+//! | 0 | magic `PWSHMPIP` (u64) | the creator, last |
+//! | 8 | version (u32) | the creator |
+//! | 16 | capacity in bytes (u64, a power of two) | the creator |
+//! | 64 | write position: total bytes written (u64) | the writer |
+//! | 128 | read position: total bytes read (u64) | the reader |
+//! | 192 | the reader's waiting word (u32 futex) | both |
+//! | 256 | the writer's waiting word (u32 futex) | both |
+//! | 320 / 324 | writer closed / reader closed flags (u32) | the closing side |
+//! | 384 / 448 | the reader's / writer's CPU hint (u32) | each side |
+//!
+//! The positions and waiting words sit on cache lines of their own; the data, `capacity` bytes,
+//! starts at [`HEADER`].
+
+use std::io::{self, ErrorKind};
+use std::sync::atomic::Ordering;
+
+use crate::mapping::View;
+
+pub(super) const MAGIC: u64 = u64::from_le_bytes(*b"PWSHMPIP");
+pub(super) const VERSION: u32 = 2;
+pub(super) const HEADER: usize = 4096;
+pub(super) const OFF_MAGIC: usize = 0;
+pub(super) const OFF_VERSION: usize = 8;
+pub(super) const OFF_CAPACITY: usize = 16;
+pub(super) const OFF_WRITE_POS: usize = 64;
+pub(super) const OFF_READ_POS: usize = 128;
+pub(super) const OFF_READER_WAITING: usize = 192;
+pub(super) const OFF_WRITER_WAITING: usize = 256;
+pub(super) const OFF_WRITER_CLOSED: usize = 320;
+pub(super) const OFF_READER_CLOSED: usize = 324;
+/// The CPU each side last waited on, plus one (0: not known yet). A hint for the other side's
+/// spin, nothing more: any value a peer leaves there is harmless.
+pub(super) const OFF_READER_CPU: usize = 384;
+pub(super) const OFF_WRITER_CPU: usize = 448;
+
+pub(super) const MIN_CAPACITY: usize = 4096;
+pub(super) const MAX_CAPACITY: usize = 1 << 30;
+pub(super) const DEFAULT_CAPACITY: usize = 1 << 20;
+
+/// Writes a fresh header for a ring of `capacity` bytes into `view` (the magic last, so a side
+/// that sees it sees the rest).
+pub(super) fn write_header(view: &View, capacity: usize) -> io::Result<()> {
+    view.atomic_u32(OFF_VERSION)?
+        .store(VERSION, Ordering::Relaxed);
+    view.atomic_u64(OFF_CAPACITY)?
+        .store(capacity as u64, Ordering::Relaxed);
+    view.atomic_u64(OFF_MAGIC)?.store(MAGIC, Ordering::Release);
+    Ok(())
+}
+
+/// Checks the header that another process may have written, and returns the ring's capacity:
+/// `InvalidData` unless the magic, version and capacity fit the mapping.
+pub(super) fn checked_capacity(view: &View) -> io::Result<u64> {
+    let bad = |what: &str| {
+        io::Error::new(
+            ErrorKind::InvalidData,
+            format!("shared-memory pipe: the ring's header is corrupt ({what})"),
+        )
+    };
+    if view.len() < HEADER + MIN_CAPACITY {
+        return Err(bad("too small"));
+    }
+    if view.atomic_u64(OFF_MAGIC)?.load(Ordering::Acquire) != MAGIC {
+        return Err(bad("bad magic"));
+    }
+    if view.atomic_u32(OFF_VERSION)?.load(Ordering::Relaxed) != VERSION {
+        return Err(bad("unknown version"));
+    }
+    let capacity = view.atomic_u64(OFF_CAPACITY)?.load(Ordering::Relaxed);
+    if !capacity.is_power_of_two() || capacity as usize != view.len() - HEADER {
+        return Err(bad("capacity does not match the mapping"));
+    }
+    Ok(capacity)
+}

@@ -1,0 +1,174 @@
+//! Shared-memory pipes: the anonymous pipe's contract over a ring in a file mapping, faster than
+//! the kernel's pipe because a transfer is two plain memory copies and, while both sides are busy,
+//! no system call at all.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//!
+//! let (mut reader, mut writer) = pipework::shm_pipe::create()?;
+//! writer.write_all(b"through shared memory")?;
+//! drop(writer); // a clean close: the reader sees the end after the data
+//! let mut text = String::new();
+//! reader.read_to_string(&mut text)?;
+//! assert_eq!(text, "through shared memory");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Win32 has no shared-memory pipe; this one keeps the anonymous pipe's contract
+//! ([`crate::pipe`]), with one reader and one writer (ends cannot be cloned). How it works, and
+//! why: `docs/design/shm_pipe.md`.
+//!
+//! | Win32 (pipes) | pipework |
+//! |---|---|
+//! | `CreatePipe` | [`create`], [`ShmPipeOptions`] |
+//! | `ReadFile` / `WriteFile` | [`Read`](std::io::Read) / [`Write`](std::io::Write) on [`ShmReader`] / [`ShmWriter`] |
+//! | `PeekNamedPipe` (bytes available) | [`ShmReader::bytes_available`] |
+//! | `CloseHandle` | `drop` (the reader sees the end after the data; a writer, `BrokenPipe`) |
+//! | `CreateNamedPipe` + `ConnectNamedPipe` | [`ShmPipeOptions::listen`], [`ShmPipeListener::accept`] |
+//! | `CreateFile` on a pipe name | [`ShmWriter::connect`] |
+//! | PipeList | [`list`] |
+//! | `PIPE_TYPE_MESSAGE`, `ERROR_MORE_DATA` | [`ShmMessageWriter`], [`ShmMessageReader`] |
+//! | inheritance, `DuplicateHandle` | `OwnedFd::from(end)` / `TryFrom<OwnedFd>`, [`crate::process::CommandExt::inherit_handle`], [`crate::handle::send`] |
+//! | (no counterpart) zero-copy | [`ShmReader::fill_buf_in_place`], [`ShmWriter::reserve_in_place`] |
+//! | overlapped I/O | feature `tokio`: `ShmReader::into_async`, `ShmWriter::into_async` |
+
+use std::io::{self, ErrorKind};
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+
+use crate::mapping::{Access, FileMapping, View};
+
+#[cfg(feature = "tokio")]
+mod async_io;
+mod ends;
+mod handover;
+mod layout;
+mod listener;
+mod message;
+mod ring;
+mod wait;
+
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncShmReader, AsyncShmWriter};
+pub use ends::{ShmReader, ShmWriter};
+pub use listener::{list, ShmPipeListener};
+pub use message::{ShmMessageReader, ShmMessageWriter};
+
+use ends::End;
+use handover::{map_ring, Queued};
+use layout::{DEFAULT_CAPACITY, HEADER, MAX_CAPACITY, MIN_CAPACITY};
+use ring::Ring;
+use wait::DEFAULT_SPIN;
+
+/// Creates a shared-memory pipe with the default options: `(reader, writer)`.
+pub fn create() -> io::Result<(ShmReader, ShmWriter)> {
+    ShmPipeOptions::new().create()
+}
+
+/// How to create a shared-memory pipe: ring capacity and spinning.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// // A 256 KiB ring whose ends never spin: they sleep on a futex at once (lowest CPU use).
+/// let (reader, writer) = pipework::shm_pipe::ShmPipeOptions::new()
+///     .capacity(256 * 1024)
+///     .spin(Duration::ZERO)
+///     .create()?;
+/// assert_eq!(reader.capacity(), 256 * 1024);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ShmPipeOptions {
+    capacity: usize,
+    spin: Duration,
+}
+
+impl Default for ShmPipeOptions {
+    fn default() -> Self {
+        ShmPipeOptions {
+            capacity: DEFAULT_CAPACITY,
+            spin: DEFAULT_SPIN,
+        }
+    }
+}
+
+impl ShmPipeOptions {
+    /// Default options: a 1 MiB ring, spinning up to 50 µs before sleeping.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The spin budget ends start with (50 µs).
+    pub fn default_spin() -> Duration {
+        DEFAULT_SPIN
+    }
+
+    /// The ring's capacity in bytes, rounded up to a power of two, at least 4 KiB. `create` fails
+    /// with `InvalidInput` above 1 GiB.
+    pub fn capacity(&mut self, bytes: usize) -> &mut Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// The longest a side spins waiting for its peer before it sleeps (it adapts below this when
+    /// spinning keeps failing). `Duration::ZERO` never spins: every wait sleeps on a futex.
+    /// This setting belongs to each end in its own process; an end adopted elsewhere uses the
+    /// default unless [`ShmReader::set_spin`] / [`ShmWriter::set_spin`] is called.
+    pub fn spin(&mut self, spin: Duration) -> &mut Self {
+        self.spin = spin;
+        self
+    }
+
+    /// Creates the pipe: `(reader, writer)`, both in this process.
+    pub fn create(&self) -> io::Result<(ShmReader, ShmWriter)> {
+        let (mapping, view) = self.new_ring()?;
+        self.pair(mapping, view)
+    }
+
+    /// A fresh ring: its mapping and a view of it with the header written.
+    fn new_ring(&self) -> io::Result<(FileMapping, View)> {
+        if self.capacity > MAX_CAPACITY {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "shared-memory pipe capacity {} is above the 1 GiB maximum",
+                    self.capacity
+                ),
+            ));
+        }
+        let capacity = self.capacity.max(MIN_CAPACITY).next_power_of_two();
+        let mapping = FileMapping::anonymous((HEADER + capacity) as u64)?;
+        let view = mapping.map_view(Access::Write, 0, 0)?;
+        layout::write_header(&view, capacity)?;
+        Ok((mapping, view))
+    }
+
+    fn pair(&self, mapping: FileMapping, view: View) -> io::Result<(ShmReader, ShmWriter)> {
+        let (reader_sock, writer_sock) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        // Queue the ring's handles in each socket's receive queue, for adopters of either end.
+        let handles = Queued::new(mapping)?;
+        handles.queue(&writer_sock)?;
+        handles.queue(&reader_sock)?;
+        drop(handles);
+
+        // The reader maps the ring from the handle queued on its socket, which proves the queue
+        // holds what adopters of the handle will look for.
+        let reader_ring = Ring::validate(map_ring(Queued::peek(reader_sock.as_fd())?.ring)?)?;
+        let writer_ring = Ring::validate(view)?;
+        let reader = ShmReader {
+            end: End::new(reader_ring, reader_sock, self.spin),
+        };
+        let writer = ShmWriter {
+            end: End::new(writer_ring, writer_sock, self.spin),
+        };
+        Ok((reader, writer))
+    }
+}

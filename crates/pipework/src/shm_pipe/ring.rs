@@ -1,0 +1,208 @@
+//! The ring: one side's view of the data behind the header, bytes copied in and out at
+//! logical positions (wrapping around the end), positions a peer wrote checked before use, and
+//! the ring's bytes lent in place to a trusted caller.
+//!
+//! Positions are totals (bytes written, bytes read) that only grow; a position's place in the
+//! data is the position modulo the capacity, a power of two. A side keeps its own position to
+//! itself and reads only the peer's from shared memory, and a count computed from the peer's
+//! position is checked against the capacity this side validated when it attached.
+
+use std::io::{self, ErrorKind};
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use super::ends::End;
+use super::layout::{self, HEADER};
+use super::{ShmReader, ShmWriter};
+use crate::mapping::View;
+
+/// One side's view of the ring, with the capacity it validated when it attached.
+pub(super) struct Ring {
+    pub(super) view: View,
+    pub(super) capacity: u64,
+}
+
+impl Ring {
+    /// Attaches to the ring in `view`, checking its header first.
+    pub(super) fn validate(view: View) -> io::Result<Ring> {
+        let capacity = layout::checked_capacity(&view)?;
+        Ok(Ring { view, capacity })
+    }
+
+    pub(super) fn word(&self, offset: usize) -> &AtomicU32 {
+        self.view
+            .atomic_u32(offset)
+            .expect("header offsets are in bounds and aligned (checked at attach)")
+    }
+
+    pub(super) fn position(&self, offset: usize) -> &AtomicU64 {
+        self.view
+            .atomic_u64(offset)
+            .expect("header offsets are in bounds and aligned (checked at attach)")
+    }
+
+    /// Copies ring bytes from logical position `pos` into `buf` (wrapping around the end).
+    pub(super) fn copy_out(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
+        let start = (pos & (self.capacity - 1)) as usize;
+        let first = buf.len().min(self.capacity as usize - start);
+        let (a, b) = buf.split_at_mut(first);
+        self.view.read(HEADER + start, a)?;
+        if !b.is_empty() {
+            self.view.read(HEADER, b)?;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into the ring at logical position `pos` (wrapping around the end).
+    pub(super) fn copy_in(&self, pos: u64, data: &[u8]) -> io::Result<()> {
+        let start = (pos & (self.capacity - 1)) as usize;
+        let first = data.len().min(self.capacity as usize - start);
+        let (a, b) = data.split_at(first);
+        self.view.write(HEADER + start, a)?;
+        if !b.is_empty() {
+            self.view.write(HEADER, b)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a count of bytes in the ring computed from a position the peer wrote.
+    pub(super) fn checked_fill(&self, fill: u64) -> io::Result<u64> {
+        if fill > self.capacity {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!(
+                    "shared-memory pipe: the peer's position is corrupt ({fill} bytes in a {}-byte ring)",
+                    self.capacity
+                ),
+            ));
+        }
+        Ok(fill)
+    }
+}
+
+impl End {
+    /// Where this side's position falls in the ring's data, and how many of `n` bytes from
+    /// there lie before the ring's end (what one slice can lend).
+    pub(super) fn contiguous(&self, n: usize) -> (usize, usize) {
+        let start = (self.pos & (self.ring.capacity - 1)) as usize;
+        (start, n.min(self.ring.capacity as usize - start))
+    }
+}
+
+impl ShmReader {
+    /// Waits like [`Read::read`](std::io::Read::read) until there are bytes to read, then lends
+    /// them where they lie in the ring instead of copying them out: the zero-copy read. The slice
+    /// holds what a read could take now, up to the ring's end (the rest, after a wrap, comes with
+    /// the next call); it is empty once the writer has closed and everything has been read. Nothing
+    /// is consumed until [`ShmReader::consume`] says how much was used; until then the writer
+    /// cannot reuse those bytes.
+    ///
+    /// ```
+    /// use std::io::Write;
+    ///
+    /// let (mut reader, mut writer) = pipework::shm_pipe::create()?;
+    /// writer.write_all(b"in place")?;
+    /// drop(writer);
+    /// let mut total = 0;
+    /// loop {
+    ///     // SAFETY: the writer is this program's own ShmWriter, which never touches bytes it
+    ///     // has published.
+    ///     let data = unsafe { reader.fill_buf_in_place()? };
+    ///     if data.is_empty() {
+    ///         break;
+    ///     }
+    ///     assert_eq!(data, b"in place");
+    ///     let n = data.len();
+    ///     total += n;
+    ///     reader.consume(n);
+    /// }
+    /// assert_eq!(total, 8);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Safety
+    /// The slice is shared memory that the writing process can write, and a `&[u8]` promises Rust
+    /// that nothing changes it while it is borrowed. A [`ShmWriter`] never writes bytes it has
+    /// published until the reader consumes them, so with a pipework writer (in any process) at the
+    /// other end the promise holds. Call this only when the process holding the write end is
+    /// trusted to be such a writer; when it might be hostile or buggy, use
+    /// [`Read::read`](std::io::Read::read), which copies the bytes out and checks nothing it reads
+    /// twice. (Positions are checked either way: a lying peer cannot make the slice leave the
+    /// ring.)
+    pub unsafe fn fill_buf_in_place(&mut self) -> io::Result<&[u8]> {
+        let available = self.wait_readable()?;
+        let (start, len) = self.end.contiguous(available);
+        // SAFETY: `HEADER + start + len` is within the view (`start + len` never passes the
+        // capacity, and the view is `HEADER + capacity` bytes, checked when attaching); the
+        // borrow of `self` keeps the view mapped; the caller vouches, per this function's
+        // contract, that the writer leaves these published bytes alone until `consume`.
+        Ok(unsafe {
+            std::slice::from_raw_parts(self.end.ring.view.as_ptr().add(HEADER + start), len)
+        })
+    }
+
+    /// Marks `n` bytes lent by [`ShmReader::fill_buf_in_place`] as read, giving their room back to
+    /// the writer. `n` is capped at the bytes there are to read.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.bytes_available().unwrap_or(0));
+        if n > 0 {
+            self.advance(n);
+        }
+    }
+}
+
+impl ShmWriter {
+    /// Waits like [`Write::write`](std::io::Write::write) until the ring has room, then lends that
+    /// room in place, for data produced straight into the ring (read from a file or socket,
+    /// serialized, computed) instead of being copied in: the zero-copy write. The slice is the free
+    /// room up to the ring's end, at least one byte; what it held before is unspecified. Nothing
+    /// reaches the reader until [`ShmWriter::commit`] says how many bytes were filled.
+    ///
+    /// ```
+    /// use std::io::Read;
+    ///
+    /// let (mut reader, mut writer) = pipework::shm_pipe::create()?;
+    /// // SAFETY: the reader is this program's own ShmReader, which never writes ring bytes.
+    /// let room = unsafe { writer.reserve_in_place()? };
+    /// room[..5].copy_from_slice(b"hello");
+    /// writer.commit(5);
+    /// drop(writer);
+    /// let mut text = String::new();
+    /// reader.read_to_string(&mut text)?;
+    /// assert_eq!(text, "hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Safety
+    /// The slice is shared memory that the reading process can write, and a `&mut [u8]` promises
+    /// Rust that nothing else touches it while it is borrowed. A [`ShmReader`] never writes into
+    /// the ring's data, so with a pipework reader (in any process) at the other end the promise
+    /// holds. Call this only when the process holding the read end is trusted to be such a reader;
+    /// otherwise use [`Write::write`](std::io::Write::write). (Positions are checked either way: a
+    /// lying peer cannot make the slice leave the ring.)
+    pub unsafe fn reserve_in_place(&mut self) -> io::Result<&mut [u8]> {
+        let free = self.wait_writable()?;
+        let (start, len) = self.end.contiguous(free);
+        // SAFETY: `HEADER + start + len` is within the view (`start + len` never passes the
+        // capacity, and the view is `HEADER + capacity` bytes, checked when attaching); the
+        // borrow of `self` keeps the view mapped; these bytes are free room the reader has
+        // handed back, and the caller vouches, per this function's contract, that the reading
+        // process never writes ring data.
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(self.end.ring.view.as_ptr().add(HEADER + start), len)
+        })
+    }
+
+    /// Publishes `n` bytes filled in the room lent by [`ShmWriter::reserve_in_place`], waking
+    /// the reader. `n` is capped at the room there is; with the reader gone it is `BrokenPipe`.
+    pub fn commit(&mut self, n: usize) -> io::Result<()> {
+        if self.reader_closed() {
+            return Err(self.broken());
+        }
+        let free = self.free()?;
+        let (_, n) = self.end.contiguous(n.min(free));
+        if n > 0 {
+            self.publish(n);
+        }
+        Ok(())
+    }
+}
