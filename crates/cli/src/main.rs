@@ -1,11 +1,13 @@
 //! `pipework`: benchmarks, servers and clients for every pipework mechanism.
+//!
+//! One module per subcommand in [`cmd`], all the same shape; the measuring behind
+//! `pipework bench` in [`bench`]; short object names made full in [`names`]; everything printed
+//! goes through [`output`].
 
 mod bench;
-mod list;
-mod mailslot;
-mod mapping;
-mod pipe_cmd;
-mod shm_cmd;
+mod cmd;
+mod names;
+mod output;
 
 use std::process::ExitCode;
 
@@ -22,48 +24,42 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Measure every mechanism between real processes, beside its raw baseline.
-    Bench(bench::BenchArgs),
+    Bench(cmd::bench::Args),
     /// Named file mappings: create, open, read, write, info, remove.
-    Mapping(mapping::MappingArgs),
+    Mapping(cmd::mapping::Args),
     /// Mailslots: `read` creates one and prints its messages, `send` drops messages into one.
-    Mailslot(mailslot::MailslotArgs),
+    Mailslot(cmd::mailslot::Args),
     /// Named pipes: serve, connect, call, path.
-    Pipe {
-        #[command(subcommand)]
-        command: pipe_cmd::PipeCommand,
-    },
+    Pipe(cmd::pipe::Args),
     /// Shared-memory pipes met by name: listen, send.
-    Shm {
-        #[command(subcommand)]
-        command: shm_cmd::ShmCommand,
-    },
+    Shm(cmd::shm::Args),
     /// This user's live named objects: pipes, shared-memory pipes, mailslots, mappings, sync
     /// objects.
-    List,
+    List(cmd::list::Args),
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
-    BenchChild {
-        /// Mechanism, role and role arguments.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    BenchChild(cmd::bench_child::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Bench(args) => bench::run(&args),
-        Command::Mapping(args) => mapping::run(&args),
-        Command::Mailslot(args) => mailslot::run(&args),
-        Command::List => list::run(),
-        Command::BenchChild { args } => bench::child(&args),
-        Command::Pipe { command } => pipe_cmd::run(&command),
-        Command::Shm { command } => shm_cmd::run(&command),
+    let result = match &cli.command {
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Mapping(args) => cmd::mapping::run(args),
+        Command::Mailslot(args) => cmd::mailslot::run(args),
+        Command::Pipe(args) => cmd::pipe::run(args),
+        Command::Shm(args) => cmd::shm::run(args),
+        Command::List(args) => cmd::list::run(args),
+        Command::BenchChild(args) => cmd::bench_child::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`pipework list | head -1`): the command ends
+        // quietly with status 0, as `ls | head` does from the caller's point of view. Not 141
+        // (128 + SIGPIPE): nothing failed, the reader simply wanted no more.
+        Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("pipework: {e}");
+            output::note!("pipework: {e}");
             ExitCode::FAILURE
         }
     }

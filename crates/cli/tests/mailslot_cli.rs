@@ -80,7 +80,9 @@ fn list_shows_queued_messages() {
         r"\\.\mailslot\pipework-cli-test\{}\listed",
         std::process::id()
     );
-    let slot = pipework::mailslot::Mailslot::create(&name, 0, None).unwrap();
+    let slot = pipework::mailslot::MailslotOptions::new()
+        .create(&name)
+        .unwrap();
     let status = pipework()
         .args(["mailslot", "send", &name, "a", "b"])
         .status()
@@ -131,4 +133,50 @@ fn read_listens_and_send_reaches_it_over_loopback() {
         .read_to_string(&mut out)
         .unwrap();
     assert_eq!(out, "over udp\n");
+}
+
+#[test]
+fn short_names_mean_this_computers_mailslot() {
+    let short = format!("pipework-cli-test-{}-short", std::process::id());
+    let mut reader = pipework()
+        .args([
+            "mailslot",
+            "read",
+            &short,
+            "--count",
+            "2",
+            "--timeout",
+            "30000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut announce = String::new();
+    BufReader::new(reader.stderr.take().unwrap())
+        .read_line(&mut announce)
+        .unwrap();
+    let full = format!(r"\\.\mailslot\{short}");
+    assert!(announce.contains(&full), "{announce}");
+    // The short name and the full one reach the same slot.
+    for (name, text) in [(short.as_str(), "short"), (full.as_str(), "full")] {
+        let out = pipework()
+            .args(["mailslot", "send", name, text])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(finished(&mut reader).success());
+    let mut out = String::new();
+    reader
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "short\nfull\n");
 }

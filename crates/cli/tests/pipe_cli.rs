@@ -148,3 +148,29 @@ fn pipework_list() -> Command {
     c.arg("list");
     c
 }
+
+#[test]
+fn connect_takes_only_a_server_of_the_given_uid() {
+    let name = unique("uid");
+    let _server = serve(&name, &[]);
+    let me = rustix::process::getuid().as_raw();
+    let mut mine = pipework();
+    mine.args(["pipe", "connect", &name, "--server-uid", &me.to_string()]);
+    assert_eq!(run(mine, b"to my own server").stdout, b"to my own server");
+
+    let other = (me + 4242).to_string();
+    let refused = pipework()
+        .args(["pipe", "connect", &name, "--server-uid", &other])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains(&name) && err.contains(&other), "{err}");
+
+    let help = pipework()
+        .args(["pipe", "connect", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--server-uid <UID>"));
+}

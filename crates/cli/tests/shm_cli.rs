@@ -96,3 +96,85 @@ fn sending_to_a_name_nobody_listens_on_fails_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&name), "{err}");
 }
+
+/// Lines or bytes from a child's pipe, read on a thread so that the test can wait for them with
+/// a timeout that fails.
+fn forward<T: Send + 'static>(
+    mut read: impl FnMut() -> Option<T> + Send + 'static,
+) -> std::sync::mpsc::Receiver<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Some(item) = read() {
+            if tx.send(item).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn a_writer_killed_mid_stream_is_reported_and_the_next_one_served() {
+    let name = format!("cli-shm-killed-{}", std::process::id());
+    let mut listener = pipework()
+        .args(["shm", "listen", &name, "--count", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipework shm listen");
+    let mut errors = BufReader::new(listener.stderr.take().unwrap());
+    let lines = forward(move || {
+        let mut line = String::new();
+        (errors.read_line(&mut line).ok()? > 0).then_some(line)
+    });
+    let mut stdout = listener.stdout.take().unwrap();
+    let bytes = forward(move || {
+        let mut buf = vec![0u8; 4096];
+        let n = stdout.read(&mut buf).ok()?;
+        (n > 0).then(|| buf[..n].to_vec())
+    });
+    assert_eq!(lines.recv_timeout(TIMEOUT).unwrap().trim(), "listening");
+
+    // The first writer sends a line, which reaches the listener's output, then dies mid-stream
+    // (its standard input still open).
+    let mut doomed = pipework()
+        .args(["shm", "send", &name])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pipework shm send");
+    let mut input = doomed.stdin.take().unwrap();
+    input.write_all(b"first part\n").unwrap();
+    let mut got = Vec::new();
+    while got.len() < b"first part\n".len() {
+        got.extend(
+            bytes
+                .recv_timeout(TIMEOUT)
+                .expect("the first writer's bytes"),
+        );
+    }
+    assert_eq!(got, b"first part\n");
+    doomed.kill().unwrap(); // SIGKILL
+    doomed.wait().unwrap();
+    drop(input);
+
+    let report = lines
+        .recv_timeout(TIMEOUT)
+        .expect("a report of the dead writer");
+    assert!(
+        report.contains(&name) && report.contains("writer 1"),
+        "{report}"
+    );
+    send(&name, b"second writer\n");
+
+    let process = pipework::process::Process::from_child(&listener).unwrap();
+    assert!(
+        process.wait_timeout(TIMEOUT).unwrap(),
+        "the listener did not go on to the second writer"
+    );
+    assert!(listener.wait().unwrap().success());
+    while let Ok(more) = bytes.recv_timeout(TIMEOUT) {
+        got.extend(more);
+    }
+    assert_eq!(got, b"first part\nsecond writer\n");
+}

@@ -1,6 +1,6 @@
 //! `pipework-peers`: pipework's pipes beside other Rust IPC crates (std's pipe, os_pipe,
 //! interprocess, ipc-channel, shared_memory + raw_sync, iceoryx2) on the workloads of
-//! `pipework bench`, between two real processes. Prints one table per workload and writes
+//! `pipework bench` ([`pipework_cli::workload`]), between two real processes. Prints one table per workload and writes
 //! `docs/benchmarks.md` with the figures, the machine and the date.
 //!
 //! ```text
@@ -18,10 +18,9 @@ use std::time::{Duration, Instant};
 
 mod peers;
 mod report;
-mod workload;
 
 use peers::{Implementation, ALL};
-use workload::Workload;
+use pipework_cli::workload::{self, Workload};
 
 /// The longest one sample may take before the whole run is abandoned as hung.
 const SAMPLE_DEADLINE: Duration = Duration::from_secs(120);

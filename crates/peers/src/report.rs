@@ -2,12 +2,12 @@
 //! ratio of each to the best pipework figure, the machine and the date, and for every peer ahead
 //! of pipework, why and what would fix it.
 
+use pipework_cli::workload::{Workload, BATCH, WARM_UP};
 use std::fmt::Write as _;
 use std::io;
 use std::path::PathBuf;
 
 use crate::peers::ALL;
-use crate::workload::{Workload, BATCH, WARM_UP};
 use crate::Row;
 
 /// The workload's heading.
@@ -140,7 +140,7 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
          binary started again with a role argument, and every sample has a fresh child). Samples \
          alternate between the implementations, the order rotating every run, so load on the \
          machine hits all of them alike. The workloads are those of `pipework bench` \
-         (crates/cli/src/bench/stream.rs). The ratio column divides each figure by the best \
+         (crates/cli/src/workload.rs). The ratio column divides each figure by the best \
          pipework figure of the same workload (throughput: below 1 is slower than pipework; \
          round trip: above 1 is slower).\n",
         date()

@@ -12,9 +12,10 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::OwnedFd;
 
 use pipework::pipe::{self, PipeReader, PipeWriter};
+use pipework_cli::workload::{self, inherited, Session, Stream, Workload, CHUNK};
 
-use super::stream::{self, Peer, RawFd};
-use super::{inherited, Figure, Mechanism, Settings};
+use super::stream::{self, raw_child, raw_session, RawFd};
+use super::{Figure, Mechanism, Settings};
 
 /// The `anonymous-pipe` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -26,19 +27,25 @@ pub const MECHANISM: Mechanism = Mechanism {
 const NAME: &str = "anonymous-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let (mut ours, mut raw) = (pipework_peer("sink")?, raw_peer(NAME, "sink")?);
+    let (mut ours, mut raw) = (
+        pipework_session(Workload::Throughput)?,
+        raw_session(NAME, Workload::Throughput)?,
+    );
     let throughput =
         stream::throughput(settings, "anonymous-pipe throughput", &mut ours, &mut raw)?;
     ours.finish()?;
     raw.finish()?;
 
-    let (mut ours, mut raw) = (pipework_peer("echo")?, raw_peer(NAME, "echo")?);
+    let (mut ours, mut raw) = (
+        pipework_session(Workload::RoundTrip)?,
+        raw_session(NAME, Workload::RoundTrip)?,
+    );
     let round_trip =
         stream::round_trips(settings, "anonymous-pipe round trip", &mut ours, &mut raw)?;
     ours.finish()?;
     raw.finish()?;
 
-    let (mut ours, mut raw) = (feeder_peer(true)?, feeder_peer(false)?);
+    let (mut ours, mut raw) = (feeder_session(true)?, feeder_session(false)?);
     let from_file = stream::throughput(
         settings,
         "anonymous-pipe file by splice",
@@ -125,8 +132,9 @@ impl Write for FileFeeder {
     }
 }
 
-/// A sink child fed from a file, by `splice` or by hand; the child reads the same way in both.
-fn feeder_peer(splice: bool) -> io::Result<Peer> {
+/// A sink child fed from a file, by `splice` or by hand; the child reads the same way in both
+/// (the raw baseline's child).
+fn feeder_session(splice: bool) -> io::Result<Session> {
     let file = scratch_file()?;
     // Both pipes hold 1 MiB, so that wake-ups are few and the copies (or their absence) show.
     let (to_r, pipe): (OwnedFd, Feed) = if splice {
@@ -135,70 +143,41 @@ fn feeder_peer(splice: bool) -> io::Result<Peer> {
     } else {
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         rustix::pipe::fcntl_setpipe_size(&w, FEED_PIPE)?;
-        (r, Feed::Copy(RawFd(w), vec![0u8; stream::CHUNK]))
+        (r, Feed::Copy(RawFd(w), vec![0u8; CHUNK]))
     };
     let (from_r, from_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    Peer::start(
+    stream::start(
         NAME,
-        "sink-raw",
+        &stream::role(Workload::Throughput, "raw"),
         vec![to_r, from_w],
-        Box::new(FileFeeder { file, pipe }),
-        Box::new(RawFd(from_r)),
+        Stream::boxed(RawFd(from_r), FileFeeder { file, pipe }),
     )
 }
 
-/// A child of `mechanism` playing `role` (`sink` or `echo`) over two raw pipes, read and written
-/// by hand: the baseline for every byte-stream mechanism.
-pub fn raw_peer(mechanism: &'static str, role: &str) -> io::Result<Peer> {
-    let flags = rustix::pipe::PipeFlags::CLOEXEC;
-    let (to_r, to_w) = rustix::pipe::pipe_with(flags)?;
-    let (from_r, from_w) = rustix::pipe::pipe_with(flags)?;
-    Peer::start(
-        mechanism,
-        &format!("{role}-raw"),
-        vec![to_r, from_w],
-        Box::new(RawFd(to_w)),
-        Box::new(RawFd(from_r)),
-    )
-}
-
-fn pipework_peer(role: &str) -> io::Result<Peer> {
+/// pipework's anonymous pipes both ways, a child reading and writing them as `PipeReader` and
+/// `PipeWriter`.
+fn pipework_session(workload: Workload) -> io::Result<Session> {
     let (to_r, to_w) = pipe::create()?;
     let (from_r, from_w) = pipe::create()?;
-    Peer::start(
+    stream::start(
         NAME,
-        &format!("{role}-pipework"),
+        &stream::role(workload, "pipework"),
         vec![to_r.into(), from_w.into()],
-        Box::new(to_w),
-        Box::new(from_r),
+        Stream::boxed(from_r, to_w),
     )
-}
-
-/// The child roles of the raw baseline, for any mechanism that uses [`raw_peer`].
-pub fn raw_child(role: &str, input: OwnedFd, output: OwnedFd) -> Option<io::Result<()>> {
-    match role {
-        "sink-raw" => Some(stream::sink(RawFd(input), RawFd(output))),
-        "echo-raw" => Some(stream::echo(RawFd(input), RawFd(output))),
-        _ => None,
-    }
 }
 
 fn child(args: &[String]) -> io::Result<()> {
     let role = args.first().map(String::as_str).unwrap_or("");
     let input = inherited(args.get(1))?;
     let output = inherited(args.get(2))?;
-    match role {
-        "sink-pipework" => {
-            stream::sink(PipeReader::try_from(input)?, PipeWriter::try_from(output)?)
+    match stream::split_role(role) {
+        (workload, "pipework") => workload::serve(
+            Workload::from_role(workload)?,
+            Stream::boxed(PipeReader::try_from(input)?, PipeWriter::try_from(output)?),
+        ),
+        _ => {
+            raw_child(role, input, output).unwrap_or_else(|| Err(stream::unknown_role(NAME, role)))
         }
-        "echo-pipework" => {
-            stream::echo(PipeReader::try_from(input)?, PipeWriter::try_from(output)?)
-        }
-        other => raw_child(other, input, output).unwrap_or_else(|| {
-            Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("no {NAME} role {other:?}"),
-            ))
-        }),
     }
 }

@@ -4,19 +4,22 @@
 //! side per round trip, no ring, no copy), the baseline that tells how much of a blocking round
 //! trip is the mechanism's own and how much is the sleep and the wake-up themselves.
 //!
-//! Each direction is a [`Write`] (bump and wake) and a [`Read`] (sleep until bumped) so the
-//! round-trip workload of [`super::stream`] drives it unchanged: one write is one message of
-//! whatever length was asked, one read takes one message.
+//! A doorbell is a [`Link`] so that the round-trip workload drives it unchanged: each ring stands
+//! for one [`MESSAGE`]-byte message (the bytes themselves are not carried).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use pipework::mapping::{Access, FileMapping, View};
+use pipework_cli::workload::{self, Link, Session, Workload, MESSAGE};
 use rustix::io::Errno;
 use rustix::thread::futex;
 
-use super::stream::Peer;
+use super::stream;
+
+/// How a doorbell child is named in its role (`echo-futex`).
+pub const HOW: &str = "futex";
 
 /// Set in a direction's word once its sender has closed.
 const CLOSED: u32 = 1 << 31;
@@ -26,57 +29,60 @@ const FROM_CHILD: usize = 64;
 const SIZE: u64 = 4096;
 
 /// The sending side of one direction.
-pub struct Bell {
+struct Bell {
     view: View,
     offset: usize,
     sent: u32,
 }
 
 /// The receiving side of one direction.
-pub struct Listener {
+struct Listener {
     view: View,
     offset: usize,
     seen: u32,
 }
 
-fn word(view: &View, offset: usize) -> &AtomicU32 {
-    view.atomic_u32(offset)
-        .expect("the doorbell words are in bounds and aligned")
+/// Both directions as seen from one side.
+struct Doorbell {
+    bell: Bell,
+    listener: Listener,
 }
 
-impl Write for Bell {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+fn word(view: &View, offset: usize) -> io::Result<&AtomicU32> {
+    view.atomic_u32(offset)
+}
+
+impl Bell {
+    fn ring(&mut self) -> io::Result<()> {
         self.sent = (self.sent + 1) & !CLOSED;
-        let word = word(&self.view, self.offset);
+        let word = word(&self.view, self.offset)?;
         word.store(self.sent, Ordering::Release);
         futex::wake(word, futex::Flags::empty(), 1)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
 impl Drop for Bell {
     fn drop(&mut self) {
-        let word = word(&self.view, self.offset);
-        word.fetch_or(CLOSED, Ordering::Release);
-        let _ = futex::wake(word, futex::Flags::empty(), 1);
+        if let Ok(word) = word(&self.view, self.offset) {
+            word.fetch_or(CLOSED, Ordering::Release);
+            let _ = futex::wake(word, futex::Flags::empty(), 1);
+        }
     }
 }
 
-impl Read for Listener {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let word = word(&self.view, self.offset);
+impl Listener {
+    /// Sleeps until the bell rings (`true`) or its sender closes (`false`).
+    fn wait(&mut self) -> io::Result<bool> {
+        let word = word(&self.view, self.offset)?;
         loop {
             let now = word.load(Ordering::Acquire);
             if now & !CLOSED != self.seen {
                 self.seen = (self.seen + 1) & !CLOSED;
-                return Ok(buf.len());
+                return Ok(true);
             }
             if now & CLOSED != 0 {
-                return Ok(0);
+                return Ok(false);
             }
             match futex::wait(word, futex::Flags::empty(), now, None) {
                 Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
@@ -86,41 +92,51 @@ impl Read for Listener {
     }
 }
 
-/// The parent's side: starts `role` (ending in `-futex`) of `mechanism` with a fresh doorbell.
-pub fn peer(mechanism: &'static str, role: &str) -> io::Result<Peer> {
+impl Link for Doorbell {
+    fn send(&mut self, _message: &[u8]) -> io::Result<()> {
+        self.bell.ring()
+    }
+
+    fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
+        let rang = self.listener.wait()?;
+        if rang {
+            f(&[0u8; MESSAGE]);
+        }
+        Ok(rang)
+    }
+}
+
+/// One side of the doorbell in `mapping`: ringing at `bell`, listening at `listen`.
+fn side(mapping: &FileMapping, bell: usize, listen: usize) -> io::Result<Doorbell> {
+    Ok(Doorbell {
+        bell: Bell {
+            view: mapping.map_view(Access::Write, 0, 0)?,
+            offset: bell,
+            sent: 0,
+        },
+        listener: Listener {
+            view: mapping.map_view(Access::Write, 0, 0)?,
+            offset: listen,
+            seen: 0,
+        },
+    })
+}
+
+/// The parent's side: starts a child of `mechanism` running `workload` (round trips: a doorbell
+/// carries no volume) over a fresh doorbell.
+pub fn session(mechanism: &'static str, workload: Workload) -> io::Result<Session> {
     let mapping = FileMapping::anonymous(SIZE)?;
-    let to = Bell {
-        view: mapping.map_view(Access::Write, 0, 0)?,
-        offset: TO_CHILD,
-        sent: 0,
-    };
-    let from = Listener {
-        view: mapping.map_view(Access::Write, 0, 0)?,
-        offset: FROM_CHILD,
-        seen: 0,
-    };
-    Peer::start(
+    let link = side(&mapping, TO_CHILD, FROM_CHILD)?;
+    stream::start(
         mechanism,
-        &format!("{role}-futex"),
+        &stream::role(workload, HOW),
         vec![OwnedFd::try_from(mapping)?],
-        Box::new(to),
-        Box::new(from),
+        Box::new(link),
     )
 }
 
-/// The child's side of a doorbell handed over as `handle`: `(from the parent, to the parent)`.
-pub fn child_ends(handle: OwnedFd) -> io::Result<(Listener, Bell)> {
+/// The child's side of a doorbell handed over as `handle`.
+pub fn child(workload: Workload, handle: OwnedFd) -> io::Result<()> {
     let mapping = FileMapping::try_from(handle)?;
-    Ok((
-        Listener {
-            view: mapping.map_view(Access::Write, 0, 0)?,
-            offset: TO_CHILD,
-            seen: 0,
-        },
-        Bell {
-            view: mapping.map_view(Access::Write, 0, 0)?,
-            offset: FROM_CHILD,
-            sent: 0,
-        },
-    ))
+    workload::serve(workload, Box::new(side(&mapping, FROM_CHILD, TO_CHILD)?))
 }

@@ -10,7 +10,7 @@ mod doorbell;
 mod mailslot;
 mod mapping;
 mod named_pipe;
-mod plot;
+pub mod plot;
 mod shm_pipe;
 mod stream;
 mod sync;
@@ -21,42 +21,15 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use pipework::process::CommandExt;
+use indicatif::ProgressBar;
 use serde::Serialize;
-
-/// Options of `pipework bench`.
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// Mechanisms to measure (default: all). Known: see `--list`.
-    mechanisms: Vec<String>,
-    /// One JSON object per figure and line, instead of the table.
-    #[arg(long)]
-    json: bool,
-    /// Runs per figure; the median is reported [default: 5, or 15 with --full].
-    #[arg(long)]
-    runs: Option<usize>,
-    /// More runs per figure (15) for steadier medians; the default is a quick pass.
-    #[arg(long)]
-    full: bool,
-    /// Also draw the comparison as SVG bar charts, one per metric, into this file.
-    #[arg(long, value_name = "FILE.svg")]
-    plot: Option<std::path::PathBuf>,
-    /// List the mechanisms and exit.
-    #[arg(long)]
-    list: bool,
-    /// Let the scheduler place the processes instead of pinning the parent to one CPU and its
-    /// children to another.
-    #[arg(long)]
-    no_pin: bool,
-}
 
 /// Settings every mechanism's measurements share.
 pub struct Settings {
     /// Runs per figure (each run measures the mechanism and its baseline back to back).
     pub runs: usize,
-    progress: ProgressBar,
+    /// Where progress is shown.
+    pub progress: ProgressBar,
 }
 
 impl Settings {
@@ -237,82 +210,10 @@ pub const MECHANISMS: &[Mechanism] = &[
     sync::MECHANISM,
 ];
 
-/// `pipework bench`.
-pub fn run(args: &BenchArgs) -> io::Result<()> {
-    if args.list {
-        for m in MECHANISMS {
-            println!("{}", m.name);
-        }
-        return Ok(());
-    }
-    let chosen: Vec<&Mechanism> = if args.mechanisms.is_empty() {
-        MECHANISMS.iter().collect()
-    } else {
-        args.mechanisms
-            .iter()
-            .map(|name| {
-                MECHANISMS.iter().find(|m| m.name == name).ok_or_else(|| {
-                    let known: Vec<_> = MECHANISMS.iter().map(|m| m.name).collect();
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("no mechanism {name:?}; known: {}", known.join(", ")),
-                    )
-                })
-            })
-            .collect::<io::Result<_>>()?
-    };
-    let progress = ProgressBar::new_spinner();
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed:>4} measuring {msg}")
-            .map_err(io::Error::other)?,
-    );
-    progress.enable_steady_tick(Duration::from_millis(120));
-    if !args.no_pin {
-        pin_parent_and_children()?;
-    }
-    let settings = Settings {
-        runs: args.runs.unwrap_or(if args.full { 15 } else { 5 }),
-        progress,
-    };
-    settings.progress.set_message("memory copy bandwidth");
-    let ceiling = memcpy_bandwidth();
-    let mut figures = Vec::new();
-    for mechanism in chosen {
-        settings.progress.set_message(mechanism.name);
-        let got = (mechanism.run)(&settings)?;
-        if args.json {
-            for figure in &got {
-                println!(
-                    "{}",
-                    serde_json::to_string(figure).map_err(io::Error::other)?
-                );
-            }
-        }
-        figures.extend(got);
-    }
-    settings.progress.finish_and_clear();
-    if !args.json {
-        println!(
-            "memory copy bandwidth on this machine: {:.2} GiB/s in cache (64 KiB blocks round a 1 MiB buffer, \
-             the byte streams' working set), {:.2} GiB/s from memory (64 MiB): the ceiling for a \
-             transport that copies once",
-            ceiling.0, ceiling.1
-        );
-        print_table(&figures);
-    }
-    if let Some(path) = &args.plot {
-        plot::draw(path, &figures)?;
-        if !args.json {
-            println!("charts written to {}", path.display());
-        }
-    }
-    Ok(())
-}
-
 /// GiB/s of plain `memcpy` in this process, median of 7: `(in cache, from memory)`. In cache:
 /// 64 KiB blocks copied round a 1 MiB buffer, the working set of the byte-stream workloads (64
 /// KiB writes into a 1 MiB ring or pipe); from memory: one 64 MiB copy, which no cache holds.
-fn memcpy_bandwidth() -> (f64, f64) {
+pub fn memcpy_bandwidth() -> (f64, f64) {
     fn median(mut samples: Vec<f64>) -> f64 {
         samples.sort_by(f64::total_cmp);
         samples[samples.len() / 2]
@@ -352,24 +253,6 @@ fn memcpy_bandwidth() -> (f64, f64) {
     (in_cache, from_memory)
 }
 
-fn print_table(figures: &[Figure]) {
-    println!(
-        "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>8}",
-        "mechanism", "metric", "pipework", "baseline", "baseline is", "speedup"
-    );
-    for f in figures {
-        println!(
-            "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>7.3}x",
-            f.mechanism,
-            f.metric,
-            format!("{:.3} {}", f.value, f.unit),
-            format!("{:.3} {}", f.baseline_value, f.unit),
-            f.baseline,
-            f.speedup
-        );
-    }
-}
-
 /// `pipework __bench-child MECHANISM ROLE ARGS...`.
 pub fn child(args: &[String]) -> io::Result<()> {
     if let Some(cpu) = std::env::var(CHILD_CPU).ok().and_then(|v| v.parse().ok()) {
@@ -397,7 +280,7 @@ fn pin_to(cpu: usize) -> io::Result<()> {
 /// pipework and its baseline always run with the same placement: on a virtual machine, whether a
 /// wake-up lands on the waker's CPU or on an idle one changes a round trip several times over,
 /// and left to the scheduler that placement differs from child to child. No-op with one CPU.
-fn pin_parent_and_children() -> io::Result<()> {
+pub fn pin_parent_and_children() -> io::Result<()> {
     let allowed = rustix::thread::sched_getaffinity(None)?;
     let cpus: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU)
         .filter(|&c| allowed.is_set(c))
@@ -447,19 +330,5 @@ pub fn spawn_child(
         .arg(mechanism)
         .arg(role)
         .args(args);
-    for handle in handles {
-        let number = command.inherit_handle(handle);
-        command.arg(number.to_string());
-    }
-    command.spawn()
-}
-
-/// Takes the handle a bench child was given on its command line.
-pub fn inherited(arg: Option<&String>) -> io::Result<OwnedFd> {
-    let raw: i32 = arg
-        .and_then(|a| a.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing handle number"))?;
-    // SAFETY: the parent handed this number to this child alone, and nothing in this process has
-    // taken ownership of it before.
-    unsafe { pipework::handle::take_inherited(raw) }
+    pipework_cli::workload::spawn(command, handles)
 }

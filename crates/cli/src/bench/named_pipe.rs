@@ -6,17 +6,16 @@
 //! load on this shared machine hits both alike.
 
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::OwnedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Child;
-use std::time::Instant;
 
 use pipework::named_pipe::{
     ClientOptions, MessageRead, NamedPipeClient, NamedPipeServer, PipeType, ReadMode, ServerOptions,
 };
-use rustix::io::Errno;
+use pipework_cli::workload::{self, Link, Session, Stream, Workload, CHUNK};
 
-use super::stream::{BATCH, CHUNK, MESSAGE, VOLUME, WARM_UP};
+use super::stream::{self, raw_child, RawFd};
 use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `named-pipe` entry of the bench table.
@@ -29,25 +28,19 @@ pub const MECHANISM: Mechanism = Mechanism {
 const NAME: &str = "named-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let (mut ours, mut raw) = (Ours::start(PipeType::Byte, "sink")?, Raw::start("sink")?);
-    let throughput = settings.collect(
-        "named-pipe throughput",
-        settings.runs,
-        || ours.throughput(),
-        || raw.throughput(),
-    )?;
+    let (mut ours, mut raw) = (
+        pipework_session(Workload::Throughput)?,
+        raw_session(Workload::Throughput)?,
+    );
+    let throughput = stream::throughput(settings, "named-pipe throughput", &mut ours, &mut raw)?;
     ours.finish()?;
     raw.finish()?;
 
-    let (mut ours, mut raw) = (Ours::start(PipeType::Message, "echo")?, Raw::start("echo")?);
-    ours.round_trips(WARM_UP)?;
-    raw.round_trips(WARM_UP)?;
-    let round_trip = settings.collect(
-        "named-pipe round trip",
-        settings.round_trip_batches(),
-        || ours.round_trips(BATCH),
-        || raw.round_trips(BATCH),
-    )?;
+    let (mut ours, mut raw) = (
+        pipework_session(Workload::RoundTrip)?,
+        raw_session(Workload::RoundTrip)?,
+    );
+    let round_trip = stream::round_trips(settings, "named-pipe round trip", &mut ours, &mut raw)?;
     ours.finish()?;
     raw.finish()?;
     Ok(vec![
@@ -62,115 +55,153 @@ fn unique(what: &str) -> String {
     format!("pipework-bench-{}-{what}-{n}", std::process::id())
 }
 
-fn gib_per_s(start: Instant) -> f64 {
-    VOLUME as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64()
+/// The pipe each workload runs on: throughput on a byte pipe, round trips on a message pipe
+/// (one message each way).
+fn message_pipe(workload: Workload) -> bool {
+    workload == Workload::RoundTrip
 }
 
-fn per_trip_us(start: Instant, count: usize) -> f64 {
-    start.elapsed().as_secs_f64() * 1e6 / count as f64
-}
-
-fn wait_child(mut child: Child) -> io::Result<()> {
-    let status = child.wait()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!(
-            "{NAME} bench child failed: {status}"
-        )))
-    }
+/// Kills a child whose session could not be set up.
+fn abandon(mut child: Child, e: io::Error) -> io::Error {
+    let _ = child.kill();
+    let _ = child.wait();
+    e
 }
 
 /// The parent as a named-pipe server, its child as the client.
-struct Ours {
-    server: NamedPipeServer,
-    child: Child,
+fn pipework_session(workload: Workload) -> io::Result<Session> {
+    let name = unique(workload.role());
+    let message = message_pipe(workload);
+    let pipe_type = if message {
+        PipeType::Message
+    } else {
+        PipeType::Byte
+    };
+    let mut server = ServerOptions::new().pipe_type(pipe_type).create(&name)?;
+    let role = stream::role(workload, "pipework");
+    let child = spawn_child(NAME, &role, &[name], Vec::new())?;
+    match server.connect() {
+        Ok(_) => Ok(Session::new(
+            NAME,
+            Box::new(PipeLink::new(server, message)),
+            child,
+        )),
+        Err(e) => Err(abandon(child, e)),
+    }
 }
 
-impl Ours {
-    fn start(pipe_type: PipeType, role: &str) -> io::Result<Ours> {
-        let name = unique(role);
-        let mut server = ServerOptions::new().pipe_type(pipe_type).create(&name)?;
-        let child = spawn_child(NAME, &format!("{role}-pipework"), &[name], Vec::new())?;
-        server.connect()?;
-        Ok(Ours { server, child })
-    }
+/// The baseline: the parent as a raw socket listener, its child connected by hand, both reading
+/// and writing the stream with plain `read(2)` / `write(2)`.
+fn raw_session(workload: Workload) -> io::Result<Session> {
+    let path = std::env::temp_dir().join(unique(workload.role()));
+    let listener = UnixListener::bind(&path)?;
+    let child = spawn_child(
+        NAME,
+        &stream::role(workload, "raw"),
+        &[path.to_string_lossy().into_owned()],
+        Vec::new(),
+    );
+    let accepted = child.and_then(|child| match listener.accept() {
+        Ok((stream, _)) => Ok((stream, child)),
+        Err(e) => Err(abandon(child, e)),
+    });
+    let _ = std::fs::remove_file(&path);
+    let (stream, child) = accepted?;
+    let reader = RawFd(OwnedFd::from(stream.try_clone()?));
+    Ok(Session::new(
+        NAME,
+        Stream::boxed(reader, RawFd(OwnedFd::from(stream))),
+        child,
+    ))
+}
 
-    /// [`VOLUME`] bytes in [`CHUNK`] writes, until the child acknowledges them all.
-    fn throughput(&mut self) -> io::Result<f64> {
-        let chunk = vec![0x5au8; CHUNK];
-        let start = Instant::now();
-        for _ in 0..VOLUME / CHUNK {
-            self.server.write_all(&chunk)?;
+/// A named-pipe end as the workloads use it: the server's or the client's.
+trait End: Read + Write {
+    fn write_message(&mut self, message: &[u8]) -> io::Result<()>;
+    fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead>;
+    /// Ends the connection from this side (the server disconnects the client).
+    fn hang_up(&mut self) -> io::Result<()>;
+}
+
+impl End for NamedPipeServer {
+    fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
+        NamedPipeServer::write_message(self, message)
+    }
+    fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
+        NamedPipeServer::read_message(self, buf)
+    }
+    fn hang_up(&mut self) -> io::Result<()> {
+        self.disconnect()
+    }
+}
+
+impl End for NamedPipeClient {
+    fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
+        NamedPipeClient::write_message(self, message)
+    }
+    fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
+        NamedPipeClient::read_message(self, buf)
+    }
+    fn hang_up(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A named pipe carrying the workloads: its byte stream, or one message per send.
+struct PipeLink<E> {
+    end: E,
+    message: bool,
+    buf: Vec<u8>,
+}
+
+impl<E: End> PipeLink<E> {
+    fn new(end: E, message: bool) -> Self {
+        PipeLink {
+            end,
+            message,
+            buf: vec![0; CHUNK],
         }
-        self.server.read_exact(&mut [0u8; 1])?;
-        Ok(gib_per_s(start))
+    }
+}
+
+impl<E: End> Link for PipeLink<E> {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.message {
+            self.end.write_message(data)
+        } else {
+            self.end.write_all(data)
+        }
     }
 
-    fn round_trips(&mut self, count: usize) -> io::Result<f64> {
-        let mut message = [7u8; MESSAGE];
-        let start = Instant::now();
-        for _ in 0..count {
-            self.server.write_message(&message)?;
-            match self.server.read_message(&mut message)? {
-                MessageRead::Complete(MESSAGE) => {}
-                other => return Err(io::Error::other(format!("echo: {other:?}"))),
+    fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
+        if self.message {
+            return match self.end.read_message(&mut self.buf)? {
+                MessageRead::Complete(n) => {
+                    f(&self.buf[..n]);
+                    Ok(true)
+                }
+                MessageRead::End => Ok(false),
+                MessageRead::MoreData { .. } => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a message longer than the workload sends",
+                )),
+            };
+        }
+        loop {
+            match self.end.read(&mut self.buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    f(&self.buf[..n]);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
-        Ok(per_trip_us(start, count))
     }
 
-    fn finish(mut self) -> io::Result<()> {
-        self.server.disconnect()?;
-        wait_child(self.child)
-    }
-}
-
-/// The parent as a raw socket listener, its child connected by hand.
-struct Raw {
-    stream: UnixStream,
-    child: Child,
-}
-
-impl Raw {
-    fn start(role: &str) -> io::Result<Raw> {
-        let path = std::env::temp_dir().join(unique(role));
-        let listener = UnixListener::bind(&path)?;
-        let child = spawn_child(
-            NAME,
-            &format!("{role}-raw"),
-            &[path.to_string_lossy().into_owned()],
-            Vec::new(),
-        );
-        let accepted = child.and_then(|child| Ok((listener.accept()?.0, child)));
-        let _ = std::fs::remove_file(&path);
-        let (stream, child) = accepted?;
-        Ok(Raw { stream, child })
-    }
-
-    fn throughput(&mut self) -> io::Result<f64> {
-        let chunk = vec![0x5au8; CHUNK];
-        let start = Instant::now();
-        for _ in 0..VOLUME / CHUNK {
-            raw_write_all(&self.stream, &chunk)?;
-        }
-        raw_read_exact(&self.stream, &mut [0u8; 1])?;
-        Ok(gib_per_s(start))
-    }
-
-    fn round_trips(&mut self, count: usize) -> io::Result<f64> {
-        let mut message = [7u8; MESSAGE];
-        let start = Instant::now();
-        for _ in 0..count {
-            raw_write_all(&self.stream, &message)?;
-            raw_read_exact(&self.stream, &mut message)?;
-        }
-        Ok(per_trip_us(start, count))
-    }
-
-    fn finish(self) -> io::Result<()> {
-        self.stream.shutdown(std::net::Shutdown::Both)?;
-        wait_child(self.child)
+    fn close(&mut self) -> io::Result<()> {
+        self.end.hang_up()
     }
 }
 
@@ -179,99 +210,24 @@ fn child(args: &[String]) -> io::Result<()> {
     let target = args
         .get(1)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing pipe name"))?;
-    match role {
-        "sink-pipework" => {
-            let mut client = NamedPipeClient::open(target)?;
-            let mut buf = vec![0u8; CHUNK];
-            sink(|b| client.read(b), &mut buf)?;
-            // Acknowledge each volume; the server's disconnect ends the loop.
-            loop {
-                match client.write_all(b"!") {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-                if !sink(|b| client.read(b), &mut buf)? {
-                    return Ok(());
-                }
-            }
-        }
-        "sink-raw" => {
-            let stream = UnixStream::connect(target)?;
-            let mut buf = vec![0u8; CHUNK];
-            while sink(|b| Ok(rustix::io::read(&stream, &mut *b)?), &mut buf)? {
-                raw_write_all(&stream, b"!")?;
-            }
-            Ok(())
-        }
-        "echo-pipework" => {
+    match stream::split_role(role) {
+        (workload, "pipework") => {
+            let workload = Workload::from_role(workload)?;
             let mut client = ClientOptions::new().open(target)?;
-            client.set_read_mode(ReadMode::Message)?;
-            let mut message = [0u8; MESSAGE];
-            loop {
-                match client.read_message(&mut message)? {
-                    MessageRead::Complete(n) => client.write_message(&message[..n])?,
-                    MessageRead::End => return Ok(()),
-                    MessageRead::MoreData { .. } => {
-                        return Err(io::Error::other("echo: message too long"))
-                    }
-                }
+            if message_pipe(workload) {
+                client.set_read_mode(ReadMode::Message)?;
             }
+            workload::serve(
+                workload,
+                Box::new(PipeLink::new(client, message_pipe(workload))),
+            )
         }
-        "echo-raw" => {
+        (_, "raw") => {
             let stream = UnixStream::connect(target)?;
-            let mut message = [0u8; MESSAGE];
-            loop {
-                match raw_read_exact(&stream, &mut message) {
-                    Ok(()) => raw_write_all(&stream, &message)?,
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-                    Err(e) => return Err(e),
-                }
-            }
+            let input = OwnedFd::from(stream.try_clone()?);
+            raw_child(role, input, OwnedFd::from(stream))
+                .unwrap_or_else(|| Err(stream::unknown_role(NAME, role)))
         }
-        other => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("no {NAME} role {other:?}"),
-        )),
+        _ => Err(stream::unknown_role(NAME, role)),
     }
-}
-
-/// Reads one [`VOLUME`]; `false` at a clean end of data before it.
-fn sink(mut read: impl FnMut(&mut [u8]) -> io::Result<usize>, buf: &mut [u8]) -> io::Result<bool> {
-    let mut got = 0;
-    while got < VOLUME {
-        let want = buf.len().min(VOLUME - got);
-        match read(&mut buf[..want]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
-}
-
-fn raw_write_all(fd: impl AsFd, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match rustix::io::write(fd.as_fd(), data) {
-            Ok(n) => data = &data[n..],
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-fn raw_read_exact(fd: impl AsFd, buf: &mut [u8]) -> io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match rustix::io::read(fd.as_fd(), &mut buf[filled..]) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => filled += n,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }

@@ -6,14 +6,14 @@
 //! figure puts the no-spin round trip beside a bare futex ping-pong written by hand
 //! ([`super::doorbell`]): the floor of every design that sleeps on each wait.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::Duration;
 
 use pipework::shm_pipe::{ShmPipeOptions, ShmReader, ShmWriter};
+use pipework_cli::workload::{self, inherited, InPlace, Link, Session, Stream, Workload};
 
-use super::anonymous_pipe::{raw_child, raw_peer};
-use super::stream::{self, Peer};
-use super::{doorbell, inherited, on_one_cpu, Figure, Mechanism, Samples, Settings};
+use super::stream::{self, raw_child, raw_session};
+use super::{doorbell, on_one_cpu, Figure, Mechanism, Samples, Settings};
 
 /// The `shm-pipe` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {
@@ -25,12 +25,46 @@ pub const MECHANISM: Mechanism = Mechanism {
 const NAME: &str = "shm-pipe";
 const BASELINE: &str = "raw kernel pipe";
 
+/// How the child of a shared-memory pipe session waits and reads.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// The default adaptive spin, reading with `read`.
+    Spin,
+    /// No spin: every wait sleeps on a futex.
+    Block,
+    /// The default spin, reading in place (`fill_buf_in_place`).
+    InPlace,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Spin => "spin",
+            Mode::Block => "block",
+            Mode::InPlace => "inplace",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Mode> {
+        [Mode::Spin, Mode::Block, Mode::InPlace]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+
+    fn spin(self) -> Duration {
+        match self {
+            Mode::Block => Duration::ZERO,
+            Mode::Spin | Mode::InPlace => ShmPipeOptions::default_spin(),
+        }
+    }
+}
+
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     // The child reading with `read`, and reading in place, beside one kernel pipe.
     let (mut copying, mut in_place, mut raw) = (
-        shm_peer("sink", true)?,
-        shm_peer("sinkinplace", true)?,
-        raw_peer(NAME, "sink")?,
+        shm_session(Workload::Throughput, Mode::Spin)?,
+        shm_session(Workload::Throughput, Mode::InPlace)?,
+        raw_session(NAME, Workload::Throughput)?,
     );
     let [copying_s, in_place_s, raw_s] = settings.collect_three(
         "shm-pipe throughput",
@@ -47,27 +81,30 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let throughput = Samples::of(copying_s, raw_s.clone());
     let in_place = Samples::of(in_place_s, raw_s);
 
-    let (mut ours, mut raw) = (shm_peer("echo", true)?, raw_peer(NAME, "echo")?);
+    let (mut ours, mut raw) = (
+        shm_session(Workload::RoundTrip, Mode::Spin)?,
+        raw_session(NAME, Workload::RoundTrip)?,
+    );
     let spinning = stream::round_trips(settings, "shm-pipe round trip", &mut ours, &mut raw)?;
     ours.finish()?;
     raw.finish()?;
 
     // No spin, beside the kernel pipe and beside a bare futex ping-pong.
     let (mut ours, mut raw, mut floor) = (
-        shm_peer("echo", false)?,
-        raw_peer(NAME, "echo")?,
-        doorbell::peer(NAME, "echo")?,
+        shm_session(Workload::RoundTrip, Mode::Block)?,
+        raw_session(NAME, Workload::RoundTrip)?,
+        doorbell::session(NAME, Workload::RoundTrip)?,
     );
-    for peer in [&mut ours, &mut raw, &mut floor] {
-        peer.round_trips(stream::WARM_UP)?;
+    for session in [&mut ours, &mut raw, &mut floor] {
+        session.round_trips(workload::WARM_UP)?;
     }
     let [no_spin_s, raw_s, floor_s] = settings.collect_three(
         "shm-pipe no-spin round trip",
         settings.round_trip_batches(),
         [
-            &mut || ours.round_trips(stream::BATCH),
-            &mut || raw.round_trips(stream::BATCH),
-            &mut || floor.round_trips(stream::BATCH),
+            &mut || ours.round_trips(workload::BATCH),
+            &mut || raw.round_trips(workload::BATCH),
+            &mut || floor.round_trips(workload::BATCH),
         ],
     )?;
     ours.finish()?;
@@ -77,7 +114,10 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let beside_floor = Samples::of(no_spin_s, floor_s);
 
     let one_cpu = on_one_cpu(|| {
-        let (mut ours, mut raw) = (shm_peer("echo", true)?, raw_peer(NAME, "echo")?);
+        let (mut ours, mut raw) = (
+            shm_session(Workload::RoundTrip, Mode::Spin)?,
+            raw_session(NAME, Workload::RoundTrip)?,
+        );
         let samples = stream::round_trips(
             settings,
             "shm-pipe round trip on one CPU",
@@ -104,78 +144,44 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     ])
 }
 
-fn spin(spinning: bool) -> Duration {
-    if spinning {
-        ShmPipeOptions::default_spin()
-    } else {
-        Duration::ZERO
-    }
-}
-
-fn shm_peer(role: &str, spinning: bool) -> io::Result<Peer> {
+/// A shared-memory pipe each way, the parent reading and writing them with the spin of `mode`,
+/// and a child running `workload` as `mode` says.
+fn shm_session(workload: Workload, mode: Mode) -> io::Result<Session> {
     let mut options = ShmPipeOptions::new();
-    options.spin(spin(spinning));
+    options.spin(mode.spin());
     let (to_r, mut to_w) = options.create()?;
     let (mut from_r, from_w) = options.create()?;
-    to_w.set_spin(spin(spinning));
-    from_r.set_spin(spin(spinning));
-    let mode = if spinning { "spin" } else { "block" };
-    Peer::start(
+    to_w.set_spin(mode.spin());
+    from_r.set_spin(mode.spin());
+    stream::start(
         NAME,
-        &format!("{role}-{mode}"),
+        &stream::role(workload, mode.name()),
         vec![to_r.into(), from_w.into()],
-        Box::new(to_w),
-        Box::new(from_r),
+        Stream::boxed(from_r, to_w),
     )
 }
 
 fn child(args: &[String]) -> io::Result<()> {
     let role = args.first().map(String::as_str).unwrap_or("");
-    if role == "echo-futex" {
-        let (from_parent, to_parent) = doorbell::child_ends(inherited(args.get(1))?)?;
-        return stream::echo(from_parent, to_parent);
+    let (workload, how) = stream::split_role(role);
+    if how == doorbell::HOW {
+        return doorbell::child(Workload::from_role(workload)?, inherited(args.get(1))?);
     }
     let input = inherited(args.get(1))?;
     let output = inherited(args.get(2))?;
-    if let Some(result) = raw_child(role, input.try_clone()?, output.try_clone()?) {
-        return result;
-    }
-    let (workload, mode) = role.split_once('-').unwrap_or((role, ""));
+    let Some(mode) = Mode::from_name(how) else {
+        return raw_child(role, input, output)
+            .unwrap_or_else(|| Err(stream::unknown_role(NAME, role)));
+    };
+    let workload = Workload::from_role(workload)?;
     let mut r = ShmReader::try_from(input)?;
     let mut w = ShmWriter::try_from(output)?;
-    r.set_spin(spin(mode == "spin"));
-    w.set_spin(spin(mode == "spin"));
-    match workload {
-        "sink" => stream::sink(r, w),
-        "sinkinplace" => sink_in_place(r, w),
-        "echo" => stream::echo(r, w),
-        other => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("no {NAME} role {other:?}"),
-        )),
-    }
-}
-
-/// The throughput workload's child, taking each stretch of bytes where it lies in the ring
-/// (`fill_buf_in_place` / `consume`) instead of copying it out: pipework's zero-copy read. It
-/// looks at the lengths only, as a receiver that hands the bytes on by reference would; one that
-/// parses them where they lie pays for that reading on top.
-fn sink_in_place(mut input: ShmReader, mut output: ShmWriter) -> io::Result<()> {
-    let mut got = 0;
-    loop {
-        // SAFETY: the writer is the bench's own parent writing through a ShmWriter, which never
-        // touches bytes it has published until they are consumed.
-        let n = unsafe { input.fill_buf_in_place()? }
-            .len()
-            .min(stream::VOLUME - got);
-        if n == 0 {
-            return Ok(());
-        }
-        input.consume(n);
-        got += n;
-        if got == stream::VOLUME {
-            got = 0;
-            output.write_all(b"!")?;
-        }
-    }
+    r.set_spin(mode.spin());
+    w.set_spin(mode.spin());
+    let link: Box<dyn Link> = match mode {
+        // Each stretch whole, as it lies in the ring.
+        Mode::InPlace => Box::new(InPlace::new(r, w, usize::MAX)),
+        Mode::Spin | Mode::Block => Stream::boxed(r, w),
+    };
+    workload::serve(workload, link)
 }

@@ -1,28 +1,80 @@
-//! The two workloads every byte-stream mechanism is measured with, written once over `Read` and
-//! `Write`: throughput (a volume in fixed-size writes, timed until the far side has it all) and
-//! round trips (a small message echoed back). The far side is a child process.
+//! The byte-stream workloads ([`pipework_cli::workload`]) as `pipework bench` runs them: a child
+//! of this binary per implementation, samples of pipework and of its baseline alternated; and
+//! their raw baseline, a kernel pipe read and written with plain `read(2)` / `write(2)` by hand,
+//! which every byte-stream mechanism is measured beside.
 
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
-use std::process::Child;
-use std::time::Instant;
 
+use pipework_cli::workload::{self, Link, Session, Stream, Workload, BATCH, WARM_UP};
 use rustix::io::Errno;
 
-use super::{spawn_child, Settings};
+use super::{spawn_child, Samples, Settings};
 
-/// Bytes per write in the throughput workload.
-pub const CHUNK: usize = 64 * 1024;
-/// Bytes per throughput sample.
-pub const VOLUME: usize = 1 << 30;
-/// Bytes of a round-trip message.
-pub const MESSAGE: usize = 64;
-/// Round trips per sample.
-pub const BATCH: usize = 5_000;
-/// Round trips before measuring.
-pub const WARM_UP: usize = 1_000;
+/// Starts `role` of `mechanism` with `handles`, and talks to it through `link`.
+pub fn start(
+    mechanism: &'static str,
+    role: &str,
+    handles: Vec<OwnedFd>,
+    link: Box<dyn Link>,
+) -> io::Result<Session> {
+    let child = spawn_child(mechanism, role, &[], handles)?;
+    Ok(Session::new(mechanism, link, child))
+}
 
-/// A pipe read or written with plain `read(2)` / `write(2)` by hand: the raw baseline.
+/// Throughput medians of two sessions measured alternately.
+pub fn throughput(
+    settings: &Settings,
+    label: &str,
+    ours: &mut Session,
+    raw: &mut Session,
+) -> io::Result<Samples> {
+    settings.collect(
+        label,
+        settings.runs,
+        || ours.throughput(),
+        || raw.throughput(),
+    )
+}
+
+/// Round-trip medians of two sessions measured alternately, after a warm-up.
+pub fn round_trips(
+    settings: &Settings,
+    label: &str,
+    ours: &mut Session,
+    raw: &mut Session,
+) -> io::Result<Samples> {
+    ours.round_trips(WARM_UP)?;
+    raw.round_trips(WARM_UP)?;
+    settings.collect(
+        label,
+        settings.round_trip_batches(),
+        || ours.round_trips(BATCH),
+        || raw.round_trips(BATCH),
+    )
+}
+
+/// The role of a child running `workload` on the implementation `how` (`sink-raw`, ...); a
+/// child splits it with [`split_role`].
+pub fn role(workload: Workload, how: &str) -> String {
+    format!("{}-{how}", workload.role())
+}
+
+/// A child's role: its workload role (`sink`, `echo`, or another a mechanism knows) and how.
+pub fn split_role(role: &str) -> (&str, &str) {
+    role.split_once('-').unwrap_or((role, ""))
+}
+
+/// The error for a role a mechanism's child does not know.
+pub fn unknown_role(mechanism: &str, role: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("no {mechanism} role {role:?}"),
+    )
+}
+
+/// A file descriptor read and written with plain `read(2)` / `write(2)` by hand: the raw
+/// baseline's way.
 pub struct RawFd(pub OwnedFd);
 
 impl Read for RawFd {
@@ -54,134 +106,27 @@ impl Write for RawFd {
     }
 }
 
-/// The parent's side of a child that sinks or echoes.
-pub struct Peer {
-    to_child: Option<Box<dyn Write>>,
-    from_child: Box<dyn Read>,
-    child: Child,
-    mechanism: &'static str,
-}
-
-impl Peer {
-    /// Starts `role` of `mechanism` with `handles`, and talks to it through `to_child` and
-    /// `from_child`.
-    pub fn start(
-        mechanism: &'static str,
-        role: &str,
-        handles: Vec<OwnedFd>,
-        to_child: Box<dyn Write>,
-        from_child: Box<dyn Read>,
-    ) -> io::Result<Peer> {
-        let child = spawn_child(mechanism, role, &[], handles)?;
-        Ok(Peer {
-            to_child: Some(to_child),
-            from_child,
-            child,
-            mechanism,
-        })
-    }
-
-    /// GiB/s: [`VOLUME`] bytes in [`CHUNK`] writes, until the child says it has them all.
-    pub fn throughput(&mut self) -> io::Result<f64> {
-        let chunk = vec![0x5au8; CHUNK];
-        let to = self.to_child.as_mut().expect("open until finish");
-        let start = Instant::now();
-        for _ in 0..VOLUME / CHUNK {
-            to.write_all(&chunk)?;
-        }
-        let mut ack = [0u8; 1];
-        self.from_child.read_exact(&mut ack)?;
-        Ok(VOLUME as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64())
-    }
-
-    /// Microseconds per [`MESSAGE`]-byte request and reply, over `count` round trips.
-    pub fn round_trips(&mut self, count: usize) -> io::Result<f64> {
-        let mut message = [7u8; MESSAGE];
-        let to = self.to_child.as_mut().expect("open until finish");
-        let start = Instant::now();
-        for _ in 0..count {
-            to.write_all(&message)?;
-            self.from_child.read_exact(&mut message)?;
-        }
-        Ok(start.elapsed().as_secs_f64() * 1e6 / count as f64)
-    }
-
-    /// Closes the way to the child (its end of data) and waits for it.
-    pub fn finish(mut self) -> io::Result<()> {
-        drop(self.to_child.take());
-        let status = self.child.wait()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(io::Error::other(format!(
-                "{} bench child failed: {status}",
-                self.mechanism
-            )))
-        }
-    }
-}
-
-/// Throughput medians of two peers measured alternately.
-pub fn throughput(
-    settings: &Settings,
-    label: &str,
-    ours: &mut Peer,
-    raw: &mut Peer,
-) -> io::Result<super::Samples> {
-    settings.collect(
-        label,
-        settings.runs,
-        || ours.throughput(),
-        || raw.throughput(),
+/// The raw baseline: a child of `mechanism` running `workload` over two kernel pipes, each side
+/// reading and writing them by hand.
+pub fn raw_session(mechanism: &'static str, workload: Workload) -> io::Result<Session> {
+    let flags = rustix::pipe::PipeFlags::CLOEXEC;
+    let (to_r, to_w) = rustix::pipe::pipe_with(flags)?;
+    let (from_r, from_w) = rustix::pipe::pipe_with(flags)?;
+    start(
+        mechanism,
+        &role(workload, "raw"),
+        vec![to_r, from_w],
+        Stream::boxed(RawFd(from_r), RawFd(to_w)),
     )
 }
 
-/// Round-trip medians of two peers measured alternately, after a warm-up.
-pub fn round_trips(
-    settings: &Settings,
-    label: &str,
-    ours: &mut Peer,
-    raw: &mut Peer,
-) -> io::Result<super::Samples> {
-    ours.round_trips(WARM_UP)?;
-    raw.round_trips(WARM_UP)?;
-    settings.collect(
-        label,
-        settings.round_trip_batches(),
-        || ours.round_trips(BATCH),
-        || raw.round_trips(BATCH),
-    )
-}
-
-/// Child side of the throughput workload: reads [`VOLUME`] bytes, acknowledges, again, until
-/// the end of data.
-pub fn sink(mut input: impl Read, mut output: impl Write) -> io::Result<()> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut got = 0;
-    loop {
-        match input.read(&mut buf)? {
-            0 => return Ok(()),
-            n => got += n,
-        }
-        if got == VOLUME {
-            got = 0;
-            output.write_all(b"!")?;
-        }
-    }
-}
-
-/// Child side of the round-trip workload: echoes [`MESSAGE`]-byte messages until the end of data.
-pub fn echo(mut input: impl Read, mut output: impl Write) -> io::Result<()> {
-    let mut message = [0u8; MESSAGE];
-    loop {
-        let mut filled = 0;
-        while filled < MESSAGE {
-            match input.read(&mut message[filled..])? {
-                0 if filled == 0 => return Ok(()),
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => filled += n,
-            }
-        }
-        output.write_all(&message)?;
+/// The child of a raw session (or of any child that reads and writes `input` and `output` by
+/// hand): `None` when `role` is not a raw one.
+pub fn raw_child(role: &str, input: OwnedFd, output: OwnedFd) -> Option<io::Result<()>> {
+    match split_role(role) {
+        (workload, "raw") => Some(Workload::from_role(workload).and_then(|workload| {
+            workload::serve(workload, Stream::boxed(RawFd(input), RawFd(output)))
+        })),
+        _ => None,
     }
 }

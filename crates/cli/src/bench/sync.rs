@@ -9,9 +9,10 @@ use std::process::Child;
 use std::time::Instant;
 
 use pipework::sync::{Event, Mutex};
+use pipework_cli::workload::inherited;
 use rustix::io::Errno;
 
-use super::{inherited, spawn_child, Figure, Mechanism, Settings};
+use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `sync` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism {

@@ -12,9 +12,9 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
+use pipework_cli::workload::{Link, Session, Workload, CHUNK};
 
-use super::{missing, other, unique_name, Implementation};
-use crate::workload::{spawn_child, Link, Session, Workload, CHUNK};
+use super::{missing, other, spawn_child, unique_name, Implementation};
 
 /// `iceoryx2`.
 pub const IMPLEMENTATION: Implementation = Implementation {

@@ -6,9 +6,9 @@ use std::rc::Rc;
 
 use interprocess::local_socket::prelude::*;
 use interprocess::local_socket::{GenericNamespaced, ListenerOptions};
+use pipework_cli::workload::{Link, Session, Stream, Workload};
 
-use super::{missing, unique_name, Implementation};
-use crate::workload::{spawn_child, Link, Session, Stream, Workload};
+use super::{missing, spawn_child, unique_name, Implementation};
 
 /// `interprocess::local_socket`.
 pub const IMPLEMENTATION: Implementation = Implementation {

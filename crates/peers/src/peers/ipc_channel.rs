@@ -6,9 +6,9 @@ use std::io;
 
 use ipc_channel::ipc::{self, IpcBytesReceiver, IpcBytesSender, IpcOneShotServer};
 use ipc_channel::IpcError;
+use pipework_cli::workload::{Link, Session, Workload};
 
-use super::{missing, other, Implementation};
-use crate::workload::{spawn_child, Link, Session, Workload};
+use super::{missing, other, spawn_child, Implementation};
 
 /// `ipc-channel`.
 pub const IMPLEMENTATION: Implementation = Implementation {

@@ -2,8 +2,10 @@
 //! with a parent side (creates the connection, starts the child) and a child side.
 
 use std::io;
+use std::os::fd::OwnedFd;
+use std::process::{Child, Command};
 
-use crate::workload::{Link, Session, Workload};
+use pipework_cli::workload::{Link, Session, Workload};
 
 mod iceoryx;
 mod interprocess;
@@ -56,6 +58,23 @@ pub fn find(id: &str) -> io::Result<&'static Implementation> {
             format!("no implementation {id:?}"),
         )
     })
+}
+
+/// Starts this binary again as the child `__child IMPLEMENTATION ROLE ARGS... HANDLES...` running
+/// `workload`, handing it `handles`.
+pub fn spawn_child(
+    implementation: &str,
+    workload: Workload,
+    args: &[String],
+    handles: Vec<OwnedFd>,
+) -> io::Result<Child> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("__child")
+        .arg(implementation)
+        .arg(workload.role())
+        .args(args);
+    pipework_cli::workload::spawn(command, handles)
 }
 
 /// A unique name for a rendezvous between this process and one child.

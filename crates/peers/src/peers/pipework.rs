@@ -2,13 +2,13 @@
 //! spin, no spin at all, and zero-copy receiving in place), their ends handed to the
 //! child by inheritance.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::Duration;
 
 use pipework::shm_pipe::{ShmPipeOptions, ShmReader, ShmWriter};
+use pipework_cli::workload::{inherited, InPlace, Link, Session, Stream, Workload, CHUNK};
 
-use super::Implementation;
-use crate::workload::{inherited, spawn_child, Link, Session, Stream, Workload, CHUNK};
+use super::{spawn_child, Implementation};
 
 /// `pipework::pipe`.
 pub const PIPE: Implementation = Implementation {
@@ -78,39 +78,11 @@ fn start_shm(me: &Implementation, workload: Workload) -> io::Result<Session> {
     let (from_r, from_w) = options.create()?;
     let child = spawn_child(me.id, workload, &[], vec![to_r.into(), from_w.into()])?;
     let link: Box<dyn Link> = if me.id == SHM_IN_PLACE.id {
-        Box::new(InPlace {
-            reader: from_r,
-            writer: to_w,
-        })
+        Box::new(InPlace::new(from_r, to_w, CHUNK))
     } else {
         Stream::boxed(from_r, to_w)
     };
     Ok(Session::new(me.label, link, child))
-}
-
-/// A shared-memory pipe pair whose receiving side lends each chunk in place.
-struct InPlace {
-    reader: ShmReader,
-    writer: ShmWriter,
-}
-
-impl Link for InPlace {
-    fn send(&mut self, data: &[u8]) -> io::Result<()> {
-        self.writer.write_all(data)
-    }
-
-    fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
-        // SAFETY: the other end is this benchmark's own process writing through a ShmWriter,
-        // which never touches bytes it has published until they are consumed.
-        let data = unsafe { self.reader.fill_buf_in_place()? };
-        if data.is_empty() {
-            return Ok(false);
-        }
-        let n = data.len().min(CHUNK);
-        f(&data[..n]);
-        self.reader.consume(n);
-        Ok(true)
-    }
 }
 
 fn child_shm(args: &[String], spin: Duration) -> io::Result<Box<dyn Link>> {
@@ -130,8 +102,9 @@ fn child_shm_block(args: &[String]) -> io::Result<Box<dyn Link>> {
 }
 
 fn child_shm_in_place(args: &[String]) -> io::Result<Box<dyn Link>> {
-    Ok(Box::new(InPlace {
-        reader: ShmReader::try_from(inherited(args.first())?)?,
-        writer: ShmWriter::try_from(inherited(args.get(1))?)?,
-    }))
+    Ok(Box::new(InPlace::new(
+        ShmReader::try_from(inherited(args.first())?)?,
+        ShmWriter::try_from(inherited(args.get(1))?)?,
+        CHUNK,
+    )))
 }

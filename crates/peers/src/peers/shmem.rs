@@ -7,12 +7,12 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use pipework_cli::workload::{Link, Session, Workload, CHUNK};
 use raw_sync::events::{Event, EventImpl, EventInit, EventState};
 use raw_sync::Timeout;
 use shared_memory::{Shmem, ShmemConf};
 
-use super::{missing, other, Implementation};
-use crate::workload::{spawn_child, Link, Session, Workload, CHUNK};
+use super::{missing, other, spawn_child, Implementation};
 
 /// `shared_memory` + `raw_sync`.
 pub const IMPLEMENTATION: Implementation = Implementation {

@@ -2,8 +2,9 @@
 
 use std::io;
 
-use super::Implementation;
-use crate::workload::{inherited, spawn_child, Link, Session, Stream, Workload};
+use pipework_cli::workload::{inherited, Link, Session, Stream, Workload};
+
+use super::{spawn_child, Implementation};
 
 /// `std::io::pipe`.
 pub const IMPLEMENTATION: Implementation = Implementation {

@@ -6,7 +6,7 @@ use std::io::{self, ErrorKind};
 
 /// A new error of `kind` about `object`: `"{object}: {what}"`.
 ///
-/// ```ignore
+/// ```text
 /// let e = error(ErrorKind::NotFound, r"named pipe \\.\pipe\jobs", "no such pipe");
 /// assert_eq!(e.to_string(), r"named pipe \\.\pipe\jobs: no such pipe");
 /// ```

@@ -6,7 +6,7 @@ use rustix::io::Errno;
 
 /// Runs `call` until it returns anything but `EINTR`.
 ///
-/// ```ignore
+/// ```text
 /// let n = retry(|| rustix::io::read(&fd, &mut buf))?;
 /// ```
 pub(crate) fn retry<T>(mut call: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {

@@ -4,18 +4,21 @@
 use std::io::{self, BufRead, Write};
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
-use pipework::mailslot::{Mailslot, MailslotClient, NetworkConfig};
+use clap::Subcommand;
+use pipework::mailslot::{Mailslot, MailslotClient, MailslotOptions, NetworkConfig};
 
-/// `pipework mailslot ...`.
-#[derive(Args, Debug)]
-pub struct MailslotArgs {
+use crate::names;
+use crate::output::{self, note};
+
+/// Options of `pipework mailslot`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
     #[command(subcommand)]
-    command: MailslotCommand,
+    command: Command,
 }
 
 /// Where network messages travel (names `\\host\...`, `\\*\...`, `\\domain\...`).
-#[derive(Args, Debug)]
+#[derive(clap::Args, Debug)]
 struct NetArgs {
     /// UDP port of mailslot datagrams.
     #[arg(long, default_value_t = pipework::mailslot::DEFAULT_PORT)]
@@ -47,10 +50,11 @@ impl NetArgs {
 }
 
 #[derive(Subcommand, Debug)]
-enum MailslotCommand {
+enum Command {
     /// Create the mailslot NAME and print each message it receives, one per line.
     Read {
-        /// `\\.\mailslot\[path\]name`.
+        /// `\\.\mailslot\[path\]name`, or just `[path\]name`.
+        #[arg(value_parser = names::mailslot)]
         name: String,
         /// Largest message writers may send (0: any size).
         #[arg(long, default_value_t = 0)]
@@ -70,7 +74,9 @@ enum MailslotCommand {
     /// Drop each TEXT into the mailslot NAME as one message (without TEXT: each line of stdin).
     Send {
         /// `\\.\mailslot\[path\]name`, `\\host\mailslot\...` (one host over UDP),
-        /// `\\*\mailslot\...` or `\\domain\mailslot\...` (every listening slot of the name).
+        /// `\\*\mailslot\...` or `\\domain\mailslot\...` (every listening slot of the name);
+        /// `[path\]name` alone is this computer's.
+        #[arg(value_parser = names::mailslot)]
         name: String,
         /// The messages.
         text: Vec<String>,
@@ -80,9 +86,9 @@ enum MailslotCommand {
 }
 
 /// Runs `pipework mailslot ...`.
-pub fn run(args: &MailslotArgs) -> io::Result<()> {
+pub fn run(args: &Args) -> io::Result<()> {
     match &args.command {
-        MailslotCommand::Read {
+        Command::Read {
             name,
             max_size,
             timeout,
@@ -90,23 +96,26 @@ pub fn run(args: &MailslotArgs) -> io::Result<()> {
             listen,
             net,
         } => {
-            let mut slot = Mailslot::create(name, *max_size, timeout.map(Duration::from_millis))?;
+            let mut slot = MailslotOptions::new()
+                .max_message_size(*max_size)
+                .read_timeout(timeout.map(Duration::from_millis))
+                .create(name)?;
             if *listen {
-                slot.listen(&net.config())?;
+                slot.serve_network(&net.config())?;
             }
             read(slot, *count)
         }
-        MailslotCommand::Send { name, text, net } => send(name, text, &net.config()),
+        Command::Send { name, text, net } => send(name, text, &net.config()),
     }
 }
 
 fn read(mut slot: Mailslot, count: Option<u64>) -> io::Result<()> {
-    eprintln!("pipework: reading mailslot {}", slot.name());
-    let stdout = io::stdout();
+    note!("pipework: reading mailslot {}", slot.name());
+    let mut out = output::stdout();
     let mut received = 0;
     while count.is_none_or(|c| received < c) {
-        let message = slot.read_message()?;
-        let mut out = stdout.lock();
+        let mut message = Vec::new();
+        slot.read_message_to_end(&mut message)?;
         out.write_all(&message)?;
         out.write_all(b"\n")?;
         out.flush()?;
@@ -119,11 +128,11 @@ fn send(name: &str, text: &[String], config: &NetworkConfig) -> io::Result<()> {
     let client = MailslotClient::open_with(name, config)?;
     if text.is_empty() {
         for line in io::stdin().lock().lines() {
-            client.send(line?.as_bytes())?;
+            client.write_message(line?.as_bytes())?;
         }
     } else {
         for message in text {
-            client.send(message.as_bytes())?;
+            client.write_message(message.as_bytes())?;
         }
     }
     Ok(())

@@ -1,53 +1,71 @@
-//! `pipework pipe ...` and `pipework list`: named-pipe servers and clients on the command line.
+//! `pipework pipe ...`: named-pipe servers and clients on the command line.
 
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::{self, Stdio};
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use pipework::named_pipe::{
     self, ClientOptions, MessageRead, NamedPipeServer, PipeType, ReadMode, ServerOptions,
     WaitTimeout,
 };
 
-/// `pipework pipe ...`.
+use crate::names;
+use crate::output::{self, note};
+
+/// Options of `pipework pipe`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
 #[derive(Subcommand, Debug)]
-pub enum PipeCommand {
+enum Command {
     /// Serve a named pipe: echo every client's data back, or wire each client to a new CMD.
     Serve(ServeArgs),
     /// Connect to a named pipe: stdin goes into the pipe, what comes out goes to stdout. On a
     /// message pipe each input line is one message, and each reply message one output line.
     Connect {
         /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+        #[arg(value_parser = names::pipe)]
         name: String,
         /// Wait for a free instance instead of failing when all are busy.
         #[arg(long)]
         wait: bool,
+        /// Connect only to a server that runs as user UID (`pipework list` and `ps` show who
+        /// that is); a server of another user is refused. Worth giving for a `--global` pipe,
+        /// whose name any user could have created first.
+        #[arg(long, value_name = "UID")]
+        server_uid: Option<u32>,
     },
     /// Send TEXT as one message and print the reply (`CallNamedPipe`).
     Call {
-        /// Pipe name.
+        /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+        #[arg(value_parser = names::pipe)]
         name: String,
         /// The request.
         text: String,
     },
     /// Print the Unix-domain socket path of a listening instance, for socat, Python, ...
     Path {
-        /// Pipe name.
+        /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+        #[arg(value_parser = names::pipe)]
         name: String,
     },
 }
 
 /// Options of `pipework pipe serve`.
-#[derive(Args, Debug)]
-pub struct ServeArgs {
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
     /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+    #[arg(value_parser = names::pipe)]
     name: String,
     /// A message pipe (default: a byte pipe).
     #[arg(long)]
     message: bool,
     /// Instances, each serving one client at a time (1 to 255).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = instances)]
     instances: u32,
     /// Put the pipe in the global namespace, where other users can find it.
     #[arg(long)]
@@ -60,21 +78,36 @@ pub struct ServeArgs {
     exec: Vec<String>,
 }
 
+/// Clap's parser of `--instances`: 1 to 255, the most `CreateNamedPipe` takes (255 is
+/// `PIPE_UNLIMITED_INSTANCES` there).
+fn instances(text: &str) -> Result<u32, String> {
+    match text.parse() {
+        Ok(n @ 1..=255) => Ok(n),
+        _ => Err("--instances must be 1 to 255 (Win32's PIPE_UNLIMITED_INSTANCES limit)".into()),
+    }
+}
+
 /// Runs `pipework pipe ...`.
-pub fn run(command: &PipeCommand) -> io::Result<()> {
-    match command {
-        PipeCommand::Serve(args) => serve(args),
-        PipeCommand::Connect { name, wait } => connect(name, *wait),
-        PipeCommand::Call { name, text } => {
+pub fn run(args: &Args) -> io::Result<()> {
+    match &args.command {
+        Command::Serve(args) => serve(args),
+        Command::Connect {
+            name,
+            wait,
+            server_uid,
+        } => connect(name, *wait, *server_uid),
+        Command::Call { name, text } => {
             let reply = named_pipe::call(name, text.as_bytes(), WaitTimeout::Default)?;
-            let mut out = io::stdout().lock();
+            let mut out = output::stdout();
             out.write_all(&reply)?;
             out.write_all(b"\n")?;
             out.flush()
         }
-        PipeCommand::Path { name } => {
-            println!("{}", named_pipe::socket_path(name)?.display());
-            Ok(())
+        Command::Path { name } => {
+            let path = named_pipe::socket_path(name)?;
+            let mut out = output::stdout();
+            writeln!(out, "{}", path.display())?;
+            out.flush()
         }
     }
 }
@@ -101,8 +134,10 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
     let servers = (0..args.instances)
         .map(|_| options.create(&args.name))
         .collect::<io::Result<Vec<_>>>()?;
-    println!("listening {}", servers[0].name());
-    io::stdout().flush()?;
+    let mut out = output::stdout();
+    writeln!(out, "listening {}", servers[0].name())?;
+    out.flush()?;
+    drop(out);
     let threads: Vec<_> = servers
         .into_iter()
         .map(|server| {
@@ -120,7 +155,7 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
 fn serve_instance(mut server: NamedPipeServer, exec: &[String]) -> io::Result<()> {
     loop {
         if let Err(e) = server.connect() {
-            eprintln!("pipework: {e}");
+            note!("pipework: {e}");
             continue;
         }
         let result = if !exec.is_empty() {
@@ -131,7 +166,7 @@ fn serve_instance(mut server: NamedPipeServer, exec: &[String]) -> io::Result<()
             echo_bytes(&mut server)
         };
         if let Err(e) = result {
-            eprintln!("pipework: {e}");
+            note!("pipework: {e}");
         }
         let _ = server.flush();
         server.disconnect()?;
@@ -162,26 +197,29 @@ fn echo_messages(server: &mut NamedPipeServer) -> io::Result<()> {
 fn run_for_client(server: &NamedPipeServer, exec: &[String]) -> io::Result<()> {
     let stdin: OwnedFd = pipework::handle::duplicate(server.as_fd(), false)?;
     let stdout = pipework::handle::duplicate(server.as_fd(), false)?;
-    let status = Command::new(&exec[0])
+    let status = process::Command::new(&exec[0])
         .args(&exec[1..])
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .status()?;
     if !status.success() {
-        eprintln!("pipework: {} exited with {status}", exec[0]);
+        note!("pipework: {} exited with {status}", exec[0]);
     }
     Ok(())
 }
 
-fn connect(name: &str, wait: bool) -> io::Result<()> {
+fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
     let mut options = ClientOptions::new();
     if wait {
         options.wait(WaitTimeout::Forever);
     }
+    if let Some(uid) = server_uid {
+        options.server_uid(uid);
+    }
     let mut client = options.open(name)?;
     if client.pipe_type() == PipeType::Message {
         client.set_read_mode(ReadMode::Message)?;
-        let mut out = io::stdout().lock();
+        let mut out = output::stdout();
         for line in io::stdin().lock().lines() {
             client.write_message(line?.as_bytes())?;
             let mut reply = Vec::new();
@@ -201,7 +239,7 @@ fn connect(name: &str, wait: bool) -> io::Result<()> {
         io::copy(&mut io::stdin().lock(), &mut socket)?;
         socket.shutdown(std::net::Shutdown::Write)
     });
-    let mut out = io::stdout().lock();
+    let mut out = output::stdout();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = client.read(&mut buf)?;

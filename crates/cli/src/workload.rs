@@ -1,7 +1,27 @@
-//! The two workloads of `pipework bench` (crates/cli/src/bench/stream.rs), written once over a
-//! [`Link`] so that byte streams and message channels run exactly the same traffic: throughput
-//! ([`VOLUME`] bytes in [`CHUNK`]-byte writes or messages, timed until the child acknowledges it
-//! has them all) and round trips (a [`MESSAGE`]-byte message echoed back by the child).
+//! The two byte-stream workloads, declared once for `pipework bench` and for `crates/peers`:
+//! throughput ([`VOLUME`] bytes in [`CHUNK`]-byte writes or messages, timed until the child
+//! acknowledges it has them all) and round trips (a [`MESSAGE`]-byte message echoed back by the
+//! child).
+//!
+//! Both run over a [`Link`], so byte streams and message channels carry exactly the same
+//! traffic. The parent drives a [`Session`] with a child it started; the child runs [`serve`]
+//! until the end of data. How a child is started (which binary, which arguments) is each
+//! binary's own business: [`spawn`] only hands it its handles.
+//!
+//! ```no_run
+//! use pipework_cli::workload::{self, Session, Stream, Workload};
+//!
+//! // The parent: two pipes, a child started with one end of each.
+//! let (to_r, to_w) = pipework::pipe::create()?;
+//! let (from_r, from_w) = pipework::pipe::create()?;
+//! let mut command = std::process::Command::new(std::env::current_exe()?);
+//! command.arg("child").arg(Workload::RoundTrip.role());
+//! let child = workload::spawn(command, vec![to_r.into(), from_w.into()])?;
+//! let mut session = Session::new("pipe", Stream::boxed(from_r, to_w), child);
+//! println!("{:.2} us per round trip", session.sample(Workload::RoundTrip)?);
+//! session.finish()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -9,6 +29,7 @@ use std::process::{Child, Command};
 use std::time::Instant;
 
 use pipework::process::CommandExt;
+use pipework::shm_pipe::{ShmReader, ShmWriter};
 
 /// Bytes per write (or message) in the throughput workload.
 pub const CHUNK: usize = 64 * 1024;
@@ -31,7 +52,7 @@ pub enum Workload {
 }
 
 impl Workload {
-    /// The role argument a child is started with.
+    /// The role argument a child is started with: `sink` or `echo`.
     pub fn role(self) -> &'static str {
         match self {
             Workload::Throughput => "sink",
@@ -56,8 +77,8 @@ impl Workload {
 pub trait Link {
     /// Sends `data` as one write (streams) or one message (channels).
     fn send(&mut self, data: &[u8]) -> io::Result<()>;
-    /// Receives what is there (at most [`CHUNK`] bytes: one read or one message) and hands it to
-    /// `f`; `false` at the end of data.
+    /// Receives what is there (one read or one message) and hands it to `f`; `false` at the end
+    /// of data.
     fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool>;
     /// Tells the other side there is no more data (streams: nothing, dropping closes them).
     fn close(&mut self) -> io::Result<()> {
@@ -89,7 +110,8 @@ pub trait Link {
     }
 }
 
-/// A link over a byte stream: a reader and a writer read and written as they are.
+/// A link over a byte stream: a reader and a writer read and written as they are (at most
+/// [`CHUNK`] bytes a read).
 pub struct Stream<R, W> {
     reader: R,
     writer: W,
@@ -140,20 +162,54 @@ impl<R: Read, W: Write> Link for Stream<R, W> {
     }
 }
 
-/// Starts this binary again as the child `role` of `implementation`, with `args` and `handles`
-/// (each handle's number is appended to the arguments).
-pub fn spawn_child(
-    implementation: &str,
-    workload: Workload,
-    args: &[String],
-    handles: Vec<OwnedFd>,
-) -> io::Result<Child> {
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .arg("__child")
-        .arg(implementation)
-        .arg(workload.role())
-        .args(args);
+/// A shared-memory pipe pair whose receiving side looks at each stretch of bytes where it lies
+/// in the ring (`fill_buf_in_place` / `consume`) instead of copying it out: pipework's zero-copy
+/// read. The workloads look at the lengths only, as a receiver that hands the bytes on by
+/// reference would; one that parses them where they lie pays for that reading on top.
+pub struct InPlace {
+    reader: ShmReader,
+    writer: ShmWriter,
+    most: usize,
+}
+
+impl InPlace {
+    /// Receives from `reader` in place, at most `most` bytes at a time (`usize::MAX`: each
+    /// stretch whole), and sends through `writer`.
+    ///
+    /// The other end of `reader` must be written through a [`ShmWriter`] (which never touches
+    /// bytes it has published until they are consumed): the bytes are looked at in shared
+    /// memory.
+    pub fn new(reader: ShmReader, writer: ShmWriter, most: usize) -> InPlace {
+        InPlace {
+            reader,
+            writer,
+            most,
+        }
+    }
+}
+
+impl Link for InPlace {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.writer.write_all(data)
+    }
+
+    fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
+        // SAFETY: the other end writes through a ShmWriter (the contract of `InPlace::new`),
+        // which never touches bytes it has published until they are consumed.
+        let data = unsafe { self.reader.fill_buf_in_place()? };
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let n = data.len().min(self.most);
+        f(&data[..n]);
+        self.reader.consume(n);
+        Ok(true)
+    }
+}
+
+/// Starts `command` with `handles` inherited by the child, each handle's number appended to its
+/// arguments in order (the child takes them back with [`inherited`]).
+pub fn spawn(mut command: Command, handles: Vec<OwnedFd>) -> io::Result<Child> {
     for handle in handles {
         let number = command.inherit_handle(handle);
         command.arg(number.to_string());
@@ -161,7 +217,7 @@ pub fn spawn_child(
     command.spawn()
 }
 
-/// Takes the handle a child was given on its command line.
+/// Takes the handle a child was given on its command line by [`spawn`].
 pub fn inherited(arg: Option<&String>) -> io::Result<OwnedFd> {
     let raw: i32 = arg
         .and_then(|a| a.parse().ok())
@@ -188,13 +244,16 @@ impl Session {
         }
     }
 
-    fn link(&mut self) -> &mut dyn Link {
-        &mut **self.link.as_mut().expect("open until finish")
+    fn link(&mut self) -> io::Result<&mut dyn Link> {
+        match self.link.as_mut() {
+            Some(link) => Ok(&mut **link),
+            None => Err(io::Error::other(format!("{}: session finished", self.name))),
+        }
     }
 
     /// GiB/s: [`VOLUME`] bytes in [`CHUNK`] sends, until the child says it has them all.
     pub fn throughput(&mut self) -> io::Result<f64> {
-        let link = self.link();
+        let link = self.link()?;
         let chunk = vec![0x5au8; CHUNK];
         let start = Instant::now();
         for _ in 0..VOLUME / CHUNK {
@@ -207,7 +266,7 @@ impl Session {
 
     /// Microseconds per [`MESSAGE`]-byte request and reply, over `count` round trips.
     pub fn round_trips(&mut self, count: usize) -> io::Result<f64> {
-        let link = self.link();
+        let link = self.link()?;
         let mut message = [7u8; MESSAGE];
         let start = Instant::now();
         for _ in 0..count {
@@ -217,7 +276,8 @@ impl Session {
         Ok(start.elapsed().as_secs_f64() * 1e6 / count as f64)
     }
 
-    /// One sample of `workload`: a throughput figure, or round trips after a warm-up.
+    /// One sample of `workload`: a throughput figure, or [`BATCH`] round trips after
+    /// [`WARM_UP`] of them.
     pub fn sample(&mut self, workload: Workload) -> io::Result<f64> {
         match workload {
             Workload::Throughput => self.throughput(),

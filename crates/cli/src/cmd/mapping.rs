@@ -2,22 +2,25 @@
 
 use std::io::{self, Read, Write};
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use pipework::mapping::{Access, FileMapping};
 
+use crate::output::{self, note};
+
 /// Options of `pipework mapping`.
-#[derive(Args, Debug)]
-pub struct MappingArgs {
+#[derive(clap::Args, Debug)]
+pub struct Args {
     #[command(subcommand)]
-    command: MappingCommand,
+    command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-enum MappingCommand {
+enum Command {
     /// Create a named memory-backed mapping (or open it if it exists) and hold it until standard
     /// input ends or the process is stopped: a mapping lives as long as someone holds it.
     Create {
-        /// `Local\name`, `Global\name`, or `/name` for a POSIX shared-memory name.
+        /// `Local\name` (or just `name`), `Global\name`, or `/name` for a POSIX shared-memory
+        /// name.
         name: String,
         /// Size in bytes.
         #[arg(long)]
@@ -75,10 +78,13 @@ enum MappingCommand {
     },
 }
 
-/// `pipework mapping ...`.
-pub fn run(args: &MappingArgs) -> io::Result<()> {
+/// Bytes copied out of a view at a time by `read` (a multiple of 16, the bytes of a hex line).
+const PIECE: usize = 64 << 10;
+
+/// Runs `pipework mapping ...`.
+pub fn run(args: &Args) -> io::Result<()> {
     match &args.command {
-        MappingCommand::Create {
+        Command::Create {
             name,
             size,
             no_hold,
@@ -86,7 +92,7 @@ pub fn run(args: &MappingArgs) -> io::Result<()> {
             let mapping = FileMapping::create(name, *size)?;
             print_info(&mapping, false)?;
             if !no_hold {
-                eprintln!(
+                note!(
                     "holding {name} until standard input ends ({})",
                     if mapping.already_existed() {
                         "it already existed"
@@ -94,20 +100,16 @@ pub fn run(args: &MappingArgs) -> io::Result<()> {
                         "created"
                     }
                 );
-                io::stdout().flush()?;
-                let mut sink = Vec::new();
-                io::stdin().read_to_end(&mut sink)?;
+                io::copy(&mut io::stdin().lock(), &mut io::sink())?;
             }
             Ok(())
         }
-        MappingCommand::Open { name, write } => {
+        Command::Open { name, write } => {
             let access = if *write { Access::Write } else { Access::Read };
             print_info(&FileMapping::open(name, access)?, false)
         }
-        MappingCommand::Info { name, json } => {
-            print_info(&FileMapping::open(name, Access::Read)?, *json)
-        }
-        MappingCommand::Read {
+        Command::Info { name, json } => print_info(&FileMapping::open(name, Access::Read)?, *json),
+        Command::Read {
             name,
             offset,
             len,
@@ -115,51 +117,89 @@ pub fn run(args: &MappingArgs) -> io::Result<()> {
         } => {
             let mapping = FileMapping::open(name, Access::Read)?;
             let view = mapping.map_view(Access::Read, 0, 0)?;
-            let len = match len {
-                Some(len) => *len,
-                None => view.len().checked_sub(*offset).ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("{name}: offset {offset} is past its {} bytes", view.len()),
-                    )
-                })?,
-            };
-            let mut buf = vec![0u8; len];
-            view.read(*offset, &mut buf)?;
-            let mut out = io::stdout().lock();
-            if *hex {
-                for line in buf.chunks(16) {
-                    let text: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
-                    writeln!(out, "{}", text.join(" "))?;
+            let room = room(name, view.len(), *offset)?;
+            let len = match *len {
+                None => room,
+                Some(len) if len <= room => len,
+                Some(len) => {
+                    return Err(invalid(format!(
+                        "file mapping {name}: --len {len} from offset {offset} runs past its {} \
+                         bytes (at most {room} from there)",
+                        view.len()
+                    )))
                 }
-            } else {
-                out.write_all(&buf)?;
+            };
+            // Piece by piece: the output never needs more memory than a piece, however large
+            // the mapping.
+            let mut out = output::stdout();
+            let mut piece = vec![0u8; PIECE.min(len)];
+            let mut done = 0;
+            while done < len {
+                let buf = &mut piece[..PIECE.min(len - done)];
+                view.read(offset + done, buf)?;
+                if *hex {
+                    for line in buf.chunks(16) {
+                        let text: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+                        writeln!(out, "{}", text.join(" "))?;
+                    }
+                } else {
+                    out.write_all(buf)?;
+                }
+                done += buf.len();
             }
             out.flush()
         }
-        MappingCommand::Write { name, data, offset } => {
+        Command::Write { name, data, offset } => {
+            let mapping = FileMapping::open(name, Access::Write)?;
+            let view = mapping.map_view(Access::Write, 0, 0)?;
+            let room = room(name, view.len(), *offset)?;
             let bytes = match data {
                 Some(text) => text.as_bytes().to_vec(),
                 None => {
+                    // One byte more than fits tells a too-long input from one that just fits,
+                    // without reading an endless one for ever.
                     let mut all = Vec::new();
-                    io::stdin().read_to_end(&mut all)?;
+                    io::stdin()
+                        .lock()
+                        .take(room as u64 + 1)
+                        .read_to_end(&mut all)?;
                     all
                 }
             };
-            let mapping = FileMapping::open(name, Access::Write)?;
-            let view = mapping.map_view(Access::Write, 0, 0)?;
+            if bytes.len() > room {
+                return Err(invalid(format!(
+                    "file mapping {name}: the data runs past its {} bytes (at most {room} from \
+                     offset {offset})",
+                    view.len()
+                )));
+            }
             view.write(*offset, &bytes)?;
-            eprintln!("wrote {} bytes at offset {offset} of {name}", bytes.len());
+            note!("wrote {} bytes at offset {offset} of {name}", bytes.len());
             Ok(())
         }
-        MappingCommand::Remove { name } => FileMapping::remove(name),
+        Command::Remove { name } => FileMapping::remove(name),
     }
+}
+
+/// The bytes of a mapping of `size` bytes from `offset` to its end; an error naming the mapping
+/// when `offset` is past that end.
+fn room(name: &str, size: usize, offset: usize) -> io::Result<usize> {
+    size.checked_sub(offset).ok_or_else(|| {
+        invalid(format!(
+            "file mapping {name}: offset {offset} is past its {size} bytes"
+        ))
+    })
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
 fn print_info(mapping: &FileMapping, json: bool) -> io::Result<()> {
     let name = mapping.name().unwrap_or("");
     let os_name = mapping.os_name().unwrap_or("");
     let size = mapping.size()?;
+    let mut out = output::stdout();
     if json {
         let value = serde_json::json!({
             "name": name,
@@ -168,13 +208,13 @@ fn print_info(mapping: &FileMapping, json: bool) -> io::Result<()> {
             "os_name": os_name,
             "path": format!("/dev/shm/{os_name}"),
         });
-        println!("{value}");
+        writeln!(out, "{value}")?;
     } else {
-        println!("name:    {name}");
-        println!("kind:    mapping");
-        println!("size:    {size}");
-        println!("os name: {os_name}");
-        println!("path:    /dev/shm/{os_name}");
+        writeln!(out, "name:    {name}")?;
+        writeln!(out, "kind:    mapping")?;
+        writeln!(out, "size:    {size}")?;
+        writeln!(out, "os name: {os_name}")?;
+        writeln!(out, "path:    /dev/shm/{os_name}")?;
     }
-    Ok(())
+    out.flush()
 }

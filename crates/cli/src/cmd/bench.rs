@@ -1,0 +1,135 @@
+//! `pipework bench`: every mechanism measured between real processes beside its raw baseline
+//! (the measuring is in [`crate::bench`]); prints the table, or one JSON object per figure, and
+//! draws the charts.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::bench::{self, plot, Figure, Mechanism, Settings, MECHANISMS};
+use crate::output;
+
+/// Options of `pipework bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Mechanisms to measure (default: all). Known: see `--list`.
+    mechanisms: Vec<String>,
+    /// One JSON object per figure and line, instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Runs per figure, 1 to 1000; the median is reported [default: 5, or 15 with --full].
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_RUNS))]
+    runs: Option<usize>,
+    /// More runs per figure (15) for steadier medians; the default is a quick pass.
+    #[arg(long)]
+    full: bool,
+    /// Also draw the comparison as SVG bar charts, one per metric, into this file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
+    /// List the mechanisms and exit.
+    #[arg(long)]
+    list: bool,
+    /// Let the scheduler place the processes instead of pinning the parent to one CPU and its
+    /// children to another.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+/// The most runs per figure `--runs` takes: a full pass of every mechanism takes about a minute
+/// per run, so more than this would be hours (and 0 would measure nothing).
+const MAX_RUNS: u64 = 1000;
+
+/// Runs `pipework bench`.
+pub fn run(args: &Args) -> io::Result<()> {
+    let mut out = output::stdout();
+    if args.list {
+        for m in MECHANISMS {
+            writeln!(out, "{}", m.name)?;
+        }
+        return out.flush();
+    }
+    let chosen: Vec<&Mechanism> = if args.mechanisms.is_empty() {
+        MECHANISMS.iter().collect()
+    } else {
+        args.mechanisms
+            .iter()
+            .map(|name| {
+                MECHANISMS.iter().find(|m| m.name == name).ok_or_else(|| {
+                    let known: Vec<_> = MECHANISMS.iter().map(|m| m.name).collect();
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("no mechanism {name:?}; known: {}", known.join(", ")),
+                    )
+                })
+            })
+            .collect::<io::Result<_>>()?
+    };
+    let progress = ProgressBar::new_spinner();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} measuring {msg}")
+            .map_err(io::Error::other)?,
+    );
+    progress.enable_steady_tick(Duration::from_millis(120));
+    if !args.no_pin {
+        bench::pin_parent_and_children()?;
+    }
+    let settings = Settings {
+        runs: args.runs.unwrap_or(if args.full { 15 } else { 5 }),
+        progress,
+    };
+    settings.progress.set_message("memory copy bandwidth");
+    let ceiling = bench::memcpy_bandwidth();
+    let mut figures = Vec::new();
+    for mechanism in chosen {
+        settings.progress.set_message(mechanism.name);
+        let got = (mechanism.run)(&settings)?;
+        if args.json {
+            for figure in &got {
+                let line = serde_json::to_string(figure).map_err(io::Error::other)?;
+                writeln!(out, "{line}")?;
+            }
+            out.flush()?;
+        }
+        figures.extend(got);
+    }
+    settings.progress.finish_and_clear();
+    if !args.json {
+        writeln!(
+            out,
+            "memory copy bandwidth on this machine: {:.2} GiB/s in cache (64 KiB blocks round a 1 MiB buffer, \
+             the byte streams' working set), {:.2} GiB/s from memory (64 MiB): the ceiling for a \
+             transport that copies once",
+            ceiling.0, ceiling.1
+        )?;
+        print_table(&mut out, &figures)?;
+    }
+    if let Some(path) = &args.plot {
+        plot::draw(path, &figures)?;
+        if !args.json {
+            writeln!(out, "charts written to {}", path.display())?;
+        }
+    }
+    out.flush()
+}
+
+fn print_table(out: &mut impl Write, figures: &[Figure]) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>8}",
+        "mechanism", "metric", "pipework", "baseline", "baseline is", "speedup"
+    )?;
+    for f in figures {
+        writeln!(
+            out,
+            "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>7.3}x",
+            f.mechanism,
+            f.metric,
+            format!("{:.3} {}", f.value, f.unit),
+            format!("{:.3} {}", f.baseline_value, f.unit),
+            f.baseline,
+            f.speedup
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! Named pipes across real processes: one test per behaviour of the Win32 contract (§2).
+
+// The interop tests (foreign programs, root, network namespaces) build only with the
+// `interop` feature; without it, their helpers are unused.
+#![cfg_attr(not(feature = "interop"), allow(dead_code))]
+
+#[cfg(feature = "tokio")]
+mod async_io;
+#[path = "../common/mod.rs"]
+mod common;
+mod connect;
+mod instances;
+mod lifetime;
+mod messages;
+mod security;
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, ChildStdout, Stdio};
+use std::time::Duration;
+
+use common::{child, wait, TIMEOUT};
+use pipework::named_pipe::{
+    self, Access, ClientOptions, Connected, MessageRead, NamedPipeClient, NamedPipeServer,
+    PipeType, ReadMode, ServerOptions, WaitTimeout,
+};
+
+const NOBODY: u32 = 65534;
+
+fn main() {
+    common::main(
+        &[
+            (
+                "names_are_case_insensitive_and_long",
+                connect::names_are_case_insensitive_and_long,
+            ),
+            ("byte_pipe_echo", messages::byte_pipe_echo),
+            ("credentials_both_ways", security::credentials_both_ways),
+            (
+                "missing_pipe_is_not_found",
+                connect::missing_pipe_is_not_found,
+            ),
+            (
+                "busy_when_every_instance_is_taken",
+                instances::busy_when_every_instance_is_taken,
+            ),
+            ("access_mode_must_fit", connect::access_mode_must_fit),
+            (
+                "first_instance_and_mismatched_instances",
+                instances::first_instance_and_mismatched_instances,
+            ),
+            #[cfg(feature = "interop")]
+            (
+                "interop_other_user_refused_then_admitted",
+                security::other_user_refused_then_admitted,
+            ),
+            (
+                "client_checks_server_uid",
+                security::client_checks_server_uid,
+            ),
+            (
+                "connect_already_connected_and_came_and_went",
+                connect::connect_already_connected_and_came_and_went,
+            ),
+            (
+                "disconnect_flush_and_reuse",
+                connect::disconnect_flush_and_reuse,
+            ),
+            ("wait_for_an_instance", connect::wait_for_an_instance),
+            (
+                "message_boundaries_more_data_and_peek",
+                messages::message_boundaries_more_data_and_peek,
+            ),
+            ("transact_and_call", messages::transact_and_call),
+            ("nonblocking_mode", messages::nonblocking_mode),
+            ("instances_255_at_once", instances::instances_255_at_once),
+            (
+                "thousand_clients_random_messages",
+                messages::thousand_clients_random_messages,
+            ),
+            (
+                "kill_9_server_then_new_server",
+                lifetime::kill_9_server_then_new_server,
+            ),
+            (
+                "name_lives_while_an_instance_does",
+                lifetime::name_lives_while_an_instance_does,
+            ),
+            (
+                "peer_dying_mid_message_is_broken_pipe",
+                lifetime::peer_dying_mid_message_is_broken_pipe,
+            ),
+            (
+                "data_before_close_is_delivered",
+                lifetime::data_before_close_is_delivered,
+            ),
+            ("handle_passing", messages::handle_passing),
+            (
+                "foreign_client_gets_exact_bytes",
+                messages::foreign_client_gets_exact_bytes,
+            ),
+            ("list_shows_pipes", lifetime::list_shows_pipes),
+            (
+                "instances_across_processes",
+                instances::instances_across_processes,
+            ),
+            #[cfg(feature = "tokio")]
+            ("async_wait", async_io::async_wait),
+            #[cfg(feature = "tokio")]
+            (
+                "async_server_serves_clients_at_once",
+                async_io::async_server_serves_clients_at_once,
+            ),
+            #[cfg(feature = "tokio")]
+            (
+                "async_client_bytes_and_messages",
+                async_io::async_client_bytes_and_messages,
+            ),
+        ],
+        &[
+            ("client_echo", client_echo),
+            ("client_creds", security::client_creds),
+            ("client_try_open", client_try_open),
+            ("client_hold", instances::client_hold),
+            ("client_messages", messages::client_messages),
+            ("client_transact", messages::client_transact),
+            ("clients_many", clients_many),
+            ("server_and_block", server_and_block),
+            ("foreign_partial", lifetime::foreign_partial),
+            ("foreign_come_go", connect::foreign_come_go),
+            ("client_recv_handle", messages::client_recv_handle),
+            ("client_wait_open", connect::client_wait_open),
+            ("client_read_all", client_read_all),
+            ("client_write_close", lifetime::client_write_close),
+            #[cfg(feature = "tokio")]
+            ("async_client", async_io::async_client),
+        ],
+    )
+}
+
+/// A pipe name no other test (or test run) uses.
+fn unique(tag: &str) -> String {
+    format!(r"\\.\pipe\np-test-{}-{tag}", std::process::id())
+}
+
+fn pattern(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Starts a child role with arguments, its stdout piped.
+fn spawn(role: &str, args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+    let mut c = child(role)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let out = BufReader::new(c.stdout.take().unwrap());
+    (c, out)
+}
+
+/// A line from a child, bounded by the harness timeout.
+fn line(out: &mut BufReader<ChildStdout>) -> String {
+    common::wait_readable(out.get_ref());
+    let mut s = String::new();
+    out.read_line(&mut s).expect("read child line");
+    s.trim_end().to_string()
+}
+
+/// `connect` bounded by the harness timeout (so a failed child fails the test, not hangs it).
+fn accept(server: &mut NamedPipeServer) -> Connected {
+    server.set_nonblocking(true).unwrap();
+    let connected = loop {
+        match server.connect() {
+            Ok(c) => break c,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => assert!(
+                common::readable_within(&*server, TIMEOUT),
+                "no client within {TIMEOUT:?}"
+            ),
+            Err(e) => panic!("connect: {e}"),
+        }
+    };
+    server.set_nonblocking(false).unwrap();
+    connected
+}
+
+fn finish(mut c: Child) {
+    drop(c.stdin.take());
+    assert!(wait(&mut c).success(), "child failed");
+}
+
+fn kind_name(e: &std::io::Error) -> String {
+    format!("{:?}", e.kind())
+}
+
+/// Opens `name`, waiting while the instance is busy (between a disconnect and the next connect).
+fn open(name: &str) -> NamedPipeClient {
+    ClientOptions::new()
+        .wait(WaitTimeout::After(TIMEOUT))
+        .open(name)
+        .unwrap()
+}
+
+fn client_echo(args: &[String]) {
+    let n: usize = args[1].parse().unwrap();
+    let mut c = open(&args[0]);
+    let data = pattern(n, 7);
+    c.write_all(&data).unwrap();
+    let mut back = vec![0u8; n];
+    c.read_exact(&mut back).unwrap();
+    assert!(back == data, "echo differs");
+    println!("ok");
+}
+
+fn client_try_open(args: &[String]) {
+    let mut options = ClientOptions::new();
+    options.wait(WaitTimeout::After(TIMEOUT));
+    if let Some(uid) = args.get(1).filter(|a| !a.is_empty()) {
+        options.server_uid(uid.parse().unwrap());
+    }
+    if args.get(2).map(String::as_str) == Some("read-only") {
+        options.write(false);
+    }
+    if args.get(2).map(String::as_str) == Some("write-only") {
+        options.read(false);
+    }
+    match options.open(&args[0]) {
+        Ok(mut c) => {
+            println!("ok");
+            if c.write_all(b"hello").is_err() {
+                let mut b = [0u8; 5];
+                let _ = c.read(&mut b);
+            }
+        }
+        Err(e) => println!("{}", kind_name(&e)),
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Runs `args[1]` clients on `args[2]` threads, each sending 100 messages of random sizes and
+/// checking every echoed byte.
+fn clients_many(args: &[String]) {
+    let name = args[0].clone();
+    let clients: usize = args[1].parse().unwrap();
+    let threads: usize = args[2].parse().unwrap();
+    let seed: u64 = args[3].parse().unwrap();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let name = name.clone();
+            let next = next.clone();
+            std::thread::spawn(move || loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if k >= clients {
+                    return;
+                }
+                let mut rng = Rng(seed * 1_000_003 + k as u64 + 1);
+                let mut c = ClientOptions::new()
+                    .wait(WaitTimeout::After(TIMEOUT))
+                    .open(&name)
+                    .unwrap();
+                c.set_read_mode(ReadMode::Message).unwrap();
+                let mut reply = vec![0u8; 9000];
+                for m in 0..100 {
+                    let len = (rng.next() % 8193) as usize;
+                    let msg = pattern(len, (k + m) as u8);
+                    c.write_message(&msg).unwrap();
+                    match c.read_message(&mut reply).unwrap() {
+                        MessageRead::Complete(n) => {
+                            assert_eq!(n, len);
+                            assert!(reply[..n] == msg[..], "client {k} message {m} differs");
+                        }
+                        other => panic!("client {k} message {m}: {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    println!("ok");
+}
+
+fn server_and_block(args: &[String]) {
+    let _server = ServerOptions::new().create(&args[0]).unwrap();
+    println!("ready");
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest).unwrap();
+}
+
+fn client_read_all(args: &[String]) {
+    let mut c = open(&args[0]);
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    assert!(all == pattern(all.len(), 1));
+    println!("{}", all.len());
+    // The server is gone or disconnected: writes fail.
+    let e = c.write_all(b"late").unwrap_err();
+    println!("{}", kind_name(&e));
+}
