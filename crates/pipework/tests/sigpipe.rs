@@ -598,18 +598,18 @@ fn async_named_pipe_transact() -> io::Result<()> {
 }
 
 fn mailslot_send(message: &[u8]) -> io::Result<()> {
-    use pipework::mailslot::{Mailslot, MailslotClient};
+    use pipework::mailslot::{MailslotClient, MailslotOptions};
     let name = format!(
         r"\\.\mailslot\pipework-sigpipe-{}-{}",
         std::process::id(),
         message.len()
     );
-    let slot = Mailslot::create(&name, 0, None)?;
+    let slot = MailslotOptions::new().create(&name)?;
     let client = MailslotClient::open(&name)?;
-    client.send(b"while the server lives")?;
+    client.write_message(b"while the server lives")?;
     arm();
     drop(slot);
-    client.send(message)
+    client.write_message(message)
 }
 
 fn mailslot_send_datagram() -> io::Result<()> {
