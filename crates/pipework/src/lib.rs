@@ -55,6 +55,14 @@
 //! | `CreateFile` on a pipe name / `WaitNamedPipe` / `CallNamedPipe` | [`named_pipe::NamedPipeClient`], [`named_pipe::wait`], [`named_pipe::call`] |
 //! | `TransactNamedPipe` / `PeekNamedPipe` (named) | [`named_pipe::NamedPipeClient::transact`], `peek` |
 //!
+//! # Platform
+//!
+//! Linux only, on any architecture Rust and `rustix` support
+//! ([`process::Process::duplicate_handle`] needs kernel 5.6 or later, for `pidfd_getfd`).
+//! pipework builds each Win32 object out of Linux facilities: futexes, pidfds, memfds,
+//! `/dev/shm`, abstract Unix-domain sockets, `splice`. On any other target the crate stops at one
+//! `compile_error!` that says so, rather than at a wall of unresolved Linux calls.
+//!
 //! # Cargo features
 //!
 //! * `tokio`: async front-ends: `pipe::AsyncPipeReader`, `pipe::AsyncPipeWriter`,
@@ -65,16 +73,33 @@
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "pipework supports Linux only: it builds the Windows IPC model out of Linux facilities \
+     (futexes, pidfds, memfds, /dev/shm, abstract Unix-domain sockets), which this target lacks"
+);
+
+// Every module is Linux-only, so that another target sees the one error above and nothing else.
+#[cfg(target_os = "linux")]
 pub mod handle;
+#[cfg(target_os = "linux")]
 pub mod mailslot;
+#[cfg(target_os = "linux")]
 pub mod mapping;
+#[cfg(target_os = "linux")]
 pub mod name;
+#[cfg(target_os = "linux")]
 pub mod named_pipe;
+#[cfg(target_os = "linux")]
 pub mod pipe;
+#[cfg(target_os = "linux")]
 pub mod process;
+#[cfg(target_os = "linux")]
 pub mod shm_pipe;
+#[cfg(target_os = "linux")]
 pub mod sync;
 
+#[cfg(target_os = "linux")]
 mod sys;
 
 /// The README's examples, compiled and run as doctests.
