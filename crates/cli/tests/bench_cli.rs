@@ -89,6 +89,59 @@ fn every_mechanism_gives_json_lines_and_charts() {
     let chart = std::fs::read_to_string(&svg).expect("the chart file");
     std::fs::remove_file(&svg).unwrap();
     assert!(chart.contains("<svg"), "an SVG document");
+    // The summary comes first: every figure's speedup on a log scale around the parity line,
+    // each bar labelled with what it compares.
+    let summary = chart
+        .find("pipework beside its raw baseline")
+        .expect("the summary's title");
+    let first_metric = chart.find(">throughput<").expect("the throughput chart's title");
+    assert!(summary < first_metric, "the summary chart comes first");
+    assert!(chart.contains("log scale") && chart.contains("parity (1×)"));
+    for f in &figures {
+        let label = format!(
+            "{} {} (vs {})",
+            f["mechanism"].as_str().unwrap(),
+            f["metric"].as_str().unwrap(),
+            f["baseline"].as_str().unwrap()
+        );
+        let label = label.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        assert!(chart.contains(&label), "no summary label {label:?}");
+    }
+    // Proper units: microseconds are µs, never "us".
+    assert!(chart.contains(" µs<"), "a bar labelled in µs");
+    assert!(!chart.contains(" us<") && !chart.contains(">us<"), "\"us\" in the chart");
+}
+
+/// The table's columns line up whatever the unit: every row as wide as the header, msg/s rows
+/// included, and microseconds written µs.
+#[test]
+fn the_table_lines_up_across_units() {
+    let out = pipework(&["bench", "mailslot", "sync", "--runs", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("mechanism"))
+        .collect();
+    assert!(table.len() >= 5, "a header and four rows: {text}");
+    let width = table[0].chars().count();
+    for line in &table {
+        assert_eq!(line.chars().count(), width, "{line:?} in\n{text}");
+    }
+    // Each column starts where the header's does.
+    for column in ["metric", "baseline is"] {
+        let at = table[0].find(column).unwrap();
+        for line in &table[1..] {
+            let before: String = line.chars().take(table[0][..at].chars().count()).collect();
+            assert!(before.ends_with("  "), "{column} out of line in {line:?}");
+        }
+    }
+    assert!(text.contains(" msg/s"), "{text}");
+    assert!(text.contains(" µs") && !text.contains(" us "), "{text}");
 }
 
 #[test]
