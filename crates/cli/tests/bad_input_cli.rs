@@ -121,7 +121,7 @@ fn a_mailslot_reader_ends_quietly_when_its_reader_is_gone() {
     assert!(announce.contains("reading mailslot"), "{announce}");
     let client =
         pipework::mailslot::MailslotClient::open(&format!(r"\\.\mailslot\{name}")).unwrap();
-    client.send(b"nobody reads this").unwrap();
+    client.write_message(b"nobody reads this").unwrap();
     let out = finish(reader, "mailslot read");
     assert_eq!(out.status.code(), Some(0));
     let mut rest = String::new();

@@ -80,7 +80,9 @@ fn list_shows_queued_messages() {
         r"\\.\mailslot\pipework-cli-test\{}\listed",
         std::process::id()
     );
-    let slot = pipework::mailslot::Mailslot::create(&name, 0, None).unwrap();
+    let slot = pipework::mailslot::MailslotOptions::new()
+        .create(&name)
+        .unwrap();
     let status = pipework()
         .args(["mailslot", "send", &name, "a", "b"])
         .status()

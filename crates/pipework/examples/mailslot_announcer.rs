@@ -12,7 +12,7 @@
 use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pipework::mailslot::{Mailslot, MailslotClient, NetworkConfig};
+use pipework::mailslot::{MailslotClient, MailslotOptions, NetworkConfig};
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,15 +35,14 @@ fn main() -> io::Result<()> {
 
 fn listen(config: &NetworkConfig) -> io::Result<()> {
     // Announcements are short: refuse anything longer than a broadcast may be.
-    let mut slot = Mailslot::create(
-        r"\\.\mailslot\announce",
-        pipework::mailslot::MAX_BROADCAST_MESSAGE,
-        None,
-    )?;
-    slot.listen(config)?;
+    let mut slot = MailslotOptions::new()
+        .max_message_size(pipework::mailslot::MAX_BROADCAST_MESSAGE)
+        .create(r"\\.\mailslot\announce")?;
+    slot.serve_network(config)?;
     println!("listening for announcements on UDP port {}", config.port);
     loop {
-        let message = slot.read_message()?;
+        let mut message = Vec::new();
+        slot.read_message_to_end(&mut message)?;
         println!("{}", String::from_utf8_lossy(&message));
     }
 }
@@ -59,7 +58,7 @@ fn announce(config: &NetworkConfig) -> io::Result<()> {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let text = format!("{host} (pid {}) is here at {now}", std::process::id());
-        everyone.send(text.as_bytes())?;
+        everyone.write_message(text.as_bytes())?;
         std::thread::sleep(Duration::from_secs(2));
     }
 }

@@ -11,7 +11,7 @@ use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use pipework::mailslot::{Mailslot, MailslotClient};
+use pipework::mailslot::{Mailslot, MailslotClient, MailslotOptions};
 use pipework::pipe::{self, PipeReader, PipeWriter};
 use pipework_cli::workload::inherited;
 use rustix::io::Errno;
@@ -78,7 +78,7 @@ fn rate(which: Impl, writers: u64) -> io::Result<f64> {
         Impl::Pipework => {
             let name = format!(r"\\.\mailslot\pipework-bench\{}", unique("rate"));
             (
-                Reader::Slot(Box::new(Mailslot::create(&name, 0, None)?)),
+                Reader::Slot(Box::new(MailslotOptions::new().create(&name)?)),
                 name,
             )
         }
@@ -177,7 +177,7 @@ fn child(args: &[String]) -> io::Result<()> {
             signal(ready)?;
             wait_for_go(&mut go)?;
             for _ in 0..count {
-                client.send(&message)?;
+                client.write_message(&message)?;
             }
             Ok(())
         }

@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Write};
 use std::time::Duration;
 
 use clap::Subcommand;
-use pipework::mailslot::{Mailslot, MailslotClient, NetworkConfig};
+use pipework::mailslot::{Mailslot, MailslotClient, MailslotOptions, NetworkConfig};
 
 use crate::names;
 use crate::output::{self, note};
@@ -96,9 +96,12 @@ pub fn run(args: &Args) -> io::Result<()> {
             listen,
             net,
         } => {
-            let mut slot = Mailslot::create(name, *max_size, timeout.map(Duration::from_millis))?;
+            let mut slot = MailslotOptions::new()
+                .max_message_size(*max_size)
+                .read_timeout(timeout.map(Duration::from_millis))
+                .create(name)?;
             if *listen {
-                slot.listen(&net.config())?;
+                slot.serve_network(&net.config())?;
             }
             read(slot, *count)
         }
@@ -111,7 +114,8 @@ fn read(mut slot: Mailslot, count: Option<u64>) -> io::Result<()> {
     let mut out = output::stdout();
     let mut received = 0;
     while count.is_none_or(|c| received < c) {
-        let message = slot.read_message()?;
+        let mut message = Vec::new();
+        slot.read_message_to_end(&mut message)?;
         out.write_all(&message)?;
         out.write_all(b"\n")?;
         out.flush()?;
@@ -124,11 +128,11 @@ fn send(name: &str, text: &[String], config: &NetworkConfig) -> io::Result<()> {
     let client = MailslotClient::open_with(name, config)?;
     if text.is_empty() {
         for line in io::stdin().lock().lines() {
-            client.send(line?.as_bytes())?;
+            client.write_message(line?.as_bytes())?;
         }
     } else {
         for message in text {
-            client.send(message.as_bytes())?;
+            client.write_message(message.as_bytes())?;
         }
     }
     Ok(())

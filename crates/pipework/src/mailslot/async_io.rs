@@ -4,19 +4,21 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! use pipework::mailslot::{Mailslot, MailslotClient};
+//! use pipework::mailslot::{MailslotClient, MailslotOptions};
 //!
 //! # let name = format!(r"\\.\mailslot\doc-async\{}", std::process::id());
-//! let mut slot = Mailslot::create(&name, 0, None)?.into_async()?;
-//! MailslotClient::open(&name)?.send(b"later")?;
-//! assert_eq!(slot.read_message().await?, b"later");
+//! let mut slot = MailslotOptions::new().create(&name)?.into_async()?;
+//! MailslotClient::open(&name)?.write_message(b"later")?;
+//! let mut message = Vec::new();
+//! slot.read_message_to_end(&mut message).await?;
+//! assert_eq!(message, b"later");
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! Everything but the waiting is the blocking server's own code: taking messages in, order,
-//! checks, timeouts. Writers never wait, so [`MailslotClient::send`](super::MailslotClient::send)
-//! needs no async twin.
+//! checks, timeouts. Writers never wait, so
+//! [`MailslotClient::write_message`](super::MailslotClient::write_message) needs no async twin.
 
 use std::future::poll_fn;
 use std::io;
@@ -26,7 +28,7 @@ use std::task::Poll;
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::Interest;
 
-use super::{Mailslot, MailslotInfo};
+use super::{Mailslot, MailslotInfo, MessageRead};
 
 /// A mailslot server whose reads are awaited ([`Mailslot::into_async`]).
 #[derive(Debug)]
@@ -38,7 +40,7 @@ pub struct AsyncMailslot {
 
 impl Mailslot {
     /// Registers the slot with the current tokio runtime for awaited reads. Call
-    /// [`Mailslot::listen`] first if the slot takes messages from the network. Must be called
+    /// [`Mailslot::serve_network`] first if the slot takes messages from the network. Must be called
     /// within a tokio runtime.
     pub fn into_async(self) -> io::Result<AsyncMailslot> {
         let socket = crate::sys::register_async(self.wakeup.try_clone()?, Interest::READABLE)?;
@@ -70,10 +72,18 @@ impl AsyncMailslot {
         self.slot.read(buf)
     }
 
-    /// Waits for the next message and returns it, as [`Mailslot::read_message`] does.
-    pub async fn read_message(&mut self) -> io::Result<Vec<u8>> {
+    /// Waits for the next message and reads (the rest of) it into `buf`, as
+    /// [`Mailslot::read_message`] does (`MoreData` when it does not fit).
+    pub async fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
         self.wait_for_message().await?;
-        self.slot.read_message()
+        self.slot.read_message(buf)
+    }
+
+    /// Waits for the next message and appends (the rest of) it to `out`, as
+    /// [`Mailslot::read_message_to_end`] does.
+    pub async fn read_message_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<MessageRead> {
+        self.wait_for_message().await?;
+        self.slot.read_message_to_end(out)
     }
 
     /// The slot's state, as [`Mailslot::info`].
@@ -92,9 +102,15 @@ impl AsyncMailslot {
     }
 
     async fn wait_for_message(&mut self) -> io::Result<()> {
-        match self.slot.read_timeout {
+        // A timeout too long for a deadline (`Duration::MAX`) waits as forever does.
+        match self
+            .slot
+            .read_timeout
+            .and_then(crate::sys::time::deadline)
+            .map(::tokio::time::Instant::from_std)
+        {
             None => self.wait().await,
-            Some(timeout) => match ::tokio::time::timeout(timeout, self.wait()).await {
+            Some(deadline) => match ::tokio::time::timeout_at(deadline, self.wait()).await {
                 Ok(result) => result,
                 Err(_) => {
                     // One last look: a message that came just at the deadline is not lost,

@@ -12,8 +12,10 @@ use rustix::net::{connect, send, socket_with, AddressFamily, SendFlags, SocketFl
 use super::name::{self, Server, SlotName};
 use super::net::{self, NetworkConfig};
 use super::queue::{at_socket_path, DIRECT_HEADER, DIRECT_MAX};
-use super::spool::{self, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
-use super::{with_context, MAX_MESSAGE_SIZE};
+use super::spool::{self, Shared, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
+use super::MAX_MESSAGE_SIZE;
+use crate::sys::error::{error, invalid, named};
+use crate::sys::retry::retry;
 
 /// After finding the server's socket full, a client spools this many messages before it tries
 /// the socket again.
@@ -30,7 +32,7 @@ const FULL_RETRY: std::time::Duration = std::time::Duration::from_micros(50);
 fn send_retrying(socket: &OwnedFd, datagram: &[u8]) -> Result<usize, Errno> {
     let mut since: Option<std::time::Instant> = None;
     loop {
-        match send(socket, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+        match retry(|| send(socket, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)) {
             Err(Errno::AGAIN) => {
                 let start = *since.get_or_insert_with(std::time::Instant::now);
                 if start.elapsed() >= FULL_RETRY {
@@ -57,7 +59,8 @@ struct Ways<'a> {
 
 /// A client's handle on a mailslot: it only writes (`CreateFile` on a mailslot name).
 ///
-/// Each [`send`](MailslotClient::send) (or each `write` call of [`Write`]) is one message.
+/// Each [`write_message`](MailslotClient::write_message) (or each `write` call of [`Write`]) is
+/// one message.
 pub struct MailslotClient {
     display: String,
     max_size: usize,
@@ -71,6 +74,7 @@ enum Target {
     /// shares, so `appending` keeps this process's threads to one append at a time.
     Local {
         spool: Spool,
+        shared: Shared,
         wakeup: OwnedFd,
         appending: std::sync::Mutex<()>,
         /// Messages to spool without trying the socket, after the socket was found full.
@@ -125,8 +129,8 @@ impl MailslotClient {
             Server::Everyone => None,
             Server::Named(host) => Some(host.as_str()),
         };
-        let sender = net::sender(server, config)
-            .map_err(|e| with_context(e, format_args!("mailslot {name}")))?;
+        let sender =
+            net::sender(server, config).map_err(|e| named(format_args!("mailslot {name}"), e))?;
         let header = net::header(&parsed.folded, &sender.kind);
         Ok(MailslotClient {
             display: name.to_string(),
@@ -138,21 +142,20 @@ impl MailslotClient {
     fn open_local(parsed: &SlotName) -> io::Result<MailslotClient> {
         let display = parsed.local_display();
         let missing = || io::Error::new(ErrorKind::NotFound, format!("no mailslot {display}"));
+        let context = format!("mailslot {display}");
         let dir = spool::directory()?;
         let path = spool::spool_path(&dir, parsed);
         let spool = match Spool::open(&path) {
             Ok(s) => s,
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidData) => {
-                return Err(missing())
-            }
-            Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(missing()),
+            // A spool cut short or whose header lies: say so, naming the slot.
+            Err(e) => return Err(named(&context, e)),
         };
-        let header = spool
-            .header()
-            .map_err(|e| with_context(e, format_args!("mailslot {display}")))?;
+        let header = spool.header().map_err(|e| named(&context, e))?;
         if header.name.to_lowercase() != parsed.folded || !spool.is_alive()? {
             return Err(missing());
         }
+        let shared = spool.shared().map_err(|e| named(&context, e))?;
         let wakeup = socket_with(
             AddressFamily::UNIX,
             SocketType::DGRAM,
@@ -171,13 +174,14 @@ impl MailslotClient {
             {
                 return Err(missing())
             }
-            Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
+            Err(e) => return Err(named(&context, e)),
         }
         Ok(MailslotClient {
             display,
             max_size: usize::try_from(header.max_size).unwrap_or(MAX_MESSAGE_SIZE),
             target: Target::Local {
                 spool,
+                shared,
                 wakeup,
                 appending: std::sync::Mutex::new(()),
                 spool_streak: std::sync::atomic::AtomicU32::new(0),
@@ -193,17 +197,21 @@ impl MailslotClient {
         self.max_size
     }
 
-    /// Drops one message into the slot (`WriteFile`); never waits for the server to read (a full
-    /// socket queue is retried for at most 50 µs before the message is spooled).
+    /// Drops one message into the slot (`WriteFile`), as a named pipe's
+    /// [`write_message`](crate::named_pipe::NamedPipeClient::write_message) writes one; never
+    /// waits for the server to read (a full socket queue is retried for at most 50 µs before
+    /// the message is spooled).
     ///
     /// A message larger than the slot's maximum (or, over the network, than one datagram, or
     /// than [`MAX_BROADCAST_MESSAGE`](super::MAX_BROADCAST_MESSAGE) for a domain) fails with
     /// [`ErrorKind::InvalidInput`]; a local slot whose server has closed fails with
-    /// [`ErrorKind::NotFound`].
-    pub fn send(&self, message: &[u8]) -> io::Result<()> {
+    /// [`ErrorKind::NotFound`]; a spool that another process cut short or spoiled, with
+    /// [`ErrorKind::InvalidData`].
+    pub fn write_message(&self, message: &[u8]) -> io::Result<()> {
         match &self.target {
             Target::Local {
                 spool,
+                shared,
                 wakeup,
                 appending,
                 spool_streak,
@@ -218,7 +226,12 @@ impl MailslotClient {
                     spooled_at,
                     spooled,
                 };
-                self.send_local(spool, wakeup, &ways, message)
+                self.send_local(spool, shared, wakeup, &ways, message)
+                    .map_err(|e| match e.kind() {
+                        // Size and "closed" errors name the slot already; the spool's own do not.
+                        ErrorKind::InvalidInput | ErrorKind::NotFound => e,
+                        _ => named(format_args!("mailslot {}", self.display), e),
+                    })
             }
             Target::Remote { sender, header } => {
                 net::check_size(&self.display, &sender.kind, message.len(), header.len())?;
@@ -226,14 +239,21 @@ impl MailslotClient {
                 datagram.extend_from_slice(header);
                 datagram.extend_from_slice(message);
                 net::send(sender, &datagram)
-                    .map_err(|e| with_context(e, format_args!("mailslot {}", self.display)))
+                    .map_err(|e| named(format_args!("mailslot {}", self.display), e))
             }
         }
+    }
+
+    /// Drops one message into the slot.
+    #[deprecated(note = "renamed to MailslotClient::write_message")]
+    pub fn send(&self, message: &[u8]) -> io::Result<()> {
+        self.write_message(message)
     }
 
     fn send_local(
         &self,
         spool: &Spool,
+        shared: &Shared,
         wakeup: &OwnedFd,
         ways: &Ways<'_>,
         message: &[u8],
@@ -249,22 +269,21 @@ impl MailslotClient {
             self.max_size
         };
         if message.len() > limit {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "mailslot {}: a {}-byte message exceeds the slot's maximum of {limit} bytes",
-                    self.display,
+            return Err(invalid(
+                format_args!("mailslot {}", self.display),
+                format_args!(
+                    "a message holds at most {limit} bytes (the slot's maximum); this one has {}",
                     message.len()
                 ),
             ));
         }
-        let seq = spool.next_seq();
+        let seq = shared.next_seq();
         let streak = spool_streak.load(Ordering::Relaxed);
         let last_spooled = spooled_at.load(Ordering::Relaxed);
         if streak > 0 {
             // The server is behind: its socket was full a moment ago.
             spool_streak.store(streak - 1, Ordering::Relaxed);
-        } else if last_spooled != u64::MAX && spool.rewinds() <= last_spooled {
+        } else if last_spooled != u64::MAX && shared.rewinds() <= last_spooled {
             // A record of ours may still be unread in the spool: a datagram could overtake it.
         } else if message.len() <= DIRECT_MAX {
             // The direct way: one datagram, while the server's socket queue has room.
@@ -274,7 +293,7 @@ impl MailslotClient {
             let datagram = &datagram[..DIRECT_HEADER + message.len()];
             match send_retrying(wakeup, datagram) {
                 Ok(_) => {
-                    spool.count_produced();
+                    shared.count_produced();
                     return Ok(());
                 }
                 Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
@@ -287,7 +306,7 @@ impl MailslotClient {
             return Err(self.gone());
         }
         let flags = {
-            let guard = spool.lock_append()?;
+            let guard = spool.lock_append(shared)?;
             let flags = guard.append(seq, message)?;
             spooled_at.store(guard.rewinds(), Ordering::Relaxed);
             flags
@@ -298,19 +317,20 @@ impl MailslotClient {
         // Wake the server if it sleeps (see `Mailslot::ready_or_idle`). A full queue means it has
         // datagrams to wake it already.
         std::sync::atomic::fence(Ordering::SeqCst);
-        if spool.flags().load(Ordering::SeqCst) & FLAG_SLEEPING == 0 {
+        if shared.flags().load(Ordering::SeqCst) & FLAG_SLEEPING == 0 {
             return Ok(());
         }
-        match send(wakeup, &[], SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+        match retry(|| send(wakeup, &[], SendFlags::DONTWAIT | SendFlags::NOSIGNAL)) {
             Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => Err(self.gone()),
             _ => Ok(()),
         }
     }
 
     fn gone(&self) -> io::Error {
-        io::Error::new(
+        error(
             ErrorKind::NotFound,
-            format!("mailslot {}: the server has closed the slot", self.display),
+            format_args!("mailslot {}", self.display),
+            "the server has closed the slot",
         )
     }
 }
@@ -318,7 +338,7 @@ impl MailslotClient {
 impl Write for MailslotClient {
     /// Sends `buf` as one message.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.send(buf)?;
+        self.write_message(buf)?;
         Ok(buf.len())
     }
 
@@ -330,7 +350,7 @@ impl Write for MailslotClient {
 impl Write for &MailslotClient {
     /// Sends `buf` as one message.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.send(buf)?;
+        self.write_message(buf)?;
         Ok(buf.len())
     }
 
@@ -349,14 +369,14 @@ pub(super) fn forward(folded: &str, message: &[u8]) {
     }
     if let Ok(client) = MailslotClient::open_local(&parsed) {
         if client_listens(&client) && (client.max_size == 0 || message.len() <= client.max_size) {
-            let _ = client.send(message);
+            let _ = client.write_message(message);
         }
     }
 }
 
 fn client_listens(client: &MailslotClient) -> bool {
     match &client.target {
-        Target::Local { spool, .. } => spool.flags().load(Ordering::Acquire) & FLAG_NETWORK != 0,
+        Target::Local { shared, .. } => shared.flags().load(Ordering::Acquire) & FLAG_NETWORK != 0,
         Target::Remote { .. } => false,
     }
 }

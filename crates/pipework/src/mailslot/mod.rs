@@ -8,40 +8,45 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use pipework::mailslot::{Mailslot, MailslotClient};
+//! use pipework::mailslot::{MailslotClient, MailslotOptions, MessageRead};
 //!
 //! # let name = format!(r"\\.\mailslot\doc\{}", std::process::id());
 //! // The server: any message size, reads wait up to one second.
-//! let mut slot = Mailslot::create(&name, 0, Some(Duration::from_secs(1)))?;
+//! let mut slot = MailslotOptions::new()
+//!     .read_timeout(Some(Duration::from_secs(1)))
+//!     .create(&name)?;
 //!
 //! // A client, normally in another process.
 //! let client = MailslotClient::open(&name)?;
-//! client.send(b"first")?;
-//! client.send(b"")?; // a 0-byte message is a message
+//! client.write_message(b"first")?;
+//! client.write_message(b"")?; // a 0-byte message is a message
 //!
 //! let info = slot.info()?;
 //! assert_eq!((info.message_count, info.next_message_size), (2, Some(5)));
-//! assert_eq!(slot.read_message()?, b"first");
-//! assert_eq!(slot.read_message()?, b"");
+//! let mut buf = [0u8; 16];
+//! assert_eq!(slot.read_message(&mut buf)?, MessageRead::Complete(5));
+//! assert_eq!(&buf[..5], b"first");
+//! assert_eq!(slot.read_message(&mut buf)?, MessageRead::Complete(0));
 //! // Empty and the timeout expires: TimedOut.
 //! slot.set_read_timeout(Some(Duration::ZERO));
-//! assert_eq!(slot.read_message().unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+//! assert_eq!(slot.read_message(&mut buf).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
 //! | Win32 | pipework |
 //! |---|---|
-//! | `CreateMailslot(name, maxSize, readTimeout, sa)` | [`Mailslot::create`] |
-//! | `ReadFile(slot, ...)` | [`Mailslot::read`], [`Mailslot::read_message`] |
+//! | `CreateMailslot(name, maxSize, readTimeout, sa)` | [`MailslotOptions::create`] |
+//! | `ReadFile(slot, ...)` | [`Mailslot::read`] (whole message or `ERROR_INSUFFICIENT_BUFFER`) |
+//! | a message read as on a named pipe (`ERROR_MORE_DATA`) | [`Mailslot::read_message`] → [`MessageRead`], [`Mailslot::read_message_to_end`] |
 //! | `GetMailslotInfo` | [`Mailslot::info`] → [`MailslotInfo`] |
 //! | `SetMailslotInfo(slot, readTimeout)` | [`Mailslot::set_read_timeout`] |
 //! | `MAILSLOT_WAIT_FOREVER` | `None` as the read timeout |
 //! | `MAILSLOT_NO_MESSAGE` | `next_message_size: None` |
 //! | `CreateFile(\\.\mailslot\x, GENERIC_WRITE, FILE_SHARE_READ, ...)` | [`MailslotClient::open`] |
 //! | `CreateFile(\\host\mailslot\x)`, `\\*\...`, `\\domain\...` | [`MailslotClient::open`], [`MailslotClient::open_with`] + [`NetworkConfig`] |
-//! | a server reachable from other computers | [`Mailslot::listen`] (opt-in) |
+//! | a server reachable from other computers | [`Mailslot::serve_network`] (opt-in) |
 //! | `ReadFile` with `FILE_FLAG_OVERLAPPED` | `AsyncMailslot` (feature `tokio`): `Mailslot::into_async` |
-//! | `WriteFile(client, ...)` | [`MailslotClient::send`], or [`Write`](std::io::Write) |
+//! | `WriteFile(client, ...)` | [`MailslotClient::write_message`], or [`Write`](std::io::Write) |
 //! | `CloseHandle` | `drop` |
 //! | `ERROR_ALREADY_EXISTS` / `ERROR_FILE_NOT_FOUND` | [`ErrorKind::AlreadyExists`](std::io::ErrorKind::AlreadyExists) / [`ErrorKind::NotFound`](std::io::ErrorKind::NotFound) |
 //! | `ERROR_SEM_TIMEOUT` | [`ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut) |
@@ -49,13 +54,16 @@
 //! | `ERROR_INVALID_NAME` | [`ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput) |
 //!
 //! Behaviour is listed on [`Mailslot`]; how a slot keeps every message without making a writer
-//! wait (a socket for speed, a spool for the rest) is in `docs/design/mailslot.md`.
+//! wait (a socket for speed, a spool for the rest), and what it believes of other processes,
+//! is in `docs/design/mailslot.md`.
 
 #[cfg(feature = "tokio")]
 mod async_io;
 mod client;
 mod name;
 mod net;
+#[cfg(test)]
+mod proptests;
 mod queue;
 mod server;
 mod spool;
@@ -66,9 +74,10 @@ pub use self::client::MailslotClient;
 pub use self::net::{
     NetworkConfig, DEFAULT_DOMAIN, DEFAULT_GROUP, DEFAULT_PORT, MAX_BROADCAST_MESSAGE,
 };
-pub use self::server::{required_size, Mailslot, MailslotInfo};
+pub use self::server::{required_size, Mailslot, MailslotInfo, MailslotOptions};
+/// What a message read got: the same type as named pipes' message reads.
+pub use crate::named_pipe::MessageRead;
 
-use std::fmt;
 use std::io;
 
 use self::spool::Spool;
@@ -83,11 +92,6 @@ pub struct MailslotEntry {
     pub name: String,
     /// Messages written and not yet read by the server.
     pub queued: u64,
-}
-
-/// `e` with `what` (the object it concerns) in front of its message.
-fn with_context(e: io::Error, what: impl fmt::Display) -> io::Error {
-    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// This user's living mailslots with their queued message counts, by name.
@@ -105,7 +109,8 @@ pub fn list() -> io::Result<Vec<MailslotEntry>> {
         let Ok(header) = spool.header() else { continue };
         entries.push(MailslotEntry {
             name: format!(r"\\.\mailslot\{}", header.name),
-            queued: spool.queued(),
+            // A server whose shared state this process cannot reach shows nothing queued.
+            queued: spool.shared().map_or(0, |shared| shared.queued()),
         });
     }
     entries.sort_by_key(|e| e.name.to_lowercase());

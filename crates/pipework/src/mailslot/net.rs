@@ -22,11 +22,14 @@
 //! A server drops, without a word, every datagram that is malformed, for another name or domain,
 //! or larger than its maximum message size.
 
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+
+use crate::sys::error::{invalid, named};
+use crate::sys::retry::retry;
 
 /// The largest message sent to every slot of a name in a domain (`\\*\...`, `\\domain\...`),
 /// as Win32 enforces it.
@@ -48,7 +51,7 @@ pub const DEFAULT_DOMAIN: &str = "WORKGROUP";
 
 /// Where mailslot datagrams travel: port, group, interface, domain.
 ///
-/// Servers listen only when asked ([`crate::mailslot::Mailslot::listen`]); clients use this for
+/// Servers serve the network only when asked ([`crate::mailslot::Mailslot::serve_network`]); clients use this for
 /// names whose server part is not `.`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetworkConfig {
@@ -154,17 +157,13 @@ pub(crate) fn listen(config: &NetworkConfig) -> io::Result<UdpSocket> {
     sockopt::set_socket_reuseaddr(&fd, true)?;
     let _ = sockopt::set_socket_recv_buffer_size(&fd, 4 << 20);
     let bind_to = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, config.port);
-    rustix::net::bind(&fd, &SocketAddr::V4(bind_to)).map_err(|e| {
-        io::Error::new(
-            io::Error::from(e).kind(),
-            format!("cannot listen on UDP port {}: {e}", config.port),
-        )
-    })?;
+    rustix::net::bind(&fd, &SocketAddr::V4(bind_to))
+        .map_err(|e| named(format_args!("cannot serve on UDP port {}", config.port), e))?;
     if config.group.is_multicast() {
         sockopt::set_ip_add_membership(&fd, &config.group, &config.interface).map_err(|e| {
-            io::Error::new(
-                io::Error::from(e).kind(),
-                format!("cannot join multicast group {}: {e}", config.group),
+            named(
+                format_args!("cannot join multicast group {}", config.group),
+                e,
             )
         })?;
     }
@@ -233,20 +232,21 @@ fn resolve(host: &str, port: u16) -> Option<SocketAddrV4> {
 
 /// Sends one datagram; a full buffer or an unreachable peer loses it, as datagrams are lost.
 pub(crate) fn send(sender: &Sender, datagram: &[u8]) -> io::Result<()> {
-    match rustix::net::sendto(
-        sender.socket.as_fd(),
-        datagram,
-        rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT,
-        &SocketAddr::V4(sender.to),
-    ) {
+    match retry(|| {
+        rustix::net::sendto(
+            sender.socket.as_fd(),
+            datagram,
+            rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT,
+            &SocketAddr::V4(sender.to),
+        )
+    }) {
         Ok(_) => Ok(()),
         Err(rustix::io::Errno::AGAIN)
         | Err(rustix::io::Errno::CONNREFUSED)
-        | Err(rustix::io::Errno::HOSTUNREACH)
-        | Err(rustix::io::Errno::INTR) => Ok(()),
-        Err(e) => Err(io::Error::new(
-            io::Error::from(e).kind(),
-            format!("cannot send to {}: {e}", IpAddr::V4(*sender.to.ip())),
+        | Err(rustix::io::Errno::HOSTUNREACH) => Ok(()),
+        Err(e) => Err(named(
+            format_args!("cannot send to {}", IpAddr::V4(*sender.to.ip())),
+            e,
         )),
     }
 }
@@ -258,11 +258,9 @@ pub(crate) fn check_size(display: &str, kind: &Kind, len: usize, header: usize) 
         _ => (MAX_BROADCAST_MESSAGE, "a message to every slot of a domain"),
     };
     if len > limit {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "mailslot {display}: a {len}-byte message exceeds the {limit}-byte limit of {what}"
-            ),
+        return Err(invalid(
+            format_args!("mailslot {display}"),
+            format_args!("a message holds at most {limit} bytes ({what}); this one has {len}"),
         ));
     }
     Ok(())

@@ -94,6 +94,8 @@ pub(super) fn record_size(bytes: &[u8]) -> Option<usize> {
 pub(super) struct Queue {
     batches: VecDeque<Batch>,
     pub(super) count: usize,
+    /// Bytes of the front message already read (a message read in parts: `MoreData`).
+    front_read: usize,
 }
 
 /// A run of records `[len u32 LE][seq u64 LE][message]`, all checked, read from `pos` on.
@@ -102,37 +104,63 @@ struct Batch {
     pos: usize,
 }
 
+/// What [`scan_records`] found at the start of a run of bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Scan {
+    /// Bytes the whole records span (a tail that is not a whole record is not part of it).
+    pub(super) span: usize,
+    /// Whole records the slot's maximum admits.
+    pub(super) count: usize,
+    /// Whether some whole record exceeds the maximum.
+    pub(super) oversized: bool,
+}
+
+/// Walks the records `[len][seq][message]` at the start of `bytes` (I/O-free; every length is
+/// checked against what is there): how far the whole ones reach, and how many `max` (0: any)
+/// admits.
+pub(super) fn scan_records(bytes: &[u8], max: usize) -> Scan {
+    let mut scan = Scan {
+        span: 0,
+        count: 0,
+        oversized: false,
+    };
+    while let Some(size) = record_size(&bytes[scan.span..]) {
+        if max != 0 && size - RECORD_HEADER > max {
+            scan.oversized = true;
+        } else {
+            scan.count += 1;
+        }
+        scan.span += size;
+    }
+    scan
+}
+
+/// The whole records of `bytes` that `max` admits, in order (a copy without the others).
+pub(super) fn admitted_records(bytes: &[u8], max: usize) -> Vec<u8> {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(size) = record_size(&bytes[at..]) {
+        if max == 0 || size - RECORD_HEADER <= max {
+            kept.extend_from_slice(&bytes[at..at + size]);
+        }
+        at += size;
+    }
+    kept
+}
+
 impl Queue {
     /// Checks `bytes` record by record and queues the whole records: a record longer than `max`
     /// (when not 0) is dropped, and a tail that is not a whole record is left out.
     pub(super) fn push_batch(&mut self, mut bytes: Vec<u8>, max: usize) {
-        let mut pos = 0;
-        let mut count = 0;
-        let mut oversized = false;
-        while let Some(size) = record_size(&bytes[pos..]) {
-            if max != 0 && size - RECORD_HEADER > max {
-                oversized = true;
-            } else {
-                count += 1;
-            }
-            pos += size;
-        }
-        bytes.truncate(pos);
-        if oversized {
+        let scan = scan_records(&bytes, max);
+        bytes.truncate(scan.span);
+        if scan.oversized {
             // Only a writer that ignored the slot's maximum sends these: drop them, keep the rest.
-            let mut kept = Vec::with_capacity(bytes.len());
-            let mut at = 0;
-            while let Some(size) = record_size(&bytes[at..]) {
-                if size - RECORD_HEADER <= max {
-                    kept.extend_from_slice(&bytes[at..at + size]);
-                }
-                at += size;
-            }
-            bytes = kept;
+            bytes = admitted_records(&bytes, max);
         }
-        if count > 0 {
+        if scan.count > 0 {
             self.batches.push_back(Batch { bytes, pos: 0 });
-            self.count += count;
+            self.count += scan.count;
         }
     }
 
@@ -146,23 +174,31 @@ impl Queue {
         self.count += 1;
     }
 
+    /// The size of what is left of the front message.
     pub(super) fn front_size(&self) -> Option<usize> {
         let batch = self.batches.front()?;
-        let header = batch.bytes.get(batch.pos..batch.pos + 4)?;
-        Some(u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize)
+        let size = record_len(batch.bytes.get(batch.pos..)?)?;
+        Some(size - self.front_read)
     }
 
-    /// Copies the front message into `buf` (which must hold it) and removes it.
-    pub(super) fn pop_into(&mut self, buf: &mut [u8]) -> usize {
-        let size = self.front_size().expect("a message is queued");
-        let batch = self.batches.front_mut().expect("a batch");
-        let start = batch.pos + RECORD_HEADER;
-        buf[..size].copy_from_slice(&batch.bytes[start..start + size]);
-        batch.pos = start + size;
+    /// Copies (the rest of) the front message into `buf`, as much as fits; returns the bytes
+    /// copied and those of the message still left. A message read to its end is removed.
+    pub(super) fn read_front(&mut self, buf: &mut [u8]) -> Option<(usize, usize)> {
+        let left = self.front_size()?;
+        let batch = self.batches.front_mut()?;
+        let start = batch.pos + RECORD_HEADER + self.front_read;
+        let n = left.min(buf.len());
+        buf[..n].copy_from_slice(&batch.bytes[start..start + n]);
+        if n < left {
+            self.front_read += n;
+            return Some((n, left - n));
+        }
+        batch.pos = start + n;
+        self.front_read = 0;
         if batch.pos >= batch.bytes.len() {
             self.batches.pop_front();
         }
         self.count -= 1;
-        size
+        Some((n, 0))
     }
 }

@@ -6,20 +6,22 @@ use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{recv, RecvFlags};
 
 use super::client::forward;
 use super::name::{self, Server};
 use super::net::{self, NetworkConfig};
-use super::queue::{
-    bind_wakeup, merge_by_sequence, record_len, record_size, Queue, DIRECT_HEADER, DIRECT_MAX,
+use super::queue::{bind_wakeup, merge_by_sequence, record_len, Queue, DIRECT_HEADER, DIRECT_MAX};
+use super::spool::{
+    self, Shared, Spool, Step, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING, RECORD_HEADER,
 };
-use super::spool::{self, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING, RECORD_HEADER};
-use super::{with_context, MAX_MESSAGE_SIZE};
+use super::{MessageRead, MAX_MESSAGE_SIZE};
+use crate::sys::error::{error, invalid, named};
+use crate::sys::retry::retry;
 
 /// What [`Mailslot::info`] reports (`GetMailslotInfo`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +65,60 @@ pub fn required_size(error: &io::Error) -> Option<usize> {
         .map(|e| e.needed)
 }
 
+/// How a mailslot is made (`CreateMailslot`'s parameters), in the style of
+/// [`ServerOptions`](crate::named_pipe::ServerOptions): set what differs from the defaults, then
+/// [`create`](MailslotOptions::create).
+///
+/// ```
+/// use std::time::Duration;
+/// use pipework::mailslot::MailslotOptions;
+///
+/// # let name = format!(r"\\.\mailslot\doc-options\{}", std::process::id());
+/// let slot = MailslotOptions::new()
+///     .max_message_size(424)
+///     .read_timeout(Some(Duration::from_secs(1)))
+///     .create(&name)?;
+/// assert_eq!(slot.read_timeout(), Some(Duration::from_secs(1)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MailslotOptions {
+    max_message_size: usize,
+    read_timeout: Option<Duration>,
+}
+
+impl MailslotOptions {
+    /// Any message size, reads that wait forever (`MAILSLOT_WAIT_FOREVER`).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The largest message writers may send (`nMaxMessageSize`; 0, the default: any size up to
+    /// [`MAX_MESSAGE_SIZE`]). Above [`MAX_MESSAGE_SIZE`], `create` fails with `InvalidInput`.
+    pub fn max_message_size(&mut self, bytes: usize) -> &mut Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How long a read waits for a message (`lReadTimeout`): `None` (the default) forever,
+    /// `Some(Duration::ZERO)` not at all. Any duration is taken, `Duration::MAX` included (it
+    /// waits as long as forever).
+    pub fn read_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// Creates the mailslot `\\.\mailslot\[path\]name` (`CreateMailslot`).
+    ///
+    /// Fails with [`ErrorKind::AlreadyExists`] while another server holds the name (whatever its
+    /// case), [`ErrorKind::InvalidInput`] for a malformed or non-local name or a maximum above
+    /// [`MAX_MESSAGE_SIZE`], and [`ErrorKind::PermissionDenied`] when the per-user directory is
+    /// not safely this user's.
+    pub fn create(&self, name: &str) -> io::Result<Mailslot> {
+        Mailslot::create_with(name, self)
+    }
+}
+
 /// The server end of a mailslot: it owns the name and reads the messages.
 ///
 /// Dropping it removes the name and discards unread messages.
@@ -83,6 +139,7 @@ pub fn required_size(error: &io::Error) -> Option<usize> {
 pub struct Mailslot {
     display: String,
     spool: Spool,
+    pub(super) shared: Shared,
     spool_path: PathBuf,
     pub(super) wakeup: OwnedFd,
     wakeup_path: PathBuf,
@@ -96,9 +153,6 @@ pub struct Mailslot {
     /// Receives one datagram from the slot's socket.
     recv_buf: Box<[u8]>,
 }
-
-/// The most a server reads from its spool in one go (unless one record is larger).
-const DRAIN_CHUNK: u64 = 16 << 20;
 
 /// A server's UDP socket, when it listens to the network.
 pub(super) struct Listener {
@@ -130,33 +184,38 @@ fn token() -> u64 {
 }
 
 impl Mailslot {
-    /// Creates the mailslot `\\.\mailslot\[path\]name` (`CreateMailslot`).
-    ///
-    /// `max_message_size` is the largest message writers may send (0: any size up to
-    /// [`MAX_MESSAGE_SIZE`]); `read_timeout` is how long a read waits for a message (`None`:
-    /// forever, `Some(Duration::ZERO)`: not at all).
-    ///
-    /// Fails with [`ErrorKind::AlreadyExists`] while another server holds the name (whatever its
-    /// case), [`ErrorKind::InvalidInput`] for a malformed or non-local name, and
-    /// [`ErrorKind::PermissionDenied`] when the per-user directory is not safely this user's.
+    /// Creates the mailslot `name` that takes messages of at most `max_message_size` bytes and
+    /// whose reads wait `read_timeout`.
+    #[deprecated(
+        note = "renamed to MailslotOptions::new().max_message_size(n).read_timeout(t).create(name)"
+    )]
     pub fn create(
         name: &str,
         max_message_size: usize,
         read_timeout: Option<Duration>,
     ) -> io::Result<Mailslot> {
+        MailslotOptions::new()
+            .max_message_size(max_message_size)
+            .read_timeout(read_timeout)
+            .create(name)
+    }
+
+    fn create_with(name: &str, options: &MailslotOptions) -> io::Result<Mailslot> {
+        let MailslotOptions {
+            max_message_size,
+            read_timeout,
+        } = *options;
         let parsed = name::parse(name)?;
         if parsed.server != Server::Local {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    r"mailslot {name}: a server creates its slot on this computer, \\.\mailslot\..."
-                ),
+            return Err(invalid(
+                format_args!("mailslot {name}"),
+                r"a server creates its slot on this computer, \\.\mailslot\...",
             ));
         }
         if max_message_size > MAX_MESSAGE_SIZE {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!("mailslot {name}: maximum message size {max_message_size} is above {MAX_MESSAGE_SIZE}"),
+            return Err(invalid(
+                format_args!("mailslot {name}"),
+                format_args!("maximum message size {max_message_size} is above {MAX_MESSAGE_SIZE}"),
             ));
         }
         let display = parsed.local_display();
@@ -168,6 +227,7 @@ impl Mailslot {
                 format!("mailslot {display} already exists"),
             )
         };
+        let context = format!("mailslot {display}");
         for _ in 0..64 {
             match Spool::open(&path) {
                 Ok(existing) => {
@@ -192,20 +252,21 @@ impl Mailslot {
                     let _ = std::fs::remove_file(&path);
                     continue;
                 }
-                Err(e) => return Err(with_context(e, format_args!("mailslot {display}"))),
+                Err(e) => return Err(named(&context, e)),
             }
             let token = token();
             let mut temp = path.clone().into_os_string();
             temp.push(format!(".{token:016x}.new"));
             let temp = PathBuf::from(temp);
-            let spool = Spool::create_new(&temp, &parsed, max_message_size as u64, token)
-                .map_err(|e| with_context(e, format_args!("mailslot {display}")))?;
+            let shared = Shared::create().map_err(|e| named(&context, e))?;
+            let spool = Spool::create_new(&temp, &parsed, max_message_size as u64, token, &shared)
+                .map_err(|e| named(&context, e))?;
             let wakeup_path = spool::socket_path(&path, token);
             let wakeup = match bind_wakeup(&wakeup_path) {
                 Ok(fd) => fd,
                 Err(e) => {
                     let _ = std::fs::remove_file(&temp);
-                    return Err(with_context(e, format_args!("mailslot {display}")));
+                    return Err(named(&context, e));
                 }
             };
             match rustix::fs::renameat_with(
@@ -221,6 +282,7 @@ impl Mailslot {
                     return Ok(Mailslot {
                         display,
                         spool,
+                        shared,
                         spool_path: path,
                         wakeup,
                         wakeup_path,
@@ -242,7 +304,7 @@ impl Mailslot {
                 Err(e) => {
                     let _ = std::fs::remove_file(&temp);
                     let _ = std::fs::remove_file(&wakeup_path);
-                    return Err(with_context(e.into(), format_args!("mailslot {display}")));
+                    return Err(named(&context, e));
                 }
             }
         }
@@ -251,16 +313,18 @@ impl Mailslot {
         )))
     }
 
-    /// The slot's name, `\\.\mailslot\...` as given to [`Mailslot::create`].
+    /// The slot's name, `\\.\mailslot\...` as given to [`MailslotOptions::create`].
     pub fn name(&self) -> &str {
         &self.display
     }
 
-    /// Reads the next message into `buf` and returns its size (`ReadFile`).
+    /// Reads the next message into `buf` and returns its size (`ReadFile` on a mailslot).
     ///
     /// Waits up to the read timeout for a message; an empty slot then gives
     /// [`ErrorKind::TimedOut`]. A message larger than `buf` stays queued and the read fails with
-    /// [`ErrorKind::InvalidInput`]; [`required_size`] on the error gives the size needed.
+    /// [`ErrorKind::InvalidInput`] (`ERROR_INSUFFICIENT_BUFFER`); [`required_size`] on the error
+    /// gives the size needed. [`read_message`](Mailslot::read_message) reads such a message in
+    /// parts instead, as a named pipe's message reads do.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.wait_for_message()?;
         let size = self.queue.front_size().expect("a message is queued");
@@ -274,30 +338,56 @@ impl Mailslot {
                 },
             ));
         }
-        let n = self.queue.pop_into(buf);
-        self.spool.count_consumed();
+        let (n, _) = self.queue.read_front(buf).expect("a message is queued");
+        self.shared.count_consumed();
         Ok(n)
     }
 
-    /// Reads the next message, whatever its size, into a new vector (waiting as [`Mailslot::read`]
-    /// does).
-    pub fn read_message(&mut self) -> io::Result<Vec<u8>> {
+    /// Reads (the rest of) the next message into `buf`, as a named pipe's
+    /// [`read_message`](crate::named_pipe::NamedPipeServer::read_message) does: a message that
+    /// fits is [`MessageRead::Complete`]; a larger one fills `buf` and gives
+    /// [`MessageRead::MoreData`] (`ERROR_MORE_DATA`) with the bytes left, which the next reads
+    /// return before any other message. A mailslot has no end: never [`MessageRead::End`].
+    ///
+    /// Waits as [`read`](Mailslot::read) does: [`ErrorKind::TimedOut`] once the read timeout
+    /// passes with the slot empty.
+    pub fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
+        self.wait_for_message()?;
+        let (read, left) = self.queue.read_front(buf).expect("a message is queued");
+        if left > 0 {
+            return Ok(MessageRead::MoreData {
+                read,
+                left: left as u64,
+            });
+        }
+        self.shared.count_consumed();
+        Ok(MessageRead::Complete(read))
+    }
+
+    /// Reads (the rest of) the next message, whatever its size, appending it to `out`; returns
+    /// [`MessageRead::Complete`] with its size (waiting as [`read`](Mailslot::read) does).
+    pub fn read_message_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<MessageRead> {
         self.wait_for_message()?;
         let size = self.queue.front_size().expect("a message is queued");
-        let mut message = vec![0; size];
-        let n = self.queue.pop_into(&mut message);
-        debug_assert_eq!(n, size);
-        self.spool.count_consumed();
-        Ok(message)
+        let at = out.len();
+        // The message is in memory already, checked: its size is not a peer's claim.
+        out.resize(at + size, 0);
+        let (n, _) = self
+            .queue
+            .read_front(&mut out[at..])
+            .expect("a message is queued");
+        self.shared.count_consumed();
+        Ok(MessageRead::Complete(n))
     }
 
     /// The slot's state (`GetMailslotInfo`): maximum size, next message size, count, timeout.
     pub fn info(&mut self) -> io::Result<MailslotInfo> {
         self.drain()?;
+        let counted = usize::try_from(self.shared.queued()).unwrap_or(usize::MAX);
         Ok(MailslotInfo {
             max_message_size: self.max_size,
             next_message_size: self.queue.front_size(),
-            message_count: self.queue.count,
+            message_count: self.queue.count.max(counted),
             read_timeout: self.read_timeout,
         })
     }
@@ -312,47 +402,51 @@ impl Mailslot {
         self.read_timeout
     }
 
-    /// Moves every message waiting on the slot's socket, committed to the spool, or waiting on
-    /// the network into the in-process queue, each writer's messages in the order it sent them.
+    fn context(&self) -> String {
+        format!("mailslot {}", self.display)
+    }
+
+    /// Moves the messages waiting on the slot's socket, committed to the spool (at most
+    /// [`spool::DRAIN_CHUNK`] bytes of it, or one record if larger), or waiting on the network
+    /// into the in-process queue, each writer's messages in the order it sent them.
     ///
     /// A writer's messages take two ways (socket datagrams, spool records), so the order of one
-    /// round is: note the spool's committed end, empty the socket, read the spool up to the
-    /// noted end, and sort the round by the writers' sequence numbers. A writer that spooled a
-    /// record sends nothing directly until the server has read past it (the spool was rewound
-    /// since), so a datagram never overtakes that writer's spooled records; and a record within
-    /// the noted end was committed before the socket was emptied, so the datagrams its writer
-    /// sent before it are in this round too.
+    /// round is: note the spool's committed end, empty the socket, read the spool from where
+    /// the last round stopped (up to the noted end), and sort the round by the writers'
+    /// sequence numbers. A writer that spooled a record sends nothing directly until the server
+    /// has read past it (the spool was rewound since), so a datagram never overtakes that
+    /// writer's spooled records, including those a later round reads; and a record within the
+    /// noted end was committed before the socket was emptied, so the datagrams its writer sent
+    /// before it are in this round or an earlier one.
     fn drain(&mut self) -> io::Result<()> {
-        let end = self.spool.committed_end()?;
+        let end = match self.shared.committed_end() {
+            Ok(end) => end,
+            Err(e) => {
+                self.recover()?;
+                return Err(named(self.context(), e));
+            }
+        };
         let mut direct = Vec::new();
-        loop {
-            match recv(
+        // Until empty (or an error that the next poll reports again).
+        while let Ok((_, full)) = retry(|| {
+            recv(
                 &self.wakeup,
                 &mut self.recv_buf[..],
                 RecvFlags::DONTWAIT | RecvFlags::TRUNC,
-            ) {
-                Ok((_, full)) => self.take_direct(full, &mut direct),
-                Err(Errno::INTR) => {}
-                Err(_) => break, // empty (or an error that the next poll reports again)
-            }
+            )
+        }) {
+            self.take_direct(full, &mut direct);
         }
-        let mut chunks = Vec::new();
-        while self.read_pos < end {
-            let before = self.read_pos;
-            chunks.push(self.read_spool(end)?);
-            if self.read_pos == before {
-                break;
+        let spooled = match self.read_spool(end) {
+            Ok(spooled) => spooled,
+            Err(e) => {
+                // What came directly is not lost with the spool's fault.
+                self.queue.push_batch(direct, self.max_size);
+                if e.kind() == ErrorKind::InvalidData {
+                    self.recover()?;
+                }
+                return Err(named(self.context(), e));
             }
-        }
-        let spooled = if chunks.len() <= 1 {
-            chunks.pop().unwrap_or_default()
-        } else if direct.is_empty() {
-            for chunk in chunks {
-                self.queue.push_batch(chunk, self.max_size);
-            }
-            Vec::new()
-        } else {
-            chunks.concat()
         };
         match (direct.is_empty(), spooled.is_empty()) {
             (true, _) => self.queue.push_batch(spooled, self.max_size),
@@ -362,7 +456,7 @@ impl Mailslot {
                 .push_batch(merge_by_sequence(&spooled, &direct), self.max_size),
         }
         if self.read_pos > spool::REWIND_ABOVE {
-            let guard = self.spool.lock_append()?;
+            let guard = self.spool.lock_append(&self.shared)?;
             if guard.rewind_if_read(self.read_pos)? {
                 self.read_pos = spool::DATA;
             }
@@ -371,43 +465,61 @@ impl Mailslot {
         Ok(())
     }
 
-    /// Reads the committed records from where this server stopped up to `end`, at most
-    /// [`DRAIN_CHUNK`] bytes (or one whole record, if larger) per call, so that neither a long
-    /// backlog nor a corrupt end offset makes one huge allocation. Leaves a record that the
-    /// chunk cuts for the next call; skips a malformed tail.
+    /// After finding the spool or the shared words spoiled by another process: starts the spool
+    /// again from empty (what it held is lost) and writes its header page back, so that writers
+    /// can use it again. Messages already taken in stay queued.
+    fn recover(&mut self) -> io::Result<()> {
+        let guard = self.spool.lock_append(&self.shared)?;
+        guard.reset()?;
+        self.read_pos = spool::DATA;
+        Ok(())
+    }
+
+    /// Reads the next whole records from where this server stopped towards `end`: at most
+    /// [`spool::DRAIN_CHUNK`] bytes, or the one record there if larger (and only when the file
+    /// holds it), skipping records above the slot's maximum unread. What the spool states and
+    /// does not hold (a file cut short, a length past the end) is `InvalidData`, after which
+    /// the caller [recovers](Mailslot::recover).
     fn read_spool(&mut self, end: u64) -> io::Result<Vec<u8>> {
-        if end <= self.read_pos {
-            return Ok(Vec::new());
-        }
-        let mut to = end;
-        if end - self.read_pos > DRAIN_CHUNK {
-            // A long way to go: believe the end offset only as far as the file reaches.
-            let real_end = end.min(self.spool.file_len()?);
-            if real_end <= self.read_pos {
-                self.read_pos = end;
+        loop {
+            if end <= self.read_pos {
                 return Ok(Vec::new());
             }
-            let head = self
-                .spool
-                .read_committed(self.read_pos, self.read_pos + RECORD_HEADER as u64)?;
-            let first = record_len(&head).map_or(0, |len| (RECORD_HEADER + len) as u64);
-            to = real_end.min(self.read_pos + DRAIN_CHUNK.max(first));
+            let file_len = self.spool.file_len()?;
+            let first_len = if end - self.read_pos >= RECORD_HEADER as u64 {
+                let head = self
+                    .spool
+                    .read_committed(self.read_pos, self.read_pos + RECORD_HEADER as u64)?;
+                record_len(&head).map(|len| len as u32)
+            } else {
+                None
+            };
+            match spool::next_step(
+                self.read_pos,
+                end,
+                file_len,
+                first_len,
+                self.max_size as u64,
+            ) {
+                Step::Nothing => return Ok(Vec::new()),
+                Step::Skip { to } => self.read_pos = to,
+                Step::Corrupt(why) => return Err(io::Error::new(ErrorKind::InvalidData, why)),
+                Step::Read { to } => {
+                    let mut bytes = self.spool.read_committed(self.read_pos, to)?;
+                    let whole = super::queue::scan_records(&bytes, 0).span;
+                    if whole == 0 {
+                        // The file lost what `next_step` saw it hold: cut meanwhile.
+                        return Err(io::Error::new(
+                            ErrorKind::InvalidData,
+                            "the spool was cut short while it was read",
+                        ));
+                    }
+                    bytes.truncate(whole);
+                    self.read_pos += whole as u64;
+                    return Ok(bytes);
+                }
+            }
         }
-        let mut bytes = self.spool.read_committed(self.read_pos, to)?;
-        let mut whole = 0;
-        while let Some(size) = record_size(&bytes[whole..]) {
-            whole += size;
-        }
-        if to < end && whole > 0 {
-            // The chunk cut a record (or the file ends early): read on from the cut next time.
-            bytes.truncate(whole);
-            self.read_pos += whole as u64;
-        } else {
-            // Read to the end (a tail that is not a whole record is skipped), or nothing whole
-            // where a record should be: the file was cut short, and what is missing is gone.
-            self.read_pos = end;
-        }
-        Ok(bytes)
     }
 
     /// Appends the datagram of `full` bytes in `recv_buf` to `records` as a record, if it is a
@@ -429,22 +541,31 @@ impl Mailslot {
     /// Takes messages from the network too (Win32: a slot is reachable as
     /// `\\thishost\mailslot\name` and by domain broadcasts). Off until called: a server that
     /// never calls this opens no network socket. Binds UDP `config.port` on every address (shared
-    /// with other listening slots of this host) and joins `config.group` when it is a multicast
+    /// with other serving slots of this host) and joins `config.group` when it is a multicast
     /// group.
+    ///
+    /// Named for what it does, serve the slot on the network, and not `listen`: elsewhere in
+    /// pipework `listen`/`accept` make a rendezvous that clients connect to, which a mailslot
+    /// has no use for.
     ///
     /// Delivery over the network is datagram delivery: no receipt, and messages the network or a
     /// full receive buffer loses are lost. Datagrams that are malformed, for another name or
     /// domain, or above this slot's maximum size are dropped.
-    pub fn listen(&mut self, config: &NetworkConfig) -> io::Result<()> {
-        let socket = net::listen(config)
-            .map_err(|e| with_context(e, format_args!("mailslot {}", self.display)))?;
+    pub fn serve_network(&mut self, config: &NetworkConfig) -> io::Result<()> {
+        let socket = net::listen(config).map_err(|e| named(self.context(), e))?;
         self.network = Some(Listener {
             socket,
             domain: config.domain.to_lowercase(),
             buf: vec![0u8; 1 << 16].into_boxed_slice(),
         });
-        self.spool.flags().fetch_or(FLAG_NETWORK, Ordering::AcqRel);
+        self.shared.flags().fetch_or(FLAG_NETWORK, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Takes messages from the network too.
+    #[deprecated(note = "renamed to Mailslot::serve_network")]
+    pub fn listen(&mut self, config: &NetworkConfig) -> io::Result<()> {
+        self.serve_network(config)
     }
 
     /// Queues every datagram waiting on the network socket that is for this slot.
@@ -453,9 +574,8 @@ impl Mailslot {
             return;
         };
         loop {
-            let n = match listener.socket.recv(&mut listener.buf) {
+            let n = match crate::sys::retry_io(|| listener.socket.recv(&mut listener.buf)) {
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // WouldBlock: drained. Other errors (a stray ICMP report) end this round only.
                 Err(_) => return,
             };
@@ -470,7 +590,7 @@ impl Mailslot {
             if ours {
                 if self.max_size == 0 || datagram.message.len() <= self.max_size {
                     self.queue.push_message(datagram.message);
-                    self.spool.count_produced();
+                    self.shared.count_produced();
                 }
             } else if datagram.kind == net::Kind::Host {
                 // Sent to this host for another listening slot that shares the port: the kernel
@@ -484,7 +604,7 @@ impl Mailslot {
     /// there and the spool is rewound, so that the caller may sleep until the slot's socket (or
     /// network socket) turns readable: every writer sends to the socket after its message is in.
     pub(super) fn ready_or_idle(&mut self) -> io::Result<bool> {
-        self.spool
+        self.shared
             .flags()
             .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
         loop {
@@ -498,7 +618,7 @@ impl Mailslot {
             // Everything is read: start the spool again from empty, unless a writer has just
             // committed more (then read that first).
             if self.read_pos != spool::DATA {
-                let guard = self.spool.lock_append()?;
+                let guard = self.spool.lock_append(&self.shared)?;
                 if !guard.rewind_if_read(self.read_pos)? {
                     continue;
                 }
@@ -507,10 +627,12 @@ impl Mailslot {
             // Announce the sleep, then look once more: a writer that spools a record after
             // this sees the flag and wakes the server; one that spooled before is seen here.
             // (Sequentially consistent on both sides: one of the two must see the other.)
-            self.spool.flags().fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
+            self.shared
+                .flags()
+                .fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
             std::sync::atomic::fence(Ordering::SeqCst);
-            if self.spool.committed_end()? != self.read_pos {
-                self.spool
+            if self.shared.committed_end()? != self.read_pos {
+                self.shared
                     .flags()
                     .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
                 continue;
@@ -520,54 +642,42 @@ impl Mailslot {
     }
 
     pub(super) fn timed_out(&self) -> io::Error {
-        io::Error::new(
+        error(
             ErrorKind::TimedOut,
-            format!(
-                "mailslot {}: no message within the read timeout",
-                self.display
-            ),
+            self.context(),
+            "no message within the read timeout",
         )
     }
 
     fn wait_for_message(&mut self) -> io::Result<()> {
-        let deadline = self.read_timeout.map(|t| Instant::now() + t);
+        // A timeout too long for a deadline (`Duration::MAX`) waits as forever does.
+        let deadline = self.read_timeout.and_then(crate::sys::time::deadline);
+        let forever = deadline.is_none();
         loop {
             if self.ready_or_idle()? {
                 return Ok(());
             }
-            let left = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(self.timed_out());
-                    }
-                    Some(left)
-                }
-                None => None,
-            };
-            if left.is_none() && self.network.is_none() {
+            let left = crate::sys::time::left(deadline);
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(self.timed_out());
+            }
+            if forever && self.network.is_none() {
                 // Waiting forever on the socket alone: sleep in `recv` and take what wakes it.
                 // This writer's earlier messages are all in already: those it spooled were read
                 // before the rewind that let it send directly, and those it sent directly came
                 // before this one on the socket.
-                match recv(&self.wakeup, &mut self.recv_buf[..], RecvFlags::TRUNC) {
-                    Ok((_, full)) => {
-                        let mut record = Vec::new();
-                        self.take_direct(full, &mut record);
-                        self.queue.push_batch(record, self.max_size);
-                    }
-                    Err(Errno::INTR) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                let (_, full) =
+                    retry(|| recv(&self.wakeup, &mut self.recv_buf[..], RecvFlags::TRUNC))
+                        .map_err(|e| named(self.context(), e))?;
+                let mut record = Vec::new();
+                self.take_direct(full, &mut record);
+                self.queue.push_batch(record, self.max_size);
                 continue;
             }
-            let timeout = left.map(|l| Timespec {
-                tv_sec: l.as_secs() as _,
-                tv_nsec: l.subsec_nanos() as _,
-            });
+            let timeout = left.map(crate::sys::time::timespec);
             // Every writer sends to the socket after its message is in (a datagram, or an empty
             // one after a spooled message), so the socket turns readable for anything that came
-            // after the drain above.
+            // after the drain above. `EINTR` ends the poll early: the loop looks again.
             let polled = match &self.network {
                 None => {
                     let mut fds = [PollFd::new(&self.wakeup, PollFlags::IN)];
@@ -583,7 +693,7 @@ impl Mailslot {
             };
             match polled {
                 Ok(_) | Err(Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(named(self.context(), e)),
             }
         }
     }
@@ -591,7 +701,7 @@ impl Mailslot {
 
 impl Drop for Mailslot {
     fn drop(&mut self) {
-        self.spool.flags().fetch_or(FLAG_CLOSED, Ordering::AcqRel);
+        self.shared.flags().fetch_or(FLAG_CLOSED, Ordering::AcqRel);
         let _ = std::fs::remove_file(&self.spool_path);
         let _ = std::fs::remove_file(&self.wakeup_path);
     }

@@ -1,19 +1,31 @@
-//! The spool: the file in which a local mailslot's messages wait until the server drains them.
+//! The spool: the file in which a local mailslot's messages wait until the server drains them,
+//! and the slot's shared state (the words every writer and the server update).
 //!
-//! Layout: one header page, then records `[length: u32 LE][sequence: u64 LE][message]` from
-//! [`DATA`] up to the committed end. Byte locks on the file (open-file-description locks, released by the kernel
-//! when the holder dies):
+//! The spool file holds one header page, written once by the server that creates it, then
+//! records `[length: u32 LE][sequence: u64 LE][message]` from [`DATA`] up to the committed end.
+//! Nothing maps the file: it is read and written with `pread`/`pwrite` only, so whoever cuts it
+//! short (`truncate`) makes reads come back short, never a `SIGBUS`. Byte locks on the file
+//! (open-file-description locks, released by the kernel when the holder dies):
 //! * byte [`ALIVE_BYTE`]: held by the server for its whole life. A spool without it is stale.
 //! * byte [`APPEND_BYTE`]: the append lock, held by a writer while it adds a record and by the
 //!   server while it rewinds the spool.
 //! * byte [`GC_BYTE`]: held while a stale spool is removed ([`collect_stale`]) or taken over by
 //!   a new server of its name, so that neither removes what the other just put in place.
 //!
+//! The shared words (committed end, flags, counters, the sequence counter) live in [`Shared`]: a
+//! sealed memfd the server creates (it can neither shrink nor grow, so mapping it is safe from
+//! `SIGBUS` whatever another process does), which other processes of the user open through the
+//! server's `/proc/<pid>/fd/<n>`, as the header tells, after checking its identity and seals.
+//!
 //! A writer appends its record past the committed end and only then moves the end, so a writer
 //! that dies mid-append leaves nothing the server can see (the next writer overwrites it).
 //! Committed records never change, so the server reads them without the lock; it takes the lock
 //! only to rewind the spool to empty once it has read everything (before it sleeps, or when the
 //! spool has grown past a megabyte).
+//!
+//! Everything read back from the file or the shared words is checked: a header that lies, a
+//! committed end past the file's end, a record that does not fit are `InvalidData`. The parsers
+//! ([`parse_header`], [`next_step`] and the record functions of `queue.rs`) are I/O-free.
 
 use std::ffi::OsString;
 use std::fs;
@@ -22,13 +34,18 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{fstat, ftruncate, open, Mode, OFlags};
+use rustix::fs::{
+    fcntl_add_seals, fcntl_get_seals, fstat, ftruncate, memfd_create, open, MemfdFlags, Mode,
+    OFlags, SealFlags,
+};
 use rustix::io::{pread, pwrite, Errno};
 
 use super::name::SlotName;
+use crate::sys::error::error;
 use crate::sys::lock;
+use crate::sys::retry::retry;
 use crate::sys::shm::{Protection, Region};
 
 /// Where the records start (the header is one page).
@@ -40,18 +57,26 @@ pub(crate) const APPEND_BYTE: u64 = 1;
 /// Locked while a stale spool is removed, by the collector or by a server taking the name over.
 pub(crate) const GC_BYTE: u64 = 2;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT2");
+// The header page of the spool file (little-endian words).
+const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT3");
 const OFF_MAGIC: usize = 0;
 const OFF_MAX_SIZE: usize = 8;
-const OFF_END: usize = 16;
-const OFF_FLAGS: usize = 24;
-const OFF_PRODUCED: usize = 32;
-const OFF_CONSUMED: usize = 40;
-const OFF_TOKEN: usize = 48;
+const OFF_TOKEN: usize = 16;
+const OFF_PID: usize = 24;
+const OFF_STATE_FD: usize = 32;
+const OFF_STATE_DEV: usize = 40;
+const OFF_STATE_INO: usize = 48;
 const OFF_NAME_LEN: usize = 56;
-const OFF_SEQ: usize = 64;
-const OFF_REWINDS: usize = 72;
-const OFF_NAME: usize = 80;
+const OFF_NAME: usize = 64;
+
+// The shared state (atomic words in the sealed memfd).
+const STATE_LEN: usize = 64;
+const S_END: usize = 0;
+const S_FLAGS: usize = 8;
+const S_PRODUCED: usize = 16;
+const S_CONSUMED: usize = 24;
+const S_SEQ: usize = 32;
+const S_REWINDS: usize = 40;
 
 /// A record's header: `[length: u32 LE][sequence: u64 LE]`, then the message.
 pub(crate) const RECORD_HEADER: usize = 12;
@@ -71,6 +96,9 @@ const SHRINK_ABOVE: u64 = 1 << 20;
 /// A server that keeps reading without ever finding the spool empty rewinds it once it has read
 /// past this offset, so the file does not grow without end.
 pub(crate) const REWIND_ABOVE: u64 = DATA + (1 << 20);
+/// The most a server reads from its spool in one go (unless one record is larger): a backlog
+/// is taken in this much at a time, as reads need it.
+pub(crate) const DRAIN_CHUNK: u64 = 16 << 20;
 
 /// The directory holding this user's mailslots: `$PIPEWORK_RUNTIME_DIR/mailslot`, by default
 /// `/dev/shm/pipework-<uid>/mailslot` (or under `/tmp` without `/dev/shm`). Created 0700 when
@@ -124,110 +152,158 @@ fn private_dir(path: &Path, uid: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// An open spool file and its mapped header.
+/// An open spool file and what its header says. Never mapped: `pread`/`pwrite` only.
 pub(crate) struct Spool {
     pub(crate) fd: OwnedFd,
-    header: Region,
+    header: Header,
 }
 
 /// What the header says about the slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Header {
     pub(crate) max_size: u64,
     pub(crate) token: u64,
+    /// The server's process, and the descriptor there of the slot's shared state.
+    pub(crate) pid: u32,
+    pub(crate) state_fd: u32,
+    /// The shared state's identity (`st_dev`, `st_ino`), checked when it is opened.
+    pub(crate) state_dev: u64,
+    pub(crate) state_ino: u64,
     pub(crate) name: String,
 }
 
-fn errno_io(e: Errno, what: impl std::fmt::Display) -> io::Error {
-    let err = io::Error::from(e);
-    io::Error::new(err.kind(), format!("{what}: {err}"))
+fn word_at(bytes: &[u8], offset: usize) -> Option<u64> {
+    let word = bytes.get(offset..offset.checked_add(8)?)?;
+    Some(u64::from_le_bytes(word.try_into().ok()?))
+}
+
+/// Parses a spool's header page (I/O-free): every field another process could have spoiled is
+/// checked; the error says which.
+pub(crate) fn parse_header(page: &[u8]) -> Result<Header, &'static str> {
+    if page.len() < DATA as usize {
+        return Err("the spool is cut short: its header page is not whole");
+    }
+    let word = |offset| word_at(page, offset).ok_or("the spool's header is cut short");
+    if word(OFF_MAGIC)? != MAGIC {
+        return Err("not a mailslot spool");
+    }
+    let name_len = word(OFF_NAME_LEN)?;
+    if name_len > DATA - OFF_NAME as u64 {
+        return Err("the spool's header states a name longer than the header");
+    }
+    let name = page
+        .get(OFF_NAME..OFF_NAME + name_len as usize)
+        .ok_or("the spool's header is cut short")?;
+    let name = std::str::from_utf8(name)
+        .map_err(|_| "the spool's header holds a name that is not UTF-8")?;
+    let pid = u32::try_from(word(OFF_PID)?)
+        .ok()
+        .filter(|&p| p != 0 && p <= i32::MAX as u32)
+        .ok_or("the spool's header names no valid process")?;
+    let state_fd = u32::try_from(word(OFF_STATE_FD)?)
+        .ok()
+        .filter(|&fd| fd <= i32::MAX as u32)
+        .ok_or("the spool's header names no valid descriptor")?;
+    Ok(Header {
+        max_size: word(OFF_MAX_SIZE)?,
+        token: word(OFF_TOKEN)?,
+        pid,
+        state_fd,
+        state_dev: word(OFF_STATE_DEV)?,
+        state_ino: word(OFF_STATE_INO)?,
+        name: name.to_string(),
+    })
+}
+
+/// The header page for `header` (the inverse of [`parse_header`]).
+pub(crate) fn encode_header(header: &Header) -> Vec<u8> {
+    let mut page = vec![0u8; DATA as usize];
+    let mut put = |offset: usize, value: u64| {
+        page[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+    };
+    put(OFF_MAGIC, MAGIC);
+    put(OFF_MAX_SIZE, header.max_size);
+    put(OFF_TOKEN, header.token);
+    put(OFF_PID, header.pid.into());
+    put(OFF_STATE_FD, header.state_fd.into());
+    put(OFF_STATE_DEV, header.state_dev);
+    put(OFF_STATE_INO, header.state_ino);
+    put(OFF_NAME_LEN, header.name.len() as u64);
+    page[OFF_NAME..OFF_NAME + header.name.len()].copy_from_slice(header.name.as_bytes());
+    page
+}
+
+fn invalid_data(what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(ErrorKind::InvalidData, what.to_string())
 }
 
 impl Spool {
-    /// Opens an existing spool file (for a writer, a server taking over a stale one, or `list`).
+    /// Opens an existing spool file (for a writer, a server taking over a stale one, or `list`)
+    /// and reads its header. A file that is not a regular file, is cut short or whose header
+    /// does not parse is `InvalidData`.
     pub(crate) fn open(path: &Path) -> io::Result<Spool> {
         let fd = open(
             path,
             OFlags::RDWR | OFlags::CLOEXEC | OFlags::NOFOLLOW,
             Mode::empty(),
-        )
-        .map_err(io::Error::from)?;
+        )?;
         let stat = fstat(&fd)?;
-        if (stat.st_mode & libc::S_IFMT) != libc::S_IFREG || (stat.st_size as u64) < DATA {
-            return Err(io::Error::new(
-                ErrorKind::InvalidData,
-                "not a mailslot spool",
-            ));
+        if (stat.st_mode & libc::S_IFMT) != libc::S_IFREG {
+            return Err(invalid_data("not a mailslot spool"));
         }
-        let header = Region::map(fd.as_fd(), 0, DATA as usize, Protection::ReadWrite)?;
-        let spool = Spool { fd, header };
-        if spool.word(OFF_MAGIC).load(Ordering::Acquire) != MAGIC {
-            return Err(io::Error::new(
-                ErrorKind::InvalidData,
-                "not a mailslot spool",
-            ));
-        }
-        Ok(spool)
+        let mut page = vec![0u8; DATA as usize];
+        let n = read_at(&fd, &mut page, 0)?;
+        let header = parse_header(&page[..n]).map_err(invalid_data)?;
+        Ok(Spool { fd, header })
     }
 
     /// Creates a new spool file at `path` (which must not exist), header written, alive lock
-    /// held.
+    /// held, for the slot `name` whose shared state is `shared`.
     pub(crate) fn create_new(
         path: &Path,
         name: &SlotName,
         max: u64,
         token: u64,
+        shared: &Shared,
     ) -> io::Result<Spool> {
+        if name.path.len() > DATA as usize - OFF_NAME {
+            return Err(error(
+                ErrorKind::InvalidInput,
+                format_args!(r"mailslot \\.\mailslot\{}", name.path),
+                "the name is too long for the spool's header",
+            ));
+        }
         let fd = open(
             path,
             OFlags::RDWR | OFlags::CLOEXEC | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
             Mode::RUSR | Mode::WUSR,
         )
-        .map_err(|e| errno_io(e, format!("cannot create {}", path.display())))?;
+        .map_err(|e| {
+            crate::sys::error::named(format_args!("cannot create {}", path.display()), e)
+        })?;
         ftruncate(&fd, DATA)?;
         if !lock::try_lock_byte(fd.as_fd(), ALIVE_BYTE)? {
             return Err(io::Error::other(
                 "a fresh spool file is locked by someone else",
             ));
         }
-        let header = Region::map(fd.as_fd(), 0, DATA as usize, Protection::ReadWrite)?;
-        let spool = Spool { fd, header };
-        let bytes = name.path.as_bytes();
-        spool.header.write_at(OFF_NAME, bytes)?;
-        spool
-            .word(OFF_NAME_LEN)
-            .store(bytes.len() as u64, Ordering::Relaxed);
-        spool.word(OFF_MAX_SIZE).store(max, Ordering::Relaxed);
-        spool.word(OFF_END).store(DATA, Ordering::Relaxed);
-        spool.word(OFF_TOKEN).store(token, Ordering::Relaxed);
-        spool.word(OFF_MAGIC).store(MAGIC, Ordering::Release);
-        Ok(spool)
+        let state = fstat(&shared.fd)?;
+        let header = Header {
+            max_size: max,
+            token,
+            pid: std::process::id(),
+            state_fd: std::os::fd::AsRawFd::as_raw_fd(&shared.fd) as u32,
+            state_dev: state.st_dev as u64,
+            state_ino: state.st_ino as u64,
+            name: name.path.clone(),
+        };
+        write_all_at(&fd, &[&encode_header(&header)], 0)?;
+        Ok(Spool { fd, header })
     }
 
-    /// The 64-bit header word at `offset` (one of this module's constants: in bounds, aligned).
-    fn word(&self, offset: usize) -> &std::sync::atomic::AtomicU64 {
-        self.header
-            .atomic_u64(offset)
-            .expect("header offsets are in bounds and aligned")
-    }
-
-    /// Reads the fixed part of the header, checking what another process could have spoiled.
+    /// The header, as read when the spool was opened.
     pub(crate) fn header(&self) -> io::Result<Header> {
-        let len = self.word(OFF_NAME_LEN).load(Ordering::Relaxed);
-        if len > DATA - OFF_NAME as u64 {
-            return Err(io::Error::new(
-                ErrorKind::InvalidData,
-                "corrupt mailslot spool header",
-            ));
-        }
-        let mut name = vec![0; len as usize];
-        self.header.read_at(OFF_NAME, &mut name)?;
-        let name = String::from_utf8(name)
-            .map_err(|_| io::Error::new(ErrorKind::InvalidData, "corrupt mailslot spool header"))?;
-        Ok(Header {
-            max_size: self.word(OFF_MAX_SIZE).load(Ordering::Relaxed),
-            token: self.word(OFF_TOKEN).load(Ordering::Relaxed),
-            name,
-        })
+        Ok(self.header.clone())
     }
 
     /// Whether a server holds this spool.
@@ -235,61 +311,29 @@ impl Spool {
         lock::byte_is_locked(self.fd.as_fd(), ALIVE_BYTE)
     }
 
-    /// Messages written and not yet read by the server (for `list`).
-    pub(crate) fn queued(&self) -> u64 {
-        let produced = self.word(OFF_PRODUCED).load(Ordering::Acquire);
-        let consumed = self.word(OFF_CONSUMED).load(Ordering::Acquire);
-        produced.saturating_sub(consumed)
-    }
-
-    pub(crate) fn flags(&self) -> &std::sync::atomic::AtomicU64 {
-        self.word(OFF_FLAGS)
-    }
-
-    /// The next message's sequence number: it orders one writer's messages that took different
-    /// ways (socket or spool) to the server.
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.word(OFF_SEQ).fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// How many times the server has rewound the spool.
-    pub(crate) fn rewinds(&self) -> u64 {
-        self.word(OFF_REWINDS).load(Ordering::Acquire)
-    }
-
-    /// Counts one message that reached the server another way than the spool (the network).
-    pub(crate) fn count_produced(&self) {
-        self.word(OFF_PRODUCED).fetch_add(1, Ordering::Release);
-    }
-
-    /// Counts one message read by the server.
-    pub(crate) fn count_consumed(&self) {
-        self.word(OFF_CONSUMED).fetch_add(1, Ordering::Release);
+    /// Opens the slot's shared state, where the header says it is.
+    pub(crate) fn shared(&self) -> io::Result<Shared> {
+        Shared::attach(&self.header)
     }
 
     /// Holds the append lock for the life of the guard.
-    pub(crate) fn lock_append(&self) -> io::Result<AppendGuard<'_>> {
+    pub(crate) fn lock_append<'a>(&'a self, shared: &'a Shared) -> io::Result<AppendGuard<'a>> {
         lock::lock_byte(self.fd.as_fd(), APPEND_BYTE)?;
-        Ok(AppendGuard { spool: self })
+        Ok(AppendGuard {
+            spool: self,
+            shared,
+        })
     }
 
-    /// Reads the committed records in `from..to` (both committed ends seen by the caller). No
-    /// lock is needed: writers only write past the committed end, and only the server rewinds.
+    /// Reads the committed records in `from..to` (both committed ends seen by the caller, `to -
+    /// from` bounded by the caller). No lock is needed: writers only write past the committed
+    /// end, and only the server rewinds. A file cut short gives fewer bytes.
     pub(crate) fn read_committed(&self, from: u64, to: u64) -> io::Result<Vec<u8>> {
-        let mut bytes = vec![0u8; to.saturating_sub(from) as usize];
-        let mut filled = 0;
-        while filled < bytes.len() {
-            match pread(&self.fd, &mut bytes[filled..], from + filled as u64) {
-                Ok(0) => {
-                    // Shorter than its header says: someone cut the file. Keep what is there.
-                    bytes.truncate(filled);
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let len = usize::try_from(to.saturating_sub(from))
+            .map_err(|_| invalid_data("a spool read too large for memory"))?;
+        let mut bytes = vec![0u8; len];
+        let n = read_at(&self.fd, &mut bytes, from)?;
+        bytes.truncate(n);
         Ok(bytes)
     }
 
@@ -297,41 +341,195 @@ impl Spool {
     pub(crate) fn file_len(&self) -> io::Result<u64> {
         Ok(fstat(&self.fd)?.st_size as u64)
     }
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
+fn read_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match retry(|| pread(fd, &mut buf[filled..], offset + filled as u64))? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// The slot's shared words: a sealed memfd of the server's, mapped by it and by every writer.
+pub(crate) struct Shared {
+    fd: OwnedFd,
+    region: Region,
+}
+
+impl Shared {
+    /// A new, sealed shared state (the server's), spool empty.
+    pub(crate) fn create() -> io::Result<Shared> {
+        let fd = memfd_create(
+            "pipework-mailslot",
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )?;
+        ftruncate(&fd, STATE_LEN as u64)?;
+        fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+        let region = Region::map(fd.as_fd(), 0, STATE_LEN, Protection::ReadWrite)?;
+        let shared = Shared { fd, region };
+        shared.word(S_END).store(DATA, Ordering::Release);
+        Ok(shared)
+    }
+
+    /// Opens the shared state of the server `header` names, through its `/proc/<pid>/fd/<n>`,
+    /// and maps it only once it is the very object the header records (device and inode), is
+    /// sealed against shrinking and growing, and is large enough.
+    fn attach(header: &Header) -> io::Result<Shared> {
+        let path = format!("/proc/{}/fd/{}", header.pid, header.state_fd);
+        let fd =
+            open(path.as_str(), OFlags::RDWR | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+                crate::sys::error::named(
+                    format_args!("cannot reach the slot's shared state ({path})"),
+                    e,
+                )
+            })?;
+        let stat = fstat(&fd)?;
+        if stat.st_dev as u64 != header.state_dev || stat.st_ino as u64 != header.state_ino {
+            return Err(invalid_data(
+                "the slot's shared state is not the object its spool names",
+            ));
+        }
+        let seals = fcntl_get_seals(&fd)?;
+        if !seals.contains(SealFlags::SHRINK | SealFlags::GROW)
+            || (stat.st_size as u64) < STATE_LEN as u64
+        {
+            return Err(invalid_data(
+                "the slot's shared state is not sealed at its size",
+            ));
+        }
+        let region = Region::map(fd.as_fd(), 0, STATE_LEN, Protection::ReadWrite)?;
+        Ok(Shared { fd, region })
+    }
+
+    /// The 64-bit word at `offset` (one of this module's constants: in bounds, aligned).
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        self.region
+            .atomic_u64(offset)
+            .expect("state offsets are in bounds and aligned")
+    }
+
+    /// Messages written and not yet read by the server.
+    pub(crate) fn queued(&self) -> u64 {
+        let produced = self.word(S_PRODUCED).load(Ordering::Acquire);
+        let consumed = self.word(S_CONSUMED).load(Ordering::Acquire);
+        produced.saturating_sub(consumed)
+    }
+
+    pub(crate) fn flags(&self) -> &AtomicU64 {
+        self.word(S_FLAGS)
+    }
+
+    /// The next message's sequence number: it orders one writer's messages that took different
+    /// ways (socket or spool) to the server.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.word(S_SEQ).fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How many times the server has rewound the spool.
+    pub(crate) fn rewinds(&self) -> u64 {
+        self.word(S_REWINDS).load(Ordering::Acquire)
+    }
+
+    /// Counts one message that reached the server another way than the spool.
+    pub(crate) fn count_produced(&self) {
+        self.word(S_PRODUCED).fetch_add(1, Ordering::Release);
+    }
+
+    /// Counts one message read by the server.
+    pub(crate) fn count_consumed(&self) {
+        self.word(S_CONSUMED).fetch_add(1, Ordering::Release);
+    }
 
     /// Where the committed records end.
     pub(crate) fn committed_end(&self) -> io::Result<u64> {
-        let end = self.word(OFF_END).load(Ordering::Acquire);
+        let end = self.word(S_END).load(Ordering::Acquire);
         if !(DATA..=MAX_END).contains(&end) {
-            return Err(io::Error::new(
-                ErrorKind::InvalidData,
-                "corrupt mailslot spool end",
-            ));
+            return Err(invalid_data(format_args!(
+                "the spool's committed end {end} is outside {DATA}..={MAX_END}"
+            )));
         }
         Ok(end)
+    }
+}
+
+/// What the server does next with its spool, decided without I/O by [`next_step`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Everything committed is read.
+    Nothing,
+    /// Read the records in `from..to` (whole records, at most [`DRAIN_CHUNK`] bytes unless the
+    /// first record alone is larger; the file holds them).
+    Read { to: u64 },
+    /// Skip the first record, of this many bytes in all: larger than the slot takes.
+    Skip { to: u64 },
+    /// The spool lies: what it states is not in the file. Carry on from `end`.
+    Corrupt(&'static str),
+}
+
+/// What to read next from `from`, the committed records ending at `end`, the file `file_len`
+/// bytes long, the record at `from` stating `first_len` (when at least a record header is
+/// committed), in a slot of maximum `max` (0: any).
+pub(crate) fn next_step(
+    from: u64,
+    end: u64,
+    file_len: u64,
+    first_len: Option<u32>,
+    max: u64,
+) -> Step {
+    if end <= from {
+        return Step::Nothing;
+    }
+    if file_len < end {
+        return Step::Corrupt("the spool was cut short: its records end past the file's end");
+    }
+    let committed = end - from;
+    let Some(first_len) = first_len else {
+        return Step::Corrupt("the spool ends in a partial record header");
+    };
+    let first = RECORD_HEADER as u64 + u64::from(first_len);
+    if first > committed {
+        return Step::Corrupt("a spool record states a length past the committed end");
+    }
+    if max != 0 && u64::from(first_len) > max {
+        return Step::Skip { to: from + first };
+    }
+    Step::Read {
+        to: from + committed.min(DRAIN_CHUNK.max(first)),
     }
 }
 
 /// The append lock, released on drop.
 pub(crate) struct AppendGuard<'a> {
     spool: &'a Spool,
+    shared: &'a Shared,
 }
 
 impl AppendGuard<'_> {
     /// How many times the server has rewound the spool (read everything in it); read under the
     /// lock, it tells a writer when the server has read past the record it just appended.
     pub(crate) fn rewinds(&self) -> u64 {
-        self.spool.word(OFF_REWINDS).load(Ordering::Acquire)
+        self.shared.rewinds()
     }
 
     /// Appends one record; on failure nothing is committed. Returns the flags seen while the lock
-    /// was held.
+    /// was held. A spool cut short under its committed records is `InvalidData`.
     pub(crate) fn append(&self, seq: u64, message: &[u8]) -> io::Result<u64> {
-        let spool = self.spool;
-        let flags = spool.flags().load(Ordering::Acquire);
+        let shared = self.shared;
+        let flags = shared.flags().load(Ordering::Acquire);
         if flags & FLAG_CLOSED != 0 {
             return Ok(flags);
         }
-        let end = spool.committed_end()?;
+        let end = shared.committed_end()?;
+        if self.spool.file_len()? < end {
+            return Err(invalid_data(
+                "the spool was cut short: its records end past the file's end",
+            ));
+        }
         let record = (RECORD_HEADER + message.len()) as u64;
         if end + record > MAX_END {
             return Err(io::Error::new(
@@ -342,25 +540,34 @@ impl AppendGuard<'_> {
         let mut header = [0u8; RECORD_HEADER];
         header[..4].copy_from_slice(&(message.len() as u32).to_le_bytes());
         header[4..].copy_from_slice(&seq.to_le_bytes());
-        write_all_at(&spool.fd, &[&header[..], message], end)?;
-        spool.word(OFF_END).store(end + record, Ordering::Release);
-        spool.word(OFF_PRODUCED).fetch_add(1, Ordering::Release);
+        write_all_at(&self.spool.fd, &[&header[..], message], end)?;
+        shared.word(S_END).store(end + record, Ordering::Release);
+        shared.word(S_PRODUCED).fetch_add(1, Ordering::Release);
         Ok(flags)
+    }
+
+    /// Starts the spool again from empty whatever it holds, and writes the header page back:
+    /// the server's way out of a spool or shared state that another process spoiled.
+    pub(crate) fn reset(&self) -> io::Result<()> {
+        let shared = self.shared;
+        shared.word(S_END).store(DATA, Ordering::Release);
+        shared.word(S_REWINDS).fetch_add(1, Ordering::AcqRel);
+        write_all_at(&self.spool.fd, &[&encode_header(&self.spool.header)], 0)
     }
 
     /// Starts the spool again from empty if nothing was committed past `read_to` (everything
     /// the server has read); `false` when writers added more meanwhile.
     pub(crate) fn rewind_if_read(&self, read_to: u64) -> io::Result<bool> {
-        let spool = self.spool;
-        let end = spool.committed_end()?;
+        let shared = self.shared;
+        let end = shared.committed_end()?;
         if end != read_to {
             return Ok(false);
         }
         if end != DATA {
-            spool.word(OFF_END).store(DATA, Ordering::Release);
-            spool.word(OFF_REWINDS).fetch_add(1, Ordering::AcqRel);
+            shared.word(S_END).store(DATA, Ordering::Release);
+            shared.word(S_REWINDS).fetch_add(1, Ordering::AcqRel);
             if end > SHRINK_ABOVE {
-                ftruncate(&spool.fd, DATA)?;
+                ftruncate(&self.spool.fd, DATA)?;
             }
         }
         Ok(true)
@@ -394,14 +601,12 @@ fn write_all_at(fd: &OwnedFd, parts: &[&[u8]], mut offset: u64) -> io::Result<()
 
 fn pwrite_all(fd: &OwnedFd, mut data: &[u8], mut offset: u64) -> io::Result<()> {
     while !data.is_empty() {
-        match pwrite(fd, data, offset) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => {
+        match retry(|| pwrite(fd, data, offset))? {
+            0 => return Err(ErrorKind::WriteZero.into()),
+            n => {
                 data = &data[n..];
                 offset += n as u64;
             }
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
         }
     }
     Ok(())

@@ -42,16 +42,60 @@
 //! plain `x`), `Global\x` (every user), and `/x` for a POSIX shared-memory name made by another
 //! program. Each is a file in `/dev/shm` ([`FileMapping::os_name`]), so Python's
 //! `multiprocessing.shared_memory.SharedMemory(name=...)` attaches to it, and pipework opens
-//! Python's as `/name`. A mapping lives until its last handle and view are gone, in any order;
-//! after every holder died (even by `kill -9`) its name is reclaimed by the next create, open
-//! or [`list`], so the same name can be created afresh. Only pipework processes count as holders
-//! (by a shared `flock` on the file): a Python process attached to a pipework mapping keeps its
-//! memory but not the name, and pipework never removes a segment another program created
+//! Python's as `/name`.
+//!
+//! As in Win32, a mapping's **name goes with its last handle** and its **memory with its last
+//! handle or view**:
+//!
+//! * Once every handle ([`FileMapping`], its clones, and copies passed to other processes) is
+//!   closed, the name is free even while views are still mapped: [`FileMapping::open`] fails with
+//!   `NotFound` (`ERROR_FILE_NOT_FOUND`) and [`FileMapping::create`] makes a fresh object
+//!   (not [`already_existed`](FileMapping::already_existed)).
+//! * A [`View`] keeps the memory it shows alive and coherent with every other view of the same
+//!   object, after its handle and the name are gone, until it is dropped.
+//! * After every holder died (even by `kill -9`) the name is reclaimed by the next create, open or
+//!   [`list`].
+//!
+//! Only pipework handles count as holders: a Python process attached to a pipework mapping keeps
+//! its memory but not the name, and pipework never removes a segment another program created
 //! (only [`FileMapping::remove`] does). Named mappings are memory-backed; a file-backed mapping
 //! is shared by handing its handle (or the file itself) to the other process. A child that
 //! another thread is starting holds copies of every handle for the moment between its `fork` and
 //! its `exec` (they are close-on-exec): a name whose last handle is dropped in that moment lives
 //! on until the child has started its program.
+//!
+//! # Size
+//! A mapping **keeps the size it was made with**, which [`FileMapping::size`] reports, and no
+//! view may reach past it (`InvalidInput`; Win32 says `ERROR_ACCESS_DENIED`, from
+//! `STATUS_INVALID_VIEW_SIZE`). A view of length 0 runs to that size.
+//!
+//! * Memory-backed mappings ([`FileMapping::create`], [`FileMapping::anonymous`]) have the size
+//!   given at creation; opening an existing one gives its size. The size must be more than 0 and
+//!   at most this machine's memory and swap together (else `OutOfMemory`, as Win32's
+//!   `ERROR_NOT_ENOUGH_MEMORY`).
+//! * A named mapping's memory is **reserved when it is created**: the whole size is allocated in
+//!   `/dev/shm` at once, and a `/dev/shm` without that much room makes the create fail with
+//!   `StorageFull`, leaving nothing under the name. So no access to a view can later find its
+//!   page missing. An unnamed mapping (a memfd) has no such limit: its pages come from memory when
+//!   first touched, as any memory does.
+//! * A file-backed mapping ([`FileMapping::from_file`]) has the size given, or the file's length
+//!   when 0 is given. A file shorter than that is grown to it at once, with the new bytes
+//!   allocated on disk (`StorageFull` when the disk has no room); a file is never shrunk. The
+//!   file growing or shrinking later does not change the mapping's size.
+//!
+//! # Access
+//! Access is checked where Win32 checks it:
+//!
+//! * [`FileMapping::from_file`] refuses at once (`PermissionDenied`) a protection the file's open
+//!   mode cannot give: every protection needs a file opened for reading, [`Protect::ReadWrite`]
+//!   one opened for reading and writing. A file opened for writing only cannot be mapped at all.
+//! * A handle opened with [`Access::Read`] maps read and copy-on-write views; one opened with
+//!   [`Access::Write`] (Win32's `FILE_MAP_WRITE` alone) maps only writable views: a read view of
+//!   it is `PermissionDenied`, as `ERROR_ACCESS_DENIED` on Windows. (On Linux every mapping needs a
+//!   file open for reading, so the file under such a handle is open for reading and writing: a
+//!   copy of it passed to another process as an `OwnedFd` arrives as a read-write handle.)
+//!   Handles from a create, from [`FileMapping::anonymous`] and from [`FileMapping::from_file`]
+//!   have all access, bounded by the mapping's [`Protect`].
 //!
 //! # From Python
 //! `multiprocessing.shared_memory.SharedMemory(name=...)`, given [`FileMapping::os_name`],
@@ -77,9 +121,32 @@
 //! at any moment: it copies in and out at offsets, reads and writes plain-old-data values
 //! ([`Pod`]) by copy, and lends atomics, which are made for sharing. Every offset is checked
 //! against the view. [`View::as_ptr`] gives the raw pointer to code that takes on the contract
-//! itself. A process that shrinks the file under a view makes accesses beyond the new end raise
-//! `SIGBUS`, as for any `mmap`; unnamed mappings are sealed memfds, which cannot shrink.
+//! itself.
+//!
+//! # When the file shrinks
+//! Windows refuses to truncate a file while it is mapped; Linux lets any process that may write
+//! the file cut it short, and then touching a page past its new end raises `SIGBUS`, which kills
+//! the process. No lease or seal can forbid that for a shared file (a lease can't be taken on a
+//! file others have open for writing, and only memfds take seals), so pipework's copies
+//! ([`View::read`], [`View::write`], [`View::read_pod`], [`View::write_pod`]) are made so that
+//! no one this user does not trust can kill the process through them:
+//!
+//! * Views of a file-backed mapping, of a `Global\` or `/x` name, or of a handle received from
+//!   another process copy through the kernel, which reports a page that is gone as an error: the
+//!   copy fails with `UnexpectedEof` and the process lives. That costs a system call per copy
+//!   (a few microseconds for a small one, against nanoseconds).
+//! * Views of an unnamed mapping copy directly: it is a memfd sealed against shrinking.
+//! * Views of a `Local\` name copy directly too, when its file is this user's and no one else
+//!   may write it (as pipework makes them): only this user's own processes could cut it short,
+//!   and those can as well end this one. Its memory was reserved at create, so a full `/dev/shm`
+//!   cannot take its pages away either.
+//!
+//! Atomics and [`View::as_ptr`] always touch the memory directly, so a page cut away under them
+//! raises `SIGBUS`: keep them to unnamed and `Local\` mappings, or to files no one untrusted
+//! can write.
 
+mod handle;
+mod space;
 mod view;
 
 use std::io::{self, ErrorKind};
@@ -87,13 +154,16 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use rustix::fs::{
-    fcntl_add_seals, fcntl_getfl, fstat, ftruncate, memfd_create, MemfdFlags, OFlags, SealFlags,
+    fcntl_add_seals, fcntl_getfl, fstat, ftruncate, memfd_create, FileType, MemfdFlags, OFlags,
+    SealFlags,
 };
 
 pub use bytemuck::Pod;
 pub use view::View;
 
 use crate::sync::namespace::{self, Entry, Kind, Name};
+use crate::sys::error::{error, invalid, named};
+use handle::Handle;
 
 /// How a mapping object may be viewed (`PAGE_READONLY`, `PAGE_READWRITE`, `PAGE_WRITECOPY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,13 +177,18 @@ pub enum Protect {
 }
 
 /// The access a handle or a view asks for (`FILE_MAP_READ`, `FILE_MAP_WRITE`, `FILE_MAP_COPY`).
+///
+/// For a view: what it may do. For a handle ([`FileMapping::open`]): which views it may map, as
+/// the [module docs](self#access) tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// Read only.
+    /// Read only. A handle opened so maps read and copy-on-write views.
     Read,
-    /// Read and write, seen by every other view of the object.
+    /// Read and write, seen by every other view of the object. A handle opened so maps writable
+    /// views only, as Win32's `FILE_MAP_WRITE` alone does.
     Write,
-    /// Read and write, but written pages become private copies no one else sees.
+    /// Read and write, but written pages become private copies no one else sees. A handle opened
+    /// so maps read and copy-on-write views.
     Copy,
 }
 
@@ -122,125 +197,181 @@ pub fn allocation_granularity() -> u64 {
     crate::sys::shm::page_size() as u64
 }
 
-/// The open file behind a mapping and its views; lets go of the name when the last one goes.
-#[derive(Debug)]
-struct Backing {
-    /// `Some` until dropped.
-    file: Option<OwnedFd>,
-    name: Option<Name>,
+/// Which views a handle may map (Win32's `SECTION_MAP_READ` and `SECTION_MAP_WRITE` rights).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rights {
+    read: bool,
+    write: bool,
 }
 
-impl Backing {
-    fn fd(&self) -> BorrowedFd<'_> {
-        match &self.file {
-            Some(fd) => fd.as_fd(),
-            None => unreachable!("a mapping owns its file until dropped"),
-        }
-    }
-}
-
-impl Drop for Backing {
-    fn drop(&mut self) {
-        // Close first: the namespace must see this process's hold gone.
-        drop(self.file.take());
-        if let Some(name) = &self.name {
-            namespace::release(name);
-        }
-    }
+impl Rights {
+    const ALL: Rights = Rights {
+        read: true,
+        write: true,
+    };
 }
 
 /// A file-mapping object: memory (named or unnamed) or a file, shared by every process that holds
 /// it, seen through [`View`]s.
 #[derive(Debug)]
 pub struct FileMapping {
-    backing: Arc<Backing>,
+    handle: Arc<Handle>,
+    size: u64,
     protect: Protect,
+    rights: Rights,
     existed: bool,
 }
 
 impl FileMapping {
     /// An unnamed memory-backed mapping of `size` zeroed bytes, shared by handing its handle to
-    /// another process (inheritance, [`crate::handle::send`]).
+    /// another process (inheritance, [`crate::handle::send`]). It can neither grow nor shrink (a
+    /// sealed memfd).
     pub fn anonymous(size: u64) -> io::Result<FileMapping> {
-        check_size(size, "unnamed mapping")?;
+        let label = "unnamed file mapping";
+        space::check_memory_size(size, label)?;
         let fd = memfd_create(
             "pipework-mapping",
             MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )?;
-        ftruncate(&fd, size)?;
-        fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
-        Ok(FileMapping::from_parts(fd, None, Protect::ReadWrite, false))
+        )
+        .map_err(|e| named(label, e))?;
+        ftruncate(&fd, size).map_err(|e| named(label, e))?;
+        fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .map_err(|e| named(label, e))?;
+        Ok(FileMapping {
+            // A memfd made here carries no lock: views map it directly.
+            handle: Arc::new(Handle::new(fd, None, false)),
+            size,
+            protect: Protect::ReadWrite,
+            rights: Rights::ALL,
+            existed: false,
+        })
     }
 
     /// Creates the named memory-backed mapping `name` of `size` zeroed bytes, or opens the
     /// existing one (then [`FileMapping::already_existed`] is true and its own size stands).
     ///
-    /// `AlreadyExists` when the name belongs to a mutex, semaphore or event.
+    /// The whole size is reserved in `/dev/shm` before the name appears: `StorageFull` when
+    /// there is no room for it, `OutOfMemory` when it is more than memory and swap could ever
+    /// hold; nothing is left under the name then. `AlreadyExists` when the name belongs to a
+    /// mutex, semaphore or event.
     pub fn create(name: &str, size: u64) -> io::Result<FileMapping> {
         let parsed = Name::parse(name)?;
-        check_size(size, name)?;
-        let created = namespace::create(&parsed, Kind::Mapping, |fd| Ok(ftruncate(fd, size)?))?;
-        Ok(FileMapping::from_parts(
-            created.fd,
-            Some(parsed),
-            Protect::ReadWrite,
-            created.existed,
-        ))
+        let label = format!("file mapping {name}");
+        space::check_memory_size(size, &label)?;
+        let created = namespace::create(&parsed, Kind::Mapping, |fd| {
+            space::reserve(fd.as_fd(), 0, size, &label, "/dev/shm")
+        })?;
+        let size = if created.existed {
+            file_size(&created.fd, &label)?
+        } else {
+            size
+        };
+        Ok(FileMapping {
+            handle: Arc::new(Handle::new(created.fd, Some(parsed), true)),
+            size,
+            protect: Protect::ReadWrite,
+            rights: Rights::ALL,
+            existed: created.existed,
+        })
     }
 
-    /// Opens the existing named mapping `name` with `access` (`OpenFileMapping`). `NotFound`
-    /// when there is none.
+    /// Opens the existing named mapping `name` (`OpenFileMapping`) for the views `access` allows
+    /// (see [`Access`]). `NotFound` when there is none: no mapping was made by that name, or
+    /// every handle to it was closed (even if views of it remain).
     pub fn open(name: &str, access: Access) -> io::Result<FileMapping> {
         let parsed = Name::parse(name)?;
+        let label = format!("file mapping {name}");
         let write = access == Access::Write;
         let fd = namespace::open(&parsed, Kind::Mapping, write)?;
-        let protect = if write {
-            Protect::ReadWrite
+        let size = file_size(&fd, &label)?;
+        let (protect, rights) = if write {
+            (
+                Protect::ReadWrite,
+                Rights {
+                    read: false,
+                    write: true,
+                },
+            )
         } else {
-            Protect::ReadOnly
+            (
+                Protect::ReadOnly,
+                Rights {
+                    read: true,
+                    write: false,
+                },
+            )
         };
-        Ok(FileMapping::from_parts(fd, Some(parsed), protect, true))
+        Ok(FileMapping {
+            handle: Arc::new(Handle::new(fd, Some(parsed), true)),
+            size,
+            protect,
+            rights,
+            existed: true,
+        })
     }
 
-    /// A mapping of the open file `file` (`CreateFileMapping(hFile, ..)`): `size` bytes, 0 for
-    /// the file's current size. A size beyond the end grows the file (which needs `protect`
-    /// [`Protect::ReadWrite`] and a file opened for writing).
+    /// A mapping of the open file `file` (`CreateFileMapping(hFile, ..)`) of `size` bytes, or of
+    /// the file's current length when `size` is 0. The mapping keeps that size whatever later
+    /// happens to the file.
+    ///
+    /// A size beyond the file's end grows the file to it at once, with the new bytes allocated
+    /// (`StorageFull` when the filesystem has no room); that needs [`Protect::ReadWrite`].
+    /// `PermissionDenied` at once when the file's open mode cannot give `protect`: every
+    /// protection needs a file opened for reading, `ReadWrite` one opened for reading and
+    /// writing.
     pub fn from_file(file: impl AsFd, protect: Protect, size: u64) -> io::Result<FileMapping> {
-        let fd = file.as_fd().try_clone_to_owned()?;
-        let len = fstat(&fd)?.st_size as u64;
-        if size == 0 && len == 0 {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                "cannot map an empty file without a size",
+        let label = "file mapping";
+        let fd = file
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| named(label, e))?;
+        let flags = fcntl_getfl(&fd).map_err(|e| named(label, e))?;
+        let (readable, writable) = open_mode(flags);
+        if !readable {
+            return Err(error(
+                ErrorKind::PermissionDenied,
+                label,
+                format_args!(
+                    "a {protect:?} mapping needs a file opened for reading (this one is not)"
+                ),
             ));
         }
-        if size > len {
-            if protect != Protect::ReadWrite {
-                return Err(io::Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!("a {size}-byte mapping would grow a {len}-byte file, which a read-only mapping cannot"),
-                ));
-            }
-            ftruncate(&fd, size)?;
-        }
-        if protect == Protect::ReadWrite && !fcntl_getfl(&fd)?.contains(OFlags::RDWR) {
-            return Err(io::Error::new(
+        if protect == Protect::ReadWrite && !writable {
+            return Err(error(
                 ErrorKind::PermissionDenied,
+                label,
                 "a read-write mapping needs a file opened for reading and writing",
             ));
         }
-        Ok(FileMapping::from_parts(fd, None, protect, false))
-    }
-
-    fn from_parts(fd: OwnedFd, name: Option<Name>, protect: Protect, existed: bool) -> FileMapping {
-        FileMapping {
-            backing: Arc::new(Backing {
-                file: Some(fd),
-                name,
-            }),
-            protect,
-            existed,
+        let st = fstat(&fd).map_err(|e| named(label, e))?;
+        if !FileType::from_raw_mode(st.st_mode).is_file() {
+            return Err(invalid(label, "only a regular file can be mapped"));
         }
+        let len = st.st_size as u64;
+        if size == 0 && len == 0 {
+            return Err(invalid(label, "cannot map an empty file without a size"));
+        }
+        space::check_file_size(size, label)?;
+        if size > len {
+            if protect != Protect::ReadWrite {
+                return Err(error(
+                    ErrorKind::PermissionDenied,
+                    label,
+                    format_args!(
+                        "a {size}-byte mapping would grow a {len}-byte file, which a \
+                         {protect:?} mapping cannot"
+                    ),
+                ));
+            }
+            space::reserve(fd.as_fd(), len, size, label, "the file's filesystem")?;
+        }
+        Ok(FileMapping {
+            handle: Arc::new(Handle::new(fd, None, true)),
+            size: if size == 0 { len } else { size },
+            protect,
+            rights: Rights::ALL,
+            existed: false,
+        })
     }
 
     /// Whether [`FileMapping::create`] found the name already there (`ERROR_ALREADY_EXISTS`).
@@ -250,13 +381,13 @@ impl FileMapping {
 
     /// The name it was created or opened by, if any.
     pub fn name(&self) -> Option<&str> {
-        self.backing.name.as_ref().map(|n| n.display.as_str())
+        self.handle.name().map(|n| n.display.as_str())
     }
 
     /// The name other programs know it by: its file in `/dev/shm` (what Python's
     /// `SharedMemory(name=...)` takes), for a named mapping.
     pub fn os_name(&self) -> Option<&str> {
-        self.backing.name.as_ref().map(|n| n.file.as_str())
+        self.handle.name().map(|n| n.file.as_str())
     }
 
     /// The mapping's protection.
@@ -264,58 +395,84 @@ impl FileMapping {
         self.protect
     }
 
-    /// Its size in bytes, now (a file-backed mapping follows its file).
+    /// Its size in bytes: the size it was created with (or found with, when opened), whatever
+    /// has happened to its file since. Views reach no further. (It never fails; the `Result`
+    /// stays for callers written when it read the file's length.)
     pub fn size(&self) -> io::Result<u64> {
-        Ok(fstat(self.backing.fd())?.st_size as u64)
+        Ok(self.size)
     }
 
-    /// Maps a view of `len` bytes from `offset` (`MapViewOfFile`); `len` 0 means to the end.
-    /// `offset` must be a multiple of [`allocation_granularity`].
+    /// Maps a view of `len` bytes from `offset` (`MapViewOfFile`); `len` 0 means to the end of
+    /// the mapping. `offset` must be a multiple of [`allocation_granularity`], and the view must
+    /// end within [`FileMapping::size`] (`InvalidInput` otherwise, Win32's invalid view size).
+    /// `PermissionDenied` when the handle or the mapping's protection does not allow `access`.
     pub fn map_view(&self, access: Access, offset: u64, len: usize) -> io::Result<View> {
-        let label = self.label();
+        let label = self.handle.label();
         let granularity = allocation_granularity();
         if !offset.is_multiple_of(granularity) {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!("{label}: view offset {offset} is not a multiple of the allocation granularity {granularity}"),
+            return Err(invalid(
+                label,
+                format_args!(
+                    "view offset {offset} is not a multiple of the allocation granularity \
+                     {granularity}"
+                ),
             ));
         }
-        if access == Access::Write && self.protect != Protect::ReadWrite {
-            return Err(io::Error::new(
-                ErrorKind::PermissionDenied,
-                format!("{label}: a writable view needs a read-write mapping"),
-            ));
-        }
-        let size = self.size()?;
+        self.check_access(access)?;
+        let size = self.size;
         if offset >= size {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!("{label}: view offset {offset} is not inside the {size}-byte mapping"),
+            return Err(invalid(
+                label,
+                format_args!("view offset {offset} is not inside the {size}-byte mapping"),
             ));
         }
         let available = usize::try_from(size - offset).unwrap_or(usize::MAX);
         let len = if len == 0 { available } else { len };
         if len > available {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!("{label}: a {len}-byte view at offset {offset} passes the end of the {size}-byte mapping"),
+            return Err(invalid(
+                label,
+                format_args!(
+                    "invalid view size: a {len}-byte view at offset {offset} passes the end of \
+                     the {size}-byte mapping"
+                ),
             ));
         }
-        View::map(self.backing.clone(), access, offset, len)
+        View::map(
+            self.handle.memory(),
+            access,
+            offset,
+            len,
+            self.handle.copies(),
+            label.clone(),
+        )
     }
 
-    fn label(&self) -> String {
-        match &self.backing.name {
-            Some(name) => format!("file mapping {}", name.display),
-            None => "file mapping".to_string(),
+    fn check_access(&self, access: Access) -> io::Result<()> {
+        let label = self.handle.label();
+        let denied = |why: &str| error(ErrorKind::PermissionDenied, label, why);
+        match access {
+            Access::Write if !self.rights.write => {
+                Err(denied("a writable view needs a handle opened for writing"))
+            }
+            Access::Write if self.protect != Protect::ReadWrite => {
+                Err(denied("a writable view needs a read-write mapping"))
+            }
+            Access::Read | Access::Copy if !self.rights.read => Err(denied(
+                "the handle was opened for writing only (FILE_MAP_WRITE): it maps writable \
+                 views, not read or copy-on-write ones",
+            )),
+            _ => Ok(()),
         }
     }
 
-    /// A second handle to the same mapping (`DuplicateHandle`).
+    /// A second handle to the same mapping (`DuplicateHandle`), with the same access. The name
+    /// lives while either does.
     pub fn try_clone(&self) -> io::Result<FileMapping> {
         Ok(FileMapping {
-            backing: self.backing.clone(),
+            handle: self.handle.clone(),
+            size: self.size,
             protect: self.protect,
+            rights: self.rights,
             existed: true,
         })
     }
@@ -326,55 +483,81 @@ impl FileMapping {
     }
 }
 
-fn check_size(size: u64, what: &str) -> io::Result<()> {
-    if size == 0 {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            format!("{what}: a memory-backed mapping needs a size"),
-        ));
+/// Whether an open file was opened for reading, and for writing.
+fn open_mode(flags: OFlags) -> (bool, bool) {
+    if flags.contains(OFlags::PATH) {
+        return (false, false);
     }
-    if i64::try_from(size).is_err() {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            format!("{what}: size {size} is too large"),
-        ));
+    match flags & OFlags::RWMODE {
+        OFlags::RDWR => (true, true),
+        OFlags::WRONLY => (false, true),
+        _ => (true, false),
     }
-    Ok(())
+}
+
+fn file_size(fd: &OwnedFd, label: &str) -> io::Result<u64> {
+    Ok(fstat(fd).map_err(|e| named(label, e))?.st_size as u64)
 }
 
 impl AsFd for FileMapping {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.backing.fd()
+        self.handle.file()
     }
 }
 
 impl TryFrom<FileMapping> for OwnedFd {
     type Error = io::Error;
 
-    /// A handle to the mapping's object, to pass to another process.
+    /// A handle to the mapping's object, to pass to another process: it holds the name as long
+    /// as the handle this came from would.
     fn try_from(mapping: FileMapping) -> io::Result<OwnedFd> {
-        mapping.backing.fd().try_clone_to_owned()
+        mapping
+            .handle
+            .file()
+            .try_clone_to_owned()
+            .map_err(|e| named(mapping.handle.label(), e))
     }
 }
 
 impl TryFrom<OwnedFd> for FileMapping {
     type Error = io::Error;
 
-    /// Adopts a mapping handle received from another process; its access follows the handle's.
+    /// Adopts a mapping handle received from another process. Its access follows the handle's
+    /// open file (read-write, or read only); its size is the object's size now.
     fn try_from(fd: OwnedFd) -> io::Result<FileMapping> {
-        let flags = fcntl_getfl(&fd)?;
-        let protect = if flags.contains(OFlags::RDWR) {
+        let label = "file mapping";
+        let flags = fcntl_getfl(&fd).map_err(|e| named(label, e))?;
+        let (readable, writable) = open_mode(flags);
+        if !readable {
+            return Err(error(
+                ErrorKind::PermissionDenied,
+                label,
+                "a handle that cannot read cannot be mapped",
+            ));
+        }
+        let st = fstat(&fd).map_err(|e| named(label, e))?;
+        if !FileType::from_raw_mode(st.st_mode).is_file() || st.st_size == 0 {
+            return Err(error(
+                ErrorKind::InvalidData,
+                label,
+                "the handle is not a mapping (an empty or special file)",
+            ));
+        }
+        let protect = if writable {
             Protect::ReadWrite
         } else {
             Protect::ReadOnly
         };
-        if fstat(&fd)?.st_size == 0 {
-            return Err(io::Error::new(
-                ErrorKind::InvalidData,
-                "an empty file is not a mapping",
-            ));
-        }
-        Ok(FileMapping::from_parts(fd, None, protect, true))
+        Ok(FileMapping {
+            handle: Arc::new(Handle::new(fd, None, true)),
+            size: st.st_size as u64,
+            protect,
+            rights: Rights {
+                read: true,
+                write: writable,
+            },
+            existed: true,
+        })
     }
 }
 

@@ -2,45 +2,57 @@
 //! atomics at offsets.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::sync::Arc;
 
-use super::{Access, Backing, Pod};
-use crate::sys::shm::{Protection, Region};
+use super::{Access, Pod};
+use crate::sys::error::named;
+use crate::sys::shm::{Copies, Protection, Region};
 
 /// A view of a [`super::FileMapping`], unmapped on drop (`UnmapViewOfFile`). It keeps the
-/// mapping's object alive on its own.
+/// mapping's memory alive on its own, but not its name: once the last handle is closed the
+/// name is free even while views remain (see [the module docs](super#names-and-lifetime)).
 ///
 /// Offsets below are from the start of the view. Every access is bounds-checked: an offset or
 /// length that does not fit is `InvalidInput`, a write to a read-only view `PermissionDenied`.
+/// A copy that finds its memory gone, because another process cut the file short, is
+/// `UnexpectedEof`, not `SIGBUS`, wherever someone this user does not trust could do that (see
+/// [the module docs](super#when-the-file-shrinks)).
 #[derive(Debug)]
 pub struct View {
-    // Field order matters: the region unmaps before the backing may let go of the name.
     region: Region,
-    _backing: Arc<Backing>,
     offset: u64,
     access: Access,
+    label: Arc<str>,
 }
 
 impl View {
     pub(super) fn map(
-        backing: Arc<Backing>,
+        memory: BorrowedFd<'_>,
         access: Access,
         offset: u64,
         len: usize,
+        copies: Copies,
+        label: Arc<str>,
     ) -> io::Result<View> {
         let protection = match access {
             Access::Read => Protection::Read,
             Access::Write => Protection::ReadWrite,
             Access::Copy => Protection::Copy,
         };
-        let region = Region::map(backing.fd(), offset, len, protection)?;
+        let region = Region::map_with(memory, offset, len, protection, copies)
+            .map_err(|e| named(&label, e))?;
         Ok(View {
             region,
-            _backing: backing,
             offset,
             access,
+            label,
         })
+    }
+
+    fn named<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        result.map_err(|e| named(&self.label, e))
     }
 
     /// Its length in bytes.
@@ -65,47 +77,54 @@ impl View {
 
     /// Copies `buf.len()` bytes at `offset` into `buf`.
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
-        self.region.read_at(offset, buf)
+        self.named(self.region.read_at(offset, buf))
     }
 
     /// Copies `data` into the view at `offset`.
     pub fn write(&self, offset: usize, data: &[u8]) -> io::Result<()> {
-        self.region.write_at(offset, data)
+        self.named(self.region.write_at(offset, data))
     }
 
     /// Reads a plain-old-data value at `offset` (any alignment), by copy.
     pub fn read_pod<T: Pod>(&self, offset: usize) -> io::Result<T> {
         let mut value = T::zeroed();
-        self.region
-            .read_at(offset, bytemuck::bytes_of_mut(&mut value))?;
+        self.named(
+            self.region
+                .read_at(offset, bytemuck::bytes_of_mut(&mut value)),
+        )?;
         Ok(value)
     }
 
     /// Writes a plain-old-data value at `offset` (any alignment), by copy.
     pub fn write_pod<T: Pod>(&self, offset: usize, value: &T) -> io::Result<()> {
-        self.region.write_at(offset, bytemuck::bytes_of(value))
+        self.named(self.region.write_at(offset, bytemuck::bytes_of(value)))
     }
 
     /// The 32-bit atomic at `offset` (4-byte aligned), shared with every process that maps the
     /// same bytes (for [`Access::Copy`], until the page is copied). Writable views only.
+    ///
+    /// Atomics touch the memory directly: if another process cuts the file short under them,
+    /// using one raises `SIGBUS` (unnamed mappings cannot shrink, and only this user can shrink
+    /// a `Local\` one; see [the module docs](super#when-the-file-shrinks)).
     pub fn atomic_u32(&self, offset: usize) -> io::Result<&AtomicU32> {
-        self.region.atomic_u32(offset)
+        self.named(self.region.atomic_u32(offset))
     }
 
-    /// The 64-bit atomic at `offset` (8-byte aligned). Writable views only.
+    /// The 64-bit atomic at `offset` (8-byte aligned). Writable views only. As for
+    /// [`View::atomic_u32`], a file cut short under it makes it raise `SIGBUS`.
     pub fn atomic_u64(&self, offset: usize) -> io::Result<&AtomicU64> {
-        self.region.atomic_u64(offset)
+        self.named(self.region.atomic_u64(offset))
     }
 
     /// Writes the view's changed pages to the file and waits until they are written
     /// (`FlushViewOfFile` followed by `FlushFileBuffers`'s wait, for this range).
     pub fn flush(&self) -> io::Result<()> {
-        self.region.flush(0, self.region.len())
+        self.named(self.region.flush(0, self.region.len()))
     }
 
     /// Like [`View::flush`], for `len` bytes from `offset`.
     pub fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
-        self.region.flush(offset, len)
+        self.named(self.region.flush(offset, len))
     }
 
     /// The address of the view's first byte, for code that must hand memory to something that
@@ -116,7 +135,8 @@ impl View {
     /// read and write those bytes at any time, so the caller must never create a Rust reference
     /// (`&T`, `&mut T`, `&[u8]`) to them except to types built for sharing (atomics), must never
     /// write through it for an [`Access::Read`] view, and must treat every value it reads as
-    /// untrusted (check indices and lengths before using them).
+    /// untrusted (check indices and lengths before using them). Unlike the copies, accesses
+    /// through the pointer raise `SIGBUS` where another process cut the file short.
     pub unsafe fn as_ptr(&self) -> *mut u8 {
         self.region.as_ptr()
     }

@@ -28,16 +28,16 @@ pub(super) fn killed_server_leaves_nothing_in_the_way() {
     holder.kill().unwrap(); // SIGKILL: no destructor runs
     holder.wait().unwrap();
     // A client that had the slot open learns at its next write that the server is gone.
-    let e = opened_before.send(b"to nobody").unwrap_err();
+    let e = opened_before.write_message(b"to nobody").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     // Also with a message too large for the socket, which would go to the spool.
-    let e = opened_before.send(&[b'L'; 10_000]).unwrap_err();
+    let e = opened_before.write_message(&[b'L'; 10_000]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert_eq!(run(sender(&name, &["x"])).0, code_of(ErrorKind::NotFound));
     let mut slot = server(&name);
     assert_eq!(slot.info().unwrap().message_count, 0);
     assert_eq!(run(sender(&name, &["after"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"after");
+    assert_eq!(slot.next_message().unwrap(), b"after");
 }
 
 /// Spools, sockets and unread messages of a server killed outright are removed by the next
@@ -91,7 +91,7 @@ pub(super) fn list_shows_slots_and_counts() {
             .map(|e| e.queued)
     };
     assert_eq!(find(), Some(3));
-    slot.read_message().unwrap();
+    slot.next_message().unwrap();
     assert_eq!(find(), Some(2));
     drop(slot);
     assert_eq!(find(), None);
@@ -101,9 +101,9 @@ pub(super) fn write_after_the_server_closed_fails() {
     let name = unique("closed");
     let slot = server(&name);
     let client = MailslotClient::open(&name).unwrap();
-    client.send(b"fine").unwrap();
+    client.write_message(b"fine").unwrap();
     drop(slot);
-    let e = client.send(b"too late").unwrap_err();
+    let e = client.write_message(b"too late").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains(&name), "{e}");
 }

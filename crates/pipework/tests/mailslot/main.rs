@@ -20,7 +20,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{child, wait, TIMEOUT};
-use pipework::mailslot::{self, Mailslot, MailslotClient, NetworkConfig};
+use pipework::mailslot::{self, Mailslot, MailslotClient, MailslotOptions, NetworkConfig};
+
+/// The next whole message: the tests' shorthand for `read_message_to_end`.
+trait NextMessage {
+    fn next_message(&mut self) -> std::io::Result<Vec<u8>>;
+}
+
+impl NextMessage for Mailslot {
+    fn next_message(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut message = Vec::new();
+        self.read_message_to_end(&mut message)?;
+        Ok(message)
+    }
+}
+
+#[cfg(feature = "tokio")]
+async fn next_async(slot: &mut mailslot::AsyncMailslot) -> std::io::Result<Vec<u8>> {
+    let mut message = Vec::new();
+    slot.read_message_to_end(&mut message).await?;
+    Ok(message)
+}
 
 fn main() {
     common::main(
@@ -165,7 +185,10 @@ fn unique(tag: &str) -> String {
 }
 
 fn server(name: &str) -> Mailslot {
-    Mailslot::create(name, 0, Some(TIMEOUT)).expect("create mailslot")
+    MailslotOptions::new()
+        .read_timeout(Some(TIMEOUT))
+        .create(name)
+        .expect("create mailslot")
 }
 
 /// Exit codes by which a child reports an error kind.
@@ -188,13 +211,17 @@ fn fail(e: std::io::Error) -> ! {
 fn send_role(args: &[String]) {
     let client = MailslotClient::open(&args[0]).unwrap_or_else(|e| fail(e));
     for m in &args[1..] {
-        client.send(m.as_bytes()).unwrap_or_else(|e| fail(e));
+        client
+            .write_message(m.as_bytes())
+            .unwrap_or_else(|e| fail(e));
     }
 }
 
 /// Child: creates `args[0]`, says "ready", holds it until its stdin ends.
 fn create_role(args: &[String]) {
-    let _slot = Mailslot::create(&args[0], 0, None).unwrap_or_else(|e| fail(e));
+    let _slot = MailslotOptions::new()
+        .create(&args[0])
+        .unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
     let mut line = String::new();

@@ -7,7 +7,7 @@ pub(super) fn names_are_case_insensitive() {
     let mut slot = server(&name);
     let other_case = name.replace("mailslot", "MAILSLOT").to_uppercase();
     assert_eq!(run(sender(&other_case, &["hello"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"hello");
+    assert_eq!(slot.next_message().unwrap(), b"hello");
     assert_eq!(slot.name(), name);
 }
 
@@ -20,7 +20,7 @@ pub(super) fn existing_name_fails() {
     assert_eq!(code, code_of(ErrorKind::AlreadyExists), "{out}");
     assert!(out.to_lowercase().contains(&name.to_lowercase()), "{out}");
     // And in this process too.
-    let e = Mailslot::create(&name, 0, None).unwrap_err();
+    let e = MailslotOptions::new().create(&name).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
 }
 
@@ -32,7 +32,7 @@ pub(super) fn malformed_names_are_refused() {
         r"\\.\mailslot\a\\b",
         r"\\host\mailslot\remote-create",
     ] {
-        let e = Mailslot::create(bad, 0, None).unwrap_err();
+        let e = MailslotOptions::new().create(bad).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}: {e}");
     }
     let e = MailslotClient::open("nonsense").unwrap_err();
@@ -50,5 +50,5 @@ pub(super) fn long_names_work() {
     let long = format!("{}{}", unique("long"), r"\deep".repeat(40));
     let mut slot = server(&long);
     assert_eq!(run(sender(&long.to_lowercase(), &["far"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"far");
+    assert_eq!(slot.next_message().unwrap(), b"far");
 }

@@ -15,14 +15,18 @@ fn net_config(port: &str, group: &str, domain: &str) -> NetworkConfig {
 /// domain `args[3]`, says "ready", then prints `args[5]` messages, one per line.
 pub(super) fn net_serve_role(args: &[String]) {
     let max: usize = args[4].parse().unwrap();
-    let mut slot = Mailslot::create(&args[0], max, Some(TIMEOUT)).unwrap_or_else(|e| fail(e));
-    slot.listen(&net_config(&args[1], &args[2], &args[3]))
+    let mut slot = MailslotOptions::new()
+        .max_message_size(max)
+        .read_timeout(Some(TIMEOUT))
+        .create(&args[0])
+        .unwrap_or_else(|e| fail(e));
+    slot.serve_network(&net_config(&args[1], &args[2], &args[3]))
         .unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
     let count: usize = args[5].parse().unwrap();
     for _ in 0..count {
-        let m = slot.read_message().unwrap_or_else(|e| fail(e));
+        let m = slot.next_message().unwrap_or_else(|e| fail(e));
         println!("{}", String::from_utf8_lossy(&m));
         std::io::stdout().flush().unwrap();
     }
@@ -34,7 +38,9 @@ pub(super) fn net_send_role(args: &[String]) {
     let config = net_config(&args[1], &args[2], &args[3]);
     let client = MailslotClient::open_with(&args[0], &config).unwrap_or_else(|e| fail(e));
     for m in &args[4..] {
-        client.send(m.as_bytes()).unwrap_or_else(|e| fail(e));
+        client
+            .write_message(m.as_bytes())
+            .unwrap_or_else(|e| fail(e));
     }
 }
 
@@ -159,7 +165,7 @@ pub(super) fn network_is_opt_in() {
     let mut slot = server(&name);
     slot.info().unwrap();
     assert_eq!(run(sender(&name, &["local only"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"local only");
+    assert_eq!(slot.next_message().unwrap(), b"local only");
     assert!(
         my_udp_sockets() <= before,
         "a slot opened a UDP socket unasked"
@@ -178,7 +184,7 @@ pub(super) fn broadcast_limit_is_enforced_by_the_writer() {
         r"\\WorkGroup\mailslot\big",
     ] {
         let client = MailslotClient::open_with(name, &config).unwrap();
-        let e = client.send(&[b'b'; 425]).unwrap_err();
+        let e = client.write_message(&[b'b'; 425]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}");
         assert!(e.to_string().contains("424"), "{e}");
     }

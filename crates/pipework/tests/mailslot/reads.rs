@@ -6,14 +6,17 @@ use super::*;
 /// Child: creates `args[0]`, says "ready", then for `args[2]` rounds reads a message and sends
 /// it back to `args[1]`.
 pub(super) fn echo_role(args: &[String]) {
-    let mut slot = Mailslot::create(&args[0], 0, Some(TIMEOUT)).unwrap_or_else(|e| fail(e));
+    let mut slot = MailslotOptions::new()
+        .read_timeout(Some(TIMEOUT))
+        .create(&args[0])
+        .unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
     let back = MailslotClient::open(&args[1]).unwrap_or_else(|e| fail(e));
     let rounds: usize = args[2].parse().unwrap();
     for _ in 0..rounds {
-        let m = slot.read_message().unwrap_or_else(|e| fail(e));
-        back.send(&m).unwrap_or_else(|e| fail(e));
+        let m = slot.next_message().unwrap_or_else(|e| fail(e));
+        back.write_message(&m).unwrap_or_else(|e| fail(e));
     }
 }
 
@@ -47,25 +50,33 @@ pub(super) fn small_buffer_keeps_the_message_and_tells_its_size() {
     let mut buf = [0u8; 100];
     assert_eq!(slot.read(&mut buf).unwrap(), 100);
     assert_eq!(&buf[..], hundred.as_bytes());
-    assert_eq!(slot.read_message().unwrap(), b"next");
+    assert_eq!(slot.next_message().unwrap(), b"next");
     assert_eq!(mailslot::required_size(&std::io::Error::other("x")), None);
 }
 
 pub(super) fn oversized_message_is_refused_by_the_writer() {
     let name = unique("limited");
-    let mut slot = Mailslot::create(&name, 64, Some(TIMEOUT)).unwrap();
+    let mut slot = MailslotOptions::new()
+        .max_message_size(64)
+        .read_timeout(Some(TIMEOUT))
+        .create(&name)
+        .unwrap();
     let fits = "f".repeat(64);
     let over = "o".repeat(65);
     let (code, out) = run(sender(&name, &[&fits, &over]));
     assert_eq!(code, code_of(ErrorKind::InvalidInput), "{out}");
     assert!(out.contains("65") && out.contains("64"), "{out}");
-    assert_eq!(slot.read_message().unwrap(), fits.as_bytes());
+    assert_eq!(slot.next_message().unwrap(), fits.as_bytes());
     assert_eq!(slot.info().unwrap().message_count, 0);
 }
 
 pub(super) fn info_reports_the_slot() {
     let name = unique("info");
-    let mut slot = Mailslot::create(&name, 500, Some(Duration::from_millis(250))).unwrap();
+    let mut slot = MailslotOptions::new()
+        .max_message_size(500)
+        .read_timeout(Some(Duration::from_millis(250)))
+        .create(&name)
+        .unwrap();
     let info = slot.info().unwrap();
     assert_eq!(info.max_message_size, 500);
     assert_eq!(info.next_message_size, None);
@@ -74,7 +85,7 @@ pub(super) fn info_reports_the_slot() {
     assert_eq!(run(sender(&name, &["12345", "", "1"])).0, 0);
     let info = slot.info().unwrap();
     assert_eq!((info.message_count, info.next_message_size), (3, Some(5)));
-    slot.read_message().unwrap();
+    slot.next_message().unwrap();
     let info = slot.info().unwrap();
     assert_eq!((info.message_count, info.next_message_size), (2, Some(0)));
     slot.set_read_timeout(None);
@@ -85,15 +96,18 @@ pub(super) fn info_reports_the_slot() {
 
 pub(super) fn empty_read_times_out() {
     let name = unique("empty");
-    let mut slot = Mailslot::create(&name, 0, Some(Duration::ZERO)).unwrap();
-    let e = slot.read_message().unwrap_err();
+    let mut slot = MailslotOptions::new()
+        .read_timeout(Some(Duration::ZERO))
+        .create(&name)
+        .unwrap();
+    let e = slot.next_message().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TimedOut);
     assert!(e.to_string().contains(&name), "{e}");
     slot.set_read_timeout(Some(Duration::from_millis(20)));
-    assert_eq!(slot.read_message().unwrap_err().kind(), ErrorKind::TimedOut);
+    assert_eq!(slot.next_message().unwrap_err().kind(), ErrorKind::TimedOut);
     // A message that arrives is still read after timeouts.
     assert_eq!(run(sender(&name, &["late"])).0, 0);
-    assert_eq!(slot.read_message().unwrap(), b"late");
+    assert_eq!(slot.next_message().unwrap(), b"late");
 }
 
 pub(super) fn blocked_reads_wake_for_each_message() {
@@ -109,8 +123,8 @@ pub(super) fn blocked_reads_wake_for_each_message() {
     let out = MailslotClient::open(&there).unwrap();
     for i in 0..rounds {
         let m = format!("round {i}");
-        out.send(m.as_bytes()).unwrap();
-        assert_eq!(slot.read_message().unwrap(), m.as_bytes());
+        out.write_message(m.as_bytes()).unwrap();
+        assert_eq!(slot.next_message().unwrap(), m.as_bytes());
     }
     drop(echo.stdin.take());
     assert!(wait(&mut echo).success());
@@ -134,27 +148,33 @@ pub(super) fn async_reads() {
         let out = MailslotClient::open(&there).unwrap();
         for i in 0..rounds {
             let m = format!("async round {i}");
-            out.send(m.as_bytes()).unwrap();
-            assert_eq!(slot.read_message().await.unwrap(), m.as_bytes());
+            out.write_message(m.as_bytes()).unwrap();
+            assert_eq!(next_async(&mut slot).await.unwrap(), m.as_bytes());
         }
         drop(echo.stdin.take());
         assert!(wait(&mut echo).success());
         // The echo's slot went with it.
-        assert_eq!(out.send(b"x").unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(
+            out.write_message(b"x").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         // Buffer too small keeps the message, as in the blocking read.
-        MailslotClient::open(&here).unwrap().send(&[]).unwrap();
+        MailslotClient::open(&here)
+            .unwrap()
+            .write_message(&[])
+            .unwrap();
         assert_eq!(run(sender(&here, &["0123456789"])).0, 0);
         assert_eq!(slot.read(&mut []).await.unwrap(), 0);
         let e = slot.read(&mut [0u8; 4]).await.unwrap_err();
         assert_eq!(mailslot::required_size(&e), Some(10));
         assert_eq!(slot.info().unwrap().message_count, 1);
-        assert_eq!(slot.read_message().await.unwrap(), b"0123456789");
+        assert_eq!(next_async(&mut slot).await.unwrap(), b"0123456789");
         slot.set_read_timeout(Some(Duration::from_millis(20)));
-        let e = slot.read_message().await.unwrap_err();
+        let e = next_async(&mut slot).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::TimedOut);
         slot.set_read_timeout(Some(Duration::ZERO));
         assert_eq!(
-            slot.read_message().await.unwrap_err().kind(),
+            next_async(&mut slot).await.unwrap_err().kind(),
             ErrorKind::TimedOut
         );
     });

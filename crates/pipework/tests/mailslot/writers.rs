@@ -10,7 +10,7 @@ pub(super) fn flood_role(args: &[String]) {
     let id: u32 = args[3].parse().unwrap();
     for seq in 0..count {
         client
-            .send(&numbered(id, seq, size))
+            .write_message(&numbered(id, seq, size))
             .unwrap_or_else(|e| fail(e));
     }
 }
@@ -100,7 +100,7 @@ pub(super) fn many_writers_in_many_processes() {
     // Read while they write.
     let mut next = vec![0u32; writers as usize];
     for _ in 0..writers * per_writer {
-        let m = slot.read_message().unwrap();
+        let m = slot.next_message().unwrap();
         let id = u32::from_le_bytes(m[0..4].try_into().unwrap());
         assert!(id < writers, "unknown writer {id}");
         let (id, seq) = check_numbered(&m, 8 + 40 * id as usize);
@@ -163,14 +163,14 @@ pub(super) fn threads_sharing_one_client() {
             let client = &client;
             scope.spawn(move || {
                 for seq in 0..each {
-                    client.send(&numbered(id, seq, 64)).unwrap();
+                    client.write_message(&numbered(id, seq, 64)).unwrap();
                 }
             });
         }
     });
     let mut next = vec![0u32; threads as usize];
     for _ in 0..threads * each {
-        let (id, seq) = check_numbered(&slot.read_message().unwrap(), 64);
+        let (id, seq) = check_numbered(&slot.next_message().unwrap(), 64);
         assert_eq!(
             seq, next[id as usize],
             "thread {id}: lost or duplicated message"

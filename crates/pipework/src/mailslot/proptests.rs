@@ -1,0 +1,235 @@
+//! Property tests of the parsers that read bytes another process or machine wrote: network
+//! datagrams (`net::decode`), the spool's header page (`spool::parse_header`), spool records
+//! (`queue`'s record walk, merge and queue) and the spool read planner (`spool::next_step`).
+//! Random and truncated inputs never panic, never loop without progress, and every slice or
+//! offset they produce stays inside the input.
+
+use proptest::prelude::*;
+
+use super::net::{self, Kind};
+use super::queue::{admitted_records, merge_by_sequence, record_size, scan_records, Queue};
+use super::spool::{self, Header, Step, DATA, DRAIN_CHUNK, RECORD_HEADER};
+
+/// Case counts, explicit so that a run's cost and coverage are known.
+const DATAGRAM_CASES: u32 = 4096;
+const HEADER_CASES: u32 = 1024;
+const RECORD_CASES: u32 = 2048;
+const STEP_CASES: u32 = 8192;
+
+/// `cases` cases; failures are reported, not written to files beside the sources.
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn record(len: usize, seq: u64, fill: u8) -> Vec<u8> {
+    let mut r = Vec::with_capacity(RECORD_HEADER + len);
+    r.extend_from_slice(&(len as u32).to_le_bytes());
+    r.extend_from_slice(&seq.to_le_bytes());
+    r.extend(std::iter::repeat_n(fill, len));
+    r
+}
+
+/// Runs of well-formed records, then cut anywhere and with random bytes spliced in.
+fn record_runs() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec((0usize..64, any::<u64>(), any::<u8>()), 0..12),
+        any::<prop::sample::Index>(),
+        prop::collection::vec(any::<u8>(), 0..24),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(records, cut, junk, at)| {
+            let mut bytes: Vec<u8> = records
+                .into_iter()
+                .flat_map(|(len, seq, fill)| record(len, seq, fill))
+                .collect();
+            let at = at.index(bytes.len() + 1);
+            bytes.splice(at..at, junk);
+            let cut = cut.index(bytes.len() + 1);
+            bytes.truncate(cut);
+            bytes
+        })
+}
+
+fn kinds() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        Just(Kind::Host),
+        Just(Kind::Everyone),
+        "[a-zA-Z0-9]{1,12}".prop_map(Kind::Domain),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(DATAGRAM_CASES))]
+
+    #[test]
+    fn datagrams_of_random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        if let Some(d) = net::decode(&bytes) {
+            prop_assert!(d.name.len() + d.message.len() <= bytes.len());
+        }
+    }
+
+    #[test]
+    fn datagrams_round_trip_and_their_cuts_stay_inside(
+        name in "[a-z0-9\\\\]{1,40}",
+        kind in kinds(),
+        message in prop::collection::vec(any::<u8>(), 0..128),
+        cut in any::<prop::sample::Index>(),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let mut datagram = net::header(&name, &kind);
+        datagram.extend_from_slice(&message);
+        let d = net::decode(&datagram).expect("a datagram pipework encodes decodes");
+        prop_assert_eq!(d.name, name.as_str());
+        prop_assert_eq!(d.message, &message[..]);
+        let expected = match kind {
+            Kind::Domain(domain) => Kind::Domain(domain.to_lowercase()),
+            other => other,
+        };
+        prop_assert_eq!(d.kind, expected);
+        let cut = cut.index(datagram.len());
+        if let Some(d) = net::decode(&datagram[..cut]) {
+            prop_assert!(d.name.len() + d.message.len() <= cut);
+        }
+        let at = flip.index(datagram.len());
+        datagram[at] ^= 1 << bit;
+        if let Some(d) = net::decode(&datagram) {
+            prop_assert!(d.name.len() + d.message.len() <= datagram.len());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(HEADER_CASES))]
+
+    #[test]
+    fn spool_headers_round_trip_and_lies_are_refused(
+        max_size in any::<u64>(),
+        token in any::<u64>(),
+        pid in 1u32..=i32::MAX as u32,
+        state_fd in 0u32..=i32::MAX as u32,
+        state_dev in any::<u64>(),
+        state_ino in any::<u64>(),
+        name in "[a-zA-Z0-9\\\\ é]{1,200}",
+        cut in 0usize..DATA as usize,
+        spoil in prop::collection::vec((0usize..DATA as usize, any::<u8>()), 0..16),
+    ) {
+        let header = Header { max_size, token, pid, state_fd, state_dev, state_ino, name };
+        let page = spool::encode_header(&header);
+        prop_assert_eq!(page.len(), DATA as usize);
+        prop_assert_eq!(spool::parse_header(&page), Ok(header.clone()));
+        // A page cut anywhere is refused, never read past.
+        prop_assert!(spool::parse_header(&page[..cut]).is_err());
+        // Bytes spoiled anywhere: a header or a refusal, never a panic.
+        let mut spoiled = page.clone();
+        for (at, byte) in spoil {
+            spoiled[at] = byte;
+        }
+        if let Ok(h) = spool::parse_header(&spoiled) {
+            prop_assert!(h.name.len() <= DATA as usize);
+            prop_assert!(h.pid != 0 && h.pid <= i32::MAX as u32);
+        }
+    }
+
+    #[test]
+    fn spool_header_pages_of_random_bytes_never_panic(
+        page in prop::collection::vec(any::<u8>(), 0..(DATA as usize + 64)),
+        magic in any::<bool>(),
+    ) {
+        let mut page = page;
+        if magic && page.len() >= 8 {
+            page[..8].copy_from_slice(b"PWMSLOT3");
+        }
+        let _ = spool::parse_header(&page);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(RECORD_CASES))]
+
+    #[test]
+    fn record_walks_stay_inside_and_make_progress(bytes in record_runs(), max in 0usize..80) {
+        let scan = scan_records(&bytes, max);
+        prop_assert!(scan.span <= bytes.len());
+        // What is left after the span is never a whole record.
+        prop_assert!(record_size(&bytes[scan.span..]).is_none());
+        let admitted = admitted_records(&bytes, max);
+        prop_assert!(admitted.len() <= scan.span);
+        prop_assert_eq!(scan_records(&admitted, max).count, scan.count);
+        prop_assert!(!scan_records(&admitted, max).oversized);
+    }
+
+    #[test]
+    fn queued_records_read_back_whole_or_in_parts(
+        first in record_runs(),
+        second in record_runs(),
+        max in 0usize..80,
+        buf_len in 1usize..40,
+    ) {
+        let merged = merge_by_sequence(&first, &second);
+        prop_assert!(merged.len() <= first.len() + second.len());
+        let expected = scan_records(&first, max).count + scan_records(&second, max).count;
+        let mut queue = Queue::default();
+        queue.push_batch(first, max);
+        queue.push_batch(second, max);
+        prop_assert_eq!(queue.count, expected);
+        // An empty buffer takes nothing and leaves the message whole.
+        if let Some(size) = queue.front_size().filter(|&s| s > 0) {
+            prop_assert_eq!(queue.read_front(&mut []), Some((0, size)));
+            prop_assert_eq!(queue.front_size(), Some(size));
+        }
+        let mut buf = vec![0u8; buf_len];
+        let mut messages = 0;
+        // Every step reads a byte or ends a message: bounded by the bytes queued.
+        let mut steps = 0;
+        while let Some(size) = queue.front_size() {
+            prop_assert!(max == 0 || size <= max);
+            let (read, left) = queue.read_front(&mut buf).expect("a message is queued");
+            prop_assert_eq!(read + left, size);
+            prop_assert!(read <= buf.len());
+            if left == 0 {
+                messages += 1;
+            } else {
+                prop_assert!(read > 0);
+            }
+            steps += 1;
+            prop_assert!(steps <= 10_000);
+        }
+        prop_assert_eq!(messages, expected);
+        prop_assert_eq!(queue.count, 0);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(STEP_CASES))]
+
+    #[test]
+    fn spool_reads_are_bounded_by_the_chunk_the_file_and_the_end(
+        from in DATA..(1u64 << 41),
+        extra in prop_oneof![0u64..64, 0u64..(1 << 26), any::<u64>()],
+        file_len in prop_oneof![0u64..(1 << 27), any::<u64>()],
+        first_len in prop::option::of(any::<u32>()),
+        max in prop_oneof![Just(0u64), any::<u32>().prop_map(u64::from)],
+    ) {
+        let end = from.saturating_add(extra);
+        match spool::next_step(from, end, file_len, first_len, max) {
+            Step::Nothing => prop_assert!(end <= from),
+            Step::Read { to } => {
+                let first = RECORD_HEADER as u64 + u64::from(first_len.expect("a header was read"));
+                prop_assert!(from < to && to <= end && end <= file_len);
+                prop_assert!(to - from >= first, "the first record is read whole");
+                prop_assert!(to - from <= DRAIN_CHUNK.max(first));
+                prop_assert!(max == 0 || first - RECORD_HEADER as u64 <= max);
+            }
+            Step::Skip { to } => {
+                prop_assert!(from < to && to <= end && end <= file_len);
+                prop_assert!(max != 0);
+            }
+            Step::Corrupt(why) => prop_assert!(!why.is_empty()),
+        }
+    }
+}
