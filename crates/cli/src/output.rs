@@ -216,7 +216,10 @@ mod tests {
         // A full name made from a short one, holding a control character.
         let args = vec!["a\x1bb".to_string()];
         let message = format!("invalid name {:?}: why", "Local\\a\x1bb");
-        assert_eq!(error_text(&message, &args), r"invalid name Local\a\x1bb: why");
+        assert_eq!(
+            error_text(&message, &args),
+            r"invalid name Local\a\x1bb: why"
+        );
         // Quotes around anything else stay.
         let args = vec!["x".to_string()];
         assert_eq!(

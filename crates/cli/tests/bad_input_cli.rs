@@ -210,9 +210,15 @@ fn errors_print_names_plainly_with_controls_escaped() {
         let out = run(args);
         let err = stderr(&out);
         assert_refused(&out, 1, &[says]);
-        assert!(!err.contains(r"\\\\"), "{name}: doubled backslashes in {err}");
+        assert!(
+            !err.contains(r"\\\\"),
+            "{name}: doubled backslashes in {err}"
+        );
         assert!(!err.contains('"'), "{name}: quoted in {err}");
-        assert!(!err.contains('\x1b'), "{name}: ESC reached the terminal: {err:?}");
+        assert!(
+            !err.contains('\x1b'),
+            "{name}: ESC reached the terminal: {err:?}"
+        );
         assert_eq!(err.lines().count(), 1, "{name}: one line: {err:?}");
     }
 }

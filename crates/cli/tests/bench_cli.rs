@@ -94,7 +94,9 @@ fn every_mechanism_gives_json_lines_and_charts() {
     let summary = chart
         .find("pipework beside its raw baseline")
         .expect("the summary's title");
-    let first_metric = chart.find(">throughput<").expect("the throughput chart's title");
+    let first_metric = chart
+        .find(">throughput<")
+        .expect("the throughput chart's title");
     assert!(summary < first_metric, "the summary chart comes first");
     assert!(chart.contains("log scale") && chart.contains("parity (1×)"));
     for f in &figures {
@@ -104,12 +106,18 @@ fn every_mechanism_gives_json_lines_and_charts() {
             f["metric"].as_str().unwrap(),
             f["baseline"].as_str().unwrap()
         );
-        let label = label.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let label = label
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
         assert!(chart.contains(&label), "no summary label {label:?}");
     }
     // Proper units: microseconds are µs, never "us".
     assert!(chart.contains(" µs<"), "a bar labelled in µs");
-    assert!(!chart.contains(" us<") && !chart.contains(">us<"), "\"us\" in the chart");
+    assert!(
+        !chart.contains(" us<") && !chart.contains(">us<"),
+        "\"us\" in the chart"
+    );
 }
 
 /// The table's columns line up whatever the unit: every row as wide as the header, msg/s rows

@@ -77,7 +77,9 @@ fn every_example_says_how_to_run_it_and_the_command_works_from_the_workspace() {
             .join("\n");
         let runs = cargo_runs(&doc);
         if !runs.iter().any(|r| r.contains(&format!("--example {own}"))) {
-            problems.push(format!("{own}: no `cargo run ... --example {own}` in its doc comment"));
+            problems.push(format!(
+                "{own}: no `cargo run ... --example {own}` in its doc comment"
+            ));
         }
         for run in runs {
             let words: Vec<&str> = run.split_whitespace().collect();
@@ -111,9 +113,7 @@ fn every_example_says_how_to_run_it_and_the_command_works_from_the_workspace() {
                     break;
                 }
                 if !word.starts_with("--") {
-                    problems.push(format!(
-                        "{own}: `{run}`: `{word}` needs a `--` before it"
-                    ));
+                    problems.push(format!("{own}: `{run}`: `{word}` needs a `--` before it"));
                     break;
                 }
             }

@@ -34,10 +34,21 @@ fn every_record_printing_command_takes_json() {
         let info = pipework_json(&["mapping", command, &mapping, "--json"]);
         assert_eq!(info["name"], mapping.as_str());
         assert_eq!(info["size"], 4096);
-        assert!(info["python"]["3.13+"].as_str().unwrap().contains("track=False"));
+        assert!(info["python"]["3.13+"]
+            .as_str()
+            .unwrap()
+            .contains("track=False"));
     }
     let created = format!("Local\\pw-json-created-{id}");
-    let info = pipework_json(&["mapping", "create", &created, "--size", "8192", "--no-hold", "--json"]);
+    let info = pipework_json(&[
+        "mapping",
+        "create",
+        &created,
+        "--size",
+        "8192",
+        "--no-hold",
+        "--json",
+    ]);
     assert_eq!(info["size"], 8192);
 
     let path = pipework_json(&["pipe", "path", &pipe, "--json"]);

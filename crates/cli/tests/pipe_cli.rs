@@ -135,7 +135,15 @@ fn exec_wires_each_client_to_a_command() {
 fn exec_works_before_or_after_the_name_and_other_options() {
     let name = unique("exec-first");
     let mut child = pipework()
-        .args(["pipe", "serve", "--exec", "tr a-z A-Z", "--instances", "2", &name])
+        .args([
+            "pipe",
+            "serve",
+            "--exec",
+            "tr a-z A-Z",
+            "--instances",
+            "2",
+            &name,
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start pipework pipe serve");
@@ -144,14 +152,20 @@ fn exec_works_before_or_after_the_name_and_other_options() {
         .read_line(&mut line)
         .unwrap();
     let _server = Server(child);
-    assert!(line.starts_with("listening") && line.contains(&name), "{line:?}");
+    assert!(
+        line.starts_with("listening") && line.contains(&name),
+        "{line:?}"
+    );
     let mut connect = pipework();
     connect.args(["pipe", "connect", &name]);
     assert_eq!(run(connect, b"first\n").stdout, b"FIRST\n");
 
     // Between options, with a command line of several words and a pipe of its own.
     let name = unique("exec-middle");
-    let _server = serve(&name, &["--exec", "sed s/b/x/ | tr a-z A-Z", "--instances", "1"]);
+    let _server = serve(
+        &name,
+        &["--exec", "sed s/b/x/ | tr a-z A-Z", "--instances", "1"],
+    );
     let mut connect = pipework();
     connect.args(["pipe", "connect", &name]);
     assert_eq!(run(connect, b"abc\n").stdout, b"AXC\n");

@@ -23,7 +23,7 @@ const PARITY: RGBColor = RGBColor(0x33, 0x33, 0x33);
 const WIDTH: u32 = 1000;
 /// Height of one row of the summary chart.
 const SUMMARY_ROW: u32 = 26;
-/// Height of one per-metric chart (two to a row).
+/// Height of one per-metric chart.
 const METRIC_HEIGHT: u32 = 300;
 /// Height of a chart's title strip.
 const STRIP: u32 = 46;
@@ -45,21 +45,37 @@ pub fn draw(path: &Path, figures: &[Figure], runs: usize) -> io::Result<()> {
             "nothing to plot",
         ));
     }
+    // Metrics measured on several mechanisms get a row of their own, so that their labels have
+    // room; those of one mechanism go two to a row after them.
+    let rows_of = |metric: &str, unit: &str| -> Vec<&Figure> {
+        figures
+            .iter()
+            .filter(|f| f.metric == metric && f.unit == unit)
+            .collect()
+    };
+    let (wide, narrow): (Vec<_>, Vec<_>) = metrics
+        .iter()
+        .partition(|(metric, unit)| rows_of(metric, unit).len() > 1);
+    let metric_rows = wide.len() + narrow.len().div_ceil(2);
     let summary_height = STRIP + 60 + SUMMARY_ROW * figures.len() as u32;
-    let metric_rows = metrics.len().div_ceil(2) as u32;
-    let height = summary_height + METRIC_HEIGHT * metric_rows;
+    let height = summary_height + METRIC_HEIGHT * metric_rows as u32;
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE).map_err(io::Error::other)?;
     let (top, rest) = root.split_vertically(summary_height);
     let failed = |e: Failure| io::Error::other(e.to_string());
     summary(&top, figures, runs).map_err(failed)?;
-    let cells = rest.split_evenly((metric_rows as usize, 2));
-    for (area, &(metric, unit)) in cells.iter().zip(&metrics) {
-        let rows: Vec<&Figure> = figures
-            .iter()
-            .filter(|f| f.metric == metric && f.unit == unit)
-            .collect();
-        per_metric(area, metric, unit, &rows).map_err(failed)?;
+    let bands = rest.split_evenly((metric_rows, 1));
+    let mut cells = Vec::new();
+    for (band, (metric, unit)) in bands.iter().zip(&wide) {
+        cells.push((band.clone(), *metric, *unit));
+    }
+    for (band, pair) in bands[wide.len()..].iter().zip(narrow.chunks(2)) {
+        for (half, (metric, unit)) in band.split_evenly((1, 2)).into_iter().zip(pair) {
+            cells.push((half, *metric, *unit));
+        }
+    }
+    for (area, metric, unit) in &cells {
+        per_metric(area, metric, unit, &rows_of(metric, unit)).map_err(failed)?;
     }
     root.present().map_err(io::Error::other)
 }
@@ -195,7 +211,7 @@ fn per_metric(area: &Area<'_>, metric: &str, unit: &str, rows: &[&Figure]) -> Re
         .configure_mesh()
         .disable_x_mesh()
         .y_desc(unit_shown)
-        .y_label_formatter(&|v| trim(*v))
+        .y_label_formatter(&|v| axis_number(*v))
         .x_labels(n)
         .x_label_formatter(&|x| {
             let f = rows[(x.round().max(0.0) as usize).min(n - 1)];
@@ -221,7 +237,8 @@ fn per_metric(area: &Area<'_>, metric: &str, unit: &str, rows: &[&Figure]) -> Re
             .enumerate()
             .map(|(i, f)| bar(i as f64 + 0.02, f.baseline_value, BASELINE)),
     )?;
-    let style = TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+    let style =
+        TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart.draw_series(rows.iter().enumerate().flat_map(|(i, f)| {
         [
             (i as f64 - 0.20, f.value),
@@ -232,17 +249,18 @@ fn per_metric(area: &Area<'_>, metric: &str, unit: &str, rows: &[&Figure]) -> Re
     Ok(())
 }
 
-/// A log-scale range holding 1 and every value, widened to whole powers of ten with room for
-/// the labels beside the bars' ends.
+/// A log-scale range holding 1 and every value, widened past whole powers of ten, with room
+/// for the labels beside the bars' ends.
 fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (mut lo, mut hi) = (1.0f64, 1.0f64);
     for v in values.filter(|v| v.is_finite() && *v > 0.0) {
         lo = lo.min(v);
         hi = hi.max(v);
     }
+    // A little beyond the powers of ten, so that their labels are inside the axis.
     (
-        10f64.powf((lo / 2.0).log10().floor()),
-        10f64.powf((hi * 3.0).log10().ceil()),
+        10f64.powf((lo / 1.6).log10().floor()) * 0.8,
+        10f64.powf((hi * 1.6).log10().ceil()) * 1.25,
     )
 }
 
@@ -254,6 +272,15 @@ fn speedup_text(speedup: f64) -> String {
         format!("{speedup:.1}")
     } else {
         format!("{speedup:.2}")
+    }
+}
+
+/// An axis number: thousands as `k`, else without trailing zeros (`0.5`, `10`, `250k`).
+fn axis_number(v: f64) -> String {
+    if v.abs() >= 10_000.0 {
+        format!("{}k", trim(v / 1000.0))
+    } else {
+        trim(v)
     }
 }
 

@@ -146,7 +146,11 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
         .map(|_| options.create(&args.name))
         .collect::<io::Result<Vec<_>>>()?;
     let mut out = output::stdout();
-    writeln!(out, "listening {}", output::escape(&servers[0].name().to_string()))?;
+    writeln!(
+        out,
+        "listening {}",
+        output::escape(&servers[0].name().to_string())
+    )?;
     out.flush()?;
     drop(out);
     let threads: Vec<_> = servers
