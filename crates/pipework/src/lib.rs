@@ -63,6 +63,16 @@
 //! `/dev/shm`, abstract Unix-domain sockets, `splice`. On any other target the crate stops at one
 //! `compile_error!` that says so, rather than at a wall of unresolved Linux calls.
 //!
+//! # From other languages
+//!
+//! Named objects are plain Linux objects that other programs reach: a named mapping is a file in
+//! `/dev/shm` that Python's `multiprocessing.shared_memory` attaches to (up to Python 3.12 only
+//! with the resource tracker told to keep out, or Python removes the name when it exits: see
+//! [`mapping`]); a named pipe's instance is a Unix-domain socket (`pipework pipe path NAME`),
+//! which carries a byte pipe's bytes as they are and a message pipe's messages framed as a
+//! 4-byte little-endian length and that many bytes. The repository's
+//! `python/pipework_pipe.py` speaks that framing with Python's standard library.
+//!
 //! # Cargo features
 //!
 //! * `tokio`: async front-ends: `pipe::AsyncPipeReader`, `pipe::AsyncPipeWriter`,
