@@ -34,25 +34,35 @@
 //! ```
 
 use std::io::{self, ErrorKind, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::io::{fcntl_dupfd_cloexec, fcntl_getfd, fcntl_setfd, FdFlags};
 use rustix::net::{RecvFlags, SendFlags};
 
+use crate::sys::error::{error, invalid, named};
 use crate::sys::fdpass;
+
+/// How errors name a handle: by its number in this process.
+fn handle_name(fd: BorrowedFd<'_>) -> String {
+    format!("handle {}", fd.as_raw_fd())
+}
+
+/// How errors name a socket that carries handles.
+fn socket_name(conn: BorrowedFd<'_>) -> String {
+    format!("handle socket {}", conn.as_raw_fd())
+}
 
 /// Makes `handle` inheritable (or not) by child processes started afterwards
 /// (`SetHandleInformation(h, HANDLE_FLAG_INHERIT, ..)`): clears or sets close-on-exec.
 pub fn set_inheritable(handle: impl AsFd, inheritable: bool) -> io::Result<()> {
     let fd = handle.as_fd();
-    let flags = fcntl_getfd(fd)?;
+    let flags = fcntl_getfd(fd).map_err(|e| named(handle_name(fd), e))?;
     let flags = if inheritable {
         flags - FdFlags::CLOEXEC
     } else {
         flags | FdFlags::CLOEXEC
     };
-    fcntl_setfd(fd, flags)?;
-    Ok(())
+    fcntl_setfd(fd, flags).map_err(|e| named(handle_name(fd), e))
 }
 
 /// Whether child processes would inherit `handle` (`GetHandleInformation`).
@@ -63,13 +73,16 @@ pub fn set_inheritable(handle: impl AsFd, inheritable: bool) -> io::Result<()> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn is_inheritable(handle: impl AsFd) -> io::Result<bool> {
-    Ok(!fcntl_getfd(handle.as_fd())?.contains(FdFlags::CLOEXEC))
+    let fd = handle.as_fd();
+    let flags = fcntl_getfd(fd).map_err(|e| named(handle_name(fd), e))?;
+    Ok(!flags.contains(FdFlags::CLOEXEC))
 }
 
 /// A new handle to the same object (`DuplicateHandle` within this process, `DUPLICATE_SAME_ACCESS`),
 /// inheritable or not as asked.
 pub fn duplicate(handle: impl AsFd, inheritable: bool) -> io::Result<OwnedFd> {
-    let copy = fcntl_dupfd_cloexec(handle.as_fd(), 3)?;
+    let fd = handle.as_fd();
+    let copy = fcntl_dupfd_cloexec(fd, 3).map_err(|e| named(handle_name(fd), e))?;
     if inheritable {
         set_inheritable(&copy, true)?;
     }
@@ -106,16 +119,19 @@ pub fn send(conn: impl AsFd, handle: impl AsFd) -> io::Result<()> {
 /// Fails with `UnexpectedEof` if the peer closed the connection first, and `InvalidData` if the
 /// peer sent bytes without a handle.
 pub fn recv(conn: impl AsFd) -> io::Result<OwnedFd> {
+    let conn = conn.as_fd();
     let mut tag = [0u8; 1];
     let (n, mut handles) = recv_with(conn, &mut tag, 1)?;
     match (n, handles.pop()) {
         (_, Some(fd)) => Ok(fd),
-        (0, None) => Err(io::Error::new(
+        (0, None) => Err(error(
             ErrorKind::UnexpectedEof,
+            socket_name(conn),
             "the peer closed the connection before sending a handle",
         )),
-        (_, None) => Err(io::Error::new(
+        (_, None) => Err(error(
             ErrorKind::InvalidData,
+            socket_name(conn),
             "the peer sent data where a handle was expected",
         )),
     }
@@ -125,26 +141,24 @@ pub fn recv(conn: impl AsFd) -> io::Result<OwnedFd> {
 ///
 /// The building block for protocols that pass handles beside their own bytes.
 pub fn send_with(conn: impl AsFd, data: &[u8], handles: &[BorrowedFd<'_>]) -> io::Result<()> {
+    let conn = conn.as_fd();
     if data.is_empty() {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
+        return Err(invalid(
+            socket_name(conn),
             "handles must travel with at least one byte of data",
         ));
     }
     // The handles ride on the first chunk only.
-    let mut sent = fdpass::send(
-        conn.as_fd(),
-        &[IoSlice::new(data)],
-        handles,
-        SendFlags::empty(),
-    )?;
+    let mut sent = fdpass::send(conn, &[IoSlice::new(data)], handles, SendFlags::empty())
+        .map_err(|e| named(socket_name(conn), e))?;
     while sent < data.len() {
         sent += fdpass::send(
-            conn.as_fd(),
+            conn,
             &[IoSlice::new(&data[sent..])],
             &[],
             SendFlags::empty(),
-        )?;
+        )
+        .map_err(|e| named(socket_name(conn), e))?;
     }
     Ok(())
 }
@@ -159,15 +173,18 @@ pub fn recv_with(
     buf: &mut [u8],
     max_handles: usize,
 ) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let conn = conn.as_fd();
     let got = fdpass::recv(
-        conn.as_fd(),
+        conn,
         &mut [IoSliceMut::new(buf)],
         max_handles,
         RecvFlags::empty(),
-    )?;
+    )
+    .map_err(|e| named(socket_name(conn), e))?;
     if got.refused_handles {
-        return Err(io::Error::new(
+        return Err(error(
             ErrorKind::InvalidData,
+            socket_name(conn),
             format!("the peer sent more than {max_handles} handle(s) in one message"),
         ));
     }

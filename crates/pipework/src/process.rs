@@ -34,6 +34,9 @@ use rustix::process::{
     pidfd_getfd, pidfd_open, pidfd_send_signal, Pid, PidfdFlags, PidfdGetfdFlags, Signal,
 };
 
+use crate::sys::error::{error, invalid, named};
+use crate::sys::{retry, time};
+
 /// Extends [`std::process::Command`] with explicit handle inheritance.
 pub trait CommandExt {
     /// Hands `handle` to the child this command starts, and returns the handle number the child
@@ -77,22 +80,15 @@ impl Process {
         let raw = i32::try_from(pid)
             .ok()
             .and_then(Pid::from_raw)
-            .ok_or_else(|| {
-                io::Error::new(
-                    ErrorKind::InvalidInput,
-                    format!("{pid} is not a process id"),
-                )
-            })?;
+            .ok_or_else(|| invalid(format!("process {pid}"), "not a process id"))?;
         match pidfd_open(raw, PidfdFlags::empty()) {
             Ok(pidfd) => Ok(Process { pidfd, pid }),
-            Err(Errno::SRCH) => Err(io::Error::new(
+            Err(Errno::SRCH) => Err(error(
                 ErrorKind::NotFound,
+                format!("process {pid}"),
                 format!("no process with id {pid}"),
             )),
-            Err(e) => Err(io::Error::new(
-                io::Error::from(e).kind(),
-                format!("cannot open process {pid}: {e}"),
-            )),
+            Err(e) => Err(named(format!("process {pid}: cannot open it"), e)),
         }
     }
 
@@ -114,23 +110,16 @@ impl Process {
     /// no such handle or has exited.
     pub fn duplicate_handle(&self, raw: RawFd) -> io::Result<OwnedFd> {
         let pid = self.pid;
+        let object = format!("process {pid}");
         pidfd_getfd(&self.pidfd, raw, PidfdGetfdFlags::empty()).map_err(|e| match e {
-            Errno::PERM | Errno::ACCESS => io::Error::new(
+            Errno::PERM | Errno::ACCESS => error(
                 ErrorKind::PermissionDenied,
-                format!("process {pid}: not allowed to duplicate its handle {raw} (the system's ptrace rules forbid it)"),
+                &object,
+                format!("not allowed to duplicate its handle {raw} (the system's ptrace rules forbid it)"),
             ),
-            Errno::BADF => io::Error::new(
-                ErrorKind::NotFound,
-                format!("process {pid} has no handle {raw}"),
-            ),
-            Errno::SRCH => io::Error::new(
-                ErrorKind::NotFound,
-                format!("process {pid} has exited"),
-            ),
-            e => io::Error::new(
-                io::Error::from(e).kind(),
-                format!("process {pid}: cannot duplicate handle {raw}: {e}"),
-            ),
+            Errno::BADF => error(ErrorKind::NotFound, &object, format!("has no handle {raw}")),
+            Errno::SRCH => error(ErrorKind::NotFound, &object, "has exited"),
+            e => named(format!("process {pid}: cannot duplicate handle {raw}"), e),
         })
     }
 
@@ -145,28 +134,27 @@ impl Process {
     }
 
     /// Waits at most `timeout` for the process to exit; `Ok(false)` when it is still running.
+    /// A timeout too large for the clock (`Duration::MAX`) waits without limit.
     pub fn wait_timeout(&self, timeout: Duration) -> io::Result<bool> {
-        self.wait_deadline(crate::sys::time::deadline(timeout))
+        self.wait_deadline(time::deadline(timeout))
     }
 
     fn wait_deadline(&self, deadline: Option<Instant>) -> io::Result<bool> {
-        loop {
-            let timeout = crate::sys::time::left(deadline).map(crate::sys::time::timespec);
+        // After a signal, the poll starts again with what is left of the time.
+        let ready = retry(|| {
+            let timeout = time::left(deadline).map(time::timespec);
             let mut fds = [PollFd::new(&self.pidfd, PollFlags::IN)];
-            match poll(&mut fds, timeout.as_ref()) {
-                Ok(0) => return Ok(false),
-                Ok(_) => return Ok(true),
-                Err(Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+            poll(&mut fds, timeout.as_ref())
+        })
+        .map_err(|e| named(format!("process {}", self.pid), e))?;
+        Ok(ready > 0)
     }
 
     /// Ends the process at once (`TerminateProcess`; `SIGKILL`).
     pub fn kill(&self) -> io::Result<()> {
         match pidfd_send_signal(&self.pidfd, Signal::KILL) {
             Ok(()) | Err(Errno::SRCH) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(named(format!("process {}", self.pid), e)),
         }
     }
 }

@@ -5,7 +5,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use super::namespace::Kind;
-use super::object::{me, Object, Take};
+use super::object::Object;
+use super::owner::me;
+use super::state::{self, Shape, Take};
 use super::{WaitStatus, Waitable};
 
 /// An event shared between processes.
@@ -59,21 +61,24 @@ impl Event {
 
     /// Whether this is a manual-reset event.
     pub fn is_manual_reset(&self) -> bool {
-        self.object.param == 1
+        self.object.shape == Shape::Event { manual: true }
     }
 
     /// Signals the event (`SetEvent`).
+    ///
+    /// `TimedOut`, naming the event, when its state word stayed guarded by a live thread for a
+    /// second (a peer stuck in a change, or one that wrote the word): nothing changed.
     pub fn set(&self) -> io::Result<()> {
-        let before = self.object.update(|s| Ok((s == 0).then_some(1)))?;
+        let before = self.object.update(|value| Ok(state::set(value)))?;
         if before == 0 {
             self.object.wake_all();
         }
         Ok(())
     }
 
-    /// Makes the event non-signaled (`ResetEvent`).
+    /// Makes the event non-signaled (`ResetEvent`); `TimedOut` as for [`Event::set`].
     pub fn reset(&self) -> io::Result<()> {
-        self.object.update(|s| Ok((s != 0).then_some(0)))?;
+        self.object.update(|value| Ok(state::reset(value)))?;
         Ok(())
     }
 

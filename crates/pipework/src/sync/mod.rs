@@ -16,7 +16,8 @@
 //! | `GetLastError() == ERROR_ALREADY_EXISTS` after create | `already_existed()` |
 //! | `ERROR_NOT_OWNER` | `ErrorKind::PermissionDenied` |
 //! | `ERROR_TOO_MANY_POSTS` | `ErrorKind::InvalidInput` |
-//! | `CloseHandle` | `drop` |
+//! | `CloseHandle` | `drop` (the name goes with the last handle, in any process) |
+//! | an object a peer wedged (its state word guarded past a second) | `ErrorKind::TimedOut` naming it |
 //!
 //! Names: `Local\x` (this user; also plain `x`) and `Global\x` (every user), one namespace shared
 //! with [`crate::mapping`]: a name held by an object of another kind cannot be created again as
@@ -38,7 +39,8 @@
 //! ```
 //!
 //! How it works (one page and one state word per object, abandoned mutexes, atomic
-//! [`wait_all`], what a hostile process can and cannot do): `docs/design/sync.md`.
+//! [`wait_all`], the bounded loops, what a hostile process can and cannot do):
+//! `docs/design/sync.md`.
 
 mod event;
 mod mutex;
@@ -46,6 +48,7 @@ pub(crate) mod namespace;
 pub(crate) mod object;
 mod owner;
 mod semaphore;
+mod state;
 mod wait;
 
 use std::io;

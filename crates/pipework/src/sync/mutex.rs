@@ -7,8 +7,11 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
 use super::namespace::Kind;
-use super::object::{me, Object, Take};
+use super::object::Object;
+use super::owner::me;
+use super::state::{self, Take};
 use super::{WaitStatus, Waitable};
+use crate::sys::error::error;
 
 /// A mutex shared between processes: recursive, owned by one thread at a time, and abandoned
 /// (handed to the next waiter with [`WaitStatus::Abandoned`]) when its owner dies without
@@ -121,12 +124,13 @@ impl Mutex {
 
     /// Releases one level of this thread's ownership (`ReleaseMutex`).
     ///
-    /// `PermissionDenied` (Win32's `ERROR_NOT_OWNER`) when this thread does not own the mutex.
+    /// `PermissionDenied` (Win32's `ERROR_NOT_OWNER`) when this thread does not own the mutex;
+    /// `TimedOut`, naming the mutex, when its state word stayed guarded by a live thread for a
+    /// second (a peer stuck in a change, or one that wrote the word).
     pub fn release(&self) -> io::Result<()> {
         let me = me();
         let h = self.object.header();
-        let state = h.state.load(SeqCst) & super::object::VALUE;
-        if state != me.tid {
+        if state::release_mutex(h.state.load(SeqCst), me.tid).is_none() {
             return Err(self.not_owner());
         }
         let depth = h.recursion.load(Relaxed);
@@ -134,25 +138,28 @@ impl Mutex {
             h.recursion.store(depth - 1, Relaxed);
             return Ok(());
         }
+        // Cleared before the state word frees the mutex (the next owner sets it), and put back
+        // if the release fails: this thread still owns the mutex then.
         h.recursion.store(0, Relaxed);
-        self.object.update(|state| {
-            if state != me.tid {
-                Err(self.not_owner())
-            } else {
-                Ok(Some(0))
-            }
-        })?;
+        let freed = self
+            .object
+            .update(|value| match state::release_mutex(value, me.tid) {
+                Some(free) => Ok(Some(free)),
+                None => Err(self.not_owner()),
+            });
+        if let Err(e) = freed {
+            h.recursion.store(depth, Relaxed);
+            return Err(e);
+        }
         self.object.wake_all();
         Ok(())
     }
 
     fn not_owner(&self) -> io::Error {
-        io::Error::new(
+        error(
             ErrorKind::PermissionDenied,
-            format!(
-                "{}: cannot release a mutex this thread does not own",
-                self.object.label()
-            ),
+            self.object.label(),
+            "cannot release a mutex this thread does not own",
         )
     }
 

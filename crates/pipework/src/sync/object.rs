@@ -1,40 +1,39 @@
 //! One sync object: its page of shared memory, the state word that futexes wait on, and the
 //! compare-and-swap steps that take and change it (mutexes, semaphores and events share them).
 //!
-//! The whole waitable state is one 32-bit word (mutex: the owner's thread id, 0 free;
-//! semaphore: the count; event: 1 signaled, 0 not), so taking an uncontended object is one
-//! compare-and-swap and no system call. Bit 31 is the [`GUARD`] that a `wait_all` holds (see
-//! [`super::wait`]). Another process can write anything into the page: the kind and parameters
-//! are checked once at open and kept here, arithmetic on shared values wraps, and no shared
-//! value is used as an index. More in `docs/design/sync.md`.
+//! What each step does to a value is decided by the I/O-free [`super::state`]; this file loads
+//! the words, applies the answers, and bounds every loop over a word that another process can
+//! write: a guard held by a live thread, or a word that keeps changing, is waited for at most
+//! [`GUARD_PATIENCE`] per call, then the call fails with `TimedOut` naming the object. More in
+//! `docs/design/sync.md`.
 
 use std::io::{self, ErrorKind};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rustix::fs::{fcntl_add_seals, fstat, ftruncate, memfd_create, MemfdFlags, SealFlags};
-use rustix::thread::futex;
 
 use super::namespace::{self, Kind, Name};
 use super::owner::{owner_is_dead, thread_is_dead, Me};
+use super::state::{self, Shape, Take, Word, GUARD, MAGIC, VALUE, VERSION};
+use crate::sys::error::{error, named};
+use crate::sys::futex;
 use crate::sys::shm::{Protection, Region};
 
-// The calling thread's identity lives in `owner.rs`; mutexes, semaphores and events take it
-// from here with the object.
-pub(crate) use super::owner::me;
-
-const MAGIC: u32 = 0x5057_534f;
-const VERSION: u32 = 1;
 /// Bytes of an object's file.
 pub(crate) const OBJECT_SIZE: u64 = 4096;
-/// The state word's guard bit: set by a `wait_all` on each of its objects while it checks and
-/// takes them; every other change is a compare-and-swap that expects it clear.
-pub(crate) const GUARD: u32 = 1 << 31;
-/// The state word's value bits.
-pub(crate) const VALUE: u32 = !GUARD;
+
+/// How long one call waits, in all, for guards held by live threads and for a state word that
+/// keeps changing under its compare-and-swap, before it fails with `TimedOut`.
+///
+/// A `wait_all` holds its guards for a few microseconds (check, then change, no system call in
+/// between); a second covers a holder that the scheduler preempted on a loaded machine, and is
+/// short enough that a peer that wrote "guarded by a live thread" into the page costs each call
+/// at most that long.
+pub(crate) const GUARD_PATIENCE: Duration = Duration::from_secs(1);
 
 /// The page every sync object lives in.
 #[repr(C)]
@@ -58,9 +57,9 @@ pub(crate) struct Header {
 fn kind_code(kind: Kind) -> u32 {
     match kind {
         Kind::Mapping => 0,
-        Kind::Mutex => 1,
-        Kind::Semaphore => 2,
-        Kind::Event => 3,
+        Kind::Mutex => state::MUTEX,
+        Kind::Semaphore => state::SEMAPHORE,
+        Kind::Event => state::EVENT,
     }
 }
 
@@ -71,7 +70,8 @@ pub(crate) struct Object {
     /// Always `Some` until drop or [`Object::into_fd`].
     fd: Option<OwnedFd>,
     pub(crate) kind: Kind,
-    pub(crate) param: u32,
+    /// The kind and parameters, as checked when this process opened the object.
+    pub(crate) shape: Shape,
     pub(crate) name: Option<Name>,
     pub(crate) existed: bool,
     pub(crate) identity: (u64, u64),
@@ -79,20 +79,26 @@ pub(crate) struct Object {
 
 impl Object {
     /// A new unnamed object (a sealed memfd).
-    pub(crate) fn new_unnamed(kind: Kind, param: u32, state: u32) -> io::Result<Object> {
-        let fd = memfd_create(
-            format!("pipework-{kind}"),
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )?;
-        init(&fd, kind, param, state)?;
-        fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+    pub(crate) fn new_unnamed(kind: Kind, param: u32, value: u32) -> io::Result<Object> {
+        let made = || -> io::Result<OwnedFd> {
+            let fd = memfd_create(
+                format!("pipework-{kind}"),
+                MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+            )?;
+            init(&fd, kind, param, value)?;
+            fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+            Ok(fd)
+        };
+        let fd = made().map_err(|e| named(label(kind, None), e))?;
         Object::from_fd(fd, kind, None, false)
     }
 
     /// Creates the named object, or opens the existing one of the same kind.
-    pub(crate) fn create(name: &str, kind: Kind, param: u32, state: u32) -> io::Result<Object> {
+    pub(crate) fn create(name: &str, kind: Kind, param: u32, value: u32) -> io::Result<Object> {
         let name = Name::parse(name)?;
-        let created = namespace::create(&name, kind, |fd| init(fd, kind, param, state))?;
+        let created = namespace::create(&name, kind, |fd| {
+            init(fd, kind, param, value).map_err(|e| named(label(kind, Some(&name)), e))
+        })?;
         Object::from_fd(created.fd, kind, Some(name), created.existed)
     }
 
@@ -110,43 +116,28 @@ impl Object {
         name: Option<Name>,
         existed: bool,
     ) -> io::Result<Object> {
-        let label = name
-            .as_ref()
-            .map(|n| n.display.clone())
-            .unwrap_or_else(|| format!("unnamed {kind}"));
-        let invalid = |why: &str| io::Error::new(ErrorKind::InvalidData, format!("{label}: {why}"));
-        let st = fstat(&fd)?;
+        let label = label(kind, name.as_ref());
+        let invalid = |why: &dyn std::fmt::Display| error(ErrorKind::InvalidData, &label, why);
+        let st = fstat(&fd).map_err(|e| named(&label, e))?;
         if (st.st_size as u64) < OBJECT_SIZE {
-            return Err(invalid("not a pipework synchronization object (too small)"));
+            return Err(invalid(
+                &"not a pipework synchronization object (too small)",
+            ));
         }
-        let region = Region::map(&fd, 0, OBJECT_SIZE as usize, Protection::ReadWrite)?;
-        let object = Object {
+        let region = Region::map(&fd, 0, OBJECT_SIZE as usize, Protection::ReadWrite)
+            .map_err(|e| named(&label, e))?;
+        let mut object = Object {
             region: ManuallyDrop::new(region),
             fd: Some(fd),
             kind,
-            param: 0,
+            shape: Shape::Mutex,
             name,
             existed,
             identity: (st.st_dev, st.st_ino),
         };
         let h = object.header();
-        if h.magic.load(SeqCst) != MAGIC || h.version.load(SeqCst) != VERSION {
-            return Err(invalid("not a pipework synchronization object"));
-        }
-        let code = h.kind.load(SeqCst);
-        if code != kind_code(kind) {
-            return Err(invalid(&format!("not a {kind} (kind code {code})")));
-        }
-        let param = h.param.load(SeqCst);
-        match kind {
-            Kind::Semaphore if param == 0 || param > VALUE => {
-                return Err(invalid("its maximum count is out of range"))
-            }
-            Kind::Event if param > 1 => return Err(invalid("its reset mode is out of range")),
-            _ => {}
-        }
-        let mut object = object;
-        object.param = param;
+        let words = [&h.magic, &h.version, &h.kind, &h.param].map(|w| w.load(SeqCst));
+        object.shape = state::check_header(words, kind_code(kind)).map_err(|e| invalid(&e))?;
         Ok(object)
     }
 
@@ -157,16 +148,17 @@ impl Object {
         unsafe { &*self.region.as_ptr().cast::<Header>() }
     }
 
+    /// The object as error messages name it: `mutex Local\x`, `unnamed event`.
     pub(crate) fn label(&self) -> String {
-        match &self.name {
-            Some(n) => format!("{} {}", self.kind, n.display),
-            None => format!("unnamed {}", self.kind),
-        }
+        label(self.kind, self.name.as_ref())
     }
 
     pub(crate) fn try_clone(&self) -> io::Result<Object> {
         // The copy shares this open file, and so its hold on the name.
-        let fd = self.as_fd().try_clone_to_owned()?;
+        let fd = self
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| named(self.label(), e))?;
         Object::from_fd(fd, self.kind, self.name.clone(), true)
     }
 
@@ -182,7 +174,7 @@ impl Object {
     pub(crate) fn wake_all(&self) {
         let h = self.header();
         if h.waiters.load(SeqCst) != 0 {
-            let _ = futex::wake(&h.state, futex::Flags::empty(), i32::MAX as u32);
+            futex::wake_all(&h.state);
         }
     }
 }
@@ -199,6 +191,13 @@ impl Drop for Object {
     }
 }
 
+fn label(kind: Kind, name: Option<&Name>) -> String {
+    match name {
+        Some(n) => format!("{kind} {}", n.display),
+        None => format!("unnamed {kind}"),
+    }
+}
+
 impl AsFd for Object {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.fd {
@@ -208,80 +207,57 @@ impl AsFd for Object {
     }
 }
 
-fn init(fd: &OwnedFd, kind: Kind, param: u32, state: u32) -> io::Result<()> {
+fn init(fd: &OwnedFd, kind: Kind, param: u32, value: u32) -> io::Result<()> {
     ftruncate(fd, OBJECT_SIZE)?;
     let region = Region::map(fd, 0, OBJECT_SIZE as usize, Protection::ReadWrite)?;
-    let words = [MAGIC, VERSION, kind_code(kind), param, state];
+    let words = [MAGIC, VERSION, kind_code(kind), param, value];
     for (i, w) in words.iter().enumerate() {
         region.atomic_u32(i * 4)?.store(*w, SeqCst);
     }
     Ok(())
 }
 
-/// What taking an object does.
+/// Waiting out, within one call, the guards and the compare-and-swap races it meets: spins
+/// first, then sleeps on the futex in growing slices; [`GUARD_PATIENCE`] in all.
+#[derive(Debug, Default)]
+pub(crate) struct Patience {
+    rounds: u32,
+    since: Option<Instant>,
+}
+
+/// How a wait for a guard ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Take {
-    /// Not signaled.
-    No,
-    /// Signaled: the state becomes `new`; `abandoned` for a mutex whose owner died.
-    Yes {
-        new: u32,
-        abandoned: bool,
-        recursive: bool,
-    },
+pub(crate) enum GuardWait {
+    /// Look at the word again.
+    Again,
+    /// The caller's deadline passed first.
+    DeadlinePassed,
+}
+
+impl Patience {
+    /// Before the first wait: spinning, no time taken.
+    pub(crate) fn new() -> Patience {
+        Patience::default()
+    }
+
+    /// Whether the next wait will only spin or yield (no sleep, no clock, no error).
+    pub(crate) fn spinning(&self) -> bool {
+        self.rounds.saturating_add(1) < SPINS + YIELDS
+    }
+
+    /// The time used so far, starting the clock on the first call.
+    fn used(&mut self) -> Duration {
+        self.since.get_or_insert_with(Instant::now).elapsed()
+    }
 }
 
 impl Object {
-    /// What taking the object in state `state` (guard clear) would do, for thread `me`.
-    pub(crate) fn take(&self, state: u32, me: &Me, check_owner: bool) -> Take {
-        match self.kind {
-            Kind::Mutex => {
-                if state == 0 {
-                    Take::Yes {
-                        new: me.tid,
-                        abandoned: false,
-                        recursive: false,
-                    }
-                } else if state == me.tid {
-                    Take::Yes {
-                        new: state,
-                        abandoned: false,
-                        recursive: true,
-                    }
-                } else if check_owner && owner_is_dead(self.header(), state) {
-                    Take::Yes {
-                        new: me.tid,
-                        abandoned: true,
-                        recursive: false,
-                    }
-                } else {
-                    Take::No
-                }
-            }
-            Kind::Semaphore => {
-                if state > 0 {
-                    Take::Yes {
-                        new: state.wrapping_sub(1) & VALUE,
-                        abandoned: false,
-                        recursive: false,
-                    }
-                } else {
-                    Take::No
-                }
-            }
-            Kind::Event => {
-                if state != 0 {
-                    Take::Yes {
-                        new: if self.param == 1 { state } else { 0 },
-                        abandoned: false,
-                        recursive: false,
-                    }
-                } else {
-                    Take::No
-                }
-            }
-            Kind::Mapping => Take::No,
-        }
+    /// What taking the object whose value is `value` (guard ignored) would do, for thread `me`;
+    /// `check_owner`: find out whether a mutex's other owner died (reads `/proc`).
+    pub(crate) fn take(&self, value: u32, me: &Me, check_owner: bool) -> Take {
+        state::take(self.shape, value, me.tid, |owner| {
+            check_owner && owner_is_dead(self.header(), owner)
+        })
     }
 
     /// Bookkeeping after a take succeeded (the state word already changed).
@@ -291,7 +267,7 @@ impl Object {
     /// thread took the mutex last time too, it is already right and is not written at all.
     #[inline]
     pub(crate) fn after_take(&self, me: &Me, take: Take) {
-        if let (Kind::Mutex, Take::Yes { recursive, .. }) = (self.kind, take) {
+        if let (Shape::Mutex, Take::Yes { recursive, .. }) = (self.shape, take) {
             let h = self.header();
             if recursive {
                 let depth = h.recursion.load(Relaxed).wrapping_add(1).max(1);
@@ -311,118 +287,164 @@ impl Object {
         }
     }
 
-    /// One attempt to take the object without sleeping. `Err(state)` when it is guarded or not
-    /// signaled (`state` is what was seen).
+    /// One attempt to take the object without sleeping. `Err(raw)` when it is guarded, not
+    /// signaled, or changed under every one of a few compare-and-swaps (`raw`: the word seen).
     pub(crate) fn try_take(&self, me: &Me, check_owner: bool) -> Result<Take, u32> {
         let h = self.header();
-        let mut state = h.state.load(SeqCst);
-        loop {
-            if state & GUARD != 0 {
-                return Err(state);
+        let mut raw = h.state.load(SeqCst);
+        for _ in 0..RACES {
+            let Word { guarded, value } = state::decode(raw);
+            if guarded {
+                return Err(raw);
             }
-            let take = self.take(state, me, check_owner);
+            let take = self.take(value, me, check_owner);
             match take {
-                Take::No => return Err(state),
-                Take::Yes {
-                    new,
-                    recursive: true,
-                    ..
-                } if new == state => {
+                Take::No => return Err(raw),
+                Take::Yes { new, .. } if new == raw => {
                     self.after_take(me, take);
                     return Ok(take);
                 }
-                Take::Yes { new, .. } => {
-                    match h.state.compare_exchange(state, new, SeqCst, SeqCst) {
-                        Ok(_) => {
-                            self.after_take(me, take);
-                            return Ok(take);
-                        }
-                        Err(seen) => state = seen,
+                Take::Yes { new, .. } => match h.state.compare_exchange(raw, new, SeqCst, SeqCst) {
+                    Ok(_) => {
+                        self.after_take(me, take);
+                        return Ok(take);
                     }
-                }
+                    Err(seen) => raw = seen,
+                },
             }
         }
+        Err(raw)
     }
 
     /// Changes the state word with `change` (given the current value, guard clear; `None` leaves
-    /// it), waiting out any guard. Returns the old value.
+    /// it), waiting out guards and races within [`GUARD_PATIENCE`]. Returns the old value.
     pub(crate) fn update(
         &self,
-        mut change: impl FnMut(u32) -> Result<Option<u32>, io::Error>,
+        mut change: impl FnMut(u32) -> io::Result<Option<u32>>,
     ) -> io::Result<u32> {
         let h = self.header();
-        let mut spins = 0u32;
+        let mut patience = Patience::new();
         loop {
-            let state = h.state.load(SeqCst);
-            if state & GUARD != 0 {
-                self.wait_guard(&mut spins, None)?;
-                continue;
-            }
-            let Some(new) = change(state)? else {
-                return Ok(state);
-            };
-            if h.state
-                .compare_exchange(state, new & VALUE, SeqCst, SeqCst)
-                .is_ok()
-            {
-                return Ok(state);
-            }
-        }
-    }
-
-    /// Waits a little for a guard on this object to clear; clears it if its holder died.
-    pub(crate) fn wait_guard(&self, spins: &mut u32, deadline: Option<Instant>) -> io::Result<()> {
-        let h = self.header();
-        *spins = spins.wrapping_add(1);
-        if *spins < 64 {
-            std::hint::spin_loop();
-        } else if *spins < 256 {
-            rustix::thread::sched_yield();
-        } else {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            let state = h.state.load(SeqCst);
-            if state & GUARD != 0 {
-                let holder = h.guard_tid.load(SeqCst);
-                if thread_is_dead(holder, 0, 0) {
-                    let _ = h
-                        .state
-                        .compare_exchange(state, state & VALUE, SeqCst, SeqCst);
-                } else {
-                    let ts = futex::Timespec {
-                        tv_sec: 0,
-                        tv_nsec: 1_000_000,
-                    };
-                    let _ = futex::wait(&h.state, futex::Flags::empty(), state, Some(&ts));
+            let raw = h.state.load(SeqCst);
+            let Word { guarded, value } = state::decode(raw);
+            if !guarded {
+                let Some(new) = change(value)? else {
+                    return Ok(value);
+                };
+                if h.state
+                    .compare_exchange(raw, new & VALUE, SeqCst, SeqCst)
+                    .is_ok()
+                {
+                    return Ok(value);
                 }
             }
+            // Guarded, or changed since it was read.
+            self.wait_guard(h.state.load(SeqCst), &mut patience, None)?;
         }
-        Ok(())
     }
 
-    /// Sets the guard; returns the state under it. `TimedOut` past the deadline.
-    pub(crate) fn guard(&self, me: &Me, deadline: Option<Instant>) -> io::Result<u32> {
+    /// Waits a little for the word, last seen as `raw`, to be free of its guard (or, unguarded,
+    /// to stop racing): spins, then sleeps on the futex; clears a guard whose holder died.
+    ///
+    /// `Ok(DeadlinePassed)` once `deadline` passed (checked after the spinning, so a guard held
+    /// for an instant never fails a zero-timeout wait); `TimedOut` naming the object once this
+    /// call has waited [`GUARD_PATIENCE`] in all.
+    pub(crate) fn wait_guard(
+        &self,
+        raw: u32,
+        patience: &mut Patience,
+        deadline: Option<Instant>,
+    ) -> io::Result<GuardWait> {
         let h = self.header();
-        let mut spins = 0;
-        loop {
-            let state = h.state.load(SeqCst);
-            if state & GUARD != 0 {
-                self.wait_guard(&mut spins, deadline)?;
-                continue;
-            }
-            if h.state
-                .compare_exchange(state, state | GUARD, SeqCst, SeqCst)
-                .is_ok()
-            {
-                h.guard_tid.store(me.tid, SeqCst);
-                return Ok(state);
-            }
+        patience.rounds = patience.rounds.saturating_add(1);
+        if patience.rounds < SPINS {
+            std::hint::spin_loop();
+            return Ok(GuardWait::Again);
         }
+        if patience.rounds < SPINS + YIELDS {
+            rustix::thread::sched_yield();
+            return Ok(GuardWait::Again);
+        }
+        let holder = h.guard_tid.load(SeqCst);
+        let guarded = state::decode(raw).guarded;
+        if guarded && thread_is_dead(holder, 0, 0) {
+            // Its holder died between setting and clearing it: clear it, unless it changed.
+            let _ = h.state.compare_exchange(raw, raw & VALUE, SeqCst, SeqCst);
+            return Ok(GuardWait::Again);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(GuardWait::DeadlinePassed);
+        }
+        let used = patience.used();
+        if !guarded {
+            // Not guarded: the word changed under a compare-and-swap. Look again at once.
+            if used >= GUARD_PATIENCE {
+                return Err(self.stuck(raw, holder));
+            }
+            rustix::thread::sched_yield();
+            return Ok(GuardWait::Again);
+        }
+        let Some(left) = GUARD_PATIENCE.checked_sub(used).filter(|l| !l.is_zero()) else {
+            return Err(self.stuck(raw, holder));
+        };
+        // Sleep until the word changes (an unguard wakes counted waiters), a little while at
+        // most: the holder may die, and the deadline or the patience may run out.
+        let slice = Duration::from_millis(1 << (patience.rounds - SPINS - YIELDS).min(4));
+        let mut sleep = slice.min(left);
+        if let Some(d) = crate::sys::time::left(deadline) {
+            sleep = sleep.min(d);
+        }
+        h.waiters.fetch_add(1, SeqCst);
+        futex::wait(&h.state, raw, Some(sleep));
+        h.waiters.fetch_sub(1, SeqCst);
+        Ok(GuardWait::Again)
     }
 
-    /// Clears this process's guard, setting the state to `state`.
-    pub(crate) fn unguard(&self, state: u32) {
-        self.header().state.store(state & VALUE, SeqCst);
+    fn stuck(&self, raw: u32, holder: u32) -> io::Error {
+        let why = if state::decode(raw).guarded {
+            format!(
+                "its state word stayed guarded by live thread {holder} for {GUARD_PATIENCE:?} \
+                 (a peer is stuck in the middle of a change, or wrote the word)"
+            )
+        } else {
+            format!(
+                "its state word kept changing under this call for {GUARD_PATIENCE:?} \
+                 (a peer is writing it without pause)"
+            )
+        };
+        error(ErrorKind::TimedOut, self.label(), why)
+    }
+
+    /// One attempt to set the guard: `Ok(raw)` with the word under it, or `Err(raw)` with the
+    /// word seen when it is guarded already or changed under every one of a few attempts.
+    pub(crate) fn try_guard(&self, me: &Me) -> Result<u32, u32> {
+        let h = self.header();
+        let mut raw = h.state.load(SeqCst);
+        for _ in 0..RACES {
+            if state::decode(raw).guarded {
+                return Err(raw);
+            }
+            match h.state.compare_exchange(raw, raw | GUARD, SeqCst, SeqCst) {
+                Ok(_) => {
+                    h.guard_tid.store(me.tid, SeqCst);
+                    return Ok(raw);
+                }
+                Err(seen) => raw = seen,
+            }
+        }
+        Err(raw)
+    }
+
+    /// Clears this thread's guard, setting the value to `value`, and wakes whoever waits.
+    pub(crate) fn unguard(&self, value: u32) {
+        self.header().state.store(value & VALUE, SeqCst);
+        self.wake_all();
     }
 }
+
+/// How many compare-and-swaps one step tries before it counts as contended.
+const RACES: u32 = 16;
+/// How many times a contended step spins, then yields, before it sleeps.
+const SPINS: u32 = 64;
+/// See [`SPINS`].
+const YIELDS: u32 = 64;

@@ -9,7 +9,8 @@
 use std::fs;
 use std::sync::atomic::Ordering::SeqCst;
 
-use super::object::{Header, VALUE};
+use super::object::Header;
+use super::state::VALUE;
 
 /// The calling thread's identity: thread id, process id, and the thread's start time (which
 /// tells a live thread from a later one that reused its id).

@@ -5,8 +5,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use super::namespace::Kind;
-use super::object::{me, Object, Take, VALUE};
+use super::object::Object;
+use super::owner::me;
+use super::state::{self, Shape, Take, VALUE};
 use super::{WaitStatus, Waitable};
+use crate::sys::error::{error, invalid};
 
 /// A counting semaphore shared between processes, with a maximum count.
 ///
@@ -26,13 +29,11 @@ pub struct Semaphore {
     object: Object,
 }
 
-fn check_counts(initial: u32, max: u32) -> io::Result<()> {
+fn check_counts(label: &str, initial: u32, max: u32) -> io::Result<()> {
     if max == 0 || max > VALUE || initial > max {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            format!(
-                "a semaphore needs 0 <= initial ({initial}) <= max ({max}), 1 <= max <= 2^31-1"
-            ),
+        return Err(invalid(
+            label,
+            format!("needs 0 <= initial ({initial}) <= max ({max}), 1 <= max <= 2^31-1"),
         ));
     }
     Ok(())
@@ -41,7 +42,7 @@ fn check_counts(initial: u32, max: u32) -> io::Result<()> {
 impl Semaphore {
     /// An unnamed semaphore (`CreateSemaphore(NULL, initial, max, NULL)`).
     pub fn new(initial: u32, max: u32) -> io::Result<Semaphore> {
-        check_counts(initial, max)?;
+        check_counts("unnamed semaphore", initial, max)?;
         Ok(Semaphore {
             object: Object::new_unnamed(Kind::Semaphore, max, initial)?,
         })
@@ -50,7 +51,7 @@ impl Semaphore {
     /// Creates the semaphore `name`, or opens it if it exists (then
     /// [`Semaphore::already_existed`] is true and the counts given here are ignored).
     pub fn create(name: &str, initial: u32, max: u32) -> io::Result<Semaphore> {
-        check_counts(initial, max)?;
+        check_counts(&format!("semaphore {name}"), initial, max)?;
         Ok(Semaphore {
             object: Object::create(name, Kind::Semaphore, max, initial)?,
         })
@@ -70,7 +71,10 @@ impl Semaphore {
 
     /// The maximum count.
     pub fn max_count(&self) -> u32 {
-        self.object.param
+        match self.object.shape {
+            Shape::Semaphore { max } => max,
+            Shape::Mutex | Shape::Event { .. } => 0,
+        }
     }
 
     /// Waits until the count is above zero and takes one (`WaitForSingleObject`).
@@ -84,24 +88,23 @@ impl Semaphore {
     /// Adds `n` to the count and returns the count before (`ReleaseSemaphore`).
     ///
     /// When the count would pass the maximum nothing changes and the error says so
-    /// (`InvalidInput`; Win32's `ERROR_TOO_MANY_POSTS`).
+    /// (`InvalidInput`; Win32's `ERROR_TOO_MANY_POSTS`). `TimedOut`, naming the semaphore,
+    /// when its state word stayed guarded by a live thread for a second (a peer stuck in a
+    /// change, or one that wrote the word): nothing changed.
     pub fn release(&self, n: u32) -> io::Result<u32> {
-        let max = self.object.param;
+        let max = self.max_count();
         if n == 0 {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!("{}: a release adds at least 1", self.object.label()),
-            ));
+            return Err(invalid(self.object.label(), "a release adds at least 1"));
         }
-        let before = self.object.update(|count| match count.checked_add(n) {
-            Some(after) if after <= max => Ok(Some(after)),
-            _ => Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "{}: releasing {n} would pass the maximum count {max} (the count stays {count})",
-                    self.object.label()
-                ),
-            )),
+        let before = self.object.update(|count| {
+            match state::release_semaphore(count, n, max) {
+                Some(after) => Ok(Some(after)),
+                None => Err(error(
+                    ErrorKind::InvalidInput,
+                    self.object.label(),
+                    format!("releasing {n} would pass the maximum count {max} (the count stays {count})"),
+                )),
+            }
         })?;
         self.object.wake_all();
         Ok(before)

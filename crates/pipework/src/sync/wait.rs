@@ -9,20 +9,25 @@
 //!
 //! `wait_all` sets the [`GUARD`] on each of its objects in one order every process shares
 //! (device, inode), checks that all are signaled, then applies every change and clears the
-//! guards: it takes all or nothing, without a global lock. A guard whose holder died is cleared
-//! by the next process that meets it.
+//! guards: it takes all or nothing, without a global lock. It never sleeps holding guards: meeting
+//! one held elsewhere, it puts its own back and waits for that one alone. A guard whose holder
+//! died is cleared by the next process that meets it; one held by a live thread is waited for at
+//! most [`super::object::GUARD_PATIENCE`].
 
-use std::io::{self, ErrorKind};
+use std::io;
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
+use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
-use rustix::thread::futex;
 
-use super::namespace::Kind;
-use super::object::{Object, Take, GUARD, VALUE};
+use super::object::{GuardWait, Object, Patience};
 use super::owner::me;
+use super::state::{self, Shape, Take};
+use crate::sys::error::{invalid, named};
+use crate::sys::{futex, retry, time};
 
 /// The outcome of a wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,27 +42,16 @@ fn slice(round: u32) -> Duration {
     Duration::from_millis((1u64 << round.min(7)).min(100))
 }
 
-fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| {
-        Instant::now()
-            .checked_add(t)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365))
-    })
-}
-
+/// The sleep before the next look: what is left of the deadline, cut to `slice` if given.
 fn sleep_for(deadline: Option<Instant>, slice: Option<Duration>) -> Option<Duration> {
-    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    match (left, slice) {
+    match (time::left(deadline), slice) {
         (Some(l), Some(s)) => Some(l.min(s)),
         (l, s) => l.or(s),
     }
 }
 
-fn timespec(d: Duration) -> futex::Timespec {
-    futex::Timespec {
-        tv_sec: d.as_secs() as _,
-        tv_nsec: d.subsec_nanos() as _,
-    }
+fn passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
 }
 
 /// A member of a multiple-object wait.
@@ -69,23 +63,15 @@ pub(crate) enum Member<'a> {
 }
 
 fn process_exited(fd: BorrowedFd<'_>) -> io::Result<bool> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    loop {
-        match poll(&mut fds, Some(&zero)) {
-            Ok(n) => return Ok(n > 0),
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let now = time::timespec(Duration::ZERO);
+    let ready = retry(|| poll(&mut fds, Some(&now))).map_err(|e| named("process handle", e))?;
+    Ok(ready > 0)
 }
 
-/// Sleeps until one of `words` may have changed from `seen`, or the time is up. With no words to
-/// watch, sleeps until one of `processes` exits instead (a pidfd is readable once it has).
+/// Sleeps until one of `words` may have changed from the raw value seen, or the time is up.
+/// With no words to watch, sleeps until one of `processes` exits instead (a pidfd is readable
+/// once it has). A signal ends the sleep early: callers look again anyway.
 fn sleep_on(
     words: &[(&Object, u32)],
     processes: &[BorrowedFd<'_>],
@@ -94,143 +80,129 @@ fn sleep_on(
     for (object, _) in words {
         object.header().waiters.fetch_add(1, SeqCst);
     }
-    let ts = timeout.map(timespec);
-    let result = if words.len() == 1 {
-        let (object, seen) = words[0];
-        futex::wait(
-            &object.header().state,
-            futex::Flags::empty(),
-            seen,
-            ts.as_ref(),
-        )
-    } else if words.is_empty() && !processes.is_empty() {
-        use rustix::event::{poll, PollFd, PollFlags};
-        let mut fds: Vec<PollFd<'_>> = processes
-            .iter()
-            .map(|fd| PollFd::new(fd, PollFlags::IN))
-            .collect();
-        match poll(&mut fds, ts.as_ref()) {
-            Ok(_) | Err(Errno::INTR) => Ok(()),
-            Err(e) => Err(e),
+    let result = match words {
+        [] if processes.is_empty() => {
+            std::thread::sleep(timeout.unwrap_or(Duration::from_millis(100)));
+            Ok(())
         }
-    } else if words.is_empty() {
-        std::thread::sleep(timeout.unwrap_or(Duration::from_millis(100)));
-        Ok(())
-    } else {
-        let mut waits = Vec::with_capacity(words.len());
-        for (object, seen) in words {
-            let mut w = futex::Wait::new();
-            w.val = u64::from(*seen);
-            w.uaddr = futex::WaitPtr::new(object.header().state.as_ptr().cast());
-            w.flags = futex::WaitFlags::SIZE_U32;
-            waits.push(w);
-        }
-        // futex_waitv takes an absolute time on the monotonic clock.
-        let abs = timeout.map(|t| {
-            let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-            let ns = now.tv_nsec as u64 + u64::from(t.subsec_nanos());
-            futex::Timespec {
-                tv_sec: now.tv_sec + t.as_secs() as i64 + (ns / 1_000_000_000) as i64,
-                tv_nsec: (ns % 1_000_000_000) as _,
+        [] => {
+            let mut fds: Vec<PollFd<'_>> = processes
+                .iter()
+                .map(|fd| PollFd::new(fd, PollFlags::IN))
+                .collect();
+            let ts = timeout.map(time::timespec);
+            match poll(&mut fds, ts.as_ref()) {
+                Ok(_) | Err(Errno::INTR) => Ok(()),
+                Err(e) => Err(named("process handle", e)),
             }
-        });
-        futex::waitv(
-            &waits,
-            futex::WaitvFlags::empty(),
-            abs.as_ref(),
-            futex::ClockId::Monotonic,
-        )
-        .map(|_| ())
+        }
+        [(object, seen)] => {
+            futex::wait(&object.header().state, *seen, timeout);
+            Ok(())
+        }
+        _ => {
+            let watched: Vec<(&AtomicU32, u32)> = words
+                .iter()
+                .map(|(object, seen)| (&object.header().state, *seen))
+                .collect();
+            futex::waitv(&watched, timeout).map(|_| ()).map_err(|e| {
+                let first = words[0].0.label();
+                named(format!("{first} (and {} more)", words.len() - 1), e)
+            })
+        }
     };
     for (object, _) in words {
         object.header().waiters.fetch_sub(1, SeqCst);
     }
-    match result {
-        Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) | Err(Errno::TIMEDOUT) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    result
 }
 
 /// Waits for any of `members`: the lowest-index signaled one is taken.
 pub(crate) fn wait_any(members: &[Member<'_>], timeout: Option<Duration>) -> io::Result<Outcome> {
-    check_count(members.len())?;
-    let deadline = deadline_of(timeout);
+    check_count("wait_any", members.len())?;
+    let deadline = timeout.and_then(time::deadline);
     let me = me();
+    let processes: Vec<BorrowedFd<'_>> = members
+        .iter()
+        .filter_map(|m| match m {
+            Member::Process(fd) => Some(*fd),
+            Member::Object(_) => None,
+        })
+        .collect();
     let mut round = 0u32;
     loop {
         let mut seen = Vec::new();
-        let mut needs_slice = false;
+        let mut needs_slice = !processes.is_empty();
         for (index, member) in members.iter().enumerate() {
-            match member {
-                Member::Process(fd) => {
-                    needs_slice = true;
-                    if process_exited(*fd)? {
-                        return Ok(Outcome::Taken {
-                            index,
-                            abandoned: false,
-                        });
-                    }
+            let object = match member {
+                Member::Process(fd) if process_exited(*fd)? => {
+                    return Ok(Outcome::Taken {
+                        index,
+                        abandoned: false,
+                    })
                 }
-                Member::Object(object) => {
-                    let mut spins = 0;
-                    loop {
-                        match object.try_take(&me, true) {
-                            Ok(Take::Yes { abandoned, .. }) => {
-                                return Ok(Outcome::Taken { index, abandoned })
-                            }
-                            Ok(Take::No) => return Err(io::Error::other("internal: empty take")),
-                            Err(state) if state & GUARD != 0 => {
-                                match object.wait_guard(&mut spins, deadline) {
-                                    Ok(()) => {}
-                                    Err(e) if e.kind() == ErrorKind::TimedOut => {
-                                        seen.push((*object, state));
-                                        break;
-                                    }
-                                    Err(e) => return Err(e),
-                                }
-                            }
-                            Err(state) => {
-                                if object.kind == Kind::Mutex && state != 0 {
-                                    needs_slice = true;
-                                }
-                                seen.push((*object, state));
-                                break;
-                            }
+                Member::Process(_) => continue,
+                Member::Object(object) => *object,
+            };
+            let mut patience = Patience::new();
+            loop {
+                match object.try_take(&me, true) {
+                    Ok(Take::Yes { abandoned, .. }) => {
+                        return Ok(Outcome::Taken { index, abandoned })
+                    }
+                    Ok(Take::No) => {
+                        return Err(io::Error::other(format!(
+                            "{}: internal: an empty take",
+                            object.label()
+                        )))
+                    }
+                    Err(raw) if state::decode(raw).guarded => {
+                        if object.wait_guard(raw, &mut patience, deadline)?
+                            == GuardWait::DeadlinePassed
+                        {
+                            seen.push((object, raw));
+                            break;
                         }
+                    }
+                    Err(raw) => {
+                        // Not signaled (or changed under every attempt: the sleep returns at once).
+                        if object.shape == Shape::Mutex && state::decode(raw).value != 0 {
+                            needs_slice = true;
+                        }
+                        seen.push((object, raw));
+                        break;
                     }
                 }
             }
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if passed(deadline) {
             return Ok(Outcome::TimedOut);
         }
         let slice = needs_slice.then(|| slice(round));
-        let processes: Vec<BorrowedFd<'_>> = members
-            .iter()
-            .filter_map(|m| match m {
-                Member::Process(fd) => Some(*fd),
-                Member::Object(_) => None,
-            })
-            .collect();
         sleep_on(&seen, &processes, sleep_for(deadline, slice))?;
         round = round.saturating_add(1);
     }
 }
 
-fn check_count(n: usize) -> io::Result<()> {
+fn check_count(call: &str, n: usize) -> io::Result<()> {
     if n == 0 || n > 64 {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            format!("a wait takes 1 to 64 objects, not {n}"),
-        ));
+        return Err(invalid(call, format!("takes 1 to 64 objects, not {n}")));
     }
     Ok(())
 }
 
+/// Puts back the states under the guards this wait holds on the first `held.len()` objects.
+fn unguard_all(objects: &[(usize, &Object)], held: &mut Vec<u32>) {
+    for ((_, object), raw) in objects.iter().zip(held.iter()) {
+        object.unguard(*raw);
+    }
+    held.clear();
+}
+
 /// Waits until every one of `members` is signaled at once, then takes them all in one step.
 pub(crate) fn wait_all(members: &[Member<'_>], timeout: Option<Duration>) -> io::Result<Outcome> {
-    check_count(members.len())?;
-    let deadline = deadline_of(timeout);
+    check_count("wait_all", members.len())?;
+    let deadline = timeout.and_then(time::deadline);
     let me = me();
     let mut objects: Vec<(usize, &Object)> = Vec::new();
     let mut processes = Vec::new();
@@ -242,13 +214,13 @@ pub(crate) fn wait_all(members: &[Member<'_>], timeout: Option<Duration>) -> io:
     }
     // Guards are taken in one global order (device, inode), so two wait-alls never deadlock.
     objects.sort_by_key(|(_, o)| o.identity);
-    if objects
+    if let Some(w) = objects
         .windows(2)
-        .any(|w| w[0].1.identity == w[1].1.identity)
+        .find(|w| w[0].1.identity == w[1].1.identity)
     {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            "wait_all: the same object appears twice",
+        return Err(invalid(
+            "wait_all",
+            format!("{} appears twice", w[0].1.label()),
         ));
     }
     let mut round = 0u32;
@@ -259,34 +231,46 @@ pub(crate) fn wait_all(members: &[Member<'_>], timeout: Option<Duration>) -> io:
                 all_exited = false;
             }
         }
-        let mut states = Vec::with_capacity(objects.len());
-        let mut guarded_all = true;
-        if all_exited {
-            for (_, object) in &objects {
-                match object.guard(&me, deadline) {
-                    Ok(state) => states.push(state),
-                    Err(e) if e.kind() == ErrorKind::TimedOut => {
-                        guarded_all = false;
-                        break;
-                    }
-                    Err(e) => {
-                        for ((_, o), s) in objects.iter().zip(&states) {
-                            o.unguard(*s);
-                        }
-                        return Err(e);
-                    }
+        // The raw words under this wait's guards, in `objects` order.
+        let mut held: Vec<u32> = Vec::with_capacity(objects.len());
+        let mut patience = Patience::new();
+        while all_exited && held.len() < objects.len() {
+            let object = objects[held.len()].1;
+            let raw = match object.try_guard(&me) {
+                Ok(raw) => {
+                    held.push(raw);
+                    patience = Patience::new();
+                    continue;
+                }
+                Err(raw) => raw,
+            };
+            if !held.is_empty() && patience.spinning() {
+                // Held for an instant by another wait: worth a short spin with ours held.
+                object.wait_guard(raw, &mut patience, None)?;
+                continue;
+            }
+            // Never sleep holding guards: put ours back, wait for this one alone, start again.
+            unguard_all(&objects, &mut held);
+            let mut raw = raw;
+            loop {
+                if object.wait_guard(raw, &mut patience, deadline)? == GuardWait::DeadlinePassed {
+                    return Ok(Outcome::TimedOut);
+                }
+                raw = object.header().state.load(SeqCst);
+                if !state::decode(raw).guarded {
+                    break;
                 }
             }
         }
-        if all_exited && guarded_all {
+        if all_exited {
             let takes: Vec<Take> = objects
                 .iter()
-                .zip(&states)
-                .map(|((_, o), s)| o.take(*s, &me, true))
+                .zip(&held)
+                .map(|((_, o), raw)| o.take(*raw, &me, true))
                 .collect();
             if takes.iter().all(|t| *t != Take::No) {
                 let mut abandoned_index = None;
-                for (((index, object), take), _) in objects.iter().zip(&takes).zip(&states) {
+                for ((index, object), take) in objects.iter().zip(&takes) {
                     if let Take::Yes { new, abandoned, .. } = *take {
                         object.after_take(&me, *take);
                         object.unguard(new);
@@ -308,36 +292,31 @@ pub(crate) fn wait_all(members: &[Member<'_>], timeout: Option<Duration>) -> io:
             }
         }
         // Not all signaled: put every state back untouched.
-        for ((_, o), s) in objects.iter().zip(&states) {
-            o.unguard(*s);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(Outcome::TimedOut);
-        }
-        let needs_slice = !processes.is_empty()
-            || objects
-                .iter()
-                .zip(&states)
-                .any(|((_, o), s)| o.kind == Kind::Mutex && *s != 0);
         let seen: Vec<(&Object, u32)> = objects
             .iter()
             .enumerate()
             .map(|(i, (_, o))| {
-                (
-                    *o,
-                    states
-                        .get(i)
-                        .copied()
-                        .unwrap_or_else(|| o.header().state.load(SeqCst) & VALUE),
-                )
+                let raw = match held.get(i) {
+                    Some(raw) => *raw & state::VALUE,
+                    None => o.header().state.load(SeqCst),
+                };
+                (*o, raw)
             })
             .collect();
-        let slice = (needs_slice || !guarded_all).then(|| slice(round));
+        unguard_all(&objects, &mut held);
+        if passed(deadline) {
+            return Ok(Outcome::TimedOut);
+        }
+        let needs_slice = !processes.is_empty()
+            || seen
+                .iter()
+                .any(|(o, raw)| o.shape == Shape::Mutex && state::decode(*raw).value != 0);
         let running: Vec<BorrowedFd<'_>> = processes
             .iter()
             .copied()
             .filter(|fd| !process_exited(*fd).unwrap_or(true))
             .collect();
+        let slice = needs_slice.then(|| slice(round));
         sleep_on(&seen, &running, sleep_for(deadline, slice))?;
         round = round.saturating_add(1);
     }
