@@ -2,16 +2,15 @@
 //! Windows, for every mechanism): named pipes, shared-memory pipes, mailslots, file mappings and
 //! sync objects.
 //!
-//! Names are data that other programs chose, so the table shows them escaped ([`escape`]): a
-//! name cannot move the cursor, ring the bell or forge a row of its own. `--json` gives every
-//! name exactly as it is.
+//! Names are data that other programs chose, so the table shows them escaped
+//! ([`output::escape`]): a name cannot move the cursor, ring the bell or forge a row of its own.
+//! `--json` gives every name exactly as it is.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::output;
+use crate::output::{self, escape};
 
 /// Options of `pipework list`.
 #[derive(clap::Args, Debug)]
@@ -125,44 +124,4 @@ fn rows() -> io::Result<Vec<Row>> {
         rows.push(row);
     }
     Ok(rows)
-}
-
-/// `text` with every character that a terminal would act on written out instead: C0 controls
-/// and DEL (`\n`, `\t`, `\r`, else `\x1b`-style), C1 controls and the Unicode line and paragraph
-/// separators (`\u{85}`-style). What is left prints as itself on one line.
-///
-/// Backslashes are left alone (they fill Win32 names), so a name that spells `\n` itself reads
-/// the same as one holding a newline; `--json` tells them apart.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str(r"\n"),
-            '\r' => out.push_str(r"\r"),
-            '\t' => out.push_str(r"\t"),
-            '\0'..='\x1f' | '\x7f' => {
-                let _ = write!(out, r"\x{:02x}", c as u32);
-            }
-            '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, r"\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn controls_are_written_out() {
-        assert_eq!(escape("plain name"), "plain name");
-        assert_eq!(escape(r"\\.\pipe\x"), r"\\.\pipe\x");
-        assert_eq!(
-            escape("a\x1b[31m\x07b\nc\r\td\x7f\u{85}\u{9b}\u{2028}\u{2029}é"),
-            r"a\x1b[31m\x07b\nc\r\td\x7f\u{85}\u{9b}\u{2028}\u{2029}é"
-        );
-    }
 }
