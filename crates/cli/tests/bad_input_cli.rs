@@ -193,7 +193,7 @@ fn errors_print_names_plainly_with_controls_escaped() {
         (
             r"\\.\pip\x",
             &["pipe", "connect", r"\\.\pip\x"],
-            r"\\.\pip\x is not a pipe name",
+            r"\\.\pip\x: not a pipe name",
         ),
         (
             "ctl\x1b[2Jx",
