@@ -91,7 +91,7 @@ impl Mutex {
     #[inline]
     pub fn wait(&self, timeout: Option<Duration>) -> io::Result<WaitStatus> {
         // The uncontended path, inlined: one compare-and-swap, no call, no system call.
-        if self.object.take_free_mutex(&me()) {
+        if self.object.take_free_mutex() {
             return Ok(WaitStatus::Signaled);
         }
         self.wait_slow(timeout)

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::{fcntl_add_seals, fstat, ftruncate, memfd_create, MemfdFlags, SealFlags};
 
 use super::namespace::{self, Kind, Name};
-use super::owner::{owner_is_dead, thread_is_dead, Me};
+use super::owner::{me, owner_is_dead, thread_is_dead, Me};
 use super::state::{self, Shape, Take, Word, GUARD, MAGIC, VALUE, VERSION};
 use crate::sys::error::{error, named};
 use crate::sys::futex;
@@ -283,7 +283,8 @@ impl Object {
         }
     }
 
-    /// A mutex just became `me`'s (not recursively): depth 1, and the owner record names `me`.
+    /// A mutex just became `me`'s (the caller's; not recursively): depth 1, and the owner
+    /// record names `me`.
     ///
     /// The owner record is a hint for other processes' liveness checks, written with plain
     /// (release) stores: it costs no locked instruction, and when this thread took the mutex
@@ -292,16 +293,19 @@ impl Object {
     fn mutex_taken(&self, me: &Me) {
         let h = self.header();
         h.recursion.store(1, Relaxed);
-        // A thread id and a start time name one thread (its process id follows): a record with
-        // both is this thread's.
-        if h.owner_tid.load(Relaxed) != me.tid || h.owner_start.load(Relaxed) != me.start {
-            self.write_owner_record(me);
+        if h.owner_tid.load(Relaxed) != me.tid
+            || h.owner_pid.load(Relaxed) != me.pid
+            || h.owner_start.load(Relaxed) != me.start
+        {
+            self.write_owner_record();
         }
     }
 
+    /// Writes the caller's thread into the owner record.
     #[cold]
     #[inline(never)]
-    fn write_owner_record(&self, me: &Me) {
+    fn write_owner_record(&self) {
+        let me = me();
         let h = self.header();
         h.owner_tid.store(0, Release);
         h.owner_pid.store(me.pid, Release);
@@ -309,21 +313,24 @@ impl Object {
         h.owner_tid.store(me.tid, Release);
     }
 
-    /// The uncontended lock of a mutex: one compare-and-swap of a word that is exactly 0 (free,
-    /// unguarded) to `me`'s thread id (never with the guard bit: see [`super::owner::me`]), then the bookkeeping of [`Object::after_take`]. `false`,
-    /// having changed nothing, for any other word (owned, by this thread too; guarded; written
-    /// by a peer): the caller goes on to the general path, which tells these apart.
+    /// The uncontended lock of a mutex by the calling thread: one compare-and-swap of a word
+    /// that is exactly 0 (free, unguarded) to the thread's id (never with the guard bit: see
+    /// [`super::owner::me`]), then the bookkeeping of [`Object::after_take`]. `false`, having
+    /// changed nothing, for any other word (owned, by this thread too; guarded; written by a
+    /// peer): the caller goes on to the general path, which tells these apart.
     ///
-    /// Inlined into the caller's crate with [`super::Mutex::lock`]: no call, no system call.
+    /// Inlined into the caller's crate with [`super::Mutex::lock`]: no call, no system call;
+    /// the thread's identity is read from its thread-local in place.
     #[inline]
-    pub(crate) fn take_free_mutex(&self, me: &Me) -> bool {
+    pub(crate) fn take_free_mutex(&self) -> bool {
+        let me = me();
         let taken = self
             .header()
             .state
             .compare_exchange(0, me.tid, SeqCst, Relaxed)
             .is_ok();
         if taken {
-            self.mutex_taken(me);
+            self.mutex_taken(&me);
         }
         taken
     }

@@ -34,42 +34,33 @@ thread_local! {
 
 /// This thread's identity, found once per thread (and again in a child made by `fork`).
 ///
-/// Inlined into every lock and release (a thread-local load); the first call of a thread takes
-/// the out-of-line [`find_me`].
+/// Inlined into every lock and release: loads from a thread-local; the first call of a thread
+/// goes through the out-of-line [`find_me`].
 #[inline]
 pub(crate) fn me() -> Me {
-    let me = ME.with(std::cell::Cell::get);
-    if me.tid != 0 {
-        me
-    } else {
-        find_me()
+    if ME.with(|cell| cell.get().tid) == 0 {
+        find_me();
     }
+    ME.with(std::cell::Cell::get)
 }
 
 /// This thread's id (never 0, never with bit 31 set), as [`me`] finds it.
 #[inline]
 pub(crate) fn tid() -> u32 {
-    let tid = ME.with(|cell| cell.get().tid);
-    if tid != 0 {
-        tid
-    } else {
-        find_me().tid
-    }
+    me().tid
 }
 
 /// The first [`me`] of a thread: asks the kernel and `/proc`, and caches the answer.
 #[cold]
 #[inline(never)]
-fn find_me() -> Me {
+fn find_me() {
     static FORGET_AFTER_FORK: std::sync::Once = std::sync::Once::new();
     FORGET_AFTER_FORK.call_once(|| crate::sys::at_fork_in_child(forget_me));
     // A positive `pid_t`: bit 31, the state word's guard, is never set in a thread id.
     let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let start = start_time(pid, tid).unwrap_or(0);
-    let me = Me { tid, pid, start };
-    ME.with(|cell| cell.set(me));
-    me
+    ME.with(|cell| cell.set(Me { tid, pid, start }));
 }
 
 /// In a child just made by `fork`: its one thread is a new thread with its own id.
