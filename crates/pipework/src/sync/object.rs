@@ -347,10 +347,7 @@ impl Object {
     pub(crate) fn release_own_mutex(&self, tid: u32) -> bool {
         let h = self.header();
         let released = h.recursion.load(Relaxed) == 1
-            && h
-                .state
-                .compare_exchange(tid, 0, SeqCst, Relaxed)
-                .is_ok();
+            && h.state.compare_exchange(tid, 0, SeqCst, Relaxed).is_ok();
         if released {
             self.wake_all();
         }
