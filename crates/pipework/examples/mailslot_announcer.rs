@@ -2,8 +2,8 @@
 //! there, through `\\*\mailslot\announce` (the classic use of domain mailslots).
 //!
 //! ```text
-//! mailslot_announcer listen [PORT GROUP]        # show announcements as they arrive
-//! mailslot_announcer announce [PORT GROUP]      # announce this computer every 2 seconds
+//! cargo run -p pipework --example mailslot_announcer -- listen [PORT GROUP]    # show announcements as they arrive
+//! cargo run -p pipework --example mailslot_announcer -- announce [PORT GROUP]  # announce this computer every 2 seconds
 //! ```
 //!
 //! Announcements are datagrams of at most 424 bytes: some may be lost, none waits for a

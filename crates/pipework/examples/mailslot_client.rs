@@ -1,6 +1,8 @@
 //! The Win32 documentation's mailslot client ("Writing to a Mailslot"): drops three messages into
 //! `\\.\mailslot\sample_mailslot` (or the slot named on the command line, which may be
 //! `\\host\mailslot\...` or `\\*\mailslot\...` for a server listening to the network).
+//!
+//! `cargo run -p pipework --example mailslot_client -- [SLOT]`, with `mailslot_server` running.
 
 use std::io::{self, Write};
 

@@ -196,6 +196,11 @@ fn squat(args: &[String]) {
         listener_socket(&args[0])
     };
     let squatter = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // The name noted beside the socket, as a listener notes it: a writer reaches only a socket
+    // whose note names what it asked for.
+    let mut note = std::ffi::OsString::from(".");
+    note.push(path.file_name().unwrap());
+    std::fs::write(path.with_file_name(note), &args[0]).unwrap();
     println!("listening");
     let (_conn, _) = squatter.accept().unwrap();
     println!("accepted");

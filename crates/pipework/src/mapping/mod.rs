@@ -97,6 +97,25 @@
 //!   Handles from a create, from [`FileMapping::anonymous`] and from [`FileMapping::from_file`]
 //!   have all access, bounded by the mapping's [`Protect`].
 //!
+//! # From Python
+//! `multiprocessing.shared_memory.SharedMemory(name=...)`, given [`FileMapping::os_name`],
+//! attaches to a named mapping, but up to Python 3.12 it also hands the segment to its resource
+//! tracker, which *removes the name* when the Python process exits, as if the Python side had
+//! created it: pipework processes keep their memory, but opening the mapping by name fails from
+//! then on. Attach so that the tracker keeps out of it, and never call `unlink()`:
+//!
+//! ```text
+//! # Python 3.13 and later
+//! from multiprocessing.shared_memory import SharedMemory
+//! shm = SharedMemory(name=os_name, track=False)
+//! # Python 3.8 to 3.12
+//! from multiprocessing import shared_memory, resource_tracker
+//! shm = shared_memory.SharedMemory(name=os_name)
+//! resource_tracker.unregister(shm._name, "shared_memory")
+//! ```
+//!
+//! `pipework mapping info NAME` prints these lines with the mapping's own name filled in.
+//!
 //! # Safety of shared memory
 //! A view never lends out Rust references to its bytes, because another process may change them
 //! at any moment: it copies in and out at offsets, reads and writes plain-old-data values
@@ -142,7 +161,9 @@ use rustix::fs::{
 pub use bytemuck::Pod;
 pub use view::View;
 
-use crate::sync::namespace::{self, Entry, Kind, Name};
+use crate::name::lease;
+use crate::name::object::{self as namespace, ObjectEntry as Entry, ObjectName as Name};
+use crate::name::Kind;
 use crate::sys::error::{error, invalid, named};
 use handle::Handle;
 
@@ -460,7 +481,7 @@ impl FileMapping {
 
     /// Removes the name `name` at once (the objects' holders keep working; the name is free).
     pub fn remove(name: &str) -> io::Result<()> {
-        namespace::remove(&Name::parse(name)?)
+        lease::remove_object(&Name::parse(name)?)
     }
 }
 

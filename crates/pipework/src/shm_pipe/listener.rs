@@ -24,6 +24,8 @@ use super::ring::Ring;
 use super::wait::DEFAULT_SPIN;
 use super::{End, ShmPipeOptions, ShmReader, ShmWriter};
 use crate::mapping::View;
+use crate::name::lease::{self, Lease};
+use crate::name::{file_key, fold, place, Kind, Namespace};
 use crate::sys::error::{error, named};
 use crate::sys::{retry, time};
 
@@ -62,22 +64,27 @@ impl ShmPipeOptions {
         let what = object(name);
         // A capacity no ring can have is refused now, not when the first writer comes.
         self.checked_capacity().map_err(|e| named(&what, e))?;
-        let path = socket_path(name)?;
+        let path = place::shm_pipe_socket(name)?;
+        let note = place::shm_pipe_note(&path);
         let listener = match UnixListener::bind(&path) {
             Ok(listener) => listener,
             Err(e) if e.kind() == ErrorKind::AddrInUse => {
+                let found = lease::identity_of(&path).map_err(|e| named(&what, e))?;
                 // A live listener answers; a socket left by a killed one refuses.
                 match listener_alive(&path) {
                     Ok(true) => {
-                        return Err(error(
-                            ErrorKind::AlreadyExists,
-                            &what,
-                            "already listened on",
-                        ))
+                        let why = match read_note(&note) {
+                            Some(noted) if fold(&noted) != fold(name) => {
+                                format!("its place is held by another listener ({noted:?})")
+                            }
+                            _ => "already listened on".to_string(),
+                        };
+                        return Err(error(ErrorKind::AlreadyExists, &what, why));
                     }
                     _ => {
-                        std::fs::remove_file(&path)?;
-                        UnixListener::bind(&path)?
+                        lease::reclaim_sole(found, &path, std::slice::from_ref(&note))
+                            .map_err(|e| named(&what, e))?;
+                        UnixListener::bind(&path).map_err(|e| named(&what, e))?
                     }
                 }
             }
@@ -86,13 +93,24 @@ impl ShmPipeOptions {
         listener
             .set_nonblocking(true)
             .map_err(|e| named(&what, e))?;
-        // The name as given, beside the socket, for `list` (the socket's own file name may be
-        // a hash of it). Written after the bind: whoever holds the socket owns the note.
-        let note = name_note(&path);
-        std::fs::write(&note, name).map_err(|e| named(&what, e))?;
+        let anchor = lease::identity_of(&path).map_err(|e| named(&what, e))?;
+        let lease = Lease::sole(
+            Kind::ShmPipe,
+            name.to_string(),
+            path,
+            anchor,
+            vec![note.clone()],
+        );
+        // The name as given, beside the socket: `list` shows it, and a writer checks it before
+        // it connects (the socket's own file name may be a hash of it). Written after the bind,
+        // whole (a temporary file renamed): whoever holds the socket owns the note.
+        let temp = place::shm_pipe_note_temp(&note);
+        std::fs::write(&temp, name)
+            .and_then(|()| std::fs::rename(&temp, &note))
+            .map_err(|e| named(&what, e))?;
         Ok(ShmPipeListener {
             listener,
-            path,
+            lease: Some(lease),
             what,
             options: self.clone(),
             pending: Mutex::new(Vec::new()),
@@ -100,12 +118,20 @@ impl ShmPipeOptions {
     }
 }
 
-/// Where the name of the listener at `socket` is written down: the socket's file name with a
-/// leading dot (file keys never start with one).
-fn name_note(socket: &std::path::Path) -> PathBuf {
-    let mut note = std::ffi::OsString::from(".");
-    note.push(socket.file_name().unwrap_or_default());
-    socket.with_file_name(note)
+/// The name noted at `note`, if there is one (a plain file, at most a few KiB).
+fn read_note(note: &std::path::Path) -> Option<String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut text = String::new();
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(note)
+        .ok()?
+        .take(4096)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
 }
 
 /// The names of this user's shared-memory pipes that are listened on now. A name whose
@@ -121,24 +147,24 @@ fn name_note(socket: &std::path::Path) -> PathBuf {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn list() -> io::Result<Vec<String>> {
-    let dir = crate::name::directory(crate::name::Namespace::Local, crate::name::Kind::ShmPipe)?;
+    let dir = crate::name::directory(Namespace::Local, Kind::ShmPipe)?;
     let listening = listening_sockets()?;
     let mut names = Vec::new();
     for entry in std::fs::read_dir(&dir)? {
         let path = entry?.path();
-        let is_note = path
-            .file_name()
-            .is_some_and(|f| f.as_encoded_bytes().starts_with(b"."));
-        if is_note || !listening.contains(&path) {
+        if place::is_shm_pipe_note(&path) || !listening.contains(&path) {
             continue;
         }
-        // A listener between its bind and its note, or one that lost it: its file key.
-        let name = std::fs::read_to_string(name_note(&path)).unwrap_or_else(|_| {
-            path.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        });
+        let key = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        // The noted name, when it is the one this key stands for; else (a listener between
+        // its bind and its note, or a note that is not its own) the file key.
+        let name = read_note(&place::shm_pipe_note(&path))
+            .filter(|noted| file_key(&fold(noted)) == key)
+            .unwrap_or(key);
         names.push(name);
     }
     names.sort_by_key(|n| n.to_lowercase());
@@ -161,13 +187,6 @@ fn listening_sockets() -> io::Result<std::collections::HashSet<PathBuf>> {
             (flags & ACCEPTING != 0 && path.starts_with('/')).then(|| PathBuf::from(path))
         })
         .collect())
-}
-
-/// Where the listener of the shared-memory pipe `name` lives.
-fn socket_path(name: &str) -> io::Result<PathBuf> {
-    crate::name::check_name("shared-memory pipe", name)?;
-    let dir = crate::name::directory(crate::name::Namespace::Local, crate::name::Kind::ShmPipe)?;
-    Ok(dir.join(crate::name::file_key(&crate::name::fold(name))))
 }
 
 /// How errors name the shared-memory pipe `name`.
@@ -195,7 +214,8 @@ fn listener_alive(path: &std::path::Path) -> io::Result<bool> {
 #[derive(Debug)]
 pub struct ShmPipeListener {
     listener: UnixListener,
-    path: PathBuf,
+    /// The hold on the name: the socket and its note, this listener's alone.
+    lease: Option<Lease>,
     /// `shared-memory pipe NAME`, as errors name it.
     what: Arc<str>,
     options: ShmPipeOptions,
@@ -358,10 +378,22 @@ fn file_id(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
     Ok((stat.st_dev, stat.st_ino))
 }
 
+impl ShmPipeListener {
+    /// Stops listening and removes the name, as dropping the listener does, but returns what
+    /// went wrong removing it (a name left behind is taken over by the next listener).
+    pub fn close(mut self) -> io::Result<()> {
+        match self.lease.take() {
+            Some(lease) => lease.release(),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Drop for ShmPipeListener {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(name_note(&self.path));
-        let _ = std::fs::remove_file(&self.path);
+        // The socket is still bound here, so no other listener can have taken the name over;
+        // a failure is kept for `name::release_errors`.
+        drop(self.lease.take());
     }
 }
 
@@ -378,7 +410,19 @@ impl ShmWriter {
     /// (`TimedOut` then; `Duration::MAX`: as long as the listener lives).
     pub fn connect_timeout(name: &str, timeout: Duration) -> io::Result<ShmWriter> {
         let what = object(name);
-        let path = socket_path(name)?;
+        let path = place::shm_pipe_socket(name)?;
+        // The socket under this name's key is this pipe's only if its note says this name: a
+        // listener of another name found there (planted, or a hash collision) is never reached.
+        match read_note(&place::shm_pipe_note(&path)) {
+            Some(noted) if fold(&noted) == fold(name) => {}
+            _ => {
+                return Err(error(
+                    ErrorKind::NotFound,
+                    &what,
+                    "nobody listens on this name",
+                ))
+            }
+        }
         let deadline = time::deadline(timeout);
         let timed_out = || {
             error(

@@ -266,7 +266,8 @@ impl End {
                 WRITER_BELL
             };
             if let Ok(bell) = self.peer_bell_fd(bell) {
-                let _ = rustix::io::write(bell, &1u64.to_ne_bytes());
+                // A peer may have queued a pipe without readers as the bell: no SIGPIPE.
+                let _ = crate::sys::write_no_sigpipe(bell, &1u64.to_ne_bytes());
             }
         }
     }

@@ -6,11 +6,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
-use super::namespace::Kind;
 use super::object::Object;
 use super::owner::{me, tid};
 use super::state::{self, Take};
 use super::{WaitStatus, Waitable};
+use crate::name::Kind;
 use crate::sys::error::error;
 
 /// A mutex shared between processes: recursive, owned by one thread at a time, and abandoned

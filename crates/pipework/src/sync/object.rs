@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{fcntl_add_seals, fstat, ftruncate, memfd_create, MemfdFlags, SealFlags};
 
-use super::namespace::{self, Kind, Name};
 use super::owner::{me, owner_is_dead, thread_is_dead, Me};
 use super::state::{self, Shape, Take, Word, GUARD, MAGIC, VALUE, VERSION};
+use crate::name::object::{self as namespace, ObjectName as Name};
+use crate::name::{Kind, Lease};
 use crate::sys::error::{error, named};
 use crate::sys::futex;
 use crate::sys::shm::{Protection, Region};
@@ -56,7 +57,7 @@ pub(crate) struct Header {
 
 fn kind_code(kind: Kind) -> u32 {
     match kind {
-        Kind::Mapping => 0,
+        Kind::Mapping | Kind::Pipe | Kind::Mailslot | Kind::ShmPipe => 0,
         Kind::Mutex => state::MUTEX,
         Kind::Semaphore => state::SEMAPHORE,
         Kind::Event => state::EVENT,
@@ -73,6 +74,8 @@ pub(crate) struct Object {
     /// The kind and parameters, as checked when this process opened the object.
     pub(crate) shape: Shape,
     pub(crate) name: Option<Name>,
+    /// This process's hold on the name, released after the view and the file are closed.
+    lease: Option<Lease>,
     pub(crate) existed: bool,
     pub(crate) identity: (u64, u64),
 }
@@ -131,6 +134,7 @@ impl Object {
             fd: Some(fd),
             kind,
             shape: Shape::Mutex,
+            lease: name.as_ref().map(|n| Lease::object(n, kind)),
             name,
             existed,
             identity: (st.st_dev, st.st_ino),
@@ -166,6 +170,9 @@ impl Object {
     /// Gives up the object's file (its hold on the name goes with it).
     pub(crate) fn into_fd(mut self) -> OwnedFd {
         self.name = None;
+        if let Some(lease) = self.lease.take() {
+            lease.disarm();
+        }
         let fd = self.fd.take();
         drop(self);
         fd.expect("an object owns its file until dropped")
@@ -186,10 +193,8 @@ impl Drop for Object {
         // SAFETY: the region is dropped exactly once, here, and never used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.region) };
         drop(self.fd.take());
-        if let Some(name) = &self.name {
-            // This process's view and file are gone: the name goes too if no one else holds it.
-            namespace::release(name);
-        }
+        // This process's view and file are gone: the name goes too if no one else holds it.
+        drop(self.lease.take());
     }
 }
 
