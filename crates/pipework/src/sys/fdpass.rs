@@ -71,8 +71,6 @@ pub(crate) struct Received {
     pub(crate) handles: Vec<OwnedFd>,
     /// The peer sent more handles than were asked for: they were discarded (never kept open).
     pub(crate) refused_handles: bool,
-    /// The datagram was longer than the buffers (`MSG_TRUNC`).
-    pub(crate) truncated: bool,
 }
 
 /// Receives into `buf` with room for `max_handles` handles, retrying `EINTR`.
@@ -111,7 +109,6 @@ pub(crate) fn recv(
         bytes,
         handles,
         refused_handles,
-        truncated: returned.contains(ReturnFlags::TRUNC),
     })
 }
 

@@ -14,25 +14,16 @@
 //! | deadlines and timeouts that saturate | [`time`] |
 //! | writes that never raise `SIGPIPE` | `signal` |
 
-// Blocks that the modules are moving onto; some callers are not converted yet.
-#[allow(dead_code)]
 pub(crate) mod error;
-// Blocks that the modules are moving onto; some callers are not converted yet.
-#[allow(dead_code)]
 pub(crate) mod fdpass;
-// Blocks that the modules are moving onto; some callers are not converted yet.
-#[allow(dead_code)]
 pub(crate) mod futex;
 pub(crate) mod lock;
-// Blocks that the modules are moving onto; some callers are not converted yet.
-#[allow(dead_code)]
 pub(crate) mod retry;
 pub(crate) mod shm;
 mod signal;
 pub(crate) mod time;
 
 pub(crate) use lock::{first_holder, set_lock, unread_by_peer, Lock};
-#[allow(unused_imports)]
 pub(crate) use retry::{retry, retry_io};
 pub(crate) use signal::{
     splice as splice_no_sigpipe, tee as tee_no_sigpipe, write as write_no_sigpipe,
