@@ -126,6 +126,16 @@ impl Drop for RuntimeDir {
     }
 }
 
+/// Checks that `answer` is `InvalidData` naming the slot `name` (`context` leads the message of
+/// a failure).
+fn assert_invalid_data_naming(answer: &str, name: &str, context: impl std::fmt::Display) {
+    assert!(
+        answer.starts_with("err InvalidData mailslot "),
+        "{context}{answer}"
+    );
+    assert!(answer.contains(name), "{answer}");
+}
+
 /// A child driven line by line: it answers each command with one line.
 struct Driven {
     child: Child,
@@ -146,6 +156,13 @@ impl Driven {
         };
         assert_eq!(driven.line(), "ready");
         driven
+    }
+
+    /// Starts the child `role` of `dir` for the slot `name`.
+    fn role(dir: &RuntimeDir, role: &str, name: &str) -> Driven {
+        let mut command = dir.command(role);
+        command.arg(name);
+        Driven::start(command)
     }
 
     fn line(&mut self) -> String {
@@ -337,12 +354,8 @@ fn big_spool_role(args: &[String]) {
 fn a_cut_spool_is_invalid_data_not_sigbus() {
     let dir = RuntimeDir::new("cut");
     let name = unique("cut");
-    let mut serve = dir.command("serve");
-    serve.arg(&name);
-    let mut server = Driven::start(serve);
-    let mut write = dir.command("write");
-    write.arg(&name);
-    let mut writer = Driven::start(write);
+    let mut server = Driven::role(&dir, "serve", &name);
+    let mut writer = Driven::role(&dir, "write", &name);
     // Larger than a datagram: these go through the spool.
     assert_eq!(writer.ask("10000"), "ok 10000");
     assert_eq!(server.ask("read"), "ok 10000");
@@ -353,14 +366,11 @@ fn a_cut_spool_is_invalid_data_not_sigbus() {
     assert!(wait(&mut cut.spawn().unwrap()).success());
 
     let answer = writer.ask("20000");
-    assert!(answer.starts_with("err InvalidData mailslot "), "{answer}");
-    assert!(answer.contains(&name), "{answer}");
+    assert_invalid_data_naming(&answer, &name, "");
     let answer = writer.ask("open");
-    assert!(answer.starts_with("err InvalidData mailslot "), "{answer}");
-    assert!(answer.contains(&name), "{answer}");
+    assert_invalid_data_naming(&answer, &name, "");
     let answer = server.ask("read");
-    assert!(answer.starts_with("err InvalidData mailslot "), "{answer}");
-    assert!(answer.contains(&name), "{answer}");
+    assert_invalid_data_naming(&answer, &name, "");
 
     // The server wrote its header back and started the spool again.
     assert_eq!(writer.ask("open"), "ok opened");
@@ -377,9 +387,7 @@ fn a_cut_spool_is_invalid_data_not_sigbus() {
 fn a_lying_spool_header_is_invalid_data() {
     let dir = RuntimeDir::new("lying-header");
     let name = unique("lying-header");
-    let mut serve = dir.command("serve");
-    serve.arg(&name);
-    let server = Driven::start(serve);
+    let server = Driven::role(&dir, "serve", &name);
     let mut spoil = dir.command("spoil-header");
     spoil.arg(dir.spool());
     assert!(wait(&mut spoil.spawn().unwrap()).success());
@@ -389,8 +397,7 @@ fn a_lying_spool_header_is_invalid_data() {
     assert_eq!(out.status.signal(), None);
     assert!(out.status.success(), "{:?}", out.status);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("err InvalidData mailslot "), "{text}");
-    assert!(text.contains(&name), "{text}");
+    assert_invalid_data_naming(&text, &name, "");
     server.finish();
 }
 
@@ -400,12 +407,8 @@ fn a_lying_spool_header_is_invalid_data() {
 fn a_lying_committed_end_is_invalid_data() {
     let dir = RuntimeDir::new("lying-end");
     let name = unique("lying-end");
-    let mut serve = dir.command("serve");
-    serve.arg(&name);
-    let mut server = Driven::start(serve);
-    let mut write = dir.command("write");
-    write.arg(&name);
-    let mut writer = Driven::start(write);
+    let mut server = Driven::role(&dir, "serve", &name);
+    let mut writer = Driven::role(&dir, "write", &name);
     for lie in [1u64 << 39, 7] {
         let mut spoil = dir.command("spoil-end");
         spoil
@@ -413,17 +416,9 @@ fn a_lying_committed_end_is_invalid_data() {
             .arg(lie.to_string());
         assert!(wait(&mut spoil.spawn().unwrap()).success());
         let answer = writer.ask("10000");
-        assert!(
-            answer.starts_with("err InvalidData mailslot "),
-            "{lie}: {answer}"
-        );
-        assert!(answer.contains(&name), "{answer}");
+        assert_invalid_data_naming(&answer, &name, format!("{lie}: "));
         let answer = server.ask("read");
-        assert!(
-            answer.starts_with("err InvalidData mailslot "),
-            "{lie}: {answer}"
-        );
-        assert!(answer.contains(&name), "{answer}");
+        assert_invalid_data_naming(&answer, &name, format!("{lie}: "));
         assert_eq!(writer.ask("10000"), "ok 10000");
         assert_eq!(server.ask("read"), "ok 10000");
     }
