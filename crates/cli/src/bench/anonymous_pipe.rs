@@ -27,33 +27,26 @@ pub const MECHANISM: Mechanism = Mechanism {
 const NAME: &str = "anonymous-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let (mut ours, mut raw) = (
+    let throughput = stream::throughput_finished(
+        settings,
+        "anonymous-pipe throughput",
         pipework_session(Workload::Throughput)?,
         raw_session(NAME, Workload::Throughput)?,
-    );
-    let throughput =
-        stream::throughput(settings, "anonymous-pipe throughput", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
+    )?;
 
-    let (mut ours, mut raw) = (
+    let round_trip = stream::round_trips_finished(
+        settings,
+        "anonymous-pipe round trip",
         pipework_session(Workload::RoundTrip)?,
         raw_session(NAME, Workload::RoundTrip)?,
-    );
-    let round_trip =
-        stream::round_trips(settings, "anonymous-pipe round trip", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
+    )?;
 
-    let (mut ours, mut raw) = (feeder_session(true)?, feeder_session(false)?);
-    let from_file = stream::throughput(
+    let from_file = stream::throughput_finished(
         settings,
         "anonymous-pipe file by splice",
-        &mut ours,
-        &mut raw,
+        feeder_session(true)?,
+        feeder_session(false)?,
     )?;
-    ours.finish()?;
-    raw.finish()?;
     Ok(vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", "raw pipe", &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", "raw pipe", &round_trip),

@@ -28,21 +28,19 @@ pub const MECHANISM: Mechanism = Mechanism {
 const NAME: &str = "named-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let (mut ours, mut raw) = (
+    let throughput = stream::throughput_finished(
+        settings,
+        "named-pipe throughput",
         pipework_session(Workload::Throughput)?,
         raw_session(Workload::Throughput)?,
-    );
-    let throughput = stream::throughput(settings, "named-pipe throughput", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
+    )?;
 
-    let (mut ours, mut raw) = (
+    let round_trip = stream::round_trips_finished(
+        settings,
+        "named-pipe round trip",
         pipework_session(Workload::RoundTrip)?,
         raw_session(Workload::RoundTrip)?,
-    );
-    let round_trip = stream::round_trips(settings, "named-pipe round trip", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
+    )?;
     Ok(vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", "raw unix socket", &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", "raw unix socket", &round_trip),
@@ -187,17 +185,7 @@ impl<E: End> Link for PipeLink<E> {
                 )),
             };
         }
-        loop {
-            match self.end.read(&mut self.buf) {
-                Ok(0) => return Ok(false),
-                Ok(n) => {
-                    f(&self.buf[..n]);
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        workload::recv_some(&mut self.end, &mut self.buf, f)
     }
 
     fn close(&mut self) -> io::Result<()> {

@@ -81,13 +81,12 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let throughput = Samples::of(copying_s, raw_s.clone());
     let in_place = Samples::of(in_place_s, raw_s);
 
-    let (mut ours, mut raw) = (
+    let spinning = stream::round_trips_finished(
+        settings,
+        "shm-pipe round trip",
         shm_session(Workload::RoundTrip, Mode::Spin)?,
         raw_session(NAME, Workload::RoundTrip)?,
-    );
-    let spinning = stream::round_trips(settings, "shm-pipe round trip", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
+    )?;
 
     // No spin, beside the kernel pipe and beside a bare futex ping-pong.
     let (mut ours, mut raw, mut floor) = (

@@ -54,6 +54,32 @@ pub fn round_trips(
     )
 }
 
+/// [`throughput`] of two sessions that are finished after.
+pub fn throughput_finished(
+    settings: &Settings,
+    label: &str,
+    mut ours: Session,
+    mut raw: Session,
+) -> io::Result<Samples> {
+    let samples = throughput(settings, label, &mut ours, &mut raw)?;
+    ours.finish()?;
+    raw.finish()?;
+    Ok(samples)
+}
+
+/// [`round_trips`] of two sessions that are finished after.
+pub fn round_trips_finished(
+    settings: &Settings,
+    label: &str,
+    mut ours: Session,
+    mut raw: Session,
+) -> io::Result<Samples> {
+    let samples = round_trips(settings, label, &mut ours, &mut raw)?;
+    ours.finish()?;
+    raw.finish()?;
+    Ok(samples)
+}
+
 /// The role of a child running `workload` on the implementation `how` (`sink-raw`, ...); a
 /// child splits it with [`split_role`].
 pub fn role(workload: Workload, how: &str) -> String {
