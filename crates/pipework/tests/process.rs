@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::thread;
 
 use common::{child, inherited, read_to_end, wait};
@@ -215,11 +215,7 @@ fn open_of_a_missing_process_is_not_found() {
 }
 
 fn a_process_is_signaled_when_it_exits() {
-    let mut c = child("wait_for_stdin_end")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let process = Process::from_child(&c).unwrap();
+    let (mut c, process) = waiting_child();
     assert_eq!(process.id(), c.id());
     assert!(!process.has_exited().unwrap());
     assert!(!process
@@ -233,14 +229,20 @@ fn a_process_is_signaled_when_it_exits() {
 }
 
 fn kill_ends_a_process() {
-    let mut c = child("wait_for_stdin_end")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let process = Process::from_child(&c).unwrap();
+    let (mut c, process) = waiting_child();
     process.kill().unwrap();
     assert!(process.wait_timeout(common::TIMEOUT).unwrap());
     let status = c.wait().unwrap();
     assert!(!status.success());
     process.kill().unwrap(); // killing an exited process is not an error
+}
+
+/// A child that runs until its stdin (piped) ends, and its process.
+fn waiting_child() -> (Child, Process) {
+    let c = child("wait_for_stdin_end")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let process = Process::from_child(&c).unwrap();
+    (c, process)
 }

@@ -253,3 +253,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a tokio runtime")
 }
+
+/// The kind of the error `result` must be (failing the test when it is not an error).
+pub fn err_kind<T: std::fmt::Debug>(result: io::Result<T>) -> io::ErrorKind {
+    result.unwrap_err().kind()
+}
