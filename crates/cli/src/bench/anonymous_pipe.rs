@@ -27,21 +27,13 @@ pub const MECHANISM: Mechanism = Mechanism {
 const NAME: &str = "anonymous-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let throughput = stream::throughput_finished(
-        settings,
-        "anonymous-pipe throughput",
-        pipework_session(Workload::Throughput)?,
-        raw_session(NAME, Workload::Throughput)?,
-    )?;
+    let (throughput, round_trip) =
+        stream::throughput_and_round_trips(settings, NAME, pipework_session, |workload| {
+            raw_session(NAME, workload)
+        })?;
 
-    let round_trip = stream::round_trips_finished(
-        settings,
-        "anonymous-pipe round trip",
-        pipework_session(Workload::RoundTrip)?,
-        raw_session(NAME, Workload::RoundTrip)?,
-    )?;
-
-    let from_file = stream::throughput_finished(
+    let from_file = stream::finished(
+        stream::throughput,
         settings,
         "anonymous-pipe file by splice",
         feeder_session(true)?,

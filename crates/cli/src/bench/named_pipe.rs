@@ -28,19 +28,8 @@ pub const MECHANISM: Mechanism = Mechanism {
 const NAME: &str = "named-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let throughput = stream::throughput_finished(
-        settings,
-        "named-pipe throughput",
-        pipework_session(Workload::Throughput)?,
-        raw_session(Workload::Throughput)?,
-    )?;
-
-    let round_trip = stream::round_trips_finished(
-        settings,
-        "named-pipe round trip",
-        pipework_session(Workload::RoundTrip)?,
-        raw_session(Workload::RoundTrip)?,
-    )?;
+    let (throughput, round_trip) =
+        stream::throughput_and_round_trips(settings, NAME, pipework_session, raw_session)?;
     Ok(vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", "raw unix socket", &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", "raw unix socket", &round_trip),

@@ -81,7 +81,8 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let throughput = Samples::of(copying_s, raw_s.clone());
     let in_place = Samples::of(in_place_s, raw_s);
 
-    let spinning = stream::round_trips_finished(
+    let spinning = stream::finished(
+        stream::round_trips,
         settings,
         "shm-pipe round trip",
         shm_session(Workload::RoundTrip, Mode::Spin)?,

@@ -54,30 +54,44 @@ pub fn round_trips(
     )
 }
 
-/// [`throughput`] of two sessions that are finished after.
-pub fn throughput_finished(
+/// What `measure` ([`throughput`] or [`round_trips`]) gives for two sessions, which are
+/// finished after.
+pub fn finished(
+    measure: fn(&Settings, &str, &mut Session, &mut Session) -> io::Result<Samples>,
     settings: &Settings,
     label: &str,
     mut ours: Session,
     mut raw: Session,
 ) -> io::Result<Samples> {
-    let samples = throughput(settings, label, &mut ours, &mut raw)?;
+    let samples = measure(settings, label, &mut ours, &mut raw)?;
     ours.finish()?;
     raw.finish()?;
     Ok(samples)
 }
 
-/// [`round_trips`] of two sessions that are finished after.
-pub fn round_trips_finished(
+/// Throughput and round trips of `mechanism` (sessions started by `ours`) beside its baseline
+/// (started by `raw`), each pair of sessions finished after.
+pub fn throughput_and_round_trips(
     settings: &Settings,
-    label: &str,
-    mut ours: Session,
-    mut raw: Session,
-) -> io::Result<Samples> {
-    let samples = round_trips(settings, label, &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
-    Ok(samples)
+    mechanism: &str,
+    ours: impl Fn(Workload) -> io::Result<Session>,
+    raw: impl Fn(Workload) -> io::Result<Session>,
+) -> io::Result<(Samples, Samples)> {
+    let throughput = finished(
+        throughput,
+        settings,
+        &format!("{mechanism} throughput"),
+        ours(Workload::Throughput)?,
+        raw(Workload::Throughput)?,
+    )?;
+    let round_trip = finished(
+        round_trips,
+        settings,
+        &format!("{mechanism} round trip"),
+        ours(Workload::RoundTrip)?,
+        raw(Workload::RoundTrip)?,
+    )?;
+    Ok((throughput, round_trip))
 }
 
 /// The role of a child running `workload` on the implementation `how` (`sink-raw`, ...); a
