@@ -351,6 +351,13 @@ fn writes_while_reading<R: Read + Send + 'static>(
     joined(reader, result)
 }
 
+/// Arms, and returns how `write` ended once `reader` (already reading) is done.
+fn armed_write(reader: JoinHandle<()>, write: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+    arm();
+    let result = write();
+    joined(reader, result)
+}
+
 /// A thread that opens the named pipe `name` as a client, reads a part and closes it.
 fn client_reads_part(name: &str) -> JoinHandle<()> {
     let name = name.to_string();
@@ -467,9 +474,7 @@ fn named_pipe_server_write_all() -> io::Result<()> {
     let mut server = ServerOptions::new().create(&name)?;
     let reader = client_reads_part(&name);
     server.connect()?;
-    arm();
-    let result = server.write_all(&payload());
-    joined(reader, result)
+    armed_write(reader, || server.write_all(&payload()))
 }
 
 fn named_pipe_client_write_all() -> io::Result<()> {
@@ -478,9 +483,7 @@ fn named_pipe_client_write_all() -> io::Result<()> {
     let server = ServerOptions::new().create(&name)?;
     let reader = server_reads_part(server);
     let mut client = NamedPipeClient::open(&name)?;
-    arm();
-    let result = client.write_all(&payload());
-    joined(reader, result)
+    armed_write(reader, || client.write_all(&payload()))
 }
 
 fn named_pipe_write_message() -> io::Result<()> {
@@ -488,9 +491,7 @@ fn named_pipe_write_message() -> io::Result<()> {
     let mut server = message_server(&name)?;
     let reader = client_reads_part(&name);
     server.connect()?;
-    arm();
-    let result = server.write_message(&payload());
-    joined(reader, result)
+    armed_write(reader, || server.write_message(&payload()))
 }
 
 fn named_pipe_transact() -> io::Result<()> {
@@ -500,10 +501,10 @@ fn named_pipe_transact() -> io::Result<()> {
     let reader = server_reads_part(server);
     let mut client = NamedPipeClient::open(&name)?;
     client.set_read_mode(ReadMode::Message)?;
-    arm();
-    let mut reply = [0u8; 16];
-    let result = client.transact(&payload(), &mut reply).map(|_| ());
-    joined(reader, result)
+    armed_write(reader, || {
+        let mut reply = [0u8; 16];
+        client.transact(&payload(), &mut reply).map(|_| ())
+    })
 }
 
 fn named_pipe_send_handle() -> io::Result<()> {
