@@ -141,14 +141,7 @@ fn create_existing_says_it_existed() {
         8192,
         "the existing mapping keeps its size"
     );
-    assert_eq!(
-        second
-            .map_view(Access::Read, 0, 0)
-            .unwrap()
-            .read_pod::<[u8; 4]>(0)
-            .unwrap(),
-        *b"kept"
-    );
+    assert_eq!(common::mapped_bytes::<4>(&second, 0), *b"kept");
     assert_eq!(
         err_kind(FileMapping::create(&unique("zero"), 0)),
         ErrorKind::InvalidInput
@@ -410,14 +403,7 @@ fn kill_9_of_every_holder_frees_the_name() {
     assert!(!mapping::list().unwrap().iter().any(|e| e.name == name));
     let fresh = FileMapping::create(&name, 4096).unwrap();
     assert!(!fresh.already_existed());
-    assert_eq!(
-        fresh
-            .map_view(Access::Read, 0, 0)
-            .unwrap()
-            .read_pod::<[u8; 3]>(0)
-            .unwrap(),
-        [0; 3]
-    );
+    assert_eq!(common::mapped_bytes::<3>(&fresh, 0), [0; 3]);
 }
 
 fn accesses_are_checked() {

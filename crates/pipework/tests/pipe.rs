@@ -10,8 +10,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    child, err_kind, inherited, output_of, read_exact, read_to_end, readable_within, wait,
-    wait_readable,
+    child, err_kind, err_saying, inherited, output_of, read_exact, read_to_end, readable_within,
+    wait, wait_readable,
 };
 use pipework::pipe::{self, PipeOptions, PipeReader, PipeWriter};
 use pipework::process::CommandExt;
@@ -517,32 +517,25 @@ fn redirected_child_sample_streams_a_file_through_a_child() {
 
 fn a_handle_that_is_not_a_pipe_is_refused() {
     let file = File::open("/proc/self/status").unwrap();
-    let err = PipeReader::try_from(OwnedFd::from(file)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert!(
-        err.to_string()
-            .contains("is not a pipe (it is a regular file)"),
-        "{err}"
+    let err = err_saying(
+        PipeReader::try_from(OwnedFd::from(file)),
+        "is not a pipe (it is a regular file)",
     );
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let (sock, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
-    let err = PipeWriter::try_from(OwnedFd::from(sock)).unwrap_err();
-    assert!(err.to_string().contains("it is a socket"), "{err}");
+    err_saying(PipeWriter::try_from(OwnedFd::from(sock)), "it is a socket");
 }
 
 fn the_wrong_end_is_refused() {
     let (r, w) = pipe::create().unwrap();
-    let err = PipeWriter::try_from(OwnedFd::from(r)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert!(
-        err.to_string()
-            .contains("is the read end of a pipe, not its write end"),
-        "{err}"
+    let err = err_saying(
+        PipeWriter::try_from(OwnedFd::from(r)),
+        "is the read end of a pipe, not its write end",
     );
-    let err = PipeReader::try_from(OwnedFd::from(w)).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("is the write end of a pipe, not its read end"),
-        "{err}"
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    err_saying(
+        PipeReader::try_from(OwnedFd::from(w)),
+        "is the write end of a pipe, not its read end",
     );
 }
 
@@ -550,13 +543,11 @@ fn a_closed_handle_number_is_refused() {
     // A number no process ever has open (far above any descriptor limit).
     let number = i32::MAX - 1;
     // SAFETY: nothing in this process owns `number`: it cannot be open.
-    let err = unsafe { pipework::handle::take_inherited(number) }.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(
-        err.to_string()
-            .contains(&format!("handle {number} is not open")),
-        "{err}"
+    let err = err_saying(
+        unsafe { pipework::handle::take_inherited(number) },
+        &format!("handle {number} is not open"),
     );
+    assert_eq!(err.kind(), ErrorKind::NotFound);
     // SAFETY: a negative number is refused before anything is owned.
     let err = unsafe { pipework::handle::take_inherited(-1) }.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);

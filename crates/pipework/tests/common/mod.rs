@@ -258,3 +258,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub fn err_kind<T: std::fmt::Debug>(result: io::Result<T>) -> io::ErrorKind {
     result.unwrap_err().kind()
 }
+
+/// `N` bytes at `offset` of `mapping`, through a read-only view of all of it.
+pub fn mapped_bytes<const N: usize>(
+    mapping: &pipework::mapping::FileMapping,
+    offset: usize,
+) -> [u8; N] {
+    let mut bytes = [0u8; N];
+    mapping
+        .map_view(pipework::mapping::Access::Read, 0, 0)
+        .unwrap()
+        .read(offset, &mut bytes)
+        .unwrap();
+    bytes
+}
+
+/// The error `result` must be, which must say `says`.
+pub fn err_saying<T: std::fmt::Debug>(result: io::Result<T>, says: &str) -> io::Error {
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains(says), "{err}");
+    err
+}
