@@ -236,12 +236,7 @@ fn serves_a_writer(listener: &ShmPipeListener, name: &str, len: usize) {
 fn an_unsealed_ring_sent_to_the_listener_is_refused_and_it_keeps_serving() {
     let name = unique("unsealed");
     let listener = ShmPipeOptions::new().capacity(RING).listen(&name).unwrap();
-    let mut hostile = child("unsealed_ring")
-        .arg(&name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut hostile = common::spawn_piped("unsealed_ring", &name);
     let mut hostile_stdin = hostile.stdin.take();
     let err = std::thread::scope(|s| {
         let accepting = s.spawn(|| listener.accept());
@@ -364,12 +359,7 @@ fn connect_to_a_listener_that_never_accepts_times_out() {
 /// let go when that listener is killed: the wait is tied to the listener's life.
 fn connect_ends_when_the_listener_it_waits_for_is_killed() {
     let name = unique("killed");
-    let mut squatter = child("squat")
-        .arg(&name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut squatter = common::spawn_piped("squat", &name);
     let _stdin = squatter.stdin.take();
     assert_eq!(first_line(&mut squatter), "listening");
     let (done, finished) = std::sync::mpsc::channel();

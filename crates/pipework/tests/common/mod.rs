@@ -279,3 +279,13 @@ pub fn err_saying<T: std::fmt::Debug>(result: io::Result<T>, says: &str) -> io::
     assert!(err.to_string().contains(says), "{err}");
     err
 }
+
+/// Starts the child `role` with the one argument `arg`, its stdin and stdout piped.
+pub fn spawn_piped(role: &str, arg: impl AsRef<std::ffi::OsStr>) -> Child {
+    child(role)
+        .arg(arg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
