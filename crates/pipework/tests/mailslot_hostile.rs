@@ -126,6 +126,14 @@ impl Drop for RuntimeDir {
     }
 }
 
+/// A runtime directory and a slot name for `tag`, and a `serve` child serving that slot.
+fn served_slot(tag: &str) -> (RuntimeDir, String, Driven) {
+    let dir = RuntimeDir::new(tag);
+    let name = unique(tag);
+    let server = Driven::role(&dir, "serve", &name);
+    (dir, name, server)
+}
+
 /// Checks that `answer` is `InvalidData` naming the slot `name` (`context` leads the message of
 /// a failure).
 fn assert_invalid_data_naming(answer: &str, name: &str, context: impl std::fmt::Display) {
@@ -352,9 +360,7 @@ fn big_spool_role(args: &[String]) {
 /// `InvalidData` naming the slot, and nobody dies of `SIGBUS`; the server then starts the spool
 /// again and both carry on.
 fn a_cut_spool_is_invalid_data_not_sigbus() {
-    let dir = RuntimeDir::new("cut");
-    let name = unique("cut");
-    let mut server = Driven::role(&dir, "serve", &name);
+    let (dir, name, mut server) = served_slot("cut");
     let mut writer = Driven::role(&dir, "write", &name);
     // Larger than a datagram: these go through the spool.
     assert_eq!(writer.ask("10000"), "ok 10000");
@@ -385,9 +391,7 @@ fn a_cut_spool_is_invalid_data_not_sigbus() {
 /// A hostile child writes lies over a living slot's header page: a writer that opens the slot
 /// then gets `InvalidData` naming it (no allocation from the absurd name length, no signal).
 fn a_lying_spool_header_is_invalid_data() {
-    let dir = RuntimeDir::new("lying-header");
-    let name = unique("lying-header");
-    let server = Driven::role(&dir, "serve", &name);
+    let (dir, name, server) = served_slot("lying-header");
     let mut spoil = dir.command("spoil-header");
     spoil.arg(dir.spool());
     assert!(wait(&mut spoil.spawn().unwrap()).success());
@@ -405,9 +409,7 @@ fn a_lying_spool_header_is_invalid_data() {
 /// the server's read and a writer's spooled message are `InvalidData` naming the slot; then
 /// the server starts the spool again and messages flow.
 fn a_lying_committed_end_is_invalid_data() {
-    let dir = RuntimeDir::new("lying-end");
-    let name = unique("lying-end");
-    let mut server = Driven::role(&dir, "serve", &name);
+    let (dir, name, mut server) = served_slot("lying-end");
     let mut writer = Driven::role(&dir, "write", &name);
     for lie in [1u64 << 39, 7] {
         let mut spoil = dir.command("spoil-end");

@@ -256,11 +256,7 @@ fn handle_probe(_: &[String]) {
 }
 
 fn duplicated_and_passed_handles_hold_the_name_views_do_not() {
-    let c = child("handle_probe")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert_eq!(output_of(c), "probed");
+    assert_eq!(common::output_of_role("handle_probe"), "probed");
 }
 
 /// Child: sync objects' names go with their last handle too (they have no views).

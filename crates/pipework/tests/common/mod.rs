@@ -212,6 +212,16 @@ pub fn output_of(mut child: Child) -> String {
     text
 }
 
+/// What the child `role` (its stdout piped) printed, once it succeeded.
+pub fn output_of_role(role: &str) -> String {
+    output_of(
+        child(role)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// Reads the one-byte signal a child sends when it reached a point, failing if the child ended
 /// first or nothing came within [`TIMEOUT`].
 pub fn await_byte(r: &mut pipework::pipe::PipeReader) -> u8 {
