@@ -54,10 +54,12 @@ pub fn round_trips(
     )
 }
 
-/// What `measure` ([`throughput`] or [`round_trips`]) gives for two sessions, which are
-/// finished after.
+/// A measurement of two sessions: [`throughput`] or [`round_trips`].
+pub type Measure = fn(&Settings, &str, &mut Session, &mut Session) -> io::Result<Samples>;
+
+/// What `measure` gives for two sessions, which are finished after.
 pub fn finished(
-    measure: fn(&Settings, &str, &mut Session, &mut Session) -> io::Result<Samples>,
+    measure: Measure,
     settings: &Settings,
     label: &str,
     mut ours: Session,
@@ -77,21 +79,14 @@ pub fn throughput_and_round_trips(
     ours: impl Fn(Workload) -> io::Result<Session>,
     raw: impl Fn(Workload) -> io::Result<Session>,
 ) -> io::Result<(Samples, Samples)> {
-    let throughput = finished(
-        throughput,
-        settings,
-        &format!("{mechanism} throughput"),
-        ours(Workload::Throughput)?,
-        raw(Workload::Throughput)?,
-    )?;
-    let round_trip = finished(
-        round_trips,
-        settings,
-        &format!("{mechanism} round trip"),
-        ours(Workload::RoundTrip)?,
-        raw(Workload::RoundTrip)?,
-    )?;
-    Ok((throughput, round_trip))
+    let measured = |measure: Measure, workload: Workload, what: &str| {
+        let label = format!("{mechanism} {what}");
+        finished(measure, settings, &label, ours(workload)?, raw(workload)?)
+    };
+    Ok((
+        measured(throughput, Workload::Throughput, "throughput")?,
+        measured(round_trips, Workload::RoundTrip, "round trip")?,
+    ))
 }
 
 /// The role of a child running `workload` on the implementation `how` (`sink-raw`, ...); a
