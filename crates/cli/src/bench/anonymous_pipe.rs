@@ -18,11 +18,7 @@ use super::stream::{self, raw_child, raw_session, RawFd};
 use super::{Figure, Mechanism, Settings};
 
 /// The `anonymous-pipe` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: NAME,
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
 
 const NAME: &str = "anonymous-pipe";
 

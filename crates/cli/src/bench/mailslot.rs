@@ -23,11 +23,7 @@ use rustix::net::{
 use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `mailslot` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: "mailslot",
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new("mailslot", run, child);
 
 const NAME: &str = "mailslot";
 const MESSAGE: usize = 100;

@@ -19,11 +19,7 @@ use super::stream::{self, raw_child, RawFd};
 use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `named-pipe` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: NAME,
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
 
 const NAME: &str = "named-pipe";
 

@@ -16,11 +16,7 @@ use super::stream::{self, raw_child, raw_session};
 use super::{doorbell, on_one_cpu, Figure, Mechanism, Samples, Settings};
 
 /// The `shm-pipe` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: NAME,
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
 
 const NAME: &str = "shm-pipe";
 const BASELINE: &str = "raw kernel pipe";
