@@ -2,26 +2,12 @@
 //! counts out of range. Each case runs the real binary and looks at its exit status and what it
 //! said.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Output, Stdio};
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn pipework() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
-}
-
-/// Waits for `child` within [`TIMEOUT`] (killing it and failing the test after that) and
-/// collects what it wrote.
-fn finish(mut child: Child, what: &str) -> Output {
-    let process = pipework::process::Process::from_child(&child).unwrap();
-    if !process.wait_timeout(TIMEOUT).unwrap() {
-        let _ = child.kill();
-        panic!("{what} still running after {TIMEOUT:?}");
-    }
-    child.wait_with_output().unwrap()
-}
+use common::{finish, pipework};
 
 /// Runs `pipework ARGS` with nothing on stdin, within [`TIMEOUT`].
 fn run(args: &[&str]) -> Output {

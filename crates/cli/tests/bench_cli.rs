@@ -2,15 +2,9 @@
 //! figure with every field filled, the SVG charts, and a clear error for an unknown mechanism.
 //! How fast anything is stays out of the tests: only the shape of what the bench reports.
 
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn pipework(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pipework")
-}
+use common::{assert_success, output as pipework};
 
 #[test]
 fn list_names_every_mechanism() {
@@ -41,11 +35,7 @@ fn every_mechanism_gives_json_lines_and_charts() {
         "--plot",
         svg.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let figures: Vec<serde_json::Value> = text
         .lines()
@@ -138,11 +128,7 @@ fn every_mechanism_gives_json_lines_and_charts() {
 #[test]
 fn the_table_lines_up_across_units() {
     let out = pipework(&["bench", "mailslot", "sync", "--runs", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let table: Vec<&str> = text
         .lines()

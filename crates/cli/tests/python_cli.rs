@@ -2,16 +2,16 @@
 //! client module in `python/` against a real `pipework pipe serve --message`, and the line
 //! `pipework mapping info` prints for attaching to a mapping without removing it.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
+use common::pipework;
 
-fn pipework() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
-}
+/// Python may take longer than `pipework` alone.
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The repository's `python/` directory.
 fn python_dir() -> PathBuf {
@@ -20,13 +20,8 @@ fn python_dir() -> PathBuf {
 
 /// Waits for `child` within [`TIMEOUT`] (killing it and failing the test after that) and
 /// collects what it wrote.
-fn finish(mut child: Child, what: &str) -> Output {
-    let process = pipework::process::Process::from_child(&child).unwrap();
-    if !process.wait_timeout(TIMEOUT).unwrap() {
-        let _ = child.kill();
-        panic!("{what} still running after {TIMEOUT:?}");
-    }
-    child.wait_with_output().unwrap()
+fn finish(child: Child, what: &str) -> Output {
+    common::finish_within(child, what, TIMEOUT)
 }
 
 fn python3() -> Command {
@@ -45,30 +40,20 @@ fn run_python(mut command: Command, what: &str) -> Output {
     finish(child, what)
 }
 
-/// A running `pipework pipe serve`, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(name: &str, args: &[&str]) -> Server {
-    let mut child = pipework()
-        .args(["pipe", "serve", name])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start pipework pipe serve");
-    let mut line = String::new();
+/// Starts `pipework pipe serve NAME ARGS` and waits until it listens; killed when dropped.
+fn serve(name: &str, args: &[&str]) -> common::Running {
+    let mut server = common::Running(
+        pipework()
+            .args(["pipe", "serve", name])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start pipework pipe serve"),
+    );
     // The server prints this once its instances exist (or exits, which ends the line empty).
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(server.0.stdout.take().unwrap());
     assert!(line.starts_with("listening"), "serve said {line:?}");
-    Server(child)
+    server
 }
 
 /// The Python module's own tests (python/pipework_pipe_test.py) against an echo server of a
@@ -116,11 +101,7 @@ with MessagePipe.open(sys.argv[1], pipework=sys.argv[2], timeout=30, wait=30) as
         .env("PYTHONPATH", python_dir())
         .env("PYTHONDONTWRITEBYTECODE", "1");
     let out = run_python(command, "python3 -c");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "[5, 0, 3, 100000]\n");
 }
 
@@ -130,11 +111,7 @@ with MessagePipe.open(sys.argv[1], pipework=sys.argv[2], timeout=30, wait=30) as
 fn pipe_path_on_a_message_pipe_tells_the_framing() {
     let name = format!("pw-python-path-{}", std::process::id());
     let _server = serve(&name, &["--message"]);
-    let out = pipework()
-        .args(["pipe", "path", &name])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = common::output(&["pipe", "path", &name]);
     assert!(out.status.success());
     let path = String::from_utf8(out.stdout).unwrap();
     assert!(std::path::Path::new(path.trim()).is_absolute(), "{path}");
@@ -143,11 +120,7 @@ fn pipe_path_on_a_message_pipe_tells_the_framing() {
         note.contains("message pipe") && note.contains("4-byte little-endian length"),
         "{note}"
     );
-    let out = pipework()
-        .args(["pipe", "path", &name, "--json"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = common::output(&["pipe", "path", &name, "--json"]);
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["type"], "message");
@@ -168,11 +141,7 @@ fn mapping_info_prints_a_python_line_that_leaves_the_name() {
         .write(0, b"from pipework")
         .unwrap();
 
-    let out = pipework()
-        .args(["mapping", "info", &name, "--json"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = common::output(&["mapping", "info", &name, "--json"]);
     assert!(out.status.success());
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let os_name = info["os_name"].as_str().unwrap().to_string();
@@ -193,11 +162,7 @@ fn mapping_info_prints_a_python_line_that_leaves_the_name() {
     let mut command = python3();
     command.arg("-c").arg(&script);
     let out = run_python(command, "python3 attaching");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     // Python has exited (and its resource tracker with it): the name is still there.
     assert!(
         std::path::Path::new("/dev/shm").join(&os_name).exists(),
@@ -207,11 +172,7 @@ fn mapping_info_prints_a_python_line_that_leaves_the_name() {
         .expect("the mapping still opens by name after Python exited");
 
     // The text form prints both lines.
-    let out = pipework()
-        .args(["mapping", "info", &name])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = common::output(&["mapping", "info", &name]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("track=False"), "{text}");
     assert!(text.contains("resource_tracker.unregister"), "{text}");

@@ -510,7 +510,7 @@ impl Read for &PipeReader {
 
 impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        read_fd(self.fd.as_fd(), buf)
+        (&*self).read(buf)
     }
 }
 
@@ -528,17 +528,18 @@ impl Write for &PipeWriter {
     }
 }
 
+/// Writes as `&PipeWriter` does.
 impl Write for PipeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        write_fd(self.fd.as_fd(), buf)
+        (&*self).write(buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        write_vectored_fd(self.fd.as_fd(), bufs)
+        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        (&*self).flush()
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::Duration;
 
-use common::{child, wait, TIMEOUT};
+use common::{child, err_kind, wait, TIMEOUT};
 use pipework::mailslot::{Mailslot, MailslotClient, MailslotOptions};
 use pipework::name::{self, Kind, Namespace, PipeName};
 use pipework::named_pipe::{self, NamedPipeClient, NamedPipeServer, ServerOptions, WaitTimeout};
@@ -175,7 +175,7 @@ fn pipe_names_fold_as_win32_across_processes() {
     // The Kelvin sign is upper case already: it is not the letter k.
     let kelvin = format!("\\\\.\\pipe\\{}-\u{212A}", unique("fold"));
     assert_eq!(
-        NamedPipeClient::open(&kelvin).unwrap_err().kind(),
+        err_kind(NamedPipeClient::open(&kelvin)),
         ErrorKind::NotFound
     );
     // σ and the final ς both upper-case to Σ.
@@ -214,10 +214,7 @@ fn mailslot_names_fold_as_win32_across_processes() {
     let (c, mut out) = spawn("slot_server", &[&sigma, &k]);
     assert_eq!(line(&mut out), "ready");
     let kelvin = format!("{base}\\\u{212A}");
-    assert_eq!(
-        MailslotClient::open(&kelvin).unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
+    assert_eq!(err_kind(MailslotClient::open(&kelvin)), ErrorKind::NotFound);
     MailslotClient::open(&format!(r"{base}\σασ"))
         .unwrap()
         .write_message(b"to sigma")
@@ -255,20 +252,14 @@ fn a_pipe_planted_under_another_names_key_is_never_joined() {
     assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
     assert!(e.to_string().contains("another pipe"), "{e}");
     // B's clients find no pipe B (and never reach A's server).
-    assert_eq!(
-        NamedPipeClient::open(&b).unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
+    assert_eq!(err_kind(NamedPipeClient::open(&b)), ErrorKind::NotFound);
     assert_eq!(
         named_pipe::wait(&b, WaitTimeout::Default)
             .unwrap_err()
             .kind(),
         ErrorKind::NotFound
     );
-    assert_eq!(
-        named_pipe::socket_path(&b).unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
+    assert_eq!(err_kind(named_pipe::socket_path(&b)), ErrorKind::NotFound);
     // Back in its place, A serves its own client.
     std::fs::rename(&key_b, &key_a).unwrap();
     assert_eq!(open_and_read(&a), "served");
@@ -358,10 +349,7 @@ fn global_pipe_dir(pipe: &str) -> PathBuf {
 
 fn a_lookup_creates_no_global_directory() {
     let pipe = format!(r"\\.\pipe\{}", unique("lookup"));
-    assert_eq!(
-        NamedPipeClient::open(&pipe).unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
+    assert_eq!(err_kind(NamedPipeClient::open(&pipe)), ErrorKind::NotFound);
     let _ = named_pipe::list().unwrap();
     let _ = name::list().unwrap();
     assert!(!global_pipe_dir(&pipe).exists());

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{child, first_line, wait};
 use pipework::process::Process;
-use pipework::shm_pipe::{ShmPipeOptions, ShmReader, ShmWriter};
+use pipework::shm_pipe::{ShmPipeListener, ShmPipeOptions, ShmReader, ShmWriter};
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendFlags};
 
@@ -215,6 +215,19 @@ fn read_all(reader: &mut ShmReader) -> Vec<u8> {
     all
 }
 
+/// Checks that `listener` serves a writer child sending `len` bytes to `name`: every byte
+/// arrives and the writer succeeds.
+fn serves_a_writer(listener: &ShmPipeListener, name: &str, len: usize) {
+    let mut writer = child("connect_and_write")
+        .arg(name)
+        .arg(len.to_string())
+        .spawn()
+        .unwrap();
+    let mut reader = listener.accept().unwrap();
+    assert!(read_all(&mut reader) == pattern(len));
+    assert!(wait(&mut writer).success());
+}
+
 // ---- tests ----
 
 /// Issue 19: a writer answers the listener with a memfd it can shrink. Mapping it would let the
@@ -223,12 +236,7 @@ fn read_all(reader: &mut ShmReader) -> Vec<u8> {
 fn an_unsealed_ring_sent_to_the_listener_is_refused_and_it_keeps_serving() {
     let name = unique("unsealed");
     let listener = ShmPipeOptions::new().capacity(RING).listen(&name).unwrap();
-    let mut hostile = child("unsealed_ring")
-        .arg(&name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut hostile = common::spawn_piped("unsealed_ring", &name);
     let mut hostile_stdin = hostile.stdin.take();
     let err = std::thread::scope(|s| {
         let accepting = s.spawn(|| listener.accept());
@@ -243,14 +251,7 @@ fn an_unsealed_ring_sent_to_the_listener_is_refused_and_it_keeps_serving() {
     writeln!(hostile_stdin.as_mut().unwrap(), "shrink").unwrap();
     assert_eq!(first_line(&mut hostile), "shrunk");
 
-    let mut writer = child("connect_and_write")
-        .arg(&name)
-        .arg("100000")
-        .spawn()
-        .unwrap();
-    let mut reader = listener.accept().unwrap();
-    assert!(read_all(&mut reader) == pattern(100_000));
-    assert!(wait(&mut writer).success());
+    serves_a_writer(&listener, &name, 100_000);
     drop(hostile_stdin);
     assert!(wait(&mut hostile).success());
 }
@@ -329,14 +330,7 @@ fn a_silent_connection_holds_up_no_writer_and_is_dropped() {
         .spawn()
         .unwrap();
     assert_eq!(first_line(&mut silent), "connected");
-    let mut writer = child("connect_and_write")
-        .arg(&name)
-        .arg("300000")
-        .spawn()
-        .unwrap();
-    let mut reader = listener.accept().unwrap();
-    assert!(read_all(&mut reader) == pattern(300_000));
-    assert!(wait(&mut writer).success());
+    serves_a_writer(&listener, &name, 300_000);
 
     // Accepting on, the listener lets the silent connection go when its time is up; a writer
     // from here then ends that accept.
@@ -365,12 +359,7 @@ fn connect_to_a_listener_that_never_accepts_times_out() {
 /// let go when that listener is killed: the wait is tied to the listener's life.
 fn connect_ends_when_the_listener_it_waits_for_is_killed() {
     let name = unique("killed");
-    let mut squatter = child("squat")
-        .arg(&name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut squatter = common::spawn_piped("squat", &name);
     let _stdin = squatter.stdin.take();
     assert_eq!(first_line(&mut squatter), "listening");
     let (done, finished) = std::sync::mpsc::channel();
@@ -406,14 +395,7 @@ fn capacity_and_timeouts_out_of_range_are_refused_or_saturate() {
         .handshake_timeout(Duration::MAX)
         .listen(&name)
         .unwrap();
-    let mut writer = child("connect_and_write")
-        .arg(&name)
-        .arg("1000")
-        .spawn()
-        .unwrap();
-    let mut reader = listener.accept().unwrap();
-    assert!(read_all(&mut reader) == pattern(1000));
-    assert!(wait(&mut writer).success());
+    serves_a_writer(&listener, &name, 1000);
     drop(listener);
     let err = ShmWriter::connect_timeout(&name, Duration::MAX).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");

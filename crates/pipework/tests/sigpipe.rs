@@ -328,33 +328,79 @@ fn joined(reader: JoinHandle<()>, result: io::Result<()>) -> io::Result<()> {
     result
 }
 
+/// Arms, has `reader` read a part and close, and writes with `write` until it fails (see
+/// [`until_error`]).
+fn writes_until_error<R: Read + Send + 'static>(
+    reader: R,
+    write: impl FnMut() -> io::Result<usize>,
+) -> io::Result<()> {
+    arm();
+    let reader = read_part_then_close(reader);
+    let e = until_error(write);
+    joined(reader, Err(e))
+}
+
+/// Arms, has `reader` read a part and close, and returns how `write` ended.
+fn writes_while_reading<R: Read + Send + 'static>(
+    reader: R,
+    write: impl FnOnce() -> io::Result<()>,
+) -> io::Result<()> {
+    arm();
+    let reader = read_part_then_close(reader);
+    let result = write();
+    joined(reader, result)
+}
+
+/// Arms, and returns how `write` ended once `reader` (already reading) is done.
+fn armed_write(reader: JoinHandle<()>, write: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+    arm();
+    let result = write();
+    joined(reader, result)
+}
+
+/// A thread that opens the named pipe `name` as a client, reads a part and closes it.
+fn client_reads_part(name: &str) -> JoinHandle<()> {
+    let name = name.to_string();
+    thread::spawn(move || {
+        let client = pipework::named_pipe::NamedPipeClient::open(&name).expect("open the pipe");
+        read_part_then_close(client).join().unwrap();
+    })
+}
+
+/// A thread that admits the client of `server`, reads a part and closes it.
+fn server_reads_part(mut server: pipework::named_pipe::NamedPipeServer) -> JoinHandle<()> {
+    thread::spawn(move || {
+        server.connect().expect("accept the client");
+        read_part_then_close(server).join().unwrap();
+    })
+}
+
+/// A message-type named pipe server for `name`.
+fn message_server(name: &str) -> io::Result<pipework::named_pipe::NamedPipeServer> {
+    use pipework::named_pipe::{PipeType, ServerOptions};
+    ServerOptions::new()
+        .pipe_type(PipeType::Message)
+        .create(name)
+}
+
 // ---- the write paths (child bodies) ----
 
 fn pipe_write() -> io::Result<()> {
     let (r, mut w) = pipe::create()?;
-    arm();
-    let reader = read_part_then_close(r);
     let big = payload();
-    let e = until_error(|| w.write(&big));
-    joined(reader, Err(e))
+    writes_until_error(r, || w.write(&big))
 }
 
 fn pipe_write_all() -> io::Result<()> {
     let (r, mut w) = pipe::create()?;
-    arm();
-    let reader = read_part_then_close(r);
-    let result = w.write_all(&payload());
-    joined(reader, result)
+    writes_while_reading(r, || w.write_all(&payload()))
 }
 
 fn pipe_write_vectored() -> io::Result<()> {
     let (r, mut w) = pipe::create()?;
-    arm();
-    let reader = read_part_then_close(r);
     let big = payload();
     let (a, b) = big.split_at(BIG / 3);
-    let e = until_error(|| w.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]));
-    joined(reader, Err(e))
+    writes_until_error(r, || w.write_vectored(&[IoSlice::new(a), IoSlice::new(b)]))
 }
 
 fn pipe_splice_from() -> io::Result<()> {
@@ -363,38 +409,26 @@ fn pipe_splice_from() -> io::Result<()> {
     let mut source = File::from(fd);
     source.write_all(&payload())?;
     source.rewind()?;
-    arm();
-    let reader = read_part_then_close(r);
-    let e = until_error(|| w.splice_from(&source, BIG));
-    joined(reader, Err(e))
+    writes_until_error(r, || w.splice_from(&source, BIG))
 }
 
 fn pipe_splice_to_pipe() -> io::Result<()> {
     let source = fed_pipe();
     let (r, w) = pipe::create()?;
-    arm();
-    let reader = read_part_then_close(r);
-    let e = until_error(|| source.splice_to(&w, BIG));
-    joined(reader, Err(e))
+    writes_until_error(r, || source.splice_to(&w, BIG))
 }
 
 fn pipe_splice_all_to_socket() -> io::Result<()> {
     let source = fed_pipe();
     let (near, far) = UnixStream::pair()?;
-    arm();
-    let reader = read_part_then_close(far);
-    let result = pipe::splice_all(&source, &near).map(|_| ());
-    joined(reader, result)
+    writes_while_reading(far, || pipe::splice_all(&source, &near).map(|_| ()))
 }
 
 fn pipe_tee_to() -> io::Result<()> {
     let (source, mut fill) = pipe::create()?;
     fill.write_all(&[3u8; 16 << 10])?;
     let (r, w) = pipe::create()?;
-    arm();
-    let reader = read_part_then_close(r);
-    let e = until_error(|| source.tee_to(&w, 16 << 10));
-    joined(reader, Err(e))
+    writes_until_error(r, || source.tee_to(&w, 16 << 10))
 }
 
 #[cfg(feature = "tokio")]
@@ -435,71 +469,42 @@ fn async_pipe_write_vectored() -> io::Result<()> {
 }
 
 fn named_pipe_server_write_all() -> io::Result<()> {
-    use pipework::named_pipe::{NamedPipeClient, ServerOptions};
+    use pipework::named_pipe::ServerOptions;
     let name = pipe_name("server-write");
     let mut server = ServerOptions::new().create(&name)?;
-    let reader = {
-        let name = name.clone();
-        thread::spawn(move || {
-            let client = NamedPipeClient::open(&name).expect("open the pipe");
-            read_part_then_close(client).join().unwrap();
-        })
-    };
+    let reader = client_reads_part(&name);
     server.connect()?;
-    arm();
-    let result = server.write_all(&payload());
-    joined(reader, result)
+    armed_write(reader, || server.write_all(&payload()))
 }
 
 fn named_pipe_client_write_all() -> io::Result<()> {
     use pipework::named_pipe::{NamedPipeClient, ServerOptions};
     let name = pipe_name("client-write");
-    let mut server = ServerOptions::new().create(&name)?;
-    let reader = thread::spawn(move || {
-        server.connect().expect("accept the client");
-        read_part_then_close(server).join().unwrap();
-    });
+    let server = ServerOptions::new().create(&name)?;
+    let reader = server_reads_part(server);
     let mut client = NamedPipeClient::open(&name)?;
-    arm();
-    let result = client.write_all(&payload());
-    joined(reader, result)
+    armed_write(reader, || client.write_all(&payload()))
 }
 
 fn named_pipe_write_message() -> io::Result<()> {
-    use pipework::named_pipe::{NamedPipeClient, PipeType, ServerOptions};
     let name = pipe_name("message");
-    let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
-        .create(&name)?;
-    let reader = {
-        let name = name.clone();
-        thread::spawn(move || {
-            let client = NamedPipeClient::open(&name).expect("open the pipe");
-            read_part_then_close(client).join().unwrap();
-        })
-    };
+    let mut server = message_server(&name)?;
+    let reader = client_reads_part(&name);
     server.connect()?;
-    arm();
-    let result = server.write_message(&payload());
-    joined(reader, result)
+    armed_write(reader, || server.write_message(&payload()))
 }
 
 fn named_pipe_transact() -> io::Result<()> {
-    use pipework::named_pipe::{NamedPipeClient, PipeType, ReadMode, ServerOptions};
+    use pipework::named_pipe::{NamedPipeClient, ReadMode};
     let name = pipe_name("transact");
-    let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
-        .create(&name)?;
-    let reader = thread::spawn(move || {
-        server.connect().expect("accept the client");
-        read_part_then_close(server).join().unwrap();
-    });
+    let server = message_server(&name)?;
+    let reader = server_reads_part(server);
     let mut client = NamedPipeClient::open(&name)?;
     client.set_read_mode(ReadMode::Message)?;
-    arm();
-    let mut reply = [0u8; 16];
-    let result = client.transact(&payload(), &mut reply).map(|_| ());
-    joined(reader, result)
+    armed_write(reader, || {
+        let mut reply = [0u8; 16];
+        client.transact(&payload(), &mut reply).map(|_| ())
+    })
 }
 
 fn named_pipe_send_handle() -> io::Result<()> {
@@ -540,18 +545,12 @@ fn named_pipe_handshake_reply() -> io::Result<()> {
 
 #[cfg(feature = "tokio")]
 fn async_named_pipe_server_write_all() -> io::Result<()> {
-    use pipework::named_pipe::{NamedPipeClient, ServerOptions};
+    use pipework::named_pipe::ServerOptions;
     use tokio::io::AsyncWriteExt;
     let name = pipe_name("async-server");
     let (reader, result) = common::runtime().block_on(async {
         let mut server = ServerOptions::new().create_async(&name)?;
-        let reader = {
-            let name = name.clone();
-            thread::spawn(move || {
-                let client = NamedPipeClient::open(&name).expect("open the pipe");
-                read_part_then_close(client).join().unwrap();
-            })
-        };
+        let reader = client_reads_part(&name);
         server.connect().await?;
         arm();
         let result = server.write_all(&payload()).await;
@@ -565,11 +564,8 @@ fn async_named_pipe_client_write_all() -> io::Result<()> {
     use pipework::named_pipe::{AsyncNamedPipeClient, ServerOptions};
     use tokio::io::AsyncWriteExt;
     let name = pipe_name("async-client");
-    let mut server = ServerOptions::new().create(&name)?;
-    let reader = thread::spawn(move || {
-        server.connect().expect("accept the client");
-        read_part_then_close(server).join().unwrap();
-    });
+    let server = ServerOptions::new().create(&name)?;
+    let reader = server_reads_part(server);
     let result = common::runtime().block_on(async {
         let mut client = AsyncNamedPipeClient::open(&name).await?;
         arm();
@@ -580,15 +576,10 @@ fn async_named_pipe_client_write_all() -> io::Result<()> {
 
 #[cfg(feature = "tokio")]
 fn async_named_pipe_transact() -> io::Result<()> {
-    use pipework::named_pipe::{AsyncNamedPipeClient, PipeType, ReadMode, ServerOptions};
+    use pipework::named_pipe::{AsyncNamedPipeClient, ReadMode};
     let name = pipe_name("async-transact");
-    let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
-        .create(&name)?;
-    let reader = thread::spawn(move || {
-        server.connect().expect("accept the client");
-        read_part_then_close(server).join().unwrap();
-    });
+    let server = message_server(&name)?;
+    let reader = server_reads_part(server);
     let result = common::runtime().block_on(async {
         let mut client = AsyncNamedPipeClient::open(&name).await?;
         client.get_mut().set_read_mode(ReadMode::Message)?;
@@ -718,6 +709,15 @@ fn adopt_in_child(handle: &OwnedFd, end: &str) -> (String, i32) {
     (common::output_of(c).trim_end().to_string(), n)
 }
 
+/// Checks that an `adopt` child refuses `handle` as either end, with the report `expected` gives
+/// for the handle number the child saw and the end it tried.
+fn refused_as_either_end(handle: &OwnedFd, expected: impl Fn(i32, &str) -> String) {
+    for end in ["read", "write"] {
+        let (report, n) = adopt_in_child(handle, end);
+        assert_eq!(report, expected(n, end));
+    }
+}
+
 struct Fifo {
     dir: std::path::PathBuf,
     path: std::path::PathBuf,
@@ -760,15 +760,11 @@ fn a_fifo_opened_read_write_is_neither_end() {
     use rustix::fs::OFlags;
     let fifo = Fifo::new("rdwr");
     let both = fifo.open(OFlags::RDWR);
-    for end in ["read", "write"] {
-        let (report, n) = adopt_in_child(&both, end);
-        assert_eq!(
-            report,
-            format!(
-                "InvalidInput: handle {n} is a pipe opened for reading and writing, not only its {end} end"
-            )
-        );
-    }
+    refused_as_either_end(&both, |n, end| {
+        format!(
+            "InvalidInput: handle {n} is a pipe opened for reading and writing, not only its {end} end"
+        )
+    });
     // In this process too, blocking or not.
     for flags in [OFlags::RDWR, OFlags::RDWR | OFlags::NONBLOCK] {
         let e = PipeReader::try_from(fifo.open(flags)).unwrap_err();
@@ -808,28 +804,20 @@ fn an_anonymous_pipe_reopened_read_write_is_refused() {
         rustix::fs::Mode::empty(),
     )
     .unwrap();
-    for end in ["read", "write"] {
-        let (report, n) = adopt_in_child(&again, end);
-        assert_eq!(
-            report,
-            format!(
-                "InvalidInput: handle {n} is a pipe opened for reading and writing, not only its {end} end"
-            )
-        );
-    }
+    refused_as_either_end(&again, |n, end| {
+        format!(
+            "InvalidInput: handle {n} is a pipe opened for reading and writing, not only its {end} end"
+        )
+    });
 }
 
 fn a_path_only_handle_to_a_fifo_is_refused() {
     use rustix::fs::OFlags;
     let fifo = Fifo::new("path");
     let path_only = fifo.open(OFlags::PATH);
-    for end in ["read", "write"] {
-        let (report, n) = adopt_in_child(&path_only, end);
-        assert_eq!(
-            report,
-            format!(
-                "InvalidInput: handle {n} names a pipe (O_PATH) but is open for neither reading nor writing"
-            )
-        );
-    }
+    refused_as_either_end(&path_only, |n, _| {
+        format!(
+            "InvalidInput: handle {n} names a pipe (O_PATH) but is open for neither reading nor writing"
+        )
+    });
 }

@@ -229,6 +229,17 @@ pub struct Mechanism {
     pub child: fn(&[String]) -> io::Result<()>,
 }
 
+impl Mechanism {
+    /// The mechanism `name`, measured by `run`, its other process played by `child`.
+    pub const fn new(
+        name: &'static str,
+        run: fn(&Settings) -> io::Result<Vec<Figure>>,
+        child: fn(&[String]) -> io::Result<()>,
+    ) -> Mechanism {
+        Mechanism { name, run, child }
+    }
+}
+
 /// Every mechanism, in table order.
 pub const MECHANISMS: &[Mechanism] = &[
     anonymous_pipe::MECHANISM,

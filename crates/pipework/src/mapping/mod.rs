@@ -149,6 +149,7 @@ mod handle;
 mod space;
 mod view;
 
+use std::fmt::Display;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -327,17 +328,11 @@ impl FileMapping {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| named(label, e))?;
-        let flags = fcntl_getfl(&fd).map_err(|e| named(label, e))?;
-        let (readable, writable) = open_mode(flags);
-        if !readable {
-            return Err(error(
-                ErrorKind::PermissionDenied,
-                label,
-                format_args!(
-                    "a {protect:?} mapping needs a file opened for reading (this one is not)"
-                ),
-            ));
-        }
+        let writable = writable_if_readable(
+            &fd,
+            label,
+            format_args!("a {protect:?} mapping needs a file opened for reading (this one is not)"),
+        )?;
         if protect == Protect::ReadWrite && !writable {
             return Err(error(
                 ErrorKind::PermissionDenied,
@@ -497,6 +492,17 @@ fn open_mode(flags: OFlags) -> (bool, bool) {
     }
 }
 
+/// Whether `fd` was opened for writing too; `PermissionDenied` with `refusal` if it was not
+/// opened for reading.
+fn writable_if_readable(fd: &OwnedFd, label: &str, refusal: impl Display) -> io::Result<bool> {
+    let flags = fcntl_getfl(fd).map_err(|e| named(label, e))?;
+    let (readable, writable) = open_mode(flags);
+    if !readable {
+        return Err(error(ErrorKind::PermissionDenied, label, refusal));
+    }
+    Ok(writable)
+}
+
 fn file_size(fd: &OwnedFd, label: &str) -> io::Result<u64> {
     Ok(fstat(fd).map_err(|e| named(label, e))?.st_size as u64)
 }
@@ -528,15 +534,8 @@ impl TryFrom<OwnedFd> for FileMapping {
     /// open file (read-write, or read only); its size is the object's size now.
     fn try_from(fd: OwnedFd) -> io::Result<FileMapping> {
         let label = "file mapping";
-        let flags = fcntl_getfl(&fd).map_err(|e| named(label, e))?;
-        let (readable, writable) = open_mode(flags);
-        if !readable {
-            return Err(error(
-                ErrorKind::PermissionDenied,
-                label,
-                "a handle that cannot read cannot be mapped",
-            ));
-        }
+        let writable =
+            writable_if_readable(&fd, label, "a handle that cannot read cannot be mapped")?;
         let st = fstat(&fd).map_err(|e| named(label, e))?;
         if !FileType::from_raw_mode(st.st_mode).is_file() || st.st_size == 0 {
             return Err(error(

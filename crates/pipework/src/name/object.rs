@@ -245,27 +245,25 @@ pub(crate) fn check_file(fd: &OwnedFd, name: &ObjectName) -> io::Result<(u32, u6
     }
     if name.scope == Scope::Local {
         let me = euid();
-        if st.st_uid != me {
-            return Err(error(
+        let path = name.path();
+        let refused = |why: std::fmt::Arguments<'_>| {
+            error(
                 ErrorKind::PermissionDenied,
                 &name.display,
-                format_args!(
-                    "its file {} belongs to uid {}, not this user (uid {me}): refusing it",
-                    name.path().display(),
-                    st.st_uid
-                ),
-            ));
+                format_args!("its file {} {why}: refusing it", path.display()),
+            )
+        };
+        if st.st_uid != me {
+            return Err(refused(format_args!(
+                "belongs to uid {}, not this user (uid {me})",
+                st.st_uid
+            )));
         }
         if st.st_mode & 0o077 != 0 {
-            return Err(error(
-                ErrorKind::PermissionDenied,
-                &name.display,
-                format_args!(
-                    "its file {} is open to other users (mode {:o}): refusing it",
-                    name.path().display(),
-                    st.st_mode & 0o7777
-                ),
-            ));
+            return Err(refused(format_args!(
+                "is open to other users (mode {:o})",
+                st.st_mode & 0o7777
+            )));
         }
     }
     Ok((st.st_uid, st.st_size as u64))

@@ -218,13 +218,32 @@ fn inside_ring(base: usize, capacity: u64, slice: &[u8]) -> Result<(), String> {
     }
 }
 
+/// A call's result, failing on an error a hostile header may not cause.
+fn check(r: std::io::Result<()>) -> Result<(), String> {
+    match r {
+        Err(e) if !expected(&e) => Err(format!("unexpected error: {e:?}")),
+        _ => Ok(()),
+    }
+}
+
+/// The end behind `fd` adopted again as a `T` (which checks the header anew), made a side by
+/// `side`; no side when the adoption fails as it may.
+fn adopt_again<T: TryFrom<OwnedFd, Error = std::io::Error>>(
+    fd: OwnedFd,
+    side: fn(T) -> Side,
+) -> Result<Side, String> {
+    match T::try_from(fd) {
+        Ok(end) => Ok(side(end)),
+        Err(e) => {
+            check(Err(e))?;
+            Ok(Side::None)
+        }
+    }
+}
+
 /// Runs `ops` on `side`. With `peer_alive`, a call that would wait for the (idle) peer is
 /// skipped: waiting for a live peer that does nothing is the pipe's contract, not a hang.
 fn run(mut side: Side, ops: &[Op], peer_alive: bool) -> Result<(), String> {
-    let check = |r: std::io::Result<()>| match r {
-        Err(e) if !expected(&e) => Err(format!("unexpected error: {e:?}")),
-        _ => Ok(()),
-    };
     for &op in ops {
         side = match side {
             Side::None => return Ok(()),
@@ -251,17 +270,10 @@ fn run(mut side: Side, ops: &[Op], peer_alive: bool) -> Result<(), String> {
                         }
                     }
                     Op::Give(n) => r.consume(n),
-                    Op::Adopt => match ShmReader::try_from(OwnedFd::from(r)) {
-                        Ok(r) => {
-                            side = Side::Reader(r);
-                            continue;
-                        }
-                        Err(e) => {
-                            check(Err(e))?;
-                            side = Side::None;
-                            continue;
-                        }
-                    },
+                    Op::Adopt => {
+                        side = adopt_again(OwnedFd::from(r), Side::Reader)?;
+                        continue;
+                    }
                     _ => {}
                 }
                 Side::Reader(r)
@@ -294,17 +306,10 @@ fn run(mut side: Side, ops: &[Op], peer_alive: bool) -> Result<(), String> {
                             Err(e) => check(Err(e))?,
                         }
                     }
-                    Op::Adopt => match ShmWriter::try_from(OwnedFd::from(w)) {
-                        Ok(w) => {
-                            side = Side::Writer(w);
-                            continue;
-                        }
-                        Err(e) => {
-                            check(Err(e))?;
-                            side = Side::None;
-                            continue;
-                        }
-                    },
+                    Op::Adopt => {
+                        side = adopt_again(OwnedFd::from(w), Side::Writer)?;
+                        continue;
+                    }
                     _ => {}
                 }
                 Side::Writer(w)
@@ -320,18 +325,46 @@ fn hostile_view(end: impl AsFd) -> View {
     map_ring(queued.ring, ANONYMOUS).unwrap()
 }
 
-/// One case: a pipe with `traffic` bytes through it, the header overwritten, then `ops` on the
-/// reader (`on_reader`) or the writer, with the other end idle or gone. Fails when a call
-/// panics, errs unexpectedly, lends memory outside the ring, writes into the header's unused
-/// bytes, or the calls take longer than [`BOUND`].
-fn hostile_case(
+/// What a hostile case is made of (see [`hostile_case`]).
+#[derive(Clone, Debug)]
+struct Case {
     capacity: usize,
     traffic: usize,
     header: Hostile,
     on_reader: bool,
-    peer_alive: bool,
     ops: Vec<Op>,
-) -> Result<(), TestCaseError> {
+}
+
+/// A hostile case with fewer than `max_ops` calls.
+fn case(max_ops: usize) -> impl Strategy<Value = Case> {
+    (
+        prop_oneof![Just(4096usize), Just(8192usize)],
+        0usize..40_000,
+        hostile(),
+        any::<bool>(),
+        proptest::collection::vec(op(), 1..max_ops),
+    )
+        .prop_map(|(capacity, traffic, header, on_reader, ops)| Case {
+            capacity,
+            traffic,
+            header,
+            on_reader,
+            ops,
+        })
+}
+
+/// One case: a pipe with `traffic` bytes through it, the header overwritten, then `ops` on the
+/// reader (`on_reader`) or the writer, with the other end idle or gone. Fails when a call
+/// panics, errs unexpectedly, lends memory outside the ring, writes into the header's unused
+/// bytes, or the calls take longer than [`BOUND`].
+fn hostile_case(case: Case, peer_alive: bool) -> Result<(), TestCaseError> {
+    let Case {
+        capacity,
+        traffic,
+        header,
+        on_reader,
+        ops,
+    } = case;
     let (mut r, mut w) = ShmPipeOptions::new()
         .capacity(capacity)
         .spin(Duration::ZERO)
@@ -444,14 +477,8 @@ proptest! {
     /// peer are left out; every other call returns data or an error, never panics, never lends
     /// memory outside the ring.
     #[test]
-    fn a_hostile_header_between_two_live_ends(
-        capacity in prop_oneof![Just(4096usize), Just(8192usize)],
-        traffic in 0usize..40_000,
-        header in hostile(),
-        on_reader in any::<bool>(),
-        ops in proptest::collection::vec(op(), 1..10),
-    ) {
-        hostile_case(capacity, traffic, header, on_reader, true, ops)?;
+    fn a_hostile_header_between_two_live_ends(case in case(10)) {
+        hostile_case(case, true)?;
     }
 
     /// Random bytes through a message pipe: `read_message` with buffers of any size returns
@@ -490,13 +517,7 @@ proptest! {
     /// Random header words, the peer gone without closing (as after `kill -9`): every call,
     /// waiting ones included, returns data or an error within the bound.
     #[test]
-    fn a_hostile_header_with_the_peer_gone(
-        capacity in prop_oneof![Just(4096usize), Just(8192usize)],
-        traffic in 0usize..40_000,
-        header in hostile(),
-        on_reader in any::<bool>(),
-        ops in proptest::collection::vec(op(), 1..8),
-    ) {
-        hostile_case(capacity, traffic, header, on_reader, false, ops)?;
+    fn a_hostile_header_with_the_peer_gone(case in case(8)) {
+        hostile_case(case, false)?;
     }
 }
