@@ -466,10 +466,10 @@ fn named_pipe_client_write_all() -> io::Result<()> {
 }
 
 fn named_pipe_write_message() -> io::Result<()> {
-    use pipework::named_pipe::{NamedPipeClient, PipeType, ServerOptions};
+    use pipework::named_pipe::{NamedPipeClient, PipeMode, ServerOptions};
     let name = pipe_name("message");
     let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&name)?;
     let reader = {
         let name = name.clone();
@@ -485,10 +485,10 @@ fn named_pipe_write_message() -> io::Result<()> {
 }
 
 fn named_pipe_transact() -> io::Result<()> {
-    use pipework::named_pipe::{NamedPipeClient, PipeType, ReadMode, ServerOptions};
+    use pipework::named_pipe::{NamedPipeClient, PipeMode, ReadMode, ServerOptions};
     let name = pipe_name("transact");
     let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&name)?;
     let reader = thread::spawn(move || {
         server.connect().expect("accept the client");
@@ -580,10 +580,10 @@ fn async_named_pipe_client_write_all() -> io::Result<()> {
 
 #[cfg(feature = "tokio")]
 fn async_named_pipe_transact() -> io::Result<()> {
-    use pipework::named_pipe::{AsyncNamedPipeClient, PipeType, ReadMode, ServerOptions};
+    use pipework::named_pipe::{AsyncNamedPipeClient, PipeMode, ReadMode, ServerOptions};
     let name = pipe_name("async-transact");
     let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&name)?;
     let reader = thread::spawn(move || {
         server.connect().expect("accept the client");

@@ -281,7 +281,8 @@ impl ClientOptions {
                 return Err(opening.exhausted());
             };
             let reply = read_reply_async(&fd, opening.deadline, &opening.what).await?;
-            if let Some(inner) = opening.finish(fd, reply)? {
+            if let Some(mut inner) = opening.finish(fd, reply)? {
+                self.apply_read_mode(&mut inner)?;
                 let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
                 return Ok(AsyncNamedPipeClient { inner, io });
             }

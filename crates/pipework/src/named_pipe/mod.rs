@@ -25,9 +25,10 @@
 //! | Win32 | pipework |
 //! |---|---|
 //! | `CreateNamedPipe(name, openMode, pipeMode, max, out, in, timeout, sa)` | [`ServerOptions`] → [`NamedPipeServer`] |
-//! | `PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX` | [`Access`] |
-//! | `PIPE_TYPE_*`, `PIPE_READMODE_*`, `PIPE_NOWAIT` | [`PipeType`], [`ReadMode`], `nonblocking` |
-//! | `FILE_FLAG_FIRST_PIPE_INSTANCE` | [`ServerOptions::first_instance`] |
+//! | `PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX` | [`ServerOptions::access_inbound`], [`ServerOptions::access_outbound`] ([`Access`] in [`list`]) |
+//! | `PIPE_REJECT_REMOTE_CLIENTS` | [`ServerOptions::reject_remote_clients`] (every pipe is local) |
+//! | `PIPE_TYPE_*`, `PIPE_READMODE_*`, `PIPE_NOWAIT` | [`ServerOptions::pipe_mode`] ([`PipeMode`]), [`ReadMode`], [`ClientOptions::pipe_mode`], `nonblocking` |
+//! | `FILE_FLAG_FIRST_PIPE_INSTANCE` | [`ServerOptions::first_pipe_instance`] |
 //! | security attributes (who may connect) | [`ServerOptions::allow_user`], [`ServerOptions::allow_everyone`], [`ServerOptions::global`] |
 //! | `ConnectNamedPipe` | [`NamedPipeServer::connect`] ([`Connected`]) |
 //! | `DisconnectNamedPipe` | [`NamedPipeServer::disconnect`] |
@@ -144,7 +145,7 @@ impl Access {
 
 /// Whether a pipe carries a stream of bytes or separate messages (`PIPE_TYPE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PipeType {
+pub enum PipeMode {
     /// A byte stream.
     Byte,
     /// Messages that keep their boundaries.
@@ -353,7 +354,7 @@ pub struct PipeEntry {
     /// Where it lives.
     pub namespace: Namespace,
     /// Byte or message pipe.
-    pub pipe_type: PipeType,
+    pub pipe_mode: PipeMode,
     /// Its direction.
     pub access: Access,
     /// Instances that exist now.
@@ -372,7 +373,7 @@ pub fn list() -> io::Result<Vec<PipeEntry>> {
             out.push(PipeEntry {
                 name: info.name,
                 namespace,
-                pipe_type: info.pipe_type,
+                pipe_mode: info.pipe_mode,
                 access: info.access,
                 instances,
                 listening,

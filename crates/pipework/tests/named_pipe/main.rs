@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use common::{child, wait, TIMEOUT};
 use pipework::named_pipe::{
-    self, Access, ClientOptions, Connected, MessageRead, NamedPipeClient, NamedPipeServer,
-    PipeType, ReadMode, ServerOptions, WaitTimeout,
+    self, ClientOptions, Connected, MessageRead, NamedPipeClient, NamedPipeServer, PipeMode,
+    ReadMode, ServerOptions, WaitTimeout,
 };
 
 const NOBODY: u32 = 65534;
