@@ -235,7 +235,12 @@ impl AsyncWrite for AsyncNamedPipeServer {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.get_mut().disconnect())
+        let this = self.get_mut();
+        if !this.inner.is_connected() {
+            // Shutting down twice is no error, unlike a second `disconnect`.
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Ready(this.disconnect())
     }
 }
 

@@ -44,6 +44,7 @@
 //! | `GetNamedPipeClientProcessId` / `ImpersonateNamedPipeClient` | [`NamedPipeServer::client`] |
 //! | `GetNamedPipeServerProcessId` | [`NamedPipeClient::server`] |
 //! | `ERROR_PIPE_BUSY` | [`std::io::ErrorKind::ResourceBusy`], [`is_busy`] |
+//! | `ERROR_PIPE_NOT_CONNECTED` | [`std::io::ErrorKind::NotConnected`], [`is_not_connected`] |
 //! | `DuplicateHandle` to the peer | `send_handle` / `recv_handle` |
 //! | PipeList | [`list`] |
 //! | overlapped I/O (`FILE_FLAG_OVERLAPPED`) | feature `tokio`: `AsyncNamedPipeServer`, `AsyncNamedPipeClient` |
@@ -70,13 +71,20 @@
 //!   then call `connect`;
 //! * after `disconnect` or the server's close, the client still reads what it had received, then
 //!   the end of data (`Ok(0)`); its writes fail with `BrokenPipe` (Win32: `PIPE_NOT_CONNECTED`,
-//!   and a disconnect discards what the client had not read);
+//!   and a disconnect discards what the client had not read). A Unix-domain socket closes the
+//!   same way whether its peer disconnected or closed, and a byte pipe has no room in its data
+//!   for a notice (a foreign client must see only the bytes written), so the client cannot yet
+//!   tell the two apart. On the server end, `disconnect` without a client and `peek`, reads and
+//!   writes on a disconnected end fail with `NotConnected` ([`is_not_connected`]), as in Win32;
 //! * by default only the server's user (and root) may open a pipe, where Win32 lets everyone
 //!   read; other users need [`ServerOptions::global`] and [`ServerOptions::allow_user`] or
 //!   [`ServerOptions::allow_everyone`];
-//! * all instances of a pipe share the first instance's type and access, as in Win32, and may
-//!   live in different processes; a pipe left by a killed server is removed the next time a
-//!   client or [`list`] comes across it;
+//! * (not a difference) all instances of a pipe share the first instance's type, access, limit
+//!   and default timeout, as in Win32: a later instance that asks for another type, limit,
+//!   buffer sizes or timeout is created and the first's values stick; only another access mode,
+//!   [`ServerOptions::first_pipe_instance`] and the instance limit refuse. Instances may live in
+//!   different processes; a pipe left by a killed server is removed the next time a client or
+//!   [`list`] comes across it;
 //! * a client reaches only servers it trusts (below), and its open is bounded in time even
 //!   while a server has not admitted it ([`ClientOptions::wait`], [`OPEN_TIMEOUT`]);
 //! * handles travel only to an end that asked for them ([`ServerOptions::accept_handles`],
@@ -215,6 +223,12 @@ pub enum WaitTimeout {
 /// [`ErrorKind::ResourceBusy`].
 pub fn is_busy(err: &io::Error) -> bool {
     err.kind() == ErrorKind::ResourceBusy
+}
+
+/// Whether `err` says the pipe end has no peer any more because the server disconnected it, or
+/// never had one (`ERROR_PIPE_NOT_CONNECTED`): its kind is [`ErrorKind::NotConnected`].
+pub fn is_not_connected(err: &io::Error) -> bool {
+    err.kind() == ErrorKind::NotConnected
 }
 
 fn busy_error(name: &impl std::fmt::Display, max: Option<u32>) -> io::Error {

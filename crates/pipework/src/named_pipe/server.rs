@@ -221,8 +221,11 @@ impl ServerOptions {
     ///
     /// Errors: `InvalidInput` for a bad name or parameter; `ResourceBusy` when the pipe already
     /// has its maximum number of instances; `PermissionDenied` when
-    /// [`first_pipe_instance`](Self::first_pipe_instance) was asked and the pipe exists, when the existing
-    /// pipe has another access mode or type, or when the name belongs to another user.
+    /// [`first_pipe_instance`](Self::first_pipe_instance) was asked and the pipe exists, when the
+    /// existing pipe has another access mode, or when the name belongs to another user. Another
+    /// type, instance limit, buffer sizes or default timeout than the existing pipe's is accepted
+    /// (as in Win32): the first instance's values stick, and [`NamedPipeServer::pipe_mode`] tells
+    /// the type in force.
     pub fn create(&self, name: &str) -> io::Result<NamedPipeServer> {
         let name = PipeName::parse(name)?;
         name.require_local()?;
@@ -278,16 +281,25 @@ impl ServerOptions {
                     format!("named pipe {name} exists already (first instance only was asked)"),
                 ));
             }
-            if info.access != access || info.pipe_mode != self.pipe_mode {
+            // As Win32: only the access mode must match; another type, instance limit, buffer
+            // sizes or default timeout is accepted, and the first instance's values stick.
+            if info.access != access {
                 return Err(io::Error::new(
                     ErrorKind::PermissionDenied,
                     format!(
-                        "named pipe {name} exists with another access mode or type ({:?}, {:?})",
-                        info.access, info.pipe_mode
+                        "named pipe {name} exists with another access mode ({:?})",
+                        info.access
                     ),
                 ));
             }
         }
+        // The pipe's type is the first instance's: the read mode follows it unless one was
+        // asked, and message-read mode on what is a byte pipe falls back to byte-read mode.
+        let read_mode = match (self.read_mode, info.pipe_mode) {
+            (_, PipeMode::Byte) => ReadMode::Byte,
+            (Some(mode), PipeMode::Message) => mode,
+            (None, PipeMode::Message) => ReadMode::Message,
+        };
         let Some(slot) = registry::take_slot(&lock, info.slots()).map_err(named)? else {
             return Err(io::Error::new(
                 ErrorKind::ResourceBusy,
@@ -642,12 +654,25 @@ impl NamedPipeServer {
     /// it sent that the server has not read is discarded. New clients find this instance busy
     /// until the next [`connect`](Self::connect). Use [`flush`](Write::flush) first to wait until
     /// the client has read everything.
+    ///
+    /// An instance with no client fails with `NotConnected` (`ERROR_PIPE_NOT_CONNECTED`, see
+    /// [`is_not_connected`](super::is_not_connected)), as a second `disconnect` does.
     pub fn disconnect(&mut self) -> io::Result<()> {
-        if let Some(conn) = self.conn.take() {
-            let _ = rustix::net::shutdown(&conn.fd, rustix::net::Shutdown::Both);
-        }
+        let conn = self.conn.take();
         self.peer = None;
-        Ok(())
+        match conn {
+            Some(conn) => {
+                let _ = rustix::net::shutdown(&conn.fd, rustix::net::Shutdown::Both);
+                Ok(())
+            }
+            None => Err(io::Error::new(
+                ErrorKind::NotConnected,
+                format!(
+                    "named pipe {}: no client is connected to this instance",
+                    self.what
+                ),
+            )),
+        }
     }
 
     /// Whether a client is connected.

@@ -13,6 +13,7 @@ mod instances;
 mod lifetime;
 mod messages;
 mod security;
+mod win32;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -117,6 +118,14 @@ fn main() {
                 "async_client_bytes_and_messages",
                 async_io::async_client_bytes_and_messages,
             ),
+            (
+                "later_instance_parameters_are_ignored_first_instance_values_stick",
+                win32::later_instance_parameters_are_ignored_first_instance_values_stick,
+            ),
+            (
+                "disconnect_without_client_is_pipe_not_connected",
+                win32::disconnect_without_client_is_pipe_not_connected,
+            ),
         ],
         &[
             ("client_echo", client_echo),
@@ -133,6 +142,8 @@ fn main() {
             ("client_wait_open", connect::client_wait_open),
             ("client_read_all", client_read_all),
             ("client_write_close", lifetime::client_write_close),
+            ("server_other_parameters", win32::server_other_parameters),
+            ("client_pipe_mode", win32::client_pipe_mode),
             #[cfg(feature = "tokio")]
             ("async_client", async_io::async_client),
         ],

@@ -1,0 +1,103 @@
+//! Win32 behaviours a program ported from Windows can tell apart (issue 18), each across real
+//! processes and named after the behaviour.
+
+use super::*;
+
+/// Child: creates another instance of `args[0]` with other parameters than the first's, prints
+/// what it got, and holds the instance until stdin closes.
+pub(super) fn server_other_parameters(args: &[String]) {
+    let name = &args[0];
+    // Another type, limit, buffer sizes and timeout are accepted; the first's values stick.
+    let second = ServerOptions::new()
+        .pipe_mode(PipeMode::Byte)
+        .max_instances(9)
+        .in_buffer_size(1234)
+        .out_buffer_size(4321)
+        .default_timeout(Duration::from_secs(77))
+        .create(name)
+        .unwrap();
+    println!(
+        "joined {} {:?} {:?}",
+        second.created_pipe(),
+        second.pipe_mode(),
+        second.max_instances()
+    );
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest).unwrap();
+}
+
+/// §2 ⚠: a later instance with another type, instance limit, buffer sizes or default timeout is
+/// accepted and the first instance's values stick; only another access mode,
+/// `FILE_FLAG_FIRST_PIPE_INSTANCE` and the instance limit refuse.
+pub(super) fn later_instance_parameters_are_ignored_first_instance_values_stick() {
+    let name = unique("stick");
+    let mut first = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .max_instances(2)
+        .create(&name)
+        .unwrap();
+    assert!(first.created_pipe());
+    // Another access mode is refused (ERROR_ACCESS_DENIED), and so is
+    // FILE_FLAG_FIRST_PIPE_INSTANCE on an existing name.
+    let e = ServerOptions::new()
+        .access_inbound(false)
+        .create(&name)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let e = ServerOptions::new()
+        .first_pipe_instance(true)
+        .create(&name)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    // Another process's instance asking for other parameters joins the pipe as it is.
+    let (c, mut out) = spawn("server_other_parameters", &[&name]);
+    assert_eq!(line(&mut out), "joined false Message Some(2)");
+    // The first instance's limit of two holds across both processes (ERROR_PIPE_BUSY).
+    let e = ServerOptions::new()
+        .pipe_mode(PipeMode::Byte)
+        .max_instances(200)
+        .create(&name)
+        .unwrap_err();
+    assert!(named_pipe::is_busy(&e), "{e}");
+    // A client sees a message pipe (the first instance has listened longest, so it is the
+    // one a client reaches, in either order of handing instances out).
+    let (client, mut client_out) = spawn("client_pipe_mode", &[&name]);
+    accept(&mut first);
+    assert_eq!(line(&mut client_out), "Message");
+    finish(client);
+    finish(c);
+    drop(first);
+}
+
+/// Child: opens `args[0]` and prints the pipe's type as the client sees it.
+pub(super) fn client_pipe_mode(args: &[String]) {
+    let c = super::open(&args[0]);
+    println!("{:?}", c.pipe_mode());
+}
+
+/// `DisconnectNamedPipe` on an instance with no client, or a second time, fails with
+/// `ERROR_PIPE_NOT_CONNECTED`; so do peek, reads and writes on the disconnected end.
+pub(super) fn disconnect_without_client_is_pipe_not_connected() {
+    let name = unique("notconn");
+    let mut server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let e = server.disconnect().unwrap_err();
+    assert!(named_pipe::is_not_connected(&e), "{e}");
+    assert!(e.to_string().contains(&name), "{e}");
+    let (c, mut out) = spawn("client_try_open", &[&name]);
+    accept(&mut server);
+    assert_eq!(line(&mut out), "ok");
+    server.disconnect().unwrap();
+    let e = server.disconnect().unwrap_err();
+    assert!(named_pipe::is_not_connected(&e), "{e}");
+    let mut buf = [0u8; 8];
+    let e = server.peek(&mut buf).unwrap_err();
+    assert!(named_pipe::is_not_connected(&e), "{e}");
+    let e = server.read_message(&mut buf).unwrap_err();
+    assert!(named_pipe::is_not_connected(&e), "{e}");
+    let e = server.write_message(b"late").unwrap_err();
+    assert!(named_pipe::is_not_connected(&e), "{e}");
+    finish(c);
+}
