@@ -54,7 +54,8 @@
 //! A pipe is a directory in the user's own namespace (or the global one, see [`crate::name`]);
 //! each instance listens on its own Unix-domain socket there, with room for one waiting client,
 //! and stops listening once it has admitted one: a client that finds no listening instance gets
-//! `ResourceBusy`. Instances hold byte-range locks on the pipe's lock file, so the pipe is gone
+//! `ResourceBusy`. A client tries the instances in the order they started listening, the one
+//! that has waited longest first, as Win32 hands them out. Instances hold byte-range locks on the pipe's lock file, so the pipe is gone
 //! the moment its last instance is (even after `kill -9`), and instance limits hold across
 //! processes. A pipework client tells the server what access it wants through its socket's
 //! abstract address, and the server answers with an 8-byte handshake; a foreign client (socat,

@@ -227,13 +227,23 @@ pub(crate) fn write_info(dir: &Path, info: &Info) -> io::Result<()> {
     fs::rename(&tmp, place::pipe_file(dir, PipeFile::Info))
 }
 
-/// The slots that have a listening socket now, lowest first.
+/// The slots that have a listening socket now.
+///
+/// In the order the instances started listening, longest-waiting first, as Win32 hands them
+/// out: an instance binds its socket file afresh each time it starts listening, so the file's
+/// modification time is that moment (ties, and files gone meanwhile, go by slot).
 pub(crate) fn listening_slots(dir: &Path) -> io::Result<Vec<u64>> {
-    let mut slots: Vec<u64> = fs::read_dir(dir)?
-        .filter_map(|e| place::pipe_slot_of(&e.ok()?.file_name()))
+    let mut slots: Vec<(Option<std::time::SystemTime>, u64)> = fs::read_dir(dir)?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let slot = place::pipe_slot_of(&e.file_name())?;
+            let since = e.metadata().and_then(|m| m.modified()).ok();
+            Some((since, slot))
+        })
         .collect();
-    slots.sort_unstable();
-    Ok(slots)
+    // Unknown times last: such a file was removed meanwhile.
+    slots.sort_unstable_by_key(|&(since, slot)| (since.is_none(), since, slot));
+    Ok(slots.into_iter().map(|(_, slot)| slot).collect())
 }
 
 /// A pipe found by name.

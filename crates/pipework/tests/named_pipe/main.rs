@@ -126,6 +126,10 @@ fn main() {
                 "disconnect_without_client_is_pipe_not_connected",
                 win32::disconnect_without_client_is_pipe_not_connected,
             ),
+            (
+                "longest_waiting_instance_gets_the_next_client",
+                win32::longest_waiting_instance_gets_the_next_client,
+            ),
         ],
         &[
             ("client_echo", client_echo),

@@ -101,3 +101,27 @@ pub(super) fn disconnect_without_client_is_pipe_not_connected() {
     assert!(named_pipe::is_not_connected(&e), "{e}");
     finish(c);
 }
+
+/// Instances are handed out in the order they started listening: the instance that has waited
+/// longest gets the next client, not the lowest slot.
+pub(super) fn longest_waiting_instance_gets_the_next_client() {
+    let name = unique("order");
+    let mut s1 = ServerOptions::new().create(&name).unwrap();
+    let mut s2 = ServerOptions::new().create(&name).unwrap();
+    // Both listen since their creation: the first created has waited longest.
+    let (c, mut out) = spawn("client_try_open", &[&name]);
+    accept(&mut s1);
+    assert_eq!(line(&mut out), "ok");
+    finish(c);
+    s1.disconnect().unwrap();
+    // s1 listens again from now on (its next connect); s2 has waited since its creation.
+    s1.set_nonblocking(true).unwrap();
+    assert_eq!(s1.connect().unwrap_err().kind(), ErrorKind::WouldBlock);
+    let (c, mut out) = spawn("client_try_open", &[&name]);
+    accept(&mut s2);
+    assert_eq!(line(&mut out), "ok");
+    finish(c);
+    // The newer listener got no client.
+    assert_eq!(s1.connect().unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert!(!s1.is_connected());
+}
