@@ -88,6 +88,10 @@
 //!   [`list`] comes across it;
 //! * a client reaches only servers it trusts (below), and its open is bounded in time even
 //!   while a server has not admitted it ([`ClientOptions::wait`], [`OPEN_TIMEOUT`]);
+//! * [`std::io::Read::read`] in message-read mode returns `Ok(0)` both for a 0-byte message and
+//!   at the end of the pipe (Win32: a 0-byte success, then `ERROR_BROKEN_PIPE`): `Read` has only
+//!   `Ok(0)` for the end, and code such as `read_to_end` relies on it. `read_message` tells the
+//!   two apart ([`MessageRead::Complete`]`(0)` for the message, [`MessageRead::End`] for the end);
 //! * handles travel only to an end that asked for them ([`ServerOptions::accept_handles`],
 //!   [`ClientOptions::accept_handles`], `recv_handle`).
 //!

@@ -130,6 +130,10 @@ fn main() {
                 "longest_waiting_instance_gets_the_next_client",
                 win32::longest_waiting_instance_gets_the_next_client,
             ),
+            (
+                "zero_byte_message_is_not_the_end_of_a_message_pipe",
+                win32::zero_byte_message_is_not_the_end_of_a_message_pipe,
+            ),
         ],
         &[
             ("client_echo", client_echo),
@@ -148,6 +152,10 @@ fn main() {
             ("client_write_close", lifetime::client_write_close),
             ("server_other_parameters", win32::server_other_parameters),
             ("client_pipe_mode", win32::client_pipe_mode),
+            (
+                "client_zero_message_then_close",
+                win32::client_zero_message_then_close,
+            ),
             #[cfg(feature = "tokio")]
             ("async_client", async_io::async_client),
         ],

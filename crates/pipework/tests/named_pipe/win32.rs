@@ -125,3 +125,45 @@ pub(super) fn longest_waiting_instance_gets_the_next_client() {
     assert_eq!(s1.connect().unwrap_err().kind(), ErrorKind::WouldBlock);
     assert!(!s1.is_connected());
 }
+
+/// Child: writes the messages "a", "" (a 0-byte message) and "b" to `args[0]`, then closes.
+pub(super) fn client_zero_message_then_close(args: &[String]) {
+    let mut c = super::open(&args[0]);
+    c.write_message(b"a").unwrap();
+    c.write_message(b"").unwrap();
+    c.write_message(b"b").unwrap();
+    println!("sent");
+}
+
+/// A 0-byte write on a message pipe is a real 0-length message, told apart from the end of the
+/// pipe in the message API: `Complete(0)` for the message, `End` (again and again) once the
+/// client has closed.
+pub(super) fn zero_byte_message_is_not_the_end_of_a_message_pipe() {
+    let name = unique("zero");
+    let mut server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let (c, mut out) = spawn("client_zero_message_then_close", &[&name]);
+    accept(&mut server);
+    assert_eq!(line(&mut out), "sent");
+    finish(c);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        server.read_message(&mut buf).unwrap(),
+        MessageRead::Complete(1)
+    );
+    assert_eq!(&buf[..1], b"a");
+    assert_eq!(
+        server.read_message(&mut buf).unwrap(),
+        MessageRead::Complete(0)
+    );
+    let mut whole = Vec::new();
+    assert_eq!(
+        server.read_message_to_end(&mut whole).unwrap(),
+        MessageRead::Complete(1)
+    );
+    assert_eq!(whole, b"b");
+    assert_eq!(server.read_message(&mut buf).unwrap(), MessageRead::End);
+    assert_eq!(server.read_message(&mut buf).unwrap(), MessageRead::End);
+}
