@@ -38,7 +38,7 @@
 //! | `ReadFile` / `WriteFile` | [`std::io::Read`] / [`std::io::Write`], `read_message` ([`MessageRead`]), `write_message` |
 //! | `ERROR_MORE_DATA` | [`MessageRead::MoreData`] |
 //! | `PeekNamedPipe` | `peek` ([`PeekInfo`]) |
-//! | `TransactNamedPipe` | [`NamedPipeClient::transact`] |
+//! | `TransactNamedPipe` | [`NamedPipeClient::transact`], [`NamedPipeServer::transact`] |
 //! | `CallNamedPipe` | [`call`] |
 //! | `SetNamedPipeHandleState` | `set_read_mode`, `set_nonblocking` |
 //! | `GetNamedPipeClientProcessId` / `ImpersonateNamedPipeClient` | [`NamedPipeServer::client`] |

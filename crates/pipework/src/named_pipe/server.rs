@@ -716,6 +716,14 @@ impl NamedPipeServer {
         self.conn()?.peek(buf)
     }
 
+    /// Writes `request` as one message to the client and reads one reply message into `reply`
+    /// (`TransactNamedPipe` on a server handle, as Win32 allows). Needs message-read mode;
+    /// fails with `ResourceBusy` if unread data is waiting, and with `NotConnected` without a
+    /// client.
+    pub fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<MessageRead> {
+        self.conn()?.transact(request, reply)
+    }
+
     /// Sets the read mode (`SetNamedPipeHandleState`).
     pub fn set_read_mode(&mut self, mode: ReadMode) -> io::Result<()> {
         if mode == ReadMode::Message && self.info.pipe_mode == PipeMode::Byte {

@@ -134,6 +134,10 @@ fn main() {
                 "zero_byte_message_is_not_the_end_of_a_message_pipe",
                 win32::zero_byte_message_is_not_the_end_of_a_message_pipe,
             ),
+            (
+                "transact_named_pipe_on_a_server_end",
+                win32::transact_named_pipe_on_a_server_end,
+            ),
         ],
         &[
             ("client_echo", client_echo),
@@ -152,6 +156,7 @@ fn main() {
             ("client_write_close", lifetime::client_write_close),
             ("server_other_parameters", win32::server_other_parameters),
             ("client_pipe_mode", win32::client_pipe_mode),
+            ("client_answer_one", win32::client_answer_one),
             (
                 "client_zero_message_then_close",
                 win32::client_zero_message_then_close,

@@ -167,3 +167,43 @@ pub(super) fn zero_byte_message_is_not_the_end_of_a_message_pipe() {
     assert_eq!(server.read_message(&mut buf).unwrap(), MessageRead::End);
     assert_eq!(server.read_message(&mut buf).unwrap(), MessageRead::End);
 }
+
+/// Child: opens `args[0]` in message-read mode, answers one message with "re:" and the message.
+pub(super) fn client_answer_one(args: &[String]) {
+    let mut c = ClientOptions::new()
+        .wait(WaitTimeout::After(TIMEOUT))
+        .pipe_mode(PipeMode::Message)
+        .open(&args[0])
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = match c.read_message(&mut buf).unwrap() {
+        MessageRead::Complete(n) => n,
+        other => panic!("request: {other:?}"),
+    };
+    let mut answer = b"re:".to_vec();
+    answer.extend_from_slice(&buf[..n]);
+    c.write_message(&answer).unwrap();
+    println!("answered");
+}
+
+/// `TransactNamedPipe` works on a server handle too: the server writes a request message to its
+/// client and reads the reply message in one call.
+pub(super) fn transact_named_pipe_on_a_server_end() {
+    let name = unique("srvtx");
+    let mut server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .create(&name)
+        .unwrap();
+    let mut reply = [0u8; 64];
+    let e = server.transact(b"x", &mut reply).unwrap_err();
+    assert!(named_pipe::is_not_connected(&e), "{e}");
+    let (c, mut out) = spawn("client_answer_one", &[&name]);
+    accept(&mut server);
+    assert_eq!(
+        server.transact(b"ping", &mut reply).unwrap(),
+        MessageRead::Complete(7)
+    );
+    assert_eq!(&reply[..7], b"re:ping");
+    assert_eq!(line(&mut out), "answered");
+    finish(c);
+}
