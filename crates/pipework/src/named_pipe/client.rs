@@ -694,15 +694,14 @@ impl std::fmt::Debug for NamedPipeClient {
 
 /// `CallNamedPipe`: opens `name` (waiting once, up to `timeout`, if every instance is busy),
 /// sends `request` as one message, reads one whole reply message, and closes.
+///
+/// Errors as Windows gives them: `NotFound` when no such pipe exists (`ERROR_FILE_NOT_FOUND`),
+/// `ResourceBusy` when every instance is still busy after `timeout` (`ERROR_PIPE_BUSY`, see
+/// [`is_busy`](super::is_busy)), `BrokenPipe` when the server closes without replying.
+/// [`call_into`] reads the reply into a buffer, and reports one too small for it
+/// (`ERROR_MORE_DATA`).
 pub fn call(name: &str, request: &[u8], timeout: WaitTimeout) -> io::Result<Vec<u8>> {
-    let mut client = match NamedPipeClient::open(name) {
-        Err(e) if super::is_busy(&e) => {
-            super::wait(name, timeout)?;
-            NamedPipeClient::open(name)?
-        }
-        other => other?,
-    };
-    client.set_read_mode(ReadMode::Message)?;
+    let mut client = call_open(name, timeout)?;
     client.write_message(request)?;
     let mut reply = Vec::new();
     match client.read_message_to_end(&mut reply)? {
@@ -714,5 +713,47 @@ pub fn call(name: &str, request: &[u8], timeout: WaitTimeout) -> io::Result<Vec<
             ),
         )),
         _ => Ok(reply),
+    }
+}
+
+/// Opens `name` for a `CallNamedPipe`, in message-read mode; busy after the wait stays busy.
+fn call_open(name: &str, timeout: WaitTimeout) -> io::Result<NamedPipeClient> {
+    let mut client = match NamedPipeClient::open(name) {
+        Err(e) if super::is_busy(&e) => {
+            match super::wait(name, timeout) {
+                Ok(()) => {}
+                // Win32's CallNamedPipe reports the pipe busy when its wait ran out.
+                Err(w) if w.kind() == ErrorKind::TimedOut => return Err(e),
+                Err(w) => return Err(w),
+            }
+            NamedPipeClient::open(name)?
+        }
+        other => other?,
+    };
+    client.set_read_mode(ReadMode::Message)?;
+    Ok(client)
+}
+
+/// `CallNamedPipe` with the caller's reply buffer (`lpOutBuffer`, `nOutBufferSize`): as
+/// [`call`], but the reply is read into `reply`. A reply longer than `reply` gives
+/// [`MessageRead::MoreData`] (`ERROR_MORE_DATA`: the buffer holds its first part, the rest is
+/// discarded as the pipe closes); a whole reply gives [`MessageRead::Complete`].
+pub fn call_into(
+    name: &str,
+    request: &[u8],
+    reply: &mut [u8],
+    timeout: WaitTimeout,
+) -> io::Result<MessageRead> {
+    let mut client = call_open(name, timeout)?;
+    client.write_message(request)?;
+    match client.read_message(reply)? {
+        MessageRead::End => Err(io::Error::new(
+            ErrorKind::BrokenPipe,
+            format!(
+                "named pipe {}: the server closed without replying",
+                client.conn.what
+            ),
+        )),
+        got => Ok(got),
     }
 }

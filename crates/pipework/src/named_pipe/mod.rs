@@ -39,7 +39,7 @@
 //! | `ERROR_MORE_DATA` | [`MessageRead::MoreData`] |
 //! | `PeekNamedPipe` | `peek` ([`PeekInfo`]) |
 //! | `TransactNamedPipe` | [`NamedPipeClient::transact`], [`NamedPipeServer::transact`] |
-//! | `CallNamedPipe` | [`call`] |
+//! | `CallNamedPipe` | [`call`], [`call_into`] |
 //! | `SetNamedPipeHandleState` | `set_read_mode`, `set_nonblocking` |
 //! | `GetNamedPipeClientProcessId` / `ImpersonateNamedPipeClient` | [`NamedPipeServer::client`] |
 //! | `GetNamedPipeServerProcessId` | [`NamedPipeClient::server`] |
@@ -126,7 +126,7 @@ mod server;
 
 #[cfg(feature = "tokio")]
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
-pub use client::{call, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
+pub use client::{call, call_into, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
 
 use std::io::{self, ErrorKind};

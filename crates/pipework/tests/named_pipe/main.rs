@@ -138,6 +138,10 @@ fn main() {
                 "transact_named_pipe_on_a_server_end",
                 win32::transact_named_pipe_on_a_server_end,
             ),
+            (
+                "call_named_pipe_not_found_busy_and_more_data",
+                win32::call_named_pipe_not_found_busy_and_more_data,
+            ),
         ],
         &[
             ("client_echo", client_echo),
@@ -157,6 +161,7 @@ fn main() {
             ("server_other_parameters", win32::server_other_parameters),
             ("client_pipe_mode", win32::client_pipe_mode),
             ("client_answer_one", win32::client_answer_one),
+            ("client_call_small_buffer", win32::client_call_small_buffer),
             (
                 "client_zero_message_then_close",
                 win32::client_zero_message_then_close,

@@ -207,3 +207,53 @@ pub(super) fn transact_named_pipe_on_a_server_end() {
     assert_eq!(line(&mut out), "answered");
     finish(c);
 }
+
+/// Child: `CallNamedPipe` on `args[0]` with a 4-byte reply buffer; prints what it got.
+pub(super) fn client_call_small_buffer(args: &[String]) {
+    let mut reply = [0u8; 4];
+    match named_pipe::call_into(&args[0], b"call", &mut reply, WaitTimeout::After(TIMEOUT)) {
+        Ok(MessageRead::MoreData { read, left }) => println!(
+            "more {read} {left} {}",
+            String::from_utf8_lossy(&reply[..read])
+        ),
+        Ok(other) => println!("{other:?}"),
+        Err(e) => println!("{}", kind_name(&e)),
+    }
+}
+
+/// `CallNamedPipe` gives Windows' errors: not found for a missing pipe, busy once the wait for a
+/// busy pipe runs out, and more data (with the reply's first part) for a buffer too small.
+pub(super) fn call_named_pipe_not_found_busy_and_more_data() {
+    let e = named_pipe::call(&unique("nobody"), b"x", WaitTimeout::After(TIMEOUT)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+
+    let name = unique("callerr");
+    let mut server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .max_instances(1)
+        .create(&name)
+        .unwrap();
+    // A client in another process takes the only instance: a call finds the pipe busy, waits
+    // the (short) time it was given, and reports it busy (ERROR_PIPE_BUSY), not timed out.
+    let (holder, mut holder_out) = spawn("client_try_open", &[&name]);
+    accept(&mut server);
+    assert_eq!(line(&mut holder_out), "ok");
+    let e =
+        named_pipe::call(&name, b"x", WaitTimeout::After(Duration::from_millis(20))).unwrap_err();
+    assert!(named_pipe::is_busy(&e), "{e}");
+    finish(holder);
+    server.disconnect().unwrap();
+
+    // A reply longer than the caller's buffer: ERROR_MORE_DATA with the first part.
+    let (c, mut out) = spawn("client_call_small_buffer", &[&name]);
+    accept(&mut server);
+    let mut request = Vec::new();
+    assert_eq!(
+        server.read_message_to_end(&mut request).unwrap(),
+        MessageRead::Complete(4)
+    );
+    assert_eq!(request, b"call");
+    server.write_message(b"answered at length").unwrap();
+    assert_eq!(line(&mut out), "more 4 14 answ");
+    finish(c);
+}
