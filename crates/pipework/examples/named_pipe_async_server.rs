@@ -6,17 +6,17 @@
 
 use std::io;
 
-use pipework::named_pipe::{AsyncNamedPipeServer, MessageRead, PipeType, ServerOptions};
+use pipework::named_pipe::{AsyncNamedPipeServer, MessageRead, PipeMode, ServerOptions};
 
 const NAME: &str = r"\\.\pipe\mynamedpipe";
-const INSTANCES: u32 = 4;
+const INSTANCES: usize = 4;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> io::Result<()> {
     let name = std::env::args().nth(1).unwrap_or_else(|| NAME.to_string());
     let mut options = ServerOptions::new();
     options
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .max_instances(INSTANCES);
     let mut tasks = Vec::new();
     for i in 0..INSTANCES {
@@ -30,7 +30,7 @@ async fn main() -> io::Result<()> {
     Ok(())
 }
 
-async fn instance(i: u32, mut server: AsyncNamedPipeServer) -> io::Result<()> {
+async fn instance(i: usize, mut server: AsyncNamedPipeServer) -> io::Result<()> {
     let mut request = vec![0u8; 4096];
     loop {
         server.connect().await?;

@@ -8,16 +8,16 @@
 use std::io;
 use std::thread;
 
-use pipework::named_pipe::{MessageRead, NamedPipeServer, PipeType, ServerOptions};
+use pipework::named_pipe::{MessageRead, NamedPipeServer, PipeMode, ServerOptions};
 
 const NAME: &str = r"\\.\pipe\mynamedpipe";
-const BUFSIZE: usize = 512;
+const BUFSIZE: u32 = 512;
 
 fn main() -> io::Result<()> {
     let name = std::env::args().nth(1).unwrap_or_else(|| NAME.to_string());
     let mut options = ServerOptions::new();
     options
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .in_buffer_size(BUFSIZE)
         .out_buffer_size(BUFSIZE);
     loop {
@@ -41,7 +41,7 @@ fn main() -> io::Result<()> {
 
 fn serve(pipe: &mut NamedPipeServer) -> io::Result<()> {
     let who = pipe.client().expect("connected");
-    let mut request = vec![0u8; BUFSIZE];
+    let mut request = vec![0u8; BUFSIZE as usize];
     loop {
         match pipe.read_message(&mut request)? {
             MessageRead::Complete(n) => {

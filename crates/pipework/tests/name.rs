@@ -699,7 +699,7 @@ fn a_stranger_cannot_pin_a_dead_pipe() {
         .global(true)
         .allow_everyone()
         .max_instances(1)
-        .first_instance(true)
+        .first_pipe_instance(true)
         .create(&pipe)
         .unwrap();
     assert!(new.created_pipe());

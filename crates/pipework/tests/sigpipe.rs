@@ -377,9 +377,9 @@ fn server_reads_part(mut server: pipework::named_pipe::NamedPipeServer) -> JoinH
 
 /// A message-type named pipe server for `name`.
 fn message_server(name: &str) -> io::Result<pipework::named_pipe::NamedPipeServer> {
-    use pipework::named_pipe::{PipeType, ServerOptions};
+    use pipework::named_pipe::{PipeMode, ServerOptions};
     ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(name)
 }
 

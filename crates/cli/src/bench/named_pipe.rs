@@ -11,7 +11,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::Child;
 
 use pipework::named_pipe::{
-    ClientOptions, MessageRead, NamedPipeClient, NamedPipeServer, PipeType, ReadMode, ServerOptions,
+    ClientOptions, MessageRead, NamedPipeClient, NamedPipeServer, PipeMode, ReadMode, ServerOptions,
 };
 use pipework_cli::workload::{self, Link, Session, Stream, Workload, CHUNK};
 
@@ -55,12 +55,12 @@ fn abandon(mut child: Child, e: io::Error) -> io::Error {
 fn pipework_session(workload: Workload) -> io::Result<Session> {
     let name = unique(workload.role());
     let message = message_pipe(workload);
-    let pipe_type = if message {
-        PipeType::Message
+    let pipe_mode = if message {
+        PipeMode::Message
     } else {
-        PipeType::Byte
+        PipeMode::Byte
     };
-    let mut server = ServerOptions::new().pipe_type(pipe_type).create(&name)?;
+    let mut server = ServerOptions::new().pipe_mode(pipe_mode).create(&name)?;
     let role = stream::role(workload, "pipework");
     let child = spawn_child(NAME, &role, &[name], Vec::new())?;
     match server.connect() {

@@ -75,7 +75,7 @@ fn rows() -> io::Result<Vec<Row>> {
         let row = match entry.facts {
             Facts::Pipe(p) => {
                 let namespace = format!("{:?}", p.namespace).to_lowercase();
-                let pipe_type = format!("{:?}", p.pipe_type).to_lowercase();
+                let pipe_mode = format!("{:?}", p.pipe_mode).to_lowercase();
                 let access = format!("{:?}", p.access).to_lowercase();
                 let max = p
                     .max_instances
@@ -83,12 +83,12 @@ fn rows() -> io::Result<Vec<Row>> {
                 Row {
                     kind,
                     details: format!(
-                        "{namespace} {pipe_type}, {access}, {}/{max} instances, {} listening",
+                        "{namespace} {pipe_mode}, {access}, {}/{max} instances, {} listening",
                         p.instances, p.listening
                     ),
                     fields: json!({
                         "namespace": namespace,
-                        "type": pipe_type,
+                        "type": pipe_mode,
                         "access": access,
                         "instances": p.instances,
                         "max_instances": p.max_instances,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use pipework::named_pipe::{
-    self, ClientOptions, MessageRead, NamedPipeServer, PipeType, ReadMode, ServerOptions,
+    self, ClientOptions, MessageRead, NamedPipeServer, PipeMode, ReadMode, ServerOptions,
     WaitTimeout,
 };
 
@@ -132,12 +132,12 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
     }
     let mut options = ServerOptions::new();
     options
-        .pipe_type(if args.message {
-            PipeType::Message
+        .pipe_mode(if args.message {
+            PipeMode::Message
         } else {
-            PipeType::Byte
+            PipeMode::Byte
         })
-        .max_instances(args.instances)
+        .max_instances(args.instances as usize)
         .global(args.global);
     if args.allow_everyone {
         options.allow_everyone();
@@ -175,7 +175,7 @@ fn serve_instance(mut server: NamedPipeServer, exec: Option<&str>) -> io::Result
         }
         let result = if let Some(exec) = exec {
             run_for_client(&server, exec)
-        } else if server.pipe_type() == PipeType::Message {
+        } else if server.pipe_mode() == PipeMode::Message {
             echo_messages(&mut server)
         } else {
             echo_bytes(&mut server)
@@ -249,15 +249,15 @@ fn path(name: &str, json: bool, wait: Option<Duration>) -> io::Result<()> {
     };
     // The pipe's type, from the listing (which gives names without the `\\.\pipe\` prefix).
     let short = name.rsplit('\\').next().unwrap_or(name);
-    let pipe_type = named_pipe::list()?
+    let pipe_mode = named_pipe::list()?
         .into_iter()
         .find(|p| p.name.eq_ignore_ascii_case(short) || p.name.eq_ignore_ascii_case(name))
-        .map(|p| p.pipe_type);
+        .map(|p| p.pipe_mode);
     let mut out = output::stdout();
     if json {
-        let (kind, framing) = match pipe_type {
-            Some(PipeType::Message) => ("message", MESSAGE_FRAMING),
-            Some(PipeType::Byte) => ("byte", "none: exactly the bytes written, both ways"),
+        let (kind, framing) = match pipe_mode {
+            Some(PipeMode::Message) => ("message", MESSAGE_FRAMING),
+            Some(PipeMode::Byte) => ("byte", "none: exactly the bytes written, both ways"),
             None => ("unknown", "unknown"),
         };
         let value = serde_json::json!({
@@ -269,7 +269,7 @@ fn path(name: &str, json: bool, wait: Option<Duration>) -> io::Result<()> {
         writeln!(out, "{value}")?;
     } else {
         writeln!(out, "{}", output::escape(&path.to_string_lossy()))?;
-        if pipe_type == Some(PipeType::Message) {
+        if pipe_mode == Some(PipeMode::Message) {
             note!(
                 "pipework: {} is a message pipe: {MESSAGE_FRAMING} (python/pipework_pipe.py \
                  speaks it; raw bytes from socat are not messages and get no reply)",
@@ -289,7 +289,7 @@ fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
         options.server_uid(uid);
     }
     let mut client = options.open(name)?;
-    if client.pipe_type() == PipeType::Message {
+    if client.pipe_mode() == PipeMode::Message {
         client.set_read_mode(ReadMode::Message)?;
         let mut out = output::stdout();
         for line in io::stdin().lock().lines() {

@@ -83,7 +83,7 @@ pub fn list() -> io::Result<Vec<Entry>> {
             details: format!(
                 "{} {}, {}, {}/{} instances, {} listening",
                 format!("{:?}", pipe.namespace).to_lowercase(),
-                format!("{:?}", pipe.pipe_type).to_lowercase(),
+                format!("{:?}", pipe.pipe_mode).to_lowercase(),
                 format!("{:?}", pipe.access).to_lowercase(),
                 pipe.instances,
                 max,

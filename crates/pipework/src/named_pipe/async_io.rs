@@ -235,7 +235,12 @@ impl AsyncWrite for AsyncNamedPipeServer {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.get_mut().disconnect())
+        let this = self.get_mut();
+        if !this.inner.is_connected() {
+            // Shutting down twice is no error, unlike a second `disconnect`.
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Ready(this.disconnect())
     }
 }
 
@@ -281,7 +286,8 @@ impl ClientOptions {
                 return Err(opening.exhausted());
             };
             let reply = read_reply_async(&fd, opening.deadline, &opening.what).await?;
-            if let Some(inner) = opening.finish(fd, reply)? {
+            if let Some(mut inner) = opening.finish(fd, reply)? {
+                self.apply_read_mode(&mut inner)?;
                 let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
                 return Ok(AsyncNamedPipeClient { inner, io });
             }

@@ -13,7 +13,7 @@ use rustix::net::{
 use super::conn::{recv_into, Conn};
 use super::handshake::{self, ReplyReader, Status, REPLY_LEN, TOKEN_LEN};
 use super::registry;
-use super::{busy_error, Credentials, MessageRead, PeekInfo, PipeType, ReadMode, WaitTimeout};
+use super::{busy_error, Credentials, MessageRead, PeekInfo, PipeMode, ReadMode, WaitTimeout};
 use crate::name::PipeName;
 use crate::sys::error::error;
 use crate::sys::time::{deadline, left};
@@ -51,6 +51,7 @@ pub struct ClientOptions {
     any_owner: bool,
     accept_handles: usize,
     nonblocking: bool,
+    read_mode: Option<ReadMode>,
 }
 
 impl Default for ClientOptions {
@@ -63,6 +64,7 @@ impl Default for ClientOptions {
             any_owner: false,
             accept_handles: 0,
             nonblocking: false,
+            read_mode: None,
         }
     }
 }
@@ -144,6 +146,26 @@ impl ClientOptions {
         self
     }
 
+    /// The read mode the client end starts in (`PIPE_READMODE_BYTE` / `PIPE_READMODE_MESSAGE`,
+    /// set with `SetNamedPipeHandleState` right after the open); without this call it starts in
+    /// byte-read mode. [`PipeMode::Message`] on a byte pipe makes the open fail with
+    /// `InvalidInput`.
+    pub fn pipe_mode(&mut self, mode: PipeMode) -> &mut Self {
+        self.read_mode = Some(match mode {
+            PipeMode::Byte => ReadMode::Byte,
+            PipeMode::Message => ReadMode::Message,
+        });
+        self
+    }
+
+    /// Sets the asked read mode on a freshly opened end.
+    pub(crate) fn apply_read_mode(&self, client: &mut NamedPipeClient) -> io::Result<()> {
+        match self.read_mode {
+            Some(mode) => client.set_read_mode(mode),
+            None => Ok(()),
+        }
+    }
+
     /// Opens the client end in nonblocking mode (`PIPE_NOWAIT`).
     pub fn nonblocking(&mut self, nonblocking: bool) -> &mut Self {
         self.nonblocking = nonblocking;
@@ -188,7 +210,11 @@ impl ClientOptions {
                     }
                     super::wait(name, timeout)?;
                 }
-                other => return other,
+                Ok(mut client) => {
+                    self.apply_read_mode(&mut client)?;
+                    return Ok(client);
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -435,7 +461,7 @@ impl Opening {
     ) -> io::Result<Option<NamedPipeClient>> {
         let Some(reply) = reply else { return Ok(None) };
         let what = &self.what;
-        let (status, pipe_type) = handshake::parse_reply(&reply, what)?;
+        let (status, pipe_mode) = handshake::parse_reply(&reply, what)?;
         match status {
             Status::Accepted => {}
             Status::Denied => {
@@ -455,7 +481,7 @@ impl Opening {
         if !self.nonblocking_sockets {
             rustix::io::ioctl_fionbio(&fd, false)?;
         }
-        let mut conn = Conn::new(fd, pipe_type, what.clone());
+        let mut conn = Conn::new(fd, pipe_mode, what.clone());
         conn.can_read = self.options.read;
         conn.can_write = self.options.write;
         conn.nonblocking = self.nonblocking_sockets;
@@ -574,8 +600,8 @@ impl NamedPipeClient {
     }
 
     /// The pipe's type, as the server told it.
-    pub fn pipe_type(&self) -> PipeType {
-        self.conn.pipe_type
+    pub fn pipe_mode(&self) -> PipeMode {
+        self.conn.pipe_mode
     }
 
     /// Sets the read mode (`SetNamedPipeHandleState(PIPE_READMODE_*)`); message-read mode on a
@@ -668,15 +694,14 @@ impl std::fmt::Debug for NamedPipeClient {
 
 /// `CallNamedPipe`: opens `name` (waiting once, up to `timeout`, if every instance is busy),
 /// sends `request` as one message, reads one whole reply message, and closes.
+///
+/// Errors as Windows gives them: `NotFound` when no such pipe exists (`ERROR_FILE_NOT_FOUND`),
+/// `ResourceBusy` when every instance is still busy after `timeout` (`ERROR_PIPE_BUSY`, see
+/// [`is_busy`](super::is_busy)), `BrokenPipe` when the server closes without replying.
+/// [`call_into`] reads the reply into a buffer, and reports one too small for it
+/// (`ERROR_MORE_DATA`).
 pub fn call(name: &str, request: &[u8], timeout: WaitTimeout) -> io::Result<Vec<u8>> {
-    let mut client = match NamedPipeClient::open(name) {
-        Err(e) if super::is_busy(&e) => {
-            super::wait(name, timeout)?;
-            NamedPipeClient::open(name)?
-        }
-        other => other?,
-    };
-    client.set_read_mode(ReadMode::Message)?;
+    let mut client = call_open(name, timeout)?;
     client.write_message(request)?;
     let mut reply = Vec::new();
     match client.read_message_to_end(&mut reply)? {
@@ -688,5 +713,47 @@ pub fn call(name: &str, request: &[u8], timeout: WaitTimeout) -> io::Result<Vec<
             ),
         )),
         _ => Ok(reply),
+    }
+}
+
+/// Opens `name` for a `CallNamedPipe`, in message-read mode; busy after the wait stays busy.
+fn call_open(name: &str, timeout: WaitTimeout) -> io::Result<NamedPipeClient> {
+    let mut client = match NamedPipeClient::open(name) {
+        Err(e) if super::is_busy(&e) => {
+            match super::wait(name, timeout) {
+                Ok(()) => {}
+                // Win32's CallNamedPipe reports the pipe busy when its wait ran out.
+                Err(w) if w.kind() == ErrorKind::TimedOut => return Err(e),
+                Err(w) => return Err(w),
+            }
+            NamedPipeClient::open(name)?
+        }
+        other => other?,
+    };
+    client.set_read_mode(ReadMode::Message)?;
+    Ok(client)
+}
+
+/// `CallNamedPipe` with the caller's reply buffer (`lpOutBuffer`, `nOutBufferSize`): as
+/// [`call`], but the reply is read into `reply`. A reply longer than `reply` gives
+/// [`MessageRead::MoreData`] (`ERROR_MORE_DATA`: the buffer holds its first part, the rest is
+/// discarded as the pipe closes); a whole reply gives [`MessageRead::Complete`].
+pub fn call_into(
+    name: &str,
+    request: &[u8],
+    reply: &mut [u8],
+    timeout: WaitTimeout,
+) -> io::Result<MessageRead> {
+    let mut client = call_open(name, timeout)?;
+    client.write_message(request)?;
+    match client.read_message(reply)? {
+        MessageRead::End => Err(io::Error::new(
+            ErrorKind::BrokenPipe,
+            format!(
+                "named pipe {}: the server closed without replying",
+                client.conn.what
+            ),
+        )),
+        got => Ok(got),
     }
 }

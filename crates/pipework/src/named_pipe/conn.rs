@@ -11,11 +11,11 @@ use rustix::net::{RecvFlags, SendFlags};
 use crate::sys::{fdpass, retry};
 
 use super::framing::{self, Framer};
-use super::{MessageRead, PeekInfo, PipeType, ReadMode};
+use super::{MessageRead, PeekInfo, PipeMode, ReadMode};
 
 pub(crate) struct Conn {
     pub(crate) fd: OwnedFd,
-    pub(crate) pipe_type: PipeType,
+    pub(crate) pipe_mode: PipeMode,
     pub(crate) read_mode: ReadMode,
     pub(crate) framer: Framer,
     pub(crate) can_read: bool,
@@ -100,10 +100,10 @@ fn wait_writable(fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 impl Conn {
-    pub(crate) fn new(fd: OwnedFd, pipe_type: PipeType, what: String) -> Conn {
+    pub(crate) fn new(fd: OwnedFd, pipe_mode: PipeMode, what: String) -> Conn {
         Conn {
             fd,
-            pipe_type,
+            pipe_mode,
             read_mode: ReadMode::Byte,
             framer: Framer::new(),
             can_read: true,
@@ -160,10 +160,10 @@ impl Conn {
             ..
         } = self;
         let mut fill = |b: &mut [u8]| recv_into(fd.as_fd(), b, handles, limit);
-        match (self.pipe_type, self.read_mode) {
-            (PipeType::Byte, _) => fill(buf),
-            (PipeType::Message, ReadMode::Byte) => framer.read_bytes(buf, &mut fill),
-            (PipeType::Message, ReadMode::Message) => {
+        match (self.pipe_mode, self.read_mode) {
+            (PipeMode::Byte, _) => fill(buf),
+            (PipeMode::Message, ReadMode::Byte) => framer.read_bytes(buf, &mut fill),
+            (PipeMode::Message, ReadMode::Message) => {
                 Ok(match framer.read_message(buf, &mut fill)? {
                     MessageRead::Complete(n) | MessageRead::MoreData { read: n, .. } => n,
                     MessageRead::End => 0,
@@ -175,7 +175,7 @@ impl Conn {
     /// `ReadFile` in message-read mode.
     pub(crate) fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
         self.check_read()?;
-        if self.pipe_type == PipeType::Byte {
+        if self.pipe_mode == PipeMode::Byte {
             return Err(self.not_message());
         }
         let limit = self.handle_limit();
@@ -231,11 +231,11 @@ impl Conn {
     /// `Write::write`: a stream write on a byte pipe, one whole message on a message pipe.
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check_write()?;
-        match self.pipe_type {
-            PipeType::Byte => Ok(retry(|| {
+        match self.pipe_mode {
+            PipeMode::Byte => Ok(retry(|| {
                 rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL)
             })?),
-            PipeType::Message => {
+            PipeMode::Message => {
                 self.write_message(buf)?;
                 Ok(buf.len())
             }
@@ -245,9 +245,9 @@ impl Conn {
     /// One message (on a byte pipe: the bytes).
     pub(crate) fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         self.check_write()?;
-        match self.pipe_type {
-            PipeType::Byte => send_all(self.fd.as_fd(), &[message], &[]),
-            PipeType::Message => {
+        match self.pipe_mode {
+            PipeMode::Byte => send_all(self.fd.as_fd(), &[message], &[]),
+            PipeMode::Message => {
                 let header = framing::header(message.len())?;
                 send_all(self.fd.as_fd(), &[&header, message], &[])
             }
@@ -258,8 +258,8 @@ impl Conn {
     pub(crate) fn peek(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
         self.check_read()?;
         let pending = rustix::io::ioctl_fionread(&self.fd)? as usize;
-        match self.pipe_type {
-            PipeType::Byte => {
+        match self.pipe_mode {
+            PipeMode::Byte => {
                 let n = if pending == 0 || buf.is_empty() {
                     0
                 } else {
@@ -281,7 +281,7 @@ impl Conn {
                     left_in_message: 0,
                 })
             }
-            PipeType::Message => {
+            PipeMode::Message => {
                 let limit = self.handle_limit();
                 let Conn {
                     fd,
@@ -315,7 +315,7 @@ impl Conn {
 
     /// `TransactNamedPipe`.
     pub(crate) fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<MessageRead> {
-        if self.pipe_type != PipeType::Message || self.read_mode != ReadMode::Message {
+        if self.pipe_mode != PipeMode::Message || self.read_mode != ReadMode::Message {
             return Err(io::Error::new(
                 ErrorKind::InvalidInput,
                 format!(
@@ -338,7 +338,7 @@ impl Conn {
     }
 
     pub(crate) fn set_read_mode(&mut self, mode: ReadMode) -> io::Result<()> {
-        if mode == ReadMode::Message && self.pipe_type == PipeType::Byte {
+        if mode == ReadMode::Message && self.pipe_mode == PipeMode::Byte {
             return Err(io::Error::new(
                 ErrorKind::InvalidInput,
                 format!(
@@ -360,9 +360,9 @@ impl Conn {
     /// Sends `handle` as a one-byte message (or byte) carrying it.
     pub(crate) fn send_handle(&mut self, handle: BorrowedFd<'_>) -> io::Result<()> {
         self.check_write()?;
-        match self.pipe_type {
-            PipeType::Byte => send_all(self.fd.as_fd(), &[b"H"], &[handle]),
-            PipeType::Message => {
+        match self.pipe_mode {
+            PipeMode::Byte => send_all(self.fd.as_fd(), &[b"H"], &[handle]),
+            PipeMode::Message => {
                 let header = framing::header(1)?;
                 send_all(self.fd.as_fd(), &[&header, b"H"], &[handle])
             }
@@ -380,9 +380,9 @@ impl Conn {
 
     fn recv_handle_asked(&mut self) -> io::Result<OwnedFd> {
         let mut tag = [0u8; 1];
-        let got = match self.pipe_type {
-            PipeType::Byte => self.read(&mut tag)?,
-            PipeType::Message => match self.read_message(&mut tag)? {
+        let got = match self.pipe_mode {
+            PipeMode::Byte => self.read(&mut tag)?,
+            PipeMode::Message => match self.read_message(&mut tag)? {
                 MessageRead::Complete(n) => n,
                 MessageRead::End => 0,
                 MessageRead::MoreData { .. } => {

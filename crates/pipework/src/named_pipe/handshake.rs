@@ -10,7 +10,7 @@
 
 use std::io::{self, ErrorKind};
 
-use super::{Access, PipeType};
+use super::{Access, PipeMode};
 
 const PREFIX: &str = "pipework-np1 ";
 /// Bytes of the server's reply.
@@ -71,16 +71,16 @@ pub(crate) fn access_fits(access: Access, want_read: bool, want_write: bool) -> 
 }
 
 /// The server's reply.
-pub(crate) fn reply(status: Status, pipe_type: PipeType) -> [u8; REPLY_LEN] {
-    let kind = match pipe_type {
-        PipeType::Byte => 0,
-        PipeType::Message => 1,
+pub(crate) fn reply(status: Status, pipe_mode: PipeMode) -> [u8; REPLY_LEN] {
+    let kind = match pipe_mode {
+        PipeMode::Byte => 0,
+        PipeMode::Message => 1,
     };
     [MAGIC[0], MAGIC[1], 1, status as u8, kind, 0, 0, 0]
 }
 
 /// Decodes the server's reply; anything malformed is `InvalidData`.
-pub(crate) fn parse_reply(bytes: &[u8; REPLY_LEN], what: &str) -> io::Result<(Status, PipeType)> {
+pub(crate) fn parse_reply(bytes: &[u8; REPLY_LEN], what: &str) -> io::Result<(Status, PipeMode)> {
     let bad = || {
         io::Error::new(
             ErrorKind::InvalidData,
@@ -99,12 +99,12 @@ pub(crate) fn parse_reply(bytes: &[u8; REPLY_LEN], what: &str) -> io::Result<(St
         2 => Status::AccessDenied,
         _ => return Err(bad()),
     };
-    let pipe_type = match bytes[4] {
-        0 => PipeType::Byte,
-        1 => PipeType::Message,
+    let pipe_mode = match bytes[4] {
+        0 => PipeMode::Byte,
+        1 => PipeMode::Message,
         _ => return Err(bad()),
     };
-    Ok((status, pipe_type))
+    Ok((status, pipe_mode))
 }
 
 /// Collects the server's reply from however many receives it takes. It asks for no byte beyond
@@ -150,10 +150,10 @@ mod tests {
         assert_eq!(parse_client_address(Some(&addr)), Some((true, false)));
         assert_eq!(parse_client_address(None), None);
         assert_eq!(parse_client_address(Some(b"other")), None);
-        let r = reply(Status::Denied, PipeType::Message);
+        let r = reply(Status::Denied, PipeMode::Message);
         assert_eq!(
             parse_reply(&r, "x").unwrap(),
-            (Status::Denied, PipeType::Message)
+            (Status::Denied, PipeMode::Message)
         );
         assert!(parse_reply(&[0; REPLY_LEN], "x").is_err());
         assert!(access_fits(Access::Duplex, true, true));
@@ -188,8 +188,8 @@ mod tests {
             #[test]
             fn any_reply_bytes_decode_or_fail_cleanly(bytes in any::<[u8; REPLY_LEN]>()) {
                 match parse_reply(&bytes, "p") {
-                    Ok((status, pipe_type)) => {
-                        let again = reply(status, pipe_type);
+                    Ok((status, pipe_mode)) => {
+                        let again = reply(status, pipe_mode);
                         prop_assert_eq!(&again[..5], &bytes[..5]);
                     }
                     Err(e) => {

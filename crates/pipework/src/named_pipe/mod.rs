@@ -25,9 +25,10 @@
 //! | Win32 | pipework |
 //! |---|---|
 //! | `CreateNamedPipe(name, openMode, pipeMode, max, out, in, timeout, sa)` | [`ServerOptions`] → [`NamedPipeServer`] |
-//! | `PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX` | [`Access`] |
-//! | `PIPE_TYPE_*`, `PIPE_READMODE_*`, `PIPE_NOWAIT` | [`PipeType`], [`ReadMode`], `nonblocking` |
-//! | `FILE_FLAG_FIRST_PIPE_INSTANCE` | [`ServerOptions::first_instance`] |
+//! | `PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX` | [`ServerOptions::access_inbound`], [`ServerOptions::access_outbound`] ([`Access`] in [`list`]) |
+//! | `PIPE_REJECT_REMOTE_CLIENTS` | [`ServerOptions::reject_remote_clients`] (every pipe is local) |
+//! | `PIPE_TYPE_*`, `PIPE_READMODE_*`, `PIPE_NOWAIT` | [`ServerOptions::pipe_mode`] ([`PipeMode`]), [`ReadMode`], [`ClientOptions::pipe_mode`], `nonblocking` |
+//! | `FILE_FLAG_FIRST_PIPE_INSTANCE` | [`ServerOptions::first_pipe_instance`] |
 //! | security attributes (who may connect) | [`ServerOptions::allow_user`], [`ServerOptions::allow_everyone`], [`ServerOptions::global`] |
 //! | `ConnectNamedPipe` | [`NamedPipeServer::connect`] ([`Connected`]) |
 //! | `DisconnectNamedPipe` | [`NamedPipeServer::disconnect`] |
@@ -37,12 +38,13 @@
 //! | `ReadFile` / `WriteFile` | [`std::io::Read`] / [`std::io::Write`], `read_message` ([`MessageRead`]), `write_message` |
 //! | `ERROR_MORE_DATA` | [`MessageRead::MoreData`] |
 //! | `PeekNamedPipe` | `peek` ([`PeekInfo`]) |
-//! | `TransactNamedPipe` | [`NamedPipeClient::transact`] |
-//! | `CallNamedPipe` | [`call`] |
+//! | `TransactNamedPipe` | [`NamedPipeClient::transact`], [`NamedPipeServer::transact`] |
+//! | `CallNamedPipe` | [`call`], [`call_into`] |
 //! | `SetNamedPipeHandleState` | `set_read_mode`, `set_nonblocking` |
 //! | `GetNamedPipeClientProcessId` / `ImpersonateNamedPipeClient` | [`NamedPipeServer::client`] |
 //! | `GetNamedPipeServerProcessId` | [`NamedPipeClient::server`] |
 //! | `ERROR_PIPE_BUSY` | [`std::io::ErrorKind::ResourceBusy`], [`is_busy`] |
+//! | `ERROR_PIPE_NOT_CONNECTED` | [`std::io::ErrorKind::NotConnected`], [`is_not_connected`] |
 //! | `DuplicateHandle` to the peer | `send_handle` / `recv_handle` |
 //! | PipeList | [`list`] |
 //! | overlapped I/O (`FILE_FLAG_OVERLAPPED`) | feature `tokio`: `AsyncNamedPipeServer`, `AsyncNamedPipeClient` |
@@ -52,7 +54,8 @@
 //! A pipe is a directory in the user's own namespace (or the global one, see [`crate::name`]);
 //! each instance listens on its own Unix-domain socket there, with room for one waiting client,
 //! and stops listening once it has admitted one: a client that finds no listening instance gets
-//! `ResourceBusy`. Instances hold byte-range locks on the pipe's lock file, so the pipe is gone
+//! `ResourceBusy`. A client tries the instances in the order they started listening, the one
+//! that has waited longest first, as Win32 hands them out. Instances hold byte-range locks on the pipe's lock file, so the pipe is gone
 //! the moment its last instance is (even after `kill -9`), and instance limits hold across
 //! processes. A pipework client tells the server what access it wants through its socket's
 //! abstract address, and the server answers with an 8-byte handshake; a foreign client (socat,
@@ -69,15 +72,26 @@
 //!   then call `connect`;
 //! * after `disconnect` or the server's close, the client still reads what it had received, then
 //!   the end of data (`Ok(0)`); its writes fail with `BrokenPipe` (Win32: `PIPE_NOT_CONNECTED`,
-//!   and a disconnect discards what the client had not read);
+//!   and a disconnect discards what the client had not read). A Unix-domain socket closes the
+//!   same way whether its peer disconnected or closed, and a byte pipe has no room in its data
+//!   for a notice (a foreign client must see only the bytes written), so the client cannot yet
+//!   tell the two apart. On the server end, `disconnect` without a client and `peek`, reads and
+//!   writes on a disconnected end fail with `NotConnected` ([`is_not_connected`]), as in Win32;
 //! * by default only the server's user (and root) may open a pipe, where Win32 lets everyone
 //!   read; other users need [`ServerOptions::global`] and [`ServerOptions::allow_user`] or
 //!   [`ServerOptions::allow_everyone`];
-//! * all instances of a pipe share the first instance's type and access, as in Win32, and may
-//!   live in different processes; a pipe left by a killed server is removed the next time a
-//!   client or [`list`] comes across it;
+//! * (not a difference) all instances of a pipe share the first instance's type, access, limit
+//!   and default timeout, as in Win32: a later instance that asks for another type, limit,
+//!   buffer sizes or timeout is created and the first's values stick; only another access mode,
+//!   [`ServerOptions::first_pipe_instance`] and the instance limit refuse. Instances may live in
+//!   different processes; a pipe left by a killed server is removed the next time a client or
+//!   [`list`] comes across it;
 //! * a client reaches only servers it trusts (below), and its open is bounded in time even
 //!   while a server has not admitted it ([`ClientOptions::wait`], [`OPEN_TIMEOUT`]);
+//! * [`std::io::Read::read`] in message-read mode returns `Ok(0)` both for a 0-byte message and
+//!   at the end of the pipe (Win32: a 0-byte success, then `ERROR_BROKEN_PIPE`): `Read` has only
+//!   `Ok(0)` for the end, and code such as `read_to_end` relies on it. `read_message` tells the
+//!   two apart ([`MessageRead::Complete`]`(0)` for the message, [`MessageRead::End`] for the end);
 //! * handles travel only to an end that asked for them ([`ServerOptions::accept_handles`],
 //!   [`ClientOptions::accept_handles`], `recv_handle`).
 //!
@@ -112,7 +126,7 @@ mod server;
 
 #[cfg(feature = "tokio")]
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
-pub use client::{call, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
+pub use client::{call, call_into, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
 
 use std::io::{self, ErrorKind};
@@ -144,7 +158,7 @@ impl Access {
 
 /// Whether a pipe carries a stream of bytes or separate messages (`PIPE_TYPE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PipeType {
+pub enum PipeMode {
     /// A byte stream.
     Byte,
     /// Messages that keep their boundaries.
@@ -214,6 +228,12 @@ pub enum WaitTimeout {
 /// [`ErrorKind::ResourceBusy`].
 pub fn is_busy(err: &io::Error) -> bool {
     err.kind() == ErrorKind::ResourceBusy
+}
+
+/// Whether `err` says the pipe end has no peer any more because the server disconnected it, or
+/// never had one (`ERROR_PIPE_NOT_CONNECTED`): its kind is [`ErrorKind::NotConnected`].
+pub fn is_not_connected(err: &io::Error) -> bool {
+    err.kind() == ErrorKind::NotConnected
 }
 
 fn busy_error(name: &impl std::fmt::Display, max: Option<u32>) -> io::Error {
@@ -353,7 +373,7 @@ pub struct PipeEntry {
     /// Where it lives.
     pub namespace: Namespace,
     /// Byte or message pipe.
-    pub pipe_type: PipeType,
+    pub pipe_mode: PipeMode,
     /// Its direction.
     pub access: Access,
     /// Instances that exist now.
@@ -372,7 +392,7 @@ pub fn list() -> io::Result<Vec<PipeEntry>> {
             out.push(PipeEntry {
                 name: info.name,
                 namespace,
-                pipe_type: info.pipe_type,
+                pipe_mode: info.pipe_mode,
                 access: info.access,
                 instances,
                 listening,

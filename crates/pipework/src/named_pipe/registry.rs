@@ -22,7 +22,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Access, PipeType};
+use super::{Access, PipeMode};
 use crate::name::lease;
 use crate::name::place::{self, PipeFile};
 use crate::name::{self, Namespace, PipeName};
@@ -35,7 +35,7 @@ pub(crate) const SLOT_LIMIT: u64 = 1 << 16;
 /// The first instance's parameters, shared by every instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Info {
-    pub(crate) pipe_type: PipeType,
+    pub(crate) pipe_mode: PipeMode,
     pub(crate) access: Access,
     /// `None`: unlimited.
     pub(crate) max_instances: Option<u32>,
@@ -47,9 +47,9 @@ impl Info {
     fn encode(&self) -> String {
         format!(
             "pipework-pipe 1\n{}\n{}\n{}\n{}\n{}",
-            match self.pipe_type {
-                PipeType::Byte => "byte",
-                PipeType::Message => "message",
+            match self.pipe_mode {
+                PipeMode::Byte => "byte",
+                PipeMode::Message => "message",
             },
             match self.access {
                 Access::Inbound => "inbound",
@@ -67,9 +67,9 @@ impl Info {
         if lines.next()? != "pipework-pipe 1" {
             return None;
         }
-        let pipe_type = match lines.next()? {
-            "byte" => PipeType::Byte,
-            "message" => PipeType::Message,
+        let pipe_mode = match lines.next()? {
+            "byte" => PipeMode::Byte,
+            "message" => PipeMode::Message,
             _ => return None,
         };
         let access = match lines.next()? {
@@ -81,7 +81,7 @@ impl Info {
         let max: u32 = lines.next()?.parse().ok()?;
         let timeout: u64 = lines.next()?.parse().ok()?;
         Some(Info {
-            pipe_type,
+            pipe_mode,
             access,
             max_instances: (max != 0).then_some(max),
             default_timeout: Duration::from_millis(timeout),
@@ -227,13 +227,23 @@ pub(crate) fn write_info(dir: &Path, info: &Info) -> io::Result<()> {
     fs::rename(&tmp, place::pipe_file(dir, PipeFile::Info))
 }
 
-/// The slots that have a listening socket now, lowest first.
+/// The slots that have a listening socket now.
+///
+/// In the order the instances started listening, longest-waiting first, as Win32 hands them
+/// out: an instance binds its socket file afresh each time it starts listening, so the file's
+/// modification time is that moment (ties, and files gone meanwhile, go by slot).
 pub(crate) fn listening_slots(dir: &Path) -> io::Result<Vec<u64>> {
-    let mut slots: Vec<u64> = fs::read_dir(dir)?
-        .filter_map(|e| place::pipe_slot_of(&e.ok()?.file_name()))
+    let mut slots: Vec<(Option<std::time::SystemTime>, u64)> = fs::read_dir(dir)?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let slot = place::pipe_slot_of(&e.file_name())?;
+            let since = e.metadata().and_then(|m| m.modified()).ok();
+            Some((since, slot))
+        })
         .collect();
-    slots.sort_unstable();
-    Ok(slots)
+    // Unknown times last: such a file was removed meanwhile.
+    slots.sort_unstable_by_key(|&(since, slot)| (since.is_none(), since, slot));
+    Ok(slots.into_iter().map(|(_, slot)| slot).collect())
 }
 
 /// A pipe found by name.
@@ -376,7 +386,7 @@ mod tests {
     #[test]
     fn info_round_trips_and_garbage_is_refused() {
         let info = Info {
-            pipe_type: PipeType::Message,
+            pipe_mode: PipeMode::Message,
             access: Access::Inbound,
             max_instances: Some(3),
             default_timeout: Duration::from_millis(250),

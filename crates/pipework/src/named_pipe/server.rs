@@ -16,7 +16,7 @@ use rustix::net::{
 use super::conn::Conn;
 use super::handshake::{self, Status};
 use super::registry::{self, Info};
-use super::{Access, Credentials, MessageRead, PeekInfo, PipeType, ReadMode};
+use super::{Access, Credentials, MessageRead, PeekInfo, PipeMode, ReadMode};
 use crate::name::lease::{self, still_linked, Lease};
 use crate::name::place::{self, PipeFile};
 use crate::name::{Namespace, PipeName};
@@ -35,10 +35,10 @@ enum Allow {
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// use pipework::named_pipe::{NamedPipeClient, PipeType, ServerOptions};
+/// use pipework::named_pipe::{NamedPipeClient, PipeMode, ServerOptions};
 ///
 /// let name = format!(r"\\.\pipe\doc-options-{}", std::process::id());
-/// let mut server = ServerOptions::new().pipe_type(PipeType::Message).create(&name)?;
+/// let mut server = ServerOptions::new().pipe_mode(PipeMode::Message).create(&name)?;
 /// let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
 ///     let mut client = NamedPipeClient::open(&name)?;
 ///     client.write_all(b"hi")?;
@@ -55,14 +55,16 @@ enum Allow {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
-    access: Access,
-    pipe_type: PipeType,
+    inbound: bool,
+    outbound: bool,
+    reject_remote_clients: bool,
+    pipe_mode: PipeMode,
     read_mode: Option<ReadMode>,
-    max_instances: Option<u32>,
-    in_buffer: Option<usize>,
-    out_buffer: Option<usize>,
+    max_instances: Option<usize>,
+    in_buffer: Option<u32>,
+    out_buffer: Option<u32>,
     default_timeout: Duration,
-    first_instance: bool,
+    first_pipe_instance: bool,
     allow: Allow,
     namespace: Namespace,
     nonblocking: bool,
@@ -72,14 +74,16 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            access: Access::Duplex,
-            pipe_type: PipeType::Byte,
+            inbound: true,
+            outbound: true,
+            reject_remote_clients: true,
+            pipe_mode: PipeMode::Byte,
             read_mode: None,
             max_instances: None,
             in_buffer: None,
             out_buffer: None,
             default_timeout: Duration::ZERO,
-            first_instance: false,
+            first_pipe_instance: false,
             allow: Allow::Owner,
             namespace: Namespace::Local,
             nonblocking: false,
@@ -95,16 +99,31 @@ impl ServerOptions {
         Self::default()
     }
 
-    /// The direction data flows (`PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX`).
-    pub fn access(&mut self, access: Access) -> &mut Self {
-        self.access = access;
+    /// Whether data flows from clients to the server (`PIPE_ACCESS_INBOUND`; default `true`).
+    /// With [`access_outbound`](Self::access_outbound) both make `PIPE_ACCESS_DUPLEX`; turning
+    /// both off makes `create` fail with `InvalidInput`.
+    pub fn access_inbound(&mut self, allowed: bool) -> &mut Self {
+        self.inbound = allowed;
+        self
+    }
+
+    /// Whether data flows from the server to clients (`PIPE_ACCESS_OUTBOUND`; default `true`).
+    pub fn access_outbound(&mut self, allowed: bool) -> &mut Self {
+        self.outbound = allowed;
+        self
+    }
+
+    /// Refuse clients on other machines (`PIPE_REJECT_REMOTE_CLIENTS`; default `true`). A pipe
+    /// is never reachable from another machine on Linux, so either value gives a local pipe.
+    pub fn reject_remote_clients(&mut self, reject: bool) -> &mut Self {
+        self.reject_remote_clients = reject;
         self
     }
 
     /// Byte or message pipe (`PIPE_TYPE_BYTE` / `PIPE_TYPE_MESSAGE`). The server end starts in
     /// the same read mode unless [`read_mode`](Self::read_mode) says otherwise.
-    pub fn pipe_type(&mut self, pipe_type: PipeType) -> &mut Self {
-        self.pipe_type = pipe_type;
+    pub fn pipe_mode(&mut self, pipe_mode: PipeMode) -> &mut Self {
+        self.pipe_mode = pipe_mode;
         self
     }
 
@@ -117,7 +136,7 @@ impl ServerOptions {
 
     /// At most `n` instances (1 to 255); `create` fails with `InvalidInput` for others. Without
     /// this call the number is unlimited (`PIPE_UNLIMITED_INSTANCES`).
-    pub fn max_instances(&mut self, n: u32) -> &mut Self {
+    pub fn max_instances(&mut self, n: usize) -> &mut Self {
         self.max_instances = Some(n);
         self
     }
@@ -129,13 +148,13 @@ impl ServerOptions {
     }
 
     /// Receive buffer to ask of the kernel (`nInBufferSize`; advisory).
-    pub fn in_buffer_size(&mut self, bytes: usize) -> &mut Self {
+    pub fn in_buffer_size(&mut self, bytes: u32) -> &mut Self {
         self.in_buffer = Some(bytes);
         self
     }
 
     /// Send buffer to ask of the kernel (`nOutBufferSize`; advisory).
-    pub fn out_buffer_size(&mut self, bytes: usize) -> &mut Self {
+    pub fn out_buffer_size(&mut self, bytes: u32) -> &mut Self {
         self.out_buffer = Some(bytes);
         self
     }
@@ -157,8 +176,8 @@ impl ServerOptions {
     }
 
     /// Fail with `PermissionDenied` if the pipe exists already (`FILE_FLAG_FIRST_PIPE_INSTANCE`).
-    pub fn first_instance(&mut self, first: bool) -> &mut Self {
-        self.first_instance = first;
+    pub fn first_pipe_instance(&mut self, first: bool) -> &mut Self {
+        self.first_pipe_instance = first;
         self
     }
 
@@ -202,12 +221,30 @@ impl ServerOptions {
     ///
     /// Errors: `InvalidInput` for a bad name or parameter; `ResourceBusy` when the pipe already
     /// has its maximum number of instances; `PermissionDenied` when
-    /// [`first_instance`](Self::first_instance) was asked and the pipe exists, when the existing
-    /// pipe has another access mode or type, or when the name belongs to another user.
+    /// [`first_pipe_instance`](Self::first_pipe_instance) was asked and the pipe exists, when the
+    /// existing pipe has another access mode, or when the name belongs to another user. Another
+    /// type, instance limit, buffer sizes or default timeout than the existing pipe's is accepted
+    /// (as in Win32): the first instance's values stick, and [`NamedPipeServer::pipe_mode`] tells
+    /// the type in force.
     pub fn create(&self, name: &str) -> io::Result<NamedPipeServer> {
         let name = PipeName::parse(name)?;
         name.require_local()?;
-        if let Some(n) = self.max_instances {
+        let access = match (self.inbound, self.outbound) {
+            (true, true) => Access::Duplex,
+            (true, false) => Access::Inbound,
+            (false, true) => Access::Outbound,
+            (false, false) => {
+                return Err(io::Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("named pipe {name}: neither inbound nor outbound access was asked"),
+                ))
+            }
+        };
+        let _ = self.reject_remote_clients; // every pipe is local on Linux
+        let max_instances = self
+            .max_instances
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        if let Some(n) = max_instances {
             if !(1..=255).contains(&n) {
                 return Err(io::Error::new(
                     ErrorKind::InvalidInput,
@@ -217,11 +254,11 @@ impl ServerOptions {
                 ));
             }
         }
-        let read_mode = self.read_mode.unwrap_or(match self.pipe_type {
-            PipeType::Byte => ReadMode::Byte,
-            PipeType::Message => ReadMode::Message,
+        let read_mode = self.read_mode.unwrap_or(match self.pipe_mode {
+            PipeMode::Byte => ReadMode::Byte,
+            PipeMode::Message => ReadMode::Message,
         });
-        if read_mode == ReadMode::Message && self.pipe_type == PipeType::Byte {
+        if read_mode == ReadMode::Message && self.pipe_mode == PipeMode::Byte {
             return Err(io::Error::new(
                 ErrorKind::InvalidInput,
                 format!("named pipe {name}: message-read mode needs a message pipe"),
@@ -230,27 +267,39 @@ impl ServerOptions {
         let dir = place::pipe_dir(self.namespace, &name)?;
         let named = |e: io::Error| io::Error::new(e.kind(), format!("named pipe {name}: {e}"));
         let (lock, info, first) = loop {
-            if let Some(found) = self.join_or_found(&name, &dir).map_err(named)? {
+            if let Some(found) = self
+                .join_or_found(&name, &dir, access, max_instances)
+                .map_err(named)?
+            {
                 break found;
             }
         };
         if !first {
-            if self.first_instance {
+            if self.first_pipe_instance {
                 return Err(io::Error::new(
                     ErrorKind::PermissionDenied,
                     format!("named pipe {name} exists already (first instance only was asked)"),
                 ));
             }
-            if info.access != self.access || info.pipe_type != self.pipe_type {
+            // As Win32: only the access mode must match; another type, instance limit, buffer
+            // sizes or default timeout is accepted, and the first instance's values stick.
+            if info.access != access {
                 return Err(io::Error::new(
                     ErrorKind::PermissionDenied,
                     format!(
-                        "named pipe {name} exists with another access mode or type ({:?}, {:?})",
-                        info.access, info.pipe_type
+                        "named pipe {name} exists with another access mode ({:?})",
+                        info.access
                     ),
                 ));
             }
         }
+        // The pipe's type is the first instance's: the read mode follows it unless one was
+        // asked, and message-read mode on what is a byte pipe falls back to byte-read mode.
+        let read_mode = match (self.read_mode, info.pipe_mode) {
+            (_, PipeMode::Byte) => ReadMode::Byte,
+            (Some(mode), PipeMode::Message) => mode,
+            (None, PipeMode::Message) => ReadMode::Message,
+        };
         let Some(slot) = registry::take_slot(&lock, info.slots()).map_err(named)? else {
             return Err(io::Error::new(
                 ErrorKind::ResourceBusy,
@@ -283,7 +332,13 @@ impl ServerOptions {
     }
 
     /// One attempt to create or join the pipe's directory; `None` when it changed under us.
-    fn join_or_found(&self, name: &PipeName, dir: &Path) -> io::Result<Option<(File, Info, bool)>> {
+    fn join_or_found(
+        &self,
+        name: &PipeName,
+        dir: &Path,
+        access: Access,
+        max_instances: Option<u32>,
+    ) -> io::Result<Option<(File, Info, bool)>> {
         let dir_mode = if self.allow == Allow::Owner {
             0o700
         } else {
@@ -318,9 +373,9 @@ impl ServerOptions {
             // The owner's alone: whoever could open it could lock it and pin the pipe.
             lock.set_permissions(fs::Permissions::from_mode(0o600))?;
             let info = Info {
-                pipe_type: self.pipe_type,
-                access: self.access,
-                max_instances: self.max_instances,
+                pipe_mode: self.pipe_mode,
+                access,
+                max_instances,
                 default_timeout: self.default_timeout,
                 name: name.name().to_string(),
             };
@@ -379,7 +434,7 @@ pub struct NamedPipeServer {
     info: Info,
     allow: Allow,
     read_mode: ReadMode,
-    buffers: (Option<usize>, Option<usize>),
+    buffers: (Option<u32>, Option<u32>),
     nonblocking: bool,
     accept_handles: usize,
     first: bool,
@@ -397,8 +452,8 @@ impl NamedPipeServer {
     }
 
     /// The pipe's type: the first instance's.
-    pub fn pipe_type(&self) -> PipeType {
-        self.info.pipe_type
+    pub fn pipe_mode(&self) -> PipeMode {
+        self.info.pipe_mode
     }
 
     /// How many instances of this pipe exist now, in all processes (`GetNamedPipeHandleState`'s
@@ -531,16 +586,16 @@ impl NamedPipeServer {
                 .and_then(|a| SocketAddrUnix::try_from(a).ok())
                 .and_then(|a| a.abstract_name().map(<[u8]>::to_vec));
             let request = handshake::parse_client_address(abstract_name.as_deref());
-            let pipe_type = self.info.pipe_type;
+            let pipe_mode = self.info.pipe_mode;
             if !self.admits(credentials.uid) {
                 if request.is_some() {
-                    let _ = send_reply(&fd, handshake::reply(Status::Denied, pipe_type));
+                    let _ = send_reply(&fd, handshake::reply(Status::Denied, pipe_mode));
                 }
                 continue;
             }
             if let Some((r, w)) = request {
                 if !handshake::access_fits(self.info.access, r, w) {
-                    let _ = send_reply(&fd, handshake::reply(Status::AccessDenied, pipe_type));
+                    let _ = send_reply(&fd, handshake::reply(Status::AccessDenied, pipe_mode));
                     continue;
                 }
             }
@@ -553,7 +608,7 @@ impl NamedPipeServer {
                 // A pipework client gone before this reply (it may have refused this server's
                 // identity) is admitted all the same: it reads as a client that closed at once.
                 Some(_) => {
-                    let _ = send_reply(&fd, handshake::reply(Status::Accepted, pipe_type));
+                    let _ = send_reply(&fd, handshake::reply(Status::Accepted, pipe_mode));
                     false
                 }
                 None => {
@@ -571,12 +626,12 @@ impl NamedPipeServer {
                 ));
             }
             if let Some(n) = self.buffers.0 {
-                let _ = sockopt::set_socket_recv_buffer_size(&fd, n);
+                let _ = sockopt::set_socket_recv_buffer_size(&fd, n as usize);
             }
             if let Some(n) = self.buffers.1 {
-                let _ = sockopt::set_socket_send_buffer_size(&fd, n);
+                let _ = sockopt::set_socket_send_buffer_size(&fd, n as usize);
             }
-            let mut conn = Conn::new(fd, pipe_type, self.what.clone());
+            let mut conn = Conn::new(fd, pipe_mode, self.what.clone());
             conn.read_mode = self.read_mode;
             conn.can_read = self.info.access.server_reads();
             conn.can_write = self.info.access.server_writes();
@@ -599,12 +654,25 @@ impl NamedPipeServer {
     /// it sent that the server has not read is discarded. New clients find this instance busy
     /// until the next [`connect`](Self::connect). Use [`flush`](Write::flush) first to wait until
     /// the client has read everything.
+    ///
+    /// An instance with no client fails with `NotConnected` (`ERROR_PIPE_NOT_CONNECTED`, see
+    /// [`is_not_connected`](super::is_not_connected)), as a second `disconnect` does.
     pub fn disconnect(&mut self) -> io::Result<()> {
-        if let Some(conn) = self.conn.take() {
-            let _ = rustix::net::shutdown(&conn.fd, rustix::net::Shutdown::Both);
-        }
+        let conn = self.conn.take();
         self.peer = None;
-        Ok(())
+        match conn {
+            Some(conn) => {
+                let _ = rustix::net::shutdown(&conn.fd, rustix::net::Shutdown::Both);
+                Ok(())
+            }
+            None => Err(io::Error::new(
+                ErrorKind::NotConnected,
+                format!(
+                    "named pipe {}: no client is connected to this instance",
+                    self.what
+                ),
+            )),
+        }
     }
 
     /// Whether a client is connected.
@@ -648,9 +716,17 @@ impl NamedPipeServer {
         self.conn()?.peek(buf)
     }
 
+    /// Writes `request` as one message to the client and reads one reply message into `reply`
+    /// (`TransactNamedPipe` on a server handle, as Win32 allows). Needs message-read mode;
+    /// fails with `ResourceBusy` if unread data is waiting, and with `NotConnected` without a
+    /// client.
+    pub fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<MessageRead> {
+        self.conn()?.transact(request, reply)
+    }
+
     /// Sets the read mode (`SetNamedPipeHandleState`).
     pub fn set_read_mode(&mut self, mode: ReadMode) -> io::Result<()> {
-        if mode == ReadMode::Message && self.info.pipe_type == PipeType::Byte {
+        if mode == ReadMode::Message && self.info.pipe_mode == PipeMode::Byte {
             return Err(io::Error::new(
                 ErrorKind::InvalidInput,
                 format!(

@@ -13,7 +13,7 @@ pub(super) fn async_server_serves_clients_at_once() {
         let tasks: Vec<_> = (0..4)
             .map(|_| {
                 let mut server = ServerOptions::new()
-                    .pipe_type(PipeType::Message)
+                    .pipe_mode(PipeMode::Message)
                     .create_async(&name)
                     .unwrap();
                 let served = served.clone();
@@ -107,7 +107,7 @@ pub(super) fn async_client_bytes_and_messages() {
     let messages = unique("async-client-m");
     let bytes = unique("async-client-b");
     let mut m = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&messages)
         .unwrap();
     let mut b = ServerOptions::new().create(&bytes).unwrap();

@@ -63,7 +63,7 @@ pub(super) fn missing_pipe_is_not_found() {
 pub(super) fn access_mode_must_fit() {
     let name = unique("inbound");
     let mut server = ServerOptions::new()
-        .access(Access::Inbound)
+        .access_outbound(false)
         .create(&name)
         .unwrap();
     // Reading from an inbound pipe (the server only reads): denied at open.

@@ -48,17 +48,17 @@ pub(super) fn busy_when_every_instance_is_taken() {
 pub(super) fn first_instance_and_mismatched_instances() {
     let name = unique("first");
     let first = ServerOptions::new()
-        .first_instance(true)
+        .first_pipe_instance(true)
         .create(&name)
         .unwrap();
     assert!(first.created_pipe());
     let e = ServerOptions::new()
-        .first_instance(true)
+        .first_pipe_instance(true)
         .create(&name)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
     let e = ServerOptions::new()
-        .access(Access::Outbound)
+        .access_inbound(false)
         .create(&name)
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);

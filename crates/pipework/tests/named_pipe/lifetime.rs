@@ -48,7 +48,7 @@ pub(super) fn kill_9_server_then_new_server() {
             .join(pipework::name::PipeName::parse(&name).unwrap().file_key());
     assert!(!dir.exists(), "{} left behind", dir.display());
     let mut server = ServerOptions::new()
-        .first_instance(true)
+        .first_pipe_instance(true)
         .create(&name)
         .unwrap();
     assert!(server.created_pipe());
@@ -85,7 +85,7 @@ pub(super) fn name_lives_while_an_instance_does() {
 pub(super) fn peer_dying_mid_message_is_broken_pipe() {
     let name = unique("midmessage");
     let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
     let path = server.socket_path();
@@ -140,12 +140,12 @@ pub(super) fn data_before_close_is_delivered() {
 pub(super) fn list_shows_pipes() {
     let name = unique("listed");
     let _a = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .max_instances(4)
         .create(&name)
         .unwrap();
     let _b = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
     let entry = named_pipe::list()
@@ -153,7 +153,7 @@ pub(super) fn list_shows_pipes() {
         .into_iter()
         .find(|p| p.name == name.rsplit('\\').next().unwrap())
         .expect("listed");
-    assert_eq!(entry.pipe_type, PipeType::Message);
+    assert_eq!(entry.pipe_mode, PipeMode::Message);
     assert_eq!(entry.instances, 2);
     assert_eq!(entry.listening, 2);
     assert_eq!(entry.max_instances, Some(4));

@@ -13,6 +13,7 @@ mod instances;
 mod lifetime;
 mod messages;
 mod security;
+mod win32;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -22,8 +23,8 @@ use std::time::Duration;
 
 use common::{child, wait, TIMEOUT};
 use pipework::named_pipe::{
-    self, Access, ClientOptions, Connected, MessageRead, NamedPipeClient, NamedPipeServer,
-    PipeType, ReadMode, ServerOptions, WaitTimeout,
+    self, ClientOptions, Connected, MessageRead, NamedPipeClient, NamedPipeServer, PipeMode,
+    ReadMode, ServerOptions, WaitTimeout,
 };
 
 const NOBODY: u32 = 65534;
@@ -117,6 +118,30 @@ fn main() {
                 "async_client_bytes_and_messages",
                 async_io::async_client_bytes_and_messages,
             ),
+            (
+                "later_instance_parameters_are_ignored_first_instance_values_stick",
+                win32::later_instance_parameters_are_ignored_first_instance_values_stick,
+            ),
+            (
+                "disconnect_without_client_is_pipe_not_connected",
+                win32::disconnect_without_client_is_pipe_not_connected,
+            ),
+            (
+                "longest_waiting_instance_gets_the_next_client",
+                win32::longest_waiting_instance_gets_the_next_client,
+            ),
+            (
+                "zero_byte_message_is_not_the_end_of_a_message_pipe",
+                win32::zero_byte_message_is_not_the_end_of_a_message_pipe,
+            ),
+            (
+                "transact_named_pipe_on_a_server_end",
+                win32::transact_named_pipe_on_a_server_end,
+            ),
+            (
+                "call_named_pipe_not_found_busy_and_more_data",
+                win32::call_named_pipe_not_found_busy_and_more_data,
+            ),
         ],
         &[
             ("client_echo", client_echo),
@@ -133,6 +158,14 @@ fn main() {
             ("client_wait_open", connect::client_wait_open),
             ("client_read_all", client_read_all),
             ("client_write_close", lifetime::client_write_close),
+            ("server_other_parameters", win32::server_other_parameters),
+            ("client_pipe_mode", win32::client_pipe_mode),
+            ("client_answer_one", win32::client_answer_one),
+            ("client_call_small_buffer", win32::client_call_small_buffer),
+            (
+                "client_zero_message_then_close",
+                win32::client_zero_message_then_close,
+            ),
             #[cfg(feature = "tokio")]
             ("async_client", async_io::async_client),
         ],

@@ -5,7 +5,7 @@ use super::*;
 
 pub(super) fn client_messages(args: &[String]) {
     let mut c = open(&args[0]);
-    assert_eq!(c.pipe_type(), PipeType::Message);
+    assert_eq!(c.pipe_mode(), PipeMode::Message);
     c.write_message(b"hello").unwrap();
     c.write_message(b"").unwrap();
     c.write_message(&pattern(100_000, 3)).unwrap();
@@ -90,7 +90,7 @@ pub(super) fn byte_pipe_echo() {
 pub(super) fn message_boundaries_more_data_and_peek() {
     let name = unique("messages");
     let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
     let (c, mut out) = spawn("client_messages", &[&name]);
@@ -160,7 +160,7 @@ pub(super) fn message_boundaries_more_data_and_peek() {
 pub(super) fn transact_and_call() {
     let name = unique("transact");
     let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
     let (c, mut out) = spawn("client_transact", &[&name]);
@@ -217,7 +217,7 @@ pub(super) fn thousand_clients_random_messages() {
     let servers: Vec<_> = (0..instances)
         .map(|_| {
             let mut s = ServerOptions::new()
-                .pipe_type(PipeType::Message)
+                .pipe_mode(PipeMode::Message)
                 .create(&name)
                 .unwrap();
             std::thread::spawn(move || {
@@ -267,7 +267,7 @@ pub(super) fn thousand_clients_random_messages() {
 pub(super) fn handle_passing() {
     let name = unique("handles");
     let mut server = ServerOptions::new()
-        .pipe_type(PipeType::Message)
+        .pipe_mode(PipeMode::Message)
         .create(&name)
         .unwrap();
     let (c, _out) = spawn("client_recv_handle", &[&name]);
