@@ -61,6 +61,7 @@
 mod async_io;
 mod client;
 mod name;
+mod nbt;
 mod net;
 #[cfg(test)]
 mod proptests;
