@@ -100,11 +100,19 @@ fn list_shows_queued_messages() {
 
 #[test]
 fn read_listens_and_send_reaches_it_over_loopback() {
-    // Unicast on loopback only; the group is loopback's broadcast address, so no multicast
-    // group is joined on any interface.
+    // NetBIOS datagrams on the loopback interface only, unicast to its address: nothing leaves
+    // the machine. Ports of this test's own, so that no NetBIOS daemon is in the way.
     let name = format!(r"\\.\mailslot\pipework-cli-test\{}\net", std::process::id());
     let port = (40_000 + std::process::id() % 20_000).to_string();
-    let net = ["--port", &port, "--group", "127.255.255.255"];
+    let name_port = (20_000 + std::process::id() % 20_000).to_string();
+    let net = [
+        "--interface",
+        "lo",
+        "--port",
+        &port,
+        "--name-port",
+        &name_port,
+    ];
     let mut reader = pipework()
         .args(["mailslot", "read", &name, "--count", "1", "--listen"])
         .args(net)
@@ -124,6 +132,17 @@ fn read_listens_and_send_reaches_it_over_loopback() {
         .status()
         .unwrap();
     assert!(status.success());
+    // Without an interface, nothing goes to the network.
+    let out = pipework()
+        .args(["mailslot", "send", &remote, "nowhere"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interface"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(finished(&mut reader).success());
     let mut out = String::new();
     reader

@@ -65,6 +65,7 @@ mod nbt;
 mod net;
 #[cfg(test)]
 mod proptests;
+mod pwms;
 mod queue;
 mod server;
 mod spool;
@@ -73,7 +74,8 @@ mod spool;
 pub use self::async_io::AsyncMailslot;
 pub use self::client::MailslotClient;
 pub use self::net::{
-    NetworkConfig, DEFAULT_DOMAIN, DEFAULT_GROUP, DEFAULT_PORT, MAX_BROADCAST_MESSAGE,
+    NetworkConfig, NetworkStats, Wire, DATAGRAM_PORT, DEFAULT_GROUP, DEFAULT_WORKGROUP,
+    FOLLOW_RETRY, MAX_BROADCAST_MESSAGE, MAX_DATAGRAM, NAME_SERVICE_PORT,
 };
 pub use self::server::{required_size, Mailslot, MailslotInfo, MailslotOptions};
 /// What a message read got: the same type as named pipes' message reads.

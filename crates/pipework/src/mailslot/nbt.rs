@@ -139,12 +139,6 @@ impl NbName {
         Ok(name)
     }
 
-    /// The name from its 16 raw bytes and scope labels, as they are (for tests of the codec).
-    #[cfg(test)]
-    pub(crate) fn from_raw(bytes: [u8; 16], scope: Vec<Vec<u8>>) -> NbName {
-        NbName { bytes, scope }
-    }
-
     /// The suffix byte.
     pub(crate) fn suffix(&self) -> u8 {
         self.bytes[15]

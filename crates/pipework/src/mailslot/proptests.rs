@@ -1,12 +1,12 @@
 //! Property tests of the parsers that read bytes another process or machine wrote: network
-//! datagrams (`net::decode`; NetBIOS datagrams and name packets, `nbt`), the spool's header page (`spool::parse_header`), spool records
+//! datagrams (`pwms::decode`; NetBIOS datagrams and name packets, `nbt`), the spool's header page (`spool::parse_header`), spool records
 //! (`queue`'s record walk, merge and queue) and the spool read planner (`spool::next_step`).
 //! Random and truncated inputs never panic, never loop without progress, and every slice or
 //! offset they produce stays inside the input.
 
 use proptest::prelude::*;
 
-use super::net::{self, Kind};
+use super::pwms::{self, Kind};
 use super::queue::{admitted_records, merge_by_sequence, record_size, scan_records, Queue};
 use super::spool::{self, Header, Step, DATA, DRAIN_CHUNK, RECORD_HEADER};
 
@@ -67,7 +67,7 @@ proptest! {
 
     #[test]
     fn datagrams_of_random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        if let Some(d) = net::decode(&bytes) {
+        if let Some(d) = pwms::decode(&bytes) {
             prop_assert!(d.name.len() + d.message.len() <= bytes.len());
         }
     }
@@ -81,9 +81,9 @@ proptest! {
         flip in any::<prop::sample::Index>(),
         bit in 0u8..8,
     ) {
-        let mut datagram = net::header(&name, &kind);
+        let mut datagram = pwms::header(&name, &kind);
         datagram.extend_from_slice(&message);
-        let d = net::decode(&datagram).expect("a datagram pipework encodes decodes");
+        let d = pwms::decode(&datagram).expect("a datagram pipework encodes decodes");
         prop_assert_eq!(d.name, name.as_str());
         prop_assert_eq!(d.message, &message[..]);
         let expected = match kind {
@@ -92,12 +92,12 @@ proptest! {
         };
         prop_assert_eq!(d.kind, expected);
         let cut = cut.index(datagram.len());
-        if let Some(d) = net::decode(&datagram[..cut]) {
+        if let Some(d) = pwms::decode(&datagram[..cut]) {
             prop_assert!(d.name.len() + d.message.len() <= cut);
         }
         let at = flip.index(datagram.len());
         datagram[at] ^= 1 << bit;
-        if let Some(d) = net::decode(&datagram) {
+        if let Some(d) = pwms::decode(&datagram) {
             prop_assert!(d.name.len() + d.message.len() <= datagram.len());
         }
     }

@@ -12,6 +12,7 @@
 //! | memory mapping and shared-memory access | [`shm`] |
 //! | file locks | [`lock`] |
 //! | deadlines and timeouts that saturate | [`time`] |
+//! | the IPv4 addresses of the interfaces | [`ifaddr`] |
 //! | writes that never raise `SIGPIPE` | `signal` |
 
 // Blocks that the modules are moving onto; some callers are not converted yet.
@@ -23,6 +24,7 @@ pub(crate) mod fdpass;
 // Blocks that the modules are moving onto; some callers are not converted yet.
 #[allow(dead_code)]
 pub(crate) mod futex;
+pub(crate) mod ifaddr;
 pub(crate) mod lock;
 // Blocks that the modules are moving onto; some callers are not converted yet.
 #[allow(dead_code)]
