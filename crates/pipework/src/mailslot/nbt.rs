@@ -431,16 +431,18 @@ pub(crate) fn encode_mailslot(d: &MailslotDatagram<'_>) -> Option<Vec<u8>> {
 /// the name's NUL, and that the data DataOffset and DataCount point to lies inside the byte
 /// area. Bytes past the length the header states are ignored.
 pub(crate) fn decode_mailslot(bytes: &[u8]) -> Result<MailslotDatagram<'_>, DecodeError> {
+    let kind = match bytes.first() {
+        None => return Err(DecodeError::Truncated("an empty datagram")),
+        Some(0x10) => DatagramKind::DirectUnique,
+        Some(0x11) => DatagramKind::DirectGroup,
+        Some(0x12) => DatagramKind::Broadcast,
+        // Error datagrams (11 bytes) and name queries are shorter than a message's header.
+        Some(0x13..=0x16) => return Err(DecodeError::Other("a datagram error or name query")),
+        Some(_) => return Err(DecodeError::Malformed("an unknown datagram type")),
+    };
     if bytes.len() < HEADER {
         return Err(DecodeError::Truncated("shorter than a datagram header"));
     }
-    let kind = match bytes[0] {
-        0x10 => DatagramKind::DirectUnique,
-        0x11 => DatagramKind::DirectGroup,
-        0x12 => DatagramKind::Broadcast,
-        0x13..=0x16 => return Err(DecodeError::Other("a datagram error or name query")),
-        _ => return Err(DecodeError::Malformed("an unknown datagram type")),
-    };
     let flags = bytes[1];
     let packet_offset = be16(bytes, 12).unwrap_or(0);
     if flags & FLAG_MORE != 0 || flags & FLAG_FIRST == 0 || packet_offset != 0 {
