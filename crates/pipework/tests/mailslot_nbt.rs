@@ -49,6 +49,16 @@ fn main() {
                 "interop_hostile_datagrams_are_dropped_and_counted",
                 hostile_datagrams_are_dropped_and_counted,
             ),
+            #[cfg(feature = "interop")]
+            (
+                "interop_a_follower_takes_the_port_over_when_the_listener_goes",
+                a_follower_takes_the_port_over_when_the_listener_goes,
+            ),
+            #[cfg(all(feature = "interop", feature = "tokio"))]
+            (
+                "interop_async_reads_take_network_messages",
+                async_reads_take_network_messages,
+            ),
         ],
         &[
             ("serve", serve_role),
@@ -56,6 +66,8 @@ fn main() {
             ("backup", backup_role),
             ("capture", capture_role),
             ("hostile", hostile_role),
+            #[cfg(feature = "tokio")]
+            ("serve-async", serve_async_role),
         ],
     )
 }
@@ -539,6 +551,36 @@ fn capture_role(args: &[String]) {
     }
 }
 
+/// Child: as `serve` with one slot `args[3]`, awaiting reads on tokio (`AsyncMailslot`):
+/// prints `args[4]` messages as `<slot> <hex>`, then exits.
+#[cfg(feature = "tokio")]
+fn serve_async_role(args: &[String]) {
+    let config = config(&args[0], &args[1], &args[2]);
+    let count: usize = args[4].parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut slot = MailslotOptions::new()
+            .read_timeout(Some(TIMEOUT))
+            .create(&format!(r"\\.\mailslot\{}", args[3]))
+            .unwrap_or_else(|e| fail(e));
+        slot.serve_network(&config).unwrap_or_else(|e| fail(e));
+        let mut slot = slot.into_async().unwrap_or_else(|e| fail(e));
+        println!("ready");
+        std::io::stdout().flush().unwrap();
+        for _ in 0..count {
+            let mut message = Vec::new();
+            slot.read_message_to_end(&mut message)
+                .await
+                .unwrap_or_else(|e| fail(e));
+            println!("{} {}", args[3], hex(&message));
+            std::io::stdout().flush().unwrap();
+        }
+    });
+}
+
 /// A NetBIOS name in first-level encoding, built here by hand (not by pipework's encoder).
 fn encoded_name(name: &str, suffix: u8) -> Vec<u8> {
     let mut raw = [b' '; 16];
@@ -980,4 +1022,74 @@ fn hostile_datagrams_are_dropped_and_counted() {
     );
     got.sort();
     assert_eq!(got, ["and to the group", "still serving"]);
+}
+
+fn a_follower_takes_the_port_over_when_the_listener_goes() {
+    let pair = Pair::new();
+    let first = pair.start(&pair.b, "serve", &[IP_B, "PWHOSTB", "-", "0", "60", "one"]);
+    let mut second = pair.start(&pair.b, "serve", &[IP_B, "PWHOSTB", "-", "0", "60", "two"]);
+    let send = |text: &str| {
+        let (code, out) = pair.run(
+            &pair.a,
+            "send",
+            &[IP_A, "PWHOSTA", "0", "-", r"\\10.78.0.2\mailslot\two", text],
+        );
+        assert_eq!(code, 0, "{out}");
+    };
+    let hexed = |text: &str| format!("two {}", hex(text.as_bytes()));
+    send("through the listener");
+    let expected = hexed("through the listener");
+    second.until(TIMEOUT, "the forwarded message", |line| line == expected);
+    // The listener's process ends: its port is free, and the follower binds it at its next
+    // try. Datagrams sent before that are lost, as datagrams to a port nobody holds are: send
+    // until one arrives.
+    drop(first);
+    let expected = hexed("after the listener left");
+    let deadline = Instant::now() + TIMEOUT;
+    let mut arrived = false;
+    while !arrived {
+        assert!(
+            Instant::now() < deadline,
+            "the follower did not take over within {TIMEOUT:?}:\n{}",
+            second.seen.join("\n")
+        );
+        send("after the listener left");
+        let round = Instant::now() + Duration::from_millis(500);
+        while let Some(line) = second.line(round) {
+            if line == expected {
+                arrived = true;
+                break;
+            }
+        }
+    }
+    // It holds the listener now: it counts what it receives.
+    second.until(TIMEOUT, "the new listener's counters", |line| {
+        line.starts_with("stats ") && line.contains(" delivered=")
+    });
+}
+
+#[cfg(feature = "tokio")]
+fn async_reads_take_network_messages() {
+    let pair = Pair::new();
+    let mut slot = pair.start(
+        &pair.b,
+        "serve-async",
+        &[IP_B, "PWHOSTB", "-", "async", "2"],
+    );
+    // By name: the async reader's listener answers the name query while it awaits.
+    for (name, text) in [
+        (r"\\PWHOSTB\mailslot\async", "awaited by name"),
+        (r"\\*\mailslot\async", "awaited from everyone"),
+    ] {
+        let (code, out) = pair.run(&pair.a, "send", &[IP_A, "PWHOSTA", "0", "-", name, text]);
+        assert_eq!(code, 0, "{name}: {out}");
+    }
+    let mut got = Vec::new();
+    slot.until(TIMEOUT, "two awaited messages", |line| {
+        if let Some(m) = line.strip_prefix("async ") {
+            got.push(String::from_utf8(unhex(m)).unwrap());
+        }
+        got.len() == 2
+    });
+    assert_eq!(got, ["awaited by name", "awaited from everyone"]);
 }

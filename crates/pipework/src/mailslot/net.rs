@@ -527,7 +527,13 @@ fn fold_path(path: &str) -> Option<String> {
 
 /// How a remote write is built and where it goes.
 pub(crate) struct Sender {
-    socket: Arc<UdpSocket>,
+    /// A socket of this client's own, on the interface's address.
+    own: UdpSocket,
+    /// The listener of this process on the same interface and port, if there was one when the
+    /// client opened: writes go from its socket while it lives, so that answers come back to
+    /// the port it serves. Not kept alive by the client: once the listener goes, the port is
+    /// free for the slot that takes over, and writes go from `own`.
+    listener: Option<Weak<UdpSocket>>,
     to: SocketAddrV4,
     form: Form,
 }
@@ -538,7 +544,6 @@ enum Form {
         source: NbName,
         destination: NbName,
         source_ip: Ipv4Addr,
-        source_port: u16,
         mailslot: Vec<u8>,
     },
     Pipework {
@@ -620,30 +625,25 @@ impl Sender {
                 }
             }
         };
-        let key = listen_key(Wire::Netbios, iface, config.port);
-        let socket = match registered(key) {
-            Some(listener) => listener,
-            None => {
-                let fd = udp_socket()?;
-                rustix::net::bind(&fd, &SocketAddr::V4(SocketAddrV4::new(iface.address, 0)))?;
-                Arc::new(UdpSocket::from(fd))
-            }
-        };
+        let own = bound_on(iface)?;
+        let listener = registered(listen_key(Wire::Netbios, iface, config.port));
         if kind != DatagramKind::DirectUnique {
-            sockopt::set_socket_broadcast(&*socket, true)?;
+            sockopt::set_socket_broadcast(&own, true)?;
+            if let Some(listener) = &listener {
+                sockopt::set_socket_broadcast(&**listener, true)?;
+            }
         }
-        let source_port = socket.local_addr()?.port();
         let mut mailslot = nbt::MAILSLOT_PREFIX.to_vec();
         mailslot.extend_from_slice(path.as_bytes());
         Ok(Sender {
-            socket,
+            own,
+            listener: listener.as_ref().map(Arc::downgrade),
             to,
             form: Form::Netbios {
                 kind,
                 source: nb_name(&netbios_name(config)?, 0x00, scope)?,
                 destination,
                 source_ip: iface.address,
-                source_port,
                 mailslot,
             },
         })
@@ -666,8 +666,7 @@ impl Sender {
                 None => (pwms::Kind::Domain(host.to_string()), group_to),
             },
         };
-        let fd = udp_socket()?;
-        rustix::net::bind(&fd, &SocketAddr::V4(SocketAddrV4::new(iface.address, 0)))?;
+        let fd = bound_on(iface)?;
         let group = kind != pwms::Kind::Host;
         if group {
             if to.ip().is_multicast() {
@@ -680,7 +679,8 @@ impl Sender {
         }
         let folded = path.to_lowercase();
         Ok(Sender {
-            socket: Arc::new(UdpSocket::from(fd)),
+            own: fd,
+            listener: None,
             to,
             form: Form::Pipework {
                 header: pwms::header(&folded, &kind),
@@ -693,13 +693,14 @@ impl Sender {
     /// `InvalidInput` error naming `display` and both sizes). A full buffer or an unreachable
     /// peer loses it, as datagrams are lost.
     pub(crate) fn write(&self, display: &str, message: &[u8]) -> io::Result<()> {
+        let listener = self.listener.as_ref().and_then(Weak::upgrade);
+        let socket: &UdpSocket = listener.as_deref().unwrap_or(&self.own);
         let datagram = match &self.form {
             Form::Netbios {
                 kind,
                 source,
                 destination,
                 source_ip,
-                source_port,
                 mailslot,
             } => {
                 let max = nbt::max_data(*kind, source, destination, mailslot.len());
@@ -708,7 +709,7 @@ impl Sender {
                     flags: nbt::FLAGS_B_NODE,
                     id: next_id(),
                     source_ip: *source_ip,
-                    source_port: *source_port,
+                    source_port: socket.local_addr()?.port(),
                     source: source.clone(),
                     destination: destination.clone(),
                     mailslot,
@@ -753,7 +754,7 @@ impl Sender {
         };
         match retry(|| {
             rustix::net::sendto(
-                self.socket.as_fd(),
+                socket.as_fd(),
                 &datagram,
                 SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
                 &SocketAddr::V4(self.to),
@@ -779,6 +780,13 @@ fn too_large(display: &str, max: usize, len: usize, what: &str) -> io::Error {
         format_args!("mailslot {display}"),
         format_args!("a message holds at most {max} bytes ({what}); this one has {len}"),
     )
+}
+
+/// A client's socket, on the interface's address and a port of the kernel's choice.
+fn bound_on(iface: &Iface) -> io::Result<UdpSocket> {
+    let fd = udp_socket()?;
+    rustix::net::bind(&fd, &SocketAddr::V4(SocketAddrV4::new(iface.address, 0)))?;
+    Ok(UdpSocket::from(fd))
 }
 
 /// Asks the interface's subnet where `name` is (a broadcast NetBIOS name query on the name
