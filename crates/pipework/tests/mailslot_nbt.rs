@@ -772,6 +772,16 @@ fn nmbd_announcements_reach_pipework_slots() {
     assert_eq!(lanman.server_type & SAMBA_TYPE, SAMBA_TYPE, "{lanman:?}");
     assert_eq!(lanman.os, host.os, "{lanman:?}");
     assert_eq!(period, 5);
+    // On nmbd's machine, where it holds port 138, pipework does not share the port: serving
+    // the network there is refused, naming the port and nmbd.
+    let (code, out) = pair.run(
+        &pair.a,
+        "serve",
+        &[IP_A, "PWHOSTA", "-", "0", "1", "refused"],
+    );
+    assert_eq!(code, 6, "AddrInUse: {out}");
+    assert!(out.contains("138") && out.contains("nmbd"), "{out}");
+    nmbd.assert_running();
 }
 
 fn nmbd_answers_a_backup_list_request() {

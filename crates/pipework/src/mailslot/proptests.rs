@@ -1,6 +1,7 @@
-//! Property tests of the parsers that read bytes another process or machine wrote: network
-//! datagrams (`pwms::decode`; NetBIOS datagrams and name packets, `nbt`), the spool's header page (`spool::parse_header`), spool records
-//! (`queue`'s record walk, merge and queue) and the spool read planner (`spool::next_step`).
+//! Property tests of the parsers that read bytes another process or machine wrote: NetBIOS
+//! datagrams and name packets (`nbt`), pipework's own datagrams (`pwms::decode`), the spool's
+//! header page (`spool::parse_header`), spool records (`queue`'s record walk, merge and queue)
+//! and the spool read planner (`spool::next_step`).
 //! Random and truncated inputs never panic, never loop without progress, and every slice or
 //! offset they produce stays inside the input.
 
