@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         // (128 + SIGPIPE): nothing failed, the reader simply wanted no more.
         Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            output::note!("pipework: {e}");
+            output::note!("pipework: {}", output::error(&e));
             ExitCode::FAILURE
         }
     }

@@ -138,23 +138,33 @@ impl<R: Read, W: Write> Stream<R, W> {
     }
 }
 
+/// Reads what `reader` has into `buf` and hands it to `f` (retrying `EINTR`): false at the end
+/// of data, as [`Link::recv`] says.
+pub fn recv_some(
+    reader: &mut impl Read,
+    buf: &mut [u8],
+    f: &mut dyn FnMut(&[u8]),
+) -> io::Result<bool> {
+    loop {
+        match reader.read(buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                f(&buf[..n]);
+                return Ok(true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl<R: Read, W: Write> Link for Stream<R, W> {
     fn send(&mut self, data: &[u8]) -> io::Result<()> {
         self.writer.write_all(data)
     }
 
     fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
-        loop {
-            match self.reader.read(&mut self.buf) {
-                Ok(0) => return Ok(false),
-                Ok(n) => {
-                    f(&self.buf[..n]);
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        recv_some(&mut self.reader, &mut self.buf, f)
     }
 
     fn recv_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {

@@ -2,26 +2,12 @@
 //! counts out of range. Each case runs the real binary and looks at its exit status and what it
 //! said.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Output, Stdio};
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn pipework() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
-}
-
-/// Waits for `child` within [`TIMEOUT`] (killing it and failing the test after that) and
-/// collects what it wrote.
-fn finish(mut child: Child, what: &str) -> Output {
-    let process = pipework::process::Process::from_child(&child).unwrap();
-    if !process.wait_timeout(TIMEOUT).unwrap() {
-        let _ = child.kill();
-        panic!("{what} still running after {TIMEOUT:?}");
-    }
-    child.wait_with_output().unwrap()
-}
+use common::{finish, pipework};
 
 /// Runs `pipework ARGS` with nothing on stdin, within [`TIMEOUT`].
 fn run(args: &[&str]) -> Output {
@@ -92,11 +78,15 @@ fn every_printing_command_ends_quietly_when_its_reader_is_gone() {
         &["mapping", "info", &mapping],
         &["mapping", "info", &mapping, "--json"],
         &["mapping", "open", &mapping],
+        &["mapping", "open", &mapping, "--json"],
         &["mapping", "read", &mapping],
         &["mapping", "read", &mapping, "--hex"],
         &["pipe", "path", &pipe],
+        &["pipe", "path", &pipe, "--json"],
         &["list"],
+        &["list", "--json"],
         &["bench", "--list"],
+        &["bench", "--list", "--json"],
     ] {
         assert_quiet(&run_into_closed_stdout(args), &args.join(" "));
     }
@@ -173,4 +163,48 @@ fn an_shm_capacity_too_large_fails_before_listening() {
     ]);
     assert_refused(&out, 2, &["--capacity", "1 GiB"]);
     assert!(!stderr(&out).contains("listening"));
+}
+
+/// An error names the object as the user wrote it: backslashes single, no Rust quoting
+/// (`"\\\\.\\mailslot\\"`), and control characters written out as `pipework list` writes them,
+/// so that a name cannot reach the terminal as a command or forge a line.
+#[test]
+fn errors_print_names_plainly_with_controls_escaped() {
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            r"\\.\mailslot\",
+            &["mailslot", "send", r"\\.\mailslot\", "x"],
+            r"invalid mailslot name \\.\mailslot\:",
+        ),
+        (
+            r"\\.\pip\x",
+            &["pipe", "connect", r"\\.\pip\x"],
+            r"\\.\pip\x: not a pipe name",
+        ),
+        (
+            "ctl\x1b[2Jx",
+            &["mapping", "info", "ctl\x1b[2Jx"],
+            r"ctl\x1b[2Jx",
+        ),
+        (
+            "two\nlines",
+            &["pipe", "connect", "two\nlines"],
+            r"\\.\pipe\two\nlines",
+        ),
+    ];
+    for (name, args, says) in cases {
+        let out = run(args);
+        let err = stderr(&out);
+        assert_refused(&out, 1, &[says]);
+        assert!(
+            !err.contains(r"\\\\"),
+            "{name}: doubled backslashes in {err}"
+        );
+        assert!(!err.contains('"'), "{name}: quoted in {err}");
+        assert!(
+            !err.contains('\x1b'),
+            "{name}: ESC reached the terminal: {err:?}"
+        );
+        assert_eq!(err.lines().count(), 1, "{name}: one line: {err:?}");
+    }
 }

@@ -2,15 +2,9 @@
 //! figure with every field filled, the SVG charts, and a clear error for an unknown mechanism.
 //! How fast anything is stays out of the tests: only the shape of what the bench reports.
 
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn pipework(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pipework")
-}
+use common::{assert_success, output as pipework};
 
 #[test]
 fn list_names_every_mechanism() {
@@ -41,11 +35,7 @@ fn every_mechanism_gives_json_lines_and_charts() {
         "--plot",
         svg.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     let figures: Vec<serde_json::Value> = text
         .lines()
@@ -89,6 +79,76 @@ fn every_mechanism_gives_json_lines_and_charts() {
     let chart = std::fs::read_to_string(&svg).expect("the chart file");
     std::fs::remove_file(&svg).unwrap();
     assert!(chart.contains("<svg"), "an SVG document");
+    // The chart's texts, one per line between the elements.
+    let texts: Vec<&str> = chart.lines().filter(|l| !l.starts_with('<')).collect();
+    let at = |text: &str| texts.iter().position(|t| *t == text);
+    // The summary comes first: every figure's speedup on a log scale around the parity line,
+    // each bar labelled with what it compares.
+    let summary = at("pipework beside its raw baseline, measured in the same run")
+        .expect("the summary's title");
+    let first_metric = at("throughput").expect("the throughput chart's title");
+    assert!(summary < first_metric, "the summary chart comes first");
+    assert!(at("parity (1×)").is_some(), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("log scale")), "{texts:?}");
+    for f in &figures {
+        let label = format!(
+            "{} {} (vs {})",
+            f["mechanism"].as_str().unwrap(),
+            f["metric"].as_str().unwrap(),
+            f["baseline"].as_str().unwrap()
+        );
+        let label = label
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        assert!(
+            at(&label).is_some(),
+            "no summary label {label:?} in {texts:?}"
+        );
+    }
+    // Labelled bars, in proper units: microseconds are µs, never "us".
+    assert!(
+        texts.iter().any(|t| t.ends_with(" µs")),
+        "a bar labelled in µs"
+    );
+    assert!(
+        texts.iter().any(|t| t.ends_with(" GiB/s")),
+        "a bar labelled in GiB/s"
+    );
+    assert!(
+        !texts
+            .iter()
+            .any(|t| *t == "us" || t.ends_with(" us") || t.starts_with("us,")),
+        "\"us\" in the chart: {texts:?}"
+    );
+}
+
+/// The table's columns line up whatever the unit: every row as wide as the header, msg/s rows
+/// included, and microseconds written µs.
+#[test]
+fn the_table_lines_up_across_units() {
+    let out = pipework(&["bench", "mailslot", "sync", "--runs", "1"]);
+    assert_success(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("mechanism"))
+        .collect();
+    assert!(table.len() >= 5, "a header and four rows: {text}");
+    let width = table[0].chars().count();
+    for line in &table {
+        assert_eq!(line.chars().count(), width, "{line:?} in\n{text}");
+    }
+    // Each column starts where the header's does.
+    for column in ["metric", "baseline is"] {
+        let at = table[0].find(column).unwrap();
+        for line in &table[1..] {
+            let before: String = line.chars().take(table[0][..at].chars().count()).collect();
+            assert!(before.ends_with("  "), "{column} out of line in {line:?}");
+        }
+    }
+    assert!(text.contains(" msg/s"), "{text}");
+    assert!(text.contains(" µs") && !text.contains(" us "), "{text}");
 }
 
 #[test]

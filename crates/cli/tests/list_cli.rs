@@ -1,26 +1,13 @@
 //! `pipework list` prints names as data: a name full of terminal controls, made by another
 //! process, comes out escaped on one row of the table, and exactly as it is in `--json`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn pipework() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
-}
-
-/// A child process, killed when dropped.
-struct Holder(Child);
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{pipework, Running as Holder, TIMEOUT};
 
 #[test]
 fn a_name_with_controls_is_one_escaped_row_and_exact_in_json() {

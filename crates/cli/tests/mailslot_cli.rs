@@ -1,46 +1,22 @@
 //! `pipework mailslot read|send` and `pipework list`, run as real processes.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+mod common;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn pipework() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
-}
-
-fn finished(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let process = pipework::process::Process::from_child(child).unwrap();
-    if !process.wait_timeout(TIMEOUT).unwrap() {
-        let _ = child.kill();
-        panic!("pipework still running after {TIMEOUT:?}");
-    }
-    child.wait().unwrap()
-}
+use common::{pipework, spawn_announced, succeeded_with_stdout};
 
 #[test]
 fn read_send_and_list() {
     let name = format!(r"\\.\mailslot\pipework-cli-test\{}\Box", std::process::id());
-    let mut reader = pipework()
-        .args([
-            "mailslot",
-            "read",
-            &name,
-            "--count",
-            "3",
-            "--timeout",
-            "30000",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Wait for the server to announce its slot.
-    let mut announce = String::new();
-    BufReader::new(reader.stderr.take().unwrap())
-        .read_line(&mut announce)
-        .unwrap();
+    let (reader, announce) = spawn_announced(pipework().args([
+        "mailslot",
+        "read",
+        &name,
+        "--count",
+        "3",
+        "--timeout",
+        "30000",
+    ]));
     assert!(announce.contains("reading mailslot"), "{announce}");
 
     let status = pipework()
@@ -55,14 +31,7 @@ fn read_send_and_list() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert!(finished(&mut reader).success());
-    let mut out = String::new();
-    reader
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = succeeded_with_stdout(reader, "pipework mailslot read");
     assert_eq!(out, "hello\n\nworld\n");
 
     // Gone with its server.
@@ -113,17 +82,11 @@ fn read_listens_and_send_reaches_it_over_loopback() {
         "--name-port",
         &name_port,
     ];
-    let mut reader = pipework()
-        .args(["mailslot", "read", &name, "--count", "1", "--listen"])
-        .args(net)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut announce = String::new();
-    BufReader::new(reader.stderr.take().unwrap())
-        .read_line(&mut announce)
-        .unwrap();
+    let (reader, announce) = spawn_announced(
+        pipework()
+            .args(["mailslot", "read", &name, "--count", "1", "--listen"])
+            .args(net),
+    );
     assert!(announce.contains("reading mailslot"), "{announce}");
     let remote = name.replace(r"\\.\", r"\\127.0.0.1\");
     let status = pipework()
@@ -143,38 +106,22 @@ fn read_listens_and_send_reaches_it_over_loopback() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(finished(&mut reader).success());
-    let mut out = String::new();
-    reader
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = succeeded_with_stdout(reader, "pipework mailslot read");
     assert_eq!(out, "over udp\n");
 }
 
 #[test]
 fn short_names_mean_this_computers_mailslot() {
     let short = format!("pipework-cli-test-{}-short", std::process::id());
-    let mut reader = pipework()
-        .args([
-            "mailslot",
-            "read",
-            &short,
-            "--count",
-            "2",
-            "--timeout",
-            "30000",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut announce = String::new();
-    BufReader::new(reader.stderr.take().unwrap())
-        .read_line(&mut announce)
-        .unwrap();
+    let (reader, announce) = spawn_announced(pipework().args([
+        "mailslot",
+        "read",
+        &short,
+        "--count",
+        "2",
+        "--timeout",
+        "30000",
+    ]));
     let full = format!(r"\\.\mailslot\{short}");
     assert!(announce.contains(&full), "{announce}");
     // The short name and the full one reach the same slot.
@@ -183,19 +130,8 @@ fn short_names_mean_this_computers_mailslot() {
             .args(["mailslot", "send", name, text])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out);
     }
-    assert!(finished(&mut reader).success());
-    let mut out = String::new();
-    reader
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    let out = succeeded_with_stdout(reader, "pipework mailslot read");
     assert_eq!(out, "short\nfull\n");
 }

@@ -1,29 +1,32 @@
 //! `pipework mapping ...` end to end: a holder process, writes and reads by other processes,
 //! the OS name Python attaches by, and the name gone once the holder is.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn pipework(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run pipework")
-}
+use std::io::{BufRead, BufReader, Lines, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
-#[test]
-fn create_write_read_info_python_remove() {
-    let name = format!("Local\\pw-cli-test-{}", std::process::id());
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_pipework"))
-        .args(["mapping", "create", &name, "--size", "8192"])
+use common::{assert_success, output as pipework};
+
+/// Starts `pipework mapping create NAME --size SIZE`, which holds the mapping until its standard
+/// input closes, and returns it with the lines of its standard output.
+fn hold(name: &str, size: &str) -> (Child, Lines<BufReader<ChildStdout>>) {
+    let mut holder = common::pipework()
+        .args(["mapping", "create", name, "--size", size])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the holder");
+    let lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    (holder, lines)
+}
+
+#[test]
+fn create_write_read_info_python_remove() {
+    let name = format!("Local\\pw-cli-test-{}", std::process::id());
     // The holder prints its info once the mapping exists (a closed stdout here fails the test).
-    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    let (mut holder, mut lines) = hold(&name, "8192");
     let info: Vec<String> = (0..5).map(|_| lines.next().unwrap().unwrap()).collect();
     assert!(info[0].ends_with(&name), "{info:?}");
     assert!(info[2].ends_with("8192"), "{info:?}");
@@ -36,11 +39,7 @@ fn create_write_read_info_python_remove() {
         "--offset",
         "16",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = pipework(&["mapping", "read", &name, "--offset", "16", "--len", "18"]);
     assert_eq!(out.stdout, b"hello from the cli");
     let out = pipework(&["mapping", "read", &name, "--len", "2", "--hex"]);
@@ -69,11 +68,7 @@ fn create_write_read_info_python_remove() {
 
     // remove: frees the name at once, even while it is held.
     let out = pipework(&["mapping", "remove", &name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = pipework(&["mapping", "info", &name]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no object named"));
@@ -87,14 +82,7 @@ fn create_write_read_info_python_remove() {
 #[test]
 fn a_mapping_lives_while_its_creator_holds_it() {
     let name = format!("Local\\pw-cli-test-life-{}", std::process::id());
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_pipework"))
-        .args(["mapping", "create", &name, "--size", "4096"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the holder");
-    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    let (mut holder, mut lines) = hold(&name, "4096");
     lines.next().unwrap().unwrap();
     assert!(pipework(&["mapping", "info", &name]).status.success());
     drop(holder.stdin.take());

@@ -124,10 +124,51 @@ fn call_and_connect_on_a_message_pipe() {
 #[test]
 fn exec_wires_each_client_to_a_command() {
     let name = unique("exec");
-    let _server = serve(&name, &["--exec", "tr", "a-z", "A-Z"]);
+    let _server = serve(&name, &["--exec", "tr a-z A-Z"]);
     let mut connect = pipework();
     connect.args(["pipe", "connect", &name]);
     assert_eq!(run(connect, b"shout\n").stdout, b"SHOUT\n");
+}
+
+/// `--exec CMD` is one argument: the options and NAME come before or after it alike.
+#[test]
+fn exec_works_before_or_after_the_name_and_other_options() {
+    let name = unique("exec-first");
+    let mut child = pipework()
+        .args([
+            "pipe",
+            "serve",
+            "--exec",
+            "tr a-z A-Z",
+            "--instances",
+            "2",
+            &name,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start pipework pipe serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Server(child);
+    assert!(
+        line.starts_with("listening") && line.contains(&name),
+        "{line:?}"
+    );
+    let mut connect = pipework();
+    connect.args(["pipe", "connect", &name]);
+    assert_eq!(run(connect, b"first\n").stdout, b"FIRST\n");
+
+    // Between options, with a command line of several words and a pipe of its own.
+    let name = unique("exec-middle");
+    let _server = serve(
+        &name,
+        &["--exec", "sed s/b/x/ | tr a-z A-Z", "--instances", "1"],
+    );
+    let mut connect = pipework();
+    connect.args(["pipe", "connect", &name]);
+    assert_eq!(run(connect, b"abc\n").stdout, b"AXC\n");
 }
 
 #[test]

@@ -1,14 +1,27 @@
 //! `pipework shm listen|send` end to end: two senders in turn through one listener, every byte
 //! in order on the listener's output, and the name in `pipework list` while it is listened on.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Stdio};
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+use common::{pipework, TIMEOUT};
 
-fn pipework() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pipework"))
+/// Waits within [`TIMEOUT`] for `child` to exit, failing with `what` if it does not.
+fn exits(child: &Child, what: &str) {
+    let process = pipework::process::Process::from_child(child).unwrap();
+    assert!(process.wait_timeout(TIMEOUT).unwrap(), "{what}");
+}
+
+/// Starts `pipework shm listen NAME --count 2` with its standard output and error piped.
+fn listen_for_two(name: &str) -> Child {
+    pipework()
+        .args(["shm", "listen", name, "--count", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pipework shm listen")
 }
 
 /// Runs `pipework shm send NAME` with `input` on its standard input, within [`TIMEOUT`].
@@ -20,33 +33,16 @@ fn send(name: &str, input: &[u8]) {
         .spawn()
         .expect("start pipework shm send");
     child.stdin.take().unwrap().write_all(input).unwrap();
-    let process = pipework::process::Process::from_child(&child).unwrap();
-    assert!(
-        process.wait_timeout(TIMEOUT).unwrap(),
-        "send still running after {TIMEOUT:?}"
-    );
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exits(&child, &format!("send still running after {TIMEOUT:?}"));
+    common::assert_success(&child.wait_with_output().unwrap());
 }
 
 #[test]
 fn two_senders_in_turn_through_one_listener() {
     let name = format!("cli-shm-{}", std::process::id());
-    let mut listener = pipework()
-        .args(["shm", "listen", &name, "--count", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pipework shm listen");
+    let mut listener = listen_for_two(&name);
     // It says so once writers can connect (or exits, which ends the line empty).
-    let mut line = String::new();
-    BufReader::new(listener.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(listener.stderr.take().unwrap());
     assert_eq!(line.trim(), "listening");
     let mut stdout = listener.stdout.take().unwrap();
     let collected = std::thread::spawn(move || {
@@ -67,11 +63,7 @@ fn two_senders_in_turn_through_one_listener() {
     send(&name, &big);
     send(&name, b"and a short one\n");
 
-    let process = pipework::process::Process::from_child(&listener).unwrap();
-    assert!(
-        process.wait_timeout(TIMEOUT).unwrap(),
-        "the listener did not stop after two writers"
-    );
+    exits(&listener, "the listener did not stop after two writers");
     assert!(listener.wait().unwrap().success());
     let mut expected = big;
     expected.extend_from_slice(b"and a short one\n");
@@ -116,12 +108,7 @@ fn forward<T: Send + 'static>(
 #[test]
 fn a_writer_killed_mid_stream_is_reported_and_the_next_one_served() {
     let name = format!("cli-shm-killed-{}", std::process::id());
-    let mut listener = pipework()
-        .args(["shm", "listen", &name, "--count", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pipework shm listen");
+    let mut listener = listen_for_two(&name);
     let mut errors = BufReader::new(listener.stderr.take().unwrap());
     let lines = forward(move || {
         let mut line = String::new();
@@ -167,11 +154,7 @@ fn a_writer_killed_mid_stream_is_reported_and_the_next_one_served() {
     );
     send(&name, b"second writer\n");
 
-    let process = pipework::process::Process::from_child(&listener).unwrap();
-    assert!(
-        process.wait_timeout(TIMEOUT).unwrap(),
-        "the listener did not go on to the second writer"
-    );
+    exits(&listener, "the listener did not go on to the second writer");
     assert!(listener.wait().unwrap().success());
     while let Ok(more) = bytes.recv_timeout(TIMEOUT) {
         got.extend(more);

@@ -266,8 +266,9 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
     let _ = writeln!(
         out,
         "- `pipework::pipe`, `std::io::pipe` and `os_pipe` are the same kernel pipe driven by \
-         the same `read(2)`/`write(2)` calls (a Rust program ignores SIGPIPE, so pipework's \
-         SIGPIPE guard costs nothing here): the spread between them is this machine's noise.\n\
+         the same `read(2)`/`write(2)` calls; pipework adds two `rt_sigprocmask` calls per write \
+         (its SIGPIPE guard, which holds whatever the process's disposition), the rest of the \
+         spread between them is this machine's noise.\n\
          - The shared-memory pipe with no spin sleeps on every wait: it is the figure to compare with \
          peers that sleep in the kernel on every wait (pipes, sockets, ipc-channel, raw_sync's \
          condition variables). iceoryx2 as measured here never sleeps at all.\n\

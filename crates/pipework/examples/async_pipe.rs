@@ -1,5 +1,5 @@
 //! Async anonymous pipes on tokio: a child process writes lines, the parent reads them without
-//! blocking its runtime. Run with `cargo run -p pipework --example async_pipe --features tokio`.
+//! blocking its runtime. Run with `cargo run -p pipework --features tokio --example async_pipe`.
 
 use std::process::Command;
 

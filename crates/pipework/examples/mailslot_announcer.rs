@@ -3,8 +3,8 @@
 //! datagrams that Windows machines on the segment could send and receive too.
 //!
 //! ```text
-//! mailslot_announcer listen INTERFACE [PORT]      # show announcements as they arrive
-//! mailslot_announcer announce INTERFACE [PORT]    # announce this computer every 2 seconds
+//! cargo run -p pipework --example mailslot_announcer -- listen INTERFACE [PORT]    # show announcements as they arrive
+//! cargo run -p pipework --example mailslot_announcer -- announce INTERFACE [PORT]  # announce this computer every 2 seconds
 //! ```
 //!
 //! INTERFACE is the interface's name (`eth0`) or one of its addresses: the announcements are

@@ -3,9 +3,8 @@
 //! `\\host\mailslot\...` or `\\*\mailslot\...` for a server listening to the network, when an
 //! interface to send on follows the name).
 //!
-//! ```text
-//! mailslot_client [NAME [INTERFACE]]
-//! ```
+//! `cargo run -p pipework --example mailslot_client -- [SLOT [INTERFACE]]`, with
+//! `mailslot_server` running.
 
 use std::io::{self, Write};
 

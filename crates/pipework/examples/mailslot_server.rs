@@ -6,7 +6,8 @@
 //! cargo run -p pipework --example mailslot_client
 //! ```
 //!
-//! An optional argument stops the server after that many messages.
+//! An optional argument stops the server after that many messages:
+//! `cargo run -p pipework --example mailslot_server -- 3`.
 
 use std::io;
 

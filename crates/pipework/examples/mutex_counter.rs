@@ -1,7 +1,7 @@
 //! A counter in a named mapping, incremented by several processes under a named mutex; the
 //! total comes out exact.
 //!
-//! `cargo run --example mutex_counter`
+//! `cargo run -p pipework --example mutex_counter`
 
 use std::io;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! the mapping `Local\MyFileMappingObject` and writes a message; the second (this program started
 //! again with `second`) opens it by name and prints the message.
 //!
-//! `cargo run --example named_shared_memory`
+//! `cargo run -p pipework --example named_shared_memory`
 
 use std::io;
 use std::process::Command;

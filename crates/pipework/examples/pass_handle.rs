@@ -5,7 +5,8 @@
 //! closes its own copy and writes into the pipe. The receiver reads until the end.
 //!
 //! `cargo run -p pipework --example pass_handle`. Or, in two terminals:
-//! `pass_handle serve` (prints a socket path) and `pass_handle receive PATH`.
+//! `cargo run -p pipework --example pass_handle -- serve` (prints a socket path) and
+//! `cargo run -p pipework --example pass_handle -- receive PATH`.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

@@ -1,7 +1,7 @@
 //! A producer and a consumer in two processes sharing a ring of slots in a named mapping, guarded
 //! by a pair of semaphores: `empty` counts free slots, `full` counts filled ones.
 //!
-//! `cargo run --example producer_consumer`
+//! `cargo run -p pipework --example producer_consumer`
 
 use std::io;
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! its ends, closes its own copies of them, streams a file into the child's stdin, closes it, and
 //! reads the child's output to the end.
 //!
-//! `cargo run -p pipework --example redirect_child [FILE]` (default: this crate's Cargo.toml).
+//! `cargo run -p pipework --example redirect_child -- [FILE]` (default: this crate's Cargo.toml).
 //! The child is this same program started with `--child`: it copies stdin to stdout.
 
 use std::fs::File;

@@ -55,6 +55,24 @@
 //! | `CreateFile` on a pipe name / `WaitNamedPipe` / `CallNamedPipe` | [`named_pipe::NamedPipeClient`], [`named_pipe::wait`], [`named_pipe::call`] |
 //! | `TransactNamedPipe` / `PeekNamedPipe` (named) | [`named_pipe::NamedPipeClient::transact`], `peek` |
 //!
+//! # Platform
+//!
+//! Linux only, on any architecture Rust and `rustix` support
+//! ([`process::Process::duplicate_handle`] needs kernel 5.6 or later, for `pidfd_getfd`).
+//! pipework builds each Win32 object out of Linux facilities: futexes, pidfds, memfds,
+//! `/dev/shm`, abstract Unix-domain sockets, `splice`. On any other target the crate stops at one
+//! `compile_error!` that says so, rather than at a wall of unresolved Linux calls.
+//!
+//! # From other languages
+//!
+//! Named objects are plain Linux objects that other programs reach: a named mapping is a file in
+//! `/dev/shm` that Python's `multiprocessing.shared_memory` attaches to (up to Python 3.12 only
+//! with the resource tracker told to keep out, or Python removes the name when it exits: see
+//! [`mapping`]); a named pipe's instance is a Unix-domain socket (`pipework pipe path NAME`),
+//! which carries a byte pipe's bytes as they are and a message pipe's messages framed as a
+//! 4-byte little-endian length and that many bytes. The repository's
+//! `python/pipework_pipe.py` speaks that framing with Python's standard library.
+//!
 //! # Cargo features
 //!
 //! * `tokio`: async front-ends: `pipe::AsyncPipeReader`, `pipe::AsyncPipeWriter`,
@@ -65,16 +83,33 @@
 
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "pipework supports Linux only: it builds the Windows IPC model out of Linux facilities \
+     (futexes, pidfds, memfds, /dev/shm, abstract Unix-domain sockets), which this target lacks"
+);
+
+// Every module is Linux-only, so that another target sees the one error above and nothing else.
+#[cfg(target_os = "linux")]
 pub mod handle;
+#[cfg(target_os = "linux")]
 pub mod mailslot;
+#[cfg(target_os = "linux")]
 pub mod mapping;
+#[cfg(target_os = "linux")]
 pub mod name;
+#[cfg(target_os = "linux")]
 pub mod named_pipe;
+#[cfg(target_os = "linux")]
 pub mod pipe;
+#[cfg(target_os = "linux")]
 pub mod process;
+#[cfg(target_os = "linux")]
 pub mod shm_pipe;
+#[cfg(target_os = "linux")]
 pub mod sync;
 
+#[cfg(target_os = "linux")]
 mod sys;
 
 /// The README's examples, compiled and run as doctests.

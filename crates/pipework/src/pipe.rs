@@ -29,11 +29,12 @@
 //!   child processes all count. Data written before the writers closed is always read in full.
 //! * A write returns only when every byte is written; partial writes and interrupted system calls
 //!   are retried inside. A full pipe blocks the writer until the reader makes room.
-//! * A write after every reader is gone fails with [`ErrorKind::BrokenPipe`]; it never raises a
-//!   signal that kills the process, whatever the process's `SIGPIPE` disposition. (pipework reads
-//!   the disposition whenever it creates, clones or adopts a pipe end, and writes cost no extra
-//!   system call while `SIGPIPE` is ignored, as it is in Rust programs. A program that restores
-//!   the default disposition should do so before it makes its pipe ends.)
+//! * A write after every reader is gone fails with [`ErrorKind::BrokenPipe`] (after reporting
+//!   the bytes that went in before the last reader left); no write, splice or tee ever delivers a
+//!   `SIGPIPE`, whatever the process's disposition for it and whenever that changes: the signal
+//!   is blocked for the writing thread during the system call and the one the call raised is
+//!   taken back before the thread's mask is restored. Neither a default disposition (which would
+//!   kill the process) nor a handler (which would run) sees it.
 //! * Every handle is close-on-exec from birth: a child process only receives the ends it is
 //!   given, through [`Stdio`] or [`crate::process::CommandExt::inherit_handle`].
 //!
@@ -69,7 +70,7 @@ pub use self::async_io::{AsyncPipeReader, AsyncPipeWriter};
 
 use std::fmt;
 use std::fs;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -77,7 +78,7 @@ use std::sync::OnceLock;
 use rustix::fs::{fcntl_getfl, fcntl_setfl, fstat, FileType, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::{
-    fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice, tee, PipeFlags, SpliceFlags,
+    fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, tee, PipeFlags, SpliceFlags,
 };
 
 use crate::sys;
@@ -154,7 +155,6 @@ impl PipeOptions {
         if let Some(bytes) = wanted {
             resize(&write, bytes)?;
         }
-        sys::refresh_sigpipe_disposition();
         if self.inheritable {
             crate::handle::set_inheritable(&read, true)?;
             crate::handle::set_inheritable(&write, true)?;
@@ -232,19 +232,49 @@ fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
 /// Writes all of `buf`, retrying partial writes and interruptions. In nonblocking mode, a full
 /// pipe ends the call: `Ok(n)` with what was accepted, or `WouldBlock` when nothing was.
 fn write_fd(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-    sys::without_sigpipe(|| {
-        let mut done = 0;
-        while done < buf.len() {
-            match rustix::io::write(fd, &buf[done..]) {
-                Ok(n) => done += n,
-                Err(Errno::INTR) => {}
-                // What was accepted is not lost: report it; the next call reports the error.
-                Err(_) if done > 0 => break,
-                Err(e) => return Err(e.into()),
-            }
+    let mut done = 0;
+    while done < buf.len() {
+        match sys::write_no_sigpipe(fd, &buf[done..]) {
+            Ok(n) => done += n,
+            Err(Errno::INTR) => {}
+            // What was accepted is not lost: report it; the next call reports the error.
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e.into()),
         }
-        Ok(done)
-    })
+    }
+    Ok(done)
+}
+
+/// [`write_fd`] for several buffers in order: one `writev` while nothing stops it short.
+fn write_vectored_fd(fd: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // The kernel takes at most IOV_MAX (1024) slices per call; the rest go in later calls.
+    const MAX_SLICES: usize = 1024;
+    let total: usize = bufs.iter().map(|b| b.len()).sum();
+    let first = loop {
+        match sys::writev_no_sigpipe(fd, &bufs[..bufs.len().min(MAX_SLICES)]) {
+            Ok(n) if n == total => return Ok(n),
+            Ok(n) => break n,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    };
+    // Stopped short (a full nonblocking pipe, many slices, a signal): go on from where it stopped.
+    let mut rest = bufs.to_vec();
+    let mut left = &mut rest[..];
+    IoSlice::advance_slices(&mut left, first);
+    let mut done = first;
+    while done < total {
+        match sys::writev_no_sigpipe(fd, &left[..left.len().min(MAX_SLICES)]) {
+            Ok(n) => {
+                done += n;
+                IoSlice::advance_slices(&mut left, n);
+            }
+            Err(Errno::INTR) => {}
+            // What was accepted is not lost: report it; the next call reports the error.
+            Err(_) => break,
+        }
+    }
+    Ok(done)
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
@@ -259,17 +289,27 @@ fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
 }
 
 fn clone_fd(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    sys::refresh_sigpipe_disposition();
     Ok(rustix::io::fcntl_dupfd_cloexec(fd, 3)?)
 }
 
-fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
-    sys::without_sigpipe(|| loop {
-        match splice(from, None, to, None, len, SpliceFlags::MOVE) {
-            Ok(n) => return Ok(n),
+fn splice_once(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> Result<usize, Errno> {
+    loop {
+        match sys::splice_no_sigpipe(from, to, len, SpliceFlags::MOVE) {
             Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
+            other => return other,
         }
+    }
+}
+
+/// [`splice_once`] out of a pipe into `to`: a socket reset by its peer (which left with bytes
+/// unread) is, like a pipe without readers, a reader that is gone: `BrokenPipe`.
+fn splice_out(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
+    splice_once(from, to, len).map_err(|e| match e {
+        Errno::CONNRESET => io::Error::new(
+            ErrorKind::BrokenPipe,
+            format!("the reader of handle {} is gone ({e})", to.as_raw_fd()),
+        ),
+        e => e.into(),
     })
 }
 
@@ -282,22 +322,25 @@ pub fn splice_all(from: &PipeReader, to: impl AsFd) -> io::Result<u64> {
     let chunk = from.buffer_size().unwrap_or(1 << 16);
     let mut total = 0u64;
     loop {
-        match splice_once(from.as_fd(), to.as_fd(), chunk)? {
+        match splice_out(from.as_fd(), to.as_fd(), chunk)? {
             0 => return Ok(total),
             n => total += n as u64,
         }
     }
 }
 
-/// Checks that `fd` is a pipe (or FIFO) opened for `want` ("read" or "write").
+/// Checks that `fd` is a pipe (or FIFO) opened for `want` ("read" or "write") and nothing more:
+/// a FIFO opened for reading and writing is its own peer (its reads wait for its own writes and
+/// its writes never meet a vanished reader), so it is neither end.
 fn check_pipe_end(fd: &OwnedFd, want: &str) -> io::Result<()> {
     let raw = fd.as_raw_fd();
-    let stat = fstat(fd).map_err(|e| {
+    let unusable = |e: Errno| {
         io::Error::new(
             io::Error::from(e).kind(),
             format!("handle {raw} is not usable: {e}"),
         )
-    })?;
+    };
+    let stat = fstat(fd).map_err(unusable)?;
     let kind = FileType::from_raw_mode(stat.st_mode);
     if kind != FileType::Fifo {
         return Err(io::Error::new(
@@ -305,19 +348,30 @@ fn check_pipe_end(fd: &OwnedFd, want: &str) -> io::Result<()> {
             format!("handle {raw} is not a pipe (it is a {})", describe(kind)),
         ));
     }
-    let mode = fcntl_getfl(fd)? & OFlags::RWMODE;
-    let ok = match want {
-        "read" => mode != OFlags::WRONLY,
-        _ => mode != OFlags::RDONLY,
-    };
-    if !ok {
-        let other = if want == "read" { "write" } else { "read" };
+    let flags = fcntl_getfl(fd).map_err(unusable)?;
+    if flags.contains(OFlags::PATH) {
         return Err(io::Error::new(
             ErrorKind::InvalidInput,
-            format!("handle {raw} is the {other} end of a pipe, not its {want} end"),
+            format!(
+                "handle {raw} names a pipe (O_PATH) but is open for neither reading nor writing"
+            ),
         ));
     }
-    Ok(())
+    let (wanted, other) = if want == "read" {
+        (OFlags::RDONLY, "write")
+    } else {
+        (OFlags::WRONLY, "read")
+    };
+    let mode = flags & OFlags::RWMODE;
+    if mode == wanted {
+        return Ok(());
+    }
+    let what = if mode == OFlags::RDWR {
+        format!("handle {raw} is a pipe opened for reading and writing, not only its {want} end")
+    } else {
+        format!("handle {raw} is the {other} end of a pipe, not its {want} end")
+    };
+    Err(io::Error::new(ErrorKind::InvalidInput, what))
 }
 
 fn describe(kind: FileType) -> &'static str {
@@ -391,7 +445,7 @@ impl PipeReader {
     /// while the pipe is empty; `Ok(0)` at the end of data. A socket or pipe `out` whose reader is
     /// gone gives `BrokenPipe`, never a signal.
     pub fn splice_to(&self, out: impl AsFd, len: usize) -> io::Result<usize> {
-        splice_once(self.fd.as_fd(), out.as_fd(), len)
+        splice_out(self.fd.as_fd(), out.as_fd(), len)
     }
 
     /// Copies up to `len` bytes from the front of this pipe into the pipe `out` without consuming
@@ -399,7 +453,7 @@ impl PipeReader {
     /// `Ok(0)` at the end of data.
     pub fn tee_to(&self, out: &PipeWriter, len: usize) -> io::Result<usize> {
         loop {
-            match tee(&self.fd, &out.fd, len, SpliceFlags::empty()) {
+            match sys::tee_no_sigpipe(self.fd.as_fd(), out.fd.as_fd(), len, SpliceFlags::empty()) {
                 Ok(n) => return Ok(n),
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -430,7 +484,7 @@ impl PipeWriter {
     /// pipe) into this pipe without copying them through this process (`splice`). Blocks while
     /// the pipe is full; `Ok(0)` at the end of `input`.
     pub fn splice_from(&self, input: impl AsFd, len: usize) -> io::Result<usize> {
-        splice_once(input.as_fd(), self.fd.as_fd(), len)
+        Ok(splice_once(input.as_fd(), self.fd.as_fd(), len)?)
     }
 
     /// Switches nonblocking mode: a write to a full pipe becomes [`ErrorKind::WouldBlock`], or
@@ -456,7 +510,7 @@ impl Read for &PipeReader {
 
 impl Read for PipeReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        read_fd(self.fd.as_fd(), buf)
+        (&*self).read(buf)
     }
 }
 
@@ -465,18 +519,27 @@ impl Write for &PipeWriter {
         write_fd(self.fd.as_fd(), buf)
     }
 
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        write_vectored_fd(self.fd.as_fd(), bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
+/// Writes as `&PipeWriter` does.
 impl Write for PipeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        write_fd(self.fd.as_fd(), buf)
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        (&*self).flush()
     }
 }
 
@@ -520,21 +583,20 @@ macro_rules! fd_conversions {
 
         impl From<$std> for $ty {
             fn from(end: $std) -> $ty {
-                sys::refresh_sigpipe_disposition();
                 $ty {
                     fd: OwnedFd::from(end),
                 }
             }
         }
 
-        /// Adopts a descriptor after checking that it is the right end of a pipe or FIFO:
-        /// anything else is `InvalidInput` naming the handle.
+        /// Adopts a descriptor after checking that it is the right end of a pipe or FIFO, open
+        /// for that direction only (`O_RDONLY` for a read end, `O_WRONLY` for a write end):
+        /// anything else, a FIFO opened read-write included, is `InvalidInput` naming the handle.
         impl TryFrom<OwnedFd> for $ty {
             type Error = io::Error;
 
             fn try_from(fd: OwnedFd) -> io::Result<$ty> {
                 check_pipe_end(&fd, $end)?;
-                sys::refresh_sigpipe_disposition();
                 Ok($ty { fd })
             }
         }

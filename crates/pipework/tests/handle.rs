@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 
 use common::{child, output_of, read_to_end};
 use pipework::handle;
@@ -56,6 +56,22 @@ fn main() {
 
 fn socket_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("pipework-test-{tag}-{}", std::process::id()))
+}
+
+/// Starts the child `role` with the path of a fresh socket (named after `tag`) that it connects
+/// to, and returns the path, this end of the connection and the child (its stdout piped).
+fn connected_child(tag: &str, role: &str) -> (PathBuf, UnixStream, Child) {
+    let path = socket_path(tag);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let c = child(role)
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    (path, conn, c)
 }
 
 /// Prints the handle numbers open in this child.
@@ -167,17 +183,8 @@ fn duplicate_within_a_process_can_flip_inheritance() {
 }
 
 fn a_read_end_sent_to_an_unrelated_process_is_read_there() {
-    let path = socket_path("send-read");
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).unwrap();
     // The receiver inherits no pipe handle: it gets the read end only through the socket.
-    let c = child("receive_and_read")
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (conn, _) = listener.accept().unwrap();
+    let (path, conn, c) = connected_child("send-read", "receive_and_read");
     let (r, mut w) = pipe::create().unwrap();
     handle::send(&conn, &r).unwrap();
     drop(r); // the receiver's copy keeps the read end alive
@@ -188,16 +195,7 @@ fn a_read_end_sent_to_an_unrelated_process_is_read_there() {
 }
 
 fn a_write_end_received_from_another_process_writes_into_its_pipe() {
-    let path = socket_path("send-write");
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).unwrap();
-    let c = child("send_write_end")
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (conn, _) = listener.accept().unwrap();
+    let (path, conn, c) = connected_child("send-write", "send_write_end");
     let mut w = PipeWriter::try_from(handle::recv(&conn).unwrap()).unwrap();
     w.write_all(b"written by the receiver").unwrap();
     drop(w);

@@ -126,6 +126,24 @@ impl Drop for RuntimeDir {
     }
 }
 
+/// A runtime directory and a slot name for `tag`, and a `serve` child serving that slot.
+fn served_slot(tag: &str) -> (RuntimeDir, String, Driven) {
+    let dir = RuntimeDir::new(tag);
+    let name = unique(tag);
+    let server = Driven::role(&dir, "serve", &name);
+    (dir, name, server)
+}
+
+/// Checks that `answer` is `InvalidData` naming the slot `name` (`context` leads the message of
+/// a failure).
+fn assert_invalid_data_naming(answer: &str, name: &str, context: impl std::fmt::Display) {
+    assert!(
+        answer.starts_with("err InvalidData mailslot "),
+        "{context}{answer}"
+    );
+    assert!(answer.contains(name), "{answer}");
+}
+
 /// A child driven line by line: it answers each command with one line.
 struct Driven {
     child: Child,
@@ -146,6 +164,13 @@ impl Driven {
         };
         assert_eq!(driven.line(), "ready");
         driven
+    }
+
+    /// Starts the child `role` of `dir` for the slot `name`.
+    fn role(dir: &RuntimeDir, role: &str, name: &str) -> Driven {
+        let mut command = dir.command(role);
+        command.arg(name);
+        Driven::start(command)
     }
 
     fn line(&mut self) -> String {
@@ -335,14 +360,8 @@ fn big_spool_role(args: &[String]) {
 /// `InvalidData` naming the slot, and nobody dies of `SIGBUS`; the server then starts the spool
 /// again and both carry on.
 fn a_cut_spool_is_invalid_data_not_sigbus() {
-    let dir = RuntimeDir::new("cut");
-    let name = unique("cut");
-    let mut serve = dir.command("serve");
-    serve.arg(&name);
-    let mut server = Driven::start(serve);
-    let mut write = dir.command("write");
-    write.arg(&name);
-    let mut writer = Driven::start(write);
+    let (dir, name, mut server) = served_slot("cut");
+    let mut writer = Driven::role(&dir, "write", &name);
     // Larger than a datagram: these go through the spool.
     assert_eq!(writer.ask("10000"), "ok 10000");
     assert_eq!(server.ask("read"), "ok 10000");
@@ -353,14 +372,11 @@ fn a_cut_spool_is_invalid_data_not_sigbus() {
     assert!(wait(&mut cut.spawn().unwrap()).success());
 
     let answer = writer.ask("20000");
-    assert!(answer.starts_with("err InvalidData mailslot "), "{answer}");
-    assert!(answer.contains(&name), "{answer}");
+    assert_invalid_data_naming(&answer, &name, "");
     let answer = writer.ask("open");
-    assert!(answer.starts_with("err InvalidData mailslot "), "{answer}");
-    assert!(answer.contains(&name), "{answer}");
+    assert_invalid_data_naming(&answer, &name, "");
     let answer = server.ask("read");
-    assert!(answer.starts_with("err InvalidData mailslot "), "{answer}");
-    assert!(answer.contains(&name), "{answer}");
+    assert_invalid_data_naming(&answer, &name, "");
 
     // The server wrote its header back and started the spool again.
     assert_eq!(writer.ask("open"), "ok opened");
@@ -375,11 +391,7 @@ fn a_cut_spool_is_invalid_data_not_sigbus() {
 /// A hostile child writes lies over a living slot's header page: a writer that opens the slot
 /// then gets `InvalidData` naming it (no allocation from the absurd name length, no signal).
 fn a_lying_spool_header_is_invalid_data() {
-    let dir = RuntimeDir::new("lying-header");
-    let name = unique("lying-header");
-    let mut serve = dir.command("serve");
-    serve.arg(&name);
-    let server = Driven::start(serve);
+    let (dir, name, server) = served_slot("lying-header");
     let mut spoil = dir.command("spoil-header");
     spoil.arg(dir.spool());
     assert!(wait(&mut spoil.spawn().unwrap()).success());
@@ -389,8 +401,7 @@ fn a_lying_spool_header_is_invalid_data() {
     assert_eq!(out.status.signal(), None);
     assert!(out.status.success(), "{:?}", out.status);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("err InvalidData mailslot "), "{text}");
-    assert!(text.contains(&name), "{text}");
+    assert_invalid_data_naming(&text, &name, "");
     server.finish();
 }
 
@@ -398,14 +409,8 @@ fn a_lying_spool_header_is_invalid_data() {
 /// the server's read and a writer's spooled message are `InvalidData` naming the slot; then
 /// the server starts the spool again and messages flow.
 fn a_lying_committed_end_is_invalid_data() {
-    let dir = RuntimeDir::new("lying-end");
-    let name = unique("lying-end");
-    let mut serve = dir.command("serve");
-    serve.arg(&name);
-    let mut server = Driven::start(serve);
-    let mut write = dir.command("write");
-    write.arg(&name);
-    let mut writer = Driven::start(write);
+    let (dir, name, mut server) = served_slot("lying-end");
+    let mut writer = Driven::role(&dir, "write", &name);
     for lie in [1u64 << 39, 7] {
         let mut spoil = dir.command("spoil-end");
         spoil
@@ -413,17 +418,9 @@ fn a_lying_committed_end_is_invalid_data() {
             .arg(lie.to_string());
         assert!(wait(&mut spoil.spawn().unwrap()).success());
         let answer = writer.ask("10000");
-        assert!(
-            answer.starts_with("err InvalidData mailslot "),
-            "{lie}: {answer}"
-        );
-        assert!(answer.contains(&name), "{answer}");
+        assert_invalid_data_naming(&answer, &name, format!("{lie}: "));
         let answer = server.ask("read");
-        assert!(
-            answer.starts_with("err InvalidData mailslot "),
-            "{lie}: {answer}"
-        );
-        assert!(answer.contains(&name), "{answer}");
+        assert_invalid_data_naming(&answer, &name, format!("{lie}: "));
         assert_eq!(writer.ask("10000"), "ok 10000");
         assert_eq!(server.ask("read"), "ok 10000");
     }

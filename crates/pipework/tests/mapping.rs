@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{await_byte, spawn};
+use common::{await_byte, err_kind, spawn};
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;
@@ -78,16 +78,10 @@ fn reader(args: &[String]) {
     let mut buf = vec![0u8; args[1].len()];
     view.read(100, &mut buf).unwrap();
     assert_eq!(buf, args[1].as_bytes());
+    assert_eq!(err_kind(view.write(0, b"x")), ErrorKind::PermissionDenied);
+    assert_eq!(err_kind(view.atomic_u32(0)), ErrorKind::PermissionDenied);
     assert_eq!(
-        view.write(0, b"x").unwrap_err().kind(),
-        ErrorKind::PermissionDenied
-    );
-    assert_eq!(
-        view.atomic_u32(0).unwrap_err().kind(),
-        ErrorKind::PermissionDenied
-    );
-    assert_eq!(
-        mapping.map_view(Access::Write, 0, 0).unwrap_err().kind(),
+        err_kind(mapping.map_view(Access::Write, 0, 0)),
         ErrorKind::PermissionDenied
     );
 }
@@ -147,16 +141,9 @@ fn create_existing_says_it_existed() {
         8192,
         "the existing mapping keeps its size"
     );
+    assert_eq!(common::mapped_bytes::<4>(&second, 0), *b"kept");
     assert_eq!(
-        second
-            .map_view(Access::Read, 0, 0)
-            .unwrap()
-            .read_pod::<[u8; 4]>(0)
-            .unwrap(),
-        *b"kept"
-    );
-    assert_eq!(
-        FileMapping::create(&unique("zero"), 0).unwrap_err().kind(),
+        err_kind(FileMapping::create(&unique("zero"), 0)),
         ErrorKind::InvalidInput
     );
     // One namespace with the sync objects: the name is a mapping's.
@@ -167,7 +154,7 @@ fn create_existing_says_it_existed() {
         ErrorKind::AlreadyExists
     );
     assert_eq!(
-        pipework::sync::Event::open(&name).unwrap_err().kind(),
+        err_kind(pipework::sync::Event::open(&name)),
         ErrorKind::InvalidInput
     );
 }
@@ -184,7 +171,7 @@ fn open_by_name_read_or_write() {
     let ro = FileMapping::open(&name, Access::Read).unwrap();
     assert_eq!(ro.protect(), Protect::ReadOnly);
     assert_eq!(
-        ro.map_view(Access::Write, 0, 0).unwrap_err().kind(),
+        err_kind(ro.map_view(Access::Write, 0, 0)),
         ErrorKind::PermissionDenied
     );
     let rw = FileMapping::open(&name, Access::Write).unwrap();
@@ -258,11 +245,11 @@ fn file_backed_views_and_growth() {
     assert_eq!(head.read_pod::<[u8; 10]>(0).unwrap(), *b"hello file");
     // Offsets must be multiples of the granularity; length 0 runs to the end.
     assert_eq!(
-        mapping.map_view(Access::Read, 1, 0).unwrap_err().kind(),
+        err_kind(mapping.map_view(Access::Read, 1, 0)),
         ErrorKind::InvalidInput
     );
     assert_eq!(
-        mapping.map_view(Access::Read, 3 * g, 0).unwrap_err().kind(),
+        err_kind(mapping.map_view(Access::Read, 3 * g, 0)),
         ErrorKind::InvalidInput
     );
     assert_eq!(
@@ -285,7 +272,7 @@ fn file_backed_views_and_growth() {
     // A read-only mapping cannot grow the file nor write.
     let ro = FileMapping::from_file(&file, Protect::ReadOnly, 0).unwrap();
     assert_eq!(
-        ro.map_view(Access::Write, 0, 0).unwrap_err().kind(),
+        err_kind(ro.map_view(Access::Write, 0, 0)),
         ErrorKind::PermissionDenied
     );
     assert_eq!(
@@ -359,13 +346,13 @@ fn lifetime_probe(_: &[String]) {
     drop(mapping);
     // Win32: the name went with the last handle; the view keeps the memory.
     assert_eq!(
-        FileMapping::open(&name, Access::Read).unwrap_err().kind(),
+        err_kind(FileMapping::open(&name, Access::Read)),
         ErrorKind::NotFound
     );
     assert_eq!(view.read_pod::<[u8; 5]>(0).unwrap(), *b"alive");
     drop(view);
     assert_eq!(
-        FileMapping::open(&name, Access::Read).unwrap_err().kind(),
+        err_kind(FileMapping::open(&name, Access::Read)),
         ErrorKind::NotFound
     );
     // View first, then handle.
@@ -375,7 +362,7 @@ fn lifetime_probe(_: &[String]) {
     assert!(FileMapping::open(&name, Access::Read).is_ok());
     drop(mapping);
     assert_eq!(
-        FileMapping::open(&name, Access::Read).unwrap_err().kind(),
+        err_kind(FileMapping::open(&name, Access::Read)),
         ErrorKind::NotFound
     );
     print!("probed");
@@ -416,14 +403,7 @@ fn kill_9_of_every_holder_frees_the_name() {
     assert!(!mapping::list().unwrap().iter().any(|e| e.name == name));
     let fresh = FileMapping::create(&name, 4096).unwrap();
     assert!(!fresh.already_existed());
-    assert_eq!(
-        fresh
-            .map_view(Access::Read, 0, 0)
-            .unwrap()
-            .read_pod::<[u8; 3]>(0)
-            .unwrap(),
-        [0; 3]
-    );
+    assert_eq!(common::mapped_bytes::<3>(&fresh, 0), [0; 3]);
 }
 
 fn accesses_are_checked() {
@@ -433,38 +413,20 @@ fn accesses_are_checked() {
     let view = mapping.map_view(Access::Write, 0, 100).unwrap();
     assert_eq!(view.len(), 100);
     let mut buf = [0u8; 8];
+    assert_eq!(err_kind(view.read(96, &mut buf)), ErrorKind::InvalidInput);
     assert_eq!(
-        view.read(96, &mut buf).unwrap_err().kind(),
+        err_kind(view.read(usize::MAX, &mut buf)),
         ErrorKind::InvalidInput
     );
-    assert_eq!(
-        view.read(usize::MAX, &mut buf).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        view.write(99, b"xy").unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        view.atomic_u32(2).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        view.atomic_u64(4).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        view.atomic_u64(96).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
-    assert_eq!(
-        view.read_pod::<u64>(93).unwrap_err().kind(),
-        ErrorKind::InvalidInput
-    );
+    assert_eq!(err_kind(view.write(99, b"xy")), ErrorKind::InvalidInput);
+    assert_eq!(err_kind(view.atomic_u32(2)), ErrorKind::InvalidInput);
+    assert_eq!(err_kind(view.atomic_u64(4)), ErrorKind::InvalidInput);
+    assert_eq!(err_kind(view.atomic_u64(96)), ErrorKind::InvalidInput);
+    assert_eq!(err_kind(view.read_pod::<u64>(93)), ErrorKind::InvalidInput);
     view.write_pod(3, &0x0102_0304_0506_0708u64).unwrap();
     assert_eq!(view.read_pod::<u64>(3).unwrap(), 0x0102_0304_0506_0708);
     assert_eq!(
-        mapping.map_view(Access::Read, 0, 4097).unwrap_err().kind(),
+        err_kind(mapping.map_view(Access::Read, 0, 4097)),
         ErrorKind::InvalidInput
     );
     // An unnamed mapping is sealed: nobody can shrink it under a view.

@@ -78,14 +78,7 @@ fn pipework_opens_a_python_segment() {
     // pipework does not remove a segment another program made: it is still there to remove.
     drop((view, mapping));
     let again = FileMapping::open(&name, Access::Read).unwrap();
-    assert_eq!(
-        again
-            .map_view(Access::Read, 0, 0)
-            .unwrap()
-            .read_pod::<[u8; 4]>(20)
-            .unwrap(),
-        *b"seen"
-    );
+    assert_eq!(common::mapped_bytes::<4>(&again, 20), *b"seen");
     drop(again);
     FileMapping::remove(&name).unwrap();
     assert_eq!(

@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
-use common::{await_byte, child, inherited, output_of, spawn, wait};
+use common::{await_byte, child, err_kind, inherited, output_of, spawn, wait};
 use pipework::mapping::{allocation_granularity, Access, FileMapping, Protect};
 use pipework::pipe::{self, PipeReader, PipeWriter};
 use pipework::process::CommandExt;
@@ -256,11 +256,7 @@ fn handle_probe(_: &[String]) {
 }
 
 fn duplicated_and_passed_handles_hold_the_name_views_do_not() {
-    let c = child("handle_probe")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert_eq!(output_of(c), "probed");
+    assert_eq!(common::output_of_role("handle_probe"), "probed");
 }
 
 /// Child: sync objects' names go with their last handle too (they have no views).
@@ -333,7 +329,7 @@ fn file_mapping_keeps_its_created_size() {
     assert_eq!(past.kind(), ErrorKind::InvalidInput, "{past}");
     assert!(past.to_string().contains("invalid view size"), "{past}");
     assert_eq!(
-        mapping.map_view(Access::Read, g, 11).unwrap_err().kind(),
+        err_kind(mapping.map_view(Access::Read, g, 11)),
         ErrorKind::InvalidInput
     );
     assert_eq!(mapping.map_view(Access::Read, g, 10).unwrap().len(), 10);
@@ -345,7 +341,7 @@ fn file_mapping_keeps_its_created_size() {
         size
     );
     assert_eq!(
-        mapping.map_view(Access::Read, 2 * g, 0).unwrap_err().kind(),
+        err_kind(mapping.map_view(Access::Read, 2 * g, 0)),
         ErrorKind::InvalidInput
     );
     // Size 0: the file's length now.
@@ -399,7 +395,7 @@ fn from_file_access(args: &[String]) {
     private.write(0, b"mine").unwrap();
     assert_eq!(private.read_pod::<[u8; 4]>(0).unwrap(), *b"mine");
     assert_eq!(
-        wc.map_view(Access::Write, 0, 0).unwrap_err().kind(),
+        err_kind(wc.map_view(Access::Write, 0, 0)),
         ErrorKind::PermissionDenied
     );
     print!("checked");
@@ -443,7 +439,7 @@ fn write_only_opener(args: &[String]) {
     view.write(4, b"back").unwrap();
     let read_only = FileMapping::open(&args[0], Access::Read).unwrap();
     assert_eq!(
-        read_only.map_view(Access::Write, 0, 0).unwrap_err().kind(),
+        err_kind(read_only.map_view(Access::Write, 0, 0)),
         ErrorKind::PermissionDenied
     );
     read_only.map_view(Access::Read, 0, 0).unwrap();
@@ -485,7 +481,7 @@ fn create_beyond_memory_and_swap_fails_up_front() {
         "nothing left under the name"
     );
     assert_eq!(
-        FileMapping::create(&name, u64::MAX).unwrap_err().kind(),
+        err_kind(FileMapping::create(&name, u64::MAX)),
         ErrorKind::InvalidInput
     );
     assert_eq!(
@@ -514,7 +510,7 @@ fn small_shm(_: &[String]) {
     assert!(err.to_string().contains(name), "{err}");
     assert_eq!(shm_files(), Vec::<String>::new(), "nothing left behind");
     assert_eq!(
-        FileMapping::open(name, Access::Read).unwrap_err().kind(),
+        err_kind(FileMapping::open(name, Access::Read)),
         ErrorKind::NotFound
     );
     // What fits is reserved: every byte of it can be written.

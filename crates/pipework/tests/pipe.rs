@@ -6,11 +6,12 @@ mod common;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    child, inherited, output_of, read_exact, read_to_end, readable_within, wait, wait_readable,
+    child, err_kind, err_saying, inherited, output_of, read_exact, read_to_end, readable_within,
+    wait, wait_readable,
 };
 use pipework::pipe::{self, PipeOptions, PipeReader, PipeWriter};
 use pipework::process::CommandExt;
@@ -451,10 +452,7 @@ fn peek_copies_without_consuming() {
 
 fn nonblocking_empty_read_and_full_write_would_block() {
     let (mut r, mut w) = PipeOptions::new().nonblocking(true).create().unwrap();
-    assert_eq!(
-        r.read(&mut [0u8; 8]).unwrap_err().kind(),
-        ErrorKind::WouldBlock
-    );
+    assert_eq!(err_kind(r.read(&mut [0u8; 8])), ErrorKind::WouldBlock);
     let capacity = w.buffer_size().unwrap();
     let big = vec![1u8; capacity + 100];
     // A write that does not fit reports what was accepted; nothing accepted is lost.
@@ -505,13 +503,7 @@ fn redirected_child_sample_streams_a_file_through_a_child() {
     let content = pattern(3 * 1024 * 1024 + 17);
     std::fs::write(&path, &content).unwrap();
 
-    let (child_in, mut to_child) = pipe::create().unwrap();
-    let (mut from_child, child_out) = pipe::create().unwrap();
-    let mut c = child("echo_stdin")
-        .stdin(Stdio::from(child_in))
-        .stdout(Stdio::from(child_out))
-        .spawn()
-        .unwrap();
+    let (mut c, mut to_child, mut from_child) = echo_child();
     let feeder = std::thread::spawn(move || {
         let mut file = File::open(&path).unwrap();
         std::io::copy(&mut file, &mut to_child).unwrap()
@@ -525,32 +517,25 @@ fn redirected_child_sample_streams_a_file_through_a_child() {
 
 fn a_handle_that_is_not_a_pipe_is_refused() {
     let file = File::open("/proc/self/status").unwrap();
-    let err = PipeReader::try_from(OwnedFd::from(file)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert!(
-        err.to_string()
-            .contains("is not a pipe (it is a regular file)"),
-        "{err}"
+    let err = err_saying(
+        PipeReader::try_from(OwnedFd::from(file)),
+        "is not a pipe (it is a regular file)",
     );
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let (sock, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
-    let err = PipeWriter::try_from(OwnedFd::from(sock)).unwrap_err();
-    assert!(err.to_string().contains("it is a socket"), "{err}");
+    err_saying(PipeWriter::try_from(OwnedFd::from(sock)), "it is a socket");
 }
 
 fn the_wrong_end_is_refused() {
     let (r, w) = pipe::create().unwrap();
-    let err = PipeWriter::try_from(OwnedFd::from(r)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert!(
-        err.to_string()
-            .contains("is the read end of a pipe, not its write end"),
-        "{err}"
+    let err = err_saying(
+        PipeWriter::try_from(OwnedFd::from(r)),
+        "is the read end of a pipe, not its write end",
     );
-    let err = PipeReader::try_from(OwnedFd::from(w)).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("is the write end of a pipe, not its read end"),
-        "{err}"
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    err_saying(
+        PipeReader::try_from(OwnedFd::from(w)),
+        "is the write end of a pipe, not its read end",
     );
 }
 
@@ -558,13 +543,11 @@ fn a_closed_handle_number_is_refused() {
     // A number no process ever has open (far above any descriptor limit).
     let number = i32::MAX - 1;
     // SAFETY: nothing in this process owns `number`: it cannot be open.
-    let err = unsafe { pipework::handle::take_inherited(number) }.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(
-        err.to_string()
-            .contains(&format!("handle {number} is not open")),
-        "{err}"
+    let err = err_saying(
+        unsafe { pipework::handle::take_inherited(number) },
+        &format!("handle {number} is not open"),
     );
+    assert_eq!(err.kind(), ErrorKind::NotFound);
     // SAFETY: a negative number is refused before anything is owned.
     let err = unsafe { pipework::handle::take_inherited(-1) }.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -589,13 +572,7 @@ fn async_ends_read_and_write_across_processes() {
         .unwrap();
     rt.block_on(async {
         // parent → child stdin → child stdout → parent, both parent ends async.
-        let (child_in, to_child) = pipe::create().unwrap();
-        let (from_child, child_out) = pipe::create().unwrap();
-        let mut c = child("echo_stdin")
-            .stdin(Stdio::from(child_in))
-            .stdout(Stdio::from(child_out))
-            .spawn()
-            .unwrap();
+        let (mut c, to_child, from_child) = echo_child();
         let mut to_child = to_child.into_async().unwrap();
         let mut from_child = from_child.into_async().unwrap();
         let data = pattern(1 << 20);
@@ -618,13 +595,7 @@ fn splice_from_a_file_feeds_a_child_without_a_user_space_copy() {
     let path = std::env::temp_dir().join(format!("pipework-splice-{}", std::process::id()));
     let content = pattern(2 * 1024 * 1024 + 5);
     std::fs::write(&path, &content).unwrap();
-    let (child_in, to_child) = pipe::create().unwrap();
-    let (mut from_child, child_out) = pipe::create().unwrap();
-    let mut c = child("echo_stdin")
-        .stdin(Stdio::from(child_in))
-        .stdout(Stdio::from(child_out))
-        .spawn()
-        .unwrap();
+    let (mut c, to_child, mut from_child) = echo_child();
     let feeder = std::thread::spawn(move || {
         let file = File::open(&path).unwrap();
         let mut total = 0;
@@ -674,9 +645,21 @@ fn tee_to_copies_into_another_pipe_without_consuming() {
 }
 
 fn splice_to_a_vanished_reader_is_broken_pipe_with_default_sigpipe() {
-    let c = child("splice_to_closed_socket")
-        .stdout(Stdio::piped())
+    assert_eq!(
+        common::output_of_role("splice_to_closed_socket"),
+        "alive BrokenPipe"
+    );
+}
+
+/// A child that echoes its stdin to its stdout, with the parent's ends of both pipes: the one
+/// into its stdin and the one out of its stdout.
+fn echo_child() -> (Child, PipeWriter, PipeReader) {
+    let (child_in, to_child) = pipe::create().unwrap();
+    let (from_child, child_out) = pipe::create().unwrap();
+    let c = child("echo_stdin")
+        .stdin(Stdio::from(child_in))
+        .stdout(Stdio::from(child_out))
         .spawn()
         .unwrap();
-    assert_eq!(output_of(c), "alive BrokenPipe");
+    (c, to_child, from_child)
 }

@@ -68,8 +68,17 @@ fn main() {
                 "random_headers_are_refused_or_kept",
                 random_headers_are_refused_or_kept,
             ),
+            (
+                "an_owner_record_left_by_a_look_alike_is_rewritten",
+                an_owner_record_left_by_a_look_alike_is_rewritten,
+            ),
+            (
+                "a_recursion_depth_a_peer_wrote_is_counted_down",
+                a_recursion_depth_a_peer_wrote_is_counted_down,
+            ),
         ],
         &[
+            ("retake", retake),
             ("guard", guard),
             ("poke", poke),
             ("hold", hold),
@@ -393,6 +402,105 @@ fn hold(args: &[String]) {
     signal.write_all(b"H").unwrap();
     wait_for_stdin_end();
     drop(held);
+}
+
+/// Child: `retake MUTEX GO SIGNAL`: takes and releases the mutex, signals 'R'; once the event
+/// GO is set, takes it again, signals 'L', and holds it until killed.
+fn retake(args: &[String]) {
+    let mutex = Mutex::open(&args[0]).unwrap();
+    let go = Event::open(&args[1]).unwrap();
+    let mut signal = PipeWriter::try_from(inherited(&args[2])).unwrap();
+    drop(mutex.lock().unwrap());
+    signal.write_all(b"R").unwrap();
+    assert_eq!(go.wait(Some(TIMEOUT)).unwrap(), WaitStatus::Signaled);
+    let guard = mutex.lock().unwrap();
+    signal.write_all(b"L").unwrap();
+    wait_for_stdin_end();
+    drop(guard);
+}
+
+/// The uncontended lock only reads the owner record when it already names the taking thread:
+/// a record with the owner's thread id but another start time or process id (what a dead
+/// thread whose id was reused leaves, or a peer writes) is rewritten, so the live owner is never
+/// taken as abandoned; a record that is right is kept, and still tells a `kill -9` apart.
+fn an_owner_record_left_by_a_look_alike_is_rewritten() {
+    for look_alike in ["none", "start time", "process id"] {
+        let mname = unique(&format!("record-{}", look_alike.replace(' ', "-")));
+        let gname = unique(&format!("record-go-{}", look_alike.replace(' ', "-")));
+        let mutex = Mutex::create(&mname, false).unwrap();
+        let go = Event::create(&gname, false, false).unwrap();
+        let mut cmd = child("retake");
+        cmd.arg(&mname).arg(&gname);
+        let mut signal = signal_pipe(&mut cmd);
+        let owner = spawn_held(cmd);
+        assert_eq!(await_byte(&mut signal), b'R');
+        // The child's one thread: its id is its process id.
+        let page = open_page(&path_of(&mname));
+        assert_eq!(read_u32(&page, OWNER_TID), owner.id(), "{look_alike}");
+        assert_eq!(read_u32(&page, OWNER_PID), owner.id(), "{look_alike}");
+        let start = read_u32(&page, OWNER_START);
+        match look_alike {
+            "start time" => write_u32(&page, OWNER_START, start ^ 1),
+            "process id" => write_u32(&page, OWNER_PID, std::process::id()),
+            _ => {}
+        }
+        go.set().unwrap();
+        assert_eq!(await_byte(&mut signal), b'L');
+        assert_eq!(
+            mutex.wait(Some(Duration::ZERO)).unwrap(),
+            WaitStatus::TimedOut,
+            "a live owner taken as abandoned (look-alike: {look_alike})"
+        );
+        assert_eq!(read_u32(&page, OWNER_TID), owner.id(), "{look_alike}");
+        assert_eq!(read_u32(&page, OWNER_PID), owner.id(), "{look_alike}");
+        assert_eq!(read_u32(&page, OWNER_START), start, "{look_alike}");
+        kill(owner);
+        assert_eq!(
+            mutex.wait(Some(TIMEOUT)).unwrap(),
+            WaitStatus::Abandoned,
+            "{look_alike}"
+        );
+        mutex.release().unwrap();
+    }
+}
+
+/// The uncontended release frees the mutex only at depth 1: a depth a peer raised is counted
+/// down first (the owner keeps the mutex meanwhile), and a depth it cleared releases at once.
+fn a_recursion_depth_a_peer_wrote_is_counted_down() {
+    let p = page(0, 0);
+    let Object::Mutex(mutex) = &p.object else {
+        unreachable!("page(0, _) is a mutex")
+    };
+    let taken_elsewhere = || {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let guard = mutex.lock_timeout(Duration::ZERO).unwrap();
+                guard.is_some()
+            })
+            .join()
+            .unwrap()
+        })
+    };
+    let guard = mutex.lock().unwrap();
+    write_u32(&p.file, RECURSION, 3);
+    drop(guard);
+    assert!(!taken_elsewhere(), "released at a depth of 3");
+    mutex.release().unwrap();
+    assert!(!taken_elsewhere(), "released at a depth of 2");
+    mutex.release().unwrap();
+    assert!(taken_elsewhere());
+    assert_eq!(
+        mutex.release().unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+    let guard = mutex.lock().unwrap();
+    write_u32(&p.file, RECURSION, 0);
+    drop(guard);
+    assert!(taken_elsewhere(), "not released at a depth of 0");
+    assert_eq!(
+        mutex.release().unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
 }
 
 /// Child: `hold_inherited HANDLE SIGNAL`: keeps an inherited handle until its stdin ends.

@@ -18,42 +18,23 @@ use super::stream::{self, raw_child, raw_session, RawFd};
 use super::{Figure, Mechanism, Settings};
 
 /// The `anonymous-pipe` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: NAME,
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
 
 const NAME: &str = "anonymous-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let (mut ours, mut raw) = (
-        pipework_session(Workload::Throughput)?,
-        raw_session(NAME, Workload::Throughput)?,
-    );
-    let throughput =
-        stream::throughput(settings, "anonymous-pipe throughput", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
+    let (throughput, round_trip) =
+        stream::throughput_and_round_trips(settings, NAME, pipework_session, |workload| {
+            raw_session(NAME, workload)
+        })?;
 
-    let (mut ours, mut raw) = (
-        pipework_session(Workload::RoundTrip)?,
-        raw_session(NAME, Workload::RoundTrip)?,
-    );
-    let round_trip =
-        stream::round_trips(settings, "anonymous-pipe round trip", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
-
-    let (mut ours, mut raw) = (feeder_session(true)?, feeder_session(false)?);
-    let from_file = stream::throughput(
+    let from_file = stream::finished(
+        stream::throughput,
         settings,
         "anonymous-pipe file by splice",
-        &mut ours,
-        &mut raw,
+        feeder_session(true)?,
+        feeder_session(false)?,
     )?;
-    ours.finish()?;
-    raw.finish()?;
     Ok(vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", "raw pipe", &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", "raw pipe", &round_trip),

@@ -23,11 +23,7 @@ use rustix::net::{
 use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `mailslot` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: "mailslot",
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new("mailslot", run, child);
 
 const NAME: &str = "mailslot";
 const MESSAGE: usize = 100;
@@ -84,12 +80,7 @@ fn rate(which: Impl, writers: u64) -> io::Result<f64> {
         }
         Impl::Raw => {
             let path = std::env::temp_dir().join(unique("pipework-bench-dgram"));
-            let fd = socket_with(
-                AddressFamily::UNIX,
-                SocketType::DGRAM,
-                SocketFlags::CLOEXEC,
-                None,
-            )?;
+            let fd = dgram_socket()?;
             bind(&fd, &SocketAddrUnix::new(&path)?)?;
             let target = path.to_string_lossy().into_owned();
             (Reader::Socket(fd, path), target)
@@ -182,12 +173,7 @@ fn child(args: &[String]) -> io::Result<()> {
             Ok(())
         }
         "writer-raw" => {
-            let fd = socket_with(
-                AddressFamily::UNIX,
-                SocketType::DGRAM,
-                SocketFlags::CLOEXEC,
-                None,
-            )?;
+            let fd = dgram_socket()?;
             connect(&fd, &SocketAddrUnix::new(target.as_str())?)?;
             signal(ready)?;
             wait_for_go(&mut go)?;
@@ -224,4 +210,14 @@ fn await_signal(mut from: impl Read) -> io::Result<()> {
             "a mailslot benchmark writer ended early",
         )),
     }
+}
+
+/// A Unix datagram socket, the raw baseline's transport.
+fn dgram_socket() -> io::Result<OwnedFd> {
+    Ok(socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }

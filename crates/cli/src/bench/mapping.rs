@@ -11,11 +11,7 @@ use pipework::mapping::{Access, FileMapping, View};
 use super::{Figure, Mechanism, Settings};
 
 /// The `mapping` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: "mapping",
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new("mapping", run, child);
 
 const NAME: &str = "mapping";
 const SIZE: usize = 64 << 20;

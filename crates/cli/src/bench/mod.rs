@@ -179,6 +179,35 @@ impl Samples {
     }
 }
 
+/// A unit as a person reads it: `us` (kept in the JSON form, for scripts) shows as `µs`.
+pub fn display_unit(unit: &str) -> &str {
+    match unit {
+        "us" => "µs",
+        other => other,
+    }
+}
+
+/// A figure's value with its unit, to three significant digits (at most: whole numbers stay
+/// whole), thousands as `k` and millions as `M`: `52.6 GiB/s`, `0.180 µs`, `1136k msg/s`.
+pub fn display_value(value: f64, unit: &str) -> String {
+    let unit = display_unit(unit);
+    let abs = value.abs();
+    let number = if abs >= 10e6 {
+        format!("{:.0}M", value / 1e6)
+    } else if abs >= 10e3 {
+        format!("{:.0}k", value / 1e3)
+    } else if abs >= 100.0 {
+        format!("{value:.0}")
+    } else if abs >= 10.0 {
+        format!("{value:.1}")
+    } else if abs >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
+    };
+    format!("{number} {unit}")
+}
+
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -198,6 +227,17 @@ pub struct Mechanism {
     pub run: fn(&Settings) -> io::Result<Vec<Figure>>,
     /// Plays the other process: `role` and its arguments.
     pub child: fn(&[String]) -> io::Result<()>,
+}
+
+impl Mechanism {
+    /// The mechanism `name`, measured by `run`, its other process played by `child`.
+    pub const fn new(
+        name: &'static str,
+        run: fn(&Settings) -> io::Result<Vec<Figure>>,
+        child: fn(&[String]) -> io::Result<()>,
+    ) -> Mechanism {
+        Mechanism { name, run, child }
+    }
 }
 
 /// Every mechanism, in table order.
@@ -331,4 +371,19 @@ pub fn spawn_child(
         .arg(role)
         .args(args);
     pipework_cli::workload::spawn(command, handles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_value;
+
+    #[test]
+    fn values_read_as_a_person_writes_them() {
+        assert_eq!(display_value(52.63, "GiB/s"), "52.6 GiB/s");
+        assert_eq!(display_value(0.18, "us"), "0.180 µs");
+        assert_eq!(display_value(15.2, "ns"), "15.2 ns");
+        assert_eq!(display_value(1_136_000.4, "msg/s"), "1136k msg/s");
+        assert_eq!(display_value(45_100_000.0, "msg/s"), "45M msg/s");
+        assert_eq!(display_value(4.22, "us"), "4.22 µs");
+    }
 }

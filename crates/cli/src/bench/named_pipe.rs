@@ -19,30 +19,13 @@ use super::stream::{self, raw_child, RawFd};
 use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `named-pipe` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: NAME,
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
 
 const NAME: &str = "named-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
-    let (mut ours, mut raw) = (
-        pipework_session(Workload::Throughput)?,
-        raw_session(Workload::Throughput)?,
-    );
-    let throughput = stream::throughput(settings, "named-pipe throughput", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
-
-    let (mut ours, mut raw) = (
-        pipework_session(Workload::RoundTrip)?,
-        raw_session(Workload::RoundTrip)?,
-    );
-    let round_trip = stream::round_trips(settings, "named-pipe round trip", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
+    let (throughput, round_trip) =
+        stream::throughput_and_round_trips(settings, NAME, pipework_session, raw_session)?;
     Ok(vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", "raw unix socket", &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", "raw unix socket", &round_trip),
@@ -187,17 +170,7 @@ impl<E: End> Link for PipeLink<E> {
                 )),
             };
         }
-        loop {
-            match self.end.read(&mut self.buf) {
-                Ok(0) => return Ok(false),
-                Ok(n) => {
-                    f(&self.buf[..n]);
-                    return Ok(true);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        workload::recv_some(&mut self.end, &mut self.buf, f)
     }
 
     fn close(&mut self) -> io::Result<()> {

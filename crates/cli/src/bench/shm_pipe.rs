@@ -16,11 +16,7 @@ use super::stream::{self, raw_child, raw_session};
 use super::{doorbell, on_one_cpu, Figure, Mechanism, Samples, Settings};
 
 /// The `shm-pipe` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: NAME,
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
 
 const NAME: &str = "shm-pipe";
 const BASELINE: &str = "raw kernel pipe";
@@ -81,13 +77,13 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let throughput = Samples::of(copying_s, raw_s.clone());
     let in_place = Samples::of(in_place_s, raw_s);
 
-    let (mut ours, mut raw) = (
+    let spinning = stream::finished(
+        stream::round_trips,
+        settings,
+        "shm-pipe round trip",
         shm_session(Workload::RoundTrip, Mode::Spin)?,
         raw_session(NAME, Workload::RoundTrip)?,
-    );
-    let spinning = stream::round_trips(settings, "shm-pipe round trip", &mut ours, &mut raw)?;
-    ours.finish()?;
-    raw.finish()?;
+    )?;
 
     // No spin, beside the kernel pipe and beside a bare futex ping-pong.
     let (mut ours, mut raw, mut floor) = (

@@ -54,6 +54,41 @@ pub fn round_trips(
     )
 }
 
+/// A measurement of two sessions: [`throughput`] or [`round_trips`].
+pub type Measure = fn(&Settings, &str, &mut Session, &mut Session) -> io::Result<Samples>;
+
+/// What `measure` gives for two sessions, which are finished after.
+pub fn finished(
+    measure: Measure,
+    settings: &Settings,
+    label: &str,
+    mut ours: Session,
+    mut raw: Session,
+) -> io::Result<Samples> {
+    let samples = measure(settings, label, &mut ours, &mut raw)?;
+    ours.finish()?;
+    raw.finish()?;
+    Ok(samples)
+}
+
+/// Throughput and round trips of `mechanism` (sessions started by `ours`) beside its baseline
+/// (started by `raw`), each pair of sessions finished after.
+pub fn throughput_and_round_trips(
+    settings: &Settings,
+    mechanism: &str,
+    ours: impl Fn(Workload) -> io::Result<Session>,
+    raw: impl Fn(Workload) -> io::Result<Session>,
+) -> io::Result<(Samples, Samples)> {
+    let measured = |measure: Measure, workload: Workload, what: &str| {
+        let label = format!("{mechanism} {what}");
+        finished(measure, settings, &label, ours(workload)?, raw(workload)?)
+    };
+    Ok((
+        measured(throughput, Workload::Throughput, "throughput")?,
+        measured(round_trips, Workload::RoundTrip, "round trip")?,
+    ))
+}
+
 /// The role of a child running `workload` on the implementation `how` (`sink-raw`, ...); a
 /// child splits it with [`split_role`].
 pub fn role(workload: Workload, how: &str) -> String {

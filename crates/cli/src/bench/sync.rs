@@ -15,11 +15,7 @@ use rustix::io::Errno;
 use super::{spawn_child, Figure, Mechanism, Settings};
 
 /// The `sync` entry of the bench table.
-pub const MECHANISM: Mechanism = Mechanism {
-    name: "sync",
-    run,
-    child,
-};
+pub const MECHANISM: Mechanism = Mechanism::new("sync", run, child);
 
 const NAME: &str = "sync";
 const LOCKS: u32 = 5_000_000;

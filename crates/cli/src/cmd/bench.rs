@@ -24,10 +24,11 @@ pub struct Args {
     /// More runs per figure (15) for steadier medians; the default is a quick pass.
     #[arg(long)]
     full: bool,
-    /// Also draw the comparison as SVG bar charts, one per metric, into this file.
+    /// Also draw the comparison into this SVG file: a summary chart of every figure's speedup
+    /// (log scale, parity line), then one bar chart per metric.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
-    /// List the mechanisms and exit.
+    /// List the mechanisms and exit (with --json: one JSON array of their names).
     #[arg(long)]
     list: bool,
     /// Let the scheduler place the processes instead of pinning the parent to one CPU and its
@@ -44,8 +45,13 @@ const MAX_RUNS: u64 = 1000;
 pub fn run(args: &Args) -> io::Result<()> {
     let mut out = output::stdout();
     if args.list {
-        for m in MECHANISMS {
-            writeln!(out, "{}", m.name)?;
+        if args.json {
+            let names: Vec<&str> = MECHANISMS.iter().map(|m| m.name).collect();
+            writeln!(out, "{}", serde_json::Value::from(names))?;
+        } else {
+            for m in MECHANISMS {
+                writeln!(out, "{}", m.name)?;
+            }
         }
         return out.flush();
     }
@@ -59,7 +65,11 @@ pub fn run(args: &Args) -> io::Result<()> {
                     let known: Vec<_> = MECHANISMS.iter().map(|m| m.name).collect();
                     io::Error::new(
                         io::ErrorKind::InvalidInput,
-                        format!("no mechanism {name:?}; known: {}", known.join(", ")),
+                        format!(
+                            "no mechanism {}; known: {}",
+                            output::escape(name),
+                            known.join(", ")
+                        ),
                     )
                 })
             })
@@ -105,7 +115,7 @@ pub fn run(args: &Args) -> io::Result<()> {
         print_table(&mut out, &figures)?;
     }
     if let Some(path) = &args.plot {
-        plot::draw(path, &figures)?;
+        plot::draw(path, &figures, settings.runs)?;
         if !args.json {
             writeln!(out, "charts written to {}", path.display())?;
         }
@@ -113,22 +123,46 @@ pub fn run(args: &Args) -> io::Result<()> {
     out.flush()
 }
 
+/// The table: one row per figure, every column as wide as its widest cell (the header's
+/// included), so that rows of every unit line up.
 fn print_table(out: &mut impl Write, figures: &[Figure]) -> io::Result<()> {
-    writeln!(
-        out,
-        "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>8}",
-        "mechanism", "metric", "pipework", "baseline", "baseline is", "speedup"
-    )?;
+    let header = [
+        "mechanism",
+        "metric",
+        "pipework",
+        "baseline",
+        "baseline is",
+        "speedup",
+    ]
+    .map(String::from);
+    let mut rows = vec![header];
     for f in figures {
+        rows.push([
+            f.mechanism.to_string(),
+            f.metric.to_string(),
+            bench::display_value(f.value, f.unit),
+            bench::display_value(f.baseline_value, f.unit),
+            f.baseline.to_string(),
+            format!("{:.3}x", f.speedup),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for [mechanism, metric, ours, baseline, baseline_is, speedup] in &rows {
         writeln!(
             out,
-            "{:<16} {:<20} {:>14} {:>14}  {:<20} {:>7.3}x",
-            f.mechanism,
-            f.metric,
-            format!("{:.3} {}", f.value, f.unit),
-            format!("{:.3} {}", f.baseline_value, f.unit),
-            f.baseline,
-            f.speedup
+            "{mechanism:<w0$}  {metric:<w1$}  {ours:>w2$}  {baseline:>w3$}  {baseline_is:<w4$}  \
+             {speedup:>w5$}",
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4],
+            w5 = widths[5],
         )?;
     }
     Ok(())

@@ -2,16 +2,15 @@
 //! Windows, for every mechanism): named pipes, shared-memory pipes, mailslots, file mappings and
 //! sync objects.
 //!
-//! Names are data that other programs chose, so the table shows them escaped ([`escape`]): a
-//! name cannot move the cursor, ring the bell or forge a row of its own. `--json` gives every
-//! name exactly as it is.
+//! Names are data that other programs chose, so the table shows them escaped
+//! ([`output::escape`]): a name cannot move the cursor, ring the bell or forge a row of its own.
+//! `--json` gives every name exactly as it is.
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use crate::output;
+use crate::output::{self, escape};
 
 /// Options of `pipework list`.
 #[derive(clap::Args, Debug)]
@@ -65,103 +64,64 @@ pub fn run(args: &Args) -> io::Result<()> {
     out.flush()
 }
 
+/// The rows, from the library's one listing of every kind ([`pipework::name::list`]).
 fn rows() -> io::Result<Vec<Row>> {
+    use pipework::name::Facts;
     let mut rows = Vec::new();
-    for p in pipework::named_pipe::list()? {
-        let namespace = format!("{:?}", p.namespace).to_lowercase();
-        let pipe_type = format!("{:?}", p.pipe_type).to_lowercase();
-        let access = format!("{:?}", p.access).to_lowercase();
-        let max = p
-            .max_instances
-            .map_or_else(|| "unlimited".to_string(), |m| m.to_string());
-        rows.push(Row {
-            kind: "pipe".into(),
-            details: format!(
-                "{namespace} {pipe_type}, {access}, {}/{max} instances, {} listening",
-                p.instances, p.listening
-            ),
-            fields: json!({
-                "namespace": namespace,
-                "type": pipe_type,
-                "access": access,
-                "instances": p.instances,
-                "max_instances": p.max_instances,
-                "listening": p.listening,
-            }),
-            name: p.name,
-        });
-    }
-    for name in pipework::shm_pipe::list()? {
-        rows.push(Row {
-            kind: "shm-pipe".into(),
-            name,
-            details: "listening".into(),
-            fields: json!({}),
-        });
-    }
-    for slot in pipework::mailslot::list()? {
-        rows.push(Row {
-            kind: "mailslot".into(),
-            details: format!("{} queued", slot.queued),
-            fields: json!({ "queued": slot.queued }),
-            name: slot.name,
-        });
-    }
-    for entry in pipework::mapping::list()? {
-        rows.push(Row {
-            kind: entry.kind.to_string(),
-            details: format!("{} bytes, {}", entry.size, entry.path),
-            fields: json!({ "size": entry.size, "path": entry.path }),
-            name: entry.name,
-        });
-    }
-    for entry in pipework::sync::list()? {
-        rows.push(Row {
-            kind: entry.kind.to_string(),
-            name: entry.name,
-            details: String::new(),
-            fields: json!({}),
-        });
+    for entry in pipework::name::list()? {
+        let kind = entry.kind.as_str().to_string();
+        let owner = entry.owner;
+        let path = entry.path.display().to_string();
+        let row = match entry.facts {
+            Facts::Pipe(p) => {
+                let namespace = format!("{:?}", p.namespace).to_lowercase();
+                let pipe_type = format!("{:?}", p.pipe_type).to_lowercase();
+                let access = format!("{:?}", p.access).to_lowercase();
+                let max = p
+                    .max_instances
+                    .map_or_else(|| "unlimited".to_string(), |m| m.to_string());
+                Row {
+                    kind,
+                    details: format!(
+                        "{namespace} {pipe_type}, {access}, {}/{max} instances, {} listening",
+                        p.instances, p.listening
+                    ),
+                    fields: json!({
+                        "namespace": namespace,
+                        "type": pipe_type,
+                        "access": access,
+                        "instances": p.instances,
+                        "max_instances": p.max_instances,
+                        "listening": p.listening,
+                        "owner": owner,
+                    }),
+                    name: p.name,
+                }
+            }
+            Facts::Mailslot { queued } => Row {
+                kind,
+                details: format!("{queued} queued"),
+                fields: json!({ "queued": queued, "owner": owner }),
+                name: entry.name,
+            },
+            Facts::Mapping { size } => Row {
+                kind,
+                details: format!("{size} bytes, {path}"),
+                fields: json!({ "size": size, "path": path, "owner": owner }),
+                name: entry.name,
+            },
+            _ => Row {
+                details: if entry.kind == pipework::name::Kind::ShmPipe {
+                    "listening".into()
+                } else {
+                    String::new()
+                },
+                kind,
+                fields: json!({ "owner": owner }),
+                name: entry.name,
+            },
+        };
+        rows.push(row);
     }
     Ok(rows)
-}
-
-/// `text` with every character that a terminal would act on written out instead: C0 controls
-/// and DEL (`\n`, `\t`, `\r`, else `\x1b`-style), C1 controls and the Unicode line and paragraph
-/// separators (`\u{85}`-style). What is left prints as itself on one line.
-///
-/// Backslashes are left alone (they fill Win32 names), so a name that spells `\n` itself reads
-/// the same as one holding a newline; `--json` tells them apart.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str(r"\n"),
-            '\r' => out.push_str(r"\r"),
-            '\t' => out.push_str(r"\t"),
-            '\0'..='\x1f' | '\x7f' => {
-                let _ = write!(out, r"\x{:02x}", c as u32);
-            }
-            '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, r"\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn controls_are_written_out() {
-        assert_eq!(escape("plain name"), "plain name");
-        assert_eq!(escape(r"\\.\pipe\x"), r"\\.\pipe\x");
-        assert_eq!(
-            escape("a\x1b[31m\x07b\nc\r\td\x7f\u{85}\u{9b}\u{2028}\u{2029}é"),
-            r"a\x1b[31m\x07b\nc\r\td\x7f\u{85}\u{9b}\u{2028}\u{2029}é"
-        );
-    }
 }

@@ -167,7 +167,7 @@ pub fn run(args: &Args) -> io::Result<()> {
 }
 
 fn read(mut slot: Mailslot, count: Option<u64>) -> io::Result<()> {
-    note!("pipework: reading mailslot {}", slot.name());
+    note!("pipework: reading mailslot {}", output::escape(slot.name()));
     let mut out = output::stdout();
     let mut received = 0;
     while count.is_none_or(|c| received < c) {

@@ -1,4 +1,9 @@
 //! `pipework mapping`: create, inspect, read, write and remove named file mappings.
+//!
+//! Every command that describes a mapping (`create`, `open`, `info`) prints, besides its name,
+//! size and file, the Python line that attaches to it without removing it: up to Python 3.12,
+//! `multiprocessing.shared_memory.SharedMemory(name=...)` hands what it attaches to its
+//! resource tracker, which removes the name when the Python process exits.
 
 use std::io::{self, Read, Write};
 
@@ -29,6 +34,9 @@ enum Command {
         /// unless another process holds it).
         #[arg(long)]
         no_hold: bool,
+        /// The info as one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Open an existing mapping and print its info (fails if there is none).
     Open {
@@ -37,6 +45,9 @@ enum Command {
         /// Open it for writing too.
         #[arg(long)]
         write: bool,
+        /// The info as one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Copy bytes out of a mapping to standard output.
     Read {
@@ -62,8 +73,13 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         offset: usize,
     },
-    /// Print a mapping's name, size and OS name (the name Python's
-    /// `multiprocessing.shared_memory.SharedMemory(name=...)` attaches by).
+    /// Print a mapping's name, size, OS name and the Python line that attaches to it safely.
+    ///
+    /// Python's `multiprocessing.shared_memory.SharedMemory(name=OS_NAME)` attaches by the OS
+    /// name, but up to Python 3.12 its resource tracker REMOVES the mapping's name when the
+    /// Python process exits (later opens by name fail). Attach with `track=False` (Python 3.13
+    /// and later) or unregister it from the tracker right after attaching (3.8 to 3.12), and
+    /// never call `unlink()`: the lines printed here do it right.
     Info {
         /// Its name.
         name: String,
@@ -88,12 +104,14 @@ pub fn run(args: &Args) -> io::Result<()> {
             name,
             size,
             no_hold,
+            json,
         } => {
             let mapping = FileMapping::create(name, *size)?;
-            print_info(&mapping, false)?;
+            print_info(&mapping, *json)?;
             if !no_hold {
                 note!(
-                    "holding {name} until standard input ends ({})",
+                    "holding {} until standard input ends ({})",
+                    output::escape(name),
                     if mapping.already_existed() {
                         "it already existed"
                     } else {
@@ -104,9 +122,9 @@ pub fn run(args: &Args) -> io::Result<()> {
             }
             Ok(())
         }
-        Command::Open { name, write } => {
+        Command::Open { name, write, json } => {
             let access = if *write { Access::Write } else { Access::Read };
-            print_info(&FileMapping::open(name, access)?, false)
+            print_info(&FileMapping::open(name, access)?, *json)
         }
         Command::Info { name, json } => print_info(&FileMapping::open(name, Access::Read)?, *json),
         Command::Read {
@@ -174,7 +192,11 @@ pub fn run(args: &Args) -> io::Result<()> {
                 )));
             }
             view.write(*offset, &bytes)?;
-            note!("wrote {} bytes at offset {offset} of {name}", bytes.len());
+            note!(
+                "wrote {} bytes at offset {offset} of {}",
+                bytes.len(),
+                output::escape(name)
+            );
             Ok(())
         }
         Command::Remove { name } => FileMapping::remove(name),
@@ -195,10 +217,30 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
+/// The Python statements that attach to the POSIX shared-memory object `os_name` without
+/// handing it to the resource tracker (which would remove it when Python exits): `(for Python
+/// 3.13 and later, for Python 3.8 to 3.12)`. Each binds `shm`.
+pub fn python_attach(os_name: &str) -> (String, String) {
+    // A JSON string is a Python string literal too (the same escapes), whatever the name holds.
+    let literal = serde_json::Value::from(os_name).to_string();
+    (
+        format!(
+            "from multiprocessing.shared_memory import SharedMemory; \
+             shm = SharedMemory(name={literal}, track=False)"
+        ),
+        format!(
+            "from multiprocessing import shared_memory, resource_tracker; \
+             shm = shared_memory.SharedMemory(name={literal}); \
+             resource_tracker.unregister(shm._name, \"shared_memory\")"
+        ),
+    )
+}
+
 fn print_info(mapping: &FileMapping, json: bool) -> io::Result<()> {
     let name = mapping.name().unwrap_or("");
     let os_name = mapping.os_name().unwrap_or("");
     let size = mapping.size()?;
+    let (python_3_13, python_3_8) = python_attach(os_name);
     let mut out = output::stdout();
     if json {
         let value = serde_json::json!({
@@ -207,14 +249,24 @@ fn print_info(mapping: &FileMapping, json: bool) -> io::Result<()> {
             "size": size,
             "os_name": os_name,
             "path": format!("/dev/shm/{os_name}"),
+            "python": {
+                "3.13+": python_3_13,
+                "3.8-3.12": python_3_8,
+            },
         });
         writeln!(out, "{value}")?;
     } else {
-        writeln!(out, "name:    {name}")?;
+        writeln!(out, "name:    {}", output::escape(name))?;
         writeln!(out, "kind:    mapping")?;
         writeln!(out, "size:    {size}")?;
-        writeln!(out, "os name: {os_name}")?;
-        writeln!(out, "path:    /dev/shm/{os_name}")?;
+        writeln!(out, "os name: {}", output::escape(os_name))?;
+        writeln!(out, "path:    /dev/shm/{}", output::escape(os_name))?;
+        writeln!(
+            out,
+            "python:  attach with the line for your version (never call shm.unlink()):"
+        )?;
+        writeln!(out, "  3.13+:    {}", output::escape(&python_3_13))?;
+        writeln!(out, "  3.8-3.12: {}", output::escape(&python_3_8))?;
     }
     out.flush()
 }

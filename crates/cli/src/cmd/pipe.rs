@@ -3,6 +3,7 @@
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{self, Stdio};
+use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use pipework::named_pipe::{
@@ -48,10 +49,23 @@ enum Command {
         text: String,
     },
     /// Print the Unix-domain socket path of a listening instance, for socat, Python, ...
+    ///
+    /// A byte pipe carries exactly the bytes written, both ways. A message pipe frames every
+    /// message, both ways, as a 4-byte little-endian length and that many bytes (no handshake
+    /// for a foreign client): socat's raw bytes are not messages, and it gets no reply.
+    /// `python/pipework_pipe.py` in the source tree speaks the framing (stdlib only). The
+    /// instance stops listening once it admits a client: ask again for the next connection.
     Path {
         /// Pipe name (`\\.\pipe\NAME` or `NAME`).
         #[arg(value_parser = names::pipe)]
         name: String,
+        /// One JSON object: `name`, `path`, `type` (`byte` or `message`) and `framing`.
+        #[arg(long)]
+        json: bool,
+        /// Wait up to MS milliseconds for an instance to listen, instead of failing at once
+        /// when every instance is busy (`WaitNamedPipe`).
+        #[arg(long, value_name = "MS")]
+        wait: Option<u64>,
     },
 }
 
@@ -73,9 +87,11 @@ struct ServeArgs {
     /// Admit every user (default: only this user and root).
     #[arg(long)]
     allow_everyone: bool,
-    /// Wire each client to the stdin and stdout of a new CMD (byte pipes).
-    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "CMD")]
-    exec: Vec<String>,
+    /// Wire each client to the stdin and stdout of a new `sh -c CMD` (byte pipes). CMD is one
+    /// argument, quoted as a whole, so the options and NAME may come before or after it:
+    /// `--exec 'tr a-z A-Z'`.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
 }
 
 /// Clap's parser of `--instances`: 1 to 255, the most `CreateNamedPipe` takes (255 is
@@ -103,17 +119,12 @@ pub fn run(args: &Args) -> io::Result<()> {
             out.write_all(b"\n")?;
             out.flush()
         }
-        Command::Path { name } => {
-            let path = named_pipe::socket_path(name)?;
-            let mut out = output::stdout();
-            writeln!(out, "{}", path.display())?;
-            out.flush()
-        }
+        Command::Path { name, json, wait } => path(name, *json, wait.map(Duration::from_millis)),
     }
 }
 
 fn serve(args: &ServeArgs) -> io::Result<()> {
-    if !args.exec.is_empty() && args.message {
+    if args.exec.is_some() && args.message {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "--exec wires a client to a command's byte streams: use it with a byte pipe",
@@ -135,14 +146,18 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
         .map(|_| options.create(&args.name))
         .collect::<io::Result<Vec<_>>>()?;
     let mut out = output::stdout();
-    writeln!(out, "listening {}", servers[0].name())?;
+    writeln!(
+        out,
+        "listening {}",
+        output::escape(&servers[0].name().to_string())
+    )?;
     out.flush()?;
     drop(out);
     let threads: Vec<_> = servers
         .into_iter()
         .map(|server| {
             let exec = args.exec.clone();
-            std::thread::spawn(move || serve_instance(server, &exec))
+            std::thread::spawn(move || serve_instance(server, exec.as_deref()))
         })
         .collect();
     for t in threads {
@@ -152,13 +167,13 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
     Ok(())
 }
 
-fn serve_instance(mut server: NamedPipeServer, exec: &[String]) -> io::Result<()> {
+fn serve_instance(mut server: NamedPipeServer, exec: Option<&str>) -> io::Result<()> {
     loop {
         if let Err(e) = server.connect() {
-            note!("pipework: {e}");
+            note!("pipework: {}", output::error(&e));
             continue;
         }
-        let result = if !exec.is_empty() {
+        let result = if let Some(exec) = exec {
             run_for_client(&server, exec)
         } else if server.pipe_type() == PipeType::Message {
             echo_messages(&mut server)
@@ -166,7 +181,7 @@ fn serve_instance(mut server: NamedPipeServer, exec: &[String]) -> io::Result<()
             echo_bytes(&mut server)
         };
         if let Err(e) = result {
-            note!("pipework: {e}");
+            note!("pipework: {}", output::error(&e));
         }
         let _ = server.flush();
         server.disconnect()?;
@@ -194,18 +209,75 @@ fn echo_messages(server: &mut NamedPipeServer) -> io::Result<()> {
     }
 }
 
-fn run_for_client(server: &NamedPipeServer, exec: &[String]) -> io::Result<()> {
+fn run_for_client(server: &NamedPipeServer, exec: &str) -> io::Result<()> {
     let stdin: OwnedFd = pipework::handle::duplicate(server.as_fd(), false)?;
     let stdout = pipework::handle::duplicate(server.as_fd(), false)?;
-    let status = process::Command::new(&exec[0])
-        .args(&exec[1..])
+    let status = process::Command::new("sh")
+        .arg("-c")
+        .arg(exec)
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::from(stdout))
         .status()?;
     if !status.success() {
-        note!("pipework: {} exited with {status}", exec[0]);
+        note!("pipework: {} exited with {status}", output::escape(exec));
     }
     Ok(())
+}
+
+/// How a message pipe frames its messages on the socket, for a foreign client.
+const MESSAGE_FRAMING: &str = "each message, both ways, is a 4-byte little-endian length and \
+                               that many bytes; no handshake";
+
+/// `pipework pipe path`: the socket of a listening instance; for a message pipe, a note on
+/// standard error of what a foreign client must speak on it.
+fn path(name: &str, json: bool, wait: Option<Duration>) -> io::Result<()> {
+    let path = match wait {
+        None => named_pipe::socket_path(name)?,
+        Some(wait) => {
+            let deadline = Instant::now() + wait;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                named_pipe::wait(name, WaitTimeout::After(left))?;
+                match named_pipe::socket_path(name) {
+                    // Another client took the instance that woke us: wait again while time
+                    // is left.
+                    Err(e) if named_pipe::is_busy(&e) && Instant::now() < deadline => continue,
+                    result => break result?,
+                }
+            }
+        }
+    };
+    // The pipe's type, from the listing (which gives names without the `\\.\pipe\` prefix).
+    let short = name.rsplit('\\').next().unwrap_or(name);
+    let pipe_type = named_pipe::list()?
+        .into_iter()
+        .find(|p| p.name.eq_ignore_ascii_case(short) || p.name.eq_ignore_ascii_case(name))
+        .map(|p| p.pipe_type);
+    let mut out = output::stdout();
+    if json {
+        let (kind, framing) = match pipe_type {
+            Some(PipeType::Message) => ("message", MESSAGE_FRAMING),
+            Some(PipeType::Byte) => ("byte", "none: exactly the bytes written, both ways"),
+            None => ("unknown", "unknown"),
+        };
+        let value = serde_json::json!({
+            "name": name,
+            "path": path.to_string_lossy(),
+            "type": kind,
+            "framing": framing,
+        });
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "{}", output::escape(&path.to_string_lossy()))?;
+        if pipe_type == Some(PipeType::Message) {
+            note!(
+                "pipework: {} is a message pipe: {MESSAGE_FRAMING} (python/pipework_pipe.py \
+                 speaks it; raw bytes from socat are not messages and get no reply)",
+                output::escape(name)
+            );
+        }
+    }
+    out.flush()
 }
 
 fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {

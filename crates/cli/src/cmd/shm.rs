@@ -85,7 +85,7 @@ fn listen(name: &str, count: Option<u64>, capacity: usize) -> io::Result<()> {
             Ok(reader) => reader,
             // A writer that went wrong while connecting: the listener itself is fine.
             Err(e) if writer_fault(&e) => {
-                note!("pipework: {e}");
+                note!("pipework: {}", output::error(&e));
                 continue;
             }
             Err(e) => return Err(e),
@@ -96,7 +96,11 @@ fn listen(name: &str, count: Option<u64>, capacity: usize) -> io::Result<()> {
         let ended = copy(&mut reader, &mut out)?;
         out.flush()?;
         if let Ended::ReadFailed(e) = ended {
-            note!("pipework: shared-memory pipe {name}: writer {served}: {e}");
+            note!(
+                "pipework: shared-memory pipe {}: writer {served}: {}",
+                output::escape(name),
+                output::error(&e)
+            );
         }
     }
     Ok(())

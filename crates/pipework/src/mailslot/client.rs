@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::io::Errno;
 use rustix::net::{connect, send, socket_with, AddressFamily, SendFlags, SocketFlags, SocketType};
 
-use super::name::{self, Server, SlotName};
 use super::net::{self, Delivery, NetworkConfig};
 use super::queue::{at_socket_path, DIRECT_HEADER, DIRECT_MAX};
-use super::spool::{self, Shared, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
+use super::spool::{Shared, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
 use super::MAX_MESSAGE_SIZE;
+use crate::name::mailslot::{self as name, MailslotName as SlotName, MailslotServer as Server};
+use crate::name::place;
 use crate::sys::error::{error, invalid, named};
 use crate::sys::retry::retry;
 
@@ -148,8 +149,8 @@ impl MailslotClient {
         let display = parsed.local_display();
         let missing = || io::Error::new(ErrorKind::NotFound, format!("no mailslot {display}"));
         let context = format!("mailslot {display}");
-        let dir = spool::directory()?;
-        let path = spool::spool_path(&dir, parsed);
+        let dir = place::mailslot_dir()?;
+        let path = place::mailslot_spool(&dir, parsed);
         let spool = match Spool::open(&path) {
             Ok(s) => s,
             Err(e) if e.kind() == ErrorKind::NotFound => return Err(missing()),
@@ -157,7 +158,7 @@ impl MailslotClient {
             Err(e) => return Err(named(&context, e)),
         };
         let header = spool.header().map_err(|e| named(&context, e))?;
-        if header.name.to_lowercase() != parsed.folded || !spool.is_alive()? {
+        if crate::name::fold(&header.name) != parsed.folded || !spool.is_alive()? {
             return Err(missing());
         }
         let shared = spool.shared().map_err(|e| named(&context, e))?;
@@ -167,7 +168,7 @@ impl MailslotClient {
             SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             None,
         )?;
-        match at_socket_path(&spool::socket_path(&path, header.token), |addr| {
+        match at_socket_path(&place::mailslot_socket(&path, header.token), |addr| {
             Ok(connect(&wakeup, addr)?)
         }) {
             Ok(()) => {}

@@ -95,7 +95,6 @@
 #[cfg(feature = "tokio")]
 mod async_io;
 mod client;
-mod name;
 mod nbt;
 mod net;
 #[cfg(test)]
@@ -134,7 +133,7 @@ pub struct MailslotEntry {
 
 /// This user's living mailslots with their queued message counts, by name.
 pub fn list() -> io::Result<Vec<MailslotEntry>> {
-    let dir = spool::directory()?;
+    let dir = crate::name::place::mailslot_dir()?;
     spool::collect_stale(&dir, None);
     let mut entries = Vec::new();
     for path in spool::spool_files(&dir)? {

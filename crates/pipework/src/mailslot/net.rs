@@ -521,7 +521,7 @@ impl Endpoint {
 
 /// The folded form of a slot path from the network, if it is a valid local name.
 fn fold_path(path: &str) -> Option<String> {
-    let parsed = super::name::parse(&format!(r"\\.\mailslot\{path}")).ok()?;
+    let parsed = crate::name::mailslot::parse(&format!(r"\\.\mailslot\{path}")).ok()?;
     Some(parsed.folded)
 }
 
@@ -752,18 +752,19 @@ impl Sender {
                 d
             }
         };
-        match retry(|| {
-            rustix::net::sendto(
-                socket.as_fd(),
-                &datagram,
-                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-                &SocketAddr::V4(self.to),
-            )
-        }) {
+        // Both sockets are non-blocking: a full buffer is `WouldBlock`, and the datagram lost.
+        match crate::sys::retry_io(|| socket.send_to(&datagram, self.to)) {
             Ok(_) => Ok(()),
-            Err(rustix::io::Errno::AGAIN)
-            | Err(rustix::io::Errno::CONNREFUSED)
-            | Err(rustix::io::Errno::HOSTUNREACH) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::HostUnreachable
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(named(
                 format_args!(
                     "mailslot {display}: cannot send to {}",

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,6 @@ use rustix::io::Errno;
 use rustix::net::{recv, RecvFlags};
 
 use super::client::forward;
-use super::name::{self, Server};
 use super::net::{self, Delivery, Endpoint, NetworkConfig, NetworkStats, FOLLOW_RETRY};
 use super::queue::{bind_wakeup, merge_by_sequence, record_len, Queue, DIRECT_HEADER, DIRECT_MAX};
 use super::spool::{
@@ -21,6 +19,9 @@ use super::spool::{
     RECORD_HEADER,
 };
 use super::{MessageRead, MAX_MESSAGE_SIZE};
+use crate::name::lease::{self, Lease};
+use crate::name::mailslot::{self as name, MailslotServer as Server};
+use crate::name::{place, Kind};
 use crate::sys::error::{error, invalid, named};
 use crate::sys::retry::retry;
 
@@ -141,9 +142,9 @@ pub struct Mailslot {
     display: String,
     spool: Spool,
     pub(super) shared: Shared,
-    spool_path: PathBuf,
+    /// The hold on the name: the spool file and the wakeup socket, this server's alone.
+    lease: Option<Lease>,
     pub(super) wakeup: OwnedFd,
-    wakeup_path: PathBuf,
     max_size: usize,
     pub(super) read_timeout: Option<Duration>,
     queue: Queue,
@@ -227,8 +228,8 @@ impl Mailslot {
             ));
         }
         let display = parsed.local_display();
-        let dir = spool::directory()?;
-        let path = spool::spool_path(&dir, &parsed);
+        let dir = place::mailslot_dir()?;
+        let path = place::mailslot_spool(&dir, &parsed);
         let taken = || {
             io::Error::new(
                 ErrorKind::AlreadyExists,
@@ -245,35 +246,33 @@ impl Mailslot {
                     // Its server is gone. Wait out a collector removing it right now, then,
                     // unless someone replaced it meanwhile, remove it.
                     crate::sys::lock::lock_byte(existing.fd.as_fd(), spool::GC_BYTE)?;
-                    if spool::still_at(&existing.fd, &path)? {
-                        if let Ok(header) = existing.header() {
-                            let _ = std::fs::remove_file(spool::socket_path(&path, header.token));
-                        }
-                        let _ = std::fs::remove_file(&path);
-                    }
+                    let socket = existing
+                        .header()
+                        .ok()
+                        .map(|header| place::mailslot_socket(&path, header.token));
+                    lease::reclaim_sole(lease::identity(&existing.fd)?, &path, socket.as_slice())
+                        .map_err(|e| named(&context, e))?;
                     continue;
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) if e.kind() == ErrorKind::InvalidData => {
                     // A file too short or without the magic: a spool being created right now
                     // never sits at the final path, so this is debris. Remove and retry.
-                    let _ = std::fs::remove_file(&path);
+                    lease::remove_part(&path).map_err(|e| named(&context, e))?;
                     continue;
                 }
                 Err(e) => return Err(named(&context, e)),
             }
             let token = token();
-            let mut temp = path.clone().into_os_string();
-            temp.push(format!(".{token:016x}.new"));
-            let temp = PathBuf::from(temp);
+            let temp = place::mailslot_new_spool(&path, token);
             let shared = Shared::create().map_err(|e| named(&context, e))?;
             let spool = Spool::create_new(&temp, &parsed, max_message_size as u64, token, &shared)
                 .map_err(|e| named(&context, e))?;
-            let wakeup_path = spool::socket_path(&path, token);
+            let wakeup_path = place::mailslot_socket(&path, token);
             let wakeup = match bind_wakeup(&wakeup_path) {
                 Ok(fd) => fd,
                 Err(e) => {
-                    let _ = std::fs::remove_file(&temp);
+                    let _ = lease::remove_part(&temp);
                     return Err(named(&context, e));
                 }
             };
@@ -287,13 +286,20 @@ impl Mailslot {
                 Ok(()) => {
                     // What servers killed outright left here goes now.
                     spool::collect_stale(&dir, Some(&path));
+                    let anchor = lease::identity(&spool.fd).map_err(|e| named(&context, e))?;
+                    let lease = Lease::sole(
+                        Kind::Mailslot,
+                        display.clone(),
+                        path,
+                        anchor,
+                        vec![wakeup_path],
+                    );
                     return Ok(Mailslot {
                         display,
                         spool,
                         shared,
-                        spool_path: path,
+                        lease: Some(lease),
                         wakeup,
-                        wakeup_path,
                         max_size: max_message_size,
                         read_timeout,
                         queue: Queue::default(),
@@ -306,13 +312,13 @@ impl Mailslot {
                 }
                 Err(Errno::EXIST) => {
                     // Another server published the name first; the next round tells if it lives.
-                    let _ = std::fs::remove_file(&temp);
-                    let _ = std::fs::remove_file(&wakeup_path);
+                    let _ = lease::remove_part(&temp);
+                    let _ = lease::remove_part(&wakeup_path);
                     continue;
                 }
                 Err(e) => {
-                    let _ = std::fs::remove_file(&temp);
-                    let _ = std::fs::remove_file(&wakeup_path);
+                    let _ = lease::remove_part(&temp);
+                    let _ = lease::remove_part(&wakeup_path);
                     return Err(named(&context, e));
                 }
             }
@@ -325,6 +331,17 @@ impl Mailslot {
     /// The slot's name, `\\.\mailslot\...` as given to [`MailslotOptions::create`].
     pub fn name(&self) -> &str {
         &self.display
+    }
+
+    /// Closes the slot (`CloseHandle`), as dropping it does (unread messages are discarded),
+    /// but returns what went wrong removing its name (a name left behind is reclaimed by the
+    /// next server or list).
+    pub fn close(mut self) -> io::Result<()> {
+        self.shared.flags().fetch_or(FLAG_CLOSED, Ordering::AcqRel);
+        match self.lease.take() {
+            Some(lease) => lease.release(),
+            None => Ok(()),
+        }
     }
 
     /// Reads the next message into `buf` and returns its size (`ReadFile` on a mailslot).
@@ -593,7 +610,7 @@ impl Mailslot {
                 Network::Listener(endpoint)
             }
             Err(e) if e.kind() == ErrorKind::AddrInUse => {
-                let dir = spool::directory()?;
+                let dir = place::mailslot_dir()?;
                 if !spool::listener_lives(&dir, key) {
                     return Err(error(
                         ErrorKind::AddrInUse,
@@ -792,7 +809,7 @@ impl Mailslot {
 impl Drop for Mailslot {
     fn drop(&mut self) {
         self.shared.flags().fetch_or(FLAG_CLOSED, Ordering::AcqRel);
-        let _ = std::fs::remove_file(&self.spool_path);
-        let _ = std::fs::remove_file(&self.wakeup_path);
+        // A failure is kept for `name::release_errors`.
+        drop(self.lease.take());
     }
 }

@@ -27,12 +27,10 @@
 //! committed end past the file's end, a record that does not fit are `InvalidData`. The parsers
 //! ([`parse_header`], [`next_step`] and the record functions of `queue.rs`) are I/O-free.
 
-use std::ffi::OsString;
 use std::fs;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,9 +38,9 @@ use rustix::fs::{
     fcntl_add_seals, fcntl_get_seals, fstat, ftruncate, memfd_create, open, MemfdFlags, Mode,
     OFlags, SealFlags,
 };
-use rustix::io::{pread, pwrite, Errno};
+use rustix::io::{pread, pwrite};
 
-use super::name::SlotName;
+use crate::name::{lease, place, MailslotName as SlotName};
 use crate::sys::error::error;
 use crate::sys::lock;
 use crate::sys::retry::retry;
@@ -103,58 +101,6 @@ pub(crate) const REWIND_ABOVE: u64 = DATA + (1 << 20);
 /// The most a server reads from its spool in one go (unless one record is larger): a backlog
 /// is taken in this much at a time, as reads need it.
 pub(crate) const DRAIN_CHUNK: u64 = 16 << 20;
-
-/// The directory holding this user's mailslots: `$PIPEWORK_RUNTIME_DIR/mailslot`, by default
-/// `/dev/shm/pipework-<uid>/mailslot` (or under `/tmp` without `/dev/shm`). Created 0700 when
-/// missing; refused when it or its parent is not a real directory owned by this user that no
-/// other user can write (a squatted directory).
-pub(crate) fn directory() -> io::Result<PathBuf> {
-    let uid = rustix::process::geteuid().as_raw();
-    let base = match std::env::var_os("PIPEWORK_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ if Path::new("/dev/shm").is_dir() => PathBuf::from(format!("/dev/shm/pipework-{uid}")),
-        _ => PathBuf::from(format!("/tmp/pipework-{uid}")),
-    };
-    let dir = base.join("mailslot");
-    private_dir(&base, uid)?;
-    private_dir(&dir, uid)?;
-    Ok(dir)
-}
-
-fn private_dir(path: &Path, uid: u32) -> io::Result<()> {
-    match rustix::fs::mkdir(path, Mode::RWXU) {
-        Ok(()) | Err(Errno::EXIST) => {}
-        Err(e) => {
-            return Err(io::Error::new(
-                io::Error::from(e).kind(),
-                format!(
-                    "cannot create the mailslot directory {}: {e}",
-                    path.display()
-                ),
-            ))
-        }
-    }
-    let meta = fs::symlink_metadata(path)?;
-    let refuse = |why: String| {
-        Err(io::Error::new(
-            ErrorKind::PermissionDenied,
-            format!("refusing mailslot directory {}: {why}", path.display()),
-        ))
-    };
-    if !meta.file_type().is_dir() {
-        return refuse("not a directory".into());
-    }
-    if meta.uid() != uid {
-        return refuse(format!("owned by uid {}, not {uid}", meta.uid()));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return refuse(format!(
-            "writable by others (mode {:o})",
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(())
-}
 
 /// An open spool file and what its header says. Never mapped: `pread`/`pwrite` only.
 pub(crate) struct Spool {
@@ -626,28 +572,6 @@ fn pwrite_all(fd: &OwnedFd, mut data: &[u8], mut offset: u64) -> io::Result<()> 
     Ok(())
 }
 
-/// The spool file of a slot, and its wakeup socket for a server token.
-pub(crate) fn spool_path(dir: &Path, name: &SlotName) -> PathBuf {
-    dir.join(name.hashed())
-}
-
-/// The server's wakeup socket, named by the slot's hash and the server's token.
-pub(crate) fn socket_path(spool: &Path, token: u64) -> PathBuf {
-    let mut s: OsString = spool.as_os_str().to_owned();
-    s.push(format!(".{token:016x}.sock"));
-    PathBuf::from(s)
-}
-
-/// Whether `path` names the same file as `fd` (it was not replaced or removed meanwhile).
-pub(crate) fn still_at(fd: &OwnedFd, path: &Path) -> io::Result<bool> {
-    let here = fstat(fd)?;
-    match rustix::fs::lstat(path) {
-        Ok(there) => Ok(here.st_dev == there.st_dev && here.st_ino == there.st_ino),
-        Err(Errno::NOENT) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Spool files in `dir` (not sockets or files being created).
 pub(crate) fn spool_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -707,7 +631,7 @@ pub(crate) fn collect_stale(dir: &Path, keep: Option<&Path>) {
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age > DEBRIS_AGE);
             if old && !belongs_to_living_spool(dir, &name) {
-                let _ = fs::remove_file(&path);
+                let _ = lease::remove_part(&path);
             }
         }
     }
@@ -718,12 +642,11 @@ fn collect_spool(path: &Path) -> io::Result<()> {
     if !lock::try_lock_byte(spool.fd.as_fd(), GC_BYTE)? || spool.is_alive()? {
         return Ok(());
     }
-    if still_at(&spool.fd, path)? {
-        if let Ok(header) = spool.header() {
-            let _ = fs::remove_file(socket_path(path, header.token));
-        }
-        fs::remove_file(path)?;
-    }
+    let socket = spool
+        .header()
+        .ok()
+        .map(|header| place::mailslot_socket(path, header.token));
+    lease::reclaim_sole(lease::identity(&spool.fd)?, path, socket.as_slice())?;
     Ok(())
 }
 
@@ -736,12 +659,13 @@ fn belongs_to_living_spool(dir: &Path, name: &[u8]) -> bool {
             .and_then(|s| s.is_alive())
             .unwrap_or(false);
     }
-    let Ok(spool) = Spool::open(&dir.join(&hash)) else {
+    let spool_path = dir.join(&hash);
+    let Ok(spool) = Spool::open(&spool_path) else {
         return false;
     };
     let Ok(header) = spool.header() else {
         return false;
     };
-    let own = format!("{hash}.{:016x}.sock", header.token);
-    own.as_bytes() == name && spool.is_alive().unwrap_or(false)
+    let own = place::mailslot_socket(&spool_path, header.token);
+    own.file_name().map(|f| f.as_bytes()) == Some(name) && spool.is_alive().unwrap_or(false)
 }

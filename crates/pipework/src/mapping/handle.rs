@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use rustix::fs::{fcntl_getfl, fstat, openat, Mode, OFlags, CWD};
 
-use crate::sync::namespace::{self, Name};
+use crate::name::object::ObjectName as Name;
+use crate::name::{Kind, Lease};
 use crate::sys::shm::Copies;
 
 /// One mapping object as this process holds it: shared by a handle and its clones.
@@ -26,6 +27,8 @@ pub(super) struct Handle {
     /// no lock, or no second file could be opened).
     memory: Option<OwnedFd>,
     name: Option<Name>,
+    /// This process's hold on the name, released once the handle's own file is closed.
+    lease: Option<Lease>,
     /// How errors name the object.
     label: Arc<str>,
     /// How views copy (see the module docs' "When the file shrinks").
@@ -56,6 +59,7 @@ impl Handle {
         Handle {
             file: Some(file),
             memory,
+            lease: name.as_ref().map(|n| Lease::object(n, Kind::Mapping)),
             name,
             label,
             copies,
@@ -96,9 +100,7 @@ impl Drop for Handle {
         // Close first: the namespace must see this process's hold gone. Views hold no lock.
         drop(self.memory.take());
         drop(self.file.take());
-        if let Some(name) = &self.name {
-            namespace::release(name);
-        }
+        drop(self.lease.take());
     }
 }
 

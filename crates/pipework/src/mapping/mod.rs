@@ -97,6 +97,25 @@
 //!   Handles from a create, from [`FileMapping::anonymous`] and from [`FileMapping::from_file`]
 //!   have all access, bounded by the mapping's [`Protect`].
 //!
+//! # From Python
+//! `multiprocessing.shared_memory.SharedMemory(name=...)`, given [`FileMapping::os_name`],
+//! attaches to a named mapping, but up to Python 3.12 it also hands the segment to its resource
+//! tracker, which *removes the name* when the Python process exits, as if the Python side had
+//! created it: pipework processes keep their memory, but opening the mapping by name fails from
+//! then on. Attach so that the tracker keeps out of it, and never call `unlink()`:
+//!
+//! ```text
+//! # Python 3.13 and later
+//! from multiprocessing.shared_memory import SharedMemory
+//! shm = SharedMemory(name=os_name, track=False)
+//! # Python 3.8 to 3.12
+//! from multiprocessing import shared_memory, resource_tracker
+//! shm = shared_memory.SharedMemory(name=os_name)
+//! resource_tracker.unregister(shm._name, "shared_memory")
+//! ```
+//!
+//! `pipework mapping info NAME` prints these lines with the mapping's own name filled in.
+//!
 //! # Safety of shared memory
 //! A view never lends out Rust references to its bytes, because another process may change them
 //! at any moment: it copies in and out at offsets, reads and writes plain-old-data values
@@ -130,6 +149,7 @@ mod handle;
 mod space;
 mod view;
 
+use std::fmt::Display;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
@@ -142,7 +162,9 @@ use rustix::fs::{
 pub use bytemuck::Pod;
 pub use view::View;
 
-use crate::sync::namespace::{self, Entry, Kind, Name};
+use crate::name::lease;
+use crate::name::object::{self as namespace, ObjectEntry as Entry, ObjectName as Name};
+use crate::name::Kind;
 use crate::sys::error::{error, invalid, named};
 use handle::Handle;
 
@@ -306,17 +328,11 @@ impl FileMapping {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| named(label, e))?;
-        let flags = fcntl_getfl(&fd).map_err(|e| named(label, e))?;
-        let (readable, writable) = open_mode(flags);
-        if !readable {
-            return Err(error(
-                ErrorKind::PermissionDenied,
-                label,
-                format_args!(
-                    "a {protect:?} mapping needs a file opened for reading (this one is not)"
-                ),
-            ));
-        }
+        let writable = writable_if_readable(
+            &fd,
+            label,
+            format_args!("a {protect:?} mapping needs a file opened for reading (this one is not)"),
+        )?;
         if protect == Protect::ReadWrite && !writable {
             return Err(error(
                 ErrorKind::PermissionDenied,
@@ -460,7 +476,7 @@ impl FileMapping {
 
     /// Removes the name `name` at once (the objects' holders keep working; the name is free).
     pub fn remove(name: &str) -> io::Result<()> {
-        namespace::remove(&Name::parse(name)?)
+        lease::remove_object(&Name::parse(name)?)
     }
 }
 
@@ -474,6 +490,17 @@ fn open_mode(flags: OFlags) -> (bool, bool) {
         OFlags::WRONLY => (false, true),
         _ => (true, false),
     }
+}
+
+/// Whether `fd` was opened for writing too; `PermissionDenied` with `refusal` if it was not
+/// opened for reading.
+fn writable_if_readable(fd: &OwnedFd, label: &str, refusal: impl Display) -> io::Result<bool> {
+    let flags = fcntl_getfl(fd).map_err(|e| named(label, e))?;
+    let (readable, writable) = open_mode(flags);
+    if !readable {
+        return Err(error(ErrorKind::PermissionDenied, label, refusal));
+    }
+    Ok(writable)
 }
 
 fn file_size(fd: &OwnedFd, label: &str) -> io::Result<u64> {
@@ -507,15 +534,8 @@ impl TryFrom<OwnedFd> for FileMapping {
     /// open file (read-write, or read only); its size is the object's size now.
     fn try_from(fd: OwnedFd) -> io::Result<FileMapping> {
         let label = "file mapping";
-        let flags = fcntl_getfl(&fd).map_err(|e| named(label, e))?;
-        let (readable, writable) = open_mode(flags);
-        if !readable {
-            return Err(error(
-                ErrorKind::PermissionDenied,
-                label,
-                "a handle that cannot read cannot be mapped",
-            ));
-        }
+        let writable =
+            writable_if_readable(&fd, label, "a handle that cannot read cannot be mapped")?;
         let st = fstat(&fd).map_err(|e| named(label, e))?;
         if !FileType::from_raw_mode(st.st_mode).is_file() || st.st_size == 0 {
             return Err(error(

@@ -12,8 +12,8 @@ use std::task::{ready, Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
-use super::client::Opening;
-use super::handshake::REPLY_LEN;
+use super::client::{timed_out, Backoff, Opening};
+use super::handshake::{ReplyReader, REPLY_LEN};
 use super::{
     ClientOptions, Connected, Credentials, MessageRead, NamedPipeClient, NamedPipeServer,
     ServerOptions, WaitTimeout,
@@ -249,23 +249,20 @@ pub struct AsyncNamedPipeClient {
 impl ClientOptions {
     /// Opens `name` for use with tokio (inside a runtime): see [`ClientOptions::open`]. Waiting
     /// for the server's admission, and for a free instance if [`wait`](Self::wait) was asked,
-    /// happens without blocking the runtime's thread.
+    /// happens without blocking the runtime's thread, within the same time limits.
     pub async fn open_async(&self, name: &str) -> io::Result<AsyncNamedPipeClient> {
         let parsed = PipeName::parse(name)?;
-        let started = std::time::Instant::now();
+        let mut limit = self.first_limit();
+        let mut pause = Backoff::default();
         loop {
-            match self.try_open_async(&parsed).await {
-                Err(e) if super::is_busy(&e) && self.wait_timeout().is_some() => {
-                    let timeout = match self.wait_timeout().expect("wait") {
-                        WaitTimeout::After(d) => {
-                            let left = d.saturating_sub(started.elapsed());
-                            if left.is_zero() {
-                                return Err(e);
-                            }
-                            WaitTimeout::After(left)
-                        }
-                        other => other,
+            match self.try_open_async(&parsed, &mut limit).await {
+                Err(e) if super::is_busy(&e) && self.wait_asked() => {
+                    let Some(timeout) = self.next_wait(&limit) else {
+                        return Err(e);
                     };
+                    if let Some(d) = pause.next(&limit) {
+                        tokio::time::sleep(d).await;
+                    }
                     wait_async(name, timeout).await?;
                 }
                 other => return other,
@@ -273,13 +270,17 @@ impl ClientOptions {
         }
     }
 
-    async fn try_open_async(&self, name: &PipeName) -> io::Result<AsyncNamedPipeClient> {
-        let mut opening = Opening::new(self.clone(), name, true)?;
+    async fn try_open_async(
+        &self,
+        name: &PipeName,
+        limit: &mut Option<Option<std::time::Instant>>,
+    ) -> io::Result<AsyncNamedPipeClient> {
+        let mut opening = Opening::new(self.clone(), name, true, limit)?;
         loop {
             let Some(fd) = opening.next_socket()? else {
                 return Err(opening.exhausted());
             };
-            let reply = read_reply_async(&fd).await?;
+            let reply = read_reply_async(&fd, opening.deadline, &opening.what).await?;
             if let Some(inner) = opening.finish(fd, reply)? {
                 let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
                 return Ok(AsyncNamedPipeClient { inner, io });
@@ -302,21 +303,36 @@ pub async fn wait_async(name: &str, timeout: WaitTimeout) -> io::Result<()> {
     }
 }
 
-async fn read_reply_async(fd: &OwnedFd) -> io::Result<Option<[u8; REPLY_LEN]>> {
+/// Reads the server's handshake reply until `deadline`: see the blocking front-end.
+async fn read_reply_async(
+    fd: &OwnedFd,
+    deadline: Option<std::time::Instant>,
+    what: &str,
+) -> io::Result<Option<[u8; REPLY_LEN]>> {
     let io = register(fd, Interest::READABLE)?;
-    let mut reply = [0u8; REPLY_LEN];
-    let mut got = 0;
-    let mut none = Vec::new();
-    while got < REPLY_LEN {
-        let mut guard = io.readable().await?;
-        match super::conn::recv_into(fd.as_fd(), &mut reply[got..], &mut none) {
-            Ok(0) => return Ok(None),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
-            Err(e) => return Err(e),
+    let reading = async {
+        let mut reply = ReplyReader::default();
+        let mut none = Vec::new();
+        loop {
+            if let Some(bytes) = reply.complete() {
+                return Ok(Some(bytes));
+            }
+            let mut guard = io.readable().await?;
+            match super::conn::recv_into(fd.as_fd(), reply.space(), &mut none, 0) {
+                Ok(0) => return Ok(None),
+                Ok(n) => reply.advance(n)?,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
+                Err(e) => return Err(e),
+            }
         }
+    };
+    match crate::sys::time::left(deadline) {
+        None => reading.await,
+        Some(left) => match tokio::time::timeout(left, reading).await {
+            Ok(result) => result,
+            Err(_) => Err(timed_out(what)),
+        },
     }
-    Ok(Some(reply))
 }
 
 impl AsyncNamedPipeClient {

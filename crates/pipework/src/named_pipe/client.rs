@@ -2,7 +2,8 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 use rustix::net::{
@@ -10,10 +11,20 @@ use rustix::net::{
 };
 
 use super::conn::{recv_into, Conn};
-use super::handshake::{self, Status, REPLY_LEN};
+use super::handshake::{self, ReplyReader, Status, REPLY_LEN, TOKEN_LEN};
 use super::registry;
 use super::{busy_error, Credentials, MessageRead, PeekInfo, PipeType, ReadMode, WaitTimeout};
 use crate::name::PipeName;
+use crate::sys::error::error;
+use crate::sys::time::{deadline, left};
+
+/// How long an open may take when its caller set no time limit of its own (no
+/// [`ClientOptions::wait`], or [`WaitTimeout::Default`]) and the pipe's server set no default
+/// timeout: finding an instance, connecting, and the server's admission together.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many fresh random addresses a client tries when the one it drew is taken.
+const BIND_TRIES: usize = 16;
 
 /// How to open a pipe by name (`CreateFile`'s access and `WaitNamedPipe` around it).
 ///
@@ -27,12 +38,18 @@ use crate::name::PipeName;
 ///     .open(r"\\.\pipe\status")?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// Whose pipe a client reaches is the trust rule of the [module docs](super#whose-server-a-client-reaches):
+/// by default a server of root or of the caller's own user; [`server_uid`](Self::server_uid) and
+/// [`any_server_owner`](Self::any_server_owner) widen it.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     read: bool,
     write: bool,
     wait: Option<WaitTimeout>,
     server_uid: Option<u32>,
+    any_owner: bool,
+    accept_handles: usize,
     nonblocking: bool,
 }
 
@@ -43,13 +60,38 @@ impl Default for ClientOptions {
             write: true,
             wait: None,
             server_uid: None,
+            any_owner: false,
+            accept_handles: 0,
             nonblocking: false,
         }
     }
 }
 
+/// Whose server a client takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Trust {
+    /// Root or the caller's own user (the default).
+    RootOrSelf,
+    /// Exactly this user ([`ClientOptions::server_uid`]).
+    Uid(u32),
+    /// Anyone ([`ClientOptions::any_server_owner`]).
+    Anyone,
+}
+
+impl Trust {
+    /// Whether a pipe or server of user `uid` is trusted by a client running as `me`.
+    pub(crate) fn admits(self, uid: u32, me: u32) -> bool {
+        match self {
+            Trust::RootOrSelf => uid == 0 || uid == me,
+            Trust::Uid(expected) => uid == expected,
+            Trust::Anyone => true,
+        }
+    }
+}
+
 impl ClientOptions {
-    /// Read and write access, no waiting, any server, blocking.
+    /// Read and write access, no waiting, a server of root or of this user, blocking, no
+    /// handles accepted but those asked for with `recv_handle`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -67,15 +109,38 @@ impl ClientOptions {
     }
 
     /// While every instance is busy, wait (`WaitNamedPipe`) up to `timeout` for one, and retry.
+    ///
+    /// With [`WaitTimeout::After`] the whole open, every step of it, ends within that time
+    /// (`Duration::MAX` is no limit); with [`WaitTimeout::Forever`] it has no limit; otherwise
+    /// the open ends within the pipe's default timeout if its server set one, else within
+    /// [`OPEN_TIMEOUT`].
     pub fn wait(&mut self, timeout: WaitTimeout) -> &mut Self {
         self.wait = Some(timeout);
         self
     }
 
-    /// Accept only a server that runs as user `uid`; another is `PermissionDenied`. In the
-    /// global namespace this guards against a pipe created by someone else under the name.
+    /// Accept only a server that runs as user `uid`; another is `PermissionDenied`, found by
+    /// the server's socket credentials as soon as the connection is made, before any byte of
+    /// the handshake. This also opts in to pipes that user owns in the global namespace.
     pub fn server_uid(&mut self, uid: u32) -> &mut Self {
         self.server_uid = Some(uid);
+        self
+    }
+
+    /// Accept a server of any user: opts in to global pipes that neither root nor this user
+    /// owns (the default refuses them with `PermissionDenied`). Such a server is whoever
+    /// created the name first.
+    pub fn any_server_owner(&mut self) -> &mut Self {
+        self.any_owner = true;
+        self
+    }
+
+    /// Keep up to `n` handles that the server sends beside data until
+    /// [`NamedPipeClient::recv_handle`] takes them (default 0). Handles beyond that are refused
+    /// (never installed in this process); the data they rode on still arrives.
+    /// `recv_handle` itself always accepts the one handle it asks for.
+    pub fn accept_handles(&mut self, n: usize) -> &mut Self {
+        self.accept_handles = n;
         self
     }
 
@@ -85,32 +150,42 @@ impl ClientOptions {
         self
     }
 
+    /// Whose server this client takes.
+    pub(crate) fn trust(&self) -> Trust {
+        match (self.server_uid, self.any_owner) {
+            (Some(uid), _) => Trust::Uid(uid),
+            (None, true) => Trust::Anyone,
+            (None, false) => Trust::RootOrSelf,
+        }
+    }
+
     /// Opens the pipe `name`.
     ///
     /// Errors: `NotFound` when no such pipe exists; `ResourceBusy` when every instance is busy
     /// (`ERROR_PIPE_BUSY`; see [`super::is_busy`]); `PermissionDenied` when the access asked for
-    /// does not fit the pipe's direction, when the server does not admit this user, or when the
-    /// server is not the user named by [`server_uid`](Self::server_uid); `TimedOut` when a
-    /// [`wait`](Self::wait) ran out.
+    /// does not fit the pipe's direction, when the server does not admit this user, when the
+    /// pipe or its server is not one this client trusts (the server named by
+    /// [`server_uid`](Self::server_uid), or else root or this user, unless
+    /// [`any_server_owner`](Self::any_server_owner)); `TimedOut` when the open's time ran out
+    /// (see [`wait`](Self::wait)), also while a server that accepted the connection has not
+    /// answered.
     ///
     /// The open completes once the server has admitted the client in
     /// [`NamedPipeServer::connect`](super::NamedPipeServer::connect).
     pub fn open(&self, name: &str) -> io::Result<NamedPipeClient> {
         let parsed = PipeName::parse(name)?;
-        let started = Instant::now();
+        let mut limit = self.first_limit();
+        let mut pause = Backoff::default();
         loop {
-            match self.try_open(&parsed) {
-                Err(e) if super::is_busy(&e) && self.wait.is_some() => {
-                    let timeout = match self.wait.expect("wait") {
-                        WaitTimeout::After(d) => {
-                            let left = d.saturating_sub(started.elapsed());
-                            if left.is_zero() {
-                                return Err(e);
-                            }
-                            WaitTimeout::After(left)
-                        }
-                        other => other,
+            match self.try_open(&parsed, &mut limit) {
+                Err(e) if super::is_busy(&e) && self.wait_asked() => {
+                    let timeout = match self.next_wait(&limit) {
+                        Some(timeout) => timeout,
+                        None => return Err(e),
                     };
+                    if let Some(d) = pause.next(&limit) {
+                        std::thread::sleep(d);
+                    }
                     super::wait(name, timeout)?;
                 }
                 other => return other,
@@ -118,19 +193,45 @@ impl ClientOptions {
         }
     }
 
-    /// The wait asked for with [`wait`](Self::wait).
-    #[cfg(feature = "tokio")]
-    pub(crate) fn wait_timeout(&self) -> Option<WaitTimeout> {
-        self.wait
+    /// Whether the caller asked to wait for a busy pipe.
+    pub(crate) fn wait_asked(&self) -> bool {
+        self.wait.is_some()
     }
 
-    fn try_open(&self, name: &PipeName) -> io::Result<NamedPipeClient> {
-        let mut opening = Opening::new(self.clone(), name, false)?;
+    /// The open's deadline as far as it is known before the pipe is found: `None` when it
+    /// depends on the pipe's default timeout.
+    pub(crate) fn first_limit(&self) -> Option<Option<Instant>> {
+        match self.wait {
+            Some(WaitTimeout::After(d)) => Some(deadline(d)),
+            Some(WaitTimeout::Forever) => Some(None),
+            Some(WaitTimeout::Default) | None => None,
+        }
+    }
+
+    /// How long the next `WaitNamedPipe` may wait; `None` when the open's time is up.
+    pub(crate) fn next_wait(&self, limit: &Option<Option<Instant>>) -> Option<WaitTimeout> {
+        let left = limit.and_then(left);
+        if left.is_some_and(|l| l.is_zero()) {
+            return None;
+        }
+        Some(match (self.wait, left) {
+            (Some(WaitTimeout::Default), _) => WaitTimeout::Default,
+            (_, Some(l)) => WaitTimeout::After(l),
+            (_, None) => WaitTimeout::Forever,
+        })
+    }
+
+    fn try_open(
+        &self,
+        name: &PipeName,
+        limit: &mut Option<Option<Instant>>,
+    ) -> io::Result<NamedPipeClient> {
+        let mut opening = Opening::new(self.clone(), name, false, limit)?;
         loop {
             let Some(fd) = opening.next_socket()? else {
                 return Err(opening.exhausted());
             };
-            let reply = read_reply(&fd)?;
+            let reply = read_reply(&fd, opening.deadline, &opening.what)?;
             if let Some(client) = opening.finish(fd, reply)? {
                 return Ok(client);
             }
@@ -138,42 +239,134 @@ impl ClientOptions {
     }
 }
 
-/// Reads the server's handshake reply, blocking; `None` when the connection ended first.
-fn read_reply(fd: &OwnedFd) -> io::Result<Option<[u8; REPLY_LEN]>> {
-    let mut reply = [0u8; REPLY_LEN];
-    let mut got = 0;
+/// Pauses between knocks on instances that listen but turn the client away (their one waiting
+/// place taken): none before the first retry, then 1 ms doubling to 100 ms.
+#[derive(Default)]
+pub(crate) struct Backoff {
+    rounds: u32,
+}
+
+impl Backoff {
+    pub(crate) fn next(&mut self, limit: &Option<Option<Instant>>) -> Option<Duration> {
+        self.rounds += 1;
+        if self.rounds == 1 {
+            return None;
+        }
+        let d =
+            Duration::from_millis(1 << (self.rounds - 2).min(7)).min(Duration::from_millis(100));
+        Some(match limit.and_then(left) {
+            Some(l) => d.min(l),
+            None => d,
+        })
+    }
+}
+
+/// The error of an open whose time ran out.
+pub(crate) fn timed_out(what: &str) -> io::Error {
+    error(
+        ErrorKind::TimedOut,
+        format_args!("named pipe {what}"),
+        "the open's time ran out before a server admitted this client",
+    )
+}
+
+/// Reads the server's handshake reply on the nonblocking `fd`, until `deadline`; `None` when
+/// the connection ended first.
+fn read_reply(
+    fd: &OwnedFd,
+    deadline: Option<Instant>,
+    what: &str,
+) -> io::Result<Option<[u8; REPLY_LEN]>> {
+    use rustix::event::{poll, PollFd, PollFlags};
+
+    let mut reply = ReplyReader::default();
     let mut none = Vec::new();
-    while got < REPLY_LEN {
-        match recv_into(fd.as_fd(), &mut reply[got..], &mut none)? {
-            0 => return Ok(None),
-            n => got += n,
+    loop {
+        if let Some(bytes) = reply.complete() {
+            return Ok(Some(bytes));
+        }
+        match recv_into(fd.as_fd(), reply.space(), &mut none, 0) {
+            Ok(0) => return Ok(None),
+            Ok(n) => reply.advance(n)?,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let timeout = match left(deadline) {
+                    Some(l) if l.is_zero() => return Err(timed_out(what)),
+                    Some(l) => Some(crate::sys::time::timespec(l)),
+                    None => None,
+                };
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                match poll(&mut fds, timeout.as_ref()) {
+                    Ok(_) | Err(Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
-    Ok(Some(reply))
+}
+
+/// 128 bits no other process can predict.
+fn random_token() -> io::Result<[u8; TOKEN_LEN]> {
+    use rustix::rand::{getrandom, GetRandomFlags};
+    let mut token = [0u8; TOKEN_LEN];
+    let mut got = 0;
+    while got < TOKEN_LEN {
+        got += crate::sys::retry(|| getrandom(&mut token[got..], GetRandomFlags::empty()))?;
+    }
+    Ok(token)
 }
 
 /// Opening a pipe by name, as a state machine both front-ends drive: it hands out connected
 /// sockets to try, one instance after the other, and turns a server's reply into a client.
 pub(crate) struct Opening {
     options: ClientOptions,
-    what: String,
+    pub(crate) what: String,
     found: registry::Found,
     slots: Vec<u64>,
     next: usize,
     denied: bool,
     nonblocking_sockets: bool,
+    me: u32,
+    /// When the open gives up (`None`: never).
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl Opening {
-    /// Finds the pipe and checks the access asked for. `nonblocking_sockets`: leave the sockets
-    /// handed out nonblocking (for an async front-end).
+    /// Finds the pipe and checks that its owner is trusted and the access asked for fits.
+    /// `limit` is the open's deadline, set here from the pipe's default timeout if it was not
+    /// known yet. The sockets handed out are nonblocking; `finish` makes the client's blocking
+    /// unless `nonblocking_sockets` (for an async front-end).
     pub(crate) fn new(
         options: ClientOptions,
         name: &PipeName,
         nonblocking_sockets: bool,
+        limit: &mut Option<Option<Instant>>,
     ) -> io::Result<Opening> {
         let found = registry::find(name)?;
         let what = name.to_string();
+        let deadline = *limit.get_or_insert_with(|| {
+            deadline(if found.info.default_timeout.is_zero() {
+                OPEN_TIMEOUT
+            } else {
+                found.info.default_timeout
+            })
+        });
+        let me = rustix::process::geteuid().as_raw();
+        if options.trust() == Trust::RootOrSelf {
+            let dir_owner = std::fs::symlink_metadata(&found.dir)?.uid();
+            let lock_owner = match &found.live {
+                registry::Liveness::Lock(lock) => lock.metadata()?.uid(),
+                registry::Liveness::Table { .. } => std::fs::symlink_metadata(
+                    crate::name::place::pipe_file(&found.dir, crate::name::place::PipeFile::Lock),
+                )?
+                .uid(),
+            };
+            for owner in [dir_owner, lock_owner] {
+                if !Trust::RootOrSelf.admits(owner, me) {
+                    return Err(untrusted_owner(&what, owner));
+                }
+            }
+        }
         if !handshake::access_fits(found.info.access, options.read, options.write) {
             return Err(io::Error::new(
                 ErrorKind::PermissionDenied,
@@ -197,14 +390,23 @@ impl Opening {
             next: 0,
             denied: false,
             nonblocking_sockets,
+            me,
+            deadline,
         })
     }
 
     /// A socket connected to the next instance that had room, or `None` when none is left.
+    /// Its server's identity is checked before it is handed out.
     pub(crate) fn next_socket(&mut self) -> io::Result<Option<OwnedFd>> {
         while let Some(&slot) = self.slots.get(self.next) {
+            if left(self.deadline).is_some_and(|l| l.is_zero()) {
+                return Err(timed_out(&self.what));
+            }
             self.next += 1;
-            let path = registry::socket_path(&self.found.dir, slot);
+            let path = crate::name::place::pipe_file(
+                &self.found.dir,
+                crate::name::place::PipeFile::Socket(slot),
+            );
             if let Some(fd) = self.attempt(&path)? {
                 return Ok(Some(fd));
             }
@@ -249,34 +451,46 @@ impl Opening {
                 ))
             }
         }
-        let creds = sockopt::socket_peercred(&fd)?;
-        let server = Credentials {
-            pid: creds.pid.as_raw_nonzero().get() as u32,
-            uid: creds.uid.as_raw(),
-            gid: creds.gid.as_raw(),
-        };
-        if let Some(uid) = self.options.server_uid {
-            if server.uid != uid {
-                return Err(io::Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!(
-                        "named pipe {what}: the server runs as uid {}, not the expected {uid}",
-                        server.uid
-                    ),
-                ));
-            }
+        let server = peer_credentials(&fd)?;
+        if !self.nonblocking_sockets {
+            rustix::io::ioctl_fionbio(&fd, false)?;
         }
         let mut conn = Conn::new(fd, pipe_type, what.clone());
         conn.can_read = self.options.read;
         conn.can_write = self.options.write;
         conn.nonblocking = self.nonblocking_sockets;
+        conn.accept_handles = self.options.accept_handles;
         if self.options.nonblocking {
             conn.set_nonblocking(true)?;
         }
         Ok(Some(NamedPipeClient { conn, server }))
     }
 
-    /// Connects to one instance's socket; `None` when it is gone or already has a client waiting.
+    /// Whether this client takes a server running as `uid`; the error says why not.
+    fn check_server(&self, uid: u32) -> io::Result<()> {
+        let trust = self.options.trust();
+        if trust.admits(uid, self.me) {
+            return Ok(());
+        }
+        let what = &self.what;
+        let why = match trust {
+            Trust::Uid(expected) => {
+                format!("the server runs as uid {uid}, not the expected {expected}")
+            }
+            _ => format!(
+                "its server runs as uid {uid}, neither root nor this user: name that user with \
+                 ClientOptions::server_uid to trust it"
+            ),
+        };
+        Err(error(
+            ErrorKind::PermissionDenied,
+            format_args!("named pipe {what}"),
+            why,
+        ))
+    }
+
+    /// Connects to one instance's socket, from an address no one else can hold, and checks
+    /// who listens there; `None` when it is gone or already has a client waiting.
     fn attempt(&mut self, path: &std::path::Path) -> io::Result<Option<OwnedFd>> {
         let fd = socket_with(
             AddressFamily::UNIX,
@@ -286,14 +500,18 @@ impl Opening {
         )?;
         let mut tries = 0;
         loop {
-            let me = SocketAddrUnix::new_abstract_name(&handshake::client_address(
-                self.options.read,
-                self.options.write,
-            ))?;
+            let address =
+                handshake::client_address(self.options.read, self.options.write, &random_token()?);
+            let me = SocketAddrUnix::new_abstract_name(&address)?;
             match bind(&fd, &me) {
                 Ok(()) => break,
-                Err(Errno::ADDRINUSE) if tries < 8 => tries += 1,
-                Err(e) => return Err(e.into()),
+                Err(Errno::ADDRINUSE) if tries + 1 < BIND_TRIES => tries += 1,
+                Err(e) => {
+                    return Err(crate::sys::error::named(
+                        format!("named pipe {}: binding the client's address", self.what),
+                        e,
+                    ))
+                }
             }
         }
         let addr = SocketAddrUnix::new(path)?;
@@ -306,11 +524,33 @@ impl Opening {
             }
             Err(e) => return Err(e.into()),
         }
-        if !self.nonblocking_sockets {
-            rustix::io::ioctl_fionbio(&fd, false)?;
-        }
+        // The listener's credentials, known from connect(2) on: a stranger's socket is refused
+        // before this client waits for a byte from it.
+        self.check_server(peer_credentials(&fd)?.uid)?;
         Ok(Some(fd))
     }
+}
+
+/// The error for a pipe whose owner the client does not trust by default.
+fn untrusted_owner(what: &str, owner: u32) -> io::Error {
+    error(
+        ErrorKind::PermissionDenied,
+        format_args!("named pipe {what} belongs to uid {owner}"),
+        format_args!(
+            "neither root nor this user: open it with ClientOptions::server_uid({owner}) or \
+             ClientOptions::any_server_owner() to trust that user"
+        ),
+    )
+}
+
+/// The process at the other end of the connected socket `fd`.
+fn peer_credentials(fd: &OwnedFd) -> io::Result<Credentials> {
+    let creds = sockopt::socket_peercred(fd)?;
+    Ok(Credentials {
+        pid: creds.pid.as_raw_nonzero().get() as u32,
+        uid: creds.uid.as_raw(),
+        gid: creds.gid.as_raw(),
+    })
 }
 
 /// The client end of a named pipe (the handle `CreateFile` returns for a pipe name).

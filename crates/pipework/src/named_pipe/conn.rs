@@ -13,9 +13,6 @@ use crate::sys::{fdpass, retry};
 use super::framing::{self, Framer};
 use super::{MessageRead, PeekInfo, PipeType, ReadMode};
 
-/// Handles that may ride on one receive.
-const MAX_HANDLES: usize = 8;
-
 pub(crate) struct Conn {
     pub(crate) fd: OwnedFd,
     pub(crate) pipe_type: PipeType,
@@ -24,23 +21,28 @@ pub(crate) struct Conn {
     pub(crate) can_read: bool,
     pub(crate) can_write: bool,
     pub(crate) nonblocking: bool,
-    /// Handles received beside data, oldest first.
+    /// Handles received beside data and not yet taken, oldest first: at most
+    /// [`accept_handles`](Self::accept_handles) (one more during a `recv_handle`).
     pub(crate) handles: Vec<OwnedFd>,
+    /// How many received handles this end keeps waiting to be taken. Handles beyond that are
+    /// never installed in this process; the data they rode on still arrives.
+    pub(crate) accept_handles: usize,
+    /// A `recv_handle` is under way: it asked for one handle.
+    asking: bool,
     pub(crate) what: String,
 }
 
-/// Receives into `buf`, keeping any handles that arrive; retries interrupted calls.
+/// Receives into `buf`, adding handles that arrive to `handles` while it holds fewer than `limit`
+/// (any beyond are refused and never installed); retries interrupted calls. A reset connection
+/// is the end.
 pub(crate) fn recv_into(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
     handles: &mut Vec<OwnedFd>,
+    limit: usize,
 ) -> io::Result<usize> {
-    match fdpass::recv(
-        fd,
-        &mut [IoSliceMut::new(buf)],
-        MAX_HANDLES,
-        RecvFlags::empty(),
-    ) {
+    let room = limit.saturating_sub(handles.len());
+    match fdpass::recv(fd, &mut [IoSliceMut::new(buf)], room, RecvFlags::empty()) {
         Ok(got) => {
             handles.extend(got.handles);
             Ok(got.bytes)
@@ -108,8 +110,15 @@ impl Conn {
             can_write: true,
             nonblocking: false,
             handles: Vec::new(),
+            accept_handles: 0,
+            asking: false,
             what,
         }
+    }
+
+    /// How many handles this end may hold waiting to be taken, now.
+    fn handle_limit(&self) -> usize {
+        self.accept_handles.max(usize::from(self.asking))
     }
 
     fn check_read(&self) -> io::Result<()> {
@@ -143,13 +152,14 @@ impl Conn {
     /// `Read::read`: one message's bytes in message-read mode, a stream otherwise.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.check_read()?;
+        let limit = self.handle_limit();
         let Conn {
             fd,
             framer,
             handles,
             ..
         } = self;
-        let mut fill = |b: &mut [u8]| recv_into(fd.as_fd(), b, handles);
+        let mut fill = |b: &mut [u8]| recv_into(fd.as_fd(), b, handles, limit);
         match (self.pipe_type, self.read_mode) {
             (PipeType::Byte, _) => fill(buf),
             (PipeType::Message, ReadMode::Byte) => framer.read_bytes(buf, &mut fill),
@@ -168,13 +178,16 @@ impl Conn {
         if self.pipe_type == PipeType::Byte {
             return Err(self.not_message());
         }
+        let limit = self.handle_limit();
         let Conn {
             fd,
             framer,
             handles,
             ..
         } = self;
-        framer.read_message(buf, &mut |b: &mut [u8]| recv_into(fd.as_fd(), b, handles))
+        framer.read_message(buf, &mut |b: &mut [u8]| {
+            recv_into(fd.as_fd(), b, handles, limit)
+        })
     }
 
     /// Reads one whole message, however long, growing `out` only as bytes actually arrive.
@@ -269,18 +282,27 @@ impl Conn {
                 })
             }
             PipeType::Message => {
+                let limit = self.handle_limit();
                 let Conn {
                     fd,
                     framer,
                     handles,
                     ..
                 } = self;
-                let mut fill = |b: &mut [u8]| {
-                    retry(|| rustix::net::recv(fd.as_fd(), &mut *b, RecvFlags::DONTWAIT))
-                        .map(|(n, _)| n)
-                        .map_err(io::Error::from)
+                // The bytes move into the framer's buffer: handles riding on them are taken (as
+                // far as this end accepts them) as a read would.
+                let mut fill = |b: &mut [u8]| match fdpass::recv(
+                    fd.as_fd(),
+                    &mut [IoSliceMut::new(b)],
+                    limit.saturating_sub(handles.len()),
+                    RecvFlags::DONTWAIT,
+                ) {
+                    Ok(got) => {
+                        handles.extend(got.handles);
+                        Ok(got.bytes)
+                    }
+                    Err(e) => Err(e),
                 };
-                let _ = handles;
                 let (read, available, left) = framer.peek(buf, pending, &mut fill)?;
                 Ok(PeekInfo {
                     read,
@@ -347,8 +369,16 @@ impl Conn {
         }
     }
 
-    /// Receives a handle sent with `send_handle`.
+    /// Receives a handle sent with `send_handle`: this receive asks for one handle, whatever
+    /// [`accept_handles`](Self::accept_handles) says.
     pub(crate) fn recv_handle(&mut self) -> io::Result<OwnedFd> {
+        self.asking = true;
+        let got = self.recv_handle_asked();
+        self.asking = false;
+        got
+    }
+
+    fn recv_handle_asked(&mut self) -> io::Result<OwnedFd> {
         let mut tag = [0u8; 1];
         let got = match self.pipe_type {
             PipeType::Byte => self.read(&mut tag)?,

@@ -8,6 +8,10 @@
 //! The machine is I/O-free: it is given a `fill` function that receives bytes (from a blocking,
 //! nonblocking or async socket) and keeps all its state between calls, so a `WouldBlock` loses
 //! nothing. The blocking and tokio front-ends share it.
+//!
+//! Its memory is bounded whatever a peer sends: a read-ahead buffer of 16 KiB, grown by `peek`
+//! to at most [`PEEK_LIMIT`] and shrunk back once emptied. A length header of 4 GiB - 1 only
+//! says that many payload bytes follow; they are never allocated for.
 
 use std::io::{self, ErrorKind};
 
@@ -17,6 +21,8 @@ use super::MessageRead;
 pub(crate) const HEADER: usize = 4;
 /// Internal read-ahead buffer: small messages arrive header and payload in one receive.
 const BUFFER: usize = 16 * 1024;
+/// The most bytes `peek` takes into the read-ahead buffer; what waits beyond stays in the socket.
+pub(crate) const PEEK_LIMIT: usize = 1 << 20;
 
 /// The header of a `len`-byte message, or `InvalidInput` when it cannot be framed.
 pub(crate) fn header(len: usize) -> io::Result<[u8; HEADER]> {
@@ -75,6 +81,10 @@ impl Framer {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if self.buf.len() > BUFFER {
+                // A peek grew it: give the memory back.
+                self.buf = vec![0; BUFFER];
+            }
         } else if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -197,31 +207,40 @@ impl Framer {
     /// available in all, bytes of the current message left after the copied ones)`.
     ///
     /// `pending` is how many bytes the socket holds now (`FIONREAD`); they are taken into the
-    /// read-ahead buffer (bounded by the socket's own buffer), so `fill` must not block for them.
+    /// read-ahead buffer up to [`PEEK_LIMIT`] buffered bytes, so `fill` must not block for them.
+    /// Bytes left in the socket beyond that count in the available total as they are (their
+    /// headers too: they were not looked at).
     pub(crate) fn peek(
         &mut self,
         out: &mut [u8],
         pending: usize,
         fill: &mut Fill<'_>,
     ) -> io::Result<(usize, u64, u64)> {
+        let mut unread = 0u64;
         if pending > 0 {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
             }
-            let need = self.end + pending;
+            let take = pending.min(PEEK_LIMIT.saturating_sub(self.end));
+            let need = self.end + take;
             if need > self.buf.len() {
                 self.buf.resize(need, 0);
             }
+            let mut taken = 0;
             while self.end < need {
                 match fill(&mut self.buf[self.end..need]) {
                     Ok(0) => break,
-                    Ok(n) => self.end += n,
+                    Ok(n) => {
+                        self.end += n;
+                        taken += n;
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),
                 }
             }
+            unread = pending.saturating_sub(taken) as u64;
         }
         // Walk the buffered frames.
         let bytes = &self.buf[self.start..self.end];
@@ -254,12 +273,18 @@ impl Framer {
             }
         }
         let Some((offset, total)) = current else {
-            return Ok((0, 0, 0));
+            return Ok((0, unread, 0));
         };
         let in_buffer = (total.min((bytes.len() - offset) as u64)) as usize;
         let copied = in_buffer.min(out.len());
         out[..copied].copy_from_slice(&bytes[offset..offset + copied]);
-        Ok((copied, available, total - copied as u64))
+        Ok((copied, available + unread, total - copied as u64))
+    }
+
+    /// Bytes the framer holds in memory now (its read-ahead buffer).
+    #[cfg(test)]
+    pub(crate) fn memory(&self) -> usize {
+        self.buf.len()
     }
 }
 
@@ -365,5 +390,325 @@ mod tests {
             MessageRead::Complete(5)
         );
         assert_eq!(f.peek(&mut buf, 0, &mut fill).unwrap(), (6, 6, 0));
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        /// Cases each property below runs.
+        const CASES: u32 = 2_000;
+        /// The most the framer may hold in memory, whatever it was sent.
+        const MEMORY_LIMIT: usize = if PEEK_LIMIT > BUFFER {
+            PEEK_LIMIT
+        } else {
+            BUFFER
+        };
+
+        /// A peer's stream as the framer sees it: at most `steps[i]` bytes per receive (cycling),
+        /// and a `WouldBlock` before a receive whenever the next of `blocks` says so.
+        struct Source {
+            data: Vec<u8>,
+            at: usize,
+            steps: Vec<usize>,
+            blocks: Vec<bool>,
+            calls: usize,
+            empty_buffers: usize,
+        }
+
+        impl Source {
+            fn new(data: Vec<u8>, steps: Vec<usize>, blocks: Vec<bool>) -> Source {
+                Source {
+                    data,
+                    at: 0,
+                    steps,
+                    blocks,
+                    calls: 0,
+                    empty_buffers: 0,
+                }
+            }
+
+            fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.calls += 1;
+                if buf.is_empty() {
+                    self.empty_buffers += 1;
+                }
+                if self.blocks.get(self.calls).copied().unwrap_or(false) {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                let step = self.steps[self.calls % self.steps.len()];
+                let n = step.min(buf.len()).min(self.data.len() - self.at);
+                buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+                self.at += n;
+                Ok(n)
+            }
+
+            fn left(&self) -> usize {
+                self.data.len() - self.at
+            }
+        }
+
+        fn encode(messages: &[Vec<u8>]) -> Vec<u8> {
+            let mut all = Vec::new();
+            for m in messages {
+                all.extend_from_slice(&header(m.len()).unwrap());
+                all.extend_from_slice(m);
+            }
+            all
+        }
+
+        /// Up to 10 messages, mostly small, some larger than the read-ahead buffer (those
+        /// filled with a pattern: generating them byte by byte would dominate the run).
+        fn messages() -> impl Strategy<Value = Vec<Vec<u8>>> {
+            vec(
+                prop_oneof![
+                    12 => vec(any::<u8>(), 0..300),
+                    1 => (BUFFER..BUFFER * 2 + 7, any::<u8>()).prop_map(|(n, seed)| {
+                        (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+                    }),
+                ],
+                0..10,
+            )
+        }
+
+        /// Enough calls for any honest reader of `bytes` bytes: more means it went round in
+        /// circles.
+        fn call_budget(bytes: usize, blocks: usize) -> usize {
+            4 * bytes + blocks + 64
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+            /// Messages come out whole and in order, however the stream is cut into receives,
+            /// whatever the reader's buffer sizes, with `WouldBlock` anywhere.
+            #[test]
+            fn messages_survive_any_chunking(
+                messages in messages(),
+                steps in vec(1usize..5000, 1..16),
+                sizes in vec(1usize..20_000, 1..16),
+                blocks in vec(any::<bool>(), 0..64),
+            ) {
+                let data = encode(&messages);
+                let budget = call_budget(data.len(), blocks.len());
+                let mut src = Source::new(data, steps, blocks);
+                let mut sizes = sizes;
+                sizes.insert(0, 0); // an empty buffer now and then
+                let mut f = Framer::new();
+                let mut got: Vec<Vec<u8>> = Vec::new();
+                let mut current = Vec::new();
+                let mut calls = 0;
+                let mut space = vec![0u8; 20_000];
+                loop {
+                    calls += 1;
+                    prop_assert!(calls < budget, "the reader went round in circles");
+                    let out = &mut space[..sizes[calls % sizes.len()]];
+                    let len = out.len();
+                    match f.read_message(out, &mut |b: &mut [u8]| src.fill(b)) {
+                        Ok(MessageRead::Complete(n)) => {
+                            prop_assert!(n <= len);
+                            current.extend_from_slice(&out[..n]);
+                            got.push(std::mem::take(&mut current));
+                        }
+                        Ok(MessageRead::MoreData { read, left }) => {
+                            prop_assert!(read <= len && left > 0);
+                            current.extend_from_slice(&out[..read]);
+                        }
+                        Ok(MessageRead::End) => break,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+                    }
+                    prop_assert!(f.memory() <= MEMORY_LIMIT);
+                }
+                prop_assert!(current.is_empty());
+                prop_assert_eq!(got, messages);
+                prop_assert_eq!(src.empty_buffers, 0);
+            }
+
+            /// In byte-read mode the payloads come out as one stream.
+            #[test]
+            fn byte_mode_reads_every_payload(
+                messages in messages(),
+                steps in vec(1usize..5000, 1..16),
+                sizes in vec(1usize..20_000, 1..16),
+                blocks in vec(any::<bool>(), 0..64),
+            ) {
+                let data = encode(&messages);
+                let budget = call_budget(data.len(), blocks.len());
+                let mut src = Source::new(data, steps, blocks);
+                let mut f = Framer::new();
+                let mut got = Vec::new();
+                let mut calls = 0;
+                let mut space = vec![0u8; 20_000];
+                loop {
+                    calls += 1;
+                    prop_assert!(calls < budget, "the reader went round in circles");
+                    let out = &mut space[..sizes[calls % sizes.len()]];
+                    match f.read_bytes(out, &mut |b: &mut [u8]| src.fill(b)) {
+                        Ok(0) if src.left() == 0 => break,
+                        Ok(n) => got.extend_from_slice(&out[..n]),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+                    }
+                }
+                prop_assert_eq!(got, messages.concat());
+            }
+
+            /// A stream cut anywhere gives the messages wholly before the cut, then the end (cut
+            /// between messages) or `BrokenPipe` (cut inside one): never a short message.
+            #[test]
+            fn truncated_streams_never_give_short_messages(
+                messages in vec(vec(any::<u8>(), 0..300), 0..12),
+                cut in any::<prop::sample::Index>(),
+                steps in vec(1usize..700, 1..8),
+            ) {
+                let data = encode(&messages);
+                let cut = cut.index(data.len() + 1);
+                let mut boundaries = vec![0];
+                let mut at = 0;
+                for m in &messages {
+                    at += HEADER + m.len();
+                    boundaries.push(at);
+                }
+                let whole = boundaries.iter().filter(|&&b| b > 0 && b <= cut).count();
+                let budget = call_budget(cut, 0);
+                let mut src = Source::new(data[..cut].to_vec(), steps, Vec::new());
+                let mut f = Framer::new();
+                let mut out = vec![0u8; 512];
+                let mut got = 0;
+                let mut calls = 0;
+                let ending = loop {
+                    calls += 1;
+                    prop_assert!(calls < budget, "the reader went round in circles");
+                    match f.read_message(&mut out, &mut |b: &mut [u8]| src.fill(b)) {
+                        Ok(MessageRead::Complete(n)) => {
+                            prop_assert_eq!(&out[..n], &messages[got][..]);
+                            got += 1;
+                        }
+                        Ok(MessageRead::MoreData { .. }) => {
+                            return Err(TestCaseError::fail("a 512-byte buffer holds every message"));
+                        }
+                        Ok(MessageRead::End) => break None,
+                        Err(e) => break Some(e.kind()),
+                    }
+                };
+                prop_assert_eq!(got, whole);
+                if boundaries.contains(&cut) {
+                    prop_assert_eq!(ending, None);
+                } else {
+                    prop_assert_eq!(ending, Some(ErrorKind::BrokenPipe));
+                }
+            }
+
+            /// Garbage (length headers up to 4 GiB - 1 included), read with any mix of message
+            /// reads, byte reads and peeks: no panic, no read out of bounds, no allocation beyond
+            /// the limit, and every call returns after at most one receive that brought nothing.
+            #[test]
+            fn garbage_never_panics_hangs_or_allocates(
+                data in prop_oneof![
+                    vec(any::<u8>(), 0..3000),
+                    (any::<u32>(), vec(any::<u8>(), 0..3000)).prop_map(|(len, rest)| {
+                        let mut d = (len | 0x8000_0000).to_le_bytes().to_vec();
+                        d.extend(rest);
+                        d
+                    }),
+                ],
+                ops in vec((0u8..3, 0usize..5000, 0usize..5000), 1..32),
+                steps in vec(1usize..4000, 1..8),
+                blocks in vec(any::<bool>(), 0..32),
+            ) {
+                let mut src = Source::new(data, steps, blocks);
+                let mut f = Framer::new();
+                let mut idle_rounds = 0;
+                let mut space = vec![0u8; 5000];
+                'reading: for _round in 0..64 {
+                    for &(op, size, pending) in &ops {
+                        let (calls, at) = (src.calls, src.at);
+                        let pending = pending.min(src.left());
+                        let out = &mut space[..size];
+                        let mut fill = |b: &mut [u8]| src.fill(b);
+                        let result = match op {
+                            0 => f.read_message(out, &mut fill).map(|r| match r {
+                                MessageRead::Complete(n) => Some(n),
+                                MessageRead::MoreData { read, .. } => Some(read),
+                                MessageRead::End => None,
+                            }),
+                            1 => f.read_bytes(out, &mut fill).map(Some),
+                            _ => f.peek(out, pending, &mut fill).map(|(n, _, _)| Some(n)),
+                        };
+                        // Each receive brought bytes, or ended the call.
+                        prop_assert!(src.calls - calls <= src.at - at + 1);
+                        prop_assert!(f.memory() <= MEMORY_LIMIT);
+                        match result {
+                            Ok(Some(n)) => prop_assert!(n <= size),
+                            Ok(None) => break 'reading,
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                            Err(e) => {
+                                prop_assert_eq!(e.kind(), ErrorKind::BrokenPipe);
+                                break 'reading;
+                            }
+                        }
+                    }
+                    if src.left() == 0 {
+                        idle_rounds += 1;
+                        if idle_rounds > 2 {
+                            break;
+                        }
+                    }
+                }
+                prop_assert_eq!(src.empty_buffers, 0);
+            }
+
+            /// Peeking a stream never consumes it, keeps memory bounded, and reports what the
+            /// reads then get.
+            #[test]
+            fn peek_agrees_with_the_reads(
+                messages in vec(vec(any::<u8>(), 0..3000), 1..8),
+                size in 0usize..4000,
+            ) {
+                let data = encode(&messages);
+                let pending = data.len();
+                let mut src = Source::new(data, vec![usize::MAX], Vec::new());
+                let mut f = Framer::new();
+                let mut out = vec![0u8; size];
+                let (copied, available, left) =
+                    f.peek(&mut out, pending, &mut |b: &mut [u8]| src.fill(b)).unwrap();
+                let first = &messages[0];
+                prop_assert_eq!(copied, first.len().min(size));
+                prop_assert_eq!(&out[..copied], &first[..copied]);
+                prop_assert_eq!(left, (first.len() - copied) as u64);
+                prop_assert_eq!(available, messages.iter().map(|m| m.len() as u64).sum::<u64>());
+                prop_assert!(f.memory() <= MEMORY_LIMIT);
+                for m in &messages {
+                    let mut whole = vec![0u8; m.len()];
+                    let got = f.read_message(&mut whole, &mut |b: &mut [u8]| src.fill(b)).unwrap();
+                    prop_assert_eq!(got, MessageRead::Complete(m.len()));
+                    prop_assert_eq!(&whole, m);
+                }
+            }
+        }
+
+        /// A peer that sends more than the peek limit while the reader only peeks: the framer's
+        /// memory stops at the limit, and what waits beyond it still counts as available.
+        #[test]
+        fn peeking_a_flood_is_bounded() {
+            let message = vec![5u8; 3 * PEEK_LIMIT];
+            let data = encode(&[message]);
+            let total = data.len();
+            let mut src = Source::new(data, vec![usize::MAX], Vec::new());
+            let mut f = Framer::new();
+            let mut out = [0u8; 8];
+            for _ in 0..4 {
+                let pending = src.left();
+                let (copied, available, left) = f
+                    .peek(&mut out, pending, &mut |b: &mut [u8]| src.fill(b))
+                    .unwrap();
+                assert_eq!(copied, 8);
+                assert_eq!(available, (total - HEADER) as u64);
+                assert_eq!(left, (3 * PEEK_LIMIT - 8) as u64);
+                assert!(f.memory() <= MEMORY_LIMIT);
+            }
+        }
     }
 }

@@ -75,7 +75,31 @@
 //!   [`ServerOptions::allow_everyone`];
 //! * all instances of a pipe share the first instance's type and access, as in Win32, and may
 //!   live in different processes; a pipe left by a killed server is removed the next time a
-//!   client or [`list`] comes across it.
+//!   client or [`list`] comes across it;
+//! * a client reaches only servers it trusts (below), and its open is bounded in time even
+//!   while a server has not admitted it ([`ClientOptions::wait`], [`OPEN_TIMEOUT`]);
+//! * handles travel only to an end that asked for them ([`ServerOptions::accept_handles`],
+//!   [`ClientOptions::accept_handles`], `recv_handle`).
+//!
+//! # Whose server a client reaches
+//!
+//! A name is looked up in the user's own namespace first, then in the global one, where any
+//! user may have created it first. So a client that names no server identity reaches a pipe
+//! only when the pipe belongs to **root or to the caller's own user**, and only when the process
+//! listening on the instance runs as one of them; anything else is `PermissionDenied`, naming the
+//! pipe and its owner, before a byte is exchanged. To reach another user's pipe, a client opts
+//! in: [`ClientOptions::server_uid`] names the one user it takes (any other server is refused as
+//! soon as the connection is made, from the socket's credentials, before the handshake), and
+//! [`ClientOptions::any_server_owner`] takes whoever owns the name.
+//!
+//! # Handles
+//!
+//! `send_handle` passes a handle beside one byte of data. A receiving end keeps handles only
+//! when it asked for them: `recv_handle` asks for one, and
+//! [`ServerOptions::accept_handles`] / [`ClientOptions::accept_handles`] let an end keep up to
+//! `n` that arrive during ordinary reads, until `recv_handle` takes them. Handles beyond that are
+//! never installed in the receiving process (so a peer cannot fill its descriptor table); the
+//! bytes they rode on are delivered as usual.
 
 #[cfg(feature = "tokio")]
 mod async_io;
@@ -88,7 +112,7 @@ mod server;
 
 #[cfg(feature = "tokio")]
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
-pub use client::{call, ClientOptions, NamedPipeClient};
+pub use client::{call, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
 
 use std::io::{self, ErrorKind};
@@ -258,7 +282,7 @@ impl Waiter {
         Ok(Waiter {
             parsed,
             found,
-            deadline: limit.map(|d| Instant::now() + d),
+            deadline: limit.and_then(crate::sys::time::deadline),
             watch,
         })
     }
@@ -278,7 +302,7 @@ impl Waiter {
                 format!("named pipe {} does not exist", self.parsed),
             )
         };
-        if !registry::alive(&self.found.lock)? {
+        if !self.found.live.alive()? {
             return Err(gone());
         }
         match registry::listening_slots(&self.found.dir) {
@@ -313,7 +337,10 @@ pub fn socket_path(name: &str) -> io::Result<PathBuf> {
     let parsed = PipeName::parse(name)?;
     let found = registry::find(&parsed)?;
     match registry::listening_slots(&found.dir)?.first() {
-        Some(&slot) => Ok(registry::socket_path(&found.dir, slot)),
+        Some(&slot) => Ok(crate::name::place::pipe_file(
+            &found.dir,
+            crate::name::place::PipeFile::Socket(slot),
+        )),
         None => Err(busy_error(&parsed, found.info.max_instances)),
     }
 }

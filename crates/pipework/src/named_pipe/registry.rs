@@ -1,13 +1,17 @@
 //! Where a named pipe lives on disk, and how its instances are counted across processes.
 //!
-//! A pipe is a directory `<pipe dir>/<key>` (see [`crate::name`]) holding:
+//! A pipe is a directory (its place is [`crate::name`]'s: `name::place::pipe_dir`) holding:
 //!
 //! * `lock`: every instance holds a shared byte-range lock on byte 0 (alive), and an exclusive
 //!   lock on byte `1 + n` for its slot `n`. The locks belong to open file descriptions, so the
 //!   kernel drops them when a process dies, even by `kill -9`: a pipe whose byte 0 nobody locks is
-//!   gone, whatever files are left, and the next server cleans them up.
+//!   gone, whatever files are left, and the next server cleans them up. The file is the owner's
+//!   alone (0600): a stranger who could open it could lock its bytes and pin a dead pipe alive.
+//!   Other users tell a live pipe, and count its instances, from the kernel's table of locks
+//!   (`/proc/locks`), which nobody can write.
 //! * `info`: the first instance's parameters (type, access, max instances, default timeout) and
-//!   the pipe's full name, which tells a hash collision from a match.
+//!   the pipe's full name, compared by every server that joins and every client that opens, so
+//!   a directory found under a pipe's key is never taken for it unless it is that pipe.
 //! * `i<n>`: the listening socket of slot `n`, present only while that instance waits for a
 //!   client. Each listens with a backlog of one, so a client that finds no socket, or only full
 //!   ones, knows every instance is busy.
@@ -19,7 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Access, PipeType};
-use crate::name::{self, Kind, Namespace, PipeName};
+use crate::name::lease;
+use crate::name::place::{self, PipeFile};
+use crate::name::{self, Namespace, PipeName};
+use crate::sys::error::error;
 use crate::sys::{first_holder, set_lock, Lock};
 
 /// Slots beyond this are never used, even for unlimited pipes.
@@ -88,39 +95,85 @@ impl Info {
     }
 }
 
-/// The directory of `name` in `namespace`.
-pub(crate) fn pipe_dir(namespace: Namespace, name: &PipeName) -> io::Result<PathBuf> {
-    Ok(name::directory(namespace, Kind::Pipe)?.join(name.file_key()))
-}
-
-/// The socket path of slot `slot`.
-pub(crate) fn socket_path(dir: &Path, slot: u64) -> PathBuf {
-    dir.join(format!("i{slot}"))
-}
-
-/// Whether `file` is still the file at `path` (not unlinked and replaced meanwhile).
-pub(crate) fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
-    let held = file.metadata()?;
-    Ok(match fs::symlink_metadata(path) {
-        Ok(now) => held.nlink() > 0 && now.ino() == held.ino() && now.dev() == held.dev(),
-        Err(e) if e.kind() == ErrorKind::NotFound => false,
-        Err(e) => return Err(e),
-    })
-}
-
-/// Opens the lock file of the pipe in `dir` (creating it when `create`).
+/// Opens the lock file of the pipe in `dir` (creating it, owner-only, when `create`).
 pub(crate) fn open_lock(dir: &Path, create: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true).custom_flags(libc::O_NOFOLLOW);
     if create {
-        options.write(true).create(true).mode(0o644);
+        options.write(true).create(true).mode(0o600);
     }
-    options.open(dir.join("lock"))
+    options.open(place::pipe_file(dir, PipeFile::Lock))
 }
 
-/// Whether any instance holds the pipe open.
-pub(crate) fn alive(lock: &File) -> io::Result<bool> {
-    Ok(first_holder(lock, 0, 1)?.is_some())
+/// How this process tells whether a pipe lives and how many instances it has.
+#[derive(Debug)]
+pub(crate) enum Liveness {
+    /// Through the pipe's lock file, which this user may open (its owner's, or root).
+    Lock(File),
+    /// Through the kernel's table of locks, for the lock file with this device and inode (a
+    /// pipe of another user's, whose lock file only its owner opens).
+    Table { dev: u64, ino: u64 },
+}
+
+impl Liveness {
+    /// Whether any instance holds the pipe open.
+    pub(crate) fn alive(&self) -> io::Result<bool> {
+        match self {
+            Liveness::Lock(lock) => Ok(first_holder(lock, 0, 1)?.is_some()),
+            Liveness::Table { dev, ino } => Ok(locked_ranges(*dev, *ino)?
+                .iter()
+                .any(|&(start, _)| start == 0)),
+        }
+    }
+
+    /// Instances that exist now (slots locked by their owners), seen from outside their
+    /// processes.
+    pub(crate) fn count_instances(&self, slots: u64) -> io::Result<u64> {
+        match self {
+            Liveness::Lock(lock) => count_instances(lock, slots),
+            Liveness::Table { dev, ino } => Ok(locked_ranges(*dev, *ino)?
+                .iter()
+                .filter(|&&(start, _)| (1..=slots).contains(&start))
+                .count() as u64),
+        }
+    }
+}
+
+/// The byte ranges (first, last) locked on the file `dev`/`ino`, from `/proc/locks`.
+fn locked_ranges(dev: u64, ino: u64) -> io::Result<Vec<(u64, u64)>> {
+    let table = fs::read_to_string("/proc/locks")?;
+    Ok(parse_locks(&table, dev, ino))
+}
+
+/// Reads the ranges locked on `dev`/`ino` out of a `/proc/locks` table
+/// (`1: OFDLCK ADVISORY WRITE -1 00:2c:1234 1 1`; a waiter's line carries `->` and is skipped).
+pub(crate) fn parse_locks(table: &str, dev: u64, ino: u64) -> Vec<(u64, u64)> {
+    let (major, minor) = (
+        u64::from(rustix::fs::major(dev)),
+        u64::from(rustix::fs::minor(dev)),
+    );
+    table
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(1) == Some(&"->") {
+                return None;
+            }
+            let mut id = fields.get(5)?.split(':');
+            let maj = u64::from_str_radix(id.next()?, 16).ok()?;
+            let min = u64::from_str_radix(id.next()?, 16).ok()?;
+            let i: u64 = id.next()?.parse().ok()?;
+            if (maj, min, i) != (major, minor, ino) {
+                return None;
+            }
+            let start: u64 = fields.get(6)?.parse().ok()?;
+            let end = match *fields.get(7)? {
+                "EOF" => u64::MAX,
+                n => n.parse().ok()?,
+            };
+            Some((start, end))
+        })
+        .collect()
 }
 
 /// Instances that exist now (slots locked by their owners), seen from outside their processes.
@@ -143,7 +196,10 @@ pub(crate) fn count_instances(lock: &File, slots: u64) -> io::Result<u64> {
 /// Reads the `info` file.
 pub(crate) fn read_info(dir: &Path) -> io::Result<Info> {
     let mut text = String::new();
-    File::open(dir.join("info"))?
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(place::pipe_file(dir, PipeFile::Info))?
         .take(4096)
         .read_to_string(&mut text)?;
     Info::decode(&text).ok_or_else(|| {
@@ -156,7 +212,7 @@ pub(crate) fn read_info(dir: &Path) -> io::Result<Info> {
 
 /// Writes the `info` file in one step (temporary file, then rename).
 pub(crate) fn write_info(dir: &Path, info: &Info) -> io::Result<()> {
-    let tmp = dir.join("info.new");
+    let tmp = place::pipe_file(dir, PipeFile::InfoNew);
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -168,31 +224,13 @@ pub(crate) fn write_info(dir: &Path, info: &Info) -> io::Result<()> {
     // Readable by whoever may reach the directory, whatever the umask.
     file.set_permissions(fs::Permissions::from_mode(0o644))?;
     drop(file);
-    fs::rename(&tmp, dir.join("info"))
-}
-
-/// Removes everything in `dir` but its lock file (left by instances that died).
-pub(crate) fn clear(dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_name() != "lock" {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
+    fs::rename(&tmp, place::pipe_file(dir, PipeFile::Info))
 }
 
 /// The slots that have a listening socket now, lowest first.
 pub(crate) fn listening_slots(dir: &Path) -> io::Result<Vec<u64>> {
     let mut slots: Vec<u64> = fs::read_dir(dir)?
-        .filter_map(|e| {
-            let e = e.ok()?;
-            e.file_name().to_str()?.strip_prefix('i')?.parse().ok()
-        })
+        .filter_map(|e| place::pipe_slot_of(&e.ok()?.file_name()))
         .collect();
     slots.sort_unstable();
     Ok(slots)
@@ -202,18 +240,39 @@ pub(crate) fn listening_slots(dir: &Path) -> io::Result<Vec<u64>> {
 pub(crate) struct Found {
     pub(crate) dir: PathBuf,
     pub(crate) info: Info,
-    pub(crate) lock: File,
+    pub(crate) live: Liveness,
+}
+
+/// How this user can watch the pipe in `dir`: `None` when it has no lock file (gone).
+fn liveness(dir: &Path) -> io::Result<Option<Liveness>> {
+    match open_lock(dir, false) {
+        Ok(lock) => Ok(Some(Liveness::Lock(lock))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            // Another user's pipe: its lock file is its owner's alone.
+            match fs::symlink_metadata(place::pipe_file(dir, PipeFile::Lock)) {
+                Ok(meta) if meta.file_type().is_file() => Ok(Some(Liveness::Table {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                })),
+                Ok(_) => Ok(None),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Finds the live pipe `name`: the user's own namespace first, then the global one.
 ///
 /// `NotFound` when neither holds it; `PermissionDenied` when one holds a pipe this user may not
-/// reach.
+/// reach. A directory under the pipe's key that holds another name is not it.
 pub(crate) fn find(name: &PipeName) -> io::Result<Found> {
     name.require_local()?;
     let mut denied = None;
     for namespace in [Namespace::Local, Namespace::Global] {
-        let dir = match pipe_dir(namespace, name) {
+        let dir = match place::pipe_dir(namespace, name) {
             Ok(dir) => dir,
             Err(e) if namespace == Namespace::Global => {
                 denied.get_or_insert(e);
@@ -221,20 +280,22 @@ pub(crate) fn find(name: &PipeName) -> io::Result<Found> {
             }
             Err(e) => return Err(e),
         };
-        let lock = match open_lock(&dir, false) {
-            Ok(lock) => lock,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+        let live = match liveness(&dir) {
+            Ok(Some(live)) => live,
+            Ok(None) => continue,
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                denied = Some(io::Error::new(
+                denied = Some(error(
                     ErrorKind::PermissionDenied,
-                    format!("named pipe {name}: access denied to this user"),
+                    format_args!("named pipe {name}"),
+                    "access denied to this user",
                 ));
                 continue;
             }
             Err(e) => return Err(e),
         };
-        if !alive(&lock)? {
-            reap(&dir);
+        if !live.alive()? {
+            // Left by a killed server: nothing of it stays behind.
+            let _ = lease::reclaim_pipe(&dir);
             continue;
         }
         let info = match read_info(&dir) {
@@ -243,37 +304,17 @@ pub(crate) fn find(name: &PipeName) -> io::Result<Found> {
             Err(e) => return Err(e),
         };
         if name::fold(&info.name) != name.folded() {
-            continue; // another name with the same hash
+            continue; // another name under this key (planted): not this pipe
         }
-        return Ok(Found { dir, info, lock });
+        return Ok(Found { dir, info, live });
     }
     Err(denied.unwrap_or_else(|| {
-        io::Error::new(
+        error(
             ErrorKind::NotFound,
-            format!("named pipe {name} does not exist"),
+            format_args!("named pipe {name}"),
+            "it does not exist",
         )
     }))
-}
-
-/// Removes the pipe directory `dir` if no instance holds it (one left by a killed server), under
-/// the same exclusive lock a creator takes, so a server starting meanwhile is never disturbed.
-pub(crate) fn reap(dir: &Path) {
-    let Ok(lock) = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(dir.join("lock"))
-    else {
-        return;
-    };
-    let lock_path = dir.join("lock");
-    if set_lock(&lock, Lock::Write, 0, 1, false).unwrap_or(false)
-        && still_linked(&lock, &lock_path).unwrap_or(false)
-    {
-        let _ = clear(dir);
-        let _ = fs::remove_file(&lock_path);
-        let _ = fs::remove_dir(dir);
-    }
 }
 
 /// Takes the byte-0 lock: `Write` (first instance, or the last one cleaning up) or `Read`.
@@ -293,26 +334,61 @@ pub(crate) fn take_slot(lock: &File, slots: u64) -> io::Result<Option<u64>> {
 
 /// One entry of [`super::list`]'s answer, read from disk.
 pub(crate) fn list_namespace(namespace: Namespace) -> io::Result<Vec<(Info, u64, usize)>> {
-    let dir = match name::directory(namespace, Kind::Pipe) {
-        Ok(dir) => dir,
+    let dirs = match place::pipe_dirs(namespace) {
+        Ok(dirs) => dirs,
         Err(_) if namespace == Namespace::Global => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let mut out = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let Ok(entry) = entry else { continue };
-        let dir = entry.path();
-        let Ok(lock) = open_lock(&dir, false) else {
+    for dir in dirs {
+        let Ok(Some(live)) = liveness(&dir) else {
             continue;
         };
-        if !alive(&lock).unwrap_or(true) {
-            reap(&dir); // left by a killed server: nothing of it stays behind
+        if !live.alive().unwrap_or(true) {
+            let _ = lease::reclaim_pipe(&dir); // left by a killed server
             continue;
         }
         let Ok(info) = read_info(&dir) else { continue };
-        let instances = count_instances(&lock, info.slots()).unwrap_or(0);
+        let instances = live.count_instances(info.slots()).unwrap_or(0);
         let listening = listening_slots(&dir).map(|s| s.len()).unwrap_or(0);
         out.push((info, instances, listening));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_lock_table() {
+        let dev = rustix::fs::makedev(0, 0x2c);
+        let table = "1: OFDLCK ADVISORY  WRITE -1 00:2c:77 2 2\n\
+                     2: OFDLCK ADVISORY  READ  -1 00:2c:77 0 0\n\
+                     2: -> OFDLCK ADVISORY  WRITE -1 00:2c:77 0 0\n\
+                     3: POSIX  ADVISORY  WRITE 12 00:2c:78 0 EOF\n\
+                     4: FLOCK  ADVISORY  WRITE 12 fe:00:77 0 EOF\n\
+                     garbage\n5: OFDLCK ADVISORY WRITE -1 00:2c:77 x 1\n";
+        assert_eq!(parse_locks(table, dev, 77), vec![(2, 2), (0, 0)]);
+        assert_eq!(parse_locks(table, dev, 78), vec![(0, u64::MAX)]);
+    }
+
+    #[test]
+    fn info_round_trips_and_garbage_is_refused() {
+        let info = Info {
+            pipe_type: PipeType::Message,
+            access: Access::Inbound,
+            max_instances: Some(3),
+            default_timeout: Duration::from_millis(250),
+            name: "a\nb".into(),
+        };
+        assert_eq!(Info::decode(&info.encode()), Some(info));
+        for bad in [
+            "",
+            "pipework-pipe 1\nbyte",
+            "pipework-pipe 2\nbyte\ninbound\n0\n0\nx",
+        ] {
+            assert_eq!(Info::decode(bad), None);
+        }
+    }
 }

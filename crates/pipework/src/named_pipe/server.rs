@@ -17,8 +17,10 @@ use super::conn::Conn;
 use super::handshake::{self, Status};
 use super::registry::{self, Info};
 use super::{Access, Credentials, MessageRead, PeekInfo, PipeType, ReadMode};
+use crate::name::lease::{self, still_linked, Lease};
+use crate::name::place::{self, PipeFile};
 use crate::name::{Namespace, PipeName};
-use crate::sys::{set_lock, Lock};
+use crate::sys::Lock;
 
 /// Who may connect to a pipe, besides its owner (the server's user) and root.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,6 +66,7 @@ pub struct ServerOptions {
     allow: Allow,
     namespace: Namespace,
     nonblocking: bool,
+    accept_handles: usize,
 }
 
 impl Default for ServerOptions {
@@ -80,6 +83,7 @@ impl Default for ServerOptions {
             allow: Allow::Owner,
             namespace: Namespace::Local,
             nonblocking: false,
+            accept_handles: 0,
         }
     }
 }
@@ -139,7 +143,16 @@ impl ServerOptions {
     /// What [`super::wait`] with [`super::WaitTimeout::Default`] waits (`nDefaultTimeOut`; zero
     /// means 50 ms).
     pub fn default_timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.default_timeout = timeout;
+        // Kept in whole milliseconds on disk: larger is no limit all the same.
+        self.default_timeout = timeout.min(Duration::from_millis(u64::MAX));
+        self
+    }
+
+    /// Keep up to `n` handles a client sends beside data until
+    /// [`NamedPipeServer::recv_handle`] takes them (default 0); more are never installed in this
+    /// process, and the data still arrives. `recv_handle` always accepts the one it asks for.
+    pub fn accept_handles(&mut self, n: usize) -> &mut Self {
+        self.accept_handles = n;
         self
     }
 
@@ -214,7 +227,7 @@ impl ServerOptions {
                 format!("named pipe {name}: message-read mode needs a message pipe"),
             ));
         }
-        let dir = registry::pipe_dir(self.namespace, &name)?;
+        let dir = place::pipe_dir(self.namespace, &name)?;
         let named = |e: io::Error| io::Error::new(e.kind(), format!("named pipe {name}: {e}"));
         let (lock, info, first) = loop {
             if let Some(found) = self.join_or_found(&name, &dir).map_err(named)? {
@@ -247,11 +260,12 @@ impl ServerOptions {
                 ),
             ));
         };
+        let lease = Lease::pipe(name.to_string(), dir.clone(), lock, slot);
         let mut server = NamedPipeServer {
             what: name.to_string(),
             name,
             dir,
-            lock: Some(lock),
+            lease: Some(lease),
             slot,
             listener: None,
             conn: None,
@@ -261,6 +275,7 @@ impl ServerOptions {
             read_mode,
             buffers: (self.in_buffer, self.out_buffer),
             nonblocking: self.nonblocking,
+            accept_handles: self.accept_handles,
             first,
         };
         server.listen()?;
@@ -292,15 +307,16 @@ impl ServerOptions {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None), // removed meanwhile
             Err(e) => return Err(e),
         };
-        let lock_path = dir.join("lock");
+        let lock_path = place::pipe_file(dir, PipeFile::Lock);
         if registry::lock_alive(&lock, Lock::Write, false)? {
-            if !registry::still_linked(&lock, &lock_path)? {
+            if !still_linked(&lock, &lock_path)? {
                 return Ok(None);
             }
-            // No instance is alive: whatever is here was left by a dead server.
-            registry::clear(dir)?;
-            // Clients of other users open the lock file to see the pipe is alive.
-            lock.set_permissions(fs::Permissions::from_mode(0o644))?;
+            // No instance is alive: whatever is here was left by a dead server (of this name,
+            // or of another whose key this is).
+            lease::clear_pipe_leftovers(dir)?;
+            // The owner's alone: whoever could open it could lock it and pin the pipe.
+            lock.set_permissions(fs::Permissions::from_mode(0o600))?;
             let info = Info {
                 pipe_type: self.pipe_type,
                 access: self.access,
@@ -315,10 +331,22 @@ impl ServerOptions {
         } else {
             // Live instances hold it shared; a creator or remover holds it only briefly.
             registry::lock_alive(&lock, Lock::Read, true)?;
-            if !registry::still_linked(&lock, &lock_path)? {
+            if !still_linked(&lock, &lock_path)? {
                 return Ok(None);
             }
             let info = registry::read_info(dir)?;
+            if crate::name::fold(&info.name) != name.folded() {
+                // Another pipe's directory under this name's key (the key of a long name is a
+                // hash): never join it as more instances of this one.
+                return Err(io::Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "its place ({}) is held by another pipe, {:?}",
+                        dir.display(),
+                        info.name
+                    ),
+                ));
+            }
             Ok(Some((lock, info, false)))
         }
     }
@@ -342,7 +370,8 @@ pub struct NamedPipeServer {
     name: PipeName,
     what: String,
     dir: PathBuf,
-    lock: Option<File>,
+    /// The hold on the pipe's name: this instance's locks on the lock file.
+    lease: Option<Lease>,
     slot: u64,
     listener: Option<OwnedFd>,
     conn: Option<Conn>,
@@ -352,6 +381,7 @@ pub struct NamedPipeServer {
     read_mode: ReadMode,
     buffers: (Option<usize>, Option<usize>),
     nonblocking: bool,
+    accept_handles: usize,
     first: bool,
 }
 
@@ -374,7 +404,7 @@ impl NamedPipeServer {
     /// How many instances of this pipe exist now, in all processes (`GetNamedPipeHandleState`'s
     /// `lpCurInstances`).
     pub fn instances(&self) -> io::Result<u64> {
-        let lock = self.lock.as_ref().expect("lock");
+        let lock = self.lock();
         // This instance's own lock is no conflict for its own file description: add it.
         Ok(registry::count_instances(lock, self.info.slots())? + 1)
     }
@@ -387,12 +417,35 @@ impl NamedPipeServer {
     /// This instance's listening socket, while it waits for a client: a foreign program can
     /// connect to it as to any Unix-domain socket (`pipework pipe path`).
     pub fn socket_path(&self) -> PathBuf {
-        registry::socket_path(&self.dir, self.slot)
+        place::pipe_file(&self.dir, PipeFile::Socket(self.slot))
+    }
+
+    fn lock(&self) -> &File {
+        self.lease
+            .as_ref()
+            .and_then(Lease::pipe_lock)
+            .expect("an instance holds its lease until dropped")
+    }
+
+    /// Closes this instance (`CloseHandle`), as dropping it does, but returns what went wrong
+    /// removing the pipe's name when this was its last instance (a name left behind is
+    /// reclaimed by the next server, client or list that meets it).
+    pub fn close(mut self) -> io::Result<()> {
+        self.conn = None;
+        let socket = match self.listener.take() {
+            Some(_) => lease::remove_part(&self.socket_path()),
+            None => Ok(()),
+        };
+        let released = match self.lease.take() {
+            Some(lease) => lease.release(),
+            None => Ok(()),
+        };
+        socket.and(released)
     }
 
     fn listen(&mut self) -> io::Result<()> {
         let path = self.socket_path();
-        let _ = fs::remove_file(&path); // a dead instance's, in our own slot
+        lease::remove_part(&path)?; // a dead instance's, in our own slot
         let fd = socket_with(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -439,8 +492,9 @@ impl NamedPipeServer {
     /// Waits for a client and connects it (`ConnectNamedPipe`).
     ///
     /// Returns [`Connected::AlreadyConnected`] when a client was there already. Fails with
-    /// `BrokenPipe` when the client came and went before it was admitted (`ERROR_NO_DATA`; the
-    /// instance listens again at the next call), and in nonblocking mode with `WouldBlock` while
+    /// `BrokenPipe` when a foreign client came and went before it was admitted (`ERROR_NO_DATA`;
+    /// the instance listens again at the next call; a pipework client that went is connected and
+    /// at its end of data), and in nonblocking mode with `WouldBlock` while
     /// no client is there (`ERROR_PIPE_LISTENING`). Clients the server does not admit are turned
     /// away here, and `connect` goes on waiting.
     pub fn connect(&mut self) -> io::Result<Connected> {
@@ -492,9 +546,16 @@ impl NamedPipeServer {
             }
             // Admitted: this instance stops listening.
             self.listener = None;
-            let _ = fs::remove_file(self.socket_path());
+            if let Err(e) = lease::remove_part(&self.socket_path()) {
+                lease::keep(e);
+            }
             let came_and_went = match request {
-                Some(_) => send_reply(&fd, handshake::reply(Status::Accepted, pipe_type)).is_err(),
+                // A pipework client gone before this reply (it may have refused this server's
+                // identity) is admitted all the same: it reads as a client that closed at once.
+                Some(_) => {
+                    let _ = send_reply(&fd, handshake::reply(Status::Accepted, pipe_type));
+                    false
+                }
                 None => {
                     let mut probe = [0u8; 1];
                     matches!(
@@ -519,6 +580,7 @@ impl NamedPipeServer {
             conn.read_mode = self.read_mode;
             conn.can_read = self.info.access.server_reads();
             conn.can_write = self.info.access.server_writes();
+            conn.accept_handles = self.accept_handles;
             if self.nonblocking {
                 conn.set_nonblocking(true)?;
             }
@@ -658,7 +720,7 @@ impl AsFd for NamedPipeServer {
         match (&self.conn, &self.listener) {
             (Some(conn), _) => conn.fd.as_fd(),
             (None, Some(l)) => l.as_fd(),
-            (None, None) => self.lock.as_ref().expect("lock").as_fd(),
+            (None, None) => self.lock().as_fd(),
         }
     }
 }
@@ -683,18 +745,12 @@ impl Drop for NamedPipeServer {
     fn drop(&mut self) {
         self.conn = None;
         if self.listener.take().is_some() {
-            let _ = fs::remove_file(self.socket_path());
+            if let Err(e) = lease::remove_part(&self.socket_path()) {
+                lease::keep(e);
+            }
         }
-        let Some(lock) = self.lock.take() else { return };
-        let _ = set_lock(&lock, Lock::Unlock, 1 + self.slot, 1, false);
-        let _ = set_lock(&lock, Lock::Unlock, 0, 1, false);
-        // The last instance removes the name (without waiting: if another holds it, it lives on).
-        if set_lock(&lock, Lock::Write, 0, 1, false).unwrap_or(false)
-            && registry::still_linked(&lock, &self.dir.join("lock")).unwrap_or(false)
-        {
-            let _ = registry::clear(&self.dir);
-            let _ = fs::remove_file(self.dir.join("lock"));
-            let _ = fs::remove_dir(&self.dir);
-        }
+        // The last instance removes the name (without waiting: if another holds it, it lives
+        // on); a failure is kept for `name::release_errors`.
+        drop(self.lease.take());
     }
 }

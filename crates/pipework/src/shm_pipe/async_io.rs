@@ -40,6 +40,7 @@ use ::tokio::time::{sleep, Instant, Sleep};
 
 use super::wait::SLEEP_SLICE;
 use super::{End, ShmReader, ShmWriter};
+use crate::sys::error::error;
 
 /// The read end of a shared-memory pipe, driven by tokio ([`ShmReader::into_async`]).
 #[derive(Debug)]
@@ -168,10 +169,7 @@ impl AsyncRead for AsyncShmReader {
                     if this.inner.bytes_available()? > 0 || this.inner.writer_closed() {
                         continue;
                     }
-                    return Poll::Ready(Err(io::Error::new(
-                        ErrorKind::UnexpectedEof,
-                        "shared-memory pipe: the writer vanished without closing (killed?)",
-                    )));
+                    return Poll::Ready(Err(this.inner.vanished()));
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             }
@@ -188,9 +186,10 @@ impl AsyncWrite for AsyncShmWriter {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.shut_down {
-            return Poll::Ready(Err(io::Error::new(
+            return Poll::Ready(Err(error(
                 ErrorKind::BrokenPipe,
-                "shared-memory pipe: this writer was shut down",
+                &*this.inner.end.ring.what,
+                "this writer was shut down",
             )));
         }
         loop {

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use super::layout::{OFF_READER_CLOSED, OFF_READ_POS, OFF_WRITER_CLOSED, OFF_WRITE_POS};
 use super::ring::Ring;
-use super::wait::Woken;
+use super::wait::{Woken, MAX_SPIN};
+use crate::sys::error::error;
 
 /// What one side holds: the ring, its lifeline socket, and its spin budget.
 pub(super) struct End {
@@ -29,6 +30,7 @@ pub(super) struct End {
 
 impl End {
     pub(super) fn new(ring: Ring, lifeline: OwnedFd, spin: Duration) -> End {
+        let spin = spin.min(MAX_SPIN);
         End {
             ring,
             lifeline: Some(lifeline),
@@ -48,6 +50,7 @@ impl End {
     }
 
     pub(super) fn set_spin(&mut self, spin: Duration) {
+        let spin = spin.min(MAX_SPIN);
         self.max_spin = spin;
         self.spin = spin;
     }
@@ -143,12 +146,18 @@ impl ShmReader {
                 if self.bytes_available()? > 0 || self.writer_closed() {
                     continue;
                 }
-                return Err(io::Error::new(
-                    ErrorKind::UnexpectedEof,
-                    "shared-memory pipe: the writer vanished without closing (killed?)",
-                ));
+                return Err(self.vanished());
             }
         }
+    }
+
+    /// The error of a reader whose writer vanished without closing.
+    pub(super) fn vanished(&self) -> io::Error {
+        error(
+            ErrorKind::UnexpectedEof,
+            &*self.end.ring.what,
+            "the writer vanished without closing (killed?)",
+        )
     }
 
     pub(super) fn writer_closed(&self) -> bool {
@@ -183,9 +192,10 @@ impl ShmWriter {
     }
 
     pub(super) fn broken(&self) -> io::Error {
-        io::Error::new(
+        error(
             ErrorKind::BrokenPipe,
-            "shared-memory pipe: the reader is gone",
+            &*self.end.ring.what,
+            "the reader is gone",
         )
     }
 

@@ -20,6 +20,7 @@ use std::io::{self, ErrorKind};
 use std::sync::atomic::Ordering;
 
 use crate::mapping::View;
+use crate::sys::error::error;
 
 pub(super) const MAGIC: u64 = u64::from_le_bytes(*b"PWSHMPIP");
 pub(super) const VERSION: u32 = 2;
@@ -54,16 +55,17 @@ pub(super) fn write_header(view: &View, capacity: usize) -> io::Result<()> {
 }
 
 /// Checks the header that another process may have written, and returns the ring's capacity:
-/// `InvalidData` unless the magic, version and capacity fit the mapping.
-pub(super) fn checked_capacity(view: &View) -> io::Result<u64> {
-    let bad = |what: &str| {
-        io::Error::new(
+/// `InvalidData` (about `what`) unless the magic, version and capacity fit the mapping.
+pub(super) fn checked_capacity(view: &View, what: &str) -> io::Result<u64> {
+    let bad = |why: &str| {
+        error(
             ErrorKind::InvalidData,
-            format!("shared-memory pipe: the ring's header is corrupt ({what})"),
+            what,
+            format_args!("the ring's header is corrupt ({why})"),
         )
     };
-    if view.len() < HEADER + MIN_CAPACITY {
-        return Err(bad("too small"));
+    if view.len() < HEADER + MIN_CAPACITY || view.len() > HEADER + MAX_CAPACITY {
+        return Err(bad("the mapping has no ring's size"));
     }
     if view.atomic_u64(OFF_MAGIC)?.load(Ordering::Acquire) != MAGIC {
         return Err(bad("bad magic"));
@@ -72,7 +74,7 @@ pub(super) fn checked_capacity(view: &View) -> io::Result<u64> {
         return Err(bad("unknown version"));
     }
     let capacity = view.atomic_u64(OFF_CAPACITY)?.load(Ordering::Relaxed);
-    if !capacity.is_power_of_two() || capacity as usize != view.len() - HEADER {
+    if !capacity.is_power_of_two() || capacity != (view.len() - HEADER) as u64 {
         return Err(bad("capacity does not match the mapping"));
     }
     Ok(capacity)

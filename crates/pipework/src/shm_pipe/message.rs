@@ -2,9 +2,11 @@
 //! frame them.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 
 use super::{ShmReader, ShmWriter};
+use crate::named_pipe::MessageRead;
+use crate::sys::error::{error, named};
 
 /// The message variant of a shared-memory pipe: whole messages over the same ring, framed as the
 /// named pipes frame them (a 4-byte length, then the bytes), read with the same
@@ -16,17 +18,18 @@ use super::{ShmReader, ShmWriter};
 ///
 /// let (reader, writer) = shm_pipe::create()?;
 /// let (mut reader, mut writer) = (ShmMessageReader::new(reader), ShmMessageWriter::new(writer));
-/// writer.send(b"one")?;
-/// writer.send(b"")?; // a 0-byte message is a message
-/// writer.send(b"a longer one")?;
+/// writer.write_message(b"one")?;
+/// writer.write_message(b"")?; // a 0-byte message is a message
+/// writer.write_message(b"a longer one")?;
 /// drop(writer);
 /// let mut buf = [0u8; 5];
-/// assert_eq!(reader.recv(&mut buf)?, MessageRead::Complete(3));
-/// assert_eq!(reader.recv(&mut buf)?, MessageRead::Complete(0));
-/// // Too small a buffer: the first part, and how much is left for the next reads.
-/// assert_eq!(reader.recv(&mut buf)?, MessageRead::MoreData { read: 5, left: 7 });
-/// assert_eq!(reader.recv(&mut [0u8; 16])?, MessageRead::Complete(7));
-/// assert_eq!(reader.recv(&mut buf)?, MessageRead::End);
+/// assert_eq!(reader.read_message(&mut buf)?, MessageRead::Complete(3));
+/// assert_eq!(reader.read_message(&mut buf)?, MessageRead::Complete(0));
+/// // Too small a buffer (ERROR_MORE_DATA): the first part, and how much is left for the next
+/// // reads.
+/// assert_eq!(reader.read_message(&mut buf)?, MessageRead::MoreData { read: 5, left: 7 });
+/// assert_eq!(reader.read_message(&mut [0u8; 16])?, MessageRead::Complete(7));
+/// assert_eq!(reader.read_message(&mut buf)?, MessageRead::End);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct ShmMessageWriter {
@@ -45,12 +48,20 @@ impl ShmMessageWriter {
         ShmMessageWriter { inner: writer }
     }
 
-    /// Sends one message; returns once all of it is in the ring. Messages larger than the ring
-    /// stream through it. `InvalidInput` above 4 GiB - 1 bytes.
-    pub fn send(&mut self, message: &[u8]) -> io::Result<()> {
-        let header = crate::named_pipe::framing::header(message.len())?;
+    /// Writes one message (as a named pipe's `write_message` does); returns once all of it is
+    /// in the ring. Messages larger than the ring stream through it. `InvalidInput` above
+    /// 4 GiB - 1 bytes; `BrokenPipe` once the reader is gone.
+    pub fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
+        let header = crate::named_pipe::framing::header(message.len())
+            .map_err(|e| named(&*self.inner.end.ring.what, e))?;
         self.inner.write_all(&header)?;
         self.inner.write_all(message)
+    }
+
+    /// Renamed [`ShmMessageWriter::write_message`].
+    #[deprecated(note = "renamed to write_message")]
+    pub fn send(&mut self, message: &[u8]) -> io::Result<()> {
+        self.write_message(message)
     }
 
     /// The byte end back.
@@ -68,12 +79,32 @@ impl ShmMessageReader {
         }
     }
 
-    /// Receives (the rest of) one message into `buf`: `Complete(n)`, `MoreData` when `buf` is too
-    /// small (the rest stays for the next calls), or `End` once the writer closed. A writer that
-    /// vanished in the middle of a message is an error, never a short message.
-    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<crate::named_pipe::MessageRead> {
+    /// Reads (the rest of) one message into `buf`, as a named pipe's `read_message` does:
+    /// `Complete(n)`, `MoreData` when `buf` is too small (`ERROR_MORE_DATA`: the rest stays for
+    /// the next calls), or `End` once the writer closed. A writer that closed or vanished in the
+    /// middle of a message is `BrokenPipe`, never a short message; one that vanished between
+    /// messages is `UnexpectedEof`.
+    pub fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
         let inner = &mut self.inner;
-        self.framer.read_message(buf, &mut |b| inner.read(b))
+        match self.framer.read_message(buf, &mut |b| inner.read(b)) {
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof && self.framer.has_buffered() => {
+                Err(error(
+                    ErrorKind::BrokenPipe,
+                    &*self.inner.end.ring.what,
+                    "the writer vanished in the middle of a message (killed?)",
+                ))
+            }
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+                Err(named(&*self.inner.end.ring.what, e))
+            }
+            other => other,
+        }
+    }
+
+    /// Renamed [`ShmMessageReader::read_message`].
+    #[deprecated(note = "renamed to read_message")]
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
+        self.read_message(buf)
     }
 }
 

@@ -25,14 +25,15 @@
 //! | `PeekNamedPipe` (bytes available) | [`ShmReader::bytes_available`] |
 //! | `CloseHandle` | `drop` (the reader sees the end after the data; a writer, `BrokenPipe`) |
 //! | `CreateNamedPipe` + `ConnectNamedPipe` | [`ShmPipeOptions::listen`], [`ShmPipeListener::accept`] |
-//! | `CreateFile` on a pipe name | [`ShmWriter::connect`] |
+//! | `CreateFile` on a pipe name (`WaitNamedPipe` for a bound) | [`ShmWriter::connect`] ([`ShmWriter::connect_timeout`]) |
 //! | PipeList | [`list`] |
-//! | `PIPE_TYPE_MESSAGE`, `ERROR_MORE_DATA` | [`ShmMessageWriter`], [`ShmMessageReader`] |
+//! | `PIPE_TYPE_MESSAGE`: `WriteFile` / `ReadFile` of a message | [`ShmMessageWriter::write_message`], [`ShmMessageReader::read_message`] |
+//! | `ERROR_MORE_DATA` | [`MessageRead::MoreData`](crate::named_pipe::MessageRead::MoreData) |
 //! | inheritance, `DuplicateHandle` | `OwnedFd::from(end)` / `TryFrom<OwnedFd>`, [`crate::process::CommandExt::inherit_handle`], [`crate::handle::send`] |
 //! | (no counterpart) zero-copy | [`ShmReader::fill_buf_in_place`], [`ShmWriter::reserve_in_place`] |
 //! | overlapped I/O | feature `tokio`: `ShmReader::into_async`, `ShmWriter::into_async` |
 
-use std::io::{self, ErrorKind};
+use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
@@ -47,6 +48,8 @@ mod handover;
 mod layout;
 mod listener;
 mod message;
+#[cfg(test)]
+mod proptests;
 mod ring;
 mod wait;
 
@@ -57,10 +60,13 @@ pub use listener::{list, ShmPipeListener};
 pub use message::{ShmMessageReader, ShmMessageWriter};
 
 use ends::End;
-use handover::{map_ring, Queued};
+use handover::{map_ring, Queued, ANONYMOUS};
 use layout::{DEFAULT_CAPACITY, HEADER, MAX_CAPACITY, MIN_CAPACITY};
 use ring::Ring;
 use wait::DEFAULT_SPIN;
+
+/// How long a writer connecting by name has to finish setting its pipe up, by default.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Creates a shared-memory pipe with the default options: `(reader, writer)`.
 pub fn create() -> io::Result<(ShmReader, ShmWriter)> {
@@ -84,6 +90,7 @@ pub fn create() -> io::Result<(ShmReader, ShmWriter)> {
 pub struct ShmPipeOptions {
     capacity: usize,
     spin: Duration,
+    handshake_timeout: Duration,
 }
 
 impl Default for ShmPipeOptions {
@@ -91,6 +98,7 @@ impl Default for ShmPipeOptions {
         ShmPipeOptions {
             capacity: DEFAULT_CAPACITY,
             spin: DEFAULT_SPIN,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -114,11 +122,21 @@ impl ShmPipeOptions {
     }
 
     /// The longest a side spins waiting for its peer before it sleeps (it adapts below this when
-    /// spinning keeps failing). `Duration::ZERO` never spins: every wait sleeps on a futex.
+    /// spinning keeps failing). `Duration::ZERO` never spins: every wait sleeps on a futex; a
+    /// spin above 50 ms is taken as 50 ms.
     /// This setting belongs to each end in its own process; an end adopted elsewhere uses the
     /// default unless [`ShmReader::set_spin`] / [`ShmWriter::set_spin`] is called.
     pub fn spin(&mut self, spin: Duration) -> &mut Self {
         self.spin = spin;
+        self
+    }
+
+    /// For a listener ([`ShmPipeOptions::listen`]): how long a writer that connected has to
+    /// finish setting its pipe up (5 s by default); one that takes longer is dropped.
+    /// `Duration::MAX` never drops one (an [`accept`](ShmPipeListener::accept) still never
+    /// waits on a single writer).
+    pub fn handshake_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.handshake_timeout = timeout;
         self
     }
 
@@ -128,18 +146,21 @@ impl ShmPipeOptions {
         self.pair(mapping, view)
     }
 
-    /// A fresh ring: its mapping and a view of it with the header written.
-    fn new_ring(&self) -> io::Result<(FileMapping, View)> {
+    /// The ring capacity these options make: `InvalidInput` above the maximum.
+    fn checked_capacity(&self) -> io::Result<usize> {
         if self.capacity > MAX_CAPACITY {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "shared-memory pipe capacity {} is above the 1 GiB maximum",
-                    self.capacity
-                ),
+            return Err(crate::sys::error::invalid(
+                ANONYMOUS,
+                format_args!("capacity {} is above the 1 GiB maximum", self.capacity),
             ));
         }
-        let capacity = self.capacity.max(MIN_CAPACITY).next_power_of_two();
+        Ok(self.capacity.max(MIN_CAPACITY).next_power_of_two())
+    }
+
+    /// A fresh ring: its mapping (a memfd sealed against resizing) and a view of it with the
+    /// header written.
+    fn new_ring(&self) -> io::Result<(FileMapping, View)> {
+        let capacity = self.checked_capacity()?;
         let mapping = FileMapping::anonymous((HEADER + capacity) as u64)?;
         let view = mapping.map_view(Access::Write, 0, 0)?;
         layout::write_header(&view, capacity)?;
@@ -155,14 +176,15 @@ impl ShmPipeOptions {
         )?;
         // Queue the ring's handles in each socket's receive queue, for adopters of either end.
         let handles = Queued::new(mapping)?;
-        handles.queue(&writer_sock)?;
-        handles.queue(&reader_sock)?;
+        handles.queue(writer_sock.as_fd())?;
+        handles.queue(reader_sock.as_fd())?;
         drop(handles);
 
         // The reader maps the ring from the handle queued on its socket, which proves the queue
-        // holds what adopters of the handle will look for.
-        let reader_ring = Ring::validate(map_ring(Queued::peek(reader_sock.as_fd())?.ring)?)?;
-        let writer_ring = Ring::validate(view)?;
+        // holds what adopters of the handle will look for (sealed, as adopters check).
+        let queued = Queued::peek(reader_sock.as_fd(), ANONYMOUS)?;
+        let reader_ring = Ring::validate(map_ring(queued.ring, ANONYMOUS)?, ANONYMOUS.into())?;
+        let writer_ring = Ring::validate(view, ANONYMOUS.into())?;
         let reader = ShmReader {
             end: End::new(reader_ring, reader_sock, self.spin),
         };

@@ -9,23 +9,31 @@
 
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::Arc;
 
 use super::ends::End;
 use super::layout::{self, HEADER};
 use super::{ShmReader, ShmWriter};
 use crate::mapping::View;
+use crate::sys::error::error;
 
 /// One side's view of the ring, with the capacity it validated when it attached.
 pub(super) struct Ring {
     pub(super) view: View,
     pub(super) capacity: u64,
+    /// The pipe, as errors name it (`shared-memory pipe` or `shared-memory pipe NAME`).
+    pub(super) what: Arc<str>,
 }
 
 impl Ring {
-    /// Attaches to the ring in `view`, checking its header first.
-    pub(super) fn validate(view: View) -> io::Result<Ring> {
-        let capacity = layout::checked_capacity(&view)?;
-        Ok(Ring { view, capacity })
+    /// Attaches to the ring in `view`, checking its header first; `what` names the pipe.
+    pub(super) fn validate(view: View, what: Arc<str>) -> io::Result<Ring> {
+        let capacity = layout::checked_capacity(&view, &what)?;
+        Ok(Ring {
+            view,
+            capacity,
+            what,
+        })
     }
 
     pub(super) fn word(&self, offset: usize) -> &AtomicU32 {
@@ -42,8 +50,7 @@ impl Ring {
 
     /// Copies ring bytes from logical position `pos` into `buf` (wrapping around the end).
     pub(super) fn copy_out(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
-        let start = (pos & (self.capacity - 1)) as usize;
-        let first = buf.len().min(self.capacity as usize - start);
+        let (start, first) = self.spans(pos, buf.len())?;
         let (a, b) = buf.split_at_mut(first);
         self.view.read(HEADER + start, a)?;
         if !b.is_empty() {
@@ -54,8 +61,7 @@ impl Ring {
 
     /// Copies `data` into the ring at logical position `pos` (wrapping around the end).
     pub(super) fn copy_in(&self, pos: u64, data: &[u8]) -> io::Result<()> {
-        let start = (pos & (self.capacity - 1)) as usize;
-        let first = data.len().min(self.capacity as usize - start);
+        let (start, first) = self.spans(pos, data.len())?;
         let (a, b) = data.split_at(first);
         self.view.write(HEADER + start, a)?;
         if !b.is_empty() {
@@ -64,19 +70,42 @@ impl Ring {
         Ok(())
     }
 
+    fn spans(&self, pos: u64, len: usize) -> io::Result<(usize, usize)> {
+        spans(self.capacity, pos, len).ok_or_else(|| {
+            error(
+                ErrorKind::InvalidInput,
+                &*self.what,
+                format_args!("{len} bytes do not fit in a {}-byte ring", self.capacity),
+            )
+        })
+    }
+
     /// Checks a count of bytes in the ring computed from a position the peer wrote.
     pub(super) fn checked_fill(&self, fill: u64) -> io::Result<u64> {
         if fill > self.capacity {
-            return Err(io::Error::new(
+            return Err(error(
                 ErrorKind::InvalidData,
-                format!(
-                    "shared-memory pipe: the peer's position is corrupt ({fill} bytes in a {}-byte ring)",
+                &*self.what,
+                format_args!(
+                    "the peer's position is corrupt ({fill} bytes in a {}-byte ring)",
                     self.capacity
                 ),
             ));
         }
         Ok(fill)
     }
+}
+
+/// Where `len` bytes at logical position `pos` lie in a ring of `capacity` bytes (a power of
+/// two): the offset of the first byte in the data and how many bytes lie before the ring's end
+/// (the rest, `len - first`, continue at the data's start). `None` when `len` passes the
+/// capacity, which no count checked against the capacity can.
+pub(super) fn spans(capacity: u64, pos: u64, len: usize) -> Option<(usize, usize)> {
+    if !capacity.is_power_of_two() || len as u64 > capacity {
+        return None;
+    }
+    let start = (pos & (capacity - 1)) as usize;
+    Some((start, len.min(capacity as usize - start)))
 }
 
 impl End {

@@ -27,8 +27,6 @@ use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
-use rustix::io::Errno;
-use rustix::thread::futex;
 
 use super::ends::End;
 use super::handover::{checked_bell, Queued, READER_BELL, WRITER_BELL};
@@ -37,6 +35,8 @@ use super::layout::{
     OFF_WRITER_CPU, OFF_WRITER_WAITING, OFF_WRITE_POS,
 };
 use super::ring::Ring;
+use crate::sys::futex::{self, Woke};
+use crate::sys::retry;
 
 /// The spin budget an end starts with.
 pub(super) const DEFAULT_SPIN: Duration = Duration::from_micros(50);
@@ -44,6 +44,9 @@ pub(super) const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 const MIN_SPIN: Duration = Duration::from_micros(2);
 /// The longest a side sleeps before it looks at its lifeline for a vanished peer.
 pub(super) const SLEEP_SLICE: Duration = Duration::from_millis(50);
+/// The longest spin a caller may ask for: a spin does not look at the lifeline, so it is kept
+/// within one sleep slice (a longer one would also leave a vanished peer unnoticed longer).
+pub(super) const MAX_SPIN: Duration = SLEEP_SLICE;
 
 /// What a reader at `pos` waits for: the writer moved on from `pos`, or closed.
 fn readable_since(pos: u64) -> impl Fn(&Ring) -> bool {
@@ -131,17 +134,11 @@ impl End {
     pub(super) fn peer_gone(&self) -> io::Result<bool> {
         let lifeline = self.lifeline();
         let mut fds = [PollFd::new(&lifeline, PollFlags::RDHUP)];
-        loop {
-            match poll(&mut fds, Some(&rustix::event::Timespec::default())) {
-                Ok(0) => return Ok(false),
-                Ok(_) => {
-                    let revents = fds[0].revents();
-                    return Ok(revents.intersects(PollFlags::RDHUP | PollFlags::HUP));
-                }
-                Err(Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let now = crate::sys::time::timespec(Duration::ZERO);
+        Ok(retry(|| poll(&mut fds, Some(&now)))? > 0
+            && fds[0]
+                .revents()
+                .intersects(PollFlags::RDHUP | PollFlags::HUP))
     }
 
     /// The header words holding this side's and the peer's CPU hints, for the side that sleeps
@@ -188,7 +185,7 @@ impl End {
             loop {
                 if ready(&self.ring) {
                     // Spinning paid off: let the budget grow back.
-                    self.spin = (self.spin * 2).min(self.max_spin);
+                    self.spin = self.spin.saturating_mul(2).min(self.max_spin);
                     return Ok(Woken::Recheck);
                 }
                 // No PAUSE here: under a hypervisor, PAUSE loops trigger pause-loop exits that
@@ -216,14 +213,10 @@ impl End {
             waiting.store(NOT_WAITING, Ordering::Relaxed);
             return Ok(Woken::Recheck);
         }
-        let slice = futex::Timespec {
-            tv_sec: 0,
-            tv_nsec: SLEEP_SLICE.as_nanos() as _,
-        };
-        let result = futex::wait(waiting, futex::Flags::empty(), SLEEPING, Some(&slice));
+        let woke = futex::wait(waiting, SLEEPING, Some(SLEEP_SLICE));
         waiting.store(NOT_WAITING, Ordering::Relaxed);
-        match result {
-            Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => {
+        match woke {
+            Woke::Woken => {
                 if start.elapsed() <= self.max_spin {
                     // The peer answered within what this side is willing to spin: a spin would
                     // have caught it without the sleep and the wake-up, so spin in full again.
@@ -231,7 +224,7 @@ impl End {
                 }
                 Ok(Woken::Recheck)
             }
-            Err(Errno::TIMEDOUT) => {
+            Woke::TimedOut => {
                 if ready(&self.ring) {
                     Ok(Woken::Recheck)
                 } else if self.peer_gone()? {
@@ -240,7 +233,6 @@ impl End {
                     Ok(Woken::Recheck)
                 }
             }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -264,7 +256,7 @@ impl End {
         };
         End::note_cpu(self.cpu_words(own_waiting).0);
         if was == SLEEPING {
-            let _ = futex::wake(waiting, futex::Flags::empty(), 1);
+            futex::wake(waiting, 1);
         } else {
             // Any other value is a task awaiting its bell (or a peer's garbage, for which one
             // spurious ring is harmless).
@@ -274,7 +266,8 @@ impl End {
                 WRITER_BELL
             };
             if let Ok(bell) = self.peer_bell_fd(bell) {
-                let _ = rustix::io::write(bell, &1u64.to_ne_bytes());
+                // A peer may have queued a pipe without readers as the bell: no SIGPIPE.
+                let _ = crate::sys::write_no_sigpipe(bell, &1u64.to_ne_bytes());
             }
         }
     }
@@ -285,12 +278,15 @@ impl End {
         if let Some(bell) = self.peer_bell.get() {
             return Ok(bell.as_fd());
         }
-        let [reader_bell, writer_bell] = Queued::peek(self.lifeline())?.bells;
-        let bell = checked_bell(if which == READER_BELL {
-            reader_bell
-        } else {
-            writer_bell
-        })?;
+        let [reader_bell, writer_bell] = Queued::peek(self.lifeline(), &self.ring.what)?.bells;
+        let bell = checked_bell(
+            if which == READER_BELL {
+                reader_bell
+            } else {
+                writer_bell
+            },
+            &self.ring.what,
+        )?;
         Ok(self.peer_bell.get_or_init(|| bell).as_fd())
     }
 
@@ -310,11 +306,14 @@ impl End {
     /// A copy of this side's own bell (the one the peer rings), for an async front-end.
     #[cfg(feature = "tokio")]
     fn own_bell(&self, which: usize) -> io::Result<OwnedFd> {
-        let [reader_bell, writer_bell] = Queued::peek(self.lifeline())?.bells;
-        checked_bell(if which == READER_BELL {
-            reader_bell
-        } else {
-            writer_bell
-        })
+        let [reader_bell, writer_bell] = Queued::peek(self.lifeline(), &self.ring.what)?.bells;
+        checked_bell(
+            if which == READER_BELL {
+                reader_bell
+            } else {
+                writer_bell
+            },
+            &self.ring.what,
+        )
     }
 }

@@ -4,11 +4,11 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use super::namespace::Kind;
 use super::object::Object;
 use super::owner::me;
 use super::state::{self, Shape, Take};
 use super::{WaitStatus, Waitable};
+use crate::name::Kind;
 
 /// An event shared between processes.
 ///

@@ -44,7 +44,6 @@
 
 mod event;
 mod mutex;
-pub(crate) mod namespace;
 pub(crate) mod object;
 mod owner;
 mod semaphore;
@@ -55,9 +54,9 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
+pub use crate::name::{Kind, ObjectEntry as Entry};
 pub use event::Event;
 pub use mutex::{Mutex, MutexGuard};
-pub use namespace::{Entry, Kind};
 pub use semaphore::Semaphore;
 
 use object::Object;
@@ -161,5 +160,5 @@ fn wait_one(object: &Object, timeout: Option<Duration>) -> io::Result<WaitStatus
 /// Every named mutex, semaphore and event this user can see (name, kind; size is the bytes of
 /// its shared page).
 pub fn list() -> io::Result<Vec<Entry>> {
-    namespace::list(&[Kind::Mutex, Kind::Semaphore, Kind::Event])
+    crate::name::object::list(&[Kind::Mutex, Kind::Semaphore, Kind::Event])
 }

@@ -6,11 +6,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
-use super::namespace::Kind;
 use super::object::Object;
-use super::owner::me;
+use super::owner::{me, tid};
 use super::state::{self, Take};
 use super::{WaitStatus, Waitable};
+use crate::name::Kind;
 use crate::sys::error::error;
 
 /// A mutex shared between processes: recursive, owned by one thread at a time, and abandoned
@@ -88,8 +88,18 @@ impl Mutex {
     /// Waits for the mutex (`WaitForSingleObject`), at most `timeout` (`None`: forever;
     /// `Some(Duration::ZERO)`: just try). On success this thread owns it once more and must
     /// [`release`](Mutex::release) it as many times as it took it.
+    #[inline]
     pub fn wait(&self, timeout: Option<Duration>) -> io::Result<WaitStatus> {
-        // The uncontended path: one compare-and-swap, no system call.
+        // The uncontended path, inlined: one compare-and-swap, no call, no system call.
+        if self.object.take_free_mutex() {
+            return Ok(WaitStatus::Signaled);
+        }
+        self.wait_slow(timeout)
+    }
+
+    /// Every other take: recursive, abandoned, guarded, contended.
+    #[inline(never)]
+    fn wait_slow(&self, timeout: Option<Duration>) -> io::Result<WaitStatus> {
         if let Ok(Take::Yes { abandoned, .. }) = self.object.try_take(&me(), false) {
             return Ok(if abandoned {
                 WaitStatus::Abandoned
@@ -101,6 +111,7 @@ impl Mutex {
     }
 
     /// Takes the mutex, waiting as long as needed; released when the guard drops.
+    #[inline]
     pub fn lock(&self) -> io::Result<MutexGuard<'_>> {
         let status = self.wait(None)?;
         Ok(MutexGuard {
@@ -127,7 +138,18 @@ impl Mutex {
     /// `PermissionDenied` (Win32's `ERROR_NOT_OWNER`) when this thread does not own the mutex;
     /// `TimedOut`, naming the mutex, when its state word stayed guarded by a live thread for a
     /// second (a peer stuck in a change, or one that wrote the word).
+    #[inline]
     pub fn release(&self) -> io::Result<()> {
+        // The uncontended path, inlined: one compare-and-swap; a wake only if someone waits.
+        if self.object.release_own_mutex(tid()) {
+            return Ok(());
+        }
+        self.release_slow()
+    }
+
+    /// Every other release: recursive, guarded, not the owner's.
+    #[inline(never)]
+    fn release_slow(&self) -> io::Result<()> {
         let me = me();
         let h = self.object.header();
         if state::release_mutex(h.state.load(SeqCst), me.tid).is_none() {
@@ -138,19 +160,13 @@ impl Mutex {
             h.recursion.store(depth - 1, Relaxed);
             return Ok(());
         }
-        // Cleared before the state word frees the mutex (the next owner sets it), and put back
-        // if the release fails: this thread still owns the mutex then.
-        h.recursion.store(0, Relaxed);
         let freed = self
             .object
             .update(|value| match state::release_mutex(value, me.tid) {
                 Some(free) => Ok(Some(free)),
                 None => Err(self.not_owner()),
             });
-        if let Err(e) = freed {
-            h.recursion.store(depth, Relaxed);
-            return Err(e);
-        }
+        freed?;
         self.object.wake_all();
         Ok(())
     }
@@ -189,6 +205,7 @@ impl MutexGuard<'_> {
 }
 
 impl Drop for MutexGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let _ = self.mutex.release();
     }

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{fcntl_add_seals, fstat, ftruncate, memfd_create, MemfdFlags, SealFlags};
 
-use super::namespace::{self, Kind, Name};
-use super::owner::{owner_is_dead, thread_is_dead, Me};
+use super::owner::{me, owner_is_dead, thread_is_dead, Me};
 use super::state::{self, Shape, Take, Word, GUARD, MAGIC, VALUE, VERSION};
+use crate::name::object::{self as namespace, ObjectName as Name};
+use crate::name::{Kind, Lease};
 use crate::sys::error::{error, named};
 use crate::sys::futex;
 use crate::sys::shm::{Protection, Region};
@@ -56,7 +57,7 @@ pub(crate) struct Header {
 
 fn kind_code(kind: Kind) -> u32 {
     match kind {
-        Kind::Mapping => 0,
+        Kind::Mapping | Kind::Pipe | Kind::Mailslot | Kind::ShmPipe => 0,
         Kind::Mutex => state::MUTEX,
         Kind::Semaphore => state::SEMAPHORE,
         Kind::Event => state::EVENT,
@@ -73,6 +74,8 @@ pub(crate) struct Object {
     /// The kind and parameters, as checked when this process opened the object.
     pub(crate) shape: Shape,
     pub(crate) name: Option<Name>,
+    /// This process's hold on the name, released after the view and the file are closed.
+    lease: Option<Lease>,
     pub(crate) existed: bool,
     pub(crate) identity: (u64, u64),
 }
@@ -131,6 +134,7 @@ impl Object {
             fd: Some(fd),
             kind,
             shape: Shape::Mutex,
+            lease: name.as_ref().map(|n| Lease::object(n, kind)),
             name,
             existed,
             identity: (st.st_dev, st.st_ino),
@@ -141,6 +145,7 @@ impl Object {
         Ok(object)
     }
 
+    #[inline]
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: the region is at least OBJECT_SIZE bytes (checked in `from_fd` before mapping),
         // page-aligned, and lives as long as `&self`; `Header` is all atomics, so sharing it with
@@ -165,16 +170,20 @@ impl Object {
     /// Gives up the object's file (its hold on the name goes with it).
     pub(crate) fn into_fd(mut self) -> OwnedFd {
         self.name = None;
+        if let Some(lease) = self.lease.take() {
+            lease.disarm();
+        }
         let fd = self.fd.take();
         drop(self);
         fd.expect("an object owns its file until dropped")
     }
 
     /// Wakes every sleeper on the state word, if any process counts itself as waiting.
+    #[inline]
     pub(crate) fn wake_all(&self) {
         let h = self.header();
         if h.waiters.load(SeqCst) != 0 {
-            futex::wake_all(&h.state);
+            wake_sleepers(h);
         }
     }
 }
@@ -184,11 +193,16 @@ impl Drop for Object {
         // SAFETY: the region is dropped exactly once, here, and never used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.region) };
         drop(self.fd.take());
-        if let Some(name) = &self.name {
-            // This process's view and file are gone: the name goes too if no one else holds it.
-            namespace::release(name);
-        }
+        // This process's view and file are gone: the name goes too if no one else holds it.
+        drop(self.lease.take());
     }
+}
+
+/// The system call of [`Object::wake_all`], out of the inlined path.
+#[cold]
+#[inline(never)]
+fn wake_sleepers(h: &Header) {
+    futex::wake_all(&h.state);
 }
 
 fn label(kind: Kind, name: Option<&Name>) -> String {
@@ -261,30 +275,88 @@ impl Object {
     }
 
     /// Bookkeeping after a take succeeded (the state word already changed).
-    ///
-    /// The owner record is a hint for other processes' liveness checks, written with plain
-    /// (release) stores: on the uncontended path it costs no locked instruction, and when this
-    /// thread took the mutex last time too, it is already right and is not written at all.
     #[inline]
     pub(crate) fn after_take(&self, me: &Me, take: Take) {
         if let (Shape::Mutex, Take::Yes { recursive, .. }) = (self.shape, take) {
-            let h = self.header();
             if recursive {
+                let h = self.header();
                 let depth = h.recursion.load(Relaxed).wrapping_add(1).max(1);
                 h.recursion.store(depth, Relaxed);
                 return;
             }
-            h.recursion.store(1, Relaxed);
-            if h.owner_tid.load(Relaxed) != me.tid
-                || h.owner_pid.load(Relaxed) != me.pid
-                || h.owner_start.load(Relaxed) != me.start
-            {
-                h.owner_tid.store(0, Release);
-                h.owner_pid.store(me.pid, Release);
-                h.owner_start.store(me.start, Release);
-                h.owner_tid.store(me.tid, Release);
-            }
+            self.mutex_taken(me);
         }
+    }
+
+    /// A mutex just became `me`'s (the caller's; not recursively): depth 1, and the owner
+    /// record names `me`.
+    ///
+    /// The owner record is a hint for other processes' liveness checks, written with plain
+    /// (release) stores: it costs no locked instruction, and when this thread took the mutex
+    /// last time too, it is already right and is only read.
+    #[inline]
+    fn mutex_taken(&self, me: &Me) {
+        let h = self.header();
+        h.recursion.store(1, Relaxed);
+        if h.owner_tid.load(Relaxed) != me.tid
+            || h.owner_pid.load(Relaxed) != me.pid
+            || h.owner_start.load(Relaxed) != me.start
+        {
+            self.write_owner_record();
+        }
+    }
+
+    /// Writes the caller's thread into the owner record.
+    #[cold]
+    #[inline(never)]
+    fn write_owner_record(&self) {
+        let me = me();
+        let h = self.header();
+        h.owner_tid.store(0, Release);
+        h.owner_pid.store(me.pid, Release);
+        h.owner_start.store(me.start, Release);
+        h.owner_tid.store(me.tid, Release);
+    }
+
+    /// The uncontended lock of a mutex by the calling thread: one compare-and-swap of a word
+    /// that is exactly 0 (free, unguarded) to the thread's id (never with the guard bit: see
+    /// [`super::owner::me`]), then the bookkeeping of [`Object::after_take`]. `false`, having
+    /// changed nothing, for any other word (owned, by this thread too; guarded; written by a
+    /// peer): the caller goes on to the general path, which tells these apart.
+    ///
+    /// Inlined into the caller's crate with [`super::Mutex::lock`]: no call, no system call;
+    /// the thread's identity is read from its thread-local in place.
+    #[inline]
+    pub(crate) fn take_free_mutex(&self) -> bool {
+        let me = me();
+        let taken = self
+            .header()
+            .state
+            .compare_exchange(0, me.tid, SeqCst, Relaxed)
+            .is_ok();
+        if taken {
+            self.mutex_taken(&me);
+        }
+        taken
+    }
+
+    /// The uncontended release of a mutex by thread `tid` (the caller's, from
+    /// [`super::owner::tid`]): at recursion depth 1, one compare-and-swap of a word that is
+    /// exactly `tid` (unguarded) to 0, and a wake only when someone counts
+    /// itself waiting. `false`, having changed nothing, otherwise (deeper recursion, a guard,
+    /// another owner, a peer's write): the caller goes on to the general path.
+    ///
+    /// The depth is left at 1: it is only read by the mutex's owner, and every take that is not
+    /// recursive sets it to 1 first.
+    #[inline]
+    pub(crate) fn release_own_mutex(&self, tid: u32) -> bool {
+        let h = self.header();
+        let released = h.recursion.load(Relaxed) == 1
+            && h.state.compare_exchange(tid, 0, SeqCst, Relaxed).is_ok();
+        if released {
+            self.wake_all();
+        }
+        released
     }
 
     /// One attempt to take the object without sleeping. `Err(raw)` when it is guarded, not

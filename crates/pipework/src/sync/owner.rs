@@ -22,31 +22,57 @@ pub(crate) struct Me {
 }
 
 thread_local! {
-    static ME: std::cell::Cell<Option<Me>> = const { std::cell::Cell::new(None) };
+    /// This thread's identity once found; a thread id of 0 (which no thread has): not yet.
+    static ME: std::cell::Cell<Me> = const {
+        std::cell::Cell::new(Me {
+            tid: 0,
+            pid: 0,
+            start: 0,
+        })
+    };
 }
 
 /// This thread's identity, found once per thread (and again in a child made by `fork`).
+///
+/// Inlined into every lock and release: loads from a thread-local; the first call of a thread
+/// goes through the out-of-line [`find_me`].
 #[inline]
 pub(crate) fn me() -> Me {
-    ME.with(|cell| match cell.get() {
-        Some(me) => me,
-        None => {
-            static FORGET_AFTER_FORK: std::sync::Once = std::sync::Once::new();
-            FORGET_AFTER_FORK.call_once(|| crate::sys::at_fork_in_child(forget_me));
-            let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-            let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-            let start = start_time(pid, tid).unwrap_or(0);
-            let me = Me { tid, pid, start };
-            cell.set(Some(me));
-            me
-        }
-    })
+    if ME.with(|cell| cell.get().tid) == 0 {
+        find_me();
+    }
+    ME.with(std::cell::Cell::get)
+}
+
+/// This thread's id (never 0, never with bit 31 set), as [`me`] finds it.
+#[inline]
+pub(crate) fn tid() -> u32 {
+    me().tid
+}
+
+/// The first [`me`] of a thread: asks the kernel and `/proc`, and caches the answer.
+#[cold]
+#[inline(never)]
+fn find_me() {
+    static FORGET_AFTER_FORK: std::sync::Once = std::sync::Once::new();
+    FORGET_AFTER_FORK.call_once(|| crate::sys::at_fork_in_child(forget_me));
+    // A positive `pid_t`: bit 31, the state word's guard, is never set in a thread id.
+    let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let start = start_time(pid, tid).unwrap_or(0);
+    ME.with(|cell| cell.set(Me { tid, pid, start }));
 }
 
 /// In a child just made by `fork`: its one thread is a new thread with its own id.
 extern "C" fn forget_me() {
     // A plain write to a constant-initialised thread-local without destructor: allowed here.
-    let _ = ME.try_with(|cell| cell.set(None));
+    let _ = ME.try_with(|cell| {
+        cell.set(Me {
+            tid: 0,
+            pid: 0,
+            start: 0,
+        })
+    });
 }
 
 /// Whether `/proc` can tell which threads live; without it no owner is ever declared dead.

@@ -4,11 +4,11 @@ use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use super::namespace::Kind;
 use super::object::Object;
 use super::owner::me;
 use super::state::{self, Shape, Take, VALUE};
 use super::{WaitStatus, Waitable};
+use crate::name::Kind;
 use crate::sys::error::{error, invalid};
 
 /// A counting semaphore shared between processes, with a maximum count.

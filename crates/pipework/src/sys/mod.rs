@@ -15,28 +15,22 @@
 //! | the IPv4 addresses of the interfaces | [`ifaddr`] |
 //! | writes that never raise `SIGPIPE` | `signal` |
 
-// Blocks that the modules are moving onto; some callers are not converted yet.
-#[allow(dead_code)]
 pub(crate) mod error;
-// Blocks that the modules are moving onto; some callers are not converted yet.
-#[allow(dead_code)]
 pub(crate) mod fdpass;
-// Blocks that the modules are moving onto; some callers are not converted yet.
-#[allow(dead_code)]
 pub(crate) mod futex;
 pub(crate) mod ifaddr;
 pub(crate) mod lock;
-// Blocks that the modules are moving onto; some callers are not converted yet.
-#[allow(dead_code)]
 pub(crate) mod retry;
 pub(crate) mod shm;
 mod signal;
 pub(crate) mod time;
 
 pub(crate) use lock::{first_holder, set_lock, unread_by_peer, Lock};
-#[allow(unused_imports)]
 pub(crate) use retry::{retry, retry_io};
-pub(crate) use signal::{refresh_sigpipe_disposition, without_sigpipe};
+pub(crate) use signal::{
+    splice as splice_no_sigpipe, tee as tee_no_sigpipe, write as write_no_sigpipe,
+    writev as writev_no_sigpipe,
+};
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};

@@ -212,6 +212,16 @@ pub fn output_of(mut child: Child) -> String {
     text
 }
 
+/// What the child `role` (its stdout piped) printed, once it succeeded.
+pub fn output_of_role(role: &str) -> String {
+    output_of(
+        child(role)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// Reads the one-byte signal a child sends when it reached a point, failing if the child ended
 /// first or nothing came within [`TIMEOUT`].
 pub fn await_byte(r: &mut pipework::pipe::PipeReader) -> u8 {
@@ -252,4 +262,40 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime")
+}
+
+/// The kind of the error `result` must be (failing the test when it is not an error).
+pub fn err_kind<T: std::fmt::Debug>(result: io::Result<T>) -> io::ErrorKind {
+    result.unwrap_err().kind()
+}
+
+/// `N` bytes at `offset` of `mapping`, through a read-only view of all of it.
+pub fn mapped_bytes<const N: usize>(
+    mapping: &pipework::mapping::FileMapping,
+    offset: usize,
+) -> [u8; N] {
+    let mut bytes = [0u8; N];
+    mapping
+        .map_view(pipework::mapping::Access::Read, 0, 0)
+        .unwrap()
+        .read(offset, &mut bytes)
+        .unwrap();
+    bytes
+}
+
+/// The error `result` must be, which must say `says`.
+pub fn err_saying<T: std::fmt::Debug>(result: io::Result<T>, says: &str) -> io::Error {
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains(says), "{err}");
+    err
+}
+
+/// Starts the child `role` with the one argument `arg`, its stdin and stdout piped.
+pub fn spawn_piped(role: &str, arg: impl AsRef<std::ffi::OsStr>) -> Child {
+    child(role)
+        .arg(arg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }

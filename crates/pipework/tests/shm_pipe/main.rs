@@ -208,7 +208,7 @@ fn send_messages(args: &[String]) {
     let count: usize = args[0].parse().unwrap();
     let mut w = shm_pipe::ShmMessageWriter::new(ShmWriter::try_from(inherited(&args[1])).unwrap());
     for i in 0..count {
-        w.send(&message(i)).unwrap();
+        w.write_message(&message(i)).unwrap();
     }
     if args.get(2).is_some() {
         let mut raw = w.into_inner();

@@ -12,7 +12,7 @@ pub(super) fn messages_of_any_size_arrive_whole_across_processes() {
     for i in 0..count {
         let mut got = Vec::new();
         loop {
-            match reader.recv(&mut buf).unwrap() {
+            match reader.read_message(&mut buf).unwrap() {
                 MessageRead::Complete(n) => {
                     got.extend_from_slice(&buf[..n]);
                     break;
@@ -23,7 +23,7 @@ pub(super) fn messages_of_any_size_arrive_whole_across_processes() {
         }
         assert!(got == message(i), "message {i} arrived whole");
     }
-    assert_eq!(reader.recv(&mut buf).unwrap(), MessageRead::End);
+    assert_eq!(reader.read_message(&mut buf).unwrap(), MessageRead::End);
     assert!(wait(&mut c).success());
 }
 
@@ -44,11 +44,11 @@ pub(super) fn a_writer_killed_mid_message_is_an_error_not_a_short_message() {
     let mut buf = vec![0u8; 100_000];
     for i in 0..3 {
         assert_eq!(
-            reader.recv(&mut buf).unwrap(),
+            reader.read_message(&mut buf).unwrap(),
             MessageRead::Complete(message(i).len())
         );
     }
-    let err = reader.recv(&mut buf).unwrap_err();
+    let err = reader.read_message(&mut buf).unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::UnexpectedEof | ErrorKind::BrokenPipe),
         "{err}"

@@ -52,12 +52,7 @@ pub(super) fn names_missing_taken_and_left_behind_by_a_killed_listener() {
     let err = ShmPipeOptions::new().listen("back\\slash").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     // A live listener in another process holds the name.
-    let mut c = child("listen_and_hold")
-        .arg(&name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut c = common::spawn_piped("listen_and_hold", &name);
     let _stdin = c.stdin.take();
     assert_eq!(common::first_line(&mut c), "listening");
     let err = ShmPipeOptions::new().listen(&name).unwrap_err();

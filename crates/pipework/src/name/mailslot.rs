@@ -2,16 +2,18 @@
 //!
 //! The server part says where the slot is: `.` this computer, `*` every slot of that name on the
 //! local network segment, anything else a computer or a domain. The rest (`[path\]name`) is
-//! compared without regard to case.
+//! compared without regard to case ([`fold`]).
 
 use std::io;
+
+use super::{fold, key};
 
 /// The longest `[path\]name` part accepted, in characters.
 pub(crate) const MAX_PATH_CHARS: usize = 256;
 
 /// Where a mailslot name points.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Server {
+pub enum MailslotServer {
     /// `\\.\mailslot\...`: this computer.
     Local,
     /// `\\*\mailslot\...`: every slot of that name on the network segment (the primary domain).
@@ -20,38 +22,94 @@ pub(crate) enum Server {
     Named(String),
 }
 
-/// A parsed mailslot name.
+/// A parsed mailslot name, `\\server\mailslot\[path\]name`.
+///
+/// ```
+/// use pipework::name::{MailslotName, MailslotServer};
+///
+/// let name = MailslotName::parse(r"\\.\MailSlot\Jobs\New")?;
+/// assert_eq!(name.server(), &MailslotServer::Local);
+/// assert_eq!(name.path(), r"Jobs\New");
+/// assert_eq!(name.to_string(), r"\\.\mailslot\Jobs\New");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Debug)]
-pub(crate) struct SlotName {
+pub struct MailslotName {
     /// The server part.
-    pub(crate) server: Server,
+    pub(crate) server: MailslotServer,
     /// The `[path\]name` part as written.
     pub(crate) path: String,
     /// The `[path\]name` part folded for case-insensitive comparison.
     pub(crate) folded: String,
 }
 
-impl SlotName {
+impl MailslotName {
+    /// Parses `\\server\mailslot\[path\]name` (the `mailslot` keyword in any case). Fails with
+    /// `InvalidInput` naming the problem.
+    pub fn parse(name: &str) -> io::Result<MailslotName> {
+        parse(name)
+    }
+
+    /// Where the name points.
+    pub fn server(&self) -> &MailslotServer {
+        &self.server
+    }
+
+    /// The `[path\]name` part, as written.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The `[path\]name` part in its identity form ([`fold`]).
+    pub fn folded(&self) -> &str {
+        &self.folded
+    }
+
     /// The local form of this name, `\\.\mailslot\path`, as it was spelled.
     pub(crate) fn local_display(&self) -> String {
         format!(r"\\.\mailslot\{}", self.path)
     }
 
-    /// A 128-bit FNV-1a hash of the folded name, in hex: the name of the slot's files.
+    /// The hash of the folded name (see [`key::hash`]): the name of the slot's files.
     pub(crate) fn hashed(&self) -> String {
-        format!("{:032x}", fnv1a_128(self.folded.as_bytes()))
+        key::hash(&self.folded)
+    }
+}
+
+impl PartialEq for MailslotName {
+    fn eq(&self, other: &Self) -> bool {
+        let server = |s: &MailslotServer| match s {
+            MailslotServer::Named(n) => Some(fold(n)),
+            _ => None,
+        };
+        std::mem::discriminant(&self.server) == std::mem::discriminant(&other.server)
+            && server(&self.server) == server(&other.server)
+            && self.folded == other.folded
+    }
+}
+
+impl Eq for MailslotName {}
+
+impl std::fmt::Display for MailslotName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let server = match &self.server {
+            MailslotServer::Local => ".",
+            MailslotServer::Everyone => "*",
+            MailslotServer::Named(n) => n,
+        };
+        write!(f, r"\\{server}\mailslot\{}", self.path)
     }
 }
 
 fn invalid(name: &str, why: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!(r"invalid mailslot name {name:?}: {why} (expected \\.\mailslot\[path\]name)"),
+    crate::sys::error::invalid(
+        format_args!("invalid mailslot name {name:?}"),
+        format_args!(r"{why} (expected \\.\mailslot\[path\]name)"),
     )
 }
 
 /// Parses `\\server\mailslot\[path\]name` (the `mailslot` keyword in any case).
-pub(crate) fn parse(name: &str) -> io::Result<SlotName> {
+pub(crate) fn parse(name: &str) -> io::Result<MailslotName> {
     let rest = name
         .strip_prefix(r"\\")
         .ok_or_else(|| invalid(name, r"it must start with \\"))?;
@@ -83,26 +141,16 @@ pub(crate) fn parse(name: &str) -> io::Result<SlotName> {
         ));
     }
     let server = match server {
-        "." => Server::Local,
-        "*" => Server::Everyone,
+        "." => MailslotServer::Local,
+        "*" => MailslotServer::Everyone,
         other if other.contains('\0') => return Err(invalid(name, "NUL character")),
-        other => Server::Named(other.to_string()),
+        other => MailslotServer::Named(other.to_string()),
     };
-    Ok(SlotName {
+    Ok(MailslotName {
         server,
         path: path.to_string(),
-        folded: path.to_lowercase(),
+        folded: fold(path),
     })
-}
-
-/// 128-bit FNV-1a: stable across builds and platforms (unlike `std`'s hasher), so every process
-/// derives the same file name from the same slot name.
-fn fnv1a_128(bytes: &[u8]) -> u128 {
-    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
-    const PRIME: u128 = 0x0000000001000000000000000000013b;
-    bytes
-        .iter()
-        .fold(OFFSET, |h, &b| (h ^ u128::from(b)).wrapping_mul(PRIME))
 }
 
 #[cfg(test)]
@@ -112,17 +160,28 @@ mod tests {
     #[test]
     fn forms() {
         let n = parse(r"\\.\MailSlot\Path\Jobs").unwrap();
-        assert_eq!(n.server, Server::Local);
+        assert_eq!(n.server, MailslotServer::Local);
         assert_eq!(n.path, r"Path\Jobs");
-        assert_eq!(n.folded, r"path\jobs");
-        assert_eq!(parse(r"\\*\mailslot\x").unwrap().server, Server::Everyone);
+        assert_eq!(n.folded, r"PATH\JOBS");
+        assert_eq!(
+            parse(r"\\*\mailslot\x").unwrap().server,
+            MailslotServer::Everyone
+        );
         assert_eq!(
             parse(r"\\host\mailslot\x").unwrap().server,
-            Server::Named("host".into())
+            MailslotServer::Named("host".into())
         );
         assert_eq!(
             parse(r"\\.\mailslot\ABC").unwrap().hashed(),
             parse(r"\\.\mailslot\abc").unwrap().hashed()
+        );
+        assert_eq!(
+            parse(r"\\.\mailslot\σασ").unwrap(),
+            parse(r"\\.\mailslot\ΣΑΣ").unwrap()
+        );
+        assert_ne!(
+            parse(r"\\.\mailslot\k").unwrap().hashed(),
+            parse("\\\\.\\mailslot\\\u{212A}").unwrap().hashed()
         );
     }
 
