@@ -580,8 +580,10 @@ impl Mailslot {
     /// Fails with [`ErrorKind::AddrInUse`] when another program holds the port on that
     /// interface (Samba's `nmbd` does while it runs: pipework does not share the port, since
     /// the kernel would hand each unicast datagram to one of the two), with
-    /// [`ErrorKind::InvalidInput`] without an interface, and [`ErrorKind::NotFound`] for an
-    /// interface this machine does not have.
+    /// [`ErrorKind::PermissionDenied`] when this process may not bind a port below 1024 (UDP
+    /// 138 needs `CAP_NET_BIND_SERVICE`, or `net.ipv4.ip_unprivileged_port_start` at 137 or
+    /// below), with [`ErrorKind::InvalidInput`] without an interface, and
+    /// [`ErrorKind::NotFound`] for an interface this machine does not have.
     ///
     /// Named for what it does, serve the slot on the network, and not `listen`: elsewhere in
     /// pipework `listen`/`accept` make a rendezvous that clients connect to, which a mailslot
@@ -602,13 +604,19 @@ impl Mailslot {
         }
         let key = net::listen_key(config.wire, &iface, config.port);
         self.shared.set_listen_key(key);
-        let network = match Endpoint::open(config) {
-            Ok(endpoint) => {
-                self.shared
-                    .flags()
-                    .fetch_or(FLAG_LISTENER, Ordering::AcqRel);
-                Network::Listener(endpoint)
-            }
+        // Claimed before the bind, so that a slot starting at the same moment, whose own bind
+        // fails because this one's succeeded, finds a listener to follow.
+        self.shared
+            .flags()
+            .fetch_or(FLAG_LISTENER, Ordering::AcqRel);
+        let opened = Endpoint::open(config);
+        if opened.is_err() {
+            self.shared
+                .flags()
+                .fetch_and(!FLAG_LISTENER, Ordering::AcqRel);
+        }
+        let network = match opened {
+            Ok(endpoint) => Network::Listener(endpoint),
             Err(e) if e.kind() == ErrorKind::AddrInUse => {
                 let dir = place::mailslot_dir()?;
                 if !spool::listener_lives(&dir, key) {
