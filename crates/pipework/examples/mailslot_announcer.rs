@@ -1,13 +1,17 @@
 //! A broadcast announcer: every computer on the network segment running `listen` learns who is
-//! there, through `\\*\mailslot\announce` (the classic use of domain mailslots).
+//! there, through `\\*\mailslot\announce` (the classic use of domain mailslots), as NetBIOS
+//! datagrams that Windows machines on the segment could send and receive too.
 //!
 //! ```text
-//! cargo run -p pipework --example mailslot_announcer -- listen [PORT GROUP]    # show announcements as they arrive
-//! cargo run -p pipework --example mailslot_announcer -- announce [PORT GROUP]  # announce this computer every 2 seconds
+//! cargo run -p pipework --example mailslot_announcer -- listen INTERFACE [PORT]    # show announcements as they arrive
+//! cargo run -p pipework --example mailslot_announcer -- announce INTERFACE [PORT]  # announce this computer every 2 seconds
 //! ```
 //!
-//! Announcements are datagrams of at most 424 bytes: some may be lost, none waits for a
-//! listener. This sends to the local network segment (TTL 1) when, and only when, it is run.
+//! INTERFACE is the interface's name (`eth0`) or one of its addresses: the announcements are
+//! broadcast on its subnet, and only when this is run. PORT is the datagram port (138, the
+//! NetBIOS datagram service, unless given; below 1024 it needs the right to bind it).
+//! Announcements are datagrams of a few hundred bytes at most: some may be lost, none waits for
+//! a listener.
 
 use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,20 +20,23 @@ use pipework::mailslot::{MailslotClient, MailslotOptions, NetworkConfig};
 
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut config = NetworkConfig::default();
-    if let Some(port) = args.get(1) {
+    let usage = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "usage: mailslot_announcer listen|announce INTERFACE [PORT]",
+        )
+    };
+    let mut config = NetworkConfig {
+        interface: Some(args.get(1).ok_or_else(usage)?.clone()),
+        ..NetworkConfig::default()
+    };
+    if let Some(port) = args.get(2) {
         config.port = port.parse().map_err(io::Error::other)?;
-    }
-    if let Some(group) = args.get(2) {
-        config.group = group.parse().map_err(io::Error::other)?;
     }
     match args.first().map(String::as_str) {
         Some("listen") => listen(&config),
         Some("announce") => announce(&config),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "usage: mailslot_announcer listen|announce [PORT GROUP]",
-        )),
+        _ => Err(usage()),
     }
 }
 

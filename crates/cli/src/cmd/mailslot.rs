@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Write};
 use std::time::Duration;
 
 use clap::Subcommand;
-use pipework::mailslot::{Mailslot, MailslotClient, MailslotOptions, NetworkConfig};
+use pipework::mailslot::{Mailslot, MailslotClient, MailslotOptions, NetworkConfig, Wire};
 
 use crate::names;
 use crate::output::{self, note};
@@ -17,33 +17,88 @@ pub struct Args {
     command: Command,
 }
 
-/// Where network messages travel (names `\\host\...`, `\\*\...`, `\\domain\...`).
+/// Where network messages travel (names `\\host\...`, `\\*\...`, `\\domain\...`) and the
+/// names this computer answers to.
 #[derive(clap::Args, Debug)]
 struct NetArgs {
+    /// Interface to listen and send on: its name (eth0) or one of its IPv4 addresses. Nothing
+    /// reaches the network without it.
+    #[arg(long)]
+    interface: Option<String>,
+    /// This computer's NetBIOS name (default: the host name, upper-cased, at most 15 characters).
+    #[arg(long)]
+    netbios_name: Option<String>,
+    /// This computer's workgroup or domain (`\\*\mailslot\...` goes to it).
+    #[arg(long, default_value = pipework::mailslot::DEFAULT_WORKGROUP)]
+    workgroup: String,
+    /// NetBIOS scope (dot-separated labels; default none).
+    #[arg(long, default_value = "")]
+    scope: String,
+    /// Suffix (hex) of the group name that domain and `\\*` messages go to: 0 (what Windows
+    /// sends), 1d (the master browser), 1e (browser elections).
+    #[arg(long, default_value = "0", value_parser = suffix)]
+    group_suffix: u8,
+    /// Also take datagrams sent to this NetBIOS name, as NAME<hex suffix> (for instance
+    /// WORKGROUP<1d>, the master browser's name, to hear host announcements). Repeatable.
+    #[arg(long = "also-receive", value_parser = extra_name)]
+    extra_names: Vec<(String, u8)>,
+    /// The datagram format: netbios (what Windows and Samba speak) or pipework (pipework's own:
+    /// up to 64 KB to one host, multicast groups).
+    #[arg(long, value_enum, default_value_t = WireArg::Netbios)]
+    wire: WireArg,
     /// UDP port of mailslot datagrams.
-    #[arg(long, default_value_t = pipework::mailslot::DEFAULT_PORT)]
+    #[arg(long, default_value_t = pipework::mailslot::DATAGRAM_PORT)]
     port: u16,
-    /// Multicast group (or broadcast address) of `\\*` and domain messages.
+    /// UDP port of NetBIOS name queries.
+    #[arg(long, default_value_t = pipework::mailslot::NAME_SERVICE_PORT)]
+    name_port: u16,
+    /// With --wire pipework: multicast group (or broadcast address) of `\\*` and domain
+    /// messages.
     #[arg(long, default_value_t = pipework::mailslot::DEFAULT_GROUP)]
     group: std::net::Ipv4Addr,
-    /// Local address of the interface to send and join on (default: the kernel's choice).
-    #[arg(long)]
-    interface: Option<std::net::Ipv4Addr>,
-    /// Domain of this computer (a server in it receives `\\domain\mailslot\...`).
-    #[arg(long, default_value = pipework::mailslot::DEFAULT_DOMAIN)]
-    domain: String,
-    /// Multicast hops (1: this network segment only).
+    /// With --wire pipework: multicast hops (1: this network segment only).
     #[arg(long, default_value_t = 1)]
     ttl: u32,
+}
+
+/// `--wire`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum WireArg {
+    Netbios,
+    Pipework,
+}
+
+fn suffix(text: &str) -> Result<u8, String> {
+    let digits = text.trim_start_matches("0x");
+    u8::from_str_radix(digits, 16).map_err(|_| format!("{text:?} is not a hex byte (00 to ff)"))
+}
+
+fn extra_name(text: &str) -> Result<(String, u8), String> {
+    let (name, rest) = text
+        .split_once('<')
+        .ok_or_else(|| format!("{text:?} is not NAME<suffix>, as WORKGROUP<1d>"))?;
+    let digits = rest
+        .strip_suffix('>')
+        .ok_or_else(|| format!("{text:?} is not NAME<suffix>, as WORKGROUP<1d>"))?;
+    Ok((name.to_string(), suffix(digits)?))
 }
 
 impl NetArgs {
     fn config(&self) -> NetworkConfig {
         NetworkConfig {
+            wire: match self.wire {
+                WireArg::Netbios => Wire::Netbios,
+                WireArg::Pipework => Wire::Pipework,
+            },
+            interface: self.interface.clone(),
+            netbios_name: self.netbios_name.clone(),
+            workgroup: self.workgroup.clone(),
+            scope: self.scope.clone(),
+            group_suffix: self.group_suffix,
+            extra_names: self.extra_names.clone(),
             port: self.port,
+            name_port: self.name_port,
             group: self.group,
-            interface: self.interface.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
-            domain: self.domain.clone(),
             ttl: self.ttl,
         }
     }
@@ -65,7 +120,8 @@ enum Command {
         /// Stop after this many messages (default: never).
         #[arg(long)]
         count: Option<u64>,
-        /// Also take messages from the network (UDP; off unless given).
+        /// Also take messages from the network (NetBIOS datagrams on UDP 138 of --interface;
+        /// off unless given).
         #[arg(long)]
         listen: bool,
         #[command(flatten)]
@@ -73,9 +129,10 @@ enum Command {
     },
     /// Drop each TEXT into the mailslot NAME as one message (without TEXT: each line of stdin).
     Send {
-        /// `\\.\mailslot\[path\]name`, `\\host\mailslot\...` (one host over UDP),
-        /// `\\*\mailslot\...` or `\\domain\mailslot\...` (every listening slot of the name);
-        /// `[path\]name` alone is this computer's.
+        /// `\\.\mailslot\[path\]name`, `\\host\mailslot\...` (one host, found by a NetBIOS
+        /// name query then the resolver), `\\*\mailslot\...` or `\\domain\mailslot\...`
+        /// (every listening slot of the name, by broadcast on --interface); `[path\]name` alone
+        /// is this computer's.
         #[arg(value_parser = names::mailslot)]
         name: String,
         /// The messages.

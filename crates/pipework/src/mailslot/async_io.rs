@@ -20,14 +20,15 @@
 //! checks, timeouts. Writers never wait, so
 //! [`MailslotClient::write_message`](super::MailslotClient::write_message) needs no async twin.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::task::Poll;
 
 use ::tokio::io::unix::AsyncFd;
 use ::tokio::io::Interest;
 
+use super::server::Network;
 use super::{Mailslot, MailslotInfo, MessageRead};
 
 /// A mailslot server whose reads are awaited ([`Mailslot::into_async`]).
@@ -35,7 +36,21 @@ use super::{Mailslot, MailslotInfo, MessageRead};
 pub struct AsyncMailslot {
     slot: Mailslot,
     socket: AsyncFd<OwnedFd>,
-    network: Option<AsyncFd<OwnedFd>>,
+    network: Vec<AsyncFd<OwnedFd>>,
+    /// The slot's network generation these sockets belong to.
+    generation: u64,
+}
+
+/// The slot's network sockets, registered with the runtime.
+fn register_network(slot: &Mailslot) -> io::Result<Vec<AsyncFd<OwnedFd>>> {
+    match &slot.network {
+        Some(Network::Listener(endpoint)) => endpoint
+            .fds()
+            .into_iter()
+            .map(|fd| crate::sys::register_async(fd.try_clone_to_owned()?, Interest::READABLE))
+            .collect(),
+        _ => Ok(Vec::new()),
+    }
 }
 
 impl Mailslot {
@@ -44,14 +59,9 @@ impl Mailslot {
     /// within a tokio runtime.
     pub fn into_async(self) -> io::Result<AsyncMailslot> {
         let socket = crate::sys::register_async(self.wakeup.try_clone()?, Interest::READABLE)?;
-        let network = match &self.network {
-            Some(listener) => Some(crate::sys::register_async(
-                listener.socket.as_fd().try_clone_to_owned()?,
-                Interest::READABLE,
-            )?),
-            None => None,
-        };
+        let network = register_network(&self)?;
         Ok(AsyncMailslot {
+            generation: self.network_generation,
             slot: self,
             socket,
             network,
@@ -96,6 +106,11 @@ impl AsyncMailslot {
         self.slot.set_read_timeout(timeout);
     }
 
+    /// What the slot's network listener received and dropped, as [`Mailslot::network_stats`].
+    pub fn network_stats(&self) -> Option<super::NetworkStats> {
+        self.slot.network_stats()
+    }
+
     /// Back to the blocking server.
     pub fn into_inner(self) -> Mailslot {
         self.slot
@@ -133,17 +148,33 @@ impl AsyncMailslot {
             if self.slot.ready_or_idle()? {
                 return Ok(());
             }
+            // A follower that took the listener over has sockets to wait on now.
+            if self.generation != self.slot.network_generation {
+                self.network = register_network(&self.slot)?;
+                self.generation = self.slot.network_generation;
+            }
+            // A follower wakes to try taking the listener over.
+            let mut follow = self.slot.follow_deadline().map(|at| {
+                Box::pin(::tokio::time::sleep_until(
+                    ::tokio::time::Instant::from_std(at),
+                ))
+            });
             let socket = &self.socket;
-            let network = self.network.as_ref();
+            let network = &self.network;
             poll_fn(|cx| {
                 let mut woke = false;
                 if let Poll::Ready(guard) = socket.poll_read_ready(cx) {
                     guard?.clear_ready();
                     woke = true;
                 }
-                if let Some(network) = network {
-                    if let Poll::Ready(guard) = network.poll_read_ready(cx) {
+                for fd in network {
+                    if let Poll::Ready(guard) = fd.poll_read_ready(cx) {
                         guard?.clear_ready();
+                        woke = true;
+                    }
+                }
+                if let Some(sleep) = follow.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
                         woke = true;
                     }
                 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::io::Errno;
 use rustix::net::{connect, send, socket_with, AddressFamily, SendFlags, SocketFlags, SocketType};
 
-use super::net::{self, NetworkConfig};
+use super::net::{self, Delivery, NetworkConfig};
 use super::queue::{at_socket_path, DIRECT_HEADER, DIRECT_MAX};
 use super::spool::{Shared, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
 use super::MAX_MESSAGE_SIZE;
@@ -90,10 +90,7 @@ enum Target {
         spooled: std::sync::atomic::AtomicU32,
     },
     /// Another computer, or every slot of the name in a domain: UDP datagrams.
-    Remote {
-        sender: net::Sender,
-        header: Vec<u8>,
-    },
+    Remote { sender: net::Sender },
 }
 
 impl fmt::Debug for MailslotClient {
@@ -106,23 +103,32 @@ impl fmt::Debug for MailslotClient {
 }
 
 impl MailslotClient {
-    /// Opens the mailslot `name` for writing (`CreateFile`), with the default [`NetworkConfig`]
-    /// for names that reach the network.
-    ///
-    /// * `\\.\mailslot\x`: the slot on this computer. Fails with [`ErrorKind::NotFound`] when
-    ///   no server holds it.
-    /// * `\\host\mailslot\x`: the slot on that host (an address, or a name the resolver knows).
-    /// * `\\*\mailslot\x`, `\\domain\mailslot\x` (a name that does not resolve to a host):
-    ///   every listening slot of that name on the network segment, in that domain. Messages are
-    ///   at most [`MAX_BROADCAST_MESSAGE`](super::MAX_BROADCAST_MESSAGE) bytes.
-    ///
-    /// Network messages are datagrams: opening always succeeds and nothing tells whether a
-    /// server received them (as in Win32).
+    /// Opens the mailslot `name` for writing (`CreateFile`), with the default [`NetworkConfig`],
+    /// which reaches no network: `\\.\mailslot\x`, the slot on this computer. Fails with
+    /// [`ErrorKind::NotFound`] when no server holds it, and with [`ErrorKind::InvalidInput`]
+    /// for a remote name ([`open_with`](MailslotClient::open_with) takes those).
     pub fn open(name: &str) -> io::Result<MailslotClient> {
         Self::open_with(name, &NetworkConfig::default())
     }
 
-    /// Opens the mailslot `name` for writing, sending network messages as `config` says.
+    /// Opens the mailslot `name` for writing, sending network messages on the interface and
+    /// wire `config` names (see [`NetworkConfig`]; without an interface, remote names fail with
+    /// [`ErrorKind::InvalidInput`]).
+    ///
+    /// * `\\.\mailslot\x`: the slot on this computer, as [`open`](MailslotClient::open).
+    /// * `\\host\mailslot\x`: the slot on that host: a direct unique NetBIOS datagram to
+    ///   `HOST<00>`, at the address a NetBIOS name query on the interface's subnet finds, else
+    ///   the system resolver (an IPv4 address goes there directly, to the name `*`).
+    /// * `\\*\mailslot\x` (the workgroup), `\\domain\mailslot\x` (the workgroup, or a name
+    ///   that no machine answers for): every listening slot of that name in that domain on the
+    ///   segment, a direct group datagram to `DOMAIN<00>` (or [`NetworkConfig::group_suffix`])
+    ///   sent to the interface's broadcast address. Messages are at most
+    ///   [`MAX_BROADCAST_MESSAGE`](super::MAX_BROADCAST_MESSAGE) bytes.
+    ///
+    /// Network messages are datagrams: nothing tells whether a server received them (as in
+    /// Win32). A NetBIOS datagram is at most [`MAX_DATAGRAM`](super::MAX_DATAGRAM) bytes,
+    /// headers and names included; a message that does not fit is refused by
+    /// [`write_message`](MailslotClient::write_message) with a size error.
     pub fn open_with(name: &str, config: &NetworkConfig) -> io::Result<MailslotClient> {
         let parsed = name::parse(name)?;
         let server = match &parsed.server {
@@ -130,13 +136,12 @@ impl MailslotClient {
             Server::Everyone => None,
             Server::Named(host) => Some(host.as_str()),
         };
-        let sender =
-            net::sender(server, config).map_err(|e| named(format_args!("mailslot {name}"), e))?;
-        let header = net::header(&parsed.folded, &sender.kind);
+        let sender = net::Sender::open(server, &parsed.path, config)
+            .map_err(|e| named(format_args!("mailslot {name}"), e))?;
         Ok(MailslotClient {
             display: name.to_string(),
             max_size: 0,
-            target: Target::Remote { sender, header },
+            target: Target::Remote { sender },
         })
     }
 
@@ -234,14 +239,7 @@ impl MailslotClient {
                         _ => named(format_args!("mailslot {}", self.display), e),
                     })
             }
-            Target::Remote { sender, header } => {
-                net::check_size(&self.display, &sender.kind, message.len(), header.len())?;
-                let mut datagram = Vec::with_capacity(header.len() + message.len());
-                datagram.extend_from_slice(header);
-                datagram.extend_from_slice(message);
-                net::send(sender, &datagram)
-                    .map_err(|e| named(format_args!("mailslot {}", self.display), e))
-            }
+            Target::Remote { sender } => sender.write(&self.display, message),
         }
     }
 
@@ -360,24 +358,35 @@ impl Write for &MailslotClient {
     }
 }
 
-/// Delivers a datagram for another local slot that listens to the network.
-pub(super) fn forward(folded: &str, message: &[u8]) {
+/// Delivers a message from the network to another local slot, one that serves the network
+/// through the listener of `key`.
+pub(super) fn forward(folded: &str, message: &[u8], key: u64) -> Delivery {
     let Ok(parsed) = name::parse(&format!(r"\\.\mailslot\{folded}")) else {
-        return;
+        return Delivery::NoSuchSlot;
     };
     if parsed.folded != folded {
-        return;
+        return Delivery::NoSuchSlot;
     }
-    if let Ok(client) = MailslotClient::open_local(&parsed) {
-        if client_listens(&client) && (client.max_size == 0 || message.len() <= client.max_size) {
-            let _ = client.write_message(message);
-        }
+    let Ok(client) = MailslotClient::open_local(&parsed) else {
+        return Delivery::NoSuchSlot;
+    };
+    if !client_serves(&client, key) {
+        return Delivery::NoSuchSlot;
+    }
+    if client.max_size != 0 && message.len() > client.max_size {
+        return Delivery::TooLarge;
+    }
+    match client.write_message(message) {
+        Ok(()) => Delivery::Forwarded,
+        Err(_) => Delivery::NoSuchSlot,
     }
 }
 
-fn client_listens(client: &MailslotClient) -> bool {
+fn client_serves(client: &MailslotClient, key: u64) -> bool {
     match &client.target {
-        Target::Local { shared, .. } => shared.flags().load(Ordering::Acquire) & FLAG_NETWORK != 0,
+        Target::Local { shared, .. } => {
+            shared.flags().load(Ordering::Acquire) & FLAG_NETWORK != 0 && shared.listen_key() == key
+        }
         Target::Remote { .. } => false,
     }
 }

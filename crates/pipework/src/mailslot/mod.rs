@@ -43,8 +43,9 @@
 //! | `MAILSLOT_WAIT_FOREVER` | `None` as the read timeout |
 //! | `MAILSLOT_NO_MESSAGE` | `next_message_size: None` |
 //! | `CreateFile(\\.\mailslot\x, GENERIC_WRITE, FILE_SHARE_READ, ...)` | [`MailslotClient::open`] |
-//! | `CreateFile(\\host\mailslot\x)`, `\\*\...`, `\\domain\...` | [`MailslotClient::open`], [`MailslotClient::open_with`] + [`NetworkConfig`] |
-//! | a server reachable from other computers | [`Mailslot::serve_network`] (opt-in) |
+//! | `CreateFile(\\host\mailslot\x)`, `\\*\...`, `\\domain\...` | [`MailslotClient::open_with`] + [`NetworkConfig`] (an interface chosen) |
+//! | a server reachable from other computers | [`Mailslot::serve_network`] (opt-in, on one interface) |
+//! | the computer name, the primary domain | [`NetworkConfig::netbios_name`], [`NetworkConfig::workgroup`] |
 //! | `ReadFile` with `FILE_FLAG_OVERLAPPED` | `AsyncMailslot` (feature `tokio`): `Mailslot::into_async` |
 //! | `WriteFile(client, ...)` | [`MailslotClient::write_message`], or [`Write`](std::io::Write) |
 //! | `CloseHandle` | `drop` |
@@ -53,16 +54,52 @@
 //! | `ERROR_INSUFFICIENT_BUFFER` | [`ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput), size from [`required_size`] |
 //! | `ERROR_INVALID_NAME` | [`ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput) |
 //!
+//! ## Across machines
+//!
+//! Remote mailslots travel as Windows sends them: NetBIOS datagrams on UDP port 138 (RFC 1002)
+//! carrying an SMB mailslot write ([MS-MAIL]), so Windows machines and Samba hear pipework and
+//! pipework hears them. Nothing reaches the network unless asked, and only on the interface
+//! [`NetworkConfig::interface`] names:
+//!
+//! ```no_run
+//! use pipework::mailslot::{MailslotClient, MailslotOptions, NetworkConfig};
+//!
+//! let config = NetworkConfig {
+//!     interface: Some("eth0".into()),
+//!     workgroup: "SALES".into(),
+//!     ..NetworkConfig::default()
+//! };
+//! // A server other computers reach as \\THISHOST\mailslot\jobs, \\SALES\mailslot\jobs or
+//! // \\*\mailslot\jobs.
+//! let mut slot = MailslotOptions::new().create(r"\\.\mailslot\jobs")?;
+//! slot.serve_network(&config)?;
+//! // A client of every `jobs` slot of the workgroup on eth0's subnet (a broadcast).
+//! MailslotClient::open_with(r"\\*\mailslot\jobs", &config)?.write_message(b"anyone?")?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! `\\host\mailslot\x` is a datagram to that host, found by a NetBIOS name query on the
+//! interface's subnet (then the system resolver); `\\domain\...` and `\\*\...` are
+//! broadcast to the domain's (the workgroup's) name. A datagram holds at most
+//! [`MAX_DATAGRAM`] bytes and a message to a domain at most [`MAX_BROADCAST_MESSAGE`]: writes
+//! above are refused with the size. One listener per machine and interface takes the
+//! datagrams for every serving slot of its user; what it drops (malformed, truncated,
+//! oversized, for another machine) it counts ([`Mailslot::network_stats`]). [`Wire::Pipework`]
+//! keeps pipework's own datagram format for what NetBIOS cannot carry (up to 64 KB to one
+//! host, multicast groups).
+//!
 //! Behaviour is listed on [`Mailslot`]; how a slot keeps every message without making a writer
-//! wait (a socket for speed, a spool for the rest), and what it believes of other processes,
-//! is in `docs/design/mailslot.md`.
+//! wait (a socket for speed, a spool for the rest), what it believes of other processes, and
+//! how the network side is built, is in `docs/design/mailslot.md`.
 
 #[cfg(feature = "tokio")]
 mod async_io;
 mod client;
+mod nbt;
 mod net;
 #[cfg(test)]
 mod proptests;
+mod pwms;
 mod queue;
 mod server;
 mod spool;
@@ -71,7 +108,8 @@ mod spool;
 pub use self::async_io::AsyncMailslot;
 pub use self::client::MailslotClient;
 pub use self::net::{
-    NetworkConfig, DEFAULT_DOMAIN, DEFAULT_GROUP, DEFAULT_PORT, MAX_BROADCAST_MESSAGE,
+    NetworkConfig, NetworkStats, Wire, DATAGRAM_PORT, DEFAULT_GROUP, DEFAULT_WORKGROUP,
+    FOLLOW_RETRY, MAX_BROADCAST_MESSAGE, MAX_DATAGRAM, NAME_SERVICE_PORT,
 };
 pub use self::server::{required_size, Mailslot, MailslotInfo, MailslotOptions};
 /// What a message read got: the same type as named pipes' message reads.

@@ -1,12 +1,13 @@
-//! Property tests of the parsers that read bytes another process or machine wrote: network
-//! datagrams (`net::decode`), the spool's header page (`spool::parse_header`), spool records
-//! (`queue`'s record walk, merge and queue) and the spool read planner (`spool::next_step`).
+//! Property tests of the parsers that read bytes another process or machine wrote: NetBIOS
+//! datagrams and name packets (`nbt`), pipework's own datagrams (`pwms::decode`), the spool's
+//! header page (`spool::parse_header`), spool records (`queue`'s record walk, merge and queue)
+//! and the spool read planner (`spool::next_step`).
 //! Random and truncated inputs never panic, never loop without progress, and every slice or
 //! offset they produce stays inside the input.
 
 use proptest::prelude::*;
 
-use super::net::{self, Kind};
+use super::pwms::{self, Kind};
 use super::queue::{admitted_records, merge_by_sequence, record_size, scan_records, Queue};
 use super::spool::{self, Header, Step, DATA, DRAIN_CHUNK, RECORD_HEADER};
 
@@ -67,7 +68,7 @@ proptest! {
 
     #[test]
     fn datagrams_of_random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-        if let Some(d) = net::decode(&bytes) {
+        if let Some(d) = pwms::decode(&bytes) {
             prop_assert!(d.name.len() + d.message.len() <= bytes.len());
         }
     }
@@ -81,9 +82,9 @@ proptest! {
         flip in any::<prop::sample::Index>(),
         bit in 0u8..8,
     ) {
-        let mut datagram = net::header(&name, &kind);
+        let mut datagram = pwms::header(&name, &kind);
         datagram.extend_from_slice(&message);
-        let d = net::decode(&datagram).expect("a datagram pipework encodes decodes");
+        let d = pwms::decode(&datagram).expect("a datagram pipework encodes decodes");
         prop_assert_eq!(d.name, name.as_str());
         prop_assert_eq!(d.message, &message[..]);
         let expected = match kind {
@@ -92,12 +93,12 @@ proptest! {
         };
         prop_assert_eq!(d.kind, expected);
         let cut = cut.index(datagram.len());
-        if let Some(d) = net::decode(&datagram[..cut]) {
+        if let Some(d) = pwms::decode(&datagram[..cut]) {
             prop_assert!(d.name.len() + d.message.len() <= cut);
         }
         let at = flip.index(datagram.len());
         datagram[at] ^= 1 << bit;
-        if let Some(d) = net::decode(&datagram) {
+        if let Some(d) = pwms::decode(&datagram) {
             prop_assert!(d.name.len() + d.message.len() <= datagram.len());
         }
     }
@@ -231,5 +232,224 @@ proptest! {
             }
             Step::Corrupt(why) => prop_assert!(!why.is_empty()),
         }
+    }
+}
+
+// --- NetBIOS datagrams and name packets (`nbt`). ---
+
+use std::net::Ipv4Addr;
+
+use super::nbt::{
+    self, DatagramKind, DecodeError, MailslotDatagram, NamePacket, NameQuery, NameQueryResponse,
+    NbName,
+};
+
+const NBT_RANDOM_CASES: u32 = 8192;
+const NBT_ROUND_TRIP_CASES: u32 = 2048;
+const NBT_NAME_CASES: u32 = 4096;
+
+/// Whether `inner` lies inside `outer` (a slice the decoder returned points into its input).
+fn inside(inner: &[u8], outer: &[u8]) -> bool {
+    let (o, i) = (outer.as_ptr() as usize, inner.as_ptr() as usize);
+    inner.is_empty() || (i >= o && i + inner.len() <= o + outer.len())
+}
+
+/// Valid NetBIOS names: any suffix, sometimes the wildcard, sometimes a scope.
+fn nb_names() -> impl Strategy<Value = NbName> {
+    (
+        prop_oneof![
+            4 => "[A-Za-z0-9!#$%&'()^_{}~.-]{1,15}",
+            1 => Just("*".to_string()),
+        ],
+        any::<u8>(),
+        prop_oneof![
+            3 => Just(String::new()),
+            1 => "[a-z0-9]{1,20}(\\.[a-z0-9]{1,20}){0,3}",
+        ],
+    )
+        .prop_map(|(name, suffix, scope)| NbName::new(&name, suffix, &scope).expect("valid"))
+}
+
+fn kinds_nbt() -> impl Strategy<Value = DatagramKind> {
+    prop_oneof![
+        Just(DatagramKind::DirectUnique),
+        Just(DatagramKind::DirectGroup),
+        Just(DatagramKind::Broadcast),
+    ]
+}
+
+/// A valid mailslot datagram's parts (the data sized to fit by the test).
+#[allow(clippy::type_complexity)]
+fn datagram_parts(
+) -> impl Strategy<Value = (DatagramKind, u16, u32, u16, NbName, NbName, String, Vec<u8>)> {
+    (
+        kinds_nbt(),
+        any::<u16>(),
+        any::<u32>(),
+        any::<u16>(),
+        nb_names(),
+        nb_names(),
+        "\\\\[Mm][Aa][Ii][Ll][Ss][Ll][Oo][Tt]\\\\[A-Za-z0-9_]{1,20}(\\\\[A-Za-z0-9_]{1,10}){0,2}",
+        prop::collection::vec(any::<u8>(), 0..600),
+    )
+}
+
+proptest! {
+    #![proptest_config(config(NBT_RANDOM_CASES))]
+
+    #[test]
+    fn nbt_random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..700)) {
+        if let Ok(d) = nbt::decode_mailslot(&bytes) {
+            prop_assert!(inside(d.data, &bytes) && inside(d.mailslot, &bytes));
+        }
+        let _ = nbt::decode_name_packet(&bytes);
+    }
+
+    #[test]
+    fn nbt_random_bodies_after_a_valid_header_never_panic(
+        kind in 0x10u8..0x13,
+        names in prop::collection::vec(nb_names(), 2),
+        body in prop::collection::vec(any::<u8>(), 0..200),
+        smb_prefix in any::<bool>(),
+    ) {
+        // A valid header and names, then bytes that look like an SMB transaction more often
+        // than random ones would.
+        let mut bytes = vec![kind, nbt::FLAG_FIRST, 0, 1, 10, 0, 0, 1, 0, 138, 0, 0, 0, 0];
+        let mut rest = Vec::new();
+        for n in &names {
+            let d = MailslotDatagram {
+                kind: DatagramKind::DirectUnique,
+                flags: nbt::FLAGS_B_NODE,
+                id: 0,
+                source_ip: Ipv4Addr::UNSPECIFIED,
+                source_port: 0,
+                source: n.clone(),
+                destination: n.clone(),
+                mailslot: b"\\MAILSLOT\\X",
+                data: b"",
+            };
+            let enc = nbt::encode_mailslot(&d).expect("small");
+            rest.extend_from_slice(&enc[14..14 + n.encoded_len()]);
+        }
+        if smb_prefix {
+            rest.extend_from_slice(b"\xffSMB\x25");
+            rest.extend_from_slice(&[0; 27]);
+            rest.push(17);
+        }
+        rest.extend_from_slice(&body);
+        let len = (rest.len() as u16).to_be_bytes();
+        bytes[10..12].copy_from_slice(&len);
+        bytes.extend_from_slice(&rest);
+        if let Ok(d) = nbt::decode_mailslot(&bytes) {
+            prop_assert!(inside(d.data, &bytes) && inside(d.mailslot, &bytes));
+            prop_assert!(d.data.len() <= nbt::MAX_DATAGRAM);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(NBT_ROUND_TRIP_CASES))]
+
+    #[test]
+    fn nbt_datagrams_round_trip_and_every_cut_is_truncated(
+        (kind, id, ip, port, source, destination, mailslot, data) in datagram_parts(),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let max = nbt::max_data(kind, &source, &destination, mailslot.len());
+        prop_assert!(max <= nbt::MAX_DATAGRAM);
+        if kind != DatagramKind::DirectUnique {
+            prop_assert!(max <= nbt::MAX_BROADCAST_MESSAGE);
+        }
+        let d = MailslotDatagram {
+            kind,
+            flags: nbt::FLAGS_B_NODE,
+            id,
+            source_ip: Ipv4Addr::from(ip),
+            source_port: port,
+            source,
+            destination,
+            mailslot: mailslot.as_bytes(),
+            data: &data[..data.len().min(max)],
+        };
+        // One byte more than fits is refused.
+        if data.len() > max {
+            let over = MailslotDatagram { data: &data[..max + 1], ..d.clone() };
+            prop_assert!(nbt::encode_mailslot(&over).is_none());
+        }
+        let bytes = nbt::encode_mailslot(&d).expect("fits");
+        prop_assert!(bytes.len() <= nbt::MAX_DATAGRAM);
+        let back = nbt::decode_mailslot(&bytes).expect("decodes");
+        prop_assert_eq!(&back, &d);
+        prop_assert!(back.slot_path().is_some());
+        for cut in 0..bytes.len() {
+            prop_assert!(
+                matches!(nbt::decode_mailslot(&bytes[..cut]), Err(DecodeError::Truncated(_))),
+                "cut at {}", cut
+            );
+        }
+        let mut spoiled = bytes.clone();
+        let at = flip.index(spoiled.len());
+        spoiled[at] ^= 1 << bit;
+        if let Ok(s) = nbt::decode_mailslot(&spoiled) {
+            prop_assert!(inside(s.data, &spoiled) && inside(s.mailslot, &spoiled));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(NBT_NAME_CASES))]
+
+    #[test]
+    fn nbt_name_packets_round_trip_and_cuts_are_errors(
+        id in any::<u16>(),
+        name in nb_names(),
+        broadcast in any::<bool>(),
+        ttl in any::<u32>(),
+        rcode in 0u8..16,
+        addresses in prop::collection::vec((any::<u16>(), any::<u32>()), 0..8),
+        flip in any::<prop::sample::Index>(),
+        bit in 0u8..8,
+    ) {
+        let q = NameQuery { id, name: name.clone(), broadcast };
+        let bytes = nbt::encode_name_query(&q);
+        prop_assert_eq!(nbt::decode_name_packet(&bytes), Ok(NamePacket::Query(q)));
+        for cut in 0..bytes.len() {
+            prop_assert!(nbt::decode_name_packet(&bytes[..cut]).is_err());
+        }
+        let r = NameQueryResponse {
+            id,
+            name,
+            rcode,
+            ttl,
+            addresses: addresses.into_iter().map(|(f, ip)| (f, Ipv4Addr::from(ip))).collect(),
+        };
+        let mut bytes = nbt::encode_name_query_response(&r).expect("fits");
+        prop_assert_eq!(nbt::decode_name_packet(&bytes), Ok(NamePacket::Response(r)));
+        for cut in 0..bytes.len() {
+            prop_assert!(nbt::decode_name_packet(&bytes[..cut]).is_err());
+        }
+        let at = flip.index(bytes.len());
+        bytes[at] ^= 1 << bit;
+        let _ = nbt::decode_name_packet(&bytes);
+    }
+
+    #[test]
+    fn nbt_names_with_pointers_never_loop_or_panic(
+        prefix in prop::collection::vec(any::<u8>(), 12..80),
+        tail in prop::collection::vec(any::<u8>(), 0..40),
+        pointers in prop::collection::vec(any::<u16>(), 1..6),
+    ) {
+        // A response whose answer's name is a chain of arbitrary pointers.
+        let mut bytes = prefix;
+        bytes[2] = 0x85;
+        bytes[3] = 0x00;
+        bytes[4..6].copy_from_slice(&0u16.to_be_bytes());
+        bytes[6..8].copy_from_slice(&1u16.to_be_bytes());
+        for p in pointers {
+            bytes.extend_from_slice(&(0xC000 | (p & 0x3FFF)).to_be_bytes());
+        }
+        bytes.extend_from_slice(&tail);
+        let _ = nbt::decode_name_packet(&bytes);
     }
 }

@@ -5,17 +5,18 @@ use std::fmt;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{recv, RecvFlags};
 
 use super::client::forward;
-use super::net::{self, NetworkConfig};
+use super::net::{self, Delivery, Endpoint, NetworkConfig, NetworkStats, FOLLOW_RETRY};
 use super::queue::{bind_wakeup, merge_by_sequence, record_len, Queue, DIRECT_HEADER, DIRECT_MAX};
 use super::spool::{
-    self, Shared, Spool, Step, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING, RECORD_HEADER,
+    self, Shared, Spool, Step, FLAG_CLOSED, FLAG_LISTENER, FLAG_NETWORK, FLAG_SLEEPING,
+    RECORD_HEADER,
 };
 use super::{MessageRead, MAX_MESSAGE_SIZE};
 use crate::name::lease::{self, Lease};
@@ -148,18 +149,25 @@ pub struct Mailslot {
     pub(super) read_timeout: Option<Duration>,
     queue: Queue,
     folded: String,
-    pub(super) network: Option<Listener>,
+    pub(super) network: Option<Network>,
+    /// Counts the changes of `network`'s sockets (a follower taking over), for the async front.
+    pub(super) network_generation: u64,
     /// How far into the spool this server has read.
     read_pos: u64,
     /// Receives one datagram from the slot's socket.
     recv_buf: Box<[u8]>,
 }
 
-/// A server's UDP socket, when it listens to the network.
-pub(super) struct Listener {
-    pub(super) socket: std::net::UdpSocket,
-    domain: String,
-    buf: Box<[u8]>,
+/// How a slot that serves the network takes its datagrams.
+pub(crate) enum Network {
+    /// This slot holds the machine's listener (sockets) on the interface.
+    Listener(Endpoint),
+    /// Another slot of this user holds it and hands this slot what is addressed to it; this
+    /// one tries to take the port over at `next_try`.
+    Follower {
+        config: NetworkConfig,
+        next_try: Instant,
+    },
 }
 
 impl fmt::Debug for Mailslot {
@@ -297,6 +305,7 @@ impl Mailslot {
                         queue: Queue::default(),
                         folded: parsed.folded.clone(),
                         network: None,
+                        network_generation: 0,
                         read_pos: spool::DATA,
                         recv_buf: vec![0u8; DIRECT_HEADER + DIRECT_MAX + 1].into_boxed_slice(),
                     });
@@ -557,24 +566,80 @@ impl Mailslot {
 
     /// Takes messages from the network too (Win32: a slot is reachable as
     /// `\\thishost\mailslot\name` and by domain broadcasts). Off until called: a server that
-    /// never calls this opens no network socket. Binds UDP `config.port` on every address (shared
-    /// with other serving slots of this host) and joins `config.group` when it is a multicast
-    /// group.
+    /// never calls this opens no network socket. `config` must name an interface
+    /// ([`NetworkConfig::interface`]); nothing listens on any other.
+    ///
+    /// The first serving slot of this machine binds the wire's UDP port ([`NetworkConfig::port`],
+    /// 138 for NetBIOS) on the interface's address and broadcast address (or multicast group),
+    /// and on NetBIOS also the name service port, where it answers queries for this machine's
+    /// name. Any later serving slot of this user follows it: the listener hands it what is
+    /// addressed to it, and it takes the port over when the listener goes (within
+    /// [`FOLLOW_RETRY`](super::FOLLOW_RETRY) of its next wait). The listener's names (NetBIOS
+    /// name, workgroup, scope) are the ones the machine answers to.
+    ///
+    /// Fails with [`ErrorKind::AddrInUse`] when another program holds the port on that
+    /// interface (Samba's `nmbd` does while it runs: pipework does not share the port, since
+    /// the kernel would hand each unicast datagram to one of the two), with
+    /// [`ErrorKind::PermissionDenied`] when this process may not bind a port below 1024 (UDP
+    /// 138 needs `CAP_NET_BIND_SERVICE`, or `net.ipv4.ip_unprivileged_port_start` at 137 or
+    /// below), with [`ErrorKind::InvalidInput`] without an interface, and
+    /// [`ErrorKind::NotFound`] for an interface this machine does not have.
     ///
     /// Named for what it does, serve the slot on the network, and not `listen`: elsewhere in
     /// pipework `listen`/`accept` make a rendezvous that clients connect to, which a mailslot
     /// has no use for.
     ///
     /// Delivery over the network is datagram delivery: no receipt, and messages the network or a
-    /// full receive buffer loses are lost. Datagrams that are malformed, for another name or
-    /// domain, or above this slot's maximum size are dropped.
+    /// full receive buffer loses are lost. Datagrams that are malformed, truncated, oversized,
+    /// for another machine, or above this slot's maximum size are dropped and counted
+    /// ([`network_stats`](Mailslot::network_stats)), never fatal.
     pub fn serve_network(&mut self, config: &NetworkConfig) -> io::Result<()> {
-        let socket = net::listen(config).map_err(|e| named(self.context(), e))?;
-        self.network = Some(Listener {
-            socket,
-            domain: config.domain.to_lowercase(),
-            buf: vec![0u8; 1 << 16].into_boxed_slice(),
-        });
+        let context = self.context();
+        if self.network.is_some() {
+            return Err(invalid(&context, "the slot already serves the network"));
+        }
+        let iface = net::interface(config).map_err(|e| named(&context, e))?;
+        if config.wire == net::Wire::Netbios {
+            net::netbios_name(config).map_err(|e| named(&context, e))?;
+        }
+        let key = net::listen_key(config.wire, &iface, config.port);
+        self.shared.set_listen_key(key);
+        // Claimed before the bind, so that a slot starting at the same moment, whose own bind
+        // fails because this one's succeeded, finds a listener to follow.
+        self.shared
+            .flags()
+            .fetch_or(FLAG_LISTENER, Ordering::AcqRel);
+        let opened = Endpoint::open(config);
+        if opened.is_err() {
+            self.shared
+                .flags()
+                .fetch_and(!FLAG_LISTENER, Ordering::AcqRel);
+        }
+        let network = match opened {
+            Ok(endpoint) => Network::Listener(endpoint),
+            Err(e) if e.kind() == ErrorKind::AddrInUse => {
+                let dir = place::mailslot_dir()?;
+                if !spool::listener_lives(&dir, key) {
+                    return Err(error(
+                        ErrorKind::AddrInUse,
+                        &context,
+                        format_args!(
+                            "UDP port {} on {} is held by another program (Samba's nmbd holds \
+                             it while it runs: pipework and nmbd cannot both serve mailslots \
+                             on one interface)",
+                            config.port, iface.address
+                        ),
+                    ));
+                }
+                Network::Follower {
+                    config: config.clone(),
+                    next_try: Instant::now() + FOLLOW_RETRY,
+                }
+            }
+            Err(e) => return Err(named(&context, e)),
+        };
+        self.network = Some(network);
+        self.network_generation += 1;
         self.shared.flags().fetch_or(FLAG_NETWORK, Ordering::AcqRel);
         Ok(())
     }
@@ -585,36 +650,67 @@ impl Mailslot {
         self.serve_network(config)
     }
 
-    /// Queues every datagram waiting on the network socket that is for this slot.
+    /// What this slot's network listener has received and dropped, as of the last read or
+    /// [`info`](Mailslot::info); `None` unless this slot holds the listener (a slot that
+    /// follows another's, or does not serve the network, sees no datagram itself).
+    pub fn network_stats(&self) -> Option<NetworkStats> {
+        match &self.network {
+            Some(Network::Listener(endpoint)) => Some(endpoint.stats()),
+            _ => None,
+        }
+    }
+
+    /// When a follower next tries to take the listener over (`None`: not a follower).
+    pub(super) fn follow_deadline(&self) -> Option<Instant> {
+        match &self.network {
+            Some(Network::Follower { next_try, .. }) => Some(*next_try),
+            _ => None,
+        }
+    }
+
+    /// Queues every datagram waiting on the network sockets that is for this slot and hands on
+    /// those for other serving slots; a follower whose time has come tries to take over.
     fn drain_network(&mut self) {
-        let Some(listener) = self.network.as_mut() else {
+        let Some(network) = self.network.as_mut() else {
             return;
         };
-        loop {
-            let n = match crate::sys::retry_io(|| listener.socket.recv(&mut listener.buf)) {
-                Ok(n) => n,
-                // WouldBlock: drained. Other errors (a stray ICMP report) end this round only.
-                Err(_) => return,
-            };
-            let Some(datagram) = net::decode(&listener.buf[..n]) else {
-                continue;
-            };
-            let ours = datagram.name == self.folded
-                && match &datagram.kind {
-                    net::Kind::Host | net::Kind::Everyone => true,
-                    net::Kind::Domain(d) => *d == listener.domain,
-                };
-            if ours {
-                if self.max_size == 0 || datagram.message.len() <= self.max_size {
-                    self.queue.push_message(datagram.message);
-                    self.shared.count_produced();
+        if let Network::Follower { config, next_try } = network {
+            if Instant::now() < *next_try {
+                return;
+            }
+            match Endpoint::open(config) {
+                Ok(endpoint) => {
+                    self.shared
+                        .flags()
+                        .fetch_or(FLAG_LISTENER, Ordering::AcqRel);
+                    *network = Network::Listener(endpoint);
+                    self.network_generation += 1;
                 }
-            } else if datagram.kind == net::Kind::Host {
-                // Sent to this host for another listening slot that shares the port: the kernel
-                // gives a unicast datagram to one socket only, so hand it over.
-                forward(datagram.name, datagram.message);
+                Err(_) => {
+                    *next_try = Instant::now() + FOLLOW_RETRY;
+                    return;
+                }
             }
         }
+        let Network::Listener(endpoint) = network else {
+            return;
+        };
+        let key = endpoint.key;
+        let (folded, queue, shared, max) =
+            (&self.folded, &mut self.queue, &self.shared, self.max_size);
+        endpoint.receive(|path, message| {
+            if path != folded {
+                // For another slot of this machine that serves the network: the kernel gives
+                // the port's datagrams to this listener only, so hand it over.
+                return forward(path, message, key);
+            }
+            if max != 0 && message.len() > max {
+                return Delivery::TooLarge;
+            }
+            queue.push_message(message);
+            shared.count_produced();
+            Delivery::Delivered
+        });
     }
 
     /// Takes in everything waiting; `true` once a message is queued, `false` when nothing is
@@ -691,23 +787,25 @@ impl Mailslot {
                 self.queue.push_batch(record, self.max_size);
                 continue;
             }
+            // A follower wakes to try taking the listener over.
+            let left = match self.follow_deadline() {
+                Some(at) => {
+                    let until = at.saturating_duration_since(Instant::now());
+                    Some(left.map_or(until, |l| l.min(until)))
+                }
+                None => left,
+            };
             let timeout = left.map(crate::sys::time::timespec);
             // Every writer sends to the socket after its message is in (a datagram, or an empty
             // one after a spooled message), so the socket turns readable for anything that came
             // after the drain above. `EINTR` ends the poll early: the loop looks again.
-            let polled = match &self.network {
-                None => {
-                    let mut fds = [PollFd::new(&self.wakeup, PollFlags::IN)];
-                    poll(&mut fds, timeout.as_ref())
-                }
-                Some(listener) => {
-                    let mut fds = [
-                        PollFd::new(&self.wakeup, PollFlags::IN),
-                        PollFd::new(&listener.socket, PollFlags::IN),
-                    ];
-                    poll(&mut fds, timeout.as_ref())
-                }
+            let mut fds = vec![PollFd::new(&self.wakeup, PollFlags::IN)];
+            let network_fds = match &self.network {
+                Some(Network::Listener(endpoint)) => endpoint.fds(),
+                _ => Vec::new(),
             };
+            fds.extend(network_fds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)));
+            let polled = poll(&mut fds, timeout.as_ref());
             match polled {
                 Ok(_) | Err(Errno::INTR) => {}
                 Err(e) => return Err(named(self.context(), e)),

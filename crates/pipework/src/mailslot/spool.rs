@@ -75,6 +75,7 @@ const S_PRODUCED: usize = 16;
 const S_CONSUMED: usize = 24;
 const S_SEQ: usize = 32;
 const S_REWINDS: usize = 40;
+const S_LISTEN: usize = 48;
 
 /// A record's header: `[length: u32 LE][sequence: u64 LE]`, then the message.
 pub(crate) const RECORD_HEADER: usize = 12;
@@ -83,6 +84,9 @@ pub(crate) const RECORD_HEADER: usize = 12;
 pub(crate) const FLAG_CLOSED: u64 = 1;
 /// Flag: the server takes messages from the network (others on its port forward to it).
 pub(crate) const FLAG_NETWORK: u64 = 4;
+/// Flag: the server holds this machine's network listener for the key in its listen word
+/// (other serving slots with that key follow it).
+pub(crate) const FLAG_LISTENER: u64 = 16;
 /// Flag: the server is about to sleep, or sleeps, until its socket turns readable; a writer
 /// that spooled a record must then wake it.
 pub(crate) const FLAG_SLEEPING: u64 = 8;
@@ -381,6 +385,16 @@ impl Shared {
         self.word(S_REWINDS).load(Ordering::Acquire)
     }
 
+    /// What the server serves on the network (`net::listen_key`), when `FLAG_NETWORK` is set.
+    pub(crate) fn listen_key(&self) -> u64 {
+        self.word(S_LISTEN).load(Ordering::Acquire)
+    }
+
+    /// Records what the server serves on the network.
+    pub(crate) fn set_listen_key(&self, key: u64) {
+        self.word(S_LISTEN).store(key, Ordering::Release);
+    }
+
     /// Counts one message that reached the server another way than the spool.
     pub(crate) fn count_produced(&self) {
         self.word(S_PRODUCED).fetch_add(1, Ordering::Release);
@@ -570,6 +584,25 @@ pub(crate) fn spool_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Whether a living slot of this user in `dir` holds the network listener for `key`.
+pub(crate) fn listener_lives(dir: &Path, key: u64) -> bool {
+    let Ok(files) = spool_files(dir) else {
+        return false;
+    };
+    files.iter().any(|path| {
+        let Ok(spool) = Spool::open(path) else {
+            return false;
+        };
+        if !spool.is_alive().unwrap_or(false) {
+            return false;
+        }
+        spool.shared().is_ok_and(|shared| {
+            shared.flags().load(Ordering::Acquire) & FLAG_LISTENER != 0
+                && shared.listen_key() == key
+        })
+    })
 }
 
 /// Files of dead creators (or a spool published just now) are left alone this long.

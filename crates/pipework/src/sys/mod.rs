@@ -12,11 +12,13 @@
 //! | memory mapping and shared-memory access | [`shm`] |
 //! | file locks | [`lock`] |
 //! | deadlines and timeouts that saturate | [`time`] |
+//! | the IPv4 addresses of the interfaces | [`ifaddr`] |
 //! | writes that never raise `SIGPIPE` | `signal` |
 
 pub(crate) mod error;
 pub(crate) mod fdpass;
 pub(crate) mod futex;
+pub(crate) mod ifaddr;
 pub(crate) mod lock;
 pub(crate) mod retry;
 pub(crate) mod shm;

@@ -65,7 +65,7 @@ pub(super) fn example_announcer() {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns])
             .arg(program.get_program())
-            .args([role, &PORT.to_string(), "239.255.80.87"])
+            .args([role, pair.ip(ns), &PORT.to_string()])
             .env(
                 "PIPEWORK_RUNTIME_DIR",
                 std::env::temp_dir().join(format!("pipework-ms-{}-{ns}", pair.tag)),
@@ -73,15 +73,21 @@ pub(super) fn example_announcer() {
             .stdout(Stdio::piped());
         c
     };
-    let mut listener = in_ns(&pair.b, "listen").spawn().unwrap();
-    let mut heard = listener.stdout.take().unwrap();
+    // Both run until stopped: stopped when the test ends, passed or failed.
+    let mut listener = KillOnDrop(in_ns(&pair.b, "listen").spawn().unwrap());
+    let mut heard = listener.0.stdout.take().unwrap();
     assert!(line_from(&mut heard).starts_with("listening"));
-    let mut announcer = in_ns(&pair.a, "announce").spawn().unwrap();
+    let _announcer = KillOnDrop(in_ns(&pair.a, "announce").spawn().unwrap());
     let first = line_from(&mut heard);
     assert!(first.contains(" is here at "), "{first:?}");
-    // Both run until stopped.
-    for c in [&mut announcer, &mut listener] {
-        c.kill().unwrap();
-        c.wait().unwrap();
+}
+
+/// A child that runs until stopped, stopped when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

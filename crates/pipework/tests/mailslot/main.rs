@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{child, wait, TIMEOUT};
-use pipework::mailslot::{self, Mailslot, MailslotClient, MailslotOptions, NetworkConfig};
+use pipework::mailslot::{self, Mailslot, MailslotClient, MailslotOptions, NetworkConfig, Wire};
 
 /// The next whole message: the tests' shorthand for `read_message_to_end`.
 trait NextMessage {
@@ -128,6 +128,10 @@ fn main() {
             (
                 "broadcast_limit_is_enforced_by_the_writer",
                 network::broadcast_limit_is_enforced_by_the_writer,
+            ),
+            (
+                "the_network_needs_an_interface",
+                network::the_network_needs_an_interface,
             ),
             #[cfg(feature = "interop")]
             ("interop_network_to_one_host", network::network_to_one_host),
@@ -300,6 +304,15 @@ impl NetPair {
             ip(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", dev]);
         }
         pair
+    }
+
+    /// The address of namespace `ns` on the veth pair.
+    fn ip(&self, ns: &str) -> &'static str {
+        if ns == self.a {
+            IP_A
+        } else {
+            IP_B
+        }
     }
 
     /// This test binary as child `role` inside namespace `ns`, with a mailslot directory of its

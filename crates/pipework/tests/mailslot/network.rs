@@ -1,18 +1,23 @@
-//! Across machines: two network namespaces joined by a veth pair.
+//! Across machines on pipework's own wire (`Wire::Pipework`): two network namespaces joined by
+//! a veth pair. The NetBIOS wire has its own test binary, `mailslot_nbt`.
 
 use super::*;
 
-fn net_config(port: &str, group: &str, domain: &str) -> NetworkConfig {
+/// pipework's wire on interface `interface` (an address), `port`, `group`, `domain`.
+fn net_config(interface: &str, port: &str, group: &str, domain: &str) -> NetworkConfig {
     NetworkConfig {
+        wire: Wire::Pipework,
+        interface: Some(interface.to_string()),
         port: port.parse().unwrap(),
         group: group.parse().unwrap(),
-        domain: domain.to_string(),
+        workgroup: domain.to_string(),
         ..NetworkConfig::default()
     }
 }
 
-/// Child: creates `args[0]` (max size `args[4]`), listens on port `args[1]`, group `args[2]`,
-/// domain `args[3]`, says "ready", then prints `args[5]` messages, one per line.
+/// Child: creates `args[0]` (max size `args[4]`), listens on interface `args[6]`, port
+/// `args[1]`, group `args[2]`, domain `args[3]`, says "ready", then prints `args[5]` messages,
+/// one per line.
 pub(super) fn net_serve_role(args: &[String]) {
     let max: usize = args[4].parse().unwrap();
     let mut slot = MailslotOptions::new()
@@ -20,7 +25,7 @@ pub(super) fn net_serve_role(args: &[String]) {
         .read_timeout(Some(TIMEOUT))
         .create(&args[0])
         .unwrap_or_else(|e| fail(e));
-    slot.serve_network(&net_config(&args[1], &args[2], &args[3]))
+    slot.serve_network(&net_config(&args[6], &args[1], &args[2], &args[3]))
         .unwrap_or_else(|e| fail(e));
     println!("ready");
     std::io::stdout().flush().unwrap();
@@ -32,12 +37,12 @@ pub(super) fn net_serve_role(args: &[String]) {
     }
 }
 
-/// Child: opens `args[0]` with port `args[1]`, group `args[2]`, domain `args[3]` and sends the
-/// rest.
+/// Child: opens `args[0]` on interface `args[4]` with port `args[1]`, group `args[2]`, domain
+/// `args[3]` and sends the rest.
 pub(super) fn net_send_role(args: &[String]) {
-    let config = net_config(&args[1], &args[2], &args[3]);
+    let config = net_config(&args[4], &args[1], &args[2], &args[3]);
     let client = MailslotClient::open_with(&args[0], &config).unwrap_or_else(|e| fail(e));
-    for m in &args[4..] {
+    for m in &args[5..] {
         client
             .write_message(m.as_bytes())
             .unwrap_or_else(|e| fail(e));
@@ -93,7 +98,8 @@ fn start_in(
         .arg(group)
         .arg(domain)
         .arg(max.to_string())
-        .arg(count.to_string());
+        .arg(count.to_string())
+        .arg(pair.ip(ns));
     start_ready(c)
 }
 
@@ -130,6 +136,7 @@ fn try_send_from(
         .arg(PORT.to_string())
         .arg(group)
         .arg("sales")
+        .arg(pair.ip(ns))
         .args(messages);
     run(c)
 }
@@ -173,22 +180,51 @@ pub(super) fn network_is_opt_in() {
 }
 
 pub(super) fn broadcast_limit_is_enforced_by_the_writer() {
-    // Refused before anything is sent: no datagram leaves this process.
-    let config = NetworkConfig {
-        group: "127.0.0.1".parse().unwrap(), // even if it were sent, it stays on loopback
-        ..NetworkConfig::default()
-    };
-    for name in [
-        r"\\*\mailslot\big",
-        // The configured domain: a domain without a resolver lookup.
-        r"\\WorkGroup\mailslot\big",
-    ] {
-        let client = MailslotClient::open_with(name, &config).unwrap();
-        let e = client.write_message(&[b'b'; 425]).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}");
-        assert!(e.to_string().contains("424"), "{e}");
+    // Refused before anything is sent: no datagram leaves this process. Even if it were sent,
+    // it would stay on loopback.
+    for wire in [Wire::Netbios, Wire::Pipework] {
+        let config = NetworkConfig {
+            wire,
+            interface: Some("127.0.0.1".into()),
+            group: "127.0.0.1".parse().unwrap(),
+            ..NetworkConfig::default()
+        };
+        for name in [
+            r"\\*\mailslot\big",
+            // The configured domain: a domain without a resolver lookup.
+            r"\\WorkGroup\mailslot\big",
+        ] {
+            let client = MailslotClient::open_with(name, &config).unwrap();
+            let e = client.write_message(&[b'b'; 425]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}");
+            assert!(e.to_string().contains("424"), "{e}");
+        }
     }
     assert_eq!(mailslot::MAX_BROADCAST_MESSAGE, 424);
+}
+
+pub(super) fn the_network_needs_an_interface() {
+    // The default configuration reaches no network: remote names and listening are refused
+    // before any socket exists.
+    let name = unique("no-interface");
+    let before = my_udp_sockets();
+    let mut slot = server(&name);
+    let e = slot.serve_network(&NetworkConfig::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("interface"), "{e}");
+    for remote in [
+        r"\\*\mailslot\x",
+        r"\\WORKGROUP\mailslot\x",
+        r"\\127.0.0.1\mailslot\x",
+    ] {
+        let e = MailslotClient::open(remote).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{remote}: {e}");
+        assert!(e.to_string().contains("interface"), "{e}");
+    }
+    assert!(
+        my_udp_sockets() <= before,
+        "a UDP socket was opened unasked"
+    );
 }
 
 pub(super) fn network_to_one_host() {
@@ -214,19 +250,22 @@ pub(super) fn network_to_one_host() {
         1,
     );
     let big = "y".repeat(5_000);
-    send_from(
-        &pair,
-        &pair.a,
-        &format!(r"\\{IP_B}\mailslot\NET\one"),
-        group,
-        &["first", "", &big],
-    );
+    // The first slot holds the port and hands the second its messages as it reads them: send
+    // the second's first, so that the holder, which leaves after its own three, has passed it
+    // on by then (a datagram that arrives once its listener is gone is lost).
     send_from(
         &pair,
         &pair.a,
         &format!(r"\\{IP_B}\mailslot\net\two"),
         group,
         &["second"],
+    );
+    send_from(
+        &pair,
+        &pair.a,
+        &format!(r"\\{IP_B}\mailslot\NET\one"),
+        group,
+        &["first", "", &big],
     );
     assert_eq!(
         received(one),
