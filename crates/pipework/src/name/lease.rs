@@ -266,9 +266,21 @@ pub(crate) fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
 /// the exclusive lock a creator takes, so a server starting meanwhile is never disturbed.
 fn remove_pipe_if_unheld(dir: &Path, lock: &File) -> io::Result<()> {
     let lock_path = place::pipe_file(dir, PipeFile::Lock);
-    if set_lock(lock, Lock::Write, 0, 1, false)? && still_linked(lock, &lock_path)? {
+    if !set_lock(lock, Lock::Write, 0, 1, false)? {
+        return Ok(());
+    }
+    let removed = remove_unheld_pipe(dir, lock, &lock_path);
+    // Let go at once: a process forked meanwhile shares this open file description, and would
+    // keep the lock (and a server joining this pipe waiting) until it execs.
+    let _ = set_lock(lock, Lock::Unlock, 0, 1, false);
+    removed
+}
+
+/// The removal of [`remove_pipe_if_unheld`], under its exclusive lock on byte 0.
+fn remove_unheld_pipe(dir: &Path, lock: &File, lock_path: &Path) -> io::Result<()> {
+    if still_linked(lock, lock_path)? {
         clear_pipe_leftovers(dir)?;
-        remove_part(&lock_path)?;
+        remove_part(lock_path)?;
         match fs::remove_dir(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}

@@ -332,6 +332,14 @@ pub(crate) fn lock_alive(lock: &File, how: Lock, wait: bool) -> io::Result<bool>
     set_lock(lock, how, 0, 1, wait)
 }
 
+/// Lets go of every lock `lock` holds, then closes it. Closing alone is not enough: a process
+/// forked meanwhile (any thread starting a child) shares the open file description, and its
+/// locks with it, until that child execs or exits.
+pub(crate) fn let_go(lock: File) {
+    // Length 0: to the end of the file, every byte this description may lock.
+    let _ = set_lock(&lock, Lock::Unlock, 0, 0, false);
+}
+
 /// Takes a free slot below `slots`; `None` when all are taken.
 pub(crate) fn take_slot(lock: &File, slots: u64) -> io::Result<Option<u64>> {
     for slot in 0..slots {

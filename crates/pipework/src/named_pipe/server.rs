@@ -276,6 +276,7 @@ impl ServerOptions {
         };
         if !first {
             if self.first_pipe_instance {
+                registry::let_go(lock);
                 return Err(io::Error::new(
                     ErrorKind::PermissionDenied,
                     format!("named pipe {name} exists already (first instance only was asked)"),
@@ -284,6 +285,7 @@ impl ServerOptions {
             // As Win32: only the access mode must match; another type, instance limit, buffer
             // sizes or default timeout is accepted, and the first instance's values stick.
             if info.access != access {
+                registry::let_go(lock);
                 return Err(io::Error::new(
                     ErrorKind::PermissionDenied,
                     format!(
@@ -300,7 +302,15 @@ impl ServerOptions {
             (Some(mode), PipeMode::Message) => mode,
             (None, PipeMode::Message) => ReadMode::Message,
         };
-        let Some(slot) = registry::take_slot(&lock, info.slots()).map_err(named)? else {
+        let slot = match registry::take_slot(&lock, info.slots()) {
+            Ok(slot) => slot,
+            Err(e) => {
+                registry::let_go(lock);
+                return Err(named(e));
+            }
+        };
+        let Some(slot) = slot else {
+            registry::let_go(lock);
             return Err(io::Error::new(
                 ErrorKind::ResourceBusy,
                 format!(
@@ -344,12 +354,17 @@ impl ServerOptions {
         } else {
             0o755
         };
-        match fs::DirBuilder::new().mode(dir_mode).create(dir) {
-            Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(dir_mode))?,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        let made = match fs::DirBuilder::new().mode(dir_mode).create(dir) {
+            Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(dir_mode)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
             Err(e) => return Err(e),
-        }
-        let meta = fs::symlink_metadata(dir)?;
+        };
+        // NotFound: the last instance of a pipe that was here removed the directory meanwhile.
+        let meta = match made.and_then(|()| fs::symlink_metadata(dir)) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let me = rustix::process::geteuid().as_raw();
         if !meta.is_dir() || meta.uid() != me {
             return Err(io::Error::new(
@@ -362,9 +377,30 @@ impl ServerOptions {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None), // removed meanwhile
             Err(e) => return Err(e),
         };
+        match self.join_locked(name, dir, dir_mode, access, max_instances, &lock) {
+            Ok(Some((info, first))) => Ok(Some((lock, info, first))),
+            other => {
+                registry::let_go(lock);
+                other.map(|_| None)
+            }
+        }
+    }
+
+    /// [`join_or_found`](Self::join_or_found) once the lock file is open: the pipe's info and
+    /// whether this is its first instance, or `None` when the pipe changed under us. The
+    /// caller lets go of the lock unless this returns the pipe.
+    fn join_locked(
+        &self,
+        name: &PipeName,
+        dir: &Path,
+        dir_mode: u32,
+        access: Access,
+        max_instances: Option<u32>,
+        lock: &File,
+    ) -> io::Result<Option<(Info, bool)>> {
         let lock_path = place::pipe_file(dir, PipeFile::Lock);
-        if registry::lock_alive(&lock, Lock::Write, false)? {
-            if !still_linked(&lock, &lock_path)? {
+        if registry::lock_alive(lock, Lock::Write, false)? {
+            if !still_linked(lock, &lock_path)? {
                 return Ok(None);
             }
             // No instance is alive: whatever is here was left by a dead server (of this name,
@@ -381,12 +417,12 @@ impl ServerOptions {
             };
             registry::write_info(dir, &info)?;
             fs::set_permissions(dir, fs::Permissions::from_mode(dir_mode))?;
-            registry::lock_alive(&lock, Lock::Read, true)?; // downgrade: others may join
-            Ok(Some((lock, info, true)))
+            registry::lock_alive(lock, Lock::Read, true)?; // downgrade: others may join
+            Ok(Some((info, true)))
         } else {
             // Live instances hold it shared; a creator or remover holds it only briefly.
-            registry::lock_alive(&lock, Lock::Read, true)?;
-            if !still_linked(&lock, &lock_path)? {
+            registry::lock_alive(lock, Lock::Read, true)?;
+            if !still_linked(lock, &lock_path)? {
                 return Ok(None);
             }
             let info = registry::read_info(dir)?;
@@ -402,7 +438,7 @@ impl ServerOptions {
                     ),
                 ));
             }
-            Ok(Some((lock, info, false)))
+            Ok(Some((info, false)))
         }
     }
 }
