@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::Duration;
@@ -104,15 +104,7 @@ fn spawn_as(role: &str, args: &[&str], uid: Option<u32>) -> (Child, BufReader<Ch
     (c, out)
 }
 
-/// One line the child printed, bounded by the harness timeout.
-fn line(out: &mut BufReader<ChildStdout>) -> String {
-    if out.buffer().is_empty() {
-        common::wait_readable(out.get_ref());
-    }
-    let mut s = String::new();
-    out.read_line(&mut s).expect("read child line");
-    s.trim_end().to_string()
-}
+use common::line;
 
 /// Ends a child that waits for its stdin to close, and checks it succeeded.
 fn finish(mut c: Child) {

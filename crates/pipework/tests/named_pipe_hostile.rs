@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, BufReader, ErrorKind, Read, Write};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, ChildStdout, Stdio};
 use std::sync::mpsc;
@@ -86,13 +86,7 @@ fn spawn(role: &str, args: &[&str], nobody: bool) -> (Child, BufReader<ChildStdo
     (c, out)
 }
 
-/// A line from a child, bounded by the harness timeout.
-fn line(out: &mut BufReader<ChildStdout>) -> String {
-    common::wait_readable(out.get_ref());
-    let mut s = String::new();
-    out.read_line(&mut s).expect("read child line");
-    s.trim_end().to_string()
-}
+use common::line;
 
 /// Closes the child's stdin (its signal to finish) and checks it succeeded.
 fn finish(mut c: Child) {

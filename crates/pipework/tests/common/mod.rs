@@ -76,6 +76,18 @@ pub fn wait_within(child: &mut Child, timeout: Duration) -> ExitStatus {
 }
 
 /// Waits until `fd` is readable (data, or the end of data), failing after [`TIMEOUT`].
+/// One line a child printed (trailing newline trimmed), waiting at most [`TIMEOUT`] for it;
+/// what the reader already holds is taken without waiting.
+pub fn line(out: &mut std::io::BufReader<std::process::ChildStdout>) -> String {
+    use std::io::BufRead as _;
+    if out.buffer().is_empty() {
+        wait_readable(out.get_ref());
+    }
+    let mut s = String::new();
+    out.read_line(&mut s).expect("read child line");
+    s.trim_end().to_string()
+}
+
 pub fn wait_readable(fd: impl AsFd) {
     assert!(
         readable_within(&fd, TIMEOUT),

@@ -195,13 +195,7 @@ fn spawn(role: &str, args: &[&str]) -> (Child, BufReader<ChildStdout>) {
     (c, out)
 }
 
-/// A line from a child, bounded by the harness timeout.
-fn line(out: &mut BufReader<ChildStdout>) -> String {
-    common::wait_readable(out.get_ref());
-    let mut s = String::new();
-    out.read_line(&mut s).expect("read child line");
-    s.trim_end().to_string()
-}
+use common::line;
 
 /// `connect` bounded by the harness timeout (so a failed child fails the test, not hangs it).
 fn accept(server: &mut NamedPipeServer) -> Connected {
