@@ -105,6 +105,8 @@ pub mod pipe;
 #[cfg(target_os = "linux")]
 pub mod process;
 #[cfg(target_os = "linux")]
+pub mod rpc;
+#[cfg(target_os = "linux")]
 pub mod shm_pipe;
 #[cfg(target_os = "linux")]
 pub mod sync;

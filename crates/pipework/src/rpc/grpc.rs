@@ -1,0 +1,1 @@
+//! gRPC over named pipes (feature `rpc`).
