@@ -149,11 +149,31 @@ impl Server {
     /// while each connected one is served on its own thread. Clients are admitted by
     /// `options` (who may connect); each call's [`Peer::Pipe`] carries the client's identity.
     pub fn serve_pipe(self: Arc<Self>, name: &str, options: &ServerOptions) -> io::Result<()> {
+        let first = options.create(name)?;
+        self.serve_pipe_from(first, name, options)
+    }
+
+    /// [`serve_pipe`](Self::serve_pipe) starting with an instance the caller created (so that
+    /// it knows the pipe exists before serving); later instances are created with `options`.
+    pub fn serve_pipe_from(
+        self: Arc<Self>,
+        first: crate::named_pipe::NamedPipeServer,
+        name: &str,
+        options: &ServerOptions,
+    ) -> io::Result<()> {
+        let mut next = Some(first);
         loop {
-            let mut instance = options.create(name)?;
+            let mut instance = match next.take() {
+                Some(instance) => instance,
+                None => options.create(name)?,
+            };
             match instance.connect() {
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => continue,
+                // A client that came and went: the same instance listens again.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                    next = Some(instance);
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
             let peer = instance.client().map(Peer::Pipe).unwrap_or(Peer::Unknown);
