@@ -29,6 +29,7 @@
 //! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
 //! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
+//! | RPC: DCE/RPC (`ncacn_np`, `ncacn_ip_tcp`), gRPC over named pipes | [`rpc`] | done |
 //! | Data copy, DDE, clipboard, RPC | | planned |
 //!
 //! # Win32 → pipework
@@ -78,6 +79,8 @@
 //! * `tokio`: async front-ends: `pipe::AsyncPipeReader`, `pipe::AsyncPipeWriter`,
 //!   `named_pipe::AsyncNamedPipeServer`, `named_pipe::AsyncNamedPipeClient`,
 //!   `mailslot::AsyncMailslot`, `shm_pipe::AsyncShmReader`, `shm_pipe::AsyncShmWriter`.
+//! * `rpc`: gRPC over named pipes (tonic, prost): `rpc::grpc`. DCE/RPC (`rpc::dce`) needs no
+//!   feature.
 //! * `interop`: builds the interop suite among the tests (foreign programs, root); the library
 //!   does not change.
 

@@ -8,4 +8,5 @@ pub mod list;
 pub mod mailslot;
 pub mod mapping;
 pub mod pipe;
+pub mod rpc;
 pub mod shm;
