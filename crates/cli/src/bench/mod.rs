@@ -11,6 +11,7 @@ mod mailslot;
 mod mapping;
 mod named_pipe;
 pub mod plot;
+mod rpc;
 mod shm_pipe;
 mod stream;
 mod sync;
@@ -248,6 +249,7 @@ pub const MECHANISMS: &[Mechanism] = &[
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
+    rpc::MECHANISM,
 ];
 
 /// GiB/s of plain `memcpy` in this process, median of 7: `(in cache, from memory)`. In cache:
