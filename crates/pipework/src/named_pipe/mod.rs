@@ -123,6 +123,7 @@ pub(crate) mod framing;
 mod handshake;
 mod registry;
 mod server;
+mod state;
 
 #[cfg(feature = "tokio")]
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
@@ -200,6 +201,22 @@ pub struct PeekInfo {
     pub available: u64,
     /// Bytes of the next message beyond those copied (`lpBytesLeftThisMessage`; 0 on byte pipes).
     pub left_in_message: u64,
+}
+
+/// A pipe's description, as `info` reports it on either end (`GetNamedPipeInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeInfo {
+    /// Whether this is the server's end (`PIPE_SERVER_END`).
+    pub server_end: bool,
+    /// Byte or message pipe.
+    pub pipe_mode: PipeMode,
+    /// Bytes of data the pipe holds on their way to the client (`lpOutBufferSize`), as the
+    /// kernel granted them.
+    pub out_buffer: usize,
+    /// Bytes of data the pipe holds on their way to the server (`lpInBufferSize`), as granted.
+    pub in_buffer: usize,
+    /// The instance limit (`None`: unlimited).
+    pub max_instances: Option<u32>,
 }
 
 /// The process at the other end of a connection.

@@ -329,12 +329,23 @@ fn server_and_block(args: &[String]) {
     std::io::stdin().read_to_end(&mut rest).unwrap();
 }
 
+/// Child: reads `args[0]` until its end, then prints how many bytes came, how the reads ended
+/// (`end` for `Ok(0)`, else the error's kind), and the kind of error a write then gets.
 fn client_read_all(args: &[String]) {
     let mut c = open(&args[0]);
     let mut all = Vec::new();
-    c.read_to_end(&mut all).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let ending = loop {
+        match c.read(&mut buf) {
+            Ok(0) => break "end".to_string(),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break kind_name(&e),
+        }
+    };
     assert!(all == pattern(all.len(), 1));
     println!("{}", all.len());
+    println!("{ending}");
     // The server is gone or disconnected: writes fail.
     let e = c.write_all(b"late").unwrap_err();
     println!("{}", kind_name(&e));
