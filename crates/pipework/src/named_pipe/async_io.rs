@@ -281,16 +281,13 @@ impl ClientOptions {
         limit: &mut Option<Option<std::time::Instant>>,
     ) -> io::Result<AsyncNamedPipeClient> {
         let mut opening = Opening::new(self.clone(), name, true, limit)?;
-        loop {
-            let Some((fd, server)) = opening.next_socket()? else {
-                return Err(opening.exhausted());
-            };
-            if let Some(mut inner) = opening.finish(fd, server)? {
-                self.apply_read_mode(&mut inner)?;
-                let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
-                return Ok(AsyncNamedPipeClient { inner, io });
-            }
-        }
+        let Some((fd, server)) = opening.next_socket()? else {
+            return Err(opening.exhausted());
+        };
+        let mut inner = opening.finish(fd, server)?;
+        self.apply_read_mode(&mut inner)?;
+        let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(AsyncNamedPipeClient { inner, io })
     }
 }
 

@@ -262,13 +262,9 @@ impl ClientOptions {
         limit: &mut Option<Option<Instant>>,
     ) -> io::Result<NamedPipeClient> {
         let mut opening = Opening::new(self.clone(), name, false, limit)?;
-        loop {
-            let Some((fd, server)) = opening.next_socket()? else {
-                return Err(opening.exhausted());
-            };
-            if let Some(client) = opening.finish(fd, server)? {
-                return Ok(client);
-            }
+        match opening.next_socket()? {
+            Some((fd, server)) => opening.finish(fd, server),
+            None => Err(opening.exhausted()),
         }
     }
 }
@@ -427,22 +423,17 @@ impl Opening {
     }
 
     /// The client on the connected `fd`: its notice handed to the server (the tag goes before
-    /// any data), its buffer sizes asked for. `None` when the connection ended meanwhile (the
-    /// instance went): try the next.
-    pub(crate) fn finish(
-        &self,
-        fd: OwnedFd,
-        server: Credentials,
-    ) -> io::Result<Option<NamedPipeClient>> {
+    /// any data), its buffer sizes asked for.
+    pub(crate) fn finish(&self, fd: OwnedFd, server: Credentials) -> io::Result<NamedPipeClient> {
         let info = &self.found.info;
         // This end's sends are the pipe's inbound data, its receives the outbound.
         state::ask(fd.as_fd(), info.in_buffer, info.out_buffer);
         let notice = state::new_notice()?;
         match super::conn::send_all(fd.as_fd(), &[&[NOTICE_TAG]], &[notice.as_fd()]) {
             Ok(()) => {}
-            Err(e) if state::peer_gone(&e) || e.kind() == ErrorKind::NotConnected => {
-                return Ok(None)
-            }
+            // The server closed its instance already (it may have written and gone): the
+            // client is open all the same, as in Win32, and reads what came, then the end.
+            Err(e) if state::peer_gone(&e) || e.kind() == ErrorKind::NotConnected => {}
             Err(e) => return Err(e),
         }
         if !self.nonblocking_sockets {
@@ -464,7 +455,7 @@ impl Opening {
         if self.options.nonblocking {
             client.set_nonblocking(true)?;
         }
-        Ok(Some(client))
+        Ok(client)
     }
 
     /// Whether this client takes a server running as `uid`; the error says why not.
