@@ -342,6 +342,7 @@ impl ServerOptions {
             accept_handles: self.accept_handles,
             first,
             since: None,
+            closing: false,
         };
         server.listen()?;
         Ok(server)
@@ -489,6 +490,9 @@ pub struct NamedPipeServer {
     /// When this instance started listening (its socket file's time), for the listener made
     /// anew after a refused client: it keeps its place in the queue.
     since: Option<rustix::fs::Timestamps>,
+    /// `connect` found a client that came and went (Win32's closing state): the `disconnect`
+    /// a Win32 server calls next succeeds.
+    closing: bool,
 }
 
 /// What a server knows of its client's disconnect notice ([`state`]).
@@ -626,7 +630,8 @@ impl NamedPipeServer {
     /// then the end of data.
     ///
     /// Fails with `BrokenPipe` when a client came and went without writing before it was
-    /// admitted (`ERROR_NO_DATA`; the instance listens again at the next call), and in
+    /// admitted (`ERROR_NO_DATA`; the instance listens again at the next call, with or without
+    /// a [`disconnect`](Self::disconnect) between, which then succeeds), and in
     /// nonblocking mode with `WouldBlock` while no client is there (`ERROR_PIPE_LISTENING`).
     /// Clients the pipe does not admit are refused at their open; one that connects anyway
     /// (not through pipework) is turned away here, and `connect` goes on waiting.
@@ -634,6 +639,7 @@ impl NamedPipeServer {
         if self.conn.is_some() {
             return Ok(Connected::AlreadyConnected);
         }
+        self.closing = false;
         if self.listener.is_none() {
             self.listen()?;
         }
@@ -733,6 +739,7 @@ impl NamedPipeServer {
             self.conn = None;
             self.peer = None;
             self.notice = Notice::None;
+            self.closing = true;
             return Err(io::Error::new(
                 ErrorKind::BrokenPipe,
                 format!("named pipe {}: the client came and went", self.what),
@@ -813,8 +820,13 @@ impl NamedPipeServer {
     /// has read everything.
     ///
     /// An instance with no client fails with `NotConnected` (`ERROR_PIPE_NOT_CONNECTED`, see
-    /// [`is_not_connected`](super::is_not_connected)), as a second `disconnect` does.
+    /// [`is_not_connected`](super::is_not_connected)), as a second `disconnect` does; after a
+    /// `connect` that found a client come and gone, it succeeds once (as Win32's does on a
+    /// pipe in its closing state).
     pub fn disconnect(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.closing) && self.conn.is_none() {
+            return Ok(());
+        }
         let _ = self.take_notice(false);
         let notice = std::mem::replace(&mut self.notice, Notice::None);
         let conn = self.conn.take();
