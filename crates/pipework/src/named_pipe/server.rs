@@ -728,9 +728,20 @@ impl NamedPipeServer {
         state::ask(conn.fd.as_fd(), self.info.out_buffer, self.info.in_buffer);
         self.conn = Some(conn);
         self.peer = Some(credentials);
-        // A pipework client sent its tag on connecting: take it now, so the stream holds only
-        // the client's data.
-        let _ = self.take_notice(false);
+        // A pipework client sends its tag right after connecting: take it now, so that the
+        // stream holds only the client's data once `connect` returns (the socket may be handed
+        // to another program as it is). One caught between its connect and its tag is waited
+        // for, briefly; a client that never sends it has its tag looked for again before each
+        // read.
+        if self.take_notice(false).is_err() && matches!(self.notice, Notice::Pending) {
+            use rustix::event::{poll, PollFd, PollFlags};
+            let conn = self.conn.as_ref().expect("connected");
+            let ts = crate::sys::time::timespec(TAG_WAIT);
+            let mut fds = [PollFd::new(&conn.fd, PollFlags::IN)];
+            if matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
+                let _ = self.take_notice(false);
+            }
+        }
         let gone = {
             let conn = self.conn.as_ref().expect("connected");
             !matches!(self.notice, Notice::Pending) && state::at_end(conn)?
@@ -1034,6 +1045,10 @@ impl NamedPipeServer {
         self.reading()?.recv_handle()
     }
 }
+
+/// How long `connect` waits for a pipework client's tag that had not come when it took the
+/// client (it is sent right after the connection is made).
+const TAG_WAIT: Duration = Duration::from_secs(1);
 
 /// The time the socket file at `path` was made (when its instance started listening).
 fn listening_time(path: &Path) -> Option<rustix::fs::Timestamps> {
