@@ -221,8 +221,8 @@ impl ServerOptions {
     }
 
     /// Creates one instance of the pipe `name` (`CreateNamedPipe`); the pipe is created with its
-    /// first instance. The instance is connectable at once; [`NamedPipeServer::connect`] admits
-    /// a client.
+    /// first instance. The instance listens at once: a client's open completes from now on,
+    /// and [`NamedPipeServer::connect`] takes that client (or waits for one).
     ///
     /// Errors: `InvalidInput` for a bad name or parameter; `ResourceBusy` when the pipe already
     /// has its maximum number of instances; `PermissionDenied` when
