@@ -1,0 +1,122 @@
+//! Compiles every C file in `tests/c/` (one per function family) and `tests/c/samples/` (the
+//! Win32 documentation's samples, written for this project) with the system's C compiler
+//! against `include/` and `libpipework_win32.so`, runs each, and checks that it exits 0.
+//!
+//! The C programs check Win32 return values and `GetLastError` codes themselves (see
+//! `tests/c/check.h`) and start their own child processes with `CreateProcess` where a sample
+//! needs two processes. Each program runs under a deadline that fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// How long one C program may run.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The directory cargo put `libpipework_win32.so` in: the test binary lives in its `deps/`.
+fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let deps = exe.parent().expect("deps directory");
+    let dir = deps.parent().expect("profile directory").to_path_buf();
+    assert!(
+        dir.join("libpipework_win32.so").exists(),
+        "no libpipework_win32.so in {}: build the crate first (cargo test -p pipework-win32 \
+         builds it)",
+        dir.display()
+    );
+    dir
+}
+
+fn compiler() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".into())
+}
+
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "c"));
+    files.sort();
+    files
+}
+
+fn build_and_run(source: &Path, out_dir: &Path, lib: &Path) -> Result<(), Failed> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let stem = source.file_stem().unwrap().to_string_lossy().into_owned();
+    let binary = out_dir.join(&stem);
+    let output = Command::new(compiler())
+        .args([
+            "-std=gnu11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O1",
+            "-pthread",
+        ])
+        .arg("-I")
+        .arg(manifest.join("include"))
+        .arg("-I")
+        .arg(manifest.join("tests/c"))
+        .arg(source)
+        .arg("-o")
+        .arg(&binary)
+        .arg("-L")
+        .arg(lib)
+        .arg("-lpipework_win32")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .output()
+        .map_err(|e| format!("cannot run the C compiler: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} does not compile:\n{}",
+            source.display(),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let mut child = Command::new(&binary)
+        .current_dir(out_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let process = pipework::process::Process::from_child(&child).map_err(|e| e.to_string())?;
+    if !process.wait_timeout(DEADLINE).map_err(|e| e.to_string())? {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("{stem} still running after {DEADLINE:?}").into());
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "{stem} failed ({}):\n--- stdout\n{}--- stderr\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = library_dir();
+    let out_dir = lib.join("c-tests");
+    std::fs::create_dir_all(&out_dir).expect("output directory");
+    let mut trials = Vec::new();
+    for (prefix, dir) in [("c", "tests/c"), ("sample", "tests/c/samples")] {
+        for source in sources(&manifest.join(dir)) {
+            let name = format!("{prefix}_{}", source.file_stem().unwrap().to_string_lossy());
+            let (lib, out_dir) = (lib.clone(), out_dir.clone());
+            trials.push(Trial::test(name, move || {
+                build_and_run(&source, &out_dir, &lib)
+            }));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit()
+}
