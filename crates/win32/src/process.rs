@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use pipework::process::{CommandExt, Process};
 
 use crate::error::{
-    self, Fail, Op, Win32, ERROR_FILE_NOT_FOUND, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
+    self, Fail, Op, Win32, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
     ERROR_NOT_SUPPORTED,
 };
 use crate::table::{self, Object, CURRENT_PROCESS, INHERIT_ENV};
@@ -29,7 +29,16 @@ const STD_ERROR_HANDLE: u32 = -12i32 as u32;
 pub(crate) struct ProcessObject {
     pub(crate) process: Process,
     child: Option<Mutex<Child>>,
-    terminated: Mutex<Option<u32>>,
+}
+
+/// The codes `TerminateProcess` gave, by process id (any handle to the process may ask).
+fn terminated() -> std::sync::MutexGuard<'static, std::collections::HashMap<u32, u32>> {
+    static CODES: std::sync::OnceLock<Mutex<std::collections::HashMap<u32, u32>>> =
+        std::sync::OnceLock::new();
+    CODES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 impl ProcessObject {
@@ -37,7 +46,6 @@ impl ProcessObject {
         Ok(ProcessObject {
             process: Process::open(std::process::id()).win32(Op::Other)?,
             child: None,
-            terminated: Mutex::new(None),
         })
     }
 }
@@ -275,7 +283,6 @@ fn create_process(req: Request) -> Result<PROCESS_INFORMATION, Fail> {
         Object::Process(ProcessObject {
             process,
             child: Some(Mutex::new(child)),
-            terminated: Mutex::new(None),
         }),
         false,
     );
@@ -283,7 +290,6 @@ fn create_process(req: Request) -> Result<PROCESS_INFORMATION, Fail> {
         Object::Process(ProcessObject {
             process: thread,
             child: None,
-            terminated: Mutex::new(None),
         }),
         false,
     );
@@ -507,7 +513,6 @@ pub extern "C" fn OpenProcess(_access: DWORD, inherit: BOOL, pid: DWORD) -> HAND
                 Object::Process(ProcessObject {
                     process,
                     child: None,
-                    terminated: Mutex::new(None),
                 }),
                 inherit != 0,
             )
@@ -528,16 +533,19 @@ pub unsafe extern "C" fn GetExitCodeProcess(h: HANDLE, code: *mut DWORD) -> BOOL
         }
         let value = if !p.process.has_exited().win32(Op::Other)? {
             STILL_ACTIVE
-        } else if let Some(c) = *p.terminated.lock().unwrap_or_else(|e| e.into_inner()) {
-            c
         } else if let Some(child) = &p.child {
             let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
             let status = child.wait().win32(Op::Other)?;
             match (status.code(), status.signal()) {
                 (Some(c), _) => c as u32,
+                (None, Some(libc::SIGKILL)) if terminated().contains_key(&p.process.id()) => {
+                    terminated()[&p.process.id()]
+                }
                 (None, Some(sig)) => 128 + sig as u32,
                 _ => 1,
             }
+        } else if let Some(&c) = terminated().get(&p.process.id()) {
+            c
         } else {
             return Err(ERROR_NOT_SUPPORTED);
         };
@@ -548,17 +556,18 @@ pub unsafe extern "C" fn GetExitCodeProcess(h: HANDLE, code: *mut DWORD) -> BOOL
     error::boolean(r)
 }
 
-/// `TerminateProcess`: ends it at once; `GetExitCodeProcess` then reports `code`.
+/// `TerminateProcess`: ends it at once; `GetExitCodeProcess` then reports `code`. A process
+/// that has exited already: `ERROR_ACCESS_DENIED`, as on Windows.
 #[no_mangle]
 pub extern "C" fn TerminateProcess(h: HANDLE, code: u32) -> BOOL {
     if h == CURRENT_PROCESS {
         std::process::exit(code as i32);
     }
     let r = with_process(h, |p| {
-        let running = !p.process.has_exited().win32(Op::Other)?;
-        if running {
-            *p.terminated.lock().unwrap_or_else(|e| e.into_inner()) = Some(code);
+        if p.process.has_exited().win32(Op::Other)? {
+            return Err(ERROR_ACCESS_DENIED);
         }
+        terminated().insert(p.process.id(), code);
         p.process.kill().win32(Op::Other)
     });
     error::boolean(r)

@@ -15,11 +15,11 @@ use libtest_mimic::{Arguments, Failed, Trial};
 /// How long one C program may run.
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// The directory cargo put `libpipework_win32.so` in: the test binary lives in its `deps/`.
+/// The directory cargo built this test's `libpipework_win32.so` in: `deps/`, beside the test
+/// binary (the copy one level up is refreshed only by `cargo build`).
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let deps = exe.parent().expect("deps directory");
-    let dir = deps.parent().expect("profile directory").to_path_buf();
+    let dir = exe.parent().expect("deps directory").to_path_buf();
     assert!(
         dir.join("libpipework_win32.so").exists(),
         "no libpipework_win32.so in {}: build the crate first (cargo test -p pipework-win32 \
@@ -77,6 +77,9 @@ fn build_and_run(source: &Path, out_dir: &Path, lib: &Path) -> Result<(), Failed
         .into());
     }
     let mut child = Command::new(&binary)
+        // Cargo's library path names the profile directory, whose copy of the library only
+        // `cargo build` refreshes: the program takes the one its run path names.
+        .env_remove("LD_LIBRARY_PATH")
         .current_dir(out_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -106,7 +109,7 @@ fn main() {
     let args = Arguments::from_args();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = library_dir();
-    let out_dir = lib.join("c-tests");
+    let out_dir = lib.parent().unwrap_or(&lib).join("c-tests");
     std::fs::create_dir_all(&out_dir).expect("output directory");
     let mut trials = Vec::new();
     for (prefix, dir) in [("c", "tests/c"), ("sample", "tests/c/samples")] {
