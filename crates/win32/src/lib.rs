@@ -98,9 +98,9 @@ pub mod exports {
         SetNamedPipeHandleState, TransactNamedPipe, WaitNamedPipeA, WaitNamedPipeW,
     };
     pub use crate::process::{
-        CreateProcessA, CreateProcessW, ExitProcess, GetCurrentProcess, GetCurrentProcessId,
-        GetCurrentThreadId, GetExitCodeProcess, GetProcessId, GetStdHandle, OpenProcess,
-        SetStdHandle, TerminateProcess,
+        CreateProcessA, CreateProcessW, CreateThread, ExitProcess, GetCurrentProcess,
+        GetCurrentProcessId, GetCurrentThreadId, GetExitCodeProcess, GetExitCodeThread,
+        GetProcessId, GetStdHandle, GetThreadId, OpenProcess, SetStdHandle, TerminateProcess,
     };
     pub use crate::sync::{
         CreateEventA, CreateEventExA, CreateEventExW, CreateEventW, CreateMutexA, CreateMutexExA,

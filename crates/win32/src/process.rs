@@ -595,3 +595,109 @@ mod tests {
         assert!(split_command_line("").is_empty());
     }
 }
+
+/// A thread `CreateThread` started: signaled (a manual-reset event) when its function returns.
+#[derive(Debug)]
+pub(crate) struct ThreadObject {
+    pub(crate) done: pipework::sync::Event,
+    code: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    id: u32,
+}
+
+/// `LPTHREAD_START_ROUTINE`.
+pub type ThreadStart = unsafe extern "C" fn(*mut core::ffi::c_void) -> DWORD;
+
+/// Lets a C parameter pointer travel to the new thread: C decides what it may touch there.
+struct SendPtr(*mut core::ffi::c_void);
+// SAFETY: the pointer is only handed back to the C function that asked for it to be passed to
+// another thread (CreateThread's contract).
+unsafe impl Send for SendPtr {}
+
+/// `CreateThread`: runs `start(param)` on a new thread; the handle is signaled when it returns,
+/// and `GetExitCodeThread` gives what it returned.
+///
+/// # Safety
+/// `start` is a function C can call with `param` on another thread; `id` is NULL or valid.
+#[no_mangle]
+pub unsafe extern "C" fn CreateThread(
+    sa: *const SECURITY_ATTRIBUTES,
+    stack: usize,
+    start: Option<ThreadStart>,
+    param: *mut core::ffi::c_void,
+    _flags: DWORD,
+    id: *mut DWORD,
+) -> HANDLE {
+    let r = (|| {
+        let start = start.ok_or(ERROR_INVALID_PARAMETER)?;
+        let done = pipework::sync::Event::new(true, false).win32(Op::Other)?;
+        let signal = done.try_clone().win32(Op::Other)?;
+        let code = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(STILL_ACTIVE));
+        let result = code.clone();
+        let param = SendPtr(param);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut builder = std::thread::Builder::new();
+        if stack > 0 {
+            builder = builder.stack_size(stack);
+        }
+        builder
+            .spawn(move || {
+                let param = param;
+                let _ = tx.send(GetCurrentThreadId());
+                // SAFETY: CreateThread's caller passed a function to call with `param` here.
+                let value = unsafe { start(param.0) };
+                result.store(value, std::sync::atomic::Ordering::SeqCst);
+                let _ = signal.set();
+            })
+            .map_err(|e| error::code(&e, Op::Other))?;
+        let tid = rx.recv().unwrap_or(0);
+        if !id.is_null() {
+            // SAFETY: not NULL; the caller's DWORD.
+            unsafe { *id = tid };
+        }
+        // SAFETY: the caller's SECURITY_ATTRIBUTES or NULL.
+        let inherit = unsafe { crate::table::inherit_of(sa) };
+        Ok(table::insert(
+            Object::Thread(ThreadObject {
+                done,
+                code,
+                id: tid,
+            }),
+            inherit,
+        ))
+    })();
+    error::handle(r, std::ptr::null_mut())
+}
+
+/// `GetExitCodeThread`: `STILL_ACTIVE` while it runs.
+///
+/// # Safety
+/// `code` points to a `DWORD`.
+#[no_mangle]
+pub unsafe extern "C" fn GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL {
+    let r = table::get(h).and_then(|o| match &*o {
+        Object::Thread(t) if !code.is_null() => {
+            // SAFETY: not NULL; the caller's DWORD.
+            unsafe { *code = t.code.load(std::sync::atomic::Ordering::SeqCst) };
+            Ok(())
+        }
+        Object::Thread(_) => Err(ERROR_INVALID_PARAMETER),
+        _ => Err(ERROR_INVALID_HANDLE),
+    });
+    error::boolean(r)
+}
+
+/// `GetThreadId`.
+#[no_mangle]
+pub extern "C" fn GetThreadId(h: HANDLE) -> DWORD {
+    match table::get(h).map(|o| match &*o {
+        Object::Thread(t) => t.id,
+        Object::Process(p) => p.process.id(),
+        _ => 0,
+    }) {
+        Ok(id) => id,
+        Err(code) => {
+            error::SetLastError(code);
+            0
+        }
+    }
+}

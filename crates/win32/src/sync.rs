@@ -359,6 +359,7 @@ fn waitable(o: &Object) -> Result<&dyn Waitable, Fail> {
         Object::Semaphore(s) => s,
         Object::Event(e) => e,
         Object::Process(p) => &p.process,
+        Object::Thread(t) => &t.done,
         _ => return Err(ERROR_INVALID_HANDLE),
     })
 }
@@ -374,6 +375,7 @@ fn wait_one(h: HANDLE, ms: DWORD) -> Result<u32, Fail> {
         Object::Mutex(m) => m.wait(timeout(ms)),
         Object::Semaphore(s) => s.wait(timeout(ms)),
         Object::Event(e) => e.wait(timeout(ms)),
+        Object::Thread(t) => t.done.wait(timeout(ms)),
         Object::Process(p) => {
             return match p.process.wait_timeout(timeout(ms).unwrap_or(Duration::MAX)) {
                 Ok(true) => Ok(WAIT_OBJECT_0),

@@ -54,6 +54,8 @@ pub(crate) enum Object {
     Event(Event),
     /// A process (also what `PROCESS_INFORMATION.hThread` refers to).
     Process(ProcessObject),
+    /// A thread `CreateThread` started.
+    Thread(crate::process::ThreadObject),
 }
 
 impl Object {
