@@ -483,7 +483,7 @@ pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
 /// `CancelIoEx`: `ERROR_NOT_FOUND`, as Windows says when no operation is pending.
 #[no_mangle]
 pub extern "C" fn CancelIoEx(h: HANDLE, _ov: *mut OVERLAPPED) -> BOOL {
-    error::boolean(table::get(h).and_then(|_| Err(ERROR_NOT_FOUND)))
+    error::boolean(table::get(h).and(Err(ERROR_NOT_FOUND)))
 }
 
 /// A standard handle's object: the descriptor `fd` of this process, duplicated.

@@ -42,6 +42,7 @@ const NMPWAIT_WAIT_FOREVER: u32 = 0xFFFF_FFFF;
 const NMPWAIT_USE_DEFAULT_WAIT: u32 = 0;
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per handle, boxed in the table's Arc already
 enum End {
     Server(NamedPipeServer),
     Client(NamedPipeClient),
@@ -324,17 +325,12 @@ pub unsafe extern "C" fn CreateNamedPipeA(
     timeout: DWORD,
     sa: *const SECURITY_ATTRIBUTES,
 ) -> HANDLE {
-    // SAFETY: the caller's pointers.
+    // SAFETY: the caller passes NULL or a valid SECURITY_ATTRIBUTES.
+    let inherit = unsafe { inherit_of(sa) };
+    // SAFETY: the caller's string.
     let r = unsafe { ansi(name) }.and_then(|n| {
         create_named_pipe(
-            n,
-            open_mode,
-            pipe_mode,
-            max,
-            out_size,
-            in_size,
-            timeout,
-            unsafe { inherit_of(sa) },
+            n, open_mode, pipe_mode, max, out_size, in_size, timeout, inherit,
         )
     });
     error::handle(r, INVALID_HANDLE_VALUE)
@@ -355,17 +351,12 @@ pub unsafe extern "C" fn CreateNamedPipeW(
     timeout: DWORD,
     sa: *const SECURITY_ATTRIBUTES,
 ) -> HANDLE {
-    // SAFETY: the caller's pointers.
+    // SAFETY: the caller passes NULL or a valid SECURITY_ATTRIBUTES.
+    let inherit = unsafe { inherit_of(sa) };
+    // SAFETY: the caller's string.
     let r = unsafe { wide(name) }.and_then(|n| {
         create_named_pipe(
-            n,
-            open_mode,
-            pipe_mode,
-            max,
-            out_size,
-            in_size,
-            timeout,
-            unsafe { inherit_of(sa) },
+            n, open_mode, pipe_mode, max, out_size, in_size, timeout, inherit,
         )
     });
     error::handle(r, INVALID_HANDLE_VALUE)
@@ -660,8 +651,8 @@ fn handle_state(
         Object::PipeRead(_) | Object::PipeWrite(_) => (0, 1),
         Object::NamedPipe(p) => {
             let inner = p.lock();
-            let mode = u32::from(inner.nowait) * PIPE_NOWAIT
-                | u32::from(inner.message_read) * PIPE_READMODE_MESSAGE;
+            let mode = (u32::from(inner.nowait) * PIPE_NOWAIT)
+                | (u32::from(inner.message_read) * PIPE_READMODE_MESSAGE);
             let count = match &inner.end {
                 End::Server(s) => s.instances().unwrap_or(1) as u32,
                 End::Client(_) => 1,
@@ -814,7 +805,7 @@ pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, pid: *mut u32) -
 /// `pid` points to a `ULONG`.
 #[no_mangle]
 pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, pid: *mut u32) -> BOOL {
-    let r = pipe_end(h).and_then(|o| {
+    let r = pipe_end(h).map(|o| {
         let inner = end_of(&o).lock();
         let found = match &inner.end {
             End::Server(_) => std::process::id(),
@@ -822,7 +813,6 @@ pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, pid: *mut u32) -
         };
         // SAFETY: the caller's ULONG, or NULL.
         unsafe { put(pid, found) };
-        Ok(())
     });
     error::boolean(r)
 }

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use pipework::process::{CommandExt, Process};
 
 use crate::error::{
-    self, Fail, Op, Win32, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
-    ERROR_NOT_SUPPORTED,
+    self, Fail, Op, Win32, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_INVALID_HANDLE,
+    ERROR_INVALID_PARAMETER, ERROR_NOT_SUPPORTED,
 };
 use crate::table::{self, Object, CURRENT_PROCESS, INHERIT_ENV};
 use crate::text::{ansi, wide};
@@ -53,6 +53,7 @@ impl ProcessObject {
 /// `STARTUPINFOA` / `STARTUPINFOW` (same layout: only the string pointers' types differ).
 #[repr(C)]
 #[derive(Debug)]
+#[allow(clippy::upper_case_acronyms)] // Win32's name
 pub struct STARTUPINFO {
     cb: DWORD,
     reserved: *mut core::ffi::c_void,

@@ -208,7 +208,7 @@ fn value(index: usize) -> HANDLE {
 
 fn index(h: HANDLE) -> Option<usize> {
     let v = h as usize;
-    (v != 0 && v % 4 == 0 && v < (1 << 40)).then(|| v / 4 - 1)
+    (v != 0 && v.is_multiple_of(4) && v < (1 << 40)).then(|| v / 4 - 1)
 }
 
 fn table() -> &'static RwLock<Table> {
