@@ -105,6 +105,49 @@ fn build_and_run(source: &Path, out_dir: &Path, lib: &Path) -> Result<(), Failed
     Ok(())
 }
 
+/// The repository's ctypes example (python/pipework_win32_example.py) against this library.
+fn python_example(so: &Path) -> Result<(), Failed> {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/pipework_win32_example.py");
+    // Debian's Python (the python3 first on PATH may be another one).
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .arg("-c")
+                .arg("pass")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .ok_or("python3 is needed (apt-get install python3)")?;
+    let mut child = Command::new(python)
+        .arg(&script)
+        .env("PIPEWORK_WIN32_LIB", so)
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start python3: {e}"))?;
+    let process = pipework::process::Process::from_child(&child).map_err(|e| e.to_string())?;
+    if !process.wait_timeout(DEADLINE).map_err(|e| e.to_string())? {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err("the Python example still running after the deadline".into());
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!(
+            "the Python example failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -121,5 +164,9 @@ fn main() {
             }));
         }
     }
+    let so = lib.join("libpipework_win32.so");
+    trials.push(Trial::test("python_ctypes_example", move || {
+        python_example(&so)
+    }));
     libtest_mimic::run(&args, trials).exit()
 }
