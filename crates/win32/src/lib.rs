@@ -116,6 +116,24 @@ pub mod exports {
     pub use crate::types::*;
 }
 
+/// For Rust programs that mix the C ABI with pipework's Rust types (tests, the benchmark):
+/// putting a pipework object into the handle table. Not part of the headers.
+#[cfg(target_os = "linux")]
+pub mod adopt {
+    use crate::table::{self, Object};
+    use crate::types::HANDLE;
+
+    /// A new (not inheritable) handle to an anonymous pipe's read end, as `CreatePipe` makes.
+    pub fn pipe_reader(reader: pipework::pipe::PipeReader) -> HANDLE {
+        table::insert(Object::PipeRead(reader), false)
+    }
+
+    /// A new (not inheritable) handle to an anonymous pipe's write end, as `CreatePipe` makes.
+    pub fn pipe_writer(writer: pipework::pipe::PipeWriter) -> HANDLE {
+        table::insert(Object::PipeWrite(writer), false)
+    }
+}
+
 /// The C types of the headers, as Rust sees them.
 #[cfg(target_os = "linux")]
 pub mod types {
