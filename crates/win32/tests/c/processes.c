@@ -74,6 +74,20 @@ static int child(int argc, char **argv)
             return 3;
         return 0;
     }
+    if (strcmp(argv[1], "inherited") == 0 && argc == 4) {
+        /* An unnamed mapping and a pipe's write end, inherited under the parent's values. */
+        HANDLE mapping = (HANDLE)(ULONG_PTR)strtoull(argv[2], NULL, 16);
+        HANDLE pipe = (HANDLE)(ULONG_PTR)strtoull(argv[3], NULL, 16);
+        char *view = MapViewOfFile(mapping, FILE_MAP_WRITE, 0, 0, 0);
+        DWORD n;
+        if (view == NULL)
+            return 2;
+        strcpy(view, "written by the child");
+        UnmapViewOfFile(view);
+        if (!WriteFile(pipe, "done", 4, &n, NULL))
+            return 3;
+        return 0;
+    }
     if (strcmp(argv[1], "wait") == 0) {
         HANDLE forever = CreateEventA(NULL, TRUE, FALSE, NULL);
         WaitForSingleObject(forever, INFINITE);
@@ -110,6 +124,25 @@ int main(int argc, char **argv)
     CHECK(finish(p) == 3);
     CHECK(WaitForSingleObject(event, 0) == WAIT_TIMEOUT);
     CHECK(CloseHandle(event));
+
+    /* An unnamed mapping and a pipe end travel by inheritance alone. */
+    {
+        HANDLE mapping = CreateFileMappingA(INVALID_HANDLE_VALUE, &sa, PAGE_READWRITE, 0, 4096, NULL);
+        char *view;
+        CHECK(mapping != NULL);
+        CHECK(CreatePipe(&out_r, &out_w, &sa, 0));
+        CHECK(SetHandleInformation(out_r, HANDLE_FLAG_INHERIT, 0));
+        snprintf(args, sizeof args, "inherited %llx %llx", (unsigned long long)(ULONG_PTR)mapping,
+                 (unsigned long long)(ULONG_PTR)out_w);
+        p = start(args, TRUE, NULL, NULL);
+        CHECK(CloseHandle(out_w));
+        CHECK(ReadFile(out_r, buf, sizeof buf, &n, NULL) && n == 4 && memcmp(buf, "done", 4) == 0);
+        CHECK_ERROR(!ReadFile(out_r, buf, sizeof buf, &n, NULL), ERROR_BROKEN_PIPE);
+        CHECK(finish(p) == 0);
+        view = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
+        CHECK(view != NULL && strcmp(view, "written by the child") == 0);
+        CHECK(UnmapViewOfFile(view) && CloseHandle(mapping) && CloseHandle(out_r));
+    }
 
     /* STARTUPINFO's standard handles: the child echoes its input. */
     CHECK(CreatePipe(&in_r, &in_w, &sa, 0));
