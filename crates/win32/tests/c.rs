@@ -4,7 +4,9 @@
 //!
 //! The C programs check Win32 return values and `GetLastError` codes themselves (see
 //! `tests/c/check.h`) and start their own child processes with `CreateProcess` where a sample
-//! needs two processes. Each program runs under a deadline that fails the test.
+//! needs two processes. Each program runs under a deadline that fails the test. One program is
+//! also linked against `libpipework_win32.a`, and the repository's ctypes example
+//! (`python/pipework_win32_example.py`) runs against the `.so`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -42,11 +44,24 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn build_and_run(source: &Path, out_dir: &Path, lib: &Path) -> Result<(), Failed> {
+/// How a C program is linked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Against `libpipework_win32.so`, found through the run path.
+    Shared,
+    /// Against `libpipework_win32.a`, with the system libraries Rust's standard library needs.
+    Static,
+}
+
+fn build_and_run(source: &Path, out_dir: &Path, lib: &Path, link: Link) -> Result<(), Failed> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let stem = source.file_stem().unwrap().to_string_lossy().into_owned();
+    let mut stem = source.file_stem().unwrap().to_string_lossy().into_owned();
+    if link == Link::Static {
+        stem.push_str("-static");
+    }
     let binary = out_dir.join(&stem);
-    let output = Command::new(compiler())
+    let mut compile = Command::new(compiler());
+    compile
         .args([
             "-std=gnu11",
             "-Wall",
@@ -61,11 +76,20 @@ fn build_and_run(source: &Path, out_dir: &Path, lib: &Path) -> Result<(), Failed
         .arg(manifest.join("tests/c"))
         .arg(source)
         .arg("-o")
-        .arg(&binary)
-        .arg("-L")
-        .arg(lib)
-        .arg("-lpipework_win32")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg(&binary);
+    match link {
+        Link::Shared => compile
+            .arg("-L")
+            .arg(lib)
+            .arg("-lpipework_win32")
+            .arg(format!("-Wl,-rpath,{}", lib.display())),
+        Link::Static => {
+            compile
+                .arg(lib.join("libpipework_win32.a"))
+                .args(["-lpthread", "-ldl", "-lm"])
+        }
+    };
+    let output = compile
         .output()
         .map_err(|e| format!("cannot run the C compiler: {e}"))?;
     if !output.status.success() {
@@ -160,10 +184,16 @@ fn main() {
             let name = format!("{prefix}_{}", source.file_stem().unwrap().to_string_lossy());
             let (lib, out_dir) = (lib.clone(), out_dir.clone());
             trials.push(Trial::test(name, move || {
-                build_and_run(&source, &out_dir, &lib)
+                build_and_run(&source, &out_dir, &lib, Link::Shared)
             }));
         }
     }
+    // One program linked statically: the staticlib holds everything the C side needs.
+    let (static_lib, static_out) = (lib.clone(), out_dir.clone());
+    trials.push(Trial::test("c_handles_static", move || {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/handles.c");
+        build_and_run(&source, &static_out, &static_lib, Link::Static)
+    }));
     let so = lib.join("libpipework_win32.so");
     trials.push(Trial::test("python_ctypes_example", move || {
         python_example(&so)
