@@ -89,7 +89,7 @@ impl<S: Read + Write> Client<S> {
 
     fn negotiate(&mut self, syntax: SyntaxId, alter: bool) -> io::Result<u16> {
         let context_id = self.next_context;
-        self.next_context += 1;
+        self.next_context = self.next_context.wrapping_add(1);
         let call_id = self.call_id();
         let bind = pdu::Bind {
             max_xmit_frag: DEFAULT_MAX_FRAG,

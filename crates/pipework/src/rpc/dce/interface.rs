@@ -23,8 +23,8 @@ impl Fault {
     pub const ACCESS_DENIED: Fault = Fault(5);
     /// `RPC_X_BAD_STUB_DATA` (`0x6f7`): the arguments did not decode.
     pub const BAD_STUB_DATA: Fault = Fault(0x6f7);
-    /// `nca_s_fault_other` style catch-all: the handler failed (`0x1c000021`, unspecified).
-    pub const UNSPECIFIED: Fault = Fault(0x1c00_0021);
+    /// `nca_s_fault_unspec`: the handler failed, for no reason given.
+    pub const UNSPECIFIED: Fault = Fault(0x1c00_0012);
 
     /// The status's C706 / Win32 name, when it is one of the above.
     pub fn name(&self) -> Option<&'static str> {

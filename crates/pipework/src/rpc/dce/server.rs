@@ -92,9 +92,14 @@ impl Server {
         self
     }
 
-    /// The secondary address `bind_ack` names (`\PIPE\name` on a pipe, the port on TCP).
+    /// The secondary address `bind_ack` names (`\PIPE\name` on a pipe, the port on TCP); at
+    /// most 1024 bytes are kept (a fragment's length is 16 bits).
     pub fn secondary_address(&mut self, address: &str) -> &mut Self {
-        self.secondary_address = address.to_string();
+        let mut end = address.len().min(1024);
+        while !address.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.secondary_address = address[..end].to_string();
         self
     }
 
