@@ -108,6 +108,8 @@ pub mod process;
 pub mod shm_pipe;
 #[cfg(target_os = "linux")]
 pub mod sync;
+#[cfg(target_os = "linux")]
+pub mod window;
 
 #[cfg(target_os = "linux")]
 mod sys;
