@@ -45,7 +45,11 @@ fn main() {
             ("broadcast_reaches_every_window", broadcast),
             ("tokio_receives_and_sends", tokio_front_end),
         ],
-        &[("window", role_window), ("sender", role_sender)],
+        &[
+            ("window", role_window),
+            ("sender", role_sender),
+            ("broadcast", role_broadcast),
+        ],
     )
 }
 
@@ -299,6 +303,14 @@ fn pump_order() {
         )
     });
     // The sent message first, although it came last.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while window.queued() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sent message never came"
+        );
+        std::thread::yield_now();
+    }
     let m = window.get_message_timeout(TIMEOUT).expect("sent");
     assert!(m.is_sent());
     assert_eq!(
@@ -340,7 +352,22 @@ fn destroyed() {
     assert!(window::list().unwrap().iter().all(|w| w.hwnd != hwnd));
 }
 
+/// Runs the broadcast in a child with a runtime directory of its own, so that it reaches no
+/// window of the other tests.
 fn broadcast() {
+    let dir = std::env::temp_dir().join(format!("pipework-broadcast-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let mut c = child("broadcast")
+        .env("PIPEWORK_RUNTIME_DIR", &dir)
+        .spawn()
+        .unwrap();
+    let status = wait(&mut c);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{status}");
+}
+
+fn role_broadcast(_: &[String]) {
     let a = window_child("PipeworkBroadcast", "a");
     let b = window_child("PipeworkBroadcast", "b");
     let mine = Window::create("PipeworkBroadcast", "mine").unwrap();
@@ -351,7 +378,8 @@ fn broadcast() {
         assert_eq!(*got.1.as_ref().unwrap(), want);
     }
     let posted = window::broadcast_post(WM_USER, 0, 0).unwrap();
-    assert!(posted.iter().filter(|(_, r)| r.is_ok()).count() >= 3);
+    assert_eq!(posted.len(), 3);
+    assert!(posted.iter().all(|(_, r)| r.is_ok()));
     a.end();
     b.end();
     mine.close();

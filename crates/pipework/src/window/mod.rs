@@ -481,8 +481,11 @@ fn listening_sockets() -> io::Result<std::collections::HashSet<PathBuf>> {
 /// of windows whose process ended are removed on the way.
 pub fn list() -> io::Result<Vec<WindowInfo>> {
     let dir = crate::name::directory(Namespace::Local, Kind::Window)?;
-    let listening = listening_sockets().map_err(|e| named("window list", e))?;
-    let mut out = Vec::new();
+    // The directory first, then which sockets listen: a window made meanwhile is not seen at
+    // all, rather than seen without its listener. A note is written after its socket listens,
+    // so a socket whose note was there before the look at the listeners, and which did not
+    // listen then, has lost its owner.
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).map_err(|e| named(dir.display(), e))? {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name();
@@ -495,15 +498,22 @@ pub fn list() -> io::Result<Vec<WindowInfo>> {
         };
         let path = entry.path();
         let note = note_path(&path);
+        let noted = note.exists();
+        found.push((raw, path, note, noted));
+    }
+    let listening = listening_sockets().map_err(|e| named("window list", e))?;
+    let mut out = Vec::new();
+    for (raw, path, note, noted) in found {
         if !listening.contains(&path) {
-            // Its owner ended. Removed once its note says it was made whole, or once it is
-            // old enough that its maker cannot be between bind and listen any more.
+            // Its owner ended, or (no note yet) it is being made. Removed when it was made
+            // whole, or is old enough that its maker cannot still be at it, and refuses a
+            // connection now.
             let old = std::fs::symlink_metadata(&path).is_ok_and(|m| {
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .is_ok_and(|now| now.as_secs() as i64 - m.mtime() > 60)
             });
-            if note.exists() || old {
+            if (noted || old) && !listener_alive(&path) {
                 if let Ok(anchor) = lease::identity_of(&path) {
                     if let Err(e) = lease::reclaim_sole(anchor, &path, std::slice::from_ref(&note))
                     {
@@ -527,6 +537,28 @@ pub fn list() -> io::Result<Vec<WindowInfo>> {
         (fold(&a.class), fold(&a.title), a.hwnd).cmp(&(fold(&b.class), fold(&b.title), b.hwnd))
     });
     Ok(out)
+}
+
+/// Whether a listener answers at `path`, asked without waiting (a socket left by a process
+/// that ended refuses).
+fn listener_alive(path: &Path) -> bool {
+    use rustix::io::Errno;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let Ok(probe) = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    ) else {
+        return true;
+    };
+    let Ok(addr) = SocketAddrUnix::new(path) else {
+        return true;
+    };
+    !matches!(
+        crate::sys::retry(|| rustix::net::connect(&probe, &addr)),
+        Err(Errno::CONNREFUSED) | Err(Errno::NOENT)
+    )
 }
 
 /// `FindWindow(class, title)`: the first window (in [`list`]'s order) whose class and title
