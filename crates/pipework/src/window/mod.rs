@@ -73,9 +73,7 @@ pub use send::{
     send_message_timeout, Outgoing, SendOptions, MEMFD_THRESHOLD,
 };
 
-#[allow(unused_imports)]
 pub(crate) use send::transact;
-#[allow(unused_imports)]
 pub(crate) use wire::Op;
 
 use std::fmt;

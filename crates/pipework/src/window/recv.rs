@@ -114,7 +114,6 @@ impl Message {
     }
 
     /// Answers with `result` and bytes (the data-carrying answers DDE needs).
-    #[allow(dead_code)]
     pub(crate) fn reply_with(mut self, result: isize, data: Vec<u8>) {
         self.answer(Status::Done, result, data);
     }

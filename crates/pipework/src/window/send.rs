@@ -129,7 +129,6 @@ pub struct SendOptions {
 /// What one call brought back.
 pub(crate) struct Answered {
     pub(crate) result: isize,
-    #[allow(dead_code)]
     pub(crate) data: Vec<u8>,
 }
 
