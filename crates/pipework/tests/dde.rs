@@ -22,6 +22,7 @@ fn main() {
                 "a_client_that_stops_reading_slows_nobody",
                 non_reading_client,
             ),
+            ("registered_format_names", registered_formats),
         ],
         &[
             ("server", role_server),
@@ -386,4 +387,19 @@ fn non_reading_client() {
     assert_eq!(missed, dropped);
     eprintln!("stalled client: {got} updates delivered, {missed} dropped; readers: {TOTAL} each, none dropped");
     stalled.end();
+}
+
+fn registered_formats() {
+    let f = pipework::dde::parse_format("Pipework Test Format").unwrap();
+    assert!(f >= 0xC000);
+    assert_eq!(
+        pipework::dde::parse_format("pipework test format").unwrap(),
+        f
+    );
+    assert_eq!(pipework::dde::format_name(f), "Pipework Test Format");
+    assert_eq!(
+        pipework::dde::parse_format("cf_unicodetext").unwrap(),
+        CF_UNICODETEXT
+    );
+    assert_eq!(pipework::dde::parse_format("#7").unwrap(), 7);
 }

@@ -57,8 +57,9 @@
 //! is never dropped. One client that stops reading fills only its own links' queues: the
 //! server and the other clients go on at their own pace.
 //!
-//! Formats are clipboard format numbers ([`CF_TEXT`], [`CF_UNICODETEXT`], ...); registered
-//! format names will come from the global atom table.
+//! Formats are clipboard format numbers: standard ones ([`CF_TEXT`], [`CF_UNICODETEXT`], ...)
+//! and registered ones from the global atom table ([`parse_format`], [`format_name`] through
+//! `crate::atom::register_clipboard_format`).
 
 mod client;
 mod server;
@@ -103,18 +104,22 @@ pub fn format_name(format: u32) -> String {
         CF_DIF => "DIF".into(),
         CF_OEMTEXT => "OEMTEXT".into(),
         CF_UNICODETEXT => "UNICODETEXT".into(),
+        n if n >= 0xC000 => {
+            crate::atom::clipboard_format_name(n).unwrap_or_else(|_| format!("#{n}"))
+        }
         n => format!("#{n}"),
     }
 }
 
-/// The format a name or number stands for (`TEXT`, `CF_TEXT`, `13`, `#13`).
-pub fn parse_format(text: &str) -> Option<u32> {
+/// The format a name or number stands for (`TEXT`, `CF_TEXT`, `13`, `#13`); any other name is
+/// a registered format (`RegisterClipboardFormat`: the same id in every process).
+pub fn parse_format(text: &str) -> std::io::Result<u32> {
     let t = text.trim().to_ascii_uppercase();
     let t = t.strip_prefix("CF_").unwrap_or(&t);
     if let Ok(n) = t.trim_start_matches('#').parse() {
-        return Some(n);
+        return Ok(n);
     }
-    [
+    let standard = [
         CF_TEXT,
         CF_BITMAP,
         CF_SYLK,
@@ -123,7 +128,11 @@ pub fn parse_format(text: &str) -> Option<u32> {
         CF_UNICODETEXT,
     ]
     .into_iter()
-    .find(|f| format_name(*f) == t)
+    .find(|f| format_name(*f) == t);
+    match standard {
+        Some(f) => Ok(f),
+        None => crate::atom::register_clipboard_format(text.trim()),
+    }
 }
 
 /// A transaction's outcome (`DDE_FACK`, `DDE_FBUSY`, `DDE_FNOTPROCESSED`).
