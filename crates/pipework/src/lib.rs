@@ -29,7 +29,9 @@
 //! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
 //! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
-//! | Data copy, DDE, clipboard, RPC | | planned |
+//! | Message windows, data copy (`WM_COPYDATA`) | [`window`] | done |
+//! | DDE (the DDEML model) | [`dde`] | done |
+//! | Clipboard, RPC | | planned |
 //!
 //! # Win32 → pipework
 //!

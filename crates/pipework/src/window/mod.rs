@@ -70,7 +70,7 @@ pub use async_io::{copy_data_async, send_async};
 pub use recv::{Message, Origin};
 pub use send::{
     broadcast, broadcast_post, copy_data, post, post_message, send, send_message,
-    send_message_timeout, Outgoing, SendOptions, MEMFD_THRESHOLD,
+    send_message_timeout, set_memfd_threshold, Outgoing, SendOptions, MEMFD_THRESHOLD,
 };
 
 pub(crate) use send::transact;

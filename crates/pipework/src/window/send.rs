@@ -18,11 +18,25 @@ use crate::sys::fdpass;
 
 /// Data of this many bytes or more travels in a sealed memfd instead of through the socket.
 ///
-/// Measured with `examples/copydata_threshold.rs` (round trips of `WM_COPYDATA` between two
-/// processes): below about 128 KiB the two extra system calls and the page faults of a fresh
-/// mapping cost more than copying the bytes through the socket twice; from 256 KiB on the
-/// memfd wins and the gap grows with the size.
-pub const MEMFD_THRESHOLD: usize = 256 << 10;
+/// Measured with `examples/copydata_threshold.rs` (release build, `WM_COPYDATA` round trips
+/// between two processes, each size both ways in one run, on a loaded 2-core machine): the
+/// socket won up to 4 MiB (64 B: 0.30 vs 0.51 ms, 1 MiB: 1.1 vs 2.7 ms, 4 MiB: 8.5 vs
+/// 15.8 ms) and the two met at 8 MiB (22.5 vs 21.9 ms). The memfd pays for its creation,
+/// seals, mapping and a page fault per page, the socket for copying every byte twice; past
+/// 8 MiB the copies cost more. Up to 1 GiB travels this way; the socket carries at most
+/// 16 MiB.
+pub const MEMFD_THRESHOLD: usize = 8 << 20;
+
+/// The threshold in force: [`MEMFD_THRESHOLD`] unless a measurement moved it.
+static THRESHOLD: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(MEMFD_THRESHOLD);
+
+/// Moves this process's switch to the memfd to `bytes` (for measuring where it pays:
+/// `examples/copydata_threshold.rs`). Data over 16 MiB always travels in a memfd.
+#[doc(hidden)]
+pub fn set_memfd_threshold(bytes: usize) {
+    THRESHOLD.store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Idle connections kept for later calls, at most this many in all.
 const POOL_MAX: usize = 64;
@@ -142,7 +156,10 @@ pub(crate) fn transact(
     let deadline = options
         .timeout
         .map(|t| Instant::now().checked_add(t).unwrap_or_else(far_future));
-    let memfd = if out.data.len() >= MEMFD_THRESHOLD {
+    let threshold = THRESHOLD
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .min(super::wire::MAX_INLINE as usize);
+    let memfd = if out.data.len() >= threshold {
         Some(blob::seal(out.data).map_err(|e| crate::sys::error::named(what(target), e))?)
     } else {
         None
