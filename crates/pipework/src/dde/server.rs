@@ -30,6 +30,7 @@ pub struct DdeServer {
     window: Hwnd,
     thread: Option<std::thread::JoinHandle<()>>,
     stop: Arc<AtomicBool>,
+    queue: Arc<crate::window::recv::Shared>,
 }
 
 impl std::fmt::Debug for DdeServer {
@@ -91,6 +92,7 @@ impl DdeServer {
         options.title(service);
         let window = options.create()?;
         let hwnd = window.hwnd();
+        let queue = Arc::clone(window.shared());
         let state = Arc::new(State {
             service: service.to_string(),
             handler: Arc::new(handler),
@@ -111,6 +113,7 @@ impl DdeServer {
             window: hwnd,
             thread: Some(thread),
             stop,
+            queue,
         })
     }
 
@@ -210,8 +213,8 @@ impl DdeServer {
 impl Drop for DdeServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        // Wakes the server's thread, which then destroys the window.
-        let _ = window::post_message(self.window, window::WM_NULL, 0, 0);
+        // Closes the window's queue: its thread wakes, ends and destroys the window.
+        self.queue.close();
         for conv in self.state.convs().drain().map(|(_, c)| c) {
             close(&conv);
         }
@@ -235,10 +238,9 @@ fn close(conv: &Conversation) {
 /// The server window's procedure.
 fn serve(window: Window, state: &Arc<State>, stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
-        let m = window.get_message();
-        if stop.load(Ordering::Acquire) {
+        let Some(m) = window.shared().wait(None) else {
             break;
-        }
+        };
         let (code, data) = handle(&m, state);
         m.reply_with(code, data);
     }

@@ -58,7 +58,7 @@
 //! them fails at once with `NotFound`.
 
 mod blob;
-mod recv;
+pub(crate) mod recv;
 mod send;
 mod wire;
 
@@ -363,7 +363,6 @@ impl Window {
         }
     }
 
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn shared(&self) -> &Arc<recv::Shared> {
         &self.shared
     }
