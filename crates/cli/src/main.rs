@@ -38,6 +38,12 @@ enum Command {
     /// This user's live named objects: pipes, shared-memory pipes, mailslots, mappings, sync
     /// objects.
     List(cmd::list::Args),
+    /// Message windows of this session: list.
+    Window(cmd::window::Args),
+    /// WM_COPYDATA: `listen` creates a window and prints what it receives, `send` sends.
+    Copydata(cmd::copydata::Args),
+    /// DDE: serve items, request, poke, execute, advise.
+    Dde(cmd::dde::Args),
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
     BenchChild(cmd::bench_child::Args),
@@ -54,6 +60,9 @@ fn main() -> ExitCode {
         Command::Rpc(args) => cmd::rpc::run(args),
         Command::List(args) => cmd::list::run(args),
         Command::BenchChild(args) => cmd::bench_child::run(args),
+        Command::Window(args) => cmd::window::run(args),
+        Command::Copydata(args) => cmd::copydata::run(args),
+        Command::Dde(args) => cmd::dde::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

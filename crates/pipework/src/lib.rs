@@ -31,6 +31,9 @@
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
 //! | RPC: DCE/RPC (`ncacn_np`, `ncacn_ip_tcp`), gRPC over named pipes | [`rpc`] | done |
 //! | Data copy, DDE, clipboard, RPC | | planned |
+//! | Message windows, data copy (`WM_COPYDATA`) | [`window`] | done |
+//! | DDE (the DDEML model) | [`dde`] | done |
+//! | Clipboard, RPC | | planned |
 //!
 //! # Win32 → pipework
 //!
@@ -96,6 +99,8 @@ compile_error!(
 #[cfg(target_os = "linux")]
 pub mod atom;
 #[cfg(target_os = "linux")]
+pub mod dde;
+#[cfg(target_os = "linux")]
 pub mod handle;
 #[cfg(target_os = "linux")]
 pub mod mailslot;
@@ -115,6 +120,8 @@ pub mod rpc;
 pub mod shm_pipe;
 #[cfg(target_os = "linux")]
 pub mod sync;
+#[cfg(target_os = "linux")]
+pub mod window;
 
 #[cfg(target_os = "linux")]
 mod sys;

@@ -60,12 +60,12 @@ pub fn directory(namespace: Namespace, kind: Kind) -> io::Result<PathBuf> {
             shared_root(Path::new(GLOBAL_PIPES))?;
             Ok(PathBuf::from(GLOBAL_PIPES))
         }
-        (Namespace::Local, Kind::Pipe | Kind::Mailslot | Kind::ShmPipe) => {
+        (Namespace::Local, Kind::Pipe | Kind::Mailslot | Kind::ShmPipe | Kind::Window) => {
             let dir = local_base()?.join(kind.as_str());
             private_dir(&dir)?;
             Ok(dir)
         }
-        (Namespace::Global, Kind::Mailslot | Kind::ShmPipe) => Err(error(
+        (Namespace::Global, Kind::Mailslot | Kind::ShmPipe | Kind::Window) => Err(error(
             ErrorKind::Unsupported,
             format_args!("{kind}s"),
             "only this user's own exist (no global namespace)",
