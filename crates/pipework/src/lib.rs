@@ -93,6 +93,8 @@ compile_error!(
 #[cfg(target_os = "linux")]
 pub mod atom;
 #[cfg(target_os = "linux")]
+pub mod clipboard;
+#[cfg(target_os = "linux")]
 pub mod handle;
 #[cfg(target_os = "linux")]
 pub mod mailslot;
