@@ -30,6 +30,12 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
 impl Shared {
     pub(crate) fn render(&self, format: u32) -> Option<Vec<u8>> {
         let mut render = self.render.lock().unwrap_or_else(|p| p.into_inner());
