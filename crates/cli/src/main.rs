@@ -36,6 +36,8 @@ enum Command {
     /// This user's live named objects: pipes, shared-memory pipes, mailslots, mappings, sync
     /// objects.
     List(cmd::list::Args),
+    /// The clipboard (X11's, or a headless one): set, get, formats, watch, clear.
+    Clipboard(cmd::clipboard::Args),
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
     BenchChild(cmd::bench_child::Args),
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Pipe(args) => cmd::pipe::run(args),
         Command::Shm(args) => cmd::shm::run(args),
         Command::List(args) => cmd::list::run(args),
+        Command::Clipboard(args) => cmd::clipboard::run(args),
         Command::BenchChild(args) => cmd::bench_child::run(args),
     };
     match result {

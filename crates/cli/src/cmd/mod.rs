@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_child;
+pub mod clipboard;
 pub mod list;
 pub mod mailslot;
 pub mod mapping;

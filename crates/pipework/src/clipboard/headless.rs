@@ -75,17 +75,26 @@ impl Store {
     }
 
     /// The current state (empty, sequence number 0, when none was ever written).
+    ///
+    /// Registered formats are numbered afresh from their names: the atom table that gave the
+    /// numbers lives only while some process holds it, and may have started over since.
     pub(crate) fn state(&self) -> io::Result<State> {
-        match self.read_file(STATE, MAX_STATE_BYTES)? {
-            None => Ok(State::default()),
+        let mut state = match self.read_file(STATE, MAX_STATE_BYTES)? {
+            None => return Ok(State::default()),
             Some(bytes) => State::parse(&bytes).map_err(|why| {
                 error(
                     ErrorKind::InvalidData,
                     &self.label,
                     format_args!("its state file is damaged: {why}"),
                 )
-            }),
+            })?,
+        };
+        for entry in &mut state.formats {
+            if let Some(name) = &entry.name {
+                entry.format = crate::atom::register_clipboard_format(name)?;
+            }
         }
+        Ok(state)
     }
 
     /// Writes `bytes` to a new file and renames it to `file`, so readers see all or nothing.
