@@ -29,7 +29,9 @@
 //! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
 //! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
-//! | Data copy, DDE, clipboard, RPC | | planned |
+//! | Clipboard (X11's `CLIPBOARD` selection, or headless) | [`clipboard`] | done |
+//! | Global atom table | [`atom`] | done |
+//! | Data copy, DDE, RPC | | planned |
 //!
 //! # Win32 → pipework
 //!
@@ -54,6 +56,9 @@
 //! | `CreateNamedPipe` / `ConnectNamedPipe` / `DisconnectNamedPipe` | [`named_pipe::ServerOptions`], [`named_pipe::NamedPipeServer`] |
 //! | `CreateFile` on a pipe name / `WaitNamedPipe` / `CallNamedPipe` | [`named_pipe::NamedPipeClient`], [`named_pipe::wait`], [`named_pipe::call`] |
 //! | `TransactNamedPipe` / `PeekNamedPipe` (named) | [`named_pipe::NamedPipeClient::transact`], `peek` |
+//! | `GlobalAddAtom` / `GlobalFindAtom` / `GlobalGetAtomName` / `GlobalDeleteAtom` | [`atom::add`], [`atom::find`], [`atom::name`], [`atom::delete`] |
+//! | `OpenClipboard` / `EmptyClipboard` / `SetClipboardData` / `GetClipboardData` | [`clipboard::Session::open`], [`clipboard::Clipboard::empty`], [`clipboard::Clipboard::set`], [`clipboard::Clipboard::get`] |
+//! | `RegisterClipboardFormat` / `GetClipboardSequenceNumber` / `AddClipboardFormatListener` | [`clipboard::register_format`], [`clipboard::Session::sequence_number`], [`clipboard::Session::listen`] |
 //!
 //! # Platform
 //!
@@ -77,7 +82,10 @@
 //!
 //! * `tokio`: async front-ends: `pipe::AsyncPipeReader`, `pipe::AsyncPipeWriter`,
 //!   `named_pipe::AsyncNamedPipeServer`, `named_pipe::AsyncNamedPipeClient`,
-//!   `mailslot::AsyncMailslot`, `shm_pipe::AsyncShmReader`, `shm_pipe::AsyncShmWriter`.
+//!   `mailslot::AsyncMailslot`, `shm_pipe::AsyncShmReader`, `shm_pipe::AsyncShmWriter`,
+//!   `clipboard::AsyncListener` (a `futures_core::Stream` of clipboard changes).
+//! * `x11`: the clipboard on X11 displays (`clipboard::Session::x11`, chosen by
+//!   [`clipboard::Session::system`] when `DISPLAY` is set), on `x11rb`'s pure-Rust connection.
 //! * `interop`: builds the interop suite among the tests (foreign programs, root); the library
 //!   does not change.
 
