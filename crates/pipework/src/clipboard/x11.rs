@@ -805,7 +805,9 @@ impl Owner {
             Some(d) => d,
             None => {
                 // WM_RENDERFORMAT: rendered once, then kept.
-                let rendered = Arc::new(renderer?.render(format)?);
+                // A dropped renderer (the owner's window destroyed) renders nothing.
+                let renderer = renderer.filter(|r| !r.stop.load(Ordering::Acquire))?;
+                let rendered = Arc::new(renderer.render(format)?);
                 let mut state = self.state();
                 if let Some(o) = state.offers.iter_mut().find(|o| o.format == format) {
                     o.data = Some(rendered.clone());
