@@ -155,10 +155,17 @@ impl Xvfb {
         writer.join().unwrap();
         let status = wait(&mut child);
         assert!(status.success(), "xclip -i {args:?}: {status}");
-        assert!(
-            listener.wait(Some(TIMEOUT)).unwrap().is_some(),
-            "xclip never took the clipboard"
-        );
+        // A notice of this process's own earlier change may still come first: wait until the
+        // clipboard has left it.
+        loop {
+            assert!(
+                listener.wait(Some(TIMEOUT)).unwrap().is_some(),
+                "xclip never took the clipboard"
+            );
+            if session.owner().unwrap().is_none() {
+                break;
+            }
+        }
     }
 }
 

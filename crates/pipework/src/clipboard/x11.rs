@@ -739,10 +739,14 @@ impl Owner {
                 }
                 Event::SelectionClear(clear) if clear.selection == self.atoms.clipboard => {
                     // Another client took the clipboard (Win32's WM_DESTROYCLIPBOARD).
-                    let mut state = self.state();
-                    state.owned = false;
-                    state.offers.clear();
-                    state.renderer = None;
+                    {
+                        let mut state = self.state();
+                        state.owned = false;
+                        state.offers.clear();
+                        state.renderer = None;
+                    }
+                    // Listeners hear of it once this process no longer owns the clipboard.
+                    self.changed();
                 }
                 Event::XfixesSelectionNotify(n) if n.selection == self.atoms.clipboard => {
                     self.changed();
