@@ -15,6 +15,7 @@ pub mod plot;
 mod shm_pipe;
 mod stream;
 mod sync;
+mod win32;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -249,6 +250,7 @@ pub const MECHANISMS: &[Mechanism] = &[
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
+    win32::MECHANISM,
     clipboard::MECHANISM,
 ];
 
