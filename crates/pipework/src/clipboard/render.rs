@@ -20,6 +20,9 @@ use crate::sys::error::error;
 pub const RENDER_TIMEOUT: Duration = Duration::from_secs(30);
 
 const MAGIC: &[u8; 4] = b"PWRF";
+/// The most data one format may carry from its owner (a bound on what a peer can make a reader
+/// take in).
+pub(crate) const MAX_DATA: u64 = 1 << 30;
 
 /// A render callback: the data of a format, or `None` when it cannot be rendered.
 pub(crate) type Render = Box<dyn FnMut(u32) -> Option<Vec<u8>> + Send>;
@@ -186,6 +189,13 @@ pub(crate) fn request(label: &str, pipe: &str, format: u32) -> io::Result<Option
     let mut len = [0u8; 8];
     read_exact_within(&mut conn, &mut len, deadline).map_err(timed)?;
     let len = u64::from_le_bytes(len);
+    if len > MAX_DATA {
+        return Err(error(
+            ErrorKind::InvalidData,
+            label,
+            format_args!("the owner announced {len} bytes of format {format:#x}, past the {MAX_DATA}-byte limit"),
+        ));
+    }
     let mut data = Vec::new();
     let mut chunk = vec![0u8; 1 << 16];
     while (data.len() as u64) < len {

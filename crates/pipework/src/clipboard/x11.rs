@@ -44,7 +44,7 @@ use super::format::{
     CF_UNICODETEXT, PNG, REGISTERED_FIRST,
 };
 use super::listen::{Listener, Source};
-use super::render::{Shared, RENDER_TIMEOUT};
+use super::render::{Shared, MAX_DATA, RENDER_TIMEOUT};
 use crate::name::{file_key, fold};
 use crate::sync::Mutex;
 use crate::sys::error::error;
@@ -518,6 +518,9 @@ impl X11 {
                     }
                     kind = k;
                     all.extend_from_slice(&chunk);
+                    if all.len() as u64 > MAX_DATA {
+                        return Err(too_much(&self.label));
+                    }
                 }
                 _ => {}
             }
@@ -639,6 +642,14 @@ fn target_of_format(
         .atom)
 }
 
+fn too_much(label: &str) -> io::Error {
+    error(
+        ErrorKind::InvalidData,
+        label,
+        format_args!("the selection's owner sent more than {MAX_DATA} bytes"),
+    )
+}
+
 /// The next event of `conn`, waiting until `deadline` at most.
 fn next_event(conn: &RustConnection, deadline: Instant, label: &str) -> io::Result<Event> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -691,6 +702,9 @@ fn read_property(
             .map_err(|e| x_error(label, e))?;
         kind = reply.type_;
         data.extend_from_slice(&reply.value);
+        if data.len() as u64 > MAX_DATA {
+            return Err(too_much(label));
+        }
         if reply.bytes_after == 0 || reply.value.is_empty() {
             break;
         }
