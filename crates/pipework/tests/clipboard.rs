@@ -77,12 +77,17 @@ fn main() {
             ),
             ("large_data_crosses", large_data_crosses),
             ("damaged_state_is_refused", damaged_state_is_refused),
+            (
+                "owner_announcing_too_much_is_refused",
+                owner_announcing_too_much_is_refused,
+            ),
         ],
         &[
             ("hold_open", hold_open),
             ("set_formats", set_formats),
             ("delayed_owner", delayed_owner),
             ("read_format", read_format),
+            ("boasting_owner", boasting_owner),
         ],
     );
 }
@@ -629,5 +634,48 @@ fn damaged_state_is_refused() {
     clipboard.empty().unwrap();
     drop(clipboard);
     assert_eq!(session.sequence_number().unwrap(), 6);
+    session.remove().unwrap();
+}
+
+// Child: a render pipe that answers every request with a length past any limit, then nothing.
+fn boasting_owner(args: &[String]) {
+    use std::io::Read;
+    let mut server = pipework::named_pipe::ServerOptions::new()
+        .create(&args[0])
+        .unwrap();
+    println!("listening");
+    server.connect().unwrap();
+    let mut request = [0u8; 8];
+    server.read_exact(&mut request).unwrap();
+    server.write_all(&[0]).unwrap();
+    server.write_all(&u64::MAX.to_le_bytes()).unwrap();
+    server.flush().unwrap();
+    stdin_line();
+}
+
+fn owner_announcing_too_much_is_refused() {
+    let name = session_name("boaster");
+    let session = Session::headless(&name).unwrap();
+    let pipe = format!(r"\\.\pipe\pw-test-boaster-{}", std::process::id());
+    let mut owner = Peer::start("boasting_owner", &[&pipe]);
+    assert_eq!(owner.line(), "listening");
+    // A state naming that pipe as the owner of a delayed format.
+    {
+        let mut clipboard = session.open(WAIT).unwrap();
+        clipboard.empty().unwrap();
+    }
+    let state = session.directory().unwrap().join("state");
+    std::fs::write(
+        &state,
+        format!("pipework-clipboard 1\nseq 9\nowner 1 {pipe}\nformat 513 delayed - -\n"),
+    )
+    .unwrap();
+    let clipboard = session.open(WAIT).unwrap();
+    let e = clipboard.get(CF_PRIVATEFIRST + 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidData);
+    assert!(e.to_string().contains(&name), "{e}");
+    drop(clipboard);
+    owner.say("done");
+    owner.finish();
     session.remove().unwrap();
 }
