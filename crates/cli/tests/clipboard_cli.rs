@@ -138,7 +138,7 @@ fn interop_x11_data_outlives_the_set_command() {
         .env("DISPLAY", &display)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     set.stdin
@@ -148,6 +148,15 @@ fn interop_x11_data_outlives_the_set_command() {
         .unwrap();
     let out = finish(set, "pipework clipboard set");
     assert_success(&out);
+    // "holding the clipboard in process N until another program takes it"
+    let said = String::from_utf8_lossy(&out.stderr);
+    let holder: u32 = said
+        .split_whitespace()
+        .skip_while(|w| *w != "process")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no holder in {said:?}"));
+    let holder = pipework::process::Process::open(holder).unwrap();
     let xclip = Command::new("xclip")
         .args(["-o", "-selection", "clipboard"])
         .env("DISPLAY", &display)
@@ -159,6 +168,21 @@ fn interop_x11_data_outlives_the_set_command() {
     assert_eq!(out.stdout, b"kept after exit");
     let out = pipework(&["clipboard", "--display", &display, "get"]);
     assert_eq!(out.stdout, b"kept after exit");
+    // Another program takes the clipboard: the holder's work is done and it ends.
+    let mut take = Command::new("xclip")
+        .args(["-i", "-selection", "clipboard"])
+        .env("DISPLAY", &display)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    take.stdin.take().unwrap().write_all(b"taken").unwrap();
+    assert!(finish(take, "xclip -i").status.success());
+    assert!(
+        holder.wait_timeout(common::TIMEOUT).unwrap(),
+        "the holder still runs after losing the clipboard"
+    );
     let _ = xvfb.kill();
     let _ = xvfb.wait();
 }

@@ -46,15 +46,19 @@ pub(crate) fn watch_store(store: &Store) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// Reads whatever is waiting on the nonblocking `fd`.
-fn drain(fd: BorrowedFd<'_>) {
+/// Reads whatever is waiting on the nonblocking `fd`; `BrokenPipe` once its writer is gone
+/// (the X11 watcher ended with its connection), which inotify never is.
+fn drain(fd: BorrowedFd<'_>) -> io::Result<()> {
     let mut buf = [0u8; 4096];
     loop {
         match rustix::io::read(fd, &mut buf) {
-            Ok(0) => return,
+            Ok(0) => return Err(io::Error::new(
+                ErrorKind::BrokenPipe,
+                "clipboard listener: the clipboard's watcher is gone (its X11 connection closed)",
+            )),
             Ok(_) => continue,
             Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return,
+            Err(_) => return Ok(()),
         }
     }
 }
@@ -125,7 +129,7 @@ impl Listener {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
-            drain(self.fd.as_fd());
+            drain(self.fd.as_fd())?;
         }
     }
 
@@ -190,8 +194,11 @@ impl AsyncListener {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(mut guard)) => {
-                    drain(guard.get_inner().as_fd());
+                    let drained = drain(guard.get_inner().as_fd());
                     guard.clear_ready();
+                    if let Err(e) = drained {
+                        return Poll::Ready(Err(e));
+                    }
                 }
             }
         }

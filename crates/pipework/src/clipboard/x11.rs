@@ -737,8 +737,18 @@ impl Owner {
         });
     }
 
-    /// The serving thread's loop.
+    /// The serving thread: its loop, then (the connection closed, or the session dropped) this
+    /// process owns nothing any more and its listeners hear that the watcher is gone.
     fn serve(&self) {
+        self.serve_events();
+        self.state().owned = false;
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    fn serve_events(&self) {
         loop {
             let event = match self.conn.wait_for_event() {
                 Ok(event) => event,
