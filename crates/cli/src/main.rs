@@ -44,6 +44,8 @@ enum Command {
     Copydata(cmd::copydata::Args),
     /// DDE: serve items, request, poke, execute, advise.
     Dde(cmd::dde::Args),
+    /// The clipboard (X11's, or a headless one): set, get, formats, watch, clear.
+    Clipboard(cmd::clipboard::Args),
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
     BenchChild(cmd::bench_child::Args),
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Shm(args) => cmd::shm::run(args),
         Command::Rpc(args) => cmd::rpc::run(args),
         Command::List(args) => cmd::list::run(args),
+        Command::Clipboard(args) => cmd::clipboard::run(args),
         Command::BenchChild(args) => cmd::bench_child::run(args),
         Command::Window(args) => cmd::window::run(args),
         Command::Copydata(args) => cmd::copydata::run(args),

@@ -34,6 +34,9 @@
 //! | Message windows, data copy (`WM_COPYDATA`) | [`window`] | done |
 //! | DDE (the DDEML model) | [`dde`] | done |
 //! | Clipboard, RPC | | planned |
+//! | Clipboard (X11's `CLIPBOARD` selection, or headless) | [`clipboard`] | done |
+//! | Global atom table | [`atom`] | done |
+//! | Data copy, DDE, RPC | | planned |
 //!
 //! # Win32 → pipework
 //!
@@ -58,6 +61,9 @@
 //! | `CreateNamedPipe` / `ConnectNamedPipe` / `DisconnectNamedPipe` | [`named_pipe::ServerOptions`], [`named_pipe::NamedPipeServer`] |
 //! | `CreateFile` on a pipe name / `WaitNamedPipe` / `CallNamedPipe` | [`named_pipe::NamedPipeClient`], [`named_pipe::wait`], [`named_pipe::call`] |
 //! | `TransactNamedPipe` / `PeekNamedPipe` (named) | [`named_pipe::NamedPipeClient::transact`], `peek` |
+//! | `GlobalAddAtom` / `GlobalFindAtom` / `GlobalGetAtomName` / `GlobalDeleteAtom` | [`atom::add`], [`atom::find`], [`atom::name`], [`atom::delete`] |
+//! | `OpenClipboard` / `EmptyClipboard` / `SetClipboardData` / `GetClipboardData` | [`clipboard::Session::open`], [`clipboard::Clipboard::empty`], [`clipboard::Clipboard::set`], [`clipboard::Clipboard::get`] |
+//! | `RegisterClipboardFormat` / `GetClipboardSequenceNumber` / `AddClipboardFormatListener` | [`clipboard::register_format`], [`clipboard::Session::sequence_number`], [`clipboard::Session::listen`] |
 //!
 //! # Platform
 //!
@@ -84,6 +90,10 @@
 //!   `mailslot::AsyncMailslot`, `shm_pipe::AsyncShmReader`, `shm_pipe::AsyncShmWriter`.
 //! * `rpc`: gRPC over named pipes (tonic, prost): `rpc::grpc`. DCE/RPC (`rpc::dce`) needs no
 //!   feature.
+//!   `mailslot::AsyncMailslot`, `shm_pipe::AsyncShmReader`, `shm_pipe::AsyncShmWriter`,
+//!   `clipboard::AsyncListener` (a `futures_core::Stream` of clipboard changes).
+//! * `x11`: the clipboard on X11 displays (`clipboard::Session::x11`, chosen by
+//!   [`clipboard::Session::system`] when `DISPLAY` is set), on `x11rb`'s pure-Rust connection.
 //! * `interop`: builds the interop suite among the tests (foreign programs, root); the library
 //!   does not change.
 
@@ -100,6 +110,7 @@ compile_error!(
 pub mod atom;
 #[cfg(target_os = "linux")]
 pub mod dde;
+pub mod clipboard;
 #[cfg(target_os = "linux")]
 pub mod handle;
 #[cfg(target_os = "linux")]

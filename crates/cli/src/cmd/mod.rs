@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_child;
 pub mod copydata;
 pub mod dde;
+pub mod clipboard;
 pub mod list;
 pub mod mailslot;
 pub mod mapping;

@@ -284,6 +284,19 @@ pub(crate) fn is_shm_pipe_note(path: &Path) -> bool {
         .is_some_and(|f| f.as_encoded_bytes().starts_with(b"."))
 }
 
+// ---- the headless clipboard ----
+
+/// The private directory of this user's headless clipboard `name` (created and checked), and
+/// the key it is stored under.
+pub(crate) fn clipboard_dir(name: &str) -> io::Result<PathBuf> {
+    check_name("clipboard", name)?;
+    let base = local_base()?.join("clipboard");
+    private_dir(&base)?;
+    let dir = base.join(file_key(&fold(name)));
+    private_dir(&dir)?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
