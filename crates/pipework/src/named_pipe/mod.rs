@@ -123,11 +123,14 @@ pub(crate) mod framing;
 mod handshake;
 mod registry;
 mod server;
+// Remote clients through Samba (named-pipe auth).
+mod smb;
 
 #[cfg(feature = "tokio")]
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
 pub use client::{call, call_into, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
+pub use smb::{RemoteClient, Sid};
 
 use std::io::{self, ErrorKind};
 use std::path::PathBuf;
