@@ -130,7 +130,7 @@ mod smb;
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
 pub use client::{call, call_into, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
-pub use smb::{RemoteClient, Sid};
+pub use smb::{RemoteClient, Sid, SAMBA_SOCKET_DIR};
 
 use std::io::{self, ErrorKind};
 use std::path::PathBuf;

@@ -69,6 +69,8 @@ pub struct ServerOptions {
     namespace: Namespace,
     nonblocking: bool,
     accept_handles: usize,
+    /// Remote clients through Samba (named_pipe/smb).
+    pub(super) smb: super::smb::Options,
 }
 
 impl Default for ServerOptions {
@@ -88,6 +90,7 @@ impl Default for ServerOptions {
             namespace: Namespace::Local,
             nonblocking: false,
             accept_handles: 0,
+            smb: Default::default(),
         }
     }
 }
@@ -113,8 +116,11 @@ impl ServerOptions {
         self
     }
 
-    /// Refuse clients on other machines (`PIPE_REJECT_REMOTE_CLIENTS`; default `true`). A pipe
-    /// is never reachable from another machine on Linux, so either value gives a local pipe.
+    /// Refuse clients on other machines (`PIPE_REJECT_REMOTE_CLIENTS`; default `true`). With
+    /// `false` the pipe is served to other machines through Samba too (see
+    /// [`remote_socket_dir`](Self::remote_socket_dir) and
+    /// [`NamedPipeServer::remote_client`]); `create` then fails if smbd's socket directory is
+    /// not usable.
     pub fn reject_remote_clients(&mut self, reject: bool) -> &mut Self {
         self.reject_remote_clients = reject;
         self
@@ -240,7 +246,6 @@ impl ServerOptions {
                 ))
             }
         };
-        let _ = self.reject_remote_clients; // every pipe is local on Linux
         let max_instances = self
             .max_instances
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
@@ -336,8 +341,12 @@ impl ServerOptions {
             nonblocking: self.nonblocking,
             accept_handles: self.accept_handles,
             first,
+            smb: Default::default(),
         };
         server.listen()?;
+        // Remote clients through Samba (named_pipe/smb).
+        server.smb =
+            super::smb::Instance::start(&self.smb, self.reject_remote_clients, &server.name)?;
         Ok(server)
     }
 
@@ -474,6 +483,8 @@ pub struct NamedPipeServer {
     nonblocking: bool,
     accept_handles: usize,
     first: bool,
+    /// Remote clients through Samba (named_pipe/smb).
+    pub(super) smb: super::smb::Instance,
 }
 
 impl NamedPipeServer {
@@ -607,6 +618,13 @@ impl NamedPipeServer {
         };
         loop {
             let listener = self.listener.as_ref().expect("listening");
+            // A client on another machine, through Samba, may come first (named_pipe/smb).
+            let local = listener.as_fd();
+            let pipe_mode = self.info.pipe_mode;
+            if let Some((fd, who)) = self.smb.next_client(local, self.nonblocking, pipe_mode)? {
+                return self.admit_remote(fd, who);
+            }
+            let listener = self.listener.as_ref().expect("listening");
             let (fd, addr) = match acceptfrom_with(listener, SocketFlags::CLOEXEC) {
                 Ok(x) => x,
                 Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
@@ -696,6 +714,7 @@ impl NamedPipeServer {
     pub fn disconnect(&mut self) -> io::Result<()> {
         let conn = self.conn.take();
         self.peer = None;
+        self.smb.peer = None;
         match conn {
             Some(conn) => {
                 let _ = rustix::net::shutdown(&conn.fd, rustix::net::Shutdown::Both);
@@ -717,7 +736,8 @@ impl NamedPipeServer {
     }
 
     /// The connected client's process id, user and group (`GetNamedPipeClientProcessId`; the
-    /// identity `ImpersonateNamedPipeClient` would take).
+    /// identity `ImpersonateNamedPipeClient` would take). `None` for a client on another
+    /// machine: see [`remote_client`](Self::remote_client).
     pub fn client(&self) -> Option<Credentials> {
         self.peer
     }
@@ -864,5 +884,31 @@ impl Drop for NamedPipeServer {
         // The last instance removes the name (without waiting: if another holds it, it lives
         // on); a failure is kept for `name::release_errors`.
         drop(self.lease.take());
+    }
+}
+
+// ---- Remote clients through Samba (named_pipe/smb) ----
+impl NamedPipeServer {
+    /// Admits a client that came through Samba: as a local one, with its identity from smbd.
+    fn admit_remote(
+        &mut self,
+        fd: OwnedFd,
+        who: super::smb::RemoteClient,
+    ) -> io::Result<Connected> {
+        self.listener = None;
+        if let Err(e) = lease::remove_part(&self.socket_path()) {
+            lease::keep(e);
+        }
+        let mut conn = super::smb::conn(fd, self.info.pipe_mode, &self.what);
+        conn.read_mode = self.read_mode;
+        conn.can_read = self.info.access.server_reads();
+        conn.can_write = self.info.access.server_writes();
+        if self.nonblocking {
+            conn.set_nonblocking(true)?;
+        }
+        self.conn = Some(conn);
+        self.peer = None;
+        self.smb.peer = Some(who);
+        Ok(Connected::Connected)
     }
 }

@@ -43,8 +43,6 @@ pub const FILE_TYPE_MESSAGE: u16 = 2;
 pub const DEVICE_STATE: u16 = 0x05ff;
 /// `STATUS_SUCCESS`.
 pub const STATUS_SUCCESS: u32 = 0;
-/// `STATUS_ACCESS_DENIED`.
-pub const STATUS_ACCESS_DENIED: u32 = 0xc000_0022;
 
 /// Why a request was refused: a short fixed reason (the caller names the pipe and the peer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,13 +132,6 @@ pub fn request_len(prefix: [u8; PREFIX]) -> Result<usize> {
         return Err(BadRequest("longer than 256 KiB"));
     }
     Ok(len)
-}
-
-/// The level a (possibly partial) request asks for, once its first 12 bytes are there: the
-/// level to answer a refusal with.
-pub fn peek_level(message: &[u8]) -> Option<u32> {
-    let level = message.get(8..12)?;
-    Some(u32::from_le_bytes(level.try_into().ok()?))
 }
 
 /// Decodes a whole request: `message` holds the 4-byte prefix and the bytes it announces.
@@ -245,7 +236,9 @@ fn session_info_transport(
         r.u16()?;
     }
     if torture || credentials {
-        return Err(BadRequest("a session info field that is never sent is there"));
+        return Err(BadRequest(
+            "a session info field that is never sent is there",
+        ));
     }
     if token && !security_token(r, client)? {
         return Ok(false);
@@ -497,7 +490,8 @@ pub(crate) mod tests {
     use super::*;
 
     /// A request smbd 4.17.12 (Debian) sent for an anonymous impacket client: level 7.
-    pub(crate) const SAMBA_4_17_ANONYMOUS: &[u8] = include_bytes!("testdata/samba-4.17-anonymous.npa");
+    pub(crate) const SAMBA_4_17_ANONYMOUS: &[u8] =
+        include_bytes!("testdata/samba-4.17-anonymous.npa");
 
     /// An NDR writer mirroring the decoder, to build requests of every level.
     #[derive(Default)]
@@ -508,7 +502,7 @@ pub(crate) mod tests {
 
     impl Writer {
         fn align(&mut self, n: usize) {
-            while self.out.len() % n != 0 {
+            while !self.out.len().is_multiple_of(n) {
                 self.out.push(0);
             }
         }
@@ -547,7 +541,8 @@ pub(crate) mod tests {
             self.align(4);
             self.u8(sid.revision);
             self.u8(sid.sub_authorities.len() as u8);
-            self.out.extend_from_slice(&sid.authority.to_be_bytes()[2..]);
+            self.out
+                .extend_from_slice(&sid.authority.to_be_bytes()[2..]);
             for s in &sid.sub_authorities {
                 self.u32(*s);
             }
@@ -722,7 +717,11 @@ pub(crate) mod tests {
                 let mut want = sample();
                 want.level = level;
                 let bytes = encode_request(&want, level, ticket);
-                assert_eq!(decode_request(&bytes), Ok(want), "level {level} ticket {ticket}");
+                assert_eq!(
+                    decode_request(&bytes),
+                    Ok(want),
+                    "level {level} ticket {ticket}"
+                );
             }
         }
     }

@@ -97,7 +97,6 @@ proptest! {
         if m.len() >= 4 {
             let _ = npa::request_len([m[0], m[1], m[2], m[3]]);
         }
-        let _ = npa::peek_level(&m);
     }
 }
 
