@@ -33,6 +33,8 @@ enum Command {
     Pipe(cmd::pipe::Args),
     /// Shared-memory pipes met by name: listen, send.
     Shm(cmd::shm::Args),
+    /// The smb.conf lines that let other machines reach this one's pipes through Samba.
+    SmbSetup(cmd::smb_setup::Args),
     /// This user's live named objects: pipes, shared-memory pipes, mailslots, mappings, sync
     /// objects.
     List(cmd::list::Args),
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Mailslot(args) => cmd::mailslot::run(args),
         Command::Pipe(args) => cmd::pipe::run(args),
         Command::Shm(args) => cmd::shm::run(args),
+        Command::SmbSetup(args) => cmd::smb_setup::run(args),
         Command::List(args) => cmd::list::run(args),
         Command::BenchChild(args) => cmd::bench_child::run(args),
     };

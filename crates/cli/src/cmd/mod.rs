@@ -9,3 +9,4 @@ pub mod mailslot;
 pub mod mapping;
 pub mod pipe;
 pub mod shm;
+pub mod smb_setup;

@@ -160,6 +160,7 @@ impl Instance {
     }
 
     /// The shared socket, to wait for readiness on (tokio front-end).
+    #[cfg(feature = "tokio")]
     pub(crate) fn fd(&self) -> Option<BorrowedFd<'_>> {
         self.listener.as_ref().map(|l| l.fd.as_fd())
     }
