@@ -61,7 +61,7 @@ fn main() {
                 async_server_serves_impacket,
             ),
         ],
-        &[],
+        &[("handshake-as-nobody", handshake_as_nobody)],
     )
 }
 
@@ -104,7 +104,8 @@ impl Smbd {
              private dir = {d}/private\n\
              ncalrpc dir = {d}/ncalrpc\n\
              external_rpc_pipe:socket_dir = {d}/ncalrpc\n\
-             passdb backend = tdbsam:{d}/private/passdb.tdb\n\
+             passdb backend = smbpasswd:{d}/private/smbpasswd\n\
+             dbwrap_tdb_mutexes:* = no\n\
              log file = {d}/log/log.%m\n\
              map to guest = Bad User\n\
              guest account = nobody\n\
@@ -116,6 +117,10 @@ impl Smbd {
              disable netbios = yes\n"
         );
         std::fs::write(dir.join("smb.conf"), conf).unwrap();
+        // No accounts (clients are anonymous): an empty smbpasswd file. Not tdbsam, whose
+        // first-start conversion, and not tdb's robust mutexes, which have been seen to stall
+        // smbd on some kernels (gVisor) when several run at once.
+        std::fs::write(dir.join("private/smbpasswd"), "").unwrap();
         let mut child = Command::new("/usr/sbin/smbd")
             .arg("-s")
             .arg(dir.join("smb.conf"))
@@ -499,6 +504,20 @@ fn hostile_handshakes_are_refused() {
         let _ = s.read_to_end(&mut reply);
         assert!(reply.is_empty(), "{what}: answered {reply:?}");
     }
+    // A handshake from anyone but root is not believed, even where the socket's and its
+    // directory's modes let them connect: no reply, the connection closed.
+    use std::os::unix::fs::PermissionsExt;
+    let np = socket.parent().unwrap();
+    std::fs::set_permissions(np, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = common::output_of(
+        common::child("handshake-as-nobody")
+            .arg(&socket)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    assert_eq!(out.trim(), "closed without a reply");
     // Still serving: a real client through smbd.
     let out = smbd.client(
         r#"
@@ -513,6 +532,21 @@ print('ok')
     assert_eq!(out.trim(), "ok");
     let who = served.join().unwrap();
     assert_eq!(who.user.as_deref(), Some("ANONYMOUS LOGON"));
+}
+
+/// Child: as `nobody`, sends a valid handshake to the socket `args[0]` and says what came back.
+fn handshake_as_nobody(args: &[String]) {
+    common::become_nobody();
+    let mut s = UnixStream::connect(&args[0]).expect("connect as nobody");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let _ = s.write_all(&valid_request());
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    if reply.is_empty() {
+        println!("closed without a reply");
+    } else {
+        println!("answered {reply:?}");
+    }
 }
 
 /// A request as smbd 4.17 sends it (captured from one): level 7, an anonymous client.

@@ -37,9 +37,8 @@ fn lines(dir: &std::path::Path) -> String {
 pub fn run(args: &Args) -> io::Result<()> {
     let text = lines(&args.socket_dir);
     match &args.write {
-        Some(file) => std::fs::write(file, text).map_err(|e| {
-            io::Error::new(e.kind(), format!("smb-setup: {}: {e}", file.display()))
-        }),
+        Some(file) => std::fs::write(file, text)
+            .map_err(|e| io::Error::new(e.kind(), format!("smb-setup: {}: {e}", file.display()))),
         None => {
             let mut out = output::stdout();
             out.write_all(text.as_bytes())?;

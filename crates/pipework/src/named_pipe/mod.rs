@@ -26,7 +26,7 @@
 //! |---|---|
 //! | `CreateNamedPipe(name, openMode, pipeMode, max, out, in, timeout, sa)` | [`ServerOptions`] → [`NamedPipeServer`] |
 //! | `PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX` | [`ServerOptions::access_inbound`], [`ServerOptions::access_outbound`] ([`Access`] in [`list`]) |
-//! | `PIPE_REJECT_REMOTE_CLIENTS` | [`ServerOptions::reject_remote_clients`] (every pipe is local) |
+//! | `PIPE_REJECT_REMOTE_CLIENTS` | [`ServerOptions::reject_remote_clients`] (the default; `false` serves other machines through Samba: [`NamedPipeServer::remote_client`], [`RemoteClient`]) |
 //! | `PIPE_TYPE_*`, `PIPE_READMODE_*`, `PIPE_NOWAIT` | [`ServerOptions::pipe_mode`] ([`PipeMode`]), [`ReadMode`], [`ClientOptions::pipe_mode`], `nonblocking` |
 //! | `FILE_FLAG_FIRST_PIPE_INSTANCE` | [`ServerOptions::first_pipe_instance`] |
 //! | security attributes (who may connect) | [`ServerOptions::allow_user`], [`ServerOptions::allow_everyone`], [`ServerOptions::global`] |
