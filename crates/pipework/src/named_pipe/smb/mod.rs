@@ -410,3 +410,57 @@ fn read_until(fd: &OwnedFd, buf: &mut Vec<u8>, want: usize, deadline: Instant) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::framing::Framer;
+    use super::super::MessageRead;
+
+    /// Samba's frames: a 2-byte length, 1 to 65535 bytes; read with "more data" as locally.
+    #[test]
+    fn two_byte_frames() {
+        let f = Framer::with_header_width(2);
+        assert_eq!(f.frame_header(5).unwrap(), ([5, 0, 0, 0], 2));
+        assert_eq!(f.frame_header(65535).unwrap(), ([0xff, 0xff, 0, 0], 2));
+        assert!(f.frame_header(0).is_err());
+        assert!(f.frame_header(65536).is_err());
+        let mut stream = vec![3, 0, b'a', b'b', b'c', 0xe8, 0x03];
+        stream.extend(std::iter::repeat_n(7u8, 1000));
+        let mut at = 0;
+        let mut fill = |b: &mut [u8]| {
+            let n = b.len().min(stream.len() - at).min(5);
+            b[..n].copy_from_slice(&stream[at..at + n]);
+            at += n;
+            Ok(n)
+        };
+        let mut f = Framer::with_header_width(2);
+        let mut buf = [0u8; 600];
+        assert_eq!(
+            f.read_message(&mut buf, &mut fill).unwrap(),
+            MessageRead::Complete(3)
+        );
+        assert_eq!(&buf[..3], b"abc");
+        assert_eq!(
+            f.read_message(&mut buf, &mut fill).unwrap(),
+            MessageRead::MoreData {
+                read: 600,
+                left: 400
+            }
+        );
+        assert_eq!(
+            f.read_message(&mut buf, &mut fill).unwrap(),
+            MessageRead::Complete(400)
+        );
+        assert_eq!(
+            f.read_message(&mut buf, &mut fill).unwrap(),
+            MessageRead::End
+        );
+    }
+
+    #[test]
+    fn socket_file_names() {
+        assert_eq!(super::socket_file_name("Jobs").unwrap(), "jobs");
+        assert!(super::socket_file_name("a/b").is_err());
+        assert!(super::socket_file_name("..").is_err());
+    }
+}
