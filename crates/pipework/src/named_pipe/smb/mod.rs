@@ -83,7 +83,7 @@ impl NamedPipeServer {
     /// domain, SIDs, address); `None` for a local client or none. Serve such clients with
     /// [`ServerOptions::reject_remote_clients`]`(false)`.
     pub fn remote_client(&self) -> Option<&RemoteClient> {
-        self.smb.peer.as_ref()
+        self.smb.peer.as_deref()
     }
 
     /// The socket smbd connects to for this pipe, when it serves remote clients.
@@ -97,7 +97,8 @@ impl NamedPipeServer {
 #[derive(Debug, Default)]
 pub(crate) struct Instance {
     listener: Option<Arc<Listener>>,
-    pub(crate) peer: Option<RemoteClient>,
+    /// Boxed: an instance stays small while no remote client is connected.
+    pub(crate) peer: Option<Box<RemoteClient>>,
 }
 
 /// A bound and listening `np/<name>` socket, removed when its last instance goes.
@@ -157,6 +158,11 @@ impl Instance {
             listener: Some(listener),
             peer: None,
         })
+    }
+
+    /// Whether this instance serves remote clients.
+    pub(crate) fn serving(&self) -> bool {
+        self.listener.is_some()
     }
 
     /// The shared socket, to wait for readiness on (tokio front-end).
