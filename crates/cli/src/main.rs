@@ -35,6 +35,8 @@ enum Command {
     Shm(cmd::shm::Args),
     /// RPC: Samba's rpcecho DCE/RPC interface served on a pipe or TCP, and called.
     Rpc(cmd::rpc::Args),
+    /// The smb.conf lines that let other machines reach this one's pipes through Samba.
+    SmbSetup(cmd::smb_setup::Args),
     /// This user's live named objects: pipes, shared-memory pipes, mailslots, mappings, sync
     /// objects.
     List(cmd::list::Args),
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Pipe(args) => cmd::pipe::run(args),
         Command::Shm(args) => cmd::shm::run(args),
         Command::Rpc(args) => cmd::rpc::run(args),
+        Command::SmbSetup(args) => cmd::smb_setup::run(args),
         Command::List(args) => cmd::list::run(args),
         Command::Clipboard(args) => cmd::clipboard::run(args),
         Command::BenchChild(args) => cmd::bench_child::run(args),

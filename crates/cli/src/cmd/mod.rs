@@ -14,3 +14,4 @@ pub mod pipe;
 pub mod rpc;
 pub mod shm;
 pub mod window;
+pub mod smb_setup;

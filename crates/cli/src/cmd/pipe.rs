@@ -92,6 +92,12 @@ struct ServeArgs {
     /// `--exec 'tr a-z A-Z'`.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
+    /// Serve clients on other machines too, through Samba (`pipework smb-setup`).
+    #[arg(long)]
+    remote: bool,
+    /// Samba's pipe socket directory (implies --remote; default /run/samba/ncalrpc).
+    #[arg(long, value_name = "DIR")]
+    socket_dir: Option<std::path::PathBuf>,
 }
 
 /// Clap's parser of `--instances`: 1 to 255, the most `CreateNamedPipe` takes (255 is
@@ -142,6 +148,10 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
     if args.allow_everyone {
         options.allow_everyone();
     }
+    match &args.socket_dir {
+        Some(dir) => options.remote_socket_dir(dir),
+        None => options.reject_remote_clients(!args.remote),
+    };
     let servers = (0..args.instances)
         .map(|_| options.create(&args.name))
         .collect::<io::Result<Vec<_>>>()?;

@@ -174,7 +174,16 @@ impl AsyncNamedPipeServer {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     // The instance listens now: wait until a client knocks.
                     let listener = register(&self.inner, Interest::READABLE)?;
-                    let _ = listener.readable().await?;
+                    // Or a client on another machine, through Samba (named_pipe/smb).
+                    match self.inner.smb.fd() {
+                        Some(fd) => {
+                            let remote = register(fd, Interest::READABLE)?;
+                            super::smb::either(&listener, &remote).await?;
+                        }
+                        None => {
+                            let _ = listener.readable().await?;
+                        }
+                    }
                     waited = true;
                 }
                 Err(e) => return Err(e),
@@ -191,6 +200,11 @@ impl AsyncNamedPipeServer {
     /// The connected client's process id, user and group.
     pub fn client(&self) -> Option<Credentials> {
         self.inner.client()
+    }
+
+    /// The client on another machine, through Samba: see [`NamedPipeServer::remote_client`].
+    pub fn remote_client(&self) -> Option<&super::RemoteClient> {
+        self.inner.remote_client()
     }
 
     /// Reads one message: see [`NamedPipeServer::read_message`].

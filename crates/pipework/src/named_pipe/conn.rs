@@ -29,6 +29,8 @@ pub(crate) struct Conn {
     pub(crate) accept_handles: usize,
     /// A `recv_handle` is under way: it asked for one handle.
     asking: bool,
+    /// The peer is smbd relaying a client on another machine (named_pipe/smb).
+    pub(crate) remote: bool,
     pub(crate) what: String,
 }
 
@@ -112,6 +114,7 @@ impl Conn {
             handles: Vec::new(),
             accept_handles: 0,
             asking: false,
+            remote: false,
             what,
         }
     }
@@ -248,8 +251,8 @@ impl Conn {
         match self.pipe_mode {
             PipeMode::Byte => send_all(self.fd.as_fd(), &[message], &[]),
             PipeMode::Message => {
-                let header = framing::header(message.len())?;
-                send_all(self.fd.as_fd(), &[&header, message], &[])
+                let (header, n) = self.framer.frame_header(message.len())?;
+                send_all(self.fd.as_fd(), &[&header[..n], message], &[])
             }
         }
     }
@@ -360,6 +363,15 @@ impl Conn {
     /// Sends `handle` as a one-byte message (or byte) carrying it.
     pub(crate) fn send_handle(&mut self, handle: BorrowedFd<'_>) -> io::Result<()> {
         self.check_write()?;
+        if self.remote {
+            return Err(io::Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "named pipe {}: handles do not travel to a client on another machine",
+                    self.what
+                ),
+            ));
+        }
         match self.pipe_mode {
             PipeMode::Byte => send_all(self.fd.as_fd(), &[b"H"], &[handle]),
             PipeMode::Message => {

@@ -45,6 +45,15 @@ pub(crate) struct Framer {
     end: usize,
     /// Payload bytes of the current message still to be read; `None` between messages.
     left: Option<u64>,
+    /// Bytes of a length header: [`HEADER`], or 2 for a pipe served through Samba (smb/).
+    width: usize,
+}
+
+/// A length header read from the first `width` (2 or 4) bytes of `bytes`.
+fn length(bytes: &[u8], width: usize) -> u64 {
+    let mut len = [0u8; HEADER];
+    len[..width].copy_from_slice(&bytes[..width]);
+    u32::from_le_bytes(len) as u64
 }
 
 /// Where bytes come from: receives into the slice, `Ok(0)` at the end of the stream.
@@ -64,7 +73,33 @@ impl Framer {
             start: 0,
             end: 0,
             left: None,
+            width: HEADER,
         }
+    }
+
+    /// A framer whose length headers are `width` bytes (2: Samba's message-mode pipes).
+    pub(crate) fn with_header_width(width: usize) -> Framer {
+        Framer {
+            width: width.clamp(1, HEADER),
+            ..Framer::new()
+        }
+    }
+
+    /// The header of a `len`-byte message in this framer's width, and how many of its bytes
+    /// to send; `InvalidInput` when `len` does not fit (or, in 2-byte frames, is 0: Samba
+    /// reads a 0-byte frame as an error).
+    pub(crate) fn frame_header(&self, len: usize) -> io::Result<([u8; HEADER], usize)> {
+        if self.width == HEADER {
+            return Ok((header(len)?, HEADER));
+        }
+        let max = (1usize << (8 * self.width)) - 1;
+        if len == 0 || len > max {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!("a message to a client through Samba holds 1 to {max} bytes; this one has {len}"),
+            ));
+        }
+        Ok(((len as u32).to_le_bytes(), self.width))
     }
 
     fn buffered(&self) -> usize {
@@ -99,11 +134,9 @@ impl Framer {
     /// between messages.
     fn header(&mut self, fill: &mut Fill<'_>) -> io::Result<bool> {
         while self.left.is_none() {
-            if self.buffered() >= HEADER {
-                let mut len = [0u8; HEADER];
-                len.copy_from_slice(&self.buf[self.start..self.start + HEADER]);
-                self.start += HEADER;
-                self.left = Some(u32::from_le_bytes(len) as u64);
+            if self.buffered() >= self.width {
+                self.left = Some(length(&self.buf[self.start..], self.width));
+                self.start += self.width;
             } else if !self.fill_buffer(fill)? {
                 return if self.buffered() == 0 {
                     Ok(false)
@@ -179,7 +212,7 @@ impl Framer {
                 self.left = None;
             }
             if self.left.is_none() {
-                if filled > 0 && self.buffered() < HEADER {
+                if filled > 0 && self.buffered() < self.width {
                     break;
                 }
                 if !self.header(fill)? {
@@ -252,13 +285,11 @@ impl Framer {
             let this_left = match left {
                 Some(l) => l,
                 None => {
-                    if bytes.len() - pos < HEADER {
+                    if bytes.len() - pos < self.width {
                         break;
                     }
-                    let mut len = [0u8; HEADER];
-                    len.copy_from_slice(&bytes[pos..pos + HEADER]);
-                    pos += HEADER;
-                    u32::from_le_bytes(len) as u64
+                    pos += self.width;
+                    length(&bytes[pos - self.width..], self.width)
                 }
             };
             let here = (this_left.min((bytes.len() - pos) as u64)) as usize;

@@ -61,6 +61,8 @@ pub struct ServerOptions {
     namespace: Namespace,
     nonblocking: bool,
     accept_handles: usize,
+    /// Remote clients through Samba (named_pipe/smb).
+    pub(super) smb: super::smb::Options,
 }
 
 impl Default for ServerOptions {
@@ -80,6 +82,7 @@ impl Default for ServerOptions {
             namespace: Namespace::Local,
             nonblocking: false,
             accept_handles: 0,
+            smb: Default::default(),
         }
     }
 }
@@ -105,8 +108,11 @@ impl ServerOptions {
         self
     }
 
-    /// Refuse clients on other machines (`PIPE_REJECT_REMOTE_CLIENTS`; default `true`). A pipe
-    /// is never reachable from another machine on Linux, so either value gives a local pipe.
+    /// Refuse clients on other machines (`PIPE_REJECT_REMOTE_CLIENTS`; default `true`). With
+    /// `false` the pipe is served to other machines through Samba too (see
+    /// [`remote_socket_dir`](Self::remote_socket_dir) and
+    /// [`NamedPipeServer::remote_client`]); `create` then fails if smbd's socket directory is
+    /// not usable.
     pub fn reject_remote_clients(&mut self, reject: bool) -> &mut Self {
         self.reject_remote_clients = reject;
         self
@@ -245,7 +251,6 @@ impl ServerOptions {
                 ))
             }
         };
-        let _ = self.reject_remote_clients; // every pipe is local on Linux
         let max_instances = self
             .max_instances
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
@@ -343,8 +348,12 @@ impl ServerOptions {
             first,
             since: None,
             closing: false,
+            smb: Default::default(),
         };
         server.listen()?;
+        // Remote clients through Samba (named_pipe/smb).
+        server.smb =
+            super::smb::Instance::start(&self.smb, self.reject_remote_clients, &server.name)?;
         Ok(server)
     }
 
@@ -493,6 +502,8 @@ pub struct NamedPipeServer {
     /// `connect` found a client that came and went (Win32's closing state): the `disconnect`
     /// a Win32 server calls next succeeds.
     closing: bool,
+    /// Remote clients through Samba (named_pipe/smb).
+    pub(super) smb: super::smb::Instance,
 }
 
 /// What a server knows of its client's disconnect notice ([`state`]).
@@ -646,6 +657,15 @@ impl NamedPipeServer {
         let mut already = self.knocked(Some(Duration::ZERO))?;
         let mut knocked = already;
         loop {
+            if !knocked && self.smb.serving() {
+                // A client on another machine, through Samba, may come first (named_pipe/smb).
+                let local = self.listener.as_ref().expect("listening").as_fd();
+                let mode = self.info.pipe_mode;
+                if let Some((fd, who)) = self.smb.next_client(local, self.nonblocking, mode)? {
+                    return self.admit_remote(fd, who);
+                }
+                knocked = self.knocked(Some(Duration::ZERO))?;
+            }
             if !knocked {
                 if self.nonblocking {
                     return Err(io::Error::new(
@@ -842,6 +862,7 @@ impl NamedPipeServer {
         let notice = std::mem::replace(&mut self.notice, Notice::None);
         let conn = self.conn.take();
         self.peer = None;
+        self.smb.peer = None;
         match conn {
             Some(conn) => {
                 // The notice first: the client looks at it once it sees its stream end.
@@ -867,7 +888,8 @@ impl NamedPipeServer {
     }
 
     /// The connected client's process id, user and group (`GetNamedPipeClientProcessId`; the
-    /// identity `ImpersonateNamedPipeClient` would take).
+    /// identity `ImpersonateNamedPipeClient` would take). `None` for a client on another
+    /// machine: see [`remote_client`](Self::remote_client).
     pub fn client(&self) -> Option<Credentials> {
         self.peer
     }
@@ -1122,5 +1144,33 @@ impl Drop for NamedPipeServer {
         // The last instance removes the name (without waiting: if another holds it, it lives
         // on); a failure is kept for `name::release_errors`.
         drop(self.lease.take());
+    }
+}
+
+// ---- Remote clients through Samba (named_pipe/smb) ----
+impl NamedPipeServer {
+    /// Admits a client that came through Samba: as a local one, with its identity from smbd.
+    fn admit_remote(
+        &mut self,
+        fd: OwnedFd,
+        who: super::smb::RemoteClient,
+    ) -> io::Result<Connected> {
+        // This instance stops listening locally, as when it admits a local client.
+        self.listener = None;
+        if let Err(e) = lease::remove_part(&self.socket_path()) {
+            lease::keep(e);
+        }
+        let mut conn = super::smb::conn(fd, self.info.pipe_mode, &self.what);
+        conn.read_mode = self.read_mode;
+        conn.can_read = self.info.access.server_reads();
+        conn.can_write = self.info.access.server_writes();
+        if self.nonblocking {
+            conn.set_nonblocking(true)?;
+        }
+        self.conn = Some(conn);
+        self.peer = None;
+        self.notice = Notice::None;
+        self.smb.peer = Some(Box::new(who));
+        Ok(Connected::Connected)
     }
 }
