@@ -321,16 +321,10 @@ pub fn draw_scale(path: &Path, points: &[super::scale::Point], runs: usize) -> i
     let cells = rest.split_evenly((2, 2));
     type Pick = fn(&super::scale::Point) -> (f64, f64);
     let charts: [(&str, &str, Pick); 4] = [
-        (
-            "aggregate requests/s (higher is better)",
-            "req/s",
-            |p| p.requests_per_s,
-        ),
-        (
-            "p99 round trip, µs (lower is better)",
-            "us",
-            |p| p.p99_us,
-        ),
+        ("aggregate requests/s (higher is better)", "req/s", |p| {
+            p.requests_per_s
+        }),
+        ("p99 round trip, µs (lower is better)", "us", |p| p.p99_us),
         (
             "server memory per idle client, KiB (lower is better)",
             "KiB",
@@ -355,10 +349,8 @@ fn scale_chart(
     points: &[super::scale::Point],
     pick: fn(&super::scale::Point) -> (f64, f64),
 ) -> Result<(), Failure> {
-    let values: Vec<(f64, (f64, f64))> = points
-        .iter()
-        .map(|p| (p.clients as f64, pick(p)))
-        .collect();
+    let values: Vec<(f64, (f64, f64))> =
+        points.iter().map(|p| (p.clients as f64, pick(p))).collect();
     let top = values
         .iter()
         .flat_map(|(_, (a, b))| [*a, *b])
@@ -399,12 +391,17 @@ fn scale_chart(
     }
     let style =
         TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
-    chart.draw_series(values.iter().filter(|(_, v)| v.0.is_finite()).map(|(n, v)| {
-        Text::new(
-            display_value(v.0, unit),
-            (*n, v.0 + top * 0.02),
-            style.clone(),
-        )
-    }))?;
+    chart.draw_series(
+        values
+            .iter()
+            .filter(|(_, v)| v.0.is_finite())
+            .map(|(n, v)| {
+                Text::new(
+                    display_value(v.0, unit),
+                    (*n, v.0 + top * 0.02),
+                    style.clone(),
+                )
+            }),
+    )?;
     Ok(())
 }

@@ -55,7 +55,7 @@ const CONNECTIONS: usize = 400;
 const CHURNERS: usize = 4;
 
 /// Instances of the pipework server listening at once.
-const LISTENING: usize = CHURNERS;
+const LISTENING: usize = 2 * CHURNERS;
 
 /// File descriptors a server holds per connected client, at most (pipework: the socket, its
 /// readiness registration and the instance's hold on the name), and what each process needs
@@ -138,7 +138,14 @@ pub fn run(settings: &Settings) -> io::Result<(Vec<Figure>, Vec<Point>)> {
                      raise it: ulimit -Hn as root); measuring {fits} clients instead"
                 )
             });
-            if fits <= LEVELS.iter().map(|l| l.0).filter(|&n| n < clients).max().unwrap_or(0) {
+            if fits
+                <= LEVELS
+                    .iter()
+                    .map(|l| l.0)
+                    .filter(|&n| n < clients)
+                    .max()
+                    .unwrap_or(0)
+            {
                 continue;
             }
             (fits, leak(format!("{}k", fits / 1000)))
@@ -180,13 +187,7 @@ pub fn run(settings: &Settings) -> io::Result<(Vec<Figure>, Vec<Point>)> {
             Figure::higher_is_better(MECHANISM, metric("requests"), "req/s", BASELINE, &requests),
             Figure::lower_is_better(MECHANISM, metric("p50"), "us", BASELINE, &p50),
             Figure::lower_is_better(MECHANISM, metric("p99"), "us", BASELINE, &p99),
-            Figure::lower_is_better(
-                MECHANISM,
-                metric("memory"),
-                "KiB/client",
-                BASELINE,
-                &memory,
-            ),
+            Figure::lower_is_better(MECHANISM, metric("memory"), "KiB/client", BASELINE, &memory),
             Figure::higher_is_better(
                 MECHANISM,
                 metric("connections"),
@@ -598,9 +599,7 @@ impl Conn {
                 client.get_mut().set_read_mode(ReadMode::Message)?;
                 Ok(Conn::Pipe(client))
             }
-            Server::Raw => Ok(Conn::Socket(
-                tokio::net::UnixStream::connect(target).await?,
-            )),
+            Server::Raw => Ok(Conn::Socket(tokio::net::UnixStream::connect(target).await?)),
         }
     }
 
