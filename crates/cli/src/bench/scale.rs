@@ -599,7 +599,16 @@ impl Conn {
                 client.get_mut().set_read_mode(ReadMode::Message)?;
                 Ok(Conn::Pipe(client))
             }
-            Server::Raw => Ok(Conn::Socket(tokio::net::UnixStream::connect(target).await?)),
+            Server::Raw => loop {
+                // A Unix socket whose listen backlog is full refuses a nonblocking connect with
+                // EAGAIN: try again shortly, as a client would.
+                match tokio::net::UnixStream::connect(target).await {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        tokio::time::sleep(Duration::from_millis(1)).await
+                    }
+                    other => return Ok(Conn::Socket(other?)),
+                }
+            },
         }
     }
 
