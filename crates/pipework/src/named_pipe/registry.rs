@@ -341,22 +341,9 @@ pub(crate) fn let_go(lock: File) {
 }
 
 /// Takes a free slot below `slots`; `None` when all are taken.
-///
-/// The search starts after the slot this process took last and wraps round: a server that
-/// creates instance after instance finds the next slot free at the first try, instead of trying
-/// every slot its earlier instances hold (each try a lock call that itself walks the file's
-/// locks: quadratic in the instances, seconds at ten thousand).
 pub(crate) fn take_slot(lock: &File, slots: u64) -> io::Result<Option<u64>> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    if slots == 0 {
-        return Ok(None);
-    }
-    let first = NEXT.load(Ordering::Relaxed) % slots;
-    for k in 0..slots {
-        let slot = (first + k) % slots;
+    for slot in 0..slots {
         if set_lock(lock, Lock::Write, 1 + slot, 1, false)? {
-            NEXT.store(slot + 1, Ordering::Relaxed);
             return Ok(Some(slot));
         }
     }
