@@ -69,7 +69,9 @@ fn mid_message() -> io::Error {
 impl Framer {
     pub(crate) fn new() -> Framer {
         Framer {
-            buf: vec![0; BUFFER],
+            // Allocated at the first receive: an idle connection (a server's thousands of
+            // clients waiting) holds no read-ahead memory.
+            buf: Vec::new(),
             start: 0,
             end: 0,
             left: None,
@@ -116,8 +118,8 @@ impl Framer {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > BUFFER {
-                // A peek grew it: give the memory back.
+            if self.buf.len() > BUFFER || self.buf.is_empty() {
+                // A peek grew it: give the memory back (or the first receive).
                 self.buf = vec![0; BUFFER];
             }
         } else if self.end == self.buf.len() {

@@ -312,7 +312,7 @@ impl ServerOptions {
             (Some(mode), PipeMode::Message) => mode,
             (None, PipeMode::Message) => ReadMode::Message,
         };
-        let slot = match registry::take_slot(&lock, info.slots()) {
+        let slot = match registry::take_slot(&lock, info.slots(), &dir) {
             Ok(slot) => slot,
             Err(e) => {
                 registry::let_go(lock);
