@@ -45,11 +45,9 @@
 //! * `CreateThread` runs the function on a Rust thread whose handle is signaled when it returns
 //!   (no `ExitThread`, `SuspendThread` or APCs: alertable waits are plain waits).
 //! * `ReadFileEx` / `WriteFileEx` (completion routines) are not offered.
-//! * A client's `CreateFile` on a pipe returns once the server's `ConnectNamedPipe` admits it
-//!   (pipework's rule today), so the documentation's idiom
-//!   `ConnectNamedPipe(h, NULL) ? TRUE : GetLastError() == ERROR_PIPE_CONNECTED` is the one to
-//!   keep; and a client whose server called `DisconnectNamedPipe` reads the end of the data
-//!   (`ERROR_BROKEN_PIPE`) where Windows says `ERROR_PIPE_NOT_CONNECTED`.
+//! * Data a server wrote and its client had not read when the server called
+//!   `DisconnectNamedPipe` is still delivered to the client before `ERROR_PIPE_NOT_CONNECTED`
+//!   (Windows discards it).
 //! * `DuplicateHandle` works within this process (another process's handles are numbers in a
 //!   table this process cannot read): `ERROR_NOT_SUPPORTED` otherwise.
 //!

@@ -63,7 +63,6 @@ struct Inner {
     message_read: bool,
     nowait: bool,
     state: State,
-    buffers: (u32, u32),
 }
 
 /// A named pipe's server or client end, with its handle's modes.
@@ -90,7 +89,6 @@ impl PipeEnd {
                 message_read,
                 nowait,
                 state: State::Listening,
-                buffers: (0, 0),
             }),
         }
     }
@@ -300,7 +298,6 @@ fn create_named_pipe(
     let server = options.create(&name).win32(Op::Other)?;
     let existed = !server.created_pipe();
     let end = PipeEnd::new(End::Server(server), message_pipe, message_read, nowait);
-    end.lock().buffers = (in_size, out_size);
     let h = table::insert(Object::NamedPipe(end), inherit);
     error::SetLastError(if existed {
         ERROR_ALREADY_EXISTS
@@ -585,8 +582,9 @@ unsafe fn put(p: *mut DWORD, v: u32) {
     }
 }
 
-/// `GetNamedPipeInfo`: which end, the type, the buffer sizes, the instance limit (anonymous
-/// pipes too: the read end is the server end).
+/// `GetNamedPipeInfo`: which end, the type, the buffer sizes the system granted (as Windows,
+/// which may round what `CreateNamedPipe` asked for; both ends report the same pipe), the
+/// instance limit (anonymous pipes too: the read end is the server end).
 ///
 /// # Safety
 /// Each pointer is NULL or points to a `DWORD`.
@@ -610,20 +608,23 @@ pub unsafe extern "C" fn GetNamedPipeInfo(
             }
             Object::NamedPipe(p) => {
                 let inner = p.lock();
-                let kind = if inner.message_pipe {
-                    PIPE_TYPE_MESSAGE
-                } else {
-                    0
-                };
-                match &inner.end {
-                    End::Server(s) => (
-                        PIPE_SERVER_END | kind,
-                        inner.buffers.1,
-                        inner.buffers.0,
-                        s.max_instances().unwrap_or(PIPE_UNLIMITED_INSTANCES),
-                    ),
-                    End::Client(_) => (kind, 0, 0, PIPE_UNLIMITED_INSTANCES),
+                let info = match &inner.end {
+                    End::Server(s) => s.info(),
+                    End::Client(c) => c.info(),
                 }
+                .win32(Op::Other)?;
+                let kind = match info.pipe_mode {
+                    PipeMode::Message => PIPE_TYPE_MESSAGE,
+                    PipeMode::Byte => 0,
+                };
+                let end = if info.server_end { PIPE_SERVER_END } else { 0 };
+                let size = |n: usize| n.min(u32::MAX as usize) as u32;
+                (
+                    end | kind,
+                    size(info.out_buffer),
+                    size(info.in_buffer),
+                    info.max_instances.unwrap_or(PIPE_UNLIMITED_INSTANCES),
+                )
             }
             _ => return Err(ERROR_INVALID_HANDLE),
         };
