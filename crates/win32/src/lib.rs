@@ -73,6 +73,8 @@ mod mapping;
 #[cfg(target_os = "linux")]
 mod named_pipe;
 #[cfg(target_os = "linux")]
+mod overlapped;
+#[cfg(target_os = "linux")]
 mod process;
 #[cfg(target_os = "linux")]
 mod sync;
@@ -89,8 +91,8 @@ pub use exports::*;
 pub mod exports {
     pub use crate::error::{GetLastError, SetLastError};
     pub use crate::file::{
-        CancelIo, CancelIoEx, CreateFileA, CreateFileW, CreatePipe, DeleteFileA, DeleteFileW,
-        FlushFileBuffers, GetFileType, GetOverlappedResult, PeekNamedPipe, ReadFile, WriteFile,
+        CreateFileA, CreateFileW, CreatePipe, DeleteFileA, DeleteFileW, FlushFileBuffers,
+        GetFileType, PeekNamedPipe, ReadFile, ReadFileEx, WriteFile, WriteFileEx,
     };
     pub use crate::mailslot::{CreateMailslotA, CreateMailslotW, GetMailslotInfo, SetMailslotInfo};
     pub use crate::mapping::{
@@ -103,6 +105,7 @@ pub mod exports {
         GetNamedPipeHandleStateW, GetNamedPipeInfo, GetNamedPipeServerProcessId,
         SetNamedPipeHandleState, TransactNamedPipe, WaitNamedPipeA, WaitNamedPipeW,
     };
+    pub use crate::overlapped::{CancelIo, CancelIoEx, GetOverlappedResult};
     pub use crate::process::{
         CreateProcessA, CreateProcessW, CreateThread, ExitProcess, GetCurrentProcess,
         GetCurrentProcessId, GetCurrentThreadId, GetExitCodeProcess, GetExitCodeThread,

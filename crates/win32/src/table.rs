@@ -281,6 +281,10 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
             }
         }
     };
+    // Operations pending on the handle end (ERROR_OPERATION_ABORTED), as on Windows.
+    if removed.is_ok() {
+        crate::overlapped::cancel_handle(h);
+    }
     // The object (perhaps its last handle) is dropped outside the table's lock.
     error::boolean(removed.map(drop))
 }
