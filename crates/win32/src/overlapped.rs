@@ -392,9 +392,9 @@ pub(crate) unsafe fn start(
             let r = drive(&object, raw.kind, &op, &cancel);
             // SAFETY: the caller's OVERLAPPED, valid until this completion.
             unsafe { finish(raw.ov, r, queue) };
-            pending().retain(|p| !Arc::ptr_eq(p, &op));
             *op.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
             op.finished.notify_all();
+            pending().retain(|p| !Arc::ptr_eq(p, &op));
         });
     if worker.is_err() {
         // SAFETY: the caller's OVERLAPPED.
@@ -494,7 +494,8 @@ pub(crate) fn has_room(fd: BorrowedFd<'_>, len: usize) -> bool {
 fn cancel(which: impl Fn(&Pending) -> bool) -> usize {
     let list = pending();
     let mut n = 0;
-    for op in list.iter().filter(|p| which(p)) {
+    let live = |p: &Pending| !*p.done.lock().unwrap_or_else(|e| e.into_inner());
+    for op in list.iter().filter(|p| which(p) && live(p)) {
         op.cancelled.store(true, Ordering::Release);
         let _ = (&op.cancel).write(&[1]);
         n += 1;
@@ -555,7 +556,13 @@ pub unsafe extern "C" fn GetOverlappedResult(
             if wait == 0 {
                 return Err(ERROR_IO_INCOMPLETE);
             }
-            let op = pending().iter().find(|p| p.ov == ov as usize).cloned();
+            // The newest operation on this OVERLAPPED (an older one that used the same
+            // structure may not have left the list yet).
+            let op = pending()
+                .iter()
+                .rev()
+                .find(|p| p.ov == ov as usize)
+                .cloned();
             if let Some(op) = op {
                 let mut finished = op.done.lock().unwrap_or_else(|e| e.into_inner());
                 while !*finished {
