@@ -95,7 +95,7 @@ fn read(object: &Object, buf: &mut [u8], offset: Option<u64>) -> Io {
         }
         Object::NamedPipe(p) => p.read(buf),
         Object::Mailslot(m) => crate::mailslot::read(m, buf),
-        Object::PipeWrite(_) | Object::MailslotClient(_) => Err((ERROR_ACCESS_DENIED, 0)),
+        Object::PipeWrite(_) | Object::MailslotClient(..) => Err((ERROR_ACCESS_DENIED, 0)),
         _ => Err((ERROR_INVALID_HANDLE, 0)),
     }
 }
@@ -111,7 +111,7 @@ fn write(object: &Object, buf: &[u8], offset: Option<u64>) -> Io {
             plain(r.map(|()| buf.len()), Op::Write)
         }
         Object::NamedPipe(p) => p.write(buf),
-        Object::MailslotClient(c) => plain(c.write_message(buf).map(|()| buf.len()), Op::Write),
+        Object::MailslotClient(c, _) => plain(c.write_message(buf).map(|()| buf.len()), Op::Write),
         Object::PipeRead(_) | Object::Mailslot(_) => Err((ERROR_ACCESS_DENIED, 0)),
         _ => Err((ERROR_INVALID_HANDLE, 0)),
     }
@@ -313,7 +313,7 @@ pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
             _ => Ok(()),
         },
         Object::NamedPipe(p) => p.flush(),
-        Object::MailslotClient(c) => (&*c).flush().win32(Op::Write),
+        Object::MailslotClient(c, _) => (&*c).flush().win32(Op::Write),
         Object::PipeRead(_) | Object::Mailslot(_) => Err(ERROR_ACCESS_DENIED),
         _ => Err(ERROR_INVALID_HANDLE),
     });
@@ -426,7 +426,7 @@ fn create_file(
         let overlapped = flags & FILE_FLAG_OVERLAPPED != 0;
         Object::NamedPipe(crate::named_pipe::open_client(&name, r, w, overlapped)?)
     } else if server_of(&name, "mailslot").is_some() {
-        Object::MailslotClient(MailslotClient::open(&name).win32(Op::Open)?)
+        Object::MailslotClient(MailslotClient::open(&name).win32(Op::Open)?, name.clone())
     } else if name.starts_with(r"\\") || name.is_empty() {
         return Err(ERROR_INVALID_NAME);
     } else {

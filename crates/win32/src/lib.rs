@@ -50,8 +50,11 @@
 //!
 //! # Where this differs from Windows
 //!
-//! * Named pipe ends and mailslots are not inherited by `CreateProcess` (anonymous pipe ends,
-//!   files, mappings, mutexes, semaphores, events and processes are).
+//! * Named pipe ends and mailslot servers are not inherited by `CreateProcess` (pipework
+//!   cannot rebuild such an end from a descriptor: it holds state beside its socket). Anonymous
+//!   pipe ends, files, mappings, mutexes, semaphores, events and processes are; so are mailslot
+//!   clients, which the child opens again by the same name under the same handle value (a slot
+//!   whose server has gone by then leaves that handle out).
 //! * Overlapped I/O is real on named pipe handles opened with `FILE_FLAG_OVERLAPPED`
 //!   (`ConnectNamedPipe`, `ReadFile`, `WriteFile`, `TransactNamedPipe`, `ReadFileEx`,
 //!   `WriteFileEx`): see below. On every other handle `lpOverlapped` is accepted and the
