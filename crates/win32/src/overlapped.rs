@@ -390,6 +390,9 @@ pub(crate) unsafe fn start(
         .spawn(move || {
             let raw = raw;
             let r = drive(&object, raw.kind, &op, &cancel);
+            // The end goes before the completion is seen: a handle closed meanwhile lets its
+            // pipe instance go as the close returns.
+            drop(object);
             // SAFETY: the caller's OVERLAPPED, valid until this completion.
             unsafe { finish(raw.ov, r, queue) };
             *op.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
@@ -503,9 +506,32 @@ fn cancel(which: impl Fn(&Pending) -> bool) -> usize {
     n
 }
 
-/// Cancels every pending operation on `h` (its last handle is closing).
+/// Cancels every pending operation on `h` (the handle is closing) and waits for them to end
+/// (at most two seconds: an operation already inside its pipework call finishes that first).
 pub(crate) fn cancel_handle(h: HANDLE) {
-    cancel(|p| p.handle == h as usize);
+    if cancel(|p| p.handle == h as usize) == 0 {
+        return;
+    }
+    let ops: Vec<Arc<Pending>> = pending()
+        .iter()
+        .filter(|p| p.handle == h as usize)
+        .cloned()
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    for op in ops {
+        let mut finished = op.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*finished {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            finished = op
+                .finished
+                .wait_timeout(finished, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
 }
 
 /// `CancelIo`: the calling thread's pending operations on `h` end with
