@@ -34,7 +34,7 @@ const FILE_TYPE_UNKNOWN: u32 = 0;
 const FILE_TYPE_DISK: u32 = 1;
 const FILE_TYPE_CHAR: u32 = 2;
 const FILE_TYPE_PIPE: u32 = 3;
-const ERROR_NOT_FOUND: u32 = 1168;
+const FILE_FLAG_OVERLAPPED: u32 = 0x4000_0000;
 
 /// Whether an access mask asks to read / to write.
 pub(crate) fn wants(access: DWORD) -> (bool, bool) {
@@ -95,7 +95,7 @@ fn read(object: &Object, buf: &mut [u8], offset: Option<u64>) -> Io {
         }
         Object::NamedPipe(p) => p.read(buf),
         Object::Mailslot(m) => crate::mailslot::read(m, buf),
-        Object::PipeWrite(_) | Object::MailslotClient(_) => Err((ERROR_ACCESS_DENIED, 0)),
+        Object::PipeWrite(_) | Object::MailslotClient(..) => Err((ERROR_ACCESS_DENIED, 0)),
         _ => Err((ERROR_INVALID_HANDLE, 0)),
     }
 }
@@ -111,7 +111,7 @@ fn write(object: &Object, buf: &[u8], offset: Option<u64>) -> Io {
             plain(r.map(|()| buf.len()), Op::Write)
         }
         Object::NamedPipe(p) => p.write(buf),
-        Object::MailslotClient(c) => plain(c.write_message(buf).map(|()| buf.len()), Op::Write),
+        Object::MailslotClient(c, _) => plain(c.write_message(buf).map(|()| buf.len()), Op::Write),
         Object::PipeRead(_) | Object::Mailslot(_) => Err((ERROR_ACCESS_DENIED, 0)),
         _ => Err((ERROR_INVALID_HANDLE, 0)),
     }
@@ -128,7 +128,7 @@ pub(crate) unsafe fn complete(ov: *mut OVERLAPPED, status: u32, bytes: usize) {
     }
     // SAFETY: not NULL; the caller passes its OVERLAPPED.
     let ov = unsafe { &mut *ov };
-    ov.Internal = status as usize;
+    ov.Internal = crate::overlapped::status_of(status);
     ov.InternalHigh = bytes;
     if !ov.hEvent.is_null() {
         // The low bit of hEvent only asks to skip a completion port: it is still the event.
@@ -184,6 +184,11 @@ pub unsafe extern "C" fn ReadFile(
     let r = match table::get(h) {
         Err(e) => Err((e, 0)),
         Ok(_) if buf.is_null() && len > 0 => Err((crate::error::ERROR_NOACCESS, 0)),
+        Ok(object) if !ov.is_null() && is_overlapped(&object) => {
+            let kind = crate::overlapped::Kind::Read(buf.cast::<u8>(), len as usize);
+            // SAFETY: the caller keeps the buffer and OVERLAPPED valid until completion.
+            return unsafe { crate::overlapped::start(h, object, kind, ov, done, None) };
+        }
         Ok(object) => {
             let buf: &mut [u8] = if len == 0 {
                 &mut []
@@ -214,6 +219,11 @@ pub unsafe extern "C" fn WriteFile(
     let r = match table::get(h) {
         Err(e) => Err((e, 0)),
         Ok(_) if buf.is_null() && len > 0 => Err((crate::error::ERROR_NOACCESS, 0)),
+        Ok(object) if !ov.is_null() && is_overlapped(&object) => {
+            let kind = crate::overlapped::Kind::Write(buf.cast::<u8>(), len as usize);
+            // SAFETY: the caller keeps the buffer and OVERLAPPED valid until completion.
+            return unsafe { crate::overlapped::start(h, object, kind, ov, done, None) };
+        }
         Ok(object) => {
             let buf: &[u8] = if len == 0 {
                 &[]
@@ -229,6 +239,70 @@ pub unsafe extern "C" fn WriteFile(
     unsafe { io_end(r, done, ov) }
 }
 
+/// Whether `object` is a named pipe end opened with `FILE_FLAG_OVERLAPPED`.
+pub(crate) fn is_overlapped(object: &Object) -> bool {
+    matches!(object, Object::NamedPipe(p) if p.overlapped)
+}
+
+/// `ReadFileEx` / `WriteFileEx`: a named pipe end opened with `FILE_FLAG_OVERLAPPED` only
+/// (`ERROR_INVALID_PARAMETER` otherwise).
+///
+/// # Safety
+/// As for [`ReadFileEx`].
+unsafe fn io_ex(
+    h: HANDLE,
+    kind: crate::overlapped::Kind,
+    ov: *mut OVERLAPPED,
+    routine: Option<crate::overlapped::Routine>,
+) -> BOOL {
+    let object = match table::get(h) {
+        Ok(o) => o,
+        Err(c) => return error::boolean(Err(c)),
+    };
+    if ov.is_null() || routine.is_none() || !is_overlapped(&object) {
+        return error::boolean(Err(ERROR_INVALID_PARAMETER));
+    }
+    // SAFETY: the caller keeps the buffer and OVERLAPPED valid until the routine ran.
+    unsafe { crate::overlapped::start(h, object, kind, ov, std::ptr::null_mut(), routine) }
+}
+
+/// `ReadFileEx`: starts a read whose completion routine runs, on this thread, during one of its
+/// alertable waits (`SleepEx`, `WaitForSingleObjectEx`, `WaitForMultipleObjectsEx`).
+///
+/// # Safety
+/// `buf` holds `len` writable bytes and `ov` is an `OVERLAPPED`, both valid until the routine
+/// ran.
+#[no_mangle]
+pub unsafe extern "C" fn ReadFileEx(
+    h: HANDLE,
+    buf: *mut core::ffi::c_void,
+    len: DWORD,
+    ov: *mut OVERLAPPED,
+    routine: Option<crate::overlapped::Routine>,
+) -> BOOL {
+    let kind = crate::overlapped::Kind::Read(buf.cast::<u8>(), len as usize);
+    // SAFETY: the caller's promise passes on.
+    unsafe { io_ex(h, kind, ov, routine) }
+}
+
+/// `WriteFileEx`: as [`ReadFileEx`], writing.
+///
+/// # Safety
+/// `buf` holds `len` readable bytes and `ov` is an `OVERLAPPED`, both valid until the routine
+/// ran.
+#[no_mangle]
+pub unsafe extern "C" fn WriteFileEx(
+    h: HANDLE,
+    buf: *const core::ffi::c_void,
+    len: DWORD,
+    ov: *mut OVERLAPPED,
+    routine: Option<crate::overlapped::Routine>,
+) -> BOOL {
+    let kind = crate::overlapped::Kind::Write(buf.cast::<u8>(), len as usize);
+    // SAFETY: the caller's promise passes on.
+    unsafe { io_ex(h, kind, ov, routine) }
+}
+
 /// `FlushFileBuffers`: on a pipe, waits until the peer has read everything.
 #[no_mangle]
 pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
@@ -239,7 +313,7 @@ pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
             _ => Ok(()),
         },
         Object::NamedPipe(p) => p.flush(),
-        Object::MailslotClient(c) => (&*c).flush().win32(Op::Write),
+        Object::MailslotClient(c, _) => (&*c).flush().win32(Op::Write),
         Object::PipeRead(_) | Object::Mailslot(_) => Err(ERROR_ACCESS_DENIED),
         _ => Err(ERROR_INVALID_HANDLE),
     });
@@ -343,14 +417,16 @@ fn create_file(
     name: Option<String>,
     access: DWORD,
     disposition: DWORD,
+    flags: DWORD,
     inherit: bool,
 ) -> Result<HANDLE, Fail> {
     let name = name.ok_or(ERROR_INVALID_PARAMETER)?;
     let (r, w) = wants(access);
     let object = if server_of(&name, "pipe").is_some() {
-        Object::NamedPipe(crate::named_pipe::open_client(&name, r, w)?)
+        let overlapped = flags & FILE_FLAG_OVERLAPPED != 0;
+        Object::NamedPipe(crate::named_pipe::open_client(&name, r, w, overlapped)?)
     } else if server_of(&name, "mailslot").is_some() {
-        Object::MailslotClient(MailslotClient::open(&name).win32(Op::Open)?)
+        Object::MailslotClient(MailslotClient::open(&name).win32(Op::Open)?, name.clone())
     } else if name.starts_with(r"\\") || name.is_empty() {
         return Err(ERROR_INVALID_NAME);
     } else {
@@ -392,12 +468,12 @@ pub unsafe extern "C" fn CreateFileA(
     _share: DWORD,
     sa: *const SECURITY_ATTRIBUTES,
     disposition: DWORD,
-    _flags: DWORD,
+    flags: DWORD,
     _template: HANDLE,
 ) -> HANDLE {
     // SAFETY: the caller's pointers.
     let r = unsafe { ansi(name) }
-        .and_then(|n| create_file(n, access, disposition, unsafe { inherit_of(sa) }));
+        .and_then(|n| create_file(n, access, disposition, flags, unsafe { inherit_of(sa) }));
     error::handle(r, INVALID_HANDLE_VALUE)
 }
 
@@ -412,12 +488,12 @@ pub unsafe extern "C" fn CreateFileW(
     _share: DWORD,
     sa: *const SECURITY_ATTRIBUTES,
     disposition: DWORD,
-    _flags: DWORD,
+    flags: DWORD,
     _template: HANDLE,
 ) -> HANDLE {
     // SAFETY: the caller's pointers.
     let r = unsafe { wide(name) }
-        .and_then(|n| create_file(n, access, disposition, unsafe { inherit_of(sa) }));
+        .and_then(|n| create_file(n, access, disposition, flags, unsafe { inherit_of(sa) }));
     error::handle(r, INVALID_HANDLE_VALUE)
 }
 
@@ -444,46 +520,6 @@ pub unsafe extern "C" fn DeleteFileA(name: *const c_char) -> BOOL {
 pub unsafe extern "C" fn DeleteFileW(name: *const WCHAR) -> BOOL {
     // SAFETY: the caller's string.
     error::boolean(unsafe { wide(name) }.and_then(delete_file))
-}
-
-/// `GetOverlappedResult`: the outcome recorded in the `OVERLAPPED` (every operation here has
-/// completed by the time its call returned).
-///
-/// # Safety
-/// `ov` points to an `OVERLAPPED`; `done` is NULL or valid.
-#[no_mangle]
-pub unsafe extern "C" fn GetOverlappedResult(
-    h: HANDLE,
-    ov: *mut OVERLAPPED,
-    done: *mut DWORD,
-    _wait: BOOL,
-) -> BOOL {
-    let r = (|| {
-        table::get(h)?;
-        // SAFETY: the caller's OVERLAPPED, or NULL.
-        let ov = unsafe { ov.as_ref() }.ok_or(ERROR_INVALID_PARAMETER)?;
-        if !done.is_null() {
-            // SAFETY: not NULL; the caller passes a writable DWORD.
-            unsafe { *done = ov.InternalHigh as DWORD };
-        }
-        match ov.Internal as u32 {
-            ERROR_SUCCESS => Ok(()),
-            code => Err(code),
-        }
-    })();
-    error::boolean(r)
-}
-
-/// `CancelIo`: nothing is ever pending, so there is nothing to cancel.
-#[no_mangle]
-pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
-    error::boolean(table::get(h).map(drop))
-}
-
-/// `CancelIoEx`: `ERROR_NOT_FOUND`, as Windows says when no operation is pending.
-#[no_mangle]
-pub extern "C" fn CancelIoEx(h: HANDLE, _ov: *mut OVERLAPPED) -> BOOL {
-    error::boolean(table::get(h).and(Err(ERROR_NOT_FOUND)))
 }
 
 /// A standard handle's object: the descriptor `fd` of this process, duplicated.

@@ -29,13 +29,43 @@
 //! * inheritance across `CreateProcess`: the handles marked inheritable travel to the child with
 //!   the same `HANDLE` values (the child's table is rebuilt from `PIPEWORK_WIN32_HANDLES`).
 //!
+//! # Overlapped I/O
+//!
+//! On a named pipe handle opened with `FILE_FLAG_OVERLAPPED`, a call with an `OVERLAPPED` that
+//! can complete at once does (TRUE, or FALSE with its error such as `ERROR_MORE_DATA`; the
+//! event set; `ConnectNamedPipe` with a client already there is FALSE with
+//! `ERROR_PIPE_CONNECTED`); one that would wait for the peer returns FALSE with
+//! `ERROR_IO_PENDING` and completes later: `Internal` holds `STATUS_PENDING` meanwhile and the
+//! NTSTATUS of the outcome after, `InternalHigh` the bytes moved, and `hEvent` is set (it is
+//! reset as the call starts). `GetOverlappedResult` reports the outcome, waits for it with
+//! `bWait`, or says `ERROR_IO_INCOMPLETE`; `HasOverlappedIoCompleted` works on `Internal`.
+//! `CancelIo` (this thread's operations on the handle), `CancelIoEx` (one `OVERLAPPED`, or
+//! all) and closing the handle end pending operations with `ERROR_OPERATION_ABORTED`.
+//! `ReadFileEx` / `WriteFileEx` queue their completion routine to the calling thread, which
+//! runs it in an alertable `SleepEx`, `WaitForSingleObjectEx` or `WaitForMultipleObjectsEx`
+//! (returning `WAIT_IO_COMPLETION`).
+//!
+//! As on Windows, the caller keeps the buffer and the `OVERLAPPED` valid, and does not touch
+//! them, until the operation completed: the library writes into them from another thread.
+//!
 //! # Where this differs from Windows
 //!
-//! * Named pipe ends and mailslots are not inherited by `CreateProcess` (anonymous pipe ends,
-//!   files, mappings, mutexes, semaphores, events and processes are).
-//! * `lpOverlapped` is accepted and every operation completes before the call returns: the
-//!   call returns TRUE, the `OVERLAPPED` holds the outcome and its event is set, so
-//!   `GetOverlappedResult` reports it at once (Windows allows this completion).
+//! * Named pipe ends and mailslot servers are not inherited by `CreateProcess` (pipework
+//!   cannot rebuild such an end from a descriptor: it holds state beside its socket). Anonymous
+//!   pipe ends, files, mappings, mutexes, semaphores, events and processes are; so are mailslot
+//!   clients, which the child opens again by the same name under the same handle value (a slot
+//!   whose server has gone by then leaves that handle out).
+//! * Overlapped I/O is real on named pipe handles opened with `FILE_FLAG_OVERLAPPED`
+//!   (`ConnectNamedPipe`, `ReadFile`, `WriteFile`, `TransactNamedPipe`, `ReadFileEx`,
+//!   `WriteFileEx`): see below. On every other handle `lpOverlapped` is accepted and the
+//!   operation completes before the call returns (TRUE, the `OVERLAPPED` filled and its event
+//!   set, as Windows allows); `ReadFileEx` / `WriteFileEx` there are `ERROR_INVALID_PARAMETER`.
+//! * A pending operation is driven by a thread of its own (no completion ports); a cancel
+//!   reaches it while it waits for its peer, not once the pipework call is under way (a large
+//!   write then completes). `TransactNamedPipe` writes its request before it returns; the reply
+//!   is what is pending.
+//! * `WaitForMultipleObjectsEx` with `bWaitAll` runs only the completion routines queued before
+//!   it was called; `SignalObjectAndWait`'s `bAlertable` is ignored.
 //! * Two threads using one named pipe handle take turns: a blocked `ReadFile` holds the handle
 //!   until it returns.
 //! * `GetExitCodeProcess` knows the exit code of the children this process started; for
@@ -43,13 +73,10 @@
 //!   parent).
 //! * `PulseEvent` sets and resets at once: a waiter may miss it (as Windows warns).
 //! * `CreateThread` runs the function on a Rust thread whose handle is signaled when it returns
-//!   (no `ExitThread`, `SuspendThread` or APCs: alertable waits are plain waits).
-//! * `ReadFileEx` / `WriteFileEx` (completion routines) are not offered.
-//! * A client's `CreateFile` on a pipe returns once the server's `ConnectNamedPipe` admits it
-//!   (pipework's rule today), so the documentation's idiom
-//!   `ConnectNamedPipe(h, NULL) ? TRUE : GetLastError() == ERROR_PIPE_CONNECTED` is the one to
-//!   keep; and a client whose server called `DisconnectNamedPipe` reads the end of the data
-//!   (`ERROR_BROKEN_PIPE`) where Windows says `ERROR_PIPE_NOT_CONNECTED`.
+//!   (no `ExitThread`, `SuspendThread` or `QueueUserAPC`: the only APCs are completion routines).
+//! * Data a server wrote and its client had not read when the server called
+//!   `DisconnectNamedPipe` is still delivered to the client before `ERROR_PIPE_NOT_CONNECTED`
+//!   (Windows discards it).
 //! * `DuplicateHandle` works within this process (another process's handles are numbers in a
 //!   table this process cannot read): `ERROR_NOT_SUPPORTED` otherwise.
 //!
@@ -75,6 +102,8 @@ mod mapping;
 #[cfg(target_os = "linux")]
 mod named_pipe;
 #[cfg(target_os = "linux")]
+mod overlapped;
+#[cfg(target_os = "linux")]
 mod process;
 #[cfg(target_os = "linux")]
 mod sync;
@@ -91,8 +120,8 @@ pub use exports::*;
 pub mod exports {
     pub use crate::error::{GetLastError, SetLastError};
     pub use crate::file::{
-        CancelIo, CancelIoEx, CreateFileA, CreateFileW, CreatePipe, DeleteFileA, DeleteFileW,
-        FlushFileBuffers, GetFileType, GetOverlappedResult, PeekNamedPipe, ReadFile, WriteFile,
+        CreateFileA, CreateFileW, CreatePipe, DeleteFileA, DeleteFileW, FlushFileBuffers,
+        GetFileType, PeekNamedPipe, ReadFile, ReadFileEx, WriteFile, WriteFileEx,
     };
     pub use crate::mailslot::{CreateMailslotA, CreateMailslotW, GetMailslotInfo, SetMailslotInfo};
     pub use crate::mapping::{
@@ -105,6 +134,7 @@ pub mod exports {
         GetNamedPipeHandleStateW, GetNamedPipeInfo, GetNamedPipeServerProcessId,
         SetNamedPipeHandleState, TransactNamedPipe, WaitNamedPipeA, WaitNamedPipeW,
     };
+    pub use crate::overlapped::{CancelIo, CancelIoEx, GetOverlappedResult};
     pub use crate::process::{
         CreateProcessA, CreateProcessW, CreateThread, ExitProcess, GetCurrentProcess,
         GetCurrentProcessId, GetCurrentThreadId, GetExitCodeProcess, GetExitCodeThread,

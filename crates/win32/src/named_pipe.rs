@@ -63,13 +63,14 @@ struct Inner {
     message_read: bool,
     nowait: bool,
     state: State,
-    buffers: (u32, u32),
 }
 
 /// A named pipe's server or client end, with its handle's modes.
 #[derive(Debug)]
 pub(crate) struct PipeEnd {
     inner: Mutex<Inner>,
+    /// Opened with `FILE_FLAG_OVERLAPPED`: calls with an `OVERLAPPED` may be left pending.
+    pub(crate) overlapped: bool,
 }
 
 fn message(r: std::io::Result<MessageRead>) -> Io {
@@ -84,13 +85,13 @@ fn message(r: std::io::Result<MessageRead>) -> Io {
 impl PipeEnd {
     fn new(end: End, message_pipe: bool, message_read: bool, nowait: bool) -> PipeEnd {
         PipeEnd {
+            overlapped: false,
             inner: Mutex::new(Inner {
                 end,
                 message_pipe,
                 message_read,
                 nowait,
                 state: State::Listening,
-                buffers: (0, 0),
             }),
         }
     }
@@ -180,6 +181,122 @@ impl PipeEnd {
         })
     }
 
+    /// `ConnectNamedPipe` on a server end: waits for a client unless in `PIPE_NOWAIT` mode.
+    pub(crate) fn connect(&self) -> Result<(), Fail> {
+        let mut inner = self.lock();
+        Self::connect_locked(&mut inner)
+    }
+
+    fn connect_locked(inner: &mut Inner) -> Result<(), Fail> {
+        let End::Server(server) = &mut inner.end else {
+            return Err(ERROR_INVALID_FUNCTION);
+        };
+        let r = server.connect();
+        inner.state = match r {
+            Ok(_) => State::Connected,
+            Err(_) => State::Listening,
+        };
+        match r {
+            Ok(Connected::Connected) => Ok(()),
+            Ok(Connected::AlreadyConnected) => Err(ERROR_PIPE_CONNECTED),
+            Err(e) => Err(match e.kind() {
+                ErrorKind::WouldBlock => ERROR_PIPE_LISTENING,
+                ErrorKind::BrokenPipe => ERROR_NO_DATA,
+                _ => error::code(&e, Op::Other),
+            }),
+        }
+    }
+
+    /// A connect that does not wait: `None` when no client is there yet (the instance then
+    /// listens, and [`poll_fd`](Self::poll_fd) is its listening socket).
+    pub(crate) fn try_connect(&self) -> Option<Result<(), Fail>> {
+        let mut inner = self.lock();
+        let nowait = inner.nowait;
+        if let End::Server(s) = &mut inner.end {
+            if !nowait {
+                if let Err(e) = s.set_nonblocking(true) {
+                    return Some(Err(error::code(&e, Op::Other)));
+                }
+            }
+        }
+        let r = Self::connect_locked(&mut inner);
+        if let End::Server(s) = &mut inner.end {
+            if !nowait {
+                if let Err(e) = s.set_nonblocking(false) {
+                    return Some(Err(error::code(&e, Op::Other)));
+                }
+            }
+        }
+        match r {
+            Err(ERROR_PIPE_LISTENING) if !nowait => None,
+            r => Some(r),
+        }
+    }
+
+    /// Whether a read would return without waiting for the peer (data, the end, an error).
+    pub(crate) fn read_ready(&self) -> bool {
+        let mut inner = self.lock();
+        if inner.nowait || Self::unconnected(&inner).is_some() {
+            return true;
+        }
+        let fd = match &inner.end {
+            End::Server(s) => s.as_fd(),
+            End::Client(c) => c.as_fd(),
+        };
+        if crate::overlapped::poll_now(fd, libc::POLLIN) {
+            return true;
+        }
+        // The end may hold read-ahead data the socket no longer shows.
+        let peeked = match &mut inner.end {
+            End::Server(s) => s.peek(&mut []),
+            End::Client(c) => c.peek(&mut []),
+        };
+        match peeked {
+            Ok(info) => info.available > 0,
+            Err(_) => true,
+        }
+    }
+
+    /// Whether a write of `len` bytes would return without waiting for the peer to read: with
+    /// `room`, when the pipe's buffer has room for all of it now; without, when it has room
+    /// for some (a worker then waits in the write for the rest).
+    pub(crate) fn write_ready(&self, len: usize, room: bool) -> bool {
+        let inner = self.lock();
+        if inner.nowait || Self::unconnected(&inner).is_some() {
+            return true;
+        }
+        let fd = match &inner.end {
+            End::Server(s) => s.as_fd(),
+            End::Client(c) => c.as_fd(),
+        };
+        if !crate::overlapped::poll_now(fd, libc::POLLOUT) {
+            return false;
+        }
+        !room || crate::overlapped::has_room(fd, len)
+    }
+
+    /// A descriptor to wait on for this end's next event (the connection, or the listening
+    /// socket of a server end without a client).
+    pub(crate) fn poll_fd(&self) -> Option<OwnedFd> {
+        let inner = self.lock();
+        match &inner.end {
+            End::Server(s) => s.as_fd().try_clone_to_owned().ok(),
+            End::Client(c) => c.as_fd().try_clone_to_owned().ok(),
+        }
+    }
+
+    /// Whether this end is a message pipe in message-read mode (what a transaction needs).
+    pub(crate) fn transact_check(&self) -> Result<(), Fail> {
+        let inner = self.lock();
+        if let Some(code) = Self::unconnected(&inner) {
+            return Err(code);
+        }
+        if !inner.message_read {
+            return Err(ERROR_BAD_PIPE);
+        }
+        Ok(())
+    }
+
     fn transact(&self, request: &[u8], reply: &mut [u8]) -> Io {
         let mut inner = self.lock();
         if let Some(code) = Self::unconnected(&inner) {
@@ -200,19 +317,21 @@ impl PipeEnd {
 }
 
 /// Opens the client end of `name` (`CreateFile` on `\\.\pipe\name`).
-pub(crate) fn open_client(name: &str, read: bool, write: bool) -> Result<PipeEnd, Fail> {
+pub(crate) fn open_client(
+    name: &str,
+    read: bool,
+    write: bool,
+    overlapped: bool,
+) -> Result<PipeEnd, Fail> {
     let client = ClientOptions::new()
         .read(read)
         .write(write)
         .open(name)
         .win32(Op::Open)?;
     let message_pipe = client.pipe_mode() == PipeMode::Message;
-    Ok(PipeEnd::new(
-        End::Client(client),
-        message_pipe,
-        false,
-        false,
-    ))
+    let mut end = PipeEnd::new(End::Client(client), message_pipe, false, false);
+    end.overlapped = overlapped;
+    Ok(end)
 }
 
 /// A local pipe name as `CreateNamedPipe` takes it: `\\.\pipe\name`.
@@ -299,8 +418,8 @@ fn create_named_pipe(
     }
     let server = options.create(&name).win32(Op::Other)?;
     let existed = !server.created_pipe();
-    let end = PipeEnd::new(End::Server(server), message_pipe, message_read, nowait);
-    end.lock().buffers = (in_size, out_size);
+    let mut end = PipeEnd::new(End::Server(server), message_pipe, message_read, nowait);
+    end.overlapped = open_mode & FILE_FLAG_OVERLAPPED != 0;
     let h = table::insert(Object::NamedPipe(end), inherit);
     error::SetLastError(if existed {
         ERROR_ALREADY_EXISTS
@@ -386,26 +505,24 @@ fn end_of(object: &Object) -> &PipeEnd {
 /// `ov` is NULL or points to an `OVERLAPPED`.
 #[no_mangle]
 pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
-    let r = pipe_end(h).and_then(|o| {
-        let mut inner = end_of(&o).lock();
-        let End::Server(server) = &mut inner.end else {
-            return Err(ERROR_INVALID_FUNCTION);
+    let object = match pipe_end(h) {
+        Ok(o) => o,
+        Err(c) => return error::boolean(Err(c)),
+    };
+    if !ov.is_null() && end_of(&object).overlapped {
+        // SAFETY: the caller's OVERLAPPED, valid until the operation completes.
+        return unsafe {
+            crate::overlapped::start(
+                h,
+                object,
+                crate::overlapped::Kind::Connect,
+                ov,
+                std::ptr::null_mut(),
+                None,
+            )
         };
-        let r = server.connect();
-        inner.state = match r {
-            Ok(_) => State::Connected,
-            Err(_) => State::Listening,
-        };
-        match r {
-            Ok(Connected::Connected) => Ok(()),
-            Ok(Connected::AlreadyConnected) => Err(ERROR_PIPE_CONNECTED),
-            Err(e) => Err(match e.kind() {
-                ErrorKind::WouldBlock => ERROR_PIPE_LISTENING,
-                ErrorKind::BrokenPipe => ERROR_NO_DATA,
-                _ => error::code(&e, Op::Other),
-            }),
-        }
-    });
+    }
+    let r = end_of(&object).connect();
     // SAFETY: the caller's OVERLAPPED, or NULL.
     unsafe { io_end(r.map(|()| 0).map_err(|c| (c, 0)), std::ptr::null_mut(), ov) }
 }
@@ -560,6 +677,27 @@ pub unsafe extern "C" fn TransactNamedPipe(
     read: *mut DWORD,
     ov: *mut OVERLAPPED,
 ) -> BOOL {
+    if !ov.is_null() {
+        if let Ok(object) = table::get(h) {
+            if crate::file::is_overlapped(&object) {
+                let end = end_of(&object);
+                // SAFETY: the caller's request buffer.
+                let (request, _) = unsafe { buffers(input, in_len, std::ptr::null_mut(), 0) };
+                if let Err(c) = end
+                    .transact_check()
+                    .map_err(|c| (c, 0))
+                    .and_then(|()| end.write(request))
+                {
+                    // SAFETY: the caller's pointers.
+                    return unsafe { io_end(Err(c), read, ov) };
+                }
+                let kind = crate::overlapped::Kind::Read(output.cast::<u8>(), out_len as usize);
+                // SAFETY: the caller keeps the reply buffer and OVERLAPPED valid until
+                // completion.
+                return unsafe { crate::overlapped::start(h, object, kind, ov, read, None) };
+            }
+        }
+    }
     // SAFETY: the caller's buffers.
     let (request, reply) = unsafe { buffers(input, in_len, output, out_len) };
     let r = match table::get(h) {
@@ -585,8 +723,9 @@ unsafe fn put(p: *mut DWORD, v: u32) {
     }
 }
 
-/// `GetNamedPipeInfo`: which end, the type, the buffer sizes, the instance limit (anonymous
-/// pipes too: the read end is the server end).
+/// `GetNamedPipeInfo`: which end, the type, the buffer sizes the system granted (as Windows,
+/// which may round what `CreateNamedPipe` asked for; both ends report the same pipe), the
+/// instance limit (anonymous pipes too: the read end is the server end).
 ///
 /// # Safety
 /// Each pointer is NULL or points to a `DWORD`.
@@ -610,20 +749,23 @@ pub unsafe extern "C" fn GetNamedPipeInfo(
             }
             Object::NamedPipe(p) => {
                 let inner = p.lock();
-                let kind = if inner.message_pipe {
-                    PIPE_TYPE_MESSAGE
-                } else {
-                    0
-                };
-                match &inner.end {
-                    End::Server(s) => (
-                        PIPE_SERVER_END | kind,
-                        inner.buffers.1,
-                        inner.buffers.0,
-                        s.max_instances().unwrap_or(PIPE_UNLIMITED_INSTANCES),
-                    ),
-                    End::Client(_) => (kind, 0, 0, PIPE_UNLIMITED_INSTANCES),
+                let info = match &inner.end {
+                    End::Server(s) => s.info(),
+                    End::Client(c) => c.info(),
                 }
+                .win32(Op::Other)?;
+                let kind = match info.pipe_mode {
+                    PipeMode::Message => PIPE_TYPE_MESSAGE,
+                    PipeMode::Byte => 0,
+                };
+                let end = if info.server_end { PIPE_SERVER_END } else { 0 };
+                let size = |n: usize| n.min(u32::MAX as usize) as u32;
+                (
+                    end | kind,
+                    size(info.out_buffer),
+                    size(info.in_buffer),
+                    info.max_instances.unwrap_or(PIPE_UNLIMITED_INSTANCES),
+                )
             }
             _ => return Err(ERROR_INVALID_HANDLE),
         };

@@ -267,6 +267,7 @@ fn create_process(req: Request) -> Result<PROCESS_INFORMATION, Fail> {
             let number = command.inherit_handle(fd);
             spec.push_str(&format!("{h:x}:{kind}:{number};"));
         }
+        spec.push_str(&table::named_for_child());
         if !spec.is_empty() {
             command.env(INHERIT_ENV, spec);
         }

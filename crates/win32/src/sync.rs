@@ -406,10 +406,43 @@ pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
     wait_end(wait_one(h, ms))
 }
 
-/// `WaitForSingleObjectEx` (no APCs: alertable waits are plain waits).
+/// An alertable wait for any of `members`: completion routines queued to this thread run and
+/// end it with `WAIT_IO_COMPLETION`.
+fn alertable_any(members: &[&dyn Waitable], ms: DWORD) -> Result<u32, Fail> {
+    use crate::overlapped::{run_queued, this_thread, WAIT_IO_COMPLETION};
+    if run_queued() > 0 {
+        return Ok(WAIT_IO_COMPLETION);
+    }
+    let queue = this_thread();
+    let mut all: Vec<&dyn Waitable> = members.to_vec();
+    if let Some(q) = &queue {
+        all.push(&q.bell);
+    }
+    let deadline = timeout(ms).map(|t| std::time::Instant::now() + t);
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        match sync::wait_any(&all, left).win32(Op::Other)? {
+            WaitResult::Signaled(i) if i == members.len() => {
+                if run_queued() > 0 {
+                    return Ok(WAIT_IO_COMPLETION);
+                }
+            }
+            WaitResult::Signaled(i) => return Ok(WAIT_OBJECT_0 + i as u32),
+            WaitResult::Abandoned(i) => return Ok(WAIT_ABANDONED_0 + i as u32),
+            WaitResult::TimedOut => return Ok(WAIT_TIMEOUT),
+        }
+    }
+}
+
+/// `WaitForSingleObjectEx`: alertable, completion routines queued to this thread run and the
+/// wait returns `WAIT_IO_COMPLETION`.
 #[no_mangle]
-pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, _alertable: BOOL) -> DWORD {
-    WaitForSingleObject(h, ms)
+pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -> DWORD {
+    if alertable == 0 || h == table::CURRENT_PROCESS {
+        return WaitForSingleObject(h, ms);
+    }
+    let r = table::get(h).and_then(|o| alertable_any(&[waitable(&o)?], ms));
+    wait_end(r)
 }
 
 /// `WaitForMultipleObjects`: the lowest signaled index, `WAIT_ABANDONED_0 + i`, `WAIT_TIMEOUT`.
@@ -452,7 +485,8 @@ pub unsafe extern "C" fn WaitForMultipleObjects(
     wait_end(r)
 }
 
-/// `WaitForMultipleObjectsEx` (no APCs).
+/// `WaitForMultipleObjectsEx`: alertable, completion routines queued to this thread run and the
+/// wait returns `WAIT_IO_COMPLETION` (with `bWaitAll`, only those queued before the call).
 ///
 /// # Safety
 /// As for [`WaitForMultipleObjects`].
@@ -462,10 +496,32 @@ pub unsafe extern "C" fn WaitForMultipleObjectsEx(
     handles: *const HANDLE,
     wait_all: BOOL,
     ms: DWORD,
-    _alertable: BOOL,
+    alertable: BOOL,
 ) -> DWORD {
-    // SAFETY: the caller's promise passes on.
-    unsafe { WaitForMultipleObjects(count, handles, wait_all, ms) }
+    if alertable != 0 && crate::overlapped::run_queued() > 0 {
+        return crate::overlapped::WAIT_IO_COMPLETION;
+    }
+    if alertable == 0 || wait_all != 0 {
+        // SAFETY: the caller's promise passes on.
+        return unsafe { WaitForMultipleObjects(count, handles, wait_all, ms) };
+    }
+    let r = (|| {
+        if count == 0 || count > 64 || handles.is_null() {
+            return Err(ERROR_INVALID_PARAMETER);
+        }
+        // SAFETY: the caller passes `count` handles at `handles`.
+        let handles = unsafe { std::slice::from_raw_parts(handles, count as usize) };
+        let objects = handles
+            .iter()
+            .map(|&h| table::get(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let members = objects
+            .iter()
+            .map(|o| waitable(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        alertable_any(&members, ms)
+    })();
+    wait_end(r)
 }
 
 /// `SignalObjectAndWait`: signals an event, releases a mutex or a semaphore, then waits.
@@ -499,11 +555,19 @@ pub extern "C" fn Sleep(ms: DWORD) {
     }
 }
 
-/// `SleepEx` (no APCs: returns 0 when the time is up).
+/// `SleepEx`: 0 when the time is up; alertable, `WAIT_IO_COMPLETION` as soon as completion
+/// routines queued to this thread ran.
 #[no_mangle]
-pub extern "C" fn SleepEx(ms: DWORD, _alertable: BOOL) -> DWORD {
-    Sleep(ms);
-    0
+pub extern "C" fn SleepEx(ms: DWORD, alertable: BOOL) -> DWORD {
+    if alertable == 0 {
+        Sleep(ms);
+        return 0;
+    }
+    if crate::overlapped::alertable_sleep(timeout(ms)) {
+        crate::overlapped::WAIT_IO_COMPLETION
+    } else {
+        0
+    }
 }
 
 /// `GetTickCount64`: milliseconds since the system started.

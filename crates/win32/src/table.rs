@@ -42,8 +42,9 @@ pub(crate) enum Object {
     NamedPipe(PipeEnd),
     /// A mailslot's server end.
     Mailslot(Mutex<Mailslot>),
-    /// A mailslot's client end.
-    MailslotClient(MailslotClient),
+    /// A mailslot's client end, and the name it was opened by (a child inheriting it opens
+    /// the same name).
+    MailslotClient(MailslotClient, String),
     /// A file mapping.
     Mapping(crate::mapping::MappingObject),
     /// A mutex.
@@ -150,14 +151,29 @@ impl Table {
             let (Some(h), Some(kind), Some(fd)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
-            let (Ok(h), Some(kind), Ok(fd)) = (
-                usize::from_str_radix(h, 16),
-                kind.chars().next(),
-                fd.parse::<RawFd>(),
-            ) else {
+            let (Ok(h), Some(kind)) = (usize::from_str_radix(h, 16), kind.chars().next()) else {
                 continue;
             };
             let Some(index) = index(h as HANDLE) else {
+                continue;
+            };
+            if kind == MAILSLOT_CLIENT {
+                // A mailslot client travels by name: this process opens the same slot.
+                if let Some(object) = unhex(fd).and_then(|name| {
+                    let client = MailslotClient::open(&name).ok()?;
+                    Some(Object::MailslotClient(client, name))
+                }) {
+                    table.put_at(
+                        index,
+                        Entry {
+                            object: Arc::new(object),
+                            flags: HANDLE_FLAG_INHERIT,
+                        },
+                    );
+                }
+                continue;
+            }
+            let Ok(fd) = fd.parse::<RawFd>() else {
                 continue;
             };
             if fd < 3 || rustix_fd_is_open(fd).is_err() {
@@ -183,6 +199,45 @@ impl Table {
             .collect();
         table
     }
+}
+
+/// The kind letter of a mailslot client in [`INHERIT_ENV`]: `HANDLE:c:NAME`, the name in hex.
+const MAILSLOT_CLIENT: char = 'c';
+
+fn hex(name: &str) -> String {
+    name.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<String> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The inheritable handles that travel by name, as `HANDLE:KIND:HEXNAME;` entries for
+/// [`INHERIT_ENV`].
+pub(crate) fn named_for_child() -> String {
+    let table = table().read().unwrap_or_else(|e| e.into_inner());
+    let mut out = String::new();
+    for (i, slot) in table.slots.iter().enumerate() {
+        let Some(entry) = slot else { continue };
+        if entry.flags & HANDLE_FLAG_INHERIT == 0 {
+            continue;
+        }
+        if let Object::MailslotClient(_, name) = &*entry.object {
+            out.push_str(&format!(
+                "{:x}:{MAILSLOT_CLIENT}:{};",
+                value(i) as usize,
+                hex(name)
+            ));
+        }
+    }
+    out
 }
 
 fn rustix_fd_is_open(fd: RawFd) -> io::Result<()> {
@@ -281,6 +336,10 @@ pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
             }
         }
     };
+    // Operations pending on the handle end (ERROR_OPERATION_ABORTED), as on Windows.
+    if removed.is_ok() {
+        crate::overlapped::cancel_handle(h);
+    }
     // The object (perhaps its last handle) is dropped outside the table's lock.
     error::boolean(removed.map(drop))
 }

@@ -112,7 +112,7 @@ int main(void)
     CHECK(GetFileType(s) == FILE_TYPE_PIPE);
     CHECK(GetNamedPipeInfo(s, &flags, &out_size, &in_size, &max));
     CHECK(flags == (PIPE_SERVER_END | PIPE_TYPE_MESSAGE) && max == 2);
-    CHECK(out_size == 1024 && in_size == 2048);
+    CHECK(out_size >= 1024 && in_size >= 2048); /* granted: at least what was asked */
     CHECK(GetNamedPipeHandleStateA(s, &state, &instances, NULL, NULL, NULL, 0));
     CHECK(state == PIPE_READMODE_MESSAGE && instances == 1);
     /* FILE_FLAG_FIRST_PIPE_INSTANCE on an existing pipe: ERROR_ACCESS_DENIED; another access
