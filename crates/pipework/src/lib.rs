@@ -30,13 +30,10 @@
 //! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
 //! | RPC: DCE/RPC (`ncacn_np`, `ncacn_ip_tcp`), gRPC over named pipes | [`rpc`] | done |
-//! | Data copy, DDE, clipboard, RPC | | planned |
 //! | Message windows, data copy (`WM_COPYDATA`) | [`window`] | done |
 //! | DDE (the DDEML model) | [`dde`] | done |
-//! | Clipboard, RPC | | planned |
 //! | Clipboard (X11's `CLIPBOARD` selection, or headless) | [`clipboard`] | done |
 //! | Global atom table | [`atom`] | done |
-//! | Data copy, DDE, RPC | | planned |
 //!
 //! # Win32 → pipework
 //!
@@ -108,9 +105,9 @@ compile_error!(
 // Every module is Linux-only, so that another target sees the one error above and nothing else.
 #[cfg(target_os = "linux")]
 pub mod atom;
+pub mod clipboard;
 #[cfg(target_os = "linux")]
 pub mod dde;
-pub mod clipboard;
 #[cfg(target_os = "linux")]
 pub mod handle;
 #[cfg(target_os = "linux")]
