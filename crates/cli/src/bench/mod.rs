@@ -14,6 +14,7 @@ pub mod plot;
 mod shm_pipe;
 mod stream;
 mod sync;
+mod window;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -248,6 +249,7 @@ pub const MECHANISMS: &[Mechanism] = &[
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
+    window::MECHANISM,
 ];
 
 /// GiB/s of plain `memcpy` in this process, median of 7: `(in cache, from memory)`. In cache:
