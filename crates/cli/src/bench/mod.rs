@@ -14,6 +14,7 @@ pub mod plot;
 mod shm_pipe;
 mod stream;
 mod sync;
+mod win32;
 mod window;
 
 use std::io;
@@ -249,6 +250,7 @@ pub const MECHANISMS: &[Mechanism] = &[
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
+    win32::MECHANISM,
     window::MECHANISM,
 ];
 
