@@ -6,6 +6,7 @@
 //! `pipework __bench-child MECHANISM ROLE ARGS...`).
 
 mod anonymous_pipe;
+mod dde;
 mod doorbell;
 mod mailslot;
 mod mapping;
@@ -252,6 +253,7 @@ pub const MECHANISMS: &[Mechanism] = &[
     sync::MECHANISM,
     win32::MECHANISM,
     window::MECHANISM,
+    dde::MECHANISM,
 ];
 
 /// GiB/s of plain `memcpy` in this process, median of 7: `(in cache, from memory)`. In cache:
