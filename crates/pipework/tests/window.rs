@@ -19,6 +19,19 @@ fn main() {
     // Every window of this run lives in a directory of its own, so that a broadcast reaches
     // only this run's windows (children inherit it).
     if std::env::var_os("PIPEWORK_RUNTIME_DIR").is_none() {
+        // Directories of earlier runs whose process is gone.
+        for entry in std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("pipework-window-test-") {
+                if !std::path::Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
         let dir = std::env::temp_dir().join(format!("pipework-window-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))

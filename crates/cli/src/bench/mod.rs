@@ -7,6 +7,7 @@
 
 mod anonymous_pipe;
 mod clipboard;
+mod dde;
 mod doorbell;
 mod mailslot;
 mod mapping;
@@ -18,6 +19,7 @@ mod shm_pipe;
 mod stream;
 mod sync;
 mod win32;
+mod window;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -255,6 +257,8 @@ pub const MECHANISMS: &[Mechanism] = &[
     win32::MECHANISM,
     rpc::MECHANISM,
     clipboard::MECHANISM,
+    window::MECHANISM,
+    dde::MECHANISM,
 ];
 
 /// GiB/s of plain `memcpy` in this process, median of 7: `(in cache, from memory)`. In cache:
