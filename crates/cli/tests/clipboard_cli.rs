@@ -5,7 +5,9 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+#[cfg(feature = "interop")]
+use std::process::Command;
+use std::process::Stdio;
 
 use common::{assert_success, finish, output as pipework, spawn_announced};
 
