@@ -8,9 +8,9 @@ use super::npa::tests::{encode_request, SAMBA_4_17_ANONYMOUS};
 use super::npa::{self, RemoteClient, Sid, LEVELS};
 
 /// Case counts, explicit so that a run's cost and coverage are known.
-const RANDOM_CASES: u32 = 4096;
-const ROUND_TRIP_CASES: u32 = 1024;
-const CORRUPT_CASES: u32 = 4096;
+const RANDOM_CASES: u32 = 2048;
+const ROUND_TRIP_CASES: u32 = 512;
+const CORRUPT_CASES: u32 = 2048;
 
 /// `cases` cases; failures are reported, not written to files beside the sources.
 fn config(cases: u32) -> ProptestConfig {
