@@ -15,6 +15,7 @@ pub mod scale;
 mod shm_pipe;
 mod stream;
 mod sync;
+mod win32;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -249,6 +250,7 @@ pub const MECHANISMS: &[Mechanism] = &[
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
+    win32::MECHANISM,
 ];
 
 /// GiB/s of plain `memcpy` in this process, median of 7: `(in cache, from memory)`. In cache:

@@ -295,9 +295,12 @@ fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
         for line in io::stdin().lock().lines() {
             client.write_message(line?.as_bytes())?;
             let mut reply = Vec::new();
-            if client.read_message_to_end(&mut reply)? == MessageRead::End {
-                break;
-            }
+            // The server's disconnect (NotConnected) ends the session as its close does.
+            match client.read_message_to_end(&mut reply) {
+                Ok(MessageRead::End) => break,
+                Err(e) if pipework::named_pipe::is_not_connected(&e) => break,
+                got => got?,
+            };
             out.write_all(&reply)?;
             out.write_all(b"\n")?;
             out.flush()?;
@@ -314,7 +317,11 @@ fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
     let mut out = output::stdout();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = client.read(&mut buf)?;
+        // The server's disconnect (NotConnected) ends the session as its close does.
+        let n = match client.read(&mut buf) {
+            Err(e) if pipework::named_pipe::is_not_connected(&e) => 0,
+            got => got?,
+        };
         if n == 0 {
             break;
         }

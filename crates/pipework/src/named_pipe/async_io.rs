@@ -12,8 +12,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
-use super::client::{timed_out, Backoff, Opening};
-use super::handshake::{ReplyReader, REPLY_LEN};
+use super::client::{Backoff, Opening};
 use super::{
     ClientOptions, Connected, Credentials, MessageRead, NamedPipeClient, NamedPipeServer,
     ServerOptions, WaitTimeout,
@@ -145,7 +144,7 @@ impl ServerOptions {
     /// Creates one instance for use with tokio (inside a runtime): see [`ServerOptions::create`].
     pub fn create_async(&self, name: &str) -> io::Result<AsyncNamedPipeServer> {
         let mut inner = self.create(name)?;
-        inner.set_nonblocking(true)?;
+        inner.set_io_nonblocking(true)?;
         Ok(AsyncNamedPipeServer { inner, io: None })
     }
 }
@@ -253,8 +252,9 @@ pub struct AsyncNamedPipeClient {
 
 impl ClientOptions {
     /// Opens `name` for use with tokio (inside a runtime): see [`ClientOptions::open`]. Waiting
-    /// for the server's admission, and for a free instance if [`wait`](Self::wait) was asked,
-    /// happens without blocking the runtime's thread, within the same time limits.
+    /// for a free instance, if [`wait`](Self::wait) was asked, happens without blocking the
+    /// runtime's thread, within the same time limits. As in Win32, the open does not wait for
+    /// the server's `connect`.
     pub async fn open_async(&self, name: &str) -> io::Result<AsyncNamedPipeClient> {
         let parsed = PipeName::parse(name)?;
         let mut limit = self.first_limit();
@@ -281,17 +281,13 @@ impl ClientOptions {
         limit: &mut Option<Option<std::time::Instant>>,
     ) -> io::Result<AsyncNamedPipeClient> {
         let mut opening = Opening::new(self.clone(), name, true, limit)?;
-        loop {
-            let Some(fd) = opening.next_socket()? else {
-                return Err(opening.exhausted());
-            };
-            let reply = read_reply_async(&fd, opening.deadline, &opening.what).await?;
-            if let Some(mut inner) = opening.finish(fd, reply)? {
-                self.apply_read_mode(&mut inner)?;
-                let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
-                return Ok(AsyncNamedPipeClient { inner, io });
-            }
-        }
+        let Some((fd, server)) = opening.next_socket()? else {
+            return Err(opening.exhausted());
+        };
+        let mut inner = opening.finish(fd, server)?;
+        self.apply_read_mode(&mut inner)?;
+        let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(AsyncNamedPipeClient { inner, io })
     }
 }
 
@@ -306,38 +302,6 @@ pub async fn wait_async(name: &str, timeout: WaitTimeout) -> io::Result<()> {
         if let Ok(guard) = tokio::time::timeout(step, watch.readable()).await {
             guard?.clear_ready();
         }
-    }
-}
-
-/// Reads the server's handshake reply until `deadline`: see the blocking front-end.
-async fn read_reply_async(
-    fd: &OwnedFd,
-    deadline: Option<std::time::Instant>,
-    what: &str,
-) -> io::Result<Option<[u8; REPLY_LEN]>> {
-    let io = register(fd, Interest::READABLE)?;
-    let reading = async {
-        let mut reply = ReplyReader::default();
-        let mut none = Vec::new();
-        loop {
-            if let Some(bytes) = reply.complete() {
-                return Ok(Some(bytes));
-            }
-            let mut guard = io.readable().await?;
-            match super::conn::recv_into(fd.as_fd(), reply.space(), &mut none, 0) {
-                Ok(0) => return Ok(None),
-                Ok(n) => reply.advance(n)?,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
-                Err(e) => return Err(e),
-            }
-        }
-    };
-    match crate::sys::time::left(deadline) {
-        None => reading.await,
-        Some(left) => match tokio::time::timeout(left, reading).await {
-            Ok(result) => result,
-            Err(_) => Err(timed_out(what)),
-        },
     }
 }
 
