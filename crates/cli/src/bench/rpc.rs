@@ -3,6 +3,9 @@
 //! processes over a named pipe, beside the bare named-pipe round trip of the same 28 bytes each
 //! way on the same kind of pipe.
 //!
+//! With the CLI's `rpc` feature, also a gRPC unary call (the example service's `Say`, tonic
+//! both ends) over a named pipe beside the same call over TCP loopback.
+//!
 //! The parent creates each pipe and makes the calls; its child opens the pipe and answers them
 //! (a DCE/RPC server runs on any byte stream, a pipe's client end included). Both connections
 //! stay up for the whole measurement and their samples alternate.
@@ -91,13 +94,17 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
             Ok(per_call_us(start))
         },
     )?;
-    Ok(vec![Figure::lower_is_better(
+    #[allow(unused_mut)]
+    let mut figures = vec![Figure::lower_is_better(
         NAME,
         "dce_addone_round_trip",
         "us",
         "bare named-pipe round trip",
         &samples,
-    )])
+    )];
+    #[cfg(feature = "rpc")]
+    figures.push(grpc::run(settings)?);
+    Ok(figures)
 }
 
 fn child(args: &[String]) -> io::Result<()> {
@@ -105,6 +112,10 @@ fn child(args: &[String]) -> io::Result<()> {
     let name = args
         .get(1)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing pipe name"))?;
+    #[cfg(feature = "rpc")]
+    if role == "grpc" {
+        return grpc::child(args);
+    }
     let mut pipe = NamedPipeClient::open(name)?;
     match role {
         "dce" => {
@@ -126,5 +137,125 @@ fn child(args: &[String]) -> io::Result<()> {
             io::ErrorKind::InvalidInput,
             format!("bench {NAME}: unknown role {role:?}"),
         )),
+    }
+}
+
+/// The gRPC rows: the child serves the example service on a pipe and on TCP, the parent calls
+/// `Say` on both.
+#[cfg(feature = "rpc")]
+mod grpc {
+    use std::io::{self, BufRead, BufReader, Write};
+    use std::time::Instant;
+
+    use pipework::named_pipe::ServerOptions;
+    use pipework::rpc::grpc::{self, demo};
+    use tonic::transport::{Endpoint, Server};
+
+    use super::{spawn_child, unique, ChildGuard, Figure, Settings, BATCH, NAME};
+
+    fn runtime() -> io::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+
+    fn failed(e: impl std::fmt::Display) -> io::Error {
+        io::Error::other(format!("bench {NAME} gRPC: {e}"))
+    }
+
+    pub(super) fn run(settings: &Settings) -> io::Result<Figure> {
+        let name = unique("grpc");
+        let (ready, ready_w) = pipework::pipe::create()?;
+        let _child = ChildGuard {
+            child: spawn_child(
+                NAME,
+                "grpc",
+                std::slice::from_ref(&name),
+                vec![ready_w.into()],
+            )?,
+        };
+        let mut line = String::new();
+        BufReader::new(ready).read_line(&mut line)?;
+        let port: u16 = line.trim().parse().map_err(failed)?;
+        let rt = runtime()?;
+        let (mut over_pipe, mut over_tcp) = rt.block_on(async {
+            let pipe = grpc::connect(&name).await.map_err(failed)?;
+            let tcp = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+                .map_err(failed)?
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .map_err(failed)?;
+            Ok::<_, io::Error>((
+                demo::demo_client::DemoClient::new(pipe),
+                demo::demo_client::DemoClient::new(tcp),
+            ))
+        })?;
+        let request = || demo::SayRequest {
+            text: "ping".into(),
+            ..Default::default()
+        };
+        let samples = settings.collect(
+            "rpc gRPC",
+            settings.round_trip_batches(),
+            || {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..BATCH {
+                        over_pipe.say(request()).await.map_err(failed)?;
+                    }
+                    Ok(super::per_call_us(start))
+                })
+            },
+            || {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..BATCH {
+                        over_tcp.say(request()).await.map_err(failed)?;
+                    }
+                    Ok(super::per_call_us(start))
+                })
+            },
+        )?;
+        Ok(Figure::lower_is_better(
+            NAME,
+            "grpc_unary_round_trip",
+            "us",
+            "gRPC over TCP loopback",
+            &samples,
+        ))
+    }
+
+    /// The child: serves the example service on pipe `args[1]` and on a TCP port, which it
+    /// writes to the handle `args[2]` once both listen.
+    pub(super) fn child(args: &[String]) -> io::Result<()> {
+        let name = args
+            .get(1)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing pipe name"))?;
+        let mut ready =
+            pipework::pipe::PipeWriter::try_from(pipework_cli::workload::inherited(args.get(2))?)?;
+        runtime()?.block_on(async {
+            let incoming = grpc::incoming(name, &ServerOptions::new())?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            writeln!(ready, "{}", listener.local_addr()?.port())?;
+            drop(ready);
+            let service = || demo::demo_server::DemoServer::new(demo::DemoService);
+            let pipe = Server::builder()
+                .add_service(service())
+                .serve_with_incoming(incoming);
+            let tcp = Server::builder()
+                .tcp_nodelay(true)
+                .add_service(service())
+                .serve_with_incoming(tokio_stream_tcp(listener));
+            let (a, b) = tokio::join!(pipe, tcp);
+            a.and(b).map_err(failed)
+        })
+    }
+
+    /// Accepted TCP connections as a stream, without a tokio-stream dependency.
+    fn tokio_stream_tcp(
+        listener: tokio::net::TcpListener,
+    ) -> impl tonic::codegen::tokio_stream::Stream<Item = io::Result<tokio::net::TcpStream>> {
+        tonic::codegen::tokio_stream::wrappers::TcpListenerStream::new(listener)
     }
 }
