@@ -54,5 +54,19 @@ int main(void)
     CHECK(CloseHandle(c));
 
     CHECK(CloseHandle(s));
+
+    /* Data the client had not read when the server disconnected: this library still delivers
+     * it (Windows discards it; the crate docs list this), then ERROR_PIPE_NOT_CONNECTED. */
+    s = CreateNamedPipeA(name, PIPE_ACCESS_DUPLEX, PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE, 1,
+                         0, 0, 0, NULL);
+    CHECK(s != INVALID_HANDLE_VALUE);
+    c = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    CHECK(c != INVALID_HANDLE_VALUE);
+    CHECK_ERROR(!ConnectNamedPipe(s, NULL), ERROR_PIPE_CONNECTED);
+    CHECK(WriteFile(s, "unread", 6, &n, NULL));
+    CHECK(DisconnectNamedPipe(s));
+    CHECK(ReadFile(c, buf, sizeof buf, &n, NULL) && n == 6 && memcmp(buf, "unread", 6) == 0);
+    CHECK_ERROR(!ReadFile(c, buf, sizeof buf, &n, NULL), ERROR_PIPE_NOT_CONNECTED);
+    CHECK(CloseHandle(c) && CloseHandle(s));
     return 0;
 }
