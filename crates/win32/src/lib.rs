@@ -79,6 +79,13 @@
 //!   (Windows discards it).
 //! * `DuplicateHandle` works within this process (another process's handles are numbers in a
 //!   table this process cannot read): `ERROR_NOT_SUPPORTED` otherwise.
+//! * Windows are message-only windows (`HWND_MESSAGE`; any other parent is taken as
+//!   `HWND_MESSAGE`, and no window has children): an `HWND` is the pipework window's 64-bit
+//!   handle, the same number in every process of the session. A thread blocked in
+//!   `SendMessage` to another process does not handle messages sent to its own windows
+//!   meanwhile; `TranslateMessage` translates nothing; `SMTO_ABORTIFHUNG` applies to windows of
+//!   other processes. `GetWindowThreadProcessId` of another process's window reports that
+//!   process's main thread.
 //!
 //! # Safety
 //!
@@ -111,6 +118,8 @@ mod sync;
 mod table;
 #[cfg(target_os = "linux")]
 mod text;
+#[cfg(target_os = "linux")]
+mod window;
 
 #[cfg(target_os = "linux")]
 pub use exports::*;
@@ -152,6 +161,7 @@ pub mod exports {
         CloseHandle, DuplicateHandle, GetHandleInformation, SetHandleInformation,
     };
     pub use crate::types::*;
+    pub use crate::window::*;
 }
 
 /// For Rust programs that mix the C ABI with pipework's Rust types (tests, the benchmark):
