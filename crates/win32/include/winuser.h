@@ -185,6 +185,32 @@ LRESULT WINAPI DispatchMessageW(const MSG *lpMsg);
 LRESULT WINAPI DefWindowProcA(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam);
 LRESULT WINAPI DefWindowProcW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam);
 
+/* The clipboard. */
+#define CF_TEXT 1
+#define CF_BITMAP 2
+#define CF_OEMTEXT 7
+#define CF_DIB 8
+#define CF_UNICODETEXT 13
+#define CF_HDROP 15
+#define CF_LOCALE 16
+#define CF_DIBV5 17
+#define CF_PRIVATEFIRST 0x0200
+#define CF_PRIVATELAST 0x02FF
+#define CF_GDIOBJFIRST 0x0300
+#define CF_GDIOBJLAST 0x03FF
+BOOL WINAPI OpenClipboard(HWND hWndNewOwner);
+BOOL WINAPI CloseClipboard(void);
+BOOL WINAPI EmptyClipboard(void);
+HANDLE WINAPI SetClipboardData(UINT uFormat, HANDLE hMem);
+HANDLE WINAPI GetClipboardData(UINT uFormat);
+BOOL WINAPI IsClipboardFormatAvailable(UINT format);
+int WINAPI CountClipboardFormats(void);
+UINT WINAPI EnumClipboardFormats(UINT format);
+DWORD WINAPI GetClipboardSequenceNumber(void);
+HWND WINAPI GetClipboardOwner(void);
+UINT WINAPI RegisterClipboardFormatA(LPCSTR lpszFormat);
+UINT WINAPI RegisterClipboardFormatW(LPCWSTR lpszFormat);
+
 #ifdef __cplusplus
 }
 #endif
@@ -207,6 +233,7 @@ LRESULT WINAPI DefWindowProcW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam)
 #define PeekMessage PeekMessageW
 #define DispatchMessage DispatchMessageW
 #define DefWindowProc DefWindowProcW
+#define RegisterClipboardFormat RegisterClipboardFormatW
 #else
 #define WNDCLASSEX WNDCLASSEXA
 #define WNDCLASS WNDCLASSA
@@ -225,6 +252,7 @@ LRESULT WINAPI DefWindowProcW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam)
 #define PeekMessage PeekMessageA
 #define DispatchMessage DispatchMessageA
 #define DefWindowProc DefWindowProcA
+#define RegisterClipboardFormat RegisterClipboardFormatA
 #endif
 
 #endif

@@ -86,6 +86,13 @@
 //!   meanwhile; `TranslateMessage` translates nothing; `SMTO_ABORTIFHUNG` applies to windows of
 //!   other processes. `GetWindowThreadProcessId` of another process's window reports that
 //!   process's main thread.
+//! * The clipboard is the session's (`PIPEWORK_WIN32_CLIPBOARD` names a headless one to use
+//!   instead). `SetClipboardData` copies the `HGLOBAL`'s bytes, works after
+//!   `OpenClipboard(NULL)` too, and has no delayed rendering (a NULL handle is
+//!   `ERROR_NOT_SUPPORTED`); `GetClipboardData`'s handle lasts until this thread closes or
+//!   empties the clipboard. `GetClipboardOwner` of another process's clipboard is that
+//!   process's first window. `GlobalAlloc` memory never moves; `GMEM_DISCARDABLE` and
+//!   `GlobalReAlloc` are not offered. The atom table lives while a process that used it runs.
 //!
 //! # Safety
 //!
@@ -99,9 +106,15 @@
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 #[cfg(target_os = "linux")]
+mod atom;
+#[cfg(target_os = "linux")]
+mod clipboard;
+#[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
 mod file;
+#[cfg(target_os = "linux")]
+mod global;
 #[cfg(target_os = "linux")]
 mod mailslot;
 #[cfg(target_os = "linux")]
@@ -127,11 +140,21 @@ pub use exports::*;
 /// Every function the headers declare, for Rust callers (tests, the benchmark).
 #[cfg(target_os = "linux")]
 pub mod exports {
+    pub use crate::atom::{
+        GlobalAddAtomA, GlobalAddAtomW, GlobalDeleteAtom, GlobalFindAtomA, GlobalFindAtomW,
+        GlobalGetAtomNameA, GlobalGetAtomNameW, RegisterClipboardFormatA, RegisterClipboardFormatW,
+    };
+    pub use crate::clipboard::{
+        CloseClipboard, CountClipboardFormats, EmptyClipboard, EnumClipboardFormats,
+        GetClipboardData, GetClipboardOwner, GetClipboardSequenceNumber,
+        IsClipboardFormatAvailable, OpenClipboard, SetClipboardData,
+    };
     pub use crate::error::{GetLastError, SetLastError};
     pub use crate::file::{
         CreateFileA, CreateFileW, CreatePipe, DeleteFileA, DeleteFileW, FlushFileBuffers,
         GetFileType, PeekNamedPipe, ReadFile, ReadFileEx, WriteFile, WriteFileEx,
     };
+    pub use crate::global::{GlobalAlloc, GlobalFree, GlobalLock, GlobalSize, GlobalUnlock};
     pub use crate::mailslot::{CreateMailslotA, CreateMailslotW, GetMailslotInfo, SetMailslotInfo};
     pub use crate::mapping::{
         CreateFileMappingA, CreateFileMappingW, FlushViewOfFile, MapViewOfFile, MapViewOfFileEx,
