@@ -15,7 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{c_char, c_void};
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -192,6 +192,8 @@ struct Own {
     tid: u32,
     queue: Arc<Queue>,
     thread: Mutex<Option<WindowThread>>,
+    /// Set (under the queue's lock) by `DestroyWindow`: no more messages are queued for it.
+    destroyed: Arc<AtomicBool>,
 }
 
 /// One message waiting in a thread's queue.
@@ -236,6 +238,8 @@ struct Registry {
     classes: HashMap<String, Class>,
     windows: HashMap<u64, Arc<Own>>,
     queues: HashMap<u32, Arc<Queue>>,
+    /// Windows of this process that were destroyed (handles are never reused).
+    destroyed: std::collections::HashSet<u64>,
 }
 
 fn registry() -> MutexGuard<'static, Registry> {
@@ -259,6 +263,10 @@ fn queue_of(tid: u32) -> Arc<Queue> {
 
 fn key(name: &str) -> String {
     pipework::name::fold(name)
+}
+
+fn was_destroyed(hwnd: HWND) -> bool {
+    registry().destroyed.contains(&(hwnd as u64))
 }
 
 fn own(hwnd: HWND) -> Option<Arc<Own>> {
@@ -435,7 +443,7 @@ pub unsafe extern "C" fn UnregisterClassW(class: *const WCHAR, _instance: HANDLE
 
 /// Runs on the library's thread for each message pipework delivers to the window: hands it to
 /// the owning thread's queue and, for a sent message, waits for its result.
-fn forward(queue: &Arc<Queue>, hwnd: u64, m: &pw::Message) -> isize {
+fn forward(queue: &Arc<Queue>, destroyed: &AtomicBool, hwnd: u64, m: &pw::Message) -> isize {
     let data = (m.msg() == WM_COPYDATA).then(|| m.data().to_vec());
     let (reply, result) = if m.is_sent() {
         let (tx, rx) = mpsc::channel();
@@ -443,15 +451,22 @@ fn forward(queue: &Arc<Queue>, hwnd: u64, m: &pw::Message) -> isize {
     } else {
         (None, None)
     };
-    queue.push(Item {
-        hwnd,
-        msg: m.msg(),
-        wparam: m.wparam(),
-        lparam: m.lparam(),
-        data,
-        reply,
-        time: tick(),
-    });
+    {
+        let mut st = queue.lock();
+        if destroyed.load(Ordering::Acquire) {
+            return 0;
+        }
+        st.items.push_back(Item {
+            hwnd,
+            msg: m.msg(),
+            wparam: m.wparam(),
+            lparam: m.lparam(),
+            data,
+            reply,
+            time: tick(),
+        });
+    }
+    queue.ready.notify_all();
     result.and_then(|rx| rx.recv().ok()).unwrap_or(0)
 }
 
@@ -496,6 +511,7 @@ unsafe fn create_window(
         tid: me,
         queue: queue.clone(),
         thread: Mutex::new(None),
+        destroyed: Arc::new(AtomicBool::new(false)),
     });
     registry().windows.insert(raw, own.clone());
     let mut cs = CREATESTRUCT {
@@ -522,7 +538,8 @@ unsafe fn create_window(
         registry().windows.remove(&raw);
         return Err(ERROR_INVALID_PARAMETER);
     }
-    let thread = window.spawn(move |m| forward(&queue, raw, m));
+    let destroyed = own.destroyed.clone();
+    let thread = window.spawn(move |m| forward(&queue, &destroyed, raw, m));
     *own.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
     Ok(hwnd)
 }
@@ -628,8 +645,16 @@ pub extern "C" fn DestroyWindow(hwnd: HWND) -> BOOL {
             call(w.class.proc_, me, WM_NCDESTROY, 0, 0);
         }
         registry().windows.remove(&(hwnd as u64));
-        // Messages still queued for it: their senders get 0.
-        w.queue.lock().items.retain(|i| i.hwnd != hwnd as u64);
+        // Messages still queued for it: their senders get 0; none are queued from now on.
+        {
+            let mut st = w.queue.lock();
+            w.destroyed.store(true, Ordering::Release);
+            st.items.retain(|i| i.hwnd != hwnd as u64);
+        }
+        // Gone for this process at once; other processes see it go as soon as the library's
+        // thread lets go of it (not waited for here: this may run inside that thread's
+        // message, when a WM_CLOSE from another process reaches DefWindowProc).
+        registry().destroyed.insert(hwnd as u64);
         let thread = w.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(thread);
         Ok(())
@@ -641,6 +666,9 @@ pub extern "C" fn DestroyWindow(hwnd: HWND) -> BOOL {
 fn exists(hwnd: HWND) -> bool {
     if own(hwnd).is_some() {
         return true;
+    }
+    if was_destroyed(hwnd) {
+        return false;
     }
     pw::list().is_ok_and(|l| l.iter().any(|w| w.hwnd.as_raw() == hwnd as u64))
 }
@@ -663,6 +691,7 @@ pub unsafe extern "C" fn GetWindowThreadProcessId(hwnd: HWND, pid: *mut DWORD) -
     } else {
         match pw::list()
             .ok()
+            .filter(|_| !was_destroyed(hwnd))
             .and_then(|l| l.into_iter().find(|w| w.hwnd.as_raw() == hwnd as u64))
         {
             Some(w) => (w.pid, w.pid),
@@ -692,7 +721,11 @@ fn find(
         return Err(ERROR_INVALID_WINDOW_HANDLE);
     }
     let found = pw::find_windows(class.as_deref(), title.as_deref()).map_err(|e| code(&e))?;
-    let mut iter = found.iter().map(|w| w.hwnd.as_raw());
+    let gone = registry().destroyed.clone();
+    let mut iter = found
+        .iter()
+        .map(|w| w.hwnd.as_raw())
+        .filter(|h| !gone.contains(h));
     let next = if after.is_null() {
         iter.next()
     } else {
@@ -864,7 +897,7 @@ fn send_impl(
     timeout: Option<Duration>,
     abort_if_hung: bool,
 ) -> Result<isize, Fail> {
-    if hwnd.is_null() {
+    if hwnd.is_null() || was_destroyed(hwnd) {
         return Err(ERROR_INVALID_WINDOW_HANDLE);
     }
     if let Some(w) = own(hwnd) {
@@ -1041,6 +1074,9 @@ fn post_impl(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> Result<(), F
             time: tick(),
         });
         return Ok(());
+    }
+    if was_destroyed(hwnd) {
+        return Err(ERROR_INVALID_WINDOW_HANDLE);
     }
     pw::post_message(Hwnd::from_raw(hwnd as u64), msg, wparam, lparam).map_err(|e| code(&e))
 }
