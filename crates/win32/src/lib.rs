@@ -81,10 +81,10 @@
 //!   table this process cannot read): `ERROR_NOT_SUPPORTED` otherwise.
 //! * Windows are message-only windows (`HWND_MESSAGE`; any other parent is taken as
 //!   `HWND_MESSAGE`, and no window has children): an `HWND` is the pipework window's 64-bit
-//!   handle, the same number in every process of the session. A thread blocked in
-//!   `SendMessage` to another process does not handle messages sent to its own windows
-//!   meanwhile; `TranslateMessage` translates nothing; `SMTO_ABORTIFHUNG` applies to windows of
-//!   other processes. `GetWindowThreadProcessId` of another process's window reports that
+//!   handle, the same number in every process of the session. A thread sending to another
+//!   process handles the messages sent to its own windows meanwhile (as Windows), on a helper
+//!   thread's send; `TranslateMessage` translates nothing; `SMTO_ABORTIFHUNG` applies to
+//!   windows of other processes. `GetWindowThreadProcessId` of another process's window reports that
 //!   process's main thread.
 //! * The clipboard is the session's (`PIPEWORK_WIN32_CLIPBOARD` names a headless one to use
 //!   instead). `SetClipboardData` copies the `HGLOBAL`'s bytes, works after

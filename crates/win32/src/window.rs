@@ -929,18 +929,58 @@ fn send_impl(
         timeout,
         abort_if_hung,
     };
-    let r = if msg == WM_COPYDATA {
+    let out = if msg == WM_COPYDATA {
         // SAFETY: a WM_COPYDATA's lParam points to a COPYDATASTRUCT.
         let (kind, bytes) = unsafe { copydata(lparam) }?;
         let mut out = Outgoing::new(msg, wparam, kind as isize).with_data(bytes);
         if wparam != 0 {
             out = out.from_window(Hwnd::from_raw(wparam as u64));
         }
-        pw::send(target, &out, options)
+        out
     } else {
-        pw::send(target, &Outgoing::new(msg, wparam, lparam), options)
+        Outgoing::new(msg, wparam, lparam)
+    };
+    let queue = registry().queues.get(&tid()).cloned();
+    let r = match queue {
+        None => pw::send(target, &out, options),
+        Some(queue) => send_pumping(&queue, target, &out, options),
     };
     r.map_err(|e| code(&e))
+}
+
+/// Sends to another process's window while this thread handles the messages sent to its own
+/// windows meanwhile, as Windows does (the receiver may send back before it answers).
+fn send_pumping(
+    queue: &Queue,
+    target: Hwnd,
+    out: &Outgoing<'_>,
+    options: SendOptions,
+) -> std::io::Result<isize> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let sending = std::thread::Builder::new()
+            .name("pipework-win32-send".into())
+            .spawn_scoped(scope, || {
+                let r = pw::send(target, out, options);
+                // Under the queue's lock, so the waiting thread cannot miss it.
+                let st = queue.lock();
+                let _ = tx.send(r);
+                drop(st);
+                queue.ready.notify_all();
+            });
+        sending?;
+        loop {
+            handle_sent(queue);
+            let st = queue.lock();
+            if let Ok(r) = rx.try_recv() {
+                return r;
+            }
+            if st.items.iter().any(|i| i.reply.is_some()) {
+                continue;
+            }
+            drop(queue.ready.wait(st).unwrap_or_else(|e| e.into_inner()));
+        }
+    })
 }
 
 fn local_send(

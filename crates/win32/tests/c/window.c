@@ -10,6 +10,7 @@
 #define WM_DOUBLE (WM_USER + 1)
 #define WM_DONE (WM_USER + 2)
 #define WM_PING (WM_APP + 7)
+#define WM_BACK (WM_USER + 3)
 
 static int creates, copies, pings;
 static DWORD child_pid;
@@ -36,6 +37,8 @@ static LRESULT CALLBACK proc(HWND hwnd, UINT msg, WPARAM wp, LPARAM lp)
         DWORD pid = 0;
         CHECK(GetWindowThreadProcessId(child_hwnd, &pid) != 0);
         child_pid = pid;
+        /* The sender handles this while it waits for our answer, as on Windows. */
+        CHECK(SendMessageA(child_hwnd, WM_BACK, 5, 0) == 99);
         copies++;
         return 77;
     }
@@ -62,12 +65,19 @@ static DWORD WINAPI other_thread(LPVOID param)
     return 0;
 }
 
+static LRESULT CALLBACK sender_proc(HWND hwnd, UINT msg, WPARAM wp, LPARAM lp)
+{
+    if (msg == WM_BACK)
+        return wp == 5 ? 99 : 0;
+    return DefWindowProcA(hwnd, msg, wp, lp);
+}
+
 static int child(const char *title)
 {
     WNDCLASSEXA wc;
     memset(&wc, 0, sizeof wc);
     wc.cbSize = sizeof wc;
-    wc.lpfnWndProc = DefWindowProcA;
+    wc.lpfnWndProc = sender_proc;
     wc.lpszClassName = "PipeworkTestSender";
     CHECK(RegisterClassExA(&wc) != 0);
     HWND me = CreateWindowExA(0, "PipeworkTestSender", NULL, 0, 0, 0, 0, 0, HWND_MESSAGE, NULL,
