@@ -210,6 +210,8 @@ DWORD WINAPI GetClipboardSequenceNumber(void);
 HWND WINAPI GetClipboardOwner(void);
 UINT WINAPI RegisterClipboardFormatA(LPCSTR lpszFormat);
 UINT WINAPI RegisterClipboardFormatW(LPCWSTR lpszFormat);
+int WINAPI GetClipboardFormatNameA(UINT format, LPSTR lpszFormatName, int cchMaxCount);
+int WINAPI GetClipboardFormatNameW(UINT format, LPWSTR lpszFormatName, int cchMaxCount);
 
 #ifdef __cplusplus
 }
@@ -234,6 +236,7 @@ UINT WINAPI RegisterClipboardFormatW(LPCWSTR lpszFormat);
 #define DispatchMessage DispatchMessageW
 #define DefWindowProc DefWindowProcW
 #define RegisterClipboardFormat RegisterClipboardFormatW
+#define GetClipboardFormatName GetClipboardFormatNameW
 #else
 #define WNDCLASSEX WNDCLASSEXA
 #define WNDCLASS WNDCLASSA
@@ -253,6 +256,7 @@ UINT WINAPI RegisterClipboardFormatW(LPCWSTR lpszFormat);
 #define DispatchMessage DispatchMessageA
 #define DefWindowProc DefWindowProcA
 #define RegisterClipboardFormat RegisterClipboardFormatA
+#define GetClipboardFormatName GetClipboardFormatNameA
 #endif
 
 #endif

@@ -216,3 +216,60 @@ pub unsafe extern "C" fn RegisterClipboardFormatW(name: *const WCHAR) -> u32 {
     // SAFETY: as the caller promises.
     register(unsafe { wide(name) })
 }
+
+/// The name of registered format `format`, cut to `size - 1` units; 0 when it is not one.
+fn format_name_units(format: u32, size: i32, utf16: bool) -> Result<Vec<u16>, Fail> {
+    if size <= 0 {
+        return Err(ERROR_INVALID_PARAMETER);
+    }
+    let name = atom::clipboard_format_name(format).map_err(|e| code(&e))?;
+    let mut units: Vec<u16> = if utf16 {
+        name.encode_utf16().collect()
+    } else {
+        name.bytes().map(u16::from).collect()
+    };
+    units.truncate(size as usize - 1);
+    Ok(units)
+}
+
+/// `GetClipboardFormatNameA`: the registered format's name, cut to fit; its length, or 0
+/// for a format that is not registered (the standard ones included).
+///
+/// # Safety
+/// `buf` holds `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn GetClipboardFormatNameA(format: u32, buf: *mut c_char, size: i32) -> i32 {
+    match format_name_units(format, size, false) {
+        Ok(units) if !buf.is_null() => {
+            for (i, u) in units.iter().enumerate() {
+                // SAFETY: `buf` holds `size` bytes and `units` has fewer.
+                unsafe { *buf.add(i) = *u as u8 as c_char };
+            }
+            // SAFETY: as above.
+            unsafe { *buf.add(units.len()) = 0 };
+            units.len() as i32
+        }
+        Ok(_) => atom_of(Err(ERROR_INVALID_PARAMETER)) as i32,
+        Err(c) => atom_of(Err(c)) as i32,
+    }
+}
+
+/// `GetClipboardFormatNameW`.
+///
+/// # Safety
+/// `buf` holds `size` wide characters.
+#[no_mangle]
+pub unsafe extern "C" fn GetClipboardFormatNameW(format: u32, buf: *mut WCHAR, size: i32) -> i32 {
+    match format_name_units(format, size, true) {
+        Ok(units) if !buf.is_null() => {
+            // SAFETY: `buf` holds `size` units and `units` has fewer.
+            unsafe {
+                std::ptr::copy_nonoverlapping(units.as_ptr(), buf, units.len());
+                *buf.add(units.len()) = 0;
+            }
+            units.len() as i32
+        }
+        Ok(_) => atom_of(Err(ERROR_INVALID_PARAMETER)) as i32,
+        Err(c) => atom_of(Err(c)) as i32,
+    }
+}

@@ -141,8 +141,9 @@ pub use exports::*;
 #[cfg(target_os = "linux")]
 pub mod exports {
     pub use crate::atom::{
-        GlobalAddAtomA, GlobalAddAtomW, GlobalDeleteAtom, GlobalFindAtomA, GlobalFindAtomW,
-        GlobalGetAtomNameA, GlobalGetAtomNameW, RegisterClipboardFormatA, RegisterClipboardFormatW,
+        GetClipboardFormatNameA, GetClipboardFormatNameW, GlobalAddAtomA, GlobalAddAtomW,
+        GlobalDeleteAtom, GlobalFindAtomA, GlobalFindAtomW, GlobalGetAtomNameA, GlobalGetAtomNameW,
+        RegisterClipboardFormatA, RegisterClipboardFormatW,
     };
     pub use crate::clipboard::{
         CloseClipboard, CountClipboardFormats, EmptyClipboard, EnumClipboardFormats,

@@ -67,6 +67,12 @@ int main(int argc, char **argv)
     UINT cf = RegisterClipboardFormatA(format);
     CHECK(cf >= 0xC000 && cf <= 0xFFFF);
     CHECK(RegisterClipboardFormatA(format) == cf);
+    CHECK(GetClipboardFormatNameA(cf, buf, sizeof buf) == (int)strlen(format));
+    CHECK(strcmp(buf, format) == 0);
+    CHECK(GetClipboardFormatNameA(cf, buf, 4) == 3 && strncmp(buf, format, 3) == 0 && buf[3] == 0);
+    WCHAR wformat[64];
+    CHECK(GetClipboardFormatNameW(cf, wformat, 64) == (int)strlen(format) && wformat[0] == 'p');
+    CHECK(GetClipboardFormatNameA(CF_TEXT, buf, sizeof buf) == 0); /* a standard format */
 
     /* Another process sees the same table. */
     char self[512], line[1200];
