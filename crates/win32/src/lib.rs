@@ -84,7 +84,8 @@
 //!   handle, the same number in every process of the session. A thread sending to another
 //!   process handles the messages sent to its own windows meanwhile (as Windows), on a helper
 //!   thread's send; `TranslateMessage` translates nothing; `SMTO_ABORTIFHUNG` applies to
-//!   windows of other processes. `GetWindowThreadProcessId` of another process's window reports that
+//!   windows of other processes; `HWND_BROADCAST` is no target (`ERROR_INVALID_WINDOW_HANDLE`:
+//!   pipework's `window::broadcast` is the Rust way); DDEML is not offered yet. `GetWindowThreadProcessId` of another process's window reports that
 //!   process's main thread.
 //! * The clipboard is the session's (`PIPEWORK_WIN32_CLIPBOARD` names a headless one to use
 //!   instead). `SetClipboardData` copies the `HGLOBAL`'s bytes, works after
