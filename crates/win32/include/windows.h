@@ -4,5 +4,6 @@
 
 #include <windef.h>
 #include <winbase.h>
+#include <winuser.h>
 
 #endif

@@ -79,6 +79,21 @@
 //!   (Windows discards it).
 //! * `DuplicateHandle` works within this process (another process's handles are numbers in a
 //!   table this process cannot read): `ERROR_NOT_SUPPORTED` otherwise.
+//! * Windows are message-only windows (`HWND_MESSAGE`; any other parent is taken as
+//!   `HWND_MESSAGE`, and no window has children): an `HWND` is the pipework window's 64-bit
+//!   handle, the same number in every process of the session. A thread sending to another
+//!   process handles the messages sent to its own windows meanwhile (as Windows), on a helper
+//!   thread's send; `TranslateMessage` translates nothing; `SMTO_ABORTIFHUNG` applies to
+//!   windows of other processes; `HWND_BROADCAST` is no target (`ERROR_INVALID_WINDOW_HANDLE`:
+//!   pipework's `window::broadcast` is the Rust way); DDEML is not offered yet. `GetWindowThreadProcessId` of another process's window reports that
+//!   process's main thread.
+//! * The clipboard is the session's (`PIPEWORK_WIN32_CLIPBOARD` names a headless one to use
+//!   instead). `SetClipboardData` copies the `HGLOBAL`'s bytes, works after
+//!   `OpenClipboard(NULL)` too, and has no delayed rendering (a NULL handle is
+//!   `ERROR_NOT_SUPPORTED`); `GetClipboardData`'s handle lasts until this thread closes or
+//!   empties the clipboard. `GetClipboardOwner` of another process's clipboard is that
+//!   process's first window. `GlobalAlloc` memory never moves; `GMEM_DISCARDABLE` and
+//!   `GlobalReAlloc` are not offered. The atom table lives while a process that used it runs.
 //!
 //! # Safety
 //!
@@ -92,9 +107,15 @@
 #![allow(non_snake_case, clippy::missing_safety_doc)]
 
 #[cfg(target_os = "linux")]
+mod atom;
+#[cfg(target_os = "linux")]
+mod clipboard;
+#[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
 mod file;
+#[cfg(target_os = "linux")]
+mod global;
 #[cfg(target_os = "linux")]
 mod mailslot;
 #[cfg(target_os = "linux")]
@@ -111,6 +132,8 @@ mod sync;
 mod table;
 #[cfg(target_os = "linux")]
 mod text;
+#[cfg(target_os = "linux")]
+mod window;
 
 #[cfg(target_os = "linux")]
 pub use exports::*;
@@ -118,11 +141,22 @@ pub use exports::*;
 /// Every function the headers declare, for Rust callers (tests, the benchmark).
 #[cfg(target_os = "linux")]
 pub mod exports {
+    pub use crate::atom::{
+        GetClipboardFormatNameA, GetClipboardFormatNameW, GlobalAddAtomA, GlobalAddAtomW,
+        GlobalDeleteAtom, GlobalFindAtomA, GlobalFindAtomW, GlobalGetAtomNameA, GlobalGetAtomNameW,
+        RegisterClipboardFormatA, RegisterClipboardFormatW,
+    };
+    pub use crate::clipboard::{
+        CloseClipboard, CountClipboardFormats, EmptyClipboard, EnumClipboardFormats,
+        GetClipboardData, GetClipboardOwner, GetClipboardSequenceNumber,
+        IsClipboardFormatAvailable, OpenClipboard, SetClipboardData,
+    };
     pub use crate::error::{GetLastError, SetLastError};
     pub use crate::file::{
         CreateFileA, CreateFileW, CreatePipe, DeleteFileA, DeleteFileW, FlushFileBuffers,
         GetFileType, PeekNamedPipe, ReadFile, ReadFileEx, WriteFile, WriteFileEx,
     };
+    pub use crate::global::{GlobalAlloc, GlobalFree, GlobalLock, GlobalSize, GlobalUnlock};
     pub use crate::mailslot::{CreateMailslotA, CreateMailslotW, GetMailslotInfo, SetMailslotInfo};
     pub use crate::mapping::{
         CreateFileMappingA, CreateFileMappingW, FlushViewOfFile, MapViewOfFile, MapViewOfFileEx,
@@ -152,6 +186,7 @@ pub mod exports {
         CloseHandle, DuplicateHandle, GetHandleInformation, SetHandleInformation,
     };
     pub use crate::types::*;
+    pub use crate::window::*;
 }
 
 /// For Rust programs that mix the C ABI with pipework's Rust types (tests, the benchmark):
