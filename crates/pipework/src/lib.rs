@@ -105,6 +105,7 @@ compile_error!(
 // Every module is Linux-only, so that another target sees the one error above and nothing else.
 #[cfg(target_os = "linux")]
 pub mod atom;
+#[cfg(target_os = "linux")]
 pub mod clipboard;
 #[cfg(target_os = "linux")]
 pub mod dde;
