@@ -127,6 +127,11 @@ impl Framer {
             self.end -= self.start;
             self.start = 0;
         }
+        if self.buf.len() < BUFFER {
+            // A peek before the first receive sized it to the few bytes pending: a receive into
+            // no room would read as the end of the stream.
+            self.buf.resize(BUFFER, 0);
+        }
         let n = fill(&mut self.buf[self.end..])?;
         self.end += n;
         Ok(n > 0)
@@ -407,6 +412,21 @@ mod tests {
         let mut fill = source(vec![1, 0], 7);
         let e = Framer::new().read_message(&mut buf, &mut fill).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn a_peek_before_the_first_receive_leaves_room_for_the_next() {
+        // The peek takes the one byte pending into a buffer sized for it; the read that follows
+        // must still receive the rest of the header, not see an empty receive as the end.
+        let mut f = Framer::new();
+        let mut fill = source(stream(&[b"hi"]), 1);
+        let (copied, _, _) = f.peek(&mut [], 1, &mut fill).unwrap();
+        assert_eq!(copied, 0);
+        let mut out = [0u8; 8];
+        match f.read_message(&mut out, &mut fill).unwrap() {
+            MessageRead::Complete(n) => assert_eq!(&out[..n], b"hi"),
+            other => panic!("expected the whole message, got {other:?}"),
+        }
     }
 
     #[test]
