@@ -8,7 +8,7 @@
 //! that stalls mid-request holds up its own reader thread only.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSliceMut, Read};
+use std::io::{self, IoSliceMut};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -469,11 +469,10 @@ fn read_data(stream: &mut UnixStream, request: &Request, fd: Option<OwnedFd>) ->
     match (request.flags & IN_MEMFD != 0, fd) {
         (true, Some(fd)) => Ok(Data::Mapped(Mapped::open(&fd, request.len)?)),
         (false, None) if request.len == 0 => Ok(Data::Empty),
-        (false, None) => {
-            let mut v = vec![0u8; request.len as usize];
-            stream.read_exact(&mut v)?;
-            Ok(Data::Inline(v))
-        }
+        (false, None) => Ok(Data::Inline(super::wire::read_inline(
+            &mut *stream,
+            request.len,
+        )?)),
         _ => Err(io::ErrorKind::InvalidData.into()),
     }
 }

@@ -235,8 +235,7 @@ pub(crate) fn transact(
     let mut head = [0u8; ANSWER_LEN];
     let read = (&stream).read_exact(&mut head).and_then(|()| {
         let answer = Answer::decode(&head)?;
-        let mut data = vec![0u8; answer.len as usize];
-        (&stream).read_exact(&mut data)?;
+        let data = super::wire::read_inline(&stream, answer.len)?;
         Ok((answer, data))
     });
     let (answer, data) = match read {

@@ -29,6 +29,18 @@ pub(crate) const ANSWER_LEN: usize = 24;
 pub(crate) const MAX_DATA: u64 = 1 << 30;
 /// The most bytes a message may carry inline (a sender switches to a memfd well before).
 pub(crate) const MAX_INLINE: u64 = 16 << 20;
+
+/// Reads exactly `len` bytes of inline data announced by a peer, growing the buffer as the bytes
+/// arrive: memory follows what was sent, never just what a header claimed.
+pub(crate) fn read_inline(reader: impl io::Read, len: u64) -> io::Result<Vec<u8>> {
+    use io::Read as _;
+    let mut data = Vec::with_capacity(len.min(64 * 1024) as usize);
+    reader.take(len).read_to_end(&mut data)?;
+    if (data.len() as u64) < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(data)
+}
 /// The most bytes an answer may carry.
 pub(crate) const MAX_ANSWER: u64 = 64 << 20;
 
