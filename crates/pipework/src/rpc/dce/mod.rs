@@ -36,5 +36,8 @@ mod uuid;
 
 pub use client::{fault_error, fault_of, Client};
 pub use interface::{CallInfo, Fault, Interface, Peer};
-pub use server::{Association, Server, Step, DEFAULT_MAX_CALL, DEFAULT_MAX_FRAG, MIN_FRAG};
+pub use server::{
+    Association, Server, Step, DEFAULT_MAX_CALL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAG,
+    MIN_FRAG,
+};
 pub use uuid::{is_bind_time_features, SyntaxId, Uuid, NDR20, NDR64};

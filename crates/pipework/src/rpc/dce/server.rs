@@ -35,7 +35,12 @@ pub struct Server {
     max_frag: u16,
     max_call: usize,
     secondary_address: String,
+    max_connections: usize,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// How many TCP connections [`Server::serve_tcp`] serves at once unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 impl Default for Server {
     fn default() -> Self {
@@ -70,6 +75,8 @@ impl Server {
             max_frag: DEFAULT_MAX_FRAG,
             max_call: DEFAULT_MAX_CALL,
             secondary_address: String::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connections: Arc::default(),
         }
     }
 
@@ -89,6 +96,14 @@ impl Server {
     /// [`Fault::NO_MEMORY`] fault and the connection is closed.
     pub fn max_call(&mut self, bytes: usize) -> &mut Self {
         self.max_call = bytes;
+        self
+    }
+
+    /// How many TCP connections [`serve_tcp`](Self::serve_tcp) serves at once (each has a
+    /// thread); one beyond is closed as soon as it is accepted. Default
+    /// [`DEFAULT_MAX_CONNECTIONS`].
+    pub fn max_connections(&mut self, n: usize) -> &mut Self {
+        self.max_connections = n;
         self
     }
 
@@ -198,10 +213,18 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => return Err(e),
             };
+            let connections = Arc::clone(&self.connections);
+            if connections.fetch_add(1, Ordering::AcqRel) >= self.max_connections {
+                // Over the limit: closed at once (dropping the stream), so a flood of idle
+                // connections costs no thread.
+                connections.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
             let _ = stream.set_nodelay(true);
             let server = Arc::clone(&self);
             std::thread::spawn(move || {
                 let _ = server.serve_stream(stream, Peer::Tcp(addr));
+                connections.fetch_sub(1, Ordering::AcqRel);
             });
         }
     }
@@ -493,6 +516,58 @@ impl Association {
                     extra,
                 ))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    /// A connection beyond `max_connections` is closed at once; the ones within are served, and
+    /// a slot comes back when a connection ends.
+    #[test]
+    fn connections_beyond_the_limit_are_closed_at_once() {
+        let mut server = Server::new();
+        server.add(super::super::echo::RpcechoServer(super::super::echo::Echo));
+        server.max_connections(1);
+        let server = Arc::new(server);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || server.serve_tcp(listener));
+
+        let mut first = super::super::echo::RpcechoClient::bind(TcpStream::connect(addr).unwrap())
+            .expect("the first connection is served");
+        assert_eq!(first.add_one(1).unwrap(), 2);
+
+        let mut second = TcpStream::connect(addr).unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            second.read(&mut byte).unwrap(),
+            0,
+            "closed at once, unanswered"
+        );
+
+        drop(first);
+        // The slot comes back once the first connection's thread has ended: retry within a bound.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match super::super::echo::RpcechoClient::bind(TcpStream::connect(addr).unwrap()) {
+                Ok(mut again) => {
+                    assert_eq!(again.add_one(2).unwrap(), 3);
+                    break;
+                }
+                Err(e) => assert!(
+                    std::time::Instant::now() < deadline,
+                    "no slot came back: {e}"
+                ),
+            }
+            std::thread::yield_now();
         }
     }
 }
