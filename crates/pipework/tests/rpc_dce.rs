@@ -8,9 +8,8 @@
 
 mod common;
 
-use std::io::{BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, ChildStdout, Stdio};
 use std::sync::Arc;
 
 use pipework::named_pipe::{ClientOptions, ServerOptions, WaitTimeout};
@@ -120,34 +119,7 @@ fn whoami_pipe_role(args: &[String]) {
         .expect("serve pipe");
 }
 
-/// A child server, killed when dropped.
-struct ServerChild {
-    child: Child,
-    out: BufReader<ChildStdout>,
-    first_line: String,
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(role: &str, args: &[&str]) -> ServerChild {
-    let mut child = common::child(role)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start server child");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let first_line = common::line(&mut out);
-    ServerChild {
-        child,
-        out,
-        first_line,
-    }
-}
+use common::{start_server as start, ServerChild};
 
 fn pipe_name(tag: &str) -> String {
     format!(r"\\.\pipe\pw-rpc-{tag}-{}", std::process::id())

@@ -7,8 +7,8 @@
 
 mod common;
 
-use std::io::{BufReader, Write};
-use std::process::{Child, ChildStdout, Stdio};
+use std::io::Write;
+use std::process::Stdio;
 
 use pipework::named_pipe::ServerOptions;
 use pipework::rpc::grpc::{self, demo};
@@ -105,33 +105,7 @@ fn client_as_nobody_role(args: &[String]) {
     });
 }
 
-struct ServerChild {
-    child: Child,
-    _out: BufReader<ChildStdout>,
-    first_line: String,
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(role: &str, args: &[&str]) -> ServerChild {
-    let mut child = common::child(role)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start server child");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let first_line = common::line(&mut out);
-    ServerChild {
-        child,
-        _out: out,
-        first_line,
-    }
-}
+use common::start_server as start;
 
 fn pipe_name(tag: &str) -> String {
     format!(r"\\.\pipe\pw-grpc-{tag}-{}", std::process::id())
