@@ -146,7 +146,7 @@ fn tcp(port: u16) -> TcpStream {
 }
 
 /// Every rpcecho operation, checked against Samba's answers.
-fn exercise<S: Read + Write>(echo: &mut RpcechoClient<S>) {
+fn exercise<S: Read + Write + std::os::fd::AsFd>(echo: &mut RpcechoClient<S>) {
     assert_eq!(echo.add_one(41).unwrap(), 42);
     assert_eq!(echo.add_one(u32::MAX).unwrap(), 0);
     let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();

@@ -137,7 +137,10 @@ fn serve_echo(name: Option<&str>, tcp: Option<SocketAddr>, everyone: bool) -> io
     Arc::new(server).serve_pipe_from(first, name, &options)
 }
 
-fn call<S: io::Read + io::Write>(mut echo: RpcechoClient<S>, op: &Op) -> io::Result<()> {
+fn call<S: io::Read + io::Write + std::os::fd::AsFd>(
+    mut echo: RpcechoClient<S>,
+    op: &Op,
+) -> io::Result<()> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("rpcecho: {what}"));
     let line = match op {
         Op::AddOne { n } => echo.add_one(*n)?.to_string(),
