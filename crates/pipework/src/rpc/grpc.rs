@@ -22,11 +22,8 @@
 //! use pipework::rpc::grpc::{self, demo};
 //!
 //! let incoming = grpc::incoming(r"\\.\pipe\demo", &ServerOptions::new())?;
-//! tokio::spawn(
-//!     tonic::transport::Server::builder()
-//!         .add_service(demo::demo_server::DemoServer::new(demo::DemoService))
-//!         .serve_with_incoming(incoming),
-//! );
+//! // The example service with server reflection (`grpc::with_reflection` adds it to any router).
+//! tokio::spawn(demo::router().serve_with_incoming(incoming));
 //! let channel = grpc::connect(r"\\.\pipe\demo").await?;
 //! let mut client = demo::demo_client::DemoClient::new(channel);
 //! let reply = client.say(demo::SayRequest { text: "hi".into(), ..Default::default() }).await?;
