@@ -23,10 +23,7 @@ fn main() {
                 non_reading_client,
             ),
             ("registered_format_names", registered_formats),
-            (
-                "a_stranger_cannot_inject_advise_data",
-                stranger_injection,
-            ),
+            ("a_stranger_cannot_inject_advise_data", stranger_injection),
         ],
         &[
             ("server", role_server),
@@ -426,8 +423,9 @@ fn role_injector(args: &[String]) {
     batch.extend_from_slice(&6u32.to_le_bytes());
     batch.extend_from_slice(b"forged");
     const WM_DDE_DATA: u32 = 0x03E5;
-    let message = pipework::window::Outgoing::new(WM_DDE_DATA, server.as_raw() as usize, id as isize)
-        .with_data(&batch);
+    let message =
+        pipework::window::Outgoing::new(WM_DDE_DATA, server.as_raw() as usize, id as isize)
+            .with_data(&batch);
     pipework::window::post(client, &message).unwrap();
     println!("ready");
 }
@@ -462,6 +460,9 @@ fn stranger_injection() {
     // The server's own update, posted after the forged one, is the first the callback sees.
     table.set("Sheet1", "R1C1", CF_TEXT, b"real".to_vec());
     assert_eq!(server.post_advise("Sheet1", "R1C1"), 1);
-    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap().as_deref(), Some(&b"real"[..]));
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap().as_deref(),
+        Some(&b"real"[..])
+    );
     conv.disconnect().unwrap();
 }

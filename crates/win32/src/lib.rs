@@ -111,6 +111,8 @@ mod atom;
 #[cfg(target_os = "linux")]
 mod clipboard;
 #[cfg(target_os = "linux")]
+mod dde;
+#[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
 mod file;
@@ -151,6 +153,7 @@ pub mod exports {
         GetClipboardData, GetClipboardOwner, GetClipboardSequenceNumber,
         IsClipboardFormatAvailable, OpenClipboard, SetClipboardData,
     };
+    pub use crate::dde::*;
     pub use crate::error::{GetLastError, SetLastError};
     pub use crate::file::{
         CreateFileA, CreateFileW, CreatePipe, DeleteFileA, DeleteFileW, FlushFileBuffers,

@@ -42,6 +42,7 @@ const WM_DESTROY: u32 = 0x0002;
 const WM_NCDESTROY: u32 = 0x0082;
 const WM_CLOSE: u32 = 0x0010;
 const WM_QUIT: u32 = 0x0012;
+const WM_NULL: u32 = 0x0000;
 const WM_COPYDATA: u32 = 0x004A;
 const PM_REMOVE: u32 = 1;
 const SMTO_ABORTIFHUNG: u32 = 2;
@@ -209,10 +210,28 @@ struct Item {
     time: u32,
 }
 
+/// Work another thread hands to this thread, run where sent messages are handled (DDEML's
+/// callbacks run this way on the thread that called `DdeInitialize`).
+struct Task(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Task")
+    }
+}
+
 #[derive(Debug, Default)]
 struct QueueState {
     items: VecDeque<Item>,
     quit: Option<i32>,
+    tasks: VecDeque<Task>,
+}
+
+impl QueueState {
+    /// Whether something waits that `handle_sent` handles.
+    fn sent_waiting(&self) -> bool {
+        !self.tasks.is_empty() || self.items.iter().any(|i| i.reply.is_some())
+    }
 }
 
 /// A thread's message queue.
@@ -871,12 +890,21 @@ fn deliver(item: &Item) -> isize {
 
 /// Handles the sent messages waiting in this thread's queue. The queue's lock is given back
 /// before each procedure runs.
-fn handle_sent(queue: &Queue) {
+/// Whether a task ran (DDEML's transactions stand for posted messages on Windows: the
+/// `GetMessage` that ran one returns, as if it had dispatched that message).
+fn handle_sent(queue: &Queue) -> bool {
+    let mut ran = false;
     loop {
         let item = {
             let mut st = queue.lock();
+            if let Some(task) = st.tasks.pop_front() {
+                drop(st);
+                (task.0)();
+                ran = true;
+                continue;
+            }
             let Some(i) = st.items.iter().position(|i| i.reply.is_some()) else {
-                return;
+                return ran;
             };
             st.items.remove(i)
         };
@@ -956,31 +984,70 @@ fn send_pumping(
     out: &Outgoing<'_>,
     options: SendOptions,
 ) -> std::io::Result<isize> {
+    pumping_on(queue, || pw::send(target, out, options))?
+}
+
+/// Runs `f` on a helper thread while this thread handles what is sent to it (messages to its
+/// windows, DDEML callbacks) until `f` returns: a call that waits on another process which may
+/// call back into this thread meanwhile.
+pub(crate) fn pumping<R: Send>(f: impl FnOnce() -> R + Send) -> std::io::Result<R> {
+    pumping_on(&queue_of(tid()), f)
+}
+
+fn pumping_on<R: Send>(queue: &Queue, f: impl FnOnce() -> R + Send) -> std::io::Result<R> {
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|scope| {
-        let sending = std::thread::Builder::new()
-            .name("pipework-win32-send".into())
+        let working = std::thread::Builder::new()
+            .name("pipework-win32-call".into())
             .spawn_scoped(scope, || {
-                let r = pw::send(target, out, options);
+                let r = f();
                 // Under the queue's lock, so the waiting thread cannot miss it.
                 let st = queue.lock();
                 let _ = tx.send(r);
                 drop(st);
                 queue.ready.notify_all();
             });
-        sending?;
+        working?;
         loop {
             handle_sent(queue);
             let st = queue.lock();
             if let Ok(r) = rx.try_recv() {
-                return r;
+                return Ok(r);
             }
-            if st.items.iter().any(|i| i.reply.is_some()) {
+            if st.sent_waiting() {
                 continue;
             }
             drop(queue.ready.wait(st).unwrap_or_else(|e| e.into_inner()));
         }
     })
+}
+
+/// Runs `f` on thread `thread` (by `GetCurrentThreadId`), where that thread handles sent
+/// messages: in its `GetMessage` / `PeekMessage`, or a call that pumps meanwhile
+/// ([`pumping`]); at once when `thread` is this one. Waits for its result; `None` if the
+/// task was dropped unrun or `cancelled` says to stop waiting.
+pub(crate) fn run_on<R: Send + 'static>(
+    thread: u32,
+    f: impl FnOnce() -> R + Send + 'static,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<R> {
+    if thread == tid() {
+        return Some(f());
+    }
+    let (tx, rx) = mpsc::channel();
+    let queue = queue_of(thread);
+    queue.lock().tasks.push_back(Task(Box::new(move || {
+        let _ = tx.send(f());
+    })));
+    queue.ready.notify_all();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => return Some(r),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) if cancelled() => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
 }
 
 fn local_send(
@@ -1164,11 +1231,27 @@ unsafe fn next_message(
         return Err(ERROR_INVALID_PARAMETER);
     }
     let queue = queue_of(tid());
+    let mut ran = false;
     loop {
-        handle_sent(&queue);
+        ran |= handle_sent(&queue);
         let mut st = queue.lock();
-        if st.items.iter().any(|i| i.reply.is_some()) {
+        if st.sent_waiting() {
             continue;
+        }
+        if ran && remove {
+            // A DDEML callback ran: what Windows would have dispatched from a posted message.
+            // The loop gets a WM_NULL and looks at its conditions again.
+            let m = MSG {
+                hwnd: std::ptr::null_mut(),
+                message: WM_NULL,
+                wParam: 0,
+                lParam: 0,
+                time: tick(),
+                pt: POINT::default(),
+            };
+            // SAFETY: not NULL, a writable MSG as the caller promises.
+            unsafe { out.write(m) };
+            return Ok(Some(true));
         }
         let pos = st.items.iter().position(|i| matches(i, hwnd, min, max));
         let msg = if let Some(p) = pos {

@@ -225,9 +225,7 @@ pub trait DdeHandler: Send + Sync + 'static {
     fn connect(&self, topic: &str, origin: Origin) -> bool {
         let _ = origin;
         let topic = crate::name::fold(topic);
-        self.topics()
-            .iter()
-            .any(|t| crate::name::fold(t) == topic)
+        self.topics().iter().any(|t| crate::name::fold(t) == topic)
     }
 
     /// `XTYP_CONNECT_CONFIRM`: the conversation on `topic` that [`DdeHandler::connect`]

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::wire::{self, Reader, Update, Writer};
 use super::{
-    in_conversation, Ack, DdeHandler, Origin, ADVISE_ACKREQ, ADVISE_NODATA, CF_TEXT, SERVER_CLASS, SYSTEM_TOPIC,
+    in_conversation, Ack, DdeHandler, Origin, ADVISE_ACKREQ, ADVISE_NODATA, CF_TEXT, SERVER_CLASS,
+    SYSTEM_TOPIC,
 };
 use crate::name::fold;
 use crate::window::{self, Hwnd, Message, Op, Outgoing, SendOptions, Window, WindowOptions};
@@ -225,14 +226,29 @@ impl DdeServer {
     }
 }
 
-impl Drop for DdeServer {
-    fn drop(&mut self) {
+impl DdeServer {
+    /// Unregisters the service as dropping it does, and waits for the transaction its thread
+    /// may be answering to be answered first.
+    pub fn close(mut self) {
+        self.shut();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    fn shut(&mut self) {
         self.stop.store(true, Ordering::Release);
         // Closes the window's queue: its thread wakes, ends and destroys the window.
         self.queue.close();
         for conv in self.state.convs().drain().map(|(_, c)| c) {
             close(&conv);
         }
+    }
+}
+
+impl Drop for DdeServer {
+    fn drop(&mut self) {
+        self.shut();
         drop(self.thread.take());
     }
 }
