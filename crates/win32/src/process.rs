@@ -264,8 +264,12 @@ fn create_process(req: Request) -> Result<PROCESS_INFORMATION, Fail> {
     if req.inherit {
         let mut spec = String::new();
         for (h, kind, fd) in table::for_child() {
+            // The child adopts the descriptor only if it is this very object.
+            let Some((dev, ino)) = table::identity(&fd) else {
+                continue;
+            };
             let number = command.inherit_handle(fd);
-            spec.push_str(&format!("{h:x}:{kind}:{number};"));
+            spec.push_str(&format!("{h:x}:{kind}:{number}:{dev:x}:{ino:x};"));
         }
         spec.push_str(&table::named_for_child());
         if !spec.is_empty() {

@@ -138,6 +138,13 @@ impl Table {
     }
 
     /// The table a process starts with: the handles its parent passed down, at their values.
+    ///
+    /// The variable is not trusted: anyone who sets a process's environment can write it. An
+    /// entry is taken only when its handle value is in range and not taken yet, and its
+    /// descriptor is open, was inherited (not close-on-exec), is the object the parent named
+    /// (device and inode), is named once, and is of the kind stated; a descriptor of the kind
+    /// it claims is adopted through a duplicate, so a refused entry never closes or changes a
+    /// descriptor this process holds for something else. Anything else is skipped.
     fn inherited() -> Table {
         let mut table = Table::default();
         let Ok(spec) = std::env::var(INHERIT_ENV) else {
@@ -146,17 +153,25 @@ impl Table {
         // The variable is for this process only: a grandchild must not take
         // descriptors it does not have for handles.
         std::env::remove_var(INHERIT_ENV);
-        for item in spec.split(';').filter(|s| !s.is_empty()) {
+        let mut seen_fds = std::collections::HashSet::new();
+        for item in spec
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .take(MAX_INHERITED)
+        {
             let mut parts = item.split(':');
             let (Some(h), Some(kind), Some(fd)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
-            let (Ok(h), Some(kind)) = (usize::from_str_radix(h, 16), kind.chars().next()) else {
+            let (Ok(h), Some(kind)) = (usize::from_str_radix(h, 16), single_char(kind)) else {
                 continue;
             };
-            let Some(index) = index(h as HANDLE) else {
+            let Some(index) = index(h as HANDLE).filter(|&i| i < MAX_INHERITED) else {
                 continue;
             };
+            if table.slots.get(index).is_some_and(Option::is_some) {
+                continue;
+            }
             if kind == MAILSLOT_CLIENT {
                 // A mailslot client travels by name: this process opens the same slot.
                 if let Some(object) = unhex(fd).and_then(|name| {
@@ -173,17 +188,24 @@ impl Table {
                 }
                 continue;
             }
-            let Ok(fd) = fd.parse::<RawFd>() else {
+            let (Ok(fd), Some(Ok(dev)), Some(Ok(ino))) = (
+                fd.parse::<RawFd>(),
+                parts.next().map(|d| u64::from_str_radix(d, 16)),
+                parts.next().map(|i| u64::from_str_radix(i, 16)),
+            ) else {
                 continue;
             };
-            if fd < 3 || rustix_fd_is_open(fd).is_err() {
+            if parts.next().is_some() || fd < 3 || !seen_fds.insert(fd) {
                 continue;
             }
-            // SAFETY: the parent made `fd` this process's own inherited descriptor for this
-            // handle (checked open just above); nothing else in this process owns it.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            let _ = close_on_exec(&fd);
-            if let Ok(object) = Object::inherited(kind, fd) {
+            let Some(copy) = adoptable(fd, dev, ino) else {
+                continue;
+            };
+            if let Ok(object) = Object::inherited(kind, copy) {
+                // SAFETY: `fd` is the descriptor the parent passed for this handle (open, not
+                // close-on-exec, the device and inode it named, named by no other entry);
+                // nothing else in this process owns it. Its duplicate is the handle now.
+                drop(unsafe { OwnedFd::from_raw_fd(fd) });
                 table.put_at(
                     index,
                     Entry {
@@ -199,6 +221,45 @@ impl Table {
             .collect();
         table
     }
+}
+
+/// The most entries, and the highest handle index, taken from [`INHERIT_ENV`].
+const MAX_INHERITED: usize = 1 << 16;
+
+fn single_char(s: &str) -> Option<char> {
+    let mut chars = s.chars();
+    let c = chars.next()?;
+    chars.next().is_none().then_some(c)
+}
+
+/// The device and inode of `fd`'s object, for a child to check the descriptor it inherits.
+pub(crate) fn identity(fd: &impl AsFd) -> Option<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into `st`, a valid stat; the descriptor is borrowed and open.
+    if unsafe { libc::fstat(fd.as_fd().as_raw_fd(), &mut st) } < 0 {
+        return None;
+    }
+    Some((st.st_dev, st.st_ino))
+}
+
+/// A close-on-exec duplicate of descriptor `fd` if it is an inherited descriptor (open, not
+/// close-on-exec) of the object with device `dev` and inode `ino`; `fd` itself is not touched.
+fn adoptable(fd: RawFd, dev: u64, ino: u64) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only reads the descriptor's flags; an unused number gives EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+        return None;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor and leaves `fd` as it is.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return None;
+    }
+    // SAFETY: `copy` was just made by this call and belongs to no one else.
+    let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+    (identity(&copy)? == (dev, ino)).then_some(copy)
 }
 
 /// The kind letter of a mailslot client in [`INHERIT_ENV`]: `HANDLE:c:NAME`, the name in hex.
@@ -238,23 +299,6 @@ pub(crate) fn named_for_child() -> String {
         }
     }
     out
-}
-
-fn rustix_fd_is_open(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFD only reads the descriptor's flags; an unused number gives EBADF.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn close_on_exec(fd: &OwnedFd) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: F_SETFD on a descriptor this process owns changes only its close-on-exec flag.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn value(index: usize) -> HANDLE {
