@@ -90,41 +90,47 @@ fn fail<T: Default>(c: Fail) -> T {
 /// has it open; the same thread may open it again.
 #[no_mangle]
 pub extern "C" fn OpenClipboard(hwnd: HWND) -> BOOL {
-    let r = OPEN.with(|o| {
-        let mut o = o.borrow_mut();
-        if let Some(open) = o.as_mut() {
-            open.hwnd = hwnd as usize;
-            return Ok(());
-        }
-        let clipboard = session()?.open(Duration::ZERO).map_err(|e| code(&e))?;
-        *o = Some(Open {
-            clipboard,
-            blocks: Vec::new(),
-            hwnd: hwnd as usize,
+    crate::boundary::guard(FALSE, move || {
+        let r = OPEN.with(|o| {
+            let mut o = o.borrow_mut();
+            if let Some(open) = o.as_mut() {
+                open.hwnd = hwnd as usize;
+                return Ok(());
+            }
+            let clipboard = session()?.open(Duration::ZERO).map_err(|e| code(&e))?;
+            *o = Some(Open {
+                clipboard,
+                blocks: Vec::new(),
+                hwnd: hwnd as usize,
+            });
+            Ok(())
         });
-        Ok(())
-    });
-    error::boolean(r)
+        error::boolean(r)
+    })
 }
 
 /// `CloseClipboard`: `ERROR_CLIPBOARD_NOT_OPEN` when this thread does not have it open.
 #[no_mangle]
 pub extern "C" fn CloseClipboard() -> BOOL {
-    let open = OPEN.with(|o| o.borrow_mut().take());
-    error::boolean(open.map(drop).ok_or(ERROR_CLIPBOARD_NOT_OPEN))
+    crate::boundary::guard(FALSE, move || {
+        let open = OPEN.with(|o| o.borrow_mut().take());
+        error::boolean(open.map(drop).ok_or(ERROR_CLIPBOARD_NOT_OPEN))
+    })
 }
 
 /// `EmptyClipboard`: the opener's window becomes the owner.
 #[no_mangle]
 pub extern "C" fn EmptyClipboard() -> BOOL {
-    let r = with_open(|open| {
-        open.clipboard.empty().map_err(|e| code(&e))?;
-        open.release();
-        let seq = session()?.sequence_number().unwrap_or(0);
-        *OWNER.lock().unwrap_or_else(|e| e.into_inner()) = Some((open.hwnd, seq));
-        Ok(())
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = with_open(|open| {
+            open.clipboard.empty().map_err(|e| code(&e))?;
+            open.release();
+            let seq = session()?.sequence_number().unwrap_or(0);
+            *OWNER.lock().unwrap_or_else(|e| e.into_inner()) = Some((open.hwnd, seq));
+            Ok(())
+        });
+        error::boolean(r)
+    })
 }
 
 /// `SetClipboardData`: copies the `HGLOBAL`'s bytes onto the clipboard; the block then
@@ -132,16 +138,18 @@ pub extern "C" fn EmptyClipboard() -> BOOL {
 /// rendering) is `ERROR_NOT_SUPPORTED`.
 #[no_mangle]
 pub extern "C" fn SetClipboardData(format: u32, mem: HANDLE) -> HANDLE {
-    let r = with_open(|open| {
-        if mem.is_null() {
-            return Err(ERROR_NOT_SUPPORTED);
-        }
-        let bytes = crate::global::bytes_of(mem).ok_or(ERROR_INVALID_HANDLE)?;
-        open.clipboard.set(format, &bytes).map_err(|e| code(&e))?;
-        open.blocks.push(mem);
-        Ok(mem)
-    });
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let r = with_open(|open| {
+            if mem.is_null() {
+                return Err(ERROR_NOT_SUPPORTED);
+            }
+            let bytes = crate::global::bytes_of(mem).ok_or(ERROR_INVALID_HANDLE)?;
+            open.clipboard.set(format, &bytes).map_err(|e| code(&e))?;
+            open.blocks.push(mem);
+            Ok(mem)
+        });
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `GetClipboardData`: an `HGLOBAL` holding the format's bytes (synthesized text formats
@@ -149,95 +157,107 @@ pub extern "C" fn SetClipboardData(format: u32, mem: HANDLE) -> HANDLE {
 /// is not there.
 #[no_mangle]
 pub extern "C" fn GetClipboardData(format: u32) -> HANDLE {
-    let r = with_open(|open| {
-        let data = open.clipboard.get(format).map_err(|e| code(&e))?;
-        Ok(match data {
-            Some(bytes) => {
-                let h = crate::global::alloc_with(&bytes);
-                open.blocks.push(h);
-                h
-            }
-            None => std::ptr::null_mut(),
-        })
-    });
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let r = with_open(|open| {
+            let data = open.clipboard.get(format).map_err(|e| code(&e))?;
+            Ok(match data {
+                Some(bytes) => {
+                    let h = crate::global::alloc_with(&bytes);
+                    open.blocks.push(h);
+                    h
+                }
+                None => std::ptr::null_mut(),
+            })
+        });
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `IsClipboardFormatAvailable` (the clipboard need not be open).
 #[no_mangle]
 pub extern "C" fn IsClipboardFormatAvailable(format: u32) -> BOOL {
-    match session().and_then(|s| s.is_format_available(format).map_err(|e| code(&e))) {
-        Ok(true) => TRUE,
-        Ok(false) => {
-            error::SetLastError(ERROR_SUCCESS);
-            FALSE
+    crate::boundary::guard(FALSE, move || {
+        match session().and_then(|s| s.is_format_available(format).map_err(|e| code(&e))) {
+            Ok(true) => TRUE,
+            Ok(false) => {
+                error::SetLastError(ERROR_SUCCESS);
+                FALSE
+            }
+            Err(c) => fail(c),
         }
-        Err(c) => fail(c),
-    }
+    })
 }
 
 /// `CountClipboardFormats`: formats placed on the clipboard (synthesized ones not counted).
 #[no_mangle]
 pub extern "C" fn CountClipboardFormats() -> i32 {
-    match session().and_then(|s| s.count_formats().map_err(|e| code(&e))) {
-        Ok(n) => n as i32,
-        Err(c) => fail(c),
-    }
+    crate::boundary::guard(0, move || {
+        match session().and_then(|s| s.count_formats().map_err(|e| code(&e))) {
+            Ok(n) => n as i32,
+            Err(c) => fail(c),
+        }
+    })
 }
 
 /// `EnumClipboardFormats`: the format after `format` (0: the first); 0 with `NO_ERROR` after
 /// the last, 0 with `ERROR_CLIPBOARD_NOT_OPEN` when this thread has not opened it.
 #[no_mangle]
 pub extern "C" fn EnumClipboardFormats(format: u32) -> u32 {
-    let r = with_open(|open| {
-        let formats = open.clipboard.formats().map_err(|e| code(&e))?;
-        let next = if format == 0 {
-            formats.first().copied()
-        } else {
-            formats
-                .iter()
-                .position(|&f| f == format)
-                .and_then(|i| formats.get(i + 1).copied())
-        };
-        Ok(next.unwrap_or(0))
-    });
-    match r {
-        Ok(0) => fail(ERROR_SUCCESS),
-        Ok(f) => f,
-        Err(c) => fail(c),
-    }
+    crate::boundary::guard(0, move || {
+        let r = with_open(|open| {
+            let formats = open.clipboard.formats().map_err(|e| code(&e))?;
+            let next = if format == 0 {
+                formats.first().copied()
+            } else {
+                formats
+                    .iter()
+                    .position(|&f| f == format)
+                    .and_then(|i| formats.get(i + 1).copied())
+            };
+            Ok(next.unwrap_or(0))
+        });
+        match r {
+            Ok(0) => fail(ERROR_SUCCESS),
+            Ok(f) => f,
+            Err(c) => fail(c),
+        }
+    })
 }
 
 /// `GetClipboardSequenceNumber`.
 #[no_mangle]
 pub extern "C" fn GetClipboardSequenceNumber() -> DWORD {
-    session()
-        .ok()
-        .and_then(|s| s.sequence_number().ok())
-        .unwrap_or(0) as DWORD
+    crate::boundary::guard(0, move || {
+        session()
+            .ok()
+            .and_then(|s| s.sequence_number().ok())
+            .unwrap_or(0) as DWORD
+    })
 }
 
 /// `GetClipboardOwner`: the window that emptied the clipboard last. For another process's
 /// ownership it is that process's first window (NULL when it has none).
 #[no_mangle]
 pub extern "C" fn GetClipboardOwner() -> HWND {
-    let r = (|| {
-        let s = session()?;
-        let Some(pid) = s.owner().map_err(|e| code(&e))? else {
-            return Ok(0);
-        };
-        if pid == std::process::id() {
-            let owner = *OWNER.lock().unwrap_or_else(|e| e.into_inner());
-            return Ok(owner.map_or(0, |(h, _)| h));
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let r = (|| {
+            let s = session()?;
+            let Some(pid) = s.owner().map_err(|e| code(&e))? else {
+                return Ok(0);
+            };
+            if pid == std::process::id() {
+                let owner = *OWNER.lock().unwrap_or_else(|e| e.into_inner());
+                return Ok(owner.map_or(0, |(h, _)| h));
+            }
+            let windows = pipework::window::list().map_err(|e| code(&e))?;
+            Ok(windows
+                .iter()
+                .find(|w| w.pid == pid)
+                .map_or(0, |w| w.hwnd.as_raw() as usize))
+        })();
+        match r {
+            Ok(h) => h as HWND,
+            Err(c) => fail::<usize>(c) as HWND,
         }
-        let windows = pipework::window::list().map_err(|e| code(&e))?;
-        Ok(windows
-            .iter()
-            .find(|w| w.pid == pid)
-            .map_or(0, |w| w.hwnd.as_raw() as usize))
-    })();
-    match r {
-        Ok(h) => h as HWND,
-        Err(c) => fail::<usize>(c) as HWND,
-    }
+    })
 }

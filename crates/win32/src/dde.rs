@@ -46,6 +46,7 @@ const DMLERR_DLL_NOT_INITIALIZED: u32 = 0x4003;
 const DMLERR_DLL_USAGE: u32 = 0x4004;
 const DMLERR_EXECACKTIMEOUT: u32 = 0x4005;
 const DMLERR_INVALIDPARAMETER: u32 = 0x4006;
+const DMLERR_MEMORY_ERROR: u32 = 0x4008;
 const DMLERR_NOTPROCESSED: u32 = 0x4009;
 const DMLERR_NO_CONV_ESTABLISHED: u32 = 0x400a;
 const DMLERR_POKEACKTIMEOUT: u32 = 0x400b;
@@ -647,8 +648,10 @@ pub unsafe extern "C" fn DdeInitializeA(
     af_cmd: DWORD,
     _reserved: DWORD,
 ) -> u32 {
-    // SAFETY: as the caller promises.
-    unsafe { initialize(pid, callback, af_cmd) }
+    crate::boundary::guard(0x400f, move || {
+        // SAFETY: as the caller promises.
+        unsafe { initialize(pid, callback, af_cmd) }
+    })
 }
 
 /// `DdeInitializeW`.
@@ -662,56 +665,60 @@ pub unsafe extern "C" fn DdeInitializeW(
     af_cmd: DWORD,
     _reserved: DWORD,
 ) -> u32 {
-    // SAFETY: as the caller promises.
-    unsafe { initialize(pid, callback, af_cmd) }
+    crate::boundary::guard(0x400f, move || {
+        // SAFETY: as the caller promises.
+        unsafe { initialize(pid, callback, af_cmd) }
+    })
 }
 
 /// `DdeUninitialize`: ends the instance's conversations, unregisters its services.
 #[no_mangle]
 pub extern "C" fn DdeUninitialize(inst: DWORD) -> BOOL {
-    let Some(instance) = state().instances.remove(&inst) else {
-        return FALSE;
-    };
-    let convs: Vec<(usize, Option<Conversation>)> = {
-        let st = state();
-        st.convs
-            .iter()
-            .filter(|(_, c)| c.inst == inst)
-            .map(|(h, c)| {
-                let conv = match &c.kind {
-                    ConvKind::Client(conv) => Some(conv.clone()),
-                    ConvKind::Server { .. } => None,
-                };
-                (*h, conv)
-            })
-            .collect()
-    };
-    let clients: Vec<Conversation> = convs.iter().filter_map(|(_, c)| c.clone()).collect();
-    let _ = pumping(move || {
-        for conv in clients {
-            let _ = conv.disconnect();
+    crate::boundary::guard(FALSE, move || {
+        let Some(instance) = state().instances.remove(&inst) else {
+            return FALSE;
+        };
+        let convs: Vec<(usize, Option<Conversation>)> = {
+            let st = state();
+            st.convs
+                .iter()
+                .filter(|(_, c)| c.inst == inst)
+                .map(|(h, c)| {
+                    let conv = match &c.kind {
+                        ConvKind::Client(conv) => Some(conv.clone()),
+                        ConvKind::Server { .. } => None,
+                    };
+                    (*h, conv)
+                })
+                .collect()
+        };
+        let clients: Vec<Conversation> = convs.iter().filter_map(|(_, c)| c.clone()).collect();
+        let _ = pumping(move || {
+            for conv in clients {
+                let _ = conv.disconnect();
+            }
+        });
+        for (h, _) in convs {
+            forget_conv(h);
         }
-    });
-    for (h, _) in convs {
-        forget_conv(h);
-    }
-    instance.alive.store(false, Ordering::Release);
-    let servers: Vec<DdeServer> = instance
-        .servers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .drain()
-        .map(|(_, s)| s)
-        .collect();
-    close_servers(servers);
-    drop(
-        instance
-            .client
+        instance.alive.store(false, Ordering::Release);
+        let servers: Vec<DdeServer> = instance
+            .servers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take(),
-    );
-    TRUE
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        close_servers(servers);
+        drop(
+            instance
+                .client
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        TRUE
+    })
 }
 
 /// Unregisters `servers`, each answering the transaction under way first (its answer may be
@@ -731,10 +738,10 @@ fn close_servers(servers: Vec<DdeServer>) {
 /// (`DMLERR_DLL_NOT_INITIALIZED` for an unknown instance).
 #[no_mangle]
 pub extern "C" fn DdeGetLastError(inst: DWORD) -> u32 {
-    match instance(inst) {
+    crate::boundary::guard(0, move || match instance(inst) {
         Some(i) => i.error.swap(0, Ordering::Relaxed),
         None => DMLERR_DLL_NOT_INITIALIZED,
-    }
+    })
 }
 
 /// `DdeCreateStringHandleA`: the handle of `s` (the same for every case of it), one more
@@ -744,8 +751,10 @@ pub extern "C" fn DdeGetLastError(inst: DWORD) -> u32 {
 /// `s` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn DdeCreateStringHandleA(inst: DWORD, s: *const c_char, _cp: i32) -> HSZ {
-    // SAFETY: as the caller promises.
-    create_string(inst, unsafe { ansi(s) })
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        create_string(inst, unsafe { ansi(s) })
+    })
 }
 
 /// `DdeCreateStringHandleW`.
@@ -754,43 +763,49 @@ pub unsafe extern "C" fn DdeCreateStringHandleA(inst: DWORD, s: *const c_char, _
 /// `s` is NULL or a NUL-terminated wide string.
 #[no_mangle]
 pub unsafe extern "C" fn DdeCreateStringHandleW(inst: DWORD, s: *const WCHAR, _cp: i32) -> HSZ {
-    // SAFETY: as the caller promises.
-    create_string(inst, unsafe { wide(s) })
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        create_string(inst, unsafe { wide(s) })
+    })
 }
 
 /// `DdeFreeStringHandle`.
 #[no_mangle]
 pub extern "C" fn DdeFreeStringHandle(inst: DWORD, hsz: HSZ) -> BOOL {
-    if instance(inst).is_none() {
-        return FALSE;
-    }
-    if release(hsz as usize) {
-        TRUE
-    } else {
-        FALSE
-    }
+    crate::boundary::guard(FALSE, move || {
+        if instance(inst).is_none() {
+            return FALSE;
+        }
+        if release(hsz as usize) {
+            TRUE
+        } else {
+            FALSE
+        }
+    })
 }
 
 /// `DdeKeepStringHandle`: one more reference.
 #[no_mangle]
 pub extern "C" fn DdeKeepStringHandle(inst: DWORD, hsz: HSZ) -> BOOL {
-    if instance(inst).is_none() {
-        return FALSE;
-    }
-    match state().strings.get_mut(&(hsz as usize)) {
-        Some(e) => {
-            e.1 += 1;
-            TRUE
+    crate::boundary::guard(FALSE, move || {
+        if instance(inst).is_none() {
+            return FALSE;
         }
-        None => FALSE,
-    }
+        match state().strings.get_mut(&(hsz as usize)) {
+            Some(e) => {
+                e.1 += 1;
+                TRUE
+            }
+            None => FALSE,
+        }
+    })
 }
 
 /// `DdeCmpStringHandles`: 0 when both stand for the same string (whatever its case), else -1
 /// or 1 by handle value.
 #[no_mangle]
 pub extern "C" fn DdeCmpStringHandles(a: HSZ, b: HSZ) -> i32 {
-    (a as usize).cmp(&(b as usize)) as i32
+    crate::boundary::guard(0, move || (a as usize).cmp(&(b as usize)) as i32)
 }
 
 fn query(inst: DWORD, hsz: HSZ) -> Option<String> {
@@ -811,21 +826,23 @@ pub unsafe extern "C" fn DdeQueryStringA(
     cch: DWORD,
     _cp: i32,
 ) -> DWORD {
-    let Some(s) = query(inst, hsz) else { return 0 };
-    let b = s.as_bytes();
-    if psz.is_null() {
-        return b.len() as DWORD;
-    }
-    if cch == 0 {
-        return 0;
-    }
-    let n = b.len().min(cch as usize - 1);
-    // SAFETY: `psz` holds `cch` bytes, and n + 1 <= cch.
-    unsafe {
-        std::ptr::copy_nonoverlapping(b.as_ptr(), psz.cast::<u8>(), n);
-        *psz.add(n) = 0;
-    }
-    n as DWORD
+    crate::boundary::guard(0, move || {
+        let Some(s) = query(inst, hsz) else { return 0 };
+        let b = s.as_bytes();
+        if psz.is_null() {
+            return b.len() as DWORD;
+        }
+        if cch == 0 {
+            return 0;
+        }
+        let n = b.len().min(cch as usize - 1);
+        // SAFETY: `psz` holds `cch` bytes, and n + 1 <= cch.
+        unsafe {
+            std::ptr::copy_nonoverlapping(b.as_ptr(), psz.cast::<u8>(), n);
+            *psz.add(n) = 0;
+        }
+        n as DWORD
+    })
 }
 
 /// `DdeQueryStringW`: as `DdeQueryStringA`, in UTF-16 units.
@@ -840,21 +857,23 @@ pub unsafe extern "C" fn DdeQueryStringW(
     cch: DWORD,
     _cp: i32,
 ) -> DWORD {
-    let Some(s) = query(inst, hsz) else { return 0 };
-    let units: Vec<u16> = s.encode_utf16().collect();
-    if psz.is_null() {
-        return units.len() as DWORD;
-    }
-    if cch == 0 {
-        return 0;
-    }
-    let n = units.len().min(cch as usize - 1);
-    // SAFETY: `psz` holds `cch` units, and n + 1 <= cch.
-    unsafe {
-        std::ptr::copy_nonoverlapping(units.as_ptr(), psz, n);
-        *psz.add(n) = 0;
-    }
-    n as DWORD
+    crate::boundary::guard(0, move || {
+        let Some(s) = query(inst, hsz) else { return 0 };
+        let units: Vec<u16> = s.encode_utf16().collect();
+        if psz.is_null() {
+            return units.len() as DWORD;
+        }
+        if cch == 0 {
+            return 0;
+        }
+        let n = units.len().min(cch as usize - 1);
+        // SAFETY: `psz` holds `cch` units, and n + 1 <= cch.
+        unsafe {
+            std::ptr::copy_nonoverlapping(units.as_ptr(), psz, n);
+            *psz.add(n) = 0;
+        }
+        n as DWORD
+    })
 }
 
 /// `DdeNameService`: `DNS_REGISTER` a service (a pipework [`DdeServer`] answering through the
@@ -862,63 +881,65 @@ pub unsafe extern "C" fn DdeQueryStringW(
 /// (only registered services are ever connected). Nonzero on success.
 #[no_mangle]
 pub extern "C" fn DdeNameService(inst: DWORD, hsz1: HSZ, _hsz2: HSZ, af_cmd: u32) -> HDDEDATA {
-    let Some(instance) = instance(inst) else {
-        return std::ptr::null_mut();
-    };
-    let result = (|| {
-        if instance.flags() & APPCMD_CLIENTONLY != 0 {
-            return Err(DMLERR_DLL_USAGE);
-        }
-        let service = opt_string(hsz1)?;
-        if af_cmd & DNS_REGISTER != 0 {
-            let service = service.ok_or(DMLERR_INVALIDPARAMETER)?;
-            let key = fold(&service);
-            if instance
-                .servers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains_key(&key)
-            {
-                return Ok(());
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let Some(instance) = instance(inst) else {
+            return std::ptr::null_mut();
+        };
+        let result = (|| {
+            if instance.flags() & APPCMD_CLIENTONLY != 0 {
+                return Err(DMLERR_DLL_USAGE);
             }
-            let handler = Served {
-                inst: Arc::downgrade(&instance),
-                service: service.clone(),
-            };
-            let server = DdeServer::register(&service, handler).map_err(|e| {
-                if e.kind() == ErrorKind::InvalidInput {
-                    DMLERR_INVALIDPARAMETER
-                } else {
-                    DMLERR_SYS_ERROR
+            let service = opt_string(hsz1)?;
+            if af_cmd & DNS_REGISTER != 0 {
+                let service = service.ok_or(DMLERR_INVALIDPARAMETER)?;
+                let key = fold(&service);
+                if instance
+                    .servers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains_key(&key)
+                {
+                    return Ok(());
                 }
-            })?;
-            instance
-                .servers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key, server);
-        } else if af_cmd & DNS_UNREGISTER != 0 {
-            let gone: Vec<DdeServer> = {
-                let mut servers = instance.servers.lock().unwrap_or_else(|e| e.into_inner());
-                match service {
-                    None => servers.drain().map(|(_, s)| s).collect(),
-                    Some(s) => servers
-                        .remove(&fold(&s))
-                        .map(|s| vec![s])
-                        .ok_or(DMLERR_INVALIDPARAMETER)?,
-                }
-            };
-            close_servers(gone);
+                let handler = Served {
+                    inst: Arc::downgrade(&instance),
+                    service: service.clone(),
+                };
+                let server = DdeServer::register(&service, handler).map_err(|e| {
+                    if e.kind() == ErrorKind::InvalidInput {
+                        DMLERR_INVALIDPARAMETER
+                    } else {
+                        DMLERR_SYS_ERROR
+                    }
+                })?;
+                instance
+                    .servers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(key, server);
+            } else if af_cmd & DNS_UNREGISTER != 0 {
+                let gone: Vec<DdeServer> = {
+                    let mut servers = instance.servers.lock().unwrap_or_else(|e| e.into_inner());
+                    match service {
+                        None => servers.drain().map(|(_, s)| s).collect(),
+                        Some(s) => servers
+                            .remove(&fold(&s))
+                            .map(|s| vec![s])
+                            .ok_or(DMLERR_INVALIDPARAMETER)?,
+                    }
+                };
+                close_servers(gone);
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => 1 as HDDEDATA,
+            Err(code) => {
+                instance.fail(code);
+                std::ptr::null_mut()
+            }
         }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => 1 as HDDEDATA,
-        Err(code) => {
-            instance.fail(code);
-            std::ptr::null_mut()
-        }
-    }
+    })
 }
 
 /// `DdeConnect`: a conversation with the first server of `hszService` that accepts
@@ -931,78 +952,82 @@ pub extern "C" fn DdeConnect(
     hsz_topic: HSZ,
     _cc: *mut c_void,
 ) -> HCONV {
-    let Some(instance) = instance(inst) else {
-        return std::ptr::null_mut();
-    };
-    let result = (|| {
-        let service = opt_string(hsz_service)?;
-        let topic = opt_string(hsz_topic)?;
-        let client = client_of(&instance).map_err(|_| DMLERR_SYS_ERROR)?;
-        let conv = pumping(|| client.connect(service.as_deref(), topic.as_deref()))
-            .map_err(|_| DMLERR_SYS_ERROR)?
-            .map_err(|_| DMLERR_NO_CONV_ESTABLISHED)?;
-        let mut st = state();
-        let h = st.next_conv;
-        st.next_conv += 4;
-        st.client_convs.insert((inst, conv.id()), h);
-        st.convs.insert(
-            h,
-            Conv {
-                inst,
-                kind: ConvKind::Client(conv),
-            },
-        );
-        Ok(h)
-    })();
-    match result {
-        Ok(h) => h as HCONV,
-        Err(code) => {
-            instance.fail(code);
-            std::ptr::null_mut()
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let Some(instance) = instance(inst) else {
+            return std::ptr::null_mut();
+        };
+        let result = (|| {
+            let service = opt_string(hsz_service)?;
+            let topic = opt_string(hsz_topic)?;
+            let client = client_of(&instance).map_err(|_| DMLERR_SYS_ERROR)?;
+            let conv = pumping(|| client.connect(service.as_deref(), topic.as_deref()))
+                .map_err(|_| DMLERR_SYS_ERROR)?
+                .map_err(|_| DMLERR_NO_CONV_ESTABLISHED)?;
+            let mut st = state();
+            let h = st.next_conv;
+            st.next_conv += 4;
+            st.client_convs.insert((inst, conv.id()), h);
+            st.convs.insert(
+                h,
+                Conv {
+                    inst,
+                    kind: ConvKind::Client(conv),
+                },
+            );
+            Ok(h)
+        })();
+        match result {
+            Ok(h) => h as HCONV,
+            Err(code) => {
+                instance.fail(code);
+                std::ptr::null_mut()
+            }
         }
-    }
+    })
 }
 
 /// `DdeDisconnect`: ends a conversation from either side (the partner's callback gets
 /// `XTYP_DISCONNECT` when it is a client ending it).
 #[no_mangle]
 pub extern "C" fn DdeDisconnect(hconv: HCONV) -> BOOL {
-    let h = hconv as usize;
-    let found = {
-        let st = state();
-        st.convs.get(&h).map(|c| {
-            (
-                c.inst,
-                match &c.kind {
-                    ConvKind::Client(conv) => Ok(conv.clone()),
-                    ConvKind::Server { service, id } => Err((service.clone(), *id)),
-                },
-            )
-        })
-    };
-    let Some((inst, kind)) = found else {
-        fail_thread(DMLERR_NO_CONV_ESTABLISHED);
-        return FALSE;
-    };
-    forget_conv(h);
-    match kind {
-        Ok(conv) => {
-            let _ = pumping(move || conv.disconnect());
-        }
-        Err((service, id)) => {
-            if let Some(instance) = instance(inst) {
-                if let Some(server) = instance
-                    .servers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&fold(&service))
-                {
-                    server.disconnect(id);
+    crate::boundary::guard(FALSE, move || {
+        let h = hconv as usize;
+        let found = {
+            let st = state();
+            st.convs.get(&h).map(|c| {
+                (
+                    c.inst,
+                    match &c.kind {
+                        ConvKind::Client(conv) => Ok(conv.clone()),
+                        ConvKind::Server { service, id } => Err((service.clone(), *id)),
+                    },
+                )
+            })
+        };
+        let Some((inst, kind)) = found else {
+            fail_thread(DMLERR_NO_CONV_ESTABLISHED);
+            return FALSE;
+        };
+        forget_conv(h);
+        match kind {
+            Ok(conv) => {
+                let _ = pumping(move || conv.disconnect());
+            }
+            Err((service, id)) => {
+                if let Some(instance) = instance(inst) {
+                    if let Some(server) = instance
+                        .servers
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&fold(&service))
+                    {
+                        server.disconnect(id);
+                    }
                 }
             }
         }
-    }
-    TRUE
+        TRUE
+    })
 }
 
 /// What a client transaction does.
@@ -1082,107 +1107,109 @@ pub unsafe extern "C" fn DdeClientTransaction(
     timeout: DWORD,
     result: *mut DWORD,
 ) -> HDDEDATA {
-    let h = hconv as usize;
-    let found = {
-        let st = state();
-        st.convs.get(&h).map(|c| {
-            (
-                c.inst,
-                match &c.kind {
-                    ConvKind::Client(conv) => Some(conv.clone()),
-                    ConvKind::Server { .. } => None,
-                },
-            )
-        })
-    };
-    let Some((inst, conv)) = found else {
-        fail_thread(DMLERR_NO_CONV_ESTABLISHED);
-        return std::ptr::null_mut();
-    };
-    let Some(instance) = instance(inst) else {
-        return std::ptr::null_mut();
-    };
-    let fail = |code: u32| {
-        instance.fail(code);
-        std::ptr::null_mut()
-    };
-    let Some(mut conv) = conv else {
-        return fail(DMLERR_INVALIDPARAMETER);
-    };
-    let item = match opt_string(hsz_item) {
-        Ok(i) => i,
-        Err(code) => return fail(code),
-    };
-    let bytes = || -> Option<Vec<u8>> {
-        if cb == u32::MAX {
-            take_data(data as usize)
-        } else if data.is_null() || cb == 0 {
-            Some(Vec::new())
-        } else {
-            // SAFETY: `data` holds `cb` bytes, as the caller promises.
-            Some(unsafe { std::slice::from_raw_parts(data, cb as usize) }.to_vec())
-        }
-    };
-    let base = ty & !(XTYPF_NODATA | XTYPF_ACKREQ);
-    let needs_item = base != XTYP_EXECUTE;
-    if needs_item && item.is_none() {
-        return fail(DMLERR_INVALIDPARAMETER);
-    }
-    let op = match base {
-        XTYP_REQUEST => Op::Request,
-        XTYP_POKE => match bytes() {
-            Some(b) => Op::Poke(b),
-            None => return fail(DMLERR_INVALIDPARAMETER),
-        },
-        XTYP_EXECUTE => match bytes() {
-            Some(b) => Op::Execute(b),
-            None => return fail(DMLERR_INVALIDPARAMETER),
-        },
-        XTYP_ADVSTART => Op::AdviseStart(AdviseFlags {
-            nodata: ty & XTYPF_NODATA != 0,
-            ackreq: ty & XTYPF_ACKREQ != 0,
-        }),
-        XTYP_ADVSTOP => Op::AdviseStop,
-        _ => return fail(DMLERR_INVALIDPARAMETER),
-    };
-    let item_h = hsz_item as usize;
-    if timeout == TIMEOUT_ASYNC {
-        let id = {
-            let mut st = state();
-            let id = st.next_transaction;
-            st.next_transaction = st.next_transaction.wrapping_add(1).max(1);
-            id
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let h = hconv as usize;
+        let found = {
+            let st = state();
+            st.convs.get(&h).map(|c| {
+                (
+                    c.inst,
+                    match &c.kind {
+                        ConvKind::Client(conv) => Some(conv.clone()),
+                        ConvKind::Server { .. } => None,
+                    },
+                )
+            })
         };
-        if item_h != 0 {
-            DdeKeepStringHandle(inst, hsz_item);
-        }
-        let weak = Arc::downgrade(&instance);
-        let topic = conv.topic().to_string();
-        drop(conv.start(move |c| {
-            let (r, status) = run(c, &op, inst, item.as_deref(), item_h, fmt);
-            complete(&weak, h, &topic, item_h, fmt, id, r, status);
-            if item_h != 0 {
-                release(item_h);
+        let Some((inst, conv)) = found else {
+            fail_thread(DMLERR_NO_CONV_ESTABLISHED);
+            return std::ptr::null_mut();
+        };
+        let Some(instance) = instance(inst) else {
+            return std::ptr::null_mut();
+        };
+        let fail = |code: u32| {
+            instance.fail(code);
+            std::ptr::null_mut()
+        };
+        let Some(mut conv) = conv else {
+            return fail(DMLERR_INVALIDPARAMETER);
+        };
+        let item = match opt_string(hsz_item) {
+            Ok(i) => i,
+            Err(code) => return fail(code),
+        };
+        let bytes = || -> Option<Vec<u8>> {
+            if cb == u32::MAX {
+                take_data(data as usize)
+            } else if data.is_null() || cb == 0 {
+                Some(Vec::new())
+            } else {
+                // SAFETY: `data` holds `cb` bytes, as the caller promises.
+                Some(unsafe { std::slice::from_raw_parts(data, cb as usize) }.to_vec())
             }
-            Ok(())
-        }));
+        };
+        let base = ty & !(XTYPF_NODATA | XTYPF_ACKREQ);
+        let needs_item = base != XTYP_EXECUTE;
+        if needs_item && item.is_none() {
+            return fail(DMLERR_INVALIDPARAMETER);
+        }
+        let op = match base {
+            XTYP_REQUEST => Op::Request,
+            XTYP_POKE => match bytes() {
+                Some(b) => Op::Poke(b),
+                None => return fail(DMLERR_INVALIDPARAMETER),
+            },
+            XTYP_EXECUTE => match bytes() {
+                Some(b) => Op::Execute(b),
+                None => return fail(DMLERR_INVALIDPARAMETER),
+            },
+            XTYP_ADVSTART => Op::AdviseStart(AdviseFlags {
+                nodata: ty & XTYPF_NODATA != 0,
+                ackreq: ty & XTYPF_ACKREQ != 0,
+            }),
+            XTYP_ADVSTOP => Op::AdviseStop,
+            _ => return fail(DMLERR_INVALIDPARAMETER),
+        };
+        let item_h = hsz_item as usize;
+        if timeout == TIMEOUT_ASYNC {
+            let id = {
+                let mut st = state();
+                let id = st.next_transaction;
+                st.next_transaction = st.next_transaction.wrapping_add(1).max(1);
+                id
+            };
+            if item_h != 0 {
+                DdeKeepStringHandle(inst, hsz_item);
+            }
+            let weak = Arc::downgrade(&instance);
+            let topic = conv.topic().to_string();
+            drop(conv.start(move |c| {
+                let (r, status) = run(c, &op, inst, item.as_deref(), item_h, fmt);
+                complete(&weak, h, &topic, item_h, fmt, id, r, status);
+                if item_h != 0 {
+                    release(item_h);
+                }
+                Ok(())
+            }));
+            if !result.is_null() {
+                // SAFETY: not NULL, a DWORD as the caller promises.
+                unsafe { *result = id };
+            }
+            return 1 as HDDEDATA;
+        }
+        conv.set_timeout(Duration::from_millis(timeout.max(1).into()));
+        let outcome = pumping(|| run(&conv, &op, inst, item.as_deref(), item_h, fmt));
+        let (r, status) = outcome.unwrap_or((Err(DMLERR_SYS_ERROR), 0));
         if !result.is_null() {
             // SAFETY: not NULL, a DWORD as the caller promises.
-            unsafe { *result = id };
+            unsafe { *result = status };
         }
-        return 1 as HDDEDATA;
-    }
-    conv.set_timeout(Duration::from_millis(timeout.max(1).into()));
-    let outcome = pumping(|| run(&conv, &op, inst, item.as_deref(), item_h, fmt));
-    let (r, status) = outcome.unwrap_or((Err(DMLERR_SYS_ERROR), 0));
-    if !result.is_null() {
-        // SAFETY: not NULL, a DWORD as the caller promises.
-        unsafe { *result = status };
-    }
-    match r {
-        Ok(h) => h as HDDEDATA,
-        Err(code) => fail(code),
-    }
+        match r {
+            Ok(h) => h as HDDEDATA,
+            Err(code) => fail(code),
+        }
+    })
 }
 
 /// An asynchronous transaction ended: `XTYP_XACT_COMPLETE` on the instance's thread (unless
@@ -1233,33 +1260,38 @@ fn complete(
 /// `XTYP_XACT_COMPLETE` (`DMLERR_UNFOUND_QUEUE_ID` for id 0, which Windows reads as all).
 #[no_mangle]
 pub extern "C" fn DdeAbandonTransaction(inst: DWORD, _hconv: HCONV, id: DWORD) -> BOOL {
-    let Some(instance) = instance(inst) else {
-        return FALSE;
-    };
-    if id == 0 {
-        instance.fail(DMLERR_UNFOUND_QUEUE_ID);
-        return FALSE;
-    }
-    state().abandoned.insert(id);
-    TRUE
+    crate::boundary::guard(FALSE, move || {
+        let Some(instance) = instance(inst) else {
+            return FALSE;
+        };
+        if id == 0 {
+            instance.fail(DMLERR_UNFOUND_QUEUE_ID);
+            return FALSE;
+        }
+        state().abandoned.insert(id);
+        TRUE
+    })
 }
 
 /// `DdePostAdvise`: `hszItem` of `hszTopic` changed: the links on it get an update, each hot
 /// link the data of an `XTYP_ADVREQ` to the callback (called here, once per format).
 #[no_mangle]
 pub extern "C" fn DdePostAdvise(inst: DWORD, hsz_topic: HSZ, hsz_item: HSZ) -> BOOL {
-    let Some(instance) = instance(inst) else {
-        return FALSE;
-    };
-    let (Ok(Some(topic)), Ok(Some(item))) = (opt_string(hsz_topic), opt_string(hsz_item)) else {
-        instance.fail(DMLERR_INVALIDPARAMETER);
-        return FALSE;
-    };
-    let servers = instance.servers.lock().unwrap_or_else(|e| e.into_inner());
-    for server in servers.values() {
-        server.post_advise(&topic, &item);
-    }
-    TRUE
+    crate::boundary::guard(FALSE, move || {
+        let Some(instance) = instance(inst) else {
+            return FALSE;
+        };
+        let (Ok(Some(topic)), Ok(Some(item))) = (opt_string(hsz_topic), opt_string(hsz_item))
+        else {
+            instance.fail(DMLERR_INVALIDPARAMETER);
+            return FALSE;
+        };
+        let servers = instance.servers.lock().unwrap_or_else(|e| e.into_inner());
+        for server in servers.values() {
+            server.post_advise(&topic, &item);
+        }
+        TRUE
+    })
 }
 
 /// `DdeCreateDataHandle`: a handle holding `cbOff` zero bytes then the `cb` bytes at `pSrc`
@@ -1278,20 +1310,28 @@ pub unsafe extern "C" fn DdeCreateDataHandle(
     fmt: u32,
     af_cmd: u32,
 ) -> HDDEDATA {
-    let Some(instance) = instance(inst) else {
-        return std::ptr::null_mut();
-    };
-    if !hsz_item.is_null() && string_of(hsz_item as usize).is_none() {
-        instance.fail(DMLERR_INVALIDPARAMETER);
-        return std::ptr::null_mut();
-    }
-    let mut bytes = vec![0u8; off as usize + cb as usize];
-    if !src.is_null() && cb > 0 {
-        // SAFETY: `src` holds `cb` bytes, as the caller promises.
-        let s = unsafe { std::slice::from_raw_parts(src, cb as usize) };
-        bytes[off as usize..].copy_from_slice(s);
-    }
-    new_data(bytes, fmt, hsz_item as usize, af_cmd & HDATA_APPOWNED != 0) as HDDEDATA
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let Some(instance) = instance(inst) else {
+            return std::ptr::null_mut();
+        };
+        if !hsz_item.is_null() && string_of(hsz_item as usize).is_none() {
+            instance.fail(DMLERR_INVALIDPARAMETER);
+            return std::ptr::null_mut();
+        }
+        let len = off as usize + cb as usize;
+        let mut bytes = Vec::new();
+        if bytes.try_reserve_exact(len).is_err() {
+            instance.fail(DMLERR_MEMORY_ERROR);
+            return std::ptr::null_mut();
+        }
+        bytes.resize(len, 0);
+        if !src.is_null() && cb > 0 {
+            // SAFETY: `src` holds `cb` bytes, as the caller promises.
+            let s = unsafe { std::slice::from_raw_parts(src, cb as usize) };
+            bytes[off as usize..].copy_from_slice(s);
+        }
+        new_data(bytes, fmt, hsz_item as usize, af_cmd & HDATA_APPOWNED != 0) as HDDEDATA
+    })
 }
 
 /// `DdeAddData`: writes `cb` bytes at `cbOff`, growing the handle as needed; the handle.
@@ -1305,22 +1345,29 @@ pub unsafe extern "C" fn DdeAddData(
     cb: DWORD,
     off: DWORD,
 ) -> HDDEDATA {
-    let mut st = state();
-    let Some(d) = st.data.get_mut(&(h as usize)) else {
-        drop(st);
-        fail_thread(DMLERR_INVALIDPARAMETER);
-        return std::ptr::null_mut();
-    };
-    let end = off as usize + cb as usize;
-    if d.bytes.len() < end {
-        d.bytes.resize(end, 0);
-    }
-    if !src.is_null() && cb > 0 {
-        // SAFETY: `src` holds `cb` bytes, as the caller promises.
-        let s = unsafe { std::slice::from_raw_parts(src, cb as usize) };
-        d.bytes[off as usize..end].copy_from_slice(s);
-    }
-    h
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let mut st = state();
+        let Some(d) = st.data.get_mut(&(h as usize)) else {
+            drop(st);
+            fail_thread(DMLERR_INVALIDPARAMETER);
+            return std::ptr::null_mut();
+        };
+        let end = off as usize + cb as usize;
+        if d.bytes.len() < end {
+            if d.bytes.try_reserve_exact(end - d.bytes.len()).is_err() {
+                drop(st);
+                fail_thread(DMLERR_MEMORY_ERROR);
+                return std::ptr::null_mut();
+            }
+            d.bytes.resize(end, 0);
+        }
+        if !src.is_null() && cb > 0 {
+            // SAFETY: `src` holds `cb` bytes, as the caller promises.
+            let s = unsafe { std::slice::from_raw_parts(src, cb as usize) };
+            d.bytes[off as usize..end].copy_from_slice(s);
+        }
+        h
+    })
 }
 
 /// `DdeAccessData`: a pointer to the handle's bytes (valid until `DdeFreeDataHandle` or
@@ -1330,28 +1377,32 @@ pub unsafe extern "C" fn DdeAddData(
 /// `size` is NULL or a `DWORD`.
 #[no_mangle]
 pub unsafe extern "C" fn DdeAccessData(h: HDDEDATA, size: *mut DWORD) -> *mut u8 {
-    let mut st = state();
-    let Some(d) = st.data.get_mut(&(h as usize)) else {
-        drop(st);
-        fail_thread(DMLERR_INVALIDPARAMETER);
-        return std::ptr::null_mut();
-    };
-    if !size.is_null() {
-        // SAFETY: not NULL, a DWORD as the caller promises.
-        unsafe { *size = d.bytes.len() as DWORD };
-    }
-    d.bytes.as_mut_ptr()
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let mut st = state();
+        let Some(d) = st.data.get_mut(&(h as usize)) else {
+            drop(st);
+            fail_thread(DMLERR_INVALIDPARAMETER);
+            return std::ptr::null_mut();
+        };
+        if !size.is_null() {
+            // SAFETY: not NULL, a DWORD as the caller promises.
+            unsafe { *size = d.bytes.len() as DWORD };
+        }
+        d.bytes.as_mut_ptr()
+    })
 }
 
 /// `DdeUnaccessData`.
 #[no_mangle]
 pub extern "C" fn DdeUnaccessData(h: HDDEDATA) -> BOOL {
-    if state().data.contains_key(&(h as usize)) {
-        TRUE
-    } else {
-        fail_thread(DMLERR_INVALIDPARAMETER);
-        FALSE
-    }
+    crate::boundary::guard(FALSE, move || {
+        if state().data.contains_key(&(h as usize)) {
+            TRUE
+        } else {
+            fail_thread(DMLERR_INVALIDPARAMETER);
+            FALSE
+        }
+    })
 }
 
 /// `DdeGetData`: copies at most `cbMax` bytes from `cbOff` and returns how many; with `pDst`
@@ -1361,33 +1412,37 @@ pub extern "C" fn DdeUnaccessData(h: HDDEDATA) -> BOOL {
 /// `dst` is NULL or holds `max` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn DdeGetData(h: HDDEDATA, dst: *mut u8, max: DWORD, off: DWORD) -> DWORD {
-    let st = state();
-    let Some(d) = st.data.get(&(h as usize)) else {
-        drop(st);
-        fail_thread(DMLERR_INVALIDPARAMETER);
-        return 0;
-    };
-    if dst.is_null() {
-        return d.bytes.len() as DWORD;
-    }
-    let Some(rest) = d.bytes.get(off as usize..) else {
-        drop(st);
-        fail_thread(DMLERR_INVALIDPARAMETER);
-        return 0;
-    };
-    let n = rest.len().min(max as usize);
-    // SAFETY: `dst` holds `max` bytes and n <= max.
-    unsafe { std::ptr::copy_nonoverlapping(rest.as_ptr(), dst, n) };
-    n as DWORD
+    crate::boundary::guard(0, move || {
+        let st = state();
+        let Some(d) = st.data.get(&(h as usize)) else {
+            drop(st);
+            fail_thread(DMLERR_INVALIDPARAMETER);
+            return 0;
+        };
+        if dst.is_null() {
+            return d.bytes.len() as DWORD;
+        }
+        let Some(rest) = d.bytes.get(off as usize..) else {
+            drop(st);
+            fail_thread(DMLERR_INVALIDPARAMETER);
+            return 0;
+        };
+        let n = rest.len().min(max as usize);
+        // SAFETY: `dst` holds `max` bytes and n <= max.
+        unsafe { std::ptr::copy_nonoverlapping(rest.as_ptr(), dst, n) };
+        n as DWORD
+    })
 }
 
 /// `DdeFreeDataHandle`.
 #[no_mangle]
 pub extern "C" fn DdeFreeDataHandle(h: HDDEDATA) -> BOOL {
-    if free_data(h as usize) {
-        TRUE
-    } else {
-        fail_thread(DMLERR_INVALIDPARAMETER);
-        FALSE
-    }
+    crate::boundary::guard(FALSE, move || {
+        if free_data(h as usize) {
+            TRUE
+        } else {
+            fail_thread(DMLERR_INVALIDPARAMETER);
+            FALSE
+        }
+    })
 }

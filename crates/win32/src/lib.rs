@@ -109,6 +109,8 @@
 #[cfg(target_os = "linux")]
 mod atom;
 #[cfg(target_os = "linux")]
+pub mod boundary;
+#[cfg(target_os = "linux")]
 mod clipboard;
 #[cfg(target_os = "linux")]
 mod dde;

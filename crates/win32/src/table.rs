@@ -365,27 +365,29 @@ pub(crate) const CURRENT_PROCESS: HANDLE = usize::MAX as HANDLE;
 /// `CloseHandle`.
 #[no_mangle]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
-    let removed = {
-        let mut table = write();
-        match table.entry(h) {
-            Err(e) => Err(e),
-            Ok(entry) if entry.flags & HANDLE_FLAG_PROTECT_FROM_CLOSE != 0 => {
-                Err(ERROR_INVALID_HANDLE)
+    crate::boundary::guard(FALSE, move || {
+        let removed = {
+            let mut table = write();
+            match table.entry(h) {
+                Err(e) => Err(e),
+                Ok(entry) if entry.flags & HANDLE_FLAG_PROTECT_FROM_CLOSE != 0 => {
+                    Err(ERROR_INVALID_HANDLE)
+                }
+                Ok(_) => {
+                    let i = index(h).expect("a valid handle");
+                    let entry = table.slots[i].take();
+                    table.free.push(i);
+                    Ok(entry)
+                }
             }
-            Ok(_) => {
-                let i = index(h).expect("a valid handle");
-                let entry = table.slots[i].take();
-                table.free.push(i);
-                Ok(entry)
-            }
+        };
+        // Operations pending on the handle end (ERROR_OPERATION_ABORTED), as on Windows.
+        if removed.is_ok() {
+            crate::overlapped::cancel_handle(h);
         }
-    };
-    // Operations pending on the handle end (ERROR_OPERATION_ABORTED), as on Windows.
-    if removed.is_ok() {
-        crate::overlapped::cancel_handle(h);
-    }
-    // The object (perhaps its last handle) is dropped outside the table's lock.
-    error::boolean(removed.map(drop))
+        // The object (perhaps its last handle) is dropped outside the table's lock.
+        error::boolean(removed.map(drop))
+    })
 }
 
 /// `DuplicateHandle`, within this process (source and target process `GetCurrentProcess()` or
@@ -403,37 +405,39 @@ pub unsafe extern "C" fn DuplicateHandle(
     inherit: BOOL,
     options: DWORD,
 ) -> BOOL {
-    let result = (|| {
-        if !is_this_process(source_process)? || !is_this_process(target_process)? {
-            return Err(ERROR_NOT_SUPPORTED);
-        }
-        let flags = if inherit != 0 { HANDLE_FLAG_INHERIT } else { 0 };
-        let _ = options & DUPLICATE_SAME_ACCESS;
-        let object = if source == CURRENT_PROCESS {
-            Arc::new(Object::Process(ProcessObject::current()?))
-        } else {
-            get(source)?
-        };
-        if options & DUPLICATE_CLOSE_SOURCE != 0 && source != CURRENT_PROCESS {
-            let mut table = write();
-            let i = index(source).ok_or(ERROR_INVALID_HANDLE)?;
-            table.slots[i] = None;
-            table.free.push(i);
-        }
-        if target.is_null() {
-            // Win32 allows a NULL target with DUPLICATE_CLOSE_SOURCE: the source is closed.
-            return if options & DUPLICATE_CLOSE_SOURCE != 0 {
-                Ok(())
+    crate::boundary::guard(FALSE, move || {
+        let result = (|| {
+            if !is_this_process(source_process)? || !is_this_process(target_process)? {
+                return Err(ERROR_NOT_SUPPORTED);
+            }
+            let flags = if inherit != 0 { HANDLE_FLAG_INHERIT } else { 0 };
+            let _ = options & DUPLICATE_SAME_ACCESS;
+            let object = if source == CURRENT_PROCESS {
+                Arc::new(Object::Process(ProcessObject::current()?))
             } else {
-                Err(ERROR_INVALID_PARAMETER)
+                get(source)?
             };
-        }
-        let h = write().put(Entry { object, flags });
-        // SAFETY: `target` is not NULL and the caller passes a writable HANDLE.
-        unsafe { *target = h };
-        Ok(())
-    })();
-    error::boolean(result)
+            if options & DUPLICATE_CLOSE_SOURCE != 0 && source != CURRENT_PROCESS {
+                let mut table = write();
+                let i = index(source).ok_or(ERROR_INVALID_HANDLE)?;
+                table.slots[i] = None;
+                table.free.push(i);
+            }
+            if target.is_null() {
+                // Win32 allows a NULL target with DUPLICATE_CLOSE_SOURCE: the source is closed.
+                return if options & DUPLICATE_CLOSE_SOURCE != 0 {
+                    Ok(())
+                } else {
+                    Err(ERROR_INVALID_PARAMETER)
+                };
+            }
+            let h = write().put(Entry { object, flags });
+            // SAFETY: `target` is not NULL and the caller passes a writable HANDLE.
+            unsafe { *target = h };
+            Ok(())
+        })();
+        error::boolean(result)
+    })
 }
 
 /// Whether `h` is this process (its pseudo-handle or a process handle to it).
@@ -453,29 +457,33 @@ fn is_this_process(h: HANDLE) -> Result<bool, Fail> {
 /// `flags` is NULL or points to a `DWORD`.
 #[no_mangle]
 pub unsafe extern "C" fn GetHandleInformation(h: HANDLE, flags: *mut DWORD) -> BOOL {
-    let result = (|| {
-        let table = table().read().unwrap_or_else(|e| e.into_inner());
-        let entry = table.entry(h)?;
-        if flags.is_null() {
-            return Err(ERROR_INVALID_PARAMETER);
-        }
-        // SAFETY: not NULL, and the caller passes a writable DWORD.
-        unsafe { *flags = entry.flags };
-        Ok(())
-    })();
-    error::boolean(result)
+    crate::boundary::guard(FALSE, move || {
+        let result = (|| {
+            let table = table().read().unwrap_or_else(|e| e.into_inner());
+            let entry = table.entry(h)?;
+            if flags.is_null() {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            // SAFETY: not NULL, and the caller passes a writable DWORD.
+            unsafe { *flags = entry.flags };
+            Ok(())
+        })();
+        error::boolean(result)
+    })
 }
 
 /// `SetHandleInformation`: `HANDLE_FLAG_INHERIT`, `HANDLE_FLAG_PROTECT_FROM_CLOSE`.
 #[no_mangle]
 pub extern "C" fn SetHandleInformation(h: HANDLE, mask: DWORD, flags: DWORD) -> BOOL {
-    let result = (|| {
-        let mut table = write();
-        let entry = table.entry_mut(h)?;
-        let known = HANDLE_FLAG_INHERIT | HANDLE_FLAG_PROTECT_FROM_CLOSE;
-        let mask = mask & known;
-        entry.flags = (entry.flags & !mask) | (flags & mask);
-        Ok(())
-    })();
-    error::boolean(result)
+    crate::boundary::guard(FALSE, move || {
+        let result = (|| {
+            let mut table = write();
+            let entry = table.entry_mut(h)?;
+            let known = HANDLE_FLAG_INHERIT | HANDLE_FLAG_PROTECT_FROM_CLOSE;
+            let mask = mask & known;
+            entry.flags = (entry.flags & !mask) | (flags & mask);
+            Ok(())
+        })();
+        error::boolean(result)
+    })
 }

@@ -372,13 +372,15 @@ fn find_class(arg: &ClassArg) -> Option<Class> {
 /// `wc` points to a `WNDCLASSEXA`.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClassExA(wc: *const WNDCLASSEX) -> u16 {
-    if wc.is_null() {
-        return atom_result(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: the caller passes a valid structure with a string class name.
-    let r = unsafe { ansi((*wc).lpszClassName.cast()) }
-        .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
-    atom_result(r)
+    crate::boundary::guard(0, move || {
+        if wc.is_null() {
+            return atom_result(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: the caller passes a valid structure with a string class name.
+        let r = unsafe { ansi((*wc).lpszClassName.cast()) }
+            .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
+        atom_result(r)
+    })
 }
 
 /// `RegisterClassExW`.
@@ -387,13 +389,15 @@ pub unsafe extern "C" fn RegisterClassExA(wc: *const WNDCLASSEX) -> u16 {
 /// `wc` points to a `WNDCLASSEXW`.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClassExW(wc: *const WNDCLASSEX) -> u16 {
-    if wc.is_null() {
-        return atom_result(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: as for RegisterClassExA.
-    let r = unsafe { wide((*wc).lpszClassName.cast()) }
-        .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
-    atom_result(r)
+    crate::boundary::guard(0, move || {
+        if wc.is_null() {
+            return atom_result(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: as for RegisterClassExA.
+        let r = unsafe { wide((*wc).lpszClassName.cast()) }
+            .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
+        atom_result(r)
+    })
 }
 
 /// `RegisterClassA`.
@@ -402,13 +406,15 @@ pub unsafe extern "C" fn RegisterClassExW(wc: *const WNDCLASSEX) -> u16 {
 /// `wc` points to a `WNDCLASSA`.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClassA(wc: *const WNDCLASS) -> u16 {
-    if wc.is_null() {
-        return atom_result(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: the caller passes a valid structure.
-    let r = unsafe { ansi((*wc).lpszClassName.cast()) }
-        .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
-    atom_result(r)
+    crate::boundary::guard(0, move || {
+        if wc.is_null() {
+            return atom_result(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: the caller passes a valid structure.
+        let r = unsafe { ansi((*wc).lpszClassName.cast()) }
+            .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
+        atom_result(r)
+    })
 }
 
 /// `RegisterClassW`.
@@ -417,13 +423,15 @@ pub unsafe extern "C" fn RegisterClassA(wc: *const WNDCLASS) -> u16 {
 /// `wc` points to a `WNDCLASSW`.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClassW(wc: *const WNDCLASS) -> u16 {
-    if wc.is_null() {
-        return atom_result(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: the caller passes a valid structure.
-    let r = unsafe { wide((*wc).lpszClassName.cast()) }
-        .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
-    atom_result(r)
+    crate::boundary::guard(0, move || {
+        if wc.is_null() {
+            return atom_result(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: the caller passes a valid structure.
+        let r = unsafe { wide((*wc).lpszClassName.cast()) }
+            .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
+        atom_result(r)
+    })
 }
 
 fn unregister(arg: ClassArg) -> Result<(), Fail> {
@@ -444,8 +452,10 @@ pub(crate) const ERROR_CLASS_HAS_WINDOWS: u32 = 1412;
 /// `class` is an atom or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn UnregisterClassA(class: *const c_char, _instance: HANDLE) -> BOOL {
-    // SAFETY: as the caller promises.
-    error::boolean(unsafe { class_arg(class.cast(), false) }.and_then(unregister))
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        error::boolean(unsafe { class_arg(class.cast(), false) }.and_then(unregister))
+    })
 }
 
 /// `UnregisterClassW`.
@@ -454,8 +464,10 @@ pub unsafe extern "C" fn UnregisterClassA(class: *const c_char, _instance: HANDL
 /// `class` is an atom or a NUL-terminated wide string.
 #[no_mangle]
 pub unsafe extern "C" fn UnregisterClassW(class: *const WCHAR, _instance: HANDLE) -> BOOL {
-    // SAFETY: as the caller promises.
-    error::boolean(unsafe { class_arg(class.cast(), true) }.and_then(unregister))
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        error::boolean(unsafe { class_arg(class.cast(), true) }.and_then(unregister))
+    })
 }
 
 // ---- windows ----
@@ -591,21 +603,23 @@ pub unsafe extern "C" fn CreateWindowExA(
     instance: HANDLE,
     param: *mut c_void,
 ) -> HWND {
-    // SAFETY: as the caller promises.
-    let r = unsafe {
-        create_window(
-            ex_style,
-            class.cast(),
-            title.cast(),
-            style,
-            parent,
-            menu,
-            instance,
-            param,
-            false,
-        )
-    };
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        let r = unsafe {
+            create_window(
+                ex_style,
+                class.cast(),
+                title.cast(),
+                style,
+                parent,
+                menu,
+                instance,
+                param,
+                false,
+            )
+        };
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `CreateWindowExW`: a message-only window (any parent is taken as `HWND_MESSAGE`).
@@ -627,58 +641,62 @@ pub unsafe extern "C" fn CreateWindowExW(
     instance: HANDLE,
     param: *mut c_void,
 ) -> HWND {
-    // SAFETY: as the caller promises.
-    let r = unsafe {
-        create_window(
-            ex_style,
-            class.cast(),
-            title.cast(),
-            style,
-            parent,
-            menu,
-            instance,
-            param,
-            true,
-        )
-    };
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        let r = unsafe {
+            create_window(
+                ex_style,
+                class.cast(),
+                title.cast(),
+                style,
+                parent,
+                menu,
+                instance,
+                param,
+                true,
+            )
+        };
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `DestroyWindow`: only the creating thread may destroy a window (`ERROR_ACCESS_DENIED`
 /// otherwise, as Windows).
 #[no_mangle]
 pub extern "C" fn DestroyWindow(hwnd: HWND) -> BOOL {
-    let r = (|| {
-        let w = match own(hwnd) {
-            Some(w) => w,
-            None if exists(hwnd) => return Err(ERROR_ACCESS_DENIED),
-            None => return Err(ERROR_INVALID_WINDOW_HANDLE),
-        };
-        if w.tid != tid() {
-            return Err(ERROR_ACCESS_DENIED);
-        }
-        // SAFETY: the class's procedure, told the window is going as Windows tells it.
-        unsafe {
-            let me = hwnd_of(hwnd as u64);
-            call(w.class.proc_, me, WM_DESTROY, 0, 0);
-            call(w.class.proc_, me, WM_NCDESTROY, 0, 0);
-        }
-        registry().windows.remove(&(hwnd as u64));
-        // Messages still queued for it: their senders get 0; none are queued from now on.
-        {
-            let mut st = w.queue.lock();
-            w.destroyed.store(true, Ordering::Release);
-            st.items.retain(|i| i.hwnd != hwnd as u64);
-        }
-        // Gone for this process at once; other processes see it go as soon as the library's
-        // thread lets go of it (not waited for here: this may run inside that thread's
-        // message, when a WM_CLOSE from another process reaches DefWindowProc).
-        registry().destroyed.insert(hwnd as u64);
-        let thread = w.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        drop(thread);
-        Ok(())
-    })();
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = (|| {
+            let w = match own(hwnd) {
+                Some(w) => w,
+                None if exists(hwnd) => return Err(ERROR_ACCESS_DENIED),
+                None => return Err(ERROR_INVALID_WINDOW_HANDLE),
+            };
+            if w.tid != tid() {
+                return Err(ERROR_ACCESS_DENIED);
+            }
+            // SAFETY: the class's procedure, told the window is going as Windows tells it.
+            unsafe {
+                let me = hwnd_of(hwnd as u64);
+                call(w.class.proc_, me, WM_DESTROY, 0, 0);
+                call(w.class.proc_, me, WM_NCDESTROY, 0, 0);
+            }
+            registry().windows.remove(&(hwnd as u64));
+            // Messages still queued for it: their senders get 0; none are queued from now on.
+            {
+                let mut st = w.queue.lock();
+                w.destroyed.store(true, Ordering::Release);
+                st.items.retain(|i| i.hwnd != hwnd as u64);
+            }
+            // Gone for this process at once; other processes see it go as soon as the library's
+            // thread lets go of it (not waited for here: this may run inside that thread's
+            // message, when a WM_CLOSE from another process reaches DefWindowProc).
+            registry().destroyed.insert(hwnd as u64);
+            let thread = w.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+            drop(thread);
+            Ok(())
+        })();
+        error::boolean(r)
+    })
 }
 
 /// Whether `hwnd` names a live window of this user's session.
@@ -695,7 +713,7 @@ fn exists(hwnd: HWND) -> bool {
 /// `IsWindow`.
 #[no_mangle]
 pub extern "C" fn IsWindow(hwnd: HWND) -> BOOL {
-    (!hwnd.is_null() && exists(hwnd)).into()
+    crate::boundary::guard(FALSE, move || (!hwnd.is_null() && exists(hwnd)).into())
 }
 
 /// `GetWindowThreadProcessId`: for another process's window the thread reported is that
@@ -705,26 +723,28 @@ pub extern "C" fn IsWindow(hwnd: HWND) -> BOOL {
 /// `pid` is NULL or points to a `DWORD`.
 #[no_mangle]
 pub unsafe extern "C" fn GetWindowThreadProcessId(hwnd: HWND, pid: *mut DWORD) -> DWORD {
-    let (p, t) = if let Some(w) = own(hwnd) {
-        (std::process::id(), w.tid)
-    } else {
-        match pw::list()
-            .ok()
-            .filter(|_| !was_destroyed(hwnd))
-            .and_then(|l| l.into_iter().find(|w| w.hwnd.as_raw() == hwnd as u64))
-        {
-            Some(w) => (w.pid, w.pid),
-            None => {
-                error::SetLastError(ERROR_INVALID_WINDOW_HANDLE);
-                return 0;
+    crate::boundary::guard(0, move || {
+        let (p, t) = if let Some(w) = own(hwnd) {
+            (std::process::id(), w.tid)
+        } else {
+            match pw::list()
+                .ok()
+                .filter(|_| !was_destroyed(hwnd))
+                .and_then(|l| l.into_iter().find(|w| w.hwnd.as_raw() == hwnd as u64))
+            {
+                Some(w) => (w.pid, w.pid),
+                None => {
+                    error::SetLastError(ERROR_INVALID_WINDOW_HANDLE);
+                    return 0;
+                }
             }
+        };
+        if !pid.is_null() {
+            // SAFETY: not NULL, a writable DWORD as the caller promises.
+            unsafe { *pid = p };
         }
-    };
-    if !pid.is_null() {
-        // SAFETY: not NULL, a writable DWORD as the caller promises.
-        unsafe { *pid = p };
-    }
-    t
+        t
+    })
 }
 
 const HWND_MESSAGE: usize = -3isize as usize;
@@ -786,8 +806,10 @@ fn found(r: Result<HWND, Fail>) -> HWND {
 /// Strings are NULL, atoms or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn FindWindowA(class: *const c_char, title: *const c_char) -> HWND {
-    // SAFETY: as the caller promises.
-    unsafe { FindWindowExA(std::ptr::null_mut(), std::ptr::null_mut(), class, title) }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        unsafe { FindWindowExA(std::ptr::null_mut(), std::ptr::null_mut(), class, title) }
+    })
 }
 
 /// `FindWindowW`.
@@ -796,8 +818,10 @@ pub unsafe extern "C" fn FindWindowA(class: *const c_char, title: *const c_char)
 /// Strings are NULL, atoms or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn FindWindowW(class: *const WCHAR, title: *const WCHAR) -> HWND {
-    // SAFETY: as the caller promises.
-    unsafe { FindWindowExW(std::ptr::null_mut(), std::ptr::null_mut(), class, title) }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        unsafe { FindWindowExW(std::ptr::null_mut(), std::ptr::null_mut(), class, title) }
+    })
 }
 
 /// `FindWindowExA`: `hwndParent` NULL or `HWND_MESSAGE` (both search the message windows).
@@ -811,13 +835,15 @@ pub unsafe extern "C" fn FindWindowExA(
     class: *const c_char,
     title: *const c_char,
 ) -> HWND {
-    // SAFETY: as the caller promises.
-    let r = unsafe { class_arg(class.cast(), false) }.and_then(|c| {
-        // SAFETY: NULL or a NUL-terminated string, as the caller promises.
-        let t = unsafe { ansi(title) }?;
-        find(parent, after, class_name(c), t)
-    });
-    found(r)
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        let r = unsafe { class_arg(class.cast(), false) }.and_then(|c| {
+            // SAFETY: NULL or a NUL-terminated string, as the caller promises.
+            let t = unsafe { ansi(title) }?;
+            find(parent, after, class_name(c), t)
+        });
+        found(r)
+    })
 }
 
 /// `FindWindowExW`.
@@ -831,13 +857,15 @@ pub unsafe extern "C" fn FindWindowExW(
     class: *const WCHAR,
     title: *const WCHAR,
 ) -> HWND {
-    // SAFETY: as the caller promises.
-    let r = unsafe { class_arg(class.cast(), true) }.and_then(|c| {
-        // SAFETY: NULL or a NUL-terminated wide string, as the caller promises.
-        let t = unsafe { wide(title) }?;
-        find(parent, after, class_name(c), t)
-    });
-    found(r)
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        let r = unsafe { class_arg(class.cast(), true) }.and_then(|c| {
+            // SAFETY: NULL or a NUL-terminated wide string, as the caller promises.
+            let t = unsafe { wide(title) }?;
+            find(parent, after, class_name(c), t)
+        });
+        found(r)
+    })
 }
 
 // ---- sending and posting ----
@@ -1089,13 +1117,15 @@ fn lresult(r: Result<isize, Fail>) -> isize {
 /// window does not exist).
 #[no_mangle]
 pub extern "C" fn SendMessageA(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> isize {
-    lresult(send_impl(hwnd, msg, wparam, lparam, None, false))
+    crate::boundary::guard(0, move || {
+        lresult(send_impl(hwnd, msg, wparam, lparam, None, false))
+    })
 }
 
 /// `SendMessageW`.
 #[no_mangle]
 pub extern "C" fn SendMessageW(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> isize {
-    SendMessageA(hwnd, msg, wparam, lparam)
+    crate::boundary::guard(0, move || SendMessageA(hwnd, msg, wparam, lparam))
 }
 
 /// `SendMessageTimeoutA`: 0 and `ERROR_TIMEOUT` when the procedure did not answer in time
@@ -1113,26 +1143,28 @@ pub unsafe extern "C" fn SendMessageTimeoutA(
     timeout_ms: u32,
     result: *mut usize,
 ) -> isize {
-    match send_impl(
-        hwnd,
-        msg,
-        wparam,
-        lparam,
-        Some(Duration::from_millis(timeout_ms.into())),
-        flags & SMTO_ABORTIFHUNG != 0,
-    ) {
-        Ok(v) => {
-            if !result.is_null() {
-                // SAFETY: not NULL, writable as the caller promises.
-                unsafe { *result = v as usize };
+    crate::boundary::guard(0, move || {
+        match send_impl(
+            hwnd,
+            msg,
+            wparam,
+            lparam,
+            Some(Duration::from_millis(timeout_ms.into())),
+            flags & SMTO_ABORTIFHUNG != 0,
+        ) {
+            Ok(v) => {
+                if !result.is_null() {
+                    // SAFETY: not NULL, writable as the caller promises.
+                    unsafe { *result = v as usize };
+                }
+                1
             }
-            1
+            Err(c) => {
+                error::SetLastError(c);
+                0
+            }
         }
-        Err(c) => {
-            error::SetLastError(c);
-            0
-        }
-    }
+    })
 }
 
 /// `SendMessageTimeoutW`.
@@ -1149,8 +1181,10 @@ pub unsafe extern "C" fn SendMessageTimeoutW(
     timeout_ms: u32,
     result: *mut usize,
 ) -> isize {
-    // SAFETY: as the caller promises.
-    unsafe { SendMessageTimeoutA(hwnd, msg, wparam, lparam, flags, timeout_ms, result) }
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        unsafe { SendMessageTimeoutA(hwnd, msg, wparam, lparam, flags, timeout_ms, result) }
+    })
 }
 
 fn post_impl(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> Result<(), Fail> {
@@ -1192,22 +1226,26 @@ fn post_impl(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> Result<(), F
 /// `WM_COPYDATA`, `ERROR_NOT_ENOUGH_QUOTA` when the target's queue is full).
 #[no_mangle]
 pub extern "C" fn PostMessageA(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> BOOL {
-    error::boolean(post_impl(hwnd, msg, wparam, lparam))
+    crate::boundary::guard(FALSE, move || {
+        error::boolean(post_impl(hwnd, msg, wparam, lparam))
+    })
 }
 
 /// `PostMessageW`.
 #[no_mangle]
 pub extern "C" fn PostMessageW(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> BOOL {
-    PostMessageA(hwnd, msg, wparam, lparam)
+    crate::boundary::guard(FALSE, move || PostMessageA(hwnd, msg, wparam, lparam))
 }
 
 /// `PostQuitMessage`: the thread's next `GetMessage` with nothing else posted returns
 /// `WM_QUIT` (FALSE).
 #[no_mangle]
 pub extern "C" fn PostQuitMessage(exit_code: i32) {
-    let q = queue_of(tid());
-    q.lock().quit = Some(exit_code);
-    q.ready.notify_all();
+    crate::boundary::guard((), move || {
+        let q = queue_of(tid());
+        q.lock().quit = Some(exit_code);
+        q.ready.notify_all();
+    })
 }
 
 fn matches(item: &Item, hwnd: HWND, min: u32, max: u32) -> bool {
@@ -1307,15 +1345,17 @@ unsafe fn next_message(
 /// `msg` points to a `MSG`.
 #[no_mangle]
 pub unsafe extern "C" fn GetMessageA(msg: *mut MSG, hwnd: HWND, min: u32, max: u32) -> BOOL {
-    // SAFETY: as the caller promises.
-    match unsafe { next_message(msg, hwnd, min, max, true, true) } {
-        Ok(Some(true)) => TRUE,
-        Ok(_) => FALSE,
-        Err(c) => {
-            error::SetLastError(c);
-            -1
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        match unsafe { next_message(msg, hwnd, min, max, true, true) } {
+            Ok(Some(true)) => TRUE,
+            Ok(_) => FALSE,
+            Err(c) => {
+                error::SetLastError(c);
+                -1
+            }
         }
-    }
+    })
 }
 
 /// `GetMessageW`.
@@ -1324,8 +1364,10 @@ pub unsafe extern "C" fn GetMessageA(msg: *mut MSG, hwnd: HWND, min: u32, max: u
 /// `msg` points to a `MSG`.
 #[no_mangle]
 pub unsafe extern "C" fn GetMessageW(msg: *mut MSG, hwnd: HWND, min: u32, max: u32) -> BOOL {
-    // SAFETY: as the caller promises.
-    unsafe { GetMessageA(msg, hwnd, min, max) }
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        unsafe { GetMessageA(msg, hwnd, min, max) }
+    })
 }
 
 /// `PeekMessageA`: `PM_REMOVE` or `PM_NOREMOVE`; handles waiting sent messages first.
@@ -1340,15 +1382,17 @@ pub unsafe extern "C" fn PeekMessageA(
     max: u32,
     remove: u32,
 ) -> BOOL {
-    // SAFETY: as the caller promises.
-    match unsafe { next_message(msg, hwnd, min, max, remove & PM_REMOVE != 0, false) } {
-        Ok(Some(_)) => TRUE,
-        Ok(None) => FALSE,
-        Err(c) => {
-            error::SetLastError(c);
-            FALSE
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        match unsafe { next_message(msg, hwnd, min, max, remove & PM_REMOVE != 0, false) } {
+            Ok(Some(_)) => TRUE,
+            Ok(None) => FALSE,
+            Err(c) => {
+                error::SetLastError(c);
+                FALSE
+            }
         }
-    }
+    })
 }
 
 /// `PeekMessageW`.
@@ -1363,14 +1407,16 @@ pub unsafe extern "C" fn PeekMessageW(
     max: u32,
     remove: u32,
 ) -> BOOL {
-    // SAFETY: as the caller promises.
-    unsafe { PeekMessageA(msg, hwnd, min, max, remove) }
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        unsafe { PeekMessageA(msg, hwnd, min, max, remove) }
+    })
 }
 
 /// `TranslateMessage`: message windows get no keyboard input; FALSE (nothing translated).
 #[no_mangle]
 pub extern "C" fn TranslateMessage(_msg: *const MSG) -> BOOL {
-    FALSE
+    crate::boundary::guard(FALSE, move || FALSE)
 }
 
 /// `DispatchMessageA`: calls the window procedure of the message's window; its result.
@@ -1379,17 +1425,19 @@ pub extern "C" fn TranslateMessage(_msg: *const MSG) -> BOOL {
 /// `msg` points to a `MSG`.
 #[no_mangle]
 pub unsafe extern "C" fn DispatchMessageA(msg: *const MSG) -> isize {
-    if msg.is_null() {
-        return lresult(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: a MSG as the caller promises.
-    let m = unsafe { &*msg };
-    match own(m.hwnd) {
-        // SAFETY: the window's procedure.
-        Some(w) => unsafe { call(w.class.proc_, m.hwnd, m.message, m.wParam, m.lParam) },
-        None if m.hwnd.is_null() => 0,
-        None => lresult(Err(ERROR_INVALID_WINDOW_HANDLE)),
-    }
+    crate::boundary::guard(0, move || {
+        if msg.is_null() {
+            return lresult(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: a MSG as the caller promises.
+        let m = unsafe { &*msg };
+        match own(m.hwnd) {
+            // SAFETY: the window's procedure.
+            Some(w) => unsafe { call(w.class.proc_, m.hwnd, m.message, m.wParam, m.lParam) },
+            None if m.hwnd.is_null() => 0,
+            None => lresult(Err(ERROR_INVALID_WINDOW_HANDLE)),
+        }
+    })
 }
 
 /// `DispatchMessageW`.
@@ -1398,25 +1446,27 @@ pub unsafe extern "C" fn DispatchMessageA(msg: *const MSG) -> isize {
 /// `msg` points to a `MSG`.
 #[no_mangle]
 pub unsafe extern "C" fn DispatchMessageW(msg: *const MSG) -> isize {
-    // SAFETY: as the caller promises.
-    unsafe { DispatchMessageA(msg) }
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        unsafe { DispatchMessageA(msg) }
+    })
 }
 
 /// `DefWindowProcA`: `WM_NCCREATE` TRUE, `WM_CLOSE` destroys the window, everything else 0.
 #[no_mangle]
 pub extern "C" fn DefWindowProcA(hwnd: HWND, msg: u32, _wparam: usize, _lparam: isize) -> isize {
-    match msg {
+    crate::boundary::guard(0, move || match msg {
         WM_NCCREATE => 1,
         WM_CLOSE => {
             DestroyWindow(hwnd);
             0
         }
         _ => 0,
-    }
+    })
 }
 
 /// `DefWindowProcW`.
 #[no_mangle]
 pub extern "C" fn DefWindowProcW(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> isize {
-    DefWindowProcA(hwnd, msg, wparam, lparam)
+    crate::boundary::guard(0, move || DefWindowProcA(hwnd, msg, wparam, lparam))
 }
