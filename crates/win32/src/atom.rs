@@ -235,6 +235,32 @@ pub unsafe extern "C" fn RegisterClipboardFormatW(name: *const WCHAR) -> u32 {
     })
 }
 
+/// `RegisterWindowMessageA`: a message number (0xC000-0xFFFF) for `name`, the same in every
+/// process of the session, for `HWND_BROADCAST`; Windows draws it from the table registered
+/// clipboard formats come from, and so does this.
+///
+/// # Safety
+/// `name` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn RegisterWindowMessageA(name: *const c_char) -> u32 {
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        register(unsafe { ansi(name) })
+    })
+}
+
+/// `RegisterWindowMessageW`.
+///
+/// # Safety
+/// `name` is a NUL-terminated wide string.
+#[no_mangle]
+pub unsafe extern "C" fn RegisterWindowMessageW(name: *const WCHAR) -> u32 {
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        register(unsafe { wide(name) })
+    })
+}
+
 /// The name of registered format `format`, cut to `size - 1` units; 0 when it is not one.
 fn format_name_units(format: u32, size: i32, utf16: bool) -> Result<Vec<u16>, Fail> {
     if size <= 0 {

@@ -148,7 +148,8 @@ pub mod exports {
     pub use crate::atom::{
         GetClipboardFormatNameA, GetClipboardFormatNameW, GlobalAddAtomA, GlobalAddAtomW,
         GlobalDeleteAtom, GlobalFindAtomA, GlobalFindAtomW, GlobalGetAtomNameA, GlobalGetAtomNameW,
-        RegisterClipboardFormatA, RegisterClipboardFormatW,
+        RegisterClipboardFormatA, RegisterClipboardFormatW, RegisterWindowMessageA,
+        RegisterWindowMessageW,
     };
     pub use crate::clipboard::{
         CloseClipboard, CountClipboardFormats, EmptyClipboard, EnumClipboardFormats,

@@ -43,6 +43,8 @@ const WM_NCDESTROY: u32 = 0x0082;
 const WM_CLOSE: u32 = 0x0010;
 const WM_QUIT: u32 = 0x0012;
 const WM_NULL: u32 = 0x0000;
+/// `HWND_BROADCAST`.
+const HWND_BROADCAST: HWND = 0xffff as HWND;
 const WM_COPYDATA: u32 = 0x004A;
 const PM_REMOVE: u32 = 1;
 const SMTO_ABORTIFHUNG: u32 = 2;
@@ -525,8 +527,11 @@ unsafe fn create_window(
         }
     }?
     .unwrap_or_default();
+    // No parent: a top-level window, which HWND_BROADCAST reaches; HWND_MESSAGE (or any
+    // other parent): a message-only window, which it does not, as on Windows.
     let window = WindowOptions::new(&class.name)
         .title(&title)
+        .top_level(parent.is_null())
         .create()
         .map_err(|e| match e.kind() {
             ErrorKind::InvalidInput => ERROR_INVALID_PARAMETER,
@@ -953,6 +958,25 @@ fn send_impl(
     timeout: Option<Duration>,
     abort_if_hung: bool,
 ) -> Result<isize, Fail> {
+    if hwnd == HWND_BROADCAST {
+        // Every top-level window of the session, this process's own too, each with the
+        // caller's timeout; the outcome of each is not reported (as Windows).
+        for w in pw::list()
+            .map_err(|e| code(&e))?
+            .into_iter()
+            .filter(|w| w.top_level)
+        {
+            let _ = send_impl(
+                hwnd_of(w.hwnd.as_raw()),
+                msg,
+                wparam,
+                lparam,
+                timeout,
+                abort_if_hung,
+            );
+        }
+        return Ok(0);
+    }
     if hwnd.is_null() || was_destroyed(hwnd) {
         return Err(ERROR_INVALID_WINDOW_HANDLE);
     }
@@ -1190,6 +1214,18 @@ pub unsafe extern "C" fn SendMessageTimeoutW(
 fn post_impl(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> Result<(), Fail> {
     if msg == WM_COPYDATA {
         return Err(ERROR_MESSAGE_SYNC_ONLY);
+    }
+    if hwnd == HWND_BROADCAST {
+        // Every top-level window of the session; a full queue or a window gone meanwhile is
+        // skipped.
+        for w in pw::list()
+            .map_err(|e| code(&e))?
+            .into_iter()
+            .filter(|w| w.top_level)
+        {
+            let _ = post_impl(hwnd_of(w.hwnd.as_raw()), msg, wparam, lparam);
+        }
+        return Ok(());
     }
     if hwnd.is_null() {
         // A thread message to the caller's own queue.
