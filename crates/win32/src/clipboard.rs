@@ -10,11 +10,12 @@ use std::io::ErrorKind;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use pipework::clipboard::{Clipboard, Session};
+use std::collections::HashMap;
+
+use pipework::clipboard::{Clipboard, Renderer, Session};
 
 use crate::error::{
-    self, Fail, ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER,
-    ERROR_NOT_SUPPORTED, ERROR_SUCCESS,
+    self, Fail, ERROR_ACCESS_DENIED, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_SUCCESS,
 };
 use crate::types::*;
 use crate::window::HWND;
@@ -86,6 +87,79 @@ fn fail<T: Default>(c: Fail) -> T {
     T::default()
 }
 
+/// Delayed rendering: each window of this process that opened the clipboard has a pipework
+/// [`Renderer`], whose thread asks the window for a format with `WM_RENDERFORMAT` (sent, so
+/// the window's thread answers it in its message loop). Renderers live as long as the process
+/// (a few per program); a destroyed window's renderer answers nothing.
+fn renderer_of(hwnd: HWND) -> Result<&'static Renderer, Fail> {
+    static RENDERERS: Mutex<Vec<(usize, &'static Renderer)>> = Mutex::new(Vec::new());
+    let mut all = RENDERERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, r)) = all.iter().find(|(h, _)| *h == hwnd as usize) {
+        return Ok(r);
+    }
+    let raw = hwnd as usize;
+    let renderer = session()?
+        .renderer(move |format| render(raw, format))
+        .map_err(|e| code(&e))?;
+    let renderer: &'static Renderer = Box::leak(Box::new(renderer));
+    all.push((raw, renderer));
+    Ok(renderer)
+}
+
+/// Formats being rendered now, by (window, format): what the window's `SetClipboardData` gave.
+type Rendering = HashMap<(usize, u32), Option<Vec<u8>>>;
+
+fn rendering() -> std::sync::MutexGuard<'static, Rendering> {
+    static R: OnceLock<Mutex<Rendering>> = OnceLock::new();
+    R.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// The renderer thread's work: `WM_RENDERFORMAT` to the owner window, whose procedure calls
+/// `SetClipboardData(format, data)` without opening the clipboard.
+fn render(hwnd: usize, format: u32) -> Option<Vec<u8>> {
+    if !crate::window::is_own(hwnd as HWND) {
+        return None;
+    }
+    rendering().insert((hwnd, format), None);
+    let sent = crate::window::send_timeout(
+        hwnd as HWND,
+        crate::window::WM_RENDERFORMAT,
+        format as usize,
+        0,
+        pipework::clipboard::RENDER_TIMEOUT,
+    );
+    let data = rendering().remove(&(hwnd, format)).flatten();
+    sent.ok().and(data)
+}
+
+/// Whether `hwnd` owns the clipboard with formats announced for delayed rendering (it gets
+/// `WM_RENDERALLFORMATS` before it is destroyed).
+pub(crate) fn owes_rendering(hwnd: HWND) -> bool {
+    let owner = *OWNER.lock().unwrap_or_else(|e| e.into_inner());
+    owner.is_some_and(|(h, _)| h == hwnd as usize)
+        && DELAYED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(hwnd as usize))
+        && session()
+            .ok()
+            .and_then(|s| s.owner().ok().flatten())
+            .is_some_and(|pid| pid == std::process::id())
+}
+
+/// `hwnd` is going: it announces no more formats.
+pub(crate) fn forget_window(hwnd: HWND) {
+    DELAYED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|h| *h != hwnd as usize);
+}
+
+/// The windows that announced delayed formats since they last emptied the clipboard.
+static DELAYED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
 /// `OpenClipboard`: fails at once with `ERROR_ACCESS_DENIED` while another thread or process
 /// has it open; the same thread may open it again.
 #[no_mangle]
@@ -97,7 +171,14 @@ pub extern "C" fn OpenClipboard(hwnd: HWND) -> BOOL {
                 open.hwnd = hwnd as usize;
                 return Ok(());
             }
-            let clipboard = session()?.open(Duration::ZERO).map_err(|e| code(&e))?;
+            // A window of this process opens through its renderer: it may announce
+            // formats for delayed rendering.
+            let clipboard = if crate::window::is_own(hwnd) {
+                renderer_of(hwnd)?.open(Duration::ZERO)
+            } else {
+                session()?.open(Duration::ZERO)
+            }
+            .map_err(|e| code(&e))?;
             *o = Some(Open {
                 clipboard,
                 blocks: Vec::new(),
@@ -127,6 +208,7 @@ pub extern "C" fn EmptyClipboard() -> BOOL {
             open.release();
             let seq = session()?.sequence_number().unwrap_or(0);
             *OWNER.lock().unwrap_or_else(|e| e.into_inner()) = Some((open.hwnd, seq));
+            forget_window(open.hwnd as HWND);
             Ok(())
         });
         error::boolean(r)
@@ -134,14 +216,46 @@ pub extern "C" fn EmptyClipboard() -> BOOL {
 }
 
 /// `SetClipboardData`: copies the `HGLOBAL`'s bytes onto the clipboard; the block then
-/// belongs to the clipboard (freed when this thread closes it). A NULL handle (delayed
-/// rendering) is `ERROR_NOT_SUPPORTED`.
+/// belongs to the clipboard (freed when this thread closes it). A NULL handle announces the
+/// format for delayed rendering (the owner window gets `WM_RENDERFORMAT` when someone first
+/// asks for it, `WM_RENDERALLFORMATS` when it is destroyed still owning the clipboard): it
+/// needs the clipboard opened by a window of this process that emptied it
+/// (`ERROR_ACCESS_DENIED` otherwise), and returns NULL with last error 0. Inside
+/// `WM_RENDERFORMAT` the window calls it without opening the clipboard, as on Windows.
 #[no_mangle]
 pub extern "C" fn SetClipboardData(format: u32, mem: HANDLE) -> HANDLE {
     crate::boundary::guard(std::ptr::null_mut(), move || {
+        if !mem.is_null() && OPEN.with(|o| o.borrow().is_none()) {
+            // Rendering a delayed format for the renderer thread?
+            let mut r = rendering();
+            let pending = r
+                .iter_mut()
+                .find(|((_, f), data)| *f == format && data.is_none());
+            if let Some((_, slot)) = pending {
+                let Some(bytes) = crate::global::bytes_of(mem) else {
+                    drop(r);
+                    return error::handle(Err(ERROR_INVALID_HANDLE), std::ptr::null_mut());
+                };
+                *slot = Some(bytes);
+                drop(r);
+                // The clipboard has the bytes: the block is the system's, freed now.
+                crate::global::free(mem);
+                return mem;
+            }
+        }
         let r = with_open(|open| {
             if mem.is_null() {
-                return Err(ERROR_NOT_SUPPORTED);
+                open.clipboard
+                    .set_delayed(format)
+                    .map_err(|e| match e.kind() {
+                        ErrorKind::PermissionDenied => ERROR_ACCESS_DENIED,
+                        _ => code(&e),
+                    })?;
+                let mut delayed = DELAYED.lock().unwrap_or_else(|e| e.into_inner());
+                if !delayed.contains(&open.hwnd) {
+                    delayed.push(open.hwnd);
+                }
+                return Err(ERROR_SUCCESS);
             }
             let bytes = crate::global::bytes_of(mem).ok_or(ERROR_INVALID_HANDLE)?;
             open.clipboard.set(format, &bytes).map_err(|e| code(&e))?;

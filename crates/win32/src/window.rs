@@ -43,6 +43,8 @@ const WM_NCDESTROY: u32 = 0x0082;
 const WM_CLOSE: u32 = 0x0010;
 const WM_QUIT: u32 = 0x0012;
 const WM_NULL: u32 = 0x0000;
+const WM_RENDERALLFORMATS: u32 = 0x0306;
+pub(crate) const WM_RENDERFORMAT: u32 = 0x0305;
 /// `HWND_BROADCAST`.
 const HWND_BROADCAST: HWND = 0xffff as HWND;
 const WM_COPYDATA: u32 = 0x004A;
@@ -288,6 +290,23 @@ fn key(name: &str) -> String {
 
 fn was_destroyed(hwnd: HWND) -> bool {
     registry().destroyed.contains(&(hwnd as u64))
+}
+
+/// Whether `hwnd` is a live window of this process.
+pub(crate) fn is_own(hwnd: HWND) -> bool {
+    own(hwnd).is_some()
+}
+
+/// `SendMessageTimeout` from any thread of this process (what the clipboard's renderer thread
+/// uses to ask an owner window for a format).
+pub(crate) fn send_timeout(
+    hwnd: HWND,
+    msg: u32,
+    wparam: usize,
+    lparam: isize,
+    timeout: Duration,
+) -> Result<isize, Fail> {
+    send_impl(hwnd, msg, wparam, lparam, Some(timeout), false)
 }
 
 fn own(hwnd: HWND) -> Option<Arc<Own>> {
@@ -679,6 +698,15 @@ pub extern "C" fn DestroyWindow(hwnd: HWND) -> BOOL {
             if w.tid != tid() {
                 return Err(ERROR_ACCESS_DENIED);
             }
+            // A clipboard owner with formats still to render is asked for them first
+            // (WM_RENDERALLFORMATS), as Windows asks.
+            if crate::clipboard::owes_rendering(hwnd) {
+                // SAFETY: the class's procedure, called as Windows calls it.
+                unsafe {
+                    call(w.class.proc_, hwnd, WM_RENDERALLFORMATS, 0, 0);
+                }
+            }
+            crate::clipboard::forget_window(hwnd);
             // SAFETY: the class's procedure, told the window is going as Windows tells it.
             unsafe {
                 let me = hwnd_of(hwnd as u64);
