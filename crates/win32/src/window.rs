@@ -703,7 +703,7 @@ pub extern "C" fn DestroyWindow(hwnd: HWND) -> BOOL {
             if crate::clipboard::owes_rendering(hwnd) {
                 // SAFETY: the class's procedure, called as Windows calls it.
                 unsafe {
-                    call(w.class.proc_, hwnd, WM_RENDERALLFORMATS, 0, 0);
+                    call(w.class.proc_, hwnd_of(hwnd as u64), WM_RENDERALLFORMATS, 0, 0);
                 }
             }
             crate::clipboard::forget_window(hwnd);
