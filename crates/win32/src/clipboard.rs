@@ -131,7 +131,15 @@ fn render(hwnd: usize, format: u32) -> Option<Vec<u8>> {
         pipework::clipboard::RENDER_TIMEOUT,
     );
     let data = rendering().remove(&(hwnd, format)).flatten();
-    sent.ok().and(data)
+    let data = sent.ok().and(data);
+    if data.is_some() {
+        for (h, formats) in delayed().iter_mut() {
+            if *h == hwnd {
+                formats.retain(|f| *f != format);
+            }
+        }
+    }
+    data
 }
 
 /// Whether `hwnd` owns the clipboard with formats announced for delayed rendering (it gets
@@ -139,10 +147,9 @@ fn render(hwnd: usize, format: u32) -> Option<Vec<u8>> {
 pub(crate) fn owes_rendering(hwnd: HWND) -> bool {
     let owner = *OWNER.lock().unwrap_or_else(|e| e.into_inner());
     owner.is_some_and(|(h, _)| h == hwnd as usize)
-        && DELAYED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&(hwnd as usize))
+        && delayed()
+            .iter()
+            .any(|(h, formats)| *h == hwnd as usize && !formats.is_empty())
         && session()
             .ok()
             .and_then(|s| s.owner().ok().flatten())
@@ -151,14 +158,30 @@ pub(crate) fn owes_rendering(hwnd: HWND) -> bool {
 
 /// `hwnd` is going: it announces no more formats.
 pub(crate) fn forget_window(hwnd: HWND) {
-    DELAYED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|h| *h != hwnd as usize);
+    delayed().retain(|(h, _)| *h != hwnd as usize);
 }
 
-/// The windows that announced delayed formats since they last emptied the clipboard.
-static DELAYED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// The windows of this process that announced delayed formats since they last emptied the
+/// clipboard, and those formats not rendered yet.
+static DELAYED: Mutex<Vec<(usize, Vec<u32>)>> = Mutex::new(Vec::new());
+
+fn delayed() -> std::sync::MutexGuard<'static, Vec<(usize, Vec<u32>)>> {
+    DELAYED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A delayed `format` announced by a window of this thread: rendered here, through the
+/// window's procedure, before this thread reads the clipboard (the renderer thread could not
+/// reach the window while this thread waits for the read).
+fn render_own(format: u32) -> Option<Vec<u8>> {
+    let me = crate::process::GetCurrentThreadId();
+    let hwnd = delayed()
+        .iter()
+        .find(|(h, formats)| {
+            formats.contains(&format) && crate::window::thread_of(*h as HWND) == Some(me)
+        })
+        .map(|(h, _)| *h)?;
+    render(hwnd, format)
+}
 
 /// `OpenClipboard`: fails at once with `ERROR_ACCESS_DENIED` while another thread or process
 /// has it open; the same thread may open it again.
@@ -225,12 +248,13 @@ pub extern "C" fn EmptyClipboard() -> BOOL {
 #[no_mangle]
 pub extern "C" fn SetClipboardData(format: u32, mem: HANDLE) -> HANDLE {
     crate::boundary::guard(std::ptr::null_mut(), move || {
-        if !mem.is_null() && OPEN.with(|o| o.borrow().is_none()) {
-            // Rendering a delayed format for the renderer thread?
+        if !mem.is_null() {
+            // Rendering a delayed format (WM_RENDERFORMAT)?
             let mut r = rendering();
-            let pending = r
-                .iter_mut()
-                .find(|((_, f), data)| *f == format && data.is_none());
+            let me = crate::process::GetCurrentThreadId();
+            let pending = r.iter_mut().find(|((h, f), data)| {
+                *f == format && data.is_none() && crate::window::thread_of(*h as HWND) == Some(me)
+            });
             if let Some((_, slot)) = pending {
                 let Some(bytes) = crate::global::bytes_of(mem) else {
                     drop(r);
@@ -251,9 +275,14 @@ pub extern "C" fn SetClipboardData(format: u32, mem: HANDLE) -> HANDLE {
                         ErrorKind::PermissionDenied => ERROR_ACCESS_DENIED,
                         _ => code(&e),
                     })?;
-                let mut delayed = DELAYED.lock().unwrap_or_else(|e| e.into_inner());
-                if !delayed.contains(&open.hwnd) {
-                    delayed.push(open.hwnd);
+                let mut delayed = delayed();
+                match delayed.iter_mut().find(|(h, _)| *h == open.hwnd) {
+                    Some((_, formats)) => {
+                        if !formats.contains(&format) {
+                            formats.push(format);
+                        }
+                    }
+                    None => delayed.push((open.hwnd, vec![format])),
                 }
                 return Err(ERROR_SUCCESS);
             }
@@ -272,7 +301,14 @@ pub extern "C" fn SetClipboardData(format: u32, mem: HANDLE) -> HANDLE {
 #[no_mangle]
 pub extern "C" fn GetClipboardData(format: u32) -> HANDLE {
     crate::boundary::guard(std::ptr::null_mut(), move || {
+        let own = OPEN
+            .with(|o| o.borrow().is_some())
+            .then(|| render_own(format))
+            .flatten();
         let r = with_open(|open| {
+            if let Some(data) = own {
+                open.clipboard.set(format, &data).map_err(|e| code(&e))?;
+            }
             let data = open.clipboard.get(format).map_err(|e| code(&e))?;
             Ok(match data {
                 Some(bytes) => {

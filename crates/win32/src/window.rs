@@ -292,6 +292,11 @@ fn was_destroyed(hwnd: HWND) -> bool {
     registry().destroyed.contains(&(hwnd as u64))
 }
 
+/// The thread that owns `hwnd`, a window of this process.
+pub(crate) fn thread_of(hwnd: HWND) -> Option<u32> {
+    own(hwnd).map(|w| w.tid)
+}
+
 /// Whether `hwnd` is a live window of this process.
 pub(crate) fn is_own(hwnd: HWND) -> bool {
     own(hwnd).is_some()
@@ -703,7 +708,13 @@ pub extern "C" fn DestroyWindow(hwnd: HWND) -> BOOL {
             if crate::clipboard::owes_rendering(hwnd) {
                 // SAFETY: the class's procedure, called as Windows calls it.
                 unsafe {
-                    call(w.class.proc_, hwnd_of(hwnd as u64), WM_RENDERALLFORMATS, 0, 0);
+                    call(
+                        w.class.proc_,
+                        hwnd_of(hwnd as u64),
+                        WM_RENDERALLFORMATS,
+                        0,
+                        0,
+                    );
                 }
             }
             crate::clipboard::forget_window(hwnd);

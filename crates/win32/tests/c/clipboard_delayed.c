@@ -9,8 +9,8 @@
 
 #define WM_PASTED (WM_USER + 1)
 
-static UINT Private;
-static int RenderText, RenderPrivate, RenderAll;
+static UINT Private, Own;
+static int RenderText, RenderPrivate, RenderOwn, RenderAll;
 
 static HGLOBAL Global(const char *text)
 {
@@ -31,6 +31,9 @@ static LRESULT CALLBACK Owner(HWND hwnd, UINT msg, WPARAM wparam, LPARAM lparam)
         if (wparam == CF_TEXT) {
             RenderText++;
             CHECK(SetClipboardData(CF_TEXT, Global("rendered late")) != NULL);
+        } else if (wparam == Own) {
+            RenderOwn++;
+            CHECK(SetClipboardData(Own, Global("own, late")) != NULL);
         } else if (wparam == Private) {
             RenderPrivate++;
             CHECK(SetClipboardData(Private, Global("private, late")) != NULL);
@@ -76,6 +79,7 @@ int main(int argc, char **argv)
     CHECK(setenv("PIPEWORK_WIN32_CLIPBOARD", name, 1) == 0);
     Private = RegisterClipboardFormatA("PipeworkDelayedTest");
     CHECK(Private >= 0xC000);
+    Own = RegisterClipboardFormatA("PipeworkDelayedOwn");
 
     WNDCLASSA wc;
     memset(&wc, 0, sizeof wc);
@@ -92,6 +96,7 @@ int main(int argc, char **argv)
     CHECK(EmptyClipboard());
     CHECK_ERROR(SetClipboardData(CF_TEXT, NULL) == NULL, NO_ERROR);
     CHECK_ERROR(SetClipboardData(Private, NULL) == NULL, NO_ERROR);
+    CHECK_ERROR(SetClipboardData(Own, NULL) == NULL, NO_ERROR);
     CHECK(CloseClipboard());
     CHECK(IsClipboardFormatAvailable(CF_TEXT));
     CHECK(RenderText == 0);
@@ -122,6 +127,16 @@ int main(int argc, char **argv)
     DWORD code = 1;
     CHECK(GetExitCodeProcess(pi.hProcess, &code) && code == 0);
     CHECK(RenderText == 1 && RenderPrivate == 0);
+
+    /* Pasted by the owner's own thread: rendered here, once. */
+    CHECK(OpenClipboard(hwnd));
+    for (int i = 0; i < 2; i++) {
+        HANDLE own = GetClipboardData(Own);
+        CHECK(own != NULL && strcmp((const char *)GlobalLock(own), "own, late") == 0);
+        GlobalUnlock(own);
+    }
+    CHECK(CloseClipboard());
+    CHECK(RenderOwn == 1);
 
     /* Destroyed still owning the clipboard: WM_RENDERALLFORMATS, and the data stays. */
     CHECK(DestroyWindow(hwnd));
