@@ -124,8 +124,33 @@ impl Instance {
         d1: usize,
         d2: usize,
     ) -> usize {
+        self.call_unless(None, ty, fmt, conv, hsz1, hsz2, data, d1, d2)
+    }
+
+    /// As [`Instance::call`], for the completion of asynchronous transaction `xact` (if any):
+    /// not made if the transaction was abandoned by the time the instance's thread gets to it.
+    #[allow(clippy::too_many_arguments)]
+    fn call_unless(
+        &self,
+        xact: Option<u32>,
+        ty: u32,
+        fmt: u32,
+        conv: usize,
+        hsz1: usize,
+        hsz2: usize,
+        data: usize,
+        d1: usize,
+        d2: usize,
+    ) -> usize {
         let cb = self.callback;
         let run = move || {
+            if let Some(id) = xact {
+                let mut st = state();
+                st.pending.remove(&id);
+                if st.abandoned.remove(&id) {
+                    return 0;
+                }
+            }
             // SAFETY: the application's callback, called as DDEML calls it, on the thread that
             // registered it; the handles it gets are valid during the call.
             unsafe {
@@ -182,6 +207,8 @@ struct State {
     server_convs: HashMap<(u32, String, u64), usize>,
     next_conv: usize,
     next_transaction: u32,
+    /// Asynchronous transactions not completed yet → their HCONV.
+    pending: HashMap<u32, usize>,
     abandoned: HashSet<u32>,
 }
 
@@ -1177,6 +1204,7 @@ pub unsafe extern "C" fn DdeClientTransaction(
                 let mut st = state();
                 let id = st.next_transaction;
                 st.next_transaction = st.next_transaction.wrapping_add(1).max(1);
+                st.pending.insert(id, h);
                 id
             };
             if item_h != 0 {
@@ -1229,10 +1257,10 @@ fn complete(
         Ok(h) if h != 1 => Some(TempData(h)),
         _ => None,
     };
-    if state().abandoned.remove(&id) {
-        return;
-    }
     let Some(inst) = inst.upgrade().filter(|i| i.alive.load(Ordering::Acquire)) else {
+        let mut st = state();
+        st.pending.remove(&id);
+        st.abandoned.remove(&id);
         return;
     };
     if let Err(code) = r {
@@ -1244,7 +1272,8 @@ fn complete(
         (None, Err(_)) => 0,
     };
     let t = TempString::new(topic);
-    inst.call(
+    inst.call_unless(
+        Some(id),
         XTYP_XACT_COMPLETE,
         fmt,
         hconv,
@@ -1256,19 +1285,37 @@ fn complete(
     );
 }
 
-/// `DdeAbandonTransaction`: the asynchronous transaction `id` completes without
-/// `XTYP_XACT_COMPLETE` (`DMLERR_UNFOUND_QUEUE_ID` for id 0, which Windows reads as all).
+/// `DdeAbandonTransaction`: the asynchronous transaction `id` (0: every one of `hConv`, or of
+/// the instance when `hConv` is NULL) gets no `XTYP_XACT_COMPLETE` from now on, even if it has
+/// completed and its callback waits for this thread; `DMLERR_UNFOUND_QUEUE_ID` when no such
+/// transaction is pending.
 #[no_mangle]
-pub extern "C" fn DdeAbandonTransaction(inst: DWORD, _hconv: HCONV, id: DWORD) -> BOOL {
+pub extern "C" fn DdeAbandonTransaction(inst: DWORD, hconv: HCONV, id: DWORD) -> BOOL {
     crate::boundary::guard(FALSE, move || {
         let Some(instance) = instance(inst) else {
             return FALSE;
         };
-        if id == 0 {
+        let mut st = state();
+        let ids: Vec<u32> = st
+            .pending
+            .iter()
+            .filter(|(i, h)| {
+                let conv_of_inst = st.convs.get(h).is_some_and(|c| c.inst == inst);
+                conv_of_inst
+                    && (if id == 0 {
+                        hconv.is_null() || **h == hconv as usize
+                    } else {
+                        **i == id
+                    })
+            })
+            .map(|(i, _)| *i)
+            .collect();
+        if ids.is_empty() {
+            drop(st);
             instance.fail(DMLERR_UNFOUND_QUEUE_ID);
             return FALSE;
         }
-        state().abandoned.insert(id);
+        st.abandoned.extend(ids);
         TRUE
     })
 }

@@ -716,10 +716,11 @@ pub unsafe extern "C" fn GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL 
 #[no_mangle]
 pub extern "C" fn GetThreadId(h: HANDLE) -> DWORD {
     crate::boundary::guard(0, move || {
-        match table::get(h).map(|o| match &*o {
-            Object::Thread(t) => t.id,
-            Object::Process(p) => p.process.id(),
-            _ => 0,
+        // A handle of another kind is ERROR_INVALID_HANDLE, as on Windows.
+        match table::get(h).and_then(|o| match &*o {
+            Object::Thread(t) => Ok(t.id),
+            Object::Process(p) => Ok(p.process.id()),
+            _ => Err(crate::error::ERROR_INVALID_HANDLE),
         }) {
             Ok(id) => id,
             Err(code) => {

@@ -402,6 +402,18 @@ int main(int argc, char *argv[])
     CHECK(Completed == id);
     CHECK(strcmp(CompletedData, "5!") == 0);
 
+    /* Abandoned: no XTYP_XACT_COMPLETE, even once it has completed. */
+    CHECK(!DdeAbandonTransaction(Inst, conv, 12345));
+    CHECK(DdeGetLastError(Inst) == DMLERR_UNFOUND_QUEUE_ID);
+    DWORD abandoned = 0, kept = 0;
+    CHECK(Xact(conv, "R1C1", XTYP_REQUEST, NULL, TIMEOUT_ASYNC, &abandoned) != NULL);
+    CHECK(DdeAbandonTransaction(Inst, conv, abandoned));
+    CHECK(Xact(conv, "R1C2", XTYP_REQUEST, NULL, TIMEOUT_ASYNC, &kept) != NULL);
+    CHECK(kept != abandoned);
+    XactDone = 0;
+    PumpUntil(&XactDone);
+    CHECK(Completed == kept);
+
     /* The client ends a conversation: the server's callback hears XTYP_DISCONNECT. */
     HCONV second = DdeConnect(Inst, service, topic, NULL);
     CHECK(second != NULL);
