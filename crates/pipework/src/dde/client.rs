@@ -17,9 +17,18 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Callback = Box<dyn FnMut(&Advise<'_>) + Send>;
 
-/// The names of each conversation, for the updates it receives: (server window, id) →
-/// (service, topic).
-type Names = Arc<Mutex<HashMap<(Hwnd, u64), (String, String)>>>;
+/// What the client knows of each conversation, for the updates it receives: (server window,
+/// id) → (service, topic, the server's process).
+type Names = Arc<Mutex<HashMap<(Hwnd, u64), (String, String, u32)>>>;
+
+/// Which conversation an advise update came on ([`Conversation::id`], [`Advise::conversation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConversationId {
+    /// The server's window.
+    pub server: Hwnd,
+    /// The server's number for the conversation.
+    pub id: u64,
+}
 
 /// A DDE client instance (`DdeInitialize` as a client): its window receives advise updates,
 /// which go to its callback, one at a time, on the window's thread.
@@ -56,7 +65,7 @@ impl DdeClient {
                 return 0;
             }
             let key = (Hwnd::from_raw(m.wparam() as u64), m.lparam() as u64);
-            let Some((service, topic)) = known
+            let Some((service, topic, server_pid)) = known
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .get(&key)
@@ -64,11 +73,20 @@ impl DdeClient {
             else {
                 return 0;
             };
+            // wParam names the server window, but anyone may write that: the update counts
+            // only when the kernel says it came from the server's own process.
+            if m.origin().pid != server_pid {
+                return 0;
+            }
             let Ok(updates) = wire::read_batch(m.data()) else {
                 return 0;
             };
             for u in updates {
                 callback(&Advise {
+                    conversation: ConversationId {
+                        server: key.0,
+                        id: key.1,
+                    },
                     service: &service,
                     topic: &topic,
                     item: u.item,
@@ -152,7 +170,10 @@ impl DdeClient {
                 self.names
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert((server.hwnd, id), (name.to_string(), topic.to_string()));
+                    .insert(
+                        (server.hwnd, id),
+                        (name.to_string(), topic.to_string(), server.pid),
+                    );
                 out.push(Conversation {
                     client: self.hwnd,
                     server: server.hwnd,
@@ -213,6 +234,14 @@ impl Conversation {
     /// The server window.
     pub fn server(&self) -> Hwnd {
         self.server
+    }
+
+    /// Which conversation this is (what [`Advise::conversation`] says of its updates).
+    pub fn id(&self) -> ConversationId {
+        ConversationId {
+            server: self.server,
+            id: self.id,
+        }
     }
 
     /// The timeout of this conversation's synchronous transactions (10 s by default).
