@@ -24,6 +24,7 @@
 //! in the socket's queue until an instance calls `connect` (Win32 answers `ERROR_PIPE_BUSY`);
 //! a message to a remote client holds 1 to 65535 bytes (Samba's frame); handles do not travel.
 
+pub(crate) mod client;
 pub(crate) mod npa;
 #[cfg(test)]
 mod proptests;
