@@ -11,9 +11,9 @@ use rustix::net::{
 };
 
 use super::conn::Conn;
-use super::smb::client::RemotePipe;
 use super::handshake::{self, NOTICE_TAG, TOKEN_LEN};
 use super::registry;
+use super::smb::client::RemotePipe;
 use super::state;
 use super::{
     busy_error, Credentials, MessageRead, PeekInfo, PipeInfo, PipeMode, ReadMode, WaitTimeout,
@@ -670,7 +670,10 @@ impl NamedPipeClient {
     /// Nonblocking mode (`PIPE_NOWAIT`): see [`ClientOptions::nonblocking`].
     pub fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
         if self.remote.is_some() && nonblocking {
-            return Err(super::smb::client::unsupported(&self.conn.what, "nonblocking mode"));
+            return Err(super::smb::client::unsupported(
+                &self.conn.what,
+                "nonblocking mode",
+            ));
         }
         self.conn.set_nonblocking(nonblocking)?;
         self.nowait = nonblocking;

@@ -17,7 +17,10 @@
 //!
 //! Credentials: [`ClientOptions::remote_user`](crate::named_pipe::ClientOptions::remote_user)
 //! and its siblings, else the environment (`PIPEWORK_SMB_USER`, `PIPEWORK_SMB_PASSWORD`,
-//! `PIPEWORK_SMB_DOMAIN`), else anonymous.
+//! `PIPEWORK_SMB_DOMAIN`), else anonymous; the port likewise
+//! ([`ClientOptions::remote_port`](crate::named_pipe::ClientOptions::remote_port), else
+//! `PIPEWORK_SMB_PORT`, else 445). [`call`](crate::named_pipe::call) and
+//! [`wait`](crate::named_pipe::wait) take them from the environment.
 
 mod ntlm;
 mod sign;
@@ -66,6 +69,13 @@ impl std::fmt::Debug for RemoteOptions {
 }
 
 impl RemoteOptions {
+    /// The SMB server's port: the options', else `PIPEWORK_SMB_PORT`, else 445.
+    fn port(&self) -> u16 {
+        self.port
+            .or_else(|| std::env::var("PIPEWORK_SMB_PORT").ok()?.parse().ok())
+            .unwrap_or(SMB_PORT)
+    }
+
     /// The identity to log on with: the options', else the environment's, else anonymous.
     fn identity(&self) -> Identity {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -95,6 +105,7 @@ impl RemoteOptions {
 pub(crate) fn status_error(what: &str, doing: &str, code: u32) -> io::Error {
     let kind = match code {
         status::OBJECT_NAME_NOT_FOUND
+        | status::NO_SUCH_FILE
         | status::OBJECT_PATH_NOT_FOUND
         | status::NOT_FOUND
         | status::BAD_NETWORK_NAME => {
@@ -114,6 +125,7 @@ pub(crate) fn status_error(what: &str, doing: &str, code: u32) -> io::Error {
         | status::PIPE_DISCONNECTED
         | status::PIPE_CLOSING
         | status::END_OF_FILE
+        | status::CONNECTION_DISCONNECTED
         | status::USER_SESSION_DELETED => ErrorKind::BrokenPipe,
         status::IO_TIMEOUT => ErrorKind::TimedOut,
         status::NOT_SUPPORTED | status::INVALID_DEVICE_REQUEST | status::FS_DRIVER_REQUIRED => {
@@ -226,10 +238,7 @@ impl Session {
 
     /// Bounds every socket read and write by `deadline` (none: no bound).
     fn set_deadline(&self, deadline: Option<Instant>) -> io::Result<()> {
-        let t = match deadline {
-            None => None,
-            Some(_) => Some(left(deadline).unwrap_or_default().max(Duration::from_millis(1))),
-        };
+        let t = left(deadline).map(|l| l.max(Duration::from_millis(1)));
         self.stream.set_read_timeout(t)?;
         self.stream.set_write_timeout(t)
     }
@@ -254,8 +263,7 @@ impl Session {
         self.session_id = a.head.session_id;
         let (_, token) = wire::session_reply(&a.message).map_err(|e| malformed(&what, e))?;
         let challenge = ntlm::challenge(token).map_err(|e| malformed(&what, e))?;
-        let (auth, key) =
-            ntlm::authenticate(identity, &challenge, random::<8>()?, filetime_now());
+        let (auth, key) = ntlm::authenticate(identity, &challenge, random::<8>()?, filetime_now());
         let signer = key.map(|k| Signer::new(self.dialect, k));
         // The final reply is checked with the key if the server signed it.
         self.signer = signer.clone();
@@ -293,7 +301,11 @@ impl Session {
             self.signer = None;
         }
         let tree = format!(r"\\{host}\IPC$");
-        let a = self.call(wire::TREE_CONNECT, &wire::tree_connect(&tree), "TREE_CONNECT")?;
+        let a = self.call(
+            wire::TREE_CONNECT,
+            &wire::tree_connect(&tree),
+            "TREE_CONNECT",
+        )?;
         let (_, share_flags) = wire::tree_reply(&a.message).map_err(|e| malformed(&what, e))?;
         if share_flags & wire::SHARE_ENCRYPT != 0 {
             return Err(io::Error::new(
@@ -322,7 +334,10 @@ impl Session {
         let id = self.send(command, body)?;
         let a = self.receive(id)?;
         if a.head.command != command {
-            return Err(malformed(&self.what, wire::Malformed("a reply to another command")));
+            return Err(malformed(
+                &self.what,
+                wire::Malformed("a reply to another command"),
+            ));
         }
         if a.head.status == status::SUCCESS || also.contains(&a.head.status) {
             Ok(a)
@@ -413,8 +428,8 @@ impl Session {
                 continue;
             }
             if let Some(signer) = &self.signer {
-                let unsigned_ok = head.command == wire::SESSION_SETUP
-                    && head.flags & wire::FLAG_SIGNED == 0;
+                let unsigned_ok =
+                    head.command == wire::SESSION_SETUP && head.flags & wire::FLAG_SIGNED == 0;
                 if !unsigned_ok && !signer.verify(&m) {
                     return Err(io::Error::new(
                         ErrorKind::InvalidData,
@@ -486,7 +501,7 @@ impl RemotePipe {
     ) -> io::Result<RemotePipe> {
         let (host, pipe) = parts(name)?;
         let what = name.to_string();
-        let port = options.port.unwrap_or(SMB_PORT);
+        let port = options.port();
         let mut session = Session::connect(host, port, &options.identity(), &what, deadline)?;
         let mut access = 0;
         if read {
@@ -606,6 +621,7 @@ impl RemotePipe {
                 status::PIPE_BROKEN,
                 status::PIPE_DISCONNECTED,
                 status::PIPE_CLOSING,
+                status::CONNECTION_DISCONNECTED,
             ],
         )?;
         let more = match a.head.status {
@@ -832,11 +848,8 @@ impl RemotePipe {
 impl Session {
     /// `WaitNamedPipe` on this connection's IPC$: FSCTL_PIPE_WAIT until `deadline`.
     fn pipe_wait(&mut self, pipe: &str, deadline: Option<Instant>) -> io::Result<()> {
-        let timeout = left(deadline).map(|l| {
-            i64::try_from(l.as_nanos() / 100)
-                .unwrap_or(i64::MAX)
-                .max(1)
-        });
+        let timeout =
+            left(deadline).map(|l| i64::try_from(l.as_nanos() / 100).unwrap_or(i64::MAX).max(1));
         // The server answers when the pipe is free or the time is up: the socket's own bound
         // must not end the wait first.
         self.set_deadline(deadline.map(|d| d + Duration::from_secs(5)))?;
@@ -866,35 +879,16 @@ pub(crate) fn wait(name: &PipeName, timeout: WaitTimeout) -> io::Result<()> {
     };
     let options = RemoteOptions::default();
     let what = name.to_string();
-    let port = std::env::var("PIPEWORK_SMB_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(SMB_PORT);
-    let connect_deadline = deadline.or_else(|| crate::sys::time::deadline(super::super::OPEN_TIMEOUT));
+    let port = options.port();
+    let connect_deadline =
+        deadline.or_else(|| crate::sys::time::deadline(super::super::OPEN_TIMEOUT));
     let mut session = Session::connect(host, port, &options.identity(), &what, connect_deadline)?;
-    loop {
-        match session.pipe_wait(pipe, deadline) {
-            Err(e) if e.kind() == ErrorKind::Unsupported => {}
-            other => return other,
-        }
-        // No FSCTL_PIPE_WAIT on this server: open and close until an open works.
-        match session.call(wire::CREATE, &wire::create(pipe, wire::GENERIC_READ), "CREATE") {
-            Ok(a) => {
-                if let Ok(file) = wire::created(&a.message) {
-                    let _ = session.call(wire::CLOSE, &wire::close(&file), "CLOSE");
-                }
-                return Ok(());
-            }
-            Err(e) if super::super::is_busy(&e) => {}
-            Err(e) => return Err(e),
-        }
-        if left(deadline).is_some_and(|l| l.is_zero()) {
-            return Err(io::Error::new(
-                ErrorKind::TimedOut,
-                format!("named pipe {what}: no instance became free in time"),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    match session.pipe_wait(pipe, deadline) {
+        // Samba before 4.23 has no FSCTL_PIPE_WAIT (STATUS_FS_DRIVER_REQUIRED): it cannot say
+        // whether the pipe exists without opening it, and an open would be taken by the
+        // server as a client. Its opens wait for a free instance anyway: nothing to wait for.
+        Err(e) if e.kind() == ErrorKind::Unsupported => Ok(()),
+        other => other,
     }
 }
 
@@ -902,7 +896,8 @@ impl RemotePipe {
     /// Closes the pipe and logs off, telling the server (dropping only closes the connection,
     /// which the server takes the same way).
     fn close(mut self) -> io::Result<()> {
-        self.session.set_deadline(crate::sys::time::deadline(Duration::from_secs(5)))?;
+        self.session
+            .set_deadline(crate::sys::time::deadline(Duration::from_secs(5)))?;
         self.session
             .call(wire::CLOSE, &wire::close(&self.file), "CLOSE")?;
         self.session.call(wire::LOGOFF, &wire::logoff(), "LOGOFF")?;

@@ -65,7 +65,9 @@ pub(crate) struct Challenge {
 }
 
 fn field(m: &[u8], at: usize) -> Result<&[u8], Malformed> {
-    let f = m.get(at..at + 8).ok_or(Malformed("NTLM message too short"))?;
+    let f = m
+        .get(at..at + 8)
+        .ok_or(Malformed("NTLM message too short"))?;
     let len = usize::from(u16::from_le_bytes([f[0], f[1]]));
     let offset = u32::from_le_bytes([f[4], f[5], f[6], f[7]]) as usize;
     if len == 0 {
@@ -144,7 +146,14 @@ pub(crate) fn authenticate(
 ) -> (Vec<u8>, Option<[u8; 16]>) {
     let flags = FLAGS & (challenge.flags | UNICODE);
     let (lm, nt, key, user, domain, flags) = match &identity.user {
-        None => (vec![0u8], Vec::new(), None, String::new(), String::new(), flags | ANONYMOUS),
+        None => (
+            vec![0u8],
+            Vec::new(),
+            None,
+            String::new(),
+            String::new(),
+            flags | ANONYMOUS,
+        ),
         Some(user) => {
             let owf = ntowf_v2(identity, user);
             let time = server_time(&challenge.target_info).unwrap_or(now.to_le_bytes());
@@ -158,11 +167,17 @@ pub(crate) fn authenticate(
             let proof = hmac_md5(&owf, &[&challenge.server_challenge, &blob]);
             let mut nt = proof.to_vec();
             nt.extend_from_slice(&blob);
-            let mut lm =
-                hmac_md5(&owf, &[&challenge.server_challenge, &client_challenge]).to_vec();
+            let mut lm = hmac_md5(&owf, &[&challenge.server_challenge, &client_challenge]).to_vec();
             lm.extend_from_slice(&client_challenge);
             let key = hmac_md5(&owf, &[&proof]);
-            (lm, nt, Some(key), user.clone(), identity.domain.clone(), flags)
+            (
+                lm,
+                nt,
+                Some(key),
+                user.clone(),
+                identity.domain.clone(),
+                flags,
+            )
         }
     };
     let domain = utf16(&domain);
@@ -203,8 +218,8 @@ mod tests {
         assert_eq!(
             owf,
             [
-                0x0c, 0x86, 0x8a, 0x40, 0x3b, 0xfd, 0x7a, 0x93, 0xa3, 0x00, 0x1e, 0xf2, 0x2e,
-                0xf0, 0x2e, 0x3f
+                0x0c, 0x86, 0x8a, 0x40, 0x3b, 0xfd, 0x7a, 0x93, 0xa3, 0x00, 0x1e, 0xf2, 0x2e, 0xf0,
+                0x2e, 0x3f
             ]
         );
     }

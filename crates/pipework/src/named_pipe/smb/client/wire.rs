@@ -43,6 +43,7 @@ pub(crate) mod status {
     pub(crate) const PENDING: u32 = 0x0000_0103;
     pub(crate) const BUFFER_OVERFLOW: u32 = 0x8000_0005;
     pub(crate) const MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
+    pub(crate) const NO_SUCH_FILE: u32 = 0xC000_000F;
     pub(crate) const INVALID_DEVICE_REQUEST: u32 = 0xC000_0010;
     pub(crate) const END_OF_FILE: u32 = 0xC000_0011;
     pub(crate) const ACCESS_DENIED: u32 = 0xC000_0022;
@@ -62,6 +63,7 @@ pub(crate) mod status {
     pub(crate) const BAD_NETWORK_NAME: u32 = 0xC000_00CC;
     pub(crate) const PIPE_EMPTY: u32 = 0xC000_00D9;
     pub(crate) const PIPE_BROKEN: u32 = 0xC000_014B;
+    pub(crate) const CONNECTION_DISCONNECTED: u32 = 0xC000_020C;
     pub(crate) const USER_SESSION_DELETED: u32 = 0xC000_0203;
     pub(crate) const NOT_FOUND: u32 = 0xC000_0225;
     pub(crate) const FS_DRIVER_REQUIRED: u32 = 0xC000_019C;
@@ -266,11 +268,7 @@ pub(crate) const SESSION_ENCRYPT: u16 = 4;
 pub(crate) fn session_reply(m: &[u8]) -> Result<(u16, &[u8]), Malformed> {
     let b = body(m, 9)?;
     let flags = u16_at(b, 2)?;
-    let token = buffer(
-        m,
-        usize::from(u16_at(b, 4)?),
-        usize::from(u16_at(b, 6)?),
-    )?;
+    let token = buffer(m, usize::from(u16_at(b, 4)?), usize::from(u16_at(b, 6)?))?;
     Ok((flags, token))
 }
 
