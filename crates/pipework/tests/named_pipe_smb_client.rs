@@ -345,8 +345,8 @@ fn user_with_signing() {
     assert_eq!(who.unix_uid, Some(u64::from(uid)), "{who:?}");
 }
 
-/// A client the pipe does not admit: smbd is answered "access denied" in the handshake. Samba
-/// from 4.18 on fails the open with it; 4.17 (Debian 12's) ignores the status and opens, and
+/// A client the pipe does not admit: smbd is answered "access denied" in the handshake. A Samba
+/// that reads the reply's status fails the open with it; 4.17 (Debian 12's) ignores the status and opens, and
 /// the connection it made is closed at once: the client's first exchange finds the pipe broken.
 /// Either way nothing reaches the server.
 fn assert_refused(opened: std::io::Result<NamedPipeClient>) {

@@ -884,7 +884,7 @@ pub(crate) fn wait(name: &PipeName, timeout: WaitTimeout) -> io::Result<()> {
         deadline.or_else(|| crate::sys::time::deadline(super::super::OPEN_TIMEOUT));
     let mut session = Session::connect(host, port, &options.identity(), &what, connect_deadline)?;
     match session.pipe_wait(pipe, deadline) {
-        // Samba before 4.23 has no FSCTL_PIPE_WAIT (STATUS_FS_DRIVER_REQUIRED): it cannot say
+        // Samba 4.17 has no FSCTL_PIPE_WAIT (STATUS_FS_DRIVER_REQUIRED): it cannot say
         // whether the pipe exists without opening it, and an open would be taken by the
         // server as a client. Its opens wait for a free instance anyway: nothing to wait for.
         Err(e) if e.kind() == ErrorKind::Unsupported => Ok(()),
