@@ -56,7 +56,9 @@ impl Smbd {
         for sub in ["lock", "state", "cache", "pid", "private", "ncalrpc", "log"] {
             std::fs::create_dir_all(dir.join(sub))?;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let d = dir.display();
         let conf = format!(
             "[global]\n\

@@ -23,6 +23,8 @@
 //! [`wait`](crate::named_pipe::wait) take them from the environment.
 
 mod ntlm;
+#[cfg(test)]
+mod proptests;
 mod sign;
 pub(crate) mod wire;
 
@@ -819,7 +821,9 @@ impl RemotePipe {
                 left_in_message: if message { (rest.len() - n) as u64 } else { 0 },
             });
         }
-        let room = buf.len().min(self.session.max_transact as usize - 16);
+        let room = buf
+            .len()
+            .min((self.session.max_transact as usize).saturating_sub(16));
         let max = (16 + room) as u32;
         let a = self.session.call_status(
             wire::IOCTL,
@@ -974,5 +978,89 @@ impl NamedPipeClient {
             Some(remote) => remote.close(),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server on loopback that reads the client's first frame and answers `answer`, then
+    /// closes; what the client's connect gives.
+    fn against(answer: Vec<u8>) -> io::Error {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = [0u8; 4];
+            s.read_exact(&mut head).unwrap();
+            let mut rest = vec![0u8; u32::from_be_bytes(head) as usize];
+            s.read_exact(&mut rest).unwrap();
+            let _ = s.write_all(&answer);
+        });
+        let deadline = crate::sys::time::deadline(Duration::from_secs(10));
+        let e = Session::connect(
+            "127.0.0.1",
+            port,
+            &Identity::default(),
+            r"\\127.0.0.1\pipe\x",
+            deadline,
+        )
+        .err()
+        .expect("a hostile server is refused");
+        server.join().unwrap();
+        e
+    }
+
+    fn frame(m: &[u8]) -> Vec<u8> {
+        let mut f = (m.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(m);
+        f
+    }
+
+    #[test]
+    fn a_hostile_server_is_refused_without_allocating_its_lengths() {
+        // A frame announcing 16 MiB: refused before a byte of it is read.
+        let e = against(vec![0, 0xff, 0xff, 0xff, 1, 2, 3]);
+        assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+        // Not SMB2 at all.
+        let e = against(frame(b"\xffSMBrest of an SMB1 reply"));
+        assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+        // A negotiate reply cut short.
+        let mut m = wire::request(
+            &Head {
+                command: wire::NEGOTIATE,
+                credit_charge: 0,
+                credit_request: 1,
+                message_id: 0,
+                tree_id: 0,
+                session_id: 0,
+            },
+            &[65, 0, 0, 0],
+        );
+        m[16] |= wire::FLAG_RESPONSE as u8;
+        let e = against(frame(&m));
+        assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+        // Closed in the middle of a frame.
+        let e = against(vec![0, 0, 1, 0, 0xfe]);
+        assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+        assert!(e.to_string().contains(r"\\127.0.0.1\pipe\x"), "{e}");
+    }
+
+    #[test]
+    fn statuses_map_to_the_local_kinds() {
+        let what = r"\\h\pipe\jobs";
+        let kind = |code| status_error(what, "CREATE", code).kind();
+        assert_eq!(kind(status::OBJECT_NAME_NOT_FOUND), ErrorKind::NotFound);
+        assert_eq!(kind(status::PIPE_NOT_AVAILABLE), ErrorKind::ResourceBusy);
+        assert_eq!(kind(status::ACCESS_DENIED), ErrorKind::PermissionDenied);
+        assert_eq!(kind(status::LOGON_FAILURE), ErrorKind::PermissionDenied);
+        assert_eq!(kind(status::PIPE_BROKEN), ErrorKind::BrokenPipe);
+        assert_eq!(kind(status::PIPE_DISCONNECTED), ErrorKind::BrokenPipe);
+        assert_eq!(kind(status::PIPE_CLOSING), ErrorKind::BrokenPipe);
+        assert!(status_error(what, "CREATE", 0xC000_0001)
+            .to_string()
+            .contains("jobs"));
     }
 }
