@@ -12,6 +12,7 @@ mod doorbell;
 mod mailslot;
 mod mapping;
 mod named_pipe;
+mod named_pipe_smb;
 pub mod plot;
 mod rpc;
 pub mod scale;
@@ -251,6 +252,7 @@ pub const MECHANISMS: &[Mechanism] = &[
     anonymous_pipe::MECHANISM,
     shm_pipe::MECHANISM,
     named_pipe::MECHANISM,
+    named_pipe_smb::MECHANISM,
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
