@@ -9,7 +9,7 @@
 //!   `text/html`); other formats ↔ `application/x-pipework-cf-N`.
 //! * Names of protocol targets (all capitals, no slash: `TARGETS`, `MULTIPLE`, `SAVE_TARGETS`)
 //!   stand for no format.
-#![cfg_attr(not(any(feature = "x11", feature = "wayland")), allow(dead_code))]
+#![cfg_attr(not(feature = "wayland"), allow(dead_code))]
 
 use std::io;
 

@@ -419,7 +419,7 @@ impl Renderer {
                     }
                     let format = state.formats[i].format;
                     if let Some(data) = self.shared.render(format) {
-                        state.formats[i].data = Data::File(store.write_data(&data)?);
+                        state.formats[i].data = store.write_data(&data)?;
                         rendered += 1;
                     }
                 }
@@ -542,7 +542,7 @@ impl Clipboard<'_> {
             Inner::Headless(store) => {
                 let mut state = store.state()?;
                 let data = match data {
-                    Some(bytes) => Data::File(store.write_data(bytes)?),
+                    Some(bytes) => store.write_data(bytes)?,
                     None => Data::Delayed,
                 };
                 let name = registered_name(format)?;
@@ -562,7 +562,7 @@ impl Clipboard<'_> {
                 };
                 state.seq += 1;
                 store.write_state(&state)?;
-                if let Some(Data::File(_)) = old {
+                if let Some(Data::File(..)) = old {
                     store.sweep(&state)?;
                 }
                 Ok(())
@@ -650,7 +650,7 @@ impl Clipboard<'_> {
                     return Ok(None);
                 };
                 match &state.formats[i].data {
-                    Data::File(file) => store.read_data(file).map(Some),
+                    Data::File(file, len) => store.read_data(file, *len).map(Some),
                     Data::Delayed => {
                         let Some(pipe) = state.renderer.clone() else {
                             return Ok(None);
@@ -659,7 +659,7 @@ impl Clipboard<'_> {
                             return Ok(None);
                         };
                         // Rendered once: kept for every later reader.
-                        state.formats[i].data = Data::File(store.write_data(&data)?);
+                        state.formats[i].data = store.write_data(&data)?;
                         store.write_state(&state)?;
                         Ok(Some(data))
                     }
