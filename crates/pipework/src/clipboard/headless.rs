@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::state::{is_data_file, Data, State, MAX_STATE_BYTES};
+use super::state::{is_data_file, Data, State, MAX_DATA, MAX_STATE_BYTES};
 use crate::name::{file_key, fold};
 use crate::sync::Mutex;
 use crate::sys::error::{error, named};
@@ -48,11 +48,15 @@ impl Store {
         Ok(Store { label, dir, lock })
     }
 
-    fn read_file(&self, file: &str, limit: usize) -> io::Result<Option<Vec<u8>>> {
+    /// Reads the regular file `file` of the directory: at most `limit` bytes, or exactly `len`
+    /// when given (the length its state declares). Never follows a link, never waits on a FIFO
+    /// or device put in its place, and never reads (or allocates) past the bound: a file that
+    /// grew, shrank or is larger is refused (`InvalidData`) instead.
+    fn read_file(&self, file: &str, limit: u64, len: Option<u64>) -> io::Result<Option<Vec<u8>>> {
         let path = self.dir.join(file);
         let f = match fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&path)
         {
             Ok(f) => f,
@@ -60,17 +64,31 @@ impl Store {
             Err(e) => return Err(named(&self.label, e)),
         };
         let meta = f.metadata().map_err(|e| named(&self.label, e))?;
-        if !meta.is_file() || meta.len() > limit as u64 {
-            return Err(error(
+        let bad = |why: std::fmt::Arguments<'_>| {
+            Err(error(
                 ErrorKind::InvalidData,
                 &self.label,
-                format_args!("{file} is not a data file of at most {limit} bytes"),
-            ));
+                format_args!("{file}: {why}"),
+            ))
+        };
+        if !meta.is_file() {
+            return bad(format_args!("not a regular file"));
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        f.take(limit as u64 + 1)
+        let size = meta.len();
+        if size > limit {
+            return bad(format_args!("{size} bytes, past the {limit}-byte limit"));
+        }
+        if let Some(len) = len.filter(|&len| len != size) {
+            return bad(format_args!("{size} bytes where its state says {len}"));
+        }
+        // The bound is checked: the allocation is at most `limit` bytes.
+        let mut bytes = Vec::with_capacity(size as usize);
+        f.take(size + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| named(&self.label, e))?;
+        if bytes.len() as u64 != size {
+            return bad(format_args!("changed size while it was read"));
+        }
         Ok(Some(bytes))
     }
 
@@ -79,7 +97,7 @@ impl Store {
     /// Registered formats are numbered afresh from their names: the atom table that gave the
     /// numbers lives only while some process holds it, and may have started over since.
     pub(crate) fn state(&self) -> io::Result<State> {
-        let mut state = match self.read_file(STATE, MAX_STATE_BYTES)? {
+        let mut state = match self.read_file(STATE, MAX_STATE_BYTES as u64, None)? {
             None => return Ok(State::default()),
             Some(bytes) => State::parse(&bytes).map_err(|why| {
                 error(
@@ -121,14 +139,25 @@ impl Store {
         self.replace(STATE, state.render().as_bytes())
     }
 
-    /// Stores one format's data; returns its file's name.
-    pub(crate) fn write_data(&self, data: &[u8]) -> io::Result<String> {
+    /// Stores one format's data (at most [`MAX_DATA`] bytes); returns where it is.
+    pub(crate) fn write_data(&self, data: &[u8]) -> io::Result<Data> {
+        if data.len() as u64 > MAX_DATA {
+            return Err(error(
+                ErrorKind::InvalidInput,
+                &self.label,
+                format_args!(
+                    "{} bytes of data, past the {MAX_DATA}-byte limit of one format",
+                    data.len()
+                ),
+            ));
+        }
         let file = unique("d");
         self.replace(&file, data)?;
-        Ok(file)
+        Ok(Data::File(file, data.len() as u64))
     }
 
-    pub(crate) fn read_data(&self, file: &str) -> io::Result<Vec<u8>> {
+    /// The data of a format: exactly the `len` bytes the state declares, from `file`.
+    pub(crate) fn read_data(&self, file: &str, len: u64) -> io::Result<Vec<u8>> {
         if !is_data_file(file) {
             return Err(error(
                 ErrorKind::InvalidData,
@@ -136,7 +165,7 @@ impl Store {
                 format_args!("{file:?} is no data file's name"),
             ));
         }
-        self.read_file(file, isize::MAX as usize)?.ok_or_else(|| {
+        self.read_file(file, MAX_DATA, Some(len))?.ok_or_else(|| {
             error(
                 ErrorKind::InvalidData,
                 &self.label,
@@ -151,7 +180,7 @@ impl Store {
             .formats
             .iter()
             .filter_map(|e| match &e.data {
-                Data::File(f) => Some(f.as_str()),
+                Data::File(f, _) => Some(f.as_str()),
                 Data::Delayed => None,
             })
             .collect();

@@ -73,15 +73,18 @@
 mod format;
 mod headless;
 mod listen;
+mod mime;
 mod render;
 mod state;
+#[cfg(feature = "wayland")]
+mod wayland;
 #[cfg(feature = "x11")]
 mod x11;
 
 use std::io::{self, ErrorKind};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex as ProcessMutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use format::{
@@ -112,6 +115,8 @@ enum Inner {
     Headless(Arc<Store>),
     #[cfg(feature = "x11")]
     X11(Arc<x11::X11>),
+    #[cfg(feature = "wayland")]
+    Wayland(Arc<wayland::Wayland>),
 }
 
 /// Which backend a [`Session`] is on.
@@ -121,12 +126,24 @@ pub enum Backend {
     Headless,
     /// The X11 `CLIPBOARD` selection.
     X11,
+    /// The Wayland seat's selection (data-control protocol).
+    Wayland,
 }
 
 impl Session {
-    /// The session's clipboard: the X11 display's `CLIPBOARD` selection when `DISPLAY` is set
-    /// and the `x11` feature is built, else the headless clipboard named `default`.
+    /// The session's clipboard, the first of:
+    /// 1. the Wayland display's selection, when `WAYLAND_DISPLAY` is set, the `wayland` feature
+    ///    is built, and the compositor offers the data-control protocol;
+    /// 2. the X11 display's `CLIPBOARD` selection, when `DISPLAY` is set and the `x11` feature
+    ///    is built (under Xwayland too, when the compositor offers no data-control);
+    /// 3. the headless clipboard named `default`.
     pub fn system() -> io::Result<Session> {
+        #[cfg(feature = "wayland")]
+        if std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty()) {
+            if let Ok(session) = Session::wayland(None) {
+                return Ok(session);
+            }
+        }
         #[cfg(feature = "x11")]
         if std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()) {
             return Session::x11(None);
@@ -150,12 +167,24 @@ impl Session {
         })
     }
 
+    /// The selection of the Wayland display `display` (`None`: `$WAYLAND_DISPLAY`; a relative
+    /// name is under `$XDG_RUNTIME_DIR`), through the compositor's data-control protocol
+    /// (`Unsupported` when it offers none).
+    #[cfg(feature = "wayland")]
+    pub fn wayland(display: Option<&str>) -> io::Result<Session> {
+        Ok(Session {
+            inner: Inner::Wayland(Arc::new(wayland::Wayland::connect(display)?)),
+        })
+    }
+
     /// Which backend it is on.
     pub fn backend(&self) -> Backend {
         match &self.inner {
             Inner::Headless(_) => Backend::Headless,
             #[cfg(feature = "x11")]
             Inner::X11(_) => Backend::X11,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => Backend::Wayland,
         }
     }
 
@@ -164,6 +193,8 @@ impl Session {
             Inner::Headless(s) => &s.label,
             #[cfg(feature = "x11")]
             Inner::X11(x) => &x.label,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => &w.label,
         }
     }
 
@@ -172,6 +203,8 @@ impl Session {
             Inner::Headless(s) => &s.lock,
             #[cfg(feature = "x11")]
             Inner::X11(x) => &x.lock,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => &w.lock,
         }
     }
 
@@ -212,6 +245,8 @@ impl Session {
             Inner::Headless(s) => Ok(s.state()?.seq),
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.sequence_number(),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.sequence_number(),
         }
     }
 
@@ -228,6 +263,8 @@ impl Session {
             Inner::Headless(s) => Ok(s.state()?.formats.len()),
             #[cfg(feature = "x11")]
             Inner::X11(x) => Ok(x.formats()?.len()),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => Ok(w.formats()?.len()),
         }
     }
 
@@ -237,6 +274,8 @@ impl Session {
             Inner::Headless(s) => placed(&s.state()?),
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.formats()?,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.formats()?,
         };
         formats.extend(format::synthesized(&formats));
         Ok(formats)
@@ -249,6 +288,8 @@ impl Session {
             Inner::Headless(s) => Ok(Some(s.state()?.owner).filter(|&p| p != 0)),
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.owner(),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.owner(),
         }
     }
 
@@ -261,6 +302,8 @@ impl Session {
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.listen(),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.listen(),
         }
     }
 
@@ -272,10 +315,7 @@ impl Session {
         &self,
         render: impl FnMut(u32) -> Option<Vec<u8>> + Send + 'static,
     ) -> io::Result<Renderer> {
-        let shared = Arc::new(render::Shared {
-            render: ProcessMutex::new(Box::new(render)),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(render::Shared::new(Box::new(render)));
         let pipe = match &self.inner {
             Inner::Headless(_) => {
                 let mut random = [0u8; 8];
@@ -290,6 +330,8 @@ impl Session {
             }
             #[cfg(feature = "x11")]
             Inner::X11(_) => None,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => None,
         };
         Ok(Renderer {
             session: self.clone(),
@@ -298,17 +340,19 @@ impl Session {
         })
     }
 
-    /// The directory of a headless clipboard's files (`None` for X11).
+    /// The directory of a headless clipboard's files (`None` for X11 and Wayland).
     pub fn directory(&self) -> Option<&std::path::Path> {
         match &self.inner {
             Inner::Headless(s) => Some(&s.dir),
             #[cfg(feature = "x11")]
             Inner::X11(_) => None,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => None,
         }
     }
 
     /// Removes a headless clipboard's files (its contents and sequence number); a later use
-    /// starts it afresh. Nothing for X11.
+    /// starts it afresh. Nothing for X11 and Wayland.
     pub fn remove(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Headless(s) => match std::fs::remove_dir_all(&s.dir) {
@@ -319,6 +363,8 @@ impl Session {
             },
             #[cfg(feature = "x11")]
             Inner::X11(_) => Ok(()),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => Ok(()),
         }
     }
 }
@@ -373,7 +419,7 @@ impl Renderer {
                     }
                     let format = state.formats[i].format;
                     if let Some(data) = self.shared.render(format) {
-                        state.formats[i].data = Data::File(store.write_data(&data)?);
+                        state.formats[i].data = store.write_data(&data)?;
                         rendered += 1;
                     }
                 }
@@ -385,10 +431,31 @@ impl Renderer {
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.render_all(&self.shared, timeout),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.render_all(&self.shared, timeout),
         }
     }
 
-    #[cfg(feature = "x11")]
+    /// `WM_DESTROYCLIPBOARD`: `f` is called (on a thread of pipework's) each time the clipboard
+    /// this renderer owns is emptied by another opener (another process's
+    /// [`Clipboard::empty`], another X11 client taking the selection, another Wayland client
+    /// replacing it), or by an opener of this process without this renderer. It replaces an
+    /// earlier callback; it must not open the clipboard.
+    pub fn on_destroy(&self, f: impl FnMut() + Send + 'static) {
+        *self
+            .shared
+            .on_destroy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
+    }
+
+    /// Waits up to `timeout` for a `WM_DESTROYCLIPBOARD` (see [`on_destroy`](Self::on_destroy))
+    /// that no earlier wait took; whether one came.
+    pub fn wait_destroyed(&self, timeout: Duration) -> bool {
+        self.shared.wait_destroyed(timeout)
+    }
+
+    #[cfg(any(feature = "x11", feature = "wayland"))]
     pub(crate) fn shared(&self) -> &Arc<render::Shared> {
         &self.shared
     }
@@ -452,10 +519,18 @@ impl Clipboard<'_> {
                     formats: Vec::new(),
                 };
                 store.write_state(&state)?;
+                // WM_DESTROYCLIPBOARD to the owner's window, unless it empties it itself.
+                if let Some(pipe) = &old.renderer {
+                    if old.renderer != state.renderer {
+                        render::notify_destroy(pipe);
+                    }
+                }
                 store.sweep(&state)
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.empty(self.renderer.map(|r| r.shared().clone())),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.empty(self.renderer.map(|r| r.shared().clone())),
         }
     }
 
@@ -467,7 +542,7 @@ impl Clipboard<'_> {
             Inner::Headless(store) => {
                 let mut state = store.state()?;
                 let data = match data {
-                    Some(bytes) => Data::File(store.write_data(bytes)?),
+                    Some(bytes) => store.write_data(bytes)?,
                     None => Data::Delayed,
                 };
                 let name = registered_name(format)?;
@@ -487,13 +562,15 @@ impl Clipboard<'_> {
                 };
                 state.seq += 1;
                 store.write_state(&state)?;
-                if let Some(Data::File(_)) = old {
+                if let Some(Data::File(..)) = old {
                     store.sweep(&state)?;
                 }
                 Ok(())
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.put(format, data),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.put(format, data),
         }
     }
 
@@ -528,6 +605,8 @@ impl Clipboard<'_> {
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.owned_by(renderer.shared()),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.owned_by(renderer.shared()),
         };
         if !owner {
             return Err(error(
@@ -549,6 +628,8 @@ impl Clipboard<'_> {
             Inner::Headless(store) => placed(&store.state()?),
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.formats()?,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.formats()?,
         };
         if placed_formats.contains(&format) {
             return self.get_placed(format);
@@ -569,7 +650,7 @@ impl Clipboard<'_> {
                     return Ok(None);
                 };
                 match &state.formats[i].data {
-                    Data::File(file) => store.read_data(file).map(Some),
+                    Data::File(file, len) => store.read_data(file, *len).map(Some),
                     Data::Delayed => {
                         let Some(pipe) = state.renderer.clone() else {
                             return Ok(None);
@@ -578,7 +659,7 @@ impl Clipboard<'_> {
                             return Ok(None);
                         };
                         // Rendered once: kept for every later reader.
-                        state.formats[i].data = Data::File(store.write_data(&data)?);
+                        state.formats[i].data = store.write_data(&data)?;
                         store.write_state(&state)?;
                         Ok(Some(data))
                     }
@@ -586,6 +667,8 @@ impl Clipboard<'_> {
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.get(format),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.get(format),
         }
     }
 
@@ -616,6 +699,8 @@ impl Drop for Clipboard<'_> {
             }
             #[cfg(feature = "x11")]
             Inner::X11(_) => {}
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => {}
         }
     }
 }
