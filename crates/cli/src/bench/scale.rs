@@ -57,10 +57,11 @@ const CHURNERS: usize = 4;
 /// Instances of the pipework server listening at once.
 const LISTENING: usize = 2 * CHURNERS;
 
-/// File descriptors a server holds per connected client, at most (pipework: the socket, its
-/// readiness registration and the instance's hold on the name), and what each process needs
-/// besides.
-const SERVER_FDS_PER_CLIENT: u64 = 3;
+/// File descriptors a server holds per connected client, at most (pipework: the socket alone;
+/// its readiness registration is made on the socket itself and its instances share one hold on
+/// the name), and what each process needs besides. A client process holds two per client (an
+/// async client's socket and its registration's), but has half the clients.
+const SERVER_FDS_PER_CLIENT: u64 = 1;
 const SPARE_FDS: u64 = 256;
 
 /// One sample of one server at one N.
