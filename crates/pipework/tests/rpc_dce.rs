@@ -69,6 +69,7 @@ fn main() {
             ("whoami_pipe", whoami_pipe_role),
             ("echo_pipe_short_timeout", echo_pipe_short_timeout_role),
             ("half_answer_pipe", half_answer_pipe_role),
+            ("silent_pipe", silent_pipe_role),
         ],
     )
 }
@@ -680,6 +681,16 @@ fn half_answer_pipe_role(args: &[String]) {
     let _ = pipe.read_to_end(&mut rest);
 }
 
+/// Child: takes one client on the pipe `args[0]` and never answers it.
+fn silent_pipe_role(args: &[String]) {
+    let mut pipe = ServerOptions::new().create(&args[0]).expect("create pipe");
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    pipe.connect().expect("connect");
+    let mut all = Vec::new();
+    let _ = pipe.read_to_end(&mut all);
+}
+
 /// A pipe client whose reads fail instead of waiting past the common timeout.
 fn bounded_pipe(name: &str) -> pipework::named_pipe::NamedPipeClient {
     let pipe = open_pipe(name);
@@ -712,6 +723,18 @@ fn client_times_out() {
     let err = echo.add_one(1).expect_err("half an answer is no answer");
     assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
     assert!(err.to_string().contains("cut short"), "{err}");
+
+    // A server that never answers the bind.
+    let name = pipe_name("silent");
+    let _server = start("silent_pipe", &[&name]);
+    let err = Client::bind_within(
+        open_pipe(&name),
+        echo_syntax(),
+        Some(std::time::Duration::from_millis(200)),
+    )
+    .expect_err("no answer is no bind");
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("nothing came"), "{err}");
 }
 
 fn server_drops_stalled_client() {

@@ -120,9 +120,8 @@ fn note_load() {
     if let Ok(text) = std::fs::read_to_string("/proc/loadavg") {
         let load: Vec<&str> = text.split_whitespace().take(3).collect();
         crate::output::note!(
-            "bench {NAME}: load average {} while measuring ({} CPUs)",
-            load.join(" "),
-            std::thread::available_parallelism().map_or(0, |n| n.get())
+            "bench {NAME}: load average {} (1, 5, 15 min) while measuring",
+            load.join(" ")
         );
     }
 }

@@ -65,6 +65,16 @@ impl<S: Read + Write + AsFd> Client<S> {
     /// Binds an association on `stream` with one context for `syntax` (NDR20); returns the
     /// client and the context's id. A refusal is `ConnectionRefused` naming the reason.
     pub fn bind(stream: S, syntax: SyntaxId) -> io::Result<(Client<S>, u16)> {
+        Client::bind_within(stream, syntax, Some(DEFAULT_CALL_TIMEOUT))
+    }
+
+    /// [`bind`](Self::bind), waiting at most `timeout` for the server's answer to the bind
+    /// (`None`: for ever); the timeout stays the calls' ([`set_timeout`](Self::set_timeout)).
+    pub fn bind_within(
+        stream: S,
+        syntax: SyntaxId,
+        timeout: Option<Duration>,
+    ) -> io::Result<(Client<S>, u16)> {
         let mut client = Client {
             stream,
             next_call: 1,
@@ -73,7 +83,7 @@ impl<S: Read + Write + AsFd> Client<S> {
             max_response: DEFAULT_MAX_CALL,
             assoc_group: 0,
             reader: FragmentReader::new(),
-            timeout: Some(DEFAULT_CALL_TIMEOUT),
+            timeout,
         };
         let ctx = client.negotiate(syntax, false)?;
         Ok((client, ctx))

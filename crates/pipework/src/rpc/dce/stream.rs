@@ -169,3 +169,84 @@ impl FragmentReader {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    fn fragment(call_id: u32, stub_len: usize) -> Vec<u8> {
+        pdu::encode_call(false, call_id, 0, 0, &vec![call_id as u8; stub_len], 5840).remove(0)
+    }
+
+    /// Fragments that arrive together, split anywhere, or larger than the read-ahead come out
+    /// whole and in order; the end between fragments is `None`, inside one `UnexpectedEof`.
+    #[test]
+    fn fragments_come_out_whole_however_the_bytes_arrive() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let frags: Vec<Vec<u8>> = (1..=4).map(|i| fragment(i, 1000 * i as usize)).collect();
+        let big = pdu::encode_call(false, 9, 0, 0, &[9; 20_000], 30_000).remove(0);
+        assert!(big.len() > READ_AHEAD);
+        let all: Vec<u8> = frags.iter().flatten().copied().collect();
+        // Two and a half fragments, then the rest, then one bigger than what was read ahead.
+        let cut = frags[0].len() + frags[1].len() + frags[2].len() / 2;
+        a.write_all(&all[..cut]).unwrap();
+        let mut reader = FragmentReader::new();
+        let limit = Some(Duration::from_secs(30));
+        assert_eq!(
+            reader.next(&mut b, limit, limit, "test").unwrap().unwrap(),
+            frags[0]
+        );
+        assert_eq!(
+            reader.next(&mut b, limit, limit, "test").unwrap().unwrap(),
+            frags[1]
+        );
+        a.write_all(&all[cut..]).unwrap();
+        a.write_all(&big[..7]).unwrap();
+        assert_eq!(
+            reader.next(&mut b, limit, limit, "test").unwrap().unwrap(),
+            frags[2]
+        );
+        assert_eq!(
+            reader.next(&mut b, limit, limit, "test").unwrap().unwrap(),
+            frags[3]
+        );
+        a.write_all(&big[7..]).unwrap();
+        assert_eq!(
+            reader.next(&mut b, limit, limit, "test").unwrap().unwrap(),
+            big
+        );
+        a.write_all(&frags[0][..20]).unwrap();
+        drop(a);
+        let err = reader.next(&mut b, limit, limit, "test").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+
+        let (a, mut b) = UnixStream::pair().unwrap();
+        drop(a);
+        assert!(FragmentReader::new()
+            .next(&mut b, None, None, "test")
+            .unwrap()
+            .is_none());
+    }
+
+    /// A fragment cut short fails `TimedOut` once the rest is late; a header that is not
+    /// DCE/RPC's is `InvalidData`.
+    #[test]
+    fn a_fragment_cut_short_times_out_and_garbage_is_invalid() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(&fragment(1, 100)[..30]).unwrap();
+        let short = Some(Duration::from_millis(50));
+        let err = FragmentReader::new()
+            .next(&mut b, None, short, "test")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(&[0xff; 16]).unwrap();
+        let err = FragmentReader::new()
+            .next(&mut b, None, None, "test")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData, "{err}");
+    }
+}
