@@ -24,6 +24,10 @@ fn main() {
             ),
             ("registered_format_names", registered_formats),
             ("a_stranger_cannot_inject_advise_data", stranger_injection),
+            (
+                "the_server_ending_a_conversation_tells_the_client",
+                server_hangs_up,
+            ),
         ],
         &[
             ("server", role_server),
@@ -465,4 +469,31 @@ fn stranger_injection() {
         Some(&b"real"[..])
     );
     conv.disconnect().unwrap();
+}
+
+fn server_hangs_up() {
+    let name = service("HangUp");
+    let server = DdeServer::register(&name, table()).unwrap();
+    let client = DdeClient::new(|_| {}).unwrap();
+    let (tx, rx) = mpsc::channel();
+    client.on_disconnect(move |id| {
+        let _ = tx.send(id);
+    });
+    let first = client.connect(Some(&name), Some("Sheet1")).unwrap();
+    let second = client.connect(Some(&name), Some("Sheet1")).unwrap();
+    assert_eq!(server.conversations(), 2);
+    // DdeDisconnect on the server's side: the client hears of that conversation only.
+    assert!(server.disconnect(first.id().id));
+    assert!(!server.disconnect(first.id().id));
+    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), first.id());
+    let e = first.request("R1C1", CF_TEXT).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}");
+    assert_eq!(
+        second.request("R1C1", CF_TEXT).unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+    // Unregistered with close: the rest.
+    server.close();
+    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), second.id());
+    assert!(rx.try_recv().is_err());
 }

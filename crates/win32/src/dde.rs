@@ -606,6 +606,21 @@ fn advdata(inst: &Weak<Instance>, u: &Advise<'_>) {
     );
 }
 
+/// A server ended a conversation of this client: `XTYP_DISCONNECT` on the instance's thread
+/// (unless `CBF_SKIP_DISCONNECTS`), and its `HCONV` is no more.
+fn disconnected(inst: &Weak<Instance>, id: ConversationId) {
+    let Some(inst) = inst.upgrade().filter(|i| i.alive.load(Ordering::Acquire)) else {
+        return;
+    };
+    let Some(h) = state().client_convs.get(&(inst.id, id)).copied() else {
+        return;
+    };
+    if inst.flags() & CBF_SKIP_DISCONNECTS == 0 {
+        inst.call(XTYP_DISCONNECT, 0, h, 0, 0, 0, 0, 0);
+    }
+    forget_conv(h);
+}
+
 fn client_of(inst: &Arc<Instance>) -> std::io::Result<Arc<DdeClient>> {
     let mut c = inst.client.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(c) = &*c {
@@ -613,6 +628,8 @@ fn client_of(inst: &Arc<Instance>) -> std::io::Result<Arc<DdeClient>> {
     }
     let weak = Arc::downgrade(inst);
     let client = Arc::new(DdeClient::new(move |u| advdata(&weak, u))?);
+    let weak = Arc::downgrade(inst);
+    client.on_disconnect(move |id| disconnected(&weak, id));
     *c = Some(client.clone());
     Ok(client)
 }

@@ -94,8 +94,10 @@
 //!   have dispatched) or inside a DDEML call of that thread that waits. Not offered:
 //!   `APPCLASS_MONITOR` (`DMLERR_DLL_USAGE`), `DdeConnectList`, `DdeQueryConvInfo`,
 //!   `DdeEnableCallback`, `CBR_BLOCK`; no `XTYP_WILDCONNECT` (a connect with no topic gets the
-//!   `SYSTEM` topic), `XTYP_REGISTER` / `XTYP_UNREGISTER` or client-side `XTYP_DISCONNECT` when a
-//!   server hangs up (the next transaction fails with `DMLERR_NO_CONV_ESTABLISHED`);
+//!   `SYSTEM` topic) or `XTYP_REGISTER` / `XTYP_UNREGISTER`; a client gets `XTYP_DISCONNECT`
+//!   when the server ends the conversation (`DdeDisconnect`, `DdeNameService(DNS_UNREGISTER)`,
+//!   `DdeUninitialize`), not when the server process just dies (the next transaction then
+//!   fails with `DMLERR_NO_CONV_ESTABLISHED`);
 //!   `CBF_FAIL_SELFCONNECTIONS` is not applied, and `XTYP_CONNECT`'s `dwData2` says "same
 //!   process", not "same instance". String handles are process-wide. An `XTYP_ADVREQ` serves
 //!   every link on the item at once (`hConv` NULL, count 0). `DdeGetLastError` of an unknown

@@ -1351,9 +1351,9 @@ unsafe fn next_message(
         if st.sent_waiting() {
             continue;
         }
-        if ran && remove {
+        if ran && remove && hwnd.is_null() && min == 0 && max == 0 {
             // A DDEML callback ran: what Windows would have dispatched from a posted message.
-            // The loop gets a WM_NULL and looks at its conditions again.
+            // An unfiltered loop gets a WM_NULL and looks at its conditions again.
             let m = MSG {
                 hwnd: std::ptr::null_mut(),
                 message: WM_NULL,

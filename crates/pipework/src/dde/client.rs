@@ -17,6 +17,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Callback = Box<dyn FnMut(&Advise<'_>) + Send>;
 
+/// What [`DdeClient::on_disconnect`] set.
+type OnDisconnect = Arc<Mutex<Option<Box<dyn FnMut(ConversationId) + Send>>>>;
+
 /// What the client knows of each conversation, for the updates it receives: (server window,
 /// id) → (service, topic, the server's process).
 type Names = Arc<Mutex<HashMap<(Hwnd, u64), (String, String, u32)>>>;
@@ -36,6 +39,7 @@ pub struct DdeClient {
     thread: Option<WindowThread>,
     hwnd: Hwnd,
     names: Names,
+    on_disconnect: OnDisconnect,
 }
 
 impl std::fmt::Debug for DdeClient {
@@ -60,7 +64,12 @@ impl DdeClient {
         let names: Names = Arc::default();
         let mut callback: Callback = Box::new(callback);
         let known = Arc::clone(&names);
+        let on_disconnect: OnDisconnect = Arc::default();
+        let ended = Arc::clone(&on_disconnect);
         let thread = window.spawn(move |m| {
+            if m.msg() == wire::WM_DDE_TERMINATE {
+                return terminated(m, &known, &ended);
+            }
             if m.msg() != wire::WM_DDE_DATA {
                 return 0;
             }
@@ -101,7 +110,19 @@ impl DdeClient {
             thread: Some(thread),
             hwnd,
             names,
+            on_disconnect,
         })
+    }
+
+    /// `XTYP_DISCONNECT` at a client: `f` is told, on the client window's thread, of each
+    /// conversation the server ended ([`super::DdeServer::disconnect`] or
+    /// [`super::DdeServer::close`]; a server that just goes away is found out at the next
+    /// transaction). Replaces what an earlier call set.
+    pub fn on_disconnect(&self, f: impl FnMut(ConversationId) + Send + 'static) {
+        *self
+            .on_disconnect
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(f));
     }
 
     /// The client window's handle.
@@ -197,6 +218,32 @@ impl DdeClient {
             t.close();
         }
     }
+}
+
+/// A `WM_DDE_TERMINATE` from a server: the conversation it names ends, if the server's own
+/// process sent it.
+fn terminated(m: &window::Message, known: &Names, ended: &OnDisconnect) -> isize {
+    let key = (Hwnd::from_raw(m.wparam() as u64), m.lparam() as u64);
+    {
+        let mut names = known.lock().unwrap_or_else(PoisonError::into_inner);
+        match names.get(&key) {
+            Some((_, _, pid)) if *pid == m.origin().pid => {
+                names.remove(&key);
+            }
+            _ => return 0,
+        }
+    }
+    if let Some(f) = ended
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_mut()
+    {
+        f(ConversationId {
+            server: key.0,
+            id: key.1,
+        });
+    }
+    Ack::Ack.code()
 }
 
 /// One conversation (`HCONV`): transactions on one topic of one server.

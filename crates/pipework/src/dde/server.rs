@@ -200,14 +200,16 @@ impl DdeServer {
     }
 
     /// Ends conversation `conversation` from the server's side (`DdeDisconnect` of a
-    /// server-side `HCONV`, the number [`super::current_conversation`] gave): its links stop
-    /// and the client's next transaction on it fails with `NotConnected`. `false` when no
-    /// such conversation is open.
+    /// server-side `HCONV`, the number [`super::current_conversation`] gave): its links stop,
+    /// the client is told (`WM_DDE_TERMINATE`, its [`super::DdeClient::on_disconnect`]) and its
+    /// next transaction on it fails with `NotConnected`. `false` when no such conversation is
+    /// open.
     pub fn disconnect(&self, conversation: u64) -> bool {
         let removed = self.state.convs().remove(&conversation);
         match removed {
             Some(conv) => {
                 close(&conv);
+                tell_client(&self.state, &conv);
                 true
             }
             None => false,
@@ -227,12 +229,18 @@ impl DdeServer {
 }
 
 impl DdeServer {
-    /// Unregisters the service as dropping it does, and waits for the transaction its thread
-    /// may be answering to be answered first.
+    /// Unregisters the service as dropping it does, waits for the transaction its thread may
+    /// be answering to be answered first, then tells each client its conversation ended
+    /// (`WM_DDE_TERMINATE`, posted: [`super::DdeClient::on_disconnect`]). Dropping the server
+    /// tells nobody (no I/O in `Drop`): clients find out at their next transaction.
     pub fn close(mut self) {
+        let convs: Vec<Arc<Conversation>> = self.state.convs().values().cloned().collect();
         self.shut();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        for conv in convs {
+            tell_client(&self.state, &conv);
         }
     }
 
@@ -259,6 +267,17 @@ impl State {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Posts `WM_DDE_TERMINATE` for `conv` to its client (a client gone, or whose queue is full,
+/// misses it and finds out at its next transaction).
+fn tell_client(state: &State, conv: &Conversation) {
+    let out = Outgoing::new(
+        wire::WM_DDE_TERMINATE,
+        state.window.as_raw() as usize,
+        conv.id as isize,
+    );
+    let _ = window::post(conv.client, &out);
 }
 
 fn close(conv: &Conversation) {

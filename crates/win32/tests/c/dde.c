@@ -155,7 +155,8 @@ static int ServerMain(const char *ready_name, const char *go_name)
 
 static char HotData[64];
 static int HotCount, WarmCount;
-static volatile int Advised, XactDone;
+static volatile int Advised, XactDone, Hangups;
+static HCONV HungUp;
 static DWORD Completed;
 static char CompletedData[64];
 static HCONV AdvConv;
@@ -184,6 +185,11 @@ static HDDEDATA CALLBACK ClientCallback(UINT type, UINT fmt, HCONV conv, HSZ hsz
         if (HotCount >= 1 && WarmCount >= 1)
             Advised = 1;
         return (HDDEDATA)DDE_FACK;
+    case XTYP_DISCONNECT:
+        /* The server ended a conversation. */
+        HungUp = conv;
+        Hangups++;
+        return NULL;
     case XTYP_XACT_COMPLETE:
         Completed = (DWORD)d1;
         if (data != NULL)
@@ -194,11 +200,11 @@ static HDDEDATA CALLBACK ClientCallback(UINT type, UINT fmt, HCONV conv, HSZ hsz
     return NULL;
 }
 
-/* The message loop, until the callbacks have seen what `done` says. */
-static void PumpUntil(volatile int *done)
+/* The message loop, until the callbacks have counted `want` in `counter`. */
+static void PumpUntil(volatile int *counter, int want)
 {
     MSG msg;
-    while (!*done) {
+    while (*counter < want) {
         BOOL r = GetMessageA(&msg, NULL, 0, 0);
         CHECK(r != -1);
         if (r)
@@ -388,7 +394,7 @@ int main(int argc, char *argv[])
     CHECK(Xact(conv, "R1C2", XTYP_ADVSTART | XTYPF_NODATA, NULL, 10000, NULL) != NULL);
     ExpectFail(Xact(conv, "Other", XTYP_ADVSTART, NULL, 10000, NULL), DMLERR_NOTPROCESSED);
     CHECK(Xact(conv, NULL, XTYP_EXECUTE, "[set 5]", 10000, NULL) != NULL);
-    PumpUntil(&Advised);
+    PumpUntil(&Advised, 1);
     CHECK(HotCount >= 1 && WarmCount >= 1);
     CHECK(strcmp(HotData, "5") == 0);
     CHECK(Xact(conv, "R1C1", XTYP_ADVSTOP, NULL, 10000, NULL) != NULL);
@@ -398,7 +404,7 @@ int main(int argc, char *argv[])
     DWORD id = 0;
     CHECK(Xact(conv, "R1C2", XTYP_REQUEST, NULL, TIMEOUT_ASYNC, &id) != NULL);
     CHECK(id != 0);
-    PumpUntil(&XactDone);
+    PumpUntil(&XactDone, 1);
     CHECK(Completed == id);
     CHECK(strcmp(CompletedData, "5!") == 0);
 
@@ -411,7 +417,7 @@ int main(int argc, char *argv[])
     CHECK(Xact(conv, "R1C2", XTYP_REQUEST, NULL, TIMEOUT_ASYNC, &kept) != NULL);
     CHECK(kept != abandoned);
     XactDone = 0;
-    PumpUntil(&XactDone);
+    PumpUntil(&XactDone, 1);
     CHECK(Completed == kept);
 
     /* The client ends a conversation: the server's callback hears XTYP_DISCONNECT. */
@@ -426,7 +432,10 @@ int main(int argc, char *argv[])
     CHECK(third != NULL);
     CHECK(Xact(third, NULL, XTYP_EXECUTE, "[bye]", 10000, NULL) != NULL);
     ExpectFail(Xact(third, "R1C1", XTYP_REQUEST, NULL, 10000, NULL), DMLERR_NO_CONV_ESTABLISHED);
-    DdeDisconnect(third);
+    /* ... and this client's callback hears XTYP_DISCONNECT for it. */
+    PumpUntil(&Hangups, 1);
+    CHECK(Hangups == 1 && HungUp == third);
+    CHECK(!DdeDisconnect(third));
 
     HCONV last = DdeConnect(Inst, service, topic, NULL);
     CHECK(last != NULL);
@@ -437,7 +446,10 @@ int main(int argc, char *argv[])
     CHECK(GetExitCodeProcess(pi.hProcess, &code));
     CHECK(code == 0);
 
-    /* The server gone, so is the conversation. */
+    /* The server unregistered as it ended: XTYP_DISCONNECT for the last conversation, which is
+     * gone. */
+    PumpUntil(&Hangups, 2);
+    CHECK(HungUp == last);
     ExpectFail(Xact(last, "R1C1", XTYP_REQUEST, NULL, 10000, NULL), DMLERR_NO_CONV_ESTABLISHED);
     DdeFreeStringHandle(Inst, r1c1);
     DdeFreeStringHandle(Inst, service);
