@@ -296,7 +296,9 @@ fn unknown_call_wait() {
     assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
 }
 
-const USER: &str = "pwsmbclient";
+/// An account every Debian system has (uid 1), given a Samba password in each test's own
+/// smbd only: neither root nor the guest.
+const USER: &str = "daemon";
 const PASSWORD: &str = "Pipe-work 1";
 
 /// Every dialect, signed: HMAC-SHA256 (2.0.2, 2.1), AES-CMAC (3.0, 3.0.2), AES-CMAC with the
