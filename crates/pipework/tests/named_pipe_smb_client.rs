@@ -40,7 +40,7 @@ fn main() {
             ),
             #[cfg(feature = "interop")]
             (
-                "interop_client_ntlmv2_user_with_mandatory_signing",
+                "interop_client_ntlmv2_user_with_mandatory_signing_at_every_dialect",
                 user_with_signing,
             ),
             #[cfg(feature = "interop")]
@@ -167,7 +167,7 @@ fn message_pipe_circle() {
     assert_eq!(client.pipe_mode(), PipeMode::Message);
     let session = client.remote_session().unwrap();
     assert!(!session.signed, "an anonymous session has no key");
-    assert_eq!(session.dialect, 0x0302);
+    assert_eq!(session.dialect, 0x0311);
     // "More data": a 3000-byte reply read 1000 bytes at a time.
     client.write_message(&pattern(3000, 1)).unwrap();
     let mut small = [0u8; 1000];
@@ -296,11 +296,29 @@ fn unknown_call_wait() {
     assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
 }
 
-const USER: &str = "pwsmbclient";
+/// An account every Debian system has (uid 1), given a Samba password in each test's own
+/// smbd only: neither root nor the guest.
+const USER: &str = "daemon";
 const PASSWORD: &str = "Pipe-work 1";
 
+/// Every dialect, signed: HMAC-SHA256 (2.0.2, 2.1), AES-CMAC (3.0, 3.0.2), AES-CMAC with the
+/// pre-authentication hash (3.1.1).
 fn user_with_signing() {
-    let smbd = Smbd::start_with("server signing = mandatory\n");
+    for (protocol, dialect) in [
+        ("SMB2_02", 0x0202),
+        ("SMB2_10", 0x0210),
+        ("SMB3_00", 0x0300),
+        ("SMB3_02", 0x0302),
+        ("SMB3_11", 0x0311),
+    ] {
+        signed_session(protocol, dialect);
+    }
+}
+
+fn signed_session(protocol: &str, dialect: u16) {
+    let smbd = Smbd::start_with(&format!(
+        "server signing = mandatory\nserver max protocol = {protocol}\n"
+    ));
     let uid = smbd.add_user(USER, PASSWORD);
     let name = unique("signed");
     // Only that user (and the server's own) may connect.
@@ -332,7 +350,7 @@ fn user_with_signing() {
         .unwrap();
     let session = client.remote_session().unwrap();
     assert!(session.signed, "{session:?}");
-    assert_eq!(session.dialect, 0x0302);
+    assert_eq!(session.dialect, dialect, "{protocol}");
     for n in [1, 1000, 65535] {
         let mut reply = vec![0u8; n];
         let got = client.transact(&pattern(n, 5), &mut reply).unwrap();

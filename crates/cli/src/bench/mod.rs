@@ -247,6 +247,10 @@ impl Mechanism {
     }
 }
 
+/// Mechanisms measured only when named (or with `--full`): they start foreign servers (smbd)
+/// and take long (a GiB through SMB per throughput sample).
+pub const NAMED_ONLY: &[&str] = &["named-pipe-smb"];
+
 /// Every mechanism, in table order.
 pub const MECHANISMS: &[Mechanism] = &[
     anonymous_pipe::MECHANISM,

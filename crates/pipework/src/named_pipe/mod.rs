@@ -36,6 +36,7 @@
 //! | `DisconnectNamedPipe` | [`NamedPipeServer::disconnect`] |
 //! | `FlushFileBuffers` | [`std::io::Write::flush`] |
 //! | `CreateFile(name)` | [`NamedPipeClient::open`], [`ClientOptions`] |
+//! | `CreateFile(r"\\HOST\pipe\NAME")` (another machine, over SMB) | the same, with [`ClientOptions::remote_user`], [`ClientOptions::remote_port`], ... ([`NamedPipeClient::remote_session`]) |
 //! | `WaitNamedPipe` | [`wait`], [`ClientOptions::wait`] |
 //! | `ReadFile` / `WriteFile` | [`std::io::Read`] / [`std::io::Write`], `read_message` ([`MessageRead`]), `write_message` |
 //! | `ERROR_MORE_DATA` | [`MessageRead::MoreData`] |

@@ -159,34 +159,19 @@ impl Smbd {
         Ok(smbd)
     }
 
-    /// Adds the Samba account `user` with `password` (and the unix user, made if missing, with no
-    /// home and no shell); its unix uid.
+    /// Adds the Samba account `user` with `password` to this smbd's own password file; `user`
+    /// must be an existing unix user (Samba maps the account to it). Its unix uid.
     pub fn add_user(&self, user: &str, password: &str) -> u32 {
         use std::io::Write;
-        let known = |user: &str| {
-            Command::new("id")
-                .args(["-u", user])
-                .stderr(Stdio::null())
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .and_then(|o| String::from_utf8(o.stdout).ok())
-                .and_then(|s| s.trim().parse::<u32>().ok())
-        };
-        if known(user).is_none() {
-            // Another test may be making it at the same time: its result is checked below.
-            let _ = Command::new("useradd")
-                .args([
-                    "--system",
-                    "--no-create-home",
-                    "--shell",
-                    "/usr/sbin/nologin",
-                    user,
-                ])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let uid = known(user).unwrap_or_else(|| panic!("no unix user {user} (useradd)"));
+        let uid = Command::new("id")
+            .args(["-u", user])
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no unix user {user}"));
         let mut child = Command::new("smbpasswd")
             .arg("-c")
             .arg(self.conf())

@@ -2,11 +2,13 @@
 //! named pipes, to Windows, Samba (and so to pipework servers served through it), or any SMB2
 //! server.
 //!
-//! One TCP connection per open pipe: NEGOTIATE (dialects 2.0.2 to 3.0.2), SESSION_SETUP with
+//! One TCP connection per open pipe: NEGOTIATE (dialects 2.0.2 to 3.1.1, with 3.1.1's
+//! pre-authentication integrity hash, SHA-512), SESSION_SETUP with
 //! NTLMSSP (anonymous, or NTLMv2 with a user's password; a server may map a stranger to its
 //! guest), TREE_CONNECT to `\\host\IPC$`, CREATE on the pipe's name, then READ, WRITE and the
 //! pipe FSCTLs (TRANSCEIVE for `TransactNamedPipe`, PEEK, WAIT). An authenticated session signs
-//! every request and checks every reply's signature (HMAC-SHA256, or AES-128-CMAC from 3.0 on).
+//! every request and checks every reply's signature (HMAC-SHA256, or AES-128-CMAC from 3.0 on,
+//! its key derived from the pre-authentication hash in 3.1.1).
 //! Closing the connection ends the session, the tree and the open on the server (nothing is sent
 //! at drop).
 //!
@@ -179,6 +181,17 @@ struct Session {
     max_read: u32,
     max_write: u32,
     max_transact: u32,
+    /// The last NEGOTIATE or SESSION_SETUP request, for 3.1.1's pre-authentication hash.
+    last_sent: Vec<u8>,
+}
+
+/// The pre-authentication integrity hash `h` extended by message `m` (SHA-512).
+fn preauth_update(h: &mut [u8; 64], m: &[u8]) {
+    use sha2::{Digest, Sha512};
+    let mut d = Sha512::new();
+    d.update(&h[..]);
+    d.update(m);
+    h.copy_from_slice(&d.finalize());
 }
 
 /// A reply: its header's fields and the whole message.
@@ -232,6 +245,7 @@ impl Session {
             max_read: CHUNK,
             max_write: CHUNK,
             max_transact: CHUNK,
+            last_sent: Vec::new(),
         };
         s.set_deadline(deadline)?;
         s.negotiate_and_log_on(identity, host)?;
@@ -248,33 +262,64 @@ impl Session {
     fn negotiate_and_log_on(&mut self, identity: &Identity, host: &str) -> io::Result<()> {
         let what = self.what.clone();
         let guid = random::<16>()?;
-        let a = self.call(wire::NEGOTIATE, &wire::negotiate(&guid, false), "NEGOTIATE")?;
+        let request = wire::negotiate(&guid, false, &random::<32>()?);
+        let id = self.send(wire::NEGOTIATE, &request)?;
+        let sent = std::mem::take(&mut self.last_sent);
+        let a = self.receive(id)?;
+        let a = self.checked(a, wire::NEGOTIATE, "NEGOTIATE", &[])?;
         let n = wire::negotiated(&a.message).map_err(|e| malformed(&what, e))?;
         self.dialect = n.dialect;
+        // 3.1.1: every message of the negotiation and of the session's setup, but the last
+        // reply, goes into the hash its keys are derived from.
+        let mut preauth = None;
+        if n.dialect == wire::SMB311 {
+            if !wire::preauth_sha512(&a.message).map_err(|e| malformed(&what, e))? {
+                return Err(malformed(
+                    &what,
+                    wire::Malformed("3.1.1 without SHA-512 pre-authentication integrity"),
+                ));
+            }
+            let mut h = [0u8; 64];
+            preauth_update(&mut h, &sent);
+            preauth_update(&mut h, &a.message);
+            preauth = Some(h);
+        }
         self.max_read = n.max_read.clamp(1, CHUNK);
         self.max_write = n.max_write.clamp(1, CHUNK);
         self.max_transact = n.max_transact.clamp(1, CHUNK);
 
         // NTLMSSP: NEGOTIATE, CHALLENGE, AUTHENTICATE.
-        let a = self.call_status(
+        let id = self.send(
             wire::SESSION_SETUP,
             &wire::session_setup(&ntlm::negotiate(), false),
+        )?;
+        let sent = std::mem::take(&mut self.last_sent);
+        let a = self.receive(id)?;
+        let a = self.checked(
+            a,
+            wire::SESSION_SETUP,
             "SESSION_SETUP",
             &[status::MORE_PROCESSING_REQUIRED],
         )?;
+        if let Some(h) = &mut preauth {
+            preauth_update(h, &sent);
+            preauth_update(h, &a.message);
+        }
         self.session_id = a.head.session_id;
         let (_, token) = wire::session_reply(&a.message).map_err(|e| malformed(&what, e))?;
         let challenge = ntlm::challenge(token).map_err(|e| malformed(&what, e))?;
         let (auth, key) = ntlm::authenticate(identity, &challenge, random::<8>()?, filetime_now());
-        let signer = key.map(|k| Signer::new(self.dialect, k));
-        // The final reply is checked with the key if the server signed it.
-        self.signer = signer.clone();
-        let a = self.call_status(
-            wire::SESSION_SETUP,
-            &wire::session_setup(&auth, false),
-            "SESSION_SETUP",
-            &[],
-        );
+        let id = self.send(wire::SESSION_SETUP, &wire::session_setup(&auth, false))?;
+        let sent = std::mem::take(&mut self.last_sent);
+        if let Some(h) = &mut preauth {
+            preauth_update(h, &sent);
+        }
+        let h = preauth.unwrap_or([0; 64]);
+        // The final reply is checked with the key if the server signed it (3.1.1: it must).
+        self.signer = key.map(|k| Signer::new(self.dialect, k, &h));
+        let a = self
+            .receive(id)
+            .and_then(|a| self.checked(a, wire::SESSION_SETUP, "SESSION_SETUP", &[]));
         let a = match a {
             Ok(a) => a,
             Err(e) => {
@@ -283,13 +328,26 @@ impl Session {
             }
         };
         let (flags, _) = wire::session_reply(&a.message).map_err(|e| malformed(&what, e))?;
+        let keyless = flags & (wire::SESSION_GUEST | wire::SESSION_NULL) != 0;
+        if let Some(signer) = &self.signer {
+            // Before 3.1.1 the server may leave it unsigned; from 3.1.1 on it signs it.
+            let signed = a.head.flags & wire::FLAG_SIGNED != 0;
+            let must = self.dialect >= wire::SMB311 && !keyless;
+            if (signed || must) && !keyless && !signer.verify(&a.message) {
+                self.signer = None;
+                return Err(io::Error::new(
+                    ErrorKind::InvalidData,
+                    format!("named pipe {what}: the log-on reply's signature is missing or wrong"),
+                ));
+            }
+        }
         if flags & wire::SESSION_ENCRYPT != 0 {
             return Err(io::Error::new(
                 ErrorKind::Unsupported,
                 format!("named pipe {what}: the server requires encryption (not supported)"),
             ));
         }
-        if flags & (wire::SESSION_GUEST | wire::SESSION_NULL) != 0 {
+        if keyless {
             // A guest or anonymous session has no key to sign with.
             if n.signing_required && identity.user.is_some() {
                 return Err(io::Error::new(
@@ -335,6 +393,11 @@ impl Session {
     ) -> io::Result<Answer> {
         let id = self.send(command, body)?;
         let a = self.receive(id)?;
+        self.checked(a, command, doing, also)
+    }
+
+    /// `a` if it answers `command` with success or one of `also`.
+    fn checked(&self, a: Answer, command: u16, doing: &str, also: &[u32]) -> io::Result<Answer> {
         if a.head.command != command {
             return Err(malformed(
                 &self.what,
@@ -373,6 +436,9 @@ impl Session {
             if command != wire::NEGOTIATE && command != wire::SESSION_SETUP {
                 signer.sign(&mut m);
             }
+        }
+        if command == wire::NEGOTIATE || command == wire::SESSION_SETUP {
+            self.last_sent = m.clone();
         }
         let len = m.len() as u32;
         let mut frame = Vec::with_capacity(4 + m.len());
@@ -430,9 +496,9 @@ impl Session {
                 continue;
             }
             if let Some(signer) = &self.signer {
-                let unsigned_ok =
-                    head.command == wire::SESSION_SETUP && head.flags & wire::FLAG_SIGNED == 0;
-                if !unsigned_ok && !signer.verify(&m) {
+                // SESSION_SETUP's last reply is checked by the log-on, which knows whether the
+                // session turned out a guest's (no key).
+                if head.command != wire::SESSION_SETUP && !signer.verify(&m) {
                     return Err(io::Error::new(
                         ErrorKind::InvalidData,
                         format!(

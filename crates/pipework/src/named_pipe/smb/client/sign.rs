@@ -1,6 +1,7 @@
 //! SMB2 message signing (MS-SMB2 3.1.4.1): HMAC-SHA256 with the session key for dialects 2.0.2
 //! and 2.1, AES-128-CMAC with a key derived by SP800-108 (counter mode, HMAC-SHA256) for 3.0 and
-//! 3.0.2.
+//! 3.0.2 (label `SMB2AESCMAC`, context `SmbSign`) and 3.1.1 (label `SMBSigningKey`, context the
+//! pre-authentication integrity hash).
 
 use aes::Aes128;
 use cmac::Cmac;
@@ -45,9 +46,12 @@ fn kdf(key: &[u8; 16], label: &[u8], context: &[u8]) -> [u8; 16] {
 }
 
 impl Signer {
-    /// The signer of a session of `dialect` whose session key is `key`.
-    pub(crate) fn new(dialect: u16, key: [u8; 16]) -> Signer {
-        if dialect >= 0x0300 {
+    /// The signer of a session of `dialect` whose session key is `key`; for 3.1.1, `preauth`
+    /// is the session's pre-authentication integrity hash.
+    pub(crate) fn new(dialect: u16, key: [u8; 16], preauth: &[u8; 64]) -> Signer {
+        if dialect >= 0x0311 {
+            Signer::Cmac(kdf(&key, b"SMBSigningKey\0", preauth))
+        } else if dialect >= 0x0300 {
             Signer::Cmac(kdf(&key, b"SMB2AESCMAC\0", b"SmbSign\0"))
         } else {
             Signer::HmacSha256(key)
@@ -113,8 +117,8 @@ mod tests {
 
     #[test]
     fn a_signed_message_verifies_and_a_changed_one_does_not() {
-        for dialect in [0x0202, 0x0302] {
-            let signer = Signer::new(dialect, [9; 16]);
+        for dialect in [0x0202, 0x0302, 0x0311] {
+            let signer = Signer::new(dialect, [9; 16], &[0; 64]);
             let mut m = vec![0u8; 100];
             m[..4].copy_from_slice(b"\xfeSMB");
             signer.sign(&mut m);

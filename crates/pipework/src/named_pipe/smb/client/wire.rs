@@ -35,7 +35,10 @@ pub(crate) const FLAG_ASYNC: u32 = 0x2;
 pub(crate) const FLAG_SIGNED: u32 = 0x8;
 
 /// Dialects offered, oldest first.
-pub(crate) const DIALECTS: [u16; 4] = [0x0202, 0x0210, 0x0300, 0x0302];
+pub(crate) const DIALECTS: [u16; 5] = [0x0202, 0x0210, 0x0300, 0x0302, SMB311];
+/// SMB 3.1.1, whose NEGOTIATE carries negotiate contexts and whose keys come from the
+/// pre-authentication integrity hash.
+pub(crate) const SMB311: u16 = 0x0311;
 
 /// NTSTATUS values this client tells apart.
 pub(crate) mod status {
@@ -202,9 +205,10 @@ fn buffer(m: &[u8], offset: usize, len: usize) -> Result<&[u8], Malformed> {
 }
 
 /// NEGOTIATE request: the dialects of [`DIALECTS`], signing enabled (`required` too when the
-/// caller insists).
-pub(crate) fn negotiate(guid: &[u8; 16], signing_required: bool) -> Vec<u8> {
-    let mut b = Vec::with_capacity(36 + 2 * DIALECTS.len());
+/// caller insists), and for 3.1.1 one negotiate context: pre-authentication integrity with
+/// SHA-512 and `salt`.
+pub(crate) fn negotiate(guid: &[u8; 16], signing_required: bool, salt: &[u8; 32]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(36 + 2 * DIALECTS.len() + 48);
     b.extend_from_slice(&36u16.to_le_bytes());
     b.extend_from_slice(&(DIALECTS.len() as u16).to_le_bytes());
     let mode: u16 = if signing_required { 3 } else { 1 };
@@ -212,11 +216,44 @@ pub(crate) fn negotiate(guid: &[u8; 16], signing_required: bool) -> Vec<u8> {
     b.extend_from_slice(&0u16.to_le_bytes());
     b.extend_from_slice(&0u32.to_le_bytes()); // capabilities: none asked
     b.extend_from_slice(guid);
-    b.extend_from_slice(&0u64.to_le_bytes());
+    // NegotiateContextOffset (from the header's start, 8-byte aligned), count, reserved.
+    let contexts = (HEADER + 36 + 2 * DIALECTS.len()).next_multiple_of(8);
+    b.extend_from_slice(&(contexts as u32).to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
     for d in DIALECTS {
         b.extend_from_slice(&d.to_le_bytes());
     }
+    b.resize(contexts - HEADER, 0);
+    // SMB2_PREAUTH_INTEGRITY_CAPABILITIES: one algorithm (SHA-512), a 32-byte salt.
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&(4u16 + 2 + 32).to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&32u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(salt);
     b
+}
+
+/// Whether a 3.1.1 NEGOTIATE reply chose SHA-512 for pre-authentication integrity: its
+/// negotiate contexts are walked with every offset and length checked.
+pub(crate) fn preauth_sha512(m: &[u8]) -> Result<bool, Malformed> {
+    let b = body(m, 65)?;
+    let count = usize::from(u16_at(b, 6)?);
+    let mut at = u32_at(b, 60)? as usize;
+    for _ in 0..count {
+        at = at.next_multiple_of(8);
+        let kind = u16_at(m, at)?;
+        let len = usize::from(u16_at(m, at + 2)?);
+        let data = buffer(m, at + 8, len)?;
+        if kind == 1 {
+            // HashAlgorithmCount, SaltLength, the algorithms.
+            return Ok(u16_at(data, 0)? == 1 && u16_at(data, 4)? == 1);
+        }
+        at = at + 8 + len;
+    }
+    Ok(false)
 }
 
 /// What NEGOTIATE's reply says.
