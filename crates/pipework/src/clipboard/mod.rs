@@ -525,7 +525,7 @@ impl Clipboard<'_> {
                         render::notify_destroy(pipe);
                     }
                 }
-                store.sweep(&state)
+                store.sweep_after(&old, &state)
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.empty(self.renderer.map(|r| r.shared().clone())),
@@ -562,8 +562,8 @@ impl Clipboard<'_> {
                 };
                 state.seq += 1;
                 store.write_state(&state)?;
-                if let Some(Data::File(..)) = old {
-                    store.sweep(&state)?;
+                if let Some(Data::File(file, _)) = old {
+                    store.remove_data(&file);
                 }
                 Ok(())
             }
@@ -651,6 +651,7 @@ impl Clipboard<'_> {
                 };
                 match &state.formats[i].data {
                     Data::File(file, len) => store.read_data(file, *len).map(Some),
+                    Data::Inline(data) => Ok(Some(data.clone())),
                     Data::Delayed => {
                         let Some(pipe) = state.renderer.clone() else {
                             return Ok(None);

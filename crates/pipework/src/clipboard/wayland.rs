@@ -15,7 +15,9 @@
 //! * Changes: every `selection` event (a new selection, by any client, this one included)
 //!   counts in the sequence number and wakes listeners; the number is this process's count
 //!   since it connected, as on X11. Each change of this process's waits for the compositor's
-//!   answer (a `wl_display.sync`), so the count has moved when `set` returns.
+//!   answer (a `wl_display.sync`), so the count has moved when `set` returns; each read (of
+//!   the formats, the data, the owner or the number) does the same first, so it sees every
+//!   change the compositor had taken before it, by any client, as Win32's calls do.
 //! * `WM_DESTROYCLIPBOARD`: the compositor's `cancelled` on this process's current source (another
 //!   client took the selection) tells the owner's [`Renderer`](super::Renderer).
 //! * After the owner exits: Wayland keeps no data of its own and has no clipboard-manager
@@ -260,10 +262,12 @@ impl Wayland {
     }
 
     pub(crate) fn sequence_number(&self) -> io::Result<u64> {
+        self.sync()?;
         Ok(self.shared.count.load(Ordering::Acquire))
     }
 
     pub(crate) fn owner(&self) -> io::Result<Option<u32>> {
+        self.sync()?;
         Ok(self.state().owned.then(std::process::id))
     }
 
@@ -398,6 +402,7 @@ impl Wayland {
     /// The formats on the clipboard: this process's offers when it owns it, else those the
     /// selection's MIME types stand for.
     pub(crate) fn formats(&self) -> io::Result<Vec<u32>> {
+        self.sync()?;
         let names = {
             let state = self.state();
             if state.owned {
@@ -420,6 +425,7 @@ impl Wayland {
     }
 
     pub(crate) fn get(&self, format: u32) -> io::Result<Option<Vec<u8>>> {
+        self.sync()?;
         let (offer, names) = {
             let state = self.state();
             if state.owned {
