@@ -49,15 +49,17 @@ pub(crate) const UPDATE: &str = "update";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A name no other file of the directory has: this process's id, a count, and a random
+/// number drawn once per process (the count keeps one process's names apart).
 fn unique(prefix: &str) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut random = [0u8; 8];
-    let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
-    format!(
-        "{prefix}-{}-{n}-{:016x}",
-        std::process::id(),
+    static RANDOM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let random = *RANDOM.get_or_init(|| {
+        let mut random = [0u8; 8];
+        let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
         u64::from_le_bytes(random)
-    )
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}-{random:016x}", std::process::id())
 }
 
 impl Store {

@@ -475,7 +475,6 @@ impl Wayland {
         renderer: &Arc<RenderShared>,
         timeout: Duration,
     ) -> io::Result<usize> {
-        let _ = timeout;
         if !self.owned_by(renderer) {
             return Ok(0);
         }
@@ -505,13 +504,13 @@ impl Wayland {
             state.renderer = None;
             state.offers.clone()
         };
-        self.hand_to_keeper(offers)?;
+        self.hand_to_keeper(offers, timeout.max(SYNC_TIMEOUT))?;
         Ok(rendered)
     }
 
     /// Starts the keeper that serves `offers` after this process, and waits until its source is
     /// the selection.
-    fn hand_to_keeper(&self, offers: Vec<Offer>) -> io::Result<()> {
+    fn hand_to_keeper(&self, offers: Vec<Offer>, timeout: Duration) -> io::Result<()> {
         let offers: Vec<(u32, Arc<Vec<u8>>)> = offers
             .into_iter()
             .filter_map(|o| Some((o.format, o.data?)))
@@ -533,7 +532,7 @@ impl Wayland {
         crate::sys::keeper::fork_detached(move || keeper.run())
             .map_err(|e| crate::sys::error::named(&self.label, e))?;
         // The keeper's selection cancels this process's source: wait for that.
-        let deadline = Instant::now() + SYNC_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         while self.state().owned {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || listener.wait(Some(left))?.is_none() {
