@@ -704,10 +704,13 @@ fn only_data_file(session: &Session) -> (std::path::PathBuf, String) {
 fn hostile_data_files_are_refused_without_reading_them_whole() {
     let name = session_name("hostile-data");
     let session = Session::headless(&name).unwrap();
+    // Data past what the state keeps inline: a file of its own.
     let set = || {
         let mut clipboard = session.open(WAIT).unwrap();
         clipboard.empty().unwrap();
-        clipboard.set(CF_TEXT, b"tiny\0").unwrap();
+        let mut data = vec![b'x'; 1000];
+        data.push(0);
+        clipboard.set(CF_TEXT, &data).unwrap();
     };
     let refused = |what: &str| {
         let clipboard = session.open(WAIT).unwrap();

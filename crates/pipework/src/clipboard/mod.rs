@@ -1,8 +1,9 @@
 //! The clipboard, with Win32's rules: one opener at a time, the emptier becomes the owner, data
 //! in several formats at once (most descriptive first), text formats made from one another,
 //! registered and private formats, delayed rendering by the owner, a sequence number and change
-//! listeners. On the desktop's own clipboard (X11's `CLIPBOARD` selection, feature `x11`) when
-//! there is a display, else on a headless clipboard of the session.
+//! listeners. On the desktop's own clipboard (Wayland's selection through the data-control
+//! protocol, feature `wayland`; X11's `CLIPBOARD` selection, feature `x11`) when there is a
+//! display, else on a headless clipboard of the session ([`Session::system`] says the order).
 //!
 //! ```
 //! use std::time::Duration;
@@ -36,6 +37,7 @@
 //! | `RegisterClipboardFormat` / `GetClipboardFormatName` | [`register_format`] / [`format_name`] |
 //! | `WM_RENDERFORMAT` | the callback of a [`Renderer`] |
 //! | `WM_RENDERALLFORMATS` | [`Renderer::render_all`] |
+//! | `WM_DESTROYCLIPBOARD` | [`Renderer::on_destroy`], [`Renderer::wait_destroyed`] |
 //! | `AddClipboardFormatListener` / `WM_CLIPBOARDUPDATE` | [`Session::listen`], [`Listener::wait`]; `AsyncListener` (feature `tokio`) |
 //!
 //! # The rules
@@ -58,6 +60,12 @@
 //!   [`Renderer::render_all`] before it exits cleanly (`WM_RENDERALLFORMATS`), so the data
 //!   outlives it. A format whose owner died before rendering it reads as `None`. A render does
 //!   not change the sequence number.
+//! * **`WM_DESTROYCLIPBOARD`**: the owner's [`Renderer`] is told when another opener empties the
+//!   clipboard (another process's [`Clipboard::empty`] on the headless clipboard, over the
+//!   render pipe; another X11 client's selection, on `SelectionClear`; another Wayland
+//!   client's, on the source's `cancelled`), and when an opener of its own process without it
+//!   does. Its own emptying tells it nothing. An owner without a renderer (no window) is told
+//!   nothing, as in Win32.
 //! * **Sequence number**: every [`Clipboard::empty`], [`Clipboard::set`] and
 //!   [`Clipboard::set_delayed`], by any process, counts one; listeners hear of the changes when
 //!   the changer closes the clipboard, as `WM_CLIPBOARDUPDATE` is sent.
@@ -68,7 +76,15 @@
 //! [`crate::name`]): a state file replaced whole on each change, one file per format's data, and
 //! the opener lock as a named mutex (`Local\pipework.clipboard.<name>`), so a holder killed
 //! with the clipboard open leaves it free. Its contents stay until the session's runtime
-//! directory goes (or [`Session::remove`]). Listeners watch the directory (inotify).
+//! directory goes (or [`Session::remove`]). Listeners watch the directory (inotify). Data of up
+//! to 256 bytes lives in the state file itself; larger data in a file of its own, read only at
+//! the length the state declares (at most 1 GiB). A process re-reads the state only when its
+//! file changed (the `lstat` identity of the file: each change renames a new one into place).
+//!
+//! # Wayland
+//! The seat's selection through `zwlr_data_control_manager_v1` (`Session::wayland`);
+//! [`Renderer::render_all`] hands the data to a keeper process that serves it after the owner
+//! exits, as Wayland keeps no data of its own and has no clipboard-manager protocol.
 
 mod format;
 mod headless;
@@ -404,6 +420,12 @@ impl Renderer {
     /// `WM_RENDERALLFORMATS`: if this renderer still owns the clipboard, opens it (waiting up to
     /// `timeout`) and renders every format it announced and nobody asked for yet, so the data
     /// outlives this process. Returns how many formats it rendered.
+    ///
+    /// Where the data then lives: headless, in the clipboard's files; on X11, with a clipboard
+    /// manager when one runs (else it goes with this process); on Wayland, with a keeper: a
+    /// process forked from this one (every inherited descriptor closed) that serves every
+    /// format until another client takes the selection; this call returns once the keeper has
+    /// it (`TimedOut` after `timeout`, at least 10 s).
     pub fn render_all(&self, timeout: Duration) -> io::Result<usize> {
         match &self.session.inner {
             Inner::Headless(store) => {
@@ -525,7 +547,7 @@ impl Clipboard<'_> {
                         render::notify_destroy(pipe);
                     }
                 }
-                store.sweep(&state)
+                store.sweep_after(&old, &state)
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.empty(self.renderer.map(|r| r.shared().clone())),
@@ -562,8 +584,8 @@ impl Clipboard<'_> {
                 };
                 state.seq += 1;
                 store.write_state(&state)?;
-                if let Some(Data::File(..)) = old {
-                    store.sweep(&state)?;
+                if let Some(Data::File(file, _)) = old {
+                    store.remove_data(&file);
                 }
                 Ok(())
             }
@@ -651,6 +673,7 @@ impl Clipboard<'_> {
                 };
                 match &state.formats[i].data {
                     Data::File(file, len) => store.read_data(file, *len).map(Some),
+                    Data::Inline(data) => Ok(Some(data.clone())),
                     Data::Delayed => {
                         let Some(pipe) = state.renderer.clone() else {
                             return Ok(None);

@@ -15,7 +15,9 @@
 //! * Changes: every `selection` event (a new selection, by any client, this one included)
 //!   counts in the sequence number and wakes listeners; the number is this process's count
 //!   since it connected, as on X11. Each change of this process's waits for the compositor's
-//!   answer (a `wl_display.sync`), so the count has moved when `set` returns.
+//!   answer (a `wl_display.sync`), so the count has moved when `set` returns; each read (of
+//!   the formats, the data, the owner or the number) does the same first, so it sees every
+//!   change the compositor had taken before it, by any client, as Win32's calls do.
 //! * `WM_DESTROYCLIPBOARD`: the compositor's `cancelled` on this process's current source (another
 //!   client took the selection) tells the owner's [`Renderer`](super::Renderer).
 //! * After the owner exits: Wayland keeps no data of its own and has no clipboard-manager
@@ -260,10 +262,12 @@ impl Wayland {
     }
 
     pub(crate) fn sequence_number(&self) -> io::Result<u64> {
+        self.sync()?;
         Ok(self.shared.count.load(Ordering::Acquire))
     }
 
     pub(crate) fn owner(&self) -> io::Result<Option<u32>> {
+        self.sync()?;
         Ok(self.state().owned.then(std::process::id))
     }
 
@@ -398,6 +402,7 @@ impl Wayland {
     /// The formats on the clipboard: this process's offers when it owns it, else those the
     /// selection's MIME types stand for.
     pub(crate) fn formats(&self) -> io::Result<Vec<u32>> {
+        self.sync()?;
         let names = {
             let state = self.state();
             if state.owned {
@@ -420,6 +425,7 @@ impl Wayland {
     }
 
     pub(crate) fn get(&self, format: u32) -> io::Result<Option<Vec<u8>>> {
+        self.sync()?;
         let (offer, names) = {
             let state = self.state();
             if state.owned {
@@ -469,7 +475,6 @@ impl Wayland {
         renderer: &Arc<RenderShared>,
         timeout: Duration,
     ) -> io::Result<usize> {
-        let _ = timeout;
         if !self.owned_by(renderer) {
             return Ok(0);
         }
@@ -499,13 +504,13 @@ impl Wayland {
             state.renderer = None;
             state.offers.clone()
         };
-        self.hand_to_keeper(offers)?;
+        self.hand_to_keeper(offers, timeout.max(SYNC_TIMEOUT))?;
         Ok(rendered)
     }
 
     /// Starts the keeper that serves `offers` after this process, and waits until its source is
     /// the selection.
-    fn hand_to_keeper(&self, offers: Vec<Offer>) -> io::Result<()> {
+    fn hand_to_keeper(&self, offers: Vec<Offer>, timeout: Duration) -> io::Result<()> {
         let offers: Vec<(u32, Arc<Vec<u8>>)> = offers
             .into_iter()
             .filter_map(|o| Some((o.format, o.data?)))
@@ -527,7 +532,7 @@ impl Wayland {
         crate::sys::keeper::fork_detached(move || keeper.run())
             .map_err(|e| crate::sys::error::named(&self.label, e))?;
         // The keeper's selection cancels this process's source: wait for that.
-        let deadline = Instant::now() + SYNC_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         while self.state().owned {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || listener.wait(Some(left))?.is_none() {
