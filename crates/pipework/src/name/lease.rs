@@ -174,8 +174,7 @@ fn release(kind: Kind, name: &str, path: &Path, hold: Hold) -> io::Result<()> {
             // The process's last instance lets go of the pipe, and removes it if it was the
             // last anywhere.
             let last = match registry::release(shared) {
-                Some(last) => set_lock(&last.lock, Lock::Unlock, 0, 1, false)
-                    .and_then(|_| remove_pipe_if_unheld(path, &last.lock)),
+                Some(last) => last.let_go_last(),
                 None => Ok(()),
             };
             freed.and(last).map_err(|e| named(what, e))
@@ -272,7 +271,7 @@ pub(crate) fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
 
 /// Removes the pipe directory `dir` if no instance holds its lock file `lock` (byte 0), under
 /// the exclusive lock a creator takes, so a server starting meanwhile is never disturbed.
-fn remove_pipe_if_unheld(dir: &Path, lock: &File) -> io::Result<()> {
+pub(crate) fn remove_pipe_if_unheld(dir: &Path, lock: &File) -> io::Result<()> {
     let lock_path = place::pipe_file(dir, PipeFile::Lock);
     if !set_lock(lock, Lock::Write, 0, 1, false)? {
         return Ok(());

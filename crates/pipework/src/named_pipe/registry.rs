@@ -461,6 +461,10 @@ pub(crate) struct Shared {
     /// The pipe's parameters (the first instance's).
     pub(crate) info: Info,
     slots: Mutex<Slots>,
+    /// The process that opened `lock`.
+    pid: u32,
+    /// `let_go_last` has run.
+    released: bool,
 }
 
 /// The slots this process's instances of one pipe hold.
@@ -520,6 +524,9 @@ pub(crate) fn held(namespace: Namespace, name: &PipeName) -> Option<Arc<Shared>>
         .iter()
         .find(|((n, f), _)| *n == namespace && f == name.folded())
         .and_then(|(_, weak)| weak.upgrade())
+        // A child forked from the holder shares its open file description, whose locks never
+        // conflict with each other: it makes a hold of its own.
+        .filter(|shared| shared.pid == std::process::id())
 }
 
 /// Makes `lock` (on which this process has just joined or created the pipe in `dir`: byte 0
@@ -536,9 +543,13 @@ pub(crate) fn share(
         dir,
         info,
         slots: Mutex::new(Slots::default()),
+        pid: std::process::id(),
+        released: false,
     });
     let mut table = shared_table();
-    table.retain(|(_, weak)| weak.strong_count() > 0);
+    let me = std::process::id();
+    // Entries gone, and those a fork brought from the parent.
+    table.retain(|(_, weak)| weak.upgrade().is_some_and(|s| s.pid == me));
     // Two threads joining at once each hold a description of their own: both are correct (the
     // kernel keeps their slots apart), the first stays the one later instances share.
     let key = (namespace, name.folded().to_string());
@@ -614,6 +625,9 @@ impl Shared {
 pub(crate) fn release(shared: Arc<Shared>) -> Option<Shared> {
     let mut table = shared_table();
     if Arc::strong_count(&shared) > 1 {
+        // Let go under the table's lock: another instance releasing right after must see
+        // that it is the last.
+        drop(shared);
         return None;
     }
     let me = Arc::as_ptr(&shared);
@@ -622,8 +636,29 @@ pub(crate) fn release(shared: Arc<Shared>) -> Option<Shared> {
     Arc::into_inner(shared)
 }
 
+impl Shared {
+    /// The process's last instance lets go of the pipe: byte 0 released, then the pipe removed
+    /// if no other process holds it. What went wrong is returned.
+    pub(crate) fn let_go_last(mut self) -> io::Result<()> {
+        self.released = true;
+        self.remove_if_unheld()
+    }
+
+    fn remove_if_unheld(&self) -> io::Result<()> {
+        set_lock(&self.lock, Lock::Unlock, 0, 1, false)?;
+        lease::remove_pipe_if_unheld(&self.dir, &self.lock)
+    }
+}
+
 impl Drop for Shared {
     fn drop(&mut self) {
+        if !self.released {
+            // Given up without `let_go_last` (a create that failed after joining): the same,
+            // its failure kept for `name::release_errors`.
+            if let Err(e) = self.remove_if_unheld() {
+                lease::keep(e);
+            }
+        }
         // Explicitly: a process forked meanwhile shares this open file description (and its
         // locks) until it execs.
         let _ = set_lock(&self.lock, Lock::Unlock, 0, 0, false);
