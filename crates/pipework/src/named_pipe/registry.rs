@@ -57,6 +57,18 @@ impl Allow {
             }
     }
 
+    /// Whether a client on another machine may connect (through Samba): every one when the pipe
+    /// admits everyone, else the one whose account smbd mapped to a unix user the pipe admits
+    /// (a client without that mapping is refused).
+    pub(crate) fn admits_remote(&self, who: &super::RemoteClient) -> bool {
+        let me = rustix::process::geteuid().as_raw();
+        match (self, who.unix_uid) {
+            (Allow::Everyone, _) => true,
+            (_, Some(uid)) => u32::try_from(uid).is_ok_and(|uid| self.admits(uid, me)),
+            (_, None) => false,
+        }
+    }
+
     fn encode(&self) -> String {
         match self {
             Allow::Owner => "owner".into(),

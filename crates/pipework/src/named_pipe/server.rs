@@ -668,7 +668,12 @@ impl NamedPipeServer {
                 // A client on another machine, through Samba, may come first (named_pipe/smb).
                 let local = self.listener.as_ref().expect("listening").as_fd();
                 let mode = self.info.pipe_mode;
-                if let Some((fd, who)) = self.smb.next_client(local, self.nonblocking, mode)? {
+                let allow = &self.info.allow;
+                let admits = |who: &super::RemoteClient| allow.admits_remote(who);
+                let next = self
+                    .smb
+                    .next_client(local, self.nonblocking, mode, admits)?;
+                if let Some((fd, who)) = next {
                     return self.admit_remote(fd, who);
                 }
                 knocked = self.knocked(Some(Duration::ZERO))?;
