@@ -40,7 +40,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::named_pipe::{AsyncNamedPipeServer, ClientOptions, ServerOptions, WaitTimeout};
+use crate::named_pipe::{
+    AsyncNamedPipeClient, AsyncNamedPipeServer, ClientOptions, RemotePipeStream, ServerOptions,
+    WaitTimeout,
+};
 
 /// Who is at the other end of a pipe connection: what a handler finds in
 /// `request.extensions().get::<PipeConnectInfo>()` (or with [`caller`]).
@@ -54,6 +57,10 @@ pub struct PipeConnectInfo {
     pub uid: u32,
     /// The caller's group.
     pub gid: u32,
+    /// A caller on another machine, through Samba (a pipe served with
+    /// [`ServerOptions::reject_remote_clients`]`(false)`): who smbd says it is. Its `pid` is
+    /// then 0 and `uid`/`gid` are the Unix ids Samba mapped it to (`u32::MAX` when none).
+    pub remote: Option<crate::named_pipe::RemoteClient>,
 }
 
 /// The pipe caller of a request, when it came over a named pipe.
@@ -132,14 +139,25 @@ pub fn incoming(
             };
             match connected {
                 Ok(_) => {
-                    let Some(who) = instance.client() else {
+                    let info = if let Some(who) = instance.client() {
+                        PipeConnectInfo {
+                            pipe: name.clone(),
+                            pid: who.pid,
+                            uid: who.uid,
+                            gid: who.gid,
+                            remote: None,
+                        }
+                    } else if let Some(who) = instance.remote_client() {
+                        let id = |v: Option<u64>| v.and_then(|v| u32::try_from(v).ok());
+                        PipeConnectInfo {
+                            pipe: name.clone(),
+                            pid: 0,
+                            uid: id(who.unix_uid).unwrap_or(u32::MAX),
+                            gid: id(who.unix_gid).unwrap_or(u32::MAX),
+                            remote: Some(who.clone()),
+                        }
+                    } else {
                         continue;
-                    };
-                    let info = PipeConnectInfo {
-                        pipe: name.clone(),
-                        pid: who.pid,
-                        uid: who.uid,
-                        gid: who.gid,
                     };
                     let conn = PipeConnection { io: instance, info };
                     if tx.send(Ok(conn)).await.is_err() {
@@ -163,7 +181,9 @@ pub const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// A tonic channel to the gRPC server on pipe `name` (inside a tokio runtime): every
 /// connection the channel makes opens the pipe, waiting up to [`CONNECT_WAIT`] for a free
-/// instance.
+/// instance. A pipe on another machine (`\\host\pipe\NAME`) is reached over SMB as a
+/// [`RemotePipeStream`], with the port and credentials of the environment
+/// (`PIPEWORK_SMB_PORT`, `PIPEWORK_SMB_USER`, ...) or, with [`connect_with`], of the options.
 pub async fn connect(name: &str) -> Result<Channel, tonic::transport::Error> {
     let mut options = ClientOptions::new();
     options.wait(WaitTimeout::After(CONNECT_WAIT));
@@ -182,9 +202,60 @@ pub async fn connect_with(
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let name = name.clone();
             let options = options.clone();
-            async move { Ok::<_, io::Error>(TokioIo::new(options.open_async(&name).await?)) }
+            async move {
+                let io = if crate::name::PipeName::parse(&name)?.server().is_some() {
+                    ClientIo::Remote(options.open_remote_stream(&name).await?)
+                } else {
+                    ClientIo::Local(options.open_async(&name).await?)
+                };
+                Ok::<_, io::Error>(TokioIo::new(io))
+            }
         }))
         .await
+}
+
+/// A channel's connection: a local pipe, or one on another machine over SMB.
+enum ClientIo {
+    Local(AsyncNamedPipeClient),
+    Remote(RemotePipeStream),
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Local(io) => Pin::new(io).poll_read(cx, buf),
+            ClientIo::Remote(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Local(io) => Pin::new(io).poll_write(cx, buf),
+            ClientIo::Remote(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Local(io) => Pin::new(io).poll_flush(cx),
+            ClientIo::Remote(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Local(io) => Pin::new(io).poll_shutdown(cx),
+            ClientIo::Remote(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
 }
 
 /// The example service of `proto/demo.proto`: its messages, client and server (generated by
