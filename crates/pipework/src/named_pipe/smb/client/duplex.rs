@@ -530,3 +530,128 @@ mod stream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{PipeMode, ReadMode, Session, CHUNK};
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A reply from the fake server: `command` answered with `status` under `id`.
+    fn reply(command: u16, status: u32, id: u64, flags: u8, body: &[u8]) -> Vec<u8> {
+        let head = Head {
+            command,
+            credit_charge: 0,
+            credit_request: 1,
+            message_id: id,
+            tree_id: 1,
+            session_id: 1,
+        };
+        let mut m = wire::request(&head, body);
+        m[8..12].copy_from_slice(&status.to_le_bytes());
+        m[16] |= flags | wire::FLAG_RESPONSE as u8;
+        let mut f = (m.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(&m);
+        f
+    }
+
+    /// READ's or WRITE's reply body (structure size 17): `count`, then `data` at offset 80.
+    fn body17(count: u32, data: &[u8]) -> Vec<u8> {
+        let mut b = 17u16.to_le_bytes().to_vec();
+        b.push((wire::HEADER + 16) as u8);
+        b.push(0);
+        b.extend_from_slice(&count.to_le_bytes());
+        b.extend_from_slice(&[0u8; 8]);
+        b.extend_from_slice(data);
+        b
+    }
+
+    fn request(s: &mut TcpStream) -> (u16, u64, Vec<u8>) {
+        let m = frame(s, "fake").unwrap();
+        let command = u16::from_le_bytes([m[12], m[13]]);
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&m[24..32]);
+        (command, u64::from_le_bytes(id), m)
+    }
+
+    #[test]
+    fn a_write_completes_while_a_read_waits_at_the_server() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut read_id = None;
+            let mut wrote = Vec::new();
+            // The READ waits ("pending") until the WRITE came and was answered.
+            while read_id.is_none() || wrote.is_empty() {
+                let (command, id, m) = request(&mut s);
+                match command {
+                    wire::READ => {
+                        read_id = Some(id);
+                        let interim = reply(wire::READ, status::PENDING, id, 2, &[9, 0, 0, 0]);
+                        s.write_all(&interim).unwrap();
+                    }
+                    wire::WRITE => {
+                        wrote = m[wire::HEADER + 48..].to_vec();
+                        let n = wrote.len() as u32;
+                        let answer = reply(wire::WRITE, status::SUCCESS, id, 0, &body17(n, &[]));
+                        s.write_all(&answer).unwrap();
+                    }
+                    other => panic!("command {other}"),
+                }
+            }
+            // An unsolicited message (an oplock break's id) is passed over.
+            s.write_all(&reply(
+                wire::READ,
+                status::SUCCESS,
+                u64::MAX,
+                0,
+                &body17(0, &[]),
+            ))
+            .unwrap();
+            let mut back = b"re: ".to_vec();
+            back.extend_from_slice(&wrote);
+            let data = body17(back.len() as u32, &back);
+            let id = read_id.unwrap();
+            s.write_all(&reply(wire::READ, status::SUCCESS, id, 2, &data))
+                .unwrap();
+            // Then the connection ends.
+        });
+        let session = Session {
+            stream: TcpStream::connect(("127.0.0.1", port)).unwrap(),
+            what: r"\\127.0.0.1\pipe\fake".into(),
+            next_id: 5,
+            credits: 2,
+            session_id: 1,
+            tree_id: 1,
+            dialect: 0x0311,
+            signer: None,
+            max_read: CHUNK,
+            max_write: CHUNK,
+            max_transact: CHUNK,
+            last_sent: Vec::new(),
+        };
+        let pipe = RemotePipe {
+            session,
+            file: [1; 16],
+            pipe_mode: Some(PipeMode::Byte),
+            read_mode: ReadMode::Byte,
+            seen_message: false,
+            pending: b"held back".to_vec(),
+            taken: 5,
+            pending_more: false,
+        };
+        let (duplex, held) = pipe.into_duplex().unwrap();
+        assert_eq!(held, b"back");
+        let shared = duplex.shared();
+        let reader = std::thread::spawn(move || shared.read_chunk());
+        duplex.shared().write_all(b"ping").unwrap();
+        let got = reader.join().unwrap().unwrap();
+        assert_eq!(got.as_deref(), Some(&b"re: ping"[..]));
+        server.join().unwrap();
+        // The server closed: every later call is a broken pipe naming the pipe.
+        let e = duplex.shared().read_chunk().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+        assert!(e.to_string().contains(r"\\127.0.0.1\pipe\fake"), "{e}");
+    }
+}
