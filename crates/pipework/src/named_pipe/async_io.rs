@@ -24,6 +24,25 @@ fn register(fd: impl AsFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
     crate::sys::register_async(crate::handle::duplicate(fd, false)?, interest)
 }
 
+/// The number of a descriptor that its owner keeps open for longer than the registration made
+/// with it ([`register_in_place`]).
+#[derive(Debug)]
+struct Registered(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for Registered {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
+/// A readiness registration for a pipe's socket itself, without a duplicate: one descriptor
+/// per client, not two, for a server holding thousands. The registration must be dropped
+/// before the socket closes; [`AsyncNamedPipeServer`] sees to it (its `io` goes first).
+fn register_in_place(fd: impl AsFd, interest: Interest) -> io::Result<AsyncFd<Registered>> {
+    use std::os::fd::AsRawFd;
+    crate::sys::register_async(Registered(fd.as_fd().as_raw_fd()), interest)
+}
+
 /// The I/O both async ends share: an inner blocking-API end in nonblocking mode, and its
 /// readiness registration.
 trait Inner: io::Read + io::Write {
@@ -51,7 +70,7 @@ impl Inner for NamedPipeClient {
 
 async fn read_message(
     inner: &mut impl Inner,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     buf: &mut [u8],
 ) -> io::Result<MessageRead> {
     // Parts of one message arrive as they come; the framing state keeps the rest.
@@ -77,7 +96,7 @@ async fn read_message(
 
 async fn write_message(
     inner: &mut impl Inner,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     message: &[u8],
 ) -> io::Result<()> {
     loop {
@@ -91,7 +110,7 @@ async fn write_message(
 
 fn poll_read(
     inner: &mut impl Inner,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
 ) -> Poll<io::Result<()>> {
@@ -110,7 +129,7 @@ fn poll_read(
 
 fn poll_write(
     inner: &mut impl Inner,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     cx: &mut Context<'_>,
     buf: &[u8],
 ) -> Poll<io::Result<usize>> {
@@ -136,8 +155,10 @@ fn not_connected() -> io::Error {
 /// [`NamedPipeServer`], with `async` waits.
 #[derive(Debug)]
 pub struct AsyncNamedPipeServer {
+    /// The registration of `inner`'s connected socket: declared first, so it is dropped (and
+    /// deregistered) before `inner` closes the socket.
+    io: Option<AsyncFd<Registered>>,
     inner: NamedPipeServer,
-    io: Option<AsyncFd<OwnedFd>>,
 }
 
 impl ServerOptions {
@@ -145,7 +166,7 @@ impl ServerOptions {
     pub fn create_async(&self, name: &str) -> io::Result<AsyncNamedPipeServer> {
         let mut inner = self.create(name)?;
         inner.set_io_nonblocking(true)?;
-        Ok(AsyncNamedPipeServer { inner, io: None })
+        Ok(AsyncNamedPipeServer { io: None, inner })
     }
 }
 
@@ -161,7 +182,7 @@ impl AsyncNamedPipeServer {
         loop {
             match self.inner.connect() {
                 Ok(connected) => {
-                    self.io = Some(register(
+                    self.io = Some(register_in_place(
                         &self.inner,
                         Interest::READABLE | Interest::WRITABLE,
                     )?);
@@ -173,14 +194,15 @@ impl AsyncNamedPipeServer {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     // The instance listens now: wait until a client knocks.
-                    let listener = register(&self.inner, Interest::READABLE)?;
-                    // Or a client on another machine, through Samba (named_pipe/smb).
                     match self.inner.smb.fd() {
+                        // Or a client on another machine, through Samba (named_pipe/smb).
                         Some(fd) => {
+                            let listener = register(&self.inner, Interest::READABLE)?;
                             let remote = register(fd, Interest::READABLE)?;
                             super::smb::either(&listener, &remote).await?;
                         }
                         None => {
+                            let listener = register_in_place(&self.inner, Interest::READABLE)?;
                             let _ = listener.readable().await?;
                         }
                     }

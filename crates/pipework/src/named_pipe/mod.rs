@@ -145,7 +145,7 @@ mod client;
 mod conn;
 pub(crate) mod framing;
 mod handshake;
-mod registry;
+pub(crate) mod registry;
 mod server;
 mod state;
 // Remote clients through Samba (named-pipe auth).
