@@ -742,6 +742,16 @@ fn tonic_remote() {
                 .expect("who am i")
                 .into_inner();
             assert_eq!((who.transport.as_str(), who.pid), ("pipe", 0), "{who:?}");
+            // `connect_to` takes the same target.
+            let channel = grpc::connect_to(&unc(&name)).await.expect("connect_to");
+            let reply = demo::demo_client::DemoClient::new(channel)
+                .say(demo::SayRequest {
+                    text: "by connect_to".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("say by connect_to");
+            assert_eq!(reply.into_inner().text, "by connect_to");
         };
         tokio::time::timeout(TIMEOUT, run).await.expect("in time");
     });
