@@ -592,10 +592,28 @@ fn current_thread() -> tokio::runtime::Runtime {
 /// once, from two tasks.
 #[cfg(feature = "tokio")]
 fn duplex_stream() {
+    // Anonymous (unsigned), then a user's signed sessions: 3.1.1 (AES-CMAC) and 2.0.2
+    // (HMAC-SHA256, no credit charge); a READ's final reply comes signed after its interim one.
+    duplex_stream_on(&Smbd::start(), None, Some("ANONYMOUS LOGON"));
+    for protocol in ["SMB3_11", "SMB2_02"] {
+        let smbd = Smbd::start_with(&format!(
+            "server signing = mandatory\nserver max protocol = {protocol}\n"
+        ));
+        smbd.add_user(USER, PASSWORD);
+        duplex_stream_on(&smbd, Some(USER), Some(USER));
+    }
+    // A local name is not for this stream.
+    let e = current_thread()
+        .block_on(ClientOptions::new().open_remote_stream(r"\\.\pipe\x"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+#[cfg(feature = "tokio")]
+fn duplex_stream_on(smbd: &Smbd, user: Option<&str>, seen_as: Option<&str>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let smbd = Smbd::start();
     let name = unique("cduplex");
-    let server = remote_options(&smbd, PipeMode::Byte).create(&name).unwrap();
+    let server = remote_options(smbd, PipeMode::Byte).create(&name).unwrap();
     let served = serve_one(server, |s| {
         let mut buf = [0u8; 65536];
         loop {
@@ -609,7 +627,11 @@ fn duplex_stream() {
     });
     current_thread().block_on(async {
         let run = async {
-            let stream = client_options(&smbd)
+            let mut options = client_options(smbd);
+            if let Some(user) = user {
+                options.remote_user(user).remote_password(PASSWORD);
+            }
+            let stream = options
                 .open_remote_stream(&unc(&name))
                 .await
                 .expect("open the remote stream");
@@ -641,12 +663,7 @@ fn duplex_stream() {
         tokio::time::timeout(TIMEOUT, run).await.expect("in time");
     });
     let who = served.join().unwrap();
-    assert_eq!(who.user.as_deref(), Some("ANONYMOUS LOGON"), "{who:?}");
-    // A local name is not for this stream.
-    let e = current_thread()
-        .block_on(ClientOptions::new().open_remote_stream(r"\\.\pipe\x"))
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert_eq!(who.user.as_deref(), seen_as, "{who:?}");
 }
 
 /// A tonic channel to `\\127.0.0.1\pipe\NAME`: through the private smbd onto pipework's gRPC
