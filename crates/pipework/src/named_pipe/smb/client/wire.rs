@@ -598,7 +598,7 @@ mod tests {
     fn a_negotiate_reply_with_a_dialect_not_offered_is_refused() {
         let mut b = vec![0u8; 64];
         b[0] = 65;
-        b[4..6].copy_from_slice(&0x0311u16.to_le_bytes());
+        b[4..6].copy_from_slice(&0x02FFu16.to_le_bytes());
         assert!(negotiated(&reply_with(NEGOTIATE, 0, &b)).is_err());
         b[4..6].copy_from_slice(&0x0302u16.to_le_bytes());
         b[2] = 3;
