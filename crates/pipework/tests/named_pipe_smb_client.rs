@@ -607,6 +607,12 @@ fn duplex_stream() {
         .block_on(ClientOptions::new().open_remote_stream(r"\\.\pipe\x"))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // Nor is a remote name for the local async client: it says where to go.
+    let e = current_thread()
+        .block_on(ClientOptions::new().open_async(r"\\127.0.0.1\pipe\x"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("open_remote_stream"), "{e}");
 }
 
 #[cfg(feature = "tokio")]
