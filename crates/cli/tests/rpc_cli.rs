@@ -252,7 +252,7 @@ fn the_same_calls_over_tcp() {
 fn missing_and_remote_targets_are_clear_errors() {
     let err = failure_of(&rpc(&["call", &pipe("absent"), SAY, "{}"]));
     assert!(err.contains("does not exist"), "{err}");
-    // A pipe on another machine: not reachable from gRPC yet, and the error names the pipe.
+    // A pipe on another machine that cannot be reached: the error names the pipe.
     let err = failure_of(&rpc(&["call", r"\\far\pipe\demo", SAY, "{}"]));
     assert!(err.contains(r"named pipe \\far\pipe\demo"), "{err}");
 }

@@ -58,10 +58,23 @@ fn main() {
                 "interop_client_a_hundred_clients_a_hundred_messages_through_samba",
                 hundred_clients,
             ),
+            #[cfg(all(feature = "interop", feature = "tokio"))]
+            (
+                "interop_client_stream_writes_while_a_read_waits_at_the_server",
+                duplex_stream,
+            ),
+            #[cfg(all(feature = "interop", feature = "rpc"))]
+            (
+                "interop_client_tonic_channel_to_a_remote_pipe_through_samba",
+                tonic_remote,
+            ),
         ],
         &[],
     )
 }
+
+/// Held by the tests that point `PIPEWORK_SMB_PORT` at their own smbd (tests run in parallel).
+static SMB_PORT_ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn unique(prefix: &str) -> String {
     format!(
@@ -250,6 +263,7 @@ fn message_pipe_circle() {
 }
 
 fn unknown_call_wait() {
+    let _env = SMB_PORT_ENV.lock().unwrap_or_else(|e| e.into_inner());
     let smbd = Smbd::start();
     let e = client_options(&smbd)
         .open(&unc(&unique("nobody-serves-this")))
@@ -562,4 +576,206 @@ fn hundred_clients() {
         s.join().unwrap();
     }
     let _ = NamedPipeClient::open;
+}
+
+#[cfg(feature = "tokio")]
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The duplex layer: a READ waits at the server (the pipe is empty) while the client's WRITEs
+/// go out on the same connection; the server answers only what it received, so every reply
+/// proves a write completed while a read was outstanding. Then 300 KB written and read back at
+/// once, from two tasks.
+#[cfg(feature = "tokio")]
+fn duplex_stream() {
+    // Anonymous (unsigned), then a user's signed sessions: 3.1.1 (AES-CMAC) and 2.0.2
+    // (HMAC-SHA256, no credit charge); a READ's final reply comes signed after its interim one.
+    duplex_stream_on(&Smbd::start(), None, Some("ANONYMOUS LOGON"));
+    for protocol in ["SMB3_11", "SMB2_02"] {
+        let smbd = Smbd::start_with(&format!(
+            "server signing = mandatory\nserver max protocol = {protocol}\n"
+        ));
+        smbd.add_user(USER, PASSWORD);
+        duplex_stream_on(&smbd, Some(USER), Some(USER));
+    }
+    // A local name is not for this stream.
+    let e = current_thread()
+        .block_on(ClientOptions::new().open_remote_stream(r"\\.\pipe\x"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // Nor is a remote name for the local async client: it says where to go.
+    let e = current_thread()
+        .block_on(ClientOptions::new().open_async(r"\\127.0.0.1\pipe\x"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("open_remote_stream"), "{e}");
+}
+
+#[cfg(feature = "tokio")]
+fn duplex_stream_on(smbd: &Smbd, user: Option<&str>, seen_as: Option<&str>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = unique("cduplex");
+    let server = remote_options(smbd, PipeMode::Byte).create(&name).unwrap();
+    let served = serve_one(server, |s| {
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            let turned: Vec<u8> = buf[..n].iter().map(|b| b ^ 0x5a).collect();
+            s.write_all(&turned).unwrap();
+        }
+    });
+    current_thread().block_on(async {
+        let run = async {
+            let mut options = client_options(smbd);
+            if let Some(user) = user {
+                options.remote_user(user).remote_password(PASSWORD);
+            }
+            let stream = options
+                .open_remote_stream(&unc(&name))
+                .await
+                .expect("open the remote stream");
+            let (mut rd, mut wr) = tokio::io::split(stream);
+            for round in 0..5u8 {
+                // The read is asked for first: it waits at the server until the write is in.
+                let read = tokio::spawn(async move {
+                    let mut back = [0u8; 4];
+                    rd.read_exact(&mut back).await.map(|_| (rd, back))
+                });
+                tokio::task::yield_now().await;
+                wr.write_all(&[round; 4]).await.unwrap();
+                wr.flush().await.unwrap();
+                let (r, back) = read.await.unwrap().expect("the reply");
+                rd = r;
+                assert_eq!(back, [round ^ 0x5a; 4], "round {round}");
+            }
+            let data = pattern(300_000, 7);
+            let want: Vec<u8> = data.iter().map(|b| b ^ 0x5a).collect();
+            let reading = tokio::spawn(async move {
+                let mut back = vec![0u8; 300_000];
+                rd.read_exact(&mut back).await.map(|_| back)
+            });
+            wr.write_all(&data).await.unwrap();
+            wr.flush().await.unwrap();
+            let back = reading.await.unwrap().expect("300 KB back");
+            assert!(back == want, "wrong bytes back");
+        };
+        tokio::time::timeout(TIMEOUT, run).await.expect("in time");
+    });
+    let who = served.join().unwrap();
+    assert_eq!(who.user.as_deref(), seen_as, "{who:?}");
+}
+
+/// A tonic channel to `\\127.0.0.1\pipe\NAME`: through the private smbd onto pipework's gRPC
+/// demo service; a unary call, a server stream, a bidirectional stream, several calls on one
+/// channel; the port comes from `PIPEWORK_SMB_PORT` as `grpc::connect` reads it.
+#[cfg(feature = "rpc")]
+fn tonic_remote() {
+    use pipework::rpc::grpc::{self, demo};
+    use tokio_stream::StreamExt;
+    let smbd = Smbd::start();
+    let name = unique("cgrpc");
+    let options = remote_options(&smbd, PipeMode::Byte);
+    let pipe = name.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        current_thread().block_on(async {
+            let incoming = grpc::incoming(&pipe, &options).expect("create pipe");
+            ready_tx.send(()).unwrap();
+            let _ = tonic::transport::Server::builder()
+                .add_service(demo::demo_server::DemoServer::new(demo::DemoService))
+                .serve_with_incoming(incoming)
+                .await;
+        });
+    });
+    ready_rx.recv_timeout(TIMEOUT).expect("the server ready");
+    // The port as a caller without options gives it: grpc::connect reads the environment.
+    let _env = SMB_PORT_ENV.lock().unwrap_or_else(|e| e.into_inner());
+    std::env::set_var("PIPEWORK_SMB_PORT", smbd.port.to_string());
+    current_thread().block_on(async {
+        let run = async {
+            let channel = grpc::connect(&unc(&name)).await.expect("connect");
+            let mut client = demo::demo_client::DemoClient::new(channel);
+            let reply = client
+                .say(demo::SayRequest {
+                    text: "over smb".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("say");
+            assert_eq!(reply.into_inner().text, "over smb");
+            let mut numbers = client
+                .count(demo::CountRequest { count: 2000 })
+                .await
+                .expect("count")
+                .into_inner();
+            let mut seen = 0;
+            while let Some(n) = numbers.next().await {
+                seen += 1;
+                assert_eq!(n.expect("a number").n, seen);
+            }
+            assert_eq!(seen, 2000);
+            // Two calls at once on the one channel, one of them a bidirectional stream.
+            let mut other = client.clone();
+            let words: Vec<_> = (0..50)
+                .map(|i| demo::SayRequest {
+                    text: format!("w{i}"),
+                    ..Default::default()
+                })
+                .collect();
+            let chat = async move {
+                let mut replies = other
+                    .chat(tokio_stream::iter(words))
+                    .await
+                    .expect("chat")
+                    .into_inner();
+                let mut i = 0;
+                while let Some(r) = replies.next().await {
+                    assert_eq!(r.expect("a reply").text, format!("w{i}"));
+                    i += 1;
+                }
+                i
+            };
+            let say = client.say(demo::SayRequest {
+                text: "second".into(),
+                ..Default::default()
+            });
+            let (chatted, said) = tokio::join!(chat, say);
+            assert_eq!(chatted, 50);
+            assert_eq!(said.expect("say").into_inner().text, "second");
+            let big = "x".repeat(200_000);
+            let reply = client
+                .say(demo::SayRequest {
+                    text: big.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect("a 200 KB say");
+            assert!(reply.into_inner().text == big, "200 KB back");
+            // The handler sees a caller through Samba: no local process.
+            let who = client
+                .who_am_i(demo::WhoAmIRequest {})
+                .await
+                .expect("who am i")
+                .into_inner();
+            assert_eq!((who.transport.as_str(), who.pid), ("pipe", 0), "{who:?}");
+            // `connect_to` takes the same target.
+            let channel = grpc::connect_to(&unc(&name)).await.expect("connect_to");
+            let reply = demo::demo_client::DemoClient::new(channel)
+                .say(demo::SayRequest {
+                    text: "by connect_to".into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("say by connect_to");
+            assert_eq!(reply.into_inner().text, "by connect_to");
+        };
+        tokio::time::timeout(TIMEOUT, run).await.expect("in time");
+    });
 }

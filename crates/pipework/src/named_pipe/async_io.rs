@@ -291,8 +291,20 @@ impl ClientOptions {
     /// for a free instance, if [`wait`](Self::wait) was asked, happens without blocking the
     /// runtime's thread, within the same time limits. As in Win32, the open does not wait for
     /// the server's `connect`.
+    ///
+    /// A pipe on another machine (`\\host\pipe\NAME`) is `Unsupported` here: open it with
+    /// [`open_remote_stream`](Self::open_remote_stream), a full-duplex byte stream over SMB.
     pub async fn open_async(&self, name: &str) -> io::Result<AsyncNamedPipeClient> {
         let parsed = PipeName::parse(name)?;
+        if parsed.server().is_some() {
+            return Err(io::Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "named pipe {parsed}: an AsyncNamedPipeClient is a pipe on this machine; \
+                     open one on another with ClientOptions::open_remote_stream"
+                ),
+            ));
+        }
         let mut limit = self.first_limit();
         let mut pause = Backoff::default();
         loop {

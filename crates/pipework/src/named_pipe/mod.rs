@@ -155,6 +155,8 @@ mod smb;
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
 pub use client::{call, call_into, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
+#[cfg(feature = "tokio")]
+pub use smb::client::RemotePipeStream;
 pub use smb::client::{RemoteSession, SMB_PORT};
 pub use smb::{RemoteClient, Sid, SAMBA_SOCKET_DIR};
 

@@ -44,7 +44,8 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::name::PipeName;
 use crate::named_pipe::{
-    AsyncNamedPipeClient, AsyncNamedPipeServer, ClientOptions, ServerOptions, WaitTimeout,
+    AsyncNamedPipeClient, AsyncNamedPipeServer, ClientOptions, RemotePipeStream, ServerOptions,
+    WaitTimeout,
 };
 
 /// Who is at the other end of a pipe connection: what a handler finds in
@@ -59,6 +60,10 @@ pub struct PipeConnectInfo {
     pub uid: u32,
     /// The caller's group.
     pub gid: u32,
+    /// A caller on another machine, through Samba (a pipe served with
+    /// [`ServerOptions::reject_remote_clients`]`(false)`): who smbd says it is. Its `pid` is
+    /// then 0 and `uid`/`gid` are the Unix ids Samba mapped it to (`u32::MAX` when none).
+    pub remote: Option<crate::named_pipe::RemoteClient>,
 }
 
 /// The pipe caller of a request, when it came over a named pipe.
@@ -137,14 +142,25 @@ pub fn incoming(
             };
             match connected {
                 Ok(_) => {
-                    let Some(who) = instance.client() else {
+                    let info = if let Some(who) = instance.client() {
+                        PipeConnectInfo {
+                            pipe: name.clone(),
+                            pid: who.pid,
+                            uid: who.uid,
+                            gid: who.gid,
+                            remote: None,
+                        }
+                    } else if let Some(who) = instance.remote_client() {
+                        let id = |v: Option<u64>| v.and_then(|v| u32::try_from(v).ok());
+                        PipeConnectInfo {
+                            pipe: name.clone(),
+                            pid: 0,
+                            uid: id(who.unix_uid).unwrap_or(u32::MAX),
+                            gid: id(who.unix_gid).unwrap_or(u32::MAX),
+                            remote: Some(who.clone()),
+                        }
+                    } else {
                         continue;
-                    };
-                    let info = PipeConnectInfo {
-                        pipe: name.clone(),
-                        pid: who.pid,
-                        uid: who.uid,
-                        gid: who.gid,
                     };
                     let conn = PipeConnection { io: instance, info };
                     if tx.send(Ok(conn)).await.is_err() {
@@ -168,7 +184,9 @@ pub const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// A tonic channel to the gRPC server on pipe `name` (inside a tokio runtime): every
 /// connection the channel makes opens the pipe, waiting up to [`CONNECT_WAIT`] for a free
-/// instance.
+/// instance. A pipe on another machine (`\\host\pipe\NAME`) is reached over SMB as a
+/// [`RemotePipeStream`], with the port and credentials of the environment
+/// (`PIPEWORK_SMB_PORT`, `PIPEWORK_SMB_USER`, ...) or, with [`connect_with`], of the options.
 pub async fn connect(name: &str) -> Result<Channel, tonic::transport::Error> {
     let mut options = ClientOptions::new();
     options.wait(WaitTimeout::After(CONNECT_WAIT));
@@ -192,34 +210,69 @@ pub async fn connect_with(
         .await
 }
 
-/// One connection of a channel: a pipe on this machine, or (the place for it) one on another.
-async fn open_pipe(name: &str, options: &ClientOptions) -> io::Result<AsyncNamedPipeClient> {
+/// One connection of a channel: a pipe on this machine, or one on another over SMB.
+async fn open_pipe(name: &str, options: &ClientOptions) -> io::Result<ClientIo> {
     let parsed = PipeName::parse(name)?;
     match parsed.server() {
-        None => options.open_async(name).await,
-        Some(host) => open_remote_pipe(&parsed, host, options).await,
+        None => Ok(ClientIo::Local(options.open_async(name).await?)),
+        Some(_) => Ok(ClientIo::Remote(open_remote_pipe(name, options).await?)),
     }
 }
 
-/// A channel's connection to `\\host\pipe\NAME`: through SMB once pipework's remote pipe
-/// client can open such a name; until then `Unsupported`, naming the pipe.
-async fn open_remote_pipe(
-    name: &PipeName,
-    host: &str,
-    _options: &ClientOptions,
-) -> io::Result<AsyncNamedPipeClient> {
-    Err(io::Error::new(
-        ErrorKind::Unsupported,
-        format!(
-            "named pipe {name}: gRPC to a pipe on another machine ({host}) needs the SMB pipe \
-             client, which pipework does not have yet"
-        ),
-    ))
+/// A channel's connection to `\\host\pipe\NAME`: a full-duplex [`RemotePipeStream`] over
+/// pipework's SMB client (port and credentials from `options`, else the environment).
+async fn open_remote_pipe(name: &str, options: &ClientOptions) -> io::Result<RemotePipeStream> {
+    options.open_remote_stream(name).await
+}
+
+/// A channel's connection: a local pipe, or one on another machine over SMB.
+enum ClientIo {
+    Local(AsyncNamedPipeClient),
+    Remote(RemotePipeStream),
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Local(io) => Pin::new(io).poll_read(cx, buf),
+            ClientIo::Remote(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Local(io) => Pin::new(io).poll_write(cx, buf),
+            ClientIo::Remote(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Local(io) => Pin::new(io).poll_flush(cx),
+            ClientIo::Remote(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Local(io) => Pin::new(io).poll_shutdown(cx),
+            ClientIo::Remote(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
 }
 
 /// A tonic channel to `target`: `http://host:port` (TCP; TLS is not built in, so `https://` is
 /// refused), or a pipe name as [`connect`] takes it (`\\.\pipe\NAME` or `NAME`; a
-/// `\\host\pipe\NAME` on another machine is `Unsupported` for now). Errors name the target.
+/// `\\host\pipe\NAME` on another machine, over SMB as [`connect`] says). Errors name the
+/// target.
 pub async fn connect_to(target: &str) -> io::Result<Channel> {
     let failed = |e: tonic::transport::Error| {
         // The transport error's own text is generic ("transport error"): its source says why.
@@ -253,14 +306,9 @@ pub async fn connect_to(target: &str) -> io::Result<Channel> {
             .await
             .map_err(failed);
     }
-    let name = PipeName::parse(target)?;
+    PipeName::parse(target)?;
     let mut options = ClientOptions::new();
     options.wait(WaitTimeout::After(CONNECT_WAIT));
-    if name.server().is_some() {
-        // Straight to the remote place, whose error says what is missing.
-        let host = name.server().unwrap_or_default().to_string();
-        open_remote_pipe(&name, &host, &options).await?;
-    }
     connect_with(
         Endpoint::from_static("http://pipe.pipework"),
         target,

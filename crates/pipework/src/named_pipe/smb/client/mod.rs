@@ -24,6 +24,7 @@
 //! `PIPEWORK_SMB_PORT`, else 445). [`call`](crate::named_pipe::call) and
 //! [`wait`](crate::named_pipe::wait) take them from the environment.
 
+mod duplex;
 mod ntlm;
 #[cfg(test)]
 mod proptests;
@@ -37,6 +38,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::super::{busy_error, MessageRead, PeekInfo, PipeMode, ReadMode, WaitTimeout};
 use crate::name::PipeName;
 use crate::named_pipe::NamedPipeClient;
+#[cfg(feature = "tokio")]
+pub use duplex::RemotePipeStream;
 use ntlm::Identity;
 use sign::Signer;
 use wire::{status, Head};
