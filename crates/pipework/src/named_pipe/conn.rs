@@ -29,7 +29,27 @@ pub(crate) struct Conn {
     pub(crate) accept_handles: usize,
     /// A `recv_handle` is under way: it asked for one handle.
     asking: bool,
+    /// Where a small message's header and payload are put together, to go in one `send`.
+    frame: Vec<u8>,
     pub(crate) what: String,
+}
+
+/// Messages up to this many payload bytes are copied behind their header and sent as one
+/// buffer: copying them costs less than the kernel's handling of a two-part `sendmsg`. Larger
+/// ones go as header and payload in one `sendmsg`.
+const SMALL_MESSAGE: usize = 4096;
+
+/// Sends one framed message: header and payload in one system call.
+fn send_message(fd: BorrowedFd<'_>, frame: &mut Vec<u8>, message: &[u8]) -> io::Result<()> {
+    let header = framing::header(message.len())?;
+    if message.len() <= SMALL_MESSAGE {
+        frame.clear();
+        frame.extend_from_slice(&header);
+        frame.extend_from_slice(message);
+        send_all(fd, &[frame], &[])
+    } else {
+        send_all(fd, &[&header, message], &[])
+    }
 }
 
 /// Receives into `buf`, adding handles that arrive to `handles` while it holds fewer than `limit`
@@ -42,6 +62,16 @@ pub(crate) fn recv_into(
     limit: usize,
 ) -> io::Result<usize> {
     let room = limit.saturating_sub(handles.len());
+    if room == 0 {
+        // No handle is taken: a plain `recv`, the kernel's shortest receive path (no message
+        // header, no peer address copied out). A handle sent anyway is discarded by the kernel
+        // as it would be with an empty control buffer.
+        return match retry(|| rustix::net::recv(fd, &mut *buf, RecvFlags::empty())) {
+            Ok((n, _)) => Ok(n),
+            Err(Errno::CONNRESET) => Ok(0),
+            Err(e) => Err(e.into()),
+        };
+    }
     match fdpass::recv(fd, &mut [IoSliceMut::new(buf)], room, RecvFlags::empty()) {
         Ok(got) => {
             handles.extend(got.handles);
@@ -81,7 +111,14 @@ pub(crate) fn send_all(
         }
         // Handles ride on the first chunk only.
         let with = if sent == 0 { handles } else { &[] };
-        match fdpass::send(fd, &iov[..used], with, SendFlags::empty()) {
+        let result = if used == 1 && with.is_empty() {
+            // One buffer, no handle: a plain `send` (no message header for the kernel to copy
+            // in and check).
+            retry(|| rustix::net::send(fd, &iov[0], SendFlags::NOSIGNAL)).map_err(Into::into)
+        } else {
+            fdpass::send(fd, &iov[..used], with, SendFlags::empty())
+        };
+        match result {
             Ok(n) => sent += n,
             Err(e) if sent > 0 && e.kind() == ErrorKind::WouldBlock => wait_writable(fd)?,
             Err(e) => return Err(e),
@@ -112,6 +149,7 @@ impl Conn {
             handles: Vec::new(),
             accept_handles: 0,
             asking: false,
+            frame: Vec::new(),
             what,
         }
     }
@@ -247,10 +285,7 @@ impl Conn {
         self.check_write()?;
         match self.pipe_mode {
             PipeMode::Byte => send_all(self.fd.as_fd(), &[message], &[]),
-            PipeMode::Message => {
-                let header = framing::header(message.len())?;
-                send_all(self.fd.as_fd(), &[&header, message], &[])
-            }
+            PipeMode::Message => send_message(self.fd.as_fd(), &mut self.frame, message),
         }
     }
 
