@@ -144,7 +144,8 @@ pub struct AsyncNamedPipeServer {
 impl ServerOptions {
     /// Creates one instance for use with tokio (inside a runtime): see [`ServerOptions::create`].
     pub fn create_async(&self, name: &str) -> io::Result<AsyncNamedPipeServer> {
-        let mut inner = self.create(name)?;
+        // An async instance waits on its socket's readiness: its data stays on the socket.
+        let mut inner = self.clone().shared_memory(false).create(name)?;
         inner.set_nonblocking(true)?;
         Ok(AsyncNamedPipeServer { inner, io: None })
     }
@@ -286,7 +287,7 @@ impl ClientOptions {
                 return Err(opening.exhausted());
             };
             let reply = read_reply_async(&fd, opening.deadline, &opening.what).await?;
-            if let Some(mut inner) = opening.finish(fd, reply)? {
+            if let Some(mut inner) = opening.finish(fd, reply, Vec::new())? {
                 self.apply_read_mode(&mut inner)?;
                 let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
                 return Ok(AsyncNamedPipeClient { inner, io });

@@ -13,6 +13,7 @@ use rustix::net::{
 use super::conn::{recv_into, Conn};
 use super::handshake::{self, ReplyReader, Status, REPLY_LEN, TOKEN_LEN};
 use super::registry;
+use super::ring::Rings;
 use super::{busy_error, Credentials, MessageRead, PeekInfo, PipeMode, ReadMode, WaitTimeout};
 use crate::name::PipeName;
 use crate::sys::error::error;
@@ -52,6 +53,7 @@ pub struct ClientOptions {
     accept_handles: usize,
     nonblocking: bool,
     read_mode: Option<ReadMode>,
+    shared_memory: super::ring::SharedMemory,
 }
 
 impl Default for ClientOptions {
@@ -65,6 +67,7 @@ impl Default for ClientOptions {
             accept_handles: 0,
             nonblocking: false,
             read_mode: None,
+            shared_memory: super::ring::SharedMemory::default(),
         }
     }
 }
@@ -166,6 +169,24 @@ impl ClientOptions {
         }
     }
 
+    /// Whether this client asks a pipework server on this machine to carry the data through
+    /// shared-memory rings instead of the socket (the socket stays open beside them, the
+    /// peer's liveness signal); the server may refuse, and then the socket serves. Off by
+    /// default; an end opened with [`open_async`](Self::open_async) keeps the socket. Turn it
+    /// off for an end whose handle is given to another process or polled for readiness: on the
+    /// ring path the socket carries no data.
+    pub fn shared_memory(&mut self, on: bool) -> &mut Self {
+        self.shared_memory.on = on;
+        self
+    }
+
+    /// How long this side spins for its peer on the ring path before it sleeps (default 50 µs;
+    /// `Duration::ZERO`: never spins).
+    pub fn shared_memory_spin(&mut self, spin: Duration) -> &mut Self {
+        self.shared_memory.spin = spin;
+        self
+    }
+
     /// Opens the client end in nonblocking mode (`PIPE_NOWAIT`).
     pub fn nonblocking(&mut self, nonblocking: bool) -> &mut Self {
         self.nonblocking = nonblocking;
@@ -257,8 +278,10 @@ impl ClientOptions {
             let Some(fd) = opening.next_socket()? else {
                 return Err(opening.exhausted());
             };
-            let reply = read_reply(&fd, opening.deadline, &opening.what)?;
-            if let Some(client) = opening.finish(fd, reply)? {
+            let mut handles = Vec::new();
+            let room = if opening.asks_for_rings() { 2 } else { 0 };
+            let reply = read_reply(&fd, opening.deadline, &opening.what, &mut handles, room)?;
+            if let Some(client) = opening.finish(fd, reply, handles)? {
                 return Ok(client);
             }
         }
@@ -302,16 +325,17 @@ fn read_reply(
     fd: &OwnedFd,
     deadline: Option<Instant>,
     what: &str,
+    handles: &mut Vec<OwnedFd>,
+    room: usize,
 ) -> io::Result<Option<[u8; REPLY_LEN]>> {
     use rustix::event::{poll, PollFd, PollFlags};
 
     let mut reply = ReplyReader::default();
-    let mut none = Vec::new();
     loop {
         if let Some(bytes) = reply.complete() {
             return Ok(Some(bytes));
         }
-        match recv_into(fd.as_fd(), reply.space(), &mut none, 0) {
+        match recv_into(fd.as_fd(), reply.space(), handles, room) {
             Ok(0) => return Ok(None),
             Ok(n) => reply.advance(n)?,
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -440,6 +464,12 @@ impl Opening {
         Ok(None)
     }
 
+    /// Whether this open asks the server for shared-memory rings (a blocking end that wants
+    /// them).
+    pub(crate) fn asks_for_rings(&self) -> bool {
+        self.options.shared_memory.on && !self.nonblocking_sockets
+    }
+
     /// The error once every instance was tried: denied, or busy.
     pub(crate) fn exhausted(&self) -> io::Error {
         if self.denied {
@@ -458,6 +488,7 @@ impl Opening {
         &self,
         fd: OwnedFd,
         reply: Option<[u8; REPLY_LEN]>,
+        handles: Vec<OwnedFd>,
     ) -> io::Result<Option<NamedPipeClient>> {
         let Some(reply) = reply else { return Ok(None) };
         let what = &self.what;
@@ -478,6 +509,17 @@ impl Opening {
             }
         }
         let server = peer_credentials(&fd)?;
+        let rings = if handshake::has_rings(&reply) {
+            let what = format!("named pipe {what}");
+            Some(Rings::adopt(
+                handles,
+                fd.as_fd(),
+                self.options.shared_memory.spin,
+                &what,
+            )?)
+        } else {
+            None
+        };
         if !self.nonblocking_sockets {
             rustix::io::ioctl_fionbio(&fd, false)?;
         }
@@ -486,6 +528,7 @@ impl Opening {
         conn.can_write = self.options.write;
         conn.nonblocking = self.nonblocking_sockets;
         conn.accept_handles = self.options.accept_handles;
+        conn.rings = rings;
         if self.options.nonblocking {
             conn.set_nonblocking(true)?;
         }
@@ -526,8 +569,11 @@ impl Opening {
         )?;
         let mut tries = 0;
         loop {
-            let address =
+            let mut address =
                 handshake::client_address(self.options.read, self.options.write, &random_token()?);
+            if self.asks_for_rings() {
+                address = handshake::asking_for_rings(address);
+            }
             let me = SocketAddrUnix::new_abstract_name(&address)?;
             match bind(&fd, &me) {
                 Ok(()) => break,
@@ -597,6 +643,12 @@ impl NamedPipeClient {
     /// The server's process id, user and group (`GetNamedPipeServerProcessId`).
     pub fn server(&self) -> Credentials {
         self.server
+    }
+
+    /// Whether this end's data goes through shared-memory rings (see
+    /// [`ClientOptions::shared_memory`]) rather than the socket.
+    pub fn shared_memory_in_use(&self) -> bool {
+        self.conn.rings.is_some()
     }
 
     /// The pipe's type, as the server told it.

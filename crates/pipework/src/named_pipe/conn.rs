@@ -11,6 +11,7 @@ use rustix::net::{RecvFlags, SendFlags};
 use crate::sys::{fdpass, retry};
 
 use super::framing::{self, Framer};
+use super::ring::Rings;
 use super::{MessageRead, PeekInfo, PipeMode, ReadMode};
 
 pub(crate) struct Conn {
@@ -32,6 +33,26 @@ pub(crate) struct Conn {
     /// Where a small message's header and payload are put together, to go in one `send`.
     frame: Vec<u8>,
     pub(crate) what: String,
+    /// The shared-memory rings the data goes through instead of the socket, when both ends are
+    /// pipework and agreed to them (see [`super::ring`]).
+    pub(crate) rings: Option<Rings>,
+    /// On the ring path, the framing state of what arrives on the socket: handles only.
+    socket_framer: Option<Box<Framer>>,
+}
+
+/// Where an end's bytes come from: its rings, or its socket (taking handles that ride on them,
+/// up to `limit` held).
+fn source<'a>(
+    fd: BorrowedFd<'a>,
+    rings: &'a mut Option<Rings>,
+    nonblocking: bool,
+    handles: &'a mut Vec<OwnedFd>,
+    limit: usize,
+) -> impl FnMut(&mut [u8]) -> io::Result<usize> + 'a {
+    move |b: &mut [u8]| match rings {
+        Some(rings) => rings.recv(b, nonblocking),
+        None => recv_into(fd, b, handles, limit),
+    }
 }
 
 /// Messages up to this many payload bytes are copied behind their header and sent as one
@@ -151,6 +172,8 @@ impl Conn {
             asking: false,
             frame: Vec::new(),
             what,
+            rings: None,
+            socket_framer: None,
         }
     }
 
@@ -195,10 +218,14 @@ impl Conn {
             fd,
             framer,
             handles,
+            rings,
+            nonblocking,
+            pipe_mode,
+            read_mode,
             ..
         } = self;
-        let mut fill = |b: &mut [u8]| recv_into(fd.as_fd(), b, handles, limit);
-        match (self.pipe_mode, self.read_mode) {
+        let mut fill = source(fd.as_fd(), rings, *nonblocking, handles, limit);
+        match (*pipe_mode, *read_mode) {
             (PipeMode::Byte, _) => fill(buf),
             (PipeMode::Message, ReadMode::Byte) => framer.read_bytes(buf, &mut fill),
             (PipeMode::Message, ReadMode::Message) => {
@@ -221,11 +248,12 @@ impl Conn {
             fd,
             framer,
             handles,
+            rings,
+            nonblocking,
             ..
         } = self;
-        framer.read_message(buf, &mut |b: &mut [u8]| {
-            recv_into(fd.as_fd(), b, handles, limit)
-        })
+        let mut fill = source(fd.as_fd(), rings, *nonblocking, handles, limit);
+        framer.read_message(buf, &mut fill)
     }
 
     /// Reads one whole message, however long, growing `out` only as bytes actually arrive.
@@ -269,6 +297,9 @@ impl Conn {
     /// `Write::write`: a stream write on a byte pipe, one whole message on a message pipe.
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check_write()?;
+        if let (PipeMode::Byte, Some(rings)) = (self.pipe_mode, &mut self.rings) {
+            return rings.send_some(buf, self.nonblocking);
+        }
         match self.pipe_mode {
             PipeMode::Byte => Ok(retry(|| {
                 rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL)
@@ -283,6 +314,23 @@ impl Conn {
     /// One message (on a byte pipe: the bytes).
     pub(crate) fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         self.check_write()?;
+        if let Some(rings) = &mut self.rings {
+            return match self.pipe_mode {
+                PipeMode::Byte => rings.send(message, self.nonblocking),
+                PipeMode::Message => {
+                    let header = framing::header(message.len())?;
+                    if message.len() <= SMALL_MESSAGE {
+                        self.frame.clear();
+                        self.frame.extend_from_slice(&header);
+                        self.frame.extend_from_slice(message);
+                        rings.send(&self.frame, self.nonblocking)
+                    } else {
+                        rings.send(&header, self.nonblocking)?;
+                        rings.send(message, false)
+                    }
+                }
+            };
+        }
         match self.pipe_mode {
             PipeMode::Byte => send_all(self.fd.as_fd(), &[message], &[]),
             PipeMode::Message => send_message(self.fd.as_fd(), &mut self.frame, message),
@@ -292,6 +340,26 @@ impl Conn {
     /// `PeekNamedPipe`.
     pub(crate) fn peek(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
         self.check_read()?;
+        if let Some(rings) = &mut self.rings {
+            let pending = rings.pending()?;
+            return match self.pipe_mode {
+                PipeMode::Byte => Ok(PeekInfo {
+                    read: rings.peek(buf)?,
+                    available: pending as u64,
+                    left_in_message: 0,
+                }),
+                PipeMode::Message => {
+                    let (read, available, left) =
+                        self.framer
+                            .peek(buf, pending, &mut |b: &mut [u8]| rings.recv_now(b))?;
+                    Ok(PeekInfo {
+                        read,
+                        available,
+                        left_in_message: left,
+                    })
+                }
+            };
+        }
         let pending = rustix::io::ioctl_fionread(&self.fd)? as usize;
         match self.pipe_mode {
             PipeMode::Byte => {
@@ -359,7 +427,11 @@ impl Conn {
                 ),
             ));
         }
-        if self.framer.has_buffered() || rustix::io::ioctl_fionread(&self.fd)? > 0 {
+        let pending = match &self.rings {
+            Some(rings) => rings.pending()?,
+            None => rustix::io::ioctl_fionread(&self.fd)? as usize,
+        };
+        if self.framer.has_buffered() || pending > 0 {
             return Err(io::Error::new(
                 ErrorKind::ResourceBusy,
                 format!(
@@ -408,7 +480,27 @@ impl Conn {
     /// [`accept_handles`](Self::accept_handles) says.
     pub(crate) fn recv_handle(&mut self) -> io::Result<OwnedFd> {
         self.asking = true;
+        // On the ring path handles still travel on the socket: read it with its own framing
+        // state, the rings set aside meanwhile.
+        let rings = self.rings.take();
+        if rings.is_some() {
+            let socket_framer = self
+                .socket_framer
+                .take()
+                .unwrap_or_else(|| Box::new(Framer::new()));
+            self.socket_framer = Some(Box::new(std::mem::replace(
+                &mut self.framer,
+                *socket_framer,
+            )));
+        }
         let got = self.recv_handle_asked();
+        if rings.is_some() {
+            if let Some(ring_framer) = self.socket_framer.take() {
+                let socket_framer = std::mem::replace(&mut self.framer, *ring_framer);
+                self.socket_framer = Some(Box::new(socket_framer));
+            }
+            self.rings = rings;
+        }
         self.asking = false;
         got
     }
@@ -451,11 +543,22 @@ impl Conn {
 
     /// Waits until the peer has read everything written (`FlushFileBuffers`), or has gone.
     pub(crate) fn flush_to_peer(&self) -> io::Result<()> {
+        if let Some(rings) = &self.rings {
+            return rings.flush_to_peer();
+        }
         let mut pause = Duration::from_micros(20);
         while crate::sys::unread_by_peer(&self.fd)? > 0 {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(5));
         }
         Ok(())
+    }
+
+    /// Ends the connection from this side (`DisconnectNamedPipe`): the rings are closed first,
+    /// so the peer reads what they hold and then the end of data, never a vanished peer; then
+    /// the socket is shut down.
+    pub(crate) fn hang_up(&mut self) {
+        self.rings = None;
+        let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Both);
     }
 }

@@ -70,6 +70,31 @@ pub(crate) fn access_fits(access: Access, want_read: bool, want_write: bool) -> 
     (!want_read || server_writes) && (!want_write || server_reads)
 }
 
+/// What a client that can take shared-memory rings adds to its address (after the token).
+const RINGS_ASKED: &[u8] = b" rings";
+
+/// `address` (from [`client_address`]) asking the server for shared-memory rings.
+pub(crate) fn asking_for_rings(mut address: Vec<u8>) -> Vec<u8> {
+    address.extend_from_slice(RINGS_ASKED);
+    address
+}
+
+/// Whether a client's abstract address asks for shared-memory rings.
+pub(crate) fn asks_for_rings(name: Option<&[u8]>) -> bool {
+    name.is_some_and(|n| n.starts_with(PREFIX.as_bytes()) && n.ends_with(RINGS_ASKED))
+}
+
+/// `reply` saying that the rings ride on it (their two handles attached to its bytes).
+pub(crate) fn with_rings(mut reply: [u8; REPLY_LEN]) -> [u8; REPLY_LEN] {
+    reply[5] = 1;
+    reply
+}
+
+/// Whether a reply says the rings ride on it.
+pub(crate) fn has_rings(reply: &[u8; REPLY_LEN]) -> bool {
+    reply[5] == 1
+}
+
 /// The server's reply.
 pub(crate) fn reply(status: Status, pipe_mode: PipeMode) -> [u8; REPLY_LEN] {
     let kind = match pipe_mode {

@@ -122,6 +122,7 @@ mod conn;
 pub(crate) mod framing;
 mod handshake;
 mod registry;
+mod ring;
 mod server;
 
 #[cfg(feature = "tokio")]

@@ -16,6 +16,7 @@ use rustix::net::{
 use super::conn::Conn;
 use super::handshake::{self, Status};
 use super::registry::{self, Info};
+use super::ring::Rings;
 use super::{Access, Credentials, MessageRead, PeekInfo, PipeMode, ReadMode};
 use crate::name::lease::{self, still_linked, Lease};
 use crate::name::place::{self, PipeFile};
@@ -69,6 +70,7 @@ pub struct ServerOptions {
     namespace: Namespace,
     nonblocking: bool,
     accept_handles: usize,
+    shared_memory: super::ring::SharedMemory,
 }
 
 impl Default for ServerOptions {
@@ -88,6 +90,7 @@ impl Default for ServerOptions {
             namespace: Namespace::Local,
             nonblocking: false,
             accept_handles: 0,
+            shared_memory: super::ring::SharedMemory::default(),
         }
     }
 }
@@ -172,6 +175,23 @@ impl ServerOptions {
     /// process, and the data still arrives. `recv_handle` always accepts the one it asks for.
     pub fn accept_handles(&mut self, n: usize) -> &mut Self {
         self.accept_handles = n;
+        self
+    }
+
+    /// Whether a pipework client on this machine that asks for it gets its data through
+    /// shared-memory rings instead of the socket (the socket stays open beside them, the
+    /// peer's liveness signal). Foreign clients always keep the socket. Off by default; turn
+    /// it off for an instance whose handle is given to another process or polled for
+    /// readiness: on the ring path the socket carries no data.
+    pub fn shared_memory(&mut self, on: bool) -> &mut Self {
+        self.shared_memory.on = on;
+        self
+    }
+
+    /// How long this side spins for its peer on the ring path before it sleeps (default 50 µs;
+    /// `Duration::ZERO`: never spins).
+    pub fn shared_memory_spin(&mut self, spin: Duration) -> &mut Self {
+        self.shared_memory.spin = spin;
         self
     }
 
@@ -336,6 +356,7 @@ impl ServerOptions {
             nonblocking: self.nonblocking,
             accept_handles: self.accept_handles,
             first,
+            shared_memory: self.shared_memory,
         };
         server.listen()?;
         Ok(server)
@@ -474,6 +495,7 @@ pub struct NamedPipeServer {
     nonblocking: bool,
     accept_handles: usize,
     first: bool,
+    shared_memory: super::ring::SharedMemory,
 }
 
 impl NamedPipeServer {
@@ -640,11 +662,33 @@ impl NamedPipeServer {
             if let Err(e) = lease::remove_part(&self.socket_path()) {
                 lease::keep(e);
             }
+            let mut rings = None;
             let came_and_went = match request {
                 // A pipework client gone before this reply (it may have refused this server's
                 // identity) is admitted all the same: it reads as a client that closed at once.
                 Some(_) => {
-                    let _ = send_reply(&fd, handshake::reply(Status::Accepted, pipe_mode));
+                    let reply = handshake::reply(Status::Accepted, pipe_mode);
+                    if self.shared_memory.on && handshake::asks_for_rings(abstract_name.as_deref())
+                    {
+                        let what = format!("named pipe {}", self.what);
+                        match Rings::create(fd.as_fd(), self.shared_memory.spin, &what) {
+                            Ok((r, handles)) => {
+                                let [a, b] = &handles;
+                                let _ = super::conn::send_all(
+                                    fd.as_fd(),
+                                    &[&handshake::with_rings(reply)],
+                                    &[a.as_fd(), b.as_fd()],
+                                );
+                                rings = Some(r);
+                            }
+                            // No rings to be had (no memory for them): the socket serves.
+                            Err(_) => {
+                                let _ = send_reply(&fd, reply);
+                            }
+                        }
+                    } else {
+                        let _ = send_reply(&fd, reply);
+                    }
                     false
                 }
                 None => {
@@ -672,6 +716,7 @@ impl NamedPipeServer {
             conn.can_read = self.info.access.server_reads();
             conn.can_write = self.info.access.server_writes();
             conn.accept_handles = self.accept_handles;
+            conn.rings = rings;
             if self.nonblocking {
                 conn.set_nonblocking(true)?;
             }
@@ -697,8 +742,8 @@ impl NamedPipeServer {
         let conn = self.conn.take();
         self.peer = None;
         match conn {
-            Some(conn) => {
-                let _ = rustix::net::shutdown(&conn.fd, rustix::net::Shutdown::Both);
+            Some(mut conn) => {
+                conn.hang_up();
                 Ok(())
             }
             None => Err(io::Error::new(
@@ -709,6 +754,12 @@ impl NamedPipeServer {
                 ),
             )),
         }
+    }
+
+    /// Whether the connected client's data goes through shared-memory rings (see
+    /// [`ServerOptions::shared_memory`]) rather than the socket.
+    pub fn shared_memory_in_use(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.rings.is_some())
     }
 
     /// Whether a client is connected.

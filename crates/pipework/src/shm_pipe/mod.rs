@@ -194,3 +194,108 @@ impl ShmPipeOptions {
         Ok((reader, writer))
     }
 }
+
+/// What named pipes between two pipework ends use of this module: fresh rings, ends made on a
+/// ring with the pipe's connection as lifeline, and the few looks at an end that a named pipe's
+/// behaviours need (bytes waiting unread, reading and peeking without waiting). One ring, one
+/// set of waits, for both mechanisms.
+pub(crate) mod shared {
+    use std::io::{self, ErrorKind};
+    use std::os::fd::OwnedFd;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::ends::End;
+    use super::handover::map_ring;
+    use super::ring::Ring;
+    use super::{ShmPipeOptions, ShmReader, ShmWriter};
+
+    /// A fresh ring of `capacity` bytes: its memfd, sealed against resizing, header written.
+    pub(crate) fn new_ring(capacity: usize) -> io::Result<OwnedFd> {
+        let (mapping, view) = ShmPipeOptions::new().capacity(capacity).new_ring()?;
+        drop(view);
+        OwnedFd::try_from(mapping)
+    }
+
+    /// Maps the ring `ring` (checked as any ring from another process: sealed, sized as its
+    /// header says) and attaches to it as `what`.
+    fn attach(ring: OwnedFd, what: &str) -> io::Result<Ring> {
+        Ring::validate(map_ring(ring, what)?, Arc::from(what))
+    }
+
+    /// The reading end of the ring `ring`, whose writer's liveness is the hang-up of `lifeline`.
+    pub(crate) fn reader(
+        ring: OwnedFd,
+        lifeline: OwnedFd,
+        spin: Duration,
+        what: &str,
+    ) -> io::Result<ShmReader> {
+        Ok(ShmReader {
+            end: End::new(attach(ring, what)?, lifeline, spin),
+        })
+    }
+
+    /// The writing end of the ring `ring`, whose reader's liveness is the hang-up of `lifeline`.
+    pub(crate) fn writer(
+        ring: OwnedFd,
+        lifeline: OwnedFd,
+        spin: Duration,
+        what: &str,
+    ) -> io::Result<ShmWriter> {
+        Ok(ShmWriter {
+            end: End::new(attach(ring, what)?, lifeline, spin),
+        })
+    }
+
+    /// Copies what waits in the ring into `buf` without consuming it: how many bytes.
+    pub(crate) fn peek(reader: &ShmReader, buf: &mut [u8]) -> io::Result<usize> {
+        let n = reader.bytes_available()?.min(buf.len());
+        reader.end.ring.copy_out(reader.end.pos, &mut buf[..n])?;
+        Ok(n)
+    }
+
+    /// Reads what is there without waiting: `WouldBlock` while the ring is empty and its writer
+    /// lives, `Ok(0)` at the end of data, `UnexpectedEof` once the writer vanished without
+    /// closing.
+    pub(crate) fn read_now(reader: &mut ShmReader, buf: &mut [u8]) -> io::Result<usize> {
+        let mut available = reader.bytes_available()?;
+        if available == 0 {
+            // The writer sets its flag after publishing its last bytes: look again after it.
+            let closed = reader.writer_closed();
+            available = reader.bytes_available()?;
+            if available == 0 {
+                if closed {
+                    return Ok(0);
+                }
+                if reader.end.peer_gone()? {
+                    return Err(reader.vanished());
+                }
+                return Err(ErrorKind::WouldBlock.into());
+            }
+        }
+        let n = available.min(buf.len());
+        if n > 0 {
+            reader.end.ring.copy_out(reader.end.pos, &mut buf[..n])?;
+            reader.advance(n);
+        }
+        Ok(n)
+    }
+
+    /// Room in the ring now; `BrokenPipe` once its reader is gone.
+    pub(crate) fn room(writer: &ShmWriter) -> io::Result<usize> {
+        if writer.reader_closed() || writer.end.peer_gone()? {
+            return Err(writer.broken());
+        }
+        writer.free()
+    }
+
+    /// Bytes written and not yet read by the reader.
+    pub(crate) fn unread(writer: &ShmWriter) -> io::Result<usize> {
+        Ok(writer.capacity() - writer.free()?)
+    }
+
+    /// Whether the reader has closed its end (or vanished).
+    pub(crate) fn reader_gone(writer: &ShmWriter) -> io::Result<bool> {
+        Ok(writer.reader_closed() || writer.end.peer_gone()?)
+    }
+}

@@ -13,6 +13,7 @@ mod instances;
 mod lifetime;
 mod messages;
 mod security;
+mod shm_path;
 mod win32;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -142,6 +143,16 @@ fn main() {
                 "call_named_pipe_not_found_busy_and_more_data",
                 win32::call_named_pipe_not_found_busy_and_more_data,
             ),
+            ("shm_path_bytes_on_rings", shm_path::bytes_on_rings),
+            ("shm_path_messages_on_rings", shm_path::messages_on_rings),
+            (
+                "shm_path_kill_9_on_rings_is_an_error",
+                shm_path::kill_9_on_rings_is_an_error,
+            ),
+            (
+                "shm_path_shared_memory_option_turns_rings_off",
+                shm_path::shared_memory_option_turns_rings_off,
+            ),
         ],
         &[
             ("client_echo", client_echo),
@@ -168,6 +179,10 @@ fn main() {
             ),
             #[cfg(feature = "tokio")]
             ("async_client", async_io::async_client),
+            ("ring_client_echo", shm_path::ring_client_echo),
+            ("ring_client_messages", shm_path::ring_client_messages),
+            ("ring_client_hold", shm_path::ring_client_hold),
+            ("ring_server_hold", shm_path::ring_server_hold),
         ],
     )
 }
