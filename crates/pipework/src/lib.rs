@@ -91,6 +91,8 @@ compile_error!(
 
 // Every module is Linux-only, so that another target sees the one error above and nothing else.
 #[cfg(target_os = "linux")]
+pub mod atom;
+#[cfg(target_os = "linux")]
 pub mod handle;
 #[cfg(target_os = "linux")]
 pub mod mailslot;
