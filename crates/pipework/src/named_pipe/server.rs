@@ -674,12 +674,17 @@ impl NamedPipeServer {
                         match Rings::create(fd.as_fd(), self.shared_memory.spin, &what) {
                             Ok((r, handles)) => {
                                 let [a, b] = &handles;
-                                let _ = super::conn::send_all(
+                                // A client gone before the reply reads as one that closed at
+                                // once, on the socket.
+                                if super::conn::send_all(
                                     fd.as_fd(),
                                     &[&handshake::with_rings(reply)],
                                     &[a.as_fd(), b.as_fd()],
-                                );
-                                rings = Some(r);
+                                )
+                                .is_ok()
+                                {
+                                    rings = Some(r);
+                                }
                             }
                             // No rings to be had (no memory for them): the socket serves.
                             Err(_) => {
