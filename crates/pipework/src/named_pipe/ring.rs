@@ -190,3 +190,102 @@ impl Rings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
+    use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    use std::os::fd::AsFd;
+
+    fn socket() -> OwnedFd {
+        socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap()
+        .0
+    }
+
+    fn adopt(handles: Vec<OwnedFd>) -> io::Error {
+        let sock = socket();
+        match Rings::adopt(handles, sock.as_fd(), Duration::ZERO, "named pipe x") {
+            Ok(_) => panic!("a hostile ring was adopted"),
+            Err(e) => e,
+        }
+    }
+
+    /// What a hostile server could attach to its reply is refused before it is used: too few
+    /// handles, a memfd that is not sealed (it could shrink under the mapping), a sealed file
+    /// whose header is not a ring's. Nothing panics.
+    #[test]
+    fn hostile_rings_are_refused() {
+        assert_eq!(adopt(Vec::new()).kind(), ErrorKind::InvalidData);
+        let unsealed = || {
+            let fd =
+                memfd_create("hostile", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+            ftruncate(&fd, (4096 + RING_CAPACITY) as u64).unwrap();
+            fd
+        };
+        assert_eq!(
+            adopt(vec![unsealed(), unsealed()]).kind(),
+            ErrorKind::InvalidData
+        );
+        // Sealed as a ring, but the header was never written: no magic.
+        let garbage = || {
+            OwnedFd::try_from(
+                crate::mapping::FileMapping::anonymous((4096 + RING_CAPACITY) as u64).unwrap(),
+            )
+            .unwrap()
+        };
+        let e = adopt(vec![garbage(), garbage()]);
+        assert_eq!(e.kind(), ErrorKind::InvalidData);
+        assert!(e.to_string().contains("named pipe x"), "{e}");
+    }
+
+    /// A ring made here, adopted: what one end writes the other reads, and a peer position
+    /// beyond the capacity is `InvalidData`, never an access outside the ring.
+    #[test]
+    fn rings_carry_bytes_and_check_positions() {
+        let (a, b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let (mut server, handles) =
+            Rings::create(a.as_fd(), Duration::ZERO, "named pipe x").unwrap();
+        let raw = [
+            handles[0].try_clone().unwrap(),
+            handles[1].try_clone().unwrap(),
+        ];
+        let mut client =
+            Rings::adopt(handles.into(), b.as_fd(), Duration::ZERO, "named pipe x").unwrap();
+        server.send(b"hello", false).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(client.pending().unwrap(), 5);
+        assert_eq!(client.peek(&mut buf).unwrap(), 5);
+        assert_eq!(client.recv(&mut buf, false).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(
+            client.recv(&mut buf, true).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        // A peer writes a write position far beyond what the ring can hold.
+        let view = crate::mapping::FileMapping::try_from(raw[0].try_clone().unwrap())
+            .unwrap()
+            .map_view(crate::mapping::Access::Write, 0, 0)
+            .unwrap();
+        view.atomic_u64(64)
+            .unwrap()
+            .store(u64::MAX / 2, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            client.recv(&mut buf, false).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        assert_eq!(client.pending().unwrap_err().kind(), ErrorKind::InvalidData);
+    }
+}
