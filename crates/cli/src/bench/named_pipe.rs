@@ -39,7 +39,7 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
         pipework_session(Workload::RoundTrip, Transport::RingNoSpin)?,
         raw_session(Workload::RoundTrip)?,
     )?;
-    Ok(vec![
+    let mut figures = vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", "raw unix socket", &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", "raw unix socket", &round_trip),
         Figure::higher_is_better(
@@ -63,7 +63,93 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
             "raw unix socket",
             &no_spin,
         ),
-    ])
+    ];
+    if socat_installed() {
+        let socat = settings.collect(
+            "named-pipe socat client throughput",
+            settings.runs,
+            socat_into_named_pipe,
+            socat_into_raw_socket,
+        )?;
+        figures.push(Figure::higher_is_better(
+            NAME,
+            "throughput_socat_client",
+            "GiB/s",
+            "socat into a raw unix socket",
+            &socat,
+        ));
+    }
+    Ok(figures)
+}
+
+/// Whether `socat` can be run (the foreign-client row is left out without it).
+fn socat_installed() -> bool {
+    std::process::Command::new("socat")
+        .arg("-V")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `socat` streaming zeros into the socket at `path` (a foreign client: no handshake).
+fn socat_to(path: &std::path::Path) -> io::Result<Child> {
+    std::process::Command::new("socat")
+        .args(["-u", "-b", "65536", "OPEN:/dev/zero"])
+        .arg(format!("UNIX-CONNECT:{}", path.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+}
+
+/// GiB/s of [`workload::VOLUME`] bytes read from `reader`, timed from the first byte; the
+/// writer `child` is killed after.
+fn sink_from(mut reader: impl Read, mut child: Child) -> io::Result<f64> {
+    let mut buf = vec![0u8; CHUNK];
+    let result = (|| {
+        // The clock starts once the client is streaming.
+        if reader.read(&mut buf)? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        let start = std::time::Instant::now();
+        let mut got = 0;
+        while got < workload::VOLUME {
+            match reader.read(&mut buf)? {
+                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                n => got += n,
+            }
+        }
+        Ok(got as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// A socat client streaming into a pipework named-pipe server (one that offers rings, which a
+/// foreign client never asks for: it keeps the plain socket).
+fn socat_into_named_pipe() -> io::Result<f64> {
+    let name = unique("socat");
+    let mut server = ServerOptions::new().shared_memory(true).create(&name)?;
+    let child = socat_to(&server.socket_path())?;
+    match server.connect() {
+        Ok(_) => sink_from(server, child),
+        Err(e) => Err(abandon(child, e)),
+    }
+}
+
+/// The baseline: the same socat client streaming into a raw Unix socket listener.
+fn socat_into_raw_socket() -> io::Result<f64> {
+    let path = std::env::temp_dir().join(unique("socat-raw"));
+    let listener = UnixListener::bind(&path)?;
+    let child = socat_to(&path);
+    let accepted = child.and_then(|child| match listener.accept() {
+        Ok((stream, _)) => Ok((stream, child)),
+        Err(e) => Err(abandon(child, e)),
+    });
+    let _ = std::fs::remove_file(&path);
+    let (stream, child) = accepted?;
+    sink_from(RawFd(OwnedFd::from(stream)), child)
 }
 
 /// What carries a pipework session's data: the socket (what foreign clients get), or the
