@@ -33,9 +33,21 @@ enum Command {
     Pipe(cmd::pipe::Args),
     /// Shared-memory pipes met by name: listen, send.
     Shm(cmd::shm::Args),
+    /// RPC: Samba's rpcecho DCE/RPC interface served on a pipe or TCP, and called.
+    Rpc(cmd::rpc::Args),
+    /// The smb.conf lines that let other machines reach this one's pipes through Samba.
+    SmbSetup(cmd::smb_setup::Args),
     /// This user's live named objects: pipes, shared-memory pipes, mailslots, mappings, sync
     /// objects.
     List(cmd::list::Args),
+    /// Message windows of this session: list.
+    Window(cmd::window::Args),
+    /// WM_COPYDATA: `listen` creates a window and prints what it receives, `send` sends.
+    Copydata(cmd::copydata::Args),
+    /// DDE: serve items, request, poke, execute, advise.
+    Dde(cmd::dde::Args),
+    /// The clipboard (X11's, or a headless one): set, get, formats, watch, clear.
+    Clipboard(cmd::clipboard::Args),
     /// Internal: the far side of a benchmark, started by `pipework bench`.
     #[command(name = "__bench-child", hide = true)]
     BenchChild(cmd::bench_child::Args),
@@ -49,8 +61,14 @@ fn main() -> ExitCode {
         Command::Mailslot(args) => cmd::mailslot::run(args),
         Command::Pipe(args) => cmd::pipe::run(args),
         Command::Shm(args) => cmd::shm::run(args),
+        Command::Rpc(args) => cmd::rpc::run(args),
+        Command::SmbSetup(args) => cmd::smb_setup::run(args),
         Command::List(args) => cmd::list::run(args),
+        Command::Clipboard(args) => cmd::clipboard::run(args),
         Command::BenchChild(args) => cmd::bench_child::run(args),
+        Command::Window(args) => cmd::window::run(args),
+        Command::Copydata(args) => cmd::copydata::run(args),
+        Command::Dde(args) => cmd::dde::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -333,12 +333,22 @@ pub fn serve(workload: Workload, mut link: Box<dyn Link>) -> io::Result<()> {
     }
 }
 
+/// A receive's result with the other side's hang-up read as the end of data: a named-pipe
+/// server that disconnects its client leaves the client's reads failing with `NotConnected`
+/// (Win32's `ERROR_PIPE_NOT_CONNECTED`) rather than at their end.
+fn until_hung_up(received: io::Result<bool>) -> io::Result<bool> {
+    match received {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        other => other,
+    }
+}
+
 /// Child side of the throughput workload: receives [`VOLUME`] bytes, acknowledges, again, until
 /// the end of data.
 fn sink(link: &mut dyn Link) -> io::Result<()> {
     let mut got = 0;
     loop {
-        if !link.recv(&mut |data| got += data.len())? {
+        if !until_hung_up(link.recv(&mut |data| got += data.len()))? {
             return Ok(());
         }
         if got == VOLUME {
@@ -355,14 +365,14 @@ fn echo(link: &mut dyn Link) -> io::Result<()> {
         let mut filled = 0;
         let mut overflow = false;
         while filled < MESSAGE {
-            let open = link.recv(&mut |data| {
+            let open = until_hung_up(link.recv(&mut |data| {
                 if filled + data.len() > MESSAGE {
                     overflow = true;
                 } else {
                     message[filled..filled + data.len()].copy_from_slice(data);
                     filled += data.len();
                 }
-            })?;
+            }))?;
             if overflow {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,

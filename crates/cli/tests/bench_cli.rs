@@ -72,6 +72,7 @@ fn every_mechanism_gives_json_lines_and_charts() {
         ("mapping", "named_life"),
         ("sync", "lock_unlock"),
         ("sync", "event_rtt"),
+        ("win32", "round_trip"),
     ] {
         let want = format!("\"{mechanism}\" \"{metric}\"");
         assert!(seen.contains(&want), "{want} in {seen:?}");

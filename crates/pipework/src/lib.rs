@@ -29,7 +29,11 @@
 //! | Mutexes, semaphores, events, multiple-object waits | [`sync`] | done |
 //! | Shared-memory pipe (beyond Win32) | [`shm_pipe`] | done |
 //! | Zero-copy pipe paths (`splice`, `tee`) | [`pipe`] | done |
-//! | Data copy, DDE, clipboard, RPC | | planned |
+//! | RPC: DCE/RPC (`ncacn_np`, `ncacn_ip_tcp`), gRPC over named pipes | [`rpc`] | done |
+//! | Message windows, data copy (`WM_COPYDATA`) | [`window`] | done |
+//! | DDE (the DDEML model) | [`dde`] | done |
+//! | Clipboard (X11's `CLIPBOARD` selection, or headless) | [`clipboard`] | done |
+//! | Global atom table | [`atom`] | done |
 //!
 //! # Win32 → pipework
 //!
@@ -54,6 +58,9 @@
 //! | `CreateNamedPipe` / `ConnectNamedPipe` / `DisconnectNamedPipe` | [`named_pipe::ServerOptions`], [`named_pipe::NamedPipeServer`] |
 //! | `CreateFile` on a pipe name / `WaitNamedPipe` / `CallNamedPipe` | [`named_pipe::NamedPipeClient`], [`named_pipe::wait`], [`named_pipe::call`] |
 //! | `TransactNamedPipe` / `PeekNamedPipe` (named) | [`named_pipe::NamedPipeClient::transact`], `peek` |
+//! | `GlobalAddAtom` / `GlobalFindAtom` / `GlobalGetAtomName` / `GlobalDeleteAtom` | [`atom::add`], [`atom::find`], [`atom::name`], [`atom::delete`] |
+//! | `OpenClipboard` / `EmptyClipboard` / `SetClipboardData` / `GetClipboardData` | [`clipboard::Session::open`], [`clipboard::Clipboard::empty`], [`clipboard::Clipboard::set`], [`clipboard::Clipboard::get`] |
+//! | `RegisterClipboardFormat` / `GetClipboardSequenceNumber` / `AddClipboardFormatListener` | [`clipboard::register_format`], [`clipboard::Session::sequence_number`], [`clipboard::Session::listen`] |
 //!
 //! # Platform
 //!
@@ -78,6 +85,12 @@
 //! * `tokio`: async front-ends: `pipe::AsyncPipeReader`, `pipe::AsyncPipeWriter`,
 //!   `named_pipe::AsyncNamedPipeServer`, `named_pipe::AsyncNamedPipeClient`,
 //!   `mailslot::AsyncMailslot`, `shm_pipe::AsyncShmReader`, `shm_pipe::AsyncShmWriter`.
+//! * `rpc`: gRPC over named pipes (tonic, prost): `rpc::grpc`. DCE/RPC (`rpc::dce`) needs no
+//!   feature.
+//!   `mailslot::AsyncMailslot`, `shm_pipe::AsyncShmReader`, `shm_pipe::AsyncShmWriter`,
+//!   `clipboard::AsyncListener` (a `futures_core::Stream` of clipboard changes).
+//! * `x11`: the clipboard on X11 displays (`clipboard::Session::x11`, chosen by
+//!   [`clipboard::Session::system`] when `DISPLAY` is set), on `x11rb`'s pure-Rust connection.
 //! * `interop`: builds the interop suite among the tests (foreign programs, root); the library
 //!   does not change.
 
@@ -93,6 +106,10 @@ compile_error!(
 #[cfg(target_os = "linux")]
 pub mod atom;
 #[cfg(target_os = "linux")]
+pub mod clipboard;
+#[cfg(target_os = "linux")]
+pub mod dde;
+#[cfg(target_os = "linux")]
 pub mod handle;
 #[cfg(target_os = "linux")]
 pub mod mailslot;
@@ -107,9 +124,13 @@ pub mod pipe;
 #[cfg(target_os = "linux")]
 pub mod process;
 #[cfg(target_os = "linux")]
+pub mod rpc;
+#[cfg(target_os = "linux")]
 pub mod shm_pipe;
 #[cfg(target_os = "linux")]
 pub mod sync;
+#[cfg(target_os = "linux")]
+pub mod window;
 
 #[cfg(target_os = "linux")]
 mod sys;

@@ -29,8 +29,8 @@ fn main() {
                 handles_are_refused_unless_asked_for,
             ),
             (
-                "open_ends_in_time_when_the_server_never_answers",
-                open_ends_in_time_when_the_server_never_answers,
+                "open_ends_in_time_when_the_server_never_connects",
+                open_ends_in_time_when_the_server_never_connects,
             ),
             (
                 "server_identity_is_checked_before_the_handshake",
@@ -263,33 +263,55 @@ fn handles_are_refused_unless_asked_for() {
     }
 }
 
-/// A server that lets clients connect but never admits them: an open with a time limit, or on a
-/// pipe whose server set a default timeout, ends with `TimedOut` naming the pipe.
-fn open_ends_in_time_when_the_server_never_answers() {
+/// A server that never calls `connect`: a client's open completes at once all the same (Win32
+/// completes `CreateFile` on a listening instance), and takes the instance; the next open, with
+/// a time limit or on a pipe whose server set a default timeout, ends in time, busy or
+/// `TimedOut`, naming the pipe.
+fn open_ends_in_time_when_the_server_never_connects() {
+    let in_time = |e: &io::Error, name: &str| {
+        assert!(
+            named_pipe::is_busy(e) || e.kind() == ErrorKind::TimedOut,
+            "{e}"
+        );
+        assert!(e.to_string().contains(name), "{e}");
+    };
     let name = unique("mute");
-    let _server = ServerOptions::new().create(&name).unwrap();
+    let _server = ServerOptions::new().max_instances(1).create(&name).unwrap();
+    let first = {
+        let name = name.clone();
+        bounded(move || ClientOptions::new().open(&name)).expect("the open completes at once")
+    };
     let mut options = ClientOptions::new();
     options.wait(WaitTimeout::After(Duration::from_millis(200)));
-    let e = open_error(&name, options);
-    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
-    assert!(e.to_string().contains(&name), "{e}");
+    in_time(&open_error(&name, options), &name);
+    drop(first);
 
     // No time limit of the caller's: the pipe's default timeout bounds the open.
     let name = unique("mute-default");
     let _server = ServerOptions::new()
+        .max_instances(1)
         .default_timeout(Duration::from_millis(200))
         .create(&name)
         .unwrap();
-    let e = open_error(&name, ClientOptions::new());
-    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
-    assert!(e.to_string().contains(&name), "{e}");
+    let first = {
+        let name = name.clone();
+        bounded(move || ClientOptions::new().open(&name)).expect("the open completes at once")
+    };
+    let mut options = ClientOptions::new();
+    options.wait(WaitTimeout::Default);
+    in_time(&open_error(&name, options), &name);
+    drop(first);
 
     #[cfg(feature = "tokio")]
     {
         let name = unique("mute-async");
-        let _server = ServerOptions::new().create(&name).unwrap();
+        let _server = ServerOptions::new().max_instances(1).create(&name).unwrap();
         let e = bounded(move || {
             common::runtime().block_on(async {
+                let _first = ClientOptions::new()
+                    .open_async(&name)
+                    .await
+                    .expect("the open completes at once");
                 ClientOptions::new()
                     .wait(WaitTimeout::After(Duration::from_millis(200)))
                     .open_async(&name)
@@ -298,8 +320,7 @@ fn open_ends_in_time_when_the_server_never_answers() {
                     .unwrap_err()
             })
         });
-        assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
-        assert!(e.to_string().contains("mute-async"), "{e}");
+        in_time(&e, "mute-async");
     }
 }
 
@@ -349,14 +370,15 @@ fn huge_timeouts_saturate() {
         .iter()
         .any(|p| p.name.ends_with("-max")));
 
-    // A client that waits with the pipe's default (no limit) gets in.
+    // A client that waits with the pipe's default (no limit) gets in (and writes, so that it
+    // is no client that came and went before the server's connect).
     let opener = {
         let name = name.clone();
         std::thread::spawn(move || {
             ClientOptions::new()
                 .wait(WaitTimeout::Default)
-                .open(&name)
-                .map(drop)
+                .open(&name)?
+                .write_all(b"!")
         })
     };
     accept(&mut server);
@@ -398,8 +420,9 @@ fn huge_timeouts_saturate() {
                 ClientOptions::new()
                     .wait(WaitTimeout::After(Duration::MAX))
                     .open_async(&name2)
-                    .await
-                    .map(drop)
+                    .await?
+                    .get_mut()
+                    .write_all(b"!")
             })
         });
         server.disconnect().unwrap();
@@ -489,29 +512,40 @@ fn clients_reach_only_trusted_owners() {
     finish(s);
 }
 
-/// Another user's global pipe whose server never admits anyone: a client that trusts any owner
-/// but set a time limit gets `TimedOut`; one that expects root is refused at once, even waiting
-/// for ever.
+/// Another user's global pipe whose server never connects anyone: a client that expects root
+/// is refused at once, even waiting for ever; once every instance holds a client the server
+/// never takes, a client that trusts any owner but set a time limit ends in time.
 fn squatter_that_never_answers() {
     assert_root();
     prime_global_namespace();
     let name = unique("mute-squatter");
-    // Two instances: the first keeps the timed-out client's connection in its queue.
     let (s, mut s_out) = spawn("squatter", &[&name, "2", "0"], true);
     assert_eq!(line(&mut s_out), "ready");
+
+    // The first client's open completes at once (as in Win32) and takes an instance.
+    let first = {
+        let name = name.clone();
+        bounded(move || ClientOptions::new().any_server_owner().open(&name))
+            .expect("the open completes at once")
+    };
+    // The other instance: its server is not root, refused from its credentials (the refused
+    // connection stays queued there, the squatter never taking it).
+    let mut options = ClientOptions::new();
+    options.server_uid(0).wait(WaitTimeout::Forever);
+    let e = open_error(&name, options);
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("uid 65534"), "{e}");
 
     let mut options = ClientOptions::new();
     options
         .any_server_owner()
         .wait(WaitTimeout::After(Duration::from_millis(300)));
     let e = open_error(&name, options);
-    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(
+        named_pipe::is_busy(&e) || e.kind() == ErrorKind::TimedOut,
+        "{e}"
+    );
     assert!(e.to_string().contains("mute-squatter"), "{e}");
-
-    let mut options = ClientOptions::new();
-    options.server_uid(0).wait(WaitTimeout::Forever);
-    let e = open_error(&name, options);
-    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
-    assert!(e.to_string().contains("uid 65534"), "{e}");
+    drop(first);
     finish(s);
 }

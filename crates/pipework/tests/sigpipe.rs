@@ -103,9 +103,9 @@ write_paths! {
     named_pipe_write_message => "BrokenPipe",
     named_pipe_transact => "BrokenPipe",
     named_pipe_send_handle => "BrokenPipe",
-    // The reply meets no reader, yet the server admits the client that came and left (it is
-    // connected at its end of data, as a Win32 client that closed before ConnectNamedPipe).
-    named_pipe_handshake_reply => "Ok",
+    // The server's connect meets a pipework client that came and left without writing: it
+    // reports it (Win32's ERROR_NO_DATA), with no signal.
+    named_pipe_handshake_reply => "BrokenPipe",
     #[cfg(feature = "tokio")]
     async_named_pipe_server_write_all => "BrokenPipe",
     #[cfg(feature = "tokio")]
@@ -513,11 +513,15 @@ fn named_pipe_send_handle() -> io::Result<()> {
     let mut server = ServerOptions::new().create(&name)?;
     let gone = {
         let name = name.clone();
-        // Opens (the server has admitted it once this returns) and closes at once.
-        thread::spawn(move || drop(NamedPipeClient::open(&name).expect("open the pipe")))
+        // Opens, writes a byte (so that the server's connect finds a client, not one that came
+        // and went) and closes at once.
+        thread::spawn(move || {
+            let mut client = NamedPipeClient::open(&name).expect("open the pipe");
+            client.write_all(b"!").expect("write to the pipe");
+        })
     };
-    server.connect()?;
     gone.join().unwrap();
+    server.connect()?;
     arm();
     let (r, _w) = pipe::create()?;
     server.send_handle(&r)
@@ -528,14 +532,14 @@ fn named_pipe_handshake_reply() -> io::Result<()> {
     use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     let mut server = ServerOptions::new().create(&pipe_name("handshake"))?;
     // A client that asks for read-write access, as pipework clients do (by the abstract address
-    // it binds), and leaves before the server admits it: the admission reply meets no reader.
+    // it binds), and leaves before the server connects it.
     let sock = rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::STREAM,
         SocketFlags::CLOEXEC,
         None,
     )?;
-    let asks = format!("pipework-np1 rw {} 4000000000", std::process::id());
+    let asks = format!("pipework-np2 rw {} 4000000000", std::process::id());
     rustix::net::bind(&sock, &SocketAddrUnix::new_abstract_name(asks.as_bytes())?)?;
     rustix::net::connect(&sock, &SocketAddrUnix::new(server.socket_path())?)?;
     drop(sock);

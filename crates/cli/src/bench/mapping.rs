@@ -1,6 +1,8 @@
 //! `mapping`: copying into a view (pipework's bounds-checked [`View::write`] beside a raw copy
 //! through the same view's pointer), and the life of a named mapping (create, map, write, unmap,
-//! close: pipework beside `shm_open`/`ftruncate`/`mmap`/`munmap`/`shm_unlink` by hand).
+//! close: pipework beside `shm_open`/`ftruncate`/`mmap`/`munmap`/`shm_unlink` by hand, and
+//! beside the floor of a mapping that keeps pipework's promises, by hand: memory reserved at
+//! create and a `flock` that makes the name reclaimable after `kill -9`).
 
 use std::hint::black_box;
 use std::io;
@@ -8,7 +10,7 @@ use std::time::Instant;
 
 use pipework::mapping::{Access, FileMapping, View};
 
-use super::{Figure, Mechanism, Settings};
+use super::{Figure, Mechanism, Samples, Settings};
 
 /// The `mapping` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism::new("mapping", run, child);
@@ -30,10 +32,27 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
         || copy_checked(&view),
         || copy_raw(&view),
     )?;
-    let life = settings.collect("mapping named life", settings.runs, life_pipework, life_raw)?;
+    let [ours, raw, floor] = settings.collect_three(
+        "mapping named life",
+        settings.runs,
+        [&mut life_pipework, &mut life_raw, &mut life_floor],
+    )?;
     Ok(vec![
         Figure::higher_is_better(NAME, "copy_in", "GiB/s", "raw ptr copy", &copy),
-        Figure::lower_is_better(NAME, "named_life", "us", "raw shm_open", &life),
+        Figure::lower_is_better(
+            NAME,
+            "named_life",
+            "us",
+            "raw shm_open",
+            &Samples::of(ours.clone(), raw),
+        ),
+        Figure::lower_is_better(
+            NAME,
+            "named_life_floor",
+            "us",
+            "shm_open+fallocate+flock",
+            &Samples::of(ours, floor),
+        ),
     ])
 }
 
@@ -106,6 +125,45 @@ fn life_raw() -> io::Result<f64> {
         unsafe { ptr.cast::<u8>().write_volatile(b'x') };
         // SAFETY: unmaps exactly the mapping made above.
         unsafe { munmap(ptr, CHUNK) }?;
+        shm::unlink(name.as_str())?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(LIVES))
+}
+
+/// The floor of a named mapping that keeps pipework's promises, by hand: its memory reserved at
+/// create (`fallocate`: no `SIGBUS` when `/dev/shm` fills up later) and a shared `flock` held
+/// while it lives (the name is reclaimable after its holders die, even by `kill -9`), dropped by
+/// turning that hold exclusive (no other holder left) and removing the name.
+fn life_floor() -> io::Result<f64> {
+    use rustix::fs::{fallocate, flock, FallocateFlags, FlockOperation, Mode};
+    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
+    use rustix::shm;
+    let name = format!("/pipework-bench-floor-{}", std::process::id());
+    let start = Instant::now();
+    for _ in 0..LIVES {
+        let fd = shm::open(
+            name.as_str(),
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::from_raw_mode(0o600),
+        )?;
+        fallocate(&fd, FallocateFlags::empty(), 0, CHUNK as u64)?;
+        flock(&fd, FlockOperation::NonBlockingLockShared)?;
+        // SAFETY: a fresh shared mapping of a file this loop owns; unmapped below before reuse.
+        let ptr = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                CHUNK,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
+        }?;
+        // SAFETY: the mapping is CHUNK bytes and writable.
+        unsafe { ptr.cast::<u8>().write_volatile(b'x') };
+        // SAFETY: unmaps exactly the mapping made above.
+        unsafe { munmap(ptr, CHUNK) }?;
+        flock(&fd, FlockOperation::NonBlockingLockExclusive)?;
         shm::unlink(name.as_str())?;
     }
     Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(LIVES))

@@ -6,14 +6,20 @@
 //! `pipework __bench-child MECHANISM ROLE ARGS...`).
 
 mod anonymous_pipe;
+mod clipboard;
+mod dde;
 mod doorbell;
 mod mailslot;
 mod mapping;
 mod named_pipe;
 pub mod plot;
+mod rpc;
+pub mod scale;
 mod shm_pipe;
 mod stream;
 mod sync;
+mod win32;
+mod window;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -248,6 +254,11 @@ pub const MECHANISMS: &[Mechanism] = &[
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,
+    win32::MECHANISM,
+    rpc::MECHANISM,
+    clipboard::MECHANISM,
+    window::MECHANISM,
+    dde::MECHANISM,
 ];
 
 /// GiB/s of plain `memcpy` in this process, median of 7: `(in cache, from memory)`. In cache:
@@ -301,6 +312,9 @@ pub fn child(args: &[String]) -> io::Result<()> {
     let (name, rest) = args
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no mechanism"))?;
+    if name == scale::CHILD {
+        return scale::child(rest);
+    }
     let mechanism = MECHANISMS.iter().find(|m| m.name == name).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("no mechanism {name}"))
     })?;
@@ -328,9 +342,24 @@ pub fn pin_parent_and_children() -> io::Result<()> {
         .collect();
     if let [parent, children] = cpus[..] {
         pin_to(parent)?;
+        PARENT_CPU.store(parent, Ordering::Relaxed);
         CHILDREN_CPU.store(children, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// The CPU the parent pinned itself to (`usize::MAX`: not pinned).
+static PARENT_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Where a scaling workload's server and its client processes go: the parent's CPU (the parent
+/// only waits meanwhile) and the children's, so that the server has a core of its own; `None`
+/// each when the processes are not pinned.
+pub fn cpus_for_server_and_clients() -> (Option<usize>, Option<usize>) {
+    let of = |cpu: usize| (cpu != usize::MAX).then_some(cpu);
+    (
+        of(PARENT_CPU.load(Ordering::Relaxed)),
+        of(CHILDREN_CPU.load(Ordering::Relaxed)),
+    )
 }
 
 /// The CPU bench children pin themselves to (`usize::MAX`: none, they go where the scheduler

@@ -289,3 +289,119 @@ fn trim(v: f64) -> String {
     let text = format!("{v:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
+
+/// The named-pipe scaling workload (`pipework bench --scale --plot FILE.svg`): four charts of a
+/// server's cost against its number of clients (log scale), pipework's async named-pipe server
+/// beside a raw tokio Unix-socket server, medians of `runs` runs.
+pub fn draw_scale(path: &Path, points: &[super::scale::Point], runs: usize) -> io::Result<()> {
+    if points.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "nothing to plot",
+        ));
+    }
+    let root = SVGBackend::new(path, (WIDTH, 2 * METRIC_HEIGHT + 80)).into_drawing_area();
+    root.fill(&WHITE).map_err(io::Error::other)?;
+    let failed = |e: Failure| io::Error::other(e.to_string());
+    let runs = if runs == 1 {
+        "one run".to_string()
+    } else {
+        format!("medians of {runs} runs")
+    };
+    let rest = title_strip(
+        &root,
+        "an async named-pipe server's cost as its clients grow",
+        &format!(
+            "pipework's tokio named-pipe server beside a raw tokio Unix-socket server, each \
+             client one 64-byte request at a time ({runs})"
+        ),
+        &[(OURS, "pipework"), (BASELINE, "raw tokio unix socket")],
+    )
+    .map_err(failed)?;
+    let cells = rest.split_evenly((2, 2));
+    type Pick = fn(&super::scale::Point) -> (f64, f64);
+    let charts: [(&str, &str, Pick); 4] = [
+        ("aggregate requests/s (higher is better)", "req/s", |p| {
+            p.requests_per_s
+        }),
+        ("p99 round trip, µs (lower is better)", "us", |p| p.p99_us),
+        (
+            "server memory per idle client, KiB (lower is better)",
+            "KiB",
+            |p| p.kib_per_client,
+        ),
+        (
+            "connections/s: open, one request, close (higher is better)",
+            "conn/s",
+            |p| p.connections_per_s,
+        ),
+    ];
+    for (area, (title, unit, pick)) in cells.iter().zip(charts) {
+        scale_chart(area, title, unit, points, pick).map_err(failed)?;
+    }
+    root.present().map_err(io::Error::other)
+}
+
+fn scale_chart(
+    area: &Area<'_>,
+    title: &str,
+    unit: &str,
+    points: &[super::scale::Point],
+    pick: fn(&super::scale::Point) -> (f64, f64),
+) -> Result<(), Failure> {
+    let values: Vec<(f64, (f64, f64))> =
+        points.iter().map(|p| (p.clients as f64, pick(p))).collect();
+    let top = values
+        .iter()
+        .flat_map(|(_, (a, b))| [*a, *b])
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE)
+        * 1.15;
+    let x_max = values.last().map_or(10.0, |(n, _)| *n) * 2.0;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 14))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0.5f64..x_max).log_scale(), 0.0..top)?;
+    chart
+        .configure_mesh()
+        .x_desc("concurrent clients (log scale)")
+        .x_label_formatter(&|v| axis_number(*v))
+        .y_label_formatter(&|v| axis_number(*v))
+        .draw()?;
+    for (colour, of) in [
+        (BASELINE, (|v: (f64, f64)| v.1) as fn((f64, f64)) -> f64),
+        (OURS, |v: (f64, f64)| v.0),
+    ] {
+        let line: Vec<(f64, f64)> = values
+            .iter()
+            .map(|(n, v)| (*n, of(*v)))
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        chart.draw_series(std::iter::once(PathElement::new(
+            line.clone(),
+            colour.stroke_width(3),
+        )))?;
+        chart.draw_series(
+            line.iter()
+                .map(|&(n, v)| Circle::new((n, v), 4, colour.filled())),
+        )?;
+    }
+    let style =
+        TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+    chart.draw_series(
+        values
+            .iter()
+            .filter(|(_, v)| v.0.is_finite())
+            .map(|(n, v)| {
+                Text::new(
+                    display_value(v.0, unit),
+                    (*n, v.0 + top * 0.02),
+                    style.clone(),
+                )
+            }),
+    )?;
+    Ok(())
+}

@@ -21,9 +21,15 @@ pub struct Args {
     /// Runs per figure, 1 to 1000; the median is reported [default: 5, or 15 with --full].
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_RUNS))]
     runs: Option<usize>,
-    /// More runs per figure (15) for steadier medians; the default is a quick pass.
+    /// More runs per figure (15) for steadier medians; the default is a quick pass. Includes
+    /// the named-pipe scaling workload (see --scale).
     #[arg(long)]
     full: bool,
+    /// Measure only how an async named-pipe server scales: 1 to 10,000 concurrent clients
+    /// (requests/s, p50/p99 latency, memory per client, connections/s), beside a raw tokio
+    /// Unix-socket server [runs: at most 5].
+    #[arg(long)]
+    scale: bool,
     /// Also draw the comparison into this SVG file: a summary chart of every figure's speedup
     /// (log scale, parity line), then one bar chart per metric.
     #[arg(long, value_name = "FILE.svg")]
@@ -91,17 +97,36 @@ pub fn run(args: &Args) -> io::Result<()> {
     settings.progress.set_message("memory copy bandwidth");
     let ceiling = bench::memcpy_bandwidth();
     let mut figures = Vec::new();
-    for mechanism in chosen {
-        settings.progress.set_message(mechanism.name);
-        let got = (mechanism.run)(&settings)?;
+    let mut scale_points = Vec::new();
+    let print = |got: &[Figure], out: &mut output::Stdout| -> io::Result<()> {
         if args.json {
-            for figure in &got {
+            for figure in got {
                 let line = serde_json::to_string(figure).map_err(io::Error::other)?;
                 writeln!(out, "{line}")?;
             }
             out.flush()?;
         }
+        Ok(())
+    };
+    let scale = args.scale || (args.full && chosen.iter().any(|m| m.name == "named-pipe"));
+    let chosen = if args.scale { Vec::new() } else { chosen };
+    for mechanism in chosen {
+        settings.progress.set_message(mechanism.name);
+        let got = (mechanism.run)(&settings)?;
+        print(&got, &mut out)?;
         figures.extend(got);
+        if scale && mechanism.name == "named-pipe" {
+            let (got, points) = scale_pass(&settings)?;
+            print(&got, &mut out)?;
+            figures.extend(got);
+            scale_points = points;
+        }
+    }
+    if args.scale {
+        let (got, points) = scale_pass(&settings)?;
+        print(&got, &mut out)?;
+        figures.extend(got);
+        scale_points = points;
     }
     settings.progress.finish_and_clear();
     if !args.json {
@@ -115,12 +140,47 @@ pub fn run(args: &Args) -> io::Result<()> {
         print_table(&mut out, &figures)?;
     }
     if let Some(path) = &args.plot {
-        plot::draw(path, &figures, settings.runs)?;
-        if !args.json {
-            writeln!(out, "charts written to {}", path.display())?;
+        let (scale_figures, others): (Vec<Figure>, Vec<Figure>) = figures
+            .iter()
+            .cloned()
+            .partition(|f| f.metric.contains("_clients_"));
+        if !others.is_empty() {
+            plot::draw(path, &others, settings.runs)?;
+            if !args.json {
+                writeln!(out, "charts written to {}", path.display())?;
+            }
         }
+        if !scale_points.is_empty() {
+            let scale_path = if others.is_empty() {
+                path.clone()
+            } else {
+                path.with_file_name(format!(
+                    "{}-scale.svg",
+                    path.file_stem().unwrap_or_default().to_string_lossy()
+                ))
+            };
+            plot::draw_scale(&scale_path, &scale_points, scale_runs(&settings))?;
+            if !args.json {
+                writeln!(out, "scaling charts written to {}", scale_path.display())?;
+            }
+        }
+        drop(scale_figures);
     }
     out.flush()
+}
+
+/// Runs per figure of the scaling workload: each takes seconds, so no more than 5.
+fn scale_runs(settings: &Settings) -> usize {
+    settings.runs.min(5)
+}
+
+/// The named-pipe scaling workload, with its own (smaller) number of runs.
+fn scale_pass(settings: &Settings) -> io::Result<(Vec<Figure>, Vec<bench::scale::Point>)> {
+    let scaled = Settings {
+        runs: scale_runs(settings),
+        progress: settings.progress.clone(),
+    };
+    bench::scale::run(&scaled)
 }
 
 /// The table: one row per figure, every column as wide as its widest cell (the header's

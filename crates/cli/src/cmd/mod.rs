@@ -4,8 +4,14 @@
 
 pub mod bench;
 pub mod bench_child;
+pub mod clipboard;
+pub mod copydata;
+pub mod dde;
 pub mod list;
 pub mod mailslot;
 pub mod mapping;
 pub mod pipe;
+pub mod rpc;
 pub mod shm;
+pub mod smb_setup;
+pub mod window;

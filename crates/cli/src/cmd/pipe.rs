@@ -92,6 +92,12 @@ struct ServeArgs {
     /// `--exec 'tr a-z A-Z'`.
     #[arg(long, value_name = "CMD")]
     exec: Option<String>,
+    /// Serve clients on other machines too, through Samba (`pipework smb-setup`).
+    #[arg(long)]
+    remote: bool,
+    /// Samba's pipe socket directory (implies --remote; default /run/samba/ncalrpc).
+    #[arg(long, value_name = "DIR")]
+    socket_dir: Option<std::path::PathBuf>,
 }
 
 /// Clap's parser of `--instances`: 1 to 255, the most `CreateNamedPipe` takes (255 is
@@ -142,6 +148,10 @@ fn serve(args: &ServeArgs) -> io::Result<()> {
     if args.allow_everyone {
         options.allow_everyone();
     }
+    match &args.socket_dir {
+        Some(dir) => options.remote_socket_dir(dir),
+        None => options.reject_remote_clients(!args.remote),
+    };
     let servers = (0..args.instances)
         .map(|_| options.create(&args.name))
         .collect::<io::Result<Vec<_>>>()?;
@@ -295,9 +305,12 @@ fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
         for line in io::stdin().lock().lines() {
             client.write_message(line?.as_bytes())?;
             let mut reply = Vec::new();
-            if client.read_message_to_end(&mut reply)? == MessageRead::End {
-                break;
-            }
+            // The server's disconnect (NotConnected) ends the session as its close does.
+            match client.read_message_to_end(&mut reply) {
+                Ok(MessageRead::End) => break,
+                Err(e) if pipework::named_pipe::is_not_connected(&e) => break,
+                got => got?,
+            };
             out.write_all(&reply)?;
             out.write_all(b"\n")?;
             out.flush()?;
@@ -314,7 +327,11 @@ fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
     let mut out = output::stdout();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = client.read(&mut buf)?;
+        // The server's disconnect (NotConnected) ends the session as its close does.
+        let n = match client.read(&mut buf) {
+            Err(e) if pipework::named_pipe::is_not_connected(&e) => 0,
+            got => got?,
+        };
         if n == 0 {
             break;
         }

@@ -9,6 +9,7 @@
 //! last handle, the memory with the last view.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rustix::fs::{fcntl_getfl, fstat, openat, Mode, OFlags, CWD};
@@ -33,6 +34,10 @@ pub(super) struct Handle {
     label: Arc<str>,
     /// How views copy (see the module docs' "When the file shrinks").
     copies: Copies,
+    /// Made the object (see [`Handle::made_here`]).
+    created: bool,
+    /// Its file was lent out ([`Handle::lend`]): a copy of it may hold the object elsewhere.
+    lent: AtomicBool,
 }
 
 impl Handle {
@@ -44,14 +49,15 @@ impl Handle {
             Some(name) => format!("file mapping {}", name.display).into(),
             None => "file mapping".into(),
         };
+        // One look at the file serves every question below.
+        let st = fstat(&file).ok();
         // A file with no link (a memfd) has no name whose lock views could keep: it serves as
         // it is.
-        let memory = if separate && fstat(&file).is_ok_and(|st| st.st_nlink != 0) {
-            reopen(&file)
-        } else {
-            None
+        let memory = match &st {
+            Some(st) if separate && st.st_nlink != 0 => reopen(&file, st),
+            _ => None,
         };
-        let copies = if private_local(&file, name.as_ref()) {
+        let copies = if st.is_some_and(|st| private_local(&st, name.as_ref())) {
             Copies::Direct
         } else {
             Copies::Safe
@@ -63,10 +69,18 @@ impl Handle {
             name,
             label,
             copies,
+            created: false,
+            lent: AtomicBool::new(false),
         }
     }
 
-    /// The handle's own open file.
+    /// Marks the handle as the one that made its named object (a create that found none): its
+    /// drop may then remove the name through its own file, when no one else holds it.
+    pub(super) fn made_here(mut self) -> Handle {
+        self.created = true;
+        self
+    }
+
     pub(super) fn file(&self) -> BorrowedFd<'_> {
         match &self.file {
             Some(fd) => fd.as_fd(),
@@ -75,6 +89,13 @@ impl Handle {
     }
 
     /// The open file views are mapped from.
+    /// Its file, lent to the caller, who may copy it (to another process): from then on the
+    /// drop leaves the name to the namespace's own removal, which tells such copies apart.
+    pub(super) fn lend(&self) -> BorrowedFd<'_> {
+        self.lent.store(true, Ordering::Relaxed);
+        self.file()
+    }
+
     pub(super) fn memory(&self) -> BorrowedFd<'_> {
         match &self.memory {
             Some(fd) => fd.as_fd(),
@@ -99,16 +120,50 @@ impl Drop for Handle {
     fn drop(&mut self) {
         // Close first: the namespace must see this process's hold gone. Views hold no lock.
         drop(self.memory.take());
+        // Only while no copy of the file can exist: a copy shares the file's hold, which would
+        // then turn exclusive in place with another holder still alive.
+        if self.created && !*self.lent.get_mut() {
+            if let (Some(file), Some(name), Some(lease)) =
+                (&self.file, &self.name, self.lease.take())
+            {
+                // The last holder's removal without opening the name again: on failure the
+                // lease's own removal runs after the file is closed.
+                match remove_if_last(file, name) {
+                    Ok(()) => lease.disarm(),
+                    Err(_) => self.lease = Some(lease),
+                }
+            }
+        }
         drop(self.file.take());
         drop(self.lease.take());
     }
 }
 
-/// The same object as `file`, opened anew with the same access: a new open file description,
-/// which holds no lock. `None` when that cannot be done (no `/proc`, or the file's permissions
-/// no longer let this process open it: then views pin the handle's file, and a name lives on
-/// while they do).
-fn reopen(file: &OwnedFd) -> Option<OwnedFd> {
+/// Removes the name of the object this process made, if this handle's file (holding the object
+/// shared, as every holder does) is its only holder: the hold turns exclusive in place, which
+/// succeeds only when no other holder is left, and the name goes if it still leads to this file.
+/// When another process holds it, nothing is done: the last holder to go removes it, as does
+/// whoever meets it after every holder died. A failed conversion may leave the file with no hold
+/// at all, which is what the close that follows does anyway.
+fn remove_if_last(file: &OwnedFd, name: &Name) -> std::io::Result<()> {
+    use rustix::fs::{flock, unlinkat, AtFlags, FlockOperation};
+    use rustix::io::Errno;
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let dir = crate::name::object::dir()?;
+    if crate::name::object::still_linked(&dir, name, file)? {
+        match unlinkat(&dir, &name.file, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn reopen(file: &OwnedFd, was: &rustix::fs::Stat) -> Option<OwnedFd> {
     let access = fcntl_getfl(file).ok()? & OFlags::RWMODE;
     let path = format!("/proc/self/fd/{}", file.as_raw_fd());
     let fresh = openat(
@@ -118,18 +173,14 @@ fn reopen(file: &OwnedFd) -> Option<OwnedFd> {
         Mode::empty(),
     )
     .ok()?;
-    let (was, is) = (fstat(file).ok()?, fstat(&fresh).ok()?);
+    let is = fstat(&fresh).ok()?;
     (was.st_dev == is.st_dev && was.st_ino == is.st_ino).then_some(fresh)
 }
 
-/// Whether `file` is a `Local\` named object that no one but this user can write, and so
-/// shrink: its views may copy directly, as only this user's own processes could cut it short
-/// (and they could as well kill this one). Everything else another user or program may shrink.
-fn private_local(file: &OwnedFd, name: Option<&Name>) -> bool {
+fn private_local(st: &rustix::fs::Stat, name: Option<&Name>) -> bool {
     let Some(name) = name else { return false };
     if name.display.starts_with("Global\\") || name.display.starts_with('/') {
         return false;
     }
-    fstat(file)
-        .is_ok_and(|st| st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o022 == 0)
+    st.st_uid == rustix::process::geteuid().as_raw() && st.st_mode & 0o022 == 0
 }

@@ -269,8 +269,14 @@ impl FileMapping {
         } else {
             size
         };
+        let handle = Handle::new(created.fd, Some(parsed), true);
+        let handle = if created.existed {
+            handle
+        } else {
+            handle.made_here()
+        };
         Ok(FileMapping {
-            handle: Arc::new(Handle::new(created.fd, Some(parsed), true)),
+            handle: Arc::new(handle),
             size,
             protect: Protect::ReadWrite,
             rights: Rights::ALL,
@@ -509,7 +515,7 @@ fn file_size(fd: &OwnedFd, label: &str) -> io::Result<u64> {
 
 impl AsFd for FileMapping {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.handle.file()
+        self.handle.lend()
     }
 }
 
@@ -521,7 +527,7 @@ impl TryFrom<FileMapping> for OwnedFd {
     fn try_from(mapping: FileMapping) -> io::Result<OwnedFd> {
         mapping
             .handle
-            .file()
+            .lend()
             .try_clone_to_owned()
             .map_err(|e| named(mapping.handle.label(), e))
     }

@@ -10,6 +10,11 @@ use rustix::io::Errno;
 use crate::sys::error::{error, invalid, named};
 use crate::sys::shm::memory_and_swap;
 
+/// Sizes up to this skip the checks that cost a system call and that the allocation makes
+/// anyway: every machine has this much memory, and `fallocate` refuses it as fast when the room
+/// is not there.
+const SMALL: u64 = 16 << 20;
+
 /// The largest size a file, and so a mapping, can have.
 const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
@@ -21,6 +26,10 @@ pub(super) fn check_memory_size(size: u64, label: &str) -> io::Result<()> {
         return Err(invalid(label, "a memory-backed mapping needs a size"));
     }
     check_file_size(size, label)?;
+    if size <= SMALL {
+        // No machine this runs on has less memory: spare the system call.
+        return Ok(());
+    }
     let total = memory_and_swap().map_err(|e| named(label, e))?;
     if size > total {
         return Err(error(
@@ -69,11 +78,14 @@ pub(super) fn reserve(
             format_args!("no room for {more} more bytes in {place}"),
         )
     };
-    // Fail at once, without allocating first, when the room is plainly not there.
-    if let Ok(fs) = fstatvfs(fd) {
-        let free = fs.f_bfree.saturating_mul(fs.f_frsize);
-        if fs.f_blocks != 0 && more > free {
-            return Err(full());
+    // Fail at once, without allocating first, when the room is plainly not there (a small size
+    // is as quickly refused by the allocation itself).
+    if more > SMALL {
+        if let Ok(fs) = fstatvfs(fd) {
+            let free = fs.f_bfree.saturating_mul(fs.f_frsize);
+            if fs.f_blocks != 0 && more > free {
+                return Err(full());
+            }
         }
     }
     match fallocate(fd, FallocateFlags::empty(), from, more) {

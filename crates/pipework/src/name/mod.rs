@@ -106,6 +106,8 @@ pub enum Kind {
     Event,
     /// Shared-memory pipes created by name.
     ShmPipe,
+    /// Message windows (`CreateWindow` for messages only): see `crate::window`.
+    Window,
 }
 
 impl Kind {
@@ -119,6 +121,7 @@ impl Kind {
             Kind::Semaphore => "semaphore",
             Kind::Event => "event",
             Kind::ShmPipe => "shm-pipe",
+            Kind::Window => "window",
         }
     }
 

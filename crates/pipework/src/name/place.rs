@@ -60,12 +60,12 @@ pub fn directory(namespace: Namespace, kind: Kind) -> io::Result<PathBuf> {
             shared_root(Path::new(GLOBAL_PIPES))?;
             Ok(PathBuf::from(GLOBAL_PIPES))
         }
-        (Namespace::Local, Kind::Pipe | Kind::Mailslot | Kind::ShmPipe) => {
+        (Namespace::Local, Kind::Pipe | Kind::Mailslot | Kind::ShmPipe | Kind::Window) => {
             let dir = local_base()?.join(kind.as_str());
             private_dir(&dir)?;
             Ok(dir)
         }
-        (Namespace::Global, Kind::Mailslot | Kind::ShmPipe) => Err(error(
+        (Namespace::Global, Kind::Mailslot | Kind::ShmPipe | Kind::Window) => Err(error(
             ErrorKind::Unsupported,
             format_args!("{kind}s"),
             "only this user's own exist (no global namespace)",
@@ -282,6 +282,19 @@ pub(crate) fn shm_pipe_note_temp(note: &Path) -> PathBuf {
 pub(crate) fn is_shm_pipe_note(path: &Path) -> bool {
     path.file_name()
         .is_some_and(|f| f.as_encoded_bytes().starts_with(b"."))
+}
+
+// ---- the headless clipboard ----
+
+/// The private directory of this user's headless clipboard `name` (created and checked), and
+/// the key it is stored under.
+pub(crate) fn clipboard_dir(name: &str) -> io::Result<PathBuf> {
+    check_name("clipboard", name)?;
+    let base = local_base()?.join("clipboard");
+    private_dir(&base)?;
+    let dir = base.join(file_key(&fold(name)));
+    private_dir(&dir)?;
+    Ok(dir)
 }
 
 #[cfg(test)]

@@ -10,18 +10,21 @@ use rustix::net::{
     bind, connect, socket_with, sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
 };
 
-use super::conn::{recv_into, Conn};
-use super::handshake::{self, ReplyReader, Status, REPLY_LEN, TOKEN_LEN};
+use super::conn::Conn;
+use super::handshake::{self, NOTICE_TAG, RINGS_TAG, TOKEN_LEN};
 use super::registry;
-use super::ring::Rings;
-use super::{busy_error, Credentials, MessageRead, PeekInfo, PipeMode, ReadMode, WaitTimeout};
+use super::state;
+use super::{
+    busy_error, Credentials, MessageRead, PeekInfo, PipeInfo, PipeMode, ReadMode, WaitTimeout,
+};
 use crate::name::PipeName;
 use crate::sys::error::error;
 use crate::sys::time::{deadline, left};
 
 /// How long an open may take when its caller set no time limit of its own (no
 /// [`ClientOptions::wait`], or [`WaitTimeout::Default`]) and the pipe's server set no default
-/// timeout: finding an instance, connecting, and the server's admission together.
+/// timeout: finding an instance and connecting to it. (The open never waits for the server's
+/// `connect`: it completes as soon as an instance listens, as in Win32.)
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many fresh random addresses a client tries when the one it drew is taken.
@@ -169,27 +172,29 @@ impl ClientOptions {
         }
     }
 
-    /// Whether this client asks a pipework server on this machine to carry the data through
-    /// shared-memory rings instead of the socket (the socket stays open beside them, the
-    /// peer's liveness signal); the server may refuse, and then the socket serves. Off by
-    /// default; an end opened with [`open_async`](Self::open_async) keeps the socket. Turn it
-    /// off for an end whose handle is given to another process or polled for readiness: on the
-    /// ring path the socket carries no data.
+    /// Opens the client end in nonblocking mode (`PIPE_NOWAIT`): reads with nothing to read
+    /// return `WouldBlock`; a write takes what fits in the pipe's buffer (a byte stream: the
+    /// bytes that fit; a message: all of it, or nothing and `WouldBlock`).
+    pub fn nonblocking(&mut self, nonblocking: bool) -> &mut Self {
+        self.nonblocking = nonblocking;
+        self
+    }
+
+    /// Whether this client offers a pipework server shared-memory rings to carry the data
+    /// instead of the socket (default `true`). The server takes them unless it turned them off;
+    /// each direction then moves to its ring once its reader reads through pipework's API, and
+    /// the socket stays open beside them as the liveness signal. Turn them off for an end whose
+    /// socket is read or written directly (its handle given to another program), or that
+    /// mixes direct writes on the socket with the API's writes: see the module docs.
     pub fn shared_memory(&mut self, on: bool) -> &mut Self {
         self.shared_memory.on = on;
         self
     }
 
-    /// How long this side spins for its peer on the ring path before it sleeps (default 50 µs;
+    /// How long this end spins for its peer on a ring before it sleeps (default 50 µs;
     /// `Duration::ZERO`: never spins).
     pub fn shared_memory_spin(&mut self, spin: Duration) -> &mut Self {
         self.shared_memory.spin = spin;
-        self
-    }
-
-    /// Opens the client end in nonblocking mode (`PIPE_NOWAIT`).
-    pub fn nonblocking(&mut self, nonblocking: bool) -> &mut Self {
-        self.nonblocking = nonblocking;
         self
     }
 
@@ -210,11 +215,14 @@ impl ClientOptions {
     /// pipe or its server is not one this client trusts (the server named by
     /// [`server_uid`](Self::server_uid), or else root or this user, unless
     /// [`any_server_owner`](Self::any_server_owner)); `TimedOut` when the open's time ran out
-    /// (see [`wait`](Self::wait)), also while a server that accepted the connection has not
-    /// answered.
+    /// (see [`wait`](Self::wait)).
     ///
-    /// The open completes once the server has admitted the client in
-    /// [`NamedPipeServer::connect`](super::NamedPipeServer::connect).
+    /// The open completes as soon as an instance listens, before its server calls
+    /// [`NamedPipeServer::connect`](super::NamedPipeServer::connect) (as Win32's `CreateFile`
+    /// does): what the client writes waits in the pipe, and its reads wait for the server's
+    /// data. Who may connect and with which access is checked here, from the pipe's
+    /// description and the listening server's credentials, before the open completes; the
+    /// server checks again when it connects the client.
     pub fn open(&self, name: &str) -> io::Result<NamedPipeClient> {
         let parsed = PipeName::parse(name)?;
         let mut limit = self.first_limit();
@@ -274,16 +282,9 @@ impl ClientOptions {
         limit: &mut Option<Option<Instant>>,
     ) -> io::Result<NamedPipeClient> {
         let mut opening = Opening::new(self.clone(), name, false, limit)?;
-        loop {
-            let Some(fd) = opening.next_socket()? else {
-                return Err(opening.exhausted());
-            };
-            let mut handles = Vec::new();
-            let room = if opening.asks_for_rings() { 2 } else { 0 };
-            let reply = read_reply(&fd, opening.deadline, &opening.what, &mut handles, room)?;
-            if let Some(client) = opening.finish(fd, reply, handles)? {
-                return Ok(client);
-            }
+        match opening.next_socket()? {
+            Some((fd, server)) => opening.finish(fd, server),
+            None => Err(opening.exhausted()),
         }
     }
 }
@@ -315,44 +316,8 @@ pub(crate) fn timed_out(what: &str) -> io::Error {
     error(
         ErrorKind::TimedOut,
         format_args!("named pipe {what}"),
-        "the open's time ran out before a server admitted this client",
+        "the open's time ran out before an instance was free",
     )
-}
-
-/// Reads the server's handshake reply on the nonblocking `fd`, until `deadline`; `None` when
-/// the connection ended first.
-fn read_reply(
-    fd: &OwnedFd,
-    deadline: Option<Instant>,
-    what: &str,
-    handles: &mut Vec<OwnedFd>,
-    room: usize,
-) -> io::Result<Option<[u8; REPLY_LEN]>> {
-    use rustix::event::{poll, PollFd, PollFlags};
-
-    let mut reply = ReplyReader::default();
-    loop {
-        if let Some(bytes) = reply.complete() {
-            return Ok(Some(bytes));
-        }
-        match recv_into(fd.as_fd(), reply.space(), handles, room) {
-            Ok(0) => return Ok(None),
-            Ok(n) => reply.advance(n)?,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                let timeout = match left(deadline) {
-                    Some(l) if l.is_zero() => return Err(timed_out(what)),
-                    Some(l) => Some(crate::sys::time::timespec(l)),
-                    None => None,
-                };
-                let mut fds = [PollFd::new(fd, PollFlags::IN)];
-                match poll(&mut fds, timeout.as_ref()) {
-                    Ok(_) | Err(Errno::INTR) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 /// 128 bits no other process can predict.
@@ -367,7 +332,7 @@ fn random_token() -> io::Result<[u8; TOKEN_LEN]> {
 }
 
 /// Opening a pipe by name, as a state machine both front-ends drive: it hands out connected
-/// sockets to try, one instance after the other, and turns a server's reply into a client.
+/// sockets to try, one instance after the other, and turns one into a client.
 pub(crate) struct Opening {
     options: ClientOptions,
     pub(crate) what: String,
@@ -445,9 +410,10 @@ impl Opening {
         })
     }
 
-    /// A socket connected to the next instance that had room, or `None` when none is left.
-    /// Its server's identity is checked before it is handed out.
-    pub(crate) fn next_socket(&mut self) -> io::Result<Option<OwnedFd>> {
+    /// A socket connected to the next instance that had room, and its server, or `None` when
+    /// none is left. Its server's identity, and that it admits this client, are checked before
+    /// it is handed out.
+    pub(crate) fn next_socket(&mut self) -> io::Result<Option<(OwnedFd, Credentials)>> {
         while let Some(&slot) = self.slots.get(self.next) {
             if left(self.deadline).is_some_and(|l| l.is_zero()) {
                 return Err(timed_out(&self.what));
@@ -457,17 +423,11 @@ impl Opening {
                 &self.found.dir,
                 crate::name::place::PipeFile::Socket(slot),
             );
-            if let Some(fd) = self.attempt(&path)? {
-                return Ok(Some(fd));
+            if let Some(found) = self.attempt(&path)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)
-    }
-
-    /// Whether this open asks the server for shared-memory rings (a blocking end that wants
-    /// them).
-    pub(crate) fn asks_for_rings(&self) -> bool {
-        self.options.shared_memory.on && !self.nonblocking_sockets
     }
 
     /// The error once every instance was tried: denied, or busy.
@@ -482,57 +442,64 @@ impl Opening {
         }
     }
 
-    /// The client, once the server's `reply` on `fd` came; `None` when the connection ended
-    /// before a reply (the instance went, or admitted another client first): try the next.
-    pub(crate) fn finish(
-        &self,
-        fd: OwnedFd,
-        reply: Option<[u8; REPLY_LEN]>,
-        handles: Vec<OwnedFd>,
-    ) -> io::Result<Option<NamedPipeClient>> {
-        let Some(reply) = reply else { return Ok(None) };
-        let what = &self.what;
-        let (status, pipe_mode) = handshake::parse_reply(&reply, what)?;
-        match status {
-            Status::Accepted => {}
-            Status::Denied => {
-                return Err(io::Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!("named pipe {what}: the server does not admit this user"),
-                ))
-            }
-            Status::AccessDenied => {
-                return Err(io::Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!("named pipe {what}: the access asked for does not fit the pipe"),
-                ))
-            }
-        }
-        let server = peer_credentials(&fd)?;
-        let rings = if handshake::has_rings(&reply) {
-            let what = format!("named pipe {what}");
-            Some(Rings::adopt(
-                handles,
+    /// The client on the connected `fd`: its notice handed to the server (the tag goes before
+    /// any data), its buffer sizes asked for.
+    pub(crate) fn finish(&self, fd: OwnedFd, server: Credentials) -> io::Result<NamedPipeClient> {
+        let info = &self.found.info;
+        // This end's sends are the pipe's inbound data, its receives the outbound.
+        state::ask(fd.as_fd(), info.in_buffer, info.out_buffer);
+        let notice = state::new_notice()?;
+        // The rings go with the tag when this client offers them (no memory for them: the
+        // socket serves).
+        let offer = if self.options.shared_memory.on {
+            super::ring::Rings::offer(
                 fd.as_fd(),
+                super::ring::capacity_for(info.in_buffer),
+                super::ring::capacity_for(info.out_buffer),
                 self.options.shared_memory.spin,
-                &what,
-            )?)
+                &format!("named pipe {}", self.what),
+            )
+            .ok()
         } else {
             None
         };
+        let tagged = match &offer {
+            Some((_, [a, b, c, d])) => super::conn::send_all(
+                fd.as_fd(),
+                &[&[RINGS_TAG]],
+                &[notice.as_fd(), a.as_fd(), b.as_fd(), c.as_fd(), d.as_fd()],
+            ),
+            None => super::conn::send_all(fd.as_fd(), &[&[NOTICE_TAG]], &[notice.as_fd()]),
+        };
+        let mut rings = offer.map(|(rings, _)| Box::new(rings));
+        match tagged {
+            Ok(()) => {}
+            // The server closed its instance already (it may have written and gone): the
+            // client is open all the same, as in Win32, and reads what came, then the end.
+            Err(e) if state::peer_gone(&e) || e.kind() == ErrorKind::NotConnected => rings = None,
+            Err(e) => return Err(e),
+        }
         if !self.nonblocking_sockets {
             rustix::io::ioctl_fionbio(&fd, false)?;
         }
-        let mut conn = Conn::new(fd, pipe_mode, what.clone());
+        let mut conn = Conn::new(fd, info.pipe_mode, self.what.clone());
         conn.can_read = self.options.read;
         conn.can_write = self.options.write;
         conn.nonblocking = self.nonblocking_sockets;
         conn.accept_handles = self.options.accept_handles;
         conn.rings = rings;
+        let mut client = NamedPipeClient {
+            conn,
+            server,
+            notice,
+            disconnected: false,
+            nowait: false,
+            max_instances: info.max_instances,
+        };
         if self.options.nonblocking {
-            conn.set_nonblocking(true)?;
+            client.set_nonblocking(true)?;
         }
-        Ok(Some(NamedPipeClient { conn, server }))
+        Ok(client)
     }
 
     /// Whether this client takes a server running as `uid`; the error says why not.
@@ -559,8 +526,9 @@ impl Opening {
     }
 
     /// Connects to one instance's socket, from an address no one else can hold, and checks
-    /// who listens there; `None` when it is gone or already has a client waiting.
-    fn attempt(&mut self, path: &std::path::Path) -> io::Result<Option<OwnedFd>> {
+    /// who listens there and that it admits this user; `None` when it is gone or already has a
+    /// client waiting.
+    fn attempt(&mut self, path: &std::path::Path) -> io::Result<Option<(OwnedFd, Credentials)>> {
         let fd = socket_with(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -569,11 +537,8 @@ impl Opening {
         )?;
         let mut tries = 0;
         loop {
-            let mut address =
+            let address =
                 handshake::client_address(self.options.read, self.options.write, &random_token()?);
-            if self.asks_for_rings() {
-                address = handshake::asking_for_rings(address);
-            }
             let me = SocketAddrUnix::new_abstract_name(&address)?;
             match bind(&fd, &me) {
                 Ok(()) => break,
@@ -597,9 +562,21 @@ impl Opening {
             Err(e) => return Err(e.into()),
         }
         // The listener's credentials, known from connect(2) on: a stranger's socket is refused
-        // before this client waits for a byte from it.
-        self.check_server(peer_credentials(&fd)?.uid)?;
-        Ok(Some(fd))
+        // before this client sends a byte to it.
+        let server = peer_credentials(&fd)?;
+        self.check_server(server.uid)?;
+        // Whom the server admits is the pipe's (its first instance's choice): a client it would
+        // turn away is refused here, at its open, as in Win32.
+        if !self.found.info.allow.admits(self.me, server.uid) {
+            return Err(io::Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "named pipe {}: the server does not admit this user",
+                    self.what
+                ),
+            ));
+        }
+        Ok(Some((fd, server)))
     }
 }
 
@@ -629,9 +606,22 @@ fn peer_credentials(fd: &OwnedFd) -> io::Result<Credentials> {
 ///
 /// It starts in byte-read mode and blocking, as in Win32; on a message pipe,
 /// [`set_read_mode`](Self::set_read_mode) switches to message-read mode.
+///
+/// After the server's [`disconnect`](super::NamedPipeServer::disconnect), reads (once what the
+/// server wrote before is read), writes and `peek` fail with `NotConnected`
+/// ([`is_not_connected`](super::is_not_connected), `ERROR_PIPE_NOT_CONNECTED`); when the server
+/// closed its instance or died instead, reads find the end of data (`Ok(0)`,
+/// [`MessageRead::End`]) and writes fail with `BrokenPipe`.
 pub struct NamedPipeClient {
     conn: Conn,
     server: Credentials,
+    /// The disconnect notice this client handed to its server ([`state`]).
+    notice: OwnedFd,
+    /// The server disconnected this client: every operation fails with `NotConnected`.
+    disconnected: bool,
+    /// `PIPE_NOWAIT` asked: writes take only what fits.
+    nowait: bool,
+    max_instances: Option<u32>,
 }
 
 impl NamedPipeClient {
@@ -645,15 +635,42 @@ impl NamedPipeClient {
         self.server
     }
 
-    /// Whether this end's data goes through shared-memory rings (see
-    /// [`ClientOptions::shared_memory`]) rather than the socket.
-    pub fn shared_memory_in_use(&self) -> bool {
-        self.conn.rings.is_some()
-    }
-
-    /// The pipe's type, as the server told it.
+    /// The pipe's type.
     pub fn pipe_mode(&self) -> PipeMode {
         self.conn.pipe_mode
+    }
+
+    /// The connection's rings, for the async front-end.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn rings_mut(&mut self) -> Option<&mut super::ring::Rings> {
+        self.conn.rings.as_deref_mut()
+    }
+
+    /// Shuts the writing half (the server reads the end of data after what was sent).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        self.conn.shutdown_write()
+    }
+
+    /// Whether data of this connection goes through shared-memory rings now (in either
+    /// direction; see [`ClientOptions::shared_memory`]). A direction moves to its ring at the
+    /// first write after its reader's first read, so this is `false` right after the open.
+    pub fn shared_memory_in_use(&self) -> bool {
+        self.conn.rings.as_ref().is_some_and(|r| r.in_use())
+    }
+
+    /// The pipe's description as this end sees it (`GetNamedPipeInfo`): see
+    /// [`NamedPipeServer::info`](super::NamedPipeServer::info).
+    pub fn info(&self) -> io::Result<PipeInfo> {
+        // This end sends the pipe's inbound data and receives its outbound data.
+        let (send, recv) = state::granted(self.conn.fd.as_fd())?;
+        Ok(PipeInfo {
+            server_end: false,
+            pipe_mode: self.conn.pipe_mode,
+            out_buffer: recv,
+            in_buffer: send,
+            max_instances: self.max_instances,
+        })
     }
 
     /// Sets the read mode (`SetNamedPipeHandleState(PIPE_READMODE_*)`); message-read mode on a
@@ -662,63 +679,152 @@ impl NamedPipeClient {
         self.conn.set_read_mode(mode)
     }
 
-    /// Nonblocking mode (`PIPE_NOWAIT`): reads with nothing to read return `WouldBlock`.
+    /// Nonblocking mode (`PIPE_NOWAIT`): see [`ClientOptions::nonblocking`].
     pub fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
-        self.conn.set_nonblocking(nonblocking)
+        self.conn.set_nonblocking(nonblocking)?;
+        self.nowait = nonblocking;
+        Ok(())
+    }
+
+    /// `NotConnected` once the server disconnected this client.
+    fn check(&self) -> io::Result<()> {
+        if self.disconnected {
+            Err(state::disconnected(&self.conn.what))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether the server disconnected this client (looked at when the stream ended).
+    fn was_disconnected(&mut self) -> bool {
+        if !self.disconnected && state::notice_signalled(self.notice.as_fd()) {
+            self.disconnected = true;
+        }
+        self.disconnected
+    }
+
+    /// An operation's result, with the end of the stream (`ended`) or a peer gone turned into
+    /// `NotConnected` when the server disconnected this client.
+    fn seen<T>(&mut self, result: io::Result<T>, ended: impl Fn(&T) -> bool) -> io::Result<T> {
+        let end = match &result {
+            Ok(value) => ended(value),
+            Err(e) => state::peer_gone(e),
+        };
+        if end && self.was_disconnected() {
+            return Err(state::disconnected(&self.conn.what));
+        }
+        result
+    }
+
+    /// In `PIPE_NOWAIT` mode, a message that does not fit in the pipe's buffer now is written
+    /// not at all: `WouldBlock`.
+    fn check_quota(&mut self, len: usize) -> io::Result<()> {
+        if self.nowait
+            && self.conn.can_write
+            && self.conn.pipe_mode == PipeMode::Message
+            && !self.conn.message_fits(len)?
+        {
+            return Err(io::Error::new(
+                ErrorKind::WouldBlock,
+                format!(
+                    "named pipe {}: the message does not fit in the pipe's buffer now",
+                    self.conn.what
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Reads one message (`ReadFile` in message-read mode, whatever the handle's read mode).
     pub fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
-        self.conn.read_message(buf)
+        self.check()?;
+        let got = self.conn.read_message(buf);
+        self.seen(got, |r| *r == MessageRead::End)
     }
 
     /// Reads one whole message into `out` (appending), however long.
     pub fn read_message_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<MessageRead> {
-        self.conn.read_message_to_end(out)
+        self.check()?;
+        let got = self.conn.read_message_to_end(out);
+        self.seen(got, |r| *r == MessageRead::End)
     }
 
-    /// Writes one message (on a byte pipe: the bytes).
+    /// Writes one message (on a byte pipe: the bytes). In nonblocking mode a message that does
+    /// not fit in the pipe's buffer is not written (`WouldBlock`).
     pub fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
-        self.conn.write_message(message)
+        self.check()?;
+        self.check_quota(message.len())?;
+        let done = self.conn.write_message(message);
+        self.seen(done, |_| false)
     }
 
-    /// Looks at what can be read without consuming it (`PeekNamedPipe`).
+    /// Looks at what can be read without consuming it (`PeekNamedPipe`). Fails with
+    /// `NotConnected` once the server disconnected this client, and with `BrokenPipe` once the
+    /// server closed and everything was read.
     pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
-        self.conn.peek(buf)
+        self.check()?;
+        if self.was_disconnected() {
+            return Err(state::disconnected(&self.conn.what));
+        }
+        let seen = self.conn.peek(buf)?;
+        if seen.available == 0 && seen.read == 0 && state::at_end(&mut self.conn)? {
+            if self.was_disconnected() {
+                return Err(state::disconnected(&self.conn.what));
+            }
+            return Err(io::Error::new(
+                ErrorKind::BrokenPipe,
+                format!("named pipe {}: the server closed the pipe", self.conn.what),
+            ));
+        }
+        Ok(seen)
     }
 
     /// Writes `request` as one message and reads one reply message into `reply`
     /// (`TransactNamedPipe`). Needs message-read mode; fails with `ResourceBusy` if unread data
     /// is waiting.
     pub fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<MessageRead> {
-        self.conn.transact(request, reply)
+        self.check()?;
+        self.check_quota(request.len())?;
+        let got = self.conn.transact(request, reply);
+        self.seen(got, |r| *r == MessageRead::End)
     }
 
     /// Sends a handle to the server.
     pub fn send_handle(&mut self, handle: impl AsFd) -> io::Result<()> {
-        self.conn.send_handle(handle.as_fd())
+        self.check()?;
+        let done = self.conn.send_handle(handle.as_fd());
+        self.seen(done, |_| false)
     }
 
     /// Receives a handle the server sent with
     /// [`NamedPipeServer::send_handle`](super::NamedPipeServer::send_handle).
     pub fn recv_handle(&mut self) -> io::Result<OwnedFd> {
-        self.conn.recv_handle()
+        self.check()?;
+        let got = self.conn.recv_handle();
+        self.seen(got, |_| false)
     }
 }
 
 impl Read for NamedPipeClient {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.conn.read(buf)
+        self.check()?;
+        let got = self.conn.read(buf);
+        let asked = !buf.is_empty();
+        self.seen(got, |&n| n == 0 && asked)
     }
 }
 
 impl Write for NamedPipeClient {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.conn.write(buf)
+        self.check()?;
+        self.check_quota(buf.len())?;
+        let done = self.conn.write(buf);
+        self.seen(done, |_| false)
     }
 
     /// Waits until the server has read everything written.
     fn flush(&mut self) -> io::Result<()> {
+        self.check()?;
         self.conn.flush_to_peer()
     }
 }

@@ -45,6 +45,15 @@ pub(crate) struct Framer {
     end: usize,
     /// Payload bytes of the current message still to be read; `None` between messages.
     left: Option<u64>,
+    /// Bytes of a length header: [`HEADER`], or 2 for a pipe served through Samba (smb/).
+    width: usize,
+}
+
+/// A length header read from the first `width` (2 or 4) bytes of `bytes`.
+fn length(bytes: &[u8], width: usize) -> u64 {
+    let mut len = [0u8; HEADER];
+    len[..width].copy_from_slice(&bytes[..width]);
+    u32::from_le_bytes(len) as u64
 }
 
 /// Where bytes come from: receives into the slice, `Ok(0)` at the end of the stream.
@@ -60,11 +69,39 @@ fn mid_message() -> io::Error {
 impl Framer {
     pub(crate) fn new() -> Framer {
         Framer {
-            buf: vec![0; BUFFER],
+            // Allocated at the first receive: an idle connection (a server's thousands of
+            // clients waiting) holds no read-ahead memory.
+            buf: Vec::new(),
             start: 0,
             end: 0,
             left: None,
+            width: HEADER,
         }
+    }
+
+    /// A framer whose length headers are `width` bytes (2: Samba's message-mode pipes).
+    pub(crate) fn with_header_width(width: usize) -> Framer {
+        Framer {
+            width: width.clamp(1, HEADER),
+            ..Framer::new()
+        }
+    }
+
+    /// The header of a `len`-byte message in this framer's width, and how many of its bytes
+    /// to send; `InvalidInput` when `len` does not fit (or, in 2-byte frames, is 0: Samba
+    /// reads a 0-byte frame as an error).
+    pub(crate) fn frame_header(&self, len: usize) -> io::Result<([u8; HEADER], usize)> {
+        if self.width == HEADER {
+            return Ok((header(len)?, HEADER));
+        }
+        let max = (1usize << (8 * self.width)) - 1;
+        if len == 0 || len > max {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!("a message to a client through Samba holds 1 to {max} bytes; this one has {len}"),
+            ));
+        }
+        Ok(((len as u32).to_le_bytes(), self.width))
     }
 
     fn buffered(&self) -> usize {
@@ -81,14 +118,19 @@ impl Framer {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > BUFFER {
-                // A peek grew it: give the memory back.
+            if self.buf.len() > BUFFER || self.buf.is_empty() {
+                // A peek grew it: give the memory back (or the first receive).
                 self.buf = vec![0; BUFFER];
             }
         } else if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+        }
+        if self.buf.len() < BUFFER {
+            // A peek before the first receive sized it to the few bytes pending: a receive into
+            // no room would read as the end of the stream.
+            self.buf.resize(BUFFER, 0);
         }
         let n = fill(&mut self.buf[self.end..])?;
         self.end += n;
@@ -99,11 +141,9 @@ impl Framer {
     /// between messages.
     fn header(&mut self, fill: &mut Fill<'_>) -> io::Result<bool> {
         while self.left.is_none() {
-            if self.buffered() >= HEADER {
-                let mut len = [0u8; HEADER];
-                len.copy_from_slice(&self.buf[self.start..self.start + HEADER]);
-                self.start += HEADER;
-                self.left = Some(u32::from_le_bytes(len) as u64);
+            if self.buffered() >= self.width {
+                self.left = Some(length(&self.buf[self.start..], self.width));
+                self.start += self.width;
             } else if !self.fill_buffer(fill)? {
                 return if self.buffered() == 0 {
                     Ok(false)
@@ -179,7 +219,7 @@ impl Framer {
                 self.left = None;
             }
             if self.left.is_none() {
-                if filled > 0 && self.buffered() < HEADER {
+                if filled > 0 && self.buffered() < self.width {
                     break;
                 }
                 if !self.header(fill)? {
@@ -252,13 +292,11 @@ impl Framer {
             let this_left = match left {
                 Some(l) => l,
                 None => {
-                    if bytes.len() - pos < HEADER {
+                    if bytes.len() - pos < self.width {
                         break;
                     }
-                    let mut len = [0u8; HEADER];
-                    len.copy_from_slice(&bytes[pos..pos + HEADER]);
-                    pos += HEADER;
-                    u32::from_le_bytes(len) as u64
+                    pos += self.width;
+                    length(&bytes[pos - self.width..], self.width)
                 }
             };
             let here = (this_left.min((bytes.len() - pos) as u64)) as usize;
@@ -374,6 +412,21 @@ mod tests {
         let mut fill = source(vec![1, 0], 7);
         let e = Framer::new().read_message(&mut buf, &mut fill).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn a_peek_before_the_first_receive_leaves_room_for_the_next() {
+        // The peek takes the one byte pending into a buffer sized for it; the read that follows
+        // must still receive the rest of the header, not see an empty receive as the end.
+        let mut f = Framer::new();
+        let mut fill = source(stream(&[b"hi"]), 1);
+        let (copied, _, _) = f.peek(&mut [], 1, &mut fill).unwrap();
+        assert_eq!(copied, 0);
+        let mut out = [0u8; 8];
+        match f.read_message(&mut out, &mut fill).unwrap() {
+            MessageRead::Complete(n) => assert_eq!(&out[..n], b"hi"),
+            other => panic!("expected the whole message, got {other:?}"),
+        }
     }
 
     #[test]

@@ -1,33 +1,57 @@
-//! The connection handshake, as plain data: what a pipework client tells the server and what the
-//! server answers. Shared by the blocking and async front-ends; no I/O happens here.
+//! The connection handshake, as plain data: what a pipework client tells the server. Shared by
+//! the blocking and async front-ends; no I/O happens here.
 //!
 //! A pipework client binds its socket to an abstract address that carries its request
-//! (`pipework-np1 ACCESS TOKEN`, the token 128 random bits no other process can predict), so the
-//! server learns it from `accept` without a byte on the stream; it then answers with
-//! [`REPLY_LEN`] bytes before any data. A foreign client (socat, Python's `socket`) binds
-//! nothing: the server sends it no reply, and a byte pipe carries exactly the bytes written, both
-//! ways.
+//! (`pipework-np2 ACCESS TOKEN`, the token 128 random bits no other process can predict), so the
+//! server learns it from `accept` without a byte on the stream. The client's open completes as
+//! soon as its connection is queued on a listening instance (Win32 completes `CreateFile` while
+//! the server has not yet called `ConnectNamedPipe`): it checks itself what the server would
+//! refuse (the access asked for, its user) from the pipe's description and the listener's
+//! credentials, and the server checks again when it admits the client. Nothing comes back:
+//! the stream from the server carries only the server's data.
+//!
+//! The one thing a pipework client sends before its data is [`NOTICE_TAG`], a byte carrying the
+//! handle of its disconnect notice (see [`super::state`]); the server takes it before reading.
+//! A client that offers shared-memory rings sends [`RINGS_TAG`] instead, the rings and bells
+//! beside the notice (see [`super::ring`]); the server takes them or drops them, and says
+//! nothing either way. A foreign client (socat, Python's `socket`) binds nothing and sends no
+//! tag: a byte pipe carries exactly the bytes written, both ways.
 
-use std::io::{self, ErrorKind};
+use super::Access;
 
-use super::{Access, PipeMode};
-
-const PREFIX: &str = "pipework-np1 ";
-/// Bytes of the server's reply.
-pub(crate) const REPLY_LEN: usize = 8;
-const MAGIC: [u8; 2] = *b"PW";
+const PREFIX: &str = "pipework-np2 ";
 /// Bytes of randomness in a client's address.
 pub(crate) const TOKEN_LEN: usize = 16;
+/// The byte a pipework client sends first, carrying its disconnect notice.
+pub(crate) const NOTICE_TAG: u8 = b'N';
+/// The byte a pipework client that offers rings sends first: its notice, then the two rings
+/// and the two bells ride on it.
+pub(crate) const RINGS_TAG: u8 = b'R';
+/// Handles riding on [`RINGS_TAG`].
+pub(crate) const RINGS_HANDLES: usize = 5;
 
-/// The server's answer to a pipework client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Status {
-    /// Connected: data follows.
-    Accepted = 0,
-    /// This user may not connect.
-    Denied = 1,
-    /// The access asked for does not fit the pipe's direction.
-    AccessDenied = 2,
+/// What the server makes of the first byte a pipework client sent, and the handles beside it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Tag {
+    /// The notice tag, with a handle.
+    Notice,
+    /// The rings tag, with the notice, the rings and the bells.
+    Rings,
+    /// The client closed before sending it.
+    Gone,
+    /// Anything else: the client does not follow the protocol.
+    Bad,
+}
+
+/// Decodes the first receive of a pipework client's stream: `bytes` received (at most one),
+/// `byte` the first, `handles` how many handles came with it.
+pub(crate) fn tag(bytes: usize, byte: u8, handles: usize) -> Tag {
+    match (bytes, byte, handles) {
+        (0, _, _) => Tag::Gone,
+        (1, NOTICE_TAG, 1) => Tag::Notice,
+        (1, RINGS_TAG, RINGS_HANDLES) => Tag::Rings,
+        _ => Tag::Bad,
+    }
 }
 
 /// The abstract address a client binds: what it asks for (`r`, `w` or `rw`) and `token`, random
@@ -70,101 +94,6 @@ pub(crate) fn access_fits(access: Access, want_read: bool, want_write: bool) -> 
     (!want_read || server_writes) && (!want_write || server_reads)
 }
 
-/// What a client that can take shared-memory rings adds to its address (after the token).
-const RINGS_ASKED: &[u8] = b" rings";
-
-/// `address` (from [`client_address`]) asking the server for shared-memory rings.
-pub(crate) fn asking_for_rings(mut address: Vec<u8>) -> Vec<u8> {
-    address.extend_from_slice(RINGS_ASKED);
-    address
-}
-
-/// Whether a client's abstract address asks for shared-memory rings.
-pub(crate) fn asks_for_rings(name: Option<&[u8]>) -> bool {
-    name.is_some_and(|n| n.starts_with(PREFIX.as_bytes()) && n.ends_with(RINGS_ASKED))
-}
-
-/// `reply` saying that the rings ride on it (their two handles attached to its bytes).
-pub(crate) fn with_rings(mut reply: [u8; REPLY_LEN]) -> [u8; REPLY_LEN] {
-    reply[5] = 1;
-    reply
-}
-
-/// Whether a reply says the rings ride on it.
-pub(crate) fn has_rings(reply: &[u8; REPLY_LEN]) -> bool {
-    reply[5] == 1
-}
-
-/// The server's reply.
-pub(crate) fn reply(status: Status, pipe_mode: PipeMode) -> [u8; REPLY_LEN] {
-    let kind = match pipe_mode {
-        PipeMode::Byte => 0,
-        PipeMode::Message => 1,
-    };
-    [MAGIC[0], MAGIC[1], 1, status as u8, kind, 0, 0, 0]
-}
-
-/// Decodes the server's reply; anything malformed is `InvalidData`.
-pub(crate) fn parse_reply(bytes: &[u8; REPLY_LEN], what: &str) -> io::Result<(Status, PipeMode)> {
-    let bad = || {
-        io::Error::new(
-            ErrorKind::InvalidData,
-            format!(
-                "named pipe {what}: the server answered with something that is not a pipework \
-                 handshake"
-            ),
-        )
-    };
-    if bytes[..2] != MAGIC || bytes[2] != 1 {
-        return Err(bad());
-    }
-    let status = match bytes[3] {
-        0 => Status::Accepted,
-        1 => Status::Denied,
-        2 => Status::AccessDenied,
-        _ => return Err(bad()),
-    };
-    let pipe_mode = match bytes[4] {
-        0 => PipeMode::Byte,
-        1 => PipeMode::Message,
-        _ => return Err(bad()),
-    };
-    Ok((status, pipe_mode))
-}
-
-/// Collects the server's reply from however many receives it takes. It asks for no byte beyond
-/// the reply, so data the server sends after it stays in the socket for the pipe's reader.
-#[derive(Debug, Default)]
-pub(crate) struct ReplyReader {
-    bytes: [u8; REPLY_LEN],
-    got: usize,
-}
-
-impl ReplyReader {
-    /// Where the next receive goes: the reply's missing bytes (empty once it is complete).
-    pub(crate) fn space(&mut self) -> &mut [u8] {
-        &mut self.bytes[self.got..]
-    }
-
-    /// Notes that a receive placed `n` bytes into [`space`](Self::space); `n` beyond the space is
-    /// `InvalidInput` (a receive cannot have written there).
-    pub(crate) fn advance(&mut self, n: usize) -> io::Result<()> {
-        if n > REPLY_LEN - self.got {
-            return Err(io::Error::new(
-                ErrorKind::InvalidInput,
-                "a receive reported more bytes than it was given room for",
-            ));
-        }
-        self.got += n;
-        Ok(())
-    }
-
-    /// The whole reply, once it has arrived.
-    pub(crate) fn complete(&self) -> Option<[u8; REPLY_LEN]> {
-        (self.got == REPLY_LEN).then_some(self.bytes)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,22 +104,26 @@ mod tests {
         assert_eq!(parse_client_address(Some(&addr)), Some((true, false)));
         assert_eq!(parse_client_address(None), None);
         assert_eq!(parse_client_address(Some(b"other")), None);
-        let r = reply(Status::Denied, PipeMode::Message);
-        assert_eq!(
-            parse_reply(&r, "x").unwrap(),
-            (Status::Denied, PipeMode::Message)
-        );
-        assert!(parse_reply(&[0; REPLY_LEN], "x").is_err());
         assert!(access_fits(Access::Duplex, true, true));
         assert!(!access_fits(Access::Inbound, true, false));
         assert!(access_fits(Access::Inbound, false, true));
     }
 
     #[test]
+    fn tags() {
+        assert_eq!(tag(1, NOTICE_TAG, 1), Tag::Notice);
+        assert_eq!(tag(0, 0, 0), Tag::Gone);
+        assert_eq!(tag(1, NOTICE_TAG, 0), Tag::Bad);
+        assert_eq!(tag(1, b'x', 1), Tag::Bad);
+        assert_eq!(tag(1, RINGS_TAG, RINGS_HANDLES), Tag::Rings);
+        assert_eq!(tag(1, RINGS_TAG, 1), Tag::Bad);
+    }
+
+    #[test]
     fn addresses_carry_the_token_and_no_process_id() {
         let a = client_address(true, true, &[0xab; TOKEN_LEN]);
         let text = String::from_utf8(a).unwrap();
-        assert_eq!(text, format!("pipework-np1 rw {}", "ab".repeat(TOKEN_LEN)));
+        assert_eq!(text, format!("pipework-np2 rw {}", "ab".repeat(TOKEN_LEN)));
         assert!(!text.contains(&std::process::id().to_string()));
     }
 
@@ -207,50 +140,6 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(CASES))]
-
-            /// Any 8 bytes decode to a reply or to `InvalidData`; what decodes re-encodes to the
-            /// same meaningful bytes.
-            #[test]
-            fn any_reply_bytes_decode_or_fail_cleanly(bytes in any::<[u8; REPLY_LEN]>()) {
-                match parse_reply(&bytes, "p") {
-                    Ok((status, pipe_mode)) => {
-                        let again = reply(status, pipe_mode);
-                        prop_assert_eq!(&again[..5], &bytes[..5]);
-                    }
-                    Err(e) => {
-                        prop_assert_eq!(e.kind(), ErrorKind::InvalidData);
-                        prop_assert!(e.to_string().contains("named pipe p"));
-                    }
-                }
-            }
-
-            /// A reply cut into any receives, followed by data, is collected exactly: the reader
-            /// never asks for a byte beyond the reply, and a stream cut short leaves it
-            /// incomplete.
-            #[test]
-            fn reply_arrives_in_any_pieces(
-                stream in proptest::collection::vec(any::<u8>(), 0..32),
-                steps in proptest::collection::vec(1usize..10, 1..40),
-            ) {
-                let mut reader = ReplyReader::default();
-                let mut at = 0;
-                for step in steps.iter().cycle().take(REPLY_LEN * 2) {
-                    let space = reader.space();
-                    prop_assert!(space.len() <= REPLY_LEN);
-                    let n = (*step).min(space.len()).min(stream.len() - at);
-                    space[..n].copy_from_slice(&stream[at..at + n]);
-                    at += n;
-                    reader.advance(n).unwrap();
-                }
-                prop_assert!(at <= REPLY_LEN);
-                match reader.complete() {
-                    Some(reply) => prop_assert_eq!(&reply[..], &stream[..REPLY_LEN]),
-                    None => prop_assert!(stream.len() < REPLY_LEN),
-                }
-                if reader.complete().is_some() {
-                    prop_assert!(reader.advance(1).is_err());
-                }
-            }
 
             /// Any abstract address, including truncated and garbage ones, parses to a request or
             /// to "a foreign client" without panicking; a real one parses back.
@@ -271,6 +160,18 @@ mod tests {
                 let cut = cut.min(real.len());
                 let truncated = access_of(&real[..cut]);
                 prop_assert!(truncated.is_none() || cut > PREFIX.len());
+            }
+
+            /// Any first receive decodes without panicking; only the tag with one handle is a
+            /// notice.
+            #[test]
+            fn any_first_byte_decodes(bytes in 0usize..3, byte in any::<u8>(), handles in 0usize..7) {
+                let t = tag(bytes, byte, handles);
+                prop_assert_eq!(t == Tag::Notice, bytes == 1 && byte == NOTICE_TAG && handles == 1);
+                prop_assert_eq!(
+                    t == Tag::Rings,
+                    bytes == 1 && byte == RINGS_TAG && handles == RINGS_HANDLES
+                );
             }
         }
     }

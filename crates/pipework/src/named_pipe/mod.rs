@@ -26,11 +26,13 @@
 //! |---|---|
 //! | `CreateNamedPipe(name, openMode, pipeMode, max, out, in, timeout, sa)` | [`ServerOptions`] → [`NamedPipeServer`] |
 //! | `PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX` | [`ServerOptions::access_inbound`], [`ServerOptions::access_outbound`] ([`Access`] in [`list`]) |
-//! | `PIPE_REJECT_REMOTE_CLIENTS` | [`ServerOptions::reject_remote_clients`] (every pipe is local) |
+//! | `PIPE_REJECT_REMOTE_CLIENTS` | [`ServerOptions::reject_remote_clients`] (the default; `false` serves other machines through Samba: [`NamedPipeServer::remote_client`], [`RemoteClient`]) |
 //! | `PIPE_TYPE_*`, `PIPE_READMODE_*`, `PIPE_NOWAIT` | [`ServerOptions::pipe_mode`] ([`PipeMode`]), [`ReadMode`], [`ClientOptions::pipe_mode`], `nonblocking` |
 //! | `FILE_FLAG_FIRST_PIPE_INSTANCE` | [`ServerOptions::first_pipe_instance`] |
 //! | security attributes (who may connect) | [`ServerOptions::allow_user`], [`ServerOptions::allow_everyone`], [`ServerOptions::global`] |
 //! | `ConnectNamedPipe` | [`NamedPipeServer::connect`] ([`Connected`]) |
+//! | `ERROR_PIPE_CONNECTED` | [`Connected::AlreadyConnected`] (a success, as in Win32) |
+//! | `ERROR_NO_DATA` from `ConnectNamedPipe` | [`std::io::ErrorKind::BrokenPipe`] ("came and went") |
 //! | `DisconnectNamedPipe` | [`NamedPipeServer::disconnect`] |
 //! | `FlushFileBuffers` | [`std::io::Write::flush`] |
 //! | `CreateFile(name)` | [`NamedPipeClient::open`], [`ClientOptions`] |
@@ -41,6 +43,7 @@
 //! | `TransactNamedPipe` | [`NamedPipeClient::transact`], [`NamedPipeServer::transact`] |
 //! | `CallNamedPipe` | [`call`], [`call_into`] |
 //! | `SetNamedPipeHandleState` | `set_read_mode`, `set_nonblocking` |
+//! | `GetNamedPipeInfo` | `info` ([`PipeInfo`]) |
 //! | `GetNamedPipeClientProcessId` / `ImpersonateNamedPipeClient` | [`NamedPipeServer::client`] |
 //! | `GetNamedPipeServerProcessId` | [`NamedPipeClient::server`] |
 //! | `ERROR_PIPE_BUSY` | [`std::io::ErrorKind::ResourceBusy`], [`is_busy`] |
@@ -52,48 +55,68 @@
 //! # How it maps to Linux
 //!
 //! A pipe is a directory in the user's own namespace (or the global one, see [`crate::name`]);
-//! each instance listens on its own Unix-domain socket there, with room for one waiting client,
-//! and stops listening once it has admitted one: a client that finds no listening instance gets
+//! each instance listens on its own Unix-domain socket there, with room for one waiting client.
+//! A client's open completes as soon as its connection is queued on a listening instance, before
+//! the server's `connect`, as Win32's `CreateFile` does; the server's `connect` takes it (and
+//! finds it already there). A client that finds no listening instance with room gets
 //! `ResourceBusy`. A client tries the instances in the order they started listening, the one
-//! that has waited longest first, as Win32 hands them out. Instances hold byte-range locks on the pipe's lock file, so the pipe is gone
-//! the moment its last instance is (even after `kill -9`), and instance limits hold across
-//! processes. A pipework client tells the server what access it wants through its socket's
-//! abstract address, and the server answers with an 8-byte handshake; a foreign client (socat,
-//! Python) gets no handshake, so a byte pipe carries exactly the bytes written.
+//! that has waited longest first, as Win32 hands them out. Instances hold byte-range locks on
+//! the pipe's lock file, so the pipe is gone the moment its last instance is (even after
+//! `kill -9`), and instance limits hold across processes.
+//!
+//! A pipework client tells the server what access it wants through its socket's abstract
+//! address, and checks at its open what the server would refuse (the access against the
+//! pipe's direction, its user against who the pipe admits, from the pipe's description and the
+//! listener's credentials); the server checks again when it connects the client. The client's
+//! first byte carries the handle of its disconnect notice (an eventfd), which the server signals
+//! in `disconnect`: that is how the client tells a disconnect (`NotConnected`) from a server
+//! that closed or died (the end of data, `BrokenPipe`). A foreign client (socat, Python) binds
+//! no address and sends no notice: a byte pipe carries exactly the bytes written, both ways.
 //!
 //! Message pipes frame each message with a 4-byte length; readers never allocate from a length
 //! a peer sent. A peer that dies in the middle of a message gives `BrokenPipe`, never a
-//! truncated message.
+//! truncated message. The buffer sizes asked ([`ServerOptions::in_buffer_size`],
+//! [`ServerOptions::out_buffer_size`]) are the sending sockets' buffers: in nonblocking mode a
+//! byte write takes what fits and a message write all or nothing, as Win32's quotas do.
 //!
-//! Where this differs from Win32:
+//! Where this differs from Win32 (what Linux cannot do, and why):
 //!
-//! * a client's open completes when the server's `connect` admits it (Win32 completes it as soon
-//!   as an instance is listening), so one thread cannot create an instance, open it and only
-//!   then call `connect`;
-//! * after `disconnect` or the server's close, the client still reads what it had received, then
-//!   the end of data (`Ok(0)`); its writes fail with `BrokenPipe` (Win32: `PIPE_NOT_CONNECTED`,
-//!   and a disconnect discards what the client had not read). A Unix-domain socket closes the
-//!   same way whether its peer disconnected or closed, and a byte pipe has no room in its data
-//!   for a notice (a foreign client must see only the bytes written), so the client cannot yet
-//!   tell the two apart. On the server end, `disconnect` without a client and `peek`, reads and
-//!   writes on a disconnected end fail with `NotConnected` ([`is_not_connected`]), as in Win32;
+//! * data the server wrote before `disconnect` and the client has not read yet is still
+//!   delivered to the client, then its reads fail with `NotConnected` (Win32 discards it and
+//!   fails at once). Those bytes sit in the client's own socket, which the server cannot take
+//!   back from; the client would have to look at its notice before every read, a system call
+//!   on each, to refuse them. Flushing before `disconnect`, as Win32 advises, leaves none;
+//! * a foreign client (not through pipework) is not told of a `disconnect`: it sees its socket
+//!   end, as after a close. A plain socket has no word for it, and its data must stay exactly
+//!   the bytes written;
+//! * buffer sizes are the kernel's socket buffers, which it rounds and clamps to its limits
+//!   (`/proc/sys/net/core/wmem_max`) and which count the kernel's own bookkeeping per chunk
+//!   sent: a pipe holds about the size asked, not to the byte. `info` reports what was granted;
+//! * an instance whose client's open completed but whom the server has not connected yet still
+//!   looks listening to [`wait`] (its socket stays bound until `connect` takes the client): a
+//!   waiting open retries it, with pauses up to 100 ms, until an instance is free. Win32's
+//!   `WaitNamedPipe` reserves nothing either, so callers already handle the busy open after it;
 //! * by default only the server's user (and root) may open a pipe, where Win32 lets everyone
-//!   read; other users need [`ServerOptions::global`] and [`ServerOptions::allow_user`] or
+//!   read: on Linux every user shares `/tmp` and the global namespace, and a pipe open to all
+//!   by default would expose every server to every local user. Other users need
+//!   [`ServerOptions::global`] and [`ServerOptions::allow_user`] or
 //!   [`ServerOptions::allow_everyone`];
-//! * (not a difference) all instances of a pipe share the first instance's type, access, limit
-//!   and default timeout, as in Win32: a later instance that asks for another type, limit,
-//!   buffer sizes or timeout is created and the first's values stick; only another access mode,
-//!   [`ServerOptions::first_pipe_instance`] and the instance limit refuse. Instances may live in
-//!   different processes; a pipe left by a killed server is removed the next time a client or
-//!   [`list`] comes across it;
-//! * a client reaches only servers it trusts (below), and its open is bounded in time even
-//!   while a server has not admitted it ([`ClientOptions::wait`], [`OPEN_TIMEOUT`]);
 //! * [`std::io::Read::read`] in message-read mode returns `Ok(0)` both for a 0-byte message and
 //!   at the end of the pipe (Win32: a 0-byte success, then `ERROR_BROKEN_PIPE`): `Read` has only
 //!   `Ok(0)` for the end, and code such as `read_to_end` relies on it. `read_message` tells the
 //!   two apart ([`MessageRead::Complete`]`(0)` for the message, [`MessageRead::End`] for the end);
 //! * handles travel only to an end that asked for them ([`ServerOptions::accept_handles`],
-//!   [`ClientOptions::accept_handles`], `recv_handle`).
+//!   [`ClientOptions::accept_handles`], `recv_handle`): a peer could otherwise fill the
+//!   receiver's descriptor table, which Win32's handle duplication cannot do.
+//!
+//! Not differences: all instances share the first instance's type, access, limit, default
+//! timeout, buffer sizes and who may connect, as in Win32 (a later instance asking otherwise is
+//! created, and the first's values stick; only another access mode,
+//! [`ServerOptions::first_pipe_instance`] and the instance limit refuse). Instances may live in
+//! different processes; a pipe left by a killed server is removed the next time a client or
+//! [`list`] comes across it. After `connect` reported a client that came and went, the
+//! `disconnect` a Win32 server calls next succeeds (and the next `connect` listens again, with
+//! or without it). A client reaches only servers it trusts (below).
 //!
 //! # Whose server a client reaches
 //!
@@ -124,11 +147,15 @@ mod handshake;
 mod registry;
 mod ring;
 mod server;
+mod state;
+// Remote clients through Samba (named-pipe auth).
+mod smb;
 
 #[cfg(feature = "tokio")]
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
 pub use client::{call, call_into, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
+pub use smb::{RemoteClient, Sid, SAMBA_SOCKET_DIR};
 
 use std::io::{self, ErrorKind};
 use std::path::PathBuf;
@@ -201,6 +228,22 @@ pub struct PeekInfo {
     pub available: u64,
     /// Bytes of the next message beyond those copied (`lpBytesLeftThisMessage`; 0 on byte pipes).
     pub left_in_message: u64,
+}
+
+/// A pipe's description, as `info` reports it on either end (`GetNamedPipeInfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeInfo {
+    /// Whether this is the server's end (`PIPE_SERVER_END`).
+    pub server_end: bool,
+    /// Byte or message pipe.
+    pub pipe_mode: PipeMode,
+    /// Bytes of data the pipe holds on their way to the client (`lpOutBufferSize`), as the
+    /// kernel granted them.
+    pub out_buffer: usize,
+    /// Bytes of data the pipe holds on their way to the server (`lpInBufferSize`), as granted.
+    pub in_buffer: usize,
+    /// The instance limit (`None`: unlimited).
+    pub max_instances: Option<u32>,
 }
 
 /// The process at the other end of a connection.

@@ -9,8 +9,8 @@
 //!   alone (0600): a stranger who could open it could lock its bytes and pin a dead pipe alive.
 //!   Other users tell a live pipe, and count its instances, from the kernel's table of locks
 //!   (`/proc/locks`), which nobody can write.
-//! * `info`: the first instance's parameters (type, access, max instances, default timeout) and
-//!   the pipe's full name, compared by every server that joins and every client that opens, so
+//! * `info`: the first instance's parameters (type, access, max instances, default timeout,
+//!   buffer sizes, who may connect) and the pipe's full name, compared by every server that joins and every client that opens, so
 //!   a directory found under a pipe's key is never taken for it unless it is that pipe.
 //! * `i<n>`: the listening socket of slot `n`, present only while that instance waits for a
 //!   client. Each listens with a backlog of one, so a client that finds no socket, or only full
@@ -32,6 +32,57 @@ use crate::sys::{first_holder, set_lock, Lock};
 /// Slots beyond this are never used, even for unlimited pipes.
 pub(crate) const SLOT_LIMIT: u64 = 1 << 16;
 
+/// Who may connect to a pipe, besides its owner (the server's user) and root.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Allow {
+    /// The owner and root only.
+    #[default]
+    Owner,
+    /// These users too.
+    Users(Vec<u32>),
+    /// Every user.
+    Everyone,
+}
+
+impl Allow {
+    /// Whether a client running as `uid` may connect to a server running as `server_uid`.
+    pub(crate) fn admits(&self, uid: u32, server_uid: u32) -> bool {
+        uid == server_uid
+            || uid == 0
+            || match self {
+                Allow::Owner => false,
+                Allow::Users(users) => users.contains(&uid),
+                Allow::Everyone => true,
+            }
+    }
+
+    fn encode(&self) -> String {
+        match self {
+            Allow::Owner => "owner".into(),
+            Allow::Everyone => "everyone".into(),
+            Allow::Users(users) => {
+                let list: Vec<String> = users.iter().map(u32::to_string).collect();
+                format!("users {}", list.join(","))
+            }
+        }
+    }
+
+    fn decode(text: &str) -> Option<Allow> {
+        match text {
+            "owner" => Some(Allow::Owner),
+            "everyone" => Some(Allow::Everyone),
+            _ => {
+                let list = text.strip_prefix("users ")?;
+                let users = list
+                    .split(',')
+                    .map(|u| u.parse().ok())
+                    .collect::<Option<Vec<u32>>>()?;
+                Some(Allow::Users(users))
+            }
+        }
+    }
+}
+
 /// The first instance's parameters, shared by every instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Info {
@@ -40,13 +91,19 @@ pub(crate) struct Info {
     /// `None`: unlimited.
     pub(crate) max_instances: Option<u32>,
     pub(crate) default_timeout: Duration,
+    /// Bytes asked for data flowing to the server (`nInBufferSize`; 0: the system's default).
+    pub(crate) in_buffer: u32,
+    /// Bytes asked for data flowing to the client (`nOutBufferSize`; 0: the system's default).
+    pub(crate) out_buffer: u32,
+    /// Who may connect, besides the owner and root (a client checks it at open).
+    pub(crate) allow: Allow,
     pub(crate) name: String,
 }
 
 impl Info {
     fn encode(&self) -> String {
         format!(
-            "pipework-pipe 1\n{}\n{}\n{}\n{}\n{}",
+            "pipework-pipe 2\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             match self.pipe_mode {
                 PipeMode::Byte => "byte",
                 PipeMode::Message => "message",
@@ -58,13 +115,16 @@ impl Info {
             },
             self.max_instances.map_or(0, |m| m),
             self.default_timeout.as_millis(),
+            self.in_buffer,
+            self.out_buffer,
+            self.allow.encode(),
             self.name
         )
     }
 
     fn decode(text: &str) -> Option<Info> {
-        let mut lines = text.splitn(6, '\n');
-        if lines.next()? != "pipework-pipe 1" {
+        let mut lines = text.splitn(9, '\n');
+        if lines.next()? != "pipework-pipe 2" {
             return None;
         }
         let pipe_mode = match lines.next()? {
@@ -80,11 +140,17 @@ impl Info {
         };
         let max: u32 = lines.next()?.parse().ok()?;
         let timeout: u64 = lines.next()?.parse().ok()?;
+        let in_buffer: u32 = lines.next()?.parse().ok()?;
+        let out_buffer: u32 = lines.next()?.parse().ok()?;
+        let allow = Allow::decode(lines.next()?)?;
         Some(Info {
             pipe_mode,
             access,
             max_instances: (max != 0).then_some(max),
             default_timeout: Duration::from_millis(timeout),
+            in_buffer,
+            out_buffer,
+            allow,
             name: lines.next()?.to_string(),
         })
     }
@@ -178,16 +244,20 @@ pub(crate) fn parse_locks(table: &str, dev: u64, ino: u64) -> Vec<(u64, u64)> {
 
 /// Instances that exist now (slots locked by their owners), seen from outside their processes.
 pub(crate) fn count_instances(lock: &File, slots: u64) -> io::Result<u64> {
+    // The kernel reports any one lock in a range, not the lowest (its list runs in the order
+    // the locks were taken): each found splits its range in two, both searched again.
     let mut count = 0;
-    let mut at = 1;
-    let end = 1 + slots;
-    while at < end {
-        match first_holder(lock, at, end - at)? {
-            Some((start, len)) => {
-                count += 1;
-                at = start + len.max(1);
-            }
-            None => break,
+    let mut ranges = vec![(1, 1 + slots)];
+    while let Some((from, to)) = ranges.pop() {
+        if from >= to {
+            continue;
+        }
+        if let Some((start, len)) = first_holder(lock, from, to - from)? {
+            count += 1;
+            let start = start.clamp(from, to);
+            let stop = start.saturating_add(len.max(1)).min(to);
+            ranges.push((from, start));
+            ranges.push((stop, to));
         }
     }
     Ok(count)
@@ -340,10 +410,40 @@ pub(crate) fn let_go(lock: File) {
     let _ = set_lock(&lock, Lock::Unlock, 0, 0, false);
 }
 
-/// Takes a free slot below `slots`; `None` when all are taken.
-pub(crate) fn take_slot(lock: &File, slots: u64) -> io::Result<Option<u64>> {
-    for slot in 0..slots {
+/// Takes a free slot below `slots` of the pipe in `dir`; `None` when all are taken.
+///
+/// The search starts after the slot this process took last on this pipe and wraps round: a
+/// server that creates instance after instance finds the next slot free at the first try,
+/// instead of trying every slot its earlier instances hold (each try a lock call that itself
+/// walks the file's locks: cubic in the instances, minutes at six thousand). A pipe this
+/// process has not created instances of is searched from slot 0, so a new pipe's instances take
+/// slots in the order they are created.
+pub(crate) fn take_slot(lock: &File, slots: u64, dir: &Path) -> io::Result<Option<u64>> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static NEXT: Mutex<Option<HashMap<PathBuf, u64>>> = Mutex::new(None);
+    let hint = |update: Option<u64>| -> u64 {
+        let mut next = NEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let map = next.get_or_insert_with(HashMap::new);
+        match update {
+            Some(slot) => {
+                if map.len() >= 64 && !map.contains_key(dir) {
+                    map.clear(); // a process going through many pipes: start afresh
+                }
+                map.insert(dir.to_path_buf(), slot);
+                slot
+            }
+            None => map.get(dir).copied().unwrap_or(0),
+        }
+    };
+    if slots == 0 {
+        return Ok(None);
+    }
+    let first = hint(None) % slots;
+    for k in 0..slots {
+        let slot = (first + k) % slots;
         if set_lock(lock, Lock::Write, 1 + slot, 1, false)? {
+            hint(Some(slot + 1));
             return Ok(Some(slot));
         }
     }
@@ -398,13 +498,24 @@ mod tests {
             access: Access::Inbound,
             max_instances: Some(3),
             default_timeout: Duration::from_millis(250),
+            in_buffer: 1234,
+            out_buffer: 0,
+            allow: Allow::Users(vec![7, 1000]),
             name: "a\nb".into(),
         };
-        assert_eq!(Info::decode(&info.encode()), Some(info));
+        assert_eq!(Info::decode(&info.encode()), Some(info.clone()));
+        for allow in [Allow::Owner, Allow::Everyone, Allow::Users(vec![0])] {
+            let info = Info {
+                allow,
+                ..info.clone()
+            };
+            assert_eq!(Info::decode(&info.encode()), Some(info));
+        }
         for bad in [
             "",
             "pipework-pipe 1\nbyte",
-            "pipework-pipe 2\nbyte\ninbound\n0\n0\nx",
+            "pipework-pipe 1\nbyte\ninbound\n0\n0\nx",
+            "pipework-pipe 2\nbyte\ninbound\n0\n0\n0\n0\nusers x\nx",
         ] {
             assert_eq!(Info::decode(bad), None);
         }

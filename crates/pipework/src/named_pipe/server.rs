@@ -9,28 +9,19 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::{
-    acceptfrom_with, bind, listen, socket_with, sockopt, AddressFamily, RecvFlags, SocketAddrUnix,
-    SocketFlags, SocketType,
+    acceptfrom_with, bind, listen, socket_with, sockopt, AddressFamily, RecvFlags, Shutdown,
+    SocketAddrUnix, SocketFlags, SocketType,
 };
 
 use super::conn::Conn;
-use super::handshake::{self, Status};
-use super::registry::{self, Info};
-use super::ring::Rings;
-use super::{Access, Credentials, MessageRead, PeekInfo, PipeMode, ReadMode};
+use super::handshake::{self, Tag};
+use super::registry::{self, Allow, Info};
+use super::state;
+use super::{Access, Credentials, MessageRead, PeekInfo, PipeInfo, PipeMode, ReadMode};
 use crate::name::lease::{self, still_linked, Lease};
 use crate::name::place::{self, PipeFile};
 use crate::name::{Namespace, PipeName};
 use crate::sys::Lock;
-
-/// Who may connect to a pipe, besides its owner (the server's user) and root.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-enum Allow {
-    #[default]
-    Owner,
-    Users(Vec<u32>),
-    Everyone,
-}
 
 /// How to create a named-pipe instance (`CreateNamedPipe`'s parameters).
 ///
@@ -71,6 +62,8 @@ pub struct ServerOptions {
     nonblocking: bool,
     accept_handles: usize,
     shared_memory: super::ring::SharedMemory,
+    /// Remote clients through Samba (named_pipe/smb).
+    pub(super) smb: super::smb::Options,
 }
 
 impl Default for ServerOptions {
@@ -91,6 +84,7 @@ impl Default for ServerOptions {
             nonblocking: false,
             accept_handles: 0,
             shared_memory: super::ring::SharedMemory::default(),
+            smb: Default::default(),
         }
     }
 }
@@ -116,8 +110,11 @@ impl ServerOptions {
         self
     }
 
-    /// Refuse clients on other machines (`PIPE_REJECT_REMOTE_CLIENTS`; default `true`). A pipe
-    /// is never reachable from another machine on Linux, so either value gives a local pipe.
+    /// Refuse clients on other machines (`PIPE_REJECT_REMOTE_CLIENTS`; default `true`). With
+    /// `false` the pipe is served to other machines through Samba too (see
+    /// [`remote_socket_dir`](Self::remote_socket_dir) and
+    /// [`NamedPipeServer::remote_client`]); `create` then fails if smbd's socket directory is
+    /// not usable.
     pub fn reject_remote_clients(&mut self, reject: bool) -> &mut Self {
         self.reject_remote_clients = reject;
         self
@@ -150,13 +147,21 @@ impl ServerOptions {
         self
     }
 
-    /// Receive buffer to ask of the kernel (`nInBufferSize`; advisory).
+    /// Buffer for data flowing to the server (`nInBufferSize`): the quota of what clients may
+    /// have written and the server not yet read. The kernel grants it within its limits
+    /// ([`NamedPipeServer::info`] tells what it gave); a blocking write waits for room, a
+    /// nonblocking one ([`ServerOptions::nonblocking`], [`ClientOptions::nonblocking`]) writes
+    /// what fits of a byte stream and nothing of a message that does not fit. The first
+    /// instance's sizes stick for the pipe.
+    ///
+    /// [`ClientOptions::nonblocking`]: super::ClientOptions::nonblocking
     pub fn in_buffer_size(&mut self, bytes: u32) -> &mut Self {
         self.in_buffer = Some(bytes);
         self
     }
 
-    /// Send buffer to ask of the kernel (`nOutBufferSize`; advisory).
+    /// Buffer for data flowing to clients (`nOutBufferSize`): as
+    /// [`in_buffer_size`](Self::in_buffer_size), the other way.
     pub fn out_buffer_size(&mut self, bytes: u32) -> &mut Self {
         self.out_buffer = Some(bytes);
         self
@@ -178,17 +183,17 @@ impl ServerOptions {
         self
     }
 
-    /// Whether a pipework client on this machine that asks for it gets its data through
-    /// shared-memory rings instead of the socket (the socket stays open beside them, the
-    /// peer's liveness signal). Foreign clients always keep the socket. Off by default; turn
-    /// it off for an instance whose handle is given to another process or polled for
-    /// readiness: on the ring path the socket carries no data.
+    /// Whether this instance takes the shared-memory rings a pipework client offers (default
+    /// `true`): each direction of the connection then moves from the socket to its ring once
+    /// its reader reads through pipework's API, and the socket stays open beside them as the
+    /// liveness signal. Foreign clients and clients through Samba always keep the socket. Turn
+    /// them off for an instance whose socket is read or written directly: see the module docs.
     pub fn shared_memory(&mut self, on: bool) -> &mut Self {
         self.shared_memory.on = on;
         self
     }
 
-    /// How long this side spins for its peer on the ring path before it sleeps (default 50 µs;
+    /// How long this end spins for its peer on a ring before it sleeps (default 50 µs;
     /// `Duration::ZERO`: never spins).
     pub fn shared_memory_spin(&mut self, spin: Duration) -> &mut Self {
         self.shared_memory.spin = spin;
@@ -201,7 +206,10 @@ impl ServerOptions {
         self
     }
 
-    /// Admits the user `uid` too. The owner and root are always admitted.
+    /// Admits the user `uid` too. The owner and root are always admitted. Who may connect is
+    /// the pipe's, set by its first instance (a later instance's choice is ignored, as Win32
+    /// keeps the first instance's security); a client the pipe does not admit is refused at
+    /// its open.
     pub fn allow_user(&mut self, uid: u32) -> &mut Self {
         match &mut self.allow {
             Allow::Users(users) => users.push(uid),
@@ -229,15 +237,17 @@ impl ServerOptions {
         self
     }
 
-    /// Nonblocking mode (`PIPE_NOWAIT`): `connect` and reads return `WouldBlock` instead of waiting.
+    /// Nonblocking mode (`PIPE_NOWAIT`): `connect` and reads return `WouldBlock` instead of
+    /// waiting; a write takes what fits in the pipe's buffer (a byte stream: the bytes that fit,
+    /// a message: all of it or, with `WouldBlock`, nothing).
     pub fn nonblocking(&mut self, nonblocking: bool) -> &mut Self {
         self.nonblocking = nonblocking;
         self
     }
 
     /// Creates one instance of the pipe `name` (`CreateNamedPipe`); the pipe is created with its
-    /// first instance. The instance is connectable at once; [`NamedPipeServer::connect`] admits
-    /// a client.
+    /// first instance. The instance listens at once: a client's open completes from now on,
+    /// and [`NamedPipeServer::connect`] takes that client (or waits for one).
     ///
     /// Errors: `InvalidInput` for a bad name or parameter; `ResourceBusy` when the pipe already
     /// has its maximum number of instances; `PermissionDenied` when
@@ -260,7 +270,6 @@ impl ServerOptions {
                 ))
             }
         };
-        let _ = self.reject_remote_clients; // every pipe is local on Linux
         let max_instances = self
             .max_instances
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
@@ -322,7 +331,7 @@ impl ServerOptions {
             (Some(mode), PipeMode::Message) => mode,
             (None, PipeMode::Message) => ReadMode::Message,
         };
-        let slot = match registry::take_slot(&lock, info.slots()) {
+        let slot = match registry::take_slot(&lock, info.slots(), &dir) {
             Ok(slot) => slot,
             Err(e) => {
                 registry::let_go(lock);
@@ -349,16 +358,22 @@ impl ServerOptions {
             listener: None,
             conn: None,
             peer: None,
+            notice: Notice::None,
             info,
-            allow: self.allow.clone(),
             read_mode,
-            buffers: (self.in_buffer, self.out_buffer),
             nonblocking: self.nonblocking,
+            nowait: self.nonblocking,
             accept_handles: self.accept_handles,
-            first,
             shared_memory: self.shared_memory,
+            first,
+            since: None,
+            closing: false,
+            smb: Default::default(),
         };
         server.listen()?;
+        // Remote clients through Samba (named_pipe/smb).
+        server.smb =
+            super::smb::Instance::start(&self.smb, self.reject_remote_clients, &server.name)?;
         Ok(server)
     }
 
@@ -434,6 +449,9 @@ impl ServerOptions {
                 access,
                 max_instances,
                 default_timeout: self.default_timeout,
+                in_buffer: self.in_buffer.unwrap_or(0),
+                out_buffer: self.out_buffer.unwrap_or(0),
+                allow: self.allow.clone(),
                 name: name.name().to_string(),
             };
             registry::write_info(dir, &info)?;
@@ -488,14 +506,36 @@ pub struct NamedPipeServer {
     listener: Option<OwnedFd>,
     conn: Option<Conn>,
     peer: Option<Credentials>,
+    /// The connected pipework client's disconnect notice.
+    notice: Notice,
     info: Info,
-    allow: Allow,
     read_mode: ReadMode,
-    buffers: (Option<u32>, Option<u32>),
+    /// The sockets are nonblocking (`PIPE_NOWAIT`, or an async front-end's).
     nonblocking: bool,
+    /// `PIPE_NOWAIT` asked by the user: writes take only what fits.
+    nowait: bool,
     accept_handles: usize,
-    first: bool,
     shared_memory: super::ring::SharedMemory,
+    first: bool,
+    /// When this instance started listening (its socket file's time), for the listener made
+    /// anew after a refused client: it keeps its place in the queue.
+    since: Option<rustix::fs::Timestamps>,
+    /// `connect` found a client that came and went (Win32's closing state): the `disconnect`
+    /// a Win32 server calls next succeeds.
+    closing: bool,
+    /// Remote clients through Samba (named_pipe/smb).
+    pub(super) smb: super::smb::Instance,
+}
+
+/// What a server knows of its client's disconnect notice ([`state`]).
+#[derive(Debug)]
+enum Notice {
+    /// A foreign client, or none: nothing to tell.
+    None,
+    /// A pipework client whose tag has not been taken yet.
+    Pending,
+    /// The client's notice.
+    Held(OwnedFd),
 }
 
 impl NamedPipeServer {
@@ -562,7 +602,7 @@ impl NamedPipeServer {
         let fd = socket_with(
             AddressFamily::UNIX,
             SocketType::STREAM,
-            SocketFlags::CLOEXEC,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
             None,
         )?;
         let addr = SocketAddrUnix::new(&path).map_err(|e| {
@@ -576,178 +616,299 @@ impl NamedPipeServer {
             )
         })?;
         bind(&fd, &addr)?;
-        let mode = if self.allow == Allow::Owner {
+        let mode = if self.info.allow == Allow::Owner {
             0o600
         } else {
             0o666
         };
         fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
-        // A backlog of 0 lets exactly one client wait: others find the instance busy.
-        listen(&fd, 0)?;
-        if self.nonblocking {
-            rustix::io::ioctl_fionbio(&fd, true)?;
+        // The buffer sizes a client will get, granted here so `info` can tell them before one
+        // comes.
+        state::ask(fd.as_fd(), self.info.out_buffer, self.info.in_buffer);
+        // A listener made anew after a refused client keeps the time its instance started
+        // listening: the order in which instances are handed out goes by it.
+        if let Some(since) = self.since.take() {
+            let _ =
+                rustix::fs::utimensat(rustix::fs::CWD, &path, &since, rustix::fs::AtFlags::empty());
         }
+        // A backlog of 0 lets exactly one client wait: others find the instance busy. That
+        // client's open has completed (Win32: `CreateFile` succeeds on a listening instance).
+        listen(&fd, 0)?;
         self.listener = Some(fd);
         Ok(())
     }
 
-    fn admits(&self, uid: u32) -> bool {
-        let me = rustix::process::geteuid().as_raw();
-        uid == me
-            || uid == 0
-            || match &self.allow {
-                Allow::Owner => false,
-                Allow::Users(users) => users.contains(&uid),
-                Allow::Everyone => true,
-            }
+    /// Whether a client waits on the listener, waiting for one up to `wait` (`None`: for ever).
+    fn knocked(&self, wait: Option<Duration>) -> io::Result<bool> {
+        use rustix::event::{poll, PollFd, PollFlags};
+        let listener = self.listener.as_ref().expect("listening");
+        let ts = wait.map(crate::sys::time::timespec);
+        let mut fds = [PollFd::new(listener, PollFlags::IN)];
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(n) => Ok(n > 0),
+            Err(Errno::INTR) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Waits for a client and connects it (`ConnectNamedPipe`).
     ///
-    /// Returns [`Connected::AlreadyConnected`] when a client was there already. Fails with
-    /// `BrokenPipe` when a foreign client came and went before it was admitted (`ERROR_NO_DATA`;
-    /// the instance listens again at the next call; a pipework client that went is connected and
-    /// at its end of data), and in nonblocking mode with `WouldBlock` while
-    /// no client is there (`ERROR_PIPE_LISTENING`). Clients the server does not admit are turned
-    /// away here, and `connect` goes on waiting.
+    /// A client's open completes as soon as this instance listens, before `connect` is called
+    /// (as in Win32), and what it writes waits in the pipe. `connect` then returns
+    /// [`Connected::AlreadyConnected`] at once (Win32's `ERROR_PIPE_CONNECTED`, which is a
+    /// success): a server tells whether it waited from the value it gets, and
+    /// [`is_connected`](Self::is_connected) says a client is there. A client that came, wrote
+    /// and closed before `connect` is connected all the same: the server reads what it wrote,
+    /// then the end of data.
+    ///
+    /// Fails with `BrokenPipe` when a client came and went without writing before it was
+    /// admitted (`ERROR_NO_DATA`; the instance listens again at the next call, with or without
+    /// a [`disconnect`](Self::disconnect) between, which then succeeds), and in
+    /// nonblocking mode with `WouldBlock` while no client is there (`ERROR_PIPE_LISTENING`).
+    /// Clients the pipe does not admit are refused at their open; one that connects anyway
+    /// (not through pipework) is turned away here, and `connect` goes on waiting.
     pub fn connect(&mut self) -> io::Result<Connected> {
         if self.conn.is_some() {
             return Ok(Connected::AlreadyConnected);
         }
+        self.closing = false;
         if self.listener.is_none() {
             self.listen()?;
         }
-        let waiting = {
-            let listener = self.listener.as_ref().expect("listening");
-            use rustix::event::{poll, PollFd, PollFlags, Timespec};
-            let mut fds = [PollFd::new(listener, PollFlags::IN)];
-            let zero = Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            poll(&mut fds, Some(&zero)).unwrap_or(0) > 0
-        };
+        let mut already = self.knocked(Some(Duration::ZERO))?;
+        let mut knocked = already;
         loop {
-            let listener = self.listener.as_ref().expect("listening");
-            let (fd, addr) = match acceptfrom_with(listener, SocketFlags::CLOEXEC) {
-                Ok(x) => x,
-                Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let creds = sockopt::socket_peercred(&fd)?;
-            let credentials = Credentials {
-                pid: creds.pid.as_raw_nonzero().get() as u32,
-                uid: creds.uid.as_raw(),
-                gid: creds.gid.as_raw(),
-            };
-            let abstract_name = addr
-                .and_then(|a| SocketAddrUnix::try_from(a).ok())
-                .and_then(|a| a.abstract_name().map(<[u8]>::to_vec));
-            let request = handshake::parse_client_address(abstract_name.as_deref());
-            let pipe_mode = self.info.pipe_mode;
-            if !self.admits(credentials.uid) {
-                if request.is_some() {
-                    let _ = send_reply(&fd, handshake::reply(Status::Denied, pipe_mode));
+            if !knocked && self.smb.serving() {
+                // A client on another machine, through Samba, may come first (named_pipe/smb).
+                let local = self.listener.as_ref().expect("listening").as_fd();
+                let mode = self.info.pipe_mode;
+                if let Some((fd, who)) = self.smb.next_client(local, self.nonblocking, mode)? {
+                    return self.admit_remote(fd, who);
                 }
+                knocked = self.knocked(Some(Duration::ZERO))?;
+            }
+            if !knocked {
+                if self.nonblocking {
+                    return Err(io::Error::new(
+                        ErrorKind::WouldBlock,
+                        format!("named pipe {}: no client yet", self.what),
+                    ));
+                }
+                knocked = self.knocked(None)?;
                 continue;
             }
-            if let Some((r, w)) = request {
-                if !handshake::access_fits(self.info.access, r, w) {
-                    let _ = send_reply(&fd, handshake::reply(Status::AccessDenied, pipe_mode));
-                    continue;
-                }
+            if self.admit()? {
+                return Ok(if already {
+                    Connected::AlreadyConnected
+                } else {
+                    Connected::Connected
+                });
             }
-            // Admitted: this instance stops listening.
-            self.listener = None;
-            if let Err(e) = lease::remove_part(&self.socket_path()) {
-                lease::keep(e);
-            }
-            let mut rings = None;
-            let came_and_went = match request {
-                // A pipework client gone before this reply (it may have refused this server's
-                // identity) is admitted all the same: it reads as a client that closed at once.
-                Some(_) => {
-                    let reply = handshake::reply(Status::Accepted, pipe_mode);
-                    if self.shared_memory.on && handshake::asks_for_rings(abstract_name.as_deref())
-                    {
-                        let what = format!("named pipe {}", self.what);
-                        match Rings::create(fd.as_fd(), self.shared_memory.spin, &what) {
-                            Ok((r, handles)) => {
-                                let [a, b] = &handles;
-                                // A client gone before the reply reads as one that closed at
-                                // once, on the socket.
-                                if super::conn::send_all(
-                                    fd.as_fd(),
-                                    &[&handshake::with_rings(reply)],
-                                    &[a.as_fd(), b.as_fd()],
-                                )
-                                .is_ok()
-                                {
-                                    rings = Some(r);
-                                }
-                            }
-                            // No rings to be had (no memory for them): the socket serves.
-                            Err(_) => {
-                                let _ = send_reply(&fd, reply);
-                            }
-                        }
-                    } else {
-                        let _ = send_reply(&fd, reply);
-                    }
-                    false
-                }
-                None => {
-                    let mut probe = [0u8; 1];
-                    matches!(
-                        rustix::net::recv(&fd, &mut probe, RecvFlags::PEEK | RecvFlags::DONTWAIT),
-                        Ok((0, _))
-                    )
-                }
-            };
-            if came_and_went {
-                return Err(io::Error::new(
-                    ErrorKind::BrokenPipe,
-                    format!("named pipe {}: the client came and went", self.what),
-                ));
-            }
-            if let Some(n) = self.buffers.0 {
-                let _ = sockopt::set_socket_recv_buffer_size(&fd, n as usize);
-            }
-            if let Some(n) = self.buffers.1 {
-                let _ = sockopt::set_socket_send_buffer_size(&fd, n as usize);
-            }
-            let mut conn = Conn::new(fd, pipe_mode, self.what.clone());
-            conn.read_mode = self.read_mode;
-            conn.can_read = self.info.access.server_reads();
-            conn.can_write = self.info.access.server_writes();
-            conn.accept_handles = self.accept_handles;
-            conn.rings = rings;
-            if self.nonblocking {
-                conn.set_nonblocking(true)?;
-            }
-            self.conn = Some(conn);
-            self.peer = Some(credentials);
-            return Ok(if waiting {
-                Connected::AlreadyConnected
-            } else {
-                Connected::Connected
-            });
+            // Refused (or gone before it was taken): listen again.
+            already = false;
+            knocked = self.knocked(Some(Duration::ZERO))?;
         }
     }
 
-    /// Disconnects the client (`DisconnectNamedPipe`): the client's further reads find the end
-    /// of data (after what it had received already) and its writes fail with `BrokenPipe`; data
-    /// it sent that the server has not read is discarded. New clients find this instance busy
-    /// until the next [`connect`](Self::connect). Use [`flush`](Write::flush) first to wait until
-    /// the client has read everything.
+    /// Takes the client waiting on the listener: `Ok(true)` once it is connected, `Ok(false)`
+    /// when it was refused and the instance listens again.
+    fn admit(&mut self) -> io::Result<bool> {
+        let listener = self.listener.take().expect("listening");
+        // Close the door before taking the client: a listener shut for reading refuses new
+        // connections (they go on to other instances) but still hands out the one queued, so
+        // no client is ever left queued on a listener about to close, its open completed for
+        // nothing.
+        let _ = rustix::net::shutdown(&listener, Shutdown::Read);
+        let since = listening_time(&self.socket_path());
+        if let Err(e) = lease::remove_part(&self.socket_path()) {
+            lease::keep(e);
+        }
+        let accepted = loop {
+            match acceptfrom_with(&listener, SocketFlags::CLOEXEC) {
+                Ok(x) => break Some(x),
+                Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
+                Err(Errno::AGAIN) => break None,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        drop(listener);
+        let Some((fd, addr)) = accepted else {
+            self.since = since;
+            self.listen()?;
+            return Ok(false);
+        };
+        let creds = sockopt::socket_peercred(&fd)?;
+        let credentials = Credentials {
+            pid: creds.pid.as_raw_nonzero().get() as u32,
+            uid: creds.uid.as_raw(),
+            gid: creds.gid.as_raw(),
+        };
+        let abstract_name = addr
+            .and_then(|a| SocketAddrUnix::try_from(a).ok())
+            .and_then(|a| a.abstract_name().map(<[u8]>::to_vec));
+        let request = handshake::parse_client_address(abstract_name.as_deref());
+        let me = rustix::process::geteuid().as_raw();
+        let fits = request.is_none_or(|(r, w)| handshake::access_fits(self.info.access, r, w));
+        if !self.info.allow.admits(credentials.uid, me) || !fits {
+            // A pipework client checks both before its open completes: this one came round it.
+            drop(fd);
+            self.since = since;
+            self.listen()?;
+            return Ok(false);
+        }
+        self.notice = if request.is_some() {
+            Notice::Pending
+        } else {
+            Notice::None
+        };
+        let mut conn = Conn::new(fd, self.info.pipe_mode, self.what.clone());
+        conn.read_mode = self.read_mode;
+        conn.can_read = self.info.access.server_reads();
+        conn.can_write = self.info.access.server_writes();
+        conn.accept_handles = self.accept_handles;
+        state::ask(conn.fd.as_fd(), self.info.out_buffer, self.info.in_buffer);
+        self.conn = Some(conn);
+        self.peer = Some(credentials);
+        // A pipework client sends its tag right after connecting: take it now, so that the
+        // stream holds only the client's data once `connect` returns (the socket may be handed
+        // to another program as it is). One caught between its connect and its tag is waited
+        // for, briefly; a client that never sends it has its tag looked for again before each
+        // read.
+        if self.take_notice(false).is_err() && matches!(self.notice, Notice::Pending) {
+            use rustix::event::{poll, PollFd, PollFlags};
+            let conn = self.conn.as_ref().expect("connected");
+            let ts = crate::sys::time::timespec(TAG_WAIT);
+            let mut fds = [PollFd::new(&conn.fd, PollFlags::IN)];
+            if matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
+                let _ = self.take_notice(false);
+            }
+        }
+        let gone = {
+            let pending = matches!(self.notice, Notice::Pending);
+            let conn = self.conn.as_mut().expect("connected");
+            !pending && state::at_end(conn)?
+        };
+        if gone {
+            self.conn = None;
+            self.peer = None;
+            self.notice = Notice::None;
+            self.closing = true;
+            return Err(io::Error::new(
+                ErrorKind::BrokenPipe,
+                format!("named pipe {}: the client came and went", self.what),
+            ));
+        }
+        if self.nonblocking {
+            self.conn
+                .as_mut()
+                .expect("connected")
+                .set_nonblocking(true)?;
+        }
+        Ok(true)
+    }
+
+    /// Takes a pipework client's notice tag if it is still to come (waiting for it when
+    /// `wait` and this end blocks: it comes before any data). `WouldBlock` while it has not
+    /// come; `InvalidData` when the client sent something else (it is then forgotten).
+    fn take_notice(&mut self, wait: bool) -> io::Result<()> {
+        if !matches!(self.notice, Notice::Pending) {
+            return Ok(());
+        }
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok(());
+        };
+        let flags = if wait && !self.nonblocking {
+            RecvFlags::empty()
+        } else {
+            RecvFlags::DONTWAIT
+        };
+        let mut byte = [0u8; 1];
+        let got = crate::sys::fdpass::recv(
+            conn.fd.as_fd(),
+            &mut [std::io::IoSliceMut::new(&mut byte)],
+            handshake::RINGS_HANDLES,
+            flags,
+        );
+        let got = match got {
+            Ok(got) => got,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Err(e),
+            Err(e) if e.raw_os_error() == Some(Errno::CONNRESET.raw_os_error()) => {
+                self.notice = Notice::None;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let handles = got.handles.len();
+        self.notice = match handshake::tag(got.bytes, byte[0], handles) {
+            Tag::Notice => match got
+                .handles
+                .into_iter()
+                .next()
+                .and_then(state::accept_notice)
+            {
+                Some(fd) => Notice::Held(fd),
+                None => Notice::None,
+            },
+            Tag::Rings => {
+                let mut handles = got.handles;
+                let rest = handles.split_off(1);
+                if self.shared_memory.on {
+                    let what = format!("named pipe {}", self.what);
+                    let spin = self.shared_memory.spin;
+                    if let Some(conn) = self.conn.as_mut() {
+                        // Refused rings (not what a pipework client makes): the socket serves.
+                        conn.rings = super::ring::Rings::accept(rest, conn.fd.as_fd(), spin, &what)
+                            .ok()
+                            .map(Box::new);
+                    }
+                }
+                match handles.pop().and_then(state::accept_notice) {
+                    Some(fd) => Notice::Held(fd),
+                    None => Notice::None,
+                }
+            }
+            Tag::Gone => Notice::None,
+            Tag::Bad => {
+                self.notice = Notice::None;
+                return Err(io::Error::new(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "named pipe {}: the client broke the pipework protocol",
+                        self.what
+                    ),
+                ));
+            }
+        };
+        Ok(())
+    }
+
+    /// Disconnects the client (`DisconnectNamedPipe`). A pipework client's further reads and
+    /// writes fail with `NotConnected` ([`is_not_connected`](super::is_not_connected),
+    /// `ERROR_PIPE_NOT_CONNECTED`) once it has read what the server wrote before; a foreign
+    /// client sees the end of its socket. Data the client sent that the server has not read is
+    /// discarded. New clients find this instance busy until the next
+    /// [`connect`](Self::connect). Use [`flush`](Write::flush) first to wait until the client
+    /// has read everything.
     ///
     /// An instance with no client fails with `NotConnected` (`ERROR_PIPE_NOT_CONNECTED`, see
-    /// [`is_not_connected`](super::is_not_connected)), as a second `disconnect` does.
+    /// [`is_not_connected`](super::is_not_connected)), as a second `disconnect` does; after a
+    /// `connect` that found a client come and gone, it succeeds once (as Win32's does on a
+    /// pipe in its closing state).
     pub fn disconnect(&mut self) -> io::Result<()> {
+        if std::mem::take(&mut self.closing) && self.conn.is_none() {
+            return Ok(());
+        }
+        let _ = self.take_notice(false);
+        let notice = std::mem::replace(&mut self.notice, Notice::None);
         let conn = self.conn.take();
         self.peer = None;
+        self.smb.peer = None;
         match conn {
             Some(mut conn) => {
+                // The notice first: the client looks at it once it sees its stream end.
+                if let Notice::Held(fd) = notice {
+                    state::signal_notice(&fd);
+                }
                 conn.hang_up();
                 Ok(())
             }
@@ -761,10 +922,19 @@ impl NamedPipeServer {
         }
     }
 
-    /// Whether the connected client's data goes through shared-memory rings (see
-    /// [`ServerOptions::shared_memory`]) rather than the socket.
+    /// The connection's rings, for the async front-end.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn rings_mut(&mut self) -> Option<&mut super::ring::Rings> {
+        self.conn.as_mut().and_then(|c| c.rings.as_deref_mut())
+    }
+
+    /// Whether data of the connected client goes through shared-memory rings now (in either
+    /// direction; see [`ServerOptions::shared_memory`]).
     pub fn shared_memory_in_use(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| c.rings.is_some())
+        self.conn
+            .as_ref()
+            .and_then(|c| c.rings.as_ref())
+            .is_some_and(|r| r.in_use())
     }
 
     /// Whether a client is connected.
@@ -773,9 +943,37 @@ impl NamedPipeServer {
     }
 
     /// The connected client's process id, user and group (`GetNamedPipeClientProcessId`; the
-    /// identity `ImpersonateNamedPipeClient` would take).
+    /// identity `ImpersonateNamedPipeClient` would take). `None` for a client on another
+    /// machine: see [`remote_client`](Self::remote_client).
     pub fn client(&self) -> Option<Credentials> {
         self.peer
+    }
+
+    /// The pipe's description as this end sees it (`GetNamedPipeInfo`): a server end, the
+    /// pipe's type, the buffer sizes the kernel granted (in bytes of data: what was asked, within
+    /// the system's limits) and the instance limit.
+    pub fn info(&self) -> io::Result<PipeInfo> {
+        let granted = match (&self.conn, &self.listener) {
+            (Some(conn), _) => state::granted(conn.fd.as_fd())?,
+            (None, Some(l)) => state::granted(l.as_fd())?,
+            (None, None) => {
+                let probe = socket_with(
+                    AddressFamily::UNIX,
+                    SocketType::STREAM,
+                    SocketFlags::CLOEXEC,
+                    None,
+                )?;
+                state::ask(probe.as_fd(), self.info.out_buffer, self.info.in_buffer);
+                state::granted(probe.as_fd())?
+            }
+        };
+        Ok(PipeInfo {
+            server_end: true,
+            pipe_mode: self.info.pipe_mode,
+            out_buffer: granted.0,
+            in_buffer: granted.1,
+            max_instances: self.info.max_instances,
+        })
     }
 
     fn conn(&mut self) -> io::Result<&mut Conn> {
@@ -788,24 +986,85 @@ impl NamedPipeServer {
         })
     }
 
+    /// The connection, for a read: the client's notice tag taken first (it comes before its data).
+    fn reading(&mut self) -> io::Result<&mut Conn> {
+        self.conn()?;
+        self.take_notice(true)?;
+        self.conn()
+    }
+
+    /// The connection, for a write: the client's notice tag taken if it came (so that the
+    /// client's `flush` does not wait for it to be read).
+    fn writing(&mut self) -> io::Result<&mut Conn> {
+        self.conn()?;
+        match self.take_notice(false) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => other?,
+        }
+        self.conn()
+    }
+
+    /// In `PIPE_NOWAIT` mode, a message that does not fit in the pipe's buffer now is written
+    /// not at all: `WouldBlock`.
+    fn check_quota(&mut self, len: usize) -> io::Result<()> {
+        if !self.nowait || self.info.pipe_mode != PipeMode::Message {
+            return Ok(());
+        }
+        let what = self.what.clone();
+        let conn = self.writing()?;
+        if conn.can_write && !conn.message_fits(len)? {
+            return Err(io::Error::new(
+                ErrorKind::WouldBlock,
+                format!("named pipe {what}: the message does not fit in the pipe's buffer now"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads one message (`ReadFile` in message-read mode): see [`MessageRead`].
     pub fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
-        self.conn()?.read_message(buf)
+        self.reading()?.read_message(buf)
     }
 
     /// Reads one whole message into `out` (appending), however long.
     pub fn read_message_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<MessageRead> {
-        self.conn()?.read_message_to_end(out)
+        self.reading()?.read_message_to_end(out)
     }
 
-    /// Writes one message (on a byte pipe: the bytes).
+    /// Writes one message (on a byte pipe: the bytes). In nonblocking mode a message that does
+    /// not fit in the pipe's buffer is not written (`WouldBlock`).
     pub fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
-        self.conn()?.write_message(message)
+        self.check_quota(message.len())?;
+        self.writing()?.write_message(message)
     }
 
-    /// Looks at what can be read without consuming it (`PeekNamedPipe`).
+    /// Looks at what can be read without consuming it (`PeekNamedPipe`). Fails with
+    /// `BrokenPipe` once the client has closed and everything was read, and with `NotConnected`
+    /// without a client.
     pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
-        self.conn()?.peek(buf)
+        self.conn()?;
+        match self.take_notice(false) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => other?,
+        }
+        if matches!(self.notice, Notice::Pending) {
+            // Not even the client's tag has come: nothing to see.
+            return Ok(PeekInfo {
+                read: 0,
+                available: 0,
+                left_in_message: 0,
+            });
+        }
+        let what = self.what.clone();
+        let conn = self.conn()?;
+        let seen = conn.peek(buf)?;
+        if seen.available == 0 && seen.read == 0 && state::at_end(conn)? {
+            return Err(io::Error::new(
+                ErrorKind::BrokenPipe,
+                format!("named pipe {what}: the client closed the pipe"),
+            ));
+        }
+        Ok(seen)
     }
 
     /// Writes `request` as one message to the client and reads one reply message into `reply`
@@ -813,7 +1072,8 @@ impl NamedPipeServer {
     /// fails with `ResourceBusy` if unread data is waiting, and with `NotConnected` without a
     /// client.
     pub fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<MessageRead> {
-        self.conn()?.transact(request, reply)
+        self.check_quota(request.len())?;
+        self.reading()?.transact(request, reply)
     }
 
     /// Sets the read mode (`SetNamedPipeHandleState`).
@@ -834,12 +1094,17 @@ impl NamedPipeServer {
         Ok(())
     }
 
-    /// Nonblocking mode (`PIPE_NOWAIT`) for `connect` and I/O.
+    /// Nonblocking mode (`PIPE_NOWAIT`) for `connect` and I/O: see
+    /// [`ServerOptions::nonblocking`].
     pub fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        self.nowait = nonblocking;
+        self.set_io_nonblocking(nonblocking)
+    }
+
+    /// Nonblocking sockets without `PIPE_NOWAIT`'s write rules (for an async front-end, which
+    /// waits for room itself).
+    pub(crate) fn set_io_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
         self.nonblocking = nonblocking;
-        if let Some(l) = &self.listener {
-            rustix::io::ioctl_fionbio(l, nonblocking)?;
-        }
         if let Some(conn) = &mut self.conn {
             conn.set_nonblocking(nonblocking)?;
         }
@@ -849,28 +1114,42 @@ impl NamedPipeServer {
     /// Sends a handle to the client, which takes it with
     /// [`NamedPipeClient::recv_handle`](super::NamedPipeClient::recv_handle).
     pub fn send_handle(&mut self, handle: impl AsFd) -> io::Result<()> {
-        self.conn()?.send_handle(handle.as_fd())
+        self.writing()?.send_handle(handle.as_fd())
     }
 
     /// Receives a handle the client sent.
     pub fn recv_handle(&mut self) -> io::Result<OwnedFd> {
-        self.conn()?.recv_handle()
+        self.reading()?.recv_handle()
     }
 }
 
-fn send_reply(fd: &OwnedFd, reply: [u8; handshake::REPLY_LEN]) -> io::Result<()> {
-    super::conn::send_all(fd.as_fd(), &[&reply], &[])
+/// How long `connect` waits for a pipework client's tag that had not come when it took the
+/// client (it is sent right after the connection is made).
+const TAG_WAIT: Duration = Duration::from_secs(1);
+
+/// The time the socket file at `path` was made (when its instance started listening).
+fn listening_time(path: &Path) -> Option<rustix::fs::Timestamps> {
+    let st = rustix::fs::stat(path).ok()?;
+    let t = rustix::fs::Timespec {
+        tv_sec: st.st_mtime as _,
+        tv_nsec: st.st_mtime_nsec as _,
+    };
+    Some(rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    })
 }
 
 impl Read for NamedPipeServer {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.conn()?.read(buf)
+        self.reading()?.read(buf)
     }
 }
 
 impl Write for NamedPipeServer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.conn()?.write(buf)
+        self.check_quota(buf.len())?;
+        self.writing()?.write(buf)
     }
 
     /// Waits until the client has read everything written (`FlushFileBuffers`).
@@ -920,5 +1199,33 @@ impl Drop for NamedPipeServer {
         // The last instance removes the name (without waiting: if another holds it, it lives
         // on); a failure is kept for `name::release_errors`.
         drop(self.lease.take());
+    }
+}
+
+// ---- Remote clients through Samba (named_pipe/smb) ----
+impl NamedPipeServer {
+    /// Admits a client that came through Samba: as a local one, with its identity from smbd.
+    fn admit_remote(
+        &mut self,
+        fd: OwnedFd,
+        who: super::smb::RemoteClient,
+    ) -> io::Result<Connected> {
+        // This instance stops listening locally, as when it admits a local client.
+        self.listener = None;
+        if let Err(e) = lease::remove_part(&self.socket_path()) {
+            lease::keep(e);
+        }
+        let mut conn = super::smb::conn(fd, self.info.pipe_mode, &self.what);
+        conn.read_mode = self.read_mode;
+        conn.can_read = self.info.access.server_reads();
+        conn.can_write = self.info.access.server_writes();
+        if self.nonblocking {
+            conn.set_nonblocking(true)?;
+        }
+        self.conn = Some(conn);
+        self.peer = None;
+        self.notice = Notice::None;
+        self.smb.peer = Some(Box::new(who));
+        Ok(Connected::Connected)
     }
 }

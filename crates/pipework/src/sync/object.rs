@@ -57,7 +57,7 @@ pub(crate) struct Header {
 
 fn kind_code(kind: Kind) -> u32 {
     match kind {
-        Kind::Mapping | Kind::Pipe | Kind::Mailslot | Kind::ShmPipe => 0,
+        Kind::Mapping | Kind::Pipe | Kind::Mailslot | Kind::ShmPipe | Kind::Window => 0,
         Kind::Mutex => state::MUTEX,
         Kind::Semaphore => state::SEMAPHORE,
         Kind::Event => state::EVENT,

@@ -311,3 +311,37 @@ pub fn spawn_piped(role: &str, arg: impl AsRef<std::ffi::OsStr>) -> Child {
         .spawn()
         .unwrap()
 }
+
+/// A server child that announced itself with a first line on its standard output; killed and
+/// reaped when dropped.
+pub struct ServerChild {
+    /// The child process.
+    pub child: Child,
+    /// The rest of its standard output.
+    pub out: io::BufReader<std::process::ChildStdout>,
+    /// The first line it wrote (its port, or "ready").
+    pub first_line: String,
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the child function `role` with `args` and waits (bounded) for its first line.
+pub fn start_server(role: &str, args: &[&str]) -> ServerChild {
+    let mut child = child(role)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start server child");
+    let mut out = io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let first_line = line(&mut out);
+    ServerChild {
+        child,
+        out,
+        first_line,
+    }
+}

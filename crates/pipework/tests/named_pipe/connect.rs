@@ -128,8 +128,11 @@ pub(super) fn disconnect_flush_and_reuse() {
     server.write_all(&pattern(500_000, 1)).unwrap();
     server.flush().unwrap(); // returns once the client has read everything
     server.disconnect().unwrap();
+    // The client read everything; then its reads and writes fail with "not connected"
+    // (ERROR_PIPE_NOT_CONNECTED), not the end of a closed pipe.
     assert_eq!(line(&mut out), "500000");
-    assert_eq!(line(&mut out), "BrokenPipe");
+    assert_eq!(line(&mut out), "NotConnected");
+    assert_eq!(line(&mut out), "NotConnected");
     finish(c);
     // Disconnected and not yet listening: new clients are busy.
     assert!(named_pipe::is_busy(

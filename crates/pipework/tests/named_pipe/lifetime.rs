@@ -132,7 +132,9 @@ pub(super) fn data_before_close_is_delivered() {
     accept(&mut server);
     server.write_all(&pattern(100_000, 1)).unwrap();
     drop(server);
+    // A closed (not disconnected) server: the end of data, then writes find no reader.
     assert_eq!(line(&mut out), "100000");
+    assert_eq!(line(&mut out), "end");
     assert_eq!(line(&mut out), "BrokenPipe");
     finish(c);
 }

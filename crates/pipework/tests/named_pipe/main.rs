@@ -15,6 +15,7 @@ mod messages;
 mod security;
 mod shm_path;
 mod win32;
+mod win32_fidelity;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -153,6 +154,41 @@ fn main() {
                 "shm_path_shared_memory_option_turns_rings_off",
                 shm_path::shared_memory_option_turns_rings_off,
             ),
+            ("shm_path_switch_keeps_order", shm_path::switch_keeps_order),
+            #[cfg(feature = "tokio")]
+            (
+                "shm_path_async_ends_on_rings",
+                shm_path::async_ends_on_rings,
+            ),
+            (
+                "open_before_connect_succeeds_and_connect_reports_pipe_connected",
+                win32_fidelity::open_before_connect_succeeds_and_connect_reports_pipe_connected,
+            ),
+            (
+                "client_gone_before_connect_leaves_its_data_then_the_end",
+                win32_fidelity::client_gone_before_connect_leaves_its_data_then_the_end,
+            ),
+            #[cfg(feature = "interop")]
+            (
+                "interop_open_before_connect_still_refuses_a_stranger",
+                win32_fidelity::open_before_connect_still_refuses_a_stranger,
+            ),
+            (
+                "disconnect_makes_client_io_pipe_not_connected",
+                win32_fidelity::disconnect_makes_client_io_pipe_not_connected,
+            ),
+            (
+                "server_close_is_broken_pipe_and_peek_on_a_drained_end_fails",
+                win32_fidelity::server_close_is_broken_pipe_and_peek_on_a_drained_end_fails,
+            ),
+            (
+                "foreign_client_sees_the_plain_end_after_disconnect",
+                win32_fidelity::foreign_client_sees_the_plain_end_after_disconnect,
+            ),
+            (
+                "buffer_sizes_are_quotas_and_get_named_pipe_info_reports_them",
+                win32_fidelity::buffer_sizes_are_quotas_and_get_named_pipe_info_reports_them,
+            ),
         ],
         &[
             ("client_echo", client_echo),
@@ -183,6 +219,28 @@ fn main() {
             ("ring_client_messages", shm_path::ring_client_messages),
             ("ring_client_hold", shm_path::ring_client_hold),
             ("ring_server_hold", shm_path::ring_server_hold),
+            ("ring_client_stream", shm_path::ring_client_stream),
+            #[cfg(feature = "tokio")]
+            ("ring_client_async", shm_path::ring_client_async),
+            (
+                "client_open_write_early",
+                win32_fidelity::client_open_write_early,
+            ),
+            (
+                "client_write_and_leave",
+                win32_fidelity::client_write_and_leave,
+            ),
+            (
+                "client_after_disconnect",
+                win32_fidelity::client_after_disconnect,
+            ),
+            ("client_after_close", win32_fidelity::client_after_close),
+            (
+                "foreign_after_disconnect",
+                win32_fidelity::foreign_after_disconnect,
+            ),
+            ("client_quota_reader", win32_fidelity::client_quota_reader),
+            ("client_quota_writer", win32_fidelity::client_quota_writer),
         ],
     )
 }
@@ -344,12 +402,23 @@ fn server_and_block(args: &[String]) {
     std::io::stdin().read_to_end(&mut rest).unwrap();
 }
 
+/// Child: reads `args[0]` until its end, then prints how many bytes came, how the reads ended
+/// (`end` for `Ok(0)`, else the error's kind), and the kind of error a write then gets.
 fn client_read_all(args: &[String]) {
     let mut c = open(&args[0]);
     let mut all = Vec::new();
-    c.read_to_end(&mut all).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let ending = loop {
+        match c.read(&mut buf) {
+            Ok(0) => break "end".to_string(),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break kind_name(&e),
+        }
+    };
     assert!(all == pattern(all.len(), 1));
     println!("{}", all.len());
+    println!("{ending}");
     // The server is gone or disconnected: writes fail.
     let e = c.write_all(b"late").unwrap_err();
     println!("{}", kind_name(&e));

@@ -249,18 +249,21 @@ pub(super) fn thousand_clients_random_messages() {
         assert_eq!(line(&mut out), "ok");
         finish(c);
     }
-    // Stop each instance with a client from this process.
+    // Stop each instance with a client from this process: one message, then the end of what
+    // it writes. Each stays open until every instance has stopped (an open completes before
+    // the server's connect, and a client gone by then would be one that came and went).
     let mut stoppers = Vec::new();
     for _ in 0..instances {
-        stoppers.push(
-            ClientOptions::new()
-                .wait(WaitTimeout::After(TIMEOUT))
-                .open(&name)
-                .unwrap(),
-        );
+        let mut stopper = ClientOptions::new()
+            .wait(WaitTimeout::After(TIMEOUT))
+            .open(&name)
+            .unwrap();
+        stopper.write_message(b"stop").unwrap();
+        rustix::net::shutdown(&stopper, rustix::net::Shutdown::Write).unwrap();
+        stoppers.push(stopper);
     }
-    drop(stoppers);
     let served: usize = servers.into_iter().map(|t| t.join().unwrap()).sum();
+    drop(stoppers);
     assert_eq!(served, 1000);
 }
 

@@ -73,6 +73,10 @@ pub(super) fn later_instance_parameters_are_ignored_first_instance_values_stick(
 pub(super) fn client_pipe_mode(args: &[String]) {
     let c = super::open(&args[0]);
     println!("{:?}", c.pipe_mode());
+    // Connected until the test is done (a client gone before the server's connect would be
+    // one that came and went).
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest).unwrap();
 }
 
 /// `DisconnectNamedPipe` on an instance with no client, or a second time, fails with

@@ -1,0 +1,218 @@
+//! Change listeners (`AddClipboardFormatListener`): a blocking [`Listener`] and, with the `tokio`
+//! feature, an [`AsyncListener`] that is a stream of sequence numbers.
+//!
+//! A listener holds a readable handle (an inotify watch on the headless clipboard's directory,
+//! or the read end of a pipe fed by the X11 watcher) and a way to read the current change count;
+//! a wake-up without a new count is ignored, several changes between two looks come as one.
+
+use std::io::{self, ErrorKind};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::headless::{Store, UPDATE};
+
+/// Where a listener reads the change count.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// The headless clipboard's `update` file.
+    Headless(Arc<Store>),
+    /// A count kept by a watcher thread (X11).
+    #[cfg_attr(not(feature = "x11"), allow(dead_code))]
+    Counter(Arc<AtomicU64>),
+}
+
+impl Source {
+    fn current(&self) -> io::Result<u64> {
+        match self {
+            Source::Headless(store) => match std::fs::read_to_string(store.dir.join(UPDATE)) {
+                Ok(text) => Ok(text.trim().parse().unwrap_or(0)),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+                Err(e) => Err(crate::sys::error::named(&store.label, e)),
+            },
+            Source::Counter(count) => Ok(count.load(Ordering::Acquire)),
+        }
+    }
+}
+
+/// The inotify watch of a headless clipboard's directory (nonblocking).
+pub(crate) fn watch_store(store: &Store) -> io::Result<OwnedFd> {
+    use rustix::fs::inotify;
+    let fd = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
+        .map_err(|e| crate::sys::error::named(&store.label, e))?;
+    inotify::add_watch(&fd, &store.dir, inotify::WatchFlags::MOVED_TO)
+        .map_err(|e| crate::sys::error::named(&store.label, e))?;
+    Ok(fd)
+}
+
+/// Reads whatever is waiting on the nonblocking `fd`; `BrokenPipe` once its writer is gone
+/// (the X11 watcher ended with its connection), which inotify never is.
+fn drain(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => return Err(io::Error::new(
+                ErrorKind::BrokenPipe,
+                "clipboard listener: the clipboard's watcher is gone (its X11 connection closed)",
+            )),
+            Ok(_) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+/// A clipboard change listener (`AddClipboardFormatListener` and its `WM_CLIPBOARDUPDATE`):
+/// [`wait`](Listener::wait) returns the clipboard's change count after each change made since
+/// the listener was made (or since the last `wait` returned).
+///
+/// Dropping it is `RemoveClipboardFormatListener`.
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+    source: Source,
+    last: u64,
+    // Keeps a watcher (the X11 one) running while the listener lives.
+    _keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Listener {
+    pub(crate) fn new(
+        fd: OwnedFd,
+        source: Source,
+        keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    ) -> io::Result<Listener> {
+        let last = source.current()?;
+        Ok(Listener {
+            fd,
+            source,
+            last,
+            _keep: keep,
+        })
+    }
+
+    fn check(&mut self) -> io::Result<Option<u64>> {
+        let now = self.source.current()?;
+        if now != self.last {
+            self.last = now;
+            return Ok(Some(now));
+        }
+        Ok(None)
+    }
+
+    /// Waits for the next change, at most `timeout` (`None`: forever); `Ok(None)` when the time
+    /// ran out. The number returned is the count of changes the clipboard has seen (the headless
+    /// clipboard's sequence number, or this process's count of X11 changes).
+    pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<Option<u64>> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(seq) = self.check()? {
+                return Ok(Some(seq));
+            }
+            let ts = match deadline {
+                None => None,
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    Some(Timespec {
+                        tv_sec: left.as_secs() as _,
+                        tv_nsec: left.subsec_nanos() as _,
+                    })
+                }
+            };
+            let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+            match poll(&mut fds, ts.as_ref()) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            drain(self.fd.as_fd())?;
+        }
+    }
+
+    /// The async form of this listener, on the current tokio runtime.
+    #[cfg(feature = "tokio")]
+    pub fn into_async(self) -> io::Result<AsyncListener> {
+        let fd = crate::sys::register_async(self.fd, tokio::io::Interest::READABLE)?;
+        Ok(AsyncListener {
+            fd,
+            source: self.source,
+            last: self.last,
+            _keep: self._keep,
+        })
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A clipboard change listener for tokio: a [`futures_core::Stream`] of change counts, or
+/// [`changed`](AsyncListener::changed) to await the next one.
+#[cfg(feature = "tokio")]
+#[derive(Debug)]
+pub struct AsyncListener {
+    fd: tokio::io::unix::AsyncFd<OwnedFd>,
+    source: Source,
+    last: u64,
+    _keep: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+#[cfg(feature = "tokio")]
+impl AsyncListener {
+    fn check(&mut self) -> io::Result<Option<u64>> {
+        let now = self.source.current()?;
+        if now != self.last {
+            self.last = now;
+            return Ok(Some(now));
+        }
+        Ok(None)
+    }
+
+    /// Waits for the next change and returns the change count.
+    pub async fn changed(&mut self) -> io::Result<u64> {
+        std::future::poll_fn(|cx| self.poll_changed(cx)).await
+    }
+
+    fn poll_changed(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<u64>> {
+        use std::task::Poll;
+        loop {
+            match self.check() {
+                Ok(Some(seq)) => return Poll::Ready(Ok(seq)),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            match self.fd.poll_read_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(mut guard)) => {
+                    let drained = drain(guard.get_inner().as_fd());
+                    guard.clear_ready();
+                    if let Err(e) = drained {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl futures_core::Stream for AsyncListener {
+    type Item = io::Result<u64>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.get_mut().poll_changed(cx).map(Some)
+    }
+}

@@ -1,0 +1,144 @@
+/* winnt.h: the base types of the Win32 API as pipework_win32 declares them for Linux.
+ * Sizes are Windows' (LLP64): DWORD and LONG are 32-bit, WCHAR is 16-bit (not wchar_t). */
+#ifndef PIPEWORK_WINNT_H
+#define PIPEWORK_WINNT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WINAPI
+#define APIENTRY
+#define CALLBACK
+#define VOID void
+#define CONST const
+#ifndef NULL
+#define NULL ((void *)0)
+#endif
+#ifndef IN
+#define IN
+#define OUT
+#define OPTIONAL
+#endif
+
+typedef void *PVOID;
+typedef void *HANDLE;
+typedef HANDLE *PHANDLE, *LPHANDLE;
+typedef char CHAR;
+#ifdef __cplusplus
+typedef char16_t WCHAR; /* the type of u"..." in C++ */
+#else
+typedef uint16_t WCHAR; /* the type of u"..." in C (char16_t) */
+#endif
+typedef int32_t LONG;
+typedef uint32_t ULONG;
+typedef ULONG *PULONG;
+typedef int16_t SHORT;
+typedef int64_t LONGLONG;
+typedef uint64_t ULONGLONG, DWORD64, ULONG64;
+typedef CHAR *LPSTR, *PSTR;
+typedef const CHAR *LPCSTR, *PCSTR;
+typedef WCHAR *LPWSTR, *PWSTR;
+typedef const WCHAR *LPCWSTR, *PCWSTR;
+typedef uintptr_t ULONG_PTR, DWORD_PTR, UINT_PTR;
+typedef intptr_t LONG_PTR, INT_PTR;
+typedef size_t SIZE_T;
+typedef SIZE_T *PSIZE_T;
+typedef uint32_t ACCESS_MASK;
+
+#ifdef UNICODE
+typedef WCHAR TCHAR;
+typedef LPWSTR LPTSTR;
+typedef LPCWSTR LPCTSTR;
+#define __TEXT(s) u##s
+#else
+typedef CHAR TCHAR;
+typedef LPSTR LPTSTR;
+typedef LPCSTR LPCTSTR;
+#define __TEXT(s) s
+#endif
+#define TEXT(s) __TEXT(s)
+
+/* Standard and generic access rights. */
+#define DELETE 0x00010000
+#define READ_CONTROL 0x00020000
+#define WRITE_DAC 0x00040000
+#define WRITE_OWNER 0x00080000
+#define SYNCHRONIZE 0x00100000
+#define STANDARD_RIGHTS_REQUIRED 0x000F0000
+#define STANDARD_RIGHTS_READ READ_CONTROL
+#define STANDARD_RIGHTS_WRITE READ_CONTROL
+#define STANDARD_RIGHTS_EXECUTE READ_CONTROL
+#define STANDARD_RIGHTS_ALL 0x001F0000
+#define MAXIMUM_ALLOWED 0x02000000
+#define GENERIC_READ 0x80000000u
+#define GENERIC_WRITE 0x40000000
+#define GENERIC_EXECUTE 0x20000000
+#define GENERIC_ALL 0x10000000
+
+#define MUTANT_QUERY_STATE 0x0001
+#define MUTANT_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | MUTANT_QUERY_STATE)
+#define SEMAPHORE_MODIFY_STATE 0x0002
+#define SEMAPHORE_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3)
+#define EVENT_MODIFY_STATE 0x0002
+#define EVENT_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x3)
+
+#define PROCESS_TERMINATE 0x0001
+#define PROCESS_DUP_HANDLE 0x0040
+#define PROCESS_QUERY_INFORMATION 0x0400
+#define PROCESS_QUERY_LIMITED_INFORMATION 0x1000
+#define PROCESS_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0xFFFF)
+
+#define FILE_READ_DATA 0x0001
+#define FILE_WRITE_DATA 0x0002
+#define FILE_APPEND_DATA 0x0004
+#define FILE_READ_ATTRIBUTES 0x0080
+#define FILE_WRITE_ATTRIBUTES 0x0100
+#define FILE_GENERIC_READ (STANDARD_RIGHTS_READ | FILE_READ_DATA | FILE_READ_ATTRIBUTES | 0x0008 | SYNCHRONIZE)
+#define FILE_GENERIC_WRITE (STANDARD_RIGHTS_WRITE | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | 0x0010 | FILE_APPEND_DATA | SYNCHRONIZE)
+#define FILE_ALL_ACCESS (STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x1FF)
+
+#define FILE_SHARE_READ 0x00000001
+#define FILE_SHARE_WRITE 0x00000002
+#define FILE_SHARE_DELETE 0x00000004
+#define FILE_ATTRIBUTE_READONLY 0x00000001
+#define FILE_ATTRIBUTE_NORMAL 0x00000080
+#define FILE_ATTRIBUTE_TEMPORARY 0x00000100
+
+/* Page protections (CreateFileMapping). */
+#define PAGE_NOACCESS 0x01
+#define PAGE_READONLY 0x02
+#define PAGE_READWRITE 0x04
+#define PAGE_WRITECOPY 0x08
+#define PAGE_EXECUTE 0x10
+#define PAGE_EXECUTE_READ 0x20
+#define PAGE_EXECUTE_READWRITE 0x40
+#define PAGE_EXECUTE_WRITECOPY 0x80
+#define SEC_COMMIT 0x08000000
+#define SEC_RESERVE 0x04000000
+
+#define DUPLICATE_CLOSE_SOURCE 0x00000001
+#define DUPLICATE_SAME_ACCESS 0x00000002
+
+#define MAXIMUM_WAIT_OBJECTS 64
+#define STATUS_WAIT_0 ((DWORD)0x00000000)
+#define STATUS_ABANDONED_WAIT_0 ((DWORD)0x00000080)
+#define STATUS_TIMEOUT ((DWORD)0x00000102)
+#define STATUS_PENDING ((DWORD)0x00000103)
+#define STILL_ACTIVE STATUS_PENDING
+
+/* The integer types every other header builds on (minwindef.h adds the rest). */
+typedef uint32_t DWORD;
+typedef DWORD *PDWORD, *LPDWORD;
+typedef int BOOL;
+typedef BOOL *PBOOL, *LPBOOL;
+typedef uint8_t BYTE;
+typedef BYTE *PBYTE, *LPBYTE;
+typedef uint16_t WORD;
+typedef WORD *PWORD, *LPWORD;
+typedef unsigned int UINT;
+typedef int INT;
+typedef LONG *PLONG, *LPLONG;
+typedef void *LPVOID;
+typedef const void *LPCVOID;
+
+#endif
