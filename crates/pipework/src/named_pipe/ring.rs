@@ -80,6 +80,8 @@ pub(crate) fn capacity_for(buffer: u32) -> usize {
 const WAKE: u8 = crate::shm_pipe::WAKE_BYTE;
 /// The byte a handle rides on, on the socket, once its sender writes on its ring.
 pub(crate) const HANDLE: u8 = b'H';
+/// How many handles never asked for may wait on the socket before a read takes them off it.
+const PILE: u64 = 32;
 /// How often a writer that does not wait looks at the socket for a vanished peer.
 const LOOK_EVERY: Duration = Duration::from_millis(1);
 
@@ -101,6 +103,8 @@ pub(crate) struct Rings {
     /// Reading: wake-up bytes were asked for on the socket (a poller watches it); they are
     /// taken off it at the next read.
     socket_armed: bool,
+    /// Reading: handle bytes taken off the socket after the writer's switch.
+    handles_taken: u64,
     /// Writing: data bytes sent on the socket so far.
     sent: u64,
     /// Writing: data goes to the ring now.
@@ -189,6 +193,7 @@ impl Rings {
             reads_ring: false,
             marker_owed: false,
             socket_armed: false,
+            handles_taken: 0,
             sent: 0,
             writes_ring: false,
             write_shut: false,
@@ -258,7 +263,7 @@ impl Rings {
         loop {
             self.settle();
             if self.reads_ring {
-                return self.ring_recv(fd, buf, dontwait, handles);
+                return self.ring_recv(fd, buf, dontwait, handles, limit);
             }
             if buf.is_empty() {
                 return Ok(0);
@@ -304,9 +309,13 @@ impl Rings {
         buf: &mut [u8],
         dontwait: bool,
         handles: &mut Vec<OwnedFd>,
+        limit: usize,
     ) -> io::Result<usize> {
         if self.socket_armed {
-            self.drain(fd, handles)?;
+            self.drain_wakes(fd)?;
+        }
+        if shared::handles_sent(&self.reader).saturating_sub(self.handles_taken) > PILE {
+            self.drain_handles(fd, handles, limit)?;
         }
         if self.marker_owed {
             // Sent before anything went on the ring: here once the ring has data. (One byte,
@@ -330,7 +339,7 @@ impl Rings {
                 if self.arm_socket() {
                     Err(e)
                 } else {
-                    self.ring_recv(fd, buf, dontwait, handles)
+                    self.ring_recv(fd, buf, dontwait, handles, limit)
                 }
             }
             other => other,
@@ -348,19 +357,56 @@ impl Rings {
         }
     }
 
-    /// Takes the wake-up bytes off the socket (a handle riding there is kept in `handles`).
-    fn drain(&mut self, fd: BorrowedFd<'_>, handles: &mut Vec<OwnedFd>) -> io::Result<()> {
+    /// Takes the wake-up bytes at the head of the socket off it (never a handle's byte).
+    fn drain_wakes(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
         self.socket_armed = false;
         let mut bytes = [0u8; 64];
         loop {
-            let room = handles.len() + 4;
-            match super::conn::recv_flags(fd, &mut bytes, handles, room, RecvFlags::DONTWAIT) {
+            let seen =
+                match rustix::net::recv(fd, &mut bytes, RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+                    Ok((n, _)) => n,
+                    Err(_) => return Ok(()),
+                };
+            let wakes = bytes[..seen].iter().take_while(|&&b| b == WAKE).count();
+            if wakes == 0 {
+                return Ok(());
+            }
+            // Those bytes only: a recv stops at the count, before a handle's byte.
+            let _ = crate::sys::retry(|| {
+                rustix::net::recv(fd, &mut bytes[..wakes], RecvFlags::DONTWAIT)
+            });
+            self.marker_owed = false;
+            if wakes < seen || seen < bytes.len() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Handles sent on the socket and never asked for pile up there: past [`PILE`] of them,
+    /// they are taken off it as a read on the socket would take them (kept while `handles`
+    /// holds fewer than `limit`, refused beyond, never installed), so a sender never waits for
+    /// room on the socket.
+    fn drain_handles(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        handles: &mut Vec<OwnedFd>,
+        limit: usize,
+    ) -> io::Result<()> {
+        let target = shared::handles_sent(&self.reader);
+        let mut bytes = [0u8; 64];
+        while self.handles_taken < target {
+            match super::conn::recv_flags(fd, &mut bytes, handles, limit, RecvFlags::DONTWAIT) {
                 Ok(0) => return Ok(()),
-                Ok(_) => self.marker_owed = false,
+                Ok(n) => {
+                    self.marker_owed = false;
+                    let taken = bytes[..n].iter().filter(|&&b| b == HANDLE).count();
+                    self.handles_taken = self.handles_taken.saturating_add(taken as u64);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
 
     /// Data bytes waiting to be read (those still on the socket, `on_socket` of them there in
@@ -429,6 +475,9 @@ impl Rings {
                 Ok(_) => {
                     self.marker_owed = false;
                     self.consumed = self.consumed.saturating_add(1);
+                    if byte[0] == HANDLE {
+                        self.handles_taken = self.handles_taken.saturating_add(1);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
                 Err(e) => return Err(e),
@@ -520,7 +569,9 @@ impl Rings {
         handle: BorrowedFd<'_>,
     ) -> io::Result<()> {
         self.check_writable()?;
-        super::conn::send_all(fd, &[&[HANDLE]], &[handle])
+        super::conn::send_all(fd, &[&[HANDLE]], &[handle])?;
+        shared::count_handle(&self.writer);
+        Ok(())
     }
 
     /// For a task about to await this side's bell: `false` when there is something to read.

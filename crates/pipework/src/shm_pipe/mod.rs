@@ -210,7 +210,7 @@ pub(crate) mod shared {
 
     use super::ends::End;
     use super::handover::{checked_bell, map_ring};
-    use super::layout::{OFF_NP_READER_READY, OFF_NP_SWITCH_AT};
+    use super::layout::{OFF_NP_HANDLES_SENT, OFF_NP_READER_READY, OFF_NP_SWITCH_AT};
     use super::ring::Ring;
     use super::{ShmPipeOptions, ShmReader, ShmWriter};
 
@@ -400,6 +400,26 @@ pub(crate) mod shared {
             0 => None,
             at => Some(at - 1),
         }
+    }
+
+    /// The writer counts one more handle sent on the socket (before the byte that announces it
+    /// goes on the ring).
+    pub(crate) fn count_handle(writer: &ShmWriter) {
+        writer
+            .end
+            .ring
+            .position(OFF_NP_HANDLES_SENT)
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many handles the writer sent on the socket after its switch (a peer's count: only
+    /// how eagerly this side takes them off the socket depends on it).
+    pub(crate) fn handles_sent(reader: &ShmReader) -> u64 {
+        reader
+            .end
+            .ring
+            .position(OFF_NP_HANDLES_SENT)
+            .load(Ordering::Acquire)
     }
 
     /// For a reader whose socket is watched by a poller: the writer sends a wake-up byte on the
