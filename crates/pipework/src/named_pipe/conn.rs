@@ -684,8 +684,8 @@ impl Conn {
         // On the ring: the ring read, and the socket's bytes (the data before the switch, the
         // wake-up byte) taken before it.
         if let Some(rings) = &self.rings {
-            if rings.writes_ring() {
-                rings.flush_to_peer()?;
+            if rings.writes_ring() && rings.flush_to_peer()? {
+                return Ok(());
             }
         }
         let mut pause = Duration::from_micros(20);

@@ -36,7 +36,7 @@
 //! the peer rings instead of waking a futex (see [`crate::shm_pipe`]'s waits).
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -221,7 +221,7 @@ impl Rings {
     /// This side's bell (for a task or poller about to wait on it).
     #[cfg(feature = "tokio")]
     pub(crate) fn bell(&self) -> BorrowedFd<'_> {
-        self.bell.as_fd()
+        std::os::fd::AsFd::as_fd(&self.bell)
     }
 
     // ---- Reading ----
@@ -318,10 +318,16 @@ impl Rings {
             self.drain_handles(fd, handles, limit)?;
         }
         if self.marker_owed {
-            // Sent before anything went on the ring: here once the ring has data. (One byte,
-            // never more: a handle's byte may follow it.)
+            // Sent right after the switch point was published (a blocking reader waits for it:
+            // nothing can hold the writer between the two). One byte, never more: a handle's
+            // byte may follow it.
             let mut byte = [0u8; 1];
-            if let Ok((n, _)) = rustix::net::recv(fd, &mut byte, RecvFlags::DONTWAIT) {
+            let flags = if dontwait {
+                RecvFlags::DONTWAIT
+            } else {
+                RecvFlags::empty()
+            };
+            if let Ok((n, _)) = crate::sys::retry(|| rustix::net::recv(fd, &mut byte, flags)) {
                 self.marker_owed = false;
                 self.consumed = self.consumed.saturating_add(n as u64);
             }
@@ -595,14 +601,16 @@ impl Rings {
     }
 
     /// Waits until the peer has read everything written to the ring, or is gone
-    /// (`FlushFileBuffers`).
-    pub(crate) fn flush_to_peer(&self) -> io::Result<()> {
+    /// (`FlushFileBuffers`): `true` when that settles it (something went on the ring, and the
+    /// reader takes the socket's data before the ring's), `false` when the socket's data is
+    /// still to be waited for.
+    pub(crate) fn flush_to_peer(&self) -> io::Result<bool> {
         let mut pause = Duration::from_micros(20);
         while shared::unread(&self.writer)? > 0 && !shared::reader_gone(&self.writer)? {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(5));
         }
-        Ok(())
+        Ok(shared::written(&self.writer) > 0)
     }
 }
 
@@ -611,6 +619,7 @@ mod tests {
     use super::*;
     use rustix::fs::{ftruncate, memfd_create, MemfdFlags};
     use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+    use std::os::fd::AsFd;
 
     fn pair() -> (OwnedFd, OwnedFd) {
         socketpair(

@@ -332,6 +332,11 @@ pub(crate) mod shared {
         writer.free()
     }
 
+    /// Bytes written to the ring so far.
+    pub(crate) fn written(writer: &ShmWriter) -> u64 {
+        writer.end.pos
+    }
+
     /// Bytes written and not yet read by the reader.
     pub(crate) fn unread(writer: &ShmWriter) -> io::Result<usize> {
         Ok(writer.capacity() - writer.free()?)
