@@ -184,8 +184,9 @@ impl ClientOptions {
     /// instead of the socket (default `true`). The server takes them unless it turned them off;
     /// each direction then moves to its ring once its reader reads through pipework's API, and
     /// the socket stays open beside them as the liveness signal. Turn them off for an end whose
-    /// socket is read or written directly (its handle given to another program), or that
-    /// mixes direct writes on the socket with the API's writes: see the module docs.
+    /// socket is read directly (its handle given to another program while pipework also reads
+    /// it), or that mixes direct writes on the socket with the API's writes: once a direction
+    /// is on its ring, its data no longer passes through the socket.
     pub fn shared_memory(&mut self, on: bool) -> &mut Self {
         self.shared_memory.on = on;
         self

@@ -186,8 +186,10 @@ impl ServerOptions {
     /// Whether this instance takes the shared-memory rings a pipework client offers (default
     /// `true`): each direction of the connection then moves from the socket to its ring once
     /// its reader reads through pipework's API, and the socket stays open beside them as the
-    /// liveness signal. Foreign clients and clients through Samba always keep the socket. Turn
-    /// them off for an instance whose socket is read or written directly: see the module docs.
+    /// liveness signal. Foreign clients and clients through Samba always keep the socket. An
+    /// instance whose socket is handed to another program and never read or written through
+    /// the API (`pipework pipe serve --exec`) keeps the socket by itself; turn them off for one
+    /// that mixes direct reads or writes on the socket with the API's.
     pub fn shared_memory(&mut self, on: bool) -> &mut Self {
         self.shared_memory.on = on;
         self
