@@ -101,18 +101,16 @@ impl Bell {
 }
 
 /// The bell registered twice (each a copy of the handle): a reading task and a writing task
-/// are each woken when it rings.
+/// are each woken when it rings. Made at the first wait on a ring (boxed: an end on the socket
+/// carries one word for it).
 #[derive(Debug, Default)]
-struct Bells {
-    read: Option<Bell>,
-    write: Option<Bell>,
-}
+struct Bells(Option<Box<[Option<Bell>; 2]>>);
 
 /// Which way an operation moves data.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dir {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
 /// Performs `op` (nonblocking) on `inner`, waiting while it would block: for the socket's
@@ -144,10 +142,8 @@ fn poll_op<I: Inner, T>(
             if !armed {
                 continue;
             }
-            let slot = match dir {
-                Dir::Read => &mut bells.read,
-                Dir::Write => &mut bells.write,
-            };
+            let pair = bells.0.get_or_insert_with(Default::default);
+            let slot = &mut pair[dir as usize];
             let bell = match slot {
                 Some(bell) => bell,
                 None => slot.insert(Bell::new(rings.bell())?),
