@@ -14,7 +14,10 @@ fn rpc() {
     let protoc = protoc_bin_vendored::protoc_bin_path().expect("protoc-bin-vendored's protoc");
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
+    // The encoded descriptors too, for the server reflection service.
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("demo_descriptor.bin"))
         .compile_with_config(config, &["proto/demo.proto"], &["proto"])
         .expect("compile proto/demo.proto");
 }

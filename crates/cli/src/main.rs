@@ -33,7 +33,8 @@ enum Command {
     Pipe(cmd::pipe::Args),
     /// Shared-memory pipes met by name: listen, send.
     Shm(cmd::shm::Args),
-    /// RPC: Samba's rpcecho DCE/RPC interface served on a pipe or TCP, and called.
+    /// RPC: gRPC by server reflection (list, call, serve-demo) and Samba's rpcecho DCE/RPC
+    /// interface (serve-echo, call --pipe/--tcp).
     Rpc(cmd::rpc::Args),
     /// The smb.conf lines that let other machines reach this one's pipes through Samba.
     SmbSetup(cmd::smb_setup::Args),

@@ -1,6 +1,6 @@
 //! `pipework clipboard ...` end to end: set, get, formats, clear and watch on a headless
-//! clipboard between separate processes; and (interop, under Xvfb) data set on X11 by a command
-//! that has exited, read by `xclip`.
+//! clipboard between separate processes; and (interop) data set by a command that has exited,
+//! read by `xclip` under Xvfb and by `wl-paste` under a headless sway.
 
 mod common;
 
@@ -225,4 +225,154 @@ fn start_xvfb() -> (std::process::Child, String) {
         let _ = child.wait();
     }
     panic!("no free display for Xvfb");
+}
+
+/// A headless sway (run as `nobody` when root: sway refuses root) in a runtime directory of its
+/// own; returns it, the directory and the socket's path once its config's `exec` ran.
+#[cfg(feature = "interop")]
+fn start_sway() -> (std::process::Child, std::path::PathBuf, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("pw-cli-sway-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let root = rustix::process::getuid().is_root();
+    let ready = dir.join("ready");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &ready,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    if root {
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        std::os::unix::fs::chown(&ready, Some(65534), Some(65534)).unwrap();
+    }
+    let fifo = rustix::fs::open(
+        &ready,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let config = dir.join("config");
+    std::fs::write(&config, format!("exec echo ready > {}\n", ready.display())).unwrap();
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "sway"]);
+        c
+    } else {
+        Command::new("sway")
+    };
+    let child = command
+        .arg("-c")
+        .arg(&config)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("XDG_RUNTIME_DIR", &dir)
+        .env("WLR_BACKENDS", "headless")
+        .env("WLR_LIBINPUT_NO_DEVICES", "1")
+        .env("WLR_RENDERER", "pixman")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sway (apt-get install sway)");
+    let started = {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&fifo, PollFlags::IN)];
+        let limit = Timespec {
+            tv_sec: common::TIMEOUT.as_secs() as _,
+            tv_nsec: 0,
+        };
+        poll(&mut fds, Some(&limit)).unwrap_or(0) > 0
+    };
+    assert!(started, "sway did not start within {:?}", common::TIMEOUT);
+    let socket = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("wayland-") && !name.ends_with(".lock")
+        })
+        .expect("sway made no socket");
+    (child, dir, socket.to_str().unwrap().to_string())
+}
+
+/// Under a headless sway: `pipework clipboard set` exits at once, its data is read by
+/// `wl-paste` with the text types, `formats` and `get` read it on Wayland, and the background
+/// holder ends when `wl-copy` takes the clipboard.
+#[cfg(feature = "interop")]
+#[test]
+fn interop_wayland_data_outlives_the_set_command() {
+    let (mut sway, dir, socket) = start_sway();
+    let wl = |program: &str, args: &[&str], input: Option<&[u8]>| {
+        let mut child = Command::new(program)
+            .args(args)
+            .env("WAYLAND_DISPLAY", &socket)
+            .env("XDG_RUNTIME_DIR", &dir)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wl-clipboard (apt-get install wl-clipboard)");
+        if let Some(input) = input {
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        }
+        finish(child, program)
+    };
+    let mut set = common::pipework()
+        .args(["clipboard", "--wayland", &socket, "set"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    set.stdin
+        .take()
+        .unwrap()
+        .write_all("kept after exit ✓".as_bytes())
+        .unwrap();
+    let out = finish(set, "pipework clipboard set");
+    assert_success(&out);
+    let said = String::from_utf8_lossy(&out.stderr);
+    let holder: u32 = said
+        .split_whitespace()
+        .skip_while(|w| *w != "process")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no holder in {said:?}"));
+    let holder = pipework::process::Process::open(holder).unwrap();
+    let types = String::from_utf8(wl("wl-paste", &["--list-types"], None).stdout).unwrap();
+    assert!(
+        types.lines().any(|t| t == "text/plain;charset=utf-8"),
+        "{types:?}"
+    );
+    assert_eq!(
+        wl("wl-paste", &["-n"], None).stdout,
+        "kept after exit ✓".as_bytes()
+    );
+    let out = pipework(&["clipboard", "--wayland", &socket, "get"]);
+    assert_eq!(out.stdout, "kept after exit ✓".as_bytes());
+    let out = pipework(&["clipboard", "--wayland", &socket, "formats"]);
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with("13\tCF_UNICODETEXT\n"),);
+    // wl-copy takes the clipboard: the holder ends, and pipework reads wl-copy's text.
+    assert!(wl("wl-copy", &[], Some(b"taken")).status.success());
+    assert!(
+        holder.wait_timeout(common::TIMEOUT).unwrap(),
+        "the holder still runs after losing the clipboard"
+    );
+    let out = pipework(&["clipboard", "--wayland", &socket, "get"]);
+    assert_eq!(out.stdout, b"taken");
+    let _ = sway.kill();
+    let _ = sway.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -101,6 +101,7 @@ fn parent(args: &[String]) -> io::Result<()> {
         }
     }
 
+    let _ = report::LOAD_AT_START.set(report::load_average());
     let watchdog = watchdog();
     let started = Instant::now();
     let throughput = measure(Workload::Throughput, runs, &watchdog);

@@ -156,6 +156,7 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
          single samples vary widely (see the ranges), and cross-process wake-ups are slow \
          under the hypervisor.\n"
     );
+    let _ = writeln!(out, "{}\n", load_note(results));
 
     for (workload, rows) in results {
         let workload = *workload;
@@ -265,7 +266,11 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
     let _ = writeln!(out, "## Notes\n");
     let _ = writeln!(
         out,
-        "- `pipework::pipe`, `std::io::pipe` and `os_pipe` are the same kernel pipe driven by \
+        "- `pipework::named_pipe`, `interprocess`'s local socket and `ipc-channel` all move \
+         their bytes through a Unix-domain socket; the named pipe adds its handshake at open \
+         (the client's identity, access and disconnect notice) and nothing per byte: a write is \
+         one `send`, a read one `recv`. Their spread is this machine's noise.\n\
+         - `pipework::pipe`, `std::io::pipe` and `os_pipe` are the same kernel pipe driven by \
          the same `read(2)`/`write(2)` calls; pipework adds two `rt_sigprocmask` calls per write \
          (its SIGPIPE guard, which holds whatever the process's disposition), the rest of the \
          spread between them is this machine's noise.\n\
@@ -304,6 +309,44 @@ fn capitalised(s: &str) -> String {
 }
 
 /// CPU model, cores, kernel and memory.
+/// The load average when the run started (set by `main` before the first sample).
+pub static LOAD_AT_START: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `/proc/loadavg`'s three averages.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// How loaded the machine was, and what a cross-process wake-up cost during the run: half the
+/// kernel pipe's 64-byte round trip (two sleeps and two wake-ups, next to nothing else).
+fn load_note(results: &[(Workload, Vec<Row>)]) -> String {
+    let pipe_round_trip = results
+        .iter()
+        .filter(|(w, _)| *w == Workload::RoundTrip)
+        .flat_map(|(_, rows)| rows.iter())
+        .find(|r| r.implementation.id == "os-pipe")
+        .and_then(Row::median);
+    let wake = match pipe_round_trip {
+        Some(rt) => format!(
+            "a 64-byte round trip over a kernel pipe (os_pipe) took {rt:.1} µs, so a \
+             cross-process wake-up cost about {:.0} µs",
+            rt / 2.0
+        ),
+        None => "the kernel pipe's round trip did not run, so the wake-up cost is unknown".into(),
+    };
+    format!(
+        "**Load during this run:** load average (1 / 5 / 15 min) {} at the start and {} at the \
+         end, on 2 cores: other work was running. During the run {wake} (on this machine when \
+         quiet, ~5-9 µs). Every figure that sleeps on a wait is bound by that cost, so compare \
+         ratios from the same run, not absolute figures with another machine's.",
+        LOAD_AT_START.get().map_or("unknown", String::as_str),
+        load_average()
+    )
+}
+
 fn machine() -> Vec<(&'static str, String)> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo

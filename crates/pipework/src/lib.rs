@@ -32,7 +32,7 @@
 //! | RPC: DCE/RPC (`ncacn_np`, `ncacn_ip_tcp`), gRPC over named pipes | [`rpc`] | done |
 //! | Message windows, data copy (`WM_COPYDATA`) | [`window`] | done |
 //! | DDE (the DDEML model) | [`dde`] | done |
-//! | Clipboard (X11's `CLIPBOARD` selection, or headless) | [`clipboard`] | done |
+//! | Clipboard (Wayland's selection, X11's `CLIPBOARD` selection, or headless) | [`clipboard`] | done |
 //! | Global atom table | [`atom`] | done |
 //!
 //! # Win32 → pipework
@@ -91,6 +91,9 @@
 //!   `clipboard::AsyncListener` (a `futures_core::Stream` of clipboard changes).
 //! * `x11`: the clipboard on X11 displays (`clipboard::Session::x11`, chosen by
 //!   [`clipboard::Session::system`] when `DISPLAY` is set), on `x11rb`'s pure-Rust connection.
+//! * `wayland`: the clipboard on Wayland compositors with the data-control protocol
+//!   (`clipboard::Session::wayland`, chosen first by [`clipboard::Session::system`] when
+//!   `WAYLAND_DISPLAY` is set), on `wayland-client`'s pure-Rust connection.
 //! * `interop`: builds the interop suite among the tests (foreign programs, root); the library
 //!   does not change.
 

@@ -81,6 +81,14 @@ fn main() {
                 "owner_announcing_too_much_is_refused",
                 owner_announcing_too_much_is_refused,
             ),
+            (
+                "hostile_data_files_are_refused_without_reading_them_whole",
+                hostile_data_files_are_refused_without_reading_them_whole,
+            ),
+            (
+                "owner_is_told_when_another_process_empties_the_clipboard",
+                owner_is_told_when_another_process_empties_the_clipboard,
+            ),
         ],
         &[
             ("hold_open", hold_open),
@@ -88,6 +96,7 @@ fn main() {
             ("delayed_owner", delayed_owner),
             ("read_format", read_format),
             ("boasting_owner", boasting_owner),
+            ("destroy_watcher", destroy_watcher),
         ],
     );
 }
@@ -617,8 +626,8 @@ fn damaged_state_is_refused() {
     let state = session.directory().unwrap().join("state");
     for bad in [
         &b"garbage"[..],
-        b"pipework-clipboard 1\nseq 1\nowner 1 -\nformat 1 file ../../etc/passwd -\n",
-        b"pipework-clipboard 1\nseq x\n",
+        b"pipework-clipboard 2\nseq 1\nowner 1 -\nformat 1 file ../../etc/passwd 1 -\n",
+        b"pipework-clipboard 2\nseq x\n",
         &[0xFF; 64][..],
     ] {
         std::fs::write(&state, bad).unwrap();
@@ -629,7 +638,7 @@ fn damaged_state_is_refused() {
         assert!(e.to_string().contains(&name), "{e}");
     }
     // Emptying starts it afresh.
-    std::fs::write(&state, b"pipework-clipboard 1\nseq 5\nowner 1 -\n").unwrap();
+    std::fs::write(&state, b"pipework-clipboard 2\nseq 5\nowner 1 -\n").unwrap();
     let mut clipboard = session.open(WAIT).unwrap();
     clipboard.empty().unwrap();
     drop(clipboard);
@@ -667,7 +676,7 @@ fn owner_announcing_too_much_is_refused() {
     let state = session.directory().unwrap().join("state");
     std::fs::write(
         &state,
-        format!("pipework-clipboard 1\nseq 9\nowner 1 {pipe}\nformat 513 delayed - -\n"),
+        format!("pipework-clipboard 2\nseq 9\nowner 1 {pipe}\nformat 513 delayed - - -\n"),
     )
     .unwrap();
     let clipboard = session.open(WAIT).unwrap();
@@ -676,6 +685,130 @@ fn owner_announcing_too_much_is_refused() {
     assert!(e.to_string().contains(&name), "{e}");
     drop(clipboard);
     owner.say("done");
+    owner.finish();
+    session.remove().unwrap();
+}
+
+/// The one data file the state names, and the state's text.
+fn only_data_file(session: &Session) -> (std::path::PathBuf, String) {
+    let dir = session.directory().unwrap();
+    let state = std::fs::read_to_string(dir.join("state")).unwrap();
+    let line = state
+        .lines()
+        .find(|l| l.starts_with("format "))
+        .expect("a format line");
+    let file = line.split(' ').nth(3).unwrap();
+    (dir.join(file), state)
+}
+
+fn hostile_data_files_are_refused_without_reading_them_whole() {
+    let name = session_name("hostile-data");
+    let session = Session::headless(&name).unwrap();
+    // Data past what the state keeps inline: a file of its own.
+    let set = || {
+        let mut clipboard = session.open(WAIT).unwrap();
+        clipboard.empty().unwrap();
+        let mut data = vec![b'x'; 1000];
+        data.push(0);
+        clipboard.set(CF_TEXT, &data).unwrap();
+    };
+    let refused = |what: &str| {
+        let clipboard = session.open(WAIT).unwrap();
+        let e = clipboard.get(CF_TEXT).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidData, "{what}: {e}");
+        assert!(e.to_string().contains(&name), "{what}: {e}");
+    };
+    // A data file grown to a terabyte (sparse): refused from its size, nothing read.
+    set();
+    let (file, _) = only_data_file(&session);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    refused("a 1 TiB data file");
+    // Grown a little, within the limit: still not what the state declares.
+    std::fs::write(&file, b"tiny but longer\0").unwrap();
+    refused("a longer data file");
+    // Shrunk.
+    std::fs::write(&file, b"t").unwrap();
+    refused("a shorter data file");
+    // A FIFO nobody writes to in its place: refused at once, no wait.
+    std::fs::remove_file(&file).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &file,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    refused("a FIFO");
+    // A state that declares more than the limit of one format.
+    set();
+    let (_, state) = only_data_file(&session);
+    let line = state.lines().find(|l| l.starts_with("format ")).unwrap();
+    let mut fields: Vec<&str> = line.split(' ').collect();
+    fields[4] = "1099511627776";
+    let bigger = state.replace(line, &fields.join(" "));
+    std::fs::write(session.directory().unwrap().join("state"), bigger).unwrap();
+    assert_eq!(err_kind(session.sequence_number()), ErrorKind::InvalidData);
+    refused("a declared terabyte");
+    // A huge update file: a listener reads a few bytes of it, no more.
+    session.remove().unwrap();
+    let session = Session::headless(&name).unwrap();
+    {
+        let mut clipboard = session.open(WAIT).unwrap();
+        clipboard.empty().unwrap();
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(session.directory().unwrap().join("update"))
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let mut listener = session.listen().unwrap();
+    {
+        let mut clipboard = session.open(WAIT).unwrap();
+        clipboard.empty().unwrap();
+    }
+    assert!(listener.wait(Some(TIMEOUT)).unwrap().is_some());
+    session.remove().unwrap();
+}
+
+// Child: owns the clipboard args[0] through a renderer (emptying it twice: its own emptying
+// tells it nothing), says so, and prints "destroyed" once told, by callback and by wait.
+fn destroy_watcher(args: &[String]) {
+    let session = Session::headless(&args[0]).unwrap();
+    let renderer = session.renderer(|_| None).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    renderer.on_destroy(move || {
+        let _ = tx.send(());
+    });
+    for _ in 0..2 {
+        let mut clipboard = renderer.open(WAIT).unwrap();
+        clipboard.empty().unwrap();
+        clipboard.set(CF_TEXT, b"mine\0").unwrap();
+    }
+    assert!(!renderer.wait_destroyed(Duration::ZERO));
+    println!("owner");
+    assert!(renderer.wait_destroyed(TIMEOUT), "no WM_DESTROYCLIPBOARD");
+    rx.recv_timeout(TIMEOUT).expect("the callback ran");
+    println!("destroyed");
+}
+
+fn owner_is_told_when_another_process_empties_the_clipboard() {
+    let name = session_name("destroy");
+    let session = Session::headless(&name).unwrap();
+    let mut owner = Peer::start("destroy_watcher", &[&name]);
+    assert_eq!(owner.line(), "owner");
+    {
+        let mut clipboard = session.open(WAIT).unwrap();
+        clipboard.empty().unwrap();
+        clipboard.set(CF_TEXT, b"theirs\0").unwrap();
+    }
+    assert_eq!(owner.line(), "destroyed");
     owner.finish();
     session.remove().unwrap();
 }

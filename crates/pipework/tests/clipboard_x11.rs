@@ -46,8 +46,13 @@ fn main() {
                 "interop_32_mib_cross_by_incr_both_ways",
                 interop_32_mib_cross_by_incr_both_ways,
             ),
+            #[cfg(feature = "interop")]
+            (
+                "interop_owner_is_told_when_xclip_takes_the_clipboard",
+                interop_owner_is_told_when_xclip_takes_the_clipboard,
+            ),
         ],
-        &[],
+        &[("destroy_watcher", destroy_watcher)],
     );
 }
 
@@ -318,4 +323,39 @@ fn interop_32_mib_cross_by_incr_both_ways() {
     let got = clipboard.get(format).unwrap().unwrap();
     assert_eq!(got.len(), other.len());
     assert!(got == other);
+}
+
+// Child: owns the clipboard of X11 display args[0] through a renderer, says so, and prints
+// "destroyed" when told (WM_DESTROYCLIPBOARD, on SelectionClear), by callback and by wait.
+fn destroy_watcher(args: &[String]) {
+    let session = Session::x11(Some(&args[0])).unwrap();
+    let renderer = session.renderer(|_| None).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    renderer.on_destroy(move || {
+        let _ = tx.send(());
+    });
+    {
+        let mut clipboard = renderer.open(WAIT).unwrap();
+        clipboard.empty().unwrap();
+        clipboard.set_text("about to go").unwrap();
+    }
+    println!("owner");
+    assert!(renderer.wait_destroyed(TIMEOUT), "no WM_DESTROYCLIPBOARD");
+    rx.recv_timeout(TIMEOUT).expect("the callback ran");
+    println!("destroyed {:?}", session.owner().unwrap());
+}
+
+fn interop_owner_is_told_when_xclip_takes_the_clipboard() {
+    let x = Xvfb::start();
+    let session = x.session();
+    let mut child = common::child("destroy_watcher")
+        .arg(&x.display)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    assert_eq!(common::line(&mut out), "owner");
+    x.xclip_in(&session, &[], b"taken");
+    assert_eq!(common::line(&mut out), "destroyed None");
+    assert!(wait(&mut child).success());
 }

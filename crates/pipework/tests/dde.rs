@@ -23,12 +23,18 @@ fn main() {
                 non_reading_client,
             ),
             ("registered_format_names", registered_formats),
+            ("a_stranger_cannot_inject_advise_data", stranger_injection),
+            (
+                "the_server_ending_a_conversation_tells_the_client",
+                server_hangs_up,
+            ),
         ],
         &[
             ("server", role_server),
             ("watcher", role_watcher),
             ("stalled", role_stalled),
             ("reader", role_reader),
+            ("injector", role_injector),
         ],
     )
 }
@@ -402,4 +408,92 @@ fn registered_formats() {
         CF_UNICODETEXT
     );
     assert_eq!(pipework::dde::parse_format("#7").unwrap(), 7);
+}
+
+/// Posts a forged `WM_DDE_DATA` to the client window in argument 0, naming the server window
+/// in argument 1 and the conversation in argument 2 as a real update would.
+fn role_injector(args: &[String]) {
+    let client: pipework::window::Hwnd = args[0].parse().unwrap();
+    let server: pipework::window::Hwnd = args[1].parse().unwrap();
+    let id: u64 = args[2].parse().unwrap();
+    // One update: item "R1C1", CF_TEXT, nothing missed, hot data "forged".
+    let mut batch = Vec::new();
+    batch.extend_from_slice(&1u32.to_le_bytes());
+    batch.extend_from_slice(&4u32.to_le_bytes());
+    batch.extend_from_slice(b"R1C1");
+    batch.extend_from_slice(&CF_TEXT.to_le_bytes());
+    batch.extend_from_slice(&0u64.to_le_bytes());
+    batch.push(1);
+    batch.extend_from_slice(&6u32.to_le_bytes());
+    batch.extend_from_slice(b"forged");
+    const WM_DDE_DATA: u32 = 0x03E5;
+    let message =
+        pipework::window::Outgoing::new(WM_DDE_DATA, server.as_raw() as usize, id as isize)
+            .with_data(&batch);
+    pipework::window::post(client, &message).unwrap();
+    println!("ready");
+}
+
+fn stranger_injection() {
+    let name = service("Inject");
+    let table = table();
+    let server = DdeServer::register(&name, table.clone()).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let client = DdeClient::new(move |u| {
+        let _ = tx.send(u.data.map(<[u8]>::to_vec));
+    })
+    .unwrap();
+    let conv = client.connect(Some(&name), Some("Sheet1")).unwrap();
+    assert_eq!(
+        conv.advise_start("R1C1", CF_TEXT, AdviseFlags::default())
+            .unwrap(),
+        Ack::Ack
+    );
+    let id = conv.id();
+    assert_eq!(id.server, server.hwnd());
+    // Another process posts an update that names the conversation; it is not the server's.
+    let injector = start(
+        "injector",
+        &[
+            &client.hwnd().to_string(),
+            &id.server.to_string(),
+            &id.id.to_string(),
+        ],
+    );
+    injector.end();
+    // The server's own update, posted after the forged one, is the first the callback sees.
+    table.set("Sheet1", "R1C1", CF_TEXT, b"real".to_vec());
+    assert_eq!(server.post_advise("Sheet1", "R1C1"), 1);
+    assert_eq!(
+        rx.recv_timeout(TIMEOUT).unwrap().as_deref(),
+        Some(&b"real"[..])
+    );
+    conv.disconnect().unwrap();
+}
+
+fn server_hangs_up() {
+    let name = service("HangUp");
+    let server = DdeServer::register(&name, table()).unwrap();
+    let client = DdeClient::new(|_| {}).unwrap();
+    let (tx, rx) = mpsc::channel();
+    client.on_disconnect(move |id| {
+        let _ = tx.send(id);
+    });
+    let first = client.connect(Some(&name), Some("Sheet1")).unwrap();
+    let second = client.connect(Some(&name), Some("Sheet1")).unwrap();
+    assert_eq!(server.conversations(), 2);
+    // DdeDisconnect on the server's side: the client hears of that conversation only.
+    assert!(server.disconnect(first.id().id));
+    assert!(!server.disconnect(first.id().id));
+    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), first.id());
+    let e = first.request("R1C1", CF_TEXT).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotConnected, "{e}");
+    assert_eq!(
+        second.request("R1C1", CF_TEXT).unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+    // Unregistered with close: the rest.
+    server.close();
+    assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), second.id());
+    assert!(rx.try_recv().is_err());
 }

@@ -81,7 +81,11 @@ fn unique(prefix: &str) -> String {
 
 fn remote_options(smbd: &Smbd, mode: PipeMode) -> ServerOptions {
     let mut options = ServerOptions::new();
-    options.pipe_mode(mode).remote_socket_dir(smbd.socket_dir());
+    // Anonymous clients (smbd's guest, nobody): admitted as everyone is.
+    options
+        .pipe_mode(mode)
+        .remote_socket_dir(smbd.socket_dir())
+        .allow_everyone();
     options
 }
 

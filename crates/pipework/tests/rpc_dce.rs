@@ -49,6 +49,14 @@ fn main() {
                 "malformed_pdus_close_the_connection_cleanly",
                 malformed_close,
             ),
+            (
+                "a_client_whose_server_stops_mid_answer_times_out",
+                client_times_out,
+            ),
+            (
+                "a_server_drops_a_client_that_stops_mid_pdu",
+                server_drops_stalled_client,
+            ),
             #[cfg(feature = "interop")]
             (
                 "interop_impacket_calls_pipework_rpcecho_over_tcp",
@@ -59,6 +67,9 @@ fn main() {
             ("echo_pipe", echo_pipe_role),
             ("echo_tcp", echo_tcp_role),
             ("whoami_pipe", whoami_pipe_role),
+            ("echo_pipe_short_timeout", echo_pipe_short_timeout_role),
+            ("half_answer_pipe", half_answer_pipe_role),
+            ("silent_pipe", silent_pipe_role),
         ],
     )
 }
@@ -146,7 +157,7 @@ fn tcp(port: u16) -> TcpStream {
 }
 
 /// Every rpcecho operation, checked against Samba's answers.
-fn exercise<S: Read + Write>(echo: &mut RpcechoClient<S>) {
+fn exercise<S: Read + Write + std::os::fd::AsFd>(echo: &mut RpcechoClient<S>) {
     assert_eq!(echo.add_one(41).unwrap(), 42);
     assert_eq!(echo.add_one(u32::MAX).unwrap(), 0);
     let data: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
@@ -631,4 +642,122 @@ print('impacket ok')
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("impacket ok"));
+}
+
+/// The server's limit for the rest of a fragment in [`echo_pipe_short_timeout_role`].
+const SHORT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Child: serves rpcecho on the pipe `args[0]`, dropping a client that stops mid-PDU for
+/// [`SHORT`].
+fn echo_pipe_short_timeout_role(args: &[String]) {
+    let options = ServerOptions::new();
+    let first = options.create(&args[0]).expect("create pipe");
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut server = Server::new();
+    server.add(RpcechoServer(Echo)).read_timeout(Some(SHORT));
+    Arc::new(server)
+        .serve_pipe_from(first, &args[0], &options)
+        .expect("serve pipe");
+}
+
+/// Child: a server that binds properly, then answers the first call with half a fragment and
+/// nothing more (it waits for the client to go).
+fn half_answer_pipe_role(args: &[String]) {
+    let mut pipe = ServerOptions::new().create(&args[0]).expect("create pipe");
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    pipe.connect().expect("connect");
+    let mut assoc = echo_server().association(pipework::rpc::dce::Peer::Unknown);
+    let bind = pdu::read_fragment(&mut pipe).unwrap().expect("a bind");
+    for frag in assoc.on_fragment(&bind).send {
+        pipe.write_all(&frag).unwrap();
+    }
+    let call = pdu::read_fragment(&mut pipe).unwrap().expect("a call");
+    let answer = assoc.on_fragment(&call).send.remove(0);
+    pipe.write_all(&answer[..answer.len() / 2]).unwrap();
+    // Until the client gives up and closes.
+    let mut rest = Vec::new();
+    let _ = pipe.read_to_end(&mut rest);
+}
+
+/// Child: takes one client on the pipe `args[0]` and never answers it.
+fn silent_pipe_role(args: &[String]) {
+    let mut pipe = ServerOptions::new().create(&args[0]).expect("create pipe");
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    pipe.connect().expect("connect");
+    let mut all = Vec::new();
+    let _ = pipe.read_to_end(&mut all);
+}
+
+/// A pipe client whose reads fail instead of waiting past the common timeout.
+fn bounded_pipe(name: &str) -> pipework::named_pipe::NamedPipeClient {
+    let pipe = open_pipe(name);
+    rustix::net::sockopt::set_socket_timeout(
+        &pipe,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(common::TIMEOUT),
+    )
+    .unwrap();
+    pipe
+}
+
+/// The server ended the connection (not: the bounded read gave up waiting).
+fn expect_end(r: &mut impl Read) {
+    let mut buf = [0u8; 64];
+    match r.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("expected the end, got {n} bytes: {:02x?}", &buf[..n]),
+        Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {}
+        Err(e) => panic!("expected the end, got {e} (the server held the connection)"),
+    }
+}
+
+fn client_times_out() {
+    let name = pipe_name("half");
+    let _server = start("half_answer_pipe", &[&name]);
+    let mut echo = RpcechoClient::bind(open_pipe(&name)).expect("bind");
+    echo.conn
+        .set_timeout(Some(std::time::Duration::from_millis(200)));
+    let err = echo.add_one(1).expect_err("half an answer is no answer");
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("cut short"), "{err}");
+
+    // A server that never answers the bind.
+    let name = pipe_name("silent");
+    let _server = start("silent_pipe", &[&name]);
+    let err = Client::bind_within(
+        open_pipe(&name),
+        echo_syntax(),
+        Some(std::time::Duration::from_millis(200)),
+    )
+    .expect_err("no answer is no bind");
+    assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("nothing came"), "{err}");
+}
+
+fn server_drops_stalled_client() {
+    let name = pipe_name("stall");
+    let _server = start("echo_pipe_short_timeout", &[&name]);
+
+    // Ten bytes of a bind's header, then nothing.
+    let mut pipe = bounded_pipe(&name);
+    let bind = bind_pdu(1, vec![ctx(0, echo_syntax(), vec![NDR20])], false);
+    pipe.write_all(&bind[..10]).unwrap();
+    expect_end(&mut pipe);
+
+    // A whole bind, then the first fragment of a call sent in several, then nothing.
+    let mut pipe = bounded_pipe(&name);
+    pipe.write_all(&bind).unwrap();
+    let ack = pdu::read_fragment(&mut pipe).unwrap().expect("bind_ack");
+    assert!(matches!(pdu::decode(&ack).unwrap().body, Body::BindAck(_)));
+    let frags = pdu::encode_call(false, 2, 0, 1, &[7u8; 4000], pipework::rpc::dce::MIN_FRAG);
+    assert!(frags.len() > 1);
+    pipe.write_all(&frags[0]).unwrap();
+    expect_end(&mut pipe);
+
+    // The server goes on serving.
+    let mut echo = RpcechoClient::bind(open_pipe(&name)).expect("bind");
+    assert_eq!(echo.add_one(1).unwrap(), 2);
 }

@@ -54,7 +54,8 @@ fn echo_remote_role(args: &[String]) {
     options
         .pipe_mode(PipeMode::Message)
         .reject_remote_clients(false)
-        .remote_socket_dir(&args[0]);
+        .remote_socket_dir(&args[0])
+        .allow_everyone();
     let first = options.create(PIPE).expect("create pipe");
     println!("ready");
     std::io::stdout().flush().unwrap();

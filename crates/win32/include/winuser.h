@@ -210,6 +210,8 @@ DWORD WINAPI GetClipboardSequenceNumber(void);
 HWND WINAPI GetClipboardOwner(void);
 UINT WINAPI RegisterClipboardFormatA(LPCSTR lpszFormat);
 UINT WINAPI RegisterClipboardFormatW(LPCWSTR lpszFormat);
+UINT WINAPI RegisterWindowMessageA(LPCSTR lpString);
+UINT WINAPI RegisterWindowMessageW(LPCWSTR lpString);
 int WINAPI GetClipboardFormatNameA(UINT format, LPSTR lpszFormatName, int cchMaxCount);
 int WINAPI GetClipboardFormatNameW(UINT format, LPWSTR lpszFormatName, int cchMaxCount);
 
@@ -236,6 +238,7 @@ int WINAPI GetClipboardFormatNameW(UINT format, LPWSTR lpszFormatName, int cchMa
 #define DispatchMessage DispatchMessageW
 #define DefWindowProc DefWindowProcW
 #define RegisterClipboardFormat RegisterClipboardFormatW
+#define RegisterWindowMessage RegisterWindowMessageW
 #define GetClipboardFormatName GetClipboardFormatNameW
 #else
 #define WNDCLASSEX WNDCLASSEXA
@@ -256,6 +259,7 @@ int WINAPI GetClipboardFormatNameW(UINT format, LPWSTR lpszFormatName, int cchMa
 #define DispatchMessage DispatchMessageA
 #define DefWindowProc DefWindowProcA
 #define RegisterClipboardFormat RegisterClipboardFormatA
+#define RegisterWindowMessage RegisterWindowMessageA
 #define GetClipboardFormatName GetClipboardFormatNameA
 #endif
 

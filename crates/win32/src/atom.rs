@@ -72,8 +72,10 @@ fn find(name: Result<String, Fail>) -> u16 {
 /// `name` is `MAKEINTATOM(n)` or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn GlobalAddAtomA(name: *const c_char) -> u16 {
-    // SAFETY: as the caller promises.
-    add(unsafe { name_arg(name.cast(), false) })
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        add(unsafe { name_arg(name.cast(), false) })
+    })
 }
 
 /// `GlobalAddAtomW`.
@@ -82,8 +84,10 @@ pub unsafe extern "C" fn GlobalAddAtomA(name: *const c_char) -> u16 {
 /// `name` is `MAKEINTATOM(n)` or a NUL-terminated wide string.
 #[no_mangle]
 pub unsafe extern "C" fn GlobalAddAtomW(name: *const WCHAR) -> u16 {
-    // SAFETY: as the caller promises.
-    add(unsafe { name_arg(name.cast(), true) })
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        add(unsafe { name_arg(name.cast(), true) })
+    })
 }
 
 /// `GlobalFindAtomA`: 0 and `ERROR_FILE_NOT_FOUND` when the table has no such name.
@@ -92,8 +96,10 @@ pub unsafe extern "C" fn GlobalAddAtomW(name: *const WCHAR) -> u16 {
 /// `name` is `MAKEINTATOM(n)` or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn GlobalFindAtomA(name: *const c_char) -> u16 {
-    // SAFETY: as the caller promises.
-    find(unsafe { name_arg(name.cast(), false) })
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        find(unsafe { name_arg(name.cast(), false) })
+    })
 }
 
 /// `GlobalFindAtomW`.
@@ -102,24 +108,28 @@ pub unsafe extern "C" fn GlobalFindAtomA(name: *const c_char) -> u16 {
 /// `name` is `MAKEINTATOM(n)` or a NUL-terminated wide string.
 #[no_mangle]
 pub unsafe extern "C" fn GlobalFindAtomW(name: *const WCHAR) -> u16 {
-    // SAFETY: as the caller promises.
-    find(unsafe { name_arg(name.cast(), true) })
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        find(unsafe { name_arg(name.cast(), true) })
+    })
 }
 
 /// `GlobalDeleteAtom`: 0 on success; the atom itself and `ERROR_INVALID_HANDLE` when the
 /// table does not hold it.
 #[no_mangle]
 pub extern "C" fn GlobalDeleteAtom(a: u16) -> u16 {
-    let r = Atom::new(a)
-        .ok_or(ERROR_INVALID_HANDLE)
-        .and_then(|atom| atom::delete(atom).map_err(|e| code(&e)));
-    match r {
-        Ok(()) => 0,
-        Err(c) => {
-            error::SetLastError(c);
-            a
+    crate::boundary::guard(0, move || {
+        let r = Atom::new(a)
+            .ok_or(ERROR_INVALID_HANDLE)
+            .and_then(|atom| atom::delete(atom).map_err(|e| code(&e)));
+        match r {
+            Ok(()) => 0,
+            Err(c) => {
+                error::SetLastError(c);
+                a
+            }
         }
-    }
+    })
 }
 
 fn name_of(a: u16) -> Result<Vec<u16>, Fail> {
@@ -135,26 +145,28 @@ fn name_of(a: u16) -> Result<Vec<u16>, Fail> {
 /// `buf` holds `size` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn GlobalGetAtomNameA(a: u16, buf: *mut c_char, size: i32) -> u32 {
-    let r = (|| {
-        if size <= 0 || buf.is_null() {
-            return Err(ERROR_MORE_DATA);
-        }
-        let atom = Atom::new(a).ok_or(ERROR_INVALID_PARAMETER)?;
-        let name = atom::name(atom).map_err(|e| code(&e))?;
-        let bytes = name.as_bytes();
-        if bytes.len() >= size as usize {
-            return Err(ERROR_MORE_DATA);
-        }
-        // SAFETY: `buf` holds `size` bytes, more than the name and its NUL.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len());
-            *buf.add(bytes.len()) = 0;
-        }
-        Ok(bytes.len() as u32)
-    })();
-    r.unwrap_or_else(|c| {
-        error::SetLastError(c);
-        0
+    crate::boundary::guard(0, move || {
+        let r = (|| {
+            if size <= 0 || buf.is_null() {
+                return Err(ERROR_MORE_DATA);
+            }
+            let atom = Atom::new(a).ok_or(ERROR_INVALID_PARAMETER)?;
+            let name = atom::name(atom).map_err(|e| code(&e))?;
+            let bytes = name.as_bytes();
+            if bytes.len() >= size as usize {
+                return Err(ERROR_MORE_DATA);
+            }
+            // SAFETY: `buf` holds `size` bytes, more than the name and its NUL.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len());
+                *buf.add(bytes.len()) = 0;
+            }
+            Ok(bytes.len() as u32)
+        })();
+        r.unwrap_or_else(|c| {
+            error::SetLastError(c);
+            0
+        })
     })
 }
 
@@ -164,24 +176,26 @@ pub unsafe extern "C" fn GlobalGetAtomNameA(a: u16, buf: *mut c_char, size: i32)
 /// `buf` holds `size` wide characters.
 #[no_mangle]
 pub unsafe extern "C" fn GlobalGetAtomNameW(a: u16, buf: *mut WCHAR, size: i32) -> u32 {
-    let r = (|| {
-        if size <= 0 || buf.is_null() {
-            return Err(ERROR_MORE_DATA);
-        }
-        let units = name_of(a)?;
-        if units.len() >= size as usize {
-            return Err(ERROR_MORE_DATA);
-        }
-        // SAFETY: `buf` holds `size` units, more than the name and its NUL.
-        unsafe {
-            std::ptr::copy_nonoverlapping(units.as_ptr(), buf, units.len());
-            *buf.add(units.len()) = 0;
-        }
-        Ok(units.len() as u32)
-    })();
-    r.unwrap_or_else(|c| {
-        error::SetLastError(c);
-        0
+    crate::boundary::guard(0, move || {
+        let r = (|| {
+            if size <= 0 || buf.is_null() {
+                return Err(ERROR_MORE_DATA);
+            }
+            let units = name_of(a)?;
+            if units.len() >= size as usize {
+                return Err(ERROR_MORE_DATA);
+            }
+            // SAFETY: `buf` holds `size` units, more than the name and its NUL.
+            unsafe {
+                std::ptr::copy_nonoverlapping(units.as_ptr(), buf, units.len());
+                *buf.add(units.len()) = 0;
+            }
+            Ok(units.len() as u32)
+        })();
+        r.unwrap_or_else(|c| {
+            error::SetLastError(c);
+            0
+        })
     })
 }
 
@@ -203,8 +217,10 @@ fn register(name: Result<Option<String>, Fail>) -> u32 {
 /// `name` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClipboardFormatA(name: *const c_char) -> u32 {
-    // SAFETY: as the caller promises.
-    register(unsafe { ansi(name) })
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        register(unsafe { ansi(name) })
+    })
 }
 
 /// `RegisterClipboardFormatW`.
@@ -213,8 +229,36 @@ pub unsafe extern "C" fn RegisterClipboardFormatA(name: *const c_char) -> u32 {
 /// `name` is a NUL-terminated wide string.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClipboardFormatW(name: *const WCHAR) -> u32 {
-    // SAFETY: as the caller promises.
-    register(unsafe { wide(name) })
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        register(unsafe { wide(name) })
+    })
+}
+
+/// `RegisterWindowMessageA`: a message number (0xC000-0xFFFF) for `name`, the same in every
+/// process of the session, for `HWND_BROADCAST`; Windows draws it from the table registered
+/// clipboard formats come from, and so does this.
+///
+/// # Safety
+/// `name` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn RegisterWindowMessageA(name: *const c_char) -> u32 {
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        register(unsafe { ansi(name) })
+    })
+}
+
+/// `RegisterWindowMessageW`.
+///
+/// # Safety
+/// `name` is a NUL-terminated wide string.
+#[no_mangle]
+pub unsafe extern "C" fn RegisterWindowMessageW(name: *const WCHAR) -> u32 {
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        register(unsafe { wide(name) })
+    })
 }
 
 /// The name of registered format `format`, cut to `size - 1` units; 0 when it is not one.
@@ -239,19 +283,21 @@ fn format_name_units(format: u32, size: i32, utf16: bool) -> Result<Vec<u16>, Fa
 /// `buf` holds `size` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn GetClipboardFormatNameA(format: u32, buf: *mut c_char, size: i32) -> i32 {
-    match format_name_units(format, size, false) {
-        Ok(units) if !buf.is_null() => {
-            for (i, u) in units.iter().enumerate() {
-                // SAFETY: `buf` holds `size` bytes and `units` has fewer.
-                unsafe { *buf.add(i) = *u as u8 as c_char };
+    crate::boundary::guard(0, move || {
+        match format_name_units(format, size, false) {
+            Ok(units) if !buf.is_null() => {
+                for (i, u) in units.iter().enumerate() {
+                    // SAFETY: `buf` holds `size` bytes and `units` has fewer.
+                    unsafe { *buf.add(i) = *u as u8 as c_char };
+                }
+                // SAFETY: as above.
+                unsafe { *buf.add(units.len()) = 0 };
+                units.len() as i32
             }
-            // SAFETY: as above.
-            unsafe { *buf.add(units.len()) = 0 };
-            units.len() as i32
+            Ok(_) => atom_of(Err(ERROR_INVALID_PARAMETER)) as i32,
+            Err(c) => atom_of(Err(c)) as i32,
         }
-        Ok(_) => atom_of(Err(ERROR_INVALID_PARAMETER)) as i32,
-        Err(c) => atom_of(Err(c)) as i32,
-    }
+    })
 }
 
 /// `GetClipboardFormatNameW`.
@@ -260,16 +306,18 @@ pub unsafe extern "C" fn GetClipboardFormatNameA(format: u32, buf: *mut c_char, 
 /// `buf` holds `size` wide characters.
 #[no_mangle]
 pub unsafe extern "C" fn GetClipboardFormatNameW(format: u32, buf: *mut WCHAR, size: i32) -> i32 {
-    match format_name_units(format, size, true) {
-        Ok(units) if !buf.is_null() => {
-            // SAFETY: `buf` holds `size` units and `units` has fewer.
-            unsafe {
-                std::ptr::copy_nonoverlapping(units.as_ptr(), buf, units.len());
-                *buf.add(units.len()) = 0;
+    crate::boundary::guard(0, move || {
+        match format_name_units(format, size, true) {
+            Ok(units) if !buf.is_null() => {
+                // SAFETY: `buf` holds `size` units and `units` has fewer.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(units.as_ptr(), buf, units.len());
+                    *buf.add(units.len()) = 0;
+                }
+                units.len() as i32
             }
-            units.len() as i32
+            Ok(_) => atom_of(Err(ERROR_INVALID_PARAMETER)) as i32,
+            Err(c) => atom_of(Err(c)) as i32,
         }
-        Ok(_) => atom_of(Err(ERROR_INVALID_PARAMETER)) as i32,
-        Err(c) => atom_of(Err(c)) as i32,
-    }
+    })
 }

@@ -181,27 +181,29 @@ pub unsafe extern "C" fn ReadFile(
     done: *mut DWORD,
     ov: *mut OVERLAPPED,
 ) -> BOOL {
-    let r = match table::get(h) {
-        Err(e) => Err((e, 0)),
-        Ok(_) if buf.is_null() && len > 0 => Err((crate::error::ERROR_NOACCESS, 0)),
-        Ok(object) if !ov.is_null() && is_overlapped(&object) => {
-            let kind = crate::overlapped::Kind::Read(buf.cast::<u8>(), len as usize);
-            // SAFETY: the caller keeps the buffer and OVERLAPPED valid until completion.
-            return unsafe { crate::overlapped::start(h, object, kind, ov, done, None) };
-        }
-        Ok(object) => {
-            let buf: &mut [u8] = if len == 0 {
-                &mut []
-            } else {
-                // SAFETY: the caller passes `len` writable bytes at `buf`.
-                unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len as usize) }
-            };
-            // SAFETY: the caller's OVERLAPPED, or NULL.
-            read(&object, buf, unsafe { offset_of(ov) })
-        }
-    };
-    // SAFETY: the caller's pointers.
-    unsafe { io_end(r, done, ov) }
+    crate::boundary::guard(FALSE, move || {
+        let r = match table::get(h) {
+            Err(e) => Err((e, 0)),
+            Ok(_) if buf.is_null() && len > 0 => Err((crate::error::ERROR_NOACCESS, 0)),
+            Ok(object) if !ov.is_null() && is_overlapped(&object) => {
+                let kind = crate::overlapped::Kind::Read(buf.cast::<u8>(), len as usize);
+                // SAFETY: the caller keeps the buffer and OVERLAPPED valid until completion.
+                return unsafe { crate::overlapped::start(h, object, kind, ov, done, None) };
+            }
+            Ok(object) => {
+                let buf: &mut [u8] = if len == 0 {
+                    &mut []
+                } else {
+                    // SAFETY: the caller passes `len` writable bytes at `buf`.
+                    unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len as usize) }
+                };
+                // SAFETY: the caller's OVERLAPPED, or NULL.
+                read(&object, buf, unsafe { offset_of(ov) })
+            }
+        };
+        // SAFETY: the caller's pointers.
+        unsafe { io_end(r, done, ov) }
+    })
 }
 
 /// `WriteFile`: returns once every byte is written (or the pipe's nonblocking rule applied).
@@ -216,27 +218,29 @@ pub unsafe extern "C" fn WriteFile(
     done: *mut DWORD,
     ov: *mut OVERLAPPED,
 ) -> BOOL {
-    let r = match table::get(h) {
-        Err(e) => Err((e, 0)),
-        Ok(_) if buf.is_null() && len > 0 => Err((crate::error::ERROR_NOACCESS, 0)),
-        Ok(object) if !ov.is_null() && is_overlapped(&object) => {
-            let kind = crate::overlapped::Kind::Write(buf.cast::<u8>(), len as usize);
-            // SAFETY: the caller keeps the buffer and OVERLAPPED valid until completion.
-            return unsafe { crate::overlapped::start(h, object, kind, ov, done, None) };
-        }
-        Ok(object) => {
-            let buf: &[u8] = if len == 0 {
-                &[]
-            } else {
-                // SAFETY: the caller passes `len` readable bytes at `buf`.
-                unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len as usize) }
-            };
-            // SAFETY: the caller's OVERLAPPED, or NULL.
-            write(&object, buf, unsafe { offset_of(ov) })
-        }
-    };
-    // SAFETY: the caller's pointers.
-    unsafe { io_end(r, done, ov) }
+    crate::boundary::guard(FALSE, move || {
+        let r = match table::get(h) {
+            Err(e) => Err((e, 0)),
+            Ok(_) if buf.is_null() && len > 0 => Err((crate::error::ERROR_NOACCESS, 0)),
+            Ok(object) if !ov.is_null() && is_overlapped(&object) => {
+                let kind = crate::overlapped::Kind::Write(buf.cast::<u8>(), len as usize);
+                // SAFETY: the caller keeps the buffer and OVERLAPPED valid until completion.
+                return unsafe { crate::overlapped::start(h, object, kind, ov, done, None) };
+            }
+            Ok(object) => {
+                let buf: &[u8] = if len == 0 {
+                    &[]
+                } else {
+                    // SAFETY: the caller passes `len` readable bytes at `buf`.
+                    unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len as usize) }
+                };
+                // SAFETY: the caller's OVERLAPPED, or NULL.
+                write(&object, buf, unsafe { offset_of(ov) })
+            }
+        };
+        // SAFETY: the caller's pointers.
+        unsafe { io_end(r, done, ov) }
+    })
 }
 
 /// Whether `object` is a named pipe end opened with `FILE_FLAG_OVERLAPPED`.
@@ -280,9 +284,11 @@ pub unsafe extern "C" fn ReadFileEx(
     ov: *mut OVERLAPPED,
     routine: Option<crate::overlapped::Routine>,
 ) -> BOOL {
-    let kind = crate::overlapped::Kind::Read(buf.cast::<u8>(), len as usize);
-    // SAFETY: the caller's promise passes on.
-    unsafe { io_ex(h, kind, ov, routine) }
+    crate::boundary::guard(FALSE, move || {
+        let kind = crate::overlapped::Kind::Read(buf.cast::<u8>(), len as usize);
+        // SAFETY: the caller's promise passes on.
+        unsafe { io_ex(h, kind, ov, routine) }
+    })
 }
 
 /// `WriteFileEx`: as [`ReadFileEx`], writing.
@@ -298,32 +304,36 @@ pub unsafe extern "C" fn WriteFileEx(
     ov: *mut OVERLAPPED,
     routine: Option<crate::overlapped::Routine>,
 ) -> BOOL {
-    let kind = crate::overlapped::Kind::Write(buf.cast::<u8>(), len as usize);
-    // SAFETY: the caller's promise passes on.
-    unsafe { io_ex(h, kind, ov, routine) }
+    crate::boundary::guard(FALSE, move || {
+        let kind = crate::overlapped::Kind::Write(buf.cast::<u8>(), len as usize);
+        // SAFETY: the caller's promise passes on.
+        unsafe { io_ex(h, kind, ov, routine) }
+    })
 }
 
 /// `FlushFileBuffers`: on a pipe, waits until the peer has read everything.
 #[no_mangle]
 pub extern "C" fn FlushFileBuffers(h: HANDLE) -> BOOL {
-    let r = table::get(h).and_then(|o| match &*o {
-        Object::PipeWrite(p) => (&*p).flush().win32(Op::Write),
-        Object::File(f) => match f.kind {
-            FILE_TYPE_DISK => f.file.sync_all().win32(Op::Write),
-            _ => Ok(()),
-        },
-        Object::NamedPipe(p) => p.flush(),
-        Object::MailslotClient(c, _) => (&*c).flush().win32(Op::Write),
-        Object::PipeRead(_) | Object::Mailslot(_) => Err(ERROR_ACCESS_DENIED),
-        _ => Err(ERROR_INVALID_HANDLE),
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = table::get(h).and_then(|o| match &*o {
+            Object::PipeWrite(p) => (&*p).flush().win32(Op::Write),
+            Object::File(f) => match f.kind {
+                FILE_TYPE_DISK => f.file.sync_all().win32(Op::Write),
+                _ => Ok(()),
+            },
+            Object::NamedPipe(p) => p.flush(),
+            Object::MailslotClient(c, _) => (&*c).flush().win32(Op::Write),
+            Object::PipeRead(_) | Object::Mailslot(_) => Err(ERROR_ACCESS_DENIED),
+            _ => Err(ERROR_INVALID_HANDLE),
+        });
+        error::boolean(r)
+    })
 }
 
 /// `GetFileType`.
 #[no_mangle]
 pub extern "C" fn GetFileType(h: HANDLE) -> DWORD {
-    match table::get(h) {
+    crate::boundary::guard(0, move || match table::get(h) {
         Ok(o) => match &*o {
             Object::File(f) => f.kind,
             Object::PipeRead(_) | Object::PipeWrite(_) | Object::NamedPipe(_) => FILE_TYPE_PIPE,
@@ -333,7 +343,7 @@ pub extern "C" fn GetFileType(h: HANDLE) -> DWORD {
             error::SetLastError(code);
             FILE_TYPE_UNKNOWN
         }
-    }
+    })
 }
 
 /// `CreatePipe`: an anonymous pipe; `size` 0 is the system default.
@@ -347,27 +357,29 @@ pub unsafe extern "C" fn CreatePipe(
     sa: *const SECURITY_ATTRIBUTES,
     size: DWORD,
 ) -> BOOL {
-    let r = (|| {
-        if read.is_null() || write.is_null() {
-            return Err(ERROR_INVALID_PARAMETER);
-        }
-        let mut options = PipeOptions::new();
-        if size > 0 {
-            options.buffer_size(size as usize);
-        }
-        let (r, w) = options.create().win32(Op::Other)?;
-        // SAFETY: the caller passes NULL or a SECURITY_ATTRIBUTES.
-        let inherit = unsafe { inherit_of(sa) };
-        let hr = table::insert(Object::PipeRead(r), inherit);
-        let hw = table::insert(Object::PipeWrite(w), inherit);
-        // SAFETY: both checked not NULL; the caller passes writable HANDLEs.
-        unsafe {
-            *read = hr;
-            *write = hw;
-        }
-        Ok(())
-    })();
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = (|| {
+            if read.is_null() || write.is_null() {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            let mut options = PipeOptions::new();
+            if size > 0 {
+                options.buffer_size(size as usize);
+            }
+            let (r, w) = options.create().win32(Op::Other)?;
+            // SAFETY: the caller passes NULL or a SECURITY_ATTRIBUTES.
+            let inherit = unsafe { inherit_of(sa) };
+            let hr = table::insert(Object::PipeRead(r), inherit);
+            let hw = table::insert(Object::PipeWrite(w), inherit);
+            // SAFETY: both checked not NULL; the caller passes writable HANDLEs.
+            unsafe {
+                *read = hr;
+                *write = hw;
+            }
+            Ok(())
+        })();
+        error::boolean(r)
+    })
 }
 
 /// `PeekNamedPipe`: anonymous and named pipes; never consumes.
@@ -383,34 +395,36 @@ pub unsafe extern "C" fn PeekNamedPipe(
     total: *mut DWORD,
     left: *mut DWORD,
 ) -> BOOL {
-    let r = (|| {
-        let object = table::get(h)?;
-        let buf: &mut [u8] = if buf.is_null() || len == 0 {
-            &mut []
-        } else {
-            // SAFETY: the caller passes `len` writable bytes at `buf`.
-            unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len as usize) }
-        };
-        let (n, available, rest) = match &*object {
-            Object::PipeRead(p) => {
-                let available = p.bytes_available().win32(Op::Read)?;
-                let n = p.peek(buf).win32(Op::Read)?;
-                (n, available as u64, 0)
+    crate::boundary::guard(FALSE, move || {
+        let r = (|| {
+            let object = table::get(h)?;
+            let buf: &mut [u8] = if buf.is_null() || len == 0 {
+                &mut []
+            } else {
+                // SAFETY: the caller passes `len` writable bytes at `buf`.
+                unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len as usize) }
+            };
+            let (n, available, rest) = match &*object {
+                Object::PipeRead(p) => {
+                    let available = p.bytes_available().win32(Op::Read)?;
+                    let n = p.peek(buf).win32(Op::Read)?;
+                    (n, available as u64, 0)
+                }
+                Object::NamedPipe(p) => p.peek(buf)?,
+                Object::PipeWrite(_) => return Err(ERROR_ACCESS_DENIED),
+                Object::File(_) => return Err(ERROR_INVALID_FUNCTION),
+                _ => return Err(ERROR_INVALID_HANDLE),
+            };
+            for (p, v) in [(read, n as u64), (total, available), (left, rest)] {
+                if !p.is_null() {
+                    // SAFETY: not NULL; the caller passes writable DWORDs.
+                    unsafe { *p = v.min(u32::MAX.into()) as DWORD };
+                }
             }
-            Object::NamedPipe(p) => p.peek(buf)?,
-            Object::PipeWrite(_) => return Err(ERROR_ACCESS_DENIED),
-            Object::File(_) => return Err(ERROR_INVALID_FUNCTION),
-            _ => return Err(ERROR_INVALID_HANDLE),
-        };
-        for (p, v) in [(read, n as u64), (total, available), (left, rest)] {
-            if !p.is_null() {
-                // SAFETY: not NULL; the caller passes writable DWORDs.
-                unsafe { *p = v.min(u32::MAX.into()) as DWORD };
-            }
-        }
-        Ok(())
-    })();
-    error::boolean(r)
+            Ok(())
+        })();
+        error::boolean(r)
+    })
 }
 
 fn create_file(
@@ -471,10 +485,12 @@ pub unsafe extern "C" fn CreateFileA(
     flags: DWORD,
     _template: HANDLE,
 ) -> HANDLE {
-    // SAFETY: the caller's pointers.
-    let r = unsafe { ansi(name) }
-        .and_then(|n| create_file(n, access, disposition, flags, unsafe { inherit_of(sa) }));
-    error::handle(r, INVALID_HANDLE_VALUE)
+    crate::boundary::guard(INVALID_HANDLE_VALUE, move || {
+        // SAFETY: the caller's pointers.
+        let r = unsafe { ansi(name) }
+            .and_then(|n| create_file(n, access, disposition, flags, unsafe { inherit_of(sa) }));
+        error::handle(r, INVALID_HANDLE_VALUE)
+    })
 }
 
 /// `CreateFileW`.
@@ -491,10 +507,12 @@ pub unsafe extern "C" fn CreateFileW(
     flags: DWORD,
     _template: HANDLE,
 ) -> HANDLE {
-    // SAFETY: the caller's pointers.
-    let r = unsafe { wide(name) }
-        .and_then(|n| create_file(n, access, disposition, flags, unsafe { inherit_of(sa) }));
-    error::handle(r, INVALID_HANDLE_VALUE)
+    crate::boundary::guard(INVALID_HANDLE_VALUE, move || {
+        // SAFETY: the caller's pointers.
+        let r = unsafe { wide(name) }
+            .and_then(|n| create_file(n, access, disposition, flags, unsafe { inherit_of(sa) }));
+        error::handle(r, INVALID_HANDLE_VALUE)
+    })
 }
 
 fn delete_file(name: Option<String>) -> Result<(), Fail> {
@@ -508,8 +526,10 @@ fn delete_file(name: Option<String>) -> Result<(), Fail> {
 /// `name` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn DeleteFileA(name: *const c_char) -> BOOL {
-    // SAFETY: the caller's string.
-    error::boolean(unsafe { ansi(name) }.and_then(delete_file))
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: the caller's string.
+        error::boolean(unsafe { ansi(name) }.and_then(delete_file))
+    })
 }
 
 /// `DeleteFileW`.
@@ -518,8 +538,10 @@ pub unsafe extern "C" fn DeleteFileA(name: *const c_char) -> BOOL {
 /// `name` is a NUL-terminated wide string.
 #[no_mangle]
 pub unsafe extern "C" fn DeleteFileW(name: *const WCHAR) -> BOOL {
-    // SAFETY: the caller's string.
-    error::boolean(unsafe { wide(name) }.and_then(delete_file))
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: the caller's string.
+        error::boolean(unsafe { wide(name) }.and_then(delete_file))
+    })
 }
 
 /// A standard handle's object: the descriptor `fd` of this process, duplicated.

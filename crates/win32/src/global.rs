@@ -69,52 +69,56 @@ pub(crate) fn free(h: HANDLE) -> bool {
 /// `GlobalAlloc`: zeroed memory, `GMEM_FIXED` (the handle is the address) or `GMEM_MOVEABLE`.
 #[no_mangle]
 pub extern "C" fn GlobalAlloc(flags: u32, size: usize) -> HANDLE {
-    let Some(l) = layout(size) else {
-        error::SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-        return std::ptr::null_mut();
-    };
-    // SAFETY: a non-zero size with a valid alignment.
-    let ptr = unsafe { std::alloc::alloc_zeroed(l) } as usize;
-    if ptr == 0 {
-        error::SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-        return std::ptr::null_mut();
-    }
-    let h = if flags & GMEM_MOVEABLE != 0 {
-        (NEXT.fetch_add(1, Ordering::Relaxed) << 4) | 4
-    } else {
-        ptr
-    };
-    blocks().insert(
-        h,
-        Block {
-            ptr,
-            size,
-            locks: 0,
-        },
-    );
-    h as HANDLE
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let Some(l) = layout(size) else {
+            error::SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+            return std::ptr::null_mut();
+        };
+        // SAFETY: a non-zero size with a valid alignment.
+        let ptr = unsafe { std::alloc::alloc_zeroed(l) } as usize;
+        if ptr == 0 {
+            error::SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+            return std::ptr::null_mut();
+        }
+        let h = if flags & GMEM_MOVEABLE != 0 {
+            (NEXT.fetch_add(1, Ordering::Relaxed) << 4) | 4
+        } else {
+            ptr
+        };
+        blocks().insert(
+            h,
+            Block {
+                ptr,
+                size,
+                locks: 0,
+            },
+        );
+        h as HANDLE
+    })
 }
 
 /// `GlobalLock`: the block's address (NULL and `ERROR_INVALID_HANDLE` for no block).
 #[no_mangle]
 pub extern "C" fn GlobalLock(h: HANDLE) -> *mut core::ffi::c_void {
-    match blocks().get_mut(&(h as usize)) {
-        Some(b) => {
-            b.locks = b.locks.saturating_add(1);
-            b.ptr as *mut core::ffi::c_void
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        match blocks().get_mut(&(h as usize)) {
+            Some(b) => {
+                b.locks = b.locks.saturating_add(1);
+                b.ptr as *mut core::ffi::c_void
+            }
+            None => {
+                error::SetLastError(ERROR_INVALID_HANDLE);
+                std::ptr::null_mut()
+            }
         }
-        None => {
-            error::SetLastError(ERROR_INVALID_HANDLE);
-            std::ptr::null_mut()
-        }
-    }
+    })
 }
 
 /// `GlobalUnlock`: TRUE while still locked; FALSE with `NO_ERROR` once unlocked,
 /// `ERROR_NOT_LOCKED` when it was not locked.
 #[no_mangle]
 pub extern "C" fn GlobalUnlock(h: HANDLE) -> BOOL {
-    match blocks().get_mut(&(h as usize)) {
+    crate::boundary::guard(FALSE, move || match blocks().get_mut(&(h as usize)) {
         Some(b) if b.locks == 0 => {
             error::SetLastError(ERROR_NOT_LOCKED);
             FALSE
@@ -132,28 +136,30 @@ pub extern "C" fn GlobalUnlock(h: HANDLE) -> BOOL {
             error::SetLastError(ERROR_INVALID_HANDLE);
             FALSE
         }
-    }
+    })
 }
 
 /// `GlobalSize`: the block's size; 0 and `ERROR_INVALID_HANDLE` for no block.
 #[no_mangle]
 pub extern "C" fn GlobalSize(h: HANDLE) -> usize {
-    match blocks().get(&(h as usize)) {
+    crate::boundary::guard(0, move || match blocks().get(&(h as usize)) {
         Some(b) => b.size,
         None => {
             error::SetLastError(ERROR_INVALID_HANDLE);
             0
         }
-    }
+    })
 }
 
 /// `GlobalFree`: NULL once freed; the handle and `ERROR_INVALID_HANDLE` for no block.
 #[no_mangle]
 pub extern "C" fn GlobalFree(h: HANDLE) -> HANDLE {
-    if h.is_null() || free(h) {
-        std::ptr::null_mut()
-    } else {
-        error::SetLastError(ERROR_INVALID_HANDLE);
-        h
-    }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        if h.is_null() || free(h) {
+            std::ptr::null_mut()
+        } else {
+            error::SetLastError(ERROR_INVALID_HANDLE);
+            h
+        }
+    })
 }

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Every function maps onto pipework's Rust API ([`pipework::pipe`], [`pipework::named_pipe`],
-//! [`pipework::mailslot`], [`pipework::mapping`], [`pipework::sync`], [`pipework::process`]);
+//! [`pipework::mailslot`], [`pipework::mapping`], [`pipework::sync`], [`pipework::process`],
+//! [`pipework::window`], [`pipework::dde`], [`pipework::clipboard`]);
 //! this crate holds no IPC logic of its own. What it adds is what C needs and Rust does not:
 //!
 //! * a process-wide handle table: `HANDLE` values are multiples of 4 as on Windows,
@@ -84,14 +85,30 @@
 //!   handle, the same number in every process of the session. A thread sending to another
 //!   process handles the messages sent to its own windows meanwhile (as Windows), on a helper
 //!   thread's send; `TranslateMessage` translates nothing; `SMTO_ABORTIFHUNG` applies to
-//!   windows of other processes; `HWND_BROADCAST` is no target (`ERROR_INVALID_WINDOW_HANDLE`:
-//!   pipework's `window::broadcast` is the Rust way); DDEML is not offered yet. `GetWindowThreadProcessId` of another process's window reports that
-//!   process's main thread.
+//!   windows of other processes. `HWND_BROADCAST` reaches the session's top-level windows:
+//!   those made by `CreateWindowEx` with no parent (a message-only window, `HWND_MESSAGE`, is
+//!   left out, as on Windows; pipework's `window::broadcast` reaches every window).
+//!   `GetWindowThreadProcessId` of another process's window reports that process's main thread.
+//! * DDEML (`ddeml.h`): callbacks run on the `DdeInitialize` thread, inside its `GetMessage` /
+//!   `PeekMessage` (which then returns a `WM_NULL`, standing for the DDE message Windows would
+//!   have dispatched) or inside a DDEML call of that thread that waits. Not offered:
+//!   `APPCLASS_MONITOR` (`DMLERR_DLL_USAGE`), `DdeConnectList`, `DdeQueryConvInfo`,
+//!   `DdeEnableCallback`, `CBR_BLOCK`; no `XTYP_WILDCONNECT` (a connect with no topic gets the
+//!   `SYSTEM` topic) or `XTYP_REGISTER` / `XTYP_UNREGISTER`; a client gets `XTYP_DISCONNECT`
+//!   when the server ends the conversation (`DdeDisconnect`, `DdeNameService(DNS_UNREGISTER)`,
+//!   `DdeUninitialize`), not when the server process just dies (the next transaction then
+//!   fails with `DMLERR_NO_CONV_ESTABLISHED`);
+//!   `CBF_FAIL_SELFCONNECTIONS` is not applied, and `XTYP_CONNECT`'s `dwData2` says "same
+//!   process", not "same instance". String handles are process-wide. An `XTYP_ADVREQ` serves
+//!   every link on the item at once (`hConv` NULL, count 0). `DdeGetLastError` of an unknown
+//!   instance is `DMLERR_DLL_NOT_INITIALIZED`.
 //! * The clipboard is the session's (`PIPEWORK_WIN32_CLIPBOARD` names a headless one to use
-//!   instead). `SetClipboardData` copies the `HGLOBAL`'s bytes, works after
-//!   `OpenClipboard(NULL)` too, and has no delayed rendering (a NULL handle is
-//!   `ERROR_NOT_SUPPORTED`); `GetClipboardData`'s handle lasts until this thread closes or
-//!   empties the clipboard. `GetClipboardOwner` of another process's clipboard is that
+//!   instead). `SetClipboardData` copies the `HGLOBAL`'s bytes and works after
+//!   `OpenClipboard(NULL)` too; with a NULL handle (delayed rendering) it returns NULL with last
+//!   error 0, and the owner window answers `WM_RENDERFORMAT` on its own thread, in its message
+//!   loop (a paste by that thread itself renders at once, through the procedure);
+//!   `WM_RENDERALLFORMATS` comes just before `WM_DESTROY`. `GetClipboardData`'s handle lasts
+//!   until this thread closes or empties the clipboard. `GetClipboardOwner` of another process's clipboard is that
 //!   process's first window. `GlobalAlloc` memory never moves; `GMEM_DISCARDABLE` and
 //!   `GlobalReAlloc` are not offered. The atom table lives while a process that used it runs.
 //!
@@ -109,7 +126,11 @@
 #[cfg(target_os = "linux")]
 mod atom;
 #[cfg(target_os = "linux")]
+pub mod boundary;
+#[cfg(target_os = "linux")]
 mod clipboard;
+#[cfg(target_os = "linux")]
+mod dde;
 #[cfg(target_os = "linux")]
 mod error;
 #[cfg(target_os = "linux")]
@@ -144,13 +165,15 @@ pub mod exports {
     pub use crate::atom::{
         GetClipboardFormatNameA, GetClipboardFormatNameW, GlobalAddAtomA, GlobalAddAtomW,
         GlobalDeleteAtom, GlobalFindAtomA, GlobalFindAtomW, GlobalGetAtomNameA, GlobalGetAtomNameW,
-        RegisterClipboardFormatA, RegisterClipboardFormatW,
+        RegisterClipboardFormatA, RegisterClipboardFormatW, RegisterWindowMessageA,
+        RegisterWindowMessageW,
     };
     pub use crate::clipboard::{
         CloseClipboard, CountClipboardFormats, EmptyClipboard, EnumClipboardFormats,
         GetClipboardData, GetClipboardOwner, GetClipboardSequenceNumber,
         IsClipboardFormatAvailable, OpenClipboard, SetClipboardData,
     };
+    pub use crate::dde::*;
     pub use crate::error::{GetLastError, SetLastError};
     pub use crate::file::{
         CreateFileA, CreateFileW, CreatePipe, DeleteFileA, DeleteFileW, FlushFileBuffers,

@@ -62,9 +62,11 @@ pub unsafe extern "C" fn CreateMailslotA(
     ms: DWORD,
     sa: *const SECURITY_ATTRIBUTES,
 ) -> HANDLE {
-    // SAFETY: the caller's pointers.
-    let r = unsafe { ansi(name) }.and_then(|n| create(n, max, ms, unsafe { inherit_of(sa) }));
-    error::handle(r, INVALID_HANDLE_VALUE)
+    crate::boundary::guard(INVALID_HANDLE_VALUE, move || {
+        // SAFETY: the caller's pointers.
+        let r = unsafe { ansi(name) }.and_then(|n| create(n, max, ms, unsafe { inherit_of(sa) }));
+        error::handle(r, INVALID_HANDLE_VALUE)
+    })
 }
 
 /// `CreateMailslotW`.
@@ -78,9 +80,11 @@ pub unsafe extern "C" fn CreateMailslotW(
     ms: DWORD,
     sa: *const SECURITY_ATTRIBUTES,
 ) -> HANDLE {
-    // SAFETY: the caller's pointers.
-    let r = unsafe { wide(name) }.and_then(|n| create(n, max, ms, unsafe { inherit_of(sa) }));
-    error::handle(r, INVALID_HANDLE_VALUE)
+    crate::boundary::guard(INVALID_HANDLE_VALUE, move || {
+        // SAFETY: the caller's pointers.
+        let r = unsafe { wide(name) }.and_then(|n| create(n, max, ms, unsafe { inherit_of(sa) }));
+        error::handle(r, INVALID_HANDLE_VALUE)
+    })
 }
 
 /// `GetMailslotInfo`: `MAILSLOT_NO_MESSAGE` as the next size when the slot is empty.
@@ -95,52 +99,56 @@ pub unsafe extern "C" fn GetMailslotInfo(
     count: *mut DWORD,
     timeout: *mut DWORD,
 ) -> BOOL {
-    let r = table::get(h).and_then(|o| {
-        let Object::Mailslot(slot) = &*o else {
-            return Err(ERROR_INVALID_HANDLE);
-        };
-        let info = slot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .info()
-            .win32(Op::Other)?;
-        let values = [
-            (max, info.max_message_size as u32),
-            (
-                next,
-                info.next_message_size
-                    .map_or(MAILSLOT_NO_MESSAGE, |n| n as u32),
-            ),
-            (count, info.message_count as u32),
-            (
-                timeout,
-                info.read_timeout.map_or(MAILSLOT_WAIT_FOREVER, |d| {
-                    d.as_millis().min(u128::from(u32::MAX - 1)) as u32
-                }),
-            ),
-        ];
-        for (p, v) in values {
-            if !p.is_null() {
-                // SAFETY: not NULL; the caller passes writable DWORDs.
-                unsafe { *p = v };
+    crate::boundary::guard(FALSE, move || {
+        let r = table::get(h).and_then(|o| {
+            let Object::Mailslot(slot) = &*o else {
+                return Err(ERROR_INVALID_HANDLE);
+            };
+            let info = slot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .info()
+                .win32(Op::Other)?;
+            let values = [
+                (max, info.max_message_size as u32),
+                (
+                    next,
+                    info.next_message_size
+                        .map_or(MAILSLOT_NO_MESSAGE, |n| n as u32),
+                ),
+                (count, info.message_count as u32),
+                (
+                    timeout,
+                    info.read_timeout.map_or(MAILSLOT_WAIT_FOREVER, |d| {
+                        d.as_millis().min(u128::from(u32::MAX - 1)) as u32
+                    }),
+                ),
+            ];
+            for (p, v) in values {
+                if !p.is_null() {
+                    // SAFETY: not NULL; the caller passes writable DWORDs.
+                    unsafe { *p = v };
+                }
             }
-        }
-        Ok(())
-    });
-    error::boolean(r)
+            Ok(())
+        });
+        error::boolean(r)
+    })
 }
 
 /// `SetMailslotInfo`: the read timeout (`MAILSLOT_WAIT_FOREVER`, 0 = do not wait).
 #[no_mangle]
 pub extern "C" fn SetMailslotInfo(h: HANDLE, ms: DWORD) -> BOOL {
-    let r = table::get(h).and_then(|o| match &*o {
-        Object::Mailslot(slot) => {
-            slot.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .set_read_timeout(read_timeout(ms));
-            Ok(())
-        }
-        _ => Err(ERROR_INVALID_HANDLE),
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = table::get(h).and_then(|o| match &*o {
+            Object::Mailslot(slot) => {
+                slot.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_read_timeout(read_timeout(ms));
+                Ok(())
+            }
+            _ => Err(ERROR_INVALID_HANDLE),
+        });
+        error::boolean(r)
+    })
 }

@@ -110,10 +110,12 @@ pub unsafe extern "C" fn CreateFileMappingA(
     low: DWORD,
     name: *const c_char,
 ) -> HANDLE {
-    // SAFETY: the caller's pointers.
-    let r = unsafe { ansi(name) }
-        .and_then(|n| create(file, page, high, low, n, unsafe { inherit_of(sa) }));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller's pointers.
+        let r = unsafe { ansi(name) }
+            .and_then(|n| create(file, page, high, low, n, unsafe { inherit_of(sa) }));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `CreateFileMappingW`.
@@ -129,10 +131,12 @@ pub unsafe extern "C" fn CreateFileMappingW(
     low: DWORD,
     name: *const WCHAR,
 ) -> HANDLE {
-    // SAFETY: the caller's pointers.
-    let r = unsafe { wide(name) }
-        .and_then(|n| create(file, page, high, low, n, unsafe { inherit_of(sa) }));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller's pointers.
+        let r = unsafe { wide(name) }
+            .and_then(|n| create(file, page, high, low, n, unsafe { inherit_of(sa) }));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 fn open(access: DWORD, inherit: bool, name: Option<String>) -> Result<HANDLE, Fail> {
@@ -161,9 +165,11 @@ pub unsafe extern "C" fn OpenFileMappingA(
     inherit: BOOL,
     name: *const c_char,
 ) -> HANDLE {
-    // SAFETY: the caller's string.
-    let r = unsafe { ansi(name) }.and_then(|n| open(access, inherit != 0, n));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller's string.
+        let r = unsafe { ansi(name) }.and_then(|n| open(access, inherit != 0, n));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `OpenFileMappingW`.
@@ -176,9 +182,11 @@ pub unsafe extern "C" fn OpenFileMappingW(
     inherit: BOOL,
     name: *const WCHAR,
 ) -> HANDLE {
-    // SAFETY: the caller's string.
-    let r = unsafe { wide(name) }.and_then(|n| open(access, inherit != 0, n));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller's string.
+        let r = unsafe { wide(name) }.and_then(|n| open(access, inherit != 0, n));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 fn map(h: HANDLE, access: DWORD, high: DWORD, low: DWORD, len: usize) -> Result<usize, Fail> {
@@ -223,13 +231,15 @@ pub extern "C" fn MapViewOfFile(
     low: DWORD,
     len: usize,
 ) -> *mut core::ffi::c_void {
-    match map(h, access, high, low, len) {
-        Ok(address) => address as *mut core::ffi::c_void,
-        Err(code) => {
-            error::SetLastError(code);
-            std::ptr::null_mut()
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        match map(h, access, high, low, len) {
+            Ok(address) => address as *mut core::ffi::c_void,
+            Err(code) => {
+                error::SetLastError(code);
+                std::ptr::null_mut()
+            }
         }
-    }
+    })
 }
 
 /// `MapViewOfFileEx`: a base address must be NULL (`ERROR_INVALID_ADDRESS` otherwise: the
@@ -243,36 +253,42 @@ pub extern "C" fn MapViewOfFileEx(
     len: usize,
     base: *mut core::ffi::c_void,
 ) -> *mut core::ffi::c_void {
-    if !base.is_null() {
-        error::SetLastError(ERROR_INVALID_ADDRESS);
-        return std::ptr::null_mut();
-    }
-    MapViewOfFile(h, access, high, low, len)
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        if !base.is_null() {
+            error::SetLastError(ERROR_INVALID_ADDRESS);
+            return std::ptr::null_mut();
+        }
+        MapViewOfFile(h, access, high, low, len)
+    })
 }
 
 /// `UnmapViewOfFile`: the address a `MapViewOfFile` returned.
 #[no_mangle]
 pub extern "C" fn UnmapViewOfFile(address: *const core::ffi::c_void) -> BOOL {
-    let view = views().remove(&(address as usize));
-    error::boolean(view.map(drop).ok_or(ERROR_INVALID_ADDRESS))
+    crate::boundary::guard(FALSE, move || {
+        let view = views().remove(&(address as usize));
+        error::boolean(view.map(drop).ok_or(ERROR_INVALID_ADDRESS))
+    })
 }
 
 /// `FlushViewOfFile`: `len` bytes from `address` (0: to the end of its view).
 #[no_mangle]
 pub extern "C" fn FlushViewOfFile(address: *const core::ffi::c_void, len: usize) -> BOOL {
-    let address = address as usize;
-    let views = views();
-    let r = views
-        .range(..=address)
-        .next_back()
-        .filter(|(&base, view)| address < base + view.len())
-        .ok_or(ERROR_INVALID_ADDRESS)
-        .and_then(|(&base, view)| {
-            let at = address - base;
-            let len = if len == 0 { view.len() - at } else { len };
-            view.flush_range(at, len.min(view.len() - at))
-                .win32(Op::Other)
-        });
-    drop(views);
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let address = address as usize;
+        let views = views();
+        let r = views
+            .range(..=address)
+            .next_back()
+            .filter(|(&base, view)| address < base + view.len())
+            .ok_or(ERROR_INVALID_ADDRESS)
+            .and_then(|(&base, view)| {
+                let at = address - base;
+                let len = if len == 0 { view.len() - at } else { len };
+                view.flush_range(at, len.min(view.len() - at))
+                    .win32(Op::Other)
+            });
+        drop(views);
+        error::boolean(r)
+    })
 }

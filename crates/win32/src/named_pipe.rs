@@ -444,15 +444,17 @@ pub unsafe extern "C" fn CreateNamedPipeA(
     timeout: DWORD,
     sa: *const SECURITY_ATTRIBUTES,
 ) -> HANDLE {
-    // SAFETY: the caller passes NULL or a valid SECURITY_ATTRIBUTES.
-    let inherit = unsafe { inherit_of(sa) };
-    // SAFETY: the caller's string.
-    let r = unsafe { ansi(name) }.and_then(|n| {
-        create_named_pipe(
-            n, open_mode, pipe_mode, max, out_size, in_size, timeout, inherit,
-        )
-    });
-    error::handle(r, INVALID_HANDLE_VALUE)
+    crate::boundary::guard(INVALID_HANDLE_VALUE, move || {
+        // SAFETY: the caller passes NULL or a valid SECURITY_ATTRIBUTES.
+        let inherit = unsafe { inherit_of(sa) };
+        // SAFETY: the caller's string.
+        let r = unsafe { ansi(name) }.and_then(|n| {
+            create_named_pipe(
+                n, open_mode, pipe_mode, max, out_size, in_size, timeout, inherit,
+            )
+        });
+        error::handle(r, INVALID_HANDLE_VALUE)
+    })
 }
 
 /// `CreateNamedPipeW`.
@@ -470,15 +472,17 @@ pub unsafe extern "C" fn CreateNamedPipeW(
     timeout: DWORD,
     sa: *const SECURITY_ATTRIBUTES,
 ) -> HANDLE {
-    // SAFETY: the caller passes NULL or a valid SECURITY_ATTRIBUTES.
-    let inherit = unsafe { inherit_of(sa) };
-    // SAFETY: the caller's string.
-    let r = unsafe { wide(name) }.and_then(|n| {
-        create_named_pipe(
-            n, open_mode, pipe_mode, max, out_size, in_size, timeout, inherit,
-        )
-    });
-    error::handle(r, INVALID_HANDLE_VALUE)
+    crate::boundary::guard(INVALID_HANDLE_VALUE, move || {
+        // SAFETY: the caller passes NULL or a valid SECURITY_ATTRIBUTES.
+        let inherit = unsafe { inherit_of(sa) };
+        // SAFETY: the caller's string.
+        let r = unsafe { wide(name) }.and_then(|n| {
+            create_named_pipe(
+                n, open_mode, pipe_mode, max, out_size, in_size, timeout, inherit,
+            )
+        });
+        error::handle(r, INVALID_HANDLE_VALUE)
+    })
 }
 
 fn pipe_end(h: HANDLE) -> Result<std::sync::Arc<Object>, Fail> {
@@ -505,41 +509,45 @@ fn end_of(object: &Object) -> &PipeEnd {
 /// `ov` is NULL or points to an `OVERLAPPED`.
 #[no_mangle]
 pub unsafe extern "C" fn ConnectNamedPipe(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
-    let object = match pipe_end(h) {
-        Ok(o) => o,
-        Err(c) => return error::boolean(Err(c)),
-    };
-    if !ov.is_null() && end_of(&object).overlapped {
-        // SAFETY: the caller's OVERLAPPED, valid until the operation completes.
-        return unsafe {
-            crate::overlapped::start(
-                h,
-                object,
-                crate::overlapped::Kind::Connect,
-                ov,
-                std::ptr::null_mut(),
-                None,
-            )
+    crate::boundary::guard(FALSE, move || {
+        let object = match pipe_end(h) {
+            Ok(o) => o,
+            Err(c) => return error::boolean(Err(c)),
         };
-    }
-    let r = end_of(&object).connect();
-    // SAFETY: the caller's OVERLAPPED, or NULL.
-    unsafe { io_end(r.map(|()| 0).map_err(|c| (c, 0)), std::ptr::null_mut(), ov) }
+        if !ov.is_null() && end_of(&object).overlapped {
+            // SAFETY: the caller's OVERLAPPED, valid until the operation completes.
+            return unsafe {
+                crate::overlapped::start(
+                    h,
+                    object,
+                    crate::overlapped::Kind::Connect,
+                    ov,
+                    std::ptr::null_mut(),
+                    None,
+                )
+            };
+        }
+        let r = end_of(&object).connect();
+        // SAFETY: the caller's OVERLAPPED, or NULL.
+        unsafe { io_end(r.map(|()| 0).map_err(|c| (c, 0)), std::ptr::null_mut(), ov) }
+    })
 }
 
 /// `DisconnectNamedPipe`: `ERROR_PIPE_NOT_CONNECTED` with no client.
 #[no_mangle]
 pub extern "C" fn DisconnectNamedPipe(h: HANDLE) -> BOOL {
-    let r = pipe_end(h).and_then(|o| {
-        let mut inner = end_of(&o).lock();
-        let End::Server(server) = &mut inner.end else {
-            return Err(ERROR_INVALID_FUNCTION);
-        };
-        let r = server.disconnect().win32(Op::Other);
-        inner.state = State::Disconnected;
-        r
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = pipe_end(h).and_then(|o| {
+            let mut inner = end_of(&o).lock();
+            let End::Server(server) = &mut inner.end else {
+                return Err(ERROR_INVALID_FUNCTION);
+            };
+            let r = server.disconnect().win32(Op::Other);
+            inner.state = State::Disconnected;
+            r
+        });
+        error::boolean(r)
+    })
 }
 
 fn wait_timeout(ms: DWORD) -> WaitTimeout {
@@ -562,8 +570,10 @@ fn wait_named_pipe(name: Option<String>, ms: DWORD) -> Result<(), Fail> {
 /// `name` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn WaitNamedPipeA(name: *const c_char, ms: DWORD) -> BOOL {
-    // SAFETY: the caller's string.
-    error::boolean(unsafe { ansi(name) }.and_then(|n| wait_named_pipe(n, ms)))
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: the caller's string.
+        error::boolean(unsafe { ansi(name) }.and_then(|n| wait_named_pipe(n, ms)))
+    })
 }
 
 /// `WaitNamedPipeW`.
@@ -572,8 +582,10 @@ pub unsafe extern "C" fn WaitNamedPipeA(name: *const c_char, ms: DWORD) -> BOOL 
 /// `name` is a NUL-terminated wide string.
 #[no_mangle]
 pub unsafe extern "C" fn WaitNamedPipeW(name: *const WCHAR, ms: DWORD) -> BOOL {
-    // SAFETY: the caller's string.
-    error::boolean(unsafe { wide(name) }.and_then(|n| wait_named_pipe(n, ms)))
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: the caller's string.
+        error::boolean(unsafe { wide(name) }.and_then(|n| wait_named_pipe(n, ms)))
+    })
 }
 
 /// The caller's buffers for a transaction.
@@ -626,15 +638,17 @@ pub unsafe extern "C" fn CallNamedPipeA(
     read: *mut DWORD,
     ms: DWORD,
 ) -> BOOL {
-    // SAFETY: the caller's buffers.
-    let (request, reply) = unsafe { buffers(input, in_len, output, out_len) };
-    // SAFETY: the caller's string.
-    let r = match unsafe { ansi(name) } {
-        Ok(n) => call(n, request, reply, ms),
-        Err(c) => Err((c, 0)),
-    };
-    // SAFETY: the caller's pointer.
-    unsafe { io_end(r, read, std::ptr::null_mut()) }
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: the caller's buffers.
+        let (request, reply) = unsafe { buffers(input, in_len, output, out_len) };
+        // SAFETY: the caller's string.
+        let r = match unsafe { ansi(name) } {
+            Ok(n) => call(n, request, reply, ms),
+            Err(c) => Err((c, 0)),
+        };
+        // SAFETY: the caller's pointer.
+        unsafe { io_end(r, read, std::ptr::null_mut()) }
+    })
 }
 
 /// `CallNamedPipeW`.
@@ -651,15 +665,17 @@ pub unsafe extern "C" fn CallNamedPipeW(
     read: *mut DWORD,
     ms: DWORD,
 ) -> BOOL {
-    // SAFETY: the caller's buffers.
-    let (request, reply) = unsafe { buffers(input, in_len, output, out_len) };
-    // SAFETY: the caller's string.
-    let r = match unsafe { wide(name) } {
-        Ok(n) => call(n, request, reply, ms),
-        Err(c) => Err((c, 0)),
-    };
-    // SAFETY: the caller's pointer.
-    unsafe { io_end(r, read, std::ptr::null_mut()) }
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: the caller's buffers.
+        let (request, reply) = unsafe { buffers(input, in_len, output, out_len) };
+        // SAFETY: the caller's string.
+        let r = match unsafe { wide(name) } {
+            Ok(n) => call(n, request, reply, ms),
+            Err(c) => Err((c, 0)),
+        };
+        // SAFETY: the caller's pointer.
+        unsafe { io_end(r, read, std::ptr::null_mut()) }
+    })
 }
 
 /// `TransactNamedPipe`: one message out, one in; message-read mode (`ERROR_BAD_PIPE`
@@ -677,39 +693,41 @@ pub unsafe extern "C" fn TransactNamedPipe(
     read: *mut DWORD,
     ov: *mut OVERLAPPED,
 ) -> BOOL {
-    if !ov.is_null() {
-        if let Ok(object) = table::get(h) {
-            if crate::file::is_overlapped(&object) {
-                let end = end_of(&object);
-                // SAFETY: the caller's request buffer.
-                let (request, _) = unsafe { buffers(input, in_len, std::ptr::null_mut(), 0) };
-                if let Err(c) = end
-                    .transact_check()
-                    .map_err(|c| (c, 0))
-                    .and_then(|()| end.write(request))
-                {
-                    // SAFETY: the caller's pointers.
-                    return unsafe { io_end(Err(c), read, ov) };
+    crate::boundary::guard(FALSE, move || {
+        if !ov.is_null() {
+            if let Ok(object) = table::get(h) {
+                if crate::file::is_overlapped(&object) {
+                    let end = end_of(&object);
+                    // SAFETY: the caller's request buffer.
+                    let (request, _) = unsafe { buffers(input, in_len, std::ptr::null_mut(), 0) };
+                    if let Err(c) = end
+                        .transact_check()
+                        .map_err(|c| (c, 0))
+                        .and_then(|()| end.write(request))
+                    {
+                        // SAFETY: the caller's pointers.
+                        return unsafe { io_end(Err(c), read, ov) };
+                    }
+                    let kind = crate::overlapped::Kind::Read(output.cast::<u8>(), out_len as usize);
+                    // SAFETY: the caller keeps the reply buffer and OVERLAPPED valid until
+                    // completion.
+                    return unsafe { crate::overlapped::start(h, object, kind, ov, read, None) };
                 }
-                let kind = crate::overlapped::Kind::Read(output.cast::<u8>(), out_len as usize);
-                // SAFETY: the caller keeps the reply buffer and OVERLAPPED valid until
-                // completion.
-                return unsafe { crate::overlapped::start(h, object, kind, ov, read, None) };
             }
         }
-    }
-    // SAFETY: the caller's buffers.
-    let (request, reply) = unsafe { buffers(input, in_len, output, out_len) };
-    let r = match table::get(h) {
-        Ok(o) => match &*o {
-            Object::NamedPipe(p) => p.transact(request, reply),
-            Object::PipeRead(_) | Object::PipeWrite(_) => Err((ERROR_BAD_PIPE, 0)),
-            _ => Err((ERROR_INVALID_HANDLE, 0)),
-        },
-        Err(c) => Err((c, 0)),
-    };
-    // SAFETY: the caller's pointers.
-    unsafe { io_end(r, read, ov) }
+        // SAFETY: the caller's buffers.
+        let (request, reply) = unsafe { buffers(input, in_len, output, out_len) };
+        let r = match table::get(h) {
+            Ok(o) => match &*o {
+                Object::NamedPipe(p) => p.transact(request, reply),
+                Object::PipeRead(_) | Object::PipeWrite(_) => Err((ERROR_BAD_PIPE, 0)),
+                _ => Err((ERROR_INVALID_HANDLE, 0)),
+            },
+            Err(c) => Err((c, 0)),
+        };
+        // SAFETY: the caller's pointers.
+        unsafe { io_end(r, read, ov) }
+    })
 }
 
 /// Writes `v` to `p` unless `p` is NULL.
@@ -737,48 +755,50 @@ pub unsafe extern "C" fn GetNamedPipeInfo(
     in_size: *mut DWORD,
     max: *mut DWORD,
 ) -> BOOL {
-    let r = table::get(h).and_then(|o| {
-        let info = match &*o {
-            Object::PipeRead(p) => {
-                let n = p.buffer_size().win32(Op::Other)? as u32;
-                (PIPE_SERVER_END, n, n, 1)
-            }
-            Object::PipeWrite(p) => {
-                let n = p.buffer_size().win32(Op::Other)? as u32;
-                (0, n, n, 1)
-            }
-            Object::NamedPipe(p) => {
-                let inner = p.lock();
-                let info = match &inner.end {
-                    End::Server(s) => s.info(),
-                    End::Client(c) => c.info(),
+    crate::boundary::guard(FALSE, move || {
+        let r = table::get(h).and_then(|o| {
+            let info = match &*o {
+                Object::PipeRead(p) => {
+                    let n = p.buffer_size().win32(Op::Other)? as u32;
+                    (PIPE_SERVER_END, n, n, 1)
                 }
-                .win32(Op::Other)?;
-                let kind = match info.pipe_mode {
-                    PipeMode::Message => PIPE_TYPE_MESSAGE,
-                    PipeMode::Byte => 0,
-                };
-                let end = if info.server_end { PIPE_SERVER_END } else { 0 };
-                let size = |n: usize| n.min(u32::MAX as usize) as u32;
-                (
-                    end | kind,
-                    size(info.out_buffer),
-                    size(info.in_buffer),
-                    info.max_instances.unwrap_or(PIPE_UNLIMITED_INSTANCES),
-                )
+                Object::PipeWrite(p) => {
+                    let n = p.buffer_size().win32(Op::Other)? as u32;
+                    (0, n, n, 1)
+                }
+                Object::NamedPipe(p) => {
+                    let inner = p.lock();
+                    let info = match &inner.end {
+                        End::Server(s) => s.info(),
+                        End::Client(c) => c.info(),
+                    }
+                    .win32(Op::Other)?;
+                    let kind = match info.pipe_mode {
+                        PipeMode::Message => PIPE_TYPE_MESSAGE,
+                        PipeMode::Byte => 0,
+                    };
+                    let end = if info.server_end { PIPE_SERVER_END } else { 0 };
+                    let size = |n: usize| n.min(u32::MAX as usize) as u32;
+                    (
+                        end | kind,
+                        size(info.out_buffer),
+                        size(info.in_buffer),
+                        info.max_instances.unwrap_or(PIPE_UNLIMITED_INSTANCES),
+                    )
+                }
+                _ => return Err(ERROR_INVALID_HANDLE),
+            };
+            // SAFETY: the caller's pointers, each NULL or a DWORD.
+            unsafe {
+                put(flags, info.0);
+                put(out_size, info.1);
+                put(in_size, info.2);
+                put(max, info.3);
             }
-            _ => return Err(ERROR_INVALID_HANDLE),
-        };
-        // SAFETY: the caller's pointers, each NULL or a DWORD.
-        unsafe {
-            put(flags, info.0);
-            put(out_size, info.1);
-            put(in_size, info.2);
-            put(max, info.3);
-        }
-        Ok(())
-    });
-    error::boolean(r)
+            Ok(())
+        });
+        error::boolean(r)
+    })
 }
 
 fn handle_state(
@@ -830,12 +850,14 @@ pub unsafe extern "C" fn GetNamedPipeHandleStateA(
     user: *mut c_char,
     user_len: DWORD,
 ) -> BOOL {
-    let r = handle_state(h, state, instances, collection, timeout);
-    if r.is_ok() && !user.is_null() && user_len > 0 {
-        // SAFETY: the caller passes `user_len` writable bytes.
-        unsafe { *user = 0 };
-    }
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = handle_state(h, state, instances, collection, timeout);
+        if r.is_ok() && !user.is_null() && user_len > 0 {
+            // SAFETY: the caller passes `user_len` writable bytes.
+            unsafe { *user = 0 };
+        }
+        error::boolean(r)
+    })
 }
 
 /// `GetNamedPipeHandleStateW`.
@@ -852,12 +874,14 @@ pub unsafe extern "C" fn GetNamedPipeHandleStateW(
     user: *mut WCHAR,
     user_len: DWORD,
 ) -> BOOL {
-    let r = handle_state(h, state, instances, collection, timeout);
-    if r.is_ok() && !user.is_null() && user_len > 0 {
-        // SAFETY: the caller passes `user_len` writable characters.
-        unsafe { *user = 0 };
-    }
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = handle_state(h, state, instances, collection, timeout);
+        if r.is_ok() && !user.is_null() && user_len > 0 {
+            // SAFETY: the caller passes `user_len` writable characters.
+            unsafe { *user = 0 };
+        }
+        error::boolean(r)
+    })
 }
 
 /// `SetNamedPipeHandleState`: `PIPE_READMODE_MESSAGE` (`ERROR_INVALID_PARAMETER` on a byte
@@ -872,54 +896,56 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
     collection: *mut DWORD,
     timeout: *mut DWORD,
 ) -> BOOL {
-    let r = (|| {
-        let o = table::get(h)?;
-        if !collection.is_null() || !timeout.is_null() {
-            return Err(ERROR_INVALID_PARAMETER);
-        }
-        // SAFETY: NULL or the caller's DWORD.
-        let Some(&mode) = (unsafe { mode.as_ref() }) else {
-            return Ok(());
-        };
-        if mode & !(PIPE_NOWAIT | PIPE_READMODE_MESSAGE) != 0 {
-            return Err(ERROR_INVALID_PARAMETER);
-        }
-        let message_read = mode & PIPE_READMODE_MESSAGE != 0;
-        let nowait = mode & PIPE_NOWAIT != 0;
-        match &*o {
-            Object::PipeRead(_) | Object::PipeWrite(_) if message_read => {
-                Err(ERROR_INVALID_PARAMETER)
+    crate::boundary::guard(FALSE, move || {
+        let r = (|| {
+            let o = table::get(h)?;
+            if !collection.is_null() || !timeout.is_null() {
+                return Err(ERROR_INVALID_PARAMETER);
             }
-            Object::PipeRead(p) => p.set_nonblocking(nowait).win32(Op::Other),
-            Object::PipeWrite(p) => p.set_nonblocking(nowait).win32(Op::Other),
-            Object::NamedPipe(p) => {
-                let mut inner = p.lock();
-                if message_read && !inner.message_pipe {
-                    return Err(ERROR_INVALID_PARAMETER);
-                }
-                let read_mode = if message_read {
-                    ReadMode::Message
-                } else {
-                    ReadMode::Byte
-                };
-                match &mut inner.end {
-                    End::Server(s) => {
-                        s.set_read_mode(read_mode).win32(Op::Other)?;
-                        s.set_nonblocking(nowait).win32(Op::Other)?;
-                    }
-                    End::Client(c) => {
-                        c.set_read_mode(read_mode).win32(Op::Other)?;
-                        c.set_nonblocking(nowait).win32(Op::Other)?;
-                    }
-                }
-                inner.message_read = message_read;
-                inner.nowait = nowait;
-                Ok(())
+            // SAFETY: NULL or the caller's DWORD.
+            let Some(&mode) = (unsafe { mode.as_ref() }) else {
+                return Ok(());
+            };
+            if mode & !(PIPE_NOWAIT | PIPE_READMODE_MESSAGE) != 0 {
+                return Err(ERROR_INVALID_PARAMETER);
             }
-            _ => Err(ERROR_INVALID_HANDLE),
-        }
-    })();
-    error::boolean(r)
+            let message_read = mode & PIPE_READMODE_MESSAGE != 0;
+            let nowait = mode & PIPE_NOWAIT != 0;
+            match &*o {
+                Object::PipeRead(_) | Object::PipeWrite(_) if message_read => {
+                    Err(ERROR_INVALID_PARAMETER)
+                }
+                Object::PipeRead(p) => p.set_nonblocking(nowait).win32(Op::Other),
+                Object::PipeWrite(p) => p.set_nonblocking(nowait).win32(Op::Other),
+                Object::NamedPipe(p) => {
+                    let mut inner = p.lock();
+                    if message_read && !inner.message_pipe {
+                        return Err(ERROR_INVALID_PARAMETER);
+                    }
+                    let read_mode = if message_read {
+                        ReadMode::Message
+                    } else {
+                        ReadMode::Byte
+                    };
+                    match &mut inner.end {
+                        End::Server(s) => {
+                            s.set_read_mode(read_mode).win32(Op::Other)?;
+                            s.set_nonblocking(nowait).win32(Op::Other)?;
+                        }
+                        End::Client(c) => {
+                            c.set_read_mode(read_mode).win32(Op::Other)?;
+                            c.set_nonblocking(nowait).win32(Op::Other)?;
+                        }
+                    }
+                    inner.message_read = message_read;
+                    inner.nowait = nowait;
+                    Ok(())
+                }
+                _ => Err(ERROR_INVALID_HANDLE),
+            }
+        })();
+        error::boolean(r)
+    })
 }
 
 /// `GetNamedPipeClientProcessId`.
@@ -928,17 +954,19 @@ pub unsafe extern "C" fn SetNamedPipeHandleState(
 /// `pid` points to a `ULONG`.
 #[no_mangle]
 pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, pid: *mut u32) -> BOOL {
-    let r = pipe_end(h).and_then(|o| {
-        let inner = end_of(&o).lock();
-        let found = match &inner.end {
-            End::Server(s) => s.client().map(|c| c.pid).ok_or(ERROR_PIPE_NOT_CONNECTED)?,
-            End::Client(_) => std::process::id(),
-        };
-        // SAFETY: the caller's ULONG, or NULL.
-        unsafe { put(pid, found) };
-        Ok(())
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = pipe_end(h).and_then(|o| {
+            let inner = end_of(&o).lock();
+            let found = match &inner.end {
+                End::Server(s) => s.client().map(|c| c.pid).ok_or(ERROR_PIPE_NOT_CONNECTED)?,
+                End::Client(_) => std::process::id(),
+            };
+            // SAFETY: the caller's ULONG, or NULL.
+            unsafe { put(pid, found) };
+            Ok(())
+        });
+        error::boolean(r)
+    })
 }
 
 /// `GetNamedPipeServerProcessId`.
@@ -947,14 +975,16 @@ pub unsafe extern "C" fn GetNamedPipeClientProcessId(h: HANDLE, pid: *mut u32) -
 /// `pid` points to a `ULONG`.
 #[no_mangle]
 pub unsafe extern "C" fn GetNamedPipeServerProcessId(h: HANDLE, pid: *mut u32) -> BOOL {
-    let r = pipe_end(h).map(|o| {
-        let inner = end_of(&o).lock();
-        let found = match &inner.end {
-            End::Server(_) => std::process::id(),
-            End::Client(c) => c.server().pid,
-        };
-        // SAFETY: the caller's ULONG, or NULL.
-        unsafe { put(pid, found) };
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = pipe_end(h).map(|o| {
+            let inner = end_of(&o).lock();
+            let found = match &inner.end {
+                End::Server(_) => std::process::id(),
+                End::Client(c) => c.server().pid,
+            };
+            // SAFETY: the caller's ULONG, or NULL.
+            unsafe { put(pid, found) };
+        });
+        error::boolean(r)
+    })
 }

@@ -538,25 +538,29 @@ pub(crate) fn cancel_handle(h: HANDLE) {
 /// `ERROR_OPERATION_ABORTED`.
 #[no_mangle]
 pub extern "C" fn CancelIo(h: HANDLE) -> BOOL {
-    let me = std::thread::current().id();
-    error::boolean(table::get(h).map(|_| {
-        cancel(|p| p.handle == h as usize && p.thread == me);
-    }))
+    crate::boundary::guard(FALSE, move || {
+        let me = std::thread::current().id();
+        error::boolean(table::get(h).map(|_| {
+            cancel(|p| p.handle == h as usize && p.thread == me);
+        }))
+    })
 }
 
 /// `CancelIoEx`: the pending operation of `ov` on `h` (every one on `h` when `ov` is NULL),
 /// whichever thread issued it; `ERROR_NOT_FOUND` when none is pending.
 #[no_mangle]
 pub extern "C" fn CancelIoEx(h: HANDLE, ov: *mut OVERLAPPED) -> BOOL {
-    let r = table::get(h).and_then(|_| {
-        let n = cancel(|p| p.handle == h as usize && (ov.is_null() || p.ov == ov as usize));
-        if n == 0 {
-            Err(ERROR_NOT_FOUND)
-        } else {
-            Ok(())
-        }
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = table::get(h).and_then(|_| {
+            let n = cancel(|p| p.handle == h as usize && (ov.is_null() || p.ov == ov as usize));
+            if n == 0 {
+                Err(ERROR_NOT_FOUND)
+            } else {
+                Ok(())
+            }
+        });
+        error::boolean(r)
+    })
 }
 
 /// `GetOverlappedResult`: the outcome in the `OVERLAPPED`; while the operation is pending,
@@ -571,51 +575,53 @@ pub unsafe extern "C" fn GetOverlappedResult(
     done: *mut DWORD,
     wait: BOOL,
 ) -> BOOL {
-    let r = (|| {
-        table::get(h)?;
-        if ov.is_null() {
-            return Err(ERROR_INVALID_PARAMETER);
-        }
-        // SAFETY: the caller's OVERLAPPED.
-        let status = || unsafe { std::ptr::addr_of!((*ov).Internal).read_volatile() };
-        if status() == STATUS_PENDING {
-            if wait == 0 {
-                return Err(ERROR_IO_INCOMPLETE);
+    crate::boundary::guard(FALSE, move || {
+        let r = (|| {
+            table::get(h)?;
+            if ov.is_null() {
+                return Err(ERROR_INVALID_PARAMETER);
             }
-            // The newest operation on this OVERLAPPED (an older one that used the same
-            // structure may not have left the list yet).
-            let op = pending()
-                .iter()
-                .rev()
-                .find(|p| p.ov == ov as usize)
-                .cloned();
-            if let Some(op) = op {
-                let mut finished = op.done.lock().unwrap_or_else(|e| e.into_inner());
-                while !*finished {
-                    finished = op
-                        .finished
-                        .wait_timeout(finished, Duration::from_millis(250))
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+            // SAFETY: the caller's OVERLAPPED.
+            let status = || unsafe { std::ptr::addr_of!((*ov).Internal).read_volatile() };
+            if status() == STATUS_PENDING {
+                if wait == 0 {
+                    return Err(ERROR_IO_INCOMPLETE);
+                }
+                // The newest operation on this OVERLAPPED (an older one that used the same
+                // structure may not have left the list yet).
+                let op = pending()
+                    .iter()
+                    .rev()
+                    .find(|p| p.ov == ov as usize)
+                    .cloned();
+                if let Some(op) = op {
+                    let mut finished = op.done.lock().unwrap_or_else(|e| e.into_inner());
+                    while !*finished {
+                        finished = op
+                            .finished
+                            .wait_timeout(finished, Duration::from_millis(250))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
+                if status() == STATUS_PENDING {
+                    // Not an operation of this library (or never started): as Windows, this would
+                    // wait for ever; say so instead.
+                    return Err(ERROR_IO_INCOMPLETE);
                 }
             }
-            if status() == STATUS_PENDING {
-                // Not an operation of this library (or never started): as Windows, this would
-                // wait for ever; say so instead.
-                return Err(ERROR_IO_INCOMPLETE);
+            std::sync::atomic::fence(Ordering::Acquire);
+            if !done.is_null() {
+                // SAFETY: not NULL; the caller's DWORD, and its OVERLAPPED.
+                unsafe { *done = std::ptr::addr_of!((*ov).InternalHigh).read_volatile() as DWORD };
             }
-        }
-        std::sync::atomic::fence(Ordering::Acquire);
-        if !done.is_null() {
-            // SAFETY: not NULL; the caller's DWORD, and its OVERLAPPED.
-            unsafe { *done = std::ptr::addr_of!((*ov).InternalHigh).read_volatile() as DWORD };
-        }
-        match code_of(status()) {
-            ERROR_SUCCESS => Ok(()),
-            code => Err(code),
-        }
-    })();
-    error::boolean(r)
+            match code_of(status()) {
+                ERROR_SUCCESS => Ok(()),
+                code => Err(code),
+            }
+        })();
+        error::boolean(r)
+    })
 }
 
 /// Waits up to `timeout` (None: no limit) for a completion routine queued to this thread,

@@ -264,8 +264,12 @@ fn create_process(req: Request) -> Result<PROCESS_INFORMATION, Fail> {
     if req.inherit {
         let mut spec = String::new();
         for (h, kind, fd) in table::for_child() {
+            // The child adopts the descriptor only if it is this very object.
+            let Some((dev, ino)) = table::identity(&fd) else {
+                continue;
+            };
             let number = command.inherit_handle(fd);
-            spec.push_str(&format!("{h:x}:{kind}:{number};"));
+            spec.push_str(&format!("{h:x}:{kind}:{number}:{dev:x}:{ino:x};"));
         }
         spec.push_str(&table::named_for_child());
         if !spec.is_empty() {
@@ -350,20 +354,22 @@ pub unsafe extern "C" fn CreateProcessA(
     si: *const STARTUPINFO,
     pi: *mut PROCESS_INFORMATION,
 ) -> BOOL {
-    // SAFETY: the caller's strings.
-    let req = (|| unsafe {
-        Ok(Request {
-            application: ansi(application)?,
-            command_line: ansi(command_line)?,
-            inherit: inherit != 0,
-            flags,
-            environment,
-            directory: ansi(directory)?,
-            std: None,
-        })
-    })();
-    // SAFETY: the caller's structures.
-    unsafe { finish(req, si, pi) }
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: the caller's strings.
+        let req = (|| unsafe {
+            Ok(Request {
+                application: ansi(application)?,
+                command_line: ansi(command_line)?,
+                inherit: inherit != 0,
+                flags,
+                environment,
+                directory: ansi(directory)?,
+                std: None,
+            })
+        })();
+        // SAFETY: the caller's structures.
+        unsafe { finish(req, si, pi) }
+    })
 }
 
 /// `CreateProcessW`.
@@ -383,20 +389,22 @@ pub unsafe extern "C" fn CreateProcessW(
     si: *const STARTUPINFO,
     pi: *mut PROCESS_INFORMATION,
 ) -> BOOL {
-    // SAFETY: the caller's strings.
-    let req = (|| unsafe {
-        Ok(Request {
-            application: wide(application)?,
-            command_line: wide(command_line)?,
-            inherit: inherit != 0,
-            flags,
-            environment,
-            directory: wide(directory)?,
-            std: None,
-        })
-    })();
-    // SAFETY: the caller's structures.
-    unsafe { finish(req, si, pi) }
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: the caller's strings.
+        let req = (|| unsafe {
+            Ok(Request {
+                application: wide(application)?,
+                command_line: wide(command_line)?,
+                inherit: inherit != 0,
+                flags,
+                environment,
+                directory: wide(directory)?,
+                std: None,
+            })
+        })();
+        // SAFETY: the caller's structures.
+        unsafe { finish(req, si, pi) }
+    })
 }
 
 /// The standard handles: `None` until asked for or set.
@@ -422,57 +430,63 @@ fn std_index(n: DWORD) -> Option<usize> {
 /// `SetStdHandle` put there.
 #[no_mangle]
 pub extern "C" fn GetStdHandle(n: DWORD) -> HANDLE {
-    let Some(i) = std_index(n) else {
-        error::SetLastError(ERROR_INVALID_HANDLE);
-        return INVALID_HANDLE_VALUE;
-    };
-    let mut slots = std_slots();
-    if let Some(h) = slots[i] {
-        return h as HANDLE;
-    }
-    // SAFETY: descriptors 0-2 are borrowed only long enough to duplicate them.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(i as i32) };
-    match crate::file::std_object(fd) {
-        Some(object) => {
-            let h = table::insert(object, true);
-            slots[i] = Some(h as usize);
-            h
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let Some(i) = std_index(n) else {
+            error::SetLastError(ERROR_INVALID_HANDLE);
+            return INVALID_HANDLE_VALUE;
+        };
+        let mut slots = std_slots();
+        if let Some(h) = slots[i] {
+            return h as HANDLE;
         }
-        // No such descriptor: a process without that standard handle gets NULL, as on Windows.
-        None => std::ptr::null_mut(),
-    }
+        // SAFETY: descriptors 0-2 are borrowed only long enough to duplicate them.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(i as i32) };
+        match crate::file::std_object(fd) {
+            Some(object) => {
+                let h = table::insert(object, true);
+                slots[i] = Some(h as usize);
+                h
+            }
+            // No such descriptor: a process without that standard handle gets NULL, as on Windows.
+            None => std::ptr::null_mut(),
+        }
+    })
 }
 
 /// `SetStdHandle`.
 #[no_mangle]
 pub extern "C" fn SetStdHandle(n: DWORD, h: HANDLE) -> BOOL {
-    let r = match std_index(n) {
-        Some(i) => {
-            std_slots()[i] = Some(h as usize);
-            Ok(())
-        }
-        None => Err(ERROR_INVALID_HANDLE),
-    };
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = match std_index(n) {
+            Some(i) => {
+                std_slots()[i] = Some(h as usize);
+                Ok(())
+            }
+            None => Err(ERROR_INVALID_HANDLE),
+        };
+        error::boolean(r)
+    })
 }
 
 /// `GetCurrentProcess`: the pseudo-handle -1.
 #[no_mangle]
 pub extern "C" fn GetCurrentProcess() -> HANDLE {
-    CURRENT_PROCESS
+    crate::boundary::guard(std::ptr::null_mut(), move || CURRENT_PROCESS)
 }
 
 /// `GetCurrentProcessId`.
 #[no_mangle]
 pub extern "C" fn GetCurrentProcessId() -> DWORD {
-    std::process::id()
+    crate::boundary::guard(0, std::process::id)
 }
 
 /// `GetCurrentThreadId`: the thread's kernel id.
 #[no_mangle]
 pub extern "C" fn GetCurrentThreadId() -> DWORD {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() as DWORD }
+    crate::boundary::guard(0, move || {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::gettid() as DWORD }
+    })
 }
 
 fn with_process<T>(
@@ -491,35 +505,37 @@ fn with_process<T>(
 /// `GetProcessId`.
 #[no_mangle]
 pub extern "C" fn GetProcessId(h: HANDLE) -> DWORD {
-    match with_process(h, |p| Ok(p.process.id())) {
+    crate::boundary::guard(0, move || match with_process(h, |p| Ok(p.process.id())) {
         Ok(pid) => pid,
         Err(code) => {
             error::SetLastError(code);
             0
         }
-    }
+    })
 }
 
 /// `OpenProcess`: `ERROR_INVALID_PARAMETER` when no process has the id, as on Windows.
 #[no_mangle]
 pub extern "C" fn OpenProcess(_access: DWORD, inherit: BOOL, pid: DWORD) -> HANDLE {
-    let r = Process::open(pid)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput => {
-                ERROR_INVALID_PARAMETER
-            }
-            _ => error::code(&e, Op::Other),
-        })
-        .map(|process| {
-            table::insert(
-                Object::Process(ProcessObject {
-                    process,
-                    child: None,
-                }),
-                inherit != 0,
-            )
-        });
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let r = Process::open(pid)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput => {
+                    ERROR_INVALID_PARAMETER
+                }
+                _ => error::code(&e, Op::Other),
+            })
+            .map(|process| {
+                table::insert(
+                    Object::Process(ProcessObject {
+                        process,
+                        child: None,
+                    }),
+                    inherit != 0,
+                )
+            });
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `GetExitCodeProcess`: `STILL_ACTIVE` while it runs; the exit code of a child this process
@@ -529,50 +545,54 @@ pub extern "C" fn OpenProcess(_access: DWORD, inherit: BOOL, pid: DWORD) -> HAND
 /// `code` points to a `DWORD`.
 #[no_mangle]
 pub unsafe extern "C" fn GetExitCodeProcess(h: HANDLE, code: *mut DWORD) -> BOOL {
-    let r = with_process(h, |p| {
-        if code.is_null() {
-            return Err(ERROR_INVALID_PARAMETER);
-        }
-        let value = if !p.process.has_exited().win32(Op::Other)? {
-            STILL_ACTIVE
-        } else if let Some(child) = &p.child {
-            let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
-            let status = child.wait().win32(Op::Other)?;
-            match (status.code(), status.signal()) {
-                (Some(c), _) => c as u32,
-                (None, Some(libc::SIGKILL)) if terminated().contains_key(&p.process.id()) => {
-                    terminated()[&p.process.id()]
-                }
-                (None, Some(sig)) => 128 + sig as u32,
-                _ => 1,
+    crate::boundary::guard(FALSE, move || {
+        let r = with_process(h, |p| {
+            if code.is_null() {
+                return Err(ERROR_INVALID_PARAMETER);
             }
-        } else if let Some(&c) = terminated().get(&p.process.id()) {
-            c
-        } else {
-            return Err(ERROR_NOT_SUPPORTED);
-        };
-        // SAFETY: checked not NULL; the caller's DWORD.
-        unsafe { *code = value };
-        Ok(())
-    });
-    error::boolean(r)
+            let value = if !p.process.has_exited().win32(Op::Other)? {
+                STILL_ACTIVE
+            } else if let Some(child) = &p.child {
+                let mut child = child.lock().unwrap_or_else(|e| e.into_inner());
+                let status = child.wait().win32(Op::Other)?;
+                match (status.code(), status.signal()) {
+                    (Some(c), _) => c as u32,
+                    (None, Some(libc::SIGKILL)) if terminated().contains_key(&p.process.id()) => {
+                        terminated()[&p.process.id()]
+                    }
+                    (None, Some(sig)) => 128 + sig as u32,
+                    _ => 1,
+                }
+            } else if let Some(&c) = terminated().get(&p.process.id()) {
+                c
+            } else {
+                return Err(ERROR_NOT_SUPPORTED);
+            };
+            // SAFETY: checked not NULL; the caller's DWORD.
+            unsafe { *code = value };
+            Ok(())
+        });
+        error::boolean(r)
+    })
 }
 
 /// `TerminateProcess`: ends it at once; `GetExitCodeProcess` then reports `code`. A process
 /// that has exited already: `ERROR_ACCESS_DENIED`, as on Windows.
 #[no_mangle]
 pub extern "C" fn TerminateProcess(h: HANDLE, code: u32) -> BOOL {
-    if h == CURRENT_PROCESS {
-        std::process::exit(code as i32);
-    }
-    let r = with_process(h, |p| {
-        if p.process.has_exited().win32(Op::Other)? {
-            return Err(ERROR_ACCESS_DENIED);
+    crate::boundary::guard(FALSE, move || {
+        if h == CURRENT_PROCESS {
+            std::process::exit(code as i32);
         }
-        terminated().insert(p.process.id(), code);
-        p.process.kill().win32(Op::Other)
-    });
-    error::boolean(r)
+        let r = with_process(h, |p| {
+            if p.process.has_exited().win32(Op::Other)? {
+                return Err(ERROR_ACCESS_DENIED);
+            }
+            terminated().insert(p.process.id(), code);
+            p.process.kill().win32(Op::Other)
+        });
+        error::boolean(r)
+    })
 }
 
 /// `ExitProcess`.
@@ -629,45 +649,47 @@ pub unsafe extern "C" fn CreateThread(
     _flags: DWORD,
     id: *mut DWORD,
 ) -> HANDLE {
-    let r = (|| {
-        let start = start.ok_or(ERROR_INVALID_PARAMETER)?;
-        let done = pipework::sync::Event::new(true, false).win32(Op::Other)?;
-        let signal = done.try_clone().win32(Op::Other)?;
-        let code = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(STILL_ACTIVE));
-        let result = code.clone();
-        let param = SendPtr(param);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut builder = std::thread::Builder::new();
-        if stack > 0 {
-            builder = builder.stack_size(stack);
-        }
-        builder
-            .spawn(move || {
-                let param = param;
-                let _ = tx.send(GetCurrentThreadId());
-                // SAFETY: CreateThread's caller passed a function to call with `param` here.
-                let value = unsafe { start(param.0) };
-                result.store(value, std::sync::atomic::Ordering::SeqCst);
-                let _ = signal.set();
-            })
-            .map_err(|e| error::code(&e, Op::Other))?;
-        let tid = rx.recv().unwrap_or(0);
-        if !id.is_null() {
-            // SAFETY: not NULL; the caller's DWORD.
-            unsafe { *id = tid };
-        }
-        // SAFETY: the caller's SECURITY_ATTRIBUTES or NULL.
-        let inherit = unsafe { crate::table::inherit_of(sa) };
-        Ok(table::insert(
-            Object::Thread(ThreadObject {
-                done,
-                code,
-                id: tid,
-            }),
-            inherit,
-        ))
-    })();
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let r = (|| {
+            let start = start.ok_or(ERROR_INVALID_PARAMETER)?;
+            let done = pipework::sync::Event::new(true, false).win32(Op::Other)?;
+            let signal = done.try_clone().win32(Op::Other)?;
+            let code = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(STILL_ACTIVE));
+            let result = code.clone();
+            let param = SendPtr(param);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let mut builder = std::thread::Builder::new();
+            if stack > 0 {
+                builder = builder.stack_size(stack);
+            }
+            builder
+                .spawn(move || {
+                    let param = param;
+                    let _ = tx.send(GetCurrentThreadId());
+                    // SAFETY: CreateThread's caller passed a function to call with `param` here.
+                    let value = unsafe { start(param.0) };
+                    result.store(value, std::sync::atomic::Ordering::SeqCst);
+                    let _ = signal.set();
+                })
+                .map_err(|e| error::code(&e, Op::Other))?;
+            let tid = rx.recv().unwrap_or(0);
+            if !id.is_null() {
+                // SAFETY: not NULL; the caller's DWORD.
+                unsafe { *id = tid };
+            }
+            // SAFETY: the caller's SECURITY_ATTRIBUTES or NULL.
+            let inherit = unsafe { crate::table::inherit_of(sa) };
+            Ok(table::insert(
+                Object::Thread(ThreadObject {
+                    done,
+                    code,
+                    id: tid,
+                }),
+                inherit,
+            ))
+        })();
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `GetExitCodeThread`: `STILL_ACTIVE` while it runs.
@@ -676,30 +698,35 @@ pub unsafe extern "C" fn CreateThread(
 /// `code` points to a `DWORD`.
 #[no_mangle]
 pub unsafe extern "C" fn GetExitCodeThread(h: HANDLE, code: *mut DWORD) -> BOOL {
-    let r = table::get(h).and_then(|o| match &*o {
-        Object::Thread(t) if !code.is_null() => {
-            // SAFETY: not NULL; the caller's DWORD.
-            unsafe { *code = t.code.load(std::sync::atomic::Ordering::SeqCst) };
-            Ok(())
-        }
-        Object::Thread(_) => Err(ERROR_INVALID_PARAMETER),
-        _ => Err(ERROR_INVALID_HANDLE),
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = table::get(h).and_then(|o| match &*o {
+            Object::Thread(t) if !code.is_null() => {
+                // SAFETY: not NULL; the caller's DWORD.
+                unsafe { *code = t.code.load(std::sync::atomic::Ordering::SeqCst) };
+                Ok(())
+            }
+            Object::Thread(_) => Err(ERROR_INVALID_PARAMETER),
+            _ => Err(ERROR_INVALID_HANDLE),
+        });
+        error::boolean(r)
+    })
 }
 
 /// `GetThreadId`.
 #[no_mangle]
 pub extern "C" fn GetThreadId(h: HANDLE) -> DWORD {
-    match table::get(h).map(|o| match &*o {
-        Object::Thread(t) => t.id,
-        Object::Process(p) => p.process.id(),
-        _ => 0,
-    }) {
-        Ok(id) => id,
-        Err(code) => {
-            error::SetLastError(code);
-            0
+    crate::boundary::guard(0, move || {
+        // A handle of another kind is ERROR_INVALID_HANDLE, as on Windows.
+        match table::get(h).and_then(|o| match &*o {
+            Object::Thread(t) => Ok(t.id),
+            Object::Process(p) => Ok(p.process.id()),
+            _ => Err(crate::error::ERROR_INVALID_HANDLE),
+        }) {
+            Ok(id) => id,
+            Err(code) => {
+                error::SetLastError(code);
+                0
+            }
         }
-    }
+    })
 }

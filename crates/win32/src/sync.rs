@@ -59,10 +59,12 @@ pub unsafe extern "C" fn CreateMutexA(
     owner: BOOL,
     name: *const c_char,
 ) -> HANDLE {
-    // SAFETY: the caller passes NULL or valid pointers.
-    let r =
-        unsafe { ansi(name) }.and_then(|n| create_mutex(n, owner != 0, unsafe { inherit_of(sa) }));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller passes NULL or valid pointers.
+        let r = unsafe { ansi(name) }
+            .and_then(|n| create_mutex(n, owner != 0, unsafe { inherit_of(sa) }));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `CreateMutexW`.
@@ -75,10 +77,12 @@ pub unsafe extern "C" fn CreateMutexW(
     owner: BOOL,
     name: *const WCHAR,
 ) -> HANDLE {
-    // SAFETY: the caller passes NULL or valid pointers.
-    let r =
-        unsafe { wide(name) }.and_then(|n| create_mutex(n, owner != 0, unsafe { inherit_of(sa) }));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller passes NULL or valid pointers.
+        let r = unsafe { wide(name) }
+            .and_then(|n| create_mutex(n, owner != 0, unsafe { inherit_of(sa) }));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `CreateMutexExA`.
@@ -92,8 +96,10 @@ pub unsafe extern "C" fn CreateMutexExA(
     flags: DWORD,
     _access: DWORD,
 ) -> HANDLE {
-    // SAFETY: as for CreateMutexA.
-    unsafe { CreateMutexA(sa, (flags & CREATE_MUTEX_INITIAL_OWNER != 0).into(), name) }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as for CreateMutexA.
+        unsafe { CreateMutexA(sa, (flags & CREATE_MUTEX_INITIAL_OWNER != 0).into(), name) }
+    })
 }
 
 /// `CreateMutexExW`.
@@ -107,8 +113,10 @@ pub unsafe extern "C" fn CreateMutexExW(
     flags: DWORD,
     _access: DWORD,
 ) -> HANDLE {
-    // SAFETY: as for CreateMutexW.
-    unsafe { CreateMutexW(sa, (flags & CREATE_MUTEX_INITIAL_OWNER != 0).into(), name) }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as for CreateMutexW.
+        unsafe { CreateMutexW(sa, (flags & CREATE_MUTEX_INITIAL_OWNER != 0).into(), name) }
+    })
 }
 
 fn open_object(kind: char, name: Option<String>, inherit: bool) -> Result<HANDLE, Fail> {
@@ -154,14 +162,16 @@ open_fns!(OpenEventA, OpenEventW, 'e', "event");
 /// `ReleaseMutex`: `ERROR_NOT_OWNER` when this thread does not own it.
 #[no_mangle]
 pub extern "C" fn ReleaseMutex(h: HANDLE) -> BOOL {
-    let r = table::get(h).and_then(|o| match &*o {
-        Object::Mutex(m) => m.release().map_err(|e| match e.kind() {
-            std::io::ErrorKind::PermissionDenied => ERROR_NOT_OWNER,
-            _ => error::code(&e, Op::Other),
-        }),
-        _ => Err(ERROR_INVALID_HANDLE),
-    });
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = table::get(h).and_then(|o| match &*o {
+            Object::Mutex(m) => m.release().map_err(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => ERROR_NOT_OWNER,
+                _ => error::code(&e, Op::Other),
+            }),
+            _ => Err(ERROR_INVALID_HANDLE),
+        });
+        error::boolean(r)
+    })
 }
 
 fn create_semaphore(
@@ -193,10 +203,12 @@ pub unsafe extern "C" fn CreateSemaphoreA(
     max: i32,
     name: *const c_char,
 ) -> HANDLE {
-    // SAFETY: the caller passes NULL or valid pointers.
-    let r = unsafe { ansi(name) }
-        .and_then(|n| create_semaphore(n, initial, max, unsafe { inherit_of(sa) }));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller passes NULL or valid pointers.
+        let r = unsafe { ansi(name) }
+            .and_then(|n| create_semaphore(n, initial, max, unsafe { inherit_of(sa) }));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `CreateSemaphoreW`.
@@ -210,10 +222,12 @@ pub unsafe extern "C" fn CreateSemaphoreW(
     max: i32,
     name: *const WCHAR,
 ) -> HANDLE {
-    // SAFETY: the caller passes NULL or valid pointers.
-    let r = unsafe { wide(name) }
-        .and_then(|n| create_semaphore(n, initial, max, unsafe { inherit_of(sa) }));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller passes NULL or valid pointers.
+        let r = unsafe { wide(name) }
+            .and_then(|n| create_semaphore(n, initial, max, unsafe { inherit_of(sa) }));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `ReleaseSemaphore`: `ERROR_TOO_MANY_POSTS` when the count would pass the maximum.
@@ -222,22 +236,24 @@ pub unsafe extern "C" fn CreateSemaphoreW(
 /// `previous` is NULL or points to a `LONG`.
 #[no_mangle]
 pub unsafe extern "C" fn ReleaseSemaphore(h: HANDLE, count: i32, previous: *mut i32) -> BOOL {
-    let r = table::get(h).and_then(|o| match &*o {
-        Object::Semaphore(_) if count <= 0 => Err(ERROR_INVALID_PARAMETER),
-        Object::Semaphore(s) => {
-            let before = s.release(count as u32).map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidInput => ERROR_TOO_MANY_POSTS,
-                _ => error::code(&e, Op::Other),
-            })?;
-            if !previous.is_null() {
-                // SAFETY: not NULL, and the caller passes a writable LONG.
-                unsafe { *previous = before as i32 };
+    crate::boundary::guard(FALSE, move || {
+        let r = table::get(h).and_then(|o| match &*o {
+            Object::Semaphore(_) if count <= 0 => Err(ERROR_INVALID_PARAMETER),
+            Object::Semaphore(s) => {
+                let before = s.release(count as u32).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::InvalidInput => ERROR_TOO_MANY_POSTS,
+                    _ => error::code(&e, Op::Other),
+                })?;
+                if !previous.is_null() {
+                    // SAFETY: not NULL, and the caller passes a writable LONG.
+                    unsafe { *previous = before as i32 };
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        _ => Err(ERROR_INVALID_HANDLE),
-    });
-    error::boolean(r)
+            _ => Err(ERROR_INVALID_HANDLE),
+        });
+        error::boolean(r)
+    })
 }
 
 fn create_event(
@@ -266,10 +282,12 @@ pub unsafe extern "C" fn CreateEventA(
     initial: BOOL,
     name: *const c_char,
 ) -> HANDLE {
-    // SAFETY: the caller passes NULL or valid pointers.
-    let r = unsafe { ansi(name) }
-        .and_then(|n| create_event(n, manual != 0, initial != 0, unsafe { inherit_of(sa) }));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller passes NULL or valid pointers.
+        let r = unsafe { ansi(name) }
+            .and_then(|n| create_event(n, manual != 0, initial != 0, unsafe { inherit_of(sa) }));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `CreateEventW`.
@@ -283,10 +301,12 @@ pub unsafe extern "C" fn CreateEventW(
     initial: BOOL,
     name: *const WCHAR,
 ) -> HANDLE {
-    // SAFETY: the caller passes NULL or valid pointers.
-    let r = unsafe { wide(name) }
-        .and_then(|n| create_event(n, manual != 0, initial != 0, unsafe { inherit_of(sa) }));
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: the caller passes NULL or valid pointers.
+        let r = unsafe { wide(name) }
+            .and_then(|n| create_event(n, manual != 0, initial != 0, unsafe { inherit_of(sa) }));
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `CreateEventExA`.
@@ -300,10 +320,12 @@ pub unsafe extern "C" fn CreateEventExA(
     flags: DWORD,
     _access: DWORD,
 ) -> HANDLE {
-    let manual = (flags & CREATE_EVENT_MANUAL_RESET != 0).into();
-    let initial = (flags & CREATE_EVENT_INITIAL_SET != 0).into();
-    // SAFETY: as for CreateEventA.
-    unsafe { CreateEventA(sa, manual, initial, name) }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let manual = (flags & CREATE_EVENT_MANUAL_RESET != 0).into();
+        let initial = (flags & CREATE_EVENT_INITIAL_SET != 0).into();
+        // SAFETY: as for CreateEventA.
+        unsafe { CreateEventA(sa, manual, initial, name) }
+    })
 }
 
 /// `CreateEventExW`.
@@ -317,10 +339,12 @@ pub unsafe extern "C" fn CreateEventExW(
     flags: DWORD,
     _access: DWORD,
 ) -> HANDLE {
-    let manual = (flags & CREATE_EVENT_MANUAL_RESET != 0).into();
-    let initial = (flags & CREATE_EVENT_INITIAL_SET != 0).into();
-    // SAFETY: as for CreateEventW.
-    unsafe { CreateEventW(sa, manual, initial, name) }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        let manual = (flags & CREATE_EVENT_MANUAL_RESET != 0).into();
+        let initial = (flags & CREATE_EVENT_INITIAL_SET != 0).into();
+        // SAFETY: as for CreateEventW.
+        unsafe { CreateEventW(sa, manual, initial, name) }
+    })
 }
 
 fn with_event(h: HANDLE, f: impl FnOnce(&Event) -> std::io::Result<()>) -> BOOL {
@@ -334,21 +358,23 @@ fn with_event(h: HANDLE, f: impl FnOnce(&Event) -> std::io::Result<()>) -> BOOL 
 /// `SetEvent`.
 #[no_mangle]
 pub extern "C" fn SetEvent(h: HANDLE) -> BOOL {
-    with_event(h, Event::set)
+    crate::boundary::guard(FALSE, move || with_event(h, Event::set))
 }
 
 /// `ResetEvent`.
 #[no_mangle]
 pub extern "C" fn ResetEvent(h: HANDLE) -> BOOL {
-    with_event(h, Event::reset)
+    crate::boundary::guard(FALSE, move || with_event(h, Event::reset))
 }
 
 /// `PulseEvent`: sets the event and resets it (a waiter may miss it, as Windows warns).
 #[no_mangle]
 pub extern "C" fn PulseEvent(h: HANDLE) -> BOOL {
-    with_event(h, |e| {
-        e.set()?;
-        e.reset()
+    crate::boundary::guard(FALSE, move || {
+        with_event(h, |e| {
+            e.set()?;
+            e.reset()
+        })
     })
 }
 
@@ -403,7 +429,7 @@ fn wait_end(r: Result<u32, Fail>) -> DWORD {
 /// `WaitForSingleObject`: mutexes, semaphores, events, processes.
 #[no_mangle]
 pub extern "C" fn WaitForSingleObject(h: HANDLE, ms: DWORD) -> DWORD {
-    wait_end(wait_one(h, ms))
+    crate::boundary::guard(0xFFFF_FFFF, move || wait_end(wait_one(h, ms)))
 }
 
 /// An alertable wait for any of `members`: completion routines queued to this thread run and
@@ -438,11 +464,13 @@ fn alertable_any(members: &[&dyn Waitable], ms: DWORD) -> Result<u32, Fail> {
 /// wait returns `WAIT_IO_COMPLETION`.
 #[no_mangle]
 pub extern "C" fn WaitForSingleObjectEx(h: HANDLE, ms: DWORD, alertable: BOOL) -> DWORD {
-    if alertable == 0 || h == table::CURRENT_PROCESS {
-        return WaitForSingleObject(h, ms);
-    }
-    let r = table::get(h).and_then(|o| alertable_any(&[waitable(&o)?], ms));
-    wait_end(r)
+    crate::boundary::guard(0xFFFF_FFFF, move || {
+        if alertable == 0 || h == table::CURRENT_PROCESS {
+            return WaitForSingleObject(h, ms);
+        }
+        let r = table::get(h).and_then(|o| alertable_any(&[waitable(&o)?], ms));
+        wait_end(r)
+    })
 }
 
 /// `WaitForMultipleObjects`: the lowest signaled index, `WAIT_ABANDONED_0 + i`, `WAIT_TIMEOUT`.
@@ -456,33 +484,35 @@ pub unsafe extern "C" fn WaitForMultipleObjects(
     wait_all: BOOL,
     ms: DWORD,
 ) -> DWORD {
-    let r = (|| {
-        if count == 0 || count > 64 || handles.is_null() {
-            return Err(ERROR_INVALID_PARAMETER);
-        }
-        // SAFETY: the caller passes `count` handles at `handles`.
-        let handles = unsafe { std::slice::from_raw_parts(handles, count as usize) };
-        let objects = handles
-            .iter()
-            .map(|&h| table::get(h))
-            .collect::<Result<Vec<_>, _>>()?;
-        let members = objects
-            .iter()
-            .map(|o| waitable(o))
-            .collect::<Result<Vec<_>, _>>()?;
-        let result = if wait_all != 0 {
-            sync::wait_all(&members, timeout(ms))
-        } else {
-            sync::wait_any(&members, timeout(ms))
-        }
-        .win32(Op::Other)?;
-        Ok(match result {
-            WaitResult::Signaled(i) => WAIT_OBJECT_0 + i as u32,
-            WaitResult::Abandoned(i) => WAIT_ABANDONED_0 + i as u32,
-            WaitResult::TimedOut => WAIT_TIMEOUT,
-        })
-    })();
-    wait_end(r)
+    crate::boundary::guard(0xFFFF_FFFF, move || {
+        let r = (|| {
+            if count == 0 || count > 64 || handles.is_null() {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            // SAFETY: the caller passes `count` handles at `handles`.
+            let handles = unsafe { std::slice::from_raw_parts(handles, count as usize) };
+            let objects = handles
+                .iter()
+                .map(|&h| table::get(h))
+                .collect::<Result<Vec<_>, _>>()?;
+            let members = objects
+                .iter()
+                .map(|o| waitable(o))
+                .collect::<Result<Vec<_>, _>>()?;
+            let result = if wait_all != 0 {
+                sync::wait_all(&members, timeout(ms))
+            } else {
+                sync::wait_any(&members, timeout(ms))
+            }
+            .win32(Op::Other)?;
+            Ok(match result {
+                WaitResult::Signaled(i) => WAIT_OBJECT_0 + i as u32,
+                WaitResult::Abandoned(i) => WAIT_ABANDONED_0 + i as u32,
+                WaitResult::TimedOut => WAIT_TIMEOUT,
+            })
+        })();
+        wait_end(r)
+    })
 }
 
 /// `WaitForMultipleObjectsEx`: alertable, completion routines queued to this thread run and the
@@ -498,30 +528,32 @@ pub unsafe extern "C" fn WaitForMultipleObjectsEx(
     ms: DWORD,
     alertable: BOOL,
 ) -> DWORD {
-    if alertable != 0 && crate::overlapped::run_queued() > 0 {
-        return crate::overlapped::WAIT_IO_COMPLETION;
-    }
-    if alertable == 0 || wait_all != 0 {
-        // SAFETY: the caller's promise passes on.
-        return unsafe { WaitForMultipleObjects(count, handles, wait_all, ms) };
-    }
-    let r = (|| {
-        if count == 0 || count > 64 || handles.is_null() {
-            return Err(ERROR_INVALID_PARAMETER);
+    crate::boundary::guard(0xFFFF_FFFF, move || {
+        if alertable != 0 && crate::overlapped::run_queued() > 0 {
+            return crate::overlapped::WAIT_IO_COMPLETION;
         }
-        // SAFETY: the caller passes `count` handles at `handles`.
-        let handles = unsafe { std::slice::from_raw_parts(handles, count as usize) };
-        let objects = handles
-            .iter()
-            .map(|&h| table::get(h))
-            .collect::<Result<Vec<_>, _>>()?;
-        let members = objects
-            .iter()
-            .map(|o| waitable(o))
-            .collect::<Result<Vec<_>, _>>()?;
-        alertable_any(&members, ms)
-    })();
-    wait_end(r)
+        if alertable == 0 || wait_all != 0 {
+            // SAFETY: the caller's promise passes on.
+            return unsafe { WaitForMultipleObjects(count, handles, wait_all, ms) };
+        }
+        let r = (|| {
+            if count == 0 || count > 64 || handles.is_null() {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            // SAFETY: the caller passes `count` handles at `handles`.
+            let handles = unsafe { std::slice::from_raw_parts(handles, count as usize) };
+            let objects = handles
+                .iter()
+                .map(|&h| table::get(h))
+                .collect::<Result<Vec<_>, _>>()?;
+            let members = objects
+                .iter()
+                .map(|o| waitable(o))
+                .collect::<Result<Vec<_>, _>>()?;
+            alertable_any(&members, ms)
+        })();
+        wait_end(r)
+    })
 }
 
 /// `SignalObjectAndWait`: signals an event, releases a mutex or a semaphore, then waits.
@@ -532,58 +564,64 @@ pub extern "C" fn SignalObjectAndWait(
     ms: DWORD,
     _alertable: BOOL,
 ) -> DWORD {
-    let signaled = table::get(signal).and_then(|o| match &*o {
-        Object::Event(e) => e.set().win32(Op::Other),
-        Object::Semaphore(s) => s.release(1).map(drop).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidInput => ERROR_TOO_MANY_POSTS,
-            _ => error::code(&e, Op::Other),
-        }),
-        Object::Mutex(m) => m.release().map_err(|_| ERROR_NOT_OWNER),
-        _ => Err(ERROR_INVALID_HANDLE),
-    });
-    wait_end(signaled.and_then(|()| wait_one(wait, ms)))
+    crate::boundary::guard(0xFFFF_FFFF, move || {
+        let signaled = table::get(signal).and_then(|o| match &*o {
+            Object::Event(e) => e.set().win32(Op::Other),
+            Object::Semaphore(s) => s.release(1).map(drop).map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidInput => ERROR_TOO_MANY_POSTS,
+                _ => error::code(&e, Op::Other),
+            }),
+            Object::Mutex(m) => m.release().map_err(|_| ERROR_NOT_OWNER),
+            _ => Err(ERROR_INVALID_HANDLE),
+        });
+        wait_end(signaled.and_then(|()| wait_one(wait, ms)))
+    })
 }
 
 /// `Sleep`.
 #[no_mangle]
 pub extern "C" fn Sleep(ms: DWORD) {
-    match timeout(ms) {
+    crate::boundary::guard((), move || match timeout(ms) {
         Some(d) => std::thread::sleep(d),
         None => loop {
             std::thread::park();
         },
-    }
+    })
 }
 
 /// `SleepEx`: 0 when the time is up; alertable, `WAIT_IO_COMPLETION` as soon as completion
 /// routines queued to this thread ran.
 #[no_mangle]
 pub extern "C" fn SleepEx(ms: DWORD, alertable: BOOL) -> DWORD {
-    if alertable == 0 {
-        Sleep(ms);
-        return 0;
-    }
-    if crate::overlapped::alertable_sleep(timeout(ms)) {
-        crate::overlapped::WAIT_IO_COMPLETION
-    } else {
-        0
-    }
+    crate::boundary::guard(0, move || {
+        if alertable == 0 {
+            Sleep(ms);
+            return 0;
+        }
+        if crate::overlapped::alertable_sleep(timeout(ms)) {
+            crate::overlapped::WAIT_IO_COMPLETION
+        } else {
+            0
+        }
+    })
 }
 
 /// `GetTickCount64`: milliseconds since the system started.
 #[no_mangle]
 pub extern "C" fn GetTickCount64() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec, which `ts` is.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    crate::boundary::guard(0, move || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec, which `ts` is.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+        ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    })
 }
 
 /// `GetTickCount`: milliseconds since the system started, wrapping every 49.7 days.
 #[no_mangle]
 pub extern "C" fn GetTickCount() -> DWORD {
-    GetTickCount64() as u32
+    crate::boundary::guard(0, move || GetTickCount64() as u32)
 }

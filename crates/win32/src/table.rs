@@ -138,6 +138,13 @@ impl Table {
     }
 
     /// The table a process starts with: the handles its parent passed down, at their values.
+    ///
+    /// The variable is not trusted: anyone who sets a process's environment can write it. An
+    /// entry is taken only when its handle value is in range and not taken yet, and its
+    /// descriptor is open, was inherited (not close-on-exec), is the object the parent named
+    /// (device and inode), is named once, and is of the kind stated; a descriptor of the kind
+    /// it claims is adopted through a duplicate, so a refused entry never closes or changes a
+    /// descriptor this process holds for something else. Anything else is skipped.
     fn inherited() -> Table {
         let mut table = Table::default();
         let Ok(spec) = std::env::var(INHERIT_ENV) else {
@@ -146,17 +153,25 @@ impl Table {
         // The variable is for this process only: a grandchild must not take
         // descriptors it does not have for handles.
         std::env::remove_var(INHERIT_ENV);
-        for item in spec.split(';').filter(|s| !s.is_empty()) {
+        let mut seen_fds = std::collections::HashSet::new();
+        for item in spec
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .take(MAX_INHERITED)
+        {
             let mut parts = item.split(':');
             let (Some(h), Some(kind), Some(fd)) = (parts.next(), parts.next(), parts.next()) else {
                 continue;
             };
-            let (Ok(h), Some(kind)) = (usize::from_str_radix(h, 16), kind.chars().next()) else {
+            let (Ok(h), Some(kind)) = (usize::from_str_radix(h, 16), single_char(kind)) else {
                 continue;
             };
-            let Some(index) = index(h as HANDLE) else {
+            let Some(index) = index(h as HANDLE).filter(|&i| i < MAX_INHERITED) else {
                 continue;
             };
+            if table.slots.get(index).is_some_and(Option::is_some) {
+                continue;
+            }
             if kind == MAILSLOT_CLIENT {
                 // A mailslot client travels by name: this process opens the same slot.
                 if let Some(object) = unhex(fd).and_then(|name| {
@@ -173,17 +188,24 @@ impl Table {
                 }
                 continue;
             }
-            let Ok(fd) = fd.parse::<RawFd>() else {
+            let (Ok(fd), Some(Ok(dev)), Some(Ok(ino))) = (
+                fd.parse::<RawFd>(),
+                parts.next().map(|d| u64::from_str_radix(d, 16)),
+                parts.next().map(|i| u64::from_str_radix(i, 16)),
+            ) else {
                 continue;
             };
-            if fd < 3 || rustix_fd_is_open(fd).is_err() {
+            if parts.next().is_some() || fd < 3 || !seen_fds.insert(fd) {
                 continue;
             }
-            // SAFETY: the parent made `fd` this process's own inherited descriptor for this
-            // handle (checked open just above); nothing else in this process owns it.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            let _ = close_on_exec(&fd);
-            if let Ok(object) = Object::inherited(kind, fd) {
+            let Some(copy) = adoptable(fd, dev, ino) else {
+                continue;
+            };
+            if let Ok(object) = Object::inherited(kind, copy) {
+                // SAFETY: `fd` is the descriptor the parent passed for this handle (open, not
+                // close-on-exec, the device and inode it named, named by no other entry);
+                // nothing else in this process owns it. Its duplicate is the handle now.
+                drop(unsafe { OwnedFd::from_raw_fd(fd) });
                 table.put_at(
                     index,
                     Entry {
@@ -199,6 +221,45 @@ impl Table {
             .collect();
         table
     }
+}
+
+/// The most entries, and the highest handle index, taken from [`INHERIT_ENV`].
+const MAX_INHERITED: usize = 1 << 16;
+
+fn single_char(s: &str) -> Option<char> {
+    let mut chars = s.chars();
+    let c = chars.next()?;
+    chars.next().is_none().then_some(c)
+}
+
+/// The device and inode of `fd`'s object, for a child to check the descriptor it inherits.
+pub(crate) fn identity(fd: &impl AsFd) -> Option<(u64, u64)> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into `st`, a valid stat; the descriptor is borrowed and open.
+    if unsafe { libc::fstat(fd.as_fd().as_raw_fd(), &mut st) } < 0 {
+        return None;
+    }
+    Some((st.st_dev, st.st_ino))
+}
+
+/// A close-on-exec duplicate of descriptor `fd` if it is an inherited descriptor (open, not
+/// close-on-exec) of the object with device `dev` and inode `ino`; `fd` itself is not touched.
+fn adoptable(fd: RawFd, dev: u64, ino: u64) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only reads the descriptor's flags; an unused number gives EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+        return None;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor and leaves `fd` as it is.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return None;
+    }
+    // SAFETY: `copy` was just made by this call and belongs to no one else.
+    let copy = unsafe { OwnedFd::from_raw_fd(copy) };
+    (identity(&copy)? == (dev, ino)).then_some(copy)
 }
 
 /// The kind letter of a mailslot client in [`INHERIT_ENV`]: `HANDLE:c:NAME`, the name in hex.
@@ -238,23 +299,6 @@ pub(crate) fn named_for_child() -> String {
         }
     }
     out
-}
-
-fn rustix_fd_is_open(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFD only reads the descriptor's flags; an unused number gives EBADF.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn close_on_exec(fd: &OwnedFd) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: F_SETFD on a descriptor this process owns changes only its close-on-exec flag.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn value(index: usize) -> HANDLE {
@@ -321,27 +365,29 @@ pub(crate) const CURRENT_PROCESS: HANDLE = usize::MAX as HANDLE;
 /// `CloseHandle`.
 #[no_mangle]
 pub extern "C" fn CloseHandle(h: HANDLE) -> BOOL {
-    let removed = {
-        let mut table = write();
-        match table.entry(h) {
-            Err(e) => Err(e),
-            Ok(entry) if entry.flags & HANDLE_FLAG_PROTECT_FROM_CLOSE != 0 => {
-                Err(ERROR_INVALID_HANDLE)
+    crate::boundary::guard(FALSE, move || {
+        let removed = {
+            let mut table = write();
+            match table.entry(h) {
+                Err(e) => Err(e),
+                Ok(entry) if entry.flags & HANDLE_FLAG_PROTECT_FROM_CLOSE != 0 => {
+                    Err(ERROR_INVALID_HANDLE)
+                }
+                Ok(_) => {
+                    let i = index(h).expect("a valid handle");
+                    let entry = table.slots[i].take();
+                    table.free.push(i);
+                    Ok(entry)
+                }
             }
-            Ok(_) => {
-                let i = index(h).expect("a valid handle");
-                let entry = table.slots[i].take();
-                table.free.push(i);
-                Ok(entry)
-            }
+        };
+        // Operations pending on the handle end (ERROR_OPERATION_ABORTED), as on Windows.
+        if removed.is_ok() {
+            crate::overlapped::cancel_handle(h);
         }
-    };
-    // Operations pending on the handle end (ERROR_OPERATION_ABORTED), as on Windows.
-    if removed.is_ok() {
-        crate::overlapped::cancel_handle(h);
-    }
-    // The object (perhaps its last handle) is dropped outside the table's lock.
-    error::boolean(removed.map(drop))
+        // The object (perhaps its last handle) is dropped outside the table's lock.
+        error::boolean(removed.map(drop))
+    })
 }
 
 /// `DuplicateHandle`, within this process (source and target process `GetCurrentProcess()` or
@@ -359,37 +405,39 @@ pub unsafe extern "C" fn DuplicateHandle(
     inherit: BOOL,
     options: DWORD,
 ) -> BOOL {
-    let result = (|| {
-        if !is_this_process(source_process)? || !is_this_process(target_process)? {
-            return Err(ERROR_NOT_SUPPORTED);
-        }
-        let flags = if inherit != 0 { HANDLE_FLAG_INHERIT } else { 0 };
-        let _ = options & DUPLICATE_SAME_ACCESS;
-        let object = if source == CURRENT_PROCESS {
-            Arc::new(Object::Process(ProcessObject::current()?))
-        } else {
-            get(source)?
-        };
-        if options & DUPLICATE_CLOSE_SOURCE != 0 && source != CURRENT_PROCESS {
-            let mut table = write();
-            let i = index(source).ok_or(ERROR_INVALID_HANDLE)?;
-            table.slots[i] = None;
-            table.free.push(i);
-        }
-        if target.is_null() {
-            // Win32 allows a NULL target with DUPLICATE_CLOSE_SOURCE: the source is closed.
-            return if options & DUPLICATE_CLOSE_SOURCE != 0 {
-                Ok(())
+    crate::boundary::guard(FALSE, move || {
+        let result = (|| {
+            if !is_this_process(source_process)? || !is_this_process(target_process)? {
+                return Err(ERROR_NOT_SUPPORTED);
+            }
+            let flags = if inherit != 0 { HANDLE_FLAG_INHERIT } else { 0 };
+            let _ = options & DUPLICATE_SAME_ACCESS;
+            let object = if source == CURRENT_PROCESS {
+                Arc::new(Object::Process(ProcessObject::current()?))
             } else {
-                Err(ERROR_INVALID_PARAMETER)
+                get(source)?
             };
-        }
-        let h = write().put(Entry { object, flags });
-        // SAFETY: `target` is not NULL and the caller passes a writable HANDLE.
-        unsafe { *target = h };
-        Ok(())
-    })();
-    error::boolean(result)
+            if options & DUPLICATE_CLOSE_SOURCE != 0 && source != CURRENT_PROCESS {
+                let mut table = write();
+                let i = index(source).ok_or(ERROR_INVALID_HANDLE)?;
+                table.slots[i] = None;
+                table.free.push(i);
+            }
+            if target.is_null() {
+                // Win32 allows a NULL target with DUPLICATE_CLOSE_SOURCE: the source is closed.
+                return if options & DUPLICATE_CLOSE_SOURCE != 0 {
+                    Ok(())
+                } else {
+                    Err(ERROR_INVALID_PARAMETER)
+                };
+            }
+            let h = write().put(Entry { object, flags });
+            // SAFETY: `target` is not NULL and the caller passes a writable HANDLE.
+            unsafe { *target = h };
+            Ok(())
+        })();
+        error::boolean(result)
+    })
 }
 
 /// Whether `h` is this process (its pseudo-handle or a process handle to it).
@@ -409,29 +457,33 @@ fn is_this_process(h: HANDLE) -> Result<bool, Fail> {
 /// `flags` is NULL or points to a `DWORD`.
 #[no_mangle]
 pub unsafe extern "C" fn GetHandleInformation(h: HANDLE, flags: *mut DWORD) -> BOOL {
-    let result = (|| {
-        let table = table().read().unwrap_or_else(|e| e.into_inner());
-        let entry = table.entry(h)?;
-        if flags.is_null() {
-            return Err(ERROR_INVALID_PARAMETER);
-        }
-        // SAFETY: not NULL, and the caller passes a writable DWORD.
-        unsafe { *flags = entry.flags };
-        Ok(())
-    })();
-    error::boolean(result)
+    crate::boundary::guard(FALSE, move || {
+        let result = (|| {
+            let table = table().read().unwrap_or_else(|e| e.into_inner());
+            let entry = table.entry(h)?;
+            if flags.is_null() {
+                return Err(ERROR_INVALID_PARAMETER);
+            }
+            // SAFETY: not NULL, and the caller passes a writable DWORD.
+            unsafe { *flags = entry.flags };
+            Ok(())
+        })();
+        error::boolean(result)
+    })
 }
 
 /// `SetHandleInformation`: `HANDLE_FLAG_INHERIT`, `HANDLE_FLAG_PROTECT_FROM_CLOSE`.
 #[no_mangle]
 pub extern "C" fn SetHandleInformation(h: HANDLE, mask: DWORD, flags: DWORD) -> BOOL {
-    let result = (|| {
-        let mut table = write();
-        let entry = table.entry_mut(h)?;
-        let known = HANDLE_FLAG_INHERIT | HANDLE_FLAG_PROTECT_FROM_CLOSE;
-        let mask = mask & known;
-        entry.flags = (entry.flags & !mask) | (flags & mask);
-        Ok(())
-    })();
-    error::boolean(result)
+    crate::boundary::guard(FALSE, move || {
+        let result = (|| {
+            let mut table = write();
+            let entry = table.entry_mut(h)?;
+            let known = HANDLE_FLAG_INHERIT | HANDLE_FLAG_PROTECT_FROM_CLOSE;
+            let mask = mask & known;
+            entry.flags = (entry.flags & !mask) | (flags & mask);
+            Ok(())
+        })();
+        error::boolean(result)
+    })
 }

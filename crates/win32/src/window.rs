@@ -42,6 +42,11 @@ const WM_DESTROY: u32 = 0x0002;
 const WM_NCDESTROY: u32 = 0x0082;
 const WM_CLOSE: u32 = 0x0010;
 const WM_QUIT: u32 = 0x0012;
+const WM_NULL: u32 = 0x0000;
+const WM_RENDERALLFORMATS: u32 = 0x0306;
+pub(crate) const WM_RENDERFORMAT: u32 = 0x0305;
+/// `HWND_BROADCAST`.
+const HWND_BROADCAST: HWND = 0xffff as HWND;
 const WM_COPYDATA: u32 = 0x004A;
 const PM_REMOVE: u32 = 1;
 const SMTO_ABORTIFHUNG: u32 = 2;
@@ -209,10 +214,28 @@ struct Item {
     time: u32,
 }
 
+/// Work another thread hands to this thread, run where sent messages are handled (DDEML's
+/// callbacks run this way on the thread that called `DdeInitialize`).
+struct Task(Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Task")
+    }
+}
+
 #[derive(Debug, Default)]
 struct QueueState {
     items: VecDeque<Item>,
     quit: Option<i32>,
+    tasks: VecDeque<Task>,
+}
+
+impl QueueState {
+    /// Whether something waits that `handle_sent` handles.
+    fn sent_waiting(&self) -> bool {
+        !self.tasks.is_empty() || self.items.iter().any(|i| i.reply.is_some())
+    }
 }
 
 /// A thread's message queue.
@@ -267,6 +290,28 @@ fn key(name: &str) -> String {
 
 fn was_destroyed(hwnd: HWND) -> bool {
     registry().destroyed.contains(&(hwnd as u64))
+}
+
+/// The thread that owns `hwnd`, a window of this process.
+pub(crate) fn thread_of(hwnd: HWND) -> Option<u32> {
+    own(hwnd).map(|w| w.tid)
+}
+
+/// Whether `hwnd` is a live window of this process.
+pub(crate) fn is_own(hwnd: HWND) -> bool {
+    own(hwnd).is_some()
+}
+
+/// `SendMessageTimeout` from any thread of this process (what the clipboard's renderer thread
+/// uses to ask an owner window for a format).
+pub(crate) fn send_timeout(
+    hwnd: HWND,
+    msg: u32,
+    wparam: usize,
+    lparam: isize,
+    timeout: Duration,
+) -> Result<isize, Fail> {
+    send_impl(hwnd, msg, wparam, lparam, Some(timeout), false)
 }
 
 fn own(hwnd: HWND) -> Option<Arc<Own>> {
@@ -353,13 +398,15 @@ fn find_class(arg: &ClassArg) -> Option<Class> {
 /// `wc` points to a `WNDCLASSEXA`.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClassExA(wc: *const WNDCLASSEX) -> u16 {
-    if wc.is_null() {
-        return atom_result(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: the caller passes a valid structure with a string class name.
-    let r = unsafe { ansi((*wc).lpszClassName.cast()) }
-        .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
-    atom_result(r)
+    crate::boundary::guard(0, move || {
+        if wc.is_null() {
+            return atom_result(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: the caller passes a valid structure with a string class name.
+        let r = unsafe { ansi((*wc).lpszClassName.cast()) }
+            .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
+        atom_result(r)
+    })
 }
 
 /// `RegisterClassExW`.
@@ -368,13 +415,15 @@ pub unsafe extern "C" fn RegisterClassExA(wc: *const WNDCLASSEX) -> u16 {
 /// `wc` points to a `WNDCLASSEXW`.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClassExW(wc: *const WNDCLASSEX) -> u16 {
-    if wc.is_null() {
-        return atom_result(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: as for RegisterClassExA.
-    let r = unsafe { wide((*wc).lpszClassName.cast()) }
-        .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
-    atom_result(r)
+    crate::boundary::guard(0, move || {
+        if wc.is_null() {
+            return atom_result(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: as for RegisterClassExA.
+        let r = unsafe { wide((*wc).lpszClassName.cast()) }
+            .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
+        atom_result(r)
+    })
 }
 
 /// `RegisterClassA`.
@@ -383,13 +432,15 @@ pub unsafe extern "C" fn RegisterClassExW(wc: *const WNDCLASSEX) -> u16 {
 /// `wc` points to a `WNDCLASSA`.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClassA(wc: *const WNDCLASS) -> u16 {
-    if wc.is_null() {
-        return atom_result(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: the caller passes a valid structure.
-    let r = unsafe { ansi((*wc).lpszClassName.cast()) }
-        .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
-    atom_result(r)
+    crate::boundary::guard(0, move || {
+        if wc.is_null() {
+            return atom_result(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: the caller passes a valid structure.
+        let r = unsafe { ansi((*wc).lpszClassName.cast()) }
+            .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
+        atom_result(r)
+    })
 }
 
 /// `RegisterClassW`.
@@ -398,13 +449,15 @@ pub unsafe extern "C" fn RegisterClassA(wc: *const WNDCLASS) -> u16 {
 /// `wc` points to a `WNDCLASSW`.
 #[no_mangle]
 pub unsafe extern "C" fn RegisterClassW(wc: *const WNDCLASS) -> u16 {
-    if wc.is_null() {
-        return atom_result(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: the caller passes a valid structure.
-    let r = unsafe { wide((*wc).lpszClassName.cast()) }
-        .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
-    atom_result(r)
+    crate::boundary::guard(0, move || {
+        if wc.is_null() {
+            return atom_result(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: the caller passes a valid structure.
+        let r = unsafe { wide((*wc).lpszClassName.cast()) }
+            .and_then(|n| register(n, unsafe { (*wc).lpfnWndProc }));
+        atom_result(r)
+    })
 }
 
 fn unregister(arg: ClassArg) -> Result<(), Fail> {
@@ -425,8 +478,10 @@ pub(crate) const ERROR_CLASS_HAS_WINDOWS: u32 = 1412;
 /// `class` is an atom or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn UnregisterClassA(class: *const c_char, _instance: HANDLE) -> BOOL {
-    // SAFETY: as the caller promises.
-    error::boolean(unsafe { class_arg(class.cast(), false) }.and_then(unregister))
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        error::boolean(unsafe { class_arg(class.cast(), false) }.and_then(unregister))
+    })
 }
 
 /// `UnregisterClassW`.
@@ -435,8 +490,10 @@ pub unsafe extern "C" fn UnregisterClassA(class: *const c_char, _instance: HANDL
 /// `class` is an atom or a NUL-terminated wide string.
 #[no_mangle]
 pub unsafe extern "C" fn UnregisterClassW(class: *const WCHAR, _instance: HANDLE) -> BOOL {
-    // SAFETY: as the caller promises.
-    error::boolean(unsafe { class_arg(class.cast(), true) }.and_then(unregister))
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        error::boolean(unsafe { class_arg(class.cast(), true) }.and_then(unregister))
+    })
 }
 
 // ---- windows ----
@@ -494,8 +551,11 @@ unsafe fn create_window(
         }
     }?
     .unwrap_or_default();
+    // No parent: a top-level window, which HWND_BROADCAST reaches; HWND_MESSAGE (or any
+    // other parent): a message-only window, which it does not, as on Windows.
     let window = WindowOptions::new(&class.name)
         .title(&title)
+        .top_level(parent.is_null())
         .create()
         .map_err(|e| match e.kind() {
             ErrorKind::InvalidInput => ERROR_INVALID_PARAMETER,
@@ -572,21 +632,23 @@ pub unsafe extern "C" fn CreateWindowExA(
     instance: HANDLE,
     param: *mut c_void,
 ) -> HWND {
-    // SAFETY: as the caller promises.
-    let r = unsafe {
-        create_window(
-            ex_style,
-            class.cast(),
-            title.cast(),
-            style,
-            parent,
-            menu,
-            instance,
-            param,
-            false,
-        )
-    };
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        let r = unsafe {
+            create_window(
+                ex_style,
+                class.cast(),
+                title.cast(),
+                style,
+                parent,
+                menu,
+                instance,
+                param,
+                false,
+            )
+        };
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `CreateWindowExW`: a message-only window (any parent is taken as `HWND_MESSAGE`).
@@ -608,58 +670,77 @@ pub unsafe extern "C" fn CreateWindowExW(
     instance: HANDLE,
     param: *mut c_void,
 ) -> HWND {
-    // SAFETY: as the caller promises.
-    let r = unsafe {
-        create_window(
-            ex_style,
-            class.cast(),
-            title.cast(),
-            style,
-            parent,
-            menu,
-            instance,
-            param,
-            true,
-        )
-    };
-    error::handle(r, std::ptr::null_mut())
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        let r = unsafe {
+            create_window(
+                ex_style,
+                class.cast(),
+                title.cast(),
+                style,
+                parent,
+                menu,
+                instance,
+                param,
+                true,
+            )
+        };
+        error::handle(r, std::ptr::null_mut())
+    })
 }
 
 /// `DestroyWindow`: only the creating thread may destroy a window (`ERROR_ACCESS_DENIED`
 /// otherwise, as Windows).
 #[no_mangle]
 pub extern "C" fn DestroyWindow(hwnd: HWND) -> BOOL {
-    let r = (|| {
-        let w = match own(hwnd) {
-            Some(w) => w,
-            None if exists(hwnd) => return Err(ERROR_ACCESS_DENIED),
-            None => return Err(ERROR_INVALID_WINDOW_HANDLE),
-        };
-        if w.tid != tid() {
-            return Err(ERROR_ACCESS_DENIED);
-        }
-        // SAFETY: the class's procedure, told the window is going as Windows tells it.
-        unsafe {
-            let me = hwnd_of(hwnd as u64);
-            call(w.class.proc_, me, WM_DESTROY, 0, 0);
-            call(w.class.proc_, me, WM_NCDESTROY, 0, 0);
-        }
-        registry().windows.remove(&(hwnd as u64));
-        // Messages still queued for it: their senders get 0; none are queued from now on.
-        {
-            let mut st = w.queue.lock();
-            w.destroyed.store(true, Ordering::Release);
-            st.items.retain(|i| i.hwnd != hwnd as u64);
-        }
-        // Gone for this process at once; other processes see it go as soon as the library's
-        // thread lets go of it (not waited for here: this may run inside that thread's
-        // message, when a WM_CLOSE from another process reaches DefWindowProc).
-        registry().destroyed.insert(hwnd as u64);
-        let thread = w.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        drop(thread);
-        Ok(())
-    })();
-    error::boolean(r)
+    crate::boundary::guard(FALSE, move || {
+        let r = (|| {
+            let w = match own(hwnd) {
+                Some(w) => w,
+                None if exists(hwnd) => return Err(ERROR_ACCESS_DENIED),
+                None => return Err(ERROR_INVALID_WINDOW_HANDLE),
+            };
+            if w.tid != tid() {
+                return Err(ERROR_ACCESS_DENIED);
+            }
+            // A clipboard owner with formats still to render is asked for them first
+            // (WM_RENDERALLFORMATS), as Windows asks.
+            if crate::clipboard::owes_rendering(hwnd) {
+                // SAFETY: the class's procedure, called as Windows calls it.
+                unsafe {
+                    call(
+                        w.class.proc_,
+                        hwnd_of(hwnd as u64),
+                        WM_RENDERALLFORMATS,
+                        0,
+                        0,
+                    );
+                }
+            }
+            crate::clipboard::forget_window(hwnd);
+            // SAFETY: the class's procedure, told the window is going as Windows tells it.
+            unsafe {
+                let me = hwnd_of(hwnd as u64);
+                call(w.class.proc_, me, WM_DESTROY, 0, 0);
+                call(w.class.proc_, me, WM_NCDESTROY, 0, 0);
+            }
+            registry().windows.remove(&(hwnd as u64));
+            // Messages still queued for it: their senders get 0; none are queued from now on.
+            {
+                let mut st = w.queue.lock();
+                w.destroyed.store(true, Ordering::Release);
+                st.items.retain(|i| i.hwnd != hwnd as u64);
+            }
+            // Gone for this process at once; other processes see it go as soon as the library's
+            // thread lets go of it (not waited for here: this may run inside that thread's
+            // message, when a WM_CLOSE from another process reaches DefWindowProc).
+            registry().destroyed.insert(hwnd as u64);
+            let thread = w.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+            drop(thread);
+            Ok(())
+        })();
+        error::boolean(r)
+    })
 }
 
 /// Whether `hwnd` names a live window of this user's session.
@@ -676,7 +757,7 @@ fn exists(hwnd: HWND) -> bool {
 /// `IsWindow`.
 #[no_mangle]
 pub extern "C" fn IsWindow(hwnd: HWND) -> BOOL {
-    (!hwnd.is_null() && exists(hwnd)).into()
+    crate::boundary::guard(FALSE, move || (!hwnd.is_null() && exists(hwnd)).into())
 }
 
 /// `GetWindowThreadProcessId`: for another process's window the thread reported is that
@@ -686,26 +767,28 @@ pub extern "C" fn IsWindow(hwnd: HWND) -> BOOL {
 /// `pid` is NULL or points to a `DWORD`.
 #[no_mangle]
 pub unsafe extern "C" fn GetWindowThreadProcessId(hwnd: HWND, pid: *mut DWORD) -> DWORD {
-    let (p, t) = if let Some(w) = own(hwnd) {
-        (std::process::id(), w.tid)
-    } else {
-        match pw::list()
-            .ok()
-            .filter(|_| !was_destroyed(hwnd))
-            .and_then(|l| l.into_iter().find(|w| w.hwnd.as_raw() == hwnd as u64))
-        {
-            Some(w) => (w.pid, w.pid),
-            None => {
-                error::SetLastError(ERROR_INVALID_WINDOW_HANDLE);
-                return 0;
+    crate::boundary::guard(0, move || {
+        let (p, t) = if let Some(w) = own(hwnd) {
+            (std::process::id(), w.tid)
+        } else {
+            match pw::list()
+                .ok()
+                .filter(|_| !was_destroyed(hwnd))
+                .and_then(|l| l.into_iter().find(|w| w.hwnd.as_raw() == hwnd as u64))
+            {
+                Some(w) => (w.pid, w.pid),
+                None => {
+                    error::SetLastError(ERROR_INVALID_WINDOW_HANDLE);
+                    return 0;
+                }
             }
+        };
+        if !pid.is_null() {
+            // SAFETY: not NULL, a writable DWORD as the caller promises.
+            unsafe { *pid = p };
         }
-    };
-    if !pid.is_null() {
-        // SAFETY: not NULL, a writable DWORD as the caller promises.
-        unsafe { *pid = p };
-    }
-    t
+        t
+    })
 }
 
 const HWND_MESSAGE: usize = -3isize as usize;
@@ -767,8 +850,10 @@ fn found(r: Result<HWND, Fail>) -> HWND {
 /// Strings are NULL, atoms or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn FindWindowA(class: *const c_char, title: *const c_char) -> HWND {
-    // SAFETY: as the caller promises.
-    unsafe { FindWindowExA(std::ptr::null_mut(), std::ptr::null_mut(), class, title) }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        unsafe { FindWindowExA(std::ptr::null_mut(), std::ptr::null_mut(), class, title) }
+    })
 }
 
 /// `FindWindowW`.
@@ -777,8 +862,10 @@ pub unsafe extern "C" fn FindWindowA(class: *const c_char, title: *const c_char)
 /// Strings are NULL, atoms or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn FindWindowW(class: *const WCHAR, title: *const WCHAR) -> HWND {
-    // SAFETY: as the caller promises.
-    unsafe { FindWindowExW(std::ptr::null_mut(), std::ptr::null_mut(), class, title) }
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        unsafe { FindWindowExW(std::ptr::null_mut(), std::ptr::null_mut(), class, title) }
+    })
 }
 
 /// `FindWindowExA`: `hwndParent` NULL or `HWND_MESSAGE` (both search the message windows).
@@ -792,13 +879,15 @@ pub unsafe extern "C" fn FindWindowExA(
     class: *const c_char,
     title: *const c_char,
 ) -> HWND {
-    // SAFETY: as the caller promises.
-    let r = unsafe { class_arg(class.cast(), false) }.and_then(|c| {
-        // SAFETY: NULL or a NUL-terminated string, as the caller promises.
-        let t = unsafe { ansi(title) }?;
-        find(parent, after, class_name(c), t)
-    });
-    found(r)
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        let r = unsafe { class_arg(class.cast(), false) }.and_then(|c| {
+            // SAFETY: NULL or a NUL-terminated string, as the caller promises.
+            let t = unsafe { ansi(title) }?;
+            find(parent, after, class_name(c), t)
+        });
+        found(r)
+    })
 }
 
 /// `FindWindowExW`.
@@ -812,13 +901,15 @@ pub unsafe extern "C" fn FindWindowExW(
     class: *const WCHAR,
     title: *const WCHAR,
 ) -> HWND {
-    // SAFETY: as the caller promises.
-    let r = unsafe { class_arg(class.cast(), true) }.and_then(|c| {
-        // SAFETY: NULL or a NUL-terminated wide string, as the caller promises.
-        let t = unsafe { wide(title) }?;
-        find(parent, after, class_name(c), t)
-    });
-    found(r)
+    crate::boundary::guard(std::ptr::null_mut(), move || {
+        // SAFETY: as the caller promises.
+        let r = unsafe { class_arg(class.cast(), true) }.and_then(|c| {
+            // SAFETY: NULL or a NUL-terminated wide string, as the caller promises.
+            let t = unsafe { wide(title) }?;
+            find(parent, after, class_name(c), t)
+        });
+        found(r)
+    })
 }
 
 // ---- sending and posting ----
@@ -871,12 +962,21 @@ fn deliver(item: &Item) -> isize {
 
 /// Handles the sent messages waiting in this thread's queue. The queue's lock is given back
 /// before each procedure runs.
-fn handle_sent(queue: &Queue) {
+/// Whether a task ran (DDEML's transactions stand for posted messages on Windows: the
+/// `GetMessage` that ran one returns, as if it had dispatched that message).
+fn handle_sent(queue: &Queue) -> bool {
+    let mut ran = false;
     loop {
         let item = {
             let mut st = queue.lock();
+            if let Some(task) = st.tasks.pop_front() {
+                drop(st);
+                (task.0)();
+                ran = true;
+                continue;
+            }
             let Some(i) = st.items.iter().position(|i| i.reply.is_some()) else {
-                return;
+                return ran;
             };
             st.items.remove(i)
         };
@@ -897,6 +997,25 @@ fn send_impl(
     timeout: Option<Duration>,
     abort_if_hung: bool,
 ) -> Result<isize, Fail> {
+    if hwnd == HWND_BROADCAST {
+        // Every top-level window of the session, this process's own too, each with the
+        // caller's timeout; the outcome of each is not reported (as Windows).
+        for w in pw::list()
+            .map_err(|e| code(&e))?
+            .into_iter()
+            .filter(|w| w.top_level)
+        {
+            let _ = send_impl(
+                hwnd_of(w.hwnd.as_raw()),
+                msg,
+                wparam,
+                lparam,
+                timeout,
+                abort_if_hung,
+            );
+        }
+        return Ok(0);
+    }
     if hwnd.is_null() || was_destroyed(hwnd) {
         return Err(ERROR_INVALID_WINDOW_HANDLE);
     }
@@ -956,31 +1075,70 @@ fn send_pumping(
     out: &Outgoing<'_>,
     options: SendOptions,
 ) -> std::io::Result<isize> {
+    pumping_on(queue, || pw::send(target, out, options))?
+}
+
+/// Runs `f` on a helper thread while this thread handles what is sent to it (messages to its
+/// windows, DDEML callbacks) until `f` returns: a call that waits on another process which may
+/// call back into this thread meanwhile.
+pub(crate) fn pumping<R: Send>(f: impl FnOnce() -> R + Send) -> std::io::Result<R> {
+    pumping_on(&queue_of(tid()), f)
+}
+
+fn pumping_on<R: Send>(queue: &Queue, f: impl FnOnce() -> R + Send) -> std::io::Result<R> {
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|scope| {
-        let sending = std::thread::Builder::new()
-            .name("pipework-win32-send".into())
+        let working = std::thread::Builder::new()
+            .name("pipework-win32-call".into())
             .spawn_scoped(scope, || {
-                let r = pw::send(target, out, options);
+                let r = f();
                 // Under the queue's lock, so the waiting thread cannot miss it.
                 let st = queue.lock();
                 let _ = tx.send(r);
                 drop(st);
                 queue.ready.notify_all();
             });
-        sending?;
+        working?;
         loop {
             handle_sent(queue);
             let st = queue.lock();
             if let Ok(r) = rx.try_recv() {
-                return r;
+                return Ok(r);
             }
-            if st.items.iter().any(|i| i.reply.is_some()) {
+            if st.sent_waiting() {
                 continue;
             }
             drop(queue.ready.wait(st).unwrap_or_else(|e| e.into_inner()));
         }
     })
+}
+
+/// Runs `f` on thread `thread` (by `GetCurrentThreadId`), where that thread handles sent
+/// messages: in its `GetMessage` / `PeekMessage`, or a call that pumps meanwhile
+/// ([`pumping`]); at once when `thread` is this one. Waits for its result; `None` if the
+/// task was dropped unrun or `cancelled` says to stop waiting.
+pub(crate) fn run_on<R: Send + 'static>(
+    thread: u32,
+    f: impl FnOnce() -> R + Send + 'static,
+    cancelled: &dyn Fn() -> bool,
+) -> Option<R> {
+    if thread == tid() {
+        return Some(f());
+    }
+    let (tx, rx) = mpsc::channel();
+    let queue = queue_of(thread);
+    queue.lock().tasks.push_back(Task(Box::new(move || {
+        let _ = tx.send(f());
+    })));
+    queue.ready.notify_all();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => return Some(r),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) if cancelled() => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
 }
 
 fn local_send(
@@ -1022,13 +1180,15 @@ fn lresult(r: Result<isize, Fail>) -> isize {
 /// window does not exist).
 #[no_mangle]
 pub extern "C" fn SendMessageA(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> isize {
-    lresult(send_impl(hwnd, msg, wparam, lparam, None, false))
+    crate::boundary::guard(0, move || {
+        lresult(send_impl(hwnd, msg, wparam, lparam, None, false))
+    })
 }
 
 /// `SendMessageW`.
 #[no_mangle]
 pub extern "C" fn SendMessageW(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> isize {
-    SendMessageA(hwnd, msg, wparam, lparam)
+    crate::boundary::guard(0, move || SendMessageA(hwnd, msg, wparam, lparam))
 }
 
 /// `SendMessageTimeoutA`: 0 and `ERROR_TIMEOUT` when the procedure did not answer in time
@@ -1046,26 +1206,28 @@ pub unsafe extern "C" fn SendMessageTimeoutA(
     timeout_ms: u32,
     result: *mut usize,
 ) -> isize {
-    match send_impl(
-        hwnd,
-        msg,
-        wparam,
-        lparam,
-        Some(Duration::from_millis(timeout_ms.into())),
-        flags & SMTO_ABORTIFHUNG != 0,
-    ) {
-        Ok(v) => {
-            if !result.is_null() {
-                // SAFETY: not NULL, writable as the caller promises.
-                unsafe { *result = v as usize };
+    crate::boundary::guard(0, move || {
+        match send_impl(
+            hwnd,
+            msg,
+            wparam,
+            lparam,
+            Some(Duration::from_millis(timeout_ms.into())),
+            flags & SMTO_ABORTIFHUNG != 0,
+        ) {
+            Ok(v) => {
+                if !result.is_null() {
+                    // SAFETY: not NULL, writable as the caller promises.
+                    unsafe { *result = v as usize };
+                }
+                1
             }
-            1
+            Err(c) => {
+                error::SetLastError(c);
+                0
+            }
         }
-        Err(c) => {
-            error::SetLastError(c);
-            0
-        }
-    }
+    })
 }
 
 /// `SendMessageTimeoutW`.
@@ -1082,13 +1244,27 @@ pub unsafe extern "C" fn SendMessageTimeoutW(
     timeout_ms: u32,
     result: *mut usize,
 ) -> isize {
-    // SAFETY: as the caller promises.
-    unsafe { SendMessageTimeoutA(hwnd, msg, wparam, lparam, flags, timeout_ms, result) }
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        unsafe { SendMessageTimeoutA(hwnd, msg, wparam, lparam, flags, timeout_ms, result) }
+    })
 }
 
 fn post_impl(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> Result<(), Fail> {
     if msg == WM_COPYDATA {
         return Err(ERROR_MESSAGE_SYNC_ONLY);
+    }
+    if hwnd == HWND_BROADCAST {
+        // Every top-level window of the session; a full queue or a window gone meanwhile is
+        // skipped.
+        for w in pw::list()
+            .map_err(|e| code(&e))?
+            .into_iter()
+            .filter(|w| w.top_level)
+        {
+            let _ = post_impl(hwnd_of(w.hwnd.as_raw()), msg, wparam, lparam);
+        }
+        return Ok(());
     }
     if hwnd.is_null() {
         // A thread message to the caller's own queue.
@@ -1125,22 +1301,26 @@ fn post_impl(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> Result<(), F
 /// `WM_COPYDATA`, `ERROR_NOT_ENOUGH_QUOTA` when the target's queue is full).
 #[no_mangle]
 pub extern "C" fn PostMessageA(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> BOOL {
-    error::boolean(post_impl(hwnd, msg, wparam, lparam))
+    crate::boundary::guard(FALSE, move || {
+        error::boolean(post_impl(hwnd, msg, wparam, lparam))
+    })
 }
 
 /// `PostMessageW`.
 #[no_mangle]
 pub extern "C" fn PostMessageW(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> BOOL {
-    PostMessageA(hwnd, msg, wparam, lparam)
+    crate::boundary::guard(FALSE, move || PostMessageA(hwnd, msg, wparam, lparam))
 }
 
 /// `PostQuitMessage`: the thread's next `GetMessage` with nothing else posted returns
 /// `WM_QUIT` (FALSE).
 #[no_mangle]
 pub extern "C" fn PostQuitMessage(exit_code: i32) {
-    let q = queue_of(tid());
-    q.lock().quit = Some(exit_code);
-    q.ready.notify_all();
+    crate::boundary::guard((), move || {
+        let q = queue_of(tid());
+        q.lock().quit = Some(exit_code);
+        q.ready.notify_all();
+    })
 }
 
 fn matches(item: &Item, hwnd: HWND, min: u32, max: u32) -> bool {
@@ -1164,11 +1344,27 @@ unsafe fn next_message(
         return Err(ERROR_INVALID_PARAMETER);
     }
     let queue = queue_of(tid());
+    let mut ran = false;
     loop {
-        handle_sent(&queue);
+        ran |= handle_sent(&queue);
         let mut st = queue.lock();
-        if st.items.iter().any(|i| i.reply.is_some()) {
+        if st.sent_waiting() {
             continue;
+        }
+        if ran && remove && hwnd.is_null() && min == 0 && max == 0 {
+            // A DDEML callback ran: what Windows would have dispatched from a posted message.
+            // An unfiltered loop gets a WM_NULL and looks at its conditions again.
+            let m = MSG {
+                hwnd: std::ptr::null_mut(),
+                message: WM_NULL,
+                wParam: 0,
+                lParam: 0,
+                time: tick(),
+                pt: POINT::default(),
+            };
+            // SAFETY: not NULL, a writable MSG as the caller promises.
+            unsafe { out.write(m) };
+            return Ok(Some(true));
         }
         let pos = st.items.iter().position(|i| matches(i, hwnd, min, max));
         let msg = if let Some(p) = pos {
@@ -1224,15 +1420,17 @@ unsafe fn next_message(
 /// `msg` points to a `MSG`.
 #[no_mangle]
 pub unsafe extern "C" fn GetMessageA(msg: *mut MSG, hwnd: HWND, min: u32, max: u32) -> BOOL {
-    // SAFETY: as the caller promises.
-    match unsafe { next_message(msg, hwnd, min, max, true, true) } {
-        Ok(Some(true)) => TRUE,
-        Ok(_) => FALSE,
-        Err(c) => {
-            error::SetLastError(c);
-            -1
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        match unsafe { next_message(msg, hwnd, min, max, true, true) } {
+            Ok(Some(true)) => TRUE,
+            Ok(_) => FALSE,
+            Err(c) => {
+                error::SetLastError(c);
+                -1
+            }
         }
-    }
+    })
 }
 
 /// `GetMessageW`.
@@ -1241,8 +1439,10 @@ pub unsafe extern "C" fn GetMessageA(msg: *mut MSG, hwnd: HWND, min: u32, max: u
 /// `msg` points to a `MSG`.
 #[no_mangle]
 pub unsafe extern "C" fn GetMessageW(msg: *mut MSG, hwnd: HWND, min: u32, max: u32) -> BOOL {
-    // SAFETY: as the caller promises.
-    unsafe { GetMessageA(msg, hwnd, min, max) }
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        unsafe { GetMessageA(msg, hwnd, min, max) }
+    })
 }
 
 /// `PeekMessageA`: `PM_REMOVE` or `PM_NOREMOVE`; handles waiting sent messages first.
@@ -1257,15 +1457,17 @@ pub unsafe extern "C" fn PeekMessageA(
     max: u32,
     remove: u32,
 ) -> BOOL {
-    // SAFETY: as the caller promises.
-    match unsafe { next_message(msg, hwnd, min, max, remove & PM_REMOVE != 0, false) } {
-        Ok(Some(_)) => TRUE,
-        Ok(None) => FALSE,
-        Err(c) => {
-            error::SetLastError(c);
-            FALSE
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        match unsafe { next_message(msg, hwnd, min, max, remove & PM_REMOVE != 0, false) } {
+            Ok(Some(_)) => TRUE,
+            Ok(None) => FALSE,
+            Err(c) => {
+                error::SetLastError(c);
+                FALSE
+            }
         }
-    }
+    })
 }
 
 /// `PeekMessageW`.
@@ -1280,14 +1482,16 @@ pub unsafe extern "C" fn PeekMessageW(
     max: u32,
     remove: u32,
 ) -> BOOL {
-    // SAFETY: as the caller promises.
-    unsafe { PeekMessageA(msg, hwnd, min, max, remove) }
+    crate::boundary::guard(FALSE, move || {
+        // SAFETY: as the caller promises.
+        unsafe { PeekMessageA(msg, hwnd, min, max, remove) }
+    })
 }
 
 /// `TranslateMessage`: message windows get no keyboard input; FALSE (nothing translated).
 #[no_mangle]
 pub extern "C" fn TranslateMessage(_msg: *const MSG) -> BOOL {
-    FALSE
+    crate::boundary::guard(FALSE, move || FALSE)
 }
 
 /// `DispatchMessageA`: calls the window procedure of the message's window; its result.
@@ -1296,17 +1500,19 @@ pub extern "C" fn TranslateMessage(_msg: *const MSG) -> BOOL {
 /// `msg` points to a `MSG`.
 #[no_mangle]
 pub unsafe extern "C" fn DispatchMessageA(msg: *const MSG) -> isize {
-    if msg.is_null() {
-        return lresult(Err(ERROR_INVALID_PARAMETER));
-    }
-    // SAFETY: a MSG as the caller promises.
-    let m = unsafe { &*msg };
-    match own(m.hwnd) {
-        // SAFETY: the window's procedure.
-        Some(w) => unsafe { call(w.class.proc_, m.hwnd, m.message, m.wParam, m.lParam) },
-        None if m.hwnd.is_null() => 0,
-        None => lresult(Err(ERROR_INVALID_WINDOW_HANDLE)),
-    }
+    crate::boundary::guard(0, move || {
+        if msg.is_null() {
+            return lresult(Err(ERROR_INVALID_PARAMETER));
+        }
+        // SAFETY: a MSG as the caller promises.
+        let m = unsafe { &*msg };
+        match own(m.hwnd) {
+            // SAFETY: the window's procedure.
+            Some(w) => unsafe { call(w.class.proc_, m.hwnd, m.message, m.wParam, m.lParam) },
+            None if m.hwnd.is_null() => 0,
+            None => lresult(Err(ERROR_INVALID_WINDOW_HANDLE)),
+        }
+    })
 }
 
 /// `DispatchMessageW`.
@@ -1315,25 +1521,27 @@ pub unsafe extern "C" fn DispatchMessageA(msg: *const MSG) -> isize {
 /// `msg` points to a `MSG`.
 #[no_mangle]
 pub unsafe extern "C" fn DispatchMessageW(msg: *const MSG) -> isize {
-    // SAFETY: as the caller promises.
-    unsafe { DispatchMessageA(msg) }
+    crate::boundary::guard(0, move || {
+        // SAFETY: as the caller promises.
+        unsafe { DispatchMessageA(msg) }
+    })
 }
 
 /// `DefWindowProcA`: `WM_NCCREATE` TRUE, `WM_CLOSE` destroys the window, everything else 0.
 #[no_mangle]
 pub extern "C" fn DefWindowProcA(hwnd: HWND, msg: u32, _wparam: usize, _lparam: isize) -> isize {
-    match msg {
+    crate::boundary::guard(0, move || match msg {
         WM_NCCREATE => 1,
         WM_CLOSE => {
             DestroyWindow(hwnd);
             0
         }
         _ => 0,
-    }
+    })
 }
 
 /// `DefWindowProcW`.
 #[no_mangle]
 pub extern "C" fn DefWindowProcW(hwnd: HWND, msg: u32, wparam: usize, lparam: isize) -> isize {
-    DefWindowProcA(hwnd, msg, wparam, lparam)
+    crate::boundary::guard(0, move || DefWindowProcA(hwnd, msg, wparam, lparam))
 }

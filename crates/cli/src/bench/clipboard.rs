@@ -1,6 +1,7 @@
 //! `clipboard`: one process sets the clipboard (open, empty, set, close), another gets it (open,
 //! get, close), 64 B and 32 MiB. Headless beside the same handover through a raw file in
-//! `/dev/shm` (write, rename, read); on X11 (when `DISPLAY` is set and reachable) beside the
+//! `/dev/shm` (write, rename, read); on X11 (when `DISPLAY` is set and reachable) and on
+//! Wayland (when `WAYLAND_DISPLAY` is set and the compositor offers data-control) beside the
 //! headless clipboard.
 
 use std::io;
@@ -30,6 +31,7 @@ const OPEN_WAIT: Duration = Duration::from_secs(10);
 enum Place {
     Headless(String),
     X11(String),
+    Wayland(String),
     Raw(String),
 }
 
@@ -38,6 +40,7 @@ impl Place {
         match self {
             Place::Headless(n) => format!("headless:{n}"),
             Place::X11(d) => format!("x11:{d}"),
+            Place::Wayland(d) => format!("wayland:{d}"),
             Place::Raw(p) => format!("raw:{p}"),
         }
     }
@@ -48,6 +51,7 @@ impl Place {
         Ok(match kind {
             "headless" => Place::Headless(rest.into()),
             "x11" => Place::X11(rest.into()),
+            "wayland" => Place::Wayland(rest.into()),
             "raw" => Place::Raw(rest.into()),
             _ => return Err(bad()),
         })
@@ -60,6 +64,10 @@ impl Place {
             Place::X11(d) => Some(Session::x11(Some(d))?),
             #[cfg(not(feature = "x11"))]
             Place::X11(_) => return Err(io::ErrorKind::Unsupported.into()),
+            #[cfg(feature = "wayland")]
+            Place::Wayland(d) => Some(Session::wayland(Some(d))?),
+            #[cfg(not(feature = "wayland"))]
+            Place::Wayland(_) => return Err(io::ErrorKind::Unsupported.into()),
             Place::Raw(_) => None,
         })
     }
@@ -252,6 +260,39 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
             "headless",
             &large,
         ));
+    }
+    // Wayland, when there is a compositor with data-control to reach.
+    let wayland = std::env::var("WAYLAND_DISPLAY").unwrap_or_default();
+    if cfg!(feature = "wayland")
+        && !wayland.is_empty()
+        && Side::new(Place::Wayland(wayland.clone())).is_ok()
+    {
+        let place = Place::Wayland(wayland);
+        for (size, rounds, metric, label) in [
+            (SMALL, SMALL_ROUNDS, "set_get_64B", "clipboard/wayland 64 B"),
+            (
+                LARGE,
+                LARGE_ROUNDS,
+                "set_get_32MiB",
+                "clipboard/wayland 32 MiB",
+            ),
+        ] {
+            let samples = measure(
+                settings,
+                label,
+                place.clone(),
+                headless.clone(),
+                size,
+                rounds,
+            )?;
+            figures.push(Figure::lower_is_better(
+                "clipboard/wayland",
+                metric,
+                "us",
+                "headless",
+                &samples,
+            ));
+        }
     }
     if let Ok(Some(session)) = headless.session() {
         let _ = session.remove();

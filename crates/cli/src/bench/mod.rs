@@ -12,6 +12,7 @@ mod doorbell;
 mod mailslot;
 mod mapping;
 mod named_pipe;
+mod named_pipe_smb;
 pub mod plot;
 mod rpc;
 pub mod scale;
@@ -246,11 +247,16 @@ impl Mechanism {
     }
 }
 
+/// Mechanisms measured only when named (or with `--full`): they start foreign servers (smbd)
+/// and take long (a GiB through SMB per throughput sample).
+pub const NAMED_ONLY: &[&str] = &["named-pipe-smb"];
+
 /// Every mechanism, in table order.
 pub const MECHANISMS: &[Mechanism] = &[
     anonymous_pipe::MECHANISM,
     shm_pipe::MECHANISM,
     named_pipe::MECHANISM,
+    named_pipe_smb::MECHANISM,
     mailslot::MECHANISM,
     mapping::MECHANISM,
     sync::MECHANISM,

@@ -199,7 +199,7 @@ fn unique(what: &str) -> String {
 
 /// The pipe each workload runs on: throughput on a byte pipe, round trips on a message pipe
 /// (one message each way).
-fn message_pipe(workload: Workload) -> bool {
+pub(super) fn message_pipe(workload: Workload) -> bool {
     workload == Workload::RoundTrip
 }
 
@@ -263,7 +263,7 @@ fn raw_session(workload: Workload) -> io::Result<Session> {
 }
 
 /// A named-pipe end as the workloads use it: the server's or the client's.
-trait End: Read + Write {
+pub(super) trait End: Read + Write {
     fn write_message(&mut self, message: &[u8]) -> io::Result<()>;
     fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead>;
     /// Ends the connection from this side (the server disconnects the client).
@@ -295,14 +295,14 @@ impl End for NamedPipeClient {
 }
 
 /// A named pipe carrying the workloads: its byte stream, or one message per send.
-struct PipeLink<E> {
+pub(super) struct PipeLink<E> {
     end: E,
     message: bool,
     buf: Vec<u8>,
 }
 
 impl<E: End> PipeLink<E> {
-    fn new(end: E, message: bool) -> Self {
+    pub(super) fn new(end: E, message: bool) -> Self {
         PipeLink {
             end,
             message,

@@ -7,8 +7,15 @@
 //! both ends) over a named pipe beside the same call over TCP loopback.
 //!
 //! The parent creates each pipe and makes the calls; its child opens the pipe and answers them
-//! (a DCE/RPC server runs on any byte stream, a pipe's client end included). Both connections
-//! stay up for the whole measurement and their samples alternate.
+//! (a DCE/RPC server runs on any socket stream, a pipe's client end included). Both connections
+//! stay up for the whole measurement and their samples alternate; each row is the median of the
+//! runs, beside the baseline's median of the same run, and the speedup is their ratio.
+//!
+//! One DCE/RPC round trip makes the system calls of the bare one (strace: one `sendto` and one
+//! `recvfrom` each side): each PDU goes in one write, is read ahead in one read, and is never
+//! flushed (a named pipe's flush waits for the peer to read). Since the ratio depends on how
+//! busy the machine is (a loaded machine's wake-ups hide per-call costs), the load average
+//! during the run is noted on standard error.
 
 use std::io::{self, Read, Write};
 use std::process::Child;
@@ -94,6 +101,7 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
             Ok(per_call_us(start))
         },
     )?;
+    note_load();
     #[allow(unused_mut)]
     let mut figures = vec![Figure::lower_is_better(
         NAME,
@@ -105,6 +113,17 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     #[cfg(feature = "rpc")]
     figures.push(grpc::run(settings)?);
     Ok(figures)
+}
+
+/// Notes the 1-, 5- and 15-minute load averages (Linux's `/proc/loadavg`), if readable.
+fn note_load() {
+    if let Ok(text) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = text.split_whitespace().take(3).collect();
+        crate::output::note!(
+            "bench {NAME}: load average {} (1, 5, 15 min) while measuring",
+            load.join(" ")
+        );
+    }
 }
 
 fn child(args: &[String]) -> io::Result<()> {

@@ -57,11 +57,13 @@ const CHURNERS: usize = 4;
 /// Instances of the pipework server listening at once.
 const LISTENING: usize = 2 * CHURNERS;
 
-/// File descriptors a server holds per connected client, at most (pipework: the socket, its
-/// readiness registration and the instance's hold on the name), and what each process needs
-/// besides.
-const SERVER_FDS_PER_CLIENT: u64 = 3;
-const SPARE_FDS: u64 = 256;
+/// File descriptors a server holds per connected client, at most, and what each process needs
+/// besides. Pipework: the socket and the client's disconnect notice (an eventfd the client
+/// hands over, which `DisconnectNamedPipe` signals); the readiness registration is made on the
+/// socket itself and the instances share one hold on the name. A client process holds three
+/// per client (socket, registration, notice) but has half the clients.
+const SERVER_FDS_PER_CLIENT: u64 = 2;
+const SPARE_FDS: u64 = 64;
 
 /// One sample of one server at one N.
 #[derive(Clone, Copy, Debug)]

@@ -13,7 +13,8 @@ use crate::output;
 /// Options of `pipework bench`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Mechanisms to measure (default: all). Known: see `--list`.
+    /// Mechanisms to measure (default: all but named-pipe-smb, which starts a private smbd and
+    /// runs when named or with --full). Known: see `--list`.
     mechanisms: Vec<String>,
     /// One JSON object per figure and line, instead of the table.
     #[arg(long)]
@@ -22,7 +23,7 @@ pub struct Args {
     #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_RUNS))]
     runs: Option<usize>,
     /// More runs per figure (15) for steadier medians; the default is a quick pass. Includes
-    /// the named-pipe scaling workload (see --scale).
+    /// the named-pipe scaling workload (see --scale) and named-pipe-smb.
     #[arg(long)]
     full: bool,
     /// Measure only how an async named-pipe server scales: 1 to 10,000 concurrent clients
@@ -62,7 +63,10 @@ pub fn run(args: &Args) -> io::Result<()> {
         return out.flush();
     }
     let chosen: Vec<&Mechanism> = if args.mechanisms.is_empty() {
-        MECHANISMS.iter().collect()
+        MECHANISMS
+            .iter()
+            .filter(|m| args.full || !bench::NAMED_ONLY.contains(&m.name))
+            .collect()
     } else {
         args.mechanisms
             .iter()

@@ -1,15 +1,16 @@
 //! `pipework clipboard`: set, get, list, watch and clear the clipboard from a shell, as
 //! `xclip` / `wl-copy` do, with Win32's formats.
 //!
-//! The clipboard is the X11 display's (`DISPLAY` set) or else this user's headless one named
-//! `default`; `--headless NAME` and `--display D` choose. Text goes in and out as UTF-8 (the
+//! The clipboard is the Wayland compositor's (`WAYLAND_DISPLAY` set and the compositor offers
+//! the data-control protocol), else the X11 display's (`DISPLAY` set), else this user's
+//! headless one named `default`; `--headless NAME`, `--wayland D` and `--display D` choose. Text goes in and out as UTF-8 (the
 //! text formats are stored as Win32 holds them: UTF-16 with a NUL for `CF_UNICODETEXT`), file
 //! lists (`CF_HDROP`) as one path a line (`--mime text/uri-list`: as `file://` URIs), anything
 //! else as raw bytes.
 //!
-//! On X11 the owner must stay to serve the data: `set` leaves a copy of itself in the
-//! background holding the clipboard until another program takes it (as `xclip` does);
-//! `--foreground` holds it in this process instead.
+//! On X11 and Wayland the owner must stay to serve the data: `set` leaves a copy of itself in
+//! the background holding the clipboard until another program takes it (as `xclip` and
+//! `wl-copy` do); `--foreground` holds it in this process instead.
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
@@ -29,11 +30,15 @@ const OPEN_WAIT: Duration = Duration::from_secs(10);
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Use this user's headless clipboard NAME (default when no display: `default`).
-    #[arg(long, global = true, conflicts_with = "display")]
+    #[arg(long, global = true, conflicts_with_all = ["display", "wayland"])]
     headless: Option<String>,
     /// Use the X11 display D's clipboard (default: $DISPLAY).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "wayland")]
     display: Option<String>,
+    /// Use the Wayland display D's clipboard (a socket name under $XDG_RUNTIME_DIR, or a path;
+    /// default: $WAYLAND_DISPLAY).
+    #[arg(long, global = true)]
+    wayland: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,8 +61,8 @@ enum Command {
     Set {
         #[command(flatten)]
         which: Which,
-        /// On X11: hold the clipboard in this process until another program takes it, instead
-        /// of in a background copy of this command.
+        /// On X11 and Wayland: hold the clipboard in this process until another program takes
+        /// it, instead of in a background copy of this command.
         #[arg(long)]
         foreground: bool,
     },
@@ -80,7 +85,7 @@ enum Command {
     },
     /// Empty the clipboard.
     Clear,
-    /// Internal: the background holder of `set` on X11 (reads the data on stdin).
+    /// Internal: the background holder of `set` on X11 and Wayland (reads the data on stdin).
     #[command(name = "__hold", hide = true)]
     Hold {
         /// The format number.
@@ -95,7 +100,23 @@ fn session(args: &Args) -> io::Result<Session> {
     if let Some(display) = &args.display {
         return x11(display);
     }
+    if let Some(display) = &args.wayland {
+        return wayland(display);
+    }
     Session::system()
+}
+
+#[cfg(feature = "wayland")]
+fn wayland(display: &str) -> io::Result<Session> {
+    Session::wayland(Some(display))
+}
+
+#[cfg(not(feature = "wayland"))]
+fn wayland(_display: &str) -> io::Result<Session> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this pipework was built without the wayland feature",
+    ))
 }
 
 #[cfg(feature = "x11")]
@@ -209,7 +230,7 @@ fn put(session: &Session, format: u32, data: &[u8]) -> io::Result<()> {
     clipboard.set(format, data)
 }
 
-/// Holds an X11 clipboard until another program takes it.
+/// Holds an X11 or Wayland clipboard until another program takes it.
 fn hold(session: &Session) -> io::Result<()> {
     let mut listener = session.listen()?;
     while session.owner()?.is_some() {
@@ -227,11 +248,11 @@ pub fn run(args: &Args) -> io::Result<()> {
             io::stdin().read_to_end(&mut input)?;
             let data = to_clipboard(format, uris, &input);
             let session = session(args)?;
-            if session.backend() == Backend::X11 && !foreground {
+            if session.backend() != Backend::Headless && !foreground {
                 return hold_in_background(args, format, &data);
             }
             put(&session, format, &data)?;
-            if session.backend() == Backend::X11 {
+            if session.backend() != Backend::Headless {
                 note!("holding the clipboard until another program takes it");
                 hold(&session)?;
             }
@@ -321,6 +342,9 @@ fn hold_in_background(args: &Args, format: u32, data: &[u8]) -> io::Result<()> {
     command.arg("clipboard");
     if let Some(display) = &args.display {
         command.args(["--display", display]);
+    }
+    if let Some(display) = &args.wayland {
+        command.args(["--wayland", display]);
     }
     command
         .args(["__hold", &format.to_string()])

@@ -39,14 +39,22 @@ enum Command {
         /// whose name any user could have created first.
         #[arg(long, value_name = "UID")]
         server_uid: Option<u32>,
+        /// Take the pipe as a message pipe (a pipe on another machine served by Samba does not
+        /// say its type): each input line one message, each reply one line.
+        #[arg(long)]
+        message: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Send TEXT as one message and print the reply (`CallNamedPipe`).
     Call {
-        /// Pipe name (`\\.\pipe\NAME` or `NAME`).
+        /// Pipe name (`\\.\pipe\NAME`, `NAME`, or `\\HOST\pipe\NAME` on another machine).
         #[arg(value_parser = names::pipe)]
         name: String,
         /// The request.
         text: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Print the Unix-domain socket path of a listening instance, for socat, Python, ...
     ///
@@ -67,6 +75,48 @@ enum Command {
         #[arg(long, value_name = "MS")]
         wait: Option<u64>,
     },
+}
+
+/// How to reach a pipe on another machine (`\\HOST\pipe\NAME`, over SMB).
+#[derive(clap::Args, Debug)]
+struct RemoteArgs {
+    /// The SMB server's TCP port (default 445, or PIPEWORK_SMB_PORT).
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Log on as USER with NTLMv2 (default: PIPEWORK_SMB_USER, else anonymous).
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// The environment variable holding USER's password (never on the command line).
+    #[arg(long, value_name = "VAR", requires = "user")]
+    password_env: Option<String>,
+    /// USER's domain or workgroup.
+    #[arg(long, value_name = "DOMAIN", requires = "user")]
+    domain: Option<String>,
+}
+
+impl RemoteArgs {
+    /// Sets these on `options`.
+    fn apply(&self, options: &mut ClientOptions) -> io::Result<()> {
+        if let Some(port) = self.port {
+            options.remote_port(port);
+        }
+        if let Some(user) = &self.user {
+            options.remote_user(user);
+        }
+        if let Some(var) = &self.password_env {
+            let password = std::env::var(var).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("--password-env {var}: no such environment variable"),
+                )
+            })?;
+            options.remote_password(password);
+        }
+        if let Some(domain) = &self.domain {
+            options.remote_domain(domain);
+        }
+        Ok(())
+    }
 }
 
 /// Options of `pipework pipe serve`.
@@ -117,9 +167,15 @@ pub fn run(args: &Args) -> io::Result<()> {
             name,
             wait,
             server_uid,
-        } => connect(name, *wait, *server_uid),
-        Command::Call { name, text } => {
-            let reply = named_pipe::call(name, text.as_bytes(), WaitTimeout::Default)?;
+            message,
+            remote,
+        } => connect(name, *wait, *server_uid, *message, remote),
+        Command::Call { name, text, remote } => {
+            let reply = if is_remote(name) {
+                call_remote(name, text.as_bytes(), remote)?
+            } else {
+                named_pipe::call(name, text.as_bytes(), WaitTimeout::Default)?
+            };
             let mut out = output::stdout();
             out.write_all(&reply)?;
             out.write_all(b"\n")?;
@@ -290,7 +346,37 @@ fn path(name: &str, json: bool, wait: Option<Duration>) -> io::Result<()> {
     out.flush()
 }
 
-fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
+/// Whether `name` is a pipe on another machine.
+fn is_remote(name: &str) -> bool {
+    pipework::name::PipeName::parse(name).is_ok_and(|n| n.server().is_some())
+}
+
+/// `CallNamedPipe` on another machine, with the credentials asked.
+fn call_remote(name: &str, request: &[u8], remote: &RemoteArgs) -> io::Result<Vec<u8>> {
+    let mut options = ClientOptions::new();
+    options
+        .pipe_mode(PipeMode::Message)
+        .wait(WaitTimeout::Default);
+    remote.apply(&mut options)?;
+    let mut client = options.open(name)?;
+    client.write_message(request)?;
+    let mut reply = Vec::new();
+    match client.read_message_to_end(&mut reply)? {
+        MessageRead::End => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            format!("named pipe {name}: the server closed without replying"),
+        )),
+        _ => Ok(reply),
+    }
+}
+
+fn connect(
+    name: &str,
+    wait: bool,
+    server_uid: Option<u32>,
+    message: bool,
+    remote: &RemoteArgs,
+) -> io::Result<()> {
     let mut options = ClientOptions::new();
     if wait {
         options.wait(WaitTimeout::Forever);
@@ -298,7 +384,29 @@ fn connect(name: &str, wait: bool, server_uid: Option<u32>) -> io::Result<()> {
     if let Some(uid) = server_uid {
         options.server_uid(uid);
     }
+    if message {
+        options.pipe_mode(PipeMode::Message);
+    }
+    remote.apply(&mut options)?;
     let mut client = options.open(name)?;
+    if client.remote_session().is_some() && client.pipe_mode() == PipeMode::Byte {
+        // Over SMB each read and write is a request of its own: a line goes in, then what
+        // the server answers to it comes out (up to 64 KiB), until the input or the pipe ends.
+        let mut out = output::stdout();
+        let mut buf = vec![0u8; 64 * 1024];
+        for line in io::stdin().lock().lines() {
+            let mut line = line?.into_bytes();
+            line.push(b'\n');
+            client.write_all(&line)?;
+            let n = client.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])?;
+            out.flush()?;
+        }
+        return Ok(());
+    }
     if client.pipe_mode() == PipeMode::Message {
         client.set_read_mode(ReadMode::Message)?;
         let mut out = output::stdout();

@@ -1,6 +1,11 @@
 //! `pipework rpc serve-echo|call`: Samba's `rpcecho` DCE/RPC interface, served on a named pipe
 //! (`ncacn_np`) or TCP (`ncacn_ip_tcp`), and called from the command line as Samba's
 //! `rpcclient` would (`echoaddone`, `echodata`, `sinkdata`, `sourcedata`, ...).
+//!
+//! With the `rpc` feature (a default), gRPC too: `serve-demo` serves the example service with
+//! server reflection; `list TARGET` and `call TARGET SERVICE/METHOD JSON` find any reflecting
+//! server's methods and call them with JSON in and out (`rpc_grpc.rs`). `call` is the DCE/RPC
+//! client when it is given `--pipe`/`--tcp` and an rpcecho operation, gRPC otherwise.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,6 +20,10 @@ use pipework::rpc::dce::Server;
 
 use crate::names;
 use crate::output::{self, note};
+
+#[cfg(feature = "rpc")]
+#[path = "rpc_grpc.rs"]
+mod grpc;
 
 /// Options of `pipework rpc`.
 #[derive(clap::Args, Debug)]
@@ -38,16 +47,55 @@ enum Command {
         #[arg(long)]
         everyone: bool,
     },
-    /// Call an rpcecho server, on a named pipe or with --tcp: prints the result as one line.
+    /// Call a gRPC method by server reflection (TARGET SERVICE/METHOD JSON: prints each
+    /// response as a line of JSON), or an rpcecho DCE/RPC server (--pipe NAME|--tcp ADDR OP:
+    /// prints the result as one line).
+    #[command(args_override_self = true)]
     Call {
-        /// Pipe name (`\\.\pipe\NAME` or `NAME`); not needed with --tcp.
-        #[arg(long, value_parser = names::pipe, required_unless_present = "tcp")]
+        /// gRPC: the server, a pipe name (`\\.\pipe\NAME` or `NAME`) or `http://HOST:PORT`.
+        target: Option<String>,
+        /// gRPC: the method, `package.Service/Method` (as `pipework rpc list` prints it).
+        method: Option<String>,
+        /// gRPC: the request in proto3's JSON form (default `{}`; `-` reads standard input);
+        /// for a client-streaming method, an array sends one message per element.
+        json: Option<String>,
+        /// gRPC: the call's deadline in seconds (sent as `grpc-timeout`; DEADLINE_EXCEEDED
+        /// past it).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<f64>,
+        /// gRPC: print fields at their default value too (0, "", false), which proto3's JSON
+        /// leaves out.
+        #[arg(long)]
+        emit_defaults: bool,
+        /// DCE/RPC: the rpcecho server's pipe name (`\\.\pipe\NAME` or `NAME`).
+        #[arg(long, value_parser = names::pipe)]
         pipe: Option<String>,
-        /// The server's TCP address instead.
+        /// DCE/RPC: the rpcecho server's TCP address instead.
         #[arg(long, value_name = "ADDR")]
         tcp: Option<SocketAddr>,
+        /// DCE/RPC: the rpcecho operation (with --pipe or --tcp).
         #[command(subcommand)]
-        op: Op,
+        op: Option<Op>,
+    },
+    /// List the methods of a gRPC server by server reflection: one line each,
+    /// `SERVICE/METHOD  KIND  INPUT -> OUTPUT`.
+    List {
+        /// The server, a pipe name (`\\.\pipe\NAME` or `NAME`) or `http://HOST:PORT`.
+        target: String,
+    },
+    /// Serve the example gRPC service (proto/demo.proto: Say, Count, Chat, WhoAmI) with server
+    /// reflection, on a named pipe or on TCP with --tcp, until killed: for trying `rpc call`,
+    /// grpcurl or any gRPC client. Prints `demo on TARGET` once it listens.
+    ServeDemo {
+        /// Pipe name (`\\.\pipe\NAME` or `NAME`); not needed with --tcp.
+        #[arg(value_parser = names::pipe, required_unless_present = "tcp")]
+        name: Option<String>,
+        /// Serve on this TCP address (`127.0.0.1:0` picks a free port) instead.
+        #[arg(long, value_name = "ADDR")]
+        tcp: Option<SocketAddr>,
+        /// Let every user connect to the pipe (it goes to the global namespace).
+        #[arg(long)]
+        everyone: bool,
     },
 }
 
@@ -93,24 +141,148 @@ pub fn run(args: &Args) -> io::Result<()> {
             tcp,
             everyone,
         } => serve_echo(name.as_deref(), *tcp, *everyone),
-        Command::Call { pipe, tcp, op } => match (tcp, pipe) {
-            (Some(addr), _) => {
-                let stream = TcpStream::connect(addr)?;
-                stream.set_nodelay(true)?;
-                call(RpcechoClient::bind(stream)?, op)
-            }
-            (None, Some(name)) => {
-                let pipe = ClientOptions::new()
-                    .wait(WaitTimeout::After(Duration::from_secs(5)))
-                    .open(name)?;
-                call(RpcechoClient::bind(pipe)?, op)
-            }
-            (None, None) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "pipework rpc call: give --pipe NAME or --tcp ADDR",
-            )),
+        Command::Call {
+            target,
+            method,
+            json,
+            timeout,
+            emit_defaults,
+            pipe,
+            tcp,
+            op,
+        } => match op {
+            Some(op) => call_dce(pipe.as_deref(), *tcp, op),
+            None => call_grpc(
+                target.as_deref(),
+                method.as_deref(),
+                json.as_deref(),
+                *timeout,
+                *emit_defaults,
+                pipe.is_some() || tcp.is_some(),
+            ),
         },
+        Command::List { target } => list_grpc(target),
+        Command::ServeDemo {
+            name,
+            tcp,
+            everyone,
+        } => serve_demo(name.as_deref(), *tcp, *everyone),
     }
+}
+
+fn call_dce(pipe: Option<&str>, tcp: Option<SocketAddr>, op: &Op) -> io::Result<()> {
+    match (tcp, pipe) {
+        (Some(addr), _) => {
+            let stream = TcpStream::connect(addr)?;
+            stream.set_nodelay(true)?;
+            call(RpcechoClient::bind(stream)?, op)
+        }
+        (None, Some(name)) => {
+            let pipe = ClientOptions::new()
+                .wait(WaitTimeout::After(Duration::from_secs(5)))
+                .open(name)?;
+            call(RpcechoClient::bind(pipe)?, op)
+        }
+        (None, None) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pipework rpc call: an rpcecho operation needs --pipe NAME or --tcp ADDR",
+        )),
+    }
+}
+
+/// The target as the library takes it: `http://...` as it is, a pipe's short name made full.
+#[cfg(feature = "rpc")]
+fn grpc_target(target: &str) -> String {
+    if target.starts_with("http://") || target.starts_with("https://") {
+        target.to_string()
+    } else {
+        names::full(names::Kind::Pipe, target)
+    }
+}
+
+#[cfg(feature = "rpc")]
+fn call_grpc(
+    target: Option<&str>,
+    method: Option<&str>,
+    json: Option<&str>,
+    timeout: Option<f64>,
+    defaults: bool,
+    dce_flags: bool,
+) -> io::Result<()> {
+    let usage = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            if dce_flags {
+                "pipework rpc call: --pipe/--tcp call rpcecho: name an operation (add-one, \
+                 echo-data, ...)"
+            } else {
+                "pipework rpc call: give TARGET SERVICE/METHOD [JSON] (gRPC), or --pipe NAME \
+                 OPERATION (rpcecho)"
+            },
+        )
+    };
+    if dce_flags {
+        return Err(usage());
+    }
+    let (Some(target), Some(method)) = (target, method) else {
+        return Err(usage());
+    };
+    let timeout = match timeout {
+        None => None,
+        Some(s) => Some(Duration::try_from_secs_f64(s).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("pipework rpc call: --timeout {s}: {e}"),
+            )
+        })?),
+    };
+    let json = match json {
+        None => "{}".to_string(),
+        Some("-") => io::read_to_string(io::stdin())?,
+        Some(text) => text.to_string(),
+    };
+    grpc::call(&grpc_target(target), method, &json, timeout, defaults)
+}
+
+#[cfg(feature = "rpc")]
+fn list_grpc(target: &str) -> io::Result<()> {
+    grpc::list(&grpc_target(target))
+}
+
+#[cfg(feature = "rpc")]
+fn serve_demo(name: Option<&str>, tcp: Option<SocketAddr>, everyone: bool) -> io::Result<()> {
+    grpc::serve_demo(name, tcp, everyone)
+}
+
+#[cfg(not(feature = "rpc"))]
+fn without_grpc() -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "pipework rpc: gRPC needs the `rpc` feature, which this build lacks (rpcecho calls \
+         need --pipe NAME or --tcp ADDR and an operation)",
+    ))
+}
+
+#[cfg(not(feature = "rpc"))]
+fn call_grpc(
+    _: Option<&str>,
+    _: Option<&str>,
+    _: Option<&str>,
+    _: Option<f64>,
+    _: bool,
+    _: bool,
+) -> io::Result<()> {
+    without_grpc()
+}
+
+#[cfg(not(feature = "rpc"))]
+fn list_grpc(_: &str) -> io::Result<()> {
+    without_grpc()
+}
+
+#[cfg(not(feature = "rpc"))]
+fn serve_demo(_: Option<&str>, _: Option<SocketAddr>, _: bool) -> io::Result<()> {
+    without_grpc()
 }
 
 fn serve_echo(name: Option<&str>, tcp: Option<SocketAddr>, everyone: bool) -> io::Result<()> {
@@ -137,7 +309,10 @@ fn serve_echo(name: Option<&str>, tcp: Option<SocketAddr>, everyone: bool) -> io
     Arc::new(server).serve_pipe_from(first, name, &options)
 }
 
-fn call<S: io::Read + io::Write>(mut echo: RpcechoClient<S>, op: &Op) -> io::Result<()> {
+fn call<S: io::Read + io::Write + std::os::fd::AsFd>(
+    mut echo: RpcechoClient<S>,
+    op: &Op,
+) -> io::Result<()> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("rpcecho: {what}"));
     let line = match op {
         Op::AddOne { n } => echo.add_one(*n)?.to_string(),

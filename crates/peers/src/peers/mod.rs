@@ -10,6 +10,7 @@ use pipework_cli::workload::{Link, Session, Workload};
 mod iceoryx;
 mod interprocess;
 mod ipc_channel;
+mod named_pipe;
 mod os_pipe;
 mod pipework;
 mod shmem;
@@ -37,6 +38,7 @@ pub const ALL: &[Implementation] = &[
     pipework::SHM_SPIN,
     pipework::SHM_BLOCK,
     pipework::SHM_IN_PLACE,
+    named_pipe::IMPLEMENTATION,
     std_pipe::IMPLEMENTATION,
     os_pipe::IMPLEMENTATION,
     interprocess::IMPLEMENTATION,

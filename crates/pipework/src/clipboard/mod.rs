@@ -1,8 +1,9 @@
 //! The clipboard, with Win32's rules: one opener at a time, the emptier becomes the owner, data
 //! in several formats at once (most descriptive first), text formats made from one another,
 //! registered and private formats, delayed rendering by the owner, a sequence number and change
-//! listeners. On the desktop's own clipboard (X11's `CLIPBOARD` selection, feature `x11`) when
-//! there is a display, else on a headless clipboard of the session.
+//! listeners. On the desktop's own clipboard (Wayland's selection through the data-control
+//! protocol, feature `wayland`; X11's `CLIPBOARD` selection, feature `x11`) when there is a
+//! display, else on a headless clipboard of the session ([`Session::system`] says the order).
 //!
 //! ```
 //! use std::time::Duration;
@@ -36,6 +37,7 @@
 //! | `RegisterClipboardFormat` / `GetClipboardFormatName` | [`register_format`] / [`format_name`] |
 //! | `WM_RENDERFORMAT` | the callback of a [`Renderer`] |
 //! | `WM_RENDERALLFORMATS` | [`Renderer::render_all`] |
+//! | `WM_DESTROYCLIPBOARD` | [`Renderer::on_destroy`], [`Renderer::wait_destroyed`] |
 //! | `AddClipboardFormatListener` / `WM_CLIPBOARDUPDATE` | [`Session::listen`], [`Listener::wait`]; `AsyncListener` (feature `tokio`) |
 //!
 //! # The rules
@@ -58,6 +60,12 @@
 //!   [`Renderer::render_all`] before it exits cleanly (`WM_RENDERALLFORMATS`), so the data
 //!   outlives it. A format whose owner died before rendering it reads as `None`. A render does
 //!   not change the sequence number.
+//! * **`WM_DESTROYCLIPBOARD`**: the owner's [`Renderer`] is told when another opener empties the
+//!   clipboard (another process's [`Clipboard::empty`] on the headless clipboard, over the
+//!   render pipe; another X11 client's selection, on `SelectionClear`; another Wayland
+//!   client's, on the source's `cancelled`), and when an opener of its own process without it
+//!   does. Its own emptying tells it nothing. An owner without a renderer (no window) is told
+//!   nothing, as in Win32.
 //! * **Sequence number**: every [`Clipboard::empty`], [`Clipboard::set`] and
 //!   [`Clipboard::set_delayed`], by any process, counts one; listeners hear of the changes when
 //!   the changer closes the clipboard, as `WM_CLIPBOARDUPDATE` is sent.
@@ -68,20 +76,31 @@
 //! [`crate::name`]): a state file replaced whole on each change, one file per format's data, and
 //! the opener lock as a named mutex (`Local\pipework.clipboard.<name>`), so a holder killed
 //! with the clipboard open leaves it free. Its contents stay until the session's runtime
-//! directory goes (or [`Session::remove`]). Listeners watch the directory (inotify).
+//! directory goes (or [`Session::remove`]). Listeners watch the directory (inotify). Data of up
+//! to 256 bytes lives in the state file itself; larger data in a file of its own, read only at
+//! the length the state declares (at most 1 GiB). A process re-reads the state only when its
+//! file changed (the `lstat` identity of the file: each change renames a new one into place).
+//!
+//! # Wayland
+//! The seat's selection through `zwlr_data_control_manager_v1` (`Session::wayland`);
+//! [`Renderer::render_all`] hands the data to a keeper process that serves it after the owner
+//! exits, as Wayland keeps no data of its own and has no clipboard-manager protocol.
 
 mod format;
 mod headless;
 mod listen;
+mod mime;
 mod render;
 mod state;
+#[cfg(feature = "wayland")]
+mod wayland;
 #[cfg(feature = "x11")]
 mod x11;
 
 use std::io::{self, ErrorKind};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex as ProcessMutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use format::{
@@ -112,6 +131,8 @@ enum Inner {
     Headless(Arc<Store>),
     #[cfg(feature = "x11")]
     X11(Arc<x11::X11>),
+    #[cfg(feature = "wayland")]
+    Wayland(Arc<wayland::Wayland>),
 }
 
 /// Which backend a [`Session`] is on.
@@ -121,12 +142,24 @@ pub enum Backend {
     Headless,
     /// The X11 `CLIPBOARD` selection.
     X11,
+    /// The Wayland seat's selection (data-control protocol).
+    Wayland,
 }
 
 impl Session {
-    /// The session's clipboard: the X11 display's `CLIPBOARD` selection when `DISPLAY` is set
-    /// and the `x11` feature is built, else the headless clipboard named `default`.
+    /// The session's clipboard, the first of:
+    /// 1. the Wayland display's selection, when `WAYLAND_DISPLAY` is set, the `wayland` feature
+    ///    is built, and the compositor offers the data-control protocol;
+    /// 2. the X11 display's `CLIPBOARD` selection, when `DISPLAY` is set and the `x11` feature
+    ///    is built (under Xwayland too, when the compositor offers no data-control);
+    /// 3. the headless clipboard named `default`.
     pub fn system() -> io::Result<Session> {
+        #[cfg(feature = "wayland")]
+        if std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty()) {
+            if let Ok(session) = Session::wayland(None) {
+                return Ok(session);
+            }
+        }
         #[cfg(feature = "x11")]
         if std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()) {
             return Session::x11(None);
@@ -150,12 +183,24 @@ impl Session {
         })
     }
 
+    /// The selection of the Wayland display `display` (`None`: `$WAYLAND_DISPLAY`; a relative
+    /// name is under `$XDG_RUNTIME_DIR`), through the compositor's data-control protocol
+    /// (`Unsupported` when it offers none).
+    #[cfg(feature = "wayland")]
+    pub fn wayland(display: Option<&str>) -> io::Result<Session> {
+        Ok(Session {
+            inner: Inner::Wayland(Arc::new(wayland::Wayland::connect(display)?)),
+        })
+    }
+
     /// Which backend it is on.
     pub fn backend(&self) -> Backend {
         match &self.inner {
             Inner::Headless(_) => Backend::Headless,
             #[cfg(feature = "x11")]
             Inner::X11(_) => Backend::X11,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => Backend::Wayland,
         }
     }
 
@@ -164,6 +209,8 @@ impl Session {
             Inner::Headless(s) => &s.label,
             #[cfg(feature = "x11")]
             Inner::X11(x) => &x.label,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => &w.label,
         }
     }
 
@@ -172,6 +219,8 @@ impl Session {
             Inner::Headless(s) => &s.lock,
             #[cfg(feature = "x11")]
             Inner::X11(x) => &x.lock,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => &w.lock,
         }
     }
 
@@ -212,6 +261,8 @@ impl Session {
             Inner::Headless(s) => Ok(s.state()?.seq),
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.sequence_number(),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.sequence_number(),
         }
     }
 
@@ -228,6 +279,8 @@ impl Session {
             Inner::Headless(s) => Ok(s.state()?.formats.len()),
             #[cfg(feature = "x11")]
             Inner::X11(x) => Ok(x.formats()?.len()),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => Ok(w.formats()?.len()),
         }
     }
 
@@ -237,6 +290,8 @@ impl Session {
             Inner::Headless(s) => placed(&s.state()?),
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.formats()?,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.formats()?,
         };
         formats.extend(format::synthesized(&formats));
         Ok(formats)
@@ -249,6 +304,8 @@ impl Session {
             Inner::Headless(s) => Ok(Some(s.state()?.owner).filter(|&p| p != 0)),
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.owner(),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.owner(),
         }
     }
 
@@ -261,6 +318,8 @@ impl Session {
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.listen(),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.listen(),
         }
     }
 
@@ -272,10 +331,7 @@ impl Session {
         &self,
         render: impl FnMut(u32) -> Option<Vec<u8>> + Send + 'static,
     ) -> io::Result<Renderer> {
-        let shared = Arc::new(render::Shared {
-            render: ProcessMutex::new(Box::new(render)),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(render::Shared::new(Box::new(render)));
         let pipe = match &self.inner {
             Inner::Headless(_) => {
                 let mut random = [0u8; 8];
@@ -290,6 +346,8 @@ impl Session {
             }
             #[cfg(feature = "x11")]
             Inner::X11(_) => None,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => None,
         };
         Ok(Renderer {
             session: self.clone(),
@@ -298,17 +356,19 @@ impl Session {
         })
     }
 
-    /// The directory of a headless clipboard's files (`None` for X11).
+    /// The directory of a headless clipboard's files (`None` for X11 and Wayland).
     pub fn directory(&self) -> Option<&std::path::Path> {
         match &self.inner {
             Inner::Headless(s) => Some(&s.dir),
             #[cfg(feature = "x11")]
             Inner::X11(_) => None,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => None,
         }
     }
 
     /// Removes a headless clipboard's files (its contents and sequence number); a later use
-    /// starts it afresh. Nothing for X11.
+    /// starts it afresh. Nothing for X11 and Wayland.
     pub fn remove(&self) -> io::Result<()> {
         match &self.inner {
             Inner::Headless(s) => match std::fs::remove_dir_all(&s.dir) {
@@ -319,6 +379,8 @@ impl Session {
             },
             #[cfg(feature = "x11")]
             Inner::X11(_) => Ok(()),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => Ok(()),
         }
     }
 }
@@ -358,6 +420,12 @@ impl Renderer {
     /// `WM_RENDERALLFORMATS`: if this renderer still owns the clipboard, opens it (waiting up to
     /// `timeout`) and renders every format it announced and nobody asked for yet, so the data
     /// outlives this process. Returns how many formats it rendered.
+    ///
+    /// Where the data then lives: headless, in the clipboard's files; on X11, with a clipboard
+    /// manager when one runs (else it goes with this process); on Wayland, with a keeper: a
+    /// process forked from this one (every inherited descriptor closed) that serves every
+    /// format until another client takes the selection; this call returns once the keeper has
+    /// it (`TimedOut` after `timeout`, at least 10 s).
     pub fn render_all(&self, timeout: Duration) -> io::Result<usize> {
         match &self.session.inner {
             Inner::Headless(store) => {
@@ -373,7 +441,7 @@ impl Renderer {
                     }
                     let format = state.formats[i].format;
                     if let Some(data) = self.shared.render(format) {
-                        state.formats[i].data = Data::File(store.write_data(&data)?);
+                        state.formats[i].data = store.write_data(&data)?;
                         rendered += 1;
                     }
                 }
@@ -385,10 +453,31 @@ impl Renderer {
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.render_all(&self.shared, timeout),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.render_all(&self.shared, timeout),
         }
     }
 
-    #[cfg(feature = "x11")]
+    /// `WM_DESTROYCLIPBOARD`: `f` is called (on a thread of pipework's) each time the clipboard
+    /// this renderer owns is emptied by another opener (another process's
+    /// [`Clipboard::empty`], another X11 client taking the selection, another Wayland client
+    /// replacing it), or by an opener of this process without this renderer. It replaces an
+    /// earlier callback; it must not open the clipboard.
+    pub fn on_destroy(&self, f: impl FnMut() + Send + 'static) {
+        *self
+            .shared
+            .on_destroy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
+    }
+
+    /// Waits up to `timeout` for a `WM_DESTROYCLIPBOARD` (see [`on_destroy`](Self::on_destroy))
+    /// that no earlier wait took; whether one came.
+    pub fn wait_destroyed(&self, timeout: Duration) -> bool {
+        self.shared.wait_destroyed(timeout)
+    }
+
+    #[cfg(any(feature = "x11", feature = "wayland"))]
     pub(crate) fn shared(&self) -> &Arc<render::Shared> {
         &self.shared
     }
@@ -452,10 +541,18 @@ impl Clipboard<'_> {
                     formats: Vec::new(),
                 };
                 store.write_state(&state)?;
-                store.sweep(&state)
+                // WM_DESTROYCLIPBOARD to the owner's window, unless it empties it itself.
+                if let Some(pipe) = &old.renderer {
+                    if old.renderer != state.renderer {
+                        render::notify_destroy(pipe);
+                    }
+                }
+                store.sweep_after(&old, &state)
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.empty(self.renderer.map(|r| r.shared().clone())),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.empty(self.renderer.map(|r| r.shared().clone())),
         }
     }
 
@@ -467,7 +564,7 @@ impl Clipboard<'_> {
             Inner::Headless(store) => {
                 let mut state = store.state()?;
                 let data = match data {
-                    Some(bytes) => Data::File(store.write_data(bytes)?),
+                    Some(bytes) => store.write_data(bytes)?,
                     None => Data::Delayed,
                 };
                 let name = registered_name(format)?;
@@ -487,13 +584,15 @@ impl Clipboard<'_> {
                 };
                 state.seq += 1;
                 store.write_state(&state)?;
-                if let Some(Data::File(_)) = old {
-                    store.sweep(&state)?;
+                if let Some(Data::File(file, _)) = old {
+                    store.remove_data(&file);
                 }
                 Ok(())
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.put(format, data),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.put(format, data),
         }
     }
 
@@ -528,6 +627,8 @@ impl Clipboard<'_> {
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.owned_by(renderer.shared()),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.owned_by(renderer.shared()),
         };
         if !owner {
             return Err(error(
@@ -549,6 +650,8 @@ impl Clipboard<'_> {
             Inner::Headless(store) => placed(&store.state()?),
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.formats()?,
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.formats()?,
         };
         if placed_formats.contains(&format) {
             return self.get_placed(format);
@@ -569,7 +672,8 @@ impl Clipboard<'_> {
                     return Ok(None);
                 };
                 match &state.formats[i].data {
-                    Data::File(file) => store.read_data(file).map(Some),
+                    Data::File(file, len) => store.read_data(file, *len).map(Some),
+                    Data::Inline(data) => Ok(Some(data.clone())),
                     Data::Delayed => {
                         let Some(pipe) = state.renderer.clone() else {
                             return Ok(None);
@@ -578,7 +682,7 @@ impl Clipboard<'_> {
                             return Ok(None);
                         };
                         // Rendered once: kept for every later reader.
-                        state.formats[i].data = Data::File(store.write_data(&data)?);
+                        state.formats[i].data = store.write_data(&data)?;
                         store.write_state(&state)?;
                         Ok(Some(data))
                     }
@@ -586,6 +690,8 @@ impl Clipboard<'_> {
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.get(format),
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(w) => w.get(format),
         }
     }
 
@@ -616,6 +722,8 @@ impl Drop for Clipboard<'_> {
             }
             #[cfg(feature = "x11")]
             Inner::X11(_) => {}
+            #[cfg(feature = "wayland")]
+            Inner::Wayland(_) => {}
         }
     }
 }

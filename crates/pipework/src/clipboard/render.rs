@@ -3,13 +3,14 @@
 //!
 //! A request is `PWRF` and the format number (4 bytes, little-endian); the answer is one status
 //! byte (0: rendered, 1: the owner could not render it) and, when rendered, the length (8 bytes,
-//! little-endian) and the data. The reader never allocates from a length the owner sent before
+//! little-endian) and the data. `PWDC` and four zero bytes instead tell the owner another
+//! process emptied the clipboard (`WM_DESTROYCLIPBOARD`), with no answer. The reader never allocates from a length the owner sent before
 //! the bytes arrive.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex as ProcessMutex};
+use std::sync::{Arc, Condvar, Mutex as ProcessMutex};
 use std::time::{Duration, Instant};
 
 use crate::named_pipe::{ClientOptions, NamedPipeClient, ServerOptions, WaitTimeout};
@@ -24,13 +25,22 @@ const MAGIC: &[u8; 4] = b"PWRF";
 /// take in).
 pub(crate) const MAX_DATA: u64 = 1 << 30;
 
+/// A destroy notice's request (`WM_DESTROYCLIPBOARD`): the magic and a zero format.
+const DESTROY: &[u8; 4] = b"PWDC";
+
 /// A render callback: the data of a format, or `None` when it cannot be rendered.
 pub(crate) type Render = Box<dyn FnMut(u32) -> Option<Vec<u8>> + Send>;
+/// A `WM_DESTROYCLIPBOARD` callback.
+pub(crate) type OnDestroy = Box<dyn FnMut() + Send>;
 
 /// The part of a renderer its thread shares.
 pub(crate) struct Shared {
     pub(crate) render: ProcessMutex<Render>,
     pub(crate) stop: AtomicBool,
+    /// How many `WM_DESTROYCLIPBOARD` notices came, and how many were taken by a wait.
+    pub(crate) destroyed: ProcessMutex<(u64, u64)>,
+    pub(crate) destroyed_cv: Condvar,
+    pub(crate) on_destroy: ProcessMutex<Option<OnDestroy>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -40,6 +50,49 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    pub(crate) fn new(render: Render) -> Shared {
+        Shared {
+            render: ProcessMutex::new(render),
+            stop: AtomicBool::new(false),
+            destroyed: ProcessMutex::new((0, 0)),
+            destroyed_cv: Condvar::new(),
+            on_destroy: ProcessMutex::new(None),
+        }
+    }
+
+    /// `WM_DESTROYCLIPBOARD` came: the callback runs (on the caller's thread) and waiters wake.
+    pub(crate) fn destroy_notice(&self) {
+        if let Some(f) = self
+            .on_destroy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            f();
+        }
+        self.destroyed.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
+        self.destroyed_cv.notify_all();
+    }
+
+    /// Waits up to `timeout` for a `WM_DESTROYCLIPBOARD` not yet taken; takes it.
+    pub(crate) fn wait_destroyed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut counts = self.destroyed.lock().unwrap_or_else(|p| p.into_inner());
+        while counts.0 == counts.1 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            counts = self
+                .destroyed_cv
+                .wait_timeout(counts, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        counts.1 += 1;
+        true
+    }
+
     pub(crate) fn render(&self, format: u32) -> Option<Vec<u8>> {
         let mut render = self.render.lock().unwrap_or_else(|p| p.into_inner());
         (*render)(format)
@@ -76,6 +129,10 @@ pub(crate) fn serve(pipe: &str, shared: Arc<Shared>) -> io::Result<()> {
 fn answer(conn: &mut crate::named_pipe::NamedPipeServer, shared: &Shared) -> io::Result<()> {
     let mut request = [0u8; 8];
     read_exact_within(conn, &mut request, Instant::now() + RENDER_TIMEOUT)?;
+    if &request[..4] == DESTROY {
+        shared.destroy_notice();
+        return Ok(());
+    }
     if &request[..4] != MAGIC {
         return Ok(());
     }
@@ -89,6 +146,19 @@ fn answer(conn: &mut crate::named_pipe::NamedPipeServer, shared: &Shared) -> io:
         None => conn.write_all(&[1])?,
     }
     conn.flush()
+}
+
+/// Tells the owner whose render pipe is `pipe` that the clipboard was emptied
+/// (`WM_DESTROYCLIPBOARD`). Nothing when it is gone; it waits for no answer.
+pub(crate) fn notify_destroy(pipe: &str) {
+    if let Ok(mut conn) = ClientOptions::new()
+        .wait(WaitTimeout::After(Duration::from_millis(500)))
+        .open(pipe)
+    {
+        let mut request = [0u8; 8];
+        request[..4].copy_from_slice(DESTROY);
+        let _ = conn.write_all(&request);
+    }
 }
 
 /// Wakes the render thread of `pipe` so that it sees its stop flag.

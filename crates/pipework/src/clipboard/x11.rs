@@ -41,9 +41,10 @@ use x11rb::{CURRENT_TIME, NONE};
 
 use super::format::{
     decode_hdrop, decode_text, encode_hdrop, encode_text, is_text, CF_DIB, CF_HDROP,
-    CF_UNICODETEXT, PNG, REGISTERED_FIRST,
+    CF_UNICODETEXT, PNG,
 };
 use super::listen::{Listener, Source};
+use super::mime::{self, bmp_to_dib, dib_to_bmp, paths_to_uri_list, uri_list_to_paths};
 use super::render::{Shared, MAX_DATA, RENDER_TIMEOUT};
 use crate::name::{file_key, fold};
 use crate::sync::Mutex;
@@ -322,11 +323,23 @@ impl X11 {
     }
 
     pub(crate) fn empty(&self, renderer: Option<Arc<Shared>>) -> io::Result<()> {
-        {
+        let previous = {
             let mut state = self.owner.state();
             state.offers.clear();
-            state.renderer = renderer;
+            let previous = if state.owned {
+                state.renderer.take()
+            } else {
+                None
+            };
+            state.renderer = renderer.clone();
             state.owned = true;
+            previous
+        };
+        // WM_DESTROYCLIPBOARD for an owner of this process that another renderer replaces.
+        if let Some(previous) = previous {
+            if !renderer.as_ref().is_some_and(|r| Arc::ptr_eq(r, &previous)) {
+                previous.destroy_notice();
+            }
         }
         let conn = &self.owner.conn;
         conn.set_selection_owner(self.owner.window, self.owner.atoms.clipboard, CURRENT_TIME)
@@ -406,19 +419,7 @@ impl X11 {
             return Ok(None);
         }
         let name = self.atom_name(target)?;
-        if name.is_empty()
-            || name.chars().all(|c| c.is_ascii_uppercase() || c == '_') && !name.contains('/')
-        {
-            // MULTIPLE, DELETE, SAVE_TARGETS and such: protocol targets, not data.
-            return Ok(None);
-        }
-        if let Some(n) = name.strip_prefix("application/x-pipework-cf-") {
-            return Ok(n.parse().ok().filter(|n| (1..REGISTERED_FIRST).contains(n)));
-        }
-        match super::register_format(&name) {
-            Ok(format) => Ok(Some(format)),
-            Err(_) => Ok(None),
-        }
+        mime::format_of_name(&name)
     }
 
     fn atom_name(&self, atom: Atom) -> io::Result<String> {
@@ -621,19 +622,14 @@ fn target_of_format(
     format: u32,
     label: &str,
 ) -> io::Result<Atom> {
-    let name = if format == CF_DIB {
-        return Ok(a.image_bmp);
-    } else if format == CF_HDROP {
-        return Ok(a.uri_list);
-    } else if format >= REGISTERED_FIRST {
-        let name = crate::atom::clipboard_format_name(format)?;
-        if name == PNG {
-            return Ok(a.image_png);
-        }
-        name
-    } else {
-        format!("application/x-pipework-cf-{format}")
+    let name = match format {
+        CF_DIB => return Ok(a.image_bmp),
+        CF_HDROP => return Ok(a.uri_list),
+        _ => mime::name_of_format(format)?,
     };
+    if name == "image/png" {
+        return Ok(a.image_png);
+    }
     Ok(conn
         .intern_atom(false, name.as_bytes())
         .map_err(|e| x_error(label, e))?
@@ -763,11 +759,14 @@ impl Owner {
                 }
                 Event::SelectionClear(clear) if clear.selection == self.atoms.clipboard => {
                     // Another client took the clipboard (Win32's WM_DESTROYCLIPBOARD).
-                    {
+                    let renderer = {
                         let mut state = self.state();
                         state.owned = false;
                         state.offers.clear();
-                        state.renderer = None;
+                        state.renderer.take()
+                    };
+                    if let Some(renderer) = renderer {
+                        renderer.destroy_notice();
                     }
                     // Listeners hear of it once this process no longer owns the clipboard.
                     self.changed();
@@ -991,130 +990,5 @@ impl Owner {
         }
         self.conn.flush().map_err(|x| e(&x))?;
         Ok(())
-    }
-}
-
-/// A `CF_DIB` as a BMP file: the 14-byte file header in front. `None` when the DIB's header
-/// does not hold together.
-fn dib_to_bmp(dib: &[u8]) -> Option<Vec<u8>> {
-    let u32_at = |at: usize| Some(u32::from_le_bytes(dib.get(at..at + 4)?.try_into().ok()?));
-    let header = u32_at(0)? as usize;
-    if header < 12 || header > dib.len() {
-        return None;
-    }
-    let (bits, compression, used) = if header == 12 {
-        (u16::from_le_bytes(dib.get(10..12)?.try_into().ok()?), 0, 0)
-    } else {
-        (
-            u16::from_le_bytes(dib.get(14..16)?.try_into().ok()?),
-            u32_at(16)?,
-            u32_at(32)? as usize,
-        )
-    };
-    let entry = if header == 12 { 3 } else { 4 };
-    let colors = if used > 0 {
-        used
-    } else if bits <= 8 {
-        1usize << bits
-    } else {
-        0
-    };
-    let masks = if header == 40 && compression == 3 {
-        12
-    } else {
-        0
-    };
-    let offset = 14 + header + masks + colors.checked_mul(entry)?;
-    let size = u32::try_from(14 + dib.len()).ok()?;
-    let mut out = Vec::with_capacity(14 + dib.len());
-    out.extend_from_slice(b"BM");
-    out.extend_from_slice(&size.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&u32::try_from(offset).ok()?.to_le_bytes());
-    out.extend_from_slice(dib);
-    Some(out)
-}
-
-/// A BMP file's DIB (the file header taken off).
-fn bmp_to_dib(bmp: &[u8]) -> Option<Vec<u8>> {
-    (bmp.len() > 14 && bmp.starts_with(b"BM")).then(|| bmp[14..].to_vec())
-}
-
-fn paths_to_uri_list<S: AsRef<str>>(paths: &[S]) -> Vec<u8> {
-    let mut out = String::new();
-    for path in paths {
-        out.push_str("file://");
-        for b in path.as_ref().bytes() {
-            if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-                out.push(char::from(b));
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out.push_str("\r\n");
-    }
-    out.into_bytes()
-}
-
-fn uri_list_to_paths(list: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(list);
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| {
-            let rest = l.strip_prefix("file://")?;
-            // file:///path or file://host/path: the path starts at the third slash.
-            let path = &rest[rest.find('/')?..];
-            let bytes = path.as_bytes();
-            let mut out = Vec::with_capacity(bytes.len());
-            let mut i = 0;
-            while i < bytes.len() {
-                if bytes[i] == b'%' && i + 2 < bytes.len() {
-                    let hex = |b: u8| char::from(b).to_digit(16);
-                    if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                        out.push((h * 16 + l) as u8);
-                        i += 3;
-                        continue;
-                    }
-                }
-                out.push(bytes[i]);
-                i += 1;
-            }
-            Some(String::from_utf8_lossy(&out).into_owned())
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uri_lists_and_bitmaps_convert() {
-        let paths = ["/tmp/a b", "/x/ü%"];
-        let list = paths_to_uri_list(&paths);
-        assert_eq!(
-            String::from_utf8(list.clone()).unwrap(),
-            "file:///tmp/a%20b\r\nfile:///x/%C3%BC%25\r\n"
-        );
-        assert_eq!(uri_list_to_paths(&list), paths);
-        assert_eq!(
-            uri_list_to_paths(b"# comment\nfile://host/p%2\nhttp://x/y\n"),
-            ["/p%2"]
-        );
-        // A 1x1 24-bit DIB.
-        let mut dib = vec![0u8; 40];
-        dib[0] = 40;
-        dib[4] = 1;
-        dib[8] = 1;
-        dib[12] = 1;
-        dib[14] = 24;
-        dib.extend_from_slice(&[1, 2, 3, 0]);
-        let bmp = dib_to_bmp(&dib).unwrap();
-        assert_eq!(&bmp[..2], b"BM");
-        assert_eq!(u32::from_le_bytes(bmp[10..14].try_into().unwrap()), 54);
-        assert_eq!(bmp_to_dib(&bmp).unwrap(), dib);
-        assert_eq!(dib_to_bmp(&[1, 2]), None);
-        assert_eq!(dib_to_bmp(&[0xFF; 8]), None);
     }
 }

@@ -17,9 +17,21 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Callback = Box<dyn FnMut(&Advise<'_>) + Send>;
 
-/// The names of each conversation, for the updates it receives: (server window, id) →
-/// (service, topic).
-type Names = Arc<Mutex<HashMap<(Hwnd, u64), (String, String)>>>;
+/// What [`DdeClient::on_disconnect`] set.
+type OnDisconnect = Arc<Mutex<Option<Box<dyn FnMut(ConversationId) + Send>>>>;
+
+/// What the client knows of each conversation, for the updates it receives: (server window,
+/// id) → (service, topic, the server's process).
+type Names = Arc<Mutex<HashMap<(Hwnd, u64), (String, String, u32)>>>;
+
+/// Which conversation an advise update came on ([`Conversation::id`], [`Advise::conversation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConversationId {
+    /// The server's window.
+    pub server: Hwnd,
+    /// The server's number for the conversation.
+    pub id: u64,
+}
 
 /// A DDE client instance (`DdeInitialize` as a client): its window receives advise updates,
 /// which go to its callback, one at a time, on the window's thread.
@@ -27,6 +39,7 @@ pub struct DdeClient {
     thread: Option<WindowThread>,
     hwnd: Hwnd,
     names: Names,
+    on_disconnect: OnDisconnect,
 }
 
 impl std::fmt::Debug for DdeClient {
@@ -51,12 +64,17 @@ impl DdeClient {
         let names: Names = Arc::default();
         let mut callback: Callback = Box::new(callback);
         let known = Arc::clone(&names);
+        let on_disconnect: OnDisconnect = Arc::default();
+        let ended = Arc::clone(&on_disconnect);
         let thread = window.spawn(move |m| {
+            if m.msg() == wire::WM_DDE_TERMINATE {
+                return terminated(m, &known, &ended);
+            }
             if m.msg() != wire::WM_DDE_DATA {
                 return 0;
             }
             let key = (Hwnd::from_raw(m.wparam() as u64), m.lparam() as u64);
-            let Some((service, topic)) = known
+            let Some((service, topic, server_pid)) = known
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .get(&key)
@@ -64,11 +82,20 @@ impl DdeClient {
             else {
                 return 0;
             };
+            // wParam names the server window, but anyone may write that: the update counts
+            // only when the kernel says it came from the server's own process.
+            if m.origin().pid != server_pid {
+                return 0;
+            }
             let Ok(updates) = wire::read_batch(m.data()) else {
                 return 0;
             };
             for u in updates {
                 callback(&Advise {
+                    conversation: ConversationId {
+                        server: key.0,
+                        id: key.1,
+                    },
                     service: &service,
                     topic: &topic,
                     item: u.item,
@@ -83,7 +110,19 @@ impl DdeClient {
             thread: Some(thread),
             hwnd,
             names,
+            on_disconnect,
         })
+    }
+
+    /// `XTYP_DISCONNECT` at a client: `f` is told, on the client window's thread, of each
+    /// conversation the server ended ([`super::DdeServer::disconnect`] or
+    /// [`super::DdeServer::close`]; a server that just goes away is found out at the next
+    /// transaction). Replaces what an earlier call set.
+    pub fn on_disconnect(&self, f: impl FnMut(ConversationId) + Send + 'static) {
+        *self
+            .on_disconnect
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(f));
     }
 
     /// The client window's handle.
@@ -152,7 +191,10 @@ impl DdeClient {
                 self.names
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert((server.hwnd, id), (name.to_string(), topic.to_string()));
+                    .insert(
+                        (server.hwnd, id),
+                        (name.to_string(), topic.to_string(), server.pid),
+                    );
                 out.push(Conversation {
                     client: self.hwnd,
                     server: server.hwnd,
@@ -176,6 +218,32 @@ impl DdeClient {
             t.close();
         }
     }
+}
+
+/// A `WM_DDE_TERMINATE` from a server: the conversation it names ends, if the server's own
+/// process sent it.
+fn terminated(m: &window::Message, known: &Names, ended: &OnDisconnect) -> isize {
+    let key = (Hwnd::from_raw(m.wparam() as u64), m.lparam() as u64);
+    {
+        let mut names = known.lock().unwrap_or_else(PoisonError::into_inner);
+        match names.get(&key) {
+            Some((_, _, pid)) if *pid == m.origin().pid => {
+                names.remove(&key);
+            }
+            _ => return 0,
+        }
+    }
+    if let Some(f) = ended
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_mut()
+    {
+        f(ConversationId {
+            server: key.0,
+            id: key.1,
+        });
+    }
+    Ack::Ack.code()
 }
 
 /// One conversation (`HCONV`): transactions on one topic of one server.
@@ -213,6 +281,14 @@ impl Conversation {
     /// The server window.
     pub fn server(&self) -> Hwnd {
         self.server
+    }
+
+    /// Which conversation this is (what [`Advise::conversation`] says of its updates).
+    pub fn id(&self) -> ConversationId {
+        ConversationId {
+            server: self.server,
+            id: self.id,
+        }
     }
 
     /// The timeout of this conversation's synchronous transactions (10 s by default).

@@ -66,9 +66,30 @@ mod server;
 mod table;
 mod wire;
 
-pub use client::{AdviseFlags, Conversation, DdeClient, Pending, DEFAULT_TIMEOUT};
+pub use client::{AdviseFlags, Conversation, ConversationId, DdeClient, Pending, DEFAULT_TIMEOUT};
 pub use server::{DdeServer, LINK_QUEUE};
 pub use table::ItemTable;
+
+std::thread_local! {
+    static CURRENT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// While a [`DdeHandler`] method runs on a server's thread: the number of the conversation it
+/// answers for (DDEML's server-side `HCONV`), the same from [`DdeHandler::connect`] to
+/// [`DdeHandler::disconnect`] and the one [`DdeServer::disconnect`] takes. `None` elsewhere,
+/// and in the [`DdeHandler::advise_request`] that [`DdeServer::post_advise`] makes (one
+/// rendering serves every conversation's links).
+pub fn current_conversation() -> Option<u64> {
+    CURRENT.with(std::cell::Cell::get)
+}
+
+/// Runs `f` with [`current_conversation`] saying `id`.
+pub(crate) fn in_conversation<R>(id: u64, f: impl FnOnce() -> R) -> R {
+    let before = CURRENT.with(|c| c.replace(Some(id)));
+    let r = f();
+    CURRENT.with(|c| c.set(before));
+    r
+}
 
 /// `CF_TEXT`: 8-bit text.
 pub const CF_TEXT: u32 = 1;
@@ -176,6 +197,8 @@ pub struct Origin {
 /// One advise update, as a client's callback gets it (`XTYP_ADVDATA`).
 #[derive(Clone, Copy, Debug)]
 pub struct Advise<'a> {
+    /// The conversation it came on ([`Conversation::id`]).
+    pub conversation: ConversationId,
     /// The server's service.
     pub service: &'a str,
     /// The conversation's topic.
@@ -196,10 +219,19 @@ pub trait DdeHandler: Send + Sync + 'static {
     /// The topics served (the `SYSTEM` topic is added).
     fn topics(&self) -> Vec<String>;
 
-    /// `XTYP_CONNECT`: whether a client may open a conversation on `topic` (yes by default).
+    /// `XTYP_CONNECT`: whether a client may open a conversation on `topic` (by default: yes
+    /// for the topics of [`DdeHandler::topics`], no for others). The `SYSTEM` topic is always
+    /// accepted without asking.
     fn connect(&self, topic: &str, origin: Origin) -> bool {
+        let _ = origin;
+        let topic = crate::name::fold(topic);
+        self.topics().iter().any(|t| crate::name::fold(t) == topic)
+    }
+
+    /// `XTYP_CONNECT_CONFIRM`: the conversation on `topic` that [`DdeHandler::connect`]
+    /// accepted is open ([`current_conversation`] is its number).
+    fn connected(&self, topic: &str, origin: Origin) {
         let _ = (topic, origin);
-        true
     }
 
     /// `XTYP_DISCONNECT`: a conversation on `topic` ended.
@@ -211,6 +243,12 @@ pub trait DdeHandler: Send + Sync + 'static {
     fn request(&self, topic: &str, item: &str, format: u32) -> Option<Vec<u8>> {
         let _ = (topic, item, format);
         None
+    }
+
+    /// `XTYP_ADVREQ`: `item`'s data in `format` for the hot links of a
+    /// [`DdeServer::post_advise`] (by default what [`DdeHandler::request`] gives).
+    fn advise_request(&self, topic: &str, item: &str, format: u32) -> Option<Vec<u8>> {
+        self.request(topic, item, format)
     }
 
     /// `XTYP_POKE`.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::wire::{self, Reader, Update, Writer};
 use super::{
-    Ack, DdeHandler, Origin, ADVISE_ACKREQ, ADVISE_NODATA, CF_TEXT, SERVER_CLASS, SYSTEM_TOPIC,
+    in_conversation, Ack, DdeHandler, Origin, ADVISE_ACKREQ, ADVISE_NODATA, CF_TEXT, SERVER_CLASS,
+    SYSTEM_TOPIC,
 };
 use crate::name::fold;
 use crate::window::{self, Hwnd, Message, Op, Outgoing, SendOptions, Window, WindowOptions};
@@ -169,7 +170,7 @@ impl DdeServer {
                         .or_insert_with(|| {
                             self.state
                                 .handler
-                                .request(topic, item, format)
+                                .advise_request(topic, item, format)
                                 .map(Arc::new)
                         })
                         .clone()
@@ -198,6 +199,23 @@ impl DdeServer {
         count
     }
 
+    /// Ends conversation `conversation` from the server's side (`DdeDisconnect` of a
+    /// server-side `HCONV`, the number [`super::current_conversation`] gave): its links stop,
+    /// the client is told (`WM_DDE_TERMINATE`, its [`super::DdeClient::on_disconnect`]) and its
+    /// next transaction on it fails with `NotConnected`. `false` when no such conversation is
+    /// open.
+    pub fn disconnect(&self, conversation: u64) -> bool {
+        let removed = self.state.convs().remove(&conversation);
+        match removed {
+            Some(conv) => {
+                close(&conv);
+                tell_client(&self.state, &conv);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Updates dropped so far on the links to the client window `client` (it did not keep
     /// up), in all its conversations.
     pub fn dropped_for(&self, client: Hwnd) -> u64 {
@@ -210,14 +228,35 @@ impl DdeServer {
     }
 }
 
-impl Drop for DdeServer {
-    fn drop(&mut self) {
+impl DdeServer {
+    /// Unregisters the service as dropping it does, waits for the transaction its thread may
+    /// be answering to be answered first, then tells each client its conversation ended
+    /// (`WM_DDE_TERMINATE`, posted: [`super::DdeClient::on_disconnect`]). Dropping the server
+    /// tells nobody (no I/O in `Drop`): clients find out at their next transaction.
+    pub fn close(mut self) {
+        let convs: Vec<Arc<Conversation>> = self.state.convs().values().cloned().collect();
+        self.shut();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        for conv in convs {
+            tell_client(&self.state, &conv);
+        }
+    }
+
+    fn shut(&mut self) {
         self.stop.store(true, Ordering::Release);
         // Closes the window's queue: its thread wakes, ends and destroys the window.
         self.queue.close();
         for conv in self.state.convs().drain().map(|(_, c)| c) {
             close(&conv);
         }
+    }
+}
+
+impl Drop for DdeServer {
+    fn drop(&mut self) {
+        self.shut();
         drop(self.thread.take());
     }
 }
@@ -228,6 +267,17 @@ impl State {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Posts `WM_DDE_TERMINATE` for `conv` to its client (a client gone, or whose queue is full,
+/// misses it and finds out at its next transaction).
+fn tell_client(state: &State, conv: &Conversation) {
+    let out = Outgoing::new(
+        wire::WM_DDE_TERMINATE,
+        state.window.as_raw() as usize,
+        conv.id as isize,
+    );
+    let _ = window::post(conv.client, &out);
 }
 
 fn close(conv: &Conversation) {
@@ -268,19 +318,21 @@ fn handle(m: &Message, state: &Arc<State>) -> (isize, Vec<u8>) {
                     l.formats.clear();
                     l.links.drain().collect()
                 };
-                for ((_, format), link) in links {
-                    state.handler.advise_stop(&conv.topic, &link.item, format);
-                }
-                state.handler.disconnect(&conv.topic, origin_of(m));
+                in_conversation(conv.id, || {
+                    for ((_, format), link) in links {
+                        state.handler.advise_stop(&conv.topic, &link.item, format);
+                    }
+                    state.handler.disconnect(&conv.topic, origin_of(m));
+                });
             }
             (Ack::Ack.code(), Vec::new())
         }
         _ => {
             let conv = state.convs().get(&(m.lparam() as u64)).cloned();
             match conv {
-                Some(conv) if conv.client == client => {
+                Some(conv) if conv.client == client => in_conversation(conv.id, || {
                     transaction(m, state, &conv).unwrap_or((-2, Vec::new()))
-                }
+                }),
                 _ => (-1, Vec::new()),
             }
         }
@@ -303,31 +355,28 @@ fn initiate(m: &Message, state: &Arc<State>, client: Hwnd) -> (isize, Vec<u8>) {
         topics.push(SYSTEM_TOPIC.to_string());
     }
     let origin = origin_of(m);
-    let chosen: Vec<String> = if topic.is_empty() {
+    // A named topic is the handler's to accept (listed or not: a DDEML server decides in its
+    // XTYP_CONNECT); the wildcard offers the listed ones.
+    let candidates: Vec<String> = if topic.is_empty() {
         topics
-            .into_iter()
-            .filter(|t| fold(t) == fold(SYSTEM_TOPIC) || state.handler.connect(t, origin))
-            .collect()
-    } else if fold(&topic) == fold(SYSTEM_TOPIC)
-        || (topics.iter().any(|t| fold(t) == fold(&topic)) && state.handler.connect(&topic, origin))
-    {
+    } else {
         vec![topics
             .into_iter()
             .find(|t| fold(t) == fold(&topic))
             .unwrap_or(topic)]
-    } else {
-        Vec::new()
-    };
-    let chosen: Vec<String> = if all {
-        chosen
-    } else {
-        chosen.into_iter().take(1).collect()
     };
     let mut w = Writer::default();
     w.str(&state.service);
     let mut made = 0;
-    for topic in &chosen {
+    for topic in candidates {
+        if !all && made == 1 {
+            break;
+        }
         let id = state.next.fetch_add(1, Ordering::Relaxed);
+        let system = fold(&topic) == fold(SYSTEM_TOPIC);
+        if !system && !in_conversation(id, || state.handler.connect(&topic, origin)) {
+            continue;
+        }
         let conv = Arc::new(Conversation {
             id,
             client,
@@ -347,8 +396,9 @@ fn initiate(m: &Message, state: &Arc<State>, client: Hwnd) -> (isize, Vec<u8>) {
             continue;
         }
         state.convs().insert(id, conv);
-        w.u64(id).str(topic);
+        w.u64(id).str(&topic);
         made += 1;
+        in_conversation(id, || state.handler.connected(&topic, origin));
     }
     (made, w.0)
 }

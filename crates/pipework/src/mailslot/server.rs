@@ -507,16 +507,27 @@ impl Mailslot {
     /// does not hold (a file cut short, a length past the end) is `InvalidData`, after which
     /// the caller [recovers](Mailslot::recover).
     fn read_spool(&mut self, end: u64) -> io::Result<Vec<u8>> {
+        /// What the first read of a round takes: the records a busy slot has spooled meanwhile.
+        const FIRST_READ: u64 = 64 * 1024;
         loop {
             if end <= self.read_pos {
                 return Ok(Vec::new());
             }
-            let file_len = self.spool.file_len()?;
+            // One read takes the first records with their headers: no `fstat` for the file's
+            // length and no read of the header alone (a file cut short reads short, which
+            // `next_step` is told as the file's end).
+            let want = (end - self.read_pos).min(FIRST_READ);
+            let mut bytes = self
+                .spool
+                .read_committed(self.read_pos, self.read_pos + want)?;
+            let got = bytes.len() as u64;
+            let file_len = if got < want {
+                self.read_pos + got
+            } else {
+                end.max(self.read_pos + got)
+            };
             let first_len = if end - self.read_pos >= RECORD_HEADER as u64 {
-                let head = self
-                    .spool
-                    .read_committed(self.read_pos, self.read_pos + RECORD_HEADER as u64)?;
-                record_len(&head).map(|len| len as u32)
+                record_len(&bytes).map(|len| len as u32)
             } else {
                 None
             };
@@ -531,7 +542,13 @@ impl Mailslot {
                 Step::Skip { to } => self.read_pos = to,
                 Step::Corrupt(why) => return Err(io::Error::new(ErrorKind::InvalidData, why)),
                 Step::Read { to } => {
-                    let mut bytes = self.spool.read_committed(self.read_pos, to)?;
+                    let have = self.read_pos + got;
+                    if to > have {
+                        // A larger batch (or one large record): the rest in one more read.
+                        bytes.extend(self.spool.read_committed(have, to)?);
+                    } else {
+                        bytes.truncate((to - self.read_pos) as usize);
+                    }
                     let whole = super::queue::scan_records(&bytes, 0).span;
                     if whole == 0 {
                         // The file lost what `next_step` saw it hold: cut meanwhile.

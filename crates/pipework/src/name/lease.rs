@@ -23,7 +23,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rustix::fs::{flock, fstat, unlinkat, AtFlags, FlockOperation};
 use rustix::io::Errno;
@@ -31,6 +31,7 @@ use rustix::io::Errno;
 use super::object::{self, ObjectName};
 use super::place::{self, PipeFile};
 use super::Kind;
+use crate::named_pipe::registry::{self, Shared};
 use crate::sys::error::{error, named};
 use crate::sys::{set_lock, Lock};
 
@@ -53,8 +54,9 @@ struct Inner {
 enum Hold {
     /// A file in `/dev/shm` whose holders keep a shared `flock` on it.
     Object(ObjectName),
-    /// A pipe instance's locks on the pipe's lock file (byte 0 alive, byte `1 + slot` its slot).
-    Pipe { lock: File, slot: u64 },
+    /// A pipe instance's slot (byte `1 + slot` of the pipe's lock file) and its share of the
+    /// process's hold on the pipe (byte 0, held while any instance of the process lives).
+    Pipe { shared: Arc<Shared>, slot: u64 },
     /// Files this holder alone owns: `path` (whose identity is `anchor`) and `others`.
     Sole {
         anchor: (u64, u64),
@@ -73,14 +75,14 @@ impl Lease {
         }))
     }
 
-    /// The lease of the pipe instance that holds slot `slot` on the lock file `lock` of the pipe
-    /// in `dir`.
-    pub(crate) fn pipe(name: String, dir: PathBuf, lock: File, slot: u64) -> Lease {
+    /// The lease of the pipe instance that holds slot `slot` of the pipe in `dir`, through
+    /// this process's hold on the pipe.
+    pub(crate) fn pipe(name: String, dir: PathBuf, shared: Arc<Shared>, slot: u64) -> Lease {
         Lease(Box::new(Inner {
             kind: Kind::Pipe,
             name,
             path: dir,
-            hold: Some(Hold::Pipe { lock, slot }),
+            hold: Some(Hold::Pipe { shared, slot }),
         }))
     }
 
@@ -116,10 +118,10 @@ impl Lease {
         &self.0.path
     }
 
-    /// The pipe lock file of a pipe instance's lease.
-    pub(crate) fn pipe_lock(&self) -> Option<&File> {
+    /// The process's hold on the pipe, of a pipe instance's lease.
+    pub(crate) fn pipe_hold(&self) -> Option<&Shared> {
         match &self.0.hold {
-            Some(Hold::Pipe { lock, .. }) => Some(lock),
+            Some(Hold::Pipe { shared, .. }) => Some(shared),
             _ => None,
         }
     }
@@ -167,10 +169,15 @@ fn release(kind: Kind, name: &str, path: &Path, hold: Hold) -> io::Result<()> {
             }
             reclaim_object(&dir, &object, &fd).map(drop)
         }
-        Hold::Pipe { lock, slot } => {
-            set_lock(&lock, Lock::Unlock, 1 + slot, 1, false).map_err(|e| named(what, e))?;
-            set_lock(&lock, Lock::Unlock, 0, 1, false).map_err(|e| named(what, e))?;
-            remove_pipe_if_unheld(path, &lock).map_err(|e| named(what, e))
+        Hold::Pipe { shared, slot } => {
+            let freed = shared.free_slot(slot);
+            // The process's last instance lets go of the pipe, and removes it if it was the
+            // last anywhere.
+            let last = match registry::release(shared) {
+                Some(last) => last.let_go_last(),
+                None => Ok(()),
+            };
+            freed.and(last).map_err(|e| named(what, e))
         }
         Hold::Sole { anchor, others } => {
             remove_sole(anchor, path, &others).map_err(|e| named(what, e))
@@ -264,7 +271,7 @@ pub(crate) fn still_linked(file: &File, path: &Path) -> io::Result<bool> {
 
 /// Removes the pipe directory `dir` if no instance holds its lock file `lock` (byte 0), under
 /// the exclusive lock a creator takes, so a server starting meanwhile is never disturbed.
-fn remove_pipe_if_unheld(dir: &Path, lock: &File) -> io::Result<()> {
+pub(crate) fn remove_pipe_if_unheld(dir: &Path, lock: &File) -> io::Result<()> {
     let lock_path = place::pipe_file(dir, PipeFile::Lock);
     if !set_lock(lock, Lock::Write, 0, 1, false)? {
         return Ok(());

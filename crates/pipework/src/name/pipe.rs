@@ -80,14 +80,17 @@ impl PipeName {
         self.server.as_deref()
     }
 
-    /// Fails with `Unsupported` for a pipe on another machine: only local pipes exist so far.
+    /// Fails with `Unsupported` for a pipe on another machine: only local pipes are created,
+    /// listed and waited on here (`NamedPipeClient` opens remote ones over SMB).
     pub fn require_local(&self) -> io::Result<()> {
         match &self.server {
             None => Ok(()),
             Some(server) => Err(crate::sys::error::error(
                 io::ErrorKind::Unsupported,
                 format_args!("named pipe {self}"),
-                format_args!("pipes on other machines ({server}) are not supported"),
+                format_args!(
+                    "a pipe on another machine ({server}) is reached only by NamedPipeClient, over SMB"
+                ),
             )),
         }
     }

@@ -31,6 +31,25 @@ fn register(fd: impl AsFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>> {
     crate::sys::register_async(crate::handle::duplicate(fd, false)?, interest)
 }
 
+/// The number of a descriptor that its owner keeps open for longer than the registration made
+/// with it ([`register_in_place`]).
+#[derive(Debug)]
+struct Registered(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for Registered {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
+}
+
+/// A readiness registration for a pipe's socket itself, without a duplicate: one descriptor
+/// per client, not two, for a server holding thousands. The registration must be dropped
+/// before the socket closes; [`AsyncNamedPipeServer`] sees to it (its `io` goes first).
+fn register_in_place(fd: impl AsFd, interest: Interest) -> io::Result<AsyncFd<Registered>> {
+    use std::os::fd::AsRawFd;
+    crate::sys::register_async(Registered(fd.as_fd().as_raw_fd()), interest)
+}
+
 /// The I/O both async ends share: an inner blocking-API end in nonblocking mode, and its
 /// readiness registration.
 trait Inner: io::Read + io::Write {
@@ -117,7 +136,7 @@ enum Dir {
 /// readiness while the direction is on the socket, for the bell once it is on the ring.
 fn poll_op<I: Inner, T>(
     inner: &mut I,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     bells: &mut Bells,
     cx: &mut Context<'_>,
     dir: Dir,
@@ -164,7 +183,7 @@ fn poll_op<I: Inner, T>(
 
 async fn read_message(
     inner: &mut impl Inner,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     bells: &mut Bells,
     buf: &mut [u8],
 ) -> io::Result<MessageRead> {
@@ -194,7 +213,7 @@ async fn read_message(
 
 async fn write_message(
     inner: &mut impl Inner,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     bells: &mut Bells,
     message: &[u8],
 ) -> io::Result<()> {
@@ -208,7 +227,7 @@ async fn write_message(
 
 fn poll_read(
     inner: &mut impl Inner,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     bells: &mut Bells,
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
@@ -221,7 +240,7 @@ fn poll_read(
 
 fn poll_write(
     inner: &mut impl Inner,
-    io: &AsyncFd<OwnedFd>,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
     bells: &mut Bells,
     cx: &mut Context<'_>,
     buf: &[u8],
@@ -242,8 +261,10 @@ fn not_connected() -> io::Error {
 /// [`NamedPipeServer`], with `async` waits.
 #[derive(Debug)]
 pub struct AsyncNamedPipeServer {
+    /// The registration of `inner`'s connected socket: declared first, so it is dropped (and
+    /// deregistered) before `inner` closes the socket.
+    io: Option<AsyncFd<Registered>>,
     inner: NamedPipeServer,
-    io: Option<AsyncFd<OwnedFd>>,
     bells: Bells,
 }
 
@@ -253,8 +274,8 @@ impl ServerOptions {
         let mut inner = self.create(name)?;
         inner.set_io_nonblocking(true)?;
         Ok(AsyncNamedPipeServer {
-            inner,
             io: None,
+            inner,
             bells: Bells::default(),
         })
     }
@@ -273,7 +294,7 @@ impl AsyncNamedPipeServer {
             match self.inner.connect() {
                 Ok(connected) => {
                     self.bells = Bells::default();
-                    self.io = Some(register(
+                    self.io = Some(register_in_place(
                         &self.inner,
                         Interest::READABLE | Interest::WRITABLE,
                     )?);
@@ -285,14 +306,15 @@ impl AsyncNamedPipeServer {
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     // The instance listens now: wait until a client knocks.
-                    let listener = register(&self.inner, Interest::READABLE)?;
-                    // Or a client on another machine, through Samba (named_pipe/smb).
                     match self.inner.smb.fd() {
+                        // Or a client on another machine, through Samba (named_pipe/smb).
                         Some(fd) => {
+                            let listener = register(&self.inner, Interest::READABLE)?;
                             let remote = register(fd, Interest::READABLE)?;
                             super::smb::either(&listener, &remote).await?;
                         }
                         None => {
+                            let listener = register_in_place(&self.inner, Interest::READABLE)?;
                             let _ = listener.readable().await?;
                         }
                     }

@@ -13,6 +13,7 @@ use rustix::net::{
 use super::conn::Conn;
 use super::handshake::{self, NOTICE_TAG, RINGS_TAG, TOKEN_LEN};
 use super::registry;
+use super::smb::client::RemotePipe;
 use super::state;
 use super::{
     busy_error, Credentials, MessageRead, PeekInfo, PipeInfo, PipeMode, ReadMode, WaitTimeout,
@@ -57,6 +58,8 @@ pub struct ClientOptions {
     nonblocking: bool,
     read_mode: Option<ReadMode>,
     shared_memory: super::ring::SharedMemory,
+    /// Credentials and port for a pipe on another machine (named_pipe/smb/client).
+    pub(crate) remote: super::smb::client::RemoteOptions,
 }
 
 impl Default for ClientOptions {
@@ -71,6 +74,7 @@ impl Default for ClientOptions {
             nonblocking: false,
             read_mode: None,
             shared_memory: super::ring::SharedMemory::default(),
+            remote: Default::default(),
         }
     }
 }
@@ -226,6 +230,9 @@ impl ClientOptions {
     /// server checks again when it connects the client.
     pub fn open(&self, name: &str) -> io::Result<NamedPipeClient> {
         let parsed = PipeName::parse(name)?;
+        if parsed.server().is_some() {
+            return self.open_remote(&parsed);
+        }
         let mut limit = self.first_limit();
         let mut pause = Backoff::default();
         loop {
@@ -275,6 +282,20 @@ impl ClientOptions {
             (_, Some(l)) => WaitTimeout::After(l),
             (_, None) => WaitTimeout::Forever,
         })
+    }
+
+    /// Opens a pipe on another machine, over SMB (named_pipe/smb/client).
+    fn open_remote(&self, name: &PipeName) -> io::Result<NamedPipeClient> {
+        let limit = self.first_limit().unwrap_or_else(|| deadline(OPEN_TIMEOUT));
+        let access = (self.read, self.write);
+        let remote = &self.remote;
+        let pipe = RemotePipe::open(name, remote, access, self.wait_asked(), limit)?;
+        let mut client = NamedPipeClient::from_remote(pipe)?;
+        if self.nonblocking {
+            client.set_nonblocking(true)?;
+        }
+        self.apply_read_mode(&mut client)?;
+        Ok(client)
     }
 
     fn try_open(
@@ -496,6 +517,7 @@ impl Opening {
             disconnected: false,
             nowait: false,
             max_instances: info.max_instances,
+            remote: None,
         };
         if self.options.nonblocking {
             client.set_nonblocking(true)?;
@@ -623,6 +645,8 @@ pub struct NamedPipeClient {
     /// `PIPE_NOWAIT` asked: writes take only what fits.
     nowait: bool,
     max_instances: Option<u32>,
+    /// A pipe on another machine, reached over SMB: every operation goes there.
+    pub(crate) remote: Option<Box<RemotePipe>>,
 }
 
 impl NamedPipeClient {
@@ -631,13 +655,37 @@ impl NamedPipeClient {
         ClientOptions::new().open(name)
     }
 
-    /// The server's process id, user and group (`GetNamedPipeServerProcessId`).
+    /// A client of a pipe on another machine (named_pipe/smb/client): `conn` holds the SMB
+    /// connection's socket (for `AsFd`), `notice` an eventfd never signalled.
+    pub(crate) fn from_remote(pipe: RemotePipe) -> io::Result<NamedPipeClient> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(pipe.socket(), 0)?;
+        let notice = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)?;
+        Ok(NamedPipeClient {
+            conn: Conn::new(fd, pipe.pipe_mode(), pipe.what().to_string()),
+            server: Credentials {
+                pid: 0,
+                uid: 0,
+                gid: 0,
+            },
+            notice,
+            disconnected: false,
+            nowait: false,
+            max_instances: None,
+            remote: Some(Box::new(pipe)),
+        })
+    }
+
+    /// The server's process id, user and group (`GetNamedPipeServerProcessId`); all zero for a
+    /// pipe on another machine.
     pub fn server(&self) -> Credentials {
         self.server
     }
 
     /// The pipe's type.
     pub fn pipe_mode(&self) -> PipeMode {
+        if let Some(remote) = self.remote.as_deref() {
+            return remote.pipe_mode();
+        }
         self.conn.pipe_mode
     }
 
@@ -677,11 +725,20 @@ impl NamedPipeClient {
     /// Sets the read mode (`SetNamedPipeHandleState(PIPE_READMODE_*)`); message-read mode on a
     /// byte pipe is `InvalidInput`.
     pub fn set_read_mode(&mut self, mode: ReadMode) -> io::Result<()> {
+        if let Some(remote) = self.remote.as_deref_mut() {
+            return remote.set_read_mode(mode);
+        }
         self.conn.set_read_mode(mode)
     }
 
     /// Nonblocking mode (`PIPE_NOWAIT`): see [`ClientOptions::nonblocking`].
     pub fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        if self.remote.is_some() && nonblocking {
+            return Err(super::smb::client::unsupported(
+                &self.conn.what,
+                "nonblocking mode",
+            ));
+        }
         self.conn.set_nonblocking(nonblocking)?;
         self.nowait = nonblocking;
         Ok(())
@@ -738,6 +795,9 @@ impl NamedPipeClient {
 
     /// Reads one message (`ReadFile` in message-read mode, whatever the handle's read mode).
     pub fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
+        if let Some(remote) = self.remote.as_deref_mut() {
+            return remote.read_message(buf);
+        }
         self.check()?;
         let got = self.conn.read_message(buf);
         self.seen(got, |r| *r == MessageRead::End)
@@ -745,6 +805,9 @@ impl NamedPipeClient {
 
     /// Reads one whole message into `out` (appending), however long.
     pub fn read_message_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<MessageRead> {
+        if let Some(remote) = self.remote.as_deref_mut() {
+            return remote.read_message_to_end(out);
+        }
         self.check()?;
         let got = self.conn.read_message_to_end(out);
         self.seen(got, |r| *r == MessageRead::End)
@@ -753,6 +816,9 @@ impl NamedPipeClient {
     /// Writes one message (on a byte pipe: the bytes). In nonblocking mode a message that does
     /// not fit in the pipe's buffer is not written (`WouldBlock`).
     pub fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
+        if let Some(remote) = self.remote.as_deref_mut() {
+            return remote.write_message(message);
+        }
         self.check()?;
         self.check_quota(message.len())?;
         let done = self.conn.write_message(message);
@@ -763,6 +829,9 @@ impl NamedPipeClient {
     /// `NotConnected` once the server disconnected this client, and with `BrokenPipe` once the
     /// server closed and everything was read.
     pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
+        if let Some(remote) = self.remote.as_deref_mut() {
+            return remote.peek(buf);
+        }
         self.check()?;
         if self.was_disconnected() {
             return Err(state::disconnected(&self.conn.what));
@@ -784,6 +853,9 @@ impl NamedPipeClient {
     /// (`TransactNamedPipe`). Needs message-read mode; fails with `ResourceBusy` if unread data
     /// is waiting.
     pub fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<MessageRead> {
+        if let Some(remote) = self.remote.as_deref_mut() {
+            return remote.transact(request, reply);
+        }
         self.check()?;
         self.check_quota(request.len())?;
         let got = self.conn.transact(request, reply);
@@ -792,6 +864,9 @@ impl NamedPipeClient {
 
     /// Sends a handle to the server.
     pub fn send_handle(&mut self, handle: impl AsFd) -> io::Result<()> {
+        if self.remote.is_some() {
+            return Err(super::smb::client::unsupported(&self.conn.what, "handles"));
+        }
         self.check()?;
         let done = self.conn.send_handle(handle.as_fd());
         self.seen(done, |_| false)
@@ -800,6 +875,9 @@ impl NamedPipeClient {
     /// Receives a handle the server sent with
     /// [`NamedPipeServer::send_handle`](super::NamedPipeServer::send_handle).
     pub fn recv_handle(&mut self) -> io::Result<OwnedFd> {
+        if self.remote.is_some() {
+            return Err(super::smb::client::unsupported(&self.conn.what, "handles"));
+        }
         self.check()?;
         let got = self.conn.recv_handle();
         self.seen(got, |_| false)
@@ -808,6 +886,9 @@ impl NamedPipeClient {
 
 impl Read for NamedPipeClient {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(remote) = self.remote.as_deref_mut() {
+            return remote.read(buf);
+        }
         self.check()?;
         let got = self.conn.read(buf);
         let asked = !buf.is_empty();
@@ -817,6 +898,9 @@ impl Read for NamedPipeClient {
 
 impl Write for NamedPipeClient {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(remote) = self.remote.as_deref_mut() {
+            return remote.write(buf);
+        }
         self.check()?;
         self.check_quota(buf.len())?;
         let done = self.conn.write(buf);
@@ -825,6 +909,10 @@ impl Write for NamedPipeClient {
 
     /// Waits until the server has read everything written.
     fn flush(&mut self) -> io::Result<()> {
+        if self.remote.is_some() {
+            // Every write was answered: the server has the data.
+            return Ok(());
+        }
         self.check()?;
         self.conn.flush_to_peer()
     }

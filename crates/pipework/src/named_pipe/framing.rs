@@ -21,6 +21,11 @@ use super::MessageRead;
 pub(crate) const HEADER: usize = 4;
 /// Internal read-ahead buffer: small messages arrive header and payload in one receive.
 const BUFFER: usize = 16 * 1024;
+/// The read-ahead buffer a connection starts with: enough for a small request and its header.
+/// It grows to [`BUFFER`] the first time a receive fills it (the peer sends more than that at
+/// a time), so that a server with thousands of clients exchanging small messages does not
+/// allocate (and clear) 16 KiB for each.
+const FIRST_BUFFER: usize = 512;
 /// The most bytes `peek` takes into the read-ahead buffer; what waits beyond stays in the socket.
 pub(crate) const PEEK_LIMIT: usize = 1 << 20;
 
@@ -47,6 +52,8 @@ pub(crate) struct Framer {
     left: Option<u64>,
     /// Bytes of a length header: [`HEADER`], or 2 for a pipe served through Samba (smb/).
     width: usize,
+    /// The read-ahead buffer's size: [`FIRST_BUFFER`], then [`BUFFER`] once one filled it.
+    size: usize,
 }
 
 /// A length header read from the first `width` (2 or 4) bytes of `bytes`.
@@ -76,6 +83,7 @@ impl Framer {
             end: 0,
             left: None,
             width: HEADER,
+            size: FIRST_BUFFER,
         }
     }
 
@@ -118,22 +126,27 @@ impl Framer {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if self.buf.len() > BUFFER || self.buf.is_empty() {
+            if self.buf.len() > self.size || self.buf.is_empty() {
                 // A peek grew it: give the memory back (or the first receive).
-                self.buf = vec![0; BUFFER];
+                self.buf = vec![0; self.size];
             }
         } else if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < BUFFER {
+        if self.buf.len() < self.size {
             // A peek before the first receive sized it to the few bytes pending: a receive into
             // no room would read as the end of the stream.
-            self.buf.resize(BUFFER, 0);
+            self.buf.resize(self.size, 0);
         }
+        let room = self.buf.len() - self.end;
         let n = fill(&mut self.buf[self.end..])?;
         self.end += n;
+        if n == room && self.size < BUFFER {
+            // The peer sends more at a time than the first buffer holds: read ahead in full.
+            self.size = BUFFER;
+        }
         Ok(n > 0)
     }
 

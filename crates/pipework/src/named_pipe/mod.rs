@@ -36,6 +36,7 @@
 //! | `DisconnectNamedPipe` | [`NamedPipeServer::disconnect`] |
 //! | `FlushFileBuffers` | [`std::io::Write::flush`] |
 //! | `CreateFile(name)` | [`NamedPipeClient::open`], [`ClientOptions`] |
+//! | `CreateFile(r"\\HOST\pipe\NAME")` (another machine, over SMB) | the same, with [`ClientOptions::remote_user`], [`ClientOptions::remote_port`], ... ([`NamedPipeClient::remote_session`]) |
 //! | `WaitNamedPipe` | [`wait`], [`ClientOptions::wait`] |
 //! | `ReadFile` / `WriteFile` | [`std::io::Read`] / [`std::io::Write`], `read_message` ([`MessageRead`]), `write_message` |
 //! | `ERROR_MORE_DATA` | [`MessageRead::MoreData`] |
@@ -144,7 +145,7 @@ mod client;
 mod conn;
 pub(crate) mod framing;
 mod handshake;
-mod registry;
+pub(crate) mod registry;
 mod ring;
 mod server;
 mod state;
@@ -155,6 +156,7 @@ mod smb;
 pub use async_io::{wait_async, AsyncNamedPipeClient, AsyncNamedPipeServer};
 pub use client::{call, call_into, ClientOptions, NamedPipeClient, OPEN_TIMEOUT};
 pub use server::{Connected, NamedPipeServer, ServerOptions};
+pub use smb::client::{RemoteSession, SMB_PORT};
 pub use smb::{RemoteClient, Sid, SAMBA_SOCKET_DIR};
 
 use std::io::{self, ErrorKind};
@@ -297,6 +299,11 @@ fn busy_error(name: &impl std::fmt::Display, max: Option<u32>) -> io::Error {
 pub fn wait(name: &str, timeout: WaitTimeout) -> io::Result<()> {
     use rustix::event::{poll, PollFd, PollFlags};
 
+    let parsed = PipeName::parse(name)?;
+    if parsed.server().is_some() {
+        // A pipe on another machine: FSCTL_PIPE_WAIT over SMB (smb/client).
+        return smb::client::wait(&parsed, timeout);
+    }
     let mut waiter = Waiter::new(name, timeout)?;
     loop {
         let Some(step) = waiter.check()? else {

@@ -20,6 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::{Access, PipeMode};
@@ -54,6 +55,18 @@ impl Allow {
                 Allow::Users(users) => users.contains(&uid),
                 Allow::Everyone => true,
             }
+    }
+
+    /// Whether a client on another machine may connect (through Samba): every one when the pipe
+    /// admits everyone, else the one whose account smbd mapped to a unix user the pipe admits
+    /// (a client without that mapping is refused).
+    pub(crate) fn admits_remote(&self, who: &super::RemoteClient) -> bool {
+        let me = rustix::process::geteuid().as_raw();
+        match (self, who.unix_uid) {
+            (Allow::Everyone, _) => true,
+            (_, Some(uid)) => u32::try_from(uid).is_ok_and(|uid| self.admits(uid, me)),
+            (_, None) => false,
+        }
     }
 
     fn encode(&self) -> String {
@@ -199,8 +212,12 @@ impl Liveness {
             Liveness::Lock(lock) => count_instances(lock, slots),
             Liveness::Table { dev, ino } => Ok(locked_ranges(*dev, *ino)?
                 .iter()
-                .filter(|&&(start, _)| (1..=slots).contains(&start))
-                .count() as u64),
+                .map(|&(start, end)| {
+                    // Inclusive ranges; one process's neighbouring slots are merged into one.
+                    let (first, last) = (start.max(1), end.min(slots));
+                    last.saturating_add(1).saturating_sub(first)
+                })
+                .sum()),
         }
     }
 }
@@ -253,9 +270,15 @@ pub(crate) fn count_instances(lock: &File, slots: u64) -> io::Result<u64> {
             continue;
         }
         if let Some((start, len)) = first_holder(lock, from, to - from)? {
-            count += 1;
+            // One lock may span several slots: a process's neighbouring slots are merged.
+            let stop = if len == 0 {
+                to
+            } else {
+                start.saturating_add(len).min(to)
+            };
             let start = start.clamp(from, to);
-            let stop = start.saturating_add(len.max(1)).min(to);
+            let stop = stop.max(start + 1).min(to);
+            count += stop - start;
             ranges.push((from, start));
             ranges.push((stop, to));
         }
@@ -265,13 +288,20 @@ pub(crate) fn count_instances(lock: &File, slots: u64) -> io::Result<u64> {
 
 /// Reads the `info` file.
 pub(crate) fn read_info(dir: &Path) -> io::Result<Info> {
-    let mut text = String::new();
+    // Read whole in one call (it is written whole, by rename), a second to see its end.
+    let mut bytes = Vec::with_capacity(512);
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(place::pipe_file(dir, PipeFile::Info))?
         .take(4096)
-        .read_to_string(&mut text)?;
+        .read_to_end(&mut bytes)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        io::Error::new(
+            ErrorKind::InvalidData,
+            format!("{}: not a pipework pipe description", dir.display()),
+        )
+    })?;
     Info::decode(&text).ok_or_else(|| {
         io::Error::new(
             ErrorKind::InvalidData,
@@ -410,44 +440,229 @@ pub(crate) fn let_go(lock: File) {
     let _ = set_lock(&lock, Lock::Unlock, 0, 0, false);
 }
 
-/// Takes a free slot below `slots` of the pipe in `dir`; `None` when all are taken.
+/// This process's hold on one pipe: the pipe's lock file, opened once for every instance the
+/// process has of it, and the slots those instances hold.
 ///
-/// The search starts after the slot this process took last on this pipe and wraps round: a
-/// server that creates instance after instance finds the next slot free at the first try,
-/// instead of trying every slot its earlier instances hold (each try a lock call that itself
-/// walks the file's locks: cubic in the instances, minutes at six thousand). A pipe this
-/// process has not created instances of is searched from slot 0, so a new pipe's instances take
-/// slots in the order they are created.
-pub(crate) fn take_slot(lock: &File, slots: u64, dir: &Path) -> io::Result<Option<u64>> {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static NEXT: Mutex<Option<HashMap<PathBuf, u64>>> = Mutex::new(None);
-    let hint = |update: Option<u64>| -> u64 {
-        let mut next = NEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let map = next.get_or_insert_with(HashMap::new);
-        match update {
-            Some(slot) => {
-                if map.len() >= 64 && !map.contains_key(dir) {
-                    map.clear(); // a process going through many pipes: start afresh
-                }
-                map.insert(dir.to_path_buf(), slot);
-                slot
+/// One open file description per process and pipe, not one per instance: the byte-0 lock is
+/// taken once, and the kernel merges the slot locks of neighbouring slots into one range, so the
+/// file's list of locks (which every lock call walks) stays a few entries long however many
+/// instances a server makes, and a server holds one descriptor for all its instances instead
+/// of one each. Locks of one description never conflict with each other, so which slots this
+/// description holds is kept here, and a slot is claimed in the kernel only when it is free in
+/// this process; other processes' (and other descriptions') slots still conflict in the kernel.
+/// The last instance of the process lets go of byte 0 and removes the pipe if no other process
+/// holds it ([`release`]); the kernel drops every lock when the process dies.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The pipe's lock file: byte 0 held shared while this value lives.
+    pub(crate) lock: File,
+    /// The pipe's directory.
+    pub(crate) dir: PathBuf,
+    /// The pipe's parameters (the first instance's).
+    pub(crate) info: Info,
+    slots: Mutex<Slots>,
+    /// The process that opened `lock`.
+    pid: u32,
+    /// `let_go_last` has run.
+    released: bool,
+}
+
+/// The slots this process's instances of one pipe hold.
+#[derive(Debug, Default)]
+struct Slots {
+    /// One bit per slot.
+    held: Vec<u64>,
+    count: u64,
+    /// Where the next search starts: after the slot taken last, so that a server creating
+    /// instance after instance finds the next slot free at the first try.
+    next: u64,
+}
+
+impl Slots {
+    fn has(&self, slot: u64) -> bool {
+        let (word, bit) = ((slot / 64) as usize, slot % 64);
+        self.held.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+
+    fn set(&mut self, slot: u64, on: bool) {
+        let (word, bit) = ((slot / 64) as usize, slot % 64);
+        if self.held.len() <= word {
+            self.held.resize(word + 1, 0);
+        }
+        let was = self.held[word] & (1 << bit) != 0;
+        if on {
+            self.held[word] |= 1 << bit;
+        } else {
+            self.held[word] &= !(1 << bit);
+        }
+        match (was, on) {
+            (false, true) => self.count += 1,
+            (true, false) => self.count -= 1,
+            _ => {}
+        }
+    }
+}
+
+/// A pipe as this process knows it: its namespace and folded name.
+type Key = (Namespace, String);
+
+/// The pipes this process holds. Entries are upgraded only under this lock, so the holder that
+/// finds itself the last one (under it too) knows no instance can appear.
+static SHARED: Mutex<Vec<(Key, Weak<Shared>)>> = Mutex::new(Vec::new());
+
+fn shared_table() -> std::sync::MutexGuard<'static, Vec<(Key, Weak<Shared>)>> {
+    SHARED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// This process's hold on the pipe `name` in `namespace`, if it has an instance of it (then
+/// nothing on disk need be looked at to make another).
+pub(crate) fn held(namespace: Namespace, name: &PipeName) -> Option<Arc<Shared>> {
+    let table = shared_table();
+    table
+        .iter()
+        .find(|((n, f), _)| *n == namespace && f == name.folded())
+        .and_then(|(_, weak)| weak.upgrade())
+        // A child forked from the holder shares its open file description, whose locks never
+        // conflict with each other: it makes a hold of its own.
+        .filter(|shared| shared.pid == std::process::id())
+}
+
+/// Makes `lock` (on which this process has just joined or created the pipe in `dir`: byte 0
+/// held shared) this process's hold on the pipe.
+pub(crate) fn share(
+    namespace: Namespace,
+    name: &PipeName,
+    dir: PathBuf,
+    lock: File,
+    info: Info,
+) -> Arc<Shared> {
+    let shared = Arc::new(Shared {
+        lock,
+        dir,
+        info,
+        slots: Mutex::new(Slots::default()),
+        pid: std::process::id(),
+        released: false,
+    });
+    let mut table = shared_table();
+    let me = std::process::id();
+    // Entries gone, and those a fork brought from the parent.
+    table.retain(|(_, weak)| weak.upgrade().is_some_and(|s| s.pid == me));
+    // Two threads joining at once each hold a description of their own: both are correct (the
+    // kernel keeps their slots apart), the first stays the one later instances share.
+    let key = (namespace, name.folded().to_string());
+    if !table.iter().any(|(k, _)| *k == key) {
+        table.push((key, Arc::downgrade(&shared)));
+    }
+    shared
+}
+
+impl Shared {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes a free slot below the pipe's limit; `None` when all are taken.
+    ///
+    /// The search starts after the slot this process took last and wraps round. A slot another
+    /// process holds is skipped together with the rest of that holder's range (one query), so
+    /// neither this process's slots nor another's are tried one by one.
+    pub(crate) fn take_slot(&self) -> io::Result<Option<u64>> {
+        let limit = self.info.slots();
+        let mut slots = self.slots();
+        if limit == 0 || slots.count >= limit {
+            return Ok(None);
+        }
+        let start = slots.next % limit;
+        let mut tried = 0;
+        let mut slot = start;
+        while tried < limit {
+            if slots.has(slot) {
+                slot = (slot + 1) % limit;
+                tried += 1;
+                continue;
             }
-            None => map.get(dir).copied().unwrap_or(0),
+            if set_lock(&self.lock, Lock::Write, 1 + slot, 1, false)? {
+                slots.set(slot, true);
+                slots.next = slot + 1;
+                return Ok(Some(slot));
+            }
+            // Held elsewhere: go past the holder's whole range.
+            let skip = match first_holder(&self.lock, 1 + slot, 1)? {
+                Some((start, len)) if len > 0 => (start + len).saturating_sub(1 + slot).max(1),
+                _ => 1,
+            };
+            let skip = skip.min(limit - slot);
+            tried += skip;
+            slot = (slot + skip) % limit;
         }
-    };
-    if slots == 0 {
-        return Ok(None);
+        Ok(None)
     }
-    let first = hint(None) % slots;
-    for k in 0..slots {
-        let slot = (first + k) % slots;
-        if set_lock(lock, Lock::Write, 1 + slot, 1, false)? {
-            hint(Some(slot + 1));
-            return Ok(Some(slot));
+
+    /// Lets go of `slot`.
+    pub(crate) fn free_slot(&self, slot: u64) -> io::Result<()> {
+        let mut slots = self.slots();
+        slots.set(slot, false);
+        set_lock(&self.lock, Lock::Unlock, 1 + slot, 1, false).map(drop)
+    }
+
+    /// Instances of this pipe that exist now, in all processes.
+    pub(crate) fn instances(&self) -> io::Result<u64> {
+        // This description's own locks are no conflict for itself: its slots are counted here.
+        let own = self.slots().count;
+        Ok(count_instances(&self.lock, self.info.slots())? + own)
+    }
+}
+
+/// Lets go of this process's hold on a pipe, given back by an instance that has freed its slot:
+/// `Ok(Some(lock))` when it was the process's last instance, with byte 0 released, for the
+/// caller to remove the pipe if no other process holds it; `Ok(None)` when other instances of
+/// this process hold it still.
+pub(crate) fn release(shared: Arc<Shared>) -> Option<Shared> {
+    let mut table = shared_table();
+    if Arc::strong_count(&shared) > 1 {
+        // Let go under the table's lock: another instance releasing right after must see
+        // that it is the last.
+        drop(shared);
+        return None;
+    }
+    let me = Arc::as_ptr(&shared);
+    table.retain(|(_, weak)| weak.strong_count() > 0 && weak.as_ptr() != me);
+    drop(table);
+    Arc::into_inner(shared)
+}
+
+impl Shared {
+    /// The process's last instance lets go of the pipe: byte 0 released, then the pipe removed
+    /// if no other process holds it. What went wrong is returned.
+    pub(crate) fn let_go_last(mut self) -> io::Result<()> {
+        self.released = true;
+        self.remove_if_unheld()
+    }
+
+    fn remove_if_unheld(&self) -> io::Result<()> {
+        set_lock(&self.lock, Lock::Unlock, 0, 1, false)?;
+        lease::remove_pipe_if_unheld(&self.dir, &self.lock)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if !self.released {
+            // Given up without `let_go_last` (a create that failed after joining): the same,
+            // its failure kept for `name::release_errors`.
+            if let Err(e) = self.remove_if_unheld() {
+                lease::keep(e);
+            }
         }
+        // Explicitly: a process forked meanwhile shares this open file description (and its
+        // locks) until it execs.
+        let _ = set_lock(&self.lock, Lock::Unlock, 0, 0, false);
     }
-    Ok(None)
 }
 
 /// One entry of [`super::list`]'s answer, read from disk.

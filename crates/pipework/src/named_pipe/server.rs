@@ -295,19 +295,31 @@ impl ServerOptions {
                 format!("named pipe {name}: message-read mode needs a message pipe"),
             ));
         }
-        let dir = place::pipe_dir(self.namespace, &name)?;
         let named = |e: io::Error| io::Error::new(e.kind(), format!("named pipe {name}: {e}"));
-        let (lock, info, first) = loop {
-            if let Some(found) = self
-                .join_or_found(&name, &dir, access, max_instances)
-                .map_err(named)?
-            {
-                break found;
+        // This process's instances of a pipe share one hold on it (registry::Shared): a pipe it
+        // holds already is joined without touching the disk.
+        let (shared, first) = match registry::held(self.namespace, &name) {
+            Some(shared) => (shared, false),
+            None => {
+                let dir = place::pipe_dir(self.namespace, &name)?;
+                let (lock, info, first) = loop {
+                    if let Some(found) = self
+                        .join_or_found(&name, &dir, access, max_instances)
+                        .map_err(named)?
+                    {
+                        break found;
+                    }
+                };
+                (
+                    registry::share(self.namespace, &name, dir, lock, info),
+                    first,
+                )
             }
         };
+        let dir = shared.dir.clone();
+        let info = shared.info.clone();
         if !first {
             if self.first_pipe_instance {
-                registry::let_go(lock);
                 return Err(io::Error::new(
                     ErrorKind::PermissionDenied,
                     format!("named pipe {name} exists already (first instance only was asked)"),
@@ -316,7 +328,6 @@ impl ServerOptions {
             // As Win32: only the access mode must match; another type, instance limit, buffer
             // sizes or default timeout is accepted, and the first instance's values stick.
             if info.access != access {
-                registry::let_go(lock);
                 return Err(io::Error::new(
                     ErrorKind::PermissionDenied,
                     format!(
@@ -333,15 +344,7 @@ impl ServerOptions {
             (Some(mode), PipeMode::Message) => mode,
             (None, PipeMode::Message) => ReadMode::Message,
         };
-        let slot = match registry::take_slot(&lock, info.slots(), &dir) {
-            Ok(slot) => slot,
-            Err(e) => {
-                registry::let_go(lock);
-                return Err(named(e));
-            }
-        };
-        let Some(slot) = slot else {
-            registry::let_go(lock);
+        let Some(slot) = shared.take_slot().map_err(named)? else {
             return Err(io::Error::new(
                 ErrorKind::ResourceBusy,
                 format!(
@@ -350,7 +353,7 @@ impl ServerOptions {
                 ),
             ));
         };
-        let lease = Lease::pipe(name.to_string(), dir.clone(), lock, slot);
+        let lease = Lease::pipe(name.to_string(), dir.clone(), shared, slot);
         let mut server = NamedPipeServer {
             what: name.to_string(),
             name,
@@ -559,9 +562,7 @@ impl NamedPipeServer {
     /// How many instances of this pipe exist now, in all processes (`GetNamedPipeHandleState`'s
     /// `lpCurInstances`).
     pub fn instances(&self) -> io::Result<u64> {
-        let lock = self.lock();
-        // This instance's own lock is no conflict for its own file description: add it.
-        Ok(registry::count_instances(lock, self.info.slots())? + 1)
+        self.hold().instances()
     }
 
     /// The pipe's maximum number of instances (`None`: unlimited): the first instance's.
@@ -575,10 +576,10 @@ impl NamedPipeServer {
         place::pipe_file(&self.dir, PipeFile::Socket(self.slot))
     }
 
-    fn lock(&self) -> &File {
+    fn hold(&self) -> &registry::Shared {
         self.lease
             .as_ref()
-            .and_then(Lease::pipe_lock)
+            .and_then(Lease::pipe_hold)
             .expect("an instance holds its lease until dropped")
     }
 
@@ -600,7 +601,6 @@ impl NamedPipeServer {
 
     fn listen(&mut self) -> io::Result<()> {
         let path = self.socket_path();
-        lease::remove_part(&path)?; // a dead instance's, in our own slot
         let fd = socket_with(
             AddressFamily::UNIX,
             SocketType::STREAM,
@@ -617,7 +617,14 @@ impl NamedPipeServer {
                 ),
             )
         })?;
-        bind(&fd, &addr)?;
+        match bind(&fd, &addr) {
+            Err(Errno::ADDRINUSE) => {
+                // A dead instance's, in our own slot (the slot is ours: nobody else binds here).
+                lease::remove_part(&path)?;
+                bind(&fd, &addr)?;
+            }
+            other => other?,
+        }
         let mode = if self.info.allow == Allow::Owner {
             0o600
         } else {
@@ -684,7 +691,12 @@ impl NamedPipeServer {
                 // A client on another machine, through Samba, may come first (named_pipe/smb).
                 let local = self.listener.as_ref().expect("listening").as_fd();
                 let mode = self.info.pipe_mode;
-                if let Some((fd, who)) = self.smb.next_client(local, self.nonblocking, mode)? {
+                let allow = &self.info.allow;
+                let admits = |who: &super::RemoteClient| allow.admits_remote(who);
+                let next = self
+                    .smb
+                    .next_client(local, self.nonblocking, mode, admits)?;
+                if let Some((fd, who)) = next {
                     return self.admit_remote(fd, who);
                 }
                 knocked = self.knocked(Some(Duration::ZERO))?;
@@ -1169,7 +1181,7 @@ impl AsFd for NamedPipeServer {
         match (&self.conn, &self.listener) {
             (Some(conn), _) => conn.fd.as_fd(),
             (None, Some(l)) => l.as_fd(),
-            (None, None) => self.lock().as_fd(),
+            (None, None) => self.hold().lock.as_fd(),
         }
     }
 }

@@ -11,17 +11,19 @@
 //! `serve`; foreign gRPC clients reach a pipe through its instance's Unix-domain socket
 //! ([`crate::named_pipe::socket_path`], a `unix:` target for grpcio).
 //!
+//! [`connect_to`] takes any of the targets the CLI takes (a pipe name or `http://host:port`).
+//! [`with_reflection`] adds gRPC server reflection (v1 and v1alpha) to a router, so that
+//! generic clients (`pipework rpc list|call`, grpcurl) find a service's methods and messages
+//! without its `.proto`; the example service's [`demo::router`] has it.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use pipework::named_pipe::ServerOptions;
 //! use pipework::rpc::grpc::{self, demo};
 //!
 //! let incoming = grpc::incoming(r"\\.\pipe\demo", &ServerOptions::new())?;
-//! tokio::spawn(
-//!     tonic::transport::Server::builder()
-//!         .add_service(demo::demo_server::DemoServer::new(demo::DemoService))
-//!         .serve_with_incoming(incoming),
-//! );
+//! // The example service with server reflection (`grpc::with_reflection` adds it to any router).
+//! tokio::spawn(demo::router().serve_with_incoming(incoming));
 //! let channel = grpc::connect(r"\\.\pipe\demo").await?;
 //! let mut client = demo::demo_client::DemoClient::new(channel);
 //! let reply = client.say(demo::SayRequest { text: "hi".into(), ..Default::default() }).await?;
@@ -37,10 +39,13 @@ use std::time::Duration;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::Connected;
+use tonic::transport::server::{Connected, Router};
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::named_pipe::{AsyncNamedPipeServer, ClientOptions, ServerOptions, WaitTimeout};
+use crate::name::PipeName;
+use crate::named_pipe::{
+    AsyncNamedPipeClient, AsyncNamedPipeServer, ClientOptions, ServerOptions, WaitTimeout,
+};
 
 /// Who is at the other end of a pipe connection: what a handler finds in
 /// `request.extensions().get::<PipeConnectInfo>()` (or with [`caller`]).
@@ -182,9 +187,120 @@ pub async fn connect_with(
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let name = name.clone();
             let options = options.clone();
-            async move { Ok::<_, io::Error>(TokioIo::new(options.open_async(&name).await?)) }
+            async move { Ok::<_, io::Error>(TokioIo::new(open_pipe(&name, &options).await?)) }
         }))
         .await
+}
+
+/// One connection of a channel: a pipe on this machine, or (the place for it) one on another.
+async fn open_pipe(name: &str, options: &ClientOptions) -> io::Result<AsyncNamedPipeClient> {
+    let parsed = PipeName::parse(name)?;
+    match parsed.server() {
+        None => options.open_async(name).await,
+        Some(host) => open_remote_pipe(&parsed, host, options).await,
+    }
+}
+
+/// A channel's connection to `\\host\pipe\NAME`: through SMB once pipework's remote pipe
+/// client can open such a name; until then `Unsupported`, naming the pipe.
+async fn open_remote_pipe(
+    name: &PipeName,
+    host: &str,
+    _options: &ClientOptions,
+) -> io::Result<AsyncNamedPipeClient> {
+    Err(io::Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "named pipe {name}: gRPC to a pipe on another machine ({host}) needs the SMB pipe \
+             client, which pipework does not have yet"
+        ),
+    ))
+}
+
+/// A tonic channel to `target`: `http://host:port` (TCP; TLS is not built in, so `https://` is
+/// refused), or a pipe name as [`connect`] takes it (`\\.\pipe\NAME` or `NAME`; a
+/// `\\host\pipe\NAME` on another machine is `Unsupported` for now). Errors name the target.
+pub async fn connect_to(target: &str) -> io::Result<Channel> {
+    let failed = |e: tonic::transport::Error| {
+        // The transport error's own text is generic ("transport error"): its source says why.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text = format!("{text}: {cause_text}");
+            }
+            source = cause.source();
+        }
+        let kind = std::error::Error::source(&e)
+            .and_then(|c| c.downcast_ref::<io::Error>())
+            .map_or(ErrorKind::ConnectionRefused, io::Error::kind);
+        io::Error::new(kind, format!("gRPC {target}: {text}"))
+    };
+    if target.starts_with("https://") {
+        return Err(io::Error::new(
+            ErrorKind::Unsupported,
+            format!("gRPC {target}: TLS is not built in; use http:// or a pipe"),
+        ));
+    }
+    if target.starts_with("http://") {
+        let endpoint = Endpoint::from_shared(target.to_string())
+            .map_err(|e| io::Error::new(ErrorKind::InvalidInput, format!("gRPC {target}: {e}")))?;
+        return endpoint
+            .tcp_nodelay(true)
+            .connect_timeout(CONNECT_WAIT)
+            .connect()
+            .await
+            .map_err(failed);
+    }
+    let name = PipeName::parse(target)?;
+    let mut options = ClientOptions::new();
+    options.wait(WaitTimeout::After(CONNECT_WAIT));
+    if name.server().is_some() {
+        // Straight to the remote place, whose error says what is missing.
+        let host = name.server().unwrap_or_default().to_string();
+        open_remote_pipe(&name, &host, &options).await?;
+    }
+    connect_with(
+        Endpoint::from_static("http://pipe.pipework"),
+        target,
+        options,
+    )
+    .await
+    .map_err(failed)
+}
+
+/// The encoded descriptor set of the reflection services themselves (v1 and v1alpha), for
+/// clients that ask reflection about reflection.
+fn reflection_builder<'b>(
+    file_descriptor_sets: &[&'b [u8]],
+) -> tonic_reflection::server::Builder<'b> {
+    let mut builder = tonic_reflection::server::Builder::configure();
+    for set in file_descriptor_sets {
+        builder = builder.register_encoded_file_descriptor_set(set);
+    }
+    builder
+}
+
+/// `router` with the gRPC server reflection services added, v1 and v1alpha (older clients ask
+/// v1alpha), describing every service of `file_descriptor_sets` (encoded
+/// `FileDescriptorSet`s, as `tonic_prost_build`'s `file_descriptor_set_path` writes them and
+/// `tonic::include_file_descriptor_set!` includes them). A set that does not decode is
+/// `InvalidData`.
+pub fn with_reflection<L>(
+    router: Router<L>,
+    file_descriptor_sets: &[&'static [u8]],
+) -> io::Result<Router<L>> {
+    let bad = |e: tonic_reflection::server::Error| {
+        io::Error::new(ErrorKind::InvalidData, format!("gRPC reflection: {e}"))
+    };
+    let v1 = reflection_builder(file_descriptor_sets)
+        .build_v1()
+        .map_err(bad)?;
+    let v1alpha = reflection_builder(file_descriptor_sets)
+        .build_v1alpha()
+        .map_err(bad)?;
+    Ok(router.add_service(v1).add_service(v1alpha))
 }
 
 /// The example service of `proto/demo.proto`: its messages, client and server (generated by
@@ -195,6 +311,18 @@ pub mod demo {
         tonic::include_proto!("pipework.demo.v1");
     }
     pub use generated::*;
+
+    /// The encoded `FileDescriptorSet` of `demo.proto`, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("demo_descriptor");
+
+    /// A router with the example service and server reflection describing it: serve it with
+    /// `serve_with_incoming(grpc::incoming(..))` on a pipe, or `serve(addr)` on TCP.
+    pub fn router() -> tonic::transport::server::Router {
+        let router = tonic::transport::Server::builder()
+            .add_service(demo_server::DemoServer::new(DemoService));
+        super::with_reflection(router, &[FILE_DESCRIPTOR_SET])
+            .expect("demo.proto's descriptor set, compiled by protoc, decodes")
+    }
 
     use std::pin::Pin;
     use std::time::Duration;

@@ -14,11 +14,14 @@
 //! | deadlines and timeouts that saturate | [`time`] |
 //! | the IPv4 addresses of the interfaces | [`ifaddr`] |
 //! | writes that never raise `SIGPIPE` | `signal` |
+//! | a detached keeper process (the Wayland clipboard's data after its owner) | `keeper` |
 
 pub(crate) mod error;
 pub(crate) mod fdpass;
 pub(crate) mod futex;
 pub(crate) mod ifaddr;
+#[cfg(feature = "wayland")]
+pub(crate) mod keeper;
 pub(crate) mod lock;
 pub(crate) mod retry;
 pub(crate) mod shm;

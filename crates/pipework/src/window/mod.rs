@@ -150,6 +150,8 @@ pub struct WindowInfo {
     pub title: String,
     /// The process that owns it.
     pub pid: u32,
+    /// Whether `HWND_BROADCAST` reaches it ([`WindowOptions::top_level`]).
+    pub top_level: bool,
 }
 
 /// How a window is made: `CreateWindowEx`'s class and title, and its queue's limits.
@@ -160,6 +162,7 @@ pub struct WindowOptions {
     post_limit: usize,
     post_bytes: usize,
     hung_after: Duration,
+    top_level: bool,
 }
 
 impl WindowOptions {
@@ -171,7 +174,16 @@ impl WindowOptions {
             post_limit: 10_000,
             post_bytes: 64 << 20,
             hung_after: Duration::from_secs(5),
+            top_level: false,
         }
+    }
+
+    /// Marks it a top-level window, which a Win32 `HWND_BROADCAST` reaches (the C ABI's
+    /// `CreateWindowEx` with no parent). By default a window is message-only, and Windows
+    /// leaves message-only windows out of broadcasts. [`broadcast`] reaches every window.
+    pub fn top_level(&mut self, top_level: bool) -> &mut Self {
+        self.top_level = top_level;
+        self
     }
 
     /// The title (`lpWindowName`).
@@ -233,7 +245,10 @@ impl WindowOptions {
             vec![note.clone()],
         );
         let temp = note.with_extension("new");
-        let text = format!("{}\0{}\0{}", std::process::id(), self.class, self.title);
+        let mut text = format!("{}\0{}\0{}", std::process::id(), self.class, self.title);
+        if self.top_level {
+            text.push_str("\0top");
+        }
         std::fs::write(&temp, text)
             .and_then(|()| std::fs::rename(&temp, &note))
             .map_err(|e| named(&what, e))?;
@@ -438,8 +453,8 @@ pub(crate) fn socket_path(hwnd: Hwnd) -> io::Result<PathBuf> {
     Ok(crate::name::directory(Namespace::Local, Kind::Window)?.join(file_name(hwnd)))
 }
 
-/// The note of a window: (pid, class, title).
-fn read_note(note: &Path) -> Option<(u32, String, String)> {
+/// The note of a window: (pid, class, title, top level).
+fn read_note(note: &Path) -> Option<(u32, String, String, bool)> {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut text = String::new();
@@ -451,11 +466,13 @@ fn read_note(note: &Path) -> Option<(u32, String, String)> {
         .take(64 << 10)
         .read_to_string(&mut text)
         .ok()?;
-    let mut parts = text.splitn(3, '\0');
+    // A title holds no NUL: a fourth field is a mark.
+    let mut parts = text.splitn(4, '\0');
     let pid = parts.next()?.parse().ok()?;
     let class = parts.next()?.to_string();
     let title = parts.next()?.to_string();
-    Some((pid, class, title))
+    let top_level = parts.next() == Some("top");
+    Some((pid, class, title, top_level))
 }
 
 /// The paths of the Unix-domain sockets listening now (`/proc/net/unix`, `__SO_ACCEPTCON`).
@@ -520,7 +537,7 @@ pub fn list() -> io::Result<Vec<WindowInfo>> {
             }
             continue;
         }
-        let Some((pid, class, title)) = read_note(&note) else {
+        let Some((pid, class, title, top_level)) = read_note(&note) else {
             continue;
         };
         out.push(WindowInfo {
@@ -528,6 +545,7 @@ pub fn list() -> io::Result<Vec<WindowInfo>> {
             class,
             title,
             pid,
+            top_level,
         });
     }
     out.sort_by(|a, b| {

@@ -38,16 +38,21 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 impl Smbd {
     /// Starts one; panics (failing the test) if it cannot.
     pub fn start() -> Smbd {
+        Smbd::start_with("")
+    }
+
+    /// Starts one with `extra` lines in its `[global]` section.
+    pub fn start_with(extra: &str) -> Smbd {
         let _one_at_a_time = STARTING.lock().unwrap_or_else(|e| e.into_inner());
-        match Smbd::try_start() {
+        match Smbd::try_start(extra) {
             Ok(smbd) => smbd,
             // A stalled start, killed (and its directory removed) as it was dropped: once more.
-            Err(first) => Smbd::try_start()
+            Err(first) => Smbd::try_start(extra)
                 .unwrap_or_else(|again| panic!("smbd did not start:\n{first}\nagain:\n{again}")),
         }
     }
 
-    fn try_start() -> Result<Smbd, String> {
+    fn try_start(extra: &str) -> Result<Smbd, String> {
         let tag = format!(
             "{}-{}",
             std::process::id(),
@@ -85,7 +90,8 @@ impl Smbd {
              printing = bsd\n\
              printcap name = /dev/null\n\
              disable spoolss = yes\n\
-             disable netbios = yes\n"
+             disable netbios = yes\n\
+             {extra}"
         );
         std::fs::write(dir.join("smb.conf"), conf).unwrap();
         // No accounts (clients are anonymous): an empty smbpasswd file. Not tdbsam, whose
@@ -151,6 +157,39 @@ impl Smbd {
             }
         });
         Ok(smbd)
+    }
+
+    /// Adds the Samba account `user` with `password` to this smbd's own password file; `user`
+    /// must be an existing unix user (Samba maps the account to it). Its unix uid.
+    pub fn add_user(&self, user: &str, password: &str) -> u32 {
+        use std::io::Write;
+        let uid = Command::new("id")
+            .args(["-u", user])
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no unix user {user}"));
+        let mut child = Command::new("smbpasswd")
+            .arg("-c")
+            .arg(self.conf())
+            .args(["-s", "-a", user])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run smbpasswd");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n{password}\n").as_bytes())
+            .unwrap();
+        let status = crate::common::wait_within(&mut child, TIMEOUT);
+        assert!(status.success(), "smbpasswd -a {user} failed ({status})");
+        uid
     }
 
     /// The directory smbd looks for pipe sockets in (`<dir>/np/<name>`).

@@ -136,3 +136,83 @@ pub(super) fn instances_across_processes() {
     let again = ServerOptions::new().max_instances(2).create(&name).unwrap();
     assert_eq!(again.instances().unwrap(), 2);
 }
+
+/// Child: creates `args[1]` instances of `args[0]` (at most 6), says `ready`, holds them until
+/// its input ends.
+pub(super) fn servers_and_block(args: &[String]) {
+    let n: usize = args[1].parse().unwrap();
+    let _servers: Vec<NamedPipeServer> = (0..n)
+        .map(|_| {
+            ServerOptions::new()
+                .max_instances(6)
+                .create(&args[0])
+                .unwrap()
+        })
+        .collect();
+    println!("ready");
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest).unwrap();
+}
+
+/// Open descriptors of this process on the lock file of the pipe whose directory ends in `key`.
+fn lock_files_open(key: &str) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| {
+            target.file_name().is_some_and(|f| f == "lock")
+                && target
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .is_some_and(|d| d.to_string_lossy().ends_with(key))
+        })
+        .count()
+}
+
+/// A process's instances share one hold on the pipe (one lock file open, neighbouring slots
+/// merged by the kernel into one lock): counts, the limit and "busy" stay exact across
+/// processes, a freed slot in the middle is taken again, and a killed process's instances are
+/// reclaimed.
+pub(super) fn instances_share_one_hold_per_process() {
+    let name = unique("oneheld");
+    let key = name.rsplit('\\').next().unwrap().to_string();
+    let create = || ServerOptions::new().max_instances(6).create(&name);
+    let mut mine: Vec<NamedPipeServer> = (0..3).map(|_| create().unwrap()).collect();
+    assert_eq!(lock_files_open(&key), 1);
+    let (mut c, mut out) = spawn("servers_and_block", &[&name, "2"]);
+    assert_eq!(line(&mut out), "ready");
+    assert_eq!(mine[0].instances().unwrap(), 5);
+    mine.push(create().unwrap());
+    assert_eq!(mine[0].instances().unwrap(), 6);
+    assert_eq!(create().unwrap_err().kind(), ErrorKind::ResourceBusy);
+    let listed = |name: &str| {
+        named_pipe::list()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == name.rsplit('\\').next().unwrap())
+            .unwrap()
+            .instances
+    };
+    assert_eq!(listed(&name), 6);
+    // A slot freed between others is found again, and only it.
+    drop(mine.remove(1));
+    assert_eq!(mine[0].instances().unwrap(), 5);
+    mine.push(create().unwrap());
+    assert_eq!(create().unwrap_err().kind(), ErrorKind::ResourceBusy);
+    // The other process dies: its two instances go with it.
+    c.kill().unwrap();
+    wait(&mut c);
+    assert_eq!(mine[0].instances().unwrap(), 4);
+    assert_eq!(listed(&name), 4);
+    mine.push(create().unwrap());
+    mine.push(create().unwrap());
+    assert_eq!(create().unwrap_err().kind(), ErrorKind::ResourceBusy);
+    assert_eq!(lock_files_open(&key), 1);
+    // The last instance lets go of the name and of the lock file.
+    drop(mine);
+    assert_eq!(lock_files_open(&key), 0);
+    assert!(named_pipe::list()
+        .unwrap()
+        .iter()
+        .all(|p| p.name != name.rsplit('\\').next().unwrap()));
+}

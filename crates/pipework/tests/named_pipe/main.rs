@@ -108,6 +108,10 @@ fn main() {
                 "instances_across_processes",
                 instances::instances_across_processes,
             ),
+            (
+                "instances_share_one_hold_per_process",
+                instances::instances_share_one_hold_per_process,
+            ),
             #[cfg(feature = "tokio")]
             ("async_wait", async_io::async_wait),
             #[cfg(feature = "tokio")]
@@ -199,6 +203,7 @@ fn main() {
             ("client_transact", messages::client_transact),
             ("clients_many", clients_many),
             ("server_and_block", server_and_block),
+            ("servers_and_block", instances::servers_and_block),
             ("foreign_partial", lifetime::foreign_partial),
             ("foreign_come_go", connect::foreign_come_go),
             ("client_recv_handle", messages::client_recv_handle),

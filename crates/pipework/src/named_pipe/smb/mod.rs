@@ -24,6 +24,7 @@
 //! in the socket's queue until an instance calls `connect` (Win32 answers `ERROR_PIPE_BUSY`);
 //! a message to a remote client holds 1 to 65535 bytes (Samba's frame); handles do not travel.
 
+pub(crate) mod client;
 pub(crate) mod npa;
 #[cfg(test)]
 mod proptests;
@@ -180,6 +181,7 @@ impl Instance {
         local: BorrowedFd<'_>,
         nonblocking: bool,
         pipe_mode: PipeMode,
+        admits: impl Fn(&RemoteClient) -> bool,
     ) -> io::Result<Option<(OwnedFd, RemoteClient)>> {
         let Some(listener) = &self.listener else {
             return Ok(None);
@@ -201,7 +203,7 @@ impl Instance {
                 // Another instance (thread) may have taken it: then wait again.
                 match accept_with(&listener.fd, SocketFlags::CLOEXEC) {
                     Ok(fd) => {
-                        if let Ok(client) = handshake(&fd, pipe_mode) {
+                        if let Ok(client) = handshake(&fd, pipe_mode, &admits) {
                             return Ok(Some((fd, client)));
                         }
                         // Refused (not root, or a bad handshake): closed; the wait goes on.
@@ -345,7 +347,11 @@ fn stale(path: &Path, addr: &SocketAddrUnix) -> io::Result<bool> {
 
 /// Reads smbd's request from `fd` (root only, within [`HANDSHAKE_TIMEOUT`]), decodes it and
 /// sends the reply for `pipe_mode`.
-fn handshake(fd: &OwnedFd, pipe_mode: PipeMode) -> io::Result<RemoteClient> {
+fn handshake(
+    fd: &OwnedFd,
+    pipe_mode: PipeMode,
+    admits: &dyn Fn(&RemoteClient) -> bool,
+) -> io::Result<RemoteClient> {
     let peer = sockopt::socket_peercred(fd)?;
     if peer.uid.as_raw() != 0 {
         return Err(io::Error::new(
@@ -364,6 +370,9 @@ fn handshake(fd: &OwnedFd, pipe_mode: PipeMode) -> io::Result<RemoteClient> {
     let len = npa::request_len(prefix).map_err(bad)?;
     read_until(fd, &mut message, npa::PREFIX + len, deadline)?;
     let client = npa::decode_request(&message).map_err(bad)?;
+    // Who may connect holds for remote clients too: the pipe's rule applied to the unix user
+    // smbd mapped the account to. A client it does not admit gets "access denied" at its open.
+    let admitted = admits(&client);
     let file_type = match pipe_mode {
         PipeMode::Byte => npa::FILE_TYPE_BYTE,
         PipeMode::Message => npa::FILE_TYPE_MESSAGE,
@@ -373,9 +382,19 @@ fn handshake(fd: &OwnedFd, pipe_mode: PipeMode) -> io::Result<RemoteClient> {
         file_type,
         npa::DEVICE_STATE,
         ALLOCATION_SIZE,
-        npa::STATUS_SUCCESS,
+        if admitted {
+            npa::STATUS_SUCCESS
+        } else {
+            npa::STATUS_ACCESS_DENIED
+        },
     );
     super::conn::send_all(fd.as_fd(), &[&reply], &[])?;
+    if !admitted {
+        return Err(io::Error::new(
+            ErrorKind::PermissionDenied,
+            "the pipe does not admit this remote user",
+        ));
+    }
     Ok(client)
 }
 

@@ -43,6 +43,8 @@ pub const FILE_TYPE_MESSAGE: u16 = 2;
 pub const DEVICE_STATE: u16 = 0x05ff;
 /// `STATUS_SUCCESS`.
 pub const STATUS_SUCCESS: u32 = 0;
+/// `STATUS_ACCESS_DENIED`: the reply to a client the pipe does not admit.
+pub const STATUS_ACCESS_DENIED: u32 = 0xC000_0022;
 
 /// Why a request was refused: a short fixed reason (the caller names the pipe and the peer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -185,7 +185,7 @@ macro_rules! dce_interface {
             pub context_id: u16,
         }
 
-        impl<S: ::std::io::Read + ::std::io::Write> $client<S> {
+        impl<S: ::std::io::Read + ::std::io::Write + ::std::os::fd::AsFd> $client<S> {
             /// Binds a new association on `stream` to this interface.
             pub fn bind(stream: S) -> ::std::io::Result<Self> {
                 let (conn, context_id) = $crate::rpc::dce::Client::bind(

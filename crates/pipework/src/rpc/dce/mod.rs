@@ -7,7 +7,7 @@
 //!   structures, unique pointers);
 //! * [`Interface`] and [`dce_interface!`](crate::dce_interface): an interface (UUID, version,
 //!   operations with typed arguments) declared in Rust, no IDL compiler;
-//! * [`Server`]: serves interfaces on any `Read + Write` stream, a named pipe or TCP;
+//! * [`Server`]: serves interfaces on any `Read + Write` socket stream, a named pipe or TCP;
 //!   [`Association`] is its I/O-free state machine;
 //! * [`Client`]: binds and calls;
 //! * [`echo`]: Samba's `rpcecho` test interface, client and server.
@@ -18,6 +18,11 @@
 //! an `alter_context` or request that carries any gets an access-denied fault and the
 //! connection ends), NDR64 (declined per context), big-endian peers (refused), concurrent
 //! calls on one association (calls are answered in order).
+//!
+//! Time limits: a server drops a connection whose peer stops in the middle of a fragment or of
+//! a fragmented call ([`Server::read_timeout`], [`DEFAULT_READ_TIMEOUT`]; idle connections
+//! between calls only with [`Server::idle_timeout`]); a client's call fails `TimedOut` when
+//! the answer does not come ([`Client::set_timeout`], [`DEFAULT_CALL_TIMEOUT`]).
 //!
 //! Malformed input ends a connection cleanly: an unknown packet type or a fragment cut short
 //! closes it, a request on a context never bound gets `nca_s_unk_if`, a request broken across
@@ -32,12 +37,13 @@ pub mod pdu;
 #[cfg(test)]
 mod proptests;
 mod server;
+mod stream;
 mod uuid;
 
-pub use client::{fault_error, fault_of, Client};
+pub use client::{fault_error, fault_of, Client, DEFAULT_CALL_TIMEOUT};
 pub use interface::{CallInfo, Fault, Interface, Peer};
 pub use server::{
     Association, Server, Step, DEFAULT_MAX_CALL, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAG,
-    MIN_FRAG,
+    DEFAULT_READ_TIMEOUT, MIN_FRAG,
 };
 pub use uuid::{is_bind_time_features, SyntaxId, Uuid, NDR20, NDR64};

@@ -4,11 +4,14 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::interface::{CallInfo, Fault, Interface, Peer};
 use super::pdu::{self, flags, nak, ptype, result, Body, ContextResult, Pdu, PduError};
+use super::stream::FragmentReader;
 use super::uuid::{is_bind_time_features, SyntaxId, Uuid, NDR20};
 use crate::named_pipe::ServerOptions;
 
@@ -37,7 +40,13 @@ pub struct Server {
     secondary_address: String,
     max_connections: usize,
     connections: Arc<std::sync::atomic::AtomicUsize>,
+    read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
+
+/// How long a server waits for the rest of a fragment, or for the next fragment of a call
+/// sent in several, before it drops the connection ([`Server::read_timeout`]).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How many TCP connections [`Server::serve_tcp`] serves at once unless told otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -77,7 +86,26 @@ impl Server {
             secondary_address: String::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             connections: Arc::default(),
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            idle_timeout: None,
         }
+    }
+
+    /// How long a peer that began a fragment (or a call sent in several fragments) may take to
+    /// send the rest; past it the connection is dropped, so a peer that stops in the middle of
+    /// a PDU holds no thread for ever. `None`: no limit. Default [`DEFAULT_READ_TIMEOUT`].
+    /// Enforced with the socket's receive timeout (`SO_RCVTIMEO`): a stream that is not a
+    /// socket has no limit.
+    pub fn read_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may stay idle between calls before the server drops it. Default
+    /// `None` (clients keep associations open between calls, as Windows' do).
+    pub fn idle_timeout(&mut self, timeout: Option<Duration>) -> &mut Self {
+        self.idle_timeout = timeout;
+        self
     }
 
     /// Serves `interface` too.
@@ -132,15 +160,33 @@ impl Server {
     }
 
     /// Serves one connection until the client closes it or breaks the protocol. Returns
-    /// `Ok(())` on a clean end (including one the server chose after a protocol error).
+    /// `Ok(())` on a clean end (including one the server chose after a protocol error), and
+    /// `TimedOut` when the client stopped in the middle of a PDU for longer than
+    /// [`read_timeout`](Self::read_timeout) (or stayed idle past
+    /// [`idle_timeout`](Self::idle_timeout)).
+    ///
+    /// The stream is read ahead (a fragment usually comes in one `read`) and each answer goes
+    /// out in one `write` per fragment, never flushed: give it a stream that sends what is
+    /// written (a named pipe's `flush` would wait for the client to read).
     pub fn serve_stream(
         self: &Arc<Self>,
-        mut stream: impl Read + Write,
+        mut stream: impl Read + Write + AsFd,
         peer: Peer,
     ) -> io::Result<()> {
         let mut assoc = self.association(peer);
+        let mut reader = FragmentReader::new();
         loop {
-            let frag = match pdu::read_fragment(&mut stream) {
+            let first = if assoc.pending.is_some() {
+                self.read_timeout
+            } else {
+                self.idle_timeout
+            };
+            let frag = match reader.next(
+                &mut stream,
+                first,
+                self.read_timeout,
+                "waiting for the client",
+            ) {
                 Ok(Some(frag)) => frag,
                 Ok(None) => return Ok(()),
                 // A truncated fragment or garbage: the connection ends, nothing to answer.
@@ -154,11 +200,10 @@ impl Server {
                 }
                 Err(e) => return Err(e),
             };
-            let step = assoc.on_fragment(&frag);
+            let step = assoc.on_fragment(frag);
             for out in &step.send {
                 stream.write_all(out)?;
             }
-            stream.flush()?;
             if step.close {
                 return Ok(());
             }
