@@ -1,6 +1,8 @@
 //! `named-pipe`: byte throughput (64 KiB writes, 1 GiB per sample) and 64-byte message round
 //! trip between a server and a client process: pipework's named pipes beside a raw Unix-domain
-//! stream socket (bind/listen/accept/connect, write/read by hand) carrying the same bytes.
+//! stream socket (bind/listen/accept/connect, write/read by hand) carrying the same bytes. Each
+//! is measured on the socket path (what foreign clients get) and on the shared-memory rings two
+//! pipework ends agree on (round trips with the default spin and with none).
 //!
 //! Both connections stay up for the whole measurement and their samples alternate, so a burst of
 //! load on this shared machine hits both alike.
@@ -24,12 +26,169 @@ pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
 const NAME: &str = "named-pipe";
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
+    let socket = |workload| pipework_session(workload, Transport::Socket);
     let (throughput, round_trip) =
-        stream::throughput_and_round_trips(settings, NAME, pipework_session, raw_session)?;
-    Ok(vec![
+        stream::throughput_and_round_trips(settings, NAME, socket, raw_session)?;
+    let ring = |workload| pipework_session(workload, Transport::Ring);
+    let (ring_throughput, ring_round_trip) =
+        stream::throughput_and_round_trips(settings, NAME, ring, raw_session)?;
+    let no_spin = stream::finished(
+        stream::round_trips,
+        settings,
+        "named-pipe ring round trip, no spin",
+        pipework_session(Workload::RoundTrip, Transport::RingNoSpin)?,
+        raw_session(Workload::RoundTrip)?,
+    )?;
+    let mut figures = vec![
         Figure::higher_is_better(NAME, "throughput", "GiB/s", "raw unix socket", &throughput),
         Figure::lower_is_better(NAME, "round_trip", "us", "raw unix socket", &round_trip),
-    ])
+        Figure::higher_is_better(
+            NAME,
+            "throughput_shared_memory",
+            "GiB/s",
+            "raw unix socket",
+            &ring_throughput,
+        ),
+        Figure::lower_is_better(
+            NAME,
+            "round_trip_shared_memory",
+            "us",
+            "raw unix socket",
+            &ring_round_trip,
+        ),
+        Figure::lower_is_better(
+            NAME,
+            "round_trip_shared_memory_no_spin",
+            "us",
+            "raw unix socket",
+            &no_spin,
+        ),
+    ];
+    if socat_installed() {
+        let socat = settings.collect(
+            "named-pipe socat client throughput",
+            settings.runs,
+            socat_into_named_pipe,
+            socat_into_raw_socket,
+        )?;
+        figures.push(Figure::higher_is_better(
+            NAME,
+            "throughput_socat_client",
+            "GiB/s",
+            "socat into a raw unix socket",
+            &socat,
+        ));
+    }
+    Ok(figures)
+}
+
+/// Whether `socat` can be run (the foreign-client row is left out without it).
+fn socat_installed() -> bool {
+    std::process::Command::new("socat")
+        .arg("-V")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `socat` streaming zeros into the socket at `path` (a foreign client: no handshake).
+fn socat_to(path: &std::path::Path) -> io::Result<Child> {
+    std::process::Command::new("socat")
+        .args(["-u", "-b", "65536", "OPEN:/dev/zero"])
+        .arg(format!("UNIX-CONNECT:{}", path.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+}
+
+/// GiB/s of [`workload::VOLUME`] bytes read from `reader`, timed from the first byte; the
+/// writer `child` is killed after.
+fn sink_from(mut reader: impl Read, mut child: Child) -> io::Result<f64> {
+    let mut buf = vec![0u8; CHUNK];
+    let result = (|| {
+        // The clock starts once the client is streaming.
+        if reader.read(&mut buf)? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        let start = std::time::Instant::now();
+        let mut got = 0;
+        while got < workload::VOLUME {
+            match reader.read(&mut buf)? {
+                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                n => got += n,
+            }
+        }
+        Ok(got as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// A socat client streaming into a pipework named-pipe server (one that offers rings, which a
+/// foreign client never asks for: it keeps the plain socket).
+fn socat_into_named_pipe() -> io::Result<f64> {
+    let name = unique("socat");
+    let mut server = ServerOptions::new().shared_memory(true).create(&name)?;
+    let child = socat_to(&server.socket_path())?;
+    match server.connect() {
+        Ok(_) => sink_from(server, child),
+        Err(e) => Err(abandon(child, e)),
+    }
+}
+
+/// The baseline: the same socat client streaming into a raw Unix socket listener.
+fn socat_into_raw_socket() -> io::Result<f64> {
+    let path = std::env::temp_dir().join(unique("socat-raw"));
+    let listener = UnixListener::bind(&path)?;
+    let child = socat_to(&path);
+    let accepted = child.and_then(|child| match listener.accept() {
+        Ok((stream, _)) => Ok((stream, child)),
+        Err(e) => Err(abandon(child, e)),
+    });
+    let _ = std::fs::remove_file(&path);
+    let (stream, child) = accepted?;
+    sink_from(RawFd(OwnedFd::from(stream)), child)
+}
+
+/// What carries a pipework session's data: the socket (what foreign clients get), or the
+/// shared-memory rings two pipework ends agree on, spinning before they sleep or not.
+#[derive(Clone, Copy)]
+enum Transport {
+    Socket,
+    Ring,
+    RingNoSpin,
+}
+
+impl Transport {
+    /// The child's role suffix.
+    fn how(self) -> &'static str {
+        match self {
+            Transport::Socket => "pipework",
+            Transport::Ring => "ring",
+            Transport::RingNoSpin => "ringnospin",
+        }
+    }
+
+    fn from_how(how: &str) -> Option<Transport> {
+        match how {
+            "pipework" => Some(Transport::Socket),
+            "ring" => Some(Transport::Ring),
+            "ringnospin" => Some(Transport::RingNoSpin),
+            _ => None,
+        }
+    }
+
+    /// Whether the rings are asked for, and the spin on them.
+    fn rings(self) -> (bool, std::time::Duration) {
+        let spin = pipework::shm_pipe::ShmPipeOptions::default_spin();
+        match self {
+            Transport::Socket => (false, spin),
+            Transport::Ring => (true, spin),
+            Transport::RingNoSpin => (true, std::time::Duration::ZERO),
+        }
+    }
 }
 
 fn unique(what: &str) -> String {
@@ -52,7 +211,7 @@ fn abandon(mut child: Child, e: io::Error) -> io::Error {
 }
 
 /// The parent as a named-pipe server, its child as the client.
-fn pipework_session(workload: Workload) -> io::Result<Session> {
+fn pipework_session(workload: Workload, transport: Transport) -> io::Result<Session> {
     let name = unique(workload.role());
     let message = message_pipe(workload);
     let pipe_mode = if message {
@@ -60,8 +219,13 @@ fn pipework_session(workload: Workload) -> io::Result<Session> {
     } else {
         PipeMode::Byte
     };
-    let mut server = ServerOptions::new().pipe_mode(pipe_mode).create(&name)?;
-    let role = stream::role(workload, "pipework");
+    let (rings, spin) = transport.rings();
+    let mut server = ServerOptions::new()
+        .pipe_mode(pipe_mode)
+        .shared_memory(rings)
+        .shared_memory_spin(spin)
+        .create(&name)?;
+    let role = stream::role(workload, transport.how());
     let child = spawn_child(NAME, &role, &[name], Vec::new())?;
     match server.connect() {
         Ok(_) => Ok(Session::new(
@@ -183,10 +347,15 @@ fn child(args: &[String]) -> io::Result<()> {
     let target = args
         .get(1)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing pipe name"))?;
-    match stream::split_role(role) {
-        (workload, "pipework") => {
+    let (workload, how) = stream::split_role(role);
+    match Transport::from_how(how) {
+        Some(transport) => {
             let workload = Workload::from_role(workload)?;
-            let mut client = ClientOptions::new().open(target)?;
+            let (rings, spin) = transport.rings();
+            let mut client = ClientOptions::new()
+                .shared_memory(rings)
+                .shared_memory_spin(spin)
+                .open(target)?;
             if message_pipe(workload) {
                 client.set_read_mode(ReadMode::Message)?;
             }
@@ -195,12 +364,12 @@ fn child(args: &[String]) -> io::Result<()> {
                 Box::new(PipeLink::new(client, message_pipe(workload))),
             )
         }
-        (_, "raw") => {
+        None if how == "raw" => {
             let stream = UnixStream::connect(target)?;
             let input = OwnedFd::from(stream.try_clone()?);
             raw_child(role, input, OwnedFd::from(stream))
                 .unwrap_or_else(|| Err(stream::unknown_role(NAME, role)))
         }
-        _ => Err(stream::unknown_role(NAME, role)),
+        None => Err(stream::unknown_role(NAME, role)),
     }
 }

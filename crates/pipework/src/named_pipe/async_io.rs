@@ -2,17 +2,24 @@
 //!
 //! They drive the same machinery as the blocking types (the instance registry, the handshake,
 //! the framing state machine) on nonblocking sockets, waiting for readiness through tokio
-//! instead of in the kernel: only the waiting differs.
+//! instead of in the kernel: only the waiting differs. A direction that moved to its
+//! shared-memory ring (see [`super::ring`]) waits for this side's bell instead of the socket:
+//! the task marks the ring's waiting word "awaiting the bell", and the peer rings the bell
+//! (an eventfd) instead of waking a futex; a watch looks at the peer every 50 ms meanwhile.
 
+use std::future::{poll_fn, Future};
 use std::io::{self, ErrorKind};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::time::{sleep, Instant, Sleep};
 
 use super::client::{Backoff, Opening};
+use super::ring::Rings;
 use super::{
     ClientOptions, Connected, Credentials, MessageRead, NamedPipeClient, NamedPipeServer,
     ServerOptions, WaitTimeout,
@@ -48,6 +55,8 @@ fn register_in_place(fd: impl AsFd, interest: Interest) -> io::Result<AsyncFd<Re
 trait Inner: io::Read + io::Write {
     fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead>;
     fn write_message(&mut self, message: &[u8]) -> io::Result<()>;
+    /// The connection's rings, if it has any.
+    fn rings(&mut self) -> Option<&mut Rings>;
 }
 
 impl Inner for NamedPipeServer {
@@ -56,6 +65,9 @@ impl Inner for NamedPipeServer {
     }
     fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         NamedPipeServer::write_message(self, message)
+    }
+    fn rings(&mut self) -> Option<&mut Rings> {
+        self.rings_mut()
     }
 }
 
@@ -66,29 +78,134 @@ impl Inner for NamedPipeClient {
     fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         NamedPipeClient::write_message(self, message)
     }
+    fn rings(&mut self) -> Option<&mut Rings> {
+        self.rings_mut()
+    }
+}
+
+/// How often a task waiting on a ring looks at its peer (as a blocking end's sleep slice).
+const WATCH: Duration = Duration::from_millis(50);
+
+/// This side's bell, registered with the runtime for one direction's waits, and the watch on
+/// the peer.
+#[derive(Debug)]
+struct Bell {
+    fd: AsyncFd<OwnedFd>,
+    watch: Pin<Box<Sleep>>,
+}
+
+impl Bell {
+    fn new(bell: BorrowedFd<'_>) -> io::Result<Bell> {
+        Ok(Bell {
+            fd: register(bell, Interest::READABLE)?,
+            watch: Box::pin(sleep(WATCH)),
+        })
+    }
+
+    /// Waits for the bell (armed by the caller) or for the watch: either way, look again.
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Poll::Ready(guard) = self.fd.poll_read_ready(cx) {
+            let mut guard = guard?;
+            // Back to zero; the next ring makes the bell ready again.
+            let _ = rustix::io::read(guard.get_inner().as_fd(), &mut [0u8; 8]);
+            guard.clear_ready();
+            return Poll::Ready(Ok(()));
+        }
+        if self.watch.as_mut().poll(cx).is_ready() {
+            self.watch.as_mut().reset(Instant::now() + WATCH);
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+}
+
+/// The bell registered twice (each a copy of the handle): a reading task and a writing task
+/// are each woken when it rings. Made at the first wait on a ring (boxed: an end on the socket
+/// carries one word for it).
+#[derive(Debug, Default)]
+struct Bells(Option<Box<[Option<Bell>; 2]>>);
+
+/// Which way an operation moves data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Read = 0,
+    Write = 1,
+}
+
+/// Performs `op` (nonblocking) on `inner`, waiting while it would block: for the socket's
+/// readiness while the direction is on the socket, for the bell once it is on the ring.
+fn poll_op<I: Inner, T>(
+    inner: &mut I,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
+    bells: &mut Bells,
+    cx: &mut Context<'_>,
+    dir: Dir,
+    mut op: impl FnMut(&mut I) -> io::Result<T>,
+) -> Poll<io::Result<T>> {
+    loop {
+        let on_ring = match inner.rings() {
+            Some(rings) if dir == Dir::Read => rings.reads_ring(),
+            Some(rings) => rings.writes_ring(),
+            None => false,
+        };
+        if on_ring {
+            match op(inner) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                other => return Poll::Ready(other),
+            }
+            let Some(rings) = inner.rings() else { continue };
+            let armed = match dir {
+                Dir::Read => rings.arm_read(),
+                Dir::Write => rings.arm_write(),
+            };
+            if !armed {
+                continue;
+            }
+            let pair = bells.0.get_or_insert_with(Default::default);
+            let slot = &mut pair[dir as usize];
+            let bell = match slot {
+                Some(bell) => bell,
+                None => slot.insert(Bell::new(rings.bell())?),
+            };
+            ready!(bell.poll_wait(cx))?;
+            continue;
+        }
+        let mut guard = match dir {
+            Dir::Read => ready!(io.poll_read_ready(cx))?,
+            Dir::Write => ready!(io.poll_write_ready(cx))?,
+        };
+        match op(inner) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
+            other => return Poll::Ready(other),
+        }
+    }
 }
 
 async fn read_message(
     inner: &mut impl Inner,
     io: &AsyncFd<impl std::os::fd::AsRawFd>,
+    bells: &mut Bells,
     buf: &mut [u8],
 ) -> io::Result<MessageRead> {
     // Parts of one message arrive as they come; the framing state keeps the rest.
     let mut filled = 0;
     loop {
-        let mut guard = io.readable().await?;
-        match inner.read_message(&mut buf[filled..]) {
+        let got = poll_fn(|cx| {
+            poll_op(inner, io, bells, cx, Dir::Read, |i| {
+                i.read_message(&mut buf[filled..])
+            })
+        })
+        .await;
+        match got {
             Ok(MessageRead::Complete(n)) => return Ok(MessageRead::Complete(filled + n)),
             Ok(MessageRead::MoreData { read, left }) => {
                 filled += read;
                 if filled == buf.len() {
                     return Ok(MessageRead::MoreData { read: filled, left });
                 }
-                guard.clear_ready();
             }
             Ok(MessageRead::End) if filled == 0 => return Ok(MessageRead::End),
             Ok(MessageRead::End) => return Err(ErrorKind::BrokenPipe.into()),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
             Err(e) => return Err(e),
         }
     }
@@ -97,49 +214,38 @@ async fn read_message(
 async fn write_message(
     inner: &mut impl Inner,
     io: &AsyncFd<impl std::os::fd::AsRawFd>,
+    bells: &mut Bells,
     message: &[u8],
 ) -> io::Result<()> {
-    loop {
-        let mut guard = io.writable().await?;
-        match inner.write_message(message) {
-            Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
-            other => return other,
-        }
-    }
+    poll_fn(|cx| {
+        poll_op(inner, io, bells, cx, Dir::Write, |i| {
+            i.write_message(message)
+        })
+    })
+    .await
 }
 
 fn poll_read(
     inner: &mut impl Inner,
     io: &AsyncFd<impl std::os::fd::AsRawFd>,
+    bells: &mut Bells,
     cx: &mut Context<'_>,
     buf: &mut ReadBuf<'_>,
 ) -> Poll<io::Result<()>> {
-    loop {
-        let mut guard = ready!(io.poll_read_ready(cx))?;
-        match inner.read(buf.initialize_unfilled()) {
-            Ok(n) => {
-                buf.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
-            Err(e) => return Poll::Ready(Err(e)),
-        }
-    }
+    let n = ready!(poll_op(inner, io, bells, cx, Dir::Read, |i| i
+        .read(buf.initialize_unfilled())))?;
+    buf.advance(n);
+    Poll::Ready(Ok(()))
 }
 
 fn poll_write(
     inner: &mut impl Inner,
     io: &AsyncFd<impl std::os::fd::AsRawFd>,
+    bells: &mut Bells,
     cx: &mut Context<'_>,
     buf: &[u8],
 ) -> Poll<io::Result<usize>> {
-    loop {
-        let mut guard = ready!(io.poll_write_ready(cx))?;
-        match inner.write(buf) {
-            Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
-            other => return Poll::Ready(other),
-        }
-    }
+    poll_op(inner, io, bells, cx, Dir::Write, |i| i.write(buf))
 }
 
 fn not_connected() -> io::Error {
@@ -159,6 +265,7 @@ pub struct AsyncNamedPipeServer {
     /// deregistered) before `inner` closes the socket.
     io: Option<AsyncFd<Registered>>,
     inner: NamedPipeServer,
+    bells: Bells,
 }
 
 impl ServerOptions {
@@ -166,7 +273,11 @@ impl ServerOptions {
     pub fn create_async(&self, name: &str) -> io::Result<AsyncNamedPipeServer> {
         let mut inner = self.create(name)?;
         inner.set_io_nonblocking(true)?;
-        Ok(AsyncNamedPipeServer { io: None, inner })
+        Ok(AsyncNamedPipeServer {
+            io: None,
+            inner,
+            bells: Bells::default(),
+        })
     }
 }
 
@@ -182,6 +293,7 @@ impl AsyncNamedPipeServer {
         loop {
             match self.inner.connect() {
                 Ok(connected) => {
+                    self.bells = Bells::default();
                     self.io = Some(register_in_place(
                         &self.inner,
                         Interest::READABLE | Interest::WRITABLE,
@@ -216,6 +328,7 @@ impl AsyncNamedPipeServer {
     /// Disconnects the client (`DisconnectNamedPipe`): see [`NamedPipeServer::disconnect`].
     pub fn disconnect(&mut self) -> io::Result<()> {
         self.io = None;
+        self.bells = Bells::default();
         self.inner.disconnect()
     }
 
@@ -232,13 +345,13 @@ impl AsyncNamedPipeServer {
     /// Reads one message: see [`NamedPipeServer::read_message`].
     pub async fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
         let io = self.io.as_ref().ok_or_else(not_connected)?;
-        read_message(&mut self.inner, io, buf).await
+        read_message(&mut self.inner, io, &mut self.bells, buf).await
     }
 
     /// Writes one message.
     pub async fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         let io = self.io.as_ref().ok_or_else(not_connected)?;
-        write_message(&mut self.inner, io, message).await
+        write_message(&mut self.inner, io, &mut self.bells, message).await
     }
 }
 
@@ -250,7 +363,7 @@ impl AsyncRead for AsyncNamedPipeServer {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let io = this.io.as_ref().ok_or_else(not_connected)?;
-        poll_read(&mut this.inner, io, cx, buf)
+        poll_read(&mut this.inner, io, &mut this.bells, cx, buf)
     }
 }
 
@@ -262,7 +375,7 @@ impl AsyncWrite for AsyncNamedPipeServer {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let io = this.io.as_ref().ok_or_else(not_connected)?;
-        poll_write(&mut this.inner, io, cx, buf)
+        poll_write(&mut this.inner, io, &mut this.bells, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -284,6 +397,7 @@ impl AsyncWrite for AsyncNamedPipeServer {
 pub struct AsyncNamedPipeClient {
     inner: NamedPipeClient,
     io: AsyncFd<OwnedFd>,
+    bells: Bells,
 }
 
 impl ClientOptions {
@@ -335,7 +449,11 @@ impl ClientOptions {
         let mut inner = opening.finish(fd, server)?;
         self.apply_read_mode(&mut inner)?;
         let io = register(&inner, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(AsyncNamedPipeClient { inner, io })
+        Ok(AsyncNamedPipeClient {
+            inner,
+            io,
+            bells: Bells::default(),
+        })
     }
 }
 
@@ -371,12 +489,12 @@ impl AsyncNamedPipeClient {
 
     /// Reads one message: see [`NamedPipeClient::read_message`].
     pub async fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
-        read_message(&mut self.inner, &self.io, buf).await
+        read_message(&mut self.inner, &self.io, &mut self.bells, buf).await
     }
 
     /// Writes one message.
     pub async fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
-        write_message(&mut self.inner, &self.io, message).await
+        write_message(&mut self.inner, &self.io, &mut self.bells, message).await
     }
 
     /// Writes `request` as one message and reads one reply message (`TransactNamedPipe`).
@@ -393,7 +511,7 @@ impl AsyncRead for AsyncNamedPipeClient {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        poll_read(&mut this.inner, &this.io, cx, buf)
+        poll_read(&mut this.inner, &this.io, &mut this.bells, cx, buf)
     }
 }
 
@@ -404,7 +522,7 @@ impl AsyncWrite for AsyncNamedPipeClient {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        poll_write(&mut this.inner, &this.io, cx, buf)
+        poll_write(&mut this.inner, &this.io, &mut this.bells, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -412,9 +530,6 @@ impl AsyncWrite for AsyncNamedPipeClient {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        Poll::Ready(
-            rustix::net::shutdown(&this.inner, rustix::net::Shutdown::Write).map_err(Into::into),
-        )
+        Poll::Ready(self.get_mut().inner.shutdown_write())
     }
 }

@@ -11,7 +11,7 @@ use rustix::net::{
 };
 
 use super::conn::Conn;
-use super::handshake::{self, NOTICE_TAG, TOKEN_LEN};
+use super::handshake::{self, NOTICE_TAG, RINGS_TAG, TOKEN_LEN};
 use super::registry;
 use super::smb::client::RemotePipe;
 use super::state;
@@ -57,6 +57,7 @@ pub struct ClientOptions {
     accept_handles: usize,
     nonblocking: bool,
     read_mode: Option<ReadMode>,
+    shared_memory: super::ring::SharedMemory,
     /// Credentials and port for a pipe on another machine (named_pipe/smb/client).
     pub(crate) remote: super::smb::client::RemoteOptions,
 }
@@ -72,6 +73,7 @@ impl Default for ClientOptions {
             accept_handles: 0,
             nonblocking: false,
             read_mode: None,
+            shared_memory: super::ring::SharedMemory::default(),
             remote: Default::default(),
         }
     }
@@ -179,6 +181,25 @@ impl ClientOptions {
     /// bytes that fit; a message: all of it, or nothing and `WouldBlock`).
     pub fn nonblocking(&mut self, nonblocking: bool) -> &mut Self {
         self.nonblocking = nonblocking;
+        self
+    }
+
+    /// Whether this client offers a pipework server shared-memory rings to carry the data
+    /// instead of the socket (default `true`). The server takes them unless it turned them off;
+    /// each direction then moves to its ring once its reader reads through pipework's API, and
+    /// the socket stays open beside them as the liveness signal. Turn them off for an end whose
+    /// socket is read directly (its handle given to another program while pipework also reads
+    /// it), or that mixes direct writes on the socket with the API's writes: once a direction
+    /// is on its ring, its data no longer passes through the socket.
+    pub fn shared_memory(&mut self, on: bool) -> &mut Self {
+        self.shared_memory.on = on;
+        self
+    }
+
+    /// How long this end spins for its peer on a ring before it sleeps (default 50 µs;
+    /// `Duration::ZERO`: never spins).
+    pub fn shared_memory_spin(&mut self, spin: Duration) -> &mut Self {
+        self.shared_memory.spin = spin;
         self
     }
 
@@ -450,11 +471,34 @@ impl Opening {
         // This end's sends are the pipe's inbound data, its receives the outbound.
         state::ask(fd.as_fd(), info.in_buffer, info.out_buffer);
         let notice = state::new_notice()?;
-        match super::conn::send_all(fd.as_fd(), &[&[NOTICE_TAG]], &[notice.as_fd()]) {
+        // The rings go with the tag when this client offers them (no memory for them: the
+        // socket serves).
+        let offer = if self.options.shared_memory.on {
+            super::ring::Rings::offer(
+                fd.as_fd(),
+                super::ring::capacity_for(info.in_buffer),
+                super::ring::capacity_for(info.out_buffer),
+                self.options.shared_memory.spin,
+                &format!("named pipe {}", self.what),
+            )
+            .ok()
+        } else {
+            None
+        };
+        let tagged = match &offer {
+            Some((_, [a, b, c, d])) => super::conn::send_all(
+                fd.as_fd(),
+                &[&[RINGS_TAG]],
+                &[notice.as_fd(), a.as_fd(), b.as_fd(), c.as_fd(), d.as_fd()],
+            ),
+            None => super::conn::send_all(fd.as_fd(), &[&[NOTICE_TAG]], &[notice.as_fd()]),
+        };
+        let mut rings = offer.map(|(rings, _)| Box::new(rings));
+        match tagged {
             Ok(()) => {}
             // The server closed its instance already (it may have written and gone): the
             // client is open all the same, as in Win32, and reads what came, then the end.
-            Err(e) if state::peer_gone(&e) || e.kind() == ErrorKind::NotConnected => {}
+            Err(e) if state::peer_gone(&e) || e.kind() == ErrorKind::NotConnected => rings = None,
             Err(e) => return Err(e),
         }
         if !self.nonblocking_sockets {
@@ -465,6 +509,7 @@ impl Opening {
         conn.can_write = self.options.write;
         conn.nonblocking = self.nonblocking_sockets;
         conn.accept_handles = self.options.accept_handles;
+        conn.rings = rings;
         let mut client = NamedPipeClient {
             conn,
             server,
@@ -644,6 +689,25 @@ impl NamedPipeClient {
         self.conn.pipe_mode
     }
 
+    /// The connection's rings, for the async front-end.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn rings_mut(&mut self) -> Option<&mut super::ring::Rings> {
+        self.conn.rings.as_deref_mut()
+    }
+
+    /// Shuts the writing half (the server reads the end of data after what was sent).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        self.conn.shutdown_write()
+    }
+
+    /// Whether data of this connection goes through shared-memory rings now (in either
+    /// direction; see [`ClientOptions::shared_memory`]). A direction moves to its ring at the
+    /// first write after its reader's first read, so this is `false` right after the open.
+    pub fn shared_memory_in_use(&self) -> bool {
+        self.conn.rings.as_ref().is_some_and(|r| r.in_use())
+    }
+
     /// The pipe's description as this end sees it (`GetNamedPipeInfo`): see
     /// [`NamedPipeServer::info`](super::NamedPipeServer::info).
     pub fn info(&self) -> io::Result<PipeInfo> {
@@ -712,11 +776,11 @@ impl NamedPipeClient {
 
     /// In `PIPE_NOWAIT` mode, a message that does not fit in the pipe's buffer now is written
     /// not at all: `WouldBlock`.
-    fn check_quota(&self, len: usize) -> io::Result<()> {
+    fn check_quota(&mut self, len: usize) -> io::Result<()> {
         if self.nowait
             && self.conn.can_write
             && self.conn.pipe_mode == PipeMode::Message
-            && !state::message_fits(self.conn.fd.as_fd(), len)?
+            && !self.conn.message_fits(len)?
         {
             return Err(io::Error::new(
                 ErrorKind::WouldBlock,
@@ -773,7 +837,7 @@ impl NamedPipeClient {
             return Err(state::disconnected(&self.conn.what));
         }
         let seen = self.conn.peek(buf)?;
-        if seen.available == 0 && seen.read == 0 && state::at_end(&self.conn)? {
+        if seen.available == 0 && seen.read == 0 && state::at_end(&mut self.conn)? {
             if self.was_disconnected() {
                 return Err(state::disconnected(&self.conn.what));
             }

@@ -11,6 +11,7 @@ use rustix::net::{RecvFlags, SendFlags};
 use crate::sys::{fdpass, retry};
 
 use super::framing::{self, Framer};
+use super::ring::Rings;
 use super::{MessageRead, PeekInfo, PipeMode, ReadMode};
 
 pub(crate) struct Conn {
@@ -34,6 +35,24 @@ pub(crate) struct Conn {
     /// Where a small message's header and payload are put together, to go in one `send`.
     frame: Vec<u8>,
     pub(crate) what: String,
+    /// The shared-memory rings offered with the connection, when both ends are pipework and
+    /// took them (see [`super::ring`]): each direction moves from the socket to its ring once.
+    pub(crate) rings: Option<Box<Rings>>,
+}
+
+/// Where an end's bytes come from: its socket, or its rings once the peer moved there (taking
+/// handles that ride on the socket's bytes, up to `limit` held).
+fn source<'a>(
+    fd: BorrowedFd<'a>,
+    rings: &'a mut Option<Box<Rings>>,
+    dontwait: bool,
+    handles: &'a mut Vec<OwnedFd>,
+    limit: usize,
+) -> impl FnMut(&mut [u8]) -> io::Result<usize> + 'a {
+    move |b: &mut [u8]| match rings {
+        Some(rings) => rings.recv(fd, b, dontwait, handles, limit),
+        None => recv_into(fd, b, handles, limit),
+    }
 }
 
 /// Messages up to this many payload bytes are copied behind their header and sent as one
@@ -67,18 +86,29 @@ pub(crate) fn recv_into(
     handles: &mut Vec<OwnedFd>,
     limit: usize,
 ) -> io::Result<usize> {
+    recv_flags(fd, buf, handles, limit, RecvFlags::empty())
+}
+
+/// [`recv_into`] with receive flags (`DONTWAIT`).
+pub(crate) fn recv_flags(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    handles: &mut Vec<OwnedFd>,
+    limit: usize,
+    flags: RecvFlags,
+) -> io::Result<usize> {
     let room = limit.saturating_sub(handles.len());
     if room == 0 {
         // No handle is taken: a plain `recv`, the kernel's shortest receive path (no message
         // header, no peer address copied out). A handle sent anyway is discarded by the kernel
         // as it would be with an empty control buffer.
-        return match retry(|| rustix::net::recv(fd, &mut *buf, RecvFlags::empty())) {
+        return match retry(|| rustix::net::recv(fd, &mut *buf, flags)) {
             Ok((n, _)) => Ok(n),
             Err(Errno::CONNRESET) => Ok(0),
             Err(e) => Err(e.into()),
         };
     }
-    match fdpass::recv(fd, &mut [IoSliceMut::new(buf)], room, RecvFlags::empty()) {
+    match fdpass::recv(fd, &mut [IoSliceMut::new(buf)], room, flags) {
         Ok(got) => {
             handles.extend(got.handles);
             Ok(got.bytes)
@@ -158,6 +188,7 @@ impl Conn {
             remote: false,
             frame: Vec::new(),
             what,
+            rings: None,
         }
     }
 
@@ -202,9 +233,11 @@ impl Conn {
             fd,
             framer,
             handles,
+            rings,
+            nonblocking,
             ..
         } = self;
-        let mut fill = |b: &mut [u8]| recv_into(fd.as_fd(), b, handles, limit);
+        let mut fill = source(fd.as_fd(), rings, *nonblocking, handles, limit);
         match (self.pipe_mode, self.read_mode) {
             (PipeMode::Byte, _) => fill(buf),
             (PipeMode::Message, ReadMode::Byte) => framer.read_bytes(buf, &mut fill),
@@ -228,11 +261,12 @@ impl Conn {
             fd,
             framer,
             handles,
+            rings,
+            nonblocking,
             ..
         } = self;
-        framer.read_message(buf, &mut |b: &mut [u8]| {
-            recv_into(fd.as_fd(), b, handles, limit)
-        })
+        let mut fill = source(fd.as_fd(), rings, *nonblocking, handles, limit);
+        framer.read_message(buf, &mut fill)
     }
 
     /// Reads one whole message, however long, growing `out` only as bytes actually arrive.
@@ -277,9 +311,18 @@ impl Conn {
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check_write()?;
         match self.pipe_mode {
-            PipeMode::Byte => Ok(retry(|| {
-                rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL)
-            })?),
+            PipeMode::Byte => {
+                if let Some(rings) = &mut self.rings {
+                    if rings.onto_ring(self.fd.as_fd()) {
+                        return rings.send_some(buf, self.nonblocking);
+                    }
+                }
+                let n = retry(|| rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL))?;
+                if let Some(rings) = &mut self.rings {
+                    rings.sent_on_socket(n);
+                }
+                Ok(n)
+            }
             PipeMode::Message => {
                 self.write_message(buf)?;
                 Ok(buf.len())
@@ -290,18 +333,45 @@ impl Conn {
     /// One message (on a byte pipe: the bytes).
     pub(crate) fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         self.check_write()?;
-        match self.pipe_mode {
-            PipeMode::Byte => send_all(self.fd.as_fd(), &[message], &[]),
+        if let Some(rings) = &mut self.rings {
+            if rings.onto_ring(self.fd.as_fd()) {
+                return match self.pipe_mode {
+                    PipeMode::Byte => rings.send(message, self.nonblocking),
+                    PipeMode::Message => {
+                        let (header, n) = self.framer.frame_header(message.len())?;
+                        if message.len() <= SMALL_MESSAGE {
+                            self.frame.clear();
+                            self.frame.extend_from_slice(&header[..n]);
+                            self.frame.extend_from_slice(message);
+                            rings.send(&self.frame, self.nonblocking)
+                        } else {
+                            rings.send(&header[..n], self.nonblocking)?;
+                            rings.send(message, false)
+                        }
+                    }
+                };
+            }
+        }
+        let sent = match self.pipe_mode {
+            PipeMode::Byte => send_all(self.fd.as_fd(), &[message], &[]).map(|()| message.len()),
             PipeMode::Message => {
                 let (header, n) = self.framer.frame_header(message.len())?;
                 send_message(self.fd.as_fd(), &mut self.frame, &header[..n], message)
+                    .map(|()| n + message.len())
             }
+        }?;
+        if let Some(rings) = &mut self.rings {
+            rings.sent_on_socket(sent);
         }
+        Ok(())
     }
 
     /// `PeekNamedPipe`.
     pub(crate) fn peek(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
         self.check_read()?;
+        if self.rings.is_some() {
+            return self.peek_rings(buf);
+        }
         let pending = rustix::io::ioctl_fionread(&self.fd)? as usize;
         match self.pipe_mode {
             PipeMode::Byte => {
@@ -358,6 +428,114 @@ impl Conn {
         }
     }
 
+    /// `PeekNamedPipe` on an end that has rings: from the socket while its data is there, then
+    /// from the ring.
+    fn peek_rings(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
+        let on_socket = rustix::io::ioctl_fionread(&self.fd)? as usize;
+        let limit = self.handle_limit();
+        let Conn {
+            fd,
+            framer,
+            handles,
+            rings,
+            pipe_mode,
+            ..
+        } = self;
+        let Some(ring) = rings.as_mut() else {
+            unreachable!("peek_rings is called with rings")
+        };
+        let pending = ring.pending(on_socket)?;
+        if pending == 0 && !framer.has_buffered() && ring.reads_ring() {
+            // A peek that finds nothing may be a poller's (`PeekNamedPipe` before a wait on
+            // the handle): the next data rings the socket.
+            ring.arm_socket();
+        }
+        match pipe_mode {
+            PipeMode::Byte => {
+                let read = if ring.reads_ring() {
+                    ring.peek(buf)?
+                } else {
+                    let max = ring.socket_data(on_socket).min(buf.len());
+                    if max == 0 {
+                        0
+                    } else {
+                        match retry(|| {
+                            rustix::net::recv(
+                                &*fd,
+                                &mut buf[..max],
+                                RecvFlags::PEEK | RecvFlags::DONTWAIT,
+                            )
+                        }) {
+                            Ok((n, _)) => n,
+                            Err(Errno::AGAIN) => 0,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                };
+                Ok(PeekInfo {
+                    read,
+                    available: pending as u64,
+                    left_in_message: 0,
+                })
+            }
+            PipeMode::Message => {
+                // The bytes move into the framer's buffer, as a read would take them.
+                let mut fill = source(fd.as_fd(), rings, true, handles, limit);
+                let (read, available, left) = framer.peek(buf, pending, &mut fill)?;
+                Ok(PeekInfo {
+                    read,
+                    available,
+                    left_in_message: left,
+                })
+            }
+        }
+    }
+
+    /// Whether the peer has closed its end and nothing is left to read; `None` when the socket
+    /// tells (no rings, or its data still comes from the socket).
+    pub(crate) fn rings_at_end(&mut self) -> io::Result<Option<bool>> {
+        if self.framer.has_buffered() {
+            return Ok(Some(false));
+        }
+        match &mut self.rings {
+            Some(rings) => rings.at_end(),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether a message of `len` payload bytes goes in at once without waiting (the quota of a
+    /// nonblocking message write).
+    pub(crate) fn message_fits(&mut self, len: usize) -> io::Result<bool> {
+        if let Some(rings) = &mut self.rings {
+            if rings.onto_ring(self.fd.as_fd()) {
+                return rings.fits(len + framing::HEADER);
+            }
+        }
+        super::state::message_fits(self.fd.as_fd(), len)
+    }
+
+    /// Shuts this end's writing half (the peer reads the end of data after what was sent).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        match &mut self.rings {
+            Some(rings) if rings.writes_ring() => {
+                rings.shut_write();
+                Ok(())
+            }
+            _ => Ok(rustix::net::shutdown(
+                &self.fd,
+                rustix::net::Shutdown::Write,
+            )?),
+        }
+    }
+
+    /// Ends the connection from this side (`DisconnectNamedPipe`): the rings are closed first,
+    /// so the peer reads what they hold and then the end of data; then the socket is shut down.
+    pub(crate) fn hang_up(&mut self) {
+        self.rings = None;
+        let _ = rustix::net::shutdown(&self.fd, rustix::net::Shutdown::Both);
+    }
+
     /// `TransactNamedPipe`.
     pub(crate) fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<MessageRead> {
         if self.pipe_mode != PipeMode::Message || self.read_mode != ReadMode::Message {
@@ -369,7 +547,12 @@ impl Conn {
                 ),
             ));
         }
-        if self.framer.has_buffered() || rustix::io::ioctl_fionread(&self.fd)? > 0 {
+        let on_socket = rustix::io::ioctl_fionread(&self.fd)? as usize;
+        let pending = match &mut self.rings {
+            Some(rings) => rings.pending(on_socket)?,
+            None => on_socket,
+        };
+        if self.framer.has_buffered() || pending > 0 {
             return Err(io::Error::new(
                 ErrorKind::ResourceBusy,
                 format!(
@@ -414,13 +597,33 @@ impl Conn {
                 ),
             ));
         }
-        match self.pipe_mode {
-            PipeMode::Byte => send_all(self.fd.as_fd(), &[b"H"], &[handle]),
-            PipeMode::Message => {
-                let header = framing::header(1)?;
-                send_all(self.fd.as_fd(), &[&header, b"H"], &[handle])
+        if let Some(rings) = &mut self.rings {
+            if rings.onto_ring(self.fd.as_fd()) {
+                // The handle rides on the socket, then the byte that announces it goes on the
+                // ring, where the reader meets it in order with the data.
+                rings.send_control_handle(self.fd.as_fd(), handle)?;
+                return match self.pipe_mode {
+                    PipeMode::Byte => rings.send(b"H", false),
+                    PipeMode::Message => {
+                        let header = framing::header(1)?;
+                        let mut frame = header.to_vec();
+                        frame.push(b'H');
+                        rings.send(&frame, false)
+                    }
+                };
             }
         }
+        let sent = match self.pipe_mode {
+            PipeMode::Byte => send_all(self.fd.as_fd(), &[b"H"], &[handle]).map(|()| 1),
+            PipeMode::Message => {
+                let header = framing::header(1)?;
+                send_all(self.fd.as_fd(), &[&header, b"H"], &[handle]).map(|()| header.len() + 1)
+            }
+        }?;
+        if let Some(rings) = &mut self.rings {
+            rings.sent_on_socket(sent);
+        }
+        Ok(())
     }
 
     /// Receives a handle sent with `send_handle`: this receive asks for one handle, whatever
@@ -457,6 +660,14 @@ impl Conn {
             ));
         }
         if self.handles.is_empty() {
+            if let Some(rings) = &mut self.rings {
+                // On the ring, the handle rode on the socket just before its byte.
+                if let Some(handle) =
+                    rings.recv_control_handle(self.fd.as_fd(), &mut self.handles)?
+                {
+                    return Ok(handle);
+                }
+            }
             return Err(io::Error::new(
                 ErrorKind::InvalidData,
                 format!(
@@ -470,6 +681,13 @@ impl Conn {
 
     /// Waits until the peer has read everything written (`FlushFileBuffers`), or has gone.
     pub(crate) fn flush_to_peer(&self) -> io::Result<()> {
+        // On the ring: the ring read, and the socket's bytes (the data before the switch, the
+        // wake-up byte) taken before it.
+        if let Some(rings) = &self.rings {
+            if rings.writes_ring() && rings.flush_to_peer()? {
+                return Ok(());
+            }
+        }
         let mut pause = Duration::from_micros(20);
         while crate::sys::unread_by_peer(&self.fd)? > 0 {
             std::thread::sleep(pause);

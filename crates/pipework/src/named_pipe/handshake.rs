@@ -12,8 +12,10 @@
 //!
 //! The one thing a pipework client sends before its data is [`NOTICE_TAG`], a byte carrying the
 //! handle of its disconnect notice (see [`super::state`]); the server takes it before reading.
-//! A foreign client (socat, Python's `socket`) binds nothing and sends no tag: a byte pipe
-//! carries exactly the bytes written, both ways.
+//! A client that offers shared-memory rings sends [`RINGS_TAG`] instead, the rings and bells
+//! beside the notice (see [`super::ring`]); the server takes them or drops them, and says
+//! nothing either way. A foreign client (socat, Python's `socket`) binds nothing and sends no
+//! tag: a byte pipe carries exactly the bytes written, both ways.
 
 use super::Access;
 
@@ -22,12 +24,19 @@ const PREFIX: &str = "pipework-np2 ";
 pub(crate) const TOKEN_LEN: usize = 16;
 /// The byte a pipework client sends first, carrying its disconnect notice.
 pub(crate) const NOTICE_TAG: u8 = b'N';
+/// The byte a pipework client that offers rings sends first: its notice, then the two rings
+/// and the two bells ride on it.
+pub(crate) const RINGS_TAG: u8 = b'R';
+/// Handles riding on [`RINGS_TAG`].
+pub(crate) const RINGS_HANDLES: usize = 5;
 
 /// What the server makes of the first byte a pipework client sent, and the handles beside it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Tag {
     /// The notice tag, with a handle.
     Notice,
+    /// The rings tag, with the notice, the rings and the bells.
+    Rings,
     /// The client closed before sending it.
     Gone,
     /// Anything else: the client does not follow the protocol.
@@ -40,6 +49,7 @@ pub(crate) fn tag(bytes: usize, byte: u8, handles: usize) -> Tag {
     match (bytes, byte, handles) {
         (0, _, _) => Tag::Gone,
         (1, NOTICE_TAG, 1) => Tag::Notice,
+        (1, RINGS_TAG, RINGS_HANDLES) => Tag::Rings,
         _ => Tag::Bad,
     }
 }
@@ -105,6 +115,8 @@ mod tests {
         assert_eq!(tag(0, 0, 0), Tag::Gone);
         assert_eq!(tag(1, NOTICE_TAG, 0), Tag::Bad);
         assert_eq!(tag(1, b'x', 1), Tag::Bad);
+        assert_eq!(tag(1, RINGS_TAG, RINGS_HANDLES), Tag::Rings);
+        assert_eq!(tag(1, RINGS_TAG, 1), Tag::Bad);
     }
 
     #[test]
@@ -153,9 +165,13 @@ mod tests {
             /// Any first receive decodes without panicking; only the tag with one handle is a
             /// notice.
             #[test]
-            fn any_first_byte_decodes(bytes in 0usize..3, byte in any::<u8>(), handles in 0usize..3) {
+            fn any_first_byte_decodes(bytes in 0usize..3, byte in any::<u8>(), handles in 0usize..7) {
                 let t = tag(bytes, byte, handles);
                 prop_assert_eq!(t == Tag::Notice, bytes == 1 && byte == NOTICE_TAG && handles == 1);
+                prop_assert_eq!(
+                    t == Tag::Rings,
+                    bytes == 1 && byte == RINGS_TAG && handles == RINGS_HANDLES
+                );
             }
         }
     }

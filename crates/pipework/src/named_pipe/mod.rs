@@ -146,6 +146,7 @@ mod conn;
 pub(crate) mod framing;
 mod handshake;
 pub(crate) mod registry;
+mod ring;
 mod server;
 mod state;
 // Remote clients through Samba (named-pipe auth).

@@ -61,6 +61,7 @@ pub struct ServerOptions {
     namespace: Namespace,
     nonblocking: bool,
     accept_handles: usize,
+    shared_memory: super::ring::SharedMemory,
     /// Remote clients through Samba (named_pipe/smb).
     pub(super) smb: super::smb::Options,
 }
@@ -82,6 +83,7 @@ impl Default for ServerOptions {
             namespace: Namespace::Local,
             nonblocking: false,
             accept_handles: 0,
+            shared_memory: super::ring::SharedMemory::default(),
             smb: Default::default(),
         }
     }
@@ -178,6 +180,25 @@ impl ServerOptions {
     /// process, and the data still arrives. `recv_handle` always accepts the one it asks for.
     pub fn accept_handles(&mut self, n: usize) -> &mut Self {
         self.accept_handles = n;
+        self
+    }
+
+    /// Whether this instance takes the shared-memory rings a pipework client offers (default
+    /// `true`): each direction of the connection then moves from the socket to its ring once
+    /// its reader reads through pipework's API, and the socket stays open beside them as the
+    /// liveness signal. Foreign clients and clients through Samba always keep the socket. An
+    /// instance whose socket is handed to another program and never read or written through
+    /// the API (`pipework pipe serve --exec`) keeps the socket by itself; turn them off for one
+    /// that mixes direct reads or writes on the socket with the API's.
+    pub fn shared_memory(&mut self, on: bool) -> &mut Self {
+        self.shared_memory.on = on;
+        self
+    }
+
+    /// How long this end spins for its peer on a ring before it sleeps (default 50 µs;
+    /// `Duration::ZERO`: never spins).
+    pub fn shared_memory_spin(&mut self, spin: Duration) -> &mut Self {
+        self.shared_memory.spin = spin;
         self
     }
 
@@ -348,6 +369,7 @@ impl ServerOptions {
             nonblocking: self.nonblocking,
             nowait: self.nonblocking,
             accept_handles: self.accept_handles,
+            shared_memory: self.shared_memory,
             first,
             since: None,
             closing: false,
@@ -498,6 +520,7 @@ pub struct NamedPipeServer {
     /// `PIPE_NOWAIT` asked by the user: writes take only what fits.
     nowait: bool,
     accept_handles: usize,
+    shared_memory: super::ring::SharedMemory,
     first: bool,
     /// When this instance started listening (its socket file's time), for the listener made
     /// anew after a refused client: it keeps its place in the queue.
@@ -775,8 +798,9 @@ impl NamedPipeServer {
             }
         }
         let gone = {
-            let conn = self.conn.as_ref().expect("connected");
-            !matches!(self.notice, Notice::Pending) && state::at_end(conn)?
+            let pending = matches!(self.notice, Notice::Pending);
+            let conn = self.conn.as_mut().expect("connected");
+            !pending && state::at_end(conn)?
         };
         if gone {
             self.conn = None;
@@ -816,7 +840,7 @@ impl NamedPipeServer {
         let got = crate::sys::fdpass::recv(
             conn.fd.as_fd(),
             &mut [std::io::IoSliceMut::new(&mut byte)],
-            1,
+            handshake::RINGS_HANDLES,
             flags,
         );
         let got = match got {
@@ -839,6 +863,24 @@ impl NamedPipeServer {
                 Some(fd) => Notice::Held(fd),
                 None => Notice::None,
             },
+            Tag::Rings => {
+                let mut handles = got.handles;
+                let rest = handles.split_off(1);
+                if self.shared_memory.on {
+                    let what = format!("named pipe {}", self.what);
+                    let spin = self.shared_memory.spin;
+                    if let Some(conn) = self.conn.as_mut() {
+                        // Refused rings (not what a pipework client makes): the socket serves.
+                        conn.rings = super::ring::Rings::accept(rest, conn.fd.as_fd(), spin, &what)
+                            .ok()
+                            .map(Box::new);
+                    }
+                }
+                match handles.pop().and_then(state::accept_notice) {
+                    Some(fd) => Notice::Held(fd),
+                    None => Notice::None,
+                }
+            }
             Tag::Gone => Notice::None,
             Tag::Bad => {
                 self.notice = Notice::None;
@@ -876,12 +918,12 @@ impl NamedPipeServer {
         self.peer = None;
         self.smb.peer = None;
         match conn {
-            Some(conn) => {
+            Some(mut conn) => {
                 // The notice first: the client looks at it once it sees its stream end.
                 if let Notice::Held(fd) = notice {
                     state::signal_notice(&fd);
                 }
-                let _ = rustix::net::shutdown(&conn.fd, Shutdown::Both);
+                conn.hang_up();
                 Ok(())
             }
             None => Err(io::Error::new(
@@ -892,6 +934,21 @@ impl NamedPipeServer {
                 ),
             )),
         }
+    }
+
+    /// The connection's rings, for the async front-end.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn rings_mut(&mut self) -> Option<&mut super::ring::Rings> {
+        self.conn.as_mut().and_then(|c| c.rings.as_deref_mut())
+    }
+
+    /// Whether data of the connected client goes through shared-memory rings now (in either
+    /// direction; see [`ServerOptions::shared_memory`]).
+    pub fn shared_memory_in_use(&self) -> bool {
+        self.conn
+            .as_ref()
+            .and_then(|c| c.rings.as_ref())
+            .is_some_and(|r| r.in_use())
     }
 
     /// Whether a client is connected.
@@ -969,7 +1026,7 @@ impl NamedPipeServer {
         }
         let what = self.what.clone();
         let conn = self.writing()?;
-        if conn.can_write && !state::message_fits(conn.fd.as_fd(), len)? {
+        if conn.can_write && !conn.message_fits(len)? {
             return Err(io::Error::new(
                 ErrorKind::WouldBlock,
                 format!("named pipe {what}: the message does not fit in the pipe's buffer now"),

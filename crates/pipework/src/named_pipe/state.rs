@@ -21,9 +21,12 @@ use super::conn::Conn;
 
 /// Whether the peer has closed its end and nothing is left to read: no byte in the socket and
 /// none held by the framer (a 0-byte message waiting is something to read).
-pub(crate) fn at_end(conn: &Conn) -> io::Result<bool> {
+pub(crate) fn at_end(conn: &mut Conn) -> io::Result<bool> {
     if conn.framer.has_buffered() {
         return Ok(false);
+    }
+    if let Some(end) = conn.rings_at_end()? {
+        return Ok(end);
     }
     let mut probe = [0u8; 1];
     match rustix::net::recv(&conn.fd, &mut probe, RecvFlags::PEEK | RecvFlags::DONTWAIT) {

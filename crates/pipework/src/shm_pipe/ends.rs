@@ -26,6 +26,10 @@ pub(super) struct End {
     /// The peer's bell, taken from the lifeline the first time the peer waits under an async
     /// runtime.
     pub(super) peer_bell: OnceLock<OwnedFd>,
+    /// The peer is gone only once its lifeline hangs up entirely (a named pipe's writer, whose
+    /// reader may shut its own writing half and still read); otherwise a half-shut lifeline
+    /// counts too. Set only on named pipes' writers, which also send wake-up bytes on it.
+    pub(super) hup_only: bool,
 }
 
 impl End {
@@ -38,6 +42,7 @@ impl End {
             max_spin: spin,
             spin,
             peer_bell: OnceLock::new(),
+            hup_only: false,
         }
     }
 

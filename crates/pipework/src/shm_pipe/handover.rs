@@ -223,6 +223,7 @@ impl End {
             max_spin: DEFAULT_SPIN,
             spin: DEFAULT_SPIN,
             peer_bell: OnceLock::new(),
+            hup_only: false,
         })
     }
 }

@@ -12,6 +12,9 @@
 //! | 256 | the writer's waiting word (u32 futex) | both |
 //! | 320 / 324 | writer closed / reader closed flags (u32) | the closing side |
 //! | 384 / 448 | the reader's / writer's CPU hint (u32) | each side |
+//! | 512 | named pipes: the reader takes data from the ring (u32, 0 or 1) | the reader |
+//! | 640 | named pipes: handles the writer sent on the socket after its switch (u64) | the writer |
+//! | 576 | named pipes: the writer's switch point, data bytes it sent on the socket plus one (u64, 0: not switched) | the writer |
 //!
 //! The positions and waiting words sit on cache lines of their own; the data, `capacity` bytes,
 //! starts at [`HEADER`].
@@ -38,6 +41,13 @@ pub(super) const OFF_READER_CLOSED: usize = 324;
 /// spin, nothing more: any value a peer leaves there is harmless.
 pub(super) const OFF_READER_CPU: usize = 384;
 pub(super) const OFF_WRITER_CPU: usize = 448;
+/// Named pipes (see `named_pipe::ring`): the reader is ready to take data from the ring.
+pub(super) const OFF_NP_READER_READY: usize = 512;
+/// Named pipes: where the writer's data left the socket for the ring (bytes sent on the socket
+/// plus one; 0 while it still writes on the socket).
+pub(super) const OFF_NP_SWITCH_AT: usize = 576;
+/// Named pipes: how many handles the writer sent on the socket after its switch.
+pub(super) const OFF_NP_HANDLES_SENT: usize = 640;
 
 pub(super) const MIN_CAPACITY: usize = 4096;
 pub(super) const MAX_CAPACITY: usize = 1 << 30;

@@ -52,6 +52,7 @@ mod message;
 mod proptests;
 mod ring;
 mod wait;
+pub(crate) use wait::WAKE_BYTE;
 
 #[cfg(feature = "tokio")]
 pub use async_io::{AsyncShmReader, AsyncShmWriter};
@@ -192,5 +193,257 @@ impl ShmPipeOptions {
             end: End::new(writer_ring, writer_sock, self.spin),
         };
         Ok((reader, writer))
+    }
+}
+
+/// What named pipes between two pipework ends use of this module: fresh rings, ends made on a
+/// ring with the pipe's connection as lifeline and the peer's bell given, and the few looks at
+/// an end that a named pipe's behaviours need (bytes waiting unread, reading, writing and
+/// peeking without waiting, the switch from the socket to the ring). One ring, one set of
+/// waits, for both mechanisms.
+pub(crate) mod shared {
+    use std::io::{self, ErrorKind};
+    use std::os::fd::OwnedFd;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::ends::End;
+    use super::handover::{checked_bell, map_ring};
+    use super::layout::{OFF_NP_HANDLES_SENT, OFF_NP_READER_READY, OFF_NP_SWITCH_AT};
+    use super::ring::Ring;
+    use super::{ShmPipeOptions, ShmReader, ShmWriter};
+
+    /// A fresh ring of `capacity` bytes: its memfd, sealed against resizing, header written.
+    pub(crate) fn new_ring(capacity: usize) -> io::Result<OwnedFd> {
+        let (mapping, view) = ShmPipeOptions::new().capacity(capacity).new_ring()?;
+        drop(view);
+        OwnedFd::try_from(mapping)
+    }
+
+    /// A fresh bell (a nonblocking eventfd).
+    pub(crate) fn new_bell() -> io::Result<OwnedFd> {
+        use rustix::event::{eventfd, EventfdFlags};
+        Ok(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?)
+    }
+
+    /// An end on the ring `ring` (checked as any ring from another process: sealed, sized as
+    /// its header says), its peer's liveness `lifeline` (for a writer, its full hang-up: a
+    /// reader may shut its own writing half and still read; for a reader, the writer's half
+    /// shut too), `peer_bell` the handle rung when the peer awaits it (checked to be
+    /// nonblocking).
+    fn end(
+        ring: OwnedFd,
+        lifeline: OwnedFd,
+        spin: Duration,
+        what: &str,
+        peer_bell: OwnedFd,
+        writer: bool,
+    ) -> io::Result<End> {
+        let ring = Ring::validate(map_ring(ring, what)?, Arc::from(what))?;
+        let mut end = End::new(ring, lifeline, spin);
+        end.hup_only = writer;
+        let _ = end.peer_bell.set(checked_bell(peer_bell, what)?);
+        Ok(end)
+    }
+
+    /// The reading end of the ring `ring`: see [`end`].
+    pub(crate) fn reader(
+        ring: OwnedFd,
+        lifeline: OwnedFd,
+        spin: Duration,
+        what: &str,
+        peer_bell: OwnedFd,
+    ) -> io::Result<ShmReader> {
+        Ok(ShmReader {
+            end: end(ring, lifeline, spin, what, peer_bell, false)?,
+        })
+    }
+
+    /// The writing end of the ring `ring`: see [`end`].
+    pub(crate) fn writer(
+        ring: OwnedFd,
+        lifeline: OwnedFd,
+        spin: Duration,
+        what: &str,
+        peer_bell: OwnedFd,
+    ) -> io::Result<ShmWriter> {
+        Ok(ShmWriter {
+            end: end(ring, lifeline, spin, what, peer_bell, true)?,
+        })
+    }
+
+    /// Copies what waits in the ring into `buf` without consuming it: how many bytes.
+    pub(crate) fn peek(reader: &ShmReader, buf: &mut [u8]) -> io::Result<usize> {
+        let n = reader.bytes_available()?.min(buf.len());
+        reader.end.ring.copy_out(reader.end.pos, &mut buf[..n])?;
+        Ok(n)
+    }
+
+    /// Reads what is there without waiting: `WouldBlock` while the ring is empty and its writer
+    /// lives, `Ok(0)` at the end of data, `UnexpectedEof` once the writer vanished without
+    /// closing.
+    pub(crate) fn read_now(reader: &mut ShmReader, buf: &mut [u8]) -> io::Result<usize> {
+        let mut available = reader.bytes_available()?;
+        if available == 0 {
+            // The writer sets its flag after publishing its last bytes: look again after it.
+            let closed = reader.writer_closed();
+            available = reader.bytes_available()?;
+            if available == 0 {
+                if closed {
+                    return Ok(0);
+                }
+                if reader.end.peer_gone()? {
+                    return Err(reader.vanished());
+                }
+                return Err(ErrorKind::WouldBlock.into());
+            }
+        }
+        let n = available.min(buf.len());
+        if n > 0 {
+            reader.end.ring.copy_out(reader.end.pos, &mut buf[..n])?;
+            reader.advance(n);
+        }
+        Ok(n)
+    }
+
+    /// Writes what fits without waiting: `WouldBlock` when the ring is full, `BrokenPipe` once
+    /// the reader closed.
+    pub(crate) fn write_now(writer: &mut ShmWriter, data: &[u8]) -> io::Result<usize> {
+        if writer.reader_closed() {
+            return Err(writer.broken());
+        }
+        let n = writer.free()?.min(data.len());
+        if n == 0 && !data.is_empty() {
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        if n > 0 {
+            writer.end.ring.copy_in(writer.end.pos, &data[..n])?;
+            writer.publish(n);
+        }
+        Ok(n)
+    }
+
+    /// Room in the ring now; `BrokenPipe` once its reader is gone.
+    pub(crate) fn room(writer: &ShmWriter) -> io::Result<usize> {
+        if writer.reader_closed() || writer.end.peer_gone()? {
+            return Err(writer.broken());
+        }
+        writer.free()
+    }
+
+    /// Bytes written to the ring so far.
+    pub(crate) fn written(writer: &ShmWriter) -> u64 {
+        writer.end.pos
+    }
+
+    /// Bytes written and not yet read by the reader.
+    pub(crate) fn unread(writer: &ShmWriter) -> io::Result<usize> {
+        Ok(writer.capacity() - writer.free()?)
+    }
+
+    /// Whether the reader has closed its end (or vanished).
+    pub(crate) fn reader_gone(writer: &ShmWriter) -> io::Result<bool> {
+        Ok(writer.reader_closed() || writer.end.peer_gone()?)
+    }
+
+    /// Whether the writer closed its end.
+    pub(crate) fn writer_closed(reader: &ShmReader) -> bool {
+        reader.writer_closed()
+    }
+
+    /// Whether the writer's side is gone (its lifeline hung up).
+    pub(crate) fn writer_gone(reader: &ShmReader) -> io::Result<bool> {
+        reader.end.peer_gone()
+    }
+
+    /// Marks the write end closed (the reader's end of data after what the ring holds).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn close_writer(writer: &mut ShmWriter) {
+        writer.close();
+    }
+
+    /// The reader announces that it takes data from the ring from now on.
+    pub(crate) fn set_reader_ready(reader: &ShmReader) {
+        reader
+            .end
+            .ring
+            .word(OFF_NP_READER_READY)
+            .store(1, Ordering::SeqCst);
+    }
+
+    /// Whether the reader announced that it takes data from the ring.
+    pub(crate) fn reader_ready(writer: &ShmWriter) -> bool {
+        writer
+            .end
+            .ring
+            .word(OFF_NP_READER_READY)
+            .load(Ordering::Acquire)
+            != 0
+    }
+
+    /// The writer publishes that `sent` data bytes went on the socket before its data moved to
+    /// the ring.
+    pub(crate) fn publish_switch(writer: &ShmWriter, sent: u64) {
+        writer
+            .end
+            .ring
+            .position(OFF_NP_SWITCH_AT)
+            .store(sent.saturating_add(1), Ordering::SeqCst);
+    }
+
+    /// How many data bytes the writer sent on the socket before moving to the ring, once it
+    /// has (`None`: it still writes on the socket). A peer's value is only a count: a wrong
+    /// one misplaces that peer's own bytes, nothing else.
+    pub(crate) fn switch_at(reader: &ShmReader) -> Option<u64> {
+        match reader
+            .end
+            .ring
+            .position(OFF_NP_SWITCH_AT)
+            .load(Ordering::Acquire)
+        {
+            0 => None,
+            at => Some(at - 1),
+        }
+    }
+
+    /// The writer counts one more handle sent on the socket (before the byte that announces it
+    /// goes on the ring).
+    pub(crate) fn count_handle(writer: &ShmWriter) {
+        writer
+            .end
+            .ring
+            .position(OFF_NP_HANDLES_SENT)
+            .fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many handles the writer sent on the socket after its switch (a peer's count: only
+    /// how eagerly this side takes them off the socket depends on it).
+    pub(crate) fn handles_sent(reader: &ShmReader) -> u64 {
+        reader
+            .end
+            .ring
+            .position(OFF_NP_HANDLES_SENT)
+            .load(Ordering::Acquire)
+    }
+
+    /// For a reader whose socket is watched by a poller: the writer sends a wake-up byte on the
+    /// connection at its next publication. `false` when there is something to read already.
+    pub(crate) fn arm_read_socket(reader: &ShmReader) -> bool {
+        reader.end.arm_reader_lifeline()
+    }
+
+    /// For a task about to await this side's bell as the reader: `false` when there is
+    /// something to read already (look again instead).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn arm_read(reader: &ShmReader) -> bool {
+        reader.end.arm_reader_bell()
+    }
+
+    /// For a task about to await this side's bell as the writer facing a full ring: `false`
+    /// when there is room already.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn arm_write(writer: &ShmWriter) -> bool {
+        writer.end.arm_writer_bell()
     }
 }

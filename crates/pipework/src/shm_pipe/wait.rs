@@ -70,6 +70,11 @@ const NOT_WAITING: u32 = 0;
 const SLEEPING: u32 = 1;
 #[cfg(feature = "tokio")]
 const AWAITING_BELL: u32 = 2;
+/// A named pipe's reader that another poller watches through its socket: the writer sends one
+/// wake-up byte on the connection (see `named_pipe::ring`).
+const AWAITING_LIFELINE: u32 = 3;
+/// The wake-up byte.
+pub(crate) const WAKE_BYTE: u8 = b'W';
 
 /// Why a wait ended.
 pub(super) enum Woken {
@@ -118,6 +123,18 @@ impl End {
         self.arm_bell(OFF_WRITER_WAITING, writable_since(full_at))
     }
 
+    /// For a named pipe's reader whose socket another poller watches: announces that it awaits
+    /// a wake-up byte there, unless there is already something to read (`false`).
+    pub(super) fn arm_reader_lifeline(&self) -> bool {
+        let waiting = self.ring.word(OFF_READER_WAITING);
+        waiting.store(AWAITING_LIFELINE, Ordering::SeqCst);
+        if readable_since(self.pos)(&self.ring) {
+            waiting.store(NOT_WAITING, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
     /// A copy of the reader's own bell, for an async reader.
     #[cfg(feature = "tokio")]
     pub(super) fn reader_bell(&self) -> io::Result<OwnedFd> {
@@ -135,10 +152,12 @@ impl End {
         let lifeline = self.lifeline();
         let mut fds = [PollFd::new(&lifeline, PollFlags::RDHUP)];
         let now = crate::sys::time::timespec(Duration::ZERO);
-        Ok(retry(|| poll(&mut fds, Some(&now)))? > 0
-            && fds[0]
-                .revents()
-                .intersects(PollFlags::RDHUP | PollFlags::HUP))
+        let gone = if self.hup_only {
+            PollFlags::HUP
+        } else {
+            PollFlags::RDHUP | PollFlags::HUP
+        };
+        Ok(retry(|| poll(&mut fds, Some(&now)))? > 0 && fds[0].revents().intersects(gone))
     }
 
     /// The header words holding this side's and the peer's CPU hints, for the side that sleeps
@@ -257,6 +276,13 @@ impl End {
         End::note_cpu(self.cpu_words(own_waiting).0);
         if was == SLEEPING {
             futex::wake(waiting, 1);
+        } else if was == AWAITING_LIFELINE && self.hup_only && waiting_off == OFF_READER_WAITING {
+            // A named pipe's writer, past its switch point: the byte is a control byte there.
+            let _ = rustix::net::send(
+                self.lifeline(),
+                &[WAKE_BYTE],
+                rustix::net::SendFlags::DONTWAIT | rustix::net::SendFlags::NOSIGNAL,
+            );
         } else {
             // Any other value is a task awaiting its bell (or a peer's garbage, for which one
             // spurious ring is harmless).

@@ -13,6 +13,7 @@ mod instances;
 mod lifetime;
 mod messages;
 mod security;
+mod shm_path;
 mod win32;
 mod win32_fidelity;
 
@@ -147,6 +148,22 @@ fn main() {
                 "call_named_pipe_not_found_busy_and_more_data",
                 win32::call_named_pipe_not_found_busy_and_more_data,
             ),
+            ("shm_path_bytes_on_rings", shm_path::bytes_on_rings),
+            ("shm_path_messages_on_rings", shm_path::messages_on_rings),
+            (
+                "shm_path_kill_9_on_rings_is_an_error",
+                shm_path::kill_9_on_rings_is_an_error,
+            ),
+            (
+                "shm_path_shared_memory_option_turns_rings_off",
+                shm_path::shared_memory_option_turns_rings_off,
+            ),
+            ("shm_path_switch_keeps_order", shm_path::switch_keeps_order),
+            #[cfg(feature = "tokio")]
+            (
+                "shm_path_async_ends_on_rings",
+                shm_path::async_ends_on_rings,
+            ),
             (
                 "open_before_connect_succeeds_and_connect_reports_pipe_connected",
                 win32_fidelity::open_before_connect_succeeds_and_connect_reports_pipe_connected,
@@ -203,6 +220,13 @@ fn main() {
             ),
             #[cfg(feature = "tokio")]
             ("async_client", async_io::async_client),
+            ("ring_client_echo", shm_path::ring_client_echo),
+            ("ring_client_messages", shm_path::ring_client_messages),
+            ("ring_client_hold", shm_path::ring_client_hold),
+            ("ring_server_hold", shm_path::ring_server_hold),
+            ("ring_client_stream", shm_path::ring_client_stream),
+            #[cfg(feature = "tokio")]
+            ("ring_client_async", shm_path::ring_client_async),
             (
                 "client_open_write_early",
                 win32_fidelity::client_open_write_early,
