@@ -585,6 +585,8 @@ struct Plan {
 }
 
 /// One client connection.
+// Not boxed: a box would give the pipework side an allocation per client that the raw side has not.
+#[allow(clippy::large_enum_variant)]
 enum Conn {
     Pipe(AsyncNamedPipeClient),
     Socket(tokio::net::UnixStream),
