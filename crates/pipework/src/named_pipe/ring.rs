@@ -335,7 +335,10 @@ impl Rings {
         let got = if dontwait {
             shared::read_now(&mut self.reader, buf)
         } else {
-            self.reader.read(buf)
+            match shared::read_now(&mut self.reader, buf) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.wait_and_read(fd, buf),
+                other => other,
+            }
         };
         match got {
             Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(0),
@@ -349,6 +352,41 @@ impl Rings {
                 }
             }
             other => other,
+        }
+    }
+
+    /// A blocking read that found the ring empty: waits on the ring (spin, then futex), unless
+    /// the socket carries a receive time limit (`SO_RCVTIMEO`, as an RPC layer sets): then the
+    /// wait is on the socket's wake-up byte, and ends with `WouldBlock` once the time is up, as
+    /// the socket's `recv` would.
+    fn wait_and_read(&mut self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        let limit = rustix::net::sockopt::socket_timeout(fd, rustix::net::sockopt::Timeout::Recv)
+            .ok()
+            .flatten();
+        let Some(limit) = limit else {
+            return self.reader.read(buf);
+        };
+        let deadline = Instant::now() + limit;
+        loop {
+            match shared::read_now(&mut self.reader, buf) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+            if !self.arm_socket() {
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    ErrorKind::WouldBlock,
+                    format!("{}: the receive time limit ran out", self.what),
+                ));
+            }
+            // Bounded by the sleep slice too, to look at the peer.
+            let ts = crate::sys::time::timespec(left.min(Duration::from_millis(50)));
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            let _ = poll(&mut fds, Some(&ts));
+            self.drain_wakes(fd)?;
         }
     }
 
