@@ -236,6 +236,10 @@ impl Session {
         }
         let stream = stream.ok_or_else(|| named(last))?;
         stream.set_nodelay(true)?;
+        // A server that vanishes without a word (power lost, cable pulled) must not leave a
+        // reader waiting forever: the kernel probes an idle connection and fails it after about
+        // two minutes of silence.
+        keep_alive(&stream).map_err(|e| named(e.into()))?;
         let mut s = Session {
             stream,
             what: what.to_string(),
@@ -1131,5 +1135,39 @@ mod tests {
         assert!(status_error(what, "CREATE", 0xC000_0001)
             .to_string()
             .contains("jobs"));
+    }
+}
+
+/// TCP keepalive on an SMB connection: first probe after 60 s idle, then every 10 s, given up
+/// after 6 unanswered probes.
+fn keep_alive(stream: &TcpStream) -> rustix::io::Result<()> {
+    use rustix::net::sockopt;
+    sockopt::set_socket_keepalive(stream, true)?;
+    sockopt::set_tcp_keepidle(stream, Duration::from_secs(60))?;
+    sockopt::set_tcp_keepintvl(stream, Duration::from_secs(10))?;
+    sockopt::set_tcp_keepcnt(stream, 6)
+}
+
+#[cfg(test)]
+mod keep_alive_tests {
+    use super::*;
+
+    /// Every SMB connection is probed when idle, so a silent dead server ends its waits.
+    #[test]
+    fn an_smb_connection_is_kept_alive() {
+        use rustix::net::sockopt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        keep_alive(&stream).unwrap();
+        assert!(sockopt::socket_keepalive(&stream).unwrap());
+        assert_eq!(
+            sockopt::tcp_keepidle(&stream).unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            sockopt::tcp_keepintvl(&stream).unwrap(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(sockopt::tcp_keepcnt(&stream).unwrap(), 6);
     }
 }
