@@ -379,7 +379,8 @@ fn signed_session(protocol: &str, dialect: u16) {
 
 /// A client the pipe does not admit: smbd is answered "access denied" in the handshake. A Samba
 /// that reads the reply's status fails the open with it; 4.17 (Debian 12's) ignores the status and opens, and
-/// the connection it made is closed at once: the client's first exchange finds the pipe broken.
+/// the connection it made is closed at once: the client's first exchange finds the pipe broken
+/// (smbd answers PIPE_BROKEN, or CONNECTION_RESET when the close reset the socket under it).
 /// Either way nothing reaches the server.
 fn assert_refused(opened: std::io::Result<NamedPipeClient>) {
     match opened {

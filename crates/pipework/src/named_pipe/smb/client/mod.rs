@@ -133,6 +133,7 @@ pub(crate) fn status_error(what: &str, doing: &str, code: u32) -> io::Error {
         | status::PIPE_CLOSING
         | status::END_OF_FILE
         | status::CONNECTION_DISCONNECTED
+        | status::CONNECTION_RESET
         | status::USER_SESSION_DELETED => ErrorKind::BrokenPipe,
         status::IO_TIMEOUT => ErrorKind::TimedOut,
         status::NOT_SUPPORTED | status::INVALID_DEVICE_REQUEST | status::FS_DRIVER_REQUIRED => {
@@ -1132,6 +1133,7 @@ mod tests {
         assert_eq!(kind(status::PIPE_BROKEN), ErrorKind::BrokenPipe);
         assert_eq!(kind(status::PIPE_DISCONNECTED), ErrorKind::BrokenPipe);
         assert_eq!(kind(status::PIPE_CLOSING), ErrorKind::BrokenPipe);
+        assert_eq!(kind(status::CONNECTION_RESET), ErrorKind::BrokenPipe);
         assert!(status_error(what, "CREATE", 0xC000_0001)
             .to_string()
             .contains("jobs"));

@@ -67,6 +67,8 @@ pub(crate) mod status {
     pub(crate) const PIPE_EMPTY: u32 = 0xC000_00D9;
     pub(crate) const PIPE_BROKEN: u32 = 0xC000_014B;
     pub(crate) const CONNECTION_DISCONNECTED: u32 = 0xC000_020C;
+    /// smbd's answer when the pipe server's end reset under it (it closed with data unread).
+    pub(crate) const CONNECTION_RESET: u32 = 0xC000_020D;
     pub(crate) const USER_SESSION_DELETED: u32 = 0xC000_0203;
     pub(crate) const NOT_FOUND: u32 = 0xC000_0225;
     pub(crate) const FS_DRIVER_REQUIRED: u32 = 0xC000_019C;
