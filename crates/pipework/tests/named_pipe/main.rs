@@ -208,6 +208,8 @@ fn main() {
             ("client_transact", messages::client_transact),
             ("clients_many", clients_many),
             ("clients_hold_many", async_io::clients_hold_many),
+            #[cfg(feature = "tokio")]
+            ("one_fd_server", async_io::one_fd_server),
             ("server_and_block", server_and_block),
             ("servers_and_block", instances::servers_and_block),
             ("foreign_partial", lifetime::foreign_partial),
