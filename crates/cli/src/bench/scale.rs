@@ -240,7 +240,7 @@ fn levels() -> io::Result<Vec<(usize, &'static str)>> {
                 .ok_or_else(|| invalid(format!("{LEVELS_VAR}: {n:?} is no client count")))?;
             let label = match LEVELS.iter().find(|l| l.0 == n) {
                 Some(l) => l.1,
-                None if n % 1000 == 0 => leak(format!("{}k", n / 1000)),
+                None if n.is_multiple_of(1000) => leak(format!("{}k", n / 1000)),
                 None => leak(n.to_string()),
             };
             Ok((n, label))
