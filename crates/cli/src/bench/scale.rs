@@ -57,13 +57,24 @@ const CHURNERS: usize = 4;
 /// Instances of the pipework server listening at once.
 const LISTENING: usize = 2 * CHURNERS;
 
-/// File descriptors a server holds per connected client, at most, and what each process needs
-/// besides. Pipework: the socket and the client's disconnect notice (an eventfd the client
-/// hands over, which `DisconnectNamedPipe` signals); the readiness registration is made on the
-/// socket itself and the instances share one hold on the name. A client process holds three
-/// per client (socket, registration, notice) but has half the clients.
-const SERVER_FDS_PER_CLIENT: u64 = 2;
+/// File descriptors a server holds per connected client, and what each process needs besides.
+/// Pipework: the socket alone (the client's disconnect notice is a word the server maps, the
+/// readiness registration is made on the socket itself, and the instances share one hold on
+/// the name); connections on shared-memory rings hold more, but only while the process uses
+/// less than a quarter of its limit ([`RINGS_SHARE`]), so the server needs its clients' sockets
+/// plus that quarter. A client process holds three per client (socket, registration, notice)
+/// but has half the clients.
+const SERVER_FDS_PER_CLIENT: u64 = 1;
 const SPARE_FDS: u64 = 64;
+/// The share of the open-file limit connections on rings may take (named_pipe/state.rs).
+const RINGS_SHARE: u64 = 4;
+
+/// An environment variable naming the client counts to measure instead of all
+/// (`PIPEWORK_BENCH_SCALE_CLIENTS=1000,10000`), for a quicker look at one level.
+const LEVELS_VAR: &str = "PIPEWORK_BENCH_SCALE_CLIENTS";
+/// An environment variable that, set, turns the pipework server's shared-memory rings off (to
+/// compare the socket path alone).
+const NO_RINGS_VAR: &str = "PIPEWORK_BENCH_SCALE_NO_RINGS";
 
 /// One sample of one server at one N.
 #[derive(Clone, Copy, Debug)]
@@ -124,14 +135,17 @@ fn leak(s: String) -> &'static str {
 /// Measures every N (those the file-descriptor limit allows), pipework's server beside the raw
 /// one, `settings.runs` times each; the figures, and the points for the plot.
 pub fn run(settings: &Settings) -> io::Result<(Vec<Figure>, Vec<Point>)> {
-    let limit = raise_fd_limit(needed_fds(LEVELS[LEVELS.len() - 1].0));
+    let levels = levels()?;
+    let most = levels.iter().map(|l| l.0).max().unwrap_or(1);
+    let limit = raise_fd_limit(needed_fds(most) * RINGS_SHARE / (RINGS_SHARE - 1));
+    let usable = limit - limit / RINGS_SHARE;
     let mut figures = Vec::new();
     let mut points = Vec::new();
-    for (clients, label) in LEVELS {
+    for &(clients, label) in &levels {
         let needs = needed_fds(clients);
-        let (clients, label) = if needs > limit {
+        let (clients, label) = if needs > usable {
             // The most clients that fit, in whole thousands, stand in for this level.
-            let fits = (limit.saturating_sub(SPARE_FDS) / SERVER_FDS_PER_CLIENT) as usize;
+            let fits = (usable.saturating_sub(SPARE_FDS) / SERVER_FDS_PER_CLIENT) as usize;
             let fits = fits / 1000 * 1000;
             settings.progress.suspend(|| {
                 eprintln!(
@@ -141,7 +155,7 @@ pub fn run(settings: &Settings) -> io::Result<(Vec<Figure>, Vec<Point>)> {
                 )
             });
             if fits
-                <= LEVELS
+                <= levels
                     .iter()
                     .map(|l| l.0)
                     .filter(|&n| n < clients)
@@ -210,7 +224,31 @@ pub fn run(settings: &Settings) -> io::Result<(Vec<Figure>, Vec<Point>)> {
     Ok((figures, points))
 }
 
-/// Open files the server needs with `clients` clients.
+/// The levels to measure: all, or those [`LEVELS_VAR`] names.
+fn levels() -> io::Result<Vec<(usize, &'static str)>> {
+    let Ok(asked) = std::env::var(LEVELS_VAR) else {
+        return Ok(LEVELS.to_vec());
+    };
+    asked
+        .split(',')
+        .map(|n| {
+            let n: usize = n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| invalid(format!("{LEVELS_VAR}: {n:?} is no client count")))?;
+            let label = match LEVELS.iter().find(|l| l.0 == n) {
+                Some(l) => l.1,
+                None if n.is_multiple_of(1000) => leak(format!("{}k", n / 1000)),
+                None => leak(n.to_string()),
+            };
+            Ok((n, label))
+        })
+        .collect()
+}
+
+/// Open files the server needs with `clients` clients (besides the rings' share).
 fn needed_fds(clients: usize) -> u64 {
     clients as u64 * SERVER_FDS_PER_CLIENT + SPARE_FDS
 }
@@ -481,6 +519,9 @@ async fn serve(server: Server, target: String) -> io::Result<()> {
         Server::Pipework => {
             let mut options = ServerOptions::new();
             options.pipe_mode(PipeMode::Message).unlimited_instances();
+            if std::env::var_os(NO_RINGS_VAR).is_some() {
+                options.shared_memory(false);
+            }
             // Several instances listen at once (several ConnectNamedPipe pending, as a Windows
             // server expecting bursts keeps), so that clients arriving together find one free
             // instead of waiting for the next to be created: the named pipe's counterpart of a

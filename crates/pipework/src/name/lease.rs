@@ -322,7 +322,20 @@ pub(crate) fn clear_pipe_leftovers(dir: &Path) -> io::Result<()> {
     let lock = place::pipe_file(dir, PipeFile::Lock);
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.path() != lock {
+        if entry.file_name() == crate::named_pipe::registry::GONE
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+        {
+            // Where retired socket names go (a process killed between its two steps may
+            // have left one).
+            for gone in fs::read_dir(entry.path())? {
+                remove_part(&gone?.path())?;
+            }
+            match fs::remove_dir(entry.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(named(entry.path().display(), e)),
+            }
+        } else if entry.path() != lock {
             remove_part(&entry.path())?;
         }
     }

@@ -473,7 +473,7 @@ impl Opening {
         let notice = state::new_notice()?;
         // The rings go with the tag when this client offers them (no memory for them: the
         // socket serves).
-        let offer = if self.options.shared_memory.on {
+        let offer = if self.options.shared_memory.on && state::rings_affordable(fd.as_fd()) {
             super::ring::Rings::offer(
                 fd.as_fd(),
                 super::ring::capacity_for(info.in_buffer),

@@ -15,10 +15,17 @@
 //! * `i<n>`: the listening socket of slot `n`, present only while that instance waits for a
 //!   client. Each listens with a backlog of one, so a client that finds no socket, or only full
 //!   ones, knows every instance is busy.
+//! * `gone/`: where a listening socket's name goes when its instance takes a client
+//!   ([`retire_socket`]), to be removed there. A connected socket keeps a reference to the
+//!   name its listener was bound to, for as long as it lives; on tmpfs every such name stays in
+//!   its directory's list of entries, unlinked but walked by every `readdir` of that directory.
+//!   Left in the pipe's directory, the names of a server's thousands of connected instances
+//!   would make each client's look for listening instances walk them all (the open slowing
+//!   with every client connected); moved here, they burden a directory nobody lists.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -344,6 +351,33 @@ pub(crate) fn listening_slots(dir: &Path) -> io::Result<Vec<u64>> {
     // Unknown times last: such a file was removed meanwhile.
     slots.sort_unstable_by_key(|&(since, slot)| (since.is_none(), since, slot));
     Ok(slots.into_iter().map(|(_, slot)| slot).collect())
+}
+
+/// The directory in a pipe's directory where the names of listening sockets go to be removed.
+pub(crate) const GONE: &str = "gone";
+
+/// Removes the name of slot `slot`'s listening socket, whose instance is taking its client:
+/// moved to [`GONE`] first (made when missing), then unlinked there, so that the name, which
+/// the connected socket keeps referring to, burdens no listing of the pipe's directory.
+pub(crate) fn retire_socket(dir: &Path, slot: u64) -> io::Result<()> {
+    let path = place::pipe_file(dir, PipeFile::Socket(slot));
+    let gone = dir.join(GONE);
+    let target = gone.join(format!("i{slot}"));
+    for first in [true, false] {
+        match fs::rename(&path, &target) {
+            Ok(()) => return lease::remove_part(&target),
+            Err(e) if e.kind() == ErrorKind::NotFound && first => {
+                // The pipe's first retirement (or its socket gone already: then removed below).
+                match fs::DirBuilder::new().mode(0o700).create(&gone) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                    Err(_) => break,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    lease::remove_part(&path)
 }
 
 /// A pipe found by name.

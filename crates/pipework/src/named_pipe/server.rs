@@ -539,8 +539,8 @@ enum Notice {
     None,
     /// A pipework client whose tag has not been taken yet.
     Pending,
-    /// The client's notice.
-    Held(OwnedFd),
+    /// The client's notice (mapped: no descriptor).
+    Held(state::Notice),
 }
 
 impl NamedPipeServer {
@@ -734,7 +734,8 @@ impl NamedPipeServer {
         // nothing.
         let _ = rustix::net::shutdown(&listener, Shutdown::Read);
         let since = listening_time(&self.socket_path());
-        if let Err(e) = lease::remove_part(&self.socket_path()) {
+        // Out of the pipe's directory: the connected socket keeps its name alive (registry::GONE).
+        if let Err(e) = registry::retire_socket(&self.dir, self.slot) {
             lease::keep(e);
         }
         let accepted = loop {
@@ -858,7 +859,7 @@ impl NamedPipeServer {
                 .handles
                 .into_iter()
                 .next()
-                .and_then(state::accept_notice)
+                .and_then(state::Notice::accept)
             {
                 Some(fd) => Notice::Held(fd),
                 None => Notice::None,
@@ -866,7 +867,12 @@ impl NamedPipeServer {
             Tag::Rings => {
                 let mut handles = got.handles;
                 let rest = handles.split_off(1);
-                if self.shared_memory.on {
+                // Rings cost descriptors: none beyond a share of the limit (state::rings_affordable).
+                let affordable = self
+                    .conn
+                    .as_ref()
+                    .is_some_and(|c| state::rings_affordable(c.fd.as_fd()));
+                if self.shared_memory.on && affordable {
                     let what = format!("named pipe {}", self.what);
                     let spin = self.shared_memory.spin;
                     if let Some(conn) = self.conn.as_mut() {
@@ -876,7 +882,7 @@ impl NamedPipeServer {
                             .map(Box::new);
                     }
                 }
-                match handles.pop().and_then(state::accept_notice) {
+                match handles.pop().and_then(state::Notice::accept) {
                     Some(fd) => Notice::Held(fd),
                     None => Notice::None,
                 }
@@ -920,8 +926,8 @@ impl NamedPipeServer {
         match conn {
             Some(mut conn) => {
                 // The notice first: the client looks at it once it sees its stream end.
-                if let Notice::Held(fd) = notice {
-                    state::signal_notice(&fd);
+                if let Notice::Held(notice) = notice {
+                    notice.signal();
                 }
                 conn.hang_up();
                 Ok(())

@@ -2,16 +2,22 @@
 //! the server disconnected it, how much room the pipe's buffer has. Kept apart from the I/O path
 //! ([`super::conn`]) so that path stays a plain mover of bytes.
 //!
-//! **The disconnect notice.** A pipework client creates an eventfd and hands it to the server
-//! with one tag byte right after it connects ([`super::handshake::NOTICE_TAG`]); `DisconnectNamedPipe`
-//! adds 1 to it before shutting the socket down. The client looks at it only when its socket
-//! says the stream ended (or a write found no reader): set, the server disconnected it
-//! (`NotConnected`); not set, the server closed or died (the end, `BrokenPipe`). The counter
-//! lives in the kernel object the client holds, so it tells the truth even after the server has
-//! exited. A foreign client sends no tag and is told nothing: it sees the plain end of a socket.
+//! **The disconnect notice.** A pipework client creates a notice, a memfd of one 8-byte word
+//! sealed against shrinking, and hands it to the server with one tag byte right after it
+//! connects ([`super::handshake::NOTICE_TAG`]). The server maps the word and closes the
+//! handle at once: a connected client costs the server its socket and no other descriptor (a
+//! mapping is no open file), so a server under a hard limit of 20,000 open files can hold
+//! 10,000 clients and more. `DisconnectNamedPipe` stores 1 in the word before shutting the
+//! socket down. The client looks at the word (one `pread`) only when its socket says the
+//! stream ended (or a write found no reader): set, the server disconnected it
+//! (`NotConnected`); not set, the server closed or died (the end, `BrokenPipe`). The word
+//! lives in memory the client holds, so it tells the truth even after the server has exited.
+//! A foreign client sends no tag and is told nothing: it sees the plain end of a socket. An
+//! eventfd offered as the notice (what earlier pipework clients sent) is still taken, held
+//! and signalled as before, at the cost of its descriptor.
 
 use std::io::{self, ErrorKind};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
@@ -81,24 +87,42 @@ pub(crate) fn message_fits(fd: BorrowedFd<'_>, len: usize) -> io::Result<bool> {
     Ok(in_flight.saturating_add(cost) < limit)
 }
 
-/// A new disconnect notice, for a client to hand to its server.
+/// Bytes of a disconnect notice: one word, 0 until the server disconnects the client.
+const NOTICE_LEN: u64 = 8;
+
+/// A new disconnect notice, for a client to hand to its server: a memfd holding one zero
+/// word, sealed so that neither side can shrink it under the other's mapping.
 pub(crate) fn new_notice() -> io::Result<OwnedFd> {
-    use rustix::event::{eventfd, EventfdFlags};
-    Ok(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?)
+    use rustix::fs::{fcntl_add_seals, ftruncate, memfd_create, MemfdFlags, SealFlags};
+    let fd = memfd_create(
+        "pipework-notice",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )?;
+    ftruncate(&fd, NOTICE_LEN)?;
+    fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+    Ok(fd)
 }
 
-/// Whether the server signalled the notice `fd` (it disconnected this client).
+/// Whether the server signalled the notice `fd` (it disconnected this client): its word is
+/// set, or, for an eventfd notice, the counter is.
 pub(crate) fn notice_signalled(fd: BorrowedFd<'_>) -> bool {
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-    let zero = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+    let mut word = [0u8; NOTICE_LEN as usize];
+    match rustix::io::pread(fd, &mut word, 0) {
+        Ok(n) => n == word.len() && word != [0; NOTICE_LEN as usize],
+        // An eventfd (a client on another machine has one that is never signalled).
+        Err(_) => {
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+        }
+    }
 }
 
-/// Checks that a handle a client sent as its notice is an eventfd (anything else is dropped:
-/// the server never writes into a file a peer chose) and makes it nonblocking.
+/// Checks that a handle is an eventfd (anything else is dropped: the server never writes into
+/// a file a peer chose) and makes it nonblocking: a ring's bell, or an eventfd notice.
 pub(crate) fn accept_notice(fd: OwnedFd) -> Option<OwnedFd> {
     let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
     if link.as_os_str() != "anon_inode:[eventfd]" {
@@ -108,10 +132,83 @@ pub(crate) fn accept_notice(fd: OwnedFd) -> Option<OwnedFd> {
     Some(fd)
 }
 
-/// Tells the client behind `notice` that the server disconnected it.
-pub(crate) fn signal_notice(notice: impl AsFd) {
-    // Never blocks (the handle is nonblocking); a counter a peer filled up is its own affair.
-    let _ = rustix::io::write(notice, &1u64.to_ne_bytes());
+/// A connected client's disconnect notice, as the server holds it.
+#[derive(Debug)]
+pub(crate) enum Notice {
+    /// The client's word, mapped (its handle closed).
+    Mapped(crate::sys::shm::Region),
+    /// An eventfd notice, held open.
+    Held(OwnedFd),
+}
+
+impl Notice {
+    /// Takes the handle a client sent as its notice: a memfd word sealed against shrinking
+    /// (mapped, then closed), or an eventfd (held). Anything else is dropped (`None`): the
+    /// server never writes into a file a peer chose, and never maps one that could shrink
+    /// under it.
+    pub(crate) fn accept(fd: OwnedFd) -> Option<Notice> {
+        use rustix::fs::{fcntl_get_seals, fstat, SealFlags};
+        match fcntl_get_seals(&fd) {
+            Ok(seals) => {
+                if !seals.contains(SealFlags::SHRINK | SealFlags::SEAL) {
+                    return None;
+                }
+                let st = fstat(&fd).ok()?;
+                // A plain memfd (not huge pages), as long as a word at least.
+                if (st.st_size as u64) < NOTICE_LEN
+                    || st.st_blksize as usize != rustix::param::page_size()
+                {
+                    return None;
+                }
+                let region = crate::sys::shm::Region::map(
+                    &fd,
+                    0,
+                    NOTICE_LEN as usize,
+                    crate::sys::shm::Protection::ReadWrite,
+                )
+                .ok()?;
+                Some(Notice::Mapped(region))
+            }
+            Err(_) => accept_notice(fd).map(Notice::Held),
+        }
+    }
+
+    /// Tells the client behind the notice that the server disconnected it.
+    pub(crate) fn signal(&self) {
+        match self {
+            Notice::Mapped(region) => {
+                if let Ok(word) = region.atomic_u64(0) {
+                    word.store(1, std::sync::atomic::Ordering::Release);
+                }
+            }
+            // Never blocks (the handle is nonblocking); a counter a peer filled up is its own
+            // affair.
+            Notice::Held(fd) => {
+                let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+            }
+        }
+    }
+}
+
+/// The share of the open-file limit below which an end takes (or offers) shared-memory rings.
+const RINGS_SHARE: u64 = 4;
+/// Descriptors in use beyond which no end takes (or offers) rings, whatever the limit.
+const RINGS_MOST_FDS: u64 = 1024;
+
+/// Whether a connection whose socket is `socket` may take shared-memory rings: while the
+/// process has fewer than 1,024 descriptors open and uses less than a quarter of its
+/// open-file limit. A connection on rings holds several descriptors more than its socket
+/// (socket duplicates for the two directions, the bells, their registrations with a runtime)
+/// and, idle, a watch on its peer every 50 ms, and each of its waits costs a look at the
+/// socket: a process with a few connections gains from them, one with thousands serves the
+/// ones beyond on their sockets alone (one descriptor each), so it never runs out of
+/// descriptors to accept with, nor spends its time watching idle peers. The socket's number
+/// tells how many descriptors are in use: the kernel hands out the lowest free one.
+pub(crate) fn rings_affordable(socket: BorrowedFd<'_>) -> bool {
+    use rustix::process::{getrlimit, Resource};
+    let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let in_use = socket.as_raw_fd().max(0) as u64;
+    in_use < (limit / RINGS_SHARE).min(RINGS_MOST_FDS)
 }
 
 /// The error of an end whose server disconnected it (`ERROR_PIPE_NOT_CONNECTED`).
@@ -134,16 +231,49 @@ pub(crate) fn peer_gone(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     #[test]
-    fn notice_is_an_eventfd_and_signals() {
+    fn notice_is_a_sealed_word_and_signals() {
         let mine = new_notice().unwrap();
         assert!(!notice_signalled(mine.as_fd()));
-        let theirs = accept_notice(mine.try_clone().unwrap()).unwrap();
-        signal_notice(&theirs);
+        let theirs = Notice::accept(mine.try_clone().unwrap()).unwrap();
+        assert!(matches!(theirs, Notice::Mapped(_)));
+        theirs.signal();
         assert!(notice_signalled(mine.as_fd()));
-        // Anything else is refused.
+        // The server holds no descriptor for it.
+        drop(theirs);
+        assert!(notice_signalled(mine.as_fd()));
+    }
+
+    #[test]
+    fn an_eventfd_notice_is_still_taken() {
+        use rustix::event::{eventfd, EventfdFlags};
+        let mine = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).unwrap();
+        assert!(!notice_signalled(mine.as_fd()));
+        let theirs = Notice::accept(mine.try_clone().unwrap()).unwrap();
+        assert!(matches!(theirs, Notice::Held(_)));
+        theirs.signal();
+        assert!(notice_signalled(mine.as_fd()));
+    }
+
+    #[test]
+    fn other_notices_are_refused() {
+        use rustix::fs::{fcntl_add_seals, ftruncate, memfd_create, MemfdFlags, SealFlags};
         let (r, _w) = rustix::pipe::pipe().unwrap();
-        assert!(accept_notice(r).is_none());
+        assert!(Notice::accept(r).is_none());
+        assert!(accept_notice(new_notice().unwrap()).is_none());
+        // A memfd that could shrink under the mapping, and one too short for the word.
+        let unsealed = memfd_create("x", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+        ftruncate(&unsealed, 8).unwrap();
+        assert!(Notice::accept(unsealed).is_none());
+        let short = memfd_create("x", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+        ftruncate(&short, 4).unwrap();
+        fcntl_add_seals(
+            &short,
+            SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL,
+        )
+        .unwrap();
+        assert!(Notice::accept(short).is_none());
     }
 }

@@ -174,3 +174,111 @@ pub(super) fn async_wait() {
     assert_eq!(&two, b"in");
     opening.join().unwrap();
 }
+
+/// Open descriptors of this process.
+#[cfg(feature = "tokio")]
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// An async server past its rings holds one descriptor per connected pipework client (the
+/// socket: the client's disconnect notice is mapped, not held open), a disconnected client
+/// still learns it was disconnected, and the names of connected instances leave the pipe's
+/// directory (which clients list at every open). The server runs in a child of its own, where
+/// no other test opens descriptors meanwhile.
+#[cfg(feature = "tokio")]
+pub(super) fn async_server_holds_one_descriptor_per_client() {
+    let name = unique("one-fd");
+    let (c, mut out) = spawn("one_fd_server", &[&name]);
+    assert_eq!(line(&mut out), "ok");
+    finish(c);
+}
+
+/// Child: the server of [`async_server_holds_one_descriptor_per_client`], which says `ok`.
+#[cfg(feature = "tokio")]
+pub(super) fn one_fd_server(args: &[String]) {
+    const CLIENTS: usize = 16;
+    let name = &args[0];
+    common::runtime().block_on(async {
+        let mut options = ServerOptions::new();
+        // What a server holding more connections than its rings' share serves them with.
+        options.pipe_mode(PipeMode::Message).shared_memory(false);
+        let mut listening = options.create_async(name).unwrap();
+        let dir = listening
+            .get_ref()
+            .socket_path()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let (c, mut out) = spawn("clients_hold_many", &[name, &CLIENTS.to_string()]);
+        // Counted with the clients' child started (its pipes are this process's descriptors).
+        let before = open_descriptors();
+        let mut connected = Vec::new();
+        for _ in 0..CLIENTS {
+            tokio::time::timeout(TIMEOUT, listening.connect())
+                .await
+                .expect("a client within the time limit")
+                .unwrap();
+            let next = options.create_async(name).unwrap();
+            connected.push(std::mem::replace(&mut listening, next));
+        }
+        assert_eq!(line(&mut out), "open");
+        // Each client's tag (and notice) is taken at its first read or write at the latest.
+        for server in &mut connected {
+            server.write_message(b"hi").await.unwrap();
+        }
+        for _ in 0..CLIENTS {
+            assert_eq!(line(&mut out), "hi");
+        }
+        assert_eq!(
+            open_descriptors(),
+            before + CLIENTS,
+            "descriptors for {CLIENTS} connected clients"
+        );
+        let listed: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| {
+                f.strip_prefix('i')
+                    .is_some_and(|n| n.parse::<u64>().is_ok())
+            })
+            .collect();
+        assert_eq!(
+            listed.len(),
+            1,
+            "only the listening instance's socket: {listed:?}"
+        );
+        // The notice still reaches the client.
+        connected[0].disconnect().unwrap();
+        writeln!(c.stdin.as_ref().unwrap(), "go").unwrap();
+        assert_eq!(line(&mut out), "NotConnected");
+        drop(connected);
+        finish(c);
+    });
+    println!("ok");
+}
+
+/// Child: opens `args[1]` clients of `args[0]`, says `open`, reads one message on each and
+/// says it, then, told to, reads on the first again and says how it ended; holds them until
+/// its input ends.
+pub(super) fn clients_hold_many(args: &[String]) {
+    let n: usize = args[1].parse().unwrap();
+    let mut clients: Vec<NamedPipeClient> = (0..n).map(|_| open(&args[0])).collect();
+    println!("open");
+    for c in &mut clients {
+        let mut buf = [0u8; 16];
+        match c.read_message(&mut buf).unwrap() {
+            MessageRead::Complete(k) => println!("{}", String::from_utf8_lossy(&buf[..k])),
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut word = String::new();
+    std::io::stdin().read_line(&mut word).unwrap();
+    let mut buf = [0u8; 16];
+    match clients[0].read_message(&mut buf) {
+        Err(e) => println!("{}", kind_name(&e)),
+        Ok(other) => println!("{other:?}"),
+    }
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest).unwrap();
+}

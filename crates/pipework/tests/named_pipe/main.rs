@@ -124,6 +124,11 @@ fn main() {
                 "async_client_bytes_and_messages",
                 async_io::async_client_bytes_and_messages,
             ),
+            #[cfg(feature = "tokio")]
+            (
+                "async_server_holds_one_descriptor_per_client",
+                async_io::async_server_holds_one_descriptor_per_client,
+            ),
             (
                 "later_instance_parameters_are_ignored_first_instance_values_stick",
                 win32::later_instance_parameters_are_ignored_first_instance_values_stick,
@@ -202,6 +207,9 @@ fn main() {
             ("client_messages", messages::client_messages),
             ("client_transact", messages::client_transact),
             ("clients_many", clients_many),
+            ("clients_hold_many", async_io::clients_hold_many),
+            #[cfg(feature = "tokio")]
+            ("one_fd_server", async_io::one_fd_server),
             ("server_and_block", server_and_block),
             ("servers_and_block", instances::servers_and_block),
             ("foreign_partial", lifetime::foreign_partial),
