@@ -389,20 +389,35 @@ impl Opening {
             })
         });
         let me = rustix::process::geteuid().as_raw();
-        if options.trust() == Trust::RootOrSelf {
-            let dir_owner = std::fs::symlink_metadata(&found.dir)?.uid();
-            let lock_owner = match &found.live {
-                registry::Liveness::Lock(lock) => lock.metadata()?.uid(),
-                registry::Liveness::Table { .. } => std::fs::symlink_metadata(
-                    crate::name::place::pipe_file(&found.dir, crate::name::place::PipeFile::Lock),
-                )?
-                .uid(),
-            };
-            for owner in [dir_owner, lock_owner] {
-                if !Trust::RootOrSelf.admits(owner, me) {
-                    return Err(untrusted_owner(&what, owner));
+        // Read at an earlier open of this same live pipe, or now when they are checked or
+        // the pipe is to be remembered.
+        let owners = match found.owners {
+            Some(owners) => Some(owners),
+            None if options.trust() == Trust::RootOrSelf || found.rememberable() => {
+                let dir_owner = std::fs::symlink_metadata(&found.dir)?.uid();
+                let lock_owner = match &found.live {
+                    registry::Liveness::Lock(lock) => lock.metadata()?.uid(),
+                    registry::Liveness::Table { .. } => {
+                        std::fs::symlink_metadata(crate::name::place::pipe_file(
+                            &found.dir,
+                            crate::name::place::PipeFile::Lock,
+                        ))?
+                        .uid()
+                    }
+                };
+                Some((dir_owner, lock_owner))
+            }
+            None => None,
+        };
+        if let Some((dir_owner, lock_owner)) = owners {
+            if options.trust() == Trust::RootOrSelf {
+                for owner in [dir_owner, lock_owner] {
+                    if !Trust::RootOrSelf.admits(owner, me) {
+                        return Err(untrusted_owner(&what, owner));
+                    }
                 }
             }
+            registry::remember(name, &found, (dir_owner, lock_owner));
         }
         if !handshake::access_fits(found.info.access, options.read, options.write) {
             return Err(io::Error::new(
@@ -552,28 +567,7 @@ impl Opening {
     /// who listens there and that it admits this user; `None` when it is gone or already has a
     /// client waiting.
     fn attempt(&mut self, path: &std::path::Path) -> io::Result<Option<(OwnedFd, Credentials)>> {
-        let fd = socket_with(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )?;
-        let mut tries = 0;
-        loop {
-            let address =
-                handshake::client_address(self.options.read, self.options.write, &random_token()?);
-            let me = SocketAddrUnix::new_abstract_name(&address)?;
-            match bind(&fd, &me) {
-                Ok(()) => break,
-                Err(Errno::ADDRINUSE) if tries + 1 < BIND_TRIES => tries += 1,
-                Err(e) => {
-                    return Err(crate::sys::error::named(
-                        format!("named pipe {}: binding the client's address", self.what),
-                        e,
-                    ))
-                }
-            }
-        }
+        let fd = self.bound_socket()?;
         let addr = SocketAddrUnix::new(path)?;
         match crate::sys::retry(|| connect(&fd, &addr)) {
             Ok(()) => {}
@@ -600,6 +594,34 @@ impl Opening {
             ));
         }
         Ok(Some((fd, server)))
+    }
+
+    /// A fresh nonblocking socket bound to an address no one else can hold (it carries the
+    /// access asked for and a random token).
+    fn bound_socket(&self) -> io::Result<OwnedFd> {
+        let fd = socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
+        let mut tries = 0;
+        loop {
+            let address =
+                handshake::client_address(self.options.read, self.options.write, &random_token()?);
+            let me = SocketAddrUnix::new_abstract_name(&address)?;
+            match bind(&fd, &me) {
+                Ok(()) => break,
+                Err(Errno::ADDRINUSE) if tries + 1 < BIND_TRIES => tries += 1,
+                Err(e) => {
+                    return Err(crate::sys::error::named(
+                        format!("named pipe {}: binding the client's address", self.what),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(fd)
     }
 }
 

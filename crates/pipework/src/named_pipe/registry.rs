@@ -194,8 +194,9 @@ pub(crate) fn open_lock(dir: &Path, create: bool) -> io::Result<File> {
 /// How this process tells whether a pipe lives and how many instances it has.
 #[derive(Debug)]
 pub(crate) enum Liveness {
-    /// Through the pipe's lock file, which this user may open (its owner's, or root).
-    Lock(File),
+    /// Through the pipe's lock file, which this user may open (its owner's, or root); shared
+    /// with the process's memory of the pipe ([`remember`]).
+    Lock(Arc<File>),
     /// Through the kernel's table of locks, for the lock file with this device and inode (a
     /// pipe of another user's, whose lock file only its owner opens).
     Table { dev: u64, ino: u64 },
@@ -385,12 +386,136 @@ pub(crate) struct Found {
     pub(crate) dir: PathBuf,
     pub(crate) info: Info,
     pub(crate) live: Liveness,
+    /// The owners of the pipe's directory and lock file, when they were read at an earlier
+    /// open of the same live pipe (its memory, [`remember`]); `None`: not read yet.
+    pub(crate) owners: Option<(u32, u32)>,
+    /// The version of `info` read, taken before it was read, when the pipe may be remembered
+    /// (this user's own namespace, its lock file open).
+    info_id: Option<InfoId>,
+}
+
+/// What identifies an `info` file's version: it is only ever replaced whole (by rename), so a
+/// new one is a new inode.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct InfoId {
+    dev: u64,
+    ino: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+    ctime_nsec: i64,
+}
+
+fn info_id(dir: &Path) -> io::Result<InfoId> {
+    let meta = fs::symlink_metadata(place::pipe_file(dir, PipeFile::Info))?;
+    Ok(InfoId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        mtime: meta.mtime(),
+        mtime_nsec: meta.mtime_nsec(),
+        ctime_nsec: meta.ctime_nsec(),
+    })
+}
+
+/// A pipe of this user's own namespace that this process opened, as it was found and checked:
+/// a client opening it again (the common case: a client per request) takes it from here while
+/// it lives and its `info` is the same file, instead of walking its directories, opening its
+/// lock and reading its description again.
+struct Remembered {
+    /// The folded name, the user and the places that led to the pipe: a change in any of them
+    /// (another runtime directory set meanwhile) is another pipe.
+    key: (
+        String,
+        u32,
+        Option<std::ffi::OsString>,
+        Option<std::ffi::OsString>,
+    ),
+    dir: PathBuf,
+    info: Info,
+    info_id: InfoId,
+    lock: Arc<File>,
+    owners: (u32, u32),
+}
+
+/// How many pipes a process remembers (the most recently opened).
+const REMEMBERED: usize = 8;
+
+fn remembered_table() -> std::sync::MutexGuard<'static, Vec<Remembered>> {
+    static TABLE: Mutex<Vec<Remembered>> = Mutex::new(Vec::new());
+    TABLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn remembered_key(
+    name: &PipeName,
+) -> (
+    String,
+    u32,
+    Option<std::ffi::OsString>,
+    Option<std::ffi::OsString>,
+) {
+    (
+        name.folded().to_string(),
+        place::euid(),
+        std::env::var_os("PIPEWORK_RUNTIME_DIR"),
+        std::env::var_os("XDG_RUNTIME_DIR"),
+    )
+}
+
+/// The remembered pipe `name`, if it still lives (its byte 0 locked) and its `info` is still
+/// the one read (a pipe that died and was made again has a new one); otherwise forgotten.
+fn recall(name: &PipeName) -> Option<Found> {
+    let key = remembered_key(name);
+    let mut table = remembered_table();
+    let at = table.iter().position(|r| r.key == key)?;
+    let r = &table[at];
+    let same = matches!(first_holder(&r.lock, 0, 1), Ok(Some(_)))
+        && info_id(&r.dir).is_ok_and(|id| id == r.info_id);
+    if !same {
+        table.swap_remove(at);
+        return None;
+    }
+    Some(Found {
+        dir: r.dir.clone(),
+        info: r.info.clone(),
+        live: Liveness::Lock(r.lock.clone()),
+        owners: Some(r.owners),
+        info_id: None,
+    })
+}
+
+impl Found {
+    /// Whether [`remember`] would keep it.
+    pub(crate) fn rememberable(&self) -> bool {
+        self.info_id.is_some() && matches!(self.live, Liveness::Lock(_))
+    }
+}
+
+/// Remembers the pipe `found` under `name`, once its owners (`dir`, `lock`) were checked, for
+/// the next open ([`recall`]). Only a pipe of this user's own namespace whose lock file this
+/// process holds open: nobody else can move or replace what leads to it.
+pub(crate) fn remember(name: &PipeName, found: &Found, owners: (u32, u32)) {
+    let (Some(info_id), Liveness::Lock(lock)) = (found.info_id, &found.live) else {
+        return;
+    };
+    let key = remembered_key(name);
+    let mut table = remembered_table();
+    table.retain(|r| r.key != key);
+    if table.len() >= REMEMBERED {
+        table.remove(0);
+    }
+    table.push(Remembered {
+        key,
+        dir: found.dir.clone(),
+        info: found.info.clone(),
+        info_id,
+        lock: lock.clone(),
+        owners,
+    });
 }
 
 /// How this user can watch the pipe in `dir`: `None` when it has no lock file (gone).
 fn liveness(dir: &Path) -> io::Result<Option<Liveness>> {
     match open_lock(dir, false) {
-        Ok(lock) => Ok(Some(Liveness::Lock(lock))),
+        Ok(lock) => Ok(Some(Liveness::Lock(Arc::new(lock)))),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) if e.kind() == ErrorKind::PermissionDenied => {
             // Another user's pipe: its lock file is its owner's alone.
@@ -414,6 +539,9 @@ fn liveness(dir: &Path) -> io::Result<Option<Liveness>> {
 /// reach. A directory under the pipe's key that holds another name is not it.
 pub(crate) fn find(name: &PipeName) -> io::Result<Found> {
     name.require_local()?;
+    if let Some(found) = recall(name) {
+        return Ok(found);
+    }
     let mut denied = None;
     for namespace in [Namespace::Local, Namespace::Global] {
         let dir = match place::pipe_dir(namespace, name) {
@@ -442,6 +570,12 @@ pub(crate) fn find(name: &PipeName) -> io::Result<Found> {
             let _ = lease::reclaim_pipe(&dir);
             continue;
         }
+        // Taken first: an `info` replaced while it is read is seen as another at the next
+        // recall.
+        let id = match (&live, namespace) {
+            (Liveness::Lock(_), Namespace::Local) => info_id(&dir).ok(),
+            _ => None,
+        };
         let info = match read_info(&dir) {
             Ok(info) => info,
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -450,7 +584,13 @@ pub(crate) fn find(name: &PipeName) -> io::Result<Found> {
         if name::fold(&info.name) != name.folded() {
             continue; // another name under this key (planted): not this pipe
         }
-        return Ok(Found { dir, info, live });
+        return Ok(Found {
+            dir,
+            info,
+            live,
+            owners: None,
+            info_id: id,
+        });
     }
     Err(denied.unwrap_or_else(|| {
         error(

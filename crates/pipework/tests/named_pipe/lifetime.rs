@@ -61,6 +61,41 @@ pub(super) fn kill_9_server_then_new_server() {
     finish(c);
 }
 
+/// A client process that opened a pipe before opens its successor, never the pipe it knew:
+/// after the server is killed and another takes the name with other parameters (its first
+/// instance: a new description), the next open sees the new pipe, and one with the old server
+/// gone and no new one finds nothing.
+pub(super) fn reopen_after_kill_sees_the_new_pipe() {
+    let name = unique("reopened");
+    let (mut c, mut out) = spawn("servers_and_block", &[&name, "2"]);
+    assert_eq!(line(&mut out), "ready");
+    // Twice (an instance each): the second open is the one a client process makes again and
+    // again.
+    let first: Vec<NamedPipeClient> = (0..2).map(|_| open(&name)).collect();
+    assert!(first.iter().all(|c| c.pipe_mode() == PipeMode::Byte));
+    c.kill().unwrap(); // SIGKILL
+    assert!(!wait(&mut c).success());
+    drop(first);
+    // A new server straight away (nobody looked in between), of another type.
+    let server = ServerOptions::new()
+        .pipe_mode(PipeMode::Message)
+        .max_instances(1)
+        .create(&name)
+        .unwrap();
+    assert!(server.created_pipe());
+    let client = open(&name);
+    assert_eq!(client.pipe_mode(), PipeMode::Message);
+    // Its one instance holds this client: busy, as the new pipe says.
+    let e = ClientOptions::new().open(&name).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ResourceBusy, "{e}");
+    drop(client);
+    drop(server);
+    assert_eq!(
+        NamedPipeClient::open(&name).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
 pub(super) fn name_lives_while_an_instance_does() {
     let name = unique("lifetime");
     let a = ServerOptions::new().create(&name).unwrap();

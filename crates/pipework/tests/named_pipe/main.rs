@@ -87,6 +87,10 @@ fn main() {
                 lifetime::kill_9_server_then_new_server,
             ),
             (
+                "reopen_after_kill_sees_the_new_pipe",
+                lifetime::reopen_after_kill_sees_the_new_pipe,
+            ),
+            (
                 "name_lives_while_an_instance_does",
                 lifetime::name_lives_while_an_instance_does,
             ),
