@@ -23,6 +23,9 @@ pub(super) struct End {
     pub(super) pos: u64,
     pub(super) max_spin: Duration,
     pub(super) spin: Duration,
+    /// Sleeps since the spin budget fell to nothing: every `wait::PROBE_EVERY` of
+    /// them, a short spin is tried again.
+    pub(super) sleeps: u32,
     /// The peer's bell, taken from the lifeline the first time the peer waits under an async
     /// runtime.
     pub(super) peer_bell: OnceLock<OwnedFd>,
@@ -41,6 +44,7 @@ impl End {
             pos: 0,
             max_spin: spin,
             spin,
+            sleeps: 0,
             peer_bell: OnceLock::new(),
             hup_only: false,
         }
@@ -179,8 +183,10 @@ impl ShmReader {
         self.end
             .ring
             .position(OFF_READ_POS)
-            .store(self.end.pos, Ordering::SeqCst);
-        self.end.wake_writer();
+            // Release: the fence in `wake` orders this store before the look at the waiting
+            // word (a waiter stores its word, then loads this position, both `SeqCst`).
+            .store(self.end.pos, Ordering::Release);
+        self.end.wake_writer_for_room(self.end.pos);
     }
 }
 
@@ -290,7 +296,9 @@ impl ShmWriter {
         self.end
             .ring
             .position(OFF_WRITE_POS)
-            .store(self.end.pos, Ordering::SeqCst);
+            // Release: the fence in `wake` orders this store before the look at the waiting
+            // word (a waiter stores its word, then loads this position, both `SeqCst`).
+            .store(self.end.pos, Ordering::Release);
         self.end.wake_reader();
     }
 }

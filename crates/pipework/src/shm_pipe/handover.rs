@@ -222,6 +222,7 @@ impl End {
             pos,
             max_spin: DEFAULT_SPIN,
             spin: DEFAULT_SPIN,
+            sleeps: 0,
             peer_bell: OnceLock::new(),
             hup_only: false,
         })
