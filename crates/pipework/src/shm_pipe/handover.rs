@@ -217,6 +217,7 @@ impl End {
         let ring = Ring::validate(map_ring(queued.ring, ANONYMOUS)?, ANONYMOUS.into())?;
         let pos = ring.position(own_pos).load(Ordering::Acquire);
         Ok(End {
+            peer_pos: pos.wrapping_sub(ring.capacity),
             ring,
             lifeline: Some(lifeline),
             pos,

@@ -320,10 +320,10 @@ pub(crate) mod shared {
         buf: &mut [u8],
         limit: impl FnOnce() -> Option<Duration>,
     ) -> io::Result<Option<usize>> {
-        let start = Instant::now();
         if let Some(n) = read_ready(reader, buf)? {
             return Ok(Some(n));
         }
+        let start = Instant::now();
         if reader.end.spin_for_writer(start) {
             if let Some(n) = read_ready(reader, buf)? {
                 return Ok(Some(n));
