@@ -281,6 +281,9 @@ impl Rings {
                 RecvFlags::empty()
             };
             let n = super::conn::recv_flags(fd, &mut buf[..max], handles, limit, flags)?;
+            if n == 0 {
+                self.look_at_next_write();
+            }
             let start = self.consumed;
             self.consumed = start.saturating_add(n as u64);
             // The writer publishes its switch point before it sends its wake-up byte: bytes
@@ -338,7 +341,10 @@ impl Rings {
             self.wait_and_read(fd, buf)
         };
         match got {
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                self.look_at_next_write();
+                Ok(0)
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 // Whoever waits next may be a poller of the socket: the writer's next
                 // publication sends a wake-up byte there.
@@ -539,6 +545,14 @@ impl Rings {
     /// Counts `n` data bytes sent on the socket (before the switch).
     pub(crate) fn sent_on_socket(&mut self, n: usize) {
         self.sent = self.sent.saturating_add(n as u64);
+    }
+
+    /// After a read found the end of data: the next write looks at the peer at once instead of
+    /// within [`LOOK_EVERY`], so a write after the peer's `kill -9` was read fails as on the
+    /// socket (a peer that only finished writing still takes data).
+    fn look_at_next_write(&mut self) {
+        let now = Instant::now();
+        self.last_look = now.checked_sub(LOOK_EVERY).unwrap_or(now);
     }
 
     /// `BrokenPipe` once this side shut its writing half or the peer is gone (looked at on the
