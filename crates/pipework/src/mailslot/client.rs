@@ -18,34 +18,54 @@ use crate::name::place;
 use crate::sys::error::{error, invalid, named};
 use crate::sys::retry::retry;
 
-/// After finding the server's socket full, a client spools this many messages before it tries
-/// the socket again.
-const SPOOL_STREAK: u32 = 32;
-/// How long a client keeps offering a datagram to a full socket before it spools the message:
-/// a server that reads is usually emptying the queue right then, and one datagram is one system
-/// call where a spooled record is three (lock, write, unlock). Short enough that no writer waits
-/// on the server in any sense that matters: a server that does not read costs a writer this
-/// much once per streak of spooled messages.
+/// How long a client waits for room in a full socket queue before it spools the message: a
+/// server that reads is usually emptying the queue right then, and one datagram is one system
+/// call where a spooled record is four (lock, check, write, unlock) and keeps the writer on the
+/// spool until the server has caught up. Short enough that no writer waits on the server in any
+/// sense that matters: a server that does not read costs a writer this much (plus the kernel's
+/// timer slack) once per run of spooled messages, which lasts until the server reads them.
 const FULL_RETRY: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// Sends `datagram` without blocking, offering it again for up to [`FULL_RETRY`] while the
-/// server's queue is full.
+/// Sends `datagram` without blocking; while the server's queue is full, waits up to
+/// [`FULL_RETRY`] in all for the kernel to say it has room (the server's next receive wakes
+/// the wait: no spinning, no repeated sends) and offers it again.
 fn send_retrying(socket: &OwnedFd, datagram: &[u8]) -> Result<usize, Errno> {
-    let mut since: Option<std::time::Instant> = None;
+    let mut deadline: Option<std::time::Instant> = None;
     loop {
         match retry(|| send(socket, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)) {
             Err(Errno::AGAIN) => {
-                let start = *since.get_or_insert_with(std::time::Instant::now);
-                if start.elapsed() >= FULL_RETRY {
+                let now = std::time::Instant::now();
+                let until = *deadline.get_or_insert(now + FULL_RETRY);
+                let Some(left) = until.checked_duration_since(now).filter(|l| !l.is_zero())
+                else {
                     return Err(Errno::AGAIN);
+                };
+                let timeout = crate::sys::time::timespec(left);
+                let mut fds = [rustix::event::PollFd::new(
+                    socket,
+                    rustix::event::PollFlags::OUT,
+                )];
+                // Woken, timed out or interrupted: the send above tells which.
+                match rustix::event::poll(&mut fds, Some(&timeout)) {
+                    Ok(_) | Err(Errno::INTR) => {}
+                    Err(e) => return Err(e),
                 }
-                // No yield between tries: measured, it helped one writer sharing a CPU with the
-                // server but cost several writers more, on one CPU or on two.
-                std::hint::spin_loop();
             }
             other => return other,
         }
     }
+}
+
+/// Whether the server has taken in the record a client spooled in the spool's round `round`
+/// (its rewind count then), ending at `end`: the spool was rewound since (everything read), or
+/// the server's read position in that round has passed the record. A datagram the client
+/// sends after this reaches the server's socket after the round that read the record emptied
+/// it, so it cannot overtake the record.
+fn spooled_record_read(shared: &Shared, round: u64, end: u64) -> bool {
+    let rewinds = shared.rewinds();
+    // The read position is reset before the rewind count moves: whatever round it belongs to,
+    // it is not one before `round`.
+    rewinds > round || (rewinds == round && shared.read_pos() >= end)
 }
 
 /// A spooling client checks that the server lives every this many messages.
@@ -53,8 +73,8 @@ const LIVENESS_EVERY: u32 = 32;
 /// A client's state for choosing between the socket and the spool.
 #[derive(Clone, Copy)]
 struct Ways<'a> {
-    spool_streak: &'a std::sync::atomic::AtomicU32,
     spooled_at: &'a AtomicU64,
+    spooled_end: &'a AtomicU64,
     spooled: &'a std::sync::atomic::AtomicU32,
 }
 
@@ -78,12 +98,13 @@ enum Target {
         shared: Shared,
         wakeup: OwnedFd,
         appending: std::sync::Mutex<()>,
-        /// Messages to spool without trying the socket, after the socket was found full.
-        spool_streak: std::sync::atomic::AtomicU32,
         /// The server's rewind count when this client last spooled a record (`u64::MAX`:
         /// never). Until the count moves past it, the server has not read that record, and
-        /// this client sends nothing directly, which could overtake it.
+        /// this client sends nothing directly, which could overtake it, unless the server's read
+        /// position in that same round has passed `spooled_end`.
         spooled_at: AtomicU64,
+        /// Where this client's last spooled record ends in the spool.
+        spooled_end: AtomicU64,
         /// Messages this client spooled: every [`LIVENESS_EVERY`]th, and every large one, first
         /// checks that the server still lives (a spooled message reaches no socket that could
         /// tell).
@@ -190,8 +211,8 @@ impl MailslotClient {
                 shared,
                 wakeup,
                 appending: std::sync::Mutex::new(()),
-                spool_streak: std::sync::atomic::AtomicU32::new(0),
                 spooled_at: AtomicU64::new(u64::MAX),
+                spooled_end: AtomicU64::new(0),
                 spooled: std::sync::atomic::AtomicU32::new(0),
             },
         })
@@ -220,16 +241,16 @@ impl MailslotClient {
                 shared,
                 wakeup,
                 appending,
-                spool_streak,
                 spooled_at,
+                spooled_end,
                 spooled,
             } => {
                 // A thread that panicked while holding it left nothing half-done that matters:
                 // uncommitted bytes are overwritten by the next append.
                 let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
                 let ways = Ways {
-                    spool_streak,
-                    spooled_at,
+                        spooled_at,
+                    spooled_end,
                     spooled,
                 };
                 self.send_local(spool, shared, wakeup, &ways, message)
@@ -258,8 +279,8 @@ impl MailslotClient {
         message: &[u8],
     ) -> io::Result<()> {
         let Ways {
-            spool_streak,
             spooled_at,
+            spooled_end,
             spooled,
         } = *ways;
         let limit = if self.max_size == 0 {
@@ -277,12 +298,10 @@ impl MailslotClient {
             ));
         }
         let seq = shared.next_seq();
-        let streak = spool_streak.load(Ordering::Relaxed);
         let last_spooled = spooled_at.load(Ordering::Relaxed);
-        if streak > 0 {
-            // The server is behind: its socket was full a moment ago.
-            spool_streak.store(streak - 1, Ordering::Relaxed);
-        } else if last_spooled != u64::MAX && shared.rewinds() <= last_spooled {
+        if last_spooled != u64::MAX
+            && !spooled_record_read(shared, last_spooled, spooled_end.load(Ordering::Relaxed))
+        {
             // A record of ours may still be unread in the spool: a datagram could overtake it.
         } else if message.len() <= DIRECT_MAX {
             // The direct way: one datagram, while the server's socket queue has room.
@@ -296,8 +315,9 @@ impl MailslotClient {
                     return Ok(());
                 }
                 Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
-                // Full (or short of memory): the spool keeps it instead, and the next few.
-                Err(_) => spool_streak.store(SPOOL_STREAK, Ordering::Relaxed),
+                // Full (or short of memory): the spool keeps it instead, and the next ones until
+                // the server has read it (no further wait on the socket meanwhile).
+                Err(_) => {}
             }
         }
         let n = spooled.fetch_add(1, Ordering::Relaxed);
@@ -306,8 +326,9 @@ impl MailslotClient {
         }
         let flags = {
             let guard = spool.lock_append(shared)?;
-            let flags = guard.append(seq, message)?;
+            let (flags, end) = guard.append(seq, message)?;
             spooled_at.store(guard.rewinds(), Ordering::Relaxed);
+            spooled_end.store(end, Ordering::Relaxed);
             flags
         };
         if flags & FLAG_CLOSED != 0 {

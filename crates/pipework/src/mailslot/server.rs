@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
-use rustix::net::{recv, RecvFlags};
 
 use super::client::forward;
 use super::net::{self, Delivery, Endpoint, NetworkConfig, NetworkStats, FOLLOW_RETRY};
@@ -23,7 +22,15 @@ use crate::name::lease::{self, Lease};
 use crate::name::mailslot::{self as name, MailslotServer as Server};
 use crate::name::{place, Kind};
 use crate::sys::error::{error, invalid, named};
+use crate::sys::mmsg::{recv_batch, MAX_BATCH};
 use crate::sys::retry::retry;
+
+/// One datagram's room in the receive buffer: one byte more than a direct message can take, so
+/// that a longer datagram shows as longer and is dropped.
+const RECV_SLOT: usize = DIRECT_HEADER + DIRECT_MAX + 1;
+/// While reads are served from a queued backlog, the socket is emptied every this many reads:
+/// well before the writers fill its queue (`net.unix.max_dgram_qlen`, 10 by default) again.
+const SOCKET_EVERY: u32 = 8;
 
 /// What [`Mailslot::info`] reports (`GetMailslotInfo`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,8 +161,10 @@ pub struct Mailslot {
     pub(super) network_generation: u64,
     /// How far into the spool this server has read.
     read_pos: u64,
-    /// Receives one datagram from the slot's socket.
+    /// Receives a batch of datagrams from the slot's socket, [`RECV_SLOT`] bytes each.
     recv_buf: Box<[u8]>,
+    /// Reads served from the queue since the socket was last emptied.
+    reads_since_socket: u32,
 }
 
 /// How a slot that serves the network takes its datagrams.
@@ -307,7 +316,8 @@ impl Mailslot {
                         network: None,
                         network_generation: 0,
                         read_pos: spool::DATA,
-                        recv_buf: vec![0u8; DIRECT_HEADER + DIRECT_MAX + 1].into_boxed_slice(),
+                        recv_buf: vec![0u8; MAX_BATCH * RECV_SLOT].into_boxed_slice(),
+                        reads_since_socket: 0,
                     });
                 }
                 Err(Errno::EXIST) => {
@@ -440,11 +450,13 @@ impl Mailslot {
     /// round is: note the spool's committed end, empty the socket, read the spool from where
     /// the last round stopped (up to the noted end), and sort the round by the writers'
     /// sequence numbers. A writer that spooled a record sends nothing directly until the server
-    /// has read past it (the spool was rewound since), so a datagram never overtakes that
+    /// has read past it (the spool was rewound since, or the read position published after a
+    /// round has passed the record), so a datagram never overtakes that
     /// writer's spooled records, including those a later round reads; and a record within the
     /// noted end was committed before the socket was emptied, so the datagrams its writer sent
     /// before it are in this round or an earlier one.
     fn drain(&mut self) -> io::Result<()> {
+        self.reads_since_socket = 0;
         let end = match self.shared.committed_end() {
             Ok(end) => end,
             Err(e) => {
@@ -453,18 +465,21 @@ impl Mailslot {
             }
         };
         let mut direct = Vec::new();
-        // Until empty (or an error that the next poll reports again).
-        while let Ok((_, full)) = retry(|| {
-            recv(
-                &self.wakeup,
-                &mut self.recv_buf[..],
-                RecvFlags::DONTWAIT | RecvFlags::TRUNC,
-            )
-        }) {
-            self.take_direct(full, &mut direct);
+        // Until empty (or an error that the next poll reports again): a batch short of full
+        // means the queue was empty after it, so a queue that holds less than one batch takes
+        // one system call.
+        while let Ok(n) = self.receive_batch(false, &mut direct) {
+            if n < MAX_BATCH {
+                break;
+            }
         }
         let spooled = match self.read_spool(end) {
-            Ok(spooled) => spooled,
+            Ok(spooled) => {
+                // After the socket was emptied: a writer that sees its record read now sends
+                // its next datagram into a later round.
+                self.shared.set_read_pos(self.read_pos);
+                spooled
+            }
             Err(e) => {
                 // What came directly is not lost with the spool's fault.
                 self.queue.push_batch(direct, self.max_size);
@@ -565,20 +580,32 @@ impl Mailslot {
         }
     }
 
-    /// Appends the datagram of `full` bytes in `recv_buf` to `records` as a record, if it is a
-    /// message: an empty datagram only wakes the reader, and one shorter than a header or
-    /// longer than any direct message (not from a pipework writer) or above the slot's maximum
-    /// is dropped.
-    fn take_direct(&self, full: usize, records: &mut Vec<u8>) {
-        if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
-            return;
+    /// Queues the datagrams waiting on the slot's socket, without a look at the spool. Safe for
+    /// order between rounds: a writer sends directly only once the server has taken in every
+    /// record it spooled before (the read position it publishes after a round), so what the
+    /// socket holds now comes after everything those writers spooled that is queued already,
+    /// and before anything they spool later.
+    fn take_socket(&mut self) {
+        self.reads_since_socket = 0;
+        let mut direct = Vec::new();
+        while let Ok(n) = self.receive_batch(false, &mut direct) {
+            if n < MAX_BATCH {
+                break;
+            }
         }
-        let len = full - DIRECT_HEADER;
-        if self.max_size != 0 && len > self.max_size {
-            return;
+        self.queue.push_batch(direct, self.max_size);
+    }
+
+    /// Receives a batch of datagrams from the slot's socket (waiting for the first, or not at
+    /// all) and appends those that are messages to `records`; returns how many came.
+    fn receive_batch(&mut self, wait: bool, records: &mut Vec<u8>) -> Result<usize, Errno> {
+        let mut lens = [0usize; MAX_BATCH];
+        let n = retry(|| recv_batch(&self.wakeup, &mut self.recv_buf, RECV_SLOT, &mut lens, wait))?;
+        for (i, &len) in lens[..n].iter().enumerate() {
+            let at = i * RECV_SLOT;
+            take_direct(&self.recv_buf[at..at + len], self.max_size, records);
         }
-        records.extend_from_slice(&(len as u32).to_le_bytes());
-        records.extend_from_slice(&self.recv_buf[..full]);
+        Ok(n)
     }
 
     /// Takes messages from the network too (Win32: a slot is reachable as
@@ -739,6 +766,13 @@ impl Mailslot {
             .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
         loop {
             if self.queue.count > 0 {
+                // A long queue (a backlog taken from the spool) is read without a round; the
+                // socket is still emptied every few reads, so that writers waiting for room in
+                // it get room and keep to the one-datagram way instead of the spool.
+                self.reads_since_socket += 1;
+                if self.reads_since_socket >= SOCKET_EVERY {
+                    self.take_socket();
+                }
                 return Ok(true);
             }
             self.drain()?;
@@ -796,12 +830,11 @@ impl Mailslot {
                 // This writer's earlier messages are all in already: those it spooled were read
                 // before the rewind that let it send directly, and those it sent directly came
                 // before this one on the socket.
-                let (_, full) =
-                    retry(|| recv(&self.wakeup, &mut self.recv_buf[..], RecvFlags::TRUNC))
-                        .map_err(|e| named(self.context(), e))?;
-                let mut record = Vec::new();
-                self.take_direct(full, &mut record);
-                self.queue.push_batch(record, self.max_size);
+                // What else is queued by then comes in the same call.
+                let mut records = Vec::new();
+                self.receive_batch(true, &mut records)
+                    .map_err(|e| named(self.context(), e))?;
+                self.queue.push_batch(records, self.max_size);
                 continue;
             }
             // A follower wakes to try taking the listener over.
@@ -829,6 +862,23 @@ impl Mailslot {
             }
         }
     }
+}
+
+/// Appends `datagram` to `records` as a record, if it is a message: an empty datagram only
+/// wakes the reader, and one shorter than a header or longer than any direct message (not from
+/// a pipework writer; a datagram cut to its receive slot is that) or above the slot's maximum
+/// `max` (0: any) is dropped.
+fn take_direct(datagram: &[u8], max: usize, records: &mut Vec<u8>) {
+    let full = datagram.len();
+    if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
+        return;
+    }
+    let len = full - DIRECT_HEADER;
+    if max != 0 && len > max {
+        return;
+    }
+    records.extend_from_slice(&(len as u32).to_le_bytes());
+    records.extend_from_slice(datagram);
 }
 
 impl Drop for Mailslot {

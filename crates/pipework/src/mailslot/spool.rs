@@ -76,6 +76,7 @@ const S_CONSUMED: usize = 24;
 const S_SEQ: usize = 32;
 const S_REWINDS: usize = 40;
 const S_LISTEN: usize = 48;
+const S_READ: usize = 56;
 
 /// A record's header: `[length: u32 LE][sequence: u64 LE]`, then the message.
 pub(crate) const RECORD_HEADER: usize = 12;
@@ -323,6 +324,7 @@ impl Shared {
         let region = Region::map(fd.as_fd(), 0, STATE_LEN, Protection::ReadWrite)?;
         let shared = Shared { fd, region };
         shared.word(S_END).store(DATA, Ordering::Release);
+        shared.word(S_READ).store(DATA, Ordering::Release);
         Ok(shared)
     }
 
@@ -383,6 +385,18 @@ impl Shared {
     /// How many times the server has rewound the spool.
     pub(crate) fn rewinds(&self) -> u64 {
         self.word(S_REWINDS).load(Ordering::Acquire)
+    }
+
+    /// How far into the spool the server has read (taken into its queue) since its last rewind:
+    /// a writer whose last spooled record ends there or before may send directly again, since
+    /// a datagram it sends now reaches the server's queue after that record.
+    pub(crate) fn read_pos(&self) -> u64 {
+        self.word(S_READ).load(Ordering::Acquire)
+    }
+
+    /// Publishes how far the server has read (after the round that read it emptied the socket).
+    pub(crate) fn set_read_pos(&self, pos: u64) {
+        self.word(S_READ).store(pos, Ordering::Release);
     }
 
     /// What the server serves on the network (`net::listen_key`), when `FLAG_NETWORK` is set.
@@ -477,12 +491,13 @@ impl AppendGuard<'_> {
     }
 
     /// Appends one record; on failure nothing is committed. Returns the flags seen while the lock
-    /// was held. A spool cut short under its committed records is `InvalidData`.
-    pub(crate) fn append(&self, seq: u64, message: &[u8]) -> io::Result<u64> {
+    /// was held and where the record ends (0 when nothing was appended: the slot is closed). A
+    /// spool cut short under its committed records is `InvalidData`.
+    pub(crate) fn append(&self, seq: u64, message: &[u8]) -> io::Result<(u64, u64)> {
         let shared = self.shared;
         let flags = shared.flags().load(Ordering::Acquire);
         if flags & FLAG_CLOSED != 0 {
-            return Ok(flags);
+            return Ok((flags, 0));
         }
         let end = shared.committed_end()?;
         if self.spool.file_len()? < end {
@@ -503,7 +518,7 @@ impl AppendGuard<'_> {
         write_all_at(&self.spool.fd, &[&header[..], message], end)?;
         shared.word(S_END).store(end + record, Ordering::Release);
         shared.word(S_PRODUCED).fetch_add(1, Ordering::Release);
-        Ok(flags)
+        Ok((flags, end + record))
     }
 
     /// Starts the spool again from empty whatever it holds, and writes the header page back:
@@ -511,6 +526,7 @@ impl AppendGuard<'_> {
     pub(crate) fn reset(&self) -> io::Result<()> {
         let shared = self.shared;
         shared.word(S_END).store(DATA, Ordering::Release);
+        shared.word(S_READ).store(DATA, Ordering::Release);
         shared.word(S_REWINDS).fetch_add(1, Ordering::AcqRel);
         write_all_at(&self.spool.fd, &[&encode_header(&self.spool.header)], 0)
     }
@@ -525,6 +541,9 @@ impl AppendGuard<'_> {
         }
         if end != DATA {
             shared.word(S_END).store(DATA, Ordering::Release);
+            // Before the count moves: a writer that appends after this rewind never sees a
+            // read position of the spool's earlier round.
+            shared.word(S_READ).store(DATA, Ordering::Release);
             shared.word(S_REWINDS).fetch_add(1, Ordering::AcqRel);
             if end > SHRINK_ABOVE {
                 ftruncate(&self.spool.fd, DATA)?;
