@@ -10,7 +10,7 @@ use rustix::io::Errno;
 use rustix::net::{connect, send, socket_with, AddressFamily, SendFlags, SocketFlags, SocketType};
 
 use super::net::{self, Delivery, NetworkConfig};
-use super::queue::{at_socket_path, DIRECT_HEADER, DIRECT_MAX};
+use super::queue::{at_socket_path, encode_after, DIRECT_HEADER, DIRECT_MAX};
 use super::spool::{Shared, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
 use super::MAX_MESSAGE_SIZE;
 use crate::name::mailslot::{self as name, MailslotName as SlotName, MailslotServer as Server};
@@ -57,16 +57,25 @@ fn send_retrying(socket: &OwnedFd, datagram: &[u8]) -> Result<usize, Errno> {
 }
 
 /// Whether the server has taken in the record a client spooled in the spool's round `round`
-/// (its rewind count then), ending at `end`: the spool was rewound since (everything read), or
-/// the server's read position in that round has passed the record. A datagram the client
-/// sends after this reaches the server's socket after the round that read the record emptied
-/// it, so it cannot overtake the record.
-fn spooled_record_read(shared: &Shared, round: u64, end: u64) -> bool {
+/// (its rewind count then), ending at `end`: `None` when it has (the spool was rewound since, or
+/// the server's read position in that round has passed the record), else how many spooled
+/// bytes it still has to read up to that record's end.
+fn unread_before(shared: &Shared, round: u64, end: u64) -> Option<u64> {
     let rewinds = shared.rewinds();
+    if rewinds != round {
+        // Moved on (a rewind needs everything read), or a count another process spoiled.
+        return None;
+    }
     // The read position is reset before the rewind count moves: whatever round it belongs to,
     // it is not one before `round`.
-    rewinds > round || (rewinds == round && shared.read_pos() >= end)
+    let read = shared.read_pos();
+    (read < end).then(|| end - read)
 }
+
+/// A writer whose spooled records the server has not all read yet still sends directly when at
+/// most this many spooled bytes lie before its last record (the datagram then tells the server
+/// to read that far first): the server reads that much in the one read it makes anyway.
+const AFTER_SPAN: u64 = 64 * 1024;
 
 /// A spooling client checks that the server lives every this many messages.
 const LIVENESS_EVERY: u32 = 32;
@@ -100,8 +109,9 @@ enum Target {
         appending: std::sync::Mutex<()>,
         /// The server's rewind count when this client last spooled a record (`u64::MAX`:
         /// never). Until the count moves past it, the server has not read that record, and
-        /// this client sends nothing directly, which could overtake it, unless the server's read
-        /// position in that same round has passed `spooled_end`.
+        /// this client's datagrams tell the server to read the spool up to `spooled_end` first
+        /// (else one could overtake the record), unless the server's read position in that same
+        /// round has passed it.
         spooled_at: AtomicU64,
         /// Where this client's last spooled record ends in the spool.
         spooled_end: AtomicU64,
@@ -299,24 +309,40 @@ impl MailslotClient {
         }
         let seq = shared.next_seq();
         let last_spooled = spooled_at.load(Ordering::Relaxed);
-        if last_spooled != u64::MAX
-            && !spooled_record_read(shared, last_spooled, spooled_end.load(Ordering::Relaxed))
+        let last_end = spooled_end.load(Ordering::Relaxed);
+        // `Some(0)`: nothing of ours is unread in the spool; `Some(word)`: a record of ours may
+        // be, and the datagram tells the server to read up to it first; `None`: too far
+        // behind for that, spool (a datagram must not overtake our records).
+        let after = match (last_spooled != u64::MAX)
+            .then(|| unread_before(shared, last_spooled, last_end))
+            .flatten()
         {
-            // A record of ours may still be unread in the spool: a datagram could overtake it.
-        } else if message.len() <= DIRECT_MAX {
+            None => Some(0),
+            Some(unread) if unread <= AFTER_SPAN => encode_after(last_spooled, last_end),
+            Some(_) => None,
+        };
+        if let (Some(after), true) = (after, message.len() <= DIRECT_MAX) {
             // The direct way: one datagram, while the server's socket queue has room.
             let mut datagram = [0u8; DIRECT_HEADER + DIRECT_MAX];
-            datagram[..DIRECT_HEADER].copy_from_slice(&seq.to_le_bytes());
+            datagram[..8].copy_from_slice(&seq.to_le_bytes());
+            datagram[8..DIRECT_HEADER].copy_from_slice(&after.to_le_bytes());
             datagram[DIRECT_HEADER..DIRECT_HEADER + message.len()].copy_from_slice(message);
             let datagram = &datagram[..DIRECT_HEADER + message.len()];
-            match send_retrying(wakeup, datagram) {
+            // A writer with records unread found the socket full last time: one try, no wait,
+            // since a server that let it fill for 50 µs then may still be busy elsewhere.
+            let sent = if after == 0 {
+                send_retrying(wakeup, datagram)
+            } else {
+                retry(|| send(wakeup, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL))
+            };
+            match sent {
                 Ok(_) => {
                     shared.count_produced();
                     return Ok(());
                 }
                 Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
-                // Full (or short of memory): the spool keeps it instead, and the next ones until
-                // the server has read it (no further wait on the socket meanwhile).
+                // Full (or short of memory): the spool keeps it instead; until the server has read
+                // it, later messages try the socket once each, without waiting.
                 Err(_) => {}
             }
         }

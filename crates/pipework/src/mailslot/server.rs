@@ -12,7 +12,9 @@ use rustix::io::Errno;
 
 use super::client::forward;
 use super::net::{self, Delivery, Endpoint, NetworkConfig, NetworkStats, FOLLOW_RETRY};
-use super::queue::{bind_wakeup, merge_by_sequence, record_len, Queue, DIRECT_HEADER, DIRECT_MAX};
+use super::queue::{
+    bind_wakeup, decode_after, merge_by_sequence, record_len, Queue, DIRECT_HEADER, DIRECT_MAX,
+};
 use super::spool::{
     self, Shared, Spool, Step, FLAG_CLOSED, FLAG_LISTENER, FLAG_NETWORK, FLAG_SLEEPING,
     RECORD_HEADER,
@@ -464,38 +466,11 @@ impl Mailslot {
                 return Err(named(self.context(), e));
             }
         };
-        let mut direct = Vec::new();
-        // Until empty (or an error that the next poll reports again): a batch short of full
-        // means the queue was empty after it, so a queue that holds less than one batch takes
-        // one system call.
-        while let Ok(n) = self.receive_batch(false, &mut direct) {
-            if n < MAX_BATCH {
-                break;
-            }
-        }
-        let spooled = match self.read_spool(end) {
-            Ok(spooled) => {
-                // After the socket was emptied: a writer that sees its record read now sends
-                // its next datagram into a later round.
-                self.shared.set_read_pos(self.read_pos);
-                spooled
-            }
-            Err(e) => {
-                // What came directly is not lost with the spool's fault.
-                self.queue.push_batch(direct, self.max_size);
-                if e.kind() == ErrorKind::InvalidData {
-                    self.recover()?;
-                }
-                return Err(named(self.context(), e));
-            }
-        };
-        match (direct.is_empty(), spooled.is_empty()) {
-            (true, _) => self.queue.push_batch(spooled, self.max_size),
-            (false, true) => self.queue.push_batch(direct, self.max_size),
-            (false, false) => self
-                .queue
-                .push_batch(merge_by_sequence(&spooled, &direct), self.max_size),
-        }
+        let (mut direct, after) = self.empty_socket();
+        // Records a datagram of this round says it comes after are committed (its writer sent
+        // it after committing them): read that far too.
+        let now = self.committed_end_keeping(&mut direct)?;
+        self.take_round(direct, end.max(after.min(now)))?;
         if self.read_pos > spool::REWIND_ABOVE {
             let guard = self.spool.lock_append(&self.shared)?;
             if guard.rewind_if_read(self.read_pos)? {
@@ -580,30 +555,109 @@ impl Mailslot {
         }
     }
 
-    /// Queues the datagrams waiting on the slot's socket, without a look at the spool. Safe for
-    /// order between rounds: a writer sends directly only once the server has taken in every
-    /// record it spooled before (the read position it publishes after a round), so what the
-    /// socket holds now comes after everything those writers spooled that is queued already,
-    /// and before anything they spool later.
-    fn take_socket(&mut self) {
+    /// Queues the datagrams waiting on the slot's socket, with the spool's records that they
+    /// say they come after, if any. Safe for order between rounds: a writer sends a datagram
+    /// without such a mark only once the server has taken in every record it spooled before
+    /// (the read position it publishes after a round), so what the socket holds now comes after
+    /// everything those writers spooled that is queued already, and before anything they spool
+    /// later.
+    fn take_socket(&mut self) -> io::Result<()> {
         self.reads_since_socket = 0;
+        let (direct, after) = self.empty_socket();
+        self.take_datagrams(direct, after)
+    }
+
+    /// Queues `direct`, datagrams just received, with the records up to `after` (the farthest
+    /// record a datagram among them says it comes after; 0 for none).
+    fn take_datagrams(&mut self, mut direct: Vec<u8>, after: u64) -> io::Result<()> {
+        let upto = if after > self.read_pos {
+            after.min(self.committed_end_keeping(&mut direct)?)
+        } else {
+            self.read_pos
+        };
+        self.take_round(direct, upto)
+    }
+
+    /// The committed end of the spool. One that another process spoiled is `InvalidData`, after
+    /// `direct` (records already taken off the socket) is queued and the spool started again.
+    fn committed_end_keeping(&mut self, direct: &mut Vec<u8>) -> io::Result<u64> {
+        match self.shared.committed_end() {
+            Ok(end) => Ok(end),
+            Err(e) => {
+                self.queue.push_batch(std::mem::take(direct), self.max_size);
+                self.recover()?;
+                Err(named(self.context(), e))
+            }
+        }
+    }
+
+    /// Empties the slot's socket (until empty, or an error that the next poll reports again):
+    /// the records of the datagrams that are messages, and the farthest spooled record (in the
+    /// spool's current round) one of them says it comes after, else 0. A batch short of full
+    /// means the queue was empty after it, so a queue that holds less than one batch takes one
+    /// system call.
+    fn empty_socket(&mut self) -> (Vec<u8>, u64) {
         let mut direct = Vec::new();
-        while let Ok(n) = self.receive_batch(false, &mut direct) {
+        let mut after = 0;
+        while let Ok(n) = self.receive_batch(false, &mut direct, &mut after) {
             if n < MAX_BATCH {
                 break;
             }
         }
-        self.queue.push_batch(direct, self.max_size);
+        (direct, after)
+    }
+
+    /// Queues the records `direct` (from the socket, in its order) with the spool's committed
+    /// records from where this server stopped up to `upto`, merged by sequence number, then
+    /// publishes how far it has read the spool.
+    fn take_round(&mut self, direct: Vec<u8>, upto: u64) -> io::Result<()> {
+        let spooled = match self.read_spool(upto) {
+            Ok(spooled) => {
+                // After the socket was emptied: a writer that sees its record read now sends
+                // its next datagram into a later round.
+                self.shared.set_read_pos(self.read_pos);
+                spooled
+            }
+            Err(e) => {
+                // What came directly is not lost with the spool's fault.
+                self.queue.push_batch(direct, self.max_size);
+                if e.kind() == ErrorKind::InvalidData {
+                    self.recover()?;
+                }
+                return Err(named(self.context(), e));
+            }
+        };
+        match (direct.is_empty(), spooled.is_empty()) {
+            (true, _) => self.queue.push_batch(spooled, self.max_size),
+            (false, true) => self.queue.push_batch(direct, self.max_size),
+            (false, false) => self
+                .queue
+                .push_batch(merge_by_sequence(&spooled, &direct), self.max_size),
+        }
+        Ok(())
     }
 
     /// Receives a batch of datagrams from the slot's socket (waiting for the first, or not at
     /// all) and appends those that are messages to `records`; returns how many came.
-    fn receive_batch(&mut self, wait: bool, records: &mut Vec<u8>) -> Result<usize, Errno> {
+    fn receive_batch(
+        &mut self,
+        wait: bool,
+        records: &mut Vec<u8>,
+        after: &mut u64,
+    ) -> Result<usize, Errno> {
         let mut lens = [0usize; MAX_BATCH];
         let n = retry(|| recv_batch(&self.wakeup, &mut self.recv_buf, RECV_SLOT, &mut lens, wait))?;
+        let round = self.shared.rewinds();
         for (i, &len) in lens[..n].iter().enumerate() {
             let at = i * RECV_SLOT;
-            take_direct(&self.recv_buf[at..at + len], self.max_size, records);
+            let datagram = &self.recv_buf[at..at + len];
+            if let Some(end) = datagram
+                .get(8..DIRECT_HEADER)
+                .and_then(|word| decode_after(u64::from_le_bytes(word.try_into().ok()?), round))
+            {
+                *after = (*after).max(end);
+            }
+            take_direct(datagram, self.max_size, records);
         }
         Ok(n)
     }
@@ -771,7 +825,7 @@ impl Mailslot {
                 // it get room and keep to the one-datagram way instead of the spool.
                 self.reads_since_socket += 1;
                 if self.reads_since_socket >= SOCKET_EVERY {
-                    self.take_socket();
+                    self.take_socket()?;
                 }
                 return Ok(true);
             }
@@ -831,10 +885,10 @@ impl Mailslot {
                 // before the rewind that let it send directly, and those it sent directly came
                 // before this one on the socket.
                 // What else is queued by then comes in the same call.
-                let mut records = Vec::new();
-                self.receive_batch(true, &mut records)
+                let (mut records, mut after) = (Vec::new(), 0);
+                self.receive_batch(true, &mut records, &mut after)
                     .map_err(|e| named(self.context(), e))?;
-                self.queue.push_batch(records, self.max_size);
+                self.take_datagrams(records, after)?;
                 continue;
             }
             // A follower wakes to try taking the listener over.
@@ -878,7 +932,8 @@ fn take_direct(datagram: &[u8], max: usize, records: &mut Vec<u8>) {
         return;
     }
     records.extend_from_slice(&(len as u32).to_le_bytes());
-    records.extend_from_slice(datagram);
+    records.extend_from_slice(&datagram[..8]);
+    records.extend_from_slice(&datagram[DIRECT_HEADER..]);
 }
 
 impl Drop for Mailslot {
