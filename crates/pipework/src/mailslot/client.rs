@@ -36,8 +36,7 @@ fn send_retrying(socket: &OwnedFd, datagram: &[u8]) -> Result<usize, Errno> {
             Err(Errno::AGAIN) => {
                 let now = std::time::Instant::now();
                 let until = *deadline.get_or_insert(now + FULL_RETRY);
-                let Some(left) = until.checked_duration_since(now).filter(|l| !l.is_zero())
-                else {
+                let Some(left) = until.checked_duration_since(now).filter(|l| !l.is_zero()) else {
                     return Err(Errno::AGAIN);
                 };
                 let timeout = crate::sys::time::timespec(left);
@@ -77,6 +76,13 @@ fn unread_before(shared: &Shared, round: u64, end: u64) -> Option<u64> {
 /// to read that far first): the server reads that much in the one read it makes anyway.
 const AFTER_SPAN: u64 = 64 * 1024;
 
+/// A writer whose wait for room ran out tries the socket without waiting for this many
+/// messages, unless the server reads meanwhile.
+const WAIT_AGAIN_AFTER: u32 = 32;
+
+/// Direct messages up to this size are built on the stack.
+const SMALL_DIRECT: usize = 240;
+
 /// A spooling client checks that the server lives every this many messages.
 const LIVENESS_EVERY: u32 = 32;
 /// A client's state for choosing between the socket and the spool.
@@ -84,6 +90,8 @@ const LIVENESS_EVERY: u32 = 32;
 struct Ways<'a> {
     spooled_at: &'a AtomicU64,
     spooled_end: &'a AtomicU64,
+    stalled_at: &'a AtomicU64,
+    without_wait: &'a std::sync::atomic::AtomicU32,
     spooled: &'a std::sync::atomic::AtomicU32,
 }
 
@@ -115,6 +123,11 @@ enum Target {
         spooled_at: AtomicU64,
         /// Where this client's last spooled record ends in the spool.
         spooled_end: AtomicU64,
+        /// The server's count of messages read when this client's last wait for room ran out
+        /// (`u64::MAX`: the last wait did not).
+        stalled_at: AtomicU64,
+        /// Messages offered to the socket without a wait since then.
+        without_wait: std::sync::atomic::AtomicU32,
         /// Messages this client spooled: every [`LIVENESS_EVERY`]th, and every large one, first
         /// checks that the server still lives (a spooled message reaches no socket that could
         /// tell).
@@ -223,6 +236,8 @@ impl MailslotClient {
                 appending: std::sync::Mutex::new(()),
                 spooled_at: AtomicU64::new(u64::MAX),
                 spooled_end: AtomicU64::new(0),
+                stalled_at: AtomicU64::new(u64::MAX),
+                without_wait: std::sync::atomic::AtomicU32::new(0),
                 spooled: std::sync::atomic::AtomicU32::new(0),
             },
         })
@@ -253,14 +268,18 @@ impl MailslotClient {
                 appending,
                 spooled_at,
                 spooled_end,
+                stalled_at,
+                without_wait,
                 spooled,
             } => {
                 // A thread that panicked while holding it left nothing half-done that matters:
                 // uncommitted bytes are overwritten by the next append.
                 let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
                 let ways = Ways {
-                        spooled_at,
+                    spooled_at,
                     spooled_end,
+                    stalled_at,
+                    without_wait,
                     spooled,
                 };
                 self.send_local(spool, shared, wakeup, &ways, message)
@@ -291,6 +310,8 @@ impl MailslotClient {
         let Ways {
             spooled_at,
             spooled_end,
+            stalled_at,
+            without_wait,
             spooled,
         } = *ways;
         let limit = if self.max_size == 0 {
@@ -323,16 +344,44 @@ impl MailslotClient {
         };
         if let (Some(after), true) = (after, message.len() <= DIRECT_MAX) {
             // The direct way: one datagram, while the server's socket queue has room.
-            let mut datagram = [0u8; DIRECT_HEADER + DIRECT_MAX];
-            datagram[..8].copy_from_slice(&seq.to_le_bytes());
-            datagram[8..DIRECT_HEADER].copy_from_slice(&after.to_le_bytes());
-            datagram[DIRECT_HEADER..DIRECT_HEADER + message.len()].copy_from_slice(message);
-            let datagram = &datagram[..DIRECT_HEADER + message.len()];
-            // A writer with records unread found the socket full last time: one try, no wait,
-            // since a server that let it fill for 50 µs then may still be busy elsewhere.
-            let sent = if after == 0 {
-                send_retrying(wakeup, datagram)
+            // Header and message copied into one buffer (cheaper than a two-part `sendmsg` at
+            // these sizes); a small message does not clear a buffer for the largest.
+            let mut small = [0u8; DIRECT_HEADER + SMALL_DIRECT];
+            let mut large = Vec::new();
+            let buf: &mut [u8] = if message.len() <= SMALL_DIRECT {
+                &mut small
             } else {
+                large.resize(DIRECT_HEADER + message.len(), 0);
+                &mut large
+            };
+            buf[..8].copy_from_slice(&seq.to_le_bytes());
+            buf[8..DIRECT_HEADER].copy_from_slice(&after.to_le_bytes());
+            buf[DIRECT_HEADER..DIRECT_HEADER + message.len()].copy_from_slice(message);
+            let datagram = &buf[..DIRECT_HEADER + message.len()];
+            // After a wait that ran out, a writer waits again only once the server has read
+            // something since (it is reading, the queue empties soon), or every
+            // [`WAIT_AGAIN_AFTER`] messages: a server that does not read costs it one wait per
+            // run, not one per message, and a writer that never sleeps cannot starve a server
+            // sharing its CPU.
+            let stalled = stalled_at.load(Ordering::Relaxed);
+            let unwaited = without_wait.load(Ordering::Relaxed);
+            let may_wait =
+                stalled == u64::MAX || unwaited >= WAIT_AGAIN_AFTER || shared.consumed() != stalled;
+            let sent = if may_wait {
+                without_wait.store(0, Ordering::Relaxed);
+                let sent = send_retrying(wakeup, datagram);
+                let timed_out = matches!(sent, Err(Errno::AGAIN));
+                stalled_at.store(
+                    if timed_out {
+                        shared.consumed()
+                    } else {
+                        u64::MAX
+                    },
+                    Ordering::Relaxed,
+                );
+                sent
+            } else {
+                without_wait.store(unwaited + 1, Ordering::Relaxed);
                 retry(|| send(wakeup, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL))
             };
             match sent {
@@ -341,8 +390,7 @@ impl MailslotClient {
                     return Ok(());
                 }
                 Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
-                // Full (or short of memory): the spool keeps it instead; until the server has read
-                // it, later messages try the socket once each, without waiting.
+                // Full (or short of memory): the spool keeps it instead.
                 Err(_) => {}
             }
         }

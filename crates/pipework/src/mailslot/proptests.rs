@@ -1,6 +1,6 @@
 //! Property tests of the parsers that read bytes another process or machine wrote: NetBIOS
 //! datagrams and name packets (`nbt`), pipework's own datagrams (`pwms::decode`), the spool's
-//! header page (`spool::parse_header`), spool records (`queue`'s record walk, merge and queue)
+//! header page (`spool::parse_header`), spool records (`queue`'s record walk, merge and queue),
 //! the spool read planner (`spool::next_step`) and a direct datagram's `after` word.
 //! Random and truncated inputs never panic, never loop without progress, and every slice or
 //! offset they produce stays inside the input.
@@ -146,7 +146,7 @@ proptest! {
     ) {
         let mut page = page;
         if magic && page.len() >= 8 {
-            page[..8].copy_from_slice(b"PWMSLOT3");
+            page[..8].copy_from_slice(b"PWMSLOT4");
         }
         let _ = spool::parse_header(&page);
     }

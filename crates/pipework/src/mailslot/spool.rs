@@ -56,7 +56,8 @@ pub(crate) const APPEND_BYTE: u64 = 1;
 pub(crate) const GC_BYTE: u64 = 2;
 
 // The header page of the spool file (little-endian words).
-const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT3");
+// Version 4: the direct datagram carries an `after` word, and the shared words moved apart.
+const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT4");
 const OFF_MAGIC: usize = 0;
 const OFF_MAX_SIZE: usize = 8;
 const OFF_TOKEN: usize = 16;
@@ -67,16 +68,20 @@ const OFF_STATE_INO: usize = 48;
 const OFF_NAME_LEN: usize = 56;
 const OFF_NAME: usize = 64;
 
-// The shared state (atomic words in the sealed memfd).
-const STATE_LEN: usize = 64;
+// The shared state (atomic words in the sealed memfd), in three cache lines by who updates them
+// on every message, so that a writer's counters and the server's do not share a line that
+// would move between CPUs at each message: the first line changes rarely (a spooled record,
+// a rewind, the server's sleep), the second is the writers' (a sequence number and a count per
+// message), the third the server's (a count per read, a read position per round).
+const STATE_LEN: usize = 192;
 const S_END: usize = 0;
 const S_FLAGS: usize = 8;
-const S_PRODUCED: usize = 16;
-const S_CONSUMED: usize = 24;
-const S_SEQ: usize = 32;
-const S_REWINDS: usize = 40;
-const S_LISTEN: usize = 48;
-const S_READ: usize = 56;
+const S_REWINDS: usize = 16;
+const S_LISTEN: usize = 24;
+const S_SEQ: usize = 64;
+const S_PRODUCED: usize = 72;
+const S_CONSUMED: usize = 128;
+const S_READ: usize = 136;
 
 /// A record's header: `[length: u32 LE][sequence: u64 LE]`, then the message.
 pub(crate) const RECORD_HEADER: usize = 12;
@@ -412,6 +417,11 @@ impl Shared {
     /// Counts one message that reached the server another way than the spool.
     pub(crate) fn count_produced(&self) {
         self.word(S_PRODUCED).fetch_add(1, Ordering::Release);
+    }
+
+    /// Messages the server has read so far.
+    pub(crate) fn consumed(&self) -> u64 {
+        self.word(S_CONSUMED).load(Ordering::Relaxed)
     }
 
     /// Counts one message read by the server.
