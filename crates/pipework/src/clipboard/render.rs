@@ -104,6 +104,9 @@ pub(crate) fn serve(pipe: &str, shared: Arc<Shared>) -> io::Result<()> {
     let mut server = ServerOptions::new()
         .first_pipe_instance(true)
         .max_instances(1)
+        // Both ends wait on the socket (`poll`) before each blocking read: data that moved to
+        // a shared-memory ring would not wake them. Render traffic is small: the socket it is.
+        .shared_memory(false)
         .create(pipe)?;
     std::thread::Builder::new()
         .name("pipework-clipboard-render".into())

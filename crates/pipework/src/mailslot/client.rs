@@ -10,7 +10,7 @@ use rustix::io::Errno;
 use rustix::net::{connect, send, socket_with, AddressFamily, SendFlags, SocketFlags, SocketType};
 
 use super::net::{self, Delivery, NetworkConfig};
-use super::queue::{at_socket_path, DIRECT_HEADER, DIRECT_MAX};
+use super::queue::{at_socket_path, encode_after, DIRECT_HEADER, DIRECT_MAX};
 use super::spool::{Shared, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
 use super::MAX_MESSAGE_SIZE;
 use crate::name::mailslot::{self as name, MailslotName as SlotName, MailslotServer as Server};
@@ -18,43 +18,80 @@ use crate::name::place;
 use crate::sys::error::{error, invalid, named};
 use crate::sys::retry::retry;
 
-/// After finding the server's socket full, a client spools this many messages before it tries
-/// the socket again.
-const SPOOL_STREAK: u32 = 32;
-/// How long a client keeps offering a datagram to a full socket before it spools the message:
-/// a server that reads is usually emptying the queue right then, and one datagram is one system
-/// call where a spooled record is three (lock, write, unlock). Short enough that no writer waits
-/// on the server in any sense that matters: a server that does not read costs a writer this
-/// much once per streak of spooled messages.
+/// How long a client waits for room in a full socket queue before it spools the message: a
+/// server that reads is usually emptying the queue right then, and one datagram is one system
+/// call where a spooled record is four (lock, check, write, unlock) and keeps the writer on the
+/// spool until the server has caught up. Short enough that no writer waits on the server in any
+/// sense that matters: a server that does not read costs a writer this much (plus the kernel's
+/// timer slack) once per run of spooled messages, which lasts until the server reads them.
 const FULL_RETRY: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// Sends `datagram` without blocking, offering it again for up to [`FULL_RETRY`] while the
-/// server's queue is full.
+/// Sends `datagram` without blocking; while the server's queue is full, waits up to
+/// [`FULL_RETRY`] in all for the kernel to say it has room (the server's next receive wakes
+/// the wait: no spinning, no repeated sends) and offers it again.
 fn send_retrying(socket: &OwnedFd, datagram: &[u8]) -> Result<usize, Errno> {
-    let mut since: Option<std::time::Instant> = None;
+    let mut deadline: Option<std::time::Instant> = None;
     loop {
         match retry(|| send(socket, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)) {
             Err(Errno::AGAIN) => {
-                let start = *since.get_or_insert_with(std::time::Instant::now);
-                if start.elapsed() >= FULL_RETRY {
+                let now = std::time::Instant::now();
+                let until = *deadline.get_or_insert(now + FULL_RETRY);
+                let Some(left) = until.checked_duration_since(now).filter(|l| !l.is_zero()) else {
                     return Err(Errno::AGAIN);
+                };
+                let timeout = crate::sys::time::timespec(left);
+                let mut fds = [rustix::event::PollFd::new(
+                    socket,
+                    rustix::event::PollFlags::OUT,
+                )];
+                // Woken, timed out or interrupted: the send above tells which.
+                match rustix::event::poll(&mut fds, Some(&timeout)) {
+                    Ok(_) | Err(Errno::INTR) => {}
+                    Err(e) => return Err(e),
                 }
-                // No yield between tries: measured, it helped one writer sharing a CPU with the
-                // server but cost several writers more, on one CPU or on two.
-                std::hint::spin_loop();
             }
             other => return other,
         }
     }
 }
 
+/// Whether the server has taken in the record a client spooled in the spool's round `round`
+/// (its rewind count then), ending at `end`: `None` when it has (the spool was rewound since, or
+/// the server's read position in that round has passed the record), else how many spooled
+/// bytes it still has to read up to that record's end.
+fn unread_before(shared: &Shared, round: u64, end: u64) -> Option<u64> {
+    let rewinds = shared.rewinds();
+    if rewinds != round {
+        // Moved on (a rewind needs everything read), or a count another process spoiled.
+        return None;
+    }
+    // The read position is reset before the rewind count moves: whatever round it belongs to,
+    // it is not one before `round`.
+    let read = shared.read_pos();
+    (read < end).then(|| end - read)
+}
+
+/// A writer whose spooled records the server has not all read yet still sends directly when at
+/// most this many spooled bytes lie before its last record (the datagram then tells the server
+/// to read that far first): the server reads that much in the one read it makes anyway.
+const AFTER_SPAN: u64 = 64 * 1024;
+
+/// A writer whose wait for room ran out tries the socket without waiting for this many
+/// messages, unless the server reads meanwhile.
+const WAIT_AGAIN_AFTER: u32 = 32;
+
+/// Direct messages up to this size are built on the stack.
+const SMALL_DIRECT: usize = 240;
+
 /// A spooling client checks that the server lives every this many messages.
 const LIVENESS_EVERY: u32 = 32;
 /// A client's state for choosing between the socket and the spool.
 #[derive(Clone, Copy)]
 struct Ways<'a> {
-    spool_streak: &'a std::sync::atomic::AtomicU32,
     spooled_at: &'a AtomicU64,
+    spooled_end: &'a AtomicU64,
+    stalled_at: &'a AtomicU64,
+    without_wait: &'a std::sync::atomic::AtomicU32,
     spooled: &'a std::sync::atomic::AtomicU32,
 }
 
@@ -78,12 +115,19 @@ enum Target {
         shared: Shared,
         wakeup: OwnedFd,
         appending: std::sync::Mutex<()>,
-        /// Messages to spool without trying the socket, after the socket was found full.
-        spool_streak: std::sync::atomic::AtomicU32,
         /// The server's rewind count when this client last spooled a record (`u64::MAX`:
         /// never). Until the count moves past it, the server has not read that record, and
-        /// this client sends nothing directly, which could overtake it.
+        /// this client's datagrams tell the server to read the spool up to `spooled_end` first
+        /// (else one could overtake the record), unless the server's read position in that same
+        /// round has passed it.
         spooled_at: AtomicU64,
+        /// Where this client's last spooled record ends in the spool.
+        spooled_end: AtomicU64,
+        /// The server's count of messages read when this client's last wait for room ran out
+        /// (`u64::MAX`: the last wait did not).
+        stalled_at: AtomicU64,
+        /// Messages offered to the socket without a wait since then.
+        without_wait: std::sync::atomic::AtomicU32,
         /// Messages this client spooled: every [`LIVENESS_EVERY`]th, and every large one, first
         /// checks that the server still lives (a spooled message reaches no socket that could
         /// tell).
@@ -190,8 +234,10 @@ impl MailslotClient {
                 shared,
                 wakeup,
                 appending: std::sync::Mutex::new(()),
-                spool_streak: std::sync::atomic::AtomicU32::new(0),
                 spooled_at: AtomicU64::new(u64::MAX),
+                spooled_end: AtomicU64::new(0),
+                stalled_at: AtomicU64::new(u64::MAX),
+                without_wait: std::sync::atomic::AtomicU32::new(0),
                 spooled: std::sync::atomic::AtomicU32::new(0),
             },
         })
@@ -220,16 +266,20 @@ impl MailslotClient {
                 shared,
                 wakeup,
                 appending,
-                spool_streak,
                 spooled_at,
+                spooled_end,
+                stalled_at,
+                without_wait,
                 spooled,
             } => {
                 // A thread that panicked while holding it left nothing half-done that matters:
                 // uncommitted bytes are overwritten by the next append.
                 let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
                 let ways = Ways {
-                    spool_streak,
                     spooled_at,
+                    spooled_end,
+                    stalled_at,
+                    without_wait,
                     spooled,
                 };
                 self.send_local(spool, shared, wakeup, &ways, message)
@@ -258,8 +308,10 @@ impl MailslotClient {
         message: &[u8],
     ) -> io::Result<()> {
         let Ways {
-            spool_streak,
             spooled_at,
+            spooled_end,
+            stalled_at,
+            without_wait,
             spooled,
         } = *ways;
         let limit = if self.max_size == 0 {
@@ -277,27 +329,69 @@ impl MailslotClient {
             ));
         }
         let seq = shared.next_seq();
-        let streak = spool_streak.load(Ordering::Relaxed);
         let last_spooled = spooled_at.load(Ordering::Relaxed);
-        if streak > 0 {
-            // The server is behind: its socket was full a moment ago.
-            spool_streak.store(streak - 1, Ordering::Relaxed);
-        } else if last_spooled != u64::MAX && shared.rewinds() <= last_spooled {
-            // A record of ours may still be unread in the spool: a datagram could overtake it.
-        } else if message.len() <= DIRECT_MAX {
+        let last_end = spooled_end.load(Ordering::Relaxed);
+        // `Some(0)`: nothing of ours is unread in the spool; `Some(word)`: a record of ours may
+        // be, and the datagram tells the server to read up to it first; `None`: too far
+        // behind for that, spool (a datagram must not overtake our records).
+        let after = match (last_spooled != u64::MAX)
+            .then(|| unread_before(shared, last_spooled, last_end))
+            .flatten()
+        {
+            None => Some(0),
+            Some(unread) if unread <= AFTER_SPAN => encode_after(last_spooled, last_end),
+            Some(_) => None,
+        };
+        if let (Some(after), true) = (after, message.len() <= DIRECT_MAX) {
             // The direct way: one datagram, while the server's socket queue has room.
-            let mut datagram = [0u8; DIRECT_HEADER + DIRECT_MAX];
-            datagram[..DIRECT_HEADER].copy_from_slice(&seq.to_le_bytes());
-            datagram[DIRECT_HEADER..DIRECT_HEADER + message.len()].copy_from_slice(message);
-            let datagram = &datagram[..DIRECT_HEADER + message.len()];
-            match send_retrying(wakeup, datagram) {
+            // Header and message copied into one buffer (cheaper than a two-part `sendmsg` at
+            // these sizes); a small message does not clear a buffer for the largest.
+            let mut small = [0u8; DIRECT_HEADER + SMALL_DIRECT];
+            let mut large = Vec::new();
+            let buf: &mut [u8] = if message.len() <= SMALL_DIRECT {
+                &mut small
+            } else {
+                large.resize(DIRECT_HEADER + message.len(), 0);
+                &mut large
+            };
+            buf[..8].copy_from_slice(&seq.to_le_bytes());
+            buf[8..DIRECT_HEADER].copy_from_slice(&after.to_le_bytes());
+            buf[DIRECT_HEADER..DIRECT_HEADER + message.len()].copy_from_slice(message);
+            let datagram = &buf[..DIRECT_HEADER + message.len()];
+            // After a wait that ran out, a writer waits again only once the server has read
+            // something since (it is reading, the queue empties soon), or every
+            // [`WAIT_AGAIN_AFTER`] messages: a server that does not read costs it one wait per
+            // run, not one per message, and a writer that never sleeps cannot starve a server
+            // sharing its CPU.
+            let stalled = stalled_at.load(Ordering::Relaxed);
+            let unwaited = without_wait.load(Ordering::Relaxed);
+            let may_wait =
+                stalled == u64::MAX || unwaited >= WAIT_AGAIN_AFTER || shared.consumed() != stalled;
+            let sent = if may_wait {
+                without_wait.store(0, Ordering::Relaxed);
+                let sent = send_retrying(wakeup, datagram);
+                let timed_out = matches!(sent, Err(Errno::AGAIN));
+                stalled_at.store(
+                    if timed_out {
+                        shared.consumed()
+                    } else {
+                        u64::MAX
+                    },
+                    Ordering::Relaxed,
+                );
+                sent
+            } else {
+                without_wait.store(unwaited + 1, Ordering::Relaxed);
+                retry(|| send(wakeup, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL))
+            };
+            match sent {
                 Ok(_) => {
                     shared.count_produced();
                     return Ok(());
                 }
                 Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => return Err(self.gone()),
-                // Full (or short of memory): the spool keeps it instead, and the next few.
-                Err(_) => spool_streak.store(SPOOL_STREAK, Ordering::Relaxed),
+                // Full (or short of memory): the spool keeps it instead.
+                Err(_) => {}
             }
         }
         let n = spooled.fetch_add(1, Ordering::Relaxed);
@@ -306,8 +400,9 @@ impl MailslotClient {
         }
         let flags = {
             let guard = spool.lock_append(shared)?;
-            let flags = guard.append(seq, message)?;
+            let (flags, end) = guard.append(seq, message)?;
             spooled_at.store(guard.rewinds(), Ordering::Relaxed);
+            spooled_end.store(end, Ordering::Relaxed);
             flags
         };
         if flags & FLAG_CLOSED != 0 {

@@ -1,14 +1,17 @@
 //! Property tests of the parsers that read bytes another process or machine wrote: NetBIOS
 //! datagrams and name packets (`nbt`), pipework's own datagrams (`pwms::decode`), the spool's
-//! header page (`spool::parse_header`), spool records (`queue`'s record walk, merge and queue)
-//! and the spool read planner (`spool::next_step`).
+//! header page (`spool::parse_header`), spool records (`queue`'s record walk, merge and queue),
+//! the spool read planner (`spool::next_step`) and a direct datagram's `after` word.
 //! Random and truncated inputs never panic, never loop without progress, and every slice or
 //! offset they produce stays inside the input.
 
 use proptest::prelude::*;
 
 use super::pwms::{self, Kind};
-use super::queue::{admitted_records, merge_by_sequence, record_size, scan_records, Queue};
+use super::queue::{
+    admitted_records, decode_after, encode_after, merge_by_sequence, record_size, scan_records,
+    Queue,
+};
 use super::spool::{self, Header, Step, DATA, DRAIN_CHUNK, RECORD_HEADER};
 
 /// Case counts, explicit so that a run's cost and coverage are known.
@@ -143,7 +146,7 @@ proptest! {
     ) {
         let mut page = page;
         if magic && page.len() >= 8 {
-            page[..8].copy_from_slice(b"PWMSLOT3");
+            page[..8].copy_from_slice(b"PWMSLOT4");
         }
         let _ = spool::parse_header(&page);
     }
@@ -451,5 +454,32 @@ proptest! {
         }
         bytes.extend_from_slice(&tail);
         let _ = nbt::decode_name_packet(&bytes);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(RECORD_CASES))]
+
+    /// A direct datagram's `after` word: a real record end of the spool's round comes back, in
+    /// that round only; any word another process sends decodes to an offset it states or to
+    /// none, never to a panic.
+    #[test]
+    fn after_words_name_a_record_of_their_round_only(
+        round in any::<u64>(),
+        other in any::<u64>(),
+        end in DATA..(1u64 << 40),
+        word in any::<u64>(),
+    ) {
+        let packed = encode_after(round, end).expect("an end below 2^40 fits");
+        prop_assert_eq!(decode_after(packed, round), Some(end));
+        if (other ^ round) & ((1 << 24) - 1) != 0 {
+            prop_assert_eq!(decode_after(packed, other), None);
+        }
+        prop_assert_eq!(decode_after(0, round), None);
+        if let Some(stated) = decode_after(word, round) {
+            prop_assert!(stated != 0 && stated < 1 << 40);
+        }
+        prop_assert_eq!(encode_after(round, 0), None);
+        prop_assert_eq!(encode_after(round, 1 << 40), None);
     }
 }

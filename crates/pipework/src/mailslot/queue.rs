@@ -14,8 +14,30 @@ use super::spool::RECORD_HEADER;
 /// Messages up to this size travel as one datagram on the slot's socket while its queue has
 /// room; larger ones, and any that find the queue full, go through the spool.
 pub(super) const DIRECT_MAX: usize = 2048;
-/// A direct datagram: `[sequence: u64 LE][message]`.
-pub(super) const DIRECT_HEADER: usize = 8;
+/// A direct datagram: `[sequence: u64 LE][after: u64 LE][message]`. `after` (0: none) names the
+/// writer's last spooled record when the server may not have read it yet, as
+/// [`encode_after`] packs it: the server reads the spool at least that far before it queues the
+/// datagram.
+pub(super) const DIRECT_HEADER: usize = 16;
+
+/// Bits of the spool offset in an `after` word; the rest hold the low bits of the spool's
+/// rewind count.
+const AFTER_OFFSET_BITS: u32 = 40;
+const AFTER_OFFSET_MASK: u64 = (1 << AFTER_OFFSET_BITS) - 1;
+
+/// Packs "after the record ending at `end` of the spool's round `round`" into an `after` word;
+/// `None` when the offset does not fit (the writer then spools instead).
+pub(super) fn encode_after(round: u64, end: u64) -> Option<u64> {
+    (end != 0 && end <= AFTER_OFFSET_MASK).then_some((round << AFTER_OFFSET_BITS) | end)
+}
+
+/// The record end an `after` word names, if it names one in the spool's round `round` (a word
+/// of another round names a record that a rewind has read already).
+pub(super) fn decode_after(word: u64, round: u64) -> Option<u64> {
+    let end = word & AFTER_OFFSET_MASK;
+    (end != 0 && word >> AFTER_OFFSET_BITS == round & (u64::MAX >> AFTER_OFFSET_BITS))
+        .then_some(end)
+}
 
 /// The server's socket: blocking, so that a read waiting forever sleeps in `recv` itself;
 /// every other receive passes `MSG_DONTWAIT`.

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
-use rustix::net::{recv, RecvFlags};
 
 use super::client::forward;
 use super::net::{self, Delivery, Endpoint, NetworkConfig, NetworkStats, FOLLOW_RETRY};
-use super::queue::{bind_wakeup, merge_by_sequence, record_len, Queue, DIRECT_HEADER, DIRECT_MAX};
+use super::queue::{
+    bind_wakeup, decode_after, merge_by_sequence, record_len, Queue, DIRECT_HEADER, DIRECT_MAX,
+};
 use super::spool::{
     self, Shared, Spool, Step, FLAG_CLOSED, FLAG_LISTENER, FLAG_NETWORK, FLAG_SLEEPING,
     RECORD_HEADER,
@@ -23,7 +24,15 @@ use crate::name::lease::{self, Lease};
 use crate::name::mailslot::{self as name, MailslotServer as Server};
 use crate::name::{place, Kind};
 use crate::sys::error::{error, invalid, named};
+use crate::sys::mmsg::{recv_batch, MAX_BATCH};
 use crate::sys::retry::retry;
+
+/// One datagram's room in the receive buffer: one byte more than a direct message can take, so
+/// that a longer datagram shows as longer and is dropped.
+const RECV_SLOT: usize = DIRECT_HEADER + DIRECT_MAX + 1;
+/// While reads are served from a queued backlog, the socket is emptied every this many reads:
+/// well before the writers fill its queue (`net.unix.max_dgram_qlen`, 10 by default) again.
+const SOCKET_EVERY: u32 = 8;
 
 /// What [`Mailslot::info`] reports (`GetMailslotInfo`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,8 +163,10 @@ pub struct Mailslot {
     pub(super) network_generation: u64,
     /// How far into the spool this server has read.
     read_pos: u64,
-    /// Receives one datagram from the slot's socket.
+    /// Receives a batch of datagrams from the slot's socket, [`RECV_SLOT`] bytes each.
     recv_buf: Box<[u8]>,
+    /// Reads served from the queue since the socket was last emptied.
+    reads_since_socket: u32,
 }
 
 /// How a slot that serves the network takes its datagrams.
@@ -307,7 +318,8 @@ impl Mailslot {
                         network: None,
                         network_generation: 0,
                         read_pos: spool::DATA,
-                        recv_buf: vec![0u8; DIRECT_HEADER + DIRECT_MAX + 1].into_boxed_slice(),
+                        recv_buf: vec![0u8; MAX_BATCH * RECV_SLOT].into_boxed_slice(),
+                        reads_since_socket: 0,
                     });
                 }
                 Err(Errno::EXIST) => {
@@ -440,11 +452,13 @@ impl Mailslot {
     /// round is: note the spool's committed end, empty the socket, read the spool from where
     /// the last round stopped (up to the noted end), and sort the round by the writers'
     /// sequence numbers. A writer that spooled a record sends nothing directly until the server
-    /// has read past it (the spool was rewound since), so a datagram never overtakes that
+    /// has read past it (the spool was rewound since, or the read position published after a
+    /// round has passed the record), so a datagram never overtakes that
     /// writer's spooled records, including those a later round reads; and a record within the
     /// noted end was committed before the socket was emptied, so the datagrams its writer sent
     /// before it are in this round or an earlier one.
     fn drain(&mut self) -> io::Result<()> {
+        self.reads_since_socket = 0;
         let end = match self.shared.committed_end() {
             Ok(end) => end,
             Err(e) => {
@@ -452,35 +466,11 @@ impl Mailslot {
                 return Err(named(self.context(), e));
             }
         };
-        let mut direct = Vec::new();
-        // Until empty (or an error that the next poll reports again).
-        while let Ok((_, full)) = retry(|| {
-            recv(
-                &self.wakeup,
-                &mut self.recv_buf[..],
-                RecvFlags::DONTWAIT | RecvFlags::TRUNC,
-            )
-        }) {
-            self.take_direct(full, &mut direct);
-        }
-        let spooled = match self.read_spool(end) {
-            Ok(spooled) => spooled,
-            Err(e) => {
-                // What came directly is not lost with the spool's fault.
-                self.queue.push_batch(direct, self.max_size);
-                if e.kind() == ErrorKind::InvalidData {
-                    self.recover()?;
-                }
-                return Err(named(self.context(), e));
-            }
-        };
-        match (direct.is_empty(), spooled.is_empty()) {
-            (true, _) => self.queue.push_batch(spooled, self.max_size),
-            (false, true) => self.queue.push_batch(direct, self.max_size),
-            (false, false) => self
-                .queue
-                .push_batch(merge_by_sequence(&spooled, &direct), self.max_size),
-        }
+        let (mut direct, after) = self.empty_socket();
+        // Records a datagram of this round says it comes after are committed (its writer sent
+        // it after committing them): read that far too.
+        let now = self.committed_end_keeping(&mut direct)?;
+        self.take_round(direct, end.max(after.min(now)))?;
         if self.read_pos > spool::REWIND_ABOVE {
             let guard = self.spool.lock_append(&self.shared)?;
             if guard.rewind_if_read(self.read_pos)? {
@@ -565,20 +555,111 @@ impl Mailslot {
         }
     }
 
-    /// Appends the datagram of `full` bytes in `recv_buf` to `records` as a record, if it is a
-    /// message: an empty datagram only wakes the reader, and one shorter than a header or
-    /// longer than any direct message (not from a pipework writer) or above the slot's maximum
-    /// is dropped.
-    fn take_direct(&self, full: usize, records: &mut Vec<u8>) {
-        if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
-            return;
+    /// Queues the datagrams waiting on the slot's socket, with the spool's records that they
+    /// say they come after, if any. Safe for order between rounds: a writer sends a datagram
+    /// without such a mark only once the server has taken in every record it spooled before
+    /// (the read position it publishes after a round), so what the socket holds now comes after
+    /// everything those writers spooled that is queued already, and before anything they spool
+    /// later.
+    fn take_socket(&mut self) -> io::Result<()> {
+        self.reads_since_socket = 0;
+        let (direct, after) = self.empty_socket();
+        self.take_datagrams(direct, after)
+    }
+
+    /// Queues `direct`, datagrams just received, with the records up to `after` (the farthest
+    /// record a datagram among them says it comes after; 0 for none).
+    fn take_datagrams(&mut self, mut direct: Vec<u8>, after: u64) -> io::Result<()> {
+        let upto = if after > self.read_pos {
+            after.min(self.committed_end_keeping(&mut direct)?)
+        } else {
+            self.read_pos
+        };
+        self.take_round(direct, upto)
+    }
+
+    /// The committed end of the spool. One that another process spoiled is `InvalidData`, after
+    /// `direct` (records already taken off the socket) is queued and the spool started again.
+    fn committed_end_keeping(&mut self, direct: &mut Vec<u8>) -> io::Result<u64> {
+        match self.shared.committed_end() {
+            Ok(end) => Ok(end),
+            Err(e) => {
+                self.queue.push_batch(std::mem::take(direct), self.max_size);
+                self.recover()?;
+                Err(named(self.context(), e))
+            }
         }
-        let len = full - DIRECT_HEADER;
-        if self.max_size != 0 && len > self.max_size {
-            return;
+    }
+
+    /// Empties the slot's socket (until empty, or an error that the next poll reports again):
+    /// the records of the datagrams that are messages, and the farthest spooled record (in the
+    /// spool's current round) one of them says it comes after, else 0. A batch short of full
+    /// means the queue was empty after it, so a queue that holds less than one batch takes one
+    /// system call.
+    fn empty_socket(&mut self) -> (Vec<u8>, u64) {
+        let mut direct = Vec::new();
+        let mut after = 0;
+        while let Ok(n) = self.receive_batch(false, &mut direct, &mut after) {
+            if n < MAX_BATCH {
+                break;
+            }
         }
-        records.extend_from_slice(&(len as u32).to_le_bytes());
-        records.extend_from_slice(&self.recv_buf[..full]);
+        (direct, after)
+    }
+
+    /// Queues the records `direct` (from the socket, in its order) with the spool's committed
+    /// records from where this server stopped up to `upto`, merged by sequence number, then
+    /// publishes how far it has read the spool.
+    fn take_round(&mut self, direct: Vec<u8>, upto: u64) -> io::Result<()> {
+        let spooled = match self.read_spool(upto) {
+            Ok(spooled) => {
+                // After the socket was emptied: a writer that sees its record read now sends
+                // its next datagram into a later round.
+                self.shared.set_read_pos(self.read_pos);
+                spooled
+            }
+            Err(e) => {
+                // What came directly is not lost with the spool's fault.
+                self.queue.push_batch(direct, self.max_size);
+                if e.kind() == ErrorKind::InvalidData {
+                    self.recover()?;
+                }
+                return Err(named(self.context(), e));
+            }
+        };
+        match (direct.is_empty(), spooled.is_empty()) {
+            (true, _) => self.queue.push_batch(spooled, self.max_size),
+            (false, true) => self.queue.push_batch(direct, self.max_size),
+            (false, false) => self
+                .queue
+                .push_batch(merge_by_sequence(&spooled, &direct), self.max_size),
+        }
+        Ok(())
+    }
+
+    /// Receives a batch of datagrams from the slot's socket (waiting for the first, or not at
+    /// all) and appends those that are messages to `records`; returns how many came.
+    fn receive_batch(
+        &mut self,
+        wait: bool,
+        records: &mut Vec<u8>,
+        after: &mut u64,
+    ) -> Result<usize, Errno> {
+        let mut lens = [0usize; MAX_BATCH];
+        let n = retry(|| recv_batch(&self.wakeup, &mut self.recv_buf, RECV_SLOT, &mut lens, wait))?;
+        let round = self.shared.rewinds();
+        for (i, &len) in lens[..n].iter().enumerate() {
+            let at = i * RECV_SLOT;
+            let datagram = &self.recv_buf[at..at + len];
+            if let Some(end) = datagram
+                .get(8..DIRECT_HEADER)
+                .and_then(|word| decode_after(u64::from_le_bytes(word.try_into().ok()?), round))
+            {
+                *after = (*after).max(end);
+            }
+            take_direct(datagram, self.max_size, records);
+        }
+        Ok(n)
     }
 
     /// Takes messages from the network too (Win32: a slot is reachable as
@@ -739,6 +820,13 @@ impl Mailslot {
             .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
         loop {
             if self.queue.count > 0 {
+                // A long queue (a backlog taken from the spool) is read without a round; the
+                // socket is still emptied every few reads, so that writers waiting for room in
+                // it get room and keep to the one-datagram way instead of the spool.
+                self.reads_since_socket += 1;
+                if self.reads_since_socket >= SOCKET_EVERY {
+                    self.take_socket()?;
+                }
                 return Ok(true);
             }
             self.drain()?;
@@ -796,12 +884,11 @@ impl Mailslot {
                 // This writer's earlier messages are all in already: those it spooled were read
                 // before the rewind that let it send directly, and those it sent directly came
                 // before this one on the socket.
-                let (_, full) =
-                    retry(|| recv(&self.wakeup, &mut self.recv_buf[..], RecvFlags::TRUNC))
-                        .map_err(|e| named(self.context(), e))?;
-                let mut record = Vec::new();
-                self.take_direct(full, &mut record);
-                self.queue.push_batch(record, self.max_size);
+                // What else is queued by then comes in the same call.
+                let (mut records, mut after) = (Vec::new(), 0);
+                self.receive_batch(true, &mut records, &mut after)
+                    .map_err(|e| named(self.context(), e))?;
+                self.take_datagrams(records, after)?;
                 continue;
             }
             // A follower wakes to try taking the listener over.
@@ -829,6 +916,24 @@ impl Mailslot {
             }
         }
     }
+}
+
+/// Appends `datagram` to `records` as a record, if it is a message: an empty datagram only
+/// wakes the reader, and one shorter than a header or longer than any direct message (not from
+/// a pipework writer; a datagram cut to its receive slot is that) or above the slot's maximum
+/// `max` (0: any) is dropped.
+fn take_direct(datagram: &[u8], max: usize, records: &mut Vec<u8>) {
+    let full = datagram.len();
+    if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
+        return;
+    }
+    let len = full - DIRECT_HEADER;
+    if max != 0 && len > max {
+        return;
+    }
+    records.extend_from_slice(&(len as u32).to_le_bytes());
+    records.extend_from_slice(&datagram[..8]);
+    records.extend_from_slice(&datagram[DIRECT_HEADER..]);
 }
 
 impl Drop for Mailslot {

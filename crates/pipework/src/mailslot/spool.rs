@@ -56,7 +56,8 @@ pub(crate) const APPEND_BYTE: u64 = 1;
 pub(crate) const GC_BYTE: u64 = 2;
 
 // The header page of the spool file (little-endian words).
-const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT3");
+// Version 4: the direct datagram carries an `after` word, and the shared words moved apart.
+const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT4");
 const OFF_MAGIC: usize = 0;
 const OFF_MAX_SIZE: usize = 8;
 const OFF_TOKEN: usize = 16;
@@ -67,15 +68,20 @@ const OFF_STATE_INO: usize = 48;
 const OFF_NAME_LEN: usize = 56;
 const OFF_NAME: usize = 64;
 
-// The shared state (atomic words in the sealed memfd).
-const STATE_LEN: usize = 64;
+// The shared state (atomic words in the sealed memfd), in three cache lines by who updates them
+// on every message, so that a writer's counters and the server's do not share a line that
+// would move between CPUs at each message: the first line changes rarely (a spooled record,
+// a rewind, the server's sleep), the second is the writers' (a sequence number and a count per
+// message), the third the server's (a count per read, a read position per round).
+const STATE_LEN: usize = 192;
 const S_END: usize = 0;
 const S_FLAGS: usize = 8;
-const S_PRODUCED: usize = 16;
-const S_CONSUMED: usize = 24;
-const S_SEQ: usize = 32;
-const S_REWINDS: usize = 40;
-const S_LISTEN: usize = 48;
+const S_REWINDS: usize = 16;
+const S_LISTEN: usize = 24;
+const S_SEQ: usize = 64;
+const S_PRODUCED: usize = 72;
+const S_CONSUMED: usize = 128;
+const S_READ: usize = 136;
 
 /// A record's header: `[length: u32 LE][sequence: u64 LE]`, then the message.
 pub(crate) const RECORD_HEADER: usize = 12;
@@ -323,6 +329,7 @@ impl Shared {
         let region = Region::map(fd.as_fd(), 0, STATE_LEN, Protection::ReadWrite)?;
         let shared = Shared { fd, region };
         shared.word(S_END).store(DATA, Ordering::Release);
+        shared.word(S_READ).store(DATA, Ordering::Release);
         Ok(shared)
     }
 
@@ -385,6 +392,18 @@ impl Shared {
         self.word(S_REWINDS).load(Ordering::Acquire)
     }
 
+    /// How far into the spool the server has read (taken into its queue) since its last rewind:
+    /// a writer whose last spooled record ends there or before may send directly again, since
+    /// a datagram it sends now reaches the server's queue after that record.
+    pub(crate) fn read_pos(&self) -> u64 {
+        self.word(S_READ).load(Ordering::Acquire)
+    }
+
+    /// Publishes how far the server has read (after the round that read it emptied the socket).
+    pub(crate) fn set_read_pos(&self, pos: u64) {
+        self.word(S_READ).store(pos, Ordering::Release);
+    }
+
     /// What the server serves on the network (`net::listen_key`), when `FLAG_NETWORK` is set.
     pub(crate) fn listen_key(&self) -> u64 {
         self.word(S_LISTEN).load(Ordering::Acquire)
@@ -398,6 +417,11 @@ impl Shared {
     /// Counts one message that reached the server another way than the spool.
     pub(crate) fn count_produced(&self) {
         self.word(S_PRODUCED).fetch_add(1, Ordering::Release);
+    }
+
+    /// Messages the server has read so far.
+    pub(crate) fn consumed(&self) -> u64 {
+        self.word(S_CONSUMED).load(Ordering::Relaxed)
     }
 
     /// Counts one message read by the server.
@@ -477,12 +501,13 @@ impl AppendGuard<'_> {
     }
 
     /// Appends one record; on failure nothing is committed. Returns the flags seen while the lock
-    /// was held. A spool cut short under its committed records is `InvalidData`.
-    pub(crate) fn append(&self, seq: u64, message: &[u8]) -> io::Result<u64> {
+    /// was held and where the record ends (0 when nothing was appended: the slot is closed). A
+    /// spool cut short under its committed records is `InvalidData`.
+    pub(crate) fn append(&self, seq: u64, message: &[u8]) -> io::Result<(u64, u64)> {
         let shared = self.shared;
         let flags = shared.flags().load(Ordering::Acquire);
         if flags & FLAG_CLOSED != 0 {
-            return Ok(flags);
+            return Ok((flags, 0));
         }
         let end = shared.committed_end()?;
         if self.spool.file_len()? < end {
@@ -503,7 +528,7 @@ impl AppendGuard<'_> {
         write_all_at(&self.spool.fd, &[&header[..], message], end)?;
         shared.word(S_END).store(end + record, Ordering::Release);
         shared.word(S_PRODUCED).fetch_add(1, Ordering::Release);
-        Ok(flags)
+        Ok((flags, end + record))
     }
 
     /// Starts the spool again from empty whatever it holds, and writes the header page back:
@@ -511,6 +536,7 @@ impl AppendGuard<'_> {
     pub(crate) fn reset(&self) -> io::Result<()> {
         let shared = self.shared;
         shared.word(S_END).store(DATA, Ordering::Release);
+        shared.word(S_READ).store(DATA, Ordering::Release);
         shared.word(S_REWINDS).fetch_add(1, Ordering::AcqRel);
         write_all_at(&self.spool.fd, &[&encode_header(&self.spool.header)], 0)
     }
@@ -525,6 +551,9 @@ impl AppendGuard<'_> {
         }
         if end != DATA {
             shared.word(S_END).store(DATA, Ordering::Release);
+            // Before the count moves: a writer that appends after this rewind never sees a
+            // read position of the spool's earlier round.
+            shared.word(S_READ).store(DATA, Ordering::Release);
             shared.word(S_REWINDS).fetch_add(1, Ordering::AcqRel);
             if end > SHRINK_ABOVE {
                 ftruncate(&self.spool.fd, DATA)?;

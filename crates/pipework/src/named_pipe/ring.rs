@@ -35,7 +35,7 @@
 //! futex: it marks the waiting word "awaiting the bell" and waits for this side's bell, which
 //! the peer rings instead of waking a futex (see [`crate::shm_pipe`]'s waits).
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -281,6 +281,9 @@ impl Rings {
                 RecvFlags::empty()
             };
             let n = super::conn::recv_flags(fd, &mut buf[..max], handles, limit, flags)?;
+            if n == 0 {
+                self.look_at_next_write();
+            }
             let start = self.consumed;
             self.consumed = start.saturating_add(n as u64);
             // The writer publishes its switch point before it sends its wake-up byte: bytes
@@ -335,13 +338,13 @@ impl Rings {
         let got = if dontwait {
             shared::read_now(&mut self.reader, buf)
         } else {
-            match shared::read_now(&mut self.reader, buf) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.wait_and_read(fd, buf),
-                other => other,
-            }
+            self.wait_and_read(fd, buf)
         };
         match got {
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                self.look_at_next_write();
+                Ok(0)
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 // Whoever waits next may be a poller of the socket: the writer's next
                 // publication sends a wake-up byte there.
@@ -355,38 +358,22 @@ impl Rings {
         }
     }
 
-    /// A blocking read that found the ring empty: waits on the ring (spin, then futex), unless
-    /// the socket carries a receive time limit (`SO_RCVTIMEO`, as an RPC layer sets): then the
-    /// wait is on the socket's wake-up byte, and ends with `WouldBlock` once the time is up, as
-    /// the socket's `recv` would.
+    /// A blocking read: takes what the ring holds, else spins on it, and only then (the first
+    /// system calls of the wait) reads the socket's receive time limit (`SO_RCVTIMEO`, as an
+    /// RPC layer sets), looks at the peer, and sleeps on the ring's futex; once the time limit
+    /// runs out it ends with `WouldBlock`, as the socket's `recv` would.
     fn wait_and_read(&mut self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-        let limit = rustix::net::sockopt::socket_timeout(fd, rustix::net::sockopt::Timeout::Recv)
-            .ok()
-            .flatten();
-        let Some(limit) = limit else {
-            return self.reader.read(buf);
+        let limit = || {
+            rustix::net::sockopt::socket_timeout(fd, rustix::net::sockopt::Timeout::Recv)
+                .ok()
+                .flatten()
         };
-        let deadline = Instant::now() + limit;
-        loop {
-            match shared::read_now(&mut self.reader, buf) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                other => return other,
-            }
-            if !self.arm_socket() {
-                continue;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::Error::new(
-                    ErrorKind::WouldBlock,
-                    format!("{}: the receive time limit ran out", self.what),
-                ));
-            }
-            // Bounded by the sleep slice too, to look at the peer.
-            let ts = crate::sys::time::timespec(left.min(Duration::from_millis(50)));
-            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-            let _ = poll(&mut fds, Some(&ts));
-            self.drain_wakes(fd)?;
+        match shared::read_wait(&mut self.reader, buf, limit)? {
+            Some(n) => Ok(n),
+            None => Err(io::Error::new(
+                ErrorKind::WouldBlock,
+                format!("{}: the receive time limit ran out", self.what),
+            )),
         }
     }
 
@@ -558,6 +545,14 @@ impl Rings {
     /// Counts `n` data bytes sent on the socket (before the switch).
     pub(crate) fn sent_on_socket(&mut self, n: usize) {
         self.sent = self.sent.saturating_add(n as u64);
+    }
+
+    /// After a read found the end of data: the next write looks at the peer at once instead of
+    /// within [`LOOK_EVERY`], so a write after the peer's `kill -9` was read fails as on the
+    /// socket (a peer that only finished writing still takes data).
+    fn look_at_next_write(&mut self) {
+        let now = Instant::now();
+        self.last_look = now.checked_sub(LOOK_EVERY).unwrap_or(now);
     }
 
     /// `BrokenPipe` once this side shut its writing half or the peer is gone (looked at on the

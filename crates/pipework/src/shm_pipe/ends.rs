@@ -21,8 +21,15 @@ pub(super) struct End {
     /// This side's position (total bytes it has read or written): its own copy, never re-read
     /// from shared memory after attaching.
     pub(super) pos: u64,
+    /// A writer's view of the reader's position as last loaded (never ahead of it, so the
+    /// room it implies is never more than there is): a write that fits in that room does not
+    /// touch the cache line the reader writes at every read.
+    pub(super) peer_pos: u64,
     pub(super) max_spin: Duration,
     pub(super) spin: Duration,
+    /// Sleeps since the spin budget fell to nothing: every `wait::PROBE_EVERY` of
+    /// them, a short spin is tried again.
+    pub(super) sleeps: u32,
     /// The peer's bell, taken from the lifeline the first time the peer waits under an async
     /// runtime.
     pub(super) peer_bell: OnceLock<OwnedFd>,
@@ -36,11 +43,13 @@ impl End {
     pub(super) fn new(ring: Ring, lifeline: OwnedFd, spin: Duration) -> End {
         let spin = spin.min(MAX_SPIN);
         End {
+            peer_pos: 0u64.wrapping_sub(ring.capacity),
             ring,
             lifeline: Some(lifeline),
             pos: 0,
             max_spin: spin,
             spin,
+            sleeps: 0,
             peer_bell: OnceLock::new(),
             hup_only: false,
         }
@@ -179,8 +188,10 @@ impl ShmReader {
         self.end
             .ring
             .position(OFF_READ_POS)
-            .store(self.end.pos, Ordering::SeqCst);
-        self.end.wake_writer();
+            // Release: the fence in `wake` orders this store before the look at the waiting
+            // word (a waiter stores its word, then loads this position, both `SeqCst`).
+            .store(self.end.pos, Ordering::Release);
+        self.end.wake_writer_for_room(self.end.pos);
     }
 }
 
@@ -207,10 +218,17 @@ impl ShmWriter {
     fn write_all_or_some(&mut self, data: &[u8]) -> io::Result<usize> {
         let mut done = 0;
         while done < data.len() {
-            let free = match self.wait_writable() {
-                Ok(free) => free,
-                Err(e) if done > 0 && e.kind() == ErrorKind::BrokenPipe => return Ok(done),
-                Err(e) => return Err(e),
+            // The room known from the reader's position seen last, when it takes the rest; else
+            // the position is looked up afresh (and waited for).
+            let known = self.known_free();
+            let free = if known >= data.len() - done && !self.reader_closed() {
+                known
+            } else {
+                match self.wait_writable() {
+                    Ok(free) => free,
+                    Err(e) if done > 0 && e.kind() == ErrorKind::BrokenPipe => return Ok(done),
+                    Err(e) => return Err(e),
+                }
             };
             let n = free.min(data.len() - done);
             self.end.ring.copy_in(self.end.pos, &data[done..done + n])?;
@@ -256,7 +274,7 @@ impl ShmWriter {
             if self.reader_closed() {
                 return Err(self.broken());
             }
-            let free = self.free()?;
+            let free = self.fresh_free()?;
             if free > 0 {
                 return Ok(free);
             }
@@ -284,13 +302,34 @@ impl ShmWriter {
         Ok((self.end.ring.capacity - fill) as usize)
     }
 
+    /// Room in the ring from the reader's position as loaded last (a lower bound: the reader
+    /// only moves on). No shared memory is touched.
+    fn known_free(&self) -> usize {
+        let fill = self.end.pos.wrapping_sub(self.end.peer_pos);
+        self.end.ring.capacity.saturating_sub(fill) as usize
+    }
+
+    /// [`free`](Self::free), keeping the reader's position it loaded for
+    /// [`known_free`](Self::known_free).
+    fn fresh_free(&mut self) -> io::Result<usize> {
+        let read = self.end.ring.position(OFF_READ_POS).load(Ordering::Acquire);
+        let fill = self
+            .end
+            .ring
+            .checked_fill(self.end.pos.wrapping_sub(read))?;
+        self.end.peer_pos = read;
+        Ok((self.end.ring.capacity - fill) as usize)
+    }
+
     /// Publishes `n` more bytes to the reader.
     pub(super) fn publish(&mut self, n: usize) {
         self.end.pos = self.end.pos.wrapping_add(n as u64);
         self.end
             .ring
             .position(OFF_WRITE_POS)
-            .store(self.end.pos, Ordering::SeqCst);
+            // Release: the fence in `wake` orders this store before the look at the waiting
+            // word (a waiter stores its word, then loads this position, both `SeqCst`).
+            .store(self.end.pos, Ordering::Release);
         self.end.wake_reader();
     }
 }

@@ -217,11 +217,13 @@ impl End {
         let ring = Ring::validate(map_ring(queued.ring, ANONYMOUS)?, ANONYMOUS.into())?;
         let pos = ring.position(own_pos).load(Ordering::Acquire);
         Ok(End {
+            peer_pos: pos.wrapping_sub(ring.capacity),
             ring,
             lifeline: Some(lifeline),
             pos,
             max_spin: DEFAULT_SPIN,
             spin: DEFAULT_SPIN,
+            sleeps: 0,
             peer_bell: OnceLock::new(),
             hup_only: false,
         })

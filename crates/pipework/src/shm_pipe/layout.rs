@@ -10,6 +10,7 @@
 //! | 128 | read position: total bytes read (u64) | the reader |
 //! | 192 | the reader's waiting word (u32 futex) | both |
 //! | 256 | the writer's waiting word (u32 futex) | both |
+//! | 264 | the read position at which the writer, asleep on a full ring, wants waking (u64; 0: at once) | the writer |
 //! | 320 / 324 | writer closed / reader closed flags (u32) | the closing side |
 //! | 384 / 448 | the reader's / writer's CPU hint (u32) | each side |
 //! | 512 | named pipes: the reader takes data from the ring (u32, 0 or 1) | the reader |
@@ -48,6 +49,12 @@ pub(super) const OFF_NP_READER_READY: usize = 512;
 pub(super) const OFF_NP_SWITCH_AT: usize = 576;
 /// Named pipes: how many handles the writer sent on the socket after its switch.
 pub(super) const OFF_NP_HANDLES_SENT: usize = 640;
+/// The read position at which a writer that sleeps on a full ring wants waking (half the ring
+/// free), written before it marks itself sleeping; the reader wakes it no sooner. A hint: a
+/// value a peer leaves there only delays that peer's own wake-up (it still wakes every sleep
+/// slice), and an older writer that never writes it is woken at once. On the waiting word's
+/// cache line: the reader that finds the writer asleep reads both in one go.
+pub(super) const OFF_WRITER_WAKE_AT: usize = 264;
 
 pub(super) const MIN_CAPACITY: usize = 4096;
 pub(super) const MAX_CAPACITY: usize = 1 << 30;

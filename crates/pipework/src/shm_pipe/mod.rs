@@ -206,12 +206,13 @@ pub(crate) mod shared {
     use std::os::fd::OwnedFd;
     use std::sync::atomic::Ordering;
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::ends::End;
     use super::handover::{checked_bell, map_ring};
     use super::layout::{OFF_NP_HANDLES_SENT, OFF_NP_READER_READY, OFF_NP_SWITCH_AT};
     use super::ring::Ring;
+    use super::wait::{Woken, SLEEP_SLICE};
     use super::{ShmPipeOptions, ShmReader, ShmWriter};
 
     /// A fresh ring of `capacity` bytes: its memfd, sealed against resizing, header written.
@@ -305,6 +306,74 @@ pub(crate) mod shared {
             reader.advance(n);
         }
         Ok(n)
+    }
+
+    /// A blocking read that waits with no system call first: while the ring is empty it spins
+    /// (the budget of the reader's spin); only once the spin found nothing does it ask `limit`
+    /// for a time limit (a socket's `SO_RCVTIMEO`: a system call the fast path never makes),
+    /// look at the lifeline once, and sleep on the futex in slices bounded by the limit and by
+    /// [`super::wait::SLEEP_SLICE`]. `Ok(Some(n))`: `n` bytes read, 0 at the end of data;
+    /// `Ok(None)`: the time limit ran out with nothing to read; `UnexpectedEof` once the writer
+    /// vanished without closing.
+    pub(crate) fn read_wait(
+        reader: &mut ShmReader,
+        buf: &mut [u8],
+        limit: impl FnOnce() -> Option<Duration>,
+    ) -> io::Result<Option<usize>> {
+        if let Some(n) = read_ready(reader, buf)? {
+            return Ok(Some(n));
+        }
+        let start = Instant::now();
+        if reader.end.spin_for_writer(start) {
+            if let Some(n) = read_ready(reader, buf)? {
+                return Ok(Some(n));
+            }
+        }
+        let deadline = limit().map(|limit| start + limit);
+        if reader.end.peer_gone()? {
+            return match read_ready(reader, buf)? {
+                Some(n) => Ok(Some(n)),
+                None => Err(reader.vanished()),
+            };
+        }
+        loop {
+            let slice = match deadline {
+                None => SLEEP_SLICE,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    left
+                }
+            };
+            let woken = reader.end.sleep_for_writer(start, slice)?;
+            if let Some(n) = read_ready(reader, buf)? {
+                return Ok(Some(n));
+            }
+            if let Woken::PeerGone = woken {
+                return Err(reader.vanished());
+            }
+        }
+    }
+
+    /// Reads what the ring holds now: `None` while it is empty and its writer open, `Some(0)`
+    /// at the end of data (no system call either way).
+    fn read_ready(reader: &mut ShmReader, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut available = reader.bytes_available()?;
+        if available == 0 {
+            // The writer sets its flag after publishing its last bytes: look again after it.
+            if !reader.writer_closed() {
+                return Ok(None);
+            }
+            available = reader.bytes_available()?;
+        }
+        let n = available.min(buf.len());
+        if n > 0 {
+            reader.end.ring.copy_out(reader.end.pos, &mut buf[..n])?;
+            reader.advance(n);
+        }
+        Ok(Some(n))
     }
 
     /// Writes what fits without waiting: `WouldBlock` when the ring is full, `BrokenPipe` once

@@ -32,7 +32,7 @@ use super::ends::End;
 use super::handover::{checked_bell, Queued, READER_BELL, WRITER_BELL};
 use super::layout::{
     OFF_READER_CLOSED, OFF_READER_CPU, OFF_READER_WAITING, OFF_READ_POS, OFF_WRITER_CLOSED,
-    OFF_WRITER_CPU, OFF_WRITER_WAITING, OFF_WRITE_POS,
+    OFF_WRITER_CPU, OFF_WRITER_WAITING, OFF_WRITER_WAKE_AT, OFF_WRITE_POS,
 };
 use super::ring::Ring;
 use crate::sys::futex::{self, Woke};
@@ -47,6 +47,11 @@ pub(super) const SLEEP_SLICE: Duration = Duration::from_millis(50);
 /// The longest spin a caller may ask for: a spin does not look at the lifeline, so it is kept
 /// within one sleep slice (a longer one would also leave a vanished peer unnoticed longer).
 pub(super) const MAX_SPIN: Duration = SLEEP_SLICE;
+/// Once failed spins brought the budget to nothing, every this many sleeps a quarter of the
+/// full budget is tried again: a wake-up slower than the full budget (a loaded machine, a slow
+/// hypervisor) would otherwise keep a side sleeping at every wait for good, even after the
+/// peer went back to answering within a spin (seen as a stream stuck at a fifth of its rate).
+const PROBE_EVERY: u32 = 16;
 
 /// What a reader at `pos` waits for: the writer moved on from `pos`, or closed.
 fn readable_since(pos: u64) -> impl Fn(&Ring) -> bool {
@@ -60,6 +65,15 @@ fn readable_since(pos: u64) -> impl Fn(&Ring) -> bool {
 fn writable_since(full_at: u64) -> impl Fn(&Ring) -> bool {
     move |ring: &Ring| {
         ring.position(OFF_READ_POS).load(Ordering::SeqCst) != full_at
+            || ring.word(OFF_READER_CLOSED).load(Ordering::SeqCst) != 0
+    }
+}
+
+/// What a writer at `pos` sleeping on a full ring waits for: at most `half` bytes unread, or
+/// the reader closed.
+fn half_free(pos: u64, half: u64) -> impl Fn(&Ring) -> bool {
+    move |ring: &Ring| {
+        pos.wrapping_sub(ring.position(OFF_READ_POS).load(Ordering::SeqCst)) <= half
             || ring.word(OFF_READER_CLOSED).load(Ordering::SeqCst) != 0
     }
 }
@@ -90,22 +104,46 @@ impl End {
         self.wait(OFF_READER_WAITING, readable_since(self.pos))
     }
 
-    /// Waits, as the writer facing a full ring, until the reader moves on or closes.
+    /// Waits, as the writer facing a full ring, until the reader moves on or closes. A spin
+    /// ends at the first byte read; a sleep lasts until half the ring is free (as a socket
+    /// wakes a blocked writer only once much of its buffer is free): the reader makes one
+    /// wake-up call per half ring instead of one per read, and the writer then refills in
+    /// bulk. The reader empties the ring before it waits itself, so this never holds both.
     pub(super) fn wait_for_reader(&mut self) -> io::Result<Woken> {
         let full_at = self.pos.wrapping_sub(self.ring.capacity);
-        self.wait(OFF_WRITER_WAITING, writable_since(full_at))
+        let start = Instant::now();
+        if self.spin(OFF_WRITER_WAITING, &writable_since(full_at), start) {
+            return Ok(Woken::Recheck);
+        }
+        let half = self.ring.capacity / 2;
+        // Published by the `SeqCst` store of the waiting word that follows, in `sleep`.
+        self.ring
+            .position(OFF_WRITER_WAKE_AT)
+            .store(self.pos.wrapping_sub(half), Ordering::Relaxed);
+        self.sleep(
+            OFF_WRITER_WAITING,
+            &half_free(self.pos, half),
+            start,
+            SLEEP_SLICE,
+        )
     }
 
     /// Wakes the reader if it waits. Called by the writer after publishing a position or its
     /// close flag.
     pub(super) fn wake_reader(&self) {
-        self.wake(OFF_READER_WAITING);
+        self.wake(OFF_READER_WAITING, None);
     }
 
-    /// Wakes the writer if it waits. Called by the reader after handing bytes back or setting
-    /// its close flag.
+    /// Wakes the writer if it waits. Called by the reader after setting its close flag.
     pub(super) fn wake_writer(&self) {
-        self.wake(OFF_WRITER_WAITING);
+        self.wake(OFF_WRITER_WAITING, None);
+    }
+
+    /// Wakes the writer if it waits for room this reader's position `read` gives it: one
+    /// sleeping on a full ring only once the position reached its mark. Called by the reader
+    /// after handing bytes back.
+    pub(super) fn wake_writer_for_room(&self, read: u64) {
+        self.wake(OFF_WRITER_WAITING, Some(read));
     }
 
     /// For an async reader: announces that it awaits its bell, unless there is already
@@ -196,44 +234,73 @@ impl End {
     /// sleeps on the futex word at `waiting_off`, which the peer clears and wakes.
     fn wait(&mut self, waiting_off: usize, ready: impl Fn(&Ring) -> bool) -> io::Result<Woken> {
         let start = Instant::now();
-        if !self.spin.is_zero() {
-            // With the peer on this CPU, a spin would only keep it from running: yield the CPU
-            // to it instead, each turn (no flag is raised, so the peer makes no wake-up call).
-            let shared = self.peer_shares_cpu(waiting_off);
-            let mut turns = 0u32;
-            loop {
-                if ready(&self.ring) {
-                    // Spinning paid off: let the budget grow back.
-                    self.spin = self.spin.saturating_mul(2).min(self.max_spin);
-                    return Ok(Woken::Recheck);
-                }
-                // No PAUSE here: under a hypervisor, PAUSE loops trigger pause-loop exits that
-                // deschedule this vCPU for microseconds, longer than the wait itself.
-                turns = turns.wrapping_add(1);
-                if shared {
-                    rustix::thread::sched_yield();
-                    if start.elapsed() >= self.spin {
-                        break;
-                    }
-                } else if turns.is_multiple_of(64) && start.elapsed() >= self.spin {
+        if self.spin(waiting_off, &ready, start) {
+            return Ok(Woken::Recheck);
+        }
+        self.sleep(waiting_off, &ready, start, SLEEP_SLICE)
+    }
+
+    /// The spin of a wait that started at `start`: `true` once `ready()` holds within the
+    /// budget (which then grows back), `false` when the budget ran out (it shrinks). Makes no
+    /// system call unless the peer last ran on this CPU (then it yields the CPU each turn).
+    fn spin(&mut self, waiting_off: usize, ready: &impl Fn(&Ring) -> bool, start: Instant) -> bool {
+        if self.spin.is_zero() {
+            return false;
+        }
+        // With the peer on this CPU, a spin would only keep it from running: yield the CPU
+        // to it instead, each turn (no flag is raised, so the peer makes no wake-up call).
+        let shared = self.peer_shares_cpu(waiting_off);
+        let mut turns = 0u32;
+        loop {
+            if ready(&self.ring) {
+                // Spinning paid off: let the budget grow back.
+                self.spin = self.spin.saturating_mul(2).min(self.max_spin);
+                return true;
+            }
+            // No PAUSE here: under a hypervisor, PAUSE loops trigger pause-loop exits that
+            // deschedule this vCPU for microseconds, longer than the wait itself.
+            turns = turns.wrapping_add(1);
+            if shared {
+                rustix::thread::sched_yield();
+                if start.elapsed() >= self.spin {
                     break;
                 }
-            }
-            // The peer was slower than the budget: spin less next time, and not at all once
-            // the budget is down to nothing.
-            self.spin /= 4;
-            if self.spin < MIN_SPIN {
-                self.spin = Duration::ZERO;
+            } else if turns.is_multiple_of(64) && start.elapsed() >= self.spin {
+                break;
             }
         }
+        // The peer was slower than the budget: spin less next time, and not at all once the
+        // budget is down to nothing.
+        self.spin /= 4;
+        if self.spin < MIN_SPIN {
+            self.spin = Duration::ZERO;
+        }
+        false
+    }
+
+    /// The sleep of a wait that started at `start`: on the futex word at `waiting_off`, at most
+    /// `slice` (no longer than [`SLEEP_SLICE`]); a sleep that times out looks at the lifeline.
+    fn sleep(
+        &mut self,
+        waiting_off: usize,
+        ready: &impl Fn(&Ring) -> bool,
+        start: Instant,
+        slice: Duration,
+    ) -> io::Result<Woken> {
         let waiting = self.ring.word(waiting_off);
         waiting.store(SLEEPING, Ordering::SeqCst);
         if ready(&self.ring) {
             waiting.store(NOT_WAITING, Ordering::Relaxed);
             return Ok(Woken::Recheck);
         }
-        let woke = futex::wait(waiting, SLEEPING, Some(SLEEP_SLICE));
+        let woke = futex::wait(waiting, SLEEPING, Some(slice.min(SLEEP_SLICE)));
         waiting.store(NOT_WAITING, Ordering::Relaxed);
+        if self.spin.is_zero() && !self.max_spin.is_zero() {
+            self.sleeps = self.sleeps.wrapping_add(1);
+            if self.sleeps.is_multiple_of(PROBE_EVERY) {
+                self.spin = (self.max_spin / 4).max(MIN_SPIN);
+            }
+        }
         match woke {
             Woke::Woken => {
                 if start.elapsed() <= self.max_spin {
@@ -255,13 +322,47 @@ impl End {
         }
     }
 
+    /// A reader's spin, alone (no system call while the peer runs elsewhere): `true` once the
+    /// writer moved on from this side's position or closed.
+    pub(super) fn spin_for_writer(&mut self, start: Instant) -> bool {
+        let ready = readable_since(self.pos);
+        self.spin(OFF_READER_WAITING, &ready, start)
+    }
+
+    /// A reader's sleep, alone: at most `slice` (and [`SLEEP_SLICE`]) on the futex.
+    pub(super) fn sleep_for_writer(
+        &mut self,
+        start: Instant,
+        slice: Duration,
+    ) -> io::Result<Woken> {
+        let ready = readable_since(self.pos);
+        self.sleep(OFF_READER_WAITING, &ready, start, slice)
+    }
+
     /// Wakes the peer if it waits on the word at `waiting_off` (sleeping on it, or awaiting its
     /// bell). Called after publishing a position or a close flag.
-    fn wake(&self, waiting_off: usize) {
+    /// `read`: the reader's new position, for a writer sleeping until it reaches its mark.
+    fn wake(&self, waiting_off: usize, read: Option<u64>) {
+        // The one full barrier of a publication: the position (or flag) stored before it is
+        // visible before the waiting word is looked at, so a waiter that stored its word and
+        // then found no news is always seen here (the store itself needs only `Release`).
         fence(Ordering::SeqCst);
         let waiting = self.ring.word(waiting_off);
-        if waiting.load(Ordering::SeqCst) == NOT_WAITING {
-            return;
+        match waiting.load(Ordering::SeqCst) {
+            NOT_WAITING => return,
+            SLEEPING => {
+                if let Some(read) = read {
+                    // The mark was stored before the word said SLEEPING (seen above).
+                    let mark = self
+                        .ring
+                        .position(OFF_WRITER_WAKE_AT)
+                        .load(Ordering::Relaxed);
+                    if (read.wrapping_sub(mark) as i64) < 0 {
+                        return;
+                    }
+                }
+            }
+            _ => {}
         }
         let was = waiting.swap(NOT_WAITING, Ordering::SeqCst);
         if was == NOT_WAITING {

@@ -11,6 +11,7 @@
 //! | futex wait / wake on shared words | [`futex`] |
 //! | memory mapping and shared-memory access | [`shm`] |
 //! | file locks | [`lock`] |
+//! | several datagrams in one receive | [`mmsg`] |
 //! | deadlines and timeouts that saturate | [`time`] |
 //! | the IPv4 addresses of the interfaces | [`ifaddr`] |
 //! | writes that never raise `SIGPIPE` | `signal` |
@@ -23,6 +24,7 @@ pub(crate) mod ifaddr;
 #[cfg(feature = "wayland")]
 pub(crate) mod keeper;
 pub(crate) mod lock;
+pub(crate) mod mmsg;
 pub(crate) mod retry;
 pub(crate) mod shm;
 mod signal;
