@@ -180,14 +180,18 @@ fn wildcards() {
 
 fn hot_and_warm() {
     let name = service("Links");
-    let table = table();
+    // A table with a topic of its own: `wildcards` connects to every server that accepts
+    // Sheet1 at the same time, and its conversation would count here.
+    let table = ItemTable::new();
+    table.set("Links", "R1C1", CF_TEXT, b"1".to_vec());
+    table.set("Links", "R1C2", CF_TEXT, b"2".to_vec());
     let server = DdeServer::register(&name, table.clone()).unwrap();
     let (tx, rx) = mpsc::channel();
     let client = DdeClient::new(move |u| {
         let _ = tx.send((u.item.to_string(), u.data.map(<[u8]>::to_vec), u.missed));
     })
     .unwrap();
-    let conv = client.connect(Some(&name), Some("Sheet1")).unwrap();
+    let conv = client.connect(Some(&name), Some("Links")).unwrap();
     assert_eq!(
         conv.advise_start("R1C1", CF_TEXT, AdviseFlags::default())
             .unwrap(),
@@ -198,12 +202,12 @@ fn hot_and_warm() {
         ackreq: true,
     };
     assert_eq!(conv.advise_start("R1C2", CF_TEXT, warm).unwrap(), Ack::Ack);
-    table.set("Sheet1", "R1C1", CF_TEXT, b"hot".to_vec());
-    assert_eq!(server.post_advise("sheet1", "r1c1"), 1);
+    table.set("Links", "R1C1", CF_TEXT, b"hot".to_vec());
+    assert_eq!(server.post_advise("links", "r1c1"), 1);
     let got = rx.recv_timeout(TIMEOUT).unwrap();
     assert_eq!(got, ("R1C1".to_string(), Some(b"hot".to_vec()), 0));
-    table.set("Sheet1", "R1C2", CF_TEXT, b"warm".to_vec());
-    assert_eq!(server.post_advise("Sheet1", "R1C2"), 1);
+    table.set("Links", "R1C2", CF_TEXT, b"warm".to_vec());
+    assert_eq!(server.post_advise("Links", "R1C2"), 1);
     let got = rx.recv_timeout(TIMEOUT).unwrap();
     assert_eq!(got, ("R1C2".to_string(), None, 0));
     assert_eq!(
@@ -212,7 +216,7 @@ fn hot_and_warm() {
     );
     // Stopped, the link gets nothing more; an item never advised is refused.
     assert_eq!(conv.advise_stop("R1C1", CF_TEXT).unwrap(), Ack::Ack);
-    assert_eq!(server.post_advise("Sheet1", "R1C1"), 0);
+    assert_eq!(server.post_advise("Links", "R1C1"), 0);
     assert_eq!(
         conv.advise_stop("R1C1", CF_TEXT).unwrap(),
         Ack::NotProcessed
@@ -473,14 +477,17 @@ fn stranger_injection() {
 
 fn server_hangs_up() {
     let name = service("HangUp");
-    let server = DdeServer::register(&name, table()).unwrap();
+    // A topic of its own (see `hot_and_warm`): `wildcards` would add a conversation on Sheet1.
+    let table = ItemTable::new();
+    table.set("HangUp", "R1C1", CF_TEXT, b"1".to_vec());
+    let server = DdeServer::register(&name, table).unwrap();
     let client = DdeClient::new(|_| {}).unwrap();
     let (tx, rx) = mpsc::channel();
     client.on_disconnect(move |id| {
         let _ = tx.send(id);
     });
-    let first = client.connect(Some(&name), Some("Sheet1")).unwrap();
-    let second = client.connect(Some(&name), Some("Sheet1")).unwrap();
+    let first = client.connect(Some(&name), Some("HangUp")).unwrap();
+    let second = client.connect(Some(&name), Some("HangUp")).unwrap();
     assert_eq!(server.conversations(), 2);
     // DdeDisconnect on the server's side: the client hears of that conversation only.
     assert!(server.disconnect(first.id().id));
