@@ -266,10 +266,13 @@ fn markdown(results: &[(Workload, Vec<Row>)], runs: usize) -> String {
     let _ = writeln!(out, "## Notes\n");
     let _ = writeln!(
         out,
-        "- `pipework::named_pipe`, `interprocess`'s local socket and `ipc-channel` all move \
-         their bytes through a Unix-domain socket; the named pipe adds its handshake at open \
-         (the client's identity, access and disconnect notice) and nothing per byte: a write is \
-         one `send`, a read one `recv`. Their spread is this machine's noise.\n\
+        "- `pipework::named_pipe (socket path)`, `interprocess`'s local socket and \
+         `ipc-channel` all move their bytes through a Unix-domain socket; the named pipe adds \
+         its handshake at open (the client's identity, access and disconnect notice) and \
+         nothing per byte: a write is one `send`, a read one `recv`. Their spread is this \
+         machine's noise. `pipework::named_pipe` as it comes moves the same bytes through \
+         shared-memory rings once both ends are pipework (the socket still carries the \
+         handshake, handles and the disconnect), so it stands beside the shared-memory pipe.\n\
          - `pipework::pipe`, `std::io::pipe` and `os_pipe` are the same kernel pipe driven by \
          the same `read(2)`/`write(2)` calls; pipework adds two `rt_sigprocmask` calls per write \
          (its SIGPIPE guard, which holds whatever the process's disposition), the rest of the \

@@ -39,6 +39,7 @@ pub const ALL: &[Implementation] = &[
     pipework::SHM_BLOCK,
     pipework::SHM_IN_PLACE,
     named_pipe::IMPLEMENTATION,
+    named_pipe::SOCKET,
     std_pipe::IMPLEMENTATION,
     os_pipe::IMPLEMENTATION,
     interprocess::IMPLEMENTATION,
