@@ -50,6 +50,67 @@ impl Source {
     }
 }
 
+/// A watcher thread's count of this process's clipboard changes and the listeners it wakes
+/// (the X11 and Wayland sessions): a change bumps the count and writes a byte to each
+/// listener's socket; a listener whose reader is gone is dropped at the next change.
+#[cfg(any(feature = "x11", feature = "wayland"))]
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    count: Arc<AtomicU64>,
+    listeners: std::sync::Mutex<Vec<OwnedFd>>,
+}
+
+#[cfg(any(feature = "x11", feature = "wayland"))]
+impl Changes {
+    fn listeners(&self) -> std::sync::MutexGuard<'_, Vec<OwnedFd>> {
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The number of changes so far.
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Counts a change and wakes every listener.
+    pub(crate) fn changed(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        self.listeners().retain(|fd| {
+            !matches!(
+                rustix::net::send(
+                    fd,
+                    &[1],
+                    rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT
+                ),
+                Err(rustix::io::Errno::PIPE) | Err(rustix::io::Errno::CONNRESET)
+            )
+        });
+    }
+
+    /// The watcher is gone: every listener's socket closes, so its waits end.
+    pub(crate) fn close(&self) {
+        self.listeners().clear();
+    }
+
+    /// A new listener of these changes; `keep` keeps the watcher running while it lives.
+    /// `label` names the clipboard in an error.
+    pub(crate) fn listen(
+        &self,
+        label: &str,
+        keep: Arc<dyn std::any::Any + Send + Sync>,
+    ) -> io::Result<Listener> {
+        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+        let (read, write) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )
+        .map_err(|e| crate::sys::error::named(label, e))?;
+        self.listeners().push(write);
+        Listener::new(read, Source::Counter(self.count.clone()), Some(keep))
+    }
+}
+
 /// The inotify watch of a headless clipboard's directory (nonblocking).
 pub(crate) fn watch_store(store: &Store) -> io::Result<OwnedFd> {
     use rustix::fs::inotify;

@@ -34,7 +34,7 @@ use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex as ProcessMutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -50,7 +50,7 @@ use wayland_protocols_wlr::data_control::v1::client::{
 };
 
 use super::format::{is_text, CF_UNICODETEXT};
-use super::listen::{Listener, Source};
+use super::listen::{Changes, Listener};
 use super::mime;
 use super::render::{Shared as RenderShared, MAX_DATA, RENDER_TIMEOUT};
 use crate::name::{file_key, fold};
@@ -95,8 +95,7 @@ struct Shared {
     state: ProcessMutex<Owned>,
     /// Held while a delayed format is rendered, so it is rendered once.
     rendering: ProcessMutex<()>,
-    count: Arc<AtomicU64>,
-    listeners: ProcessMutex<Vec<OwnedFd>>,
+    changes: Changes,
     stop: AtomicBool,
 }
 
@@ -190,8 +189,7 @@ fn bind(socket: &std::path::Path, label: &str) -> io::Result<Bound> {
     let shared = Arc::new(Shared {
         state: ProcessMutex::new(Owned::default()),
         rendering: ProcessMutex::new(()),
-        count: Arc::new(AtomicU64::new(0)),
-        listeners: ProcessMutex::new(Vec::new()),
+        changes: Changes::default(),
         stop: AtomicBool::new(false),
     });
     Ok(Bound {
@@ -263,7 +261,7 @@ impl Wayland {
 
     pub(crate) fn sequence_number(&self) -> io::Result<u64> {
         self.sync()?;
-        Ok(self.shared.count.load(Ordering::Acquire))
+        Ok(self.shared.changes.count())
     }
 
     pub(crate) fn owner(&self) -> io::Result<Option<u32>> {
@@ -272,21 +270,8 @@ impl Wayland {
     }
 
     pub(crate) fn listen(&self) -> io::Result<Listener> {
-        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-        let (read, write) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )
-        .map_err(|e| crate::sys::error::named(&self.label, e))?;
-        self.shared
-            .listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(write);
         let keep: Arc<dyn std::any::Any + Send + Sync> = self.shared.clone();
-        Listener::new(read, Source::Counter(self.shared.count.clone()), Some(keep))
+        self.shared.changes.listen(&self.label, keep)
     }
 
     pub(crate) fn owned_by(&self, renderer: &Arc<RenderShared>) -> bool {
@@ -635,20 +620,9 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts a change and wakes every listener (dropping those whose reader is gone).
+    /// Counts a change and wakes every listener.
     fn changed(&self) {
-        self.count.fetch_add(1, Ordering::AcqRel);
-        let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
-        listeners.retain(|fd| {
-            !matches!(
-                rustix::net::send(
-                    fd,
-                    &[1],
-                    rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT
-                ),
-                Err(rustix::io::Errno::PIPE) | Err(rustix::io::Errno::CONNRESET)
-            )
-        });
+        self.changes.changed();
     }
 
     /// An offer's data, rendered now (once, then kept) if it was delayed.
@@ -767,11 +741,7 @@ fn serve(mut queue: EventQueue<Events>, mut events: Events, wake: &OwnedFd) {
         state.gone = true;
         state.owned = false;
     }
-    shared
-        .listeners
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
+    shared.changes.close();
 }
 
 impl Dispatch<wl_registry::WlRegistry, GlobalListContents> for Events {

@@ -22,8 +22,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
-use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex as ProcessMutex};
 use std::time::{Duration, Instant};
 
@@ -43,7 +42,7 @@ use super::format::{
     decode_hdrop, decode_text, encode_hdrop, encode_text, is_text, CF_DIB, CF_HDROP,
     CF_UNICODETEXT, PNG,
 };
-use super::listen::{Listener, Source};
+use super::listen::{Changes, Listener};
 use super::mime::{self, bmp_to_dib, dib_to_bmp, paths_to_uri_list, uri_list_to_paths};
 use super::render::{Shared, MAX_DATA, RENDER_TIMEOUT};
 use crate::name::{file_key, fold};
@@ -171,8 +170,7 @@ struct Owner {
     atoms: Atoms,
     state: ProcessMutex<Owned>,
     saved: Condvar,
-    count: Arc<AtomicU64>,
-    listeners: ProcessMutex<Vec<OwnedFd>>,
+    changes: Changes,
     stop: AtomicBool,
     chunk: usize,
 }
@@ -263,8 +261,7 @@ impl X11 {
             atoms,
             state: ProcessMutex::new(Owned::default()),
             saved: Condvar::new(),
-            count: Arc::new(AtomicU64::new(0)),
-            listeners: ProcessMutex::new(Vec::new()),
+            changes: Changes::default(),
             stop: AtomicBool::new(false),
             chunk,
         });
@@ -288,7 +285,7 @@ impl X11 {
     }
 
     pub(crate) fn sequence_number(&self) -> io::Result<u64> {
-        Ok(self.owner.count.load(Ordering::Acquire))
+        Ok(self.owner.changes.count())
     }
 
     pub(crate) fn owner(&self) -> io::Result<Option<u32>> {
@@ -296,21 +293,8 @@ impl X11 {
     }
 
     pub(crate) fn listen(&self) -> io::Result<Listener> {
-        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-        let (read, write) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )
-        .map_err(|e| crate::sys::error::named(&self.label, e))?;
-        self.owner
-            .listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(write);
         let keep: Arc<dyn std::any::Any + Send + Sync> = self.owner.clone();
-        Listener::new(read, Source::Counter(self.owner.count.clone()), Some(keep))
+        self.owner.changes.listen(&self.label, keep)
     }
 
     pub(crate) fn owned_by(&self, renderer: &Arc<Shared>) -> bool {
@@ -717,20 +701,9 @@ impl Owner {
         self.state().owned
     }
 
-    /// Counts a change and wakes every listener (dropping those whose reader is gone).
+    /// Counts a change and wakes every listener.
     fn changed(&self) {
-        self.count.fetch_add(1, Ordering::AcqRel);
-        let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
-        listeners.retain(|fd| {
-            !matches!(
-                rustix::net::send(
-                    fd,
-                    &[1],
-                    rustix::net::SendFlags::NOSIGNAL | rustix::net::SendFlags::DONTWAIT
-                ),
-                Err(rustix::io::Errno::PIPE) | Err(rustix::io::Errno::CONNRESET)
-            )
-        });
+        self.changes.changed();
     }
 
     /// The serving thread: its loop, then (the connection closed, or the session dropped) this
@@ -738,10 +711,7 @@ impl Owner {
     fn serve(&self) {
         self.serve_events();
         self.state().owned = false;
-        self.listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.changes.close();
     }
 
     fn serve_events(&self) {
