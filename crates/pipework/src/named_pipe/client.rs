@@ -723,6 +723,13 @@ impl NamedPipeClient {
         self.conn.rings.as_deref_mut()
     }
 
+    /// Whether a read has something to return besides what the ring holds: bytes read ahead,
+    /// or the server's disconnect to report (for the async front-end).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_pending(&self) -> bool {
+        self.disconnected || self.remote.is_some() || self.conn.framer.has_buffered()
+    }
+
     /// Shuts the writing half (the server reads the end of data after what was sent).
     #[cfg(feature = "tokio")]
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {

@@ -954,6 +954,13 @@ impl NamedPipeServer {
         self.conn.as_mut().and_then(|c| c.rings.as_deref_mut())
     }
 
+    /// Whether a read has something to return besides what the ring holds: bytes read ahead,
+    /// or no connection (for the async front-end).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_pending(&self) -> bool {
+        self.conn.as_ref().is_none_or(|c| c.framer.has_buffered())
+    }
+
     /// Whether data of the connected client goes through shared-memory rings now (in either
     /// direction; see [`ServerOptions::shared_memory`]).
     pub fn shared_memory_in_use(&self) -> bool {
