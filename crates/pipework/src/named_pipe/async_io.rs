@@ -57,6 +57,9 @@ trait Inner: io::Read + io::Write {
     fn write_message(&mut self, message: &[u8]) -> io::Result<()>;
     /// The connection's rings, if it has any.
     fn rings(&mut self) -> Option<&mut Rings>;
+    /// Whether a read has something to return besides what the ring holds (bytes read ahead,
+    /// a state to report): then it is made even when the ring is empty.
+    fn read_pending(&self) -> bool;
 }
 
 impl Inner for NamedPipeServer {
@@ -69,6 +72,9 @@ impl Inner for NamedPipeServer {
     fn rings(&mut self) -> Option<&mut Rings> {
         self.rings_mut()
     }
+    fn read_pending(&self) -> bool {
+        NamedPipeServer::read_pending(self)
+    }
 }
 
 impl Inner for NamedPipeClient {
@@ -80,6 +86,9 @@ impl Inner for NamedPipeClient {
     }
     fn rings(&mut self) -> Option<&mut Rings> {
         self.rings_mut()
+    }
+    fn read_pending(&self) -> bool {
+        NamedPipeClient::read_pending(self)
     }
 }
 
@@ -103,17 +112,19 @@ impl Bell {
     }
 
     /// Waits for the bell (armed by the caller) or for the watch: either way, look again.
-    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// `true` when the bell rang, `false` when the watch ran out (then the peer is to be
+    /// looked at: a killed one rings no bell).
+    fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         if let Poll::Ready(guard) = self.fd.poll_read_ready(cx) {
             let mut guard = guard?;
             // Back to zero; the next ring makes the bell ready again.
             let _ = rustix::io::read(guard.get_inner().as_fd(), &mut [0u8; 8]);
             guard.clear_ready();
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(true));
         }
         if self.watch.as_mut().poll(cx).is_ready() {
             self.watch.as_mut().reset(Instant::now() + WATCH);
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(Ok(false));
         }
         Poll::Pending
     }
@@ -134,6 +145,11 @@ enum Dir {
 
 /// Performs `op` (nonblocking) on `inner`, waiting while it would block: for the socket's
 /// readiness while the direction is on the socket, for the bell once it is on the ring.
+///
+/// A read on the ring that finds it empty (and nothing read ahead) waits for the bell at once,
+/// without making the read: a read of an empty ring looks at the peer (a system call), which
+/// a server's every request would pay once more, the read that finds the next request not
+/// there yet. The peer is still looked at whenever the watch runs out.
 fn poll_op<I: Inner, T>(
     inner: &mut I,
     io: &AsyncFd<impl std::os::fd::AsRawFd>,
@@ -142,6 +158,8 @@ fn poll_op<I: Inner, T>(
     dir: Dir,
     mut op: impl FnMut(&mut I) -> io::Result<T>,
 ) -> Poll<io::Result<T>> {
+    // The watch ran out: make the read, which looks at the peer.
+    let mut look = false;
     loop {
         let on_ring = match inner.rings() {
             Some(rings) if dir == Dir::Read => rings.reads_ring(),
@@ -149,15 +167,23 @@ fn poll_op<I: Inner, T>(
             None => false,
         };
         if on_ring {
-            match op(inner) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                other => return Poll::Ready(other),
+            let empty = dir == Dir::Read
+                && !look
+                && !inner.read_pending()
+                && inner.rings().is_some_and(|rings| rings.arm_read());
+            if !empty {
+                match op(inner) {
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    other => return Poll::Ready(other),
+                }
             }
+            look = false;
             let Some(rings) = inner.rings() else { continue };
-            let armed = match dir {
-                Dir::Read => rings.arm_read(),
-                Dir::Write => rings.arm_write(),
-            };
+            let armed = empty
+                || match dir {
+                    Dir::Read => rings.arm_read(),
+                    Dir::Write => rings.arm_write(),
+                };
             if !armed {
                 continue;
             }
@@ -167,7 +193,7 @@ fn poll_op<I: Inner, T>(
                 Some(bell) => bell,
                 None => slot.insert(Bell::new(rings.bell())?),
             };
-            ready!(bell.poll_wait(cx))?;
+            look = !ready!(bell.poll_wait(cx))?;
             continue;
         }
         let mut guard = match dir {

@@ -6,9 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
-use rustix::net::{
-    bind, connect, socket_with, sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType,
-};
+use rustix::net::{bind, connect, sockopt, SocketAddrUnix};
 
 use super::conn::Conn;
 use super::handshake::{self, NOTICE_TAG, RINGS_TAG, TOKEN_LEN};
@@ -366,6 +364,10 @@ pub(crate) struct Opening {
     me: u32,
     /// When the open gives up (`None`: never).
     pub(crate) deadline: Option<Instant>,
+    /// The bound socket of an attempt that found its instance gone or taken, for the next:
+    /// a connect that fails leaves a socket unconnected, and clients racing for the same
+    /// instances lose several attempts per open.
+    spare: Option<OwnedFd>,
 }
 
 impl Opening {
@@ -444,6 +446,7 @@ impl Opening {
             nonblocking_sockets,
             me,
             deadline,
+            spare: None,
         })
     }
 
@@ -567,13 +570,21 @@ impl Opening {
     /// who listens there and that it admits this user; `None` when it is gone or already has a
     /// client waiting.
     fn attempt(&mut self, path: &std::path::Path) -> io::Result<Option<(OwnedFd, Credentials)>> {
-        let fd = self.bound_socket()?;
         let addr = SocketAddrUnix::new(path)?;
+        let fd = match self.spare.take() {
+            Some(fd) => fd,
+            None => self.bound_socket()?,
+        };
         match crate::sys::retry(|| connect(&fd, &addr)) {
             Ok(()) => {}
-            Err(Errno::AGAIN) | Err(Errno::CONNREFUSED) | Err(Errno::NOENT) => return Ok(None),
+            // The socket is still unconnected (and bound): the next attempt takes it.
+            Err(Errno::AGAIN) | Err(Errno::CONNREFUSED) | Err(Errno::NOENT) => {
+                self.spare = Some(fd);
+                return Ok(None);
+            }
             Err(Errno::ACCESS) | Err(Errno::PERM) => {
                 self.denied = true;
+                self.spare = Some(fd);
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
@@ -599,12 +610,7 @@ impl Opening {
     /// A fresh nonblocking socket bound to an address no one else can hold (it carries the
     /// access asked for and a random token).
     fn bound_socket(&self) -> io::Result<OwnedFd> {
-        let fd = socket_with(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )?;
+        let fd = state::nonblocking_stream()?;
         let mut tries = 0;
         loop {
             let address =
@@ -715,6 +721,13 @@ impl NamedPipeClient {
     #[cfg(feature = "tokio")]
     pub(crate) fn rings_mut(&mut self) -> Option<&mut super::ring::Rings> {
         self.conn.rings.as_deref_mut()
+    }
+
+    /// Whether a read has something to return besides what the ring holds: bytes read ahead,
+    /// or the server's disconnect to report (for the async front-end).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_pending(&self) -> bool {
+        self.disconnected || self.remote.is_some() || self.conn.framer.has_buffered()
     }
 
     /// Shuts the writing half (the server reads the end of data after what was sent).

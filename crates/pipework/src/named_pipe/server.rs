@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::{
-    acceptfrom_with, bind, listen, socket_with, sockopt, AddressFamily, RecvFlags, Shutdown,
-    SocketAddrUnix, SocketFlags, SocketType,
+    acceptfrom_with, bind, listen, sockopt, RecvFlags, Shutdown, SocketAddrUnix, SocketFlags,
 };
 
 use super::conn::Conn;
@@ -601,12 +600,7 @@ impl NamedPipeServer {
 
     fn listen(&mut self) -> io::Result<()> {
         let path = self.socket_path();
-        let fd = socket_with(
-            AddressFamily::UNIX,
-            SocketType::STREAM,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )?;
+        let fd = state::nonblocking_stream()?;
         let addr = SocketAddrUnix::new(&path).map_err(|e| {
             io::Error::new(
                 ErrorKind::InvalidInput,
@@ -733,22 +727,24 @@ impl NamedPipeServer {
         // no client is ever left queued on a listener about to close, its open completed for
         // nothing.
         let _ = rustix::net::shutdown(&listener, Shutdown::Read);
-        let since = listening_time(&self.socket_path());
-        // Out of the pipe's directory: the connected socket keeps its name alive (registry::GONE).
-        if let Err(e) = registry::retire_socket(&self.dir, self.slot) {
-            lease::keep(e);
-        }
+        // A nonblocking instance's connection is nonblocking from birth (no call to make it so).
+        let flags = if self.nonblocking {
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK
+        } else {
+            SocketFlags::CLOEXEC
+        };
         let accepted = loop {
-            match acceptfrom_with(&listener, SocketFlags::CLOEXEC) {
+            match acceptfrom_with(&listener, flags) {
                 Ok(x) => break Some(x),
                 Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
                 Err(Errno::AGAIN) => break None,
                 Err(e) => return Err(e.into()),
             }
         };
-        drop(listener);
         let Some((fd, addr)) = accepted else {
-            self.since = since;
+            // Listen again, in the same place in the queue (the name is made anew in place).
+            self.since = listening_time(&self.socket_path());
+            drop(listener);
             self.listen()?;
             return Ok(false);
         };
@@ -767,10 +763,16 @@ impl NamedPipeServer {
         if !self.info.allow.admits(credentials.uid, me) || !fits {
             // A pipework client checks both before its open completes: this one came round it.
             drop(fd);
-            self.since = since;
+            self.since = listening_time(&self.socket_path());
+            drop(listener);
             self.listen()?;
             return Ok(false);
         }
+        // Out of the pipe's directory: the connected socket keeps its name alive (registry::GONE).
+        if let Err(e) = registry::retire_socket(&self.dir, self.slot) {
+            lease::keep(e);
+        }
+        drop(listener);
         self.notice = if request.is_some() {
             Notice::Pending
         } else {
@@ -788,8 +790,14 @@ impl NamedPipeServer {
         // stream holds only the client's data once `connect` returns (the socket may be handed
         // to another program as it is). One caught between its connect and its tag is waited
         // for, briefly; a client that never sends it has its tag looked for again before each
-        // read.
-        if self.take_notice(false).is_err() && matches!(self.notice, Notice::Pending) {
+        // read. An async instance (nonblocking sockets without `PIPE_NOWAIT`) never waits
+        // here: its thread serves other clients meanwhile, and its reads look for the tag
+        // first (they wait for the socket's readiness, not in a system call).
+        let async_front_end = self.nonblocking && !self.nowait;
+        if self.take_notice(false).is_err()
+            && matches!(self.notice, Notice::Pending)
+            && !async_front_end
+        {
             use rustix::event::{poll, PollFd, PollFlags};
             let conn = self.conn.as_ref().expect("connected");
             let ts = crate::sys::time::timespec(TAG_WAIT);
@@ -814,10 +822,8 @@ impl NamedPipeServer {
             ));
         }
         if self.nonblocking {
-            self.conn
-                .as_mut()
-                .expect("connected")
-                .set_nonblocking(true)?;
+            // Accepted nonblocking.
+            self.conn.as_mut().expect("connected").nonblocking = true;
         }
         Ok(true)
     }
@@ -948,6 +954,13 @@ impl NamedPipeServer {
         self.conn.as_mut().and_then(|c| c.rings.as_deref_mut())
     }
 
+    /// Whether a read has something to return besides what the ring holds: bytes read ahead,
+    /// or no connection (for the async front-end).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn read_pending(&self) -> bool {
+        self.conn.as_ref().is_none_or(|c| c.framer.has_buffered())
+    }
+
     /// Whether data of the connected client goes through shared-memory rings now (in either
     /// direction; see [`ServerOptions::shared_memory`]).
     pub fn shared_memory_in_use(&self) -> bool {
@@ -977,12 +990,7 @@ impl NamedPipeServer {
             (Some(conn), _) => state::granted(conn.fd.as_fd())?,
             (None, Some(l)) => state::granted(l.as_fd())?,
             (None, None) => {
-                let probe = socket_with(
-                    AddressFamily::UNIX,
-                    SocketType::STREAM,
-                    SocketFlags::CLOEXEC,
-                    None,
-                )?;
+                let probe = state::nonblocking_stream()?;
                 state::ask(probe.as_fd(), self.info.out_buffer, self.info.in_buffer);
                 state::granted(probe.as_fd())?
             }

@@ -42,6 +42,18 @@ pub(crate) fn at_end(conn: &mut Conn) -> io::Result<bool> {
     }
 }
 
+/// A fresh Unix-domain stream socket, nonblocking and close-on-exec: a listener, or a client's
+/// socket before it connects.
+pub(crate) fn nonblocking_stream() -> io::Result<OwnedFd> {
+    use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
+    Ok(socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?)
+}
+
 /// The part of a kernel-reported socket buffer size that holds data: Linux reports twice the
 /// size asked for (the other half pays for its bookkeeping).
 fn data_part(reported: usize) -> usize {
@@ -204,12 +216,31 @@ const RINGS_MOST_FDS: u64 = 1024;
 /// ones beyond on their sockets alone (one descriptor each), so it never runs out of
 /// descriptors to accept with, nor spends its time watching idle peers. The socket's number
 /// tells how many descriptors are in use: the kernel hands out the lowest free one.
+///
+/// The limit is read once and kept ([`LIMIT`]): a connection asks no system call. It is read
+/// again only when the kept one would say no below the fixed cap (the limit may have been
+/// raised since; one lowered since is seen once the descriptors pass the kept quarter).
 pub(crate) fn rings_affordable(socket: BorrowedFd<'_>) -> bool {
-    use rustix::process::{getrlimit, Resource};
-    let limit = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    use std::sync::atomic::Ordering;
     let in_use = socket.as_raw_fd().max(0) as u64;
-    in_use < (limit / RINGS_SHARE).min(RINGS_MOST_FDS)
+    if in_use >= RINGS_MOST_FDS {
+        return false;
+    }
+    let kept = LIMIT.load(Ordering::Relaxed);
+    if kept != 0 && in_use < kept / RINGS_SHARE {
+        return true;
+    }
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+        .max(1);
+    LIMIT.store(limit, Ordering::Relaxed);
+    in_use < limit / RINGS_SHARE
 }
+
+/// The open-file limit (`RLIMIT_NOFILE`'s soft limit) as [`rings_affordable`] last read it;
+/// 0 before the first read.
+static LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The error of an end whose server disconnected it (`ERROR_PIPE_NOT_CONNECTED`).
 pub(crate) fn disconnected(what: &str) -> io::Error {

@@ -173,6 +173,11 @@ fn main() {
                 "shm_path_async_ends_on_rings",
                 shm_path::async_ends_on_rings,
             ),
+            #[cfg(feature = "tokio")]
+            (
+                "shm_path_async_read_on_rings_sees_a_killed_peer",
+                shm_path::async_read_on_rings_sees_a_killed_peer,
+            ),
             (
                 "open_before_connect_succeeds_and_connect_reports_pipe_connected",
                 win32_fidelity::open_before_connect_succeeds_and_connect_reports_pipe_connected,

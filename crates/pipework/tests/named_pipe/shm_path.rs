@@ -423,6 +423,45 @@ pub(super) fn async_ends_on_rings() {
     });
 }
 
+/// An async read waiting on an empty ring (for the bell, which a killed peer never rings) ends
+/// when the peer is killed, as on the socket: the end of data, then writes fail.
+#[cfg(feature = "tokio")]
+pub(super) fn async_read_on_rings_sees_a_killed_peer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = unique("ring-async-kill");
+    common::runtime().block_on(async {
+        let mut server = ServerOptions::new()
+            .shared_memory(true)
+            .create_async(&name)
+            .unwrap();
+        let (mut c, mut out) = spawn("ring_client_hold", &[&name]);
+        server.connect().await.unwrap();
+        let mut got = [0u8; 4];
+        for _ in 0..2 {
+            server.write_all(b"ping").await.unwrap();
+            server.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"pong");
+        }
+        assert_eq!(line(&mut out), "true");
+        let mut got = [0u8; 7];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"partial");
+        assert!(server.get_ref().shared_memory_in_use());
+        // The read goes to wait first (join polls it first), then the client is killed.
+        let mut more = [0u8; 16];
+        let (read, ()) = tokio::join!(
+            tokio::time::timeout(TIMEOUT, server.read(&mut more)),
+            async {
+                c.kill().unwrap();
+            }
+        );
+        assert_eq!(read.expect("the read ended in time").unwrap(), 0);
+        let _ = wait(&mut c);
+        let e = server.write_all(b"to nobody").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BrokenPipe);
+    });
+}
+
 /// Child: the async client of [`async_ends_on_rings`].
 #[cfg(feature = "tokio")]
 pub(super) fn ring_client_async(args: &[String]) {

@@ -42,8 +42,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::io::Errno;
 use rustix::net::{
-    accept_with, bind, connect, listen, socket_with, sockopt, AddressFamily, RecvFlags,
-    SocketAddrUnix, SocketFlags, SocketType,
+    accept_with, bind, connect, listen, sockopt, RecvFlags, SocketAddrUnix, SocketFlags,
 };
 
 use super::conn::Conn;
@@ -298,12 +297,7 @@ fn bind_listener(path: &Path) -> io::Result<Listener> {
             format!("socket path {}: {e}", path.display()),
         )
     })?;
-    let fd = socket_with(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        None,
-    )?;
+    let fd = super::state::nonblocking_stream()?;
     match bind(&fd, &addr) {
         Ok(()) => {}
         Err(Errno::ADDRINUSE) => {
@@ -336,12 +330,7 @@ fn stale(path: &Path, addr: &SocketAddrUnix) -> io::Result<bool> {
     if !fs::symlink_metadata(path)?.file_type().is_socket() {
         return Ok(false);
     }
-    let probe = socket_with(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        None,
-    )?;
+    let probe = super::state::nonblocking_stream()?;
     Ok(matches!(connect(&probe, addr), Err(Errno::CONNREFUSED)))
 }
 
