@@ -339,15 +339,7 @@ impl Conn {
                     PipeMode::Byte => rings.send(message, self.nonblocking),
                     PipeMode::Message => {
                         let (header, n) = self.framer.frame_header(message.len())?;
-                        if message.len() <= SMALL_MESSAGE {
-                            self.frame.clear();
-                            self.frame.extend_from_slice(&header[..n]);
-                            self.frame.extend_from_slice(message);
-                            rings.send(&self.frame, self.nonblocking)
-                        } else {
-                            rings.send(&header[..n], self.nonblocking)?;
-                            rings.send(message, false)
-                        }
+                        rings.send_parts(&[&header[..n], message], self.nonblocking)
                     }
                 };
             }

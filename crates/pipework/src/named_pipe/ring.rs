@@ -29,7 +29,8 @@
 //! **Liveness.** The socket stays open beside the rings as the peer's liveness signal: a peer
 //! killed with `kill -9` hangs it up, which a side waiting on a ring notices within one sleep
 //! slice (50 ms); a read then finds the end of data, as on the socket, and a write fails with
-//! `BrokenPipe`. A writer that does not wait looks at the socket at most every millisecond.
+//! `BrokenPipe`. A writer that does not wait looks at the socket about once per millisecond
+//! (the kernel's coarse clock: a read of it costs no more than a memory load).
 //!
 //! **Waiting without a thread.** A task (tokio) or another poller cannot sleep on the ring's
 //! futex: it marks the waiting word "awaiting the bell" and waits for this side's bell, which
@@ -37,7 +38,7 @@
 
 use std::io::{self, ErrorKind, Write};
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::net::{RecvFlags, SendFlags};
@@ -82,8 +83,19 @@ const WAKE: u8 = crate::shm_pipe::WAKE_BYTE;
 pub(crate) const HANDLE: u8 = b'H';
 /// How many handles never asked for may wait on the socket before a read takes them off it.
 const PILE: u64 = 32;
-/// How often a writer that does not wait looks at the socket for a vanished peer.
-const LOOK_EVERY: Duration = Duration::from_millis(1);
+/// How often a writer that does not wait looks at the socket for a vanished peer, in
+/// nanoseconds of the coarse clock (see [`coarse_now`]).
+const LOOK_EVERY: u64 = 1_000_000;
+
+/// The monotonic clock at the kernel's tick (1-4 ms), in nanoseconds: a read is a load from the
+/// vDSO's page, no time-stamp counter read, cheap enough for every write on the ring.
+fn coarse_now() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    u64::try_from(t.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(t.tv_nsec).unwrap_or(0))
+}
 
 /// One end's two rings, its bell, and where each direction stands in its switch.
 pub(crate) struct Rings {
@@ -111,8 +123,10 @@ pub(crate) struct Rings {
     writes_ring: bool,
     /// Writing: this side shut its writing half (`AsyncWrite::poll_shutdown`).
     write_shut: bool,
-    /// Writing: when the socket was last looked at for a vanished peer.
-    last_look: Instant,
+    /// Writing: when the socket was last looked at for a vanished peer ([`coarse_now`]).
+    last_look: u64,
+    /// Writing: the next write looks at the socket, whenever it was looked at last.
+    look_now: bool,
     /// The pipe, as errors name it.
     what: String,
 }
@@ -197,7 +211,8 @@ impl Rings {
             sent: 0,
             writes_ring: false,
             write_shut: false,
-            last_look: Instant::now(),
+            last_look: coarse_now(),
+            look_now: false,
             what: what.to_owned(),
         }
     }
@@ -551,8 +566,7 @@ impl Rings {
     /// within [`LOOK_EVERY`], so a write after the peer's `kill -9` was read fails as on the
     /// socket (a peer that only finished writing still takes data).
     fn look_at_next_write(&mut self) {
-        let now = Instant::now();
-        self.last_look = now.checked_sub(LOOK_EVERY).unwrap_or(now);
+        self.look_now = true;
     }
 
     /// `BrokenPipe` once this side shut its writing half or the peer is gone (looked at on the
@@ -564,8 +578,10 @@ impl Rings {
                 format!("{}: this end shut its writing half", self.what),
             ));
         }
-        if self.last_look.elapsed() >= LOOK_EVERY {
-            self.last_look = Instant::now();
+        let now = coarse_now();
+        if self.look_now || now.wrapping_sub(self.last_look) >= LOOK_EVERY {
+            self.look_now = false;
+            self.last_look = now;
             if shared::reader_gone(&self.writer)? {
                 return Err(io::Error::new(
                     ErrorKind::BrokenPipe,
@@ -579,11 +595,17 @@ impl Rings {
     /// Writes all of `data` to the ring; with `nonblocking`, `WouldBlock` when the ring has no
     /// room at all (once some went, the rest waits for room, as on the socket).
     pub(crate) fn send(&mut self, data: &[u8], nonblocking: bool) -> io::Result<()> {
+        self.send_parts(&[data], nonblocking)
+    }
+
+    /// [`send`](Self::send) of a message's header and payload: both go in one publication when
+    /// the ring has room for them (no copy of the two into one buffer first).
+    pub(crate) fn send_parts(&mut self, parts: &[&[u8]], nonblocking: bool) -> io::Result<()> {
         self.check_writable()?;
-        if nonblocking && !data.is_empty() && shared::room(&self.writer)? == 0 {
+        if nonblocking && parts.iter().any(|p| !p.is_empty()) && shared::room(&self.writer)? == 0 {
             return Err(ErrorKind::WouldBlock.into());
         }
-        self.writer.write_all(data)
+        shared::write_parts(&mut self.writer, parts)
     }
 
     /// `Write::write` on a byte pipe: as much as the ring takes (all of it, when blocking).

@@ -238,6 +238,30 @@ impl ShmWriter {
         Ok(done)
     }
 
+    /// Writes all of `parts` one after the other; when they fit in the room there is now, as
+    /// one publication (one look at the reader's waiting word, one wake-up at most), else part
+    /// by part as [`Write::write_all`] would.
+    pub(super) fn write_all_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let fits =
+            !self.reader_closed() && (total <= self.known_free() || total <= self.fresh_free()?);
+        if !fits {
+            for part in parts {
+                self.write_all(part)?;
+            }
+            return Ok(());
+        }
+        let mut pos = self.end.pos;
+        for part in parts {
+            self.end.ring.copy_in(pos, part)?;
+            pos = pos.wrapping_add(part.len() as u64);
+        }
+        if total > 0 {
+            self.publish(total);
+        }
+        Ok(())
+    }
+
     /// Writes what fits without waiting: `None` when the ring is full; `BrokenPipe` once the
     /// reader is gone.
     #[cfg(feature = "tokio")]

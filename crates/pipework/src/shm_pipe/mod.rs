@@ -393,6 +393,12 @@ pub(crate) mod shared {
         Ok(n)
     }
 
+    /// Writes all of `parts` (a message's header and payload) one after the other, as one
+    /// publication when they fit in the room there is now; waits for room otherwise.
+    pub(crate) fn write_parts(writer: &mut ShmWriter, parts: &[&[u8]]) -> io::Result<()> {
+        writer.write_all_parts(parts)
+    }
+
     /// Room in the ring now; `BrokenPipe` once its reader is gone.
     pub(crate) fn room(writer: &ShmWriter) -> io::Result<usize> {
         if writer.reader_closed() || writer.end.peer_gone()? {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::ends::End;
 use super::layout::{self, HEADER};
 use super::{ShmReader, ShmWriter};
-use crate::mapping::View;
+use crate::mapping::{Access, View};
 use crate::sys::error::error;
 
 /// One side's view of the ring, with the capacity it validated when it attached.
@@ -27,7 +27,20 @@ pub(super) struct Ring {
 
 impl Ring {
     /// Attaches to the ring in `view`, checking its header first; `what` names the pipe.
+    ///
+    /// Every ring is a memfd sealed against shrinking (made so here, or checked so before it
+    /// was mapped) in a view mapped for writing (checked here), at least [`HEADER`] plus the
+    /// capacity long (checked with the header): after this, the header's words and the data
+    /// are touched through the view's pointer directly, with no check on each access (the
+    /// words a side waits and publishes on are read at every message).
     pub(super) fn validate(view: View, what: Arc<str>) -> io::Result<Ring> {
+        if view.access() != Access::Write {
+            return Err(error(
+                ErrorKind::InvalidInput,
+                &*what,
+                "a ring must be mapped for writing",
+            ));
+        }
         let capacity = layout::checked_capacity(&view, &what)?;
         Ok(Ring {
             view,
@@ -36,40 +49,62 @@ impl Ring {
         })
     }
 
+    /// The header's 32-bit word at `offset` (a constant of [`layout`]).
+    #[inline]
     pub(super) fn word(&self, offset: usize) -> &AtomicU32 {
-        self.view
-            .atomic_u32(offset)
-            .expect("header offsets are in bounds and aligned (checked at attach)")
+        assert!(offset.is_multiple_of(4) && offset + 4 <= HEADER);
+        // SAFETY: `offset` is 4-aligned and inside the header (asserted), which lies inside the
+        // page-aligned view (at least `HEADER` + the capacity long, checked at attach); the view
+        // is mapped for writing (checked at attach) and stays mapped while `self` is borrowed;
+        // the memfd is sealed against shrinking, so the page cannot vanish under it; atomics
+        // tolerate the peer's concurrent access.
+        unsafe { AtomicU32::from_ptr(self.view.as_ptr().add(offset).cast()) }
     }
 
+    /// The header's 64-bit word at `offset` (a constant of [`layout`]).
+    #[inline]
     pub(super) fn position(&self, offset: usize) -> &AtomicU64 {
-        self.view
-            .atomic_u64(offset)
-            .expect("header offsets are in bounds and aligned (checked at attach)")
+        assert!(offset.is_multiple_of(8) && offset + 8 <= HEADER);
+        // SAFETY: as in `word`, with 8-byte alignment (asserted; the view is page-aligned).
+        unsafe { AtomicU64::from_ptr(self.view.as_ptr().add(offset).cast()) }
     }
 
     /// Copies ring bytes from logical position `pos` into `buf` (wrapping around the end).
+    #[inline]
     pub(super) fn copy_out(&self, pos: u64, buf: &mut [u8]) -> io::Result<()> {
         let (start, first) = self.spans(pos, buf.len())?;
         let (a, b) = buf.split_at_mut(first);
-        self.view.read(HEADER + start, a)?;
-        if !b.is_empty() {
-            self.view.read(HEADER, b)?;
+        // SAFETY: `start + first` and `buf.len() - first` never pass the capacity (`spans`), so
+        // both source ranges lie in the data, inside the view (`HEADER` + the capacity, checked
+        // at attach), mapped while `self` is borrowed, on a memfd sealed against shrinking;
+        // `buf` is this process's own memory and cannot overlap the mapping. Bytes the peer
+        // changes meanwhile are read torn: plain bytes, any value is valid.
+        unsafe {
+            let data = self.view.as_ptr().add(HEADER);
+            std::ptr::copy_nonoverlapping(data.add(start), a.as_mut_ptr(), a.len());
+            std::ptr::copy_nonoverlapping(data, b.as_mut_ptr(), b.len());
         }
         Ok(())
     }
 
     /// Copies `data` into the ring at logical position `pos` (wrapping around the end).
+    #[inline]
     pub(super) fn copy_in(&self, pos: u64, data: &[u8]) -> io::Result<()> {
         let (start, first) = self.spans(pos, data.len())?;
         let (a, b) = data.split_at(first);
-        self.view.write(HEADER + start, a)?;
-        if !b.is_empty() {
-            self.view.write(HEADER, b)?;
+        // SAFETY: as in `copy_out`; the view is mapped for writing (checked at attach). The
+        // bytes written are the ring's free room: no Rust reference covers them (a reader lends
+        // published bytes only, and a writer's in-place room borrows that writer mutably, so it
+        // is not alive during one of its copies).
+        unsafe {
+            let ring = self.view.as_ptr().add(HEADER);
+            std::ptr::copy_nonoverlapping(a.as_ptr(), ring.add(start), a.len());
+            std::ptr::copy_nonoverlapping(b.as_ptr(), ring, b.len());
         }
         Ok(())
     }
 
+    #[inline]
     fn spans(&self, pos: u64, len: usize) -> io::Result<(usize, usize)> {
         spans(self.capacity, pos, len).ok_or_else(|| {
             error(
