@@ -4,15 +4,15 @@
 //! A named object's holders each keep a shared `flock` on their open file (see the namespace),
 //! and an `mmap` keeps its open file alive until it is unmapped. Were views mapped from the
 //! handle's own file, a view would keep the lock, and so the name, after the last handle closed.
-//! Views are therefore mapped from a file opened anew on the same object (`/proc/self/fd/N`,
-//! checked to be the same device and inode), which never takes a lock: the name goes with the
-//! last handle, the memory with the last view.
+//! Views are therefore mapped from a file opened anew on the same object (by its name, else
+//! through `/proc/self/fd/N`; checked to be the same device and inode), which never takes a
+//! lock: the name goes with the last handle, the memory with the last view.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use rustix::fs::{fcntl_getfl, fstat, openat, Mode, OFlags, CWD};
+use rustix::fs::{fcntl_getfl, fstat, openat, Mode, OFlags, Stat, CWD};
 
 use crate::name::object::ObjectName as Name;
 use crate::name::{Kind, Lease};
@@ -36,19 +36,17 @@ pub(super) struct Handle {
     copies: Copies,
     /// Made the object (see [`Handle::made_here`]).
     created: bool,
+    /// The device and inode of its file.
+    identity: (u64, u64),
     /// Its file was lent out ([`Handle::lend`]): a copy of it may hold the object elsewhere.
     lent: AtomicBool,
 }
 
 impl Handle {
-    /// Wraps `file`. With `separate`, views get a lock-free file of their own (for any file
-    /// that may carry a name's lock: one opened by name, received, or handed in by a caller;
-    /// never a file without a link, such as a memfd, which no name leads to).
-    pub(super) fn new(file: OwnedFd, name: Option<Name>, separate: bool) -> Handle {
-        let label: Arc<str> = match &name {
-            Some(name) => format!("file mapping {}", name.display).into(),
-            None => "file mapping".into(),
-        };
+    /// Wraps `file`, which no name leads to here. With `separate`, views get a lock-free file
+    /// of their own (for any file that may carry a name's lock: one received or handed in by a
+    /// caller; never a file without a link, such as a memfd, which no name leads to).
+    pub(super) fn new(file: OwnedFd, separate: bool) -> Handle {
         // One look at the file serves every question below.
         let st = fstat(&file).ok();
         // A file with no link (a memfd) has no name whose lock views could keep: it serves as
@@ -57,6 +55,29 @@ impl Handle {
             Some(st) if separate && st.st_nlink != 0 => reopen(&file, st),
             _ => None,
         };
+        Handle::with(file, None, memory, st)
+    }
+
+    /// Wraps `file`, opened (read-write when `write`) at the named object `name` and holding
+    /// it; `st` is what the namespace saw of it (its size aside). Views get a lock-free file
+    /// of their own, opened at the name, which most likely still leads to it (one path
+    /// lookup); else (removed or replaced meanwhile) through the descriptor.
+    pub(super) fn named(file: OwnedFd, name: Name, write: bool, st: &Stat) -> Handle {
+        let memory = reopen_by_name(&name, write, st).or_else(|| reopen(&file, st));
+        Handle::with(file, Some(name), memory, Some(*st))
+    }
+
+    fn with(
+        file: OwnedFd,
+        name: Option<Name>,
+        memory: Option<OwnedFd>,
+        st: Option<Stat>,
+    ) -> Handle {
+        let label: Arc<str> = match &name {
+            Some(name) => format!("file mapping {}", name.display).into(),
+            None => "file mapping".into(),
+        };
+        let identity = st.as_ref().map_or((0, 0), |st| (st.st_dev, st.st_ino));
         let copies = if st.is_some_and(|st| private_local(&st, name.as_ref())) {
             Copies::Direct
         } else {
@@ -70,6 +91,7 @@ impl Handle {
             label,
             copies,
             created: false,
+            identity,
             lent: AtomicBool::new(false),
         }
     }
@@ -128,7 +150,7 @@ impl Drop for Handle {
             {
                 // The last holder's removal without opening the name again: on failure the
                 // lease's own removal runs after the file is closed.
-                match remove_if_last(file, name) {
+                match remove_if_last(file, name, self.identity) {
                     Ok(()) => lease.disarm(),
                     Err(_) => self.lease = Some(lease),
                 }
@@ -145,25 +167,43 @@ impl Drop for Handle {
 /// When another process holds it, nothing is done: the last holder to go removes it, as does
 /// whoever meets it after every holder died. A failed conversion may leave the file with no hold
 /// at all, which is what the close that follows does anyway.
-fn remove_if_last(file: &OwnedFd, name: &Name) -> std::io::Result<()> {
-    use rustix::fs::{flock, unlinkat, AtFlags, FlockOperation};
+fn remove_if_last(file: &OwnedFd, name: &Name, identity: (u64, u64)) -> std::io::Result<()> {
+    use rustix::fs::{flock, statat, unlinkat, AtFlags, FlockOperation};
     use rustix::io::Errno;
     match flock(file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    let dir = crate::name::object::dir()?;
-    if crate::name::object::still_linked(&dir, name, file)? {
-        match unlinkat(&dir, &name.file, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => {}
-            Err(e) => return Err(e.into()),
-        }
+    // The name still leads to this file (`identity`, read when the handle was made: a file
+    // keeps its device and inode), so it is linked.
+    match statat(CWD, name.at.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(now) if (now.st_dev, now.st_ino) == identity => {}
+        Ok(_) | Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
     }
-    Ok(())
+    match unlinkat(CWD, name.at.as_str(), AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
-fn reopen(file: &OwnedFd, was: &rustix::fs::Stat) -> Option<OwnedFd> {
+/// A second open file of the object at `name`, if the name still leads to the file `was` is of.
+fn reopen_by_name(name: &Name, write: bool, was: &Stat) -> Option<OwnedFd> {
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    let fresh = openat(
+        CWD,
+        name.at.as_str(),
+        // NONBLOCK: whatever replaced the file at the name (a FIFO) must not hang the open.
+        access | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .ok()?;
+    let is = fstat(&fresh).ok()?;
+    (was.st_dev == is.st_dev && was.st_ino == is.st_ino).then_some(fresh)
+}
+
+fn reopen(file: &OwnedFd, was: &Stat) -> Option<OwnedFd> {
     let access = fcntl_getfl(file).ok()? & OFlags::RWMODE;
     let path = format!("/proc/self/fd/{}", file.as_raw_fd());
     let fresh = openat(
@@ -177,7 +217,7 @@ fn reopen(file: &OwnedFd, was: &rustix::fs::Stat) -> Option<OwnedFd> {
     (was.st_dev == is.st_dev && was.st_ino == is.st_ino).then_some(fresh)
 }
 
-fn private_local(st: &rustix::fs::Stat, name: Option<&Name>) -> bool {
+fn private_local(st: &Stat, name: Option<&Name>) -> bool {
     let Some(name) = name else { return false };
     if name.display.starts_with("Global\\") || name.display.starts_with('/') {
         return false;

@@ -242,7 +242,7 @@ impl FileMapping {
             .map_err(|e| named(label, e))?;
         Ok(FileMapping {
             // A memfd made here carries no lock: views map it directly.
-            handle: Arc::new(Handle::new(fd, None, false)),
+            handle: Arc::new(Handle::new(fd, false)),
             size,
             protect: Protect::ReadWrite,
             rights: Rights::ALL,
@@ -265,11 +265,11 @@ impl FileMapping {
             space::reserve(fd.as_fd(), 0, size, &label, "/dev/shm")
         })?;
         let size = if created.existed {
-            file_size(&created.fd, &label)?
+            created.stat.st_size as u64
         } else {
             size
         };
-        let handle = Handle::new(created.fd, Some(parsed), true);
+        let handle = Handle::named(created.fd, parsed, true, &created.stat);
         let handle = if created.existed {
             handle
         } else {
@@ -289,10 +289,9 @@ impl FileMapping {
     /// every handle to it was closed (even if views of it remain).
     pub fn open(name: &str, access: Access) -> io::Result<FileMapping> {
         let parsed = Name::parse(name)?;
-        let label = format!("file mapping {name}");
         let write = access == Access::Write;
-        let fd = namespace::open(&parsed, Kind::Mapping, write)?;
-        let size = file_size(&fd, &label)?;
+        let (fd, stat) = namespace::open_seen(&parsed, Kind::Mapping, write)?;
+        let size = stat.st_size as u64;
         let (protect, rights) = if write {
             (
                 Protect::ReadWrite,
@@ -311,7 +310,7 @@ impl FileMapping {
             )
         };
         Ok(FileMapping {
-            handle: Arc::new(Handle::new(fd, Some(parsed), true)),
+            handle: Arc::new(Handle::named(fd, parsed, write, &stat)),
             size,
             protect,
             rights,
@@ -369,7 +368,7 @@ impl FileMapping {
             space::reserve(fd.as_fd(), len, size, label, "the file's filesystem")?;
         }
         Ok(FileMapping {
-            handle: Arc::new(Handle::new(fd, None, true)),
+            handle: Arc::new(Handle::new(fd, true)),
             size: if size == 0 { len } else { size },
             protect,
             rights: Rights::ALL,
@@ -509,10 +508,6 @@ fn writable_if_readable(fd: &OwnedFd, label: &str, refusal: impl Display) -> io:
     Ok(writable)
 }
 
-fn file_size(fd: &OwnedFd, label: &str) -> io::Result<u64> {
-    Ok(fstat(fd).map_err(|e| named(label, e))?.st_size as u64)
-}
-
 impl AsFd for FileMapping {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.handle.lend()
@@ -556,7 +551,7 @@ impl TryFrom<OwnedFd> for FileMapping {
             Protect::ReadOnly
         };
         Ok(FileMapping {
-            handle: Arc::new(Handle::new(fd, None, true)),
+            handle: Arc::new(Handle::new(fd, true)),
             size: st.st_size as u64,
             protect,
             rights: Rights {
