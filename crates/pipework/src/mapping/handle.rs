@@ -1,18 +1,24 @@
-//! A mapping handle's open files: the one that holds the object's name, and a second, lock-free
-//! one of the same object that views are mapped from.
+//! A mapping handle's open files: the one that holds the object's name and that views are
+//! mapped from, and the one lent out to other processes.
 //!
 //! A named object's holders each keep a shared `flock` on their open file (see the namespace),
-//! and an `mmap` keeps its open file alive until it is unmapped. Were views mapped from the
-//! handle's own file, a view would keep the lock, and so the name, after the last handle closed.
-//! Views are therefore mapped from a file opened anew on the same object (by its name, else
-//! through `/proc/self/fd/N`; checked to be the same device and inode), which never takes a
-//! lock: the name goes with the last handle, the memory with the last view.
+//! and an `mmap` keeps its open file alive, lock and all, until it is unmapped. A handle that
+//! this process created or opened by name maps its views from its own file and, should views
+//! remain when it closes, lets go of the lock in place first (`LOCK_UN`): the name goes with the
+//! last handle, the memory with the last view. That file is never handed out, so no one else's
+//! hold rides on it: what [`Handle::lend`] gives (to copy into another process) is a second open
+//! file of the object, holding it in the same way, made at the first lend.
+//!
+//! A file whose lock may be someone else's (one received from another process, or handed in by
+//! a caller) is never let go of in place: its views are mapped from a file opened anew on the
+//! same object (`/proc/self/fd/N`, checked to be the same device and inode), which never takes
+//! a lock.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use rustix::fs::{fcntl_getfl, fstat, openat, Mode, OFlags, Stat, CWD};
+use rustix::fs::{fcntl_getfl, flock, fstat, openat, FlockOperation, Mode, OFlags, Stat, CWD};
 
 use crate::name::object::ObjectName as Name;
 use crate::name::{Kind, Lease};
@@ -25,8 +31,15 @@ pub(super) struct Handle {
     /// dropped.
     file: Option<OwnedFd>,
     /// A lock-free open file of the same object, for views; `None` when `file` serves (it holds
-    /// no lock, or no second file could be opened).
+    /// no lock, it is this handle's own, or no second file could be opened).
     memory: Option<OwnedFd>,
+    /// `file` is this process's own open file of a named object, created or opened here and
+    /// never lent: its hold may be let go of in place.
+    own: bool,
+    /// What [`Handle::lend`] lends for an `own` file: a second open file holding the object.
+    lent_file: OnceLock<OwnedFd>,
+    /// Cloned into every view: more than one reference means a view may still map `file`.
+    views: Arc<()>,
     name: Option<Name>,
     /// This process's hold on the name, released once the handle's own file is closed.
     lease: Option<Lease>,
@@ -38,7 +51,8 @@ pub(super) struct Handle {
     created: bool,
     /// The device and inode of its file.
     identity: (u64, u64),
-    /// Its file was lent out ([`Handle::lend`]): a copy of it may hold the object elsewhere.
+    /// `file` itself was lent out ([`Handle::lend`]): a copy of it may hold the object
+    /// elsewhere.
     lent: AtomicBool,
 }
 
@@ -58,13 +72,12 @@ impl Handle {
         Handle::with(file, None, memory, st)
     }
 
-    /// Wraps `file`, opened (read-write when `write`) at the named object `name` and holding
-    /// it; `st` is what the namespace saw of it (its size aside). Views get a lock-free file
-    /// of their own, opened at the name, which most likely still leads to it (one path
-    /// lookup); else (removed or replaced meanwhile) through the descriptor.
-    pub(super) fn named(file: OwnedFd, name: Name, write: bool, st: &Stat) -> Handle {
-        let memory = reopen_by_name(&name, write, st).or_else(|| reopen(&file, st));
-        Handle::with(file, Some(name), memory, Some(*st))
+    /// Wraps `file`, this process's own open file of the named object `name`, holding it; `st`
+    /// is what the namespace saw of it (its size aside). Views map it.
+    pub(super) fn named(file: OwnedFd, name: Name, st: &Stat) -> Handle {
+        let mut handle = Handle::with(file, Some(name), None, Some(*st));
+        handle.own = true;
+        handle
     }
 
     fn with(
@@ -86,6 +99,9 @@ impl Handle {
         Handle {
             file: Some(file),
             memory,
+            own: false,
+            lent_file: OnceLock::new(),
+            views: Arc::new(()),
             lease: name.as_ref().map(|n| Lease::object(n, Kind::Mapping)),
             name,
             label,
@@ -110,19 +126,44 @@ impl Handle {
         }
     }
 
-    /// The open file views are mapped from.
-    /// Its file, lent to the caller, who may copy it (to another process): from then on the
-    /// drop leaves the name to the namespace's own removal, which tells such copies apart.
+    /// An open file of the object for the caller, who may copy it (to another process) and so
+    /// hold the object as long as a copy lives. For an `own` file, a second one holding the
+    /// object (see the module docs); else, or when none can be made, the handle's own file,
+    /// whose drop then leaves the name to the namespace's own removal, which tells such copies
+    /// apart.
     pub(super) fn lend(&self) -> BorrowedFd<'_> {
+        if self.own {
+            if self.lent_file.get().is_none() {
+                if let Some(fd) = self.second_hold() {
+                    // Another thread may have set one first: this one then closes.
+                    let _ = self.lent_file.set(fd);
+                }
+            }
+            if let Some(fd) = self.lent_file.get() {
+                return fd.as_fd();
+            }
+        }
         self.lent.store(true, Ordering::Relaxed);
         self.file()
     }
 
-    pub(super) fn memory(&self) -> BorrowedFd<'_> {
-        match &self.memory {
+    /// A second open file of this handle's object, holding it as the handle's does.
+    fn second_hold(&self) -> Option<OwnedFd> {
+        let file = self.file.as_ref()?;
+        let st = fstat(file).ok()?;
+        let fresh = reopen(file, &st)?;
+        // The handle's own hold keeps any remover's exclusive one away: this cannot wait.
+        flock(&fresh, FlockOperation::NonBlockingLockShared).ok()?;
+        Some(fresh)
+    }
+
+    /// The open file views are mapped from, and the token each view keeps while it maps it.
+    pub(super) fn memory(&self) -> (BorrowedFd<'_>, Arc<()>) {
+        let fd = match &self.memory {
             Some(fd) => fd.as_fd(),
             None => self.file(),
-        }
+        };
+        (fd, self.views.clone())
     }
 
     pub(super) fn name(&self) -> Option<&Name> {
@@ -142,9 +183,12 @@ impl Drop for Handle {
     fn drop(&mut self) {
         // Close first: the namespace must see this process's hold gone. Views hold no lock.
         drop(self.memory.take());
+        // Copies of the lent file in other processes keep their hold; this one goes.
+        drop(self.lent_file.take());
+        let lent = *self.lent.get_mut();
         // Only while no copy of the file can exist: a copy shares the file's hold, which would
         // then turn exclusive in place with another holder still alive.
-        if self.created && !*self.lent.get_mut() {
+        if self.created && !lent {
             if let (Some(file), Some(name), Some(lease)) =
                 (&self.file, &self.name, self.lease.take())
             {
@@ -154,6 +198,13 @@ impl Drop for Handle {
                     Ok(()) => lease.disarm(),
                     Err(_) => self.lease = Some(lease),
                 }
+            }
+        }
+        if self.own && !lent && Arc::strong_count(&self.views) > 1 {
+            // Views still map the file, and would keep its hold (and so the name) with it: let
+            // go of the hold in place. No one else's rides on this file.
+            if let Some(file) = &self.file {
+                let _ = flock(file, FlockOperation::Unlock);
             }
         }
         drop(self.file.take());
@@ -168,7 +219,7 @@ impl Drop for Handle {
 /// whoever meets it after every holder died. A failed conversion may leave the file with no hold
 /// at all, which is what the close that follows does anyway.
 fn remove_if_last(file: &OwnedFd, name: &Name, identity: (u64, u64)) -> std::io::Result<()> {
-    use rustix::fs::{flock, statat, unlinkat, AtFlags, FlockOperation};
+    use rustix::fs::{statat, unlinkat, AtFlags};
     use rustix::io::Errno;
     match flock(file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
@@ -186,21 +237,6 @@ fn remove_if_last(file: &OwnedFd, name: &Name, identity: (u64, u64)) -> std::io:
         Ok(()) | Err(Errno::NOENT) => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// A second open file of the object at `name`, if the name still leads to the file `was` is of.
-fn reopen_by_name(name: &Name, write: bool, was: &Stat) -> Option<OwnedFd> {
-    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
-    let fresh = openat(
-        CWD,
-        name.at.as_str(),
-        // NONBLOCK: whatever replaced the file at the name (a FIFO) must not hang the open.
-        access | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
-        Mode::empty(),
-    )
-    .ok()?;
-    let is = fstat(&fresh).ok()?;
-    (was.st_dev == is.st_dev && was.st_ino == is.st_ino).then_some(fresh)
 }
 
 fn reopen(file: &OwnedFd, was: &Stat) -> Option<OwnedFd> {

@@ -269,7 +269,7 @@ impl FileMapping {
         } else {
             size
         };
-        let handle = Handle::named(created.fd, parsed, true, &created.stat);
+        let handle = Handle::named(created.fd, parsed, &created.stat);
         let handle = if created.existed {
             handle
         } else {
@@ -310,7 +310,7 @@ impl FileMapping {
             )
         };
         Ok(FileMapping {
-            handle: Arc::new(Handle::named(fd, parsed, write, &stat)),
+            handle: Arc::new(Handle::named(fd, parsed, &stat)),
             size,
             protect,
             rights,
