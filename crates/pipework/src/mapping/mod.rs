@@ -61,8 +61,10 @@
 //! (only [`FileMapping::remove`] does). Named mappings are memory-backed; a file-backed mapping
 //! is shared by handing its handle (or the file itself) to the other process. A child that
 //! another thread is starting holds copies of every handle for the moment between its `fork` and
-//! its `exec` (they are close-on-exec): a name whose last handle is dropped in that moment lives
-//! on until the child has started its program.
+//! its `exec` (they are close-on-exec): a name whose last handle is dropped in that moment may
+//! live on until the child has started its program. (A child forked to run on without `exec`
+//! shares its parent's handles' open files and their holds: the parent's last handle, closing,
+//! may take the name with it.)
 //!
 //! # Size
 //! A mapping **keeps the size it was made with**, which [`FileMapping::size`] reports, and no
