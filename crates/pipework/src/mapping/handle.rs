@@ -181,7 +181,7 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        // Close first: the namespace must see this process's hold gone. Views hold no lock.
+        // The views' own file (received and caller-given files) holds no lock.
         drop(self.memory.take());
         // Copies of the lent file in other processes keep their hold; this one goes.
         drop(self.lent_file.take());

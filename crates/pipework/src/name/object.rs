@@ -77,7 +77,8 @@ pub struct ObjectName {
     pub(crate) display: String,
     /// The file name in `/dev/shm`.
     pub(crate) file: String,
-    /// The file's absolute path, which every call below reaches it by.
+    /// The file's absolute path: every system call on the name takes it (no descriptor of
+    /// `/dev/shm` is opened for them).
     pub(crate) at: String,
     scope: Scope,
 }
