@@ -252,6 +252,34 @@ fn handle_probe(_: &[String]) {
     );
     drop(kid.stdin.take());
     assert!(wait(&mut kid).success());
+
+    // The same with a view of this process's, mapped before the handle was passed and kept
+    // after this process's handle closed: it holds neither the name nor the other's hold.
+    let name = unique("passed-viewed");
+    let mapping = FileMapping::create(&name, 4096).unwrap();
+    let mine = mapping.map_view(Access::Write, 0, 0).unwrap();
+    let (r, w) = pipe::create().unwrap();
+    let mut signalled = r;
+    let mut cmd = child("adopt_and_view");
+    let handle = cmd.inherit_handle(OwnedFd::try_from(mapping.try_clone().unwrap()).unwrap());
+    let n = cmd.inherit_handle(w);
+    cmd.arg(handle.to_string()).arg(n.to_string());
+    let mut kid = cmd.stdin(Stdio::piped()).spawn().unwrap();
+    drop(cmd);
+    assert_eq!(await_byte(&mut signalled), b'A');
+    drop(mapping);
+    drop(FileMapping::open(&name, Access::Read).expect("held by the other process"));
+    assert_eq!(mine.read_pod::<[u8; 3]>(0).unwrap(), *b"kid");
+    go_on(&mut kid);
+    assert_eq!(await_byte(&mut signalled), b'D');
+    assert_eq!(
+        FileMapping::open(&name, Access::Read).unwrap_err().kind(),
+        ErrorKind::NotFound,
+        "neither process's view holds the name"
+    );
+    drop(kid.stdin.take());
+    assert!(wait(&mut kid).success());
+    drop(mine);
     print!("probed");
 }
 

@@ -2,7 +2,9 @@
 //! through the same view's pointer), and the life of a named mapping (create, map, write, unmap,
 //! close: pipework beside `shm_open`/`ftruncate`/`mmap`/`munmap`/`shm_unlink` by hand, and
 //! beside the floor of a mapping that keeps pipework's promises, by hand: memory reserved at
-//! create and a `flock` that makes the name reclaimable after `kill -9`).
+//! create and a `flock` that makes the name reclaimable after `kill -9`; and beside that floor
+//! made safe against other processes by hand, as pipework's namespace is: built unnamed and
+//! linked once held, and removed only while the name still leads to it).
 
 use std::hint::black_box;
 use std::io;
@@ -37,6 +39,12 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
         settings.runs,
         [&mut life_pipework, &mut life_raw, &mut life_floor],
     )?;
+    let atomic = settings.collect(
+        "mapping named life, atomic",
+        settings.runs,
+        life_pipework,
+        life_atomic,
+    )?;
     Ok(vec![
         Figure::higher_is_better(NAME, "copy_in", "GiB/s", "raw ptr copy", &copy),
         Figure::lower_is_better(
@@ -52,6 +60,13 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
             "us",
             "shm_open+fallocate+flock",
             &Samples::of(ours, floor),
+        ),
+        Figure::lower_is_better(
+            NAME,
+            "named_life_atomic",
+            "us",
+            "O_TMPFILE+fallocate+flock+linkat",
+            &atomic,
         ),
     ])
 }
@@ -165,6 +180,65 @@ fn life_floor() -> io::Result<f64> {
         unsafe { munmap(ptr, CHUNK) }?;
         flock(&fd, FlockOperation::NonBlockingLockExclusive)?;
         shm::unlink(name.as_str())?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(LIVES))
+}
+
+/// The floor above made safe against other processes, by hand, as pipework's namespace is: a
+/// create-or-open first looks for the name; the object is built unnamed (`O_TMPFILE`), reserved
+/// and held before it is linked in one step, so no one sees it half made and no one reclaims
+/// it between its creation and its hold; its drop removes the name only if the name still
+/// leads to it (someone may have removed it and made another meanwhile).
+fn life_atomic() -> io::Result<f64> {
+    use rustix::fs::{
+        fallocate, flock, fstat, linkat, openat, statat, unlinkat, AtFlags, FallocateFlags,
+        FlockOperation, Mode, OFlags, CWD,
+    };
+    use rustix::io::Errno;
+    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
+    let path = format!("/dev/shm/pipework-bench-atomic-{}", std::process::id());
+    let start = Instant::now();
+    for _ in 0..LIVES {
+        match openat(
+            CWD,
+            path.as_str(),
+            OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Err(Errno::NOENT) => {}
+            Ok(_) => return Err(io::Error::other("the atomic bench's name is taken")),
+            Err(e) => return Err(e.into()),
+        }
+        let fd = openat(
+            CWD,
+            "/dev/shm",
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )?;
+        let made = fstat(&fd)?;
+        fallocate(&fd, FallocateFlags::empty(), 0, CHUNK as u64)?;
+        flock(&fd, FlockOperation::NonBlockingLockShared)?;
+        linkat(&fd, "", CWD, path.as_str(), AtFlags::EMPTY_PATH)?;
+        // SAFETY: a fresh shared mapping of a file this loop owns; unmapped below before reuse.
+        let ptr = unsafe {
+            mmap(
+                std::ptr::null_mut(),
+                CHUNK,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
+        }?;
+        // SAFETY: the mapping is CHUNK bytes and writable.
+        unsafe { ptr.cast::<u8>().write_volatile(b'x') };
+        // SAFETY: unmaps exactly the mapping made above.
+        unsafe { munmap(ptr, CHUNK) }?;
+        flock(&fd, FlockOperation::NonBlockingLockExclusive)?;
+        let now = statat(CWD, path.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+        if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino) {
+            unlinkat(CWD, path.as_str(), AtFlags::empty())?;
+        }
     }
     Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(LIVES))
 }

@@ -61,8 +61,10 @@
 //! (only [`FileMapping::remove`] does). Named mappings are memory-backed; a file-backed mapping
 //! is shared by handing its handle (or the file itself) to the other process. A child that
 //! another thread is starting holds copies of every handle for the moment between its `fork` and
-//! its `exec` (they are close-on-exec): a name whose last handle is dropped in that moment lives
-//! on until the child has started its program.
+//! its `exec` (they are close-on-exec): a name whose last handle is dropped in that moment may
+//! live on until the child has started its program. (A child forked to run on without `exec`
+//! shares its parent's handles' open files and their holds: the parent's last handle, closing,
+//! may take the name with it.)
 //!
 //! # Size
 //! A mapping **keeps the size it was made with**, which [`FileMapping::size`] reports, and no
@@ -242,7 +244,7 @@ impl FileMapping {
             .map_err(|e| named(label, e))?;
         Ok(FileMapping {
             // A memfd made here carries no lock: views map it directly.
-            handle: Arc::new(Handle::new(fd, None, false)),
+            handle: Arc::new(Handle::new(fd, false)),
             size,
             protect: Protect::ReadWrite,
             rights: Rights::ALL,
@@ -265,11 +267,11 @@ impl FileMapping {
             space::reserve(fd.as_fd(), 0, size, &label, "/dev/shm")
         })?;
         let size = if created.existed {
-            file_size(&created.fd, &label)?
+            created.stat.st_size as u64
         } else {
             size
         };
-        let handle = Handle::new(created.fd, Some(parsed), true);
+        let handle = Handle::named(created.fd, parsed, &created.stat);
         let handle = if created.existed {
             handle
         } else {
@@ -289,10 +291,9 @@ impl FileMapping {
     /// every handle to it was closed (even if views of it remain).
     pub fn open(name: &str, access: Access) -> io::Result<FileMapping> {
         let parsed = Name::parse(name)?;
-        let label = format!("file mapping {name}");
         let write = access == Access::Write;
-        let fd = namespace::open(&parsed, Kind::Mapping, write)?;
-        let size = file_size(&fd, &label)?;
+        let (fd, stat) = namespace::open_seen(&parsed, Kind::Mapping, write)?;
+        let size = stat.st_size as u64;
         let (protect, rights) = if write {
             (
                 Protect::ReadWrite,
@@ -311,7 +312,7 @@ impl FileMapping {
             )
         };
         Ok(FileMapping {
-            handle: Arc::new(Handle::new(fd, Some(parsed), true)),
+            handle: Arc::new(Handle::named(fd, parsed, &stat)),
             size,
             protect,
             rights,
@@ -369,7 +370,7 @@ impl FileMapping {
             space::reserve(fd.as_fd(), len, size, label, "the file's filesystem")?;
         }
         Ok(FileMapping {
-            handle: Arc::new(Handle::new(fd, None, true)),
+            handle: Arc::new(Handle::new(fd, true)),
             size: if size == 0 { len } else { size },
             protect,
             rights: Rights::ALL,
@@ -509,10 +510,6 @@ fn writable_if_readable(fd: &OwnedFd, label: &str, refusal: impl Display) -> io:
     Ok(writable)
 }
 
-fn file_size(fd: &OwnedFd, label: &str) -> io::Result<u64> {
-    Ok(fstat(fd).map_err(|e| named(label, e))?.st_size as u64)
-}
-
 impl AsFd for FileMapping {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.handle.lend()
@@ -556,7 +553,7 @@ impl TryFrom<OwnedFd> for FileMapping {
             Protect::ReadOnly
         };
         Ok(FileMapping {
-            handle: Arc::new(Handle::new(fd, None, true)),
+            handle: Arc::new(Handle::new(fd, true)),
             size: st.st_size as u64,
             protect,
             rights: Rights {

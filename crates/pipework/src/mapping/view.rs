@@ -25,11 +25,13 @@ pub struct View {
     offset: u64,
     access: Access,
     label: Arc<str>,
+    /// Tells the handle's last drop that this view may still map its file.
+    _maps: Arc<()>,
 }
 
 impl View {
     pub(super) fn map(
-        memory: BorrowedFd<'_>,
+        (memory, maps): (BorrowedFd<'_>, Arc<()>),
         access: Access,
         offset: u64,
         len: usize,
@@ -48,6 +50,7 @@ impl View {
             offset,
             access,
             label,
+            _maps: maps,
         })
     }
 

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rustix::fs::{flock, fstat, unlinkat, AtFlags, FlockOperation};
+use rustix::fs::{flock, fstat, unlinkat, AtFlags, FlockOperation, CWD};
 use rustix::io::Errno;
 
 use super::object::{self, ObjectName};
@@ -157,17 +157,16 @@ fn release(kind: Kind, name: &str, path: &Path, hold: Hold) -> io::Result<()> {
     let what = format_args!("{kind} {name}");
     match hold {
         Hold::Object(object) => {
-            let dir = object::dir()?;
-            let Some(fd) = object::open_file(&dir, &object, false)? else {
+            let Some(fd) = object::open_file(&object, false)? else {
                 return Ok(());
             };
-            if object::check_file(&fd, &object).is_err()
-                || !object::kind_of(&fd).is_ok_and(|(_, ours)| ours)
-            {
+            let ours = object::check_file(&fd, &object)
+                .is_ok_and(|st| object::kind_of(&fd, st.st_mode).is_ok_and(|(_, ours)| ours));
+            if !ours {
                 // Not a pipework object of this user's (any more): not ours to remove.
                 return Ok(());
             }
-            reclaim_object(&dir, &object, &fd).map(drop)
+            reclaim_object(&object, &fd).map(drop)
         }
         Hold::Pipe { shared, slot } => {
             let freed = shared.free_slot(slot);
@@ -221,18 +220,18 @@ pub fn release_errors() -> Vec<io::Error> {
 
 // ---- the removals: by the last holder, or by whoever finds every holder gone ----
 
-/// Removes the object `name` whose file `fd` (opened at the name in `dir`) no process holds:
+/// Removes the object `name` whose file `fd` (opened at the name) no process holds:
 /// `Ok(true)` when it was removed, `Ok(false)` when a process holds it (or it is another user's,
 /// whom `/dev/shm`'s sticky bit keeps it for). Holds the file exclusively meanwhile, so that an
 /// opener waits and then sees the name gone.
-pub(crate) fn reclaim_object(dir: &OwnedFd, name: &ObjectName, fd: &OwnedFd) -> io::Result<bool> {
+pub(crate) fn reclaim_object(name: &ObjectName, fd: &OwnedFd) -> io::Result<bool> {
     match flock(fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => return Ok(false),
         Err(e) => return Err(named(&name.display, e)),
     }
-    let result = if object::still_linked(dir, name, fd).map_err(|e| named(&name.display, e))? {
-        match unlinkat(dir, &name.file, AtFlags::empty()) {
+    let result = if object::still_linked(name, fd).map_err(|e| named(&name.display, e))? {
+        match unlinkat(CWD, name.at.as_str(), AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => Ok(true),
             // Another user's stale global object: taken over as it is.
             Err(Errno::PERM) | Err(Errno::ACCESS) => Ok(false),
@@ -248,8 +247,7 @@ pub(crate) fn reclaim_object(dir: &OwnedFd, name: &ObjectName, fd: &OwnedFd) -> 
 
 /// Removes the name `name` at once, whoever holds it (they keep working; the name is free).
 pub(crate) fn remove_object(name: &ObjectName) -> io::Result<()> {
-    let dir = object::dir()?;
-    unlinkat(&dir, &name.file, AtFlags::empty()).map_err(|e| match e {
+    unlinkat(CWD, name.at.as_str(), AtFlags::empty()).map_err(|e| match e {
         Errno::NOENT => error(
             ErrorKind::NotFound,
             format_args!("no object named {}", name.display),

@@ -5,8 +5,11 @@
 //!   `Global\x` is `/dev/shm/pipework-global-x` (mode 0666); `/x` is the POSIX shared-memory name
 //!   `x` as `shm_open` and Python's `SharedMemory(name="x")` spell it. `%` and `/` in names are
 //!   written `%25` and `%2F`. Object names are case-sensitive, as in Win32.
-//! * One file per name, whatever the kind: the kind is the extended attribute
-//!   `user.pipework.kind` (a file without it, made by another program, is a mapping).
+//! * One file per name, whatever the kind. A mapping pipework made has the sticky bit in its
+//!   mode ([`MAPPING_MARK`]: set in the same call that makes the file, where an extended
+//!   attribute cost one more); a mutex, semaphore or event has the extended attribute
+//!   `user.pipework.kind` naming its kind (as mappings of earlier versions had). A file with
+//!   neither, made by another program, is a mapping that pipework never removes.
 //! * Nothing another user made is taken for this user's: before a byte of a `Local\` object is
 //!   trusted, its file (opened with `O_NOFOLLOW`) must be a regular file of this user's that no
 //!   one else may open (`fstat`); anything else at the name is refused (`PermissionDenied`,
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{
     fchmod, fgetxattr, flock, fsetxattr, fstat, linkat, openat, statat, AtFlags, FileType,
-    FlockOperation, Mode, OFlags, XattrFlags, CWD,
+    FlockOperation, Mode, OFlags, Stat, XattrFlags, CWD,
 };
 use rustix::io::Errno;
 
@@ -39,6 +42,9 @@ use super::{lease, Kind, Namespace};
 use crate::sys::error::{error, invalid, named};
 
 const XATTR: &str = "user.pipework.kind";
+/// The mode bit that marks a file as a mapping pipework made (the sticky bit, which means
+/// nothing on a regular file): reclaimable once every holder is gone.
+pub(crate) const MAPPING_MARK: u32 = 0o1000;
 /// How long an opener waits for another process's exclusive hold on an object's file (a
 /// pipework remover holds it for a few system calls; only a stranger holds it longer).
 const HOLD_WAIT: Duration = Duration::from_secs(2);
@@ -71,6 +77,9 @@ pub struct ObjectName {
     pub(crate) display: String,
     /// The file name in `/dev/shm`.
     pub(crate) file: String,
+    /// The file's absolute path: every system call on the name takes it (no descriptor of
+    /// `/dev/shm` is opened for them).
+    pub(crate) at: String,
     scope: Scope,
 }
 
@@ -106,6 +115,7 @@ impl ObjectName {
         }
         Ok(ObjectName {
             display: name.to_string(),
+            at: format!("{SHM_DIR}/{file}"),
             file,
             scope,
         })
@@ -124,7 +134,7 @@ impl ObjectName {
 
     /// The object's file.
     pub fn path(&self) -> PathBuf {
-        PathBuf::from(format!("{SHM_DIR}/{}", self.file))
+        PathBuf::from(&self.at)
     }
 
     /// [`Namespace::Local`] for `Local\x` and `x`; [`Namespace::Global`] for `Global\x` and the
@@ -136,12 +146,18 @@ impl ObjectName {
         }
     }
 
-    /// The mode of a new object's file.
-    fn mode(&self) -> Mode {
-        Mode::from_raw_mode(match self.scope {
+    /// The mode of a new object's file of `kind`.
+    fn mode(&self, kind: Kind) -> Mode {
+        let access = match self.scope {
             Scope::Local => 0o600,
             Scope::Global | Scope::Posix => 0o666,
-        })
+        };
+        let mark = if kind == Kind::Mapping {
+            MAPPING_MARK
+        } else {
+            0
+        };
+        Mode::from_raw_mode(access | mark)
     }
 }
 
@@ -162,26 +178,20 @@ fn display_of(file: &str) -> Option<String> {
     Some(format!("Local\\{}", decode(rest)))
 }
 
-pub(crate) fn dir() -> io::Result<OwnedFd> {
-    openat(
-        CWD,
-        SHM_DIR,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| named(SHM_DIR, e))
-}
-
 /// What is at a name.
 pub(crate) struct Existing {
     pub(crate) fd: OwnedFd,
     pub(crate) kind: Kind,
-    pub(crate) owner: u32,
-    pub(crate) size: u64,
+    /// Its file, as [`check_file`] saw it.
+    pub(crate) stat: Stat,
 }
 
-/// The kind written on `fd`'s file; `(Mapping, false)` for a file without one.
-pub(crate) fn kind_of(fd: &OwnedFd) -> io::Result<(Kind, bool)> {
+/// The kind of `fd`'s file, whose mode is `mode`, and whether pipework made it; `(Mapping,
+/// false)` for a file with neither mark.
+pub(crate) fn kind_of(fd: &OwnedFd, mode: u32) -> io::Result<(Kind, bool)> {
+    if mode & MAPPING_MARK != 0 {
+        return Ok((Kind::Mapping, true));
+    }
     let unknown = || {
         io::Error::new(
             ErrorKind::InvalidData,
@@ -210,15 +220,11 @@ fn not_an_object(name: &ObjectName) -> io::Error {
 
 /// Opens the file at `name` without following a link or blocking on a FIFO; `None` when the
 /// name is free.
-pub(crate) fn open_file(
-    dir: &OwnedFd,
-    name: &ObjectName,
-    write: bool,
-) -> io::Result<Option<OwnedFd>> {
+pub(crate) fn open_file(name: &ObjectName, write: bool) -> io::Result<Option<OwnedFd>> {
     let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
     match openat(
-        dir,
-        &name.file,
+        CWD,
+        name.at.as_str(),
         // NONBLOCK: a FIFO planted at the name must not hang the open.
         access | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
         Mode::empty(),
@@ -236,9 +242,8 @@ pub(crate) fn open_file(
 }
 
 /// Checks the file `fd` opened at `name` before anything in it is believed: a regular file,
-/// and for a `Local\` name one of this user's that nobody else may open. Returns its owner and
-/// size.
-pub(crate) fn check_file(fd: &OwnedFd, name: &ObjectName) -> io::Result<(u32, u64)> {
+/// and for a `Local\` name one of this user's that nobody else may open. Returns what it saw.
+pub(crate) fn check_file(fd: &OwnedFd, name: &ObjectName) -> io::Result<Stat> {
     let st = fstat(fd).map_err(|e| named(&name.display, e))?;
     if !FileType::from_raw_mode(st.st_mode).is_file() {
         return Err(not_an_object(name));
@@ -266,27 +271,22 @@ pub(crate) fn check_file(fd: &OwnedFd, name: &ObjectName) -> io::Result<(u32, u6
             )));
         }
     }
-    Ok((st.st_uid, st.st_size as u64))
+    Ok(st)
 }
 
 /// Looks at what is at `name`: checked, its kind read, and reclaimed when every holder is gone
 /// (then `None`). Takes no hold.
-fn inspect(dir: &OwnedFd, name: &ObjectName, write: bool) -> io::Result<Option<Existing>> {
-    let Some(fd) = open_file(dir, name, write)? else {
+fn inspect(name: &ObjectName, write: bool) -> io::Result<Option<Existing>> {
+    let Some(fd) = open_file(name, write)? else {
         return Ok(None);
     };
-    let (owner, size) = check_file(&fd, name)?;
-    let (kind, ours) = kind_of(&fd).map_err(|e| named(&name.display, e))?;
-    if ours && lease::reclaim_object(dir, name, &fd)? {
+    let stat = check_file(&fd, name)?;
+    let (kind, ours) = kind_of(&fd, stat.st_mode).map_err(|e| named(&name.display, e))?;
+    if ours && lease::reclaim_object(name, &fd)? {
         // Every holder was gone (crashed, or let go while another process looked).
         return Ok(None);
     }
-    Ok(Some(Existing {
-        fd,
-        kind,
-        owner,
-        size,
-    }))
+    Ok(Some(Existing { fd, kind, stat }))
 }
 
 /// Marks `fd` as held by this process: a shared lock for the life of its open file. Waits a
@@ -317,10 +317,10 @@ fn hold(fd: &OwnedFd, name: &ObjectName) -> io::Result<()> {
     }
 }
 
-/// Whether the name `name` in `dir` still leads to `fd`'s file.
-pub(crate) fn still_linked(dir: &OwnedFd, name: &ObjectName, fd: &OwnedFd) -> io::Result<bool> {
+/// Whether the name `name` still leads to `fd`'s file.
+pub(crate) fn still_linked(name: &ObjectName, fd: &OwnedFd) -> io::Result<bool> {
     let held = fstat(fd)?;
-    match statat(dir, &name.file, AtFlags::SYMLINK_NOFOLLOW) {
+    match statat(CWD, name.at.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
         Ok(now) => Ok(held.st_nlink > 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino),
         Err(Errno::NOENT) => Ok(false),
         Err(e) => Err(e.into()),
@@ -340,13 +340,13 @@ fn changing_hands(name: &ObjectName) -> io::Error {
 
 /// Opens what is at `name` and holds it; `None` when the name is free (after reclaiming a
 /// stale object).
-fn open_existing(dir: &OwnedFd, name: &ObjectName, write: bool) -> io::Result<Option<Existing>> {
+fn open_existing(name: &ObjectName, write: bool) -> io::Result<Option<Existing>> {
     for _ in 0..ROUNDS {
-        let Some(existing) = inspect(dir, name, write)? else {
+        let Some(existing) = inspect(name, write)? else {
             return Ok(None);
         };
         hold(&existing.fd, name)?;
-        if still_linked(dir, name, &existing.fd).map_err(|e| named(&name.display, e))? {
+        if still_linked(name, &existing.fd).map_err(|e| named(&name.display, e))? {
             return Ok(Some(existing));
         }
         // Removed while this process waited for its hold: look again.
@@ -358,6 +358,9 @@ fn open_existing(dir: &OwnedFd, name: &ObjectName, write: bool) -> io::Result<Op
 pub(crate) struct Created {
     pub(crate) fd: OwnedFd,
     pub(crate) existed: bool,
+    /// Its file's device, inode, owner and mode (for a new object, seen before `init`: not its
+    /// size).
+    pub(crate) stat: Stat,
 }
 
 /// Creates the object `name` of `kind`, or opens the existing one of the same kind.
@@ -369,9 +372,8 @@ pub(crate) fn create(
     kind: Kind,
     init: impl Fn(&OwnedFd) -> io::Result<()>,
 ) -> io::Result<Created> {
-    let dir = dir()?;
     for _ in 0..ROUNDS {
-        if let Some(existing) = open_existing(&dir, name, true)? {
+        if let Some(existing) = open_existing(name, true)? {
             if existing.kind != kind {
                 return Err(error(
                     ErrorKind::AlreadyExists,
@@ -382,23 +384,38 @@ pub(crate) fn create(
             return Ok(Created {
                 fd: existing.fd,
                 existed: true,
+                stat: existing.stat,
             });
         }
-        let mode = name.mode();
+        let mode = name.mode(kind);
         let fd = openat(
-            &dir,
-            ".",
+            CWD,
+            SHM_DIR,
             OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
             mode,
         )
         .map_err(|e| named(&name.display, e))?;
-        fchmod(&fd, mode).map_err(|e| named(&name.display, e))?;
+        let mut stat = fstat(&fd).map_err(|e| named(&name.display, e))?;
+        if stat.st_mode & 0o7777 != mode.bits() {
+            // The umask took bits from it: set it outright.
+            fchmod(&fd, mode).map_err(|e| named(&name.display, e))?;
+            stat.st_mode = (stat.st_mode & !0o7777) | mode.bits();
+        }
         init(&fd).map_err(|e| named(&name.display, e))?;
-        fsetxattr(&fd, XATTR, kind.as_str().as_bytes(), XattrFlags::empty())
-            .map_err(|e| named(&name.display, e))?;
+        if kind != Kind::Mapping {
+            // A mapping's kind is in its mode, set above.
+            fsetxattr(&fd, XATTR, kind.as_str().as_bytes(), XattrFlags::empty())
+                .map_err(|e| named(&name.display, e))?;
+        }
         hold(&fd, name)?;
-        match link(&fd, &dir, name) {
-            Ok(()) => return Ok(Created { fd, existed: false }),
+        match link(&fd, name) {
+            Ok(()) => {
+                return Ok(Created {
+                    fd,
+                    existed: false,
+                    stat,
+                })
+            }
             // Made meanwhile by another process: open that one.
             Err(Errno::EXIST) => continue,
             Err(e) => return Err(named(&name.display, e)),
@@ -407,9 +424,9 @@ pub(crate) fn create(
     Err(changing_hands(name))
 }
 
-/// Gives the unnamed file `fd` the name `name` in `dir`, failing with `EEXIST` if it is taken.
-fn link(fd: &OwnedFd, dir: &OwnedFd, name: &ObjectName) -> Result<(), Errno> {
-    match linkat(fd, "", dir, &name.file, AtFlags::EMPTY_PATH) {
+/// Gives the unnamed file `fd` the name `name`, failing with `EEXIST` if it is taken.
+fn link(fd: &OwnedFd, name: &ObjectName) -> Result<(), Errno> {
+    match linkat(fd, "", CWD, name.at.as_str(), AtFlags::EMPTY_PATH) {
         // Kernels before 6.10 let only CAP_DAC_READ_SEARCH link by descriptor; every process
         // may link its own file through /proc.
         Err(Errno::NOENT) | Err(Errno::PERM) => {
@@ -418,8 +435,8 @@ fn link(fd: &OwnedFd, dir: &OwnedFd, name: &ObjectName) -> Result<(), Errno> {
             linkat(
                 CWD,
                 proc_path.as_str(),
-                dir,
-                &name.file,
+                CWD,
+                name.at.as_str(),
                 AtFlags::SYMLINK_FOLLOW,
             )
         }
@@ -429,8 +446,12 @@ fn link(fd: &OwnedFd, dir: &OwnedFd, name: &ObjectName) -> Result<(), Errno> {
 
 /// Opens the existing object `name`, which must be of `kind`: `NotFound` when there is none.
 pub(crate) fn open(name: &ObjectName, kind: Kind, write: bool) -> io::Result<OwnedFd> {
-    let dir = dir()?;
-    match open_existing(&dir, name, write)? {
+    open_seen(name, kind, write).map(|(fd, _)| fd)
+}
+
+/// [`open`], with the file as it was checked.
+pub(crate) fn open_seen(name: &ObjectName, kind: Kind, write: bool) -> io::Result<(OwnedFd, Stat)> {
+    match open_existing(name, write)? {
         None => Err(error(
             ErrorKind::NotFound,
             format_args!("no object named {}", name.display),
@@ -441,7 +462,7 @@ pub(crate) fn open(name: &ObjectName, kind: Kind, write: bool) -> io::Result<Own
             &name.display,
             format_args!("it is a {}, not a {kind}", existing.kind),
         )),
-        Some(existing) => Ok(existing.fd),
+        Some(existing) => Ok((existing.fd, existing.stat)),
     }
 }
 
@@ -461,7 +482,6 @@ pub struct ObjectEntry {
 /// Every live pipework object visible to this user, of the given kinds, with its owner; stale
 /// names (every holder gone) are reclaimed on the way. Takes no lock and waits for nothing.
 pub(crate) fn list_owned(kinds: &[Kind]) -> io::Result<Vec<(ObjectEntry, u32)>> {
-    let dir = dir()?;
     let mut entries = Vec::new();
     for item in std::fs::read_dir(SHM_DIR).map_err(|e| named(SHM_DIR, e))? {
         let Ok(item) = item else { continue };
@@ -478,7 +498,7 @@ pub(crate) fn list_owned(kinds: &[Kind]) -> io::Result<Vec<(ObjectEntry, u32)>> 
         if name.file != file {
             continue;
         }
-        let Ok(Some(existing)) = inspect(&dir, &name, false) else {
+        let Ok(Some(existing)) = inspect(&name, false) else {
             continue;
         };
         if !kinds.contains(&existing.kind) {
@@ -488,10 +508,10 @@ pub(crate) fn list_owned(kinds: &[Kind]) -> io::Result<Vec<(ObjectEntry, u32)>> 
             ObjectEntry {
                 name: display,
                 kind: existing.kind,
-                size: existing.size,
+                size: existing.stat.st_size as u64,
                 path: name.path().to_string_lossy().into_owned(),
             },
-            existing.owner,
+            existing.stat.st_uid,
         ));
     }
     entries.sort_by(|a, b| a.0.name.cmp(&b.0.name));
