@@ -692,7 +692,8 @@ impl Mailslot {
     ) -> Result<usize, Errno> {
         let mut lens = [0usize; MAX_BATCH];
         let lens = &mut lens[..want.clamp(1, MAX_BATCH)];
-        let received = retry(|| recv_batch(&self.wakeup, &mut self.recv_buf, RECV_SLOT, lens, wait));
+        let received =
+            retry(|| recv_batch(&self.wakeup, &mut self.recv_buf, RECV_SLOT, lens, wait));
         let n = match received {
             Ok(n) => n,
             Err(e) => {
@@ -1032,7 +1033,10 @@ impl Mailslot {
         let deadline = self.read_timeout.and_then(crate::sys::time::deadline);
         let forever = deadline.is_none();
         loop {
-            if forever && self.network.is_none() && self.queue.count == 0 && self.idle_on_socket()?
+            if forever
+                && self.network.is_none()
+                && self.queue.count == 0
+                && self.idle_on_socket()?
             {
                 // Nothing queued, nothing unread in the spool (and it is rewound): only the
                 // socket can bring a message, so take it from there, waiting (after a spin)

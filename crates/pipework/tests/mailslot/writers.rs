@@ -156,7 +156,7 @@ pub(super) fn order_holds_while_the_socket_overflows() {
 /// The size of a "mixed" writer's message `seq`: every 5th goes the spool's way (larger than
 /// a datagram may be), the others the socket's.
 fn mixed_size(seq: u32) -> usize {
-    if seq % 5 == 0 {
+    if seq.is_multiple_of(5) {
         3_000
     } else {
         40
@@ -185,8 +185,7 @@ pub(super) fn order_holds_when_reads_wait_forever() {
     let (writers, each) = (3u32, 4_000u32);
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-            finished.recv_timeout(TIMEOUT * 4)
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(TIMEOUT * 4)
         {
             eprintln!("order_holds_when_reads_wait_forever: the reads stopped; giving up");
             std::process::exit(1);
