@@ -932,22 +932,24 @@ impl Mailslot {
     /// nothing unread and is rewound: then announces the sleep (as
     /// [`ready_or_idle`](Mailslot::ready_or_idle) does before it returns `false`), so that a
     /// writer that spools a record from now on sends to the socket after it. `false` (and no
-    /// announcement) when the spool has something to read or to rewind.
-    fn idle_on_socket(&mut self) -> io::Result<bool> {
-        if self.read_pos != spool::DATA || self.shared.committed_end()? != self.read_pos {
-            return Ok(false);
+    /// announcement) when the spool has something to read or to rewind, or a committed end
+    /// another process spoiled (which the drain that follows reports and recovers from).
+    fn idle_on_socket(&mut self) -> bool {
+        let empty = |slot: &Self| slot.shared.committed_end().ok() == Some(slot.read_pos);
+        if self.read_pos != spool::DATA || !empty(self) {
+            return false;
         }
         self.shared
             .flags()
             .fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
-        if self.shared.committed_end()? != self.read_pos {
+        if !empty(self) {
             self.shared
                 .flags()
                 .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
-            return Ok(false);
+            return false;
         }
-        Ok(true)
+        true
     }
 
     /// Takes in what the socket brings, after the slot announced its sleep: spins first while
@@ -1033,11 +1035,7 @@ impl Mailslot {
         let deadline = self.read_timeout.and_then(crate::sys::time::deadline);
         let forever = deadline.is_none();
         loop {
-            if forever
-                && self.network.is_none()
-                && self.queue.count == 0
-                && self.idle_on_socket()?
-            {
+            if forever && self.network.is_none() && self.queue.count == 0 && self.idle_on_socket() {
                 // Nothing queued, nothing unread in the spool (and it is rewound): only the
                 // socket can bring a message, so take it from there, waiting (after a spin)
                 // if none is there yet; no receive first to find the socket empty.
