@@ -955,8 +955,7 @@ impl Mailslot {
     /// Takes in what the socket brings, after the slot announced its sleep: spins first while
     /// the writers' count of delivered messages stays where it was at the last receive (one
     /// that may have left datagrams behind is followed at once), then receives, waiting for
-    /// the first datagram: as many as the count says came when it moved within the spin, else
-    /// a whole batch.
+    /// the first datagram: one when the count moved by one within the spin, else a whole batch.
     fn receive_waiting(&mut self) -> io::Result<()> {
         let seen = self.produced_seen;
         let spun = !self.socket_maybe_full && self.spin_for_writers(seen);
@@ -965,11 +964,13 @@ impl Mailslot {
         let now = self.shared.produced();
         self.produced_seen = now;
         let (mut records, mut after) = (Vec::new(), 0);
-        let received = if spun {
-            let came = usize::try_from(now.wrapping_sub(seen)).unwrap_or(MAX_BATCH);
-            let counted = came < MAX_BATCH;
-            self.receive_up_to(came, counted, true, &mut records, &mut after)
-        } else if self.socket_maybe_full {
+        let received = if spun && now.wrapping_sub(seen) == 1 {
+            // One message came (one writer, as a rule): one plain receive.
+            self.receive_up_to(1, true, true, &mut records, &mut after)
+        } else if spun || self.socket_maybe_full {
+            // Several: take whatever is there by now. A writer counts its datagram after the
+            // send, so a count taken while writers share a CPU can lag the socket: a receive
+            // sized by the count would leave datagrams behind, unseen by the next spin.
             self.receive_up_to(MAX_BATCH, false, true, &mut records, &mut after)
         } else {
             let start = Instant::now();
