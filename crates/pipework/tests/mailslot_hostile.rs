@@ -31,6 +31,10 @@ fn main() {
                 a_lying_committed_end_is_invalid_data,
             ),
             (
+                "a_lying_committed_end_is_invalid_data_to_reads_that_wait_forever",
+                a_lying_committed_end_is_invalid_data_to_reads_that_wait_forever,
+            ),
+            (
                 "one_read_from_a_300_mb_spool_takes_bounded_memory",
                 one_read_from_a_300_mb_spool_takes_bounded_memory,
             ),
@@ -209,7 +213,7 @@ fn report<T: std::fmt::Display>(result: std::io::Result<T>) -> String {
 }
 
 /// Child: serves `args[0]` (read timeout zero); each line `read` reads one whole message and
-/// reports its size.
+/// reports its size (`wait`: with a timeout, `forever`: with none).
 fn serve_role(args: &[String]) {
     let mut slot = MailslotOptions::new()
         .read_timeout(Some(Duration::ZERO))
@@ -225,6 +229,16 @@ fn serve_role(args: &[String]) {
                     slot.read_message_to_end(&mut message)
                         .map(|_| message.len()),
                 )
+            }
+            "forever" => {
+                slot.set_read_timeout(None);
+                let mut message = Vec::new();
+                let got = report(
+                    slot.read_message_to_end(&mut message)
+                        .map(|_| message.len()),
+                );
+                slot.set_read_timeout(Some(Duration::ZERO));
+                got
             }
             "wait" => {
                 slot.set_read_timeout(Some(TIMEOUT));
@@ -423,6 +437,29 @@ fn a_lying_committed_end_is_invalid_data() {
         assert_invalid_data_naming(&answer, &name, format!("{lie}: "));
         assert_eq!(writer.ask("10000"), "ok 10000");
         assert_eq!(server.ask("read"), "ok 10000");
+    }
+    writer.finish();
+    server.finish();
+}
+
+/// As [`a_lying_committed_end_is_invalid_data`], for reads that wait forever (which look at
+/// the committed end before they wait on the socket alone): the lie is reported, not waited
+/// past, and the spool is started again.
+fn a_lying_committed_end_is_invalid_data_to_reads_that_wait_forever() {
+    let (dir, name, mut server) = served_slot("lying-end-forever");
+    let mut writer = Driven::role(&dir, "write", &name);
+    for lie in [1u64 << 39, 7] {
+        let mut spoil = dir.command("spoil-end");
+        spoil
+            .arg(server.child.id().to_string())
+            .arg(lie.to_string());
+        assert!(wait(&mut spoil.spawn().unwrap()).success());
+        let answer = server.ask("forever");
+        assert_invalid_data_naming(&answer, &name, format!("{lie}: "));
+        assert_eq!(writer.ask("10000"), "ok 10000");
+        assert_eq!(server.ask("forever"), "ok 10000");
+        assert_eq!(writer.ask("100"), "ok 100");
+        assert_eq!(server.ask("forever"), "ok 100");
     }
     writer.finish();
     server.finish();

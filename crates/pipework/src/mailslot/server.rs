@@ -34,6 +34,20 @@ const RECV_SLOT: usize = DIRECT_HEADER + DIRECT_MAX + 1;
 /// well before the writers fill its queue (`net.unix.max_dgram_qlen`, 10 by default) again.
 const SOCKET_EVERY: u32 = 8;
 
+/// The longest a reader waiting forever spins on the writers' count of delivered messages
+/// before it sleeps in `recv`: a writer whose message comes within the spin wakes nobody (the
+/// send finds no sleeper), where a sleeping reader costs every send a cross-CPU wake-up (under
+/// a hypervisor, microseconds; more than the message itself). The budget adapts as the
+/// shared-memory pipe's does: it doubles when a spin pays off, falls by four when one runs out,
+/// down to nothing (a loaded machine, writers that send seldom, a writer on the reader's CPU),
+/// and comes back in full after a sleep shorter than it.
+const MAX_SPIN: Duration = Duration::from_micros(50);
+/// The shortest spin worth making; below it the reader sleeps at once.
+const MIN_SPIN: Duration = Duration::from_micros(2);
+/// Once failed spins brought the budget to nothing, every this many sleeps a quarter of the
+/// full budget is tried again (a slow wake-up would otherwise keep the reader sleeping for good).
+const PROBE_EVERY: u32 = 16;
+
 /// What [`Mailslot::info`] reports (`GetMailslotInfo`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MailslotInfo {
@@ -167,6 +181,15 @@ pub struct Mailslot {
     recv_buf: Box<[u8]>,
     /// Reads served from the queue since the socket was last emptied.
     reads_since_socket: u32,
+    /// The writers' count of delivered messages ([`Shared::produced`]) just before the last
+    /// receive from the socket: anything counted up to it was sent before that receive.
+    produced_seen: u64,
+    /// Whether the last receive took as many datagrams as it asked for (more may wait).
+    socket_maybe_full: bool,
+    /// The spin budget of a reader waiting forever (see [`MAX_SPIN`]).
+    spin: Duration,
+    /// Sleeps since the spin budget fell to nothing (see [`PROBE_EVERY`]).
+    sleeps: u32,
 }
 
 /// How a slot that serves the network takes its datagrams.
@@ -320,6 +343,10 @@ impl Mailslot {
                         read_pos: spool::DATA,
                         recv_buf: vec![0u8; MAX_BATCH * RECV_SLOT].into_boxed_slice(),
                         reads_since_socket: 0,
+                        produced_seen: 0,
+                        socket_maybe_full: false,
+                        spin: MAX_SPIN,
+                        sleeps: 0,
                     });
                 }
                 Err(Errno::EXIST) => {
@@ -645,9 +672,41 @@ impl Mailslot {
         records: &mut Vec<u8>,
         after: &mut u64,
     ) -> Result<usize, Errno> {
+        self.produced_seen = self.shared.produced();
+        self.receive_up_to(MAX_BATCH, false, wait, records, after)
+    }
+
+    /// [`receive_batch`](Mailslot::receive_batch) of at most `want` datagrams (1 to
+    /// [`MAX_BATCH`]): a receive that asks for exactly what is there makes no second attempt
+    /// in the kernel to find the queue empty. Notes whether datagrams may be left behind: when
+    /// it took all it asked for, or, when `counted` (it asked for as many as the writers' count
+    /// says were sent since the socket was last emptied), when something it took was no
+    /// message (an empty wake-up took the place of a message the count said came).
+    fn receive_up_to(
+        &mut self,
+        want: usize,
+        counted: bool,
+        wait: bool,
+        records: &mut Vec<u8>,
+        after: &mut u64,
+    ) -> Result<usize, Errno> {
         let mut lens = [0usize; MAX_BATCH];
-        let n = retry(|| recv_batch(&self.wakeup, &mut self.recv_buf, RECV_SLOT, &mut lens, wait))?;
+        let lens = &mut lens[..want.clamp(1, MAX_BATCH)];
+        let received =
+            retry(|| recv_batch(&self.wakeup, &mut self.recv_buf, RECV_SLOT, lens, wait));
+        let n = match received {
+            Ok(n) => n,
+            Err(e) => {
+                if e == Errno::AGAIN {
+                    self.socket_maybe_full = false;
+                }
+                return Err(e);
+            }
+        };
         let round = self.shared.rewinds();
+        // One allocation for the batch's records (each a datagram's length, or less).
+        records.reserve(lens[..n].iter().sum::<usize>());
+        let mut messages = 0;
         for (i, &len) in lens[..n].iter().enumerate() {
             let at = i * RECV_SLOT;
             let datagram = &self.recv_buf[at..at + len];
@@ -657,7 +716,17 @@ impl Mailslot {
             {
                 *after = (*after).max(end);
             }
-            take_direct(datagram, self.max_size, records);
+            if take_direct(datagram, self.max_size, records) {
+                messages += 1;
+            }
+        }
+        self.socket_maybe_full = if counted {
+            messages < n
+        } else {
+            n == lens.len()
+        };
+        if !self.socket_maybe_full {
+            self.reads_since_socket = 0;
         }
         Ok(n)
     }
@@ -859,6 +928,101 @@ impl Mailslot {
         }
     }
 
+    /// Whether the slot may wait on its socket alone, having checked that the spool holds
+    /// nothing unread and is rewound: then announces the sleep (as
+    /// [`ready_or_idle`](Mailslot::ready_or_idle) does before it returns `false`), so that a
+    /// writer that spools a record from now on sends to the socket after it. `false` (and no
+    /// announcement) when the spool has something to read or to rewind, or a committed end
+    /// another process spoiled (which the drain that follows reports and recovers from).
+    fn idle_on_socket(&mut self) -> bool {
+        let empty = |slot: &Self| slot.shared.committed_end().ok() == Some(slot.read_pos);
+        if self.read_pos != spool::DATA || !empty(self) {
+            return false;
+        }
+        self.shared
+            .flags()
+            .fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !empty(self) {
+            self.shared
+                .flags()
+                .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Takes in what the socket brings, after the slot announced its sleep: spins first while
+    /// the writers' count of delivered messages stays where it was at the last receive (one
+    /// that may have left datagrams behind is followed at once), then receives, waiting for
+    /// the first datagram: one when the count moved by one within the spin, else a whole batch.
+    fn receive_waiting(&mut self) -> io::Result<()> {
+        let seen = self.produced_seen;
+        let spun = !self.socket_maybe_full && self.spin_for_writers(seen);
+        // Everything counted up to here was sent before the receive below; of what was
+        // counted up to `seen`, the last receive (which emptied the socket) took all.
+        let now = self.shared.produced();
+        self.produced_seen = now;
+        let (mut records, mut after) = (Vec::new(), 0);
+        let received = if spun && now.wrapping_sub(seen) == 1 {
+            // One message came (one writer, as a rule): one plain receive.
+            self.receive_up_to(1, true, true, &mut records, &mut after)
+        } else if spun || self.socket_maybe_full {
+            // Several: take whatever is there by now. A writer counts its datagram after the
+            // send, so a count taken while writers share a CPU can lag the socket: a receive
+            // sized by the count would leave datagrams behind, unseen by the next spin.
+            self.receive_up_to(MAX_BATCH, false, true, &mut records, &mut after)
+        } else {
+            let start = Instant::now();
+            let received = self.receive_up_to(MAX_BATCH, false, true, &mut records, &mut after);
+            self.slept(start);
+            received
+        };
+        received.map_err(|e| named(self.context(), e))?;
+        self.take_datagrams(records, after)
+    }
+
+    /// The spin before a sleep: `true` once the writers' count of delivered messages moved
+    /// from `seen`, `false` when the budget ran out first (or is nothing). No system call, no
+    /// pause instruction (under a hypervisor a pause loop can deschedule the CPU for longer
+    /// than the wait).
+    fn spin_for_writers(&mut self, seen: u64) -> bool {
+        if self.spin.is_zero() {
+            return false;
+        }
+        let start = Instant::now();
+        let mut turns = 0u32;
+        loop {
+            if self.shared.produced() != seen {
+                self.spin = self.spin.saturating_mul(2).min(MAX_SPIN);
+                return true;
+            }
+            turns = turns.wrapping_add(1);
+            if turns.is_multiple_of(64) && start.elapsed() >= self.spin {
+                break;
+            }
+        }
+        self.spin /= 4;
+        if self.spin < MIN_SPIN {
+            self.spin = Duration::ZERO;
+        }
+        false
+    }
+
+    /// Adapts the spin budget after a sleep that started at `start`: a sleep shorter than the
+    /// full budget would have been caught by a spin, and a budget at nothing is tried again
+    /// every [`PROBE_EVERY`] sleeps.
+    fn slept(&mut self, start: Instant) {
+        if start.elapsed() <= MAX_SPIN {
+            self.spin = MAX_SPIN;
+        } else if self.spin.is_zero() {
+            self.sleeps = self.sleeps.wrapping_add(1);
+            if self.sleeps.is_multiple_of(PROBE_EVERY) {
+                self.spin = (MAX_SPIN / 4).max(MIN_SPIN);
+            }
+        }
+    }
+
     pub(super) fn timed_out(&self) -> io::Error {
         error(
             ErrorKind::TimedOut,
@@ -872,6 +1036,13 @@ impl Mailslot {
         let deadline = self.read_timeout.and_then(crate::sys::time::deadline);
         let forever = deadline.is_none();
         loop {
+            if forever && self.network.is_none() && self.queue.count == 0 && self.idle_on_socket() {
+                // Nothing queued, nothing unread in the spool (and it is rewound): only the
+                // socket can bring a message, so take it from there, waiting (after a spin)
+                // if none is there yet; no receive first to find the socket empty.
+                self.receive_waiting()?;
+                continue;
+            }
             if self.ready_or_idle()? {
                 return Ok(());
             }
@@ -885,10 +1056,7 @@ impl Mailslot {
                 // before the rewind that let it send directly, and those it sent directly came
                 // before this one on the socket.
                 // What else is queued by then comes in the same call.
-                let (mut records, mut after) = (Vec::new(), 0);
-                self.receive_batch(true, &mut records, &mut after)
-                    .map_err(|e| named(self.context(), e))?;
-                self.take_datagrams(records, after)?;
+                self.receive_waiting()?;
                 continue;
             }
             // A follower wakes to try taking the listener over.
@@ -922,18 +1090,20 @@ impl Mailslot {
 /// wakes the reader, and one shorter than a header or longer than any direct message (not from
 /// a pipework writer; a datagram cut to its receive slot is that) or above the slot's maximum
 /// `max` (0: any) is dropped.
-fn take_direct(datagram: &[u8], max: usize, records: &mut Vec<u8>) {
+/// Returns whether it was one.
+fn take_direct(datagram: &[u8], max: usize, records: &mut Vec<u8>) -> bool {
     let full = datagram.len();
     if !(DIRECT_HEADER..=DIRECT_HEADER + DIRECT_MAX).contains(&full) {
-        return;
+        return false;
     }
     let len = full - DIRECT_HEADER;
     if max != 0 && len > max {
-        return;
+        return false;
     }
     records.extend_from_slice(&(len as u32).to_le_bytes());
     records.extend_from_slice(&datagram[..8]);
     records.extend_from_slice(&datagram[DIRECT_HEADER..]);
+    true
 }
 
 impl Drop for Mailslot {

@@ -419,6 +419,12 @@ impl Shared {
         self.word(S_PRODUCED).fetch_add(1, Ordering::Release);
     }
 
+    /// Messages writers have delivered so far, by the socket or the spool (counted once each
+    /// is in): a server waiting for one watches this word move before it sleeps.
+    pub(crate) fn produced(&self) -> u64 {
+        self.word(S_PRODUCED).load(Ordering::Acquire)
+    }
+
     /// Messages the server has read so far.
     pub(crate) fn consumed(&self) -> u64 {
         self.word(S_CONSUMED).load(Ordering::Relaxed)

@@ -27,6 +27,18 @@ pub(crate) fn recv_batch(
     if count == 0 || slot == 0 {
         return Ok(0);
     }
+    if count == 1 {
+        // One datagram: a plain `recv`, the kernel's shortest receive path (no message headers
+        // to copy in and out). Waiting for one is a blocking receive.
+        let flags = if wait_for_one {
+            rustix::net::RecvFlags::empty()
+        } else {
+            rustix::net::RecvFlags::DONTWAIT
+        };
+        let (n, _) = rustix::net::recv(fd, &mut slab[..slot], flags)?;
+        lens[0] = n.min(slot);
+        return Ok(1);
+    }
     // SAFETY: an all-zero `iovec`/`mmsghdr` is a valid value (null pointers, zero lengths).
     let mut iov: [libc::iovec; MAX_BATCH] = unsafe { std::mem::zeroed() };
     // SAFETY: as above.

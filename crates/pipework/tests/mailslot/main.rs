@@ -108,6 +108,10 @@ fn main() {
                 "threads_sharing_one_client",
                 writers::threads_sharing_one_client,
             ),
+            (
+                "order_holds_when_reads_wait_forever",
+                writers::order_holds_when_reads_wait_forever,
+            ),
             #[cfg(feature = "tokio")]
             ("async_reads", reads::async_reads),
             (
@@ -161,6 +165,7 @@ fn main() {
             ("send", send_role),
             ("create", create_role),
             ("flood", writers::flood_role),
+            ("mixed", writers::mixed_role),
             ("echo", reads::echo_role),
             ("net-serve", network::net_serve_role),
             ("net-send", network::net_send_role),

@@ -153,6 +153,77 @@ pub(super) fn order_holds_while_the_socket_overflows() {
     }
 }
 
+/// The size of a "mixed" writer's message `seq`: every 5th goes the spool's way (larger than
+/// a datagram may be), the others the socket's.
+fn mixed_size(seq: u32) -> usize {
+    if seq.is_multiple_of(5) {
+        3_000
+    } else {
+        40
+    }
+}
+
+/// Child: writer `args[2]` sends `args[1]` numbered messages of [`mixed_size`].
+pub(super) fn mixed_role(args: &[String]) {
+    let client = MailslotClient::open(&args[0]).unwrap_or_else(|e| fail(e));
+    let count: u32 = args[1].parse().unwrap();
+    let id: u32 = args[2].parse().unwrap();
+    for seq in 0..count {
+        client
+            .write_message(&numbered(id, seq, mixed_size(seq)))
+            .unwrap_or_else(|e| fail(e));
+    }
+}
+
+/// Reads that wait forever (no read timeout: a reader with nothing to take watches the
+/// writers' count, then receives straight from the socket) keep each writer's order, each
+/// message once and whole, while the writers' messages take both ways. A watchdog ends the
+/// test process if the reads stop instead of letting it hang.
+pub(super) fn order_holds_when_reads_wait_forever() {
+    let name = unique("forever");
+    let mut slot = MailslotOptions::new().create(&name).unwrap();
+    let (writers, each) = (3u32, 4_000u32);
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(TIMEOUT * 4)
+        {
+            eprintln!("order_holds_when_reads_wait_forever: the reads stopped; giving up");
+            std::process::exit(1);
+        }
+    });
+    let mut children: Vec<Child> = (0..writers)
+        .map(|id| {
+            let mut c = child("mixed");
+            c.arg(&name).arg(each.to_string()).arg(id.to_string());
+            c.stdout(Stdio::null()).spawn().unwrap()
+        })
+        .collect();
+    let mut next = vec![0u32; writers as usize];
+    let mut buf = vec![0u8; 3_000];
+    for _ in 0..writers * each {
+        let n = slot.read(&mut buf).unwrap();
+        assert!(n >= 8, "message torn");
+        let seq = u32::from_le_bytes(buf[4..8].try_into().unwrap());
+        let (id, seq) = check_numbered(&buf[..n], mixed_size(seq));
+        assert!(id < writers, "unknown writer {id}");
+        assert_eq!(
+            seq, next[id as usize],
+            "writer {id}: out of order, lost or duplicated"
+        );
+        next[id as usize] += 1;
+    }
+    for c in &mut children {
+        assert!(wait(c).success());
+    }
+    assert_eq!(
+        slot.info().unwrap().message_count,
+        0,
+        "more messages than written"
+    );
+    drop(done);
+    watchdog.join().unwrap();
+}
+
 pub(super) fn threads_sharing_one_client() {
     let name = unique("threads");
     let mut slot = server(&name);
