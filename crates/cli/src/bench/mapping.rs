@@ -112,9 +112,30 @@ fn life_pipework() -> io::Result<f64> {
     Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(LIVES))
 }
 
+/// What every by-hand life does with its object: map it shared for writing, write one byte,
+/// unmap it.
+fn map_write_unmap(fd: &std::os::fd::OwnedFd) -> io::Result<()> {
+    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
+    // SAFETY: a fresh shared mapping of a file the caller owns; unmapped below.
+    let ptr = unsafe {
+        mmap(
+            std::ptr::null_mut(),
+            CHUNK,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            fd,
+            0,
+        )
+    }?;
+    // SAFETY: the mapping is CHUNK bytes and writable.
+    unsafe { ptr.cast::<u8>().write_volatile(b'x') };
+    // SAFETY: unmaps exactly the mapping made above.
+    unsafe { munmap(ptr, CHUNK) }?;
+    Ok(())
+}
+
 fn life_raw() -> io::Result<f64> {
     use rustix::fs::Mode;
-    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
     use rustix::shm;
     let name = format!("/pipework-bench-raw-{}", std::process::id());
     let start = Instant::now();
@@ -125,21 +146,7 @@ fn life_raw() -> io::Result<f64> {
             Mode::from_raw_mode(0o600),
         )?;
         rustix::fs::ftruncate(&fd, CHUNK as u64)?;
-        // SAFETY: a fresh shared mapping of a file this loop owns; unmapped below before reuse.
-        let ptr = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                CHUNK,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &fd,
-                0,
-            )
-        }?;
-        // SAFETY: the mapping is CHUNK bytes and writable.
-        unsafe { ptr.cast::<u8>().write_volatile(b'x') };
-        // SAFETY: unmaps exactly the mapping made above.
-        unsafe { munmap(ptr, CHUNK) }?;
+        map_write_unmap(&fd)?;
         shm::unlink(name.as_str())?;
     }
     Ok(start.elapsed().as_secs_f64() * 1e6 / f64::from(LIVES))
@@ -151,7 +158,6 @@ fn life_raw() -> io::Result<f64> {
 /// turning that hold exclusive (no other holder left) and removing the name.
 fn life_floor() -> io::Result<f64> {
     use rustix::fs::{fallocate, flock, FallocateFlags, FlockOperation, Mode};
-    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
     use rustix::shm;
     let name = format!("/pipework-bench-floor-{}", std::process::id());
     let start = Instant::now();
@@ -163,21 +169,7 @@ fn life_floor() -> io::Result<f64> {
         )?;
         fallocate(&fd, FallocateFlags::empty(), 0, CHUNK as u64)?;
         flock(&fd, FlockOperation::NonBlockingLockShared)?;
-        // SAFETY: a fresh shared mapping of a file this loop owns; unmapped below before reuse.
-        let ptr = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                CHUNK,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &fd,
-                0,
-            )
-        }?;
-        // SAFETY: the mapping is CHUNK bytes and writable.
-        unsafe { ptr.cast::<u8>().write_volatile(b'x') };
-        // SAFETY: unmaps exactly the mapping made above.
-        unsafe { munmap(ptr, CHUNK) }?;
+        map_write_unmap(&fd)?;
         flock(&fd, FlockOperation::NonBlockingLockExclusive)?;
         shm::unlink(name.as_str())?;
     }
@@ -195,7 +187,6 @@ fn life_atomic() -> io::Result<f64> {
         FlockOperation, Mode, OFlags, CWD,
     };
     use rustix::io::Errno;
-    use rustix::mm::{mmap, munmap, MapFlags, ProtFlags};
     let path = format!("/dev/shm/pipework-bench-atomic-{}", std::process::id());
     let start = Instant::now();
     for _ in 0..LIVES {
@@ -219,21 +210,7 @@ fn life_atomic() -> io::Result<f64> {
         fallocate(&fd, FallocateFlags::empty(), 0, CHUNK as u64)?;
         flock(&fd, FlockOperation::NonBlockingLockShared)?;
         linkat(&fd, "", CWD, path.as_str(), AtFlags::EMPTY_PATH)?;
-        // SAFETY: a fresh shared mapping of a file this loop owns; unmapped below before reuse.
-        let ptr = unsafe {
-            mmap(
-                std::ptr::null_mut(),
-                CHUNK,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                &fd,
-                0,
-            )
-        }?;
-        // SAFETY: the mapping is CHUNK bytes and writable.
-        unsafe { ptr.cast::<u8>().write_volatile(b'x') };
-        // SAFETY: unmaps exactly the mapping made above.
-        unsafe { munmap(ptr, CHUNK) }?;
+        map_write_unmap(&fd)?;
         flock(&fd, FlockOperation::NonBlockingLockExclusive)?;
         let now = statat(CWD, path.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
         if (now.st_dev, now.st_ino) == (made.st_dev, made.st_ino) {
