@@ -602,7 +602,11 @@ impl Rings {
     /// the ring has room for them (no copy of the two into one buffer first).
     pub(crate) fn send_parts(&mut self, parts: &[&[u8]], nonblocking: bool) -> io::Result<()> {
         self.check_writable()?;
-        if nonblocking && parts.iter().any(|p| !p.is_empty()) && shared::room(&self.writer)? == 0 {
+        // The peer was looked at just above (at most every `LOOK_EVERY`): only the ring here.
+        if nonblocking
+            && parts.iter().any(|p| !p.is_empty())
+            && shared::free_now(&self.writer)? == 0
+        {
             return Err(ErrorKind::WouldBlock.into());
         }
         shared::write_parts(&mut self.writer, parts)
@@ -619,7 +623,8 @@ impl Rings {
 
     /// Whether `len` bytes fit in the ring now (a nonblocking message is all or nothing).
     pub(crate) fn fits(&self, len: usize) -> io::Result<bool> {
-        Ok(shared::room(&self.writer)? >= len)
+        // The write that follows looks at the peer (`check_writable`); only the ring here.
+        Ok(shared::free_now(&self.writer)? >= len)
     }
 
     /// Sends `handle` on the socket riding on a [`HANDLE`] byte (the data that announces it goes

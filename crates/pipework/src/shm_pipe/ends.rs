@@ -37,6 +37,9 @@ pub(super) struct End {
     /// reader may shut its own writing half and still read); otherwise a half-shut lifeline
     /// counts too. Set only on named pipes' writers, which also send wake-up bytes on it.
     pub(super) hup_only: bool,
+    /// The peer's bell is an eventfd (checked so by the named pipe that handed it over, or
+    /// made by this process): ringing it cannot raise `SIGPIPE`, so it is a plain `write`.
+    pub(super) bell_is_eventfd: bool,
 }
 
 impl End {
@@ -52,6 +55,7 @@ impl End {
             sleeps: 0,
             peer_bell: OnceLock::new(),
             hup_only: false,
+            bell_is_eventfd: false,
         }
     }
 

@@ -226,6 +226,7 @@ impl End {
             sleeps: 0,
             peer_bell: OnceLock::new(),
             hup_only: false,
+            bell_is_eventfd: false,
         })
     }
 }

@@ -232,7 +232,8 @@ pub(crate) mod shared {
     /// its header says), its peer's liveness `lifeline` (for a writer, its full hang-up: a
     /// reader may shut its own writing half and still read; for a reader, the writer's half
     /// shut too), `peer_bell` the handle rung when the peer awaits it (checked to be
-    /// nonblocking).
+    /// nonblocking; an eventfd: the named pipe checks the bells a peer offers, and makes its
+    /// own with [`new_bell`]).
     fn end(
         ring: OwnedFd,
         lifeline: OwnedFd,
@@ -244,6 +245,7 @@ pub(crate) mod shared {
         let ring = Ring::validate(map_ring(ring, what)?, Arc::from(what))?;
         let mut end = End::new(ring, lifeline, spin);
         end.hup_only = writer;
+        end.bell_is_eventfd = true;
         let _ = end.peer_bell.set(checked_bell(peer_bell, what)?);
         Ok(end)
     }
@@ -399,9 +401,10 @@ pub(crate) mod shared {
         writer.write_all_parts(parts)
     }
 
-    /// Room in the ring now; `BrokenPipe` once its reader is gone.
-    pub(crate) fn room(writer: &ShmWriter) -> io::Result<usize> {
-        if writer.reader_closed() || writer.end.peer_gone()? {
+    /// Bytes the writer may write now without waiting, looking only at the ring (a reader that
+    /// closed its end is `BrokenPipe`; a vanished peer is left to the caller's periodic look).
+    pub(crate) fn free_now(writer: &ShmWriter) -> io::Result<usize> {
+        if writer.reader_closed() {
             return Err(writer.broken());
         }
         writer.free()

@@ -393,8 +393,12 @@ impl End {
                 WRITER_BELL
             };
             if let Ok(bell) = self.peer_bell_fd(bell) {
-                // A peer may have queued a pipe without readers as the bell: no SIGPIPE.
-                let _ = crate::sys::write_no_sigpipe(bell, &1u64.to_ne_bytes());
+                if self.bell_is_eventfd {
+                    let _ = rustix::io::write(bell, &1u64.to_ne_bytes());
+                } else {
+                    // A peer may have queued a pipe without readers as the bell: no SIGPIPE.
+                    let _ = crate::sys::write_no_sigpipe(bell, &1u64.to_ne_bytes());
+                }
             }
         }
     }
