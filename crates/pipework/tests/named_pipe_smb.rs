@@ -278,22 +278,24 @@ except SessionError as e:
     checked.send(()).unwrap();
     let out = client.join().unwrap();
     assert_eq!(out.trim(), STATUS_PIPE_DISCONNECTED, "{out}");
-    // The instance serves again, locally too.
+    // The instance serves again, locally too. Until the server connects again the instance is
+    // busy, so the local client waits for it (WaitNamedPipe), within the test's time limit: a
+    // server that never listens again fails the open instead of hanging the test.
     let mut server = serving.join().unwrap();
-    let local = std::thread::spawn({
-        let name = name.clone();
-        move || -> std::io::Result<[u8; 3]> {
-            let mut client = pipework::named_pipe::NamedPipeClient::open(&name)?;
-            let mut bye = [0u8; 3];
-            client.read_exact(&mut bye)?;
-            Ok(bye)
-        }
+    let serving = std::thread::spawn(move || {
+        server.connect().unwrap();
+        assert!(server.remote_client().is_none());
+        assert!(server.client().is_some());
+        server.write_message(b"bye").unwrap();
     });
-    server.connect().unwrap();
-    assert!(server.remote_client().is_none());
-    assert!(server.client().is_some());
-    server.write_message(b"bye").unwrap();
-    assert_eq!(&local.join().unwrap().unwrap(), b"bye");
+    let mut client = pipework::named_pipe::ClientOptions::new()
+        .wait(pipework::named_pipe::WaitTimeout::After(TIMEOUT))
+        .open(&name)
+        .expect("the instance listens again");
+    let mut bye = [0u8; 3];
+    client.read_exact(&mut bye).unwrap();
+    assert_eq!(&bye, b"bye");
+    serving.join().unwrap();
 }
 
 const STATUS_PIPE_DISCONNECTED: &str = "0xc00000b0";
