@@ -615,10 +615,12 @@ fn disconnected(inst: &Weak<Instance>, id: ConversationId) {
     let Some(h) = state().client_convs.get(&(inst.id, id)).copied() else {
         return;
     };
+    // Gone before the callback hears of it: a client that learns of the hang-up there and
+    // calls `DdeDisconnect` at once must find no conversation, whichever thread runs first.
+    forget_conv(h);
     if inst.flags() & CBF_SKIP_DISCONNECTS == 0 {
         inst.call(XTYP_DISCONNECT, 0, h, 0, 0, 0, 0, 0);
     }
-    forget_conv(h);
 }
 
 fn client_of(inst: &Arc<Instance>) -> std::io::Result<Arc<DdeClient>> {

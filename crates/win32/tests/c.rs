@@ -8,6 +8,7 @@
 //! also linked against `libpipework_win32.a`, and the repository's ctypes example
 //! (`python/pipework_win32_example.py`) runs against the `.so`.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -108,11 +109,17 @@ fn build_and_run(source: &Path, out_dir: &Path, lib: &Path, link: Link) -> Resul
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // A group of its own: what it started and left running (a server whose client failed)
+        // is ended with it, instead of holding the output pipes open for ever.
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     let process = pipework::process::Process::from_child(&child).map_err(|e| e.to_string())?;
-    if !process.wait_timeout(DEADLINE).map_err(|e| e.to_string())? {
-        let _ = child.kill();
+    let group = child.id() as libc::pid_t;
+    let finished = process.wait_timeout(DEADLINE).map_err(|e| e.to_string())?;
+    // SAFETY: killpg takes plain integers; the group is the program's own (made above).
+    unsafe { libc::killpg(group, libc::SIGKILL) };
+    if !finished {
         let _ = child.wait();
         return Err(format!("{stem} still running after {DEADLINE:?}").into());
     }
