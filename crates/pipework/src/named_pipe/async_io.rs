@@ -5,7 +5,7 @@
 //! instead of in the kernel: only the waiting differs. A direction that moved to its
 //! shared-memory ring (see [`super::ring`]) waits for this side's bell instead of the socket:
 //! the task marks the ring's waiting word "awaiting the bell", and the peer rings the bell
-//! (an eventfd) instead of waking a futex; a watch looks at the peer every 50 ms meanwhile.
+//! (an eventfd) instead of waking a futex; a watch looks at the peer after 50 ms without a ring.
 
 use std::future::{poll_fn, Future};
 use std::io::{self, ErrorKind};
@@ -60,6 +60,8 @@ trait Inner: io::Read + io::Write {
     /// Whether a read has something to return besides what the ring holds (bytes read ahead,
     /// a state to report): then it is made even when the ring is empty.
     fn read_pending(&self) -> bool;
+    /// Whether the last receive from the socket left it empty; forgotten as it is told.
+    fn take_drained(&mut self) -> bool;
 }
 
 impl Inner for NamedPipeServer {
@@ -74,6 +76,9 @@ impl Inner for NamedPipeServer {
     }
     fn read_pending(&self) -> bool {
         NamedPipeServer::read_pending(self)
+    }
+    fn take_drained(&mut self) -> bool {
+        NamedPipeServer::take_drained(self)
     }
 }
 
@@ -90,6 +95,9 @@ impl Inner for NamedPipeClient {
     fn read_pending(&self) -> bool {
         NamedPipeClient::read_pending(self)
     }
+    fn take_drained(&mut self) -> bool {
+        NamedPipeClient::take_drained(self)
+    }
 }
 
 /// How often a task waiting on a ring looks at its peer (as a blocking end's sleep slice).
@@ -101,6 +109,9 @@ const WATCH: Duration = Duration::from_millis(50);
 struct Bell {
     fd: AsyncFd<OwnedFd>,
     watch: Pin<Box<Sleep>>,
+    /// The bell rang since the watch last ran out: the peer was alive within the last
+    /// [`WATCH`].
+    rang: bool,
 }
 
 impl Bell {
@@ -108,23 +119,32 @@ impl Bell {
         Ok(Bell {
             fd: register(bell, Interest::READABLE)?,
             watch: Box::pin(sleep(WATCH)),
+            rang: false,
         })
     }
 
     /// Waits for the bell (armed by the caller) or for the watch: either way, look again.
-    /// `true` when the bell rang, `false` when the watch ran out (then the peer is to be
-    /// looked at: a killed one rings no bell).
+    /// `true` when the bell rang, `false` when a whole [`WATCH`] went by without it (then the
+    /// peer is to be looked at: a killed one rings no bell).
+    ///
+    /// A watch that runs out after the bell rang only starts over: a busy connection's peer
+    /// is alive, and looking at it would cost both sides a few system calls every [`WATCH`]
+    /// (the read that looks finds the ring empty and asks the writer for a wake-up byte on
+    /// the socket). A peer killed is still seen within two [`WATCH`]es.
     fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
         if let Poll::Ready(guard) = self.fd.poll_read_ready(cx) {
             let mut guard = guard?;
             // Back to zero; the next ring makes the bell ready again.
             let _ = rustix::io::read(guard.get_inner().as_fd(), &mut [0u8; 8]);
             guard.clear_ready();
+            self.rang = true;
             return Poll::Ready(Ok(true));
         }
-        if self.watch.as_mut().poll(cx).is_ready() {
+        while self.watch.as_mut().poll(cx).is_ready() {
             self.watch.as_mut().reset(Instant::now() + WATCH);
-            return Poll::Ready(Ok(false));
+            if !std::mem::take(&mut self.rang) {
+                return Poll::Ready(Ok(false));
+            }
         }
         Poll::Pending
     }
@@ -200,9 +220,20 @@ fn poll_op<I: Inner, T>(
             Dir::Read => ready!(io.poll_read_ready(cx))?,
             Dir::Write => ready!(io.poll_write_ready(cx))?,
         };
+        // Only what this op's receives found counts.
+        let _ = inner.take_drained();
         match op(inner) {
             Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
-            other => return Poll::Ready(other),
+            other => {
+                // A read that left the socket empty: the next waits for the socket to become
+                // readable again instead of first receiving `WouldBlock` (a request-reply
+                // server's every request would pay that receive). Bytes arriving after it
+                // make the socket ready anew, so none is missed.
+                if dir == Dir::Read && inner.take_drained() {
+                    guard.clear_ready();
+                }
+                return Poll::Ready(other);
+            }
         }
     }
 }
