@@ -732,6 +732,7 @@ impl NamedPipeClient {
 
     /// Whether the last receive from the socket left it empty (for the async front-end, which
     /// then waits for readiness without another receive); forgotten as it is told.
+    #[cfg(feature = "tokio")]
     pub(crate) fn take_drained(&mut self) -> bool {
         self.conn.take_drained()
     }

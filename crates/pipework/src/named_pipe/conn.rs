@@ -226,6 +226,7 @@ impl Conn {
 
     /// Whether the last receive left the socket empty ([`recv_noting_drained`]), forgotten as
     /// it is told.
+    #[cfg(feature = "tokio")]
     pub(crate) fn take_drained(&mut self) -> bool {
         std::mem::take(&mut self.drained)
     }
