@@ -72,8 +72,9 @@ const RINGS_SHARE: u64 = 4;
 /// An environment variable naming the client counts to measure instead of all
 /// (`PIPEWORK_BENCH_SCALE_CLIENTS=1000,10000`), for a quicker look at one level.
 const LEVELS_VAR: &str = "PIPEWORK_BENCH_SCALE_CLIENTS";
-/// An environment variable that, set, turns the pipework server's shared-memory rings off (to
-/// compare the socket path alone).
+/// An environment variable that, set, turns the shared-memory rings off on both sides, the
+/// pipework server and its clients (to compare the socket path alone: a client whose offer is
+/// refused would still look at its rings).
 const NO_RINGS_VAR: &str = "PIPEWORK_BENCH_SCALE_NO_RINGS";
 
 /// One sample of one server at one N.
@@ -637,10 +638,12 @@ impl Conn {
     async fn open(server: Server, target: &str) -> io::Result<Conn> {
         match server {
             Server::Pipework => {
-                let mut client = ClientOptions::new()
-                    .wait(WaitTimeout::After(Duration::from_secs(120)))
-                    .open_async(target)
-                    .await?;
+                let mut options = ClientOptions::new();
+                options.wait(WaitTimeout::After(Duration::from_secs(120)));
+                if std::env::var_os(NO_RINGS_VAR).is_some() {
+                    options.shared_memory(false);
+                }
+                let mut client = options.open_async(target).await?;
                 client.get_mut().set_read_mode(ReadMode::Message)?;
                 Ok(Conn::Pipe(client))
             }
