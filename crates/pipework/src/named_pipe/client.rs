@@ -529,6 +529,7 @@ impl Opening {
         conn.accept_handles = self.options.accept_handles;
         conn.rings = rings;
         let mut client = NamedPipeClient {
+            offer_open: conn.rings.is_some(),
             conn,
             server,
             notice,
@@ -675,6 +676,9 @@ pub struct NamedPipeClient {
     max_instances: Option<u32>,
     /// A pipe on another machine, reached over SMB: every operation goes there.
     pub(crate) remote: Option<Box<RemotePipe>>,
+    /// This client offered rings and has not yet read from the server: its first read looks
+    /// whether the server refused them ([`settle_offer`](Self::settle_offer)).
+    offer_open: bool,
 }
 
 impl NamedPipeClient {
@@ -695,6 +699,7 @@ impl NamedPipeClient {
                 uid: 0,
                 gid: 0,
             },
+            offer_open: false,
             notice,
             disconnected: false,
             nowait: false,
@@ -805,6 +810,23 @@ impl NamedPipeClient {
 
     /// An operation's result, with the end of the stream (`ended`) or a peer gone turned into
     /// `NotConnected` when the server disconnected this client.
+    /// At the first read that brought the server's data, when this client offered rings: a
+    /// server that refused them said so in the notice before it wrote anything (it decides at
+    /// the client's first byte, which it takes before reading, so a server that replies has
+    /// decided), and the client drops them: its reads and writes stop looking at rings that
+    /// will never serve. A server that wrote before reading may not have decided yet: the
+    /// client keeps its rings then, as it did before servers said so.
+    fn settle_offer(&mut self) {
+        if !std::mem::take(&mut self.offer_open) {
+            return;
+        }
+        if self.conn.rings.as_ref().is_some_and(|r| !r.in_use())
+            && state::rings_refused(self.notice.as_fd())
+        {
+            self.conn.rings = None;
+        }
+    }
+
     fn seen<T>(&mut self, result: io::Result<T>, ended: impl Fn(&T) -> bool) -> io::Result<T> {
         let end = match &result {
             Ok(value) => ended(value),
@@ -842,6 +864,14 @@ impl NamedPipeClient {
         }
         self.check()?;
         let got = self.conn.read_message(buf);
+        if self.offer_open
+            && matches!(
+                got,
+                Ok(MessageRead::Complete(_) | MessageRead::MoreData { .. })
+            )
+        {
+            self.settle_offer();
+        }
         self.seen(got, |r| *r == MessageRead::End)
     }
 
@@ -933,6 +963,9 @@ impl Read for NamedPipeClient {
         }
         self.check()?;
         let got = self.conn.read(buf);
+        if self.offer_open && matches!(got, Ok(n) if n > 0) {
+            self.settle_offer();
+        }
         let asked = !buf.is_empty();
         self.seen(got, |&n| n == 0 && asked)
     }

@@ -873,11 +873,13 @@ impl NamedPipeServer {
             Tag::Rings => {
                 let mut handles = got.handles;
                 let rest = handles.split_off(1);
+                let notice = handles.pop().and_then(state::Notice::accept);
                 // Rings cost descriptors: none beyond a share of the limit (state::rings_affordable).
                 let affordable = self
                     .conn
                     .as_ref()
                     .is_some_and(|c| state::rings_affordable(c.fd.as_fd()));
+                let mut taken = false;
                 if self.shared_memory.on && affordable {
                     let what = format!("named pipe {}", self.what);
                     let spin = self.shared_memory.spin;
@@ -886,10 +888,18 @@ impl NamedPipeServer {
                         conn.rings = super::ring::Rings::accept(rest, conn.fd.as_fd(), spin, &what)
                             .ok()
                             .map(Box::new);
+                        taken = conn.rings.is_some();
                     }
                 }
-                match handles.pop().and_then(state::Notice::accept) {
-                    Some(fd) => Notice::Held(fd),
+                match notice {
+                    Some(fd) => {
+                        if !taken {
+                            // Before any byte of this server's reaches the client: it looks
+                            // at its first read, and drops the rings.
+                            fd.refuse_rings();
+                        }
+                        Notice::Held(fd)
+                    }
                     None => Notice::None,
                 }
             }

@@ -101,6 +101,11 @@ pub(crate) fn message_fits(fd: BorrowedFd<'_>, len: usize) -> io::Result<bool> {
 
 /// Bytes of a disconnect notice: one word, 0 until the server disconnects the client.
 const NOTICE_LEN: u64 = 8;
+/// Bytes of the notice a client makes: the disconnect word, then a word the server sets when
+/// it refused the rings the client offered (so the client drops them instead of looking at
+/// them on every read and write). A server takes a notice of one word too (earlier clients'),
+/// and earlier servers write only the first word.
+const NOTICE_MADE: u64 = 2 * NOTICE_LEN;
 
 /// A new disconnect notice, for a client to hand to its server: a memfd holding one zero
 /// word, sealed so that neither side can shrink it under the other's mapping.
@@ -110,7 +115,7 @@ pub(crate) fn new_notice() -> io::Result<OwnedFd> {
         "pipework-notice",
         MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
     )?;
-    ftruncate(&fd, NOTICE_LEN)?;
+    ftruncate(&fd, NOTICE_MADE)?;
     fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
     Ok(fd)
 }
@@ -131,6 +136,13 @@ pub(crate) fn notice_signalled(fd: BorrowedFd<'_>) -> bool {
             matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
         }
     }
+}
+
+/// Whether the server set the notice `fd`'s second word: it refused the rings this client
+/// offered. `false` for a notice without one (an eventfd) or a server that never sets it.
+pub(crate) fn rings_refused(fd: BorrowedFd<'_>) -> bool {
+    let mut word = [0u8; NOTICE_LEN as usize];
+    matches!(rustix::io::pread(fd, &mut word, NOTICE_LEN), Ok(n) if n == word.len() && word != [0; NOTICE_LEN as usize])
 }
 
 /// Checks that a handle is an eventfd (anything else is dropped: the server never writes into
@@ -172,16 +184,32 @@ impl Notice {
                 {
                     return None;
                 }
+                // Both words when the client made both.
+                let len = if st.st_size as u64 >= NOTICE_MADE {
+                    NOTICE_MADE
+                } else {
+                    NOTICE_LEN
+                };
                 let region = crate::sys::shm::Region::map(
                     &fd,
                     0,
-                    NOTICE_LEN as usize,
+                    len as usize,
                     crate::sys::shm::Protection::ReadWrite,
                 )
                 .ok()?;
                 Some(Notice::Mapped(region))
             }
             Err(_) => accept_notice(fd).map(Notice::Held),
+        }
+    }
+
+    /// Tells the client behind the notice that the server did not take the rings it offered
+    /// (a notice of one word, or an eventfd, has no room to say it: that client keeps them).
+    pub(crate) fn refuse_rings(&self) {
+        if let Notice::Mapped(region) = self {
+            if let Ok(word) = region.atomic_u64(NOTICE_LEN as usize) {
+                word.store(1, std::sync::atomic::Ordering::Release);
+            }
         }
     }
 
@@ -274,6 +302,31 @@ mod tests {
         assert!(notice_signalled(mine.as_fd()));
         // The server holds no descriptor for it.
         drop(theirs);
+        assert!(notice_signalled(mine.as_fd()));
+    }
+
+    #[test]
+    fn a_refusal_of_the_rings_is_no_disconnect() {
+        let mine = new_notice().unwrap();
+        assert!(!rings_refused(mine.as_fd()));
+        let theirs = Notice::accept(mine.try_clone().unwrap()).unwrap();
+        theirs.refuse_rings();
+        assert!(rings_refused(mine.as_fd()));
+        assert!(!notice_signalled(mine.as_fd()));
+        theirs.signal();
+        assert!(notice_signalled(mine.as_fd()));
+    }
+
+    #[test]
+    fn a_one_word_notice_is_taken_and_has_no_refusal() {
+        use rustix::fs::{fcntl_add_seals, ftruncate, memfd_create, MemfdFlags, SealFlags};
+        let mine = memfd_create("x", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+        ftruncate(&mine, NOTICE_LEN).unwrap();
+        fcntl_add_seals(&mine, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL).unwrap();
+        let theirs = Notice::accept(mine.try_clone().unwrap()).unwrap();
+        theirs.refuse_rings();
+        assert!(!rings_refused(mine.as_fd()));
+        theirs.signal();
         assert!(notice_signalled(mine.as_fd()));
     }
 
