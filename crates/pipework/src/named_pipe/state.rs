@@ -14,7 +14,9 @@
 //! lives in memory the client holds, so it tells the truth even after the server has exited.
 //! A foreign client sends no tag and is told nothing: it sees the plain end of a socket. An
 //! eventfd offered as the notice (what earlier pipework clients sent) is still taken, held
-//! and signalled as before, at the cost of its descriptor.
+//! and signalled as before, at the cost of its descriptor. A second word follows the first in
+//! the notices clients make now: a server that did not take the rings the client offered sets
+//! it before writing anything ([`rings_refused`]).
 
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -107,8 +109,8 @@ const NOTICE_LEN: u64 = 8;
 /// and earlier servers write only the first word.
 const NOTICE_MADE: u64 = 2 * NOTICE_LEN;
 
-/// A new disconnect notice, for a client to hand to its server: a memfd holding one zero
-/// word, sealed so that neither side can shrink it under the other's mapping.
+/// A new disconnect notice, for a client to hand to its server: a memfd holding two zero
+/// words, sealed so that neither side can shrink it under the other's mapping.
 pub(crate) fn new_notice() -> io::Result<OwnedFd> {
     use rustix::fs::{fcntl_add_seals, ftruncate, memfd_create, MemfdFlags, SealFlags};
     let fd = memfd_create(
