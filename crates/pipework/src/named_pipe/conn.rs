@@ -64,8 +64,9 @@ fn source<'a>(
 /// [`recv_into`] on a nonblocking socket, noting in `drained` whether the receive left the
 /// socket empty: some bytes came, fewer than asked, and no handle rode on them (a stream
 /// receive stops after the bytes a handle rode on, even with more queued; `recvmsg` tells
-/// when one was dropped). An async end then waits for the socket's readiness without first
-/// making the receive that would only fail with `WouldBlock`.
+/// when one was dropped: [`fdpass::recv_bytes`] when no handle is taken). An async end then
+/// waits for the socket's readiness without first making the receive that would only fail
+/// with `WouldBlock`.
 fn recv_noting_drained(
     fd: BorrowedFd<'_>,
     buf: &mut [u8],
@@ -75,6 +76,16 @@ fn recv_noting_drained(
 ) -> io::Result<usize> {
     *drained = false;
     let room = limit.saturating_sub(handles.len());
+    if room == 0 {
+        return match fdpass::recv_bytes(fd, buf) {
+            Ok((n, dropped)) => {
+                *drained = n > 0 && n < buf.len() && !dropped;
+                Ok(n)
+            }
+            Err(e) if e.raw_os_error() == Some(Errno::CONNRESET.raw_os_error()) => Ok(0),
+            Err(e) => Err(e),
+        };
+    }
     let got = match fdpass::recv(fd, &mut [IoSliceMut::new(buf)], room, RecvFlags::empty()) {
         Ok(got) => got,
         Err(e) if e.raw_os_error() == Some(Errno::CONNRESET.raw_os_error()) => return Ok(0),
