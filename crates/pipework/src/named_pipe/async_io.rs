@@ -60,8 +60,6 @@ trait Inner: io::Read + io::Write {
     /// Whether a read has something to return besides what the ring holds (bytes read ahead,
     /// a state to report): then it is made even when the ring is empty.
     fn read_pending(&self) -> bool;
-    /// Whether the last receive from the socket left it empty; forgotten as it is told.
-    fn take_drained(&mut self) -> bool;
 }
 
 impl Inner for NamedPipeServer {
@@ -77,9 +75,6 @@ impl Inner for NamedPipeServer {
     fn read_pending(&self) -> bool {
         NamedPipeServer::read_pending(self)
     }
-    fn take_drained(&mut self) -> bool {
-        NamedPipeServer::take_drained(self)
-    }
 }
 
 impl Inner for NamedPipeClient {
@@ -94,9 +89,6 @@ impl Inner for NamedPipeClient {
     }
     fn read_pending(&self) -> bool {
         NamedPipeClient::read_pending(self)
-    }
-    fn take_drained(&mut self) -> bool {
-        NamedPipeClient::take_drained(self)
     }
 }
 
@@ -220,20 +212,9 @@ fn poll_op<I: Inner, T>(
             Dir::Read => ready!(io.poll_read_ready(cx))?,
             Dir::Write => ready!(io.poll_write_ready(cx))?,
         };
-        // Only what this op's receives found counts.
-        let _ = inner.take_drained();
         match op(inner) {
             Err(e) if e.kind() == ErrorKind::WouldBlock => guard.clear_ready(),
-            other => {
-                // A read that left the socket empty: the next waits for the socket to become
-                // readable again instead of first receiving `WouldBlock` (a request-reply
-                // server's every request would pay that receive). Bytes arriving after it
-                // make the socket ready anew, so none is missed.
-                if dir == Dir::Read && inner.take_drained() {
-                    guard.clear_ready();
-                }
-                return Poll::Ready(other);
-            }
+            other => return Poll::Ready(other),
         }
     }
 }

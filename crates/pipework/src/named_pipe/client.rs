@@ -735,13 +735,6 @@ impl NamedPipeClient {
         self.disconnected || self.remote.is_some() || self.conn.framer.has_buffered()
     }
 
-    /// Whether the last receive from the socket left it empty (for the async front-end, which
-    /// then waits for readiness without another receive); forgotten as it is told.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn take_drained(&mut self) -> bool {
-        self.conn.take_drained()
-    }
-
     /// Shuts the writing half (the server reads the end of data after what was sent).
     #[cfg(feature = "tokio")]
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {

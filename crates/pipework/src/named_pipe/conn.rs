@@ -38,63 +38,21 @@ pub(crate) struct Conn {
     /// The shared-memory rings offered with the connection, when both ends are pipework and
     /// took them (see [`super::ring`]): each direction moves from the socket to its ring once.
     pub(crate) rings: Option<Box<Rings>>,
-    /// The last receive of a nonblocking end left the socket empty ([`recv_noting_drained`]).
-    pub(crate) drained: bool,
 }
 
 /// Where an end's bytes come from: its socket, or its rings once the peer moved there (taking
 /// handles that ride on the socket's bytes, up to `limit` held).
-/// A nonblocking end's receives from the socket note in `drained` whether they left it empty
-/// ([`recv_noting_drained`]).
 fn source<'a>(
     fd: BorrowedFd<'a>,
     rings: &'a mut Option<Box<Rings>>,
     dontwait: bool,
     handles: &'a mut Vec<OwnedFd>,
     limit: usize,
-    drained: &'a mut bool,
 ) -> impl FnMut(&mut [u8]) -> io::Result<usize> + 'a {
     move |b: &mut [u8]| match rings {
         Some(rings) => rings.recv(fd, b, dontwait, handles, limit),
-        None if dontwait => recv_noting_drained(fd, b, handles, limit, drained),
         None => recv_into(fd, b, handles, limit),
     }
-}
-
-/// [`recv_into`] on a nonblocking socket, noting in `drained` whether the receive left the
-/// socket empty: some bytes came, fewer than asked, and no handle rode on them (a stream
-/// receive stops after the bytes a handle rode on, even with more queued; `recvmsg` tells
-/// when one was dropped: [`fdpass::recv_bytes`] when no handle is taken). An async end then
-/// waits for the socket's readiness without first making the receive that would only fail
-/// with `WouldBlock`.
-fn recv_noting_drained(
-    fd: BorrowedFd<'_>,
-    buf: &mut [u8],
-    handles: &mut Vec<OwnedFd>,
-    limit: usize,
-    drained: &mut bool,
-) -> io::Result<usize> {
-    *drained = false;
-    let room = limit.saturating_sub(handles.len());
-    if room == 0 {
-        return match fdpass::recv_bytes(fd, buf) {
-            Ok((n, dropped)) => {
-                *drained = n > 0 && n < buf.len() && !dropped;
-                Ok(n)
-            }
-            Err(e) if e.raw_os_error() == Some(Errno::CONNRESET.raw_os_error()) => Ok(0),
-            Err(e) => Err(e),
-        };
-    }
-    let got = match fdpass::recv(fd, &mut [IoSliceMut::new(buf)], room, RecvFlags::empty()) {
-        Ok(got) => got,
-        Err(e) if e.raw_os_error() == Some(Errno::CONNRESET.raw_os_error()) => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    *drained =
-        got.bytes > 0 && got.bytes < buf.len() && got.handles.is_empty() && !got.refused_handles;
-    handles.extend(got.handles);
-    Ok(got.bytes)
 }
 
 /// Messages up to this many payload bytes are copied behind their header and sent as one
@@ -231,15 +189,7 @@ impl Conn {
             frame: Vec::new(),
             what,
             rings: None,
-            drained: false,
         }
-    }
-
-    /// Whether the last receive left the socket empty ([`recv_noting_drained`]), forgotten as
-    /// it is told.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn take_drained(&mut self) -> bool {
-        std::mem::take(&mut self.drained)
     }
 
     /// How many handles this end may hold waiting to be taken, now.
@@ -285,10 +235,9 @@ impl Conn {
             handles,
             rings,
             nonblocking,
-            drained,
             ..
         } = self;
-        let mut fill = source(fd.as_fd(), rings, *nonblocking, handles, limit, drained);
+        let mut fill = source(fd.as_fd(), rings, *nonblocking, handles, limit);
         match (self.pipe_mode, self.read_mode) {
             (PipeMode::Byte, _) => fill(buf),
             (PipeMode::Message, ReadMode::Byte) => framer.read_bytes(buf, &mut fill),
@@ -314,10 +263,9 @@ impl Conn {
             handles,
             rings,
             nonblocking,
-            drained,
             ..
         } = self;
-        let mut fill = source(fd.as_fd(), rings, *nonblocking, handles, limit, drained);
+        let mut fill = source(fd.as_fd(), rings, *nonblocking, handles, limit);
         framer.read_message(buf, &mut fill)
     }
 
@@ -524,8 +472,7 @@ impl Conn {
             }
             PipeMode::Message => {
                 // The bytes move into the framer's buffer, as a read would take them.
-                let mut drained = false;
-                let mut fill = source(fd.as_fd(), rings, true, handles, limit, &mut drained);
+                let mut fill = source(fd.as_fd(), rings, true, handles, limit);
                 let (read, available, left) = framer.peek(buf, pending, &mut fill)?;
                 Ok(PeekInfo {
                     read,

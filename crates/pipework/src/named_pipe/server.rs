@@ -971,13 +971,6 @@ impl NamedPipeServer {
         self.conn.as_ref().is_none_or(|c| c.framer.has_buffered())
     }
 
-    /// Whether the last receive from the socket left it empty (for the async front-end, which
-    /// then waits for readiness without another receive); forgotten as it is told.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn take_drained(&mut self) -> bool {
-        self.conn.as_mut().is_some_and(|c| c.take_drained())
-    }
-
     /// Whether data of the connected client goes through shared-memory rings now (in either
     /// direction; see [`ServerOptions::shared_memory`]).
     pub fn shared_memory_in_use(&self) -> bool {

@@ -112,36 +112,6 @@ pub(crate) fn recv(
     })
 }
 
-/// One receive into `buf` that takes no handle and no address: the bytes, and whether a handle
-/// rode on them (the kernel dropped it and flagged `MSG_CTRUNC`; a stream receive stops right
-/// after such bytes, more may be queued). `recvmsg` with neither a name nor a control buffer: a
-/// plain `recv` cannot tell the dropped handle, and rustix's `recvmsg` asks for the sender's
-/// address, which the kernel then copies out on every call. Interrupted calls are retried.
-pub(crate) fn recv_bytes(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, bool)> {
-    use std::os::fd::AsRawFd;
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: an all-zero `msghdr` is a valid one with no name, no iovec and no control buffer.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    loop {
-        // SAFETY: `msg` names one iovec, `iov`, which points at `buf`, valid for writing
-        // `buf.len()` bytes for the whole call; no name and no control buffer are given, so the
-        // kernel writes nothing else but `msg.msg_flags`.
-        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            return Ok((n as usize, msg.msg_flags & libc::MSG_CTRUNC != 0));
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,27 +150,6 @@ mod tests {
         assert_eq!(round(0), (1, 0, true));
         assert_eq!(round(1), (1, 1, true));
         assert_eq!(round(2), (1, 2, false));
-    }
-
-    #[test]
-    fn a_receive_of_bytes_tells_a_dropped_handle_and_stops_after_it() {
-        let (a, b) = pair();
-        let (x, _y) = pair();
-        send(a.as_fd(), &[IoSlice::new(b"ab")], &[], SendFlags::empty()).unwrap();
-        send(
-            a.as_fd(),
-            &[IoSlice::new(b"h")],
-            &[x.as_fd()],
-            SendFlags::empty(),
-        )
-        .unwrap();
-        send(a.as_fd(), &[IoSlice::new(b"cd")], &[], SendFlags::empty()).unwrap();
-        let mut buf = [0u8; 16];
-        // The bytes up to and with the handle's, the handle dropped; the rest stays queued.
-        assert_eq!(recv_bytes(b.as_fd(), &mut buf).unwrap(), (3, true));
-        assert_eq!(&buf[..3], b"abh");
-        assert_eq!(recv_bytes(b.as_fd(), &mut buf).unwrap(), (2, false));
-        assert_eq!(&buf[..2], b"cd");
     }
 
     #[test]
