@@ -600,7 +600,9 @@ impl Conn {
                     if n == 0 {
                         return Err(mid_message(what));
                     }
-                    let n = ring.lendable(n).min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let n = ring
+                        .lendable(n)
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
                     (n, Lent::Ring(n))
                 } else {
                     if !framer.fill_raw(&mut fill)? {

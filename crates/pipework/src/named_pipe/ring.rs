@@ -378,12 +378,13 @@ impl Rings {
                     .ok()
                     .flatten()
             };
-            match shared::wait_ready(&mut self.reader, limit)? {
-                Some(n) => Ok(n),
-                None => Err(io::Error::new(
+            match shared::wait_ready(&mut self.reader, limit) {
+                Ok(Some(n)) => Ok(n),
+                Ok(None) => Err(io::Error::new(
                     ErrorKind::WouldBlock,
                     format!("{}: the receive time limit ran out", self.what),
                 )),
+                Err(e) => Err(e),
             }
         };
         match got {

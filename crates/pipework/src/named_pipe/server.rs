@@ -1156,7 +1156,10 @@ impl NamedPipeServer {
     fn no_messages(&self) -> io::Error {
         io::Error::new(
             ErrorKind::InvalidInput,
-            format!("named pipe {} is a byte pipe: it has no messages", self.what),
+            format!(
+                "named pipe {} is a byte pipe: it has no messages",
+                self.what
+            ),
         )
     }
 
