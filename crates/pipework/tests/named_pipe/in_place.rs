@@ -327,6 +327,12 @@ pub(super) fn in_place_peer_killed() {
     }
     assert_eq!(&got, b"partial");
     assert!(s.shared_memory_in_use());
+    // Nonblocking, with the ring empty: `WouldBlock`, nothing lent.
+    s.set_nonblocking(true).unwrap();
+    // SAFETY: as above.
+    let e = unsafe { s.fill_buf_in_place() }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    s.set_nonblocking(false).unwrap();
     c.kill().unwrap();
     let _ = wait(&mut c);
     // SAFETY: as above.
@@ -344,6 +350,12 @@ pub(super) fn in_place_peer_killed() {
     let (data, read) = unsafe { s.read_message_in_place() }.unwrap();
     assert_eq!((data, read), (&b"first"[..], MessageRead::Complete(5)));
     s.consume(5);
+    // Nonblocking, with nothing sent yet (the client waits for "go"): `WouldBlock`.
+    s.set_nonblocking(true).unwrap();
+    // SAFETY: as above.
+    let e = unsafe { s.read_message_in_place() }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
+    s.set_nonblocking(false).unwrap();
     s.write_all(b"go").unwrap();
     assert_eq!(line(&mut out), "writing");
     // Part of the message, then the writer is killed while it waits for room.
