@@ -886,11 +886,11 @@ impl NamedPipeClient {
 
     /// Waits like a read until there are bytes to read, then lends them where they lie instead of
     /// copying them out: the zero-copy read. When both ends are pipework and the bytes come
-    /// through the shared-memory ring, the slice is the ring itself; on the socket path (a
-    /// foreign server, or rings off) the bytes are received into this end's own buffer and
-    /// lent from there, so the same code serves both. The slice holds what a read could take
-    /// now, up to the ring's end (the rest comes with the next call); it is empty only at the
-    /// end of data. Nothing is read until [`consume`](Self::consume) says how much was used.
+    /// through the shared-memory ring, the slice is the ring itself; on the socket path (rings
+    /// off on either end) the bytes are received into this end's own buffer and lent from
+    /// there, so the same code serves both. The slice holds what a read could take now, up to
+    /// the ring's end (the rest comes with the next call); it is empty only at the end of
+    /// data. Nothing is read until [`consume`](Self::consume) says how much was used.
     ///
     /// On a message pipe the slice never runs past the end of the current message, whatever
     /// the read mode (the rest of the message comes with the next calls, as with
