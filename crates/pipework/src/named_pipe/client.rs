@@ -911,9 +911,9 @@ impl NamedPipeClient {
     /// A client of a pipe on another machine (through Samba) has no in-place reads:
     /// `Unsupported`.
     pub unsafe fn fill_buf_in_place(&mut self) -> io::Result<&[u8]> {
-        self.lend_checked(false)?;
+        self.lend_in_place(false)?;
         // SAFETY: the caller vouches for the server (this function's contract).
-        Ok(unsafe { self.conn.lent() })
+        Ok(unsafe { self.lent_in_place() })
     }
 
     /// [`fill_buf_in_place`](Self::fill_buf_in_place) on a message pipe, telling where the
@@ -926,7 +926,25 @@ impl NamedPipeClient {
     /// # Safety
     /// As [`fill_buf_in_place`](Self::fill_buf_in_place).
     pub unsafe fn read_message_in_place(&mut self) -> io::Result<(&[u8], MessageRead)> {
-        if self.conn.pipe_mode == PipeMode::Byte && self.remote.is_none() {
+        let got = self.lend_in_place(true)?;
+        // SAFETY: the caller vouches for the server (this function's contract).
+        Ok((unsafe { self.lent_in_place() }, got))
+    }
+
+    /// The bytes the last [`lend_in_place`](Self::lend_in_place) found.
+    ///
+    /// # Safety
+    /// As [`fill_buf_in_place`](Self::fill_buf_in_place).
+    pub(crate) unsafe fn lent_in_place(&self) -> &[u8] {
+        // SAFETY: passed on to the caller (this function's contract).
+        unsafe { self.conn.lent() }
+    }
+
+    /// An in-place read prepared (`messages`: telling empty messages and message ends; on a
+    /// byte pipe `InvalidInput`), with this client's checks: a disconnect is `NotConnected`.
+    /// For the blocking and the async ends.
+    pub(crate) fn lend_in_place(&mut self, messages: bool) -> io::Result<MessageRead> {
+        if messages && self.conn.pipe_mode == PipeMode::Byte && self.remote.is_none() {
             return Err(io::Error::new(
                 ErrorKind::InvalidInput,
                 format!(
@@ -935,14 +953,6 @@ impl NamedPipeClient {
                 ),
             ));
         }
-        let got = self.lend_checked(true)?;
-        // SAFETY: the caller vouches for the server (this function's contract).
-        Ok((unsafe { self.conn.lent() }, got))
-    }
-
-    /// An in-place read prepared (`messages`: telling empty messages), with this client's
-    /// checks: a disconnect is `NotConnected`.
-    fn lend_checked(&mut self, messages: bool) -> io::Result<MessageRead> {
         if self.remote.is_some() {
             return Err(super::smb::client::unsupported(
                 &self.conn.what,

@@ -1119,10 +1119,9 @@ impl NamedPipeServer {
     /// are checked either way: a lying peer cannot make the slice leave the ring, and a
     /// position out of bounds is `InvalidData` naming the pipe.)
     pub unsafe fn fill_buf_in_place(&mut self) -> io::Result<&[u8]> {
-        let conn = self.reading()?;
-        while conn.lend()? == MessageRead::Complete(0) {}
+        self.lend_in_place(false)?;
         // SAFETY: the caller vouches for the client (this function's contract).
-        Ok(unsafe { conn.lent() })
+        Ok(unsafe { self.lent_in_place() })
     }
 
     /// [`fill_buf_in_place`](Self::fill_buf_in_place) on a message pipe, telling where the
@@ -1135,13 +1134,36 @@ impl NamedPipeServer {
     /// # Safety
     /// As [`fill_buf_in_place`](Self::fill_buf_in_place).
     pub unsafe fn read_message_in_place(&mut self) -> io::Result<(&[u8], MessageRead)> {
-        if self.info.pipe_mode == PipeMode::Byte {
+        let got = self.lend_in_place(true)?;
+        // SAFETY: the caller vouches for the client (this function's contract).
+        Ok((unsafe { self.lent_in_place() }, got))
+    }
+
+    /// Prepares an in-place read (`messages`: telling empty messages and message ends; on a
+    /// byte pipe `InvalidInput`), for the blocking and the async ends.
+    pub(crate) fn lend_in_place(&mut self, messages: bool) -> io::Result<MessageRead> {
+        if messages && self.info.pipe_mode == PipeMode::Byte {
             return Err(self.no_messages());
         }
         let conn = self.reading()?;
-        let got = conn.lend()?;
-        // SAFETY: the caller vouches for the client (this function's contract).
-        Ok((unsafe { conn.lent() }, got))
+        loop {
+            match conn.lend()? {
+                MessageRead::Complete(0) if !messages => {}
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// The bytes the last [`lend_in_place`](Self::lend_in_place) found.
+    ///
+    /// # Safety
+    /// As [`fill_buf_in_place`](Self::fill_buf_in_place).
+    pub(crate) unsafe fn lent_in_place(&self) -> &[u8] {
+        match &self.conn {
+            // SAFETY: passed on to the caller (this function's contract).
+            Some(conn) => unsafe { conn.lent() },
+            None => &[],
+        }
     }
 
     /// Marks `n` bytes lent by the last in-place read as read, giving their room back to the

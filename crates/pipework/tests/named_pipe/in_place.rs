@@ -214,9 +214,17 @@ pub(super) fn in_place_messages() {
             let mut got = Vec::new();
             loop {
                 if i == 4 && got.is_empty() {
-                    // A peek before the in-place read: the message's start, what is left of it.
+                    // A peek before the in-place read: the message's start, what is left of it
+                    // (once the client has written it).
                     let mut small = [0u8; 4];
-                    let info = s.peek(&mut small).unwrap();
+                    let info = loop {
+                        let info = s.peek(&mut small).unwrap();
+                        if info.read > 0 {
+                            break info;
+                        }
+                        std::thread::yield_now();
+                    };
+                    assert_eq!(info.read, 4);
                     assert_eq!(&small, b"peek");
                     assert_eq!(info.left_in_message, 3);
                 }
@@ -457,4 +465,69 @@ pub(super) fn in_place_hostile_position() {
     let e = s.read(&mut buf).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
     finish_killed(c);
+}
+
+/// Tokio ends read in place too, waiting as their reads do (for the bell once on the ring):
+/// a byte pipe and a message pipe, each against a blocking client in another process.
+#[cfg(feature = "tokio")]
+pub(super) fn in_place_async() {
+    use tokio::io::AsyncWriteExt;
+    common::runtime().block_on(async {
+        let name = unique("in-place-async-bytes");
+        let mut s = ServerOptions::new()
+            .shared_memory(true)
+            .create_async(&name)
+            .unwrap();
+        let (c, mut out) = spawn("in_place_client_bytes", &[&name, "on"]);
+        s.connect().await.unwrap();
+        let expect = pattern(STREAM, 1);
+        let mut at = 0;
+        while at < STREAM {
+            // SAFETY: the peer is this test's own pipework client.
+            let data = unsafe { s.fill_buf_in_place().await }.unwrap();
+            assert!(!data.is_empty(), "the end of data at {at}");
+            let n = data.len();
+            assert!(data == &expect[at..at + n], "lent bytes differ at {at}");
+            s.consume(n);
+            at += n;
+        }
+        assert!(s.get_ref().shared_memory_in_use());
+        s.write_all(&pattern(STREAM, 2)).await.unwrap();
+        assert_eq!(line(&mut out), "true");
+        s.disconnect().unwrap();
+        assert_eq!(line(&mut out), "ok");
+        finish(c);
+
+        let name = unique("in-place-async-messages");
+        let mut s = ServerOptions::new()
+            .pipe_mode(PipeMode::Message)
+            .shared_memory(true)
+            .create_async(&name)
+            .unwrap();
+        let (c, mut out) = spawn("in_place_client_messages", &[&name, "on"]);
+        s.connect().await.unwrap();
+        for (i, m) in messages().iter().enumerate() {
+            let mut got = Vec::new();
+            loop {
+                // SAFETY: the peer is this test's own pipework client.
+                let (data, read) = unsafe { s.read_message_in_place().await }.unwrap();
+                let n = data.len();
+                got.extend_from_slice(data);
+                s.consume(n);
+                match read {
+                    MessageRead::Complete(_) => break,
+                    MessageRead::MoreData { .. } => {}
+                    MessageRead::End => panic!("the end of data in message {i}"),
+                }
+            }
+            assert!(&got == m, "message {i} differs");
+        }
+        for m in messages() {
+            s.write_message(&m).await.unwrap();
+        }
+        assert_eq!(line(&mut out), "true");
+        drop(s);
+        assert_eq!(line(&mut out), "ok");
+        finish(c);
+    });
 }

@@ -177,6 +177,8 @@ fn main() {
                 in_place::in_place_hostile_position,
             ),
             #[cfg(feature = "tokio")]
+            ("in_place_async", in_place::in_place_async),
+            #[cfg(feature = "tokio")]
             (
                 "shm_path_async_ends_on_rings",
                 shm_path::async_ends_on_rings,
