@@ -158,11 +158,26 @@ impl Framer {
     /// Makes sure the current message's header is known. `Ok(false)`: the stream ended cleanly
     /// between messages.
     fn header(&mut self, fill: &mut Fill<'_>) -> io::Result<bool> {
+        self.next_header(fill, false)
+    }
+
+    /// [`header`](Self::header); with `header_only`, receiving no byte past the header (the
+    /// payload then stays where it lies, for an in-place read of the ring).
+    pub(crate) fn next_header(
+        &mut self,
+        fill: &mut Fill<'_>,
+        header_only: bool,
+    ) -> io::Result<bool> {
         while self.left.is_none() {
+            let max = if header_only {
+                self.width.saturating_sub(self.buffered())
+            } else {
+                usize::MAX
+            };
             if self.buffered() >= self.width {
                 self.left = Some(length(&self.buf[self.start..], self.width));
                 self.start += self.width;
-            } else if !self.fill_buffer(fill)? {
+            } else if !self.fill_buffer_max(fill, max)? {
                 return if self.buffered() == 0 {
                     Ok(false)
                 } else {
@@ -362,32 +377,6 @@ impl Framer {
     /// On a byte pipe: `n` held bytes are read.
     pub(crate) fn take_raw(&mut self, n: usize) {
         self.start += n.min(self.buffered());
-    }
-
-    /// Makes sure the current message's header is known, as a read does; with `header_only`,
-    /// receiving no byte past the header (the payload then stays where it lies, for an
-    /// in-place read of the ring). `Ok(false)`: the stream ended cleanly between messages.
-    pub(crate) fn next_header(
-        &mut self,
-        fill: &mut Fill<'_>,
-        header_only: bool,
-    ) -> io::Result<bool> {
-        if !header_only {
-            return self.header(fill);
-        }
-        while self.left.is_none() {
-            if self.buffered() >= self.width {
-                self.left = Some(length(&self.buf[self.start..], self.width));
-                self.start += self.width;
-            } else if !self.fill_buffer_max(fill, self.width - self.buffered())? {
-                return if self.buffered() == 0 {
-                    Ok(false)
-                } else {
-                    Err(mid_message())
-                };
-            }
-        }
-        Ok(true)
     }
 
     /// Bytes of the current message not yet read (`None` between messages).
