@@ -102,6 +102,7 @@ struct Ways<'a> {
     spooled_end: &'a AtomicU64,
     stalled_at: &'a AtomicU64,
     without_wait: &'a std::sync::atomic::AtomicU32,
+    socket_full: &'a std::sync::atomic::AtomicBool,
     spooled: &'a std::sync::atomic::AtomicU32,
 }
 
@@ -138,6 +139,8 @@ enum Target {
         stalled_at: AtomicU64,
         /// Messages offered to the socket without a wait since then.
         without_wait: std::sync::atomic::AtomicU32,
+        /// Whether this client's last offer to the socket found its queue full.
+        socket_full: std::sync::atomic::AtomicBool,
         /// Messages this client spooled: every [`LIVENESS_EVERY`]th, and every large one, first
         /// checks that the server still lives (a spooled message reaches no socket that could
         /// tell).
@@ -252,6 +255,7 @@ impl MailslotClient {
                 spooled_end: AtomicU64::new(0),
                 stalled_at: AtomicU64::new(u64::MAX),
                 without_wait: std::sync::atomic::AtomicU32::new(0),
+                socket_full: std::sync::atomic::AtomicBool::new(false),
                 spooled: std::sync::atomic::AtomicU32::new(0),
                 seq_next: AtomicU64::new(0),
                 seq_end: AtomicU64::new(0),
@@ -286,6 +290,7 @@ impl MailslotClient {
                 spooled_end,
                 stalled_at,
                 without_wait,
+                socket_full,
                 spooled,
                 seq_next,
                 seq_end,
@@ -300,6 +305,7 @@ impl MailslotClient {
                     spooled_end,
                     stalled_at,
                     without_wait,
+                    socket_full,
                     spooled,
                 };
                 self.send_local(spool, shared, wakeup, &ways, message)
@@ -334,6 +340,7 @@ impl MailslotClient {
             spooled_end,
             stalled_at,
             without_wait,
+            socket_full,
             spooled,
         } = *ways;
         let limit = if self.max_size == 0 {
@@ -408,10 +415,19 @@ impl MailslotClient {
                     Ordering::Relaxed,
                 );
                 sent
+            } else if socket_full.load(Ordering::Relaxed) {
+                // The queue was full at this client's last offer and the server has read
+                // nothing since: full still, as a rule. An offer the queue refuses costs
+                // nearly a send (the kernel builds the datagram before it looks for room), so
+                // the spool takes it at once; the wait after [`WAIT_AGAIN_AFTER`] messages,
+                // or the server's next read, tries the socket again.
+                without_wait.store(unwaited + 1, Ordering::Relaxed);
+                Err(Errno::AGAIN)
             } else {
                 without_wait.store(unwaited + 1, Ordering::Relaxed);
                 retry(|| send(wakeup, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL))
             };
+            socket_full.store(matches!(sent, Err(Errno::AGAIN)), Ordering::Relaxed);
             match sent {
                 Ok(_) => {
                     shared.count_produced();
