@@ -66,6 +66,8 @@ fn every_mechanism_gives_json_lines_and_charts() {
         ("shm-pipe", "round_trip_one_cpu"),
         ("named-pipe", "throughput"),
         ("named-pipe", "round_trip"),
+        ("named-pipe", "throughput_in_place"),
+        ("named-pipe", "throughput_shared_memory_vs_copy_floor"),
         ("mailslot/1w", "message_rate"),
         ("mailslot/4w", "message_rate"),
         ("mapping", "copy_in"),

@@ -15,10 +15,10 @@ use std::process::Child;
 use pipework::named_pipe::{
     ClientOptions, MessageRead, NamedPipeClient, NamedPipeServer, PipeMode, ReadMode, ServerOptions,
 };
-use pipework_cli::workload::{self, Link, Session, Stream, Workload, CHUNK};
+use pipework_cli::workload::{self, inherited, Link, Session, Stream, Workload, CHUNK};
 
 use super::stream::{self, raw_child, RawFd};
-use super::{spawn_child, Figure, Mechanism, Settings};
+use super::{spawn_child, Figure, Mechanism, Samples, Settings};
 
 /// The `named-pipe` entry of the bench table.
 pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
@@ -29,9 +29,39 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let socket = |workload| pipework_session(workload, Transport::Socket);
     let (throughput, round_trip) =
         stream::throughput_and_round_trips(settings, NAME, socket, raw_session)?;
-    let ring = |workload| pipework_session(workload, Transport::Ring);
-    let (ring_throughput, ring_round_trip) =
-        stream::throughput_and_round_trips(settings, NAME, ring, raw_session)?;
+    // The rings' throughput, copying and in place, beside the raw socket and beside the floor
+    // of any copying design, all four alternated.
+    let (mut copying, mut in_place, mut floor, mut raw) = (
+        pipework_session(Workload::Throughput, Transport::Ring)?,
+        pipework_session(Workload::Throughput, Transport::RingInPlace)?,
+        stream::copy_floor::session(NAME)?,
+        raw_session(Workload::Throughput)?,
+    );
+    let [copying_s, in_place_s, floor_s, raw_s] = stream::collect_rotating(
+        settings,
+        "named-pipe ring throughput",
+        settings.runs,
+        [
+            &mut || copying.throughput(),
+            &mut || in_place.throughput(),
+            &mut || floor.throughput(),
+            &mut || raw.throughput(),
+        ],
+    )?;
+    copying.finish()?;
+    in_place.finish()?;
+    floor.finish()?;
+    raw.finish()?;
+    let ring_throughput = Samples::of(copying_s.clone(), raw_s.clone());
+    let beside_floor = Samples::of(copying_s, floor_s);
+    let in_place = Samples::of(in_place_s, raw_s);
+    let ring_round_trip = stream::finished(
+        stream::round_trips,
+        settings,
+        "named-pipe round trip",
+        pipework_session(Workload::RoundTrip, Transport::Ring)?,
+        raw_session(Workload::RoundTrip)?,
+    )?;
     let no_spin = stream::finished(
         stream::round_trips,
         settings,
@@ -48,6 +78,20 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
             "GiB/s",
             "raw unix socket",
             &ring_throughput,
+        ),
+        Figure::higher_is_better(
+            NAME,
+            "throughput_shared_memory_vs_copy_floor",
+            "GiB/s",
+            "copy floor by hand (memfd ring, spinning)",
+            &beside_floor,
+        ),
+        Figure::higher_is_better(
+            NAME,
+            "throughput_in_place",
+            "GiB/s",
+            "raw unix socket",
+            &in_place,
         ),
         Figure::lower_is_better(
             NAME,
@@ -159,6 +203,8 @@ enum Transport {
     Socket,
     Ring,
     RingNoSpin,
+    /// The rings, the child reading in place (`fill_buf_in_place`).
+    RingInPlace,
 }
 
 impl Transport {
@@ -168,6 +214,7 @@ impl Transport {
             Transport::Socket => "pipework",
             Transport::Ring => "ring",
             Transport::RingNoSpin => "ringnospin",
+            Transport::RingInPlace => "ringinplace",
         }
     }
 
@@ -176,6 +223,7 @@ impl Transport {
             "pipework" => Some(Transport::Socket),
             "ring" => Some(Transport::Ring),
             "ringnospin" => Some(Transport::RingNoSpin),
+            "ringinplace" => Some(Transport::RingInPlace),
             _ => None,
         }
     }
@@ -185,7 +233,7 @@ impl Transport {
         let spin = pipework::shm_pipe::ShmPipeOptions::default_spin();
         match self {
             Transport::Socket => (false, spin),
-            Transport::Ring => (true, spin),
+            Transport::Ring | Transport::RingInPlace => (true, spin),
             Transport::RingNoSpin => (true, std::time::Duration::ZERO),
         }
     }
@@ -342,12 +390,38 @@ impl<E: End> Link for PipeLink<E> {
     }
 }
 
+/// A client reading in place: each stretch of bytes looked at where it lies (in the ring),
+/// then consumed; writes as usual.
+struct InPlaceLink(NamedPipeClient);
+
+impl Link for InPlaceLink {
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.0.write_all(data)
+    }
+
+    fn recv(&mut self, f: &mut dyn FnMut(&[u8])) -> io::Result<bool> {
+        // SAFETY: the server is this bench's own pipework process, whose writes never touch
+        // bytes they have published until they are consumed.
+        let data = unsafe { self.0.fill_buf_in_place()? };
+        if data.is_empty() {
+            return Ok(false);
+        }
+        let n = data.len();
+        f(data);
+        self.0.consume(n);
+        Ok(true)
+    }
+}
+
 fn child(args: &[String]) -> io::Result<()> {
     let role = args.first().map(String::as_str).unwrap_or("");
     let target = args
         .get(1)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "missing pipe name"))?;
     let (workload, how) = stream::split_role(role);
+    if how == stream::COPY_FLOOR {
+        return stream::copy_floor::child(Workload::from_role(workload)?, inherited(Some(target))?);
+    }
     match Transport::from_how(how) {
         Some(transport) => {
             let workload = Workload::from_role(workload)?;
@@ -358,6 +432,9 @@ fn child(args: &[String]) -> io::Result<()> {
                 .open(target)?;
             if message_pipe(workload) {
                 client.set_read_mode(ReadMode::Message)?;
+            }
+            if let Transport::RingInPlace = transport {
+                return workload::serve(workload, Box::new(InPlaceLink(client)));
             }
             workload::serve(
                 workload,

@@ -85,13 +85,24 @@ const SMALL_DIRECT: usize = 240;
 
 /// A spooling client checks that the server lives every this many messages.
 const LIVENESS_EVERY: u32 = 32;
+
+/// A client takes this many sequence numbers from the slot's counter at a time: one atomic
+/// operation on the writers' shared cache line per this many messages instead of one per
+/// message. Numbers only order one writer's own messages (the way each took, socket or spool,
+/// merged back by number): a block taken later is above every number of an earlier one, so a
+/// writer's numbers still rise with every message it sends.
+const SEQ_BLOCK: u64 = 64;
+
 /// A client's state for choosing between the socket and the spool.
 #[derive(Clone, Copy)]
 struct Ways<'a> {
+    seq_next: &'a AtomicU64,
+    seq_end: &'a AtomicU64,
     spooled_at: &'a AtomicU64,
     spooled_end: &'a AtomicU64,
     stalled_at: &'a AtomicU64,
     without_wait: &'a std::sync::atomic::AtomicU32,
+    socket_full: &'a std::sync::atomic::AtomicBool,
     spooled: &'a std::sync::atomic::AtomicU32,
 }
 
@@ -128,10 +139,16 @@ enum Target {
         stalled_at: AtomicU64,
         /// Messages offered to the socket without a wait since then.
         without_wait: std::sync::atomic::AtomicU32,
+        /// Whether this client's last offer to the socket found its queue full.
+        socket_full: std::sync::atomic::AtomicBool,
         /// Messages this client spooled: every [`LIVENESS_EVERY`]th, and every large one, first
         /// checks that the server still lives (a spooled message reaches no socket that could
         /// tell).
         spooled: std::sync::atomic::AtomicU32,
+        /// The next of this client's sequence numbers, and the end of the block it was taken
+        /// from (see [`SEQ_BLOCK`]).
+        seq_next: AtomicU64,
+        seq_end: AtomicU64,
     },
     /// Another computer, or every slot of the name in a domain: UDP datagrams.
     Remote { sender: net::Sender },
@@ -238,7 +255,10 @@ impl MailslotClient {
                 spooled_end: AtomicU64::new(0),
                 stalled_at: AtomicU64::new(u64::MAX),
                 without_wait: std::sync::atomic::AtomicU32::new(0),
+                socket_full: std::sync::atomic::AtomicBool::new(false),
                 spooled: std::sync::atomic::AtomicU32::new(0),
+                seq_next: AtomicU64::new(0),
+                seq_end: AtomicU64::new(0),
             },
         })
     }
@@ -270,16 +290,22 @@ impl MailslotClient {
                 spooled_end,
                 stalled_at,
                 without_wait,
+                socket_full,
                 spooled,
+                seq_next,
+                seq_end,
             } => {
                 // A thread that panicked while holding it left nothing half-done that matters:
                 // uncommitted bytes are overwritten by the next append.
                 let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
                 let ways = Ways {
+                    seq_next,
+                    seq_end,
                     spooled_at,
                     spooled_end,
                     stalled_at,
                     without_wait,
+                    socket_full,
                     spooled,
                 };
                 self.send_local(spool, shared, wakeup, &ways, message)
@@ -308,10 +334,13 @@ impl MailslotClient {
         message: &[u8],
     ) -> io::Result<()> {
         let Ways {
+            seq_next,
+            seq_end,
             spooled_at,
             spooled_end,
             stalled_at,
             without_wait,
+            socket_full,
             spooled,
         } = *ways;
         let limit = if self.max_size == 0 {
@@ -328,7 +357,13 @@ impl MailslotClient {
                 ),
             ));
         }
-        let seq = shared.next_seq();
+        // Under the client's lock: its own block of numbers, no shared word touched.
+        let mut seq = seq_next.load(Ordering::Relaxed);
+        if seq >= seq_end.load(Ordering::Relaxed) {
+            seq = shared.take_seqs(SEQ_BLOCK);
+            seq_end.store(seq.saturating_add(SEQ_BLOCK), Ordering::Relaxed);
+        }
+        seq_next.store(seq.saturating_add(1), Ordering::Relaxed);
         let last_spooled = spooled_at.load(Ordering::Relaxed);
         let last_end = spooled_end.load(Ordering::Relaxed);
         // `Some(0)`: nothing of ours is unread in the spool; `Some(word)`: a record of ours may
@@ -380,10 +415,19 @@ impl MailslotClient {
                     Ordering::Relaxed,
                 );
                 sent
+            } else if socket_full.load(Ordering::Relaxed) {
+                // The queue was full at this client's last offer and the server has read
+                // nothing since: full still, as a rule. An offer the queue refuses costs
+                // nearly a send (the kernel builds the datagram before it looks for room), so
+                // the spool takes it at once; the wait after [`WAIT_AGAIN_AFTER`] messages,
+                // or the server's next read, tries the socket again.
+                without_wait.store(unwaited + 1, Ordering::Relaxed);
+                Err(Errno::AGAIN)
             } else {
                 without_wait.store(unwaited + 1, Ordering::Relaxed);
                 retry(|| send(wakeup, datagram, SendFlags::DONTWAIT | SendFlags::NOSIGNAL))
             };
+            socket_full.store(matches!(sent, Err(Errno::AGAIN)), Ordering::Relaxed);
             match sent {
                 Ok(_) => {
                     shared.count_produced();

@@ -118,7 +118,16 @@ pub(super) struct Queue {
     pub(super) count: usize,
     /// Bytes of the front message already read (a message read in parts: `MoreData`).
     front_read: usize,
+    /// Buffers of batches read to their end, kept for the next batches: a reader taking one
+    /// datagram at a time allocates nothing, and a backlog's batches reuse pages already
+    /// faulted in instead of new ones from the allocator.
+    spare: Vec<Vec<u8>>,
 }
+
+/// How many read batches' buffers a queue keeps for reuse.
+const SPARE_BUFFERS: usize = 4;
+/// A buffer larger than this (a large spool read) goes back to the allocator.
+const SPARE_CAPACITY: usize = 256 * 1024;
 
 /// A run of records `[len u32 LE][seq u64 LE][message]`, all checked, read from `pos` on.
 struct Batch {
@@ -171,6 +180,22 @@ pub(super) fn admitted_records(bytes: &[u8], max: usize) -> Vec<u8> {
 }
 
 impl Queue {
+    /// An empty buffer to take the next batch's records in, one used before when there is one.
+    pub(super) fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Keeps `bytes`' buffer for a later batch (see [`Queue::buffer`]).
+    pub(super) fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if bytes.capacity() != 0
+            && bytes.capacity() <= SPARE_CAPACITY
+            && self.spare.len() < SPARE_BUFFERS
+        {
+            bytes.clear();
+            self.spare.push(bytes);
+        }
+    }
+
     /// Checks `bytes` record by record and queues the whole records: a record longer than `max`
     /// (when not 0) is dropped, and a tail that is not a whole record is left out.
     pub(super) fn push_batch(&mut self, mut bytes: Vec<u8>, max: usize) {
@@ -183,6 +208,8 @@ impl Queue {
         if scan.count > 0 {
             self.batches.push_back(Batch { bytes, pos: 0 });
             self.count += scan.count;
+        } else {
+            self.recycle(bytes);
         }
     }
 
@@ -218,7 +245,9 @@ impl Queue {
         batch.pos = start + n;
         self.front_read = 0;
         if batch.pos >= batch.bytes.len() {
-            self.batches.pop_front();
+            if let Some(done) = self.batches.pop_front() {
+                self.recycle(done.bytes);
+            }
         }
         self.count -= 1;
         Some((n, 0))

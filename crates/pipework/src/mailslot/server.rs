@@ -534,9 +534,14 @@ impl Mailslot {
             // length and no read of the header alone (a file cut short reads short, which
             // `next_step` is told as the file's end).
             let want = (end - self.read_pos).min(FIRST_READ);
-            let mut bytes = self
-                .spool
-                .read_committed(self.read_pos, self.read_pos + want)?;
+            let mut bytes = self.queue.buffer();
+            if let Err(e) =
+                self.spool
+                    .read_committed_into(self.read_pos, self.read_pos + want, &mut bytes)
+            {
+                self.queue.recycle(bytes);
+                return Err(e);
+            }
             let got = bytes.len() as u64;
             let file_len = if got < want {
                 self.read_pos + got
@@ -548,37 +553,44 @@ impl Mailslot {
             } else {
                 None
             };
-            match spool::next_step(
+            let step = spool::next_step(
                 self.read_pos,
                 end,
                 file_len,
                 first_len,
                 self.max_size as u64,
-            ) {
-                Step::Nothing => return Ok(Vec::new()),
-                Step::Skip { to } => self.read_pos = to,
-                Step::Corrupt(why) => return Err(io::Error::new(ErrorKind::InvalidData, why)),
-                Step::Read { to } => {
-                    let have = self.read_pos + got;
-                    if to > have {
-                        // A larger batch (or one large record): the rest in one more read.
-                        bytes.extend(self.spool.read_committed(have, to)?);
-                    } else {
-                        bytes.truncate((to - self.read_pos) as usize);
-                    }
-                    let whole = super::queue::scan_records(&bytes, 0).span;
-                    if whole == 0 {
-                        // The file lost what `next_step` saw it hold: cut meanwhile.
-                        return Err(io::Error::new(
-                            ErrorKind::InvalidData,
-                            "the spool was cut short while it was read",
-                        ));
-                    }
-                    bytes.truncate(whole);
-                    self.read_pos += whole as u64;
-                    return Ok(bytes);
+            );
+            let to = match step {
+                Step::Read { to } => to,
+                Step::Skip { to } => {
+                    self.queue.recycle(bytes);
+                    self.read_pos = to;
+                    continue;
                 }
+                Step::Nothing => {
+                    self.queue.recycle(bytes);
+                    return Ok(Vec::new());
+                }
+                Step::Corrupt(why) => return Err(io::Error::new(ErrorKind::InvalidData, why)),
+            };
+            let have = self.read_pos + got;
+            if to > have {
+                // A larger batch (or one large record): the rest in one more read.
+                self.spool.read_committed_into(have, to, &mut bytes)?;
+            } else {
+                bytes.truncate((to - self.read_pos) as usize);
             }
+            let whole = super::queue::scan_records(&bytes, 0).span;
+            if whole == 0 {
+                // The file lost what `next_step` saw it hold: cut meanwhile.
+                return Err(io::Error::new(
+                    ErrorKind::InvalidData,
+                    "the spool was cut short while it was read",
+                ));
+            }
+            bytes.truncate(whole);
+            self.read_pos += whole as u64;
+            return Ok(bytes);
         }
     }
 
@@ -624,7 +636,7 @@ impl Mailslot {
     /// means the queue was empty after it, so a queue that holds less than one batch takes one
     /// system call.
     fn empty_socket(&mut self) -> (Vec<u8>, u64) {
-        let mut direct = Vec::new();
+        let mut direct = self.queue.buffer();
         let mut after = 0;
         while let Ok(n) = self.receive_batch(false, &mut direct, &mut after) {
             if n < MAX_BATCH {
@@ -655,11 +667,17 @@ impl Mailslot {
             }
         };
         match (direct.is_empty(), spooled.is_empty()) {
-            (true, _) => self.queue.push_batch(spooled, self.max_size),
+            (true, _) => {
+                self.queue.recycle(direct);
+                self.queue.push_batch(spooled, self.max_size);
+            }
             (false, true) => self.queue.push_batch(direct, self.max_size),
-            (false, false) => self
-                .queue
-                .push_batch(merge_by_sequence(&spooled, &direct), self.max_size),
+            (false, false) => {
+                let merged = merge_by_sequence(&spooled, &direct);
+                self.queue.recycle(direct);
+                self.queue.recycle(spooled);
+                self.queue.push_batch(merged, self.max_size);
+            }
         }
         Ok(())
     }
@@ -963,7 +981,7 @@ impl Mailslot {
         // counted up to `seen`, the last receive (which emptied the socket) took all.
         let now = self.shared.produced();
         self.produced_seen = now;
-        let (mut records, mut after) = (Vec::new(), 0);
+        let (mut records, mut after) = (self.queue.buffer(), 0);
         let received = if spun && now.wrapping_sub(seen) == 1 {
             // One message came (one writer, as a rule): one plain receive.
             self.receive_up_to(1, true, true, &mut records, &mut after)

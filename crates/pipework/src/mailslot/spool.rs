@@ -284,13 +284,27 @@ impl Spool {
     /// Reads the committed records in `from..to` (both committed ends seen by the caller, `to -
     /// from` bounded by the caller). No lock is needed: writers only write past the committed
     /// end, and only the server rewinds. A file cut short gives fewer bytes.
-    pub(crate) fn read_committed(&self, from: u64, to: u64) -> io::Result<Vec<u8>> {
+    /// Appends them to `out` (a buffer used before keeps its pages).
+    pub(crate) fn read_committed_into(
+        &self,
+        from: u64,
+        to: u64,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
         let len = usize::try_from(to.saturating_sub(from))
             .map_err(|_| invalid_data("a spool read too large for memory"))?;
-        let mut bytes = vec![0u8; len];
-        let n = read_at(&self.fd, &mut bytes, from)?;
-        bytes.truncate(n);
-        Ok(bytes)
+        let at = out.len();
+        out.resize(at + len, 0);
+        match read_at(&self.fd, &mut out[at..], from) {
+            Ok(n) => {
+                out.truncate(at + n);
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(at);
+                Err(e)
+            }
+        }
     }
 
     /// The spool file's size.
@@ -381,10 +395,10 @@ impl Shared {
         self.word(S_FLAGS)
     }
 
-    /// The next message's sequence number: it orders one writer's messages that took different
-    /// ways (socket or spool) to the server.
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.word(S_SEQ).fetch_add(1, Ordering::Relaxed)
+    /// The first of `n` sequence numbers taken for a writer's next messages: they order one
+    /// writer's messages that took different ways (socket or spool) to the server.
+    pub(crate) fn take_seqs(&self, n: u64) -> u64 {
+        self.word(S_SEQ).fetch_add(n, Ordering::Relaxed)
     }
 
     /// How many times the server has rewound the spool.
@@ -430,9 +444,14 @@ impl Shared {
         self.word(S_CONSUMED).load(Ordering::Relaxed)
     }
 
-    /// Counts one message read by the server.
+    /// Counts one message read by the server. The server alone writes this word (its reads are
+    /// `&mut self`), so a load and a store do, without a locked instruction.
     pub(crate) fn count_consumed(&self) {
-        self.word(S_CONSUMED).fetch_add(1, Ordering::Release);
+        let word = self.word(S_CONSUMED);
+        word.store(
+            word.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
     }
 
     /// Where the committed records end.

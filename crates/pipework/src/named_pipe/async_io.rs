@@ -60,6 +60,8 @@ trait Inner: io::Read + io::Write {
     /// Whether a read has something to return besides what the ring holds (bytes read ahead,
     /// a state to report): then it is made even when the ring is empty.
     fn read_pending(&self) -> bool;
+    /// Prepares an in-place read (`lend_in_place` of the blocking ends).
+    fn lend_in_place(&mut self, messages: bool) -> io::Result<MessageRead>;
 }
 
 impl Inner for NamedPipeServer {
@@ -75,6 +77,9 @@ impl Inner for NamedPipeServer {
     fn read_pending(&self) -> bool {
         NamedPipeServer::read_pending(self)
     }
+    fn lend_in_place(&mut self, messages: bool) -> io::Result<MessageRead> {
+        NamedPipeServer::lend_in_place(self, messages)
+    }
 }
 
 impl Inner for NamedPipeClient {
@@ -89,6 +94,9 @@ impl Inner for NamedPipeClient {
     }
     fn read_pending(&self) -> bool {
         NamedPipeClient::read_pending(self)
+    }
+    fn lend_in_place(&mut self, messages: bool) -> io::Result<MessageRead> {
+        NamedPipeClient::lend_in_place(self, messages)
     }
 }
 
@@ -249,6 +257,22 @@ async fn read_message(
     }
 }
 
+/// An in-place read prepared, waiting as a read does (for the socket, or for the bell once the
+/// direction is on its ring).
+async fn lend_in_place(
+    inner: &mut impl Inner,
+    io: &AsyncFd<impl std::os::fd::AsRawFd>,
+    bells: &mut Bells,
+    messages: bool,
+) -> io::Result<MessageRead> {
+    poll_fn(|cx| {
+        poll_op(inner, io, bells, cx, Dir::Read, |i| {
+            i.lend_in_place(messages)
+        })
+    })
+    .await
+}
+
 async fn write_message(
     inner: &mut impl Inner,
     io: &AsyncFd<impl std::os::fd::AsRawFd>,
@@ -390,6 +414,35 @@ impl AsyncNamedPipeServer {
     pub async fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         let io = self.io.as_ref().ok_or_else(not_connected)?;
         write_message(&mut self.inner, io, &mut self.bells, message).await
+    }
+
+    /// [`NamedPipeServer::fill_buf_in_place`], waiting as an async read does: the bytes
+    /// waiting, lent where they lie, until [`consume`](Self::consume).
+    ///
+    /// # Safety
+    /// As [`NamedPipeServer::fill_buf_in_place`]: the client's process must be a pipework end
+    /// (which never changes bytes it has published until they are consumed).
+    pub async unsafe fn fill_buf_in_place(&mut self) -> io::Result<&[u8]> {
+        let io = self.io.as_ref().ok_or_else(not_connected)?;
+        lend_in_place(&mut self.inner, io, &mut self.bells, false).await?;
+        // SAFETY: the caller vouches for the client (this function's contract).
+        Ok(unsafe { self.inner.lent_in_place() })
+    }
+
+    /// [`NamedPipeServer::read_message_in_place`], waiting as an async read does.
+    ///
+    /// # Safety
+    /// As [`fill_buf_in_place`](Self::fill_buf_in_place).
+    pub async unsafe fn read_message_in_place(&mut self) -> io::Result<(&[u8], MessageRead)> {
+        let io = self.io.as_ref().ok_or_else(not_connected)?;
+        let got = lend_in_place(&mut self.inner, io, &mut self.bells, true).await?;
+        // SAFETY: the caller vouches for the client (this function's contract).
+        Ok((unsafe { self.inner.lent_in_place() }, got))
+    }
+
+    /// Marks `n` bytes lent by the last in-place read as read ([`NamedPipeServer::consume`]).
+    pub fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
     }
 }
 
@@ -533,6 +586,33 @@ impl AsyncNamedPipeClient {
     /// Writes one message.
     pub async fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         write_message(&mut self.inner, &self.io, &mut self.bells, message).await
+    }
+
+    /// [`NamedPipeClient::fill_buf_in_place`], waiting as an async read does: the bytes
+    /// waiting, lent where they lie, until [`consume`](Self::consume).
+    ///
+    /// # Safety
+    /// As [`NamedPipeClient::fill_buf_in_place`]: the server's process must be a pipework end
+    /// (which never changes bytes it has published until they are consumed).
+    pub async unsafe fn fill_buf_in_place(&mut self) -> io::Result<&[u8]> {
+        lend_in_place(&mut self.inner, &self.io, &mut self.bells, false).await?;
+        // SAFETY: the caller vouches for the server (this function's contract).
+        Ok(unsafe { self.inner.lent_in_place() })
+    }
+
+    /// [`NamedPipeClient::read_message_in_place`], waiting as an async read does.
+    ///
+    /// # Safety
+    /// As [`fill_buf_in_place`](Self::fill_buf_in_place).
+    pub async unsafe fn read_message_in_place(&mut self) -> io::Result<(&[u8], MessageRead)> {
+        let got = lend_in_place(&mut self.inner, &self.io, &mut self.bells, true).await?;
+        // SAFETY: the caller vouches for the server (this function's contract).
+        Ok((unsafe { self.inner.lent_in_place() }, got))
+    }
+
+    /// Marks `n` bytes lent by the last in-place read as read ([`NamedPipeClient::consume`]).
+    pub fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
     }
 
     /// Writes `request` as one message and reads one reply message (`TransactNamedPipe`).

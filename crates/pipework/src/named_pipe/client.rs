@@ -914,6 +914,98 @@ impl NamedPipeClient {
         Ok(seen)
     }
 
+    /// Waits like a read until there are bytes to read, then lends them where they lie instead of
+    /// copying them out: the zero-copy read. When both ends are pipework and the bytes come
+    /// through the shared-memory ring, the slice is the ring itself; on the socket path (rings
+    /// off on either end) the bytes are received into this end's own buffer and lent from
+    /// there, so the same code serves both. The slice holds what a read could take now, up to
+    /// the ring's end (the rest comes with the next call); it is empty only at the end of
+    /// data. Nothing is read until [`consume`](Self::consume) says how much was used.
+    ///
+    /// On a message pipe the slice never runs past the end of the current message, whatever
+    /// the read mode (the rest of the message comes with the next calls, as with
+    /// `ERROR_MORE_DATA`), and empty messages are passed over; to see message boundaries, use
+    /// [`read_message_in_place`](Self::read_message_in_place). Reads, `peek` and message reads
+    /// may be mixed with in-place reads: they carry on from what was consumed.
+    ///
+    /// # Safety
+    /// The slice may be shared memory that the server's process can write, and a `&[u8]`
+    /// promises Rust that nothing changes it while it is borrowed. pipework's writing end never
+    /// writes bytes it has published until the reader consumes them, so with a pipework server
+    /// at the other end (in any process) the promise holds. Call this only when the server's
+    /// process is trusted to be such a writer; when it might be hostile or buggy, use
+    /// [`Read::read`](std::io::Read::read), which copies the bytes out. (The ring's positions
+    /// are checked either way: a lying peer cannot make the slice leave the ring, and a
+    /// position out of bounds is `InvalidData` naming the pipe.)
+    ///
+    /// A client of a pipe on another machine (through Samba) has no in-place reads:
+    /// `Unsupported`.
+    pub unsafe fn fill_buf_in_place(&mut self) -> io::Result<&[u8]> {
+        self.lend_in_place(false)?;
+        // SAFETY: the caller vouches for the server (this function's contract).
+        Ok(unsafe { self.lent_in_place() })
+    }
+
+    /// [`fill_buf_in_place`](Self::fill_buf_in_place) on a message pipe, telling where the
+    /// current message stands: [`MessageRead::Complete`]`(n)` when the `n` lent bytes end it (0:
+    /// an empty message, already read: nothing to consume), [`MessageRead::MoreData`] when
+    /// `left` more bytes of it follow the lent ones (the ring wrapped, or they have not all
+    /// come yet), [`MessageRead::End`] at the end of data (with an empty slice). The message
+    /// is read once all of its bytes were consumed. `InvalidInput` on a byte pipe.
+    ///
+    /// # Safety
+    /// As [`fill_buf_in_place`](Self::fill_buf_in_place).
+    pub unsafe fn read_message_in_place(&mut self) -> io::Result<(&[u8], MessageRead)> {
+        let got = self.lend_in_place(true)?;
+        // SAFETY: the caller vouches for the server (this function's contract).
+        Ok((unsafe { self.lent_in_place() }, got))
+    }
+
+    /// The bytes the last [`lend_in_place`](Self::lend_in_place) found.
+    ///
+    /// # Safety
+    /// As [`fill_buf_in_place`](Self::fill_buf_in_place).
+    pub(crate) unsafe fn lent_in_place(&self) -> &[u8] {
+        // SAFETY: passed on to the caller (this function's contract).
+        unsafe { self.conn.lent() }
+    }
+
+    /// An in-place read prepared (`messages`: telling empty messages and message ends; on a
+    /// byte pipe `InvalidInput`), with this client's checks: a disconnect is `NotConnected`.
+    /// For the blocking and the async ends.
+    pub(crate) fn lend_in_place(&mut self, messages: bool) -> io::Result<MessageRead> {
+        if messages && self.conn.pipe_mode == PipeMode::Byte && self.remote.is_none() {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "named pipe {} is a byte pipe: it has no messages",
+                    self.conn.what
+                ),
+            ));
+        }
+        if self.remote.is_some() {
+            return Err(super::smb::client::unsupported(
+                &self.conn.what,
+                "in-place reads",
+            ));
+        }
+        self.check()?;
+        let got = loop {
+            match self.conn.lend() {
+                Ok(MessageRead::Complete(0)) if !messages => {}
+                other => break other,
+            }
+        };
+        self.seen(got, |r| *r == MessageRead::End)
+    }
+
+    /// Marks `n` bytes lent by the last in-place read as read, giving their room back to the
+    /// server. `n` is capped at the bytes that read lent; with no in-place read before it (or a
+    /// read, peek or message read in between) it does nothing.
+    pub fn consume(&mut self, n: usize) {
+        self.conn.consume(n);
+    }
+
     /// Writes `request` as one message and reads one reply message into `reply`
     /// (`TransactNamedPipe`). Needs message-read mode; fails with `ResourceBusy` if unread data
     /// is waiting.

@@ -38,6 +38,18 @@ pub(crate) struct Conn {
     /// The shared-memory rings offered with the connection, when both ends are pipework and
     /// took them (see [`super::ring`]): each direction moves from the socket to its ring once.
     pub(crate) rings: Option<Box<Rings>>,
+    /// What the last in-place read lent, for its `consume`.
+    lent: Lent,
+}
+
+/// Where the bytes an in-place read lent lie, and how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lent {
+    Nothing,
+    /// In the framer's buffer (the socket's bytes, received for the lend).
+    Buffer(usize),
+    /// In the ring, where the peer wrote them.
+    Ring(usize),
 }
 
 /// Where an end's bytes come from: its socket, or its rings once the peer moved there (taking
@@ -53,6 +65,14 @@ fn source<'a>(
         Some(rings) => rings.recv(fd, b, dontwait, handles, limit),
         None => recv_into(fd, b, handles, limit),
     }
+}
+
+/// A message cut short by its writer's end, naming the pipe.
+fn mid_message(what: &str) -> io::Error {
+    io::Error::new(
+        ErrorKind::BrokenPipe,
+        format!("named pipe {what}: the peer closed the pipe in the middle of a message"),
+    )
 }
 
 /// Messages up to this many payload bytes are copied behind their header and sent as one
@@ -189,6 +209,7 @@ impl Conn {
             frame: Vec::new(),
             what,
             rings: None,
+            lent: Lent::Nothing,
         }
     }
 
@@ -228,6 +249,11 @@ impl Conn {
     /// `Read::read`: one message's bytes in message-read mode, a stream otherwise.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.check_read()?;
+        self.lent = Lent::Nothing;
+        if self.pipe_mode == PipeMode::Byte && !self.framer.raw().is_empty() {
+            // Bytes an in-place read received and left unconsumed come first.
+            return Ok(self.framer.read_raw(buf));
+        }
         let limit = self.handle_limit();
         let Conn {
             fd,
@@ -253,6 +279,7 @@ impl Conn {
     /// `ReadFile` in message-read mode.
     pub(crate) fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead> {
         self.check_read()?;
+        self.lent = Lent::Nothing;
         if self.pipe_mode == PipeMode::Byte {
             return Err(self.not_message());
         }
@@ -361,6 +388,24 @@ impl Conn {
     /// `PeekNamedPipe`.
     pub(crate) fn peek(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
         self.check_read()?;
+        self.lent = Lent::Nothing;
+        let held = self.framer.raw().len();
+        if self.pipe_mode == PipeMode::Byte && held > 0 {
+            // Bytes an in-place read received and left unconsumed come first.
+            let k = held.min(buf.len());
+            buf[..k].copy_from_slice(&self.framer.raw()[..k]);
+            let rest = self.peek_stream(&mut buf[k..])?;
+            return Ok(PeekInfo {
+                read: k + rest.read,
+                available: held as u64 + rest.available,
+                left_in_message: 0,
+            });
+        }
+        self.peek_stream(buf)
+    }
+
+    /// `PeekNamedPipe` of what the socket or the rings hold.
+    fn peek_stream(&mut self, buf: &mut [u8]) -> io::Result<PeekInfo> {
         if self.rings.is_some() {
             return self.peek_rings(buf);
         }
@@ -479,6 +524,144 @@ impl Conn {
                     available,
                     left_in_message: left,
                 })
+            }
+        }
+    }
+
+    // ---- In-place reads ----
+
+    /// Prepares an in-place read: waits (unless nonblocking) for bytes as a read does, and
+    /// notes what [`lent`](Self::lent) lends. On a byte pipe: `Complete(n)` (`n` > 0) or
+    /// `End`. On a message pipe, within the current message: `Complete(n)` when the `n` lent
+    /// bytes end it (0: an empty message, already read), `MoreData` when more of it follows,
+    /// `End` at the end of data. From the ring the bytes stay where they lie; from the socket
+    /// they are received into the framer's buffer and lent from there.
+    pub(crate) fn lend(&mut self) -> io::Result<MessageRead> {
+        self.check_read()?;
+        self.lent = Lent::Nothing;
+        let limit = self.handle_limit();
+        let Conn {
+            fd,
+            framer,
+            handles,
+            rings,
+            nonblocking,
+            pipe_mode,
+            lent,
+            ..
+        } = self;
+        let fd = fd.as_fd();
+        let what = &*self.what;
+        let lends = rings.as_mut().is_some_and(|r| r.lends());
+        match pipe_mode {
+            PipeMode::Byte => {
+                if framer.raw().is_empty() {
+                    if lends {
+                        let Some(ring) = rings.as_mut() else {
+                            unreachable!("an end that lends has rings")
+                        };
+                        let n = ring.ring_ready(fd, *nonblocking, handles, limit)?;
+                        if n == 0 {
+                            return Ok(MessageRead::End);
+                        }
+                        let n = ring.lendable(n);
+                        *lent = Lent::Ring(n);
+                        return Ok(MessageRead::Complete(n));
+                    }
+                    let mut fill = source(fd, rings, *nonblocking, handles, limit);
+                    if !framer.fill_raw(&mut fill)? {
+                        return Ok(MessageRead::End);
+                    }
+                }
+                let n = framer.raw().len();
+                *lent = Lent::Buffer(n);
+                Ok(MessageRead::Complete(n))
+            }
+            PipeMode::Message => loop {
+                // On the ring, only the header is taken: the payload stays where it lies.
+                let mut fill = source(fd, rings, *nonblocking, handles, limit);
+                if !framer.next_header(&mut fill, lends)? {
+                    return Ok(MessageRead::End);
+                }
+                let left = framer.left().unwrap_or(0);
+                if left == 0 {
+                    framer.take_payload(0, true);
+                    return Ok(MessageRead::Complete(0));
+                }
+                let held = framer.payload().len();
+                let (n, from) = if held > 0 {
+                    (held, Lent::Buffer(held))
+                } else if lends {
+                    drop(fill);
+                    let Some(ring) = rings.as_mut() else {
+                        unreachable!("an end that lends has rings")
+                    };
+                    let n = ring.ring_ready(fd, *nonblocking, handles, limit)?;
+                    if n == 0 {
+                        return Err(mid_message(what));
+                    }
+                    let n = ring
+                        .lendable(n)
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    (n, Lent::Ring(n))
+                } else {
+                    if !framer.fill_raw(&mut fill)? {
+                        return Err(mid_message(what));
+                    }
+                    continue;
+                };
+                *lent = from;
+                return Ok(if n as u64 == left {
+                    MessageRead::Complete(n)
+                } else {
+                    MessageRead::MoreData {
+                        read: n,
+                        left: left - n as u64,
+                    }
+                });
+            },
+        }
+    }
+
+    /// The bytes the last [`lend`](Self::lend) found, where they lie.
+    ///
+    /// # Safety
+    /// When they lie in the ring: the peer must leave them alone until they are consumed (the
+    /// contract of the public in-place reads).
+    pub(crate) unsafe fn lent(&self) -> &[u8] {
+        match self.lent {
+            Lent::Nothing => &[],
+            Lent::Buffer(n) => match self.pipe_mode {
+                PipeMode::Byte => &self.framer.raw()[..n],
+                PipeMode::Message => &self.framer.payload()[..n],
+            },
+            Lent::Ring(n) => match &self.rings {
+                Some(rings) => {
+                    // SAFETY: passed on to the caller (this function's contract).
+                    let lent = unsafe { rings.lent(n) };
+                    &lent[..n.min(lent.len())]
+                }
+                None => &[],
+            },
+        }
+    }
+
+    /// Marks `n` of the bytes the last [`lend`](Self::lend) lent as read (at most those);
+    /// a consume with no lend before it does nothing.
+    pub(crate) fn consume(&mut self, n: usize) {
+        match std::mem::replace(&mut self.lent, Lent::Nothing) {
+            Lent::Nothing => {}
+            Lent::Buffer(k) => match self.pipe_mode {
+                PipeMode::Byte => self.framer.take_raw(n.min(k)),
+                PipeMode::Message => self.framer.take_payload(n.min(k), true),
+            },
+            Lent::Ring(k) => {
+                if let Some(rings) = &mut self.rings {
+                    rings.consume(n.min(k));
+                }
+                if self.pipe_mode == PipeMode::Message {
+                    self.framer.take_payload(n.min(k), false);
+                }
             }
         }
     }

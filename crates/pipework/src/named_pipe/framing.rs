@@ -123,6 +123,11 @@ impl Framer {
 
     /// Receives more bytes into the read-ahead buffer. `Ok(false)` at the end of the stream.
     fn fill_buffer(&mut self, fill: &mut Fill<'_>) -> io::Result<bool> {
+        self.fill_buffer_max(fill, usize::MAX)
+    }
+
+    /// [`fill_buffer`](Self::fill_buffer), receiving at most `max` bytes.
+    fn fill_buffer_max(&mut self, fill: &mut Fill<'_>, max: usize) -> io::Result<bool> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -141,7 +146,7 @@ impl Framer {
             self.buf.resize(self.size, 0);
         }
         let room = self.buf.len() - self.end;
-        let n = fill(&mut self.buf[self.end..])?;
+        let n = fill(&mut self.buf[self.end..self.end + room.min(max)])?;
         self.end += n;
         if n == room && self.size < BUFFER {
             // The peer sends more at a time than the first buffer holds: read ahead in full.
@@ -153,11 +158,26 @@ impl Framer {
     /// Makes sure the current message's header is known. `Ok(false)`: the stream ended cleanly
     /// between messages.
     fn header(&mut self, fill: &mut Fill<'_>) -> io::Result<bool> {
+        self.next_header(fill, false)
+    }
+
+    /// [`header`](Self::header); with `header_only`, receiving no byte past the header (the
+    /// payload then stays where it lies, for an in-place read of the ring).
+    pub(crate) fn next_header(
+        &mut self,
+        fill: &mut Fill<'_>,
+        header_only: bool,
+    ) -> io::Result<bool> {
         while self.left.is_none() {
+            let max = if header_only {
+                self.width.saturating_sub(self.buffered())
+            } else {
+                usize::MAX
+            };
             if self.buffered() >= self.width {
                 self.left = Some(length(&self.buf[self.start..], self.width));
                 self.start += self.width;
-            } else if !self.fill_buffer(fill)? {
+            } else if !self.fill_buffer_max(fill, max)? {
                 return if self.buffered() == 0 {
                     Ok(false)
                 } else {
@@ -330,6 +350,62 @@ impl Framer {
         let copied = in_buffer.min(out.len());
         out[..copied].copy_from_slice(&bytes[offset..offset + copied]);
         Ok((copied, available + unread, total - copied as u64))
+    }
+
+    // ---- In-place reads (`fill_buf_in_place`): the buffer lends what it holds ----
+
+    /// On a byte pipe, whose bytes the framer holds unparsed for an in-place read: receives
+    /// more into the buffer (`Ok(false)` at the end of the stream).
+    pub(crate) fn fill_raw(&mut self, fill: &mut Fill<'_>) -> io::Result<bool> {
+        self.fill_buffer(fill)
+    }
+
+    /// On a byte pipe: the bytes held (received for an in-place read, not consumed yet).
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// On a byte pipe: copies held bytes into `out` (a read after an in-place read that left
+    /// some), how many.
+    pub(crate) fn read_raw(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.buffered());
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        n
+    }
+
+    /// On a byte pipe: `n` held bytes are read.
+    pub(crate) fn take_raw(&mut self, n: usize) {
+        self.start += n.min(self.buffered());
+    }
+
+    /// Bytes of the current message not yet read (`None` between messages).
+    pub(crate) fn left(&self) -> Option<u64> {
+        self.left
+    }
+
+    /// The current message's payload held in the buffer: what an in-place read lends from it.
+    pub(crate) fn payload(&self) -> &[u8] {
+        let n = self
+            .left
+            .map_or(0, |l| l.min(self.buffered() as u64) as usize);
+        &self.buf[self.start..self.start + n]
+    }
+
+    /// `n` payload bytes of the current message are read, `from_buffer` (lent by
+    /// [`payload`](Self::payload)) or from where they lay (the ring); the message ends once
+    /// none is left.
+    pub(crate) fn take_payload(&mut self, n: usize, from_buffer: bool) {
+        let Some(left) = self.left else { return };
+        let mut n = (n as u64).min(left);
+        if from_buffer {
+            n = n.min(self.buffered() as u64);
+            self.start += n as usize;
+        }
+        self.left = match left - n {
+            0 => None,
+            rest => Some(rest),
+        };
     }
 
     /// Bytes the framer holds in memory now (its read-ahead buffer).

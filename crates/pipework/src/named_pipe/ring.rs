@@ -329,27 +329,7 @@ impl Rings {
         handles: &mut Vec<OwnedFd>,
         limit: usize,
     ) -> io::Result<usize> {
-        if self.socket_armed {
-            self.drain_wakes(fd)?;
-        }
-        if shared::handles_sent(&self.reader).saturating_sub(self.handles_taken) > PILE {
-            self.drain_handles(fd, handles, limit)?;
-        }
-        if self.marker_owed {
-            // Sent right after the switch point was published (a blocking reader waits for it:
-            // nothing can hold the writer between the two). One byte, never more: a handle's
-            // byte may follow it.
-            let mut byte = [0u8; 1];
-            let flags = if dontwait {
-                RecvFlags::DONTWAIT
-            } else {
-                RecvFlags::empty()
-            };
-            if let Ok((n, _)) = crate::sys::retry(|| rustix::net::recv(fd, &mut byte, flags)) {
-                self.marker_owed = false;
-                self.consumed = self.consumed.saturating_add(n as u64);
-            }
-        }
+        self.tidy_socket(fd, dontwait, handles, limit)?;
         let got = if dontwait {
             shared::read_now(&mut self.reader, buf)
         } else {
@@ -371,6 +351,110 @@ impl Rings {
             }
             other => other,
         }
+    }
+
+    /// Whether this end reads from the ring now and has announced it (an in-place read then
+    /// lends the ring's bytes; before, it reads through [`recv`](Self::recv)).
+    pub(crate) fn lends(&mut self) -> bool {
+        self.ready && self.reads_ring()
+    }
+
+    /// For an in-place read on an end that [`lends`](Self::lends): waits as a read does until
+    /// the ring holds bytes and tells how many (0: the end of data), consuming nothing;
+    /// [`lent`](Self::lent) then lends them.
+    pub(crate) fn ring_ready(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        dontwait: bool,
+        handles: &mut Vec<OwnedFd>,
+        limit: usize,
+    ) -> io::Result<usize> {
+        self.tidy_socket(fd, dontwait, handles, limit)?;
+        let got = if dontwait {
+            shared::ready_now(&self.reader)
+        } else {
+            let limit = || {
+                rustix::net::sockopt::socket_timeout(fd, rustix::net::sockopt::Timeout::Recv)
+                    .ok()
+                    .flatten()
+            };
+            match shared::wait_ready(&mut self.reader, limit) {
+                Ok(Some(n)) => Ok(n),
+                Ok(None) => Err(io::Error::new(
+                    ErrorKind::WouldBlock,
+                    format!("{}: the receive time limit ran out", self.what),
+                )),
+                Err(e) => Err(e),
+            }
+        };
+        match got {
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                self.look_at_next_write();
+                Ok(0)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if self.arm_socket() {
+                    Err(e)
+                } else {
+                    self.ring_ready(fd, dontwait, handles, limit)
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The `n` bytes [`ring_ready`](Self::ring_ready) found, where they lie in the ring (up to
+    /// its end).
+    ///
+    /// # Safety
+    /// As [`ShmReader::fill_buf_in_place`]: the peer must leave published bytes alone until
+    /// they are consumed.
+    pub(crate) unsafe fn lent(&self, n: usize) -> &[u8] {
+        // SAFETY: passed on to the caller (this function's contract).
+        unsafe { shared::lend(&self.reader, n) }
+    }
+
+    /// How many of `n` bytes found by [`ring_ready`](Self::ring_ready) one slice lends.
+    pub(crate) fn lendable(&self, n: usize) -> usize {
+        shared::lendable(&self.reader, n)
+    }
+
+    /// Gives the room of `n` lent bytes back to the writer.
+    pub(crate) fn consume(&mut self, n: usize) {
+        shared::consume(&mut self.reader, n);
+    }
+
+    /// What a read from the ring takes off the socket first: wake-up bytes a poller asked for,
+    /// handles piled up there, the writer's wake-up byte at its switch point.
+    fn tidy_socket(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        dontwait: bool,
+        handles: &mut Vec<OwnedFd>,
+        limit: usize,
+    ) -> io::Result<()> {
+        if self.socket_armed {
+            self.drain_wakes(fd)?;
+        }
+        if shared::handles_sent(&self.reader).saturating_sub(self.handles_taken) > PILE {
+            self.drain_handles(fd, handles, limit)?;
+        }
+        if self.marker_owed {
+            // Sent right after the switch point was published (a blocking reader waits for it:
+            // nothing can hold the writer between the two). One byte, never more: a handle's
+            // byte may follow it.
+            let mut byte = [0u8; 1];
+            let flags = if dontwait {
+                RecvFlags::DONTWAIT
+            } else {
+                RecvFlags::empty()
+            };
+            if let Ok((n, _)) = crate::sys::retry(|| rustix::net::recv(fd, &mut byte, flags)) {
+                self.marker_owed = false;
+                self.consumed = self.consumed.saturating_add(n as u64);
+            }
+        }
+        Ok(())
     }
 
     /// A blocking read: takes what the ring holds, else spins on it, and only then (the first

@@ -322,18 +322,28 @@ pub(crate) mod shared {
         buf: &mut [u8],
         limit: impl FnOnce() -> Option<Duration>,
     ) -> io::Result<Option<usize>> {
-        if let Some(n) = read_ready(reader, buf)? {
+        wait_with(reader, limit, |reader| read_ready(reader, buf))
+    }
+
+    /// The wait of [`read_wait`], with `take` looking at the ring each time (`None`: nothing
+    /// there yet).
+    fn wait_with(
+        reader: &mut ShmReader,
+        limit: impl FnOnce() -> Option<Duration>,
+        mut take: impl FnMut(&mut ShmReader) -> io::Result<Option<usize>>,
+    ) -> io::Result<Option<usize>> {
+        if let Some(n) = take(reader)? {
             return Ok(Some(n));
         }
         let start = Instant::now();
         if reader.end.spin_for_writer(start) {
-            if let Some(n) = read_ready(reader, buf)? {
+            if let Some(n) = take(reader)? {
                 return Ok(Some(n));
             }
         }
         let deadline = limit().map(|limit| start + limit);
         if reader.end.peer_gone()? {
-            return match read_ready(reader, buf)? {
+            return match take(reader)? {
                 Some(n) => Ok(Some(n)),
                 None => Err(reader.vanished()),
             };
@@ -350,13 +360,27 @@ pub(crate) mod shared {
                 }
             };
             let woken = reader.end.sleep_for_writer(start, slice)?;
-            if let Some(n) = read_ready(reader, buf)? {
+            if let Some(n) = take(reader)? {
                 return Ok(Some(n));
             }
             if let Woken::PeerGone = woken {
                 return Err(reader.vanished());
             }
         }
+    }
+
+    /// What the ring holds now: `None` while it is empty and its writer open, `Some(0)` at the
+    /// end of data (no system call either way).
+    fn ready(reader: &ShmReader) -> io::Result<Option<usize>> {
+        let available = reader.bytes_available()?;
+        if available > 0 {
+            return Ok(Some(available));
+        }
+        // The writer sets its flag after publishing its last bytes: look again after it.
+        if !reader.writer_closed() {
+            return Ok(None);
+        }
+        Ok(Some(reader.bytes_available()?))
     }
 
     /// Reads what the ring holds now: `None` while it is empty and its writer open, `Some(0)`
@@ -376,6 +400,72 @@ pub(crate) mod shared {
             reader.advance(n);
         }
         Ok(Some(n))
+    }
+
+    /// What a read could take now without waiting, as [`read_now`] tells it: the count
+    /// (0 at the end of data), `WouldBlock` while the ring is empty and its writer lives,
+    /// `UnexpectedEof` once the writer vanished without closing. Nothing is consumed.
+    pub(crate) fn ready_now(reader: &ShmReader) -> io::Result<usize> {
+        let available = reader.bytes_available()?;
+        if available > 0 {
+            return Ok(available);
+        }
+        // The writer sets its flag after publishing its last bytes: look again after it.
+        let closed = reader.writer_closed();
+        let available = reader.bytes_available()?;
+        if available > 0 || closed {
+            return Ok(available);
+        }
+        if reader.end.peer_gone()? {
+            return Err(reader.vanished());
+        }
+        Err(ErrorKind::WouldBlock.into())
+    }
+
+    /// Waits as [`read_wait`] does until the ring holds bytes, and tells how many, consuming
+    /// nothing: `Ok(Some(n))`, 0 at the end of data; `Ok(None)` once the time limit ran out.
+    pub(crate) fn wait_ready(
+        reader: &mut ShmReader,
+        limit: impl FnOnce() -> Option<Duration>,
+    ) -> io::Result<Option<usize>> {
+        wait_with(reader, limit, |reader| ready(reader))
+    }
+
+    /// The `n` bytes at the reader's position where they lie in the ring, up to the ring's end
+    /// (`n` a count the reader was told is there: [`ready_now`], [`wait_ready`]).
+    ///
+    /// # Safety
+    /// As [`ShmReader::fill_buf_in_place`]: the writing process must leave published bytes
+    /// alone until they are consumed.
+    pub(crate) unsafe fn lend(reader: &ShmReader, n: usize) -> &[u8] {
+        let (start, len) = reader.end.contiguous(n.min(reader.capacity()));
+        // SAFETY: `HEADER + start + len` lies within the view (`start + len` never passes the
+        // capacity, and the view is `HEADER + capacity` bytes, checked when attaching); the
+        // borrow of `reader` keeps the view mapped; the caller vouches that the writer leaves
+        // these published bytes alone until they are consumed.
+        unsafe {
+            std::slice::from_raw_parts(
+                reader
+                    .end
+                    .ring
+                    .view
+                    .as_ptr()
+                    .add(super::layout::HEADER + start),
+                len,
+            )
+        }
+    }
+
+    /// How many of `n` bytes at the reader's position one slice can lend (those before the
+    /// ring's end).
+    pub(crate) fn lendable(reader: &ShmReader, n: usize) -> usize {
+        reader.end.contiguous(n.min(reader.capacity())).1
+    }
+
+    /// Gives the room of `n` bytes lent by [`lend`] back to the writer (`n` capped at what
+    /// there is to read).
+    pub(crate) fn consume(reader: &mut ShmReader, n: usize) {
+        reader.consume(n);
     }
 
     /// Writes what fits without waiting: `WouldBlock` when the ring is full, `BrokenPipe` once

@@ -9,6 +9,7 @@ mod async_io;
 #[path = "../common/mod.rs"]
 mod common;
 mod connect;
+mod in_place;
 mod instances;
 mod lifetime;
 mod messages;
@@ -168,6 +169,15 @@ fn main() {
                 shm_path::shared_memory_option_turns_rings_off,
             ),
             ("shm_path_switch_keeps_order", shm_path::switch_keeps_order),
+            ("in_place_bytes", in_place::in_place_bytes),
+            ("in_place_messages", in_place::in_place_messages),
+            ("in_place_peer_killed", in_place::in_place_peer_killed),
+            (
+                "in_place_hostile_position",
+                in_place::in_place_hostile_position,
+            ),
+            #[cfg(feature = "tokio")]
+            ("in_place_async", in_place::in_place_async),
             #[cfg(feature = "tokio")]
             (
                 "shm_path_async_ends_on_rings",
@@ -238,6 +248,13 @@ fn main() {
             #[cfg(feature = "tokio")]
             ("async_client", async_io::async_client),
             ("ring_client_echo", shm_path::ring_client_echo),
+            ("in_place_client_bytes", in_place::in_place_client_bytes),
+            (
+                "in_place_client_messages",
+                in_place::in_place_client_messages,
+            ),
+            ("in_place_client_cut", in_place::in_place_client_cut),
+            ("in_place_client_liar", in_place::in_place_client_liar),
             ("ring_client_messages", shm_path::ring_client_messages),
             ("ring_client_hold", shm_path::ring_client_hold),
             ("ring_server_hold", shm_path::ring_server_hold),
