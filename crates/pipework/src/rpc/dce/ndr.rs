@@ -29,7 +29,8 @@
 use std::fmt;
 
 /// Stub data that does not decode: too short, a length beyond the bytes there are, a bad
-/// string, bytes left over. A server answers it with [`super::FAULT_NDR`].
+/// string, bytes left over. A server answers it with
+/// [`Fault::BAD_STUB_DATA`](super::Fault::BAD_STUB_DATA).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NdrError(pub String);
 
