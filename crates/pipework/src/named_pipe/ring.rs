@@ -335,21 +335,25 @@ impl Rings {
         } else {
             self.wait_and_read(fd, buf)
         };
+        match self.after_wait(got) {
+            Some(done) => done,
+            None => self.ring_recv(fd, buf, dontwait, handles, limit),
+        }
+    }
+
+    /// What a read or an in-place read of the ring makes of its wait's outcome (`got`: bytes
+    /// there): the end of data is 0 (and the next write looks at the peer at once); nothing
+    /// there yet is `WouldBlock` once the socket is armed for a poller (the writer's next
+    /// publication sends a wake-up byte there), or `None`: the ring must be looked at again
+    /// (a publication came while arming).
+    fn after_wait(&mut self, got: io::Result<usize>) -> Option<io::Result<usize>> {
         match got {
             Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
                 self.look_at_next_write();
-                Ok(0)
+                Some(Ok(0))
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                // Whoever waits next may be a poller of the socket: the writer's next
-                // publication sends a wake-up byte there.
-                if self.arm_socket() {
-                    Err(e)
-                } else {
-                    self.ring_recv(fd, buf, dontwait, handles, limit)
-                }
-            }
-            other => other,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => self.arm_socket().then_some(Err(e)),
+            other => Some(other),
         }
     }
 
@@ -387,19 +391,9 @@ impl Rings {
                 Err(e) => Err(e),
             }
         };
-        match got {
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                self.look_at_next_write();
-                Ok(0)
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if self.arm_socket() {
-                    Err(e)
-                } else {
-                    self.ring_ready(fd, dontwait, handles, limit)
-                }
-            }
-            other => other,
+        match self.after_wait(got) {
+            Some(done) => done,
+            None => self.ring_ready(fd, dontwait, handles, limit),
         }
     }
 
