@@ -76,6 +76,13 @@ const LEVELS_VAR: &str = "PIPEWORK_BENCH_SCALE_CLIENTS";
 /// pipework server and its clients (to compare the socket path alone: a client whose offer is
 /// refused would still look at its rings).
 const NO_RINGS_VAR: &str = "PIPEWORK_BENCH_SCALE_NO_RINGS";
+/// An environment variable that, set, prints per sample (on standard error) the CPU time the
+/// server and the client processes spent per request while the clients made their requests:
+/// which side a change lightens.
+const CPU_VAR: &str = "PIPEWORK_BENCH_SCALE_CPU";
+/// An environment variable multiplying the requests each client makes (a longer request phase,
+/// for a profile of it).
+const REPEAT_VAR: &str = "PIPEWORK_BENCH_SCALE_REPEAT";
 
 /// One sample of one server at one N.
 #[derive(Clone, Copy, Debug)]
@@ -291,7 +298,11 @@ fn processes(clients: usize) -> usize {
 
 /// Requests per client at `clients` clients.
 fn per_client(clients: usize) -> usize {
-    (REQUESTS / clients).clamp(MIN_PER_CLIENT, MAX_PER_CLIENT)
+    let repeat: usize = std::env::var(REPEAT_VAR)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    (REQUESTS / clients).clamp(MIN_PER_CLIENT, MAX_PER_CLIENT) * repeat.max(1)
 }
 
 fn unique(what: &str) -> String {
@@ -381,6 +392,23 @@ impl Drop for Peer {
     }
 }
 
+/// CPU time process `pid` has used: (user, system) in clock ticks from `/proc/PID/stat`, and
+/// its main thread's run time in nanoseconds from `/proc/PID/schedstat` (finer than ticks).
+fn cpu_used(pid: u32) -> io::Result<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> u64 { fields.get(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0) };
+    let schedstat = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))?;
+    let ran = schedstat
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0);
+    Ok((field(14), field(15), ran))
+}
+
 /// Resident memory of process `pid`, in bytes.
 fn rss(pid: u32) -> io::Result<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm"))?;
@@ -435,6 +463,22 @@ fn measure(server: Server, clients: usize) -> io::Result<Sample> {
     }
     let after = rss(serving.child.id())?;
     let kib_per_client = after.saturating_sub(before) as f64 / 1024.0 / clients as f64;
+    let cpu = std::env::var_os(CPU_VAR).is_some();
+    let cpu_of = |pids: &[u32]| -> io::Result<(u64, u64, u64)> {
+        let mut sum = (0, 0, 0);
+        for &pid in pids {
+            let (u, s, r) = cpu_used(pid)?;
+            sum = (sum.0 + u, sum.1 + s, sum.2 + r);
+        }
+        Ok(sum)
+    };
+    let client_pids: Vec<u32> = peers.iter().map(|p| p.child.id()).collect();
+    let server_pid = [serving.child.id()];
+    let cpu_before = if cpu {
+        Some((cpu_of(&server_pid)?, cpu_of(&client_pids)?))
+    } else {
+        None
+    };
     for peer in &mut peers {
         peer.tell("go")?;
     }
@@ -447,6 +491,30 @@ fn measure(server: Server, clients: usize) -> io::Result<Sample> {
         for w in &words[3..] {
             latencies.push(parse(Some(w))?);
         }
+    }
+    if let Some((server_was, clients_was)) = cpu_before {
+        let (server_now, clients_now) = (cpu_of(&server_pid)?, cpu_of(&client_pids)?);
+        let per = |now: (u64, u64, u64), was: (u64, u64, u64)| {
+            let tick = 1e9 / rustix::param::clock_ticks_per_second() as f64;
+            (
+                now.2.saturating_sub(was.2) as f64 / requests.max(1) as f64,
+                now.0.saturating_sub(was.0) as f64 * tick / requests.max(1) as f64,
+                now.1.saturating_sub(was.1) as f64 * tick / requests.max(1) as f64,
+            )
+        };
+        let (s, c) = (per(server_now, server_was), per(clients_now, clients_was));
+        eprintln!(
+            "cpu {} {clients} clients: {:.0} req/s; server {:.0} ns/req (user {:.0} sys {:.0}); \
+             clients {:.0} ns/req (user {:.0} sys {:.0})",
+            server.as_str(),
+            requests as f64 / (longest as f64 / 1e9),
+            s.0,
+            s.1,
+            s.2,
+            c.0,
+            c.1,
+            c.2
+        );
     }
     for peer in &mut peers {
         peer.tell("churn")?;
@@ -585,7 +653,18 @@ async fn accept_pipes(
         }
         let next = options.create_async(&name)?;
         let connected = std::mem::replace(&mut listening, next);
-        tokio::spawn(echo_messages(connected));
+        let task = echo_messages(connected);
+        if std::env::var_os(CPU_VAR).is_some() {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "sizes: echo task {} B, AsyncNamedPipeServer {} B",
+                    std::mem::size_of_val(&task),
+                    std::mem::size_of::<AsyncNamedPipeServer>()
+                )
+            });
+        }
+        tokio::spawn(task);
     }
 }
 

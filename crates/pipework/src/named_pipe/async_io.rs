@@ -321,13 +321,16 @@ fn not_connected() -> io::Error {
 ///
 /// Create it with [`ServerOptions::create_async`]; everything else reads like
 /// [`NamedPipeServer`], with `async` waits.
+// `repr(C)`: the registration and the bells, which every wait looks at, lie right before the
+// connection's state (the start of `inner`), in the same lines of memory.
 #[derive(Debug)]
+#[repr(C)]
 pub struct AsyncNamedPipeServer {
     /// The registration of `inner`'s connected socket: declared first, so it is dropped (and
     /// deregistered) before `inner` closes the socket.
     io: Option<AsyncFd<Registered>>,
-    inner: NamedPipeServer,
     bells: Bells,
+    inner: NamedPipeServer,
 }
 
 impl ServerOptions {
@@ -484,11 +487,13 @@ impl AsyncWrite for AsyncNamedPipeServer {
 }
 
 /// The client end of a named pipe, for tokio.
+// `repr(C)`, as the server's: the registration and the bells before the connection's state.
 #[derive(Debug)]
+#[repr(C)]
 pub struct AsyncNamedPipeClient {
-    inner: NamedPipeClient,
     io: AsyncFd<OwnedFd>,
     bells: Bells,
+    inner: NamedPipeClient,
 }
 
 impl ClientOptions {

@@ -664,21 +664,23 @@ fn peer_credentials(fd: &OwnedFd) -> io::Result<Credentials> {
 /// ([`is_not_connected`](super::is_not_connected), `ERROR_PIPE_NOT_CONNECTED`); when the server
 /// closed its instance or died instead, reads find the end of data (`Ok(0)`,
 /// [`MessageRead::End`]) and writes fail with `BrokenPipe`.
+// In this order (`repr(C)`): what every read and write looks at first, next to each other.
+#[repr(C)]
 pub struct NamedPipeClient {
     conn: Conn,
-    server: Credentials,
-    /// The disconnect notice this client handed to its server ([`state`]).
-    notice: OwnedFd,
+    /// A pipe on another machine, reached over SMB: every operation goes there.
+    pub(crate) remote: Option<Box<RemotePipe>>,
     /// The server disconnected this client: every operation fails with `NotConnected`.
     disconnected: bool,
     /// `PIPE_NOWAIT` asked: writes take only what fits.
     nowait: bool,
-    max_instances: Option<u32>,
-    /// A pipe on another machine, reached over SMB: every operation goes there.
-    pub(crate) remote: Option<Box<RemotePipe>>,
     /// This client offered rings and has not yet read from the server: its first read looks
     /// whether the server refused them ([`settle_offer`](Self::settle_offer)).
     offer_open: bool,
+    /// The disconnect notice this client handed to its server ([`state`]).
+    notice: OwnedFd,
+    server: Credentials,
+    max_instances: Option<u32>,
 }
 
 impl NamedPipeClient {
