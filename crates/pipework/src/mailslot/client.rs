@@ -336,8 +336,9 @@ impl MailslotClient {
 
     /// Drops one message into the slot (`WriteFile`), as a named pipe's
     /// [`write_message`](crate::named_pipe::NamedPipeClient::write_message) writes one; never
-    /// waits for the server to read (a full socket queue is retried for at most 50 µs before
-    /// the message is spooled).
+    /// waits for the server to read (on a local slot the message goes to this client's ring in
+    /// the slot's shared memory, or, without one, to the slot's socket, whose full queue is
+    /// retried for at most 50 µs; what finds no room is spooled).
     ///
     /// A message larger than the slot's maximum (or, over the network, than one datagram, or
     /// than [`MAX_BROADCAST_MESSAGE`](super::MAX_BROADCAST_MESSAGE) for a domain) fails with
