@@ -639,7 +639,14 @@ impl Mailslot {
     /// later.
     fn take_socket(&mut self) -> io::Result<()> {
         self.reads_since_socket = 0;
-        let (mut direct, after) = self.empty_socket();
+        // Nothing counted on the socket or spool since the last receive (ring writers only):
+        // no receive to find it empty.
+        let (mut direct, after) =
+            if self.shared.produced() == self.produced_seen && !self.socket_maybe_full {
+                (self.queue.buffer(), 0)
+            } else {
+                self.empty_socket()
+            };
         // The rings too, for the same reason: a ring writer with records unread in the spool
         // puts nothing in its ring.
         let fault = self.rings.drain(&self.shared, &mut direct);
@@ -946,9 +953,12 @@ impl Mailslot {
     /// there and the spool is rewound, so that the caller may sleep until the slot's socket (or
     /// network socket) turns readable: every writer sends to the socket after its message is in.
     pub(super) fn ready_or_idle(&mut self) -> io::Result<bool> {
-        self.shared
-            .flags()
-            .fetch_and(!(FLAG_SLEEPING | FLAG_RING_BELL), Ordering::SeqCst);
+        // Only this server sets these flags: no locked operation per read when they are clear.
+        if self.shared.flags().load(Ordering::Relaxed) & (FLAG_SLEEPING | FLAG_RING_BELL) != 0 {
+            self.shared
+                .flags()
+                .fetch_and(!(FLAG_SLEEPING | FLAG_RING_BELL), Ordering::SeqCst);
+        }
         loop {
             if self.queue.count > 0 {
                 // A long queue (a backlog taken from the spool) is read without a round; the
