@@ -291,15 +291,32 @@ pub(super) fn rings_off_still_works() {
     writer.finish();
 }
 
-/// A reader that waits forever is woken by ring writers (spin or bell), message by message.
+/// A reader already waiting (forever: spin, then the ring bell; with a timeout: `poll` and the
+/// bell) is woken by a ring writer's message, message by message.
 pub(super) fn a_waiting_reader_wakes_for_ring_messages() {
     let name = unique("ring-wake");
     let mut slot = MailslotOptions::new().create(&name).unwrap();
     let (mut writer, in_use) = Writer::start(&name, 40, 4);
     assert!(in_use);
-    for n in 0..50 {
-        writer.write(1);
-        assert_eq!(parse(&slot.next_message().unwrap()), (4, n));
+    for (first, timeout) in [(0, None), (50, Some(TIMEOUT))] {
+        slot.set_read_timeout(timeout);
+        let (read, was_read) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            let slot = &mut slot;
+            let reader = s.spawn(move || {
+                for n in first..first + 50 {
+                    assert_eq!(parse(&slot.next_message().unwrap()), (4, n));
+                    read.send(()).unwrap();
+                }
+            });
+            // Each message is written once the reader has read the one before: while it waits
+            // for this one, or is about to.
+            for _ in 0..50 {
+                writer.write(1);
+                was_read.recv_timeout(TIMEOUT).expect("the reader woke");
+            }
+            reader.join().unwrap();
+        });
     }
     writer.finish();
 }
