@@ -1054,8 +1054,13 @@ impl Mailslot {
             // sized by the count would leave datagrams behind, unseen by the next spin.
             self.receive_up_to(MAX_BATCH, false, true, &mut records, &mut after)
         } else if !records.is_empty() {
-            // The spin ran out but the rings held messages: take the socket without waiting.
-            self.receive_up_to(MAX_BATCH, false, false, &mut records, &mut after)
+            // The spin ran out (or was not made) but the rings held messages: take the socket
+            // without waiting, unless nothing was counted there since the last receive.
+            if now == seen && !self.socket_maybe_full {
+                Ok(0)
+            } else {
+                self.receive_up_to(MAX_BATCH, false, false, &mut records, &mut after)
+            }
         } else {
             // Nothing anywhere (or datagrams maybe left behind): sleep in the receive, after
             // asking ring writers to ring (unless one just wrote: then look again, no sleep).
