@@ -210,6 +210,10 @@ fn main() {
                 win32_fidelity::server_close_is_broken_pipe_and_peek_on_a_drained_end_fails,
             ),
             (
+                "server_close_is_broken_pipe_while_a_copy_of_its_socket_lives",
+                win32_fidelity::server_close_is_broken_pipe_while_a_copy_of_its_socket_lives,
+            ),
+            (
                 "foreign_client_sees_the_plain_end_after_disconnect",
                 win32_fidelity::foreign_client_sees_the_plain_end_after_disconnect,
             ),
@@ -274,6 +278,10 @@ fn main() {
                 win32_fidelity::client_after_disconnect,
             ),
             ("client_after_close", win32_fidelity::client_after_close),
+            (
+                "client_after_close_on_rings",
+                win32_fidelity::client_after_close_on_rings,
+            ),
             (
                 "foreign_after_disconnect",
                 win32_fidelity::foreign_after_disconnect,
