@@ -789,6 +789,7 @@ impl Conn {
                     }
                 };
             }
+            rings.check_peer_open()?;
         }
         let sent = match self.pipe_mode {
             PipeMode::Byte => send_all(self.fd.as_fd(), &[b"H"], &[handle]).map(|()| 1),
