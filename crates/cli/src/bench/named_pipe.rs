@@ -29,9 +29,9 @@ const NAME: &str = "named-pipe";
 
 /// The ring the in-place throughput row asks for (`out_buffer_size`): the reader never touches
 /// the bytes, so the transfer is the writer's one copy into the ring, and a ring that fits the
-/// writer's core's cache (1 MiB of L2 here) beside its 64 KiB source keeps that copy there. A
-/// copying reader wants the default 1 MiB instead (both copies then overlap across a ring that
-/// holds more blocks in flight).
+/// writer's core's cache (1 MiB of L2 here) beside its 64 KiB source keeps that copy there
+/// (measured: docs/design/named_pipe.md, "Ring sizes"). A copying reader does best with the
+/// default 1 MiB, which its row keeps.
 const IN_PLACE_RING: u32 = 256 * 1024;
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
