@@ -173,6 +173,10 @@ fn main() {
             ("in_place_messages", in_place::in_place_messages),
             ("in_place_peer_killed", in_place::in_place_peer_killed),
             (
+                "in_place_buffer_sizes_size_the_rings",
+                in_place::in_place_buffer_sizes_size_the_rings,
+            ),
+            (
                 "in_place_hostile_position",
                 in_place::in_place_hostile_position,
             ),
@@ -259,6 +263,7 @@ fn main() {
             ),
             ("in_place_client_cut", in_place::in_place_client_cut),
             ("in_place_client_liar", in_place::in_place_client_liar),
+            ("in_place_client_sized", in_place::in_place_client_sized),
             ("ring_client_messages", shm_path::ring_client_messages),
             ("ring_client_hold", shm_path::ring_client_hold),
             ("ring_server_hold", shm_path::ring_server_hold),
