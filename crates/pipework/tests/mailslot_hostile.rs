@@ -50,6 +50,10 @@ fn main() {
                 "a_message_above_the_maximum_is_a_size_error",
                 a_message_above_the_maximum_is_a_size_error,
             ),
+            (
+                "lying_ring_positions_and_lengths_are_invalid_data",
+                lying_ring_positions_and_lengths_are_invalid_data,
+            ),
         ],
         &[
             ("serve", serve_role),
@@ -57,6 +61,7 @@ fn main() {
             ("cut", cut_role),
             ("spoil-header", spoil_header_role),
             ("spoil-end", spoil_end_role),
+            ("spoil-bytes", spoil_bytes_role),
             ("big-spool", big_spool_role),
             ("fill", fill_role),
             ("send", send_role),
@@ -295,7 +300,28 @@ fn spoil_header_role(args: &[String]) {
 /// Child: the hostile one: finds the slot's shared state among the server `args[0]`'s
 /// descriptors and writes `args[1]` as its committed end (its first word).
 fn spoil_end_role(args: &[String]) {
-    let dir = format!("/proc/{}/fd", args[0]);
+    let end: u64 = args[1].parse().unwrap();
+    shared_state_of(&args[0])
+        .write_all_at(&end.to_le_bytes(), 0)
+        .unwrap();
+}
+
+/// Child: the hostile one: writes the bytes `args[2]` (hex) at offset `args[1]` of the shared
+/// state of the slot the server `args[0]` serves.
+fn spoil_bytes_role(args: &[String]) {
+    let offset: u64 = args[1].parse().unwrap();
+    let bytes: Vec<u8> = (0..args[2].len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&args[2][i..i + 2], 16).unwrap())
+        .collect();
+    shared_state_of(&args[0])
+        .write_all_at(&bytes, offset)
+        .unwrap();
+}
+
+/// The shared state of the slot the server process `pid` serves, opened for writing.
+fn shared_state_of(pid: &str) -> std::fs::File {
+    let dir = format!("/proc/{pid}/fd");
     let state = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -304,12 +330,10 @@ fn spoil_end_role(args: &[String]) {
                 .is_ok_and(|target| target.to_string_lossy().contains("pipework-mailslot"))
         })
         .expect("the server's shared state");
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .open(state.path())
-        .unwrap();
-    let end: u64 = args[1].parse().unwrap();
-    file.write_all_at(&end.to_le_bytes(), 0).unwrap();
+        .unwrap()
 }
 
 /// Child: opens `args[0]` and writes each further argument as one message.
@@ -580,4 +604,58 @@ fn a_message_above_the_maximum_is_a_size_error() {
     assert_eq!(slot.info().unwrap().message_count, 1);
     let e = mailslot::Mailslot::create(&name, 0, None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+}
+
+/// Hex of little-endian words and bytes, for `spoil-bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writers on rings in the slot's shared memory, and a hostile child that writes lies there: a
+/// ring's written position far past its room, then a record whose length reaches past the
+/// written position. Each is `InvalidData` naming the slot to the server (once) and to that
+/// ring's writer (which then gives its ring up and carries on through the socket); the server
+/// keeps serving the other writers, and nobody dies of a signal.
+fn lying_ring_positions_and_lengths_are_invalid_data() {
+    // The layout the rings have in the shared state (mailslot/ring.rs): positions of ring `i`
+    // at 256 + 128 i (written) and 64 bytes further (read), data at 4096 + 65536 i.
+    const WRITTEN: u64 = 256;
+    const RING: u64 = 128;
+    const DATA: u64 = 4096;
+    const CAPACITY: u64 = 65536;
+    let (dir, name, mut server) = served_slot("lying-ring");
+    let mut a = Driven::role(&dir, "write", &name);
+    assert_eq!(a.ask("5"), "ok 5"); // ring 0
+    let mut b = Driven::role(&dir, "write", &name);
+    assert_eq!(b.ask("7"), "ok 7"); // ring 1
+    let pid = server.child.id().to_string();
+    let spoil = |offset: u64, bytes: &[u8]| {
+        let mut spoil = dir.command("spoil-bytes");
+        spoil.arg(&pid).arg(offset.to_string()).arg(hex(bytes));
+        assert!(wait(&mut spoil.spawn().unwrap()).success());
+    };
+
+    // Ring 0's written position a terabyte ahead: its message is lost, ring 1's is not.
+    spoil(WRITTEN, &(1u64 << 40).to_le_bytes());
+    assert_invalid_data_naming(&server.ask("read"), &name, "position: ");
+    assert_eq!(server.ask("read"), "ok 7");
+    assert_invalid_data_naming(&a.ask("9"), &name, "writer's position: ");
+    assert_eq!(a.ask("11"), "ok 11");
+    assert_eq!(server.ask("read"), "ok 11");
+
+    // Ring 1: a record stating 5000 bytes where the written position says 20 bytes came.
+    let at = 12 + 7; // where ring 1's writer goes on
+    let mut record = 5000u32.to_le_bytes().to_vec();
+    record.extend_from_slice(&[0u8; 16]);
+    spoil(DATA + CAPACITY + at, &record);
+    spoil(WRITTEN + RING, &(at + 20).to_le_bytes());
+    assert_invalid_data_naming(&server.ask("read"), &name, "length: ");
+    assert_invalid_data_naming(&b.ask("3"), &name, "writer's length: ");
+    assert_eq!(b.ask("4"), "ok 4");
+    assert_eq!(server.ask("read"), "ok 4");
+    assert_eq!(a.ask("12"), "ok 12");
+    assert_eq!(server.ask("read"), "ok 12");
+    a.finish();
+    b.finish();
+    server.finish();
 }

@@ -1,6 +1,7 @@
 //! `mailslot`: messages per second at 100 bytes from 1 and from 4 writer processes to one reader,
-//! pipework's mailslot beside a raw Unix datagram socket (bound by the reader, each writer
-//! connected to it, blocking `send` and `recv` by hand).
+//! pipework's mailslot (as a user gets it: local writers on rings in the slot's shared memory,
+//! the default) beside a raw Unix datagram socket (bound by the reader, each writer connected to
+//! it, blocking `send` and `recv` by hand).
 //!
 //! Each sample starts its writers, lets them all open the slot (or connect), then gives them the
 //! go at once; the clock runs from the go until the reader has every message.

@@ -2,7 +2,9 @@
 //! trip between a server and a client process: pipework's named pipes beside a raw Unix-domain
 //! stream socket (bind/listen/accept/connect, write/read by hand) carrying the same bytes. Each
 //! is measured on the socket path (what foreign clients get) and on the shared-memory rings two
-//! pipework ends agree on (round trips with the default spin and with none).
+//! pipework ends agree on (round trips with the default spin and with none). The in-place
+//! throughput row asks the pipe for [`IN_PLACE_RING`]-byte rings (its outbound buffer size), the
+//! size that suits a reader that reads in place; every other row keeps the default (1 MiB).
 //!
 //! Both connections stay up for the whole measurement and their samples alternate, so a burst of
 //! load on this shared machine hits both alike.
@@ -24,6 +26,13 @@ use super::{spawn_child, Figure, Mechanism, Samples, Settings};
 pub const MECHANISM: Mechanism = Mechanism::new(NAME, run, child);
 
 const NAME: &str = "named-pipe";
+
+/// The ring the in-place throughput row asks for (`out_buffer_size`): the reader never touches
+/// the bytes, so the transfer is the writer's one copy into the ring, and a ring that fits the
+/// writer's core's cache (1 MiB of L2 here) beside its 64 KiB source keeps that copy there
+/// (measured: docs/design/named_pipe.md, "Ring sizes"). A copying reader does best with the
+/// default 1 MiB, which its row keeps.
+const IN_PLACE_RING: u32 = 256 * 1024;
 
 fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
     let socket = |workload| pipework_session(workload, Transport::Socket);
@@ -203,7 +212,8 @@ enum Transport {
     Socket,
     Ring,
     RingNoSpin,
-    /// The rings, the child reading in place (`fill_buf_in_place`).
+    /// The rings, the child reading in place (`fill_buf_in_place`) from a ring of
+    /// [`IN_PLACE_RING`] bytes.
     RingInPlace,
 }
 
@@ -268,11 +278,16 @@ fn pipework_session(workload: Workload, transport: Transport) -> io::Result<Sess
         PipeMode::Byte
     };
     let (rings, spin) = transport.rings();
-    let mut server = ServerOptions::new()
+    let mut options = ServerOptions::new();
+    options
         .pipe_mode(pipe_mode)
         .shared_memory(rings)
-        .shared_memory_spin(spin)
-        .create(&name)?;
+        .shared_memory_spin(spin);
+    if let Transport::RingInPlace = transport {
+        // The ring to the client (the reader in place): see `IN_PLACE_RING`.
+        options.out_buffer_size(IN_PLACE_RING);
+    }
+    let mut server = options.create(&name)?;
     let role = stream::role(workload, transport.how());
     let child = spawn_child(NAME, &role, &[name], Vec::new())?;
     match server.connect() {

@@ -11,7 +11,8 @@ use rustix::net::{connect, send, socket_with, AddressFamily, SendFlags, SocketFl
 
 use super::net::{self, Delivery, NetworkConfig};
 use super::queue::{at_socket_path, encode_after, DIRECT_HEADER, DIRECT_MAX};
-use super::spool::{Shared, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_SLEEPING};
+use super::ring::{self, WriterRing};
+use super::spool::{Shared, Spool, FLAG_CLOSED, FLAG_NETWORK, FLAG_RING_BELL, FLAG_SLEEPING};
 use super::MAX_MESSAGE_SIZE;
 use crate::name::mailslot::{self as name, MailslotName as SlotName, MailslotServer as Server};
 use crate::name::place;
@@ -93,6 +94,39 @@ const LIVENESS_EVERY: u32 = 32;
 /// writer's numbers still rise with every message it sends.
 const SEQ_BLOCK: u64 = 64;
 
+/// A writer on a ring checks that the server lives at its first message, then every this many
+/// messages unless the server has read something since the last look: the ring, unlike the
+/// socket, does not tell it that a server killed outright is gone (a bell to a sleeping server
+/// does, and a full ring sends the writer to the spool, which checks too).
+const RING_LIVENESS_EVERY: u32 = 64;
+
+/// Counts the forks of this process: a client made before a fork does not use its ring in the
+/// child, which shares the claim (the lock belongs to the open file both processes hold) but
+/// must not write beside the parent (a ring has one producer). The child uses the socket.
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+unsafe extern "C" fn count_fork() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The fork count, with the handler that counts them registered once.
+fn forks() -> u64 {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| crate::sys::at_fork_in_child(count_fork));
+    FORKS.load(Ordering::Relaxed)
+}
+
+/// A client's ring, claimed in the process that opened it.
+struct ClientRing {
+    ring: WriterRing,
+    /// [`forks`] when the ring was claimed: another value means this is a forked child.
+    forks: u64,
+    /// Messages put in the ring (see [`RING_LIVENESS_EVERY`]).
+    sent: u32,
+    /// The server's count of messages read at the last look.
+    consumed: u64,
+}
+
 /// A client's state for choosing between the socket and the spool.
 #[derive(Clone, Copy)]
 struct Ways<'a> {
@@ -125,7 +159,9 @@ enum Target {
         spool: Spool,
         shared: Shared,
         wakeup: OwnedFd,
-        appending: std::sync::Mutex<()>,
+        /// The client's ring, if it claimed one (and did not give it up), under the lock that
+        /// also keeps this process's threads to one message at a time: one producer.
+        appending: std::sync::Mutex<Option<ClientRing>>,
         /// The server's rewind count when this client last spooled a record (`u64::MAX`:
         /// never). Until the count moves past it, the server has not read that record, and
         /// this client's datagrams tell the server to read the spool up to `spooled_end` first
@@ -172,6 +208,21 @@ impl MailslotClient {
         Self::open_with(name, &NetworkConfig::default())
     }
 
+    /// Whether this client puts its messages in a ring in the slot's shared memory (see
+    /// [`MailslotOptions::shared_memory`](super::MailslotOptions::shared_memory)): a local slot
+    /// that offers rings, a free one claimed when the client opened, in this process (a child
+    /// forked after the open uses the socket). `false` for the socket, and for remote slots.
+    pub fn shared_memory_in_use(&self) -> bool {
+        match &self.target {
+            Target::Local { appending, .. } => appending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .is_some_and(|r| r.forks == forks()),
+            Target::Remote { .. } => false,
+        }
+    }
+
     /// Opens the mailslot `name` for writing, sending network messages on the interface and
     /// wire `config` names (see [`NetworkConfig`]; without an interface, remote names fail with
     /// [`ErrorKind::InvalidInput`]).
@@ -193,7 +244,7 @@ impl MailslotClient {
     pub fn open_with(name: &str, config: &NetworkConfig) -> io::Result<MailslotClient> {
         let parsed = name::parse(name)?;
         let server = match &parsed.server {
-            Server::Local => return Self::open_local(&parsed),
+            Server::Local => return Self::open_local(&parsed, true),
             Server::Everyone => None,
             Server::Named(host) => Some(host.as_str()),
         };
@@ -206,7 +257,8 @@ impl MailslotClient {
         })
     }
 
-    fn open_local(parsed: &SlotName) -> io::Result<MailslotClient> {
+    /// Opens a local slot; `rings`: claim a ring if the slot offers them.
+    fn open_local(parsed: &SlotName, rings: bool) -> io::Result<MailslotClient> {
         let display = parsed.local_display();
         let missing = || io::Error::new(ErrorKind::NotFound, format!("no mailslot {display}"));
         let context = format!("mailslot {display}");
@@ -243,6 +295,19 @@ impl MailslotClient {
             }
             Err(e) => return Err(named(&context, e)),
         }
+        let ring = if rings {
+            let forks = forks();
+            ring::claim(&shared, std::os::fd::AsFd::as_fd(&spool.fd))
+                .map_err(|e| named(&context, e))?
+                .map(|ring| ClientRing {
+                    ring,
+                    forks,
+                    sent: 0,
+                    consumed: 0,
+                })
+        } else {
+            None
+        };
         Ok(MailslotClient {
             display,
             max_size: usize::try_from(header.max_size).unwrap_or(MAX_MESSAGE_SIZE),
@@ -250,7 +315,7 @@ impl MailslotClient {
                 spool,
                 shared,
                 wakeup,
-                appending: std::sync::Mutex::new(()),
+                appending: std::sync::Mutex::new(ring),
                 spooled_at: AtomicU64::new(u64::MAX),
                 spooled_end: AtomicU64::new(0),
                 stalled_at: AtomicU64::new(u64::MAX),
@@ -271,8 +336,9 @@ impl MailslotClient {
 
     /// Drops one message into the slot (`WriteFile`), as a named pipe's
     /// [`write_message`](crate::named_pipe::NamedPipeClient::write_message) writes one; never
-    /// waits for the server to read (a full socket queue is retried for at most 50 µs before
-    /// the message is spooled).
+    /// waits for the server to read (on a local slot the message goes to this client's ring in
+    /// the slot's shared memory, or, without one, to the slot's socket, whose full queue is
+    /// retried for at most 50 µs; what finds no room is spooled).
     ///
     /// A message larger than the slot's maximum (or, over the network, than one datagram, or
     /// than [`MAX_BROADCAST_MESSAGE`](super::MAX_BROADCAST_MESSAGE) for a domain) fails with
@@ -297,7 +363,7 @@ impl MailslotClient {
             } => {
                 // A thread that panicked while holding it left nothing half-done that matters:
                 // uncommitted bytes are overwritten by the next append.
-                let _one_at_a_time = appending.lock().unwrap_or_else(|e| e.into_inner());
+                let mut ring = appending.lock().unwrap_or_else(|e| e.into_inner());
                 let ways = Ways {
                     seq_next,
                     seq_end,
@@ -308,7 +374,7 @@ impl MailslotClient {
                     socket_full,
                     spooled,
                 };
-                self.send_local(spool, shared, wakeup, &ways, message)
+                self.send_local(spool, shared, wakeup, &ways, &mut ring, message)
                     .map_err(|e| match e.kind() {
                         // Size and "closed" errors name the slot already; the spool's own do not.
                         ErrorKind::InvalidInput | ErrorKind::NotFound => e,
@@ -331,6 +397,7 @@ impl MailslotClient {
         shared: &Shared,
         wakeup: &OwnedFd,
         ways: &Ways<'_>,
+        ring: &mut Option<ClientRing>,
         message: &[u8],
     ) -> io::Result<()> {
         let Ways {
@@ -377,7 +444,50 @@ impl MailslotClient {
             Some(unread) if unread <= AFTER_SPAN => encode_after(last_spooled, last_end),
             Some(_) => None,
         };
-        if let (Some(after), true) = (after, message.len() <= DIRECT_MAX) {
+        // A client with a ring (in the process that claimed it) uses the ring or the spool, never
+        // the socket: the server takes the socket before the rings in a round, so a datagram
+        // sent after a ring record could be taken a round before it.
+        let on_ring = ring.as_ref().is_some_and(|r| r.forks == forks());
+        if on_ring && after == Some(0) && message.len() <= ring::MESSAGE_MAX {
+            let mine = ring.as_mut().expect("a ring is claimed");
+            let flags = shared.flags().load(Ordering::Acquire);
+            if flags & FLAG_CLOSED != 0 {
+                return Err(self.gone());
+            }
+            if mine.sent.is_multiple_of(RING_LIVENESS_EVERY) {
+                let consumed = shared.consumed();
+                if (mine.sent == 0 || consumed == mine.consumed) && !spool.is_alive()? {
+                    return Err(self.gone());
+                }
+                mine.consumed = consumed;
+            }
+            match mine.ring.put(shared, seq, message) {
+                Ok(true) => {
+                    mine.sent = mine.sent.wrapping_add(1).max(1);
+                    // After the count (sequentially consistent): the server announces its
+                    // sleep before it looks at the count a last time.
+                    let flags = shared.flags().load(Ordering::SeqCst);
+                    if flags & FLAG_RING_BELL == 0 {
+                        return Ok(());
+                    }
+                    return match retry(|| {
+                        send(wakeup, &[], SendFlags::DONTWAIT | SendFlags::NOSIGNAL)
+                    }) {
+                        Err(Errno::CONNREFUSED) | Err(Errno::PIPE) => Err(self.gone()),
+                        _ => Ok(()),
+                    };
+                }
+                // Full: the spool takes it, and this client's next messages too until the
+                // server has read it (then back to the ring).
+                Ok(false) => {}
+                Err(e) => {
+                    // A read position another process spoiled: give the ring up (the socket
+                    // from now on) and say so.
+                    *ring = None;
+                    return Err(e);
+                }
+            }
+        } else if let (false, Some(after), true) = (on_ring, after, message.len() <= DIRECT_MAX) {
             // The direct way: one datagram, while the server's socket queue has room.
             // Header and message copied into one buffer (cheaper than a two-part `sendmsg` at
             // these sizes); a small message does not clear a buffer for the largest.
@@ -506,7 +616,8 @@ pub(super) fn forward(folded: &str, message: &[u8], key: u64) -> Delivery {
     if parsed.folded != folded {
         return Delivery::NoSuchSlot;
     }
-    let Ok(client) = MailslotClient::open_local(&parsed) else {
+    // No ring: a client opened for one message.
+    let Ok(client) = MailslotClient::open_local(&parsed, false) else {
         return Delivery::NoSuchSlot;
     };
     if !client_serves(&client, key) {

@@ -101,6 +101,7 @@ mod net;
 mod proptests;
 mod pwms;
 mod queue;
+mod ring;
 mod server;
 mod spool;
 

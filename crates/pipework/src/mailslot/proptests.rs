@@ -118,11 +118,12 @@ proptest! {
         state_fd in 0u32..=i32::MAX as u32,
         state_dev in any::<u64>(),
         state_ino in any::<u64>(),
+        rings in 0usize..=super::ring::RINGS,
         name in "[a-zA-Z0-9\\\\ é]{1,200}",
         cut in 0usize..DATA as usize,
         spoil in prop::collection::vec((0usize..DATA as usize, any::<u8>()), 0..16),
     ) {
-        let header = Header { max_size, token, pid, state_fd, state_dev, state_ino, name };
+        let header = Header { max_size, token, pid, state_fd, state_dev, state_ino, rings, name };
         let page = spool::encode_header(&header);
         prop_assert_eq!(page.len(), DATA as usize);
         prop_assert_eq!(spool::parse_header(&page), Ok(header.clone()));
@@ -136,6 +137,7 @@ proptest! {
         if let Ok(h) = spool::parse_header(&spoiled) {
             prop_assert!(h.name.len() <= DATA as usize);
             prop_assert!(h.pid != 0 && h.pid <= i32::MAX as u32);
+            prop_assert!(h.rings <= super::ring::RINGS);
         }
     }
 

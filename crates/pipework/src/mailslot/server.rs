@@ -15,9 +15,10 @@ use super::net::{self, Delivery, Endpoint, NetworkConfig, NetworkStats, FOLLOW_R
 use super::queue::{
     bind_wakeup, decode_after, merge_by_sequence, record_len, Queue, DIRECT_HEADER, DIRECT_MAX,
 };
+use super::ring::{self, Rings};
 use super::spool::{
-    self, Shared, Spool, Step, FLAG_CLOSED, FLAG_LISTENER, FLAG_NETWORK, FLAG_SLEEPING,
-    RECORD_HEADER,
+    self, Shared, Spool, Step, FLAG_CLOSED, FLAG_LISTENER, FLAG_NETWORK, FLAG_RING_BELL,
+    FLAG_SLEEPING, RECORD_HEADER,
 };
 use super::{MessageRead, MAX_MESSAGE_SIZE};
 use crate::name::lease::{self, Lease};
@@ -106,16 +107,40 @@ pub fn required_size(error: &io::Error) -> Option<usize> {
 /// assert_eq!(slot.read_timeout(), Some(Duration::from_secs(1)));
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct MailslotOptions {
     max_message_size: usize,
     read_timeout: Option<Duration>,
+    shared_memory: bool,
+}
+
+impl Default for MailslotOptions {
+    fn default() -> Self {
+        MailslotOptions {
+            max_message_size: 0,
+            read_timeout: None,
+            shared_memory: true,
+        }
+    }
 }
 
 impl MailslotOptions {
-    /// Any message size, reads that wait forever (`MAILSLOT_WAIT_FOREVER`).
+    /// Any message size, reads that wait forever (`MAILSLOT_WAIT_FOREVER`), local writers on
+    /// shared memory.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether pipework writers on this machine put their messages in rings in the slot's
+    /// shared memory (on, the default): a ring per writer (up to 16 writers at once; the others
+    /// use the socket), no system call per message on either side, 64 KiB of memory per ring a
+    /// writer used. Off, every local message is a datagram on the slot's socket (or a spooled
+    /// record), as before rings existed. Either way every mailslot behaviour holds: order per
+    /// writer, whole messages, nothing waits for the reader, counts and sizes in
+    /// [`Mailslot::info`].
+    pub fn shared_memory(&mut self, on: bool) -> &mut Self {
+        self.shared_memory = on;
+        self
     }
 
     /// The largest message writers may send (`nMaxMessageSize`; 0, the default: any size up to
@@ -190,6 +215,8 @@ pub struct Mailslot {
     spin: Duration,
     /// Sleeps since the spin budget fell to nothing (see [`PROBE_EVERY`]).
     sleeps: u32,
+    /// Where this server has read the writers' rings.
+    rings: Rings,
 }
 
 /// How a slot that serves the network takes its datagrams.
@@ -247,6 +274,7 @@ impl Mailslot {
         let MailslotOptions {
             max_message_size,
             read_timeout,
+            shared_memory,
         } = *options;
         let parsed = name::parse(name)?;
         if parsed.server != Server::Local {
@@ -299,7 +327,8 @@ impl Mailslot {
             }
             let token = token();
             let temp = place::mailslot_new_spool(&path, token);
-            let shared = Shared::create().map_err(|e| named(&context, e))?;
+            let rings = if shared_memory { ring::RINGS } else { 0 };
+            let shared = Shared::create(rings).map_err(|e| named(&context, e))?;
             let spool = Spool::create_new(&temp, &parsed, max_message_size as u64, token, &shared)
                 .map_err(|e| named(&context, e))?;
             let wakeup_path = place::mailslot_socket(&path, token);
@@ -347,6 +376,7 @@ impl Mailslot {
                         socket_maybe_full: false,
                         spin: MAX_SPIN,
                         sleeps: 0,
+                        rings: Rings::default(),
                     });
                 }
                 Err(Errno::EXIST) => {
@@ -494,10 +524,17 @@ impl Mailslot {
             }
         };
         let (mut direct, after) = self.empty_socket();
+        // After the socket: a writer's ring record is never followed by a datagram of the same
+        // writer (a writer with a ring uses it or the spool), and one committed before the spool's
+        // end noted above is in the rings now.
+        let fault = self.rings.drain(&self.shared, &mut direct);
         // Records a datagram of this round says it comes after are committed (its writer sent
         // it after committing them): read that far too.
         let now = self.committed_end_keeping(&mut direct)?;
         self.take_round(direct, end.max(after.min(now)))?;
+        if let Some(e) = fault {
+            return Err(named(self.context(), e));
+        }
         if self.read_pos > spool::REWIND_ABOVE {
             let guard = self.spool.lock_append(&self.shared)?;
             if guard.rewind_if_read(self.read_pos)? {
@@ -602,8 +639,22 @@ impl Mailslot {
     /// later.
     fn take_socket(&mut self) -> io::Result<()> {
         self.reads_since_socket = 0;
-        let (direct, after) = self.empty_socket();
-        self.take_datagrams(direct, after)
+        // Nothing counted on the socket or spool since the last receive (ring writers only):
+        // no receive to find it empty.
+        let (mut direct, after) =
+            if self.shared.produced() == self.produced_seen && !self.socket_maybe_full {
+                (self.queue.buffer(), 0)
+            } else {
+                self.empty_socket()
+            };
+        // The rings too, for the same reason: a ring writer with records unread in the spool
+        // puts nothing in its ring.
+        let fault = self.rings.drain(&self.shared, &mut direct);
+        self.take_datagrams(direct, after)?;
+        match fault {
+            Some(e) => Err(named(self.context(), e)),
+            None => Ok(()),
+        }
     }
 
     /// Queues `direct`, datagrams just received, with the records up to `after` (the farthest
@@ -902,9 +953,12 @@ impl Mailslot {
     /// there and the spool is rewound, so that the caller may sleep until the slot's socket (or
     /// network socket) turns readable: every writer sends to the socket after its message is in.
     pub(super) fn ready_or_idle(&mut self) -> io::Result<bool> {
-        self.shared
-            .flags()
-            .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
+        // Only this server sets these flags: no locked operation per read when they are clear.
+        if self.shared.flags().load(Ordering::Relaxed) & (FLAG_SLEEPING | FLAG_RING_BELL) != 0 {
+            self.shared
+                .flags()
+                .fetch_and(!(FLAG_SLEEPING | FLAG_RING_BELL), Ordering::SeqCst);
+        }
         loop {
             if self.queue.count > 0 {
                 // A long queue (a backlog taken from the spool) is read without a round; the
@@ -934,12 +988,13 @@ impl Mailslot {
             // (Sequentially consistent on both sides: one of the two must see the other.)
             self.shared
                 .flags()
-                .fetch_or(FLAG_SLEEPING, Ordering::SeqCst);
+                .fetch_or(FLAG_SLEEPING | FLAG_RING_BELL, Ordering::SeqCst);
             std::sync::atomic::fence(Ordering::SeqCst);
-            if self.shared.committed_end()? != self.read_pos {
+            if self.shared.committed_end()? != self.read_pos || self.rings.maybe_more(&self.shared)
+            {
                 self.shared
                     .flags()
-                    .fetch_and(!FLAG_SLEEPING, Ordering::SeqCst);
+                    .fetch_and(!(FLAG_SLEEPING | FLAG_RING_BELL), Ordering::SeqCst);
                 continue;
             }
             return Ok(false);
@@ -953,7 +1008,10 @@ impl Mailslot {
     /// announcement) when the spool has something to read or to rewind, or a committed end
     /// another process spoiled (which the drain that follows reports and recovers from).
     fn idle_on_socket(&mut self) -> bool {
-        let empty = |slot: &Self| slot.shared.committed_end().ok() == Some(slot.read_pos);
+        let empty = |slot: &Self| {
+            slot.shared.committed_end().ok() == Some(slot.read_pos)
+                && !slot.rings.maybe_more(&slot.shared)
+        };
         if self.read_pos != spool::DATA || !empty(self) {
             return false;
         }
@@ -977,27 +1035,79 @@ impl Mailslot {
     fn receive_waiting(&mut self) -> io::Result<()> {
         let seen = self.produced_seen;
         let spun = !self.socket_maybe_full && self.spin_for_writers(seen);
+        let (mut records, mut after) = (self.queue.buffer(), 0);
+        // The rings first: what their writers counted is in them, no system call.
+        let fault = self.rings.drain(&self.shared, &mut records);
         // Everything counted up to here was sent before the receive below; of what was
         // counted up to `seen`, the last receive (which emptied the socket) took all.
         let now = self.shared.produced();
         self.produced_seen = now;
-        let (mut records, mut after) = (self.queue.buffer(), 0);
-        let received = if spun && now.wrapping_sub(seen) == 1 {
+        let received = if spun && now == seen {
+            // Only the rings moved: nothing to receive.
+            Ok(0)
+        } else if spun && now.wrapping_sub(seen) == 1 {
             // One message came (one writer, as a rule): one plain receive.
             self.receive_up_to(1, true, true, &mut records, &mut after)
-        } else if spun || self.socket_maybe_full {
+        } else if spun {
             // Several: take whatever is there by now. A writer counts its datagram after the
             // send, so a count taken while writers share a CPU can lag the socket: a receive
             // sized by the count would leave datagrams behind, unseen by the next spin.
             self.receive_up_to(MAX_BATCH, false, true, &mut records, &mut after)
+        } else if !records.is_empty() {
+            // The spin ran out (or was not made) but the rings held messages: take the socket
+            // without waiting, unless nothing was counted there since the last receive.
+            if now == seen && !self.socket_maybe_full {
+                Ok(0)
+            } else {
+                self.receive_up_to(MAX_BATCH, false, false, &mut records, &mut after)
+            }
         } else {
+            // Nothing anywhere (or datagrams maybe left behind): sleep in the receive, after
+            // asking ring writers to ring (unless one just wrote: then look again, no sleep).
+            let was_full = self.socket_maybe_full;
+            let armed = self.arm_ring_bell();
             let start = Instant::now();
-            let received = self.receive_up_to(MAX_BATCH, false, true, &mut records, &mut after);
-            self.slept(start);
+            let received = self.receive_up_to(MAX_BATCH, false, armed, &mut records, &mut after);
+            if self.shared.rings != 0 {
+                self.shared
+                    .flags()
+                    .fetch_and(!FLAG_RING_BELL, Ordering::SeqCst);
+            }
+            if armed && !was_full {
+                self.slept(start);
+            }
             received
         };
-        received.map_err(|e| named(self.context(), e))?;
-        self.take_datagrams(records, after)
+        match received {
+            Ok(_) | Err(Errno::AGAIN) => {}
+            Err(e) => return Err(named(self.context(), e)),
+        }
+        self.take_datagrams(records, after)?;
+        match fault {
+            Some(e) => Err(named(self.context(), e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Before a receive that sleeps: asks ring writers to wake the server after their next
+    /// message, then looks at their count once more (sequentially consistent on both sides,
+    /// so one sees the other): `false`, and no request left, when a ring writer wrote since the
+    /// last drain (the caller then must not sleep).
+    fn arm_ring_bell(&mut self) -> bool {
+        if self.shared.rings == 0 {
+            return true;
+        }
+        self.shared
+            .flags()
+            .fetch_or(FLAG_RING_BELL, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.rings.maybe_more(&self.shared) {
+            self.shared
+                .flags()
+                .fetch_and(!FLAG_RING_BELL, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
     /// The spin before a sleep: `true` once the writers' count of delivered messages moved
@@ -1010,8 +1120,12 @@ impl Mailslot {
         }
         let start = Instant::now();
         let mut turns = 0u32;
+        let ring_seen = self.rings.seen;
+        let ring_count = self.shared.ring_produced();
         loop {
-            if self.shared.produced() != seen {
+            if self.shared.produced() != seen
+                || (self.shared.rings != 0 && ring_count.load(Ordering::Acquire) != ring_seen)
+            {
                 self.spin = self.spin.saturating_mul(2).min(MAX_SPIN);
                 return true;
             }

@@ -56,8 +56,8 @@ pub(crate) const APPEND_BYTE: u64 = 1;
 pub(crate) const GC_BYTE: u64 = 2;
 
 // The header page of the spool file (little-endian words).
-// Version 4: the direct datagram carries an `after` word, and the shared words moved apart.
-const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT4");
+// Version 5: the header states how many writers' rings follow the shared words.
+const MAGIC: u64 = u64::from_le_bytes(*b"PWMSLOT5");
 const OFF_MAGIC: usize = 0;
 const OFF_MAX_SIZE: usize = 8;
 const OFF_TOKEN: usize = 16;
@@ -65,21 +65,27 @@ const OFF_PID: usize = 24;
 const OFF_STATE_FD: usize = 32;
 const OFF_STATE_DEV: usize = 40;
 const OFF_STATE_INO: usize = 48;
-const OFF_NAME_LEN: usize = 56;
-const OFF_NAME: usize = 64;
+const OFF_RINGS: usize = 56;
+const OFF_NAME_LEN: usize = 64;
+const OFF_NAME: usize = 72;
 
 // The shared state (atomic words in the sealed memfd), in three cache lines by who updates them
 // on every message, so that a writer's counters and the server's do not share a line that
 // would move between CPUs at each message: the first line changes rarely (a spooled record,
 // a rewind, the server's sleep), the second is the writers' (a sequence number and a count per
 // message), the third the server's (a count per read, a read position per round).
+// With writers' rings (`ring.rs`), the words take the first page and each ring's two positions
+// lie in it too (the written position on a line of its own, the read position on another), and
+// the rings' data follow the page.
 const STATE_LEN: usize = 192;
 const S_END: usize = 0;
 const S_FLAGS: usize = 8;
 const S_REWINDS: usize = 16;
 const S_LISTEN: usize = 24;
+const S_CLAIMED: usize = 32;
 const S_SEQ: usize = 64;
 const S_PRODUCED: usize = 72;
+const S_RING_PRODUCED: usize = 80;
 const S_CONSUMED: usize = 128;
 const S_READ: usize = 136;
 
@@ -96,6 +102,11 @@ pub(crate) const FLAG_LISTENER: u64 = 16;
 /// Flag: the server is about to sleep, or sleeps, until its socket turns readable; a writer
 /// that spooled a record must then wake it.
 pub(crate) const FLAG_SLEEPING: u64 = 8;
+/// Flag: the server is about to sleep, or sleeps, until its socket turns readable; a writer that
+/// put a message in its ring must then wake it. Set apart from [`FLAG_SLEEPING`]: a reader that
+/// spins on the writers' counts before it sleeps keeps spool writers' wake-ups (rare) but not
+/// ring writers' (one per message).
+pub(crate) const FLAG_RING_BELL: u64 = 32;
 
 /// A spool larger than this may not grow: a corrupt end offset is rejected, not followed.
 const MAX_END: u64 = 1 << 40;
@@ -125,6 +136,8 @@ pub(crate) struct Header {
     /// The shared state's identity (`st_dev`, `st_ino`), checked when it is opened.
     pub(crate) state_dev: u64,
     pub(crate) state_ino: u64,
+    /// How many writers' rings follow the shared words (0: none, writers use the socket).
+    pub(crate) rings: usize,
     pub(crate) name: String,
 }
 
@@ -160,7 +173,12 @@ pub(crate) fn parse_header(page: &[u8]) -> Result<Header, &'static str> {
         .ok()
         .filter(|&fd| fd <= i32::MAX as u32)
         .ok_or("the spool's header names no valid descriptor")?;
+    let rings = usize::try_from(word(OFF_RINGS)?)
+        .ok()
+        .filter(|&n| n <= super::ring::RINGS)
+        .ok_or("the spool's header states more rings than a slot has")?;
     Ok(Header {
+        rings,
         max_size: word(OFF_MAX_SIZE)?,
         token: word(OFF_TOKEN)?,
         pid,
@@ -184,6 +202,7 @@ pub(crate) fn encode_header(header: &Header) -> Vec<u8> {
     put(OFF_STATE_FD, header.state_fd.into());
     put(OFF_STATE_DEV, header.state_dev);
     put(OFF_STATE_INO, header.state_ino);
+    put(OFF_RINGS, header.rings as u64);
     put(OFF_NAME_LEN, header.name.len() as u64);
     page[OFF_NAME..OFF_NAME + header.name.len()].copy_from_slice(header.name.as_bytes());
     page
@@ -251,6 +270,7 @@ impl Spool {
             state_fd: std::os::fd::AsRawFd::as_raw_fd(&shared.fd) as u32,
             state_dev: state.st_dev as u64,
             state_ino: state.st_ino as u64,
+            rings: shared.rings,
             name: name.path.clone(),
         };
         write_all_at(&fd, &[&encode_header(&header)], 0)?;
@@ -329,19 +349,23 @@ fn read_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 pub(crate) struct Shared {
     fd: OwnedFd,
     region: Region,
+    /// How many writers' rings follow the words (see `ring.rs`).
+    pub(crate) rings: usize,
 }
 
 impl Shared {
-    /// A new, sealed shared state (the server's), spool empty.
-    pub(crate) fn create() -> io::Result<Shared> {
+    /// A new, sealed shared state (the server's), spool empty, with `rings` writers' rings (at
+    /// most [`RINGS`](super::ring::RINGS); their pages are touched only once used).
+    pub(crate) fn create(rings: usize) -> io::Result<Shared> {
         let fd = memfd_create(
             "pipework-mailslot",
             MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
         )?;
-        ftruncate(&fd, STATE_LEN as u64)?;
+        let len = state_len(rings);
+        ftruncate(&fd, len as u64)?;
         fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
-        let region = Region::map(fd.as_fd(), 0, STATE_LEN, Protection::ReadWrite)?;
-        let shared = Shared { fd, region };
+        let region = Region::map(fd.as_fd(), 0, len, Protection::ReadWrite)?;
+        let shared = Shared { fd, region, rings };
         shared.word(S_END).store(DATA, Ordering::Release);
         shared.word(S_READ).store(DATA, Ordering::Release);
         Ok(shared)
@@ -366,15 +390,35 @@ impl Shared {
             ));
         }
         let seals = fcntl_get_seals(&fd)?;
+        let len = state_len(header.rings);
         if !seals.contains(SealFlags::SHRINK | SealFlags::GROW)
-            || (stat.st_size as u64) < STATE_LEN as u64
+            || (stat.st_size as u64) < len as u64
         {
             return Err(invalid_data(
                 "the slot's shared state is not sealed at its size",
             ));
         }
-        let region = Region::map(fd.as_fd(), 0, STATE_LEN, Protection::ReadWrite)?;
-        Ok(Shared { fd, region })
+        let region = Region::map(fd.as_fd(), 0, len, Protection::ReadWrite)?;
+        Ok(Shared {
+            fd,
+            region,
+            rings: header.rings,
+        })
+    }
+
+    /// The shared words' region, for the writers' rings that follow them (`ring.rs`).
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The bits of the rings a writer has ever claimed (the server reads only those).
+    pub(crate) fn claimed(&self) -> &AtomicU64 {
+        self.word(S_CLAIMED)
+    }
+
+    /// Messages writers have put in their rings so far (counted after each is in).
+    pub(crate) fn ring_produced(&self) -> &AtomicU64 {
+        self.word(S_RING_PRODUCED)
     }
 
     /// The 64-bit word at `offset` (one of this module's constants: in bounds, aligned).
@@ -386,7 +430,10 @@ impl Shared {
 
     /// Messages written and not yet read by the server.
     pub(crate) fn queued(&self) -> u64 {
-        let produced = self.word(S_PRODUCED).load(Ordering::Acquire);
+        let produced = self
+            .word(S_PRODUCED)
+            .load(Ordering::Acquire)
+            .wrapping_add(self.word(S_RING_PRODUCED).load(Ordering::Acquire));
         let consumed = self.word(S_CONSUMED).load(Ordering::Acquire);
         produced.saturating_sub(consumed)
     }
@@ -463,6 +510,15 @@ impl Shared {
             )));
         }
         Ok(end)
+    }
+}
+
+/// The length of the shared state with `rings` writers' rings.
+fn state_len(rings: usize) -> usize {
+    if rings == 0 {
+        STATE_LEN
+    } else {
+        super::ring::DATA_AT + rings * super::ring::CAPACITY as usize
     }
 }
 

@@ -355,6 +355,7 @@ impl Conn {
                     if rings.onto_ring(self.fd.as_fd()) {
                         return rings.send_some(buf, self.nonblocking);
                     }
+                    rings.check_peer_open()?;
                 }
                 let n = retry(|| rustix::net::send(&self.fd, buf, SendFlags::NOSIGNAL))?;
                 if let Some(rings) = &mut self.rings {
@@ -382,6 +383,7 @@ impl Conn {
                     }
                 };
             }
+            rings.check_peer_open()?;
         }
         let sent = match self.pipe_mode {
             PipeMode::Byte => send_all(self.fd.as_fd(), &[message], &[]).map(|()| message.len()),
@@ -799,6 +801,7 @@ impl Conn {
                     }
                 };
             }
+            rings.check_peer_open()?;
         }
         let sent = match self.pipe_mode {
             PipeMode::Byte => send_all(self.fd.as_fd(), &[b"H"], &[handle]).map(|()| 1),

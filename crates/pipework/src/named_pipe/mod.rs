@@ -25,6 +25,7 @@
 //! | Win32 | pipework |
 //! |---|---|
 //! | `CreateNamedPipe(name, openMode, pipeMode, max, out, in, timeout, sa)` | [`ServerOptions`] → [`NamedPipeServer`] |
+//! | `nOutBufferSize` / `nInBufferSize` | [`ServerOptions::out_buffer_size`] / [`ServerOptions::in_buffer_size`]: each direction's quota, its socket buffer and, between two pipework ends, its shared-memory ring (1 MiB when not set) |
 //! | `PIPE_ACCESS_INBOUND` / `OUTBOUND` / `DUPLEX` | [`ServerOptions::access_inbound`], [`ServerOptions::access_outbound`] ([`Access`] in [`list`]) |
 //! | `PIPE_REJECT_REMOTE_CLIENTS` | [`ServerOptions::reject_remote_clients`] (the default; `false` serves other machines through Samba: [`NamedPipeServer::remote_client`], [`RemoteClient`]) |
 //! | `PIPE_TYPE_*`, `PIPE_READMODE_*`, `PIPE_NOWAIT` | [`ServerOptions::pipe_mode`] ([`PipeMode`]), [`ReadMode`], [`ClientOptions::pipe_mode`], `nonblocking` |
@@ -79,6 +80,12 @@
 //! truncated message. The buffer sizes asked ([`ServerOptions::in_buffer_size`],
 //! [`ServerOptions::out_buffer_size`]) are the sending sockets' buffers: in nonblocking mode a
 //! byte write takes what fits and a message write all or nothing, as Win32's quotas do.
+//! Between two pipework ends they also size each direction's shared-memory ring (the client,
+//! which makes the rings, takes the pipe's sizes): rounded up to a power of two, at least
+//! 4 KiB and at most 1 GiB; a direction with no size set gets 1 MiB. A smaller ring holds less
+//! in flight and keeps a writer's copies in its core's cache (a reader in place, which never
+//! touches the bytes, moves them fastest through a ring of a few hundred KiB); a larger one
+//! lets a slow reader fall further behind before the writer waits.
 //!
 //! Where this differs from Win32 (what Linux cannot do, and why):
 //!

@@ -99,6 +99,8 @@ fn coarse_now() -> u64 {
 
 /// One end's two rings, its bell, and where each direction stands in its switch.
 pub(crate) struct Rings {
+    // The reader before the writer: dropped in this order, an end that closes marks its
+    // reading end closed before its writing end (see `check_peer_open`).
     reader: ShmReader,
     writer: ShmWriter,
     /// This side's bell, which the peer rings when a task of this side awaits it.
@@ -635,6 +637,22 @@ impl Rings {
         true
     }
 
+    /// Before a write on the socket (this direction has not moved to its ring): `BrokenPipe`
+    /// once the peer closed its end, which marks both its rings closed as it goes (its reading
+    /// end first). The peer's socket can outlive its end a moment (a process the peer's other
+    /// thread is starting holds a copy of it until its `exec`) while a read here already finds
+    /// the end of data on the ring: the write fails then, as the read's end says. A peer that
+    /// only shut its writing half, or refused the rings, has not closed both.
+    pub(crate) fn check_peer_open(&self) -> io::Result<()> {
+        if shared::reader_closed(&self.writer) && shared::writer_closed(&self.reader) {
+            return Err(io::Error::new(
+                ErrorKind::BrokenPipe,
+                format!("{}: the peer closed its end", self.what),
+            ));
+        }
+        Ok(())
+    }
+
     /// Counts `n` data bytes sent on the socket (before the switch).
     pub(crate) fn sent_on_socket(&mut self, n: usize) {
         self.sent = self.sent.saturating_add(n as u64);
@@ -878,5 +896,31 @@ mod tests {
                 .kind(),
             ErrorKind::InvalidData
         );
+    }
+
+    /// An end that closes marks its rings closed: the peer's next write on the socket fails
+    /// with `BrokenPipe` even while the socket itself lives on (a copy held elsewhere). A peer
+    /// that only shut its writing half still takes writes.
+    #[test]
+    fn a_closed_peer_fails_a_write_on_the_socket_that_lives_on() {
+        let (a, b) = pair();
+        let (client, handles) =
+            Rings::offer(a.as_fd(), 4096, 4096, Duration::ZERO, "named pipe x").unwrap();
+        #[cfg_attr(not(feature = "tokio"), allow(unused_mut))]
+        let mut server =
+            Rings::accept(handles.into(), b.as_fd(), Duration::ZERO, "named pipe x").unwrap();
+        client.check_peer_open().unwrap();
+        #[cfg(feature = "tokio")]
+        {
+            server.shut_write();
+            client.check_peer_open().unwrap();
+        }
+        drop(server);
+        let e = client.check_peer_open().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BrokenPipe);
+        assert!(e.to_string().contains("named pipe x"), "{e}");
+        // The server's socket is still open here.
+        assert!(rustix::net::send(&a, b"x", SendFlags::empty()).is_ok());
+        drop(b);
     }
 }

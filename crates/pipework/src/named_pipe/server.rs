@@ -151,7 +151,9 @@ impl ServerOptions {
     /// ([`NamedPipeServer::info`] tells what it gave); a blocking write waits for room, a
     /// nonblocking one ([`ServerOptions::nonblocking`], [`ClientOptions::nonblocking`]) writes
     /// what fits of a byte stream and nothing of a message that does not fit. The first
-    /// instance's sizes stick for the pipe.
+    /// instance's sizes stick for the pipe. Between two pipework ends the size is also that
+    /// direction's shared-memory ring (rounded up to a power of two, 4 KiB to 1 GiB; 1 MiB
+    /// when not set): see [the module's notes](super#how-it-maps-to-linux).
     ///
     /// [`ClientOptions::nonblocking`]: super::ClientOptions::nonblocking
     pub fn in_buffer_size(&mut self, bytes: u32) -> &mut Self {

@@ -520,6 +520,11 @@ pub(crate) mod shared {
         reader.writer_closed()
     }
 
+    /// Whether the reader closed its end (a load from the ring's header, no system call).
+    pub(crate) fn reader_closed(writer: &ShmWriter) -> bool {
+        writer.reader_closed()
+    }
+
     /// Whether the writer's side is gone (its lifeline hung up).
     pub(crate) fn writer_gone(reader: &ShmReader) -> io::Result<bool> {
         reader.end.peer_gone()

@@ -11,6 +11,7 @@ mod lifetime;
 mod names;
 mod network;
 mod reads;
+mod rings;
 mod writers;
 
 use std::io::{ErrorKind, Write};
@@ -158,6 +159,24 @@ fn main() {
                 "example_server_and_client",
                 examples::example_server_and_client,
             ),
+            (
+                "a_full_ring_spools_and_the_writer_comes_back",
+                rings::a_full_ring_spools_and_the_writer_comes_back,
+            ),
+            ("more_writers_than_rings", rings::more_writers_than_rings),
+            (
+                "a_killed_ring_writer_loses_nothing_and_frees_its_ring",
+                rings::a_killed_ring_writer_loses_nothing_and_frees_its_ring,
+            ),
+            (
+                "a_forked_child_does_not_share_the_ring",
+                rings::a_forked_child_does_not_share_the_ring,
+            ),
+            ("rings_off_still_works", rings::rings_off_still_works),
+            (
+                "a_waiting_reader_wakes_for_ring_messages",
+                rings::a_waiting_reader_wakes_for_ring_messages,
+            ),
             #[cfg(feature = "interop")]
             ("interop_example_announcer", examples::example_announcer),
         ],
@@ -170,6 +189,9 @@ fn main() {
             ("net-serve", network::net_serve_role),
             ("net-send", network::net_send_role),
             ("net-garbage", network::net_garbage_role),
+            ("ring-writer", rings::ring_writer_role),
+            ("ring-spool-and-back", rings::ring_spool_and_back_role),
+            ("fork-writer", rings::fork_writer_role),
         ],
     )
 }

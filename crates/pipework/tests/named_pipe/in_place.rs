@@ -531,3 +531,93 @@ pub(super) fn in_place_async() {
         finish(c);
     });
 }
+
+/// The sizes of this process's ring mappings (memfds whose first bytes are a ring's magic),
+/// data bytes only (the mapping less its header page), smallest first.
+fn ring_sizes() -> Vec<usize> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mut sizes = Vec::new();
+    for l in maps.lines().filter(|l| l.contains("memfd:")) {
+        let range = l.split_whitespace().next().unwrap();
+        let (start, end) = range.split_once('-').unwrap();
+        let start = usize::from_str_radix(start, 16).unwrap();
+        let end = usize::from_str_radix(end, 16).unwrap();
+        // SAFETY: `start` begins a mapping of this process at least a page long (from
+        // /proc/self/maps, alive: the caller holds its rings); its first 8 bytes are read.
+        let magic = unsafe { std::ptr::read_volatile((start as *const u8).cast::<[u8; 8]>()) };
+        if &magic == b"PWSHMPIP" {
+            sizes.push(end - start - 4096);
+        }
+    }
+    sizes.sort_unstable();
+    sizes
+}
+
+/// Child: opens `args[0]` with rings and says its rings' sizes; reads [`STREAM`] bytes in
+/// place (no lend longer than the ring to it, `args[1]` bytes), then writes as many.
+pub(super) fn in_place_client_sized(args: &[String]) {
+    let mut c = ClientOptions::new()
+        .wait(WaitTimeout::After(TIMEOUT))
+        .shared_memory(true)
+        .open(&args[0])
+        .unwrap();
+    // A peek announces that this end reads from the ring: the server's data goes there.
+    c.peek(&mut [0u8; 1]).unwrap();
+    let sizes: Vec<String> = ring_sizes().iter().map(usize::to_string).collect();
+    println!("{}", sizes.join(" "));
+    read_in_place_within(&mut c, &pattern(STREAM, 7), args[1].parse().unwrap());
+    write_varied(&mut c, &pattern(STREAM, 8));
+    println!("{}", c.shared_memory_in_use());
+}
+
+/// Reads `expect` in place, checking that no lend is longer than `ring` bytes.
+fn read_in_place_within(end: &mut impl InPlaceEnd, expect: &[u8], ring: usize) {
+    let mut at = 0;
+    while at < expect.len() {
+        let data = end.fill().unwrap();
+        let n = data.len();
+        assert!(
+            n > 0 && n <= ring,
+            "a lend of {n} bytes from a {ring}-byte ring"
+        );
+        assert!(data == &expect[at..at + n], "lent bytes differ at {at}");
+        end.consume_n(n);
+        at += n;
+    }
+}
+
+/// The pipe's buffer sizes size its rings, each direction its own (rounded up to a power of
+/// two, 4 KiB at least): the client's rings have those sizes, a lend never passes the ring it
+/// comes from, and a stream far larger than its ring crosses it intact (each side peeks
+/// first, so the other's data goes to the ring from its first byte). A pipe with none set
+/// keeps 1 MiB rings.
+pub(super) fn in_place_buffer_sizes_size_the_rings() {
+    // (in, out) asked; the rings to the server and to the client.
+    let cases = [
+        (Some((5_000, 16_384)), (8_192, 16_384)),
+        (Some((100, 100)), (4_096, 4_096)),
+        (None, (1 << 20, 1 << 20)),
+    ];
+    for (asked, (to_server, to_client)) in cases {
+        let name = unique(&format!("in-place-sized-{to_server}-{to_client}"));
+        let mut options = ServerOptions::new();
+        options.shared_memory(true);
+        if let Some((inbound, outbound)) = asked {
+            options.in_buffer_size(inbound).out_buffer_size(outbound);
+        }
+        let mut s = options.create(&name).unwrap();
+        let (c, mut out) = spawn("in_place_client_sized", &[&name, &to_client.to_string()]);
+        accept(&mut s);
+        // The client's data goes to the ring from its first write on.
+        s.peek(&mut [0u8; 1]).unwrap();
+        let mut both = [to_server, to_client];
+        both.sort_unstable();
+        assert_eq!(line(&mut out), format!("{} {}", both[0], both[1]));
+        write_varied(&mut s, &pattern(STREAM, 7));
+        read_in_place_within(&mut s, &pattern(STREAM, 8), to_server);
+        assert!(s.shared_memory_in_use());
+        assert_eq!(line(&mut out), "true");
+        drop(s);
+        finish(c);
+    }
+}

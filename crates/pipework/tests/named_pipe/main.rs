@@ -173,6 +173,10 @@ fn main() {
             ("in_place_messages", in_place::in_place_messages),
             ("in_place_peer_killed", in_place::in_place_peer_killed),
             (
+                "in_place_buffer_sizes_size_the_rings",
+                in_place::in_place_buffer_sizes_size_the_rings,
+            ),
+            (
                 "in_place_hostile_position",
                 in_place::in_place_hostile_position,
             ),
@@ -208,6 +212,10 @@ fn main() {
             (
                 "server_close_is_broken_pipe_and_peek_on_a_drained_end_fails",
                 win32_fidelity::server_close_is_broken_pipe_and_peek_on_a_drained_end_fails,
+            ),
+            (
+                "server_close_is_broken_pipe_while_a_copy_of_its_socket_lives",
+                win32_fidelity::server_close_is_broken_pipe_while_a_copy_of_its_socket_lives,
             ),
             (
                 "foreign_client_sees_the_plain_end_after_disconnect",
@@ -255,6 +263,7 @@ fn main() {
             ),
             ("in_place_client_cut", in_place::in_place_client_cut),
             ("in_place_client_liar", in_place::in_place_client_liar),
+            ("in_place_client_sized", in_place::in_place_client_sized),
             ("ring_client_messages", shm_path::ring_client_messages),
             ("ring_client_hold", shm_path::ring_client_hold),
             ("ring_server_hold", shm_path::ring_server_hold),
@@ -274,6 +283,10 @@ fn main() {
                 win32_fidelity::client_after_disconnect,
             ),
             ("client_after_close", win32_fidelity::client_after_close),
+            (
+                "client_after_close_on_rings",
+                win32_fidelity::client_after_close_on_rings,
+            ),
             (
                 "foreign_after_disconnect",
                 win32_fidelity::foreign_after_disconnect,

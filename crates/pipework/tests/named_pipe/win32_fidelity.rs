@@ -2,6 +2,7 @@
 //! before the server's connect, the disconnect as the client sees it, buffer sizes as quotas.
 
 use super::*;
+use std::os::fd::AsFd as _;
 
 /// Tells a child (blocked in [`go`]) to go on.
 fn tell(c: &Child, word: &str) {
@@ -320,7 +321,11 @@ pub(super) fn disconnect_makes_client_io_pipe_not_connected() {
 /// Child: opens `args[0]`, reads the server's "bye", waits for the word (the server has closed
 /// its instance meanwhile), then reports how a read, a peek and a write end.
 pub(super) fn client_after_close(args: &[String]) {
-    let mut c = super::open(&args[0]);
+    client_after_close_here(super::open(&args[0]));
+}
+
+/// [`client_after_close`] on an open client.
+fn client_after_close_here(mut c: NamedPipeClient) {
     let mut bye = [0u8; 3];
     c.read_exact(&mut bye).unwrap();
     println!("{}", String::from_utf8_lossy(&bye));
@@ -367,6 +372,40 @@ pub(super) fn server_close_is_broken_pipe_and_peek_on_a_drained_end_fails() {
     let e = server.peek(&mut buf).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
     assert!(e.to_string().contains(&name), "{e}");
+}
+
+/// Child: opens `args[0]` and peeks first (so the server's data comes on the rings), says
+/// "ready", reads the server's "bye", waits for the word (the server has closed its instance
+/// meanwhile), then reports how a read, a peek and a write end.
+pub(super) fn client_after_close_on_rings(args: &[String]) {
+    let mut c = super::open(&args[0]);
+    assert_eq!(c.peek(&mut [0u8; 8]).unwrap().available, 0);
+    println!("ready");
+    client_after_close_here(c);
+}
+
+/// The closed server's copy of its socket that a process being started holds until its
+/// `exec` does not keep the instance open: once the client read the end of data from the
+/// ring, its write fails with `BrokenPipe` too (it went on the socket, which that copy still
+/// held open).
+pub(super) fn server_close_is_broken_pipe_while_a_copy_of_its_socket_lives() {
+    let name = unique("closed-copied");
+    let mut server = ServerOptions::new().create(&name).unwrap();
+    let (c, mut out) = spawn("client_after_close_on_rings", &[&name]);
+    accept(&mut server);
+    assert_eq!(line(&mut out), "ready");
+    server.write_all(b"bye").unwrap();
+    assert_eq!(line(&mut out), "bye");
+    assert!(server.shared_memory_in_use());
+    // What a child being spawned by another thread holds until its exec closes it.
+    let copy = server.as_fd().try_clone_to_owned().unwrap();
+    drop(server);
+    tell(&c, "go");
+    assert_eq!(line(&mut out), "0");
+    assert_eq!(line(&mut out), "BrokenPipe");
+    assert_eq!(line(&mut out), "BrokenPipe");
+    drop(copy);
+    finish(c);
 }
 
 /// Child: connects to the socket `args[0]` as a plain Unix-domain socket client (socat, Python),
