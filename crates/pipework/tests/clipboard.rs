@@ -637,7 +637,21 @@ fn damaged_state_is_refused() {
         assert_eq!(e.kind(), ErrorKind::InvalidData);
         assert!(e.to_string().contains(&name), "{e}");
     }
-    // Emptying starts it afresh.
+    // Emptying a state nobody can read (damaged, or another version's) starts it afresh,
+    // counting on from the last change listeners heard of (the set above: 2).
+    std::fs::write(
+        &state,
+        b"pipework-clipboard 1\nseq 9\nowner 1 -\nformat 1 file d-1 1\n",
+    )
+    .unwrap();
+    {
+        let mut clipboard = session.open(WAIT).unwrap();
+        clipboard.empty().unwrap();
+        assert_eq!(clipboard.formats().unwrap(), Vec::<u32>::new());
+        clipboard.set(CF_TEXT, b"y\0").unwrap();
+    }
+    assert_eq!(session.sequence_number().unwrap(), 4);
+    // Emptying a readable one counts on from its own number.
     std::fs::write(&state, b"pipework-clipboard 2\nseq 5\nowner 1 -\n").unwrap();
     let mut clipboard = session.open(WAIT).unwrap();
     clipboard.empty().unwrap();

@@ -292,6 +292,26 @@ impl Store {
         Ok(())
     }
 
+    /// The count of the last change listeners were told of (the `update` file; 0 when there
+    /// is none or it does not hold a count).
+    pub(crate) fn update_count(&self) -> io::Result<u64> {
+        // A count is at most 20 digits: nothing past that is read, and the file is never
+        // followed through a link nor waited on as a FIFO.
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(self.dir.join(UPDATE));
+        let mut text = Vec::with_capacity(24);
+        match file.and_then(|f| f.take(24).read_to_end(&mut text)) {
+            Ok(_) => Ok(std::str::from_utf8(&text)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(named(&self.label, e)),
+        }
+    }
+
     /// Tells listeners the clipboard changed (its `update` file is replaced).
     pub(crate) fn notify(&self, seq: u64) -> io::Result<()> {
         self.replace(UPDATE, seq.to_string().as_bytes()).map(drop)

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::headless::{Store, UPDATE};
+use super::headless::Store;
 
 /// Where a listener reads the change count.
 #[derive(Debug, Clone)]
@@ -26,25 +26,7 @@ pub(crate) enum Source {
 impl Source {
     fn current(&self) -> io::Result<u64> {
         match self {
-            Source::Headless(store) => {
-                // A count is at most 20 digits: nothing past that is read, and the file is
-                // never followed through a link nor waited on as a FIFO.
-                use std::io::Read;
-                use std::os::unix::fs::OpenOptionsExt;
-                let file = std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-                    .open(store.dir.join(UPDATE));
-                let mut text = Vec::with_capacity(24);
-                match file.and_then(|f| f.take(24).read_to_end(&mut text)) {
-                    Ok(_) => Ok(std::str::from_utf8(&text)
-                        .ok()
-                        .and_then(|t| t.trim().parse().ok())
-                        .unwrap_or(0)),
-                    Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
-                    Err(e) => Err(crate::sys::error::named(&store.label, e)),
-                }
-            }
+            Source::Headless(store) => store.update_count(),
             Source::Counter(count) => Ok(count.load(Ordering::Acquire)),
         }
     }

@@ -529,11 +529,29 @@ fn check_format(label: &str, format: u32) -> io::Result<()> {
 
 impl Clipboard<'_> {
     /// `EmptyClipboard`: removes every format; the opener becomes the owner.
+    ///
+    /// On the headless clipboard, a state file that cannot be read (damaged, or written by
+    /// another version of pipework), which every read reports as `InvalidData`, is replaced:
+    /// emptying starts the clipboard afresh, its sequence number counting on from the last
+    /// change listeners were told of.
     pub fn empty(&mut self) -> io::Result<()> {
         self.changed = true;
         match &self.session.inner {
             Inner::Headless(store) => {
-                let old = store.state()?;
+                // A state that cannot be read (damaged, or written by another version of
+                // pipework) holds nothing anyone can have: emptying starts the clipboard
+                // afresh, counting on from the last change its listeners were told of.
+                let (old, readable) = match store.state() {
+                    Ok(old) => (old, true),
+                    Err(e) if e.kind() == ErrorKind::InvalidData => (
+                        State {
+                            seq: store.update_count()?,
+                            ..State::default()
+                        },
+                        false,
+                    ),
+                    Err(e) => return Err(e),
+                };
                 let state = State {
                     seq: old.seq + 1,
                     owner: std::process::id(),
@@ -547,7 +565,11 @@ impl Clipboard<'_> {
                         render::notify_destroy(pipe);
                     }
                 }
-                store.sweep_after(&old, &state)
+                if readable {
+                    store.sweep_after(&old, &state)
+                } else {
+                    store.sweep(&state)
+                }
             }
             #[cfg(feature = "x11")]
             Inner::X11(x) => x.empty(self.renderer.map(|r| r.shared().clone())),

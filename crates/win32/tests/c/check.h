@@ -4,6 +4,7 @@
 #define PIPEWORK_TEST_CHECK_H
 
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <windows.h>
 
@@ -35,10 +36,15 @@
         }                                                                             \
     } while (0)
 
-/* A name unique to this run: prefix + process id. */
+/* A name unique to this run: prefix + process id + the clock's nanoseconds. Process ids come
+ * round again (pid_max may be 32768), and some objects outlive their run (a headless
+ * clipboard stays in the runtime directory): the id alone could meet an earlier run's. */
 static inline void unique_name(char *out, size_t size, const char *prefix)
 {
-    snprintf(out, size, "%s-%u", prefix, (unsigned)GetCurrentProcessId());
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(out, size, "%s-%u-%lx", prefix, (unsigned)GetCurrentProcessId(),
+             (unsigned long)now.tv_nsec);
 }
 
 #endif
