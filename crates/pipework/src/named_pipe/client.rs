@@ -1008,6 +1008,61 @@ impl NamedPipeClient {
         self.conn.consume(n);
     }
 
+    /// Waits like a write until there is room, then lends that room in place for bytes produced
+    /// straight into it (read from a file, serialized, computed) instead of copied in: the
+    /// zero-copy write, the mirror of [`fill_buf_in_place`](Self::fill_buf_in_place). When both
+    /// ends are pipework and this direction runs through the shared-memory ring, the slice is
+    /// the ring's free room up to its end (at least 1 byte); on the socket path (a foreign
+    /// server, or rings off) it is this end's own 64 KiB buffer, sent at the commit, so the same
+    /// code serves both. What the slice held before is unspecified. Nothing reaches the server
+    /// until [`commit`](Self::commit) says how many bytes were filled; a plain write in between
+    /// drops the reservation.
+    ///
+    /// Byte pipes only: on a message pipe (a message is one write, whose length its header
+    /// gives first) and on a nonblocking end (`PIPE_NOWAIT`) it is `Unsupported`, naming the
+    /// pipe. A server gone is `BrokenPipe`.
+    ///
+    /// # Safety
+    /// The slice may be shared memory that the server's process can write, and a `&mut [u8]`
+    /// promises Rust that nothing else touches it while it is borrowed. pipework's reading end
+    /// never writes into the ring's data, so with a pipework server at the other end (in any
+    /// process) the promise holds. Call this only when the server's process is trusted to be
+    /// such a reader; otherwise use [`Write::write`](std::io::Write::write). (The ring's
+    /// positions are checked either way: a lying peer cannot make the slice leave the ring.)
+    ///
+    /// A client of a pipe on another machine (through Samba) has no in-place writes:
+    /// `Unsupported`.
+    pub unsafe fn reserve_in_place(&mut self) -> io::Result<&mut [u8]> {
+        if self.remote.is_some() {
+            return Err(super::smb::client::unsupported(
+                &self.conn.what,
+                "in-place writes",
+            ));
+        }
+        self.check()?;
+        let got = self.conn.reserve();
+        self.seen(got, |_| false)?;
+        // SAFETY: the caller vouches for the server (this function's contract).
+        Ok(unsafe { self.conn.reserved() })
+    }
+
+    /// Publishes the first `n` bytes of the room the last
+    /// [`reserve_in_place`](Self::reserve_in_place) lent, as a write of them would (waking a
+    /// waiting server; on the socket path, sending them). `n` may be less than the room (0
+    /// publishes nothing); more than was reserved, or a commit with no reservation before it,
+    /// is `InvalidInput` naming the pipe.
+    pub fn commit(&mut self, n: usize) -> io::Result<()> {
+        if self.remote.is_some() {
+            return Err(super::smb::client::unsupported(
+                &self.conn.what,
+                "in-place writes",
+            ));
+        }
+        self.check()?;
+        let got = self.conn.commit(n);
+        self.seen(got, |_| false)
+    }
+
     /// Writes `request` as one message and reads one reply message into `reply`
     /// (`TransactNamedPipe`). Needs message-read mode; fails with `ResourceBusy` if unread data
     /// is waiting.

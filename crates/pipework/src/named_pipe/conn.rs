@@ -32,7 +32,8 @@ pub(crate) struct Conn {
     asking: bool,
     /// The peer is smbd relaying a client on another machine (named_pipe/smb).
     pub(crate) remote: bool,
-    /// Where a small message's header and payload are put together, to go in one `send`.
+    /// Where a small message's header and payload are put together, to go in one `send`; on a
+    /// byte pipe, the socket path's room for in-place writes (allocated at the first one).
     frame: Vec<u8>,
     pub(crate) what: String,
     /// The shared-memory rings offered with the connection, when both ends are pipework and
@@ -40,7 +41,22 @@ pub(crate) struct Conn {
     pub(crate) rings: Option<Box<Rings>>,
     /// What the last in-place read lent, for its `consume`.
     lent: Lent,
+    /// What the last in-place write reserved, for its `commit`.
+    reserved: Reserved,
 }
+
+/// Where the room an in-place write reserved lies, and how much.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reserved {
+    Nothing,
+    /// In [`Conn::frame`], sent on the socket at the commit.
+    Buffer(usize),
+    /// In the ring, published at the commit.
+    Ring(usize),
+}
+
+/// The room an in-place write lends on the socket path.
+const STAGED: usize = 64 * 1024;
 
 /// Where the bytes an in-place read lent lie, and how many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,6 +238,7 @@ impl Conn {
             what,
             rings: None,
             lent: Lent::Nothing,
+            reserved: Reserved::Nothing,
         }
     }
 
@@ -349,6 +366,7 @@ impl Conn {
     /// `Write::write`: a stream write on a byte pipe, one whole message on a message pipe.
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.check_write()?;
+        self.reserved = Reserved::Nothing;
         match self.pipe_mode {
             PipeMode::Byte => {
                 if let Some(rings) = &mut self.rings {
@@ -373,6 +391,7 @@ impl Conn {
     /// One message (on a byte pipe: the bytes).
     pub(crate) fn write_message(&mut self, message: &[u8]) -> io::Result<()> {
         self.check_write()?;
+        self.reserved = Reserved::Nothing;
         if let Some(rings) = &mut self.rings {
             if rings.onto_ring(self.fd.as_fd()) {
                 return match self.pipe_mode {
@@ -676,6 +695,100 @@ impl Conn {
                 if self.pipe_mode == PipeMode::Message {
                     self.framer.take_payload(n.min(k), false);
                 }
+            }
+        }
+    }
+
+    // ---- In-place writes ----
+
+    /// Prepares an in-place write on a blocking byte pipe: waits as a write does for room, and
+    /// notes what [`reserved`](Self::reserved) lends (how many bytes). On the ring: its free
+    /// room up to its end, at least 1 byte; on the socket: this end's own buffer. A message
+    /// pipe or a nonblocking end is `Unsupported`.
+    pub(crate) fn reserve(&mut self) -> io::Result<usize> {
+        self.check_write()?;
+        self.reserved = Reserved::Nothing;
+        if self.pipe_mode == PipeMode::Message {
+            return Err(io::Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "named pipe {} is a message pipe: in-place writes are for byte pipes",
+                    self.what
+                ),
+            ));
+        }
+        if self.nonblocking {
+            return Err(io::Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "named pipe {} does not wait (PIPE_NOWAIT): in-place writes wait for room",
+                    self.what
+                ),
+            ));
+        }
+        if let Some(rings) = &mut self.rings {
+            if rings.onto_ring(self.fd.as_fd()) {
+                let n = rings.reserve()?;
+                self.reserved = Reserved::Ring(n);
+                return Ok(n);
+            }
+            rings.check_peer_open()?;
+        }
+        if self.frame.len() < STAGED {
+            self.frame.resize(STAGED, 0);
+        }
+        self.reserved = Reserved::Buffer(STAGED);
+        Ok(STAGED)
+    }
+
+    /// The room the last [`reserve`](Self::reserve) found, where it lies.
+    ///
+    /// # Safety
+    /// When it lies in the ring: the peer must never write ring data (the contract of the
+    /// public in-place writes).
+    pub(crate) unsafe fn reserved(&mut self) -> &mut [u8] {
+        match self.reserved {
+            Reserved::Nothing => &mut [],
+            Reserved::Buffer(n) => &mut self.frame[..n],
+            Reserved::Ring(n) => match &mut self.rings {
+                // SAFETY: passed on to the caller (this function's contract).
+                Some(rings) => unsafe { rings.room(n) },
+                None => &mut [],
+            },
+        }
+    }
+
+    /// Publishes `n` bytes filled in the room the last [`reserve`](Self::reserve) lent: on the
+    /// ring as a write publishes, on the socket sent as a write sends them. More than was
+    /// reserved (or anything with no reserve before it) is `InvalidInput`.
+    pub(crate) fn commit(&mut self, n: usize) -> io::Result<()> {
+        let reserved = std::mem::replace(&mut self.reserved, Reserved::Nothing);
+        let room = match reserved {
+            Reserved::Nothing => 0,
+            Reserved::Buffer(k) | Reserved::Ring(k) => k,
+        };
+        if n > room {
+            self.reserved = reserved;
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "named pipe {}: a commit of {n} bytes, {room} reserved",
+                    self.what
+                ),
+            ));
+        }
+        match reserved {
+            Reserved::Nothing => Ok(()),
+            Reserved::Ring(_) => match &mut self.rings {
+                Some(rings) => rings.commit(n),
+                None => Ok(()),
+            },
+            Reserved::Buffer(_) => {
+                send_all(self.fd.as_fd(), &[&self.frame[..n]], &[])?;
+                if let Some(rings) = &mut self.rings {
+                    rings.sent_on_socket(n);
+                }
+                Ok(())
             }
         }
     }

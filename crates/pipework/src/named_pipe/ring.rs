@@ -717,6 +717,33 @@ impl Rings {
         self.writer.write(data)
     }
 
+    /// For an in-place write: waits as a write does until the ring has room (`BrokenPipe`
+    /// once the peer is gone or this side shut its writing half) and tells how much one slice
+    /// lends (the free room up to the ring's end, at least 1 byte);
+    /// [`room`](Self::room) then lends it.
+    pub(crate) fn reserve(&mut self) -> io::Result<usize> {
+        self.check_writable()?;
+        let free = shared::wait_room(&mut self.writer)?;
+        // SAFETY: only the slice's length is taken; nothing is read or written through it.
+        Ok(unsafe { shared::room(&mut self.writer, free) }.len())
+    }
+
+    /// The `n` bytes of room [`reserve`](Self::reserve) found, where they lie in the ring.
+    ///
+    /// # Safety
+    /// As [`ShmWriter::reserve_in_place`](crate::shm_pipe::ShmWriter::reserve_in_place): the
+    /// reading process must never write ring data.
+    pub(crate) unsafe fn room(&mut self, n: usize) -> &mut [u8] {
+        // SAFETY: passed on to the caller (this function's contract).
+        unsafe { shared::room(&mut self.writer, n) }
+    }
+
+    /// Publishes `n` bytes filled in the room [`reserve`](Self::reserve) found, waking the
+    /// reader as a write does.
+    pub(crate) fn commit(&mut self, n: usize) -> io::Result<()> {
+        shared::commit(&mut self.writer, n)
+    }
+
     /// Whether `len` bytes fit in the ring now (a nonblocking message is all or nothing).
     pub(crate) fn fits(&self, len: usize) -> io::Result<bool> {
         // The write that follows looks at the peer (`check_writable`); only the ring here.

@@ -1191,6 +1191,43 @@ impl NamedPipeServer {
         }
     }
 
+    /// Waits like a write until there is room, then lends that room in place for bytes produced
+    /// straight into it (read from a file, serialized, computed) instead of copied in: the
+    /// zero-copy write, the mirror of [`fill_buf_in_place`](Self::fill_buf_in_place). When both
+    /// ends are pipework and this direction runs through the shared-memory ring, the slice is
+    /// the ring's free room up to its end (at least 1 byte); on the socket path (a foreign
+    /// client, or rings off) it is this end's own 64 KiB buffer, sent at the commit, so the same
+    /// code serves both. What the slice held before is unspecified. Nothing reaches the client
+    /// until [`commit`](Self::commit) says how many bytes were filled; a plain write in between
+    /// drops the reservation.
+    ///
+    /// Byte pipes only: on a message pipe (a message is one write, whose length its header
+    /// gives first) and on a nonblocking end (`PIPE_NOWAIT`) it is `Unsupported`, naming the
+    /// pipe. A client gone is `BrokenPipe`.
+    ///
+    /// # Safety
+    /// The slice may be shared memory that the client's process can write, and a `&mut [u8]`
+    /// promises Rust that nothing else touches it while it is borrowed. pipework's reading end
+    /// never writes into the ring's data, so with a pipework client at the other end (in any
+    /// process) the promise holds. Call this only when the client's process is trusted to be
+    /// such a reader; otherwise use [`Write::write`](std::io::Write::write). (The ring's
+    /// positions are checked either way: a lying peer cannot make the slice leave the ring.)
+    pub unsafe fn reserve_in_place(&mut self) -> io::Result<&mut [u8]> {
+        let conn = self.writing()?;
+        conn.reserve()?;
+        // SAFETY: the caller vouches for the client (this function's contract).
+        Ok(unsafe { conn.reserved() })
+    }
+
+    /// Publishes the first `n` bytes of the room the last
+    /// [`reserve_in_place`](Self::reserve_in_place) lent, as a write of them would (waking a
+    /// waiting client; on the socket path, sending them). `n` may be less than the room (0
+    /// publishes nothing); more than was reserved, or a commit with no reservation before it,
+    /// is `InvalidInput` naming the pipe.
+    pub fn commit(&mut self, n: usize) -> io::Result<()> {
+        self.writing()?.commit(n)
+    }
+
     fn no_messages(&self) -> io::Error {
         io::Error::new(
             ErrorKind::InvalidInput,

@@ -500,6 +500,41 @@ pub(crate) mod shared {
         writer.free()
     }
 
+    /// The free room at the writer's position where it lies in the ring, up to the ring's end
+    /// and to `n` (a count the writer was told is free: [`free_now`], `wait_writable`).
+    ///
+    /// # Safety
+    /// As [`ShmWriter::reserve_in_place`]: the reading process must never write ring data.
+    pub(crate) unsafe fn room(writer: &mut ShmWriter, n: usize) -> &mut [u8] {
+        let (start, len) = writer.end.contiguous(n.min(writer.capacity()));
+        // SAFETY: `HEADER + start + len` lies within the view (`start + len` never passes the
+        // capacity, and the view is `HEADER + capacity` bytes, checked when attaching); the
+        // borrow of `writer` keeps the view mapped; these bytes are free room the reader has
+        // handed back, and the caller vouches that the reading process never writes ring data.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                writer
+                    .end
+                    .ring
+                    .view
+                    .as_ptr()
+                    .add(super::layout::HEADER + start),
+                len,
+            )
+        }
+    }
+
+    /// Waits until the ring has room and tells how much (`BrokenPipe` once the reader is gone).
+    pub(crate) fn wait_room(writer: &mut ShmWriter) -> io::Result<usize> {
+        writer.wait_writable()
+    }
+
+    /// Publishes `n` bytes filled in the room lent by [`room`] (`n` within it), waking the
+    /// reader as a write does.
+    pub(crate) fn commit(writer: &mut ShmWriter, n: usize) -> io::Result<()> {
+        writer.commit(n)
+    }
+
     /// Bytes written to the ring so far.
     pub(crate) fn written(writer: &ShmWriter) -> u64 {
         writer.end.pos

@@ -621,3 +621,179 @@ pub(super) fn in_place_buffer_sizes_size_the_rings() {
         finish(c);
     }
 }
+
+/// What an in-place writer mixes in: its reservations and commits, beside plain writes.
+trait InPlaceWriter: Write {
+    fn reserve(&mut self) -> std::io::Result<&mut [u8]>;
+    fn commit_n(&mut self, n: usize) -> std::io::Result<()>;
+}
+
+impl InPlaceWriter for NamedPipeServer {
+    fn reserve(&mut self) -> std::io::Result<&mut [u8]> {
+        // SAFETY: the peer is this test's own pipework client (or a socket: then the room is
+        // this end's own buffer).
+        unsafe { self.reserve_in_place() }
+    }
+    fn commit_n(&mut self, n: usize) -> std::io::Result<()> {
+        self.commit(n)
+    }
+}
+
+impl InPlaceWriter for NamedPipeClient {
+    fn reserve(&mut self) -> std::io::Result<&mut [u8]> {
+        // SAFETY: the peer is this test's own pipework server.
+        unsafe { self.reserve_in_place() }
+    }
+    fn commit_n(&mut self, n: usize) -> std::io::Result<()> {
+        self.commit(n)
+    }
+}
+
+/// Writes `data` with in-place writes (whole rooms, part of a room, a room left unused)
+/// interleaved with plain writes of varying sizes.
+fn write_in_place_mixed(end: &mut impl InPlaceWriter, data: &[u8]) {
+    let mut at = 0;
+    let mut turn = 0usize;
+    let mut size = 1;
+    while at < data.len() {
+        match turn % 4 {
+            0 | 1 => {
+                let room = end.reserve().unwrap();
+                assert!(!room.is_empty());
+                let mut n = room.len().min(data.len() - at);
+                if turn % 4 == 1 {
+                    n = n.div_ceil(2).min(size);
+                }
+                room[..n].copy_from_slice(&data[at..at + n]);
+                end.commit_n(n).unwrap();
+                at += n;
+            }
+            2 => {
+                // Reserved and left unused: nothing is published.
+                let room = end.reserve().unwrap();
+                room.fill(0xEE);
+                end.commit_n(0).unwrap();
+            }
+            _ => {
+                let n = size.min(data.len() - at);
+                end.write_all(&data[at..at + n]).unwrap();
+                at += n;
+            }
+        }
+        size = (size * 7 + 3) % 70_001;
+        turn += 1;
+    }
+}
+
+/// A commit of more than the room reserved, or with no reservation, is `InvalidInput` naming
+/// the pipe; nothing is published.
+fn commit_beyond(end: &mut impl InPlaceWriter, name: &str) {
+    let k = end.reserve().unwrap().len();
+    let e = end.commit_n(k + 1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains(name), "{e}");
+    end.commit_n(0).unwrap();
+    let e = end.commit_n(1).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+/// Child: opens `args[0]` with rings `args[1]` (`on`/`off`) on a byte pipe: reads the
+/// server's [`STREAM`] (written in place), writes its own in place, says whether rings are in
+/// use.
+pub(super) fn in_place_client_writes(args: &[String]) {
+    let mut c = ClientOptions::new()
+        .wait(WaitTimeout::After(TIMEOUT))
+        .shared_memory(args[1] == "on")
+        .open(&args[0])
+        .unwrap();
+    let mut got = vec![0u8; STREAM];
+    c.read_exact(&mut got).unwrap();
+    assert!(got == pattern(STREAM, 3), "the server's bytes differ");
+    commit_beyond(&mut c, &args[0]);
+    write_in_place_mixed(&mut c, &pattern(STREAM, 4));
+    c.flush().unwrap();
+    println!("{}", c.shared_memory_in_use());
+    let mut rest = Vec::new();
+    std::io::stdin().read_to_end(&mut rest).unwrap();
+}
+
+/// Byte pipes, rings on and off: each side writes its stream in place, mixed with plain
+/// writes, and the other side reads exactly those bytes; a commit beyond the room is
+/// `InvalidInput`.
+pub(super) fn in_place_writes() {
+    for rings in [true, false] {
+        let name = unique(&format!("in-place-writes-{rings}"));
+        let mut s = server(&name, PipeMode::Byte, rings);
+        let on = if rings { "on" } else { "off" };
+        let (c, mut out) = spawn("in_place_client_writes", &[&name, on]);
+        accept(&mut s);
+        commit_beyond(&mut s, &name);
+        write_in_place_mixed(&mut s, &pattern(STREAM, 3));
+        let mut got = vec![0u8; STREAM];
+        s.read_exact(&mut got).unwrap();
+        assert!(got == pattern(STREAM, 4), "the client's bytes differ");
+        assert_eq!(s.shared_memory_in_use(), rings);
+        assert_eq!(line(&mut out), rings.to_string());
+        drop(out);
+        finish_killed(c);
+    }
+}
+
+/// In-place writes are for blocking byte pipes: a message pipe is `Unsupported` naming the
+/// pipe, on both ends.
+pub(super) fn in_place_writes_unsupported() {
+    let name = unique("in-place-writes-messages");
+    let mut s = server(&name, PipeMode::Message, true);
+    let mut c = ClientOptions::new()
+        .wait(WaitTimeout::After(TIMEOUT))
+        .open(&name)
+        .unwrap();
+    accept(&mut s);
+    // SAFETY: nothing is reserved: the calls fail.
+    let e = unsafe { s.reserve_in_place() }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains(&name), "{e}");
+    // SAFETY: as above.
+    let e = unsafe { c.reserve_in_place() }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains(&name), "{e}");
+    // Messages still go as usual.
+    c.write_message(b"still").unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(s.read_message(&mut buf).unwrap(), MessageRead::Complete(5));
+}
+
+/// The reader killed while the writer writes in place: a `BrokenPipe` naming the pipe once the
+/// ring is full (or at the next look at the peer), never a hang.
+pub(super) fn in_place_writes_peer_killed() {
+    let name = unique("in-place-writes-kill");
+    let mut s = server(&name, PipeMode::Byte, true);
+    let (mut c, mut out) = spawn("ring_client_hold", &[&name]);
+    accept(&mut s);
+    ping_pong_server(&mut s);
+    assert_eq!(line(&mut out), "true");
+    c.kill().unwrap();
+    let _ = wait(&mut c);
+    // At most a ring's worth (1 MiB) is accepted before the writer finds the peer gone.
+    let mut written = 0usize;
+    let e = loop {
+        // SAFETY: the peer was this test's own pipework client.
+        match unsafe { s.reserve_in_place() } {
+            Ok(room) => {
+                let n = room.len();
+                room.fill(7);
+                match s.commit(n) {
+                    Ok(()) => written += n,
+                    Err(e) => break e,
+                }
+            }
+            Err(e) => break e,
+        }
+        assert!(
+            written <= 2 << 20,
+            "{written} bytes accepted for a dead peer"
+        );
+    };
+    assert_eq!(e.kind(), ErrorKind::BrokenPipe, "{e}");
+    assert!(e.to_string().contains(&name), "{e}");
+}

@@ -172,6 +172,15 @@ fn main() {
             ("in_place_bytes", in_place::in_place_bytes),
             ("in_place_messages", in_place::in_place_messages),
             ("in_place_peer_killed", in_place::in_place_peer_killed),
+            ("in_place_writes", in_place::in_place_writes),
+            (
+                "in_place_writes_unsupported",
+                in_place::in_place_writes_unsupported,
+            ),
+            (
+                "in_place_writes_peer_killed",
+                in_place::in_place_writes_peer_killed,
+            ),
             (
                 "in_place_buffer_sizes_size_the_rings",
                 in_place::in_place_buffer_sizes_size_the_rings,
@@ -257,6 +266,7 @@ fn main() {
             ("async_client", async_io::async_client),
             ("ring_client_echo", shm_path::ring_client_echo),
             ("in_place_client_bytes", in_place::in_place_client_bytes),
+            ("in_place_client_writes", in_place::in_place_client_writes),
             (
                 "in_place_client_messages",
                 in_place::in_place_client_messages,
