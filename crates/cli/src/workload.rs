@@ -85,6 +85,18 @@ pub trait Link {
         Ok(())
     }
 
+    /// Sends `scratch.len()` bytes that `produce` writes into the room it is handed (once per
+    /// stretch of room, in order): by default it fills `scratch`, sent as one write; a link
+    /// that lends its transport's own room (an in-place write) has `produce` write there.
+    fn send_produced(
+        &mut self,
+        scratch: &mut [u8],
+        produce: &mut dyn FnMut(&mut [u8]),
+    ) -> io::Result<()> {
+        produce(scratch);
+        self.send(scratch)
+    }
+
     /// Receives exactly `buf.len()` bytes.
     fn recv_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
         let mut filled = 0;
@@ -268,6 +280,22 @@ impl Session {
         let start = Instant::now();
         for _ in 0..VOLUME / CHUNK {
             link.send(&chunk)?;
+        }
+        let mut ack = [0u8; 1];
+        link.recv_exact(&mut ack)?;
+        Ok(VOLUME as f64 / (1u64 << 30) as f64 / start.elapsed().as_secs_f64())
+    }
+
+    /// [`throughput`](Self::throughput) of bytes produced as they are sent: each [`CHUNK`]
+    /// block is filled with its number as the byte value (one `fill` per stretch of room,
+    /// [`Link::send_produced`]), in the link's own room when it lends one.
+    pub fn produced_throughput(&mut self) -> io::Result<f64> {
+        let link = self.link()?;
+        let mut chunk = vec![0u8; CHUNK];
+        let start = Instant::now();
+        for block in 0..VOLUME / CHUNK {
+            let value = block as u8;
+            link.send_produced(&mut chunk, &mut |room| room.fill(value))?;
         }
         let mut ack = [0u8; 1];
         link.recv_exact(&mut ack)?;

@@ -67,6 +67,7 @@ fn every_mechanism_gives_json_lines_and_charts() {
         ("named-pipe", "throughput"),
         ("named-pipe", "round_trip"),
         ("named-pipe", "throughput_in_place"),
+        ("named-pipe", "throughput_produced_in_place"),
         ("named-pipe", "throughput_shared_memory_vs_copy_floor"),
         ("mailslot/1w", "message_rate"),
         ("mailslot/4w", "message_rate"),

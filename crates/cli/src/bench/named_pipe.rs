@@ -5,6 +5,10 @@
 //! pipework ends agree on (round trips with the default spin and with none). The in-place
 //! throughput row asks the pipe for [`IN_PLACE_RING`]-byte rings (its outbound buffer size), the
 //! size that suits a reader that reads in place; every other row keeps the default (1 MiB).
+//! So does the produced-in-place row: the server produces each 64 KiB block (one `fill` with
+//! the block's number) straight into the ring's room (`reserve_in_place` / `commit`) and the
+//! client reads in place, beside a raw socket whose writer does the same `fill` into its own
+//! 64 KiB buffer and writes it.
 //!
 //! Both connections stay up for the whole measurement and their samples alternate, so a burst of
 //! load on this shared machine hits both alike.
@@ -40,27 +44,37 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
         stream::throughput_and_round_trips(settings, NAME, socket, raw_session)?;
     // The rings' throughput, copying and in place, beside the raw socket and beside the floor
     // of any copying design, all four alternated.
-    let (mut copying, mut in_place, mut floor, mut raw) = (
+    // The bytes produced in place (the writer fills the ring's room, the reader reads in
+    // place) beside a raw socket whose writer produces them the same way into its own buffer.
+    let (mut copying, mut in_place, mut floor, mut raw, mut produced, mut produced_raw) = (
         pipework_session(Workload::Throughput, Transport::Ring)?,
         pipework_session(Workload::Throughput, Transport::RingInPlace)?,
         stream::copy_floor::session(NAME)?,
         raw_session(Workload::Throughput)?,
+        pipework_session(Workload::Throughput, Transport::RingInPlace)?,
+        raw_session(Workload::Throughput)?,
     );
-    let [copying_s, in_place_s, floor_s, raw_s] = stream::collect_rotating(
-        settings,
-        "named-pipe ring throughput",
-        settings.runs,
-        [
-            &mut || copying.throughput(),
-            &mut || in_place.throughput(),
-            &mut || floor.throughput(),
-            &mut || raw.throughput(),
-        ],
-    )?;
+    let [copying_s, in_place_s, floor_s, raw_s, produced_s, produced_raw_s] =
+        stream::collect_rotating(
+            settings,
+            "named-pipe ring throughput",
+            settings.runs,
+            [
+                &mut || copying.throughput(),
+                &mut || in_place.throughput(),
+                &mut || floor.throughput(),
+                &mut || raw.throughput(),
+                &mut || produced.produced_throughput(),
+                &mut || produced_raw.produced_throughput(),
+            ],
+        )?;
     copying.finish()?;
     in_place.finish()?;
     floor.finish()?;
     raw.finish()?;
+    produced.finish()?;
+    produced_raw.finish()?;
+    let produced = Samples::of(produced_s, produced_raw_s);
     let ring_throughput = Samples::of(copying_s.clone(), raw_s.clone());
     let beside_floor = Samples::of(copying_s, floor_s);
     let in_place = Samples::of(in_place_s, raw_s);
@@ -101,6 +115,13 @@ fn run(settings: &Settings) -> io::Result<Vec<Figure>> {
             "GiB/s",
             "raw unix socket",
             &in_place,
+        ),
+        Figure::higher_is_better(
+            NAME,
+            "throughput_produced_in_place",
+            "GiB/s",
+            "raw unix socket, produced into its buffer",
+            &produced,
         ),
         Figure::lower_is_better(
             NAME,
@@ -331,6 +352,13 @@ pub(super) trait End: Read + Write {
     fn read_message(&mut self, buf: &mut [u8]) -> io::Result<MessageRead>;
     /// Ends the connection from this side (the server disconnects the client).
     fn hang_up(&mut self) -> io::Result<()>;
+    /// Lends room for an in-place write (`reserve_in_place`).
+    ///
+    /// # Safety
+    /// As `reserve_in_place`: the peer must be a pipework reader.
+    unsafe fn reserve(&mut self) -> io::Result<&mut [u8]>;
+    /// Publishes `n` bytes of the room lent (`commit`).
+    fn commit(&mut self, n: usize) -> io::Result<()>;
 }
 
 impl End for NamedPipeServer {
@@ -343,6 +371,13 @@ impl End for NamedPipeServer {
     fn hang_up(&mut self) -> io::Result<()> {
         self.disconnect()
     }
+    unsafe fn reserve(&mut self) -> io::Result<&mut [u8]> {
+        // SAFETY: passed on to the caller (this function's contract).
+        unsafe { self.reserve_in_place() }
+    }
+    fn commit(&mut self, n: usize) -> io::Result<()> {
+        NamedPipeServer::commit(self, n)
+    }
 }
 
 impl End for NamedPipeClient {
@@ -354,6 +389,13 @@ impl End for NamedPipeClient {
     }
     fn hang_up(&mut self) -> io::Result<()> {
         Ok(())
+    }
+    unsafe fn reserve(&mut self) -> io::Result<&mut [u8]> {
+        // SAFETY: passed on to the caller (this function's contract).
+        unsafe { self.reserve_in_place() }
+    }
+    fn commit(&mut self, n: usize) -> io::Result<()> {
+        NamedPipeClient::commit(self, n)
     }
 }
 
@@ -402,6 +444,30 @@ impl<E: End> Link for PipeLink<E> {
 
     fn close(&mut self) -> io::Result<()> {
         self.end.hang_up()
+    }
+
+    /// On a byte pipe the bytes are produced in the room the pipe lends (the ring's, or on the
+    /// socket path the end's own buffer), with no copy of them on this side.
+    fn send_produced(
+        &mut self,
+        scratch: &mut [u8],
+        produce: &mut dyn FnMut(&mut [u8]),
+    ) -> io::Result<()> {
+        if self.message {
+            produce(scratch);
+            return self.end.write_message(scratch);
+        }
+        let mut left = scratch.len();
+        while left > 0 {
+            // SAFETY: the peer is this bench's own pipework process, whose reads never write
+            // into the ring's data.
+            let room = unsafe { self.end.reserve()? };
+            let n = room.len().min(left);
+            produce(&mut room[..n]);
+            self.end.commit(n)?;
+            left -= n;
+        }
+        Ok(())
     }
 }
 
